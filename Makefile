@@ -1,0 +1,54 @@
+# SiteWatch — every target bootstraps what it needs on a fresh machine (you are root).
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+SHARED ?= $(abspath ../shared)
+MODEL ?= models/sitewatch.onnx
+CLIP ?= $(SHARED)/clips/factory_floor_cctv.mp4
+export YOLO_OFFLINE := 1
+
+.PHONY: help demo test lint typecheck unit train quantize bench clean
+
+help:
+	@echo "make demo   - run SiteWatch on the sample clip(s) (see README)"
+	@echo "make test   - lint, type-check and run the whole test suite"
+	@echo "make train  - retrain the detector from ../shared (slow on CPU)"
+	@echo "make bench  - run the benchmarks in bench/"
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "SiteWatch needs Python >= 3.11, found " + sys.version' 
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	@test -f "$(CLIP)" || { echo "no sample clip at $(CLIP): put ../shared beside the checkout or run 'make demo CLIP=/path/to/clip.mp4'"; exit 2; }
+	$(VENV)/bin/sitewatch detect --model $(MODEL) --out out/demo "$(CLIP)"
+	@echo "annotated video and frames are in out/demo/"
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy
+
+unit: $(VENV)/.installed
+	SITEWATCH_SHARED=$(SHARED) $(VENV)/bin/pytest -q
+
+test: lint typecheck unit
+
+train: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[train]'
+	SITEWATCH_SHARED=$(SHARED) $(PY) -m training.train
+	$(PY) -m training.quantize
+
+bench: $(VENV)/.installed
+	SITEWATCH_SHARED=$(SHARED) $(PY) -m bench.detector
+
+clean:
+	rm -rf $(VENV) build out .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,104 @@
+"""What the second, high-resolution look at people adds: ``python -m bench.second_look``.
+
+Cigarette AP50 with the second look off and on, side by side in one run, on
+1. ``../shared/datasets/cigarette`` val as it is (mostly close-ups), and
+2. the same images shrunk into a 1920x1080 CCTV-like frame (people small, as on site
+   cameras), built under ``build/bench_small_people`` at run time from ``../shared``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+from pathlib import Path
+
+import cv2
+
+from edge.dataset import open_dataset, read_labels
+from edge.detector import DEFAULT_MODEL, Detector
+from edge.evaluate import AP_CONF, evaluate
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("SITEWATCH_SHARED", ROOT.parent / "shared"))
+CANVAS = (1920, 1080)
+
+
+def small_people_set(out: Path, scale: float, seed: int = 0) -> Path:
+    """Paste each cigarette val image at ``scale`` of the canvas height into a blurred frame."""
+    src = open_dataset(SHARED / "datasets" / "cigarette", "val")
+    rng = random.Random(seed)
+    (out / "images" / "val").mkdir(parents=True, exist_ok=True)
+    (out / "labels" / "val").mkdir(parents=True, exist_ok=True)
+    (out / "data.yaml").write_text("names:\n  0: cigarette\n")
+    cw, ch = CANVAS
+    for path in src.images:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            continue
+        h, w = image.shape[:2]
+        f = scale * ch / h
+        small = cv2.resize(
+            image, (max(1, int(w * f)), max(1, int(h * f))), interpolation=cv2.INTER_AREA
+        )
+        sh, sw = small.shape[:2]
+        canvas = cv2.GaussianBlur(cv2.resize(image, CANVAS), (0, 0), 25)
+        x0, y0 = rng.randint(0, cw - sw), rng.randint(0, ch - sh)
+        canvas[y0 : y0 + sh, x0 : x0 + sw] = small
+        cv2.imwrite(
+            str(out / "images" / "val" / f"{path.stem}.jpg"), canvas, [cv2.IMWRITE_JPEG_QUALITY, 90]
+        )
+        ids, boxes = read_labels(src.label_file(path), w, h)
+        lines = []
+        for c, (x1, y1, x2, y2) in zip(ids.tolist(), boxes.tolist(), strict=True):
+            X1, Y1, X2, Y2 = x0 + x1 * f, y0 + y1 * f, x0 + x2 * f, y0 + y2 * f
+            lines.append(
+                f"{c} {(X1 + X2) / 2 / cw:.6f} {(Y1 + Y2) / 2 / ch:.6f} "
+                f"{(X2 - X1) / cw:.6f} {(Y2 - Y1) / ch:.6f}"
+            )
+        (out / "labels" / "val" / f"{path.stem}.txt").write_text("\n".join(lines) + "\n")
+    return out
+
+
+def cigarette_row(model: Path, dataset: Path, second_look: bool) -> dict[str, float]:
+    det = Detector(model, conf=AP_CONF, second_look=second_look)
+    report = evaluate(det, dataset, "val")
+    score = next(s for s in report.labels if s.label == "cigarette")
+    return {
+        "ap50": round(score.ap50, 3),
+        "precision": round(score.precision, 3),
+        "recall": round(score.recall, 3),
+        "ms_per_image": round(report.ms_per_image, 1),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    ap.add_argument(
+        "--scale",
+        type=float,
+        default=0.3,
+        help="pasted image height as a share of the 1080-px canvas",
+    )
+    a = ap.parse_args()
+    small = small_people_set(ROOT / "build" / f"bench_small_people_{a.scale}", a.scale)
+    results = {}
+    for name, data in (
+        ("cigarette val", SHARED / "datasets" / "cigarette"),
+        (f"small people (x{a.scale} in 1920x1080)", small),
+    ):
+        for look in (False, True):
+            row = cigarette_row(a.model, data, look)
+            results[f"{name}, second look {'on' if look else 'off'}"] = row
+            print(
+                f"{name:38s} second look {'on ' if look else 'off'}  AP50 {row['ap50']:.3f}  "
+                f"P {row['precision']:.3f}  R {row['recall']:.3f}  "
+                f"{row['ms_per_image']:.1f} ms/image"
+            )
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()

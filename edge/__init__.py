@@ -1,0 +1,1 @@
+"""SiteWatch edge: cameras in, detections, rules and alerts out."""

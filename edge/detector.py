@@ -1,0 +1,192 @@
+"""The detector adapter: BGR frames in, one ``Detections`` per frame out.
+
+Runs a YOLOv8 ONNX export with ONNX Runtime on batches of frames of any sizes, decodes the raw
+output, suppresses duplicates per label and maps boxes back to frame pixels. With
+``second_look`` it also crops each person's head and shoulders from the full-resolution frame
+and runs the model on all crops in one batched pass, to find cigarettes too small to see in the
+whole frame. Tensors never leave this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from edge.decode import MAX_DETECTIONS, decode_yolov8, nms_per_class
+from edge.detections import Detections
+from edge.letterbox import boxes_to_frame, letterbox_batch
+from edge.model import ModelError, open_model
+from edge.second_look import head_regions, merge_cigarettes
+
+__all__ = ["DEFAULT_MODEL", "Detector", "ModelError"]
+
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "sitewatch.onnx"
+"""The model used when none is given (repository ``models/``)."""
+
+Frame = npt.NDArray[np.uint8]
+IntArray = npt.NDArray[np.int64]
+
+
+class Detector:
+    """Finds the model's labels in batches of BGR frames; ``detect`` is the one verb."""
+
+    def __init__(
+        self,
+        model: str | Path = DEFAULT_MODEL,
+        *,
+        conf: float = 0.25,
+        iou: float = 0.45,
+        label_conf: Mapping[str, float] | None = None,
+        multi_label: bool = False,
+        max_batch: int = 8,
+        threads: int | None = None,
+        optimization: str = "all",
+        second_look: bool = True,
+        max_crops: int = 8,
+        crop_conf: float = 0.25,
+        min_crop: int = 48,
+        providers: tuple[str, ...] = ("CPUExecutionProvider",),
+    ) -> None:
+        """Open ``model``; raise ``ModelError`` if it is missing or not a YOLOv8 export.
+
+        ``conf`` is the minimum score kept, ``label_conf`` overrides it per label; ``iou`` is the
+        NMS overlap. ``multi_label`` lets one box carry several labels (as Ultralytics does when
+        validating; off for deployment: one label per box). ``max_batch`` frames go through one
+        ``session.run``. ``threads`` sets ONNX Runtime's intra-op threads (default: all cores),
+        ``optimization`` its graph level
+        (``disable``/``basic``/``extended``/``all``). The second look crops up to ``max_crops``
+        regions per frame around people and heads scoring at least ``crop_conf`` (independent
+        of ``conf``, so a low ``conf`` for evaluation does not multiply crops); crops are at
+        least ``min_crop`` px. It is off when the model has no ``cigarette`` label.
+        """
+        _check_range("conf", conf, 0.0, 1.0)
+        _check_range("iou", iou, 0.0, 1.0)
+        _check_range("crop_conf", crop_conf, 0.0, 1.0)
+        for name, count in (("max_batch", max_batch), ("max_crops", max_crops)):
+            if count < 1:
+                raise ValueError(f"{name} must be at least 1, got {count}")
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads must be at least 1 (or None for all cores), got {threads}")
+        self._session, self.info = open_model(model, threads, optimization, providers)
+        self.labels: tuple[str, ...] = self.info.labels
+        self.conf, self.iou, self.max_batch = conf, iou, max_batch
+        self.multi_label = multi_label
+        self.threads: int = self._session.get_session_options().intra_op_num_threads
+        self._thresholds = np.full(len(self.labels), conf, dtype=np.float32)
+        for label, value in (label_conf or {}).items():
+            if label not in self.labels:
+                raise ValueError(
+                    f"label_conf has unknown label {label!r}; the model's labels are {self.labels}"
+                )
+            _check_range(f"label_conf[{label!r}]", value, 0.0, 1.0)
+            self._thresholds[self.labels.index(label)] = value
+        self.second_look = second_look and "cigarette" in self.labels
+        self.max_crops, self.crop_conf, self.min_crop = max_crops, crop_conf, min_crop
+
+    def detect(self, frames: Sequence[Frame]) -> list[Detections]:
+        """One ``Detections`` per frame (BGR ``uint8`` HxWx3, any sizes), boxes in frame px."""
+        for i, frame in enumerate(frames):
+            _check_frame(i, frame)
+        found = self._run(list(frames))
+        if not self.second_look or not found:
+            return found
+        return self._second_look(frames, found)
+
+    def _second_look(self, frames: Sequence[Frame], found: list[Detections]) -> list[Detections]:
+        """Cigarettes from head-and-shoulders crops of all frames, run as one batched pass."""
+        crops: list[Frame] = []
+        owners: list[tuple[int, int, int]] = []  # frame index, crop x0, crop y0
+        for i, (frame, dets) in enumerate(zip(frames, found, strict=True)):
+            regions = head_regions(
+                dets,
+                frame.shape[:2],
+                min_score=self.crop_conf,
+                max_crops=self.max_crops,
+                min_size=self.min_crop,
+            )
+            for x0, y0, x1, y1 in regions.tolist():
+                crops.append(frame[y0:y1, x0:x1])
+                owners.append((i, x0, y0))
+        if not crops:
+            return found
+        cigarette = np.asarray([self.labels.index("cigarette")], dtype=np.int64)
+        per_frame: list[list[Detections]] = [[] for _ in frames]
+        for (i, x0, y0), dets in zip(owners, self._run(crops, cigarette), strict=True):
+            shifted = dets.xyxy + np.asarray([x0, y0, x0, y0], dtype=np.float32)
+            per_frame[i].append(
+                Detections(shifted, dets.scores, dets.class_ids, labels=self.labels)
+            )
+        return [
+            merge_cigarettes(dets, extra, self.iou, MAX_DETECTIONS) if extra else dets
+            for dets, extra in zip(found, per_frame, strict=True)
+        ]
+
+    def _run(self, frames: list[Frame], classes: IntArray | None = None) -> list[Detections]:
+        """Model, decode and NMS on ``frames``, ``max_batch`` (or the fixed batch) at a time.
+
+        ``classes`` limits decoding to those class ids (the second look wants cigarettes only).
+        """
+        step = self.info.fixed_batch or self.max_batch
+        results: list[Detections] = []
+        for start in range(0, len(frames), step):
+            chunk = frames[start : start + step]
+            tensor, boxes = letterbox_batch(chunk, self.info.input_hw)
+            if self.info.fixed_batch and len(chunk) < self.info.fixed_batch:
+                pad = np.zeros((self.info.fixed_batch - len(chunk), *tensor.shape[1:]), np.float32)
+                tensor = np.concatenate([tensor, pad])
+            (output,) = self._session.run([self.info.output_name], {self.info.input_name: tensor})
+            self._check_output(output, tensor.shape[0])
+            for frame, lb, raw in zip(chunk, boxes, output, strict=False):
+                xyxy, scores, class_ids = decode_yolov8(
+                    raw, self._thresholds, classes, multi_label=self.multi_label
+                )
+                keep = nms_per_class(xyxy, scores, class_ids, self.iou, MAX_DETECTIONS)
+                results.append(
+                    Detections(
+                        xyxy=boxes_to_frame(xyxy[keep], lb, frame.shape[:2]),
+                        scores=scores[keep],
+                        class_ids=class_ids[keep],
+                        labels=self.labels,
+                    )
+                )
+        return results
+
+    def _check_output(self, output: Any, batch: int) -> None:
+        want = 4 + len(self.labels)
+        ok = isinstance(output, np.ndarray) and output.ndim == 3
+        if not ok or output.shape[0] != batch or output.shape[1] != want:
+            got = getattr(output, "shape", type(output).__name__)
+            raise ModelError(
+                f"model {self.info.path} returned {got}; expected [{batch}, {want}, anchors] "
+                "(an Ultralytics YOLOv8 detection export without NMS)"
+            )
+
+
+def _check_frame(index: int, frame: object) -> None:
+    ok = (
+        isinstance(frame, np.ndarray)
+        and frame.dtype == np.uint8
+        and frame.ndim == 3
+        and frame.shape[2] == 3
+        and frame.shape[0] > 0
+        and frame.shape[1] > 0
+    )
+    if not ok:
+        got = (
+            f"dtype {frame.dtype}, shape {frame.shape}"
+            if isinstance(frame, np.ndarray)
+            else type(frame).__name__
+        )
+        raise ValueError(
+            f"frame {index}: expected a BGR image as a uint8 numpy array of shape (H, W, 3) "
+            f"with H, W > 0, got {got}; decode images with cv2.imread / VideoCapture"
+        )
+
+
+def _check_range(name: str, value: float, low: float, high: float) -> None:
+    if not low < value <= high:
+        raise ValueError(f"{name} must be in ({low}, {high}], got {value}")

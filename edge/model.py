@@ -1,0 +1,151 @@
+"""Open an Ultralytics YOLOv8 ONNX export and check it has the layout the detector decodes.
+
+Expected: one float input ``[B, 3, H, W]`` (RGB, 0..1), one output ``[B, 4 + nc, anchors]``
+(``cx, cy, w, h`` then per-class scores, no NMS), and metadata ``names`` (class index -> label)
+and ``imgsz``. Anything else is a ``ModelError`` naming the file, what was expected and what came.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import onnxruntime as ort
+from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
+
+OPTIMIZATION_LEVELS: dict[str, Any] = {
+    "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
+"""Names accepted for the ONNX Runtime graph optimisation level."""
+
+_LOAD_ERRORS = (
+    ort_state.Fail,
+    ort_state.InvalidArgument,
+    ort_state.InvalidGraph,
+    ort_state.InvalidProtobuf,
+    ort_state.NoSuchFile,
+    ort_state.NotImplemented,
+    ort_state.RuntimeException,
+)
+_EXPECTED = "an Ultralytics YOLOv8 detection export to ONNX (yolo export format=onnx)"
+
+
+class ModelError(Exception):
+    """The model file is missing, unreadable, or not a YOLOv8 detection export."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the detector needs to know about an opened model."""
+
+    path: Path
+    labels: tuple[str, ...]
+    input_name: str
+    output_name: str
+    input_hw: tuple[int, int]
+    fixed_batch: int | None
+    """The model's batch size when it is not dynamic."""
+
+
+def default_threads() -> int:
+    """CPU cores this process may use."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def open_model(
+    path: str | Path,
+    threads: int | None = None,
+    optimization: str = "all",
+    providers: tuple[str, ...] = ("CPUExecutionProvider",),
+) -> tuple[Any, ModelInfo]:
+    """An ``onnxruntime.InferenceSession`` for ``path`` and its checked ``ModelInfo``."""
+    path = Path(path)
+    if optimization not in OPTIMIZATION_LEVELS:
+        raise ValueError(
+            f"optimization must be one of {sorted(OPTIMIZATION_LEVELS)}, got {optimization!r}"
+        )
+    if not path.is_file():
+        raise ModelError(
+            f"model file not found: {path}; expected {_EXPECTED}. "
+            "Pass the right path (--model) or build the model first."
+        )
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or default_threads()
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = OPTIMIZATION_LEVELS[optimization]
+    try:
+        session = ort.InferenceSession(str(path), options, providers=list(providers))
+    except _LOAD_ERRORS as exc:
+        raise ModelError(
+            f"cannot load model {path}: expected {_EXPECTED}, but ONNX Runtime said: {exc}"
+        ) from exc
+    return session, _check_layout(path, session)
+
+
+def _check_layout(path: Path, session: Any) -> ModelInfo:
+    def fail(what: str) -> ModelError:
+        return ModelError(f"model {path} is not {_EXPECTED}: {what}")
+
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    if len(inputs) != 1 or len(outputs) < 1:
+        raise fail(f"expected 1 input and 1 output, got {len(inputs)} and {len(outputs)}")
+    inp, out = inputs[0], outputs[0]
+    shape = list(inp.shape)
+    if inp.type != "tensor(float)" or len(shape) != 4 or shape[1] not in (3, "3"):
+        raise fail(f"expected input float [B, 3, H, W], got {inp.type} {shape}")
+    meta = session.get_modelmeta().custom_metadata_map
+    labels = _parse_names(meta.get("names"), fail)
+    out_shape = list(out.shape)
+    if len(out_shape) != 3 or (isinstance(out_shape[1], int) and out_shape[1] != 4 + len(labels)):
+        raise fail(
+            f"expected output [B, 4 + {len(labels)} classes = {4 + len(labels)}, anchors] "
+            f"(no NMS), got {out_shape}"
+        )
+    if isinstance(shape[2], int) and isinstance(shape[3], int):
+        input_hw = (shape[2], shape[3])
+    else:
+        input_hw = _parse_imgsz(meta.get("imgsz"), fail)
+    fixed = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
+    return ModelInfo(path, labels, inp.name, out.name, input_hw, fixed)
+
+
+def _parse_names(raw: str | None, fail: Any) -> tuple[str, ...]:
+    try:
+        names = ast.literal_eval(raw) if raw else None
+    except (ValueError, SyntaxError):
+        names = None
+    if isinstance(names, list):
+        names = dict(enumerate(names))
+    ok = (
+        isinstance(names, dict)
+        and len(names) > 0
+        and sorted(names) == list(range(len(names)))
+        and all(isinstance(v, str) for v in names.values())
+    )
+    if not ok or not isinstance(names, dict):
+        raise fail(f"expected metadata names like \"{{0: 'helmet', 1: 'head'}}\", got {raw!r}")
+    return tuple(names[i] for i in range(len(names)))
+
+
+def _parse_imgsz(raw: str | None, fail: Any) -> tuple[int, int]:
+    try:
+        size = ast.literal_eval(raw) if raw else None
+    except (ValueError, SyntaxError):
+        size = None
+    if isinstance(size, int):
+        size = [size, size]
+    if (
+        isinstance(size, list | tuple)
+        and len(size) == 2
+        and all(isinstance(v, int) and v > 0 for v in size)
+    ):
+        return int(size[0]), int(size[1])
+    raise fail(f"input size is dynamic and metadata imgsz is not like '[416, 416]': {raw!r}")

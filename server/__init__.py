@@ -1,0 +1,1 @@
+"""SiteWatch alert console (FastAPI). Built in the console issue; nothing here yet."""

@@ -1,0 +1,101 @@
+"""INT8 copy of the detector: ``python -m training.quantize [--model M] [--out O]``.
+
+Static QDQ quantisation (per-channel weights, u8 activations) with ONNX Runtime, calibrated
+on training images letterboxed exactly as the runtime does. The detection head's
+post-processing (DFL, box decode, sigmoid, concat) stays in float: quantising it costs
+accuracy and buys no speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnxruntime.quantization import (
+    CalibrationDataReader,
+    CalibrationMethod,
+    QuantFormat,
+    QuantType,
+    quantize_static,
+)
+from onnxruntime.quantization.shape_inference import quant_pre_process
+
+from edge.letterbox import letterbox_batch
+from training.data import list_images
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("SITEWATCH_SHARED", ROOT.parent / "shared"))
+
+
+class Calibration(CalibrationDataReader):
+    def __init__(self, images: list[Path], size: int) -> None:
+        import cv2
+
+        self.items = iter(images)
+        self.size = size
+        self.cv2 = cv2
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        path = next(self.items, None)
+        if path is None:
+            return None
+        frame = self.cv2.imread(str(path), self.cv2.IMREAD_COLOR)
+        tensor, _ = letterbox_batch([frame], self.size)
+        return {"images": tensor}
+
+
+def float_only_nodes(model: onnx.ModelProto) -> list[str]:
+    """Nodes of the Detect head after its last convolutions."""
+    head = max(
+        int(n.name.split("/")[2].split(".")[1])
+        for n in model.graph.node
+        if n.name.startswith("/model.") and n.name.split("/")[2].startswith("model.")
+    )
+    prefix = f"/model.{head}/"
+    return [
+        n.name
+        for n in model.graph.node
+        if (n.name.startswith(prefix) and n.op_type != "Conv") or "dfl" in n.name
+    ]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--model", type=Path, default=ROOT / "models" / "sitewatch-fp32.onnx")
+    ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--images", type=int, default=200, help="calibration images")
+    ap.add_argument("--size", type=int, default=416)
+    a = ap.parse_args()
+    out = a.out or a.model.with_name(a.model.stem.removesuffix("-fp32") + "-int8.onnx")
+    pool = [
+        p
+        for d in ("hardhat", "cigarette")
+        for p in list_images(SHARED / "datasets" / d / "images" / "train")
+    ]
+    random.Random(0).shuffle(pool)
+    prep = out.with_suffix(".prep.onnx")
+    quant_pre_process(str(a.model), str(prep))
+    exclude = float_only_nodes(onnx.load(str(prep)))
+    quantize_static(
+        str(prep),
+        str(out),
+        Calibration(pool[: a.images], a.size),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        calibrate_method=CalibrationMethod.MinMax,
+        nodes_to_exclude=exclude,
+    )
+    prep.unlink()
+    print(
+        f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB), {len(exclude)} head nodes kept in float"
+    )
+
+
+if __name__ == "__main__":
+    main()

