@@ -1,0 +1,1 @@
+"""The message contract between edge and console: versioned pydantic models."""
