@@ -7,8 +7,10 @@ SHARED ?= $(abspath ../shared)
 MODEL ?= models/sitewatch.onnx
 CLIP ?= $(SHARED)/clips/factory_floor_cctv.mp4
 export YOLO_OFFLINE := 1
+# Debian packages: the MQTT broker, fonts for Ultralytics' plots (training only)
+SYSTEM_PACKAGES := mosquitto fonts-dejavu-core
 
-.PHONY: help demo test lint typecheck unit train quantize bench clean
+.PHONY: help demo test lint typecheck unit train quantize bench clean venv system-deps
 
 help:
 	@echo "make demo   - run SiteWatch on the sample clip(s) (see README)"
@@ -25,7 +27,10 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
-demo: $(VENV)/.installed
+system-deps:
+	@scripts/system-deps.sh $(SYSTEM_PACKAGES)
+
+demo: $(VENV)/.installed system-deps
 	@test -f "$(CLIP)" || { echo "no sample clip at $(CLIP): put ../shared beside the checkout or run 'make demo CLIP=/path/to/clip.mp4'"; exit 2; }
 	$(VENV)/bin/sitewatch detect --model $(MODEL) --out out/demo "$(CLIP)"
 	@echo "annotated video and frames are in out/demo/"
@@ -37,7 +42,7 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy
 
-unit: $(VENV)/.installed
+unit: $(VENV)/.installed system-deps
 	SITEWATCH_SHARED=$(SHARED) $(VENV)/bin/pytest -q
 
 test: lint typecheck unit

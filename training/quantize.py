@@ -44,22 +44,23 @@ class Calibration(CalibrationDataReader):
         if path is None:
             return None
         frame = self.cv2.imread(str(path), self.cv2.IMREAD_COLOR)
-        tensor, _ = letterbox_batch([frame], self.size)
+        tensor, _ = letterbox_batch([frame], (self.size, self.size))
         return {"images": tensor}
 
 
 def float_only_nodes(model: onnx.ModelProto) -> list[str]:
-    """Nodes of the Detect head after its last convolutions."""
+    """Nodes of the Detect head after its conv branches: DFL, box decode, sigmoid, concat."""
     head = max(
-        int(n.name.split("/")[2].split(".")[1])
+        int(n.name.split("/")[1].removeprefix("model."))
         for n in model.graph.node
-        if n.name.startswith("/model.") and n.name.split("/")[2].startswith("model.")
+        if n.name.startswith("/model.")
     )
     prefix = f"/model.{head}/"
+    branches = (f"{prefix}cv2", f"{prefix}cv3")  # the head's conv branches stay quantised
     return [
         n.name
         for n in model.graph.node
-        if (n.name.startswith(prefix) and n.op_type != "Conv") or "dfl" in n.name
+        if n.name.startswith(prefix) and not n.name.startswith(branches)
     ]
 
 
@@ -78,7 +79,7 @@ def main() -> None:
     ]
     random.Random(0).shuffle(pool)
     prep = out.with_suffix(".prep.onnx")
-    quant_pre_process(str(a.model), str(prep))
+    quant_pre_process(str(a.model), str(prep), skip_symbolic_shape=True)
     exclude = float_only_nodes(onnx.load(str(prep)))
     quantize_static(
         str(prep),

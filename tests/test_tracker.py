@@ -1,0 +1,141 @@
+"""The tracker on scripted frames: ids stay with the object through crossings, misses and gaps."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from edge.detections import Detections
+from edge.tracker import Tracker
+
+Row = tuple[Sequence[float], float, str]
+
+
+def _dets(*rows: Row) -> Detections:
+    return Detections.from_lists([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+
+
+def _run(tracker: Tracker, frames: Sequence[tuple[float, Sequence[Row]]]) -> list[list[int]]:
+    return [tracker.update(_dets(*rows), ts).track_ids.tolist() for ts, rows in frames]
+
+
+def _box(cx: float, cy: float, w: float, h: float) -> list[float]:
+    return [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]
+
+
+def test_new_track_needs_min_hits_then_keeps_its_id() -> None:
+    head = ([100, 100, 130, 130], 0.8, "head")
+    ids = _run(Tracker(), [(0.0, [head]), (0.5, [head]), (1.0, [head])])
+    assert ids == [[-1], [1], [1]]
+
+
+def test_min_hits_one_confirms_at_once() -> None:
+    ids = _run(Tracker(min_hits=1), [(0.0, [([0, 0, 10, 10], 0.9, "person")])])
+    assert ids == [[1]]
+
+
+def test_two_crossing_people_keep_their_ids() -> None:
+    # 2 fps, 60x160 boxes moving 40 px per frame towards each other, 20 px apart vertically
+    frames = []
+    for k in range(12):
+        a = (_box(100 + 40 * k, 300, 60, 160), 0.9, "person")
+        b = (_box(540 - 40 * k, 320, 60, 160), 0.85, "person")
+        frames.append((k * 0.5, [a, b]))
+    ids = _run(Tracker(), frames)
+    assert ids[0] == [-1, -1]
+    assert all(row == ids[1] for row in ids[1:]), ids
+    assert sorted(ids[1]) == [1, 2]
+
+
+@pytest.mark.parametrize("gap_s", [1.0, 1.5])  # one missed frame at 2 fps; dropped frames
+def test_track_survives_a_gap(gap_s: float) -> None:
+    # a person walking right at 80 px/s
+    def at(ts: float) -> list[Row]:
+        return [(_box(100 + 80 * ts, 300, 60, 160), 0.9, "person")]
+
+    times = [0.0, 0.5, 1.0, 1.0 + gap_s, 1.5 + gap_s]
+    ids = _run(Tracker(), [(t, at(t)) for t in times])
+    assert ids == [[-1], [1], [1], [1], [1]]
+
+
+def test_plain_iou_without_prediction_would_lose_the_gap() -> None:
+    # the same walk with the box jumping 120 px (two widths): matched only thanks to velocity
+    times = [0.0, 0.5, 1.0, 2.5]
+    frames = [(t, [(_box(100 + 80 * t, 300, 60, 160), 0.9, "person")]) for t in times]
+    ids = _run(Tracker(), frames)
+    assert ids[-1] == [1]
+    # a standing track does not catch a box appearing two widths away
+    still = [(t, [(_box(100, 300, 60, 160), 0.9, "person")]) for t in (0.0, 0.5, 1.0)]
+    jump = (2.5, [(_box(220, 300, 60, 160), 0.9, "person")])
+    assert _run(Tracker(), [*still, jump])[-1] == [-1]
+
+
+def test_track_older_than_max_age_is_removed() -> None:
+    head = ([100, 100, 130, 130], 0.8, "head")
+    ids = _run(Tracker(max_age_s=1.0), [(0.0, [head]), (0.5, [head]), (2.0, [head]), (2.5, [head])])
+    assert ids == [[-1], [1], [-1], [2]]
+
+
+def test_head_helmet_flicker_keeps_one_track() -> None:
+    labels = ["head", "helmet", "head", "helmet", "head"]
+    frames = [(k * 0.5, [([100 + k, 100, 130 + k, 130], 0.8, n)]) for k, n in enumerate(labels)]
+    assert _run(Tracker(), frames) == [[-1], [1], [1], [1], [1]]
+
+
+def test_head_and_helmet_on_one_head_share_the_id() -> None:
+    both = [([100, 100, 130, 130], 0.7, "head"), ([101, 99, 131, 130], 0.6, "helmet")]
+    ids = _run(Tracker(), [(0.0, both), (0.5, both), (1.0, both)])
+    assert ids == [[-1, -1], [1, 1], [1, 1]]
+
+
+def test_two_overlapping_people_are_two_tracks() -> None:
+    # one worker half behind another: IoU 0.82, but both boxes survived NMS, so two people
+    rows: list[Row] = [([100, 100, 200, 400], 0.9, "person"), ([110, 100, 210, 400], 0.8, "person")]
+    ids = _run(Tracker(), [(0.0, rows), (0.5, rows), (1.0, rows)])
+    assert ids[1:] == [[1, 2], [1, 2]]
+
+
+def test_groups_are_tracked_separately_and_cigarettes_never() -> None:
+    # a head inside a person box must not be matched to the person track
+    rows: list[Row] = [
+        ([90, 90, 150, 300], 0.9, "person"),
+        ([105, 92, 135, 122], 0.8, "head"),
+        ([130, 120, 140, 124], 0.9, "cigarette"),
+    ]
+    ids = _run(Tracker(), [(0.0, rows), (0.5, rows)])
+    assert ids[1][2] == -1
+    assert ids[1][0] != ids[1][1] and min(ids[1][:2]) >= 1
+
+
+def test_low_score_detections_keep_a_track_but_never_start_one() -> None:
+    strong = ([100, 100, 130, 130], 0.8, "head")
+    weak = ([102, 100, 132, 130], 0.2, "head")
+    assert _run(Tracker(), [(0.0, [strong]), (0.5, [strong]), (1.0, [weak]), (1.5, [weak])]) == [
+        [-1],
+        [1],
+        [1],
+        [1],
+    ]
+    assert _run(Tracker(), [(0.0, [weak]), (0.5, [weak]), (1.0, [weak])]) == [[-1]] * 3
+
+
+def test_tentative_track_missing_a_frame_is_dropped() -> None:
+    head = ([100, 100, 130, 130], 0.8, "head")
+    ids = _run(Tracker(), [(0.0, [head]), (0.5, []), (1.0, [head]), (1.5, [head])])
+    assert ids == [[-1], [], [-1], [1]]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"groups": {"a": ("head",), "b": ("head", "person")}}, "in groups 'a' and 'b'"),
+        ({"low_score": 0.6, "high_score": 0.5}, "low_score <= high_score"),
+        ({"match_iou": 0.0}, "match_iou must be in"),
+        ({"min_hits": 0}, "min_hits >= 1"),
+        ({"max_age_s": 0.0}, "max_age_s > 0"),
+    ],
+)
+def test_bad_settings_fail(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Tracker(**kwargs)  # type: ignore[arg-type]
