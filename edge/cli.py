@@ -19,6 +19,8 @@ from typing import Any
 import cv2
 
 from edge.annotate import annotate
+from edge.config import SiteConfig
+from edge.config_load import ConfigError, ConfigProblem, load_config_with_warnings
 from edge.detections import Detections
 from edge.detector import DEFAULT_MODEL, Detector, ModelError
 from edge.evaluate import AP_CONF, EvalReport, evaluate
@@ -251,6 +253,47 @@ def _no_nan(value: Any) -> Any:
     return value
 
 
+# --- validate-config ----------------------------------------------------------------------
+
+
+def _validate_config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "file", type=Path, metavar="FILE", help="edge config, e.g. configs/cameras.yaml"
+    )
+
+
+def run_validate_config(args: argparse.Namespace) -> int:
+    """Check a config file: a summary and its warnings on stdout (exit 0), or every problem as
+    ``FILE:LINE: key.path: expected X, got Y. Hint`` on stderr (exit 1); exit 2 when the file
+    cannot be read."""
+    try:
+        config, warnings = load_config_with_warnings(args.file)
+    except OSError as exc:
+        print(f"sitewatch: error: cannot read config {args.file}: {exc.strerror}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    except ConfigError as exc:
+        for problem in [*exc.problems, *exc.warnings]:
+            print(problem, file=sys.stderr)
+        print(f"{args.file}: invalid: {len(exc.problems)} error(s)", file=sys.stderr)
+        return EXIT_INPUT_FAILED
+    print(_config_summary(args.file, config, warnings))
+    return EXIT_OK
+
+
+def _config_summary(file: Path, config: SiteConfig, warnings: list[ConfigProblem]) -> str:
+    kinds = Counter(zone.kind for cam in config.cameras for zone in cam.zones)
+    enabled = sum(cam.enabled for cam in config.cameras)
+    rows = [
+        f"{file}: valid, version {config.version}",
+        f"site: {config.site.id} ({config.site.name}), time zone {config.site.timezone}",
+        f"cameras: {len(config.cameras)} ({enabled} enabled): "
+        + ", ".join(f"{cam.id} ({len(cam.zones)} zones)" for cam in config.cameras),
+        f"zones: {', '.join(f'{n} {kind}' for kind, n in sorted(kinds.items())) or 'none'}",
+        f"warnings: {len(warnings)}",
+    ]
+    return "\n".join(rows + [str(w) for w in warnings])
+
+
 # --- argument types -----------------------------------------------------------------------
 
 
@@ -280,5 +323,10 @@ SUBCOMMANDS: dict[str, Subcommand] = {
         "detect objects in images, folders and videos", _detect_arguments, run_detect
     ),
     "eval": Subcommand("measure AP50 and speed on a YOLO dataset", _eval_arguments, run_eval),
+    "validate-config": Subcommand(
+        "check an edge config file and list every problem with its line",
+        _validate_config_arguments,
+        run_validate_config,
+    ),
 }
 """Sub-command name -> how to parse and run it; later sub-commands register here."""

@@ -2,18 +2,59 @@
 
 Unknown keys are errors; every field is described; coordinates in config are normalised
 0..1 points (x right, y down), never pixels.
+
+Site defaults (``defaults.rules``, ``defaults.detect_fps``) are deep-merged into each camera
+*before* validation (:func:`merge_camera_defaults`), so every :class:`CameraConfig` carries its
+effective :class:`Rules` and ``detect_fps``. Relative paths are resolved against the config
+file's directory when the validation context holds ``base_dir`` (as ``edge.config_load`` does);
+the loaded tree holds absolute paths. Cross-field checks live in ``edge.config_checks``; read a
+file with ``edge.config_load.load_config``, not with ``SiteConfig.model_validate``, to get YAML
+line numbers in errors.
 """
 
 from __future__ import annotations
 
+import copy
+import os
 import re
-from typing import Literal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from edge.config_checks import cross_check
 
 ZoneKind = Literal["helmet_required", "no_smoking", "smoking_area", "mask"]
 RuleName = Literal["no_helmet", "smoking"]
+Label = Literal["helmet", "head", "person", "cigarette"]
+"""The detector's labels (``edge.detections.LABELS``)."""
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+STREAM_SCHEMES = ("rtsp", "rtsps", "http", "https", "file")
+DEFAULT_LABEL_CONF = 0.25
+UnitFloat = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+def _resolve_path(value: Path, info: ValidationInfo) -> Path:
+    """Make a relative path absolute against ``context["base_dir"]`` (no file-system access)."""
+    base = info.context.get("base_dir") if isinstance(info.context, dict) else None
+    if value.is_absolute() or base is None:
+        return value
+    return Path(os.path.normpath(Path(base) / value))
+
+
+ConfigPath = Annotated[Path, AfterValidator(_resolve_path)]
+"""A path; relative ones are relative to the config file's directory."""
 
 
 class Strict(BaseModel):
@@ -24,7 +65,7 @@ class Zone(Strict):
     """A polygon on the camera image where a rule applies (or, for ``mask``, nothing does)."""
 
     id: str = Field(
-        pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$",
+        pattern=ID_PATTERN,
         description="Zone id, unique per camera: lower-case letters, digits, _ and -.",
     )
     name: str = Field("", description="Human-readable name shown in the console.")
@@ -35,21 +76,28 @@ class Zone(Strict):
             "mask: ignored area (nothing inside triggers any rule)."
         )
     )
-    points: list[tuple[float, float]] = Field(
+    points: list[tuple[UnitFloat, UnitFloat]] = Field(
         min_length=3,
-        description="Polygon corners as [x, y] normalised to 0..1 of the image width/height.",
+        description="Polygon corners as [x, y] normalised to 0..1 of the image width/height "
+        "(divide pixel coordinates by the image size).",
     )
 
-    @field_validator("points")
-    @classmethod
-    def _inside_unit_square(cls, points: list[tuple[float, float]]) -> list[tuple[float, float]]:
-        bad = [p for p in points if not (0.0 <= p[0] <= 1.0 and 0.0 <= p[1] <= 1.0)]
-        if bad:
+    @model_validator(mode="after")
+    def _has_area(self) -> Zone:
+        if polygon_area(self.points) < 1e-6:
             raise ValueError(
-                f"points must be normalised 0..1 (fractions of width/height), got {bad}; "
-                "divide pixel coordinates by the image size"
+                f"a polygon with an area, got points that lie on one line: {self.points}"
             )
-        return points
+        return self
+
+
+def polygon_area(points: list[tuple[float, float]]) -> float:
+    """Area of a simple polygon (shoelace formula), in the points' units squared."""
+    twice = sum(
+        x1 * y2 - x2 * y1
+        for (x1, y1), (x2, y2) in zip(points, points[1:] + points[:1], strict=True)
+    )
+    return abs(twice) / 2.0
 
 
 class TimeWindow(Strict):
@@ -64,6 +112,15 @@ class TimeWindow(Strict):
         if not _HHMM.match(value):
             raise ValueError(f"expected 24-hour HH:MM such as 07:30, got {value!r}")
         return value
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> TimeWindow:
+        if self.start == self.end:
+            raise ValueError(
+                f"end different from start, got both {self.start}; "
+                "leave active_hours out for a rule that is always active"
+            )
+        return self
 
 
 class RuleConfig(Strict):
@@ -102,3 +159,303 @@ class Rules(Strict):
         description="A cigarette at a person inside a no_smoking zone "
         "and outside every smoking_area.",
     )
+
+
+class SiteInfo(Strict):
+    """Who this edge worker is."""
+
+    id: str = Field(
+        pattern=ID_PATTERN,
+        description="Site id, unique across the console: lower-case letters, digits, _ and -.",
+    )
+    name: str = Field(min_length=1, description="Human-readable site name.")
+    timezone: str = Field(
+        "Asia/Shanghai",
+        description="IANA time zone of the site (e.g. Asia/Shanghai); active_hours use it.",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"an IANA time zone name such as Asia/Shanghai or Europe/Berlin, got {value!r}"
+            ) from None
+        return value
+
+
+class TlsConfig(Strict):
+    """TLS to the MQTT broker."""
+
+    enabled: bool = Field(False, description="Connect with TLS (usually port 8883).")
+    ca_file: ConfigPath | None = Field(
+        None, description="CA certificate (PEM) that signed the broker's; absent = system CAs."
+    )
+    certfile: ConfigPath | None = Field(
+        None, description="Client certificate (PEM) for mutual TLS; needs keyfile."
+    )
+    keyfile: ConfigPath | None = Field(
+        None, description="Client private key (PEM) for mutual TLS; needs certfile."
+    )
+    insecure: bool = Field(
+        False, description="Skip the broker certificate check. Only for testing."
+    )
+
+    @model_validator(mode="after")
+    def _cert_and_key(self) -> TlsConfig:
+        if (self.certfile is None) != (self.keyfile is None):
+            raise ValueError("certfile and keyfile together or neither, got only one of them")
+        return self
+
+
+class MqttConfig(Strict):
+    """The MQTT broker that carries alerts and status to the console."""
+
+    host: str = Field(min_length=1, description="Broker host name or IP address.")
+    port: int = Field(1883, ge=1, le=65535, description="Broker port: 1883 plain, 8883 TLS.")
+    tls: TlsConfig = Field(default_factory=TlsConfig, description="TLS settings.")
+    username_env: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="NAME of the environment variable holding the user name (not the name).",
+    )
+    password_env: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="NAME of the environment variable holding the password (never the password).",
+    )
+    topic_prefix: str = Field(
+        "sitewatch",
+        pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$",
+        description="First topic level(s); no leading or trailing '/', no '+' or '#'.",
+    )
+    client_id: str = Field(
+        "",
+        max_length=64,
+        description="MQTT client id; empty = 'sitewatch-edge-<site id>'.",
+    )
+    keepalive_s: int = Field(
+        30,
+        ge=5,
+        le=3600,
+        description="Seconds between keep-alive pings; the broker's "
+        "last will fires after 1.5x this without contact.",
+    )
+
+
+class DetectorConfig(Strict):
+    """The ONNX detector shared by all cameras, run in batches across cameras."""
+
+    model: ConfigPath = Field(description="ONNX model file (relative to this file's folder).")
+    input_size: int = Field(
+        416, ge=160, le=1280, multiple_of=32, description="Model input side in pixels."
+    )
+    max_batch: int = Field(8, ge=1, le=64, description="Most frames per inference run.")
+    batch_deadline_ms: int = Field(
+        150,
+        ge=1,
+        le=5000,
+        description="Run a partial batch once its oldest frame waited this long.",
+    )
+    max_frame_age_ms: int = Field(
+        1000,
+        ge=10,
+        le=60000,
+        description="Drop (and count) frames older than this instead of detecting on them.",
+    )
+    threads: int | None = Field(
+        None, ge=1, le=256, description="ONNX Runtime threads; absent = all cores."
+    )
+    second_look: bool = Field(
+        True, description="Re-run the model on head-and-shoulders crops to find cigarettes."
+    )
+    label_conf: dict[Label, UnitFloat] = Field(
+        default_factory=dict,
+        validate_default=True,
+        description="Minimum score per label (helmet, head, person, cigarette) to keep a box; "
+        f"labels left out use {DEFAULT_LABEL_CONF}.",
+    )
+
+    @field_validator("label_conf")
+    @classmethod
+    def _every_label(cls, value: dict[Label, float]) -> dict[Label, float]:
+        labels: tuple[Label, ...] = ("helmet", "head", "person", "cigarette")
+        return {label: value.get(label, DEFAULT_LABEL_CONF) for label in labels}
+
+
+class EvidenceConfig(Strict):
+    """Snapshots and clips recorded around each alert, and the disk they may use."""
+
+    dir: ConfigPath = Field(description="Folder for the segment ring and evidence files.")
+    pre_roll_s: float = Field(10.0, ge=0.0, le=120.0, description="Seconds of clip before.")
+    post_roll_s: float = Field(10.0, ge=0.0, le=300.0, description="Seconds of clip after.")
+    segment_s: float = Field(
+        2.0,
+        gt=0.0,
+        le=60.0,
+        description="Length of recorded ring segments; clips start and end on their bounds.",
+    )
+    retention_days: float = Field(
+        7.0, gt=0.0, le=3650.0, description="Days to keep evidence before deleting it."
+    )
+    min_free_hours: float = Field(
+        1.0,
+        ge=0.0,
+        le=720.0,
+        description="Delete the oldest evidence early when the free disk holds fewer hours "
+        "of recording than this.",
+    )
+    max_ring_gb: float = Field(
+        2.0, gt=0.0, le=10000.0, description="Most disk the segment ring may use, in GB."
+    )
+
+
+class OutboxConfig(Strict):
+    """The local store every alert is written to before it is published."""
+
+    path: ConfigPath = Field(description="SQLite file of the outbox (created if absent).")
+
+
+class DefaultsConfig(Strict):
+    """Site-wide defaults merged into every camera (a camera's own values win)."""
+
+    rules: Rules = Field(default_factory=Rules, description="Default rule settings.")
+    detect_fps: float = Field(
+        2.0, gt=0.0, le=30.0, description="Default frames per second sent to the detector."
+    )
+
+
+def _stream_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in STREAM_SCHEMES:
+        raise ValueError(
+            f"a URL starting with {', '.join(s + '://' for s in STREAM_SCHEMES)}, got {value!r}"
+        )
+    if parts.scheme == "file" and not parts.path.startswith("/"):
+        raise ValueError(f"an absolute file URL such as file:///data/clip.mp4, got {value!r}")
+    if parts.scheme != "file" and not parts.hostname:
+        raise ValueError(f"a URL with a host, such as rtsp://192.0.2.10:554/sub, got {value!r}")
+    return value
+
+
+class CameraConfig(Strict):
+    """One camera: where its streams are, its zones and its effective rules."""
+
+    id: str = Field(
+        pattern=ID_PATTERN,
+        description="Camera id, unique per site: lower-case letters, digits, _ and -.",
+    )
+    name: str = Field("", description="Human-readable name; empty = the id.")
+    enabled: bool = Field(True, description="Whether the worker opens this camera at all.")
+    detect: Annotated[str, AfterValidator(_stream_url)] = Field(
+        description="Stream analysed by the detector, usually the camera's small sub-stream: "
+        "rtsp://, rtsps://, http(s):// or file:/// URL."
+    )
+    record: Annotated[str | None, AfterValidator(_stream_url)] = Field(
+        None,
+        description="Full-resolution main stream recorded for evidence; absent = record "
+        "the detect stream.",
+    )
+    detect_fps: float = Field(
+        gt=0.0,
+        le=30.0,
+        description="Frames per second sent to the detector; default: defaults.detect_fps.",
+    )
+    stall_s: float = Field(
+        10.0, gt=0.0, le=600.0, description="Reconnect when no frame came for this long."
+    )
+    zones: list[Zone] = Field(default_factory=list, description="Zones on this camera.")
+    rules: Rules = Field(
+        default_factory=Rules,
+        description="This camera's rule settings, merged over defaults.rules.",
+    )
+
+
+class SiteConfig(Strict):
+    """The whole edge configuration: one site, its broker, detector, storage and cameras."""
+
+    version: int = Field(
+        ge=1, description="Config version; the console bumps it and the edge reports it."
+    )
+    site: SiteInfo = Field(description="Site identity.")
+    mqtt: MqttConfig = Field(description="Broker connection.")
+    detector: DetectorConfig = Field(description="Detector settings.")
+    evidence: EvidenceConfig = Field(description="Evidence clips and disk use.")
+    outbox: OutboxConfig = Field(description="Local alert outbox.")
+    defaults: DefaultsConfig = Field(
+        default_factory=DefaultsConfig, description="Defaults merged into every camera."
+    )
+    cameras: list[CameraConfig] = Field(min_length=1, description="The site's cameras.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_defaults(cls, data: Any) -> Any:
+        return merge_camera_defaults(data)
+
+    @model_validator(mode="after")
+    def _cross_checks(self, info: ValidationInfo) -> SiteConfig:
+        """Refuse cross-field errors unless the caller runs the checks itself (the loader)."""
+        if isinstance(info.context, dict) and info.context.get("defer_checks"):
+            return self
+        errors = [f for f in cross_check(self) if f.severity == "error"]
+        if errors:
+            raise ValueError("; ".join(f.text() for f in errors))
+        return self
+
+    def camera(self, camera_id: str) -> CameraConfig:
+        """The camera with ``camera_id``; ``KeyError`` listing the ids if there is none."""
+        for cam in self.cameras:
+            if cam.id == camera_id:
+                return cam
+        known = ", ".join(c.id for c in self.cameras)
+        raise KeyError(f"no camera {camera_id!r} in the config; cameras: {known}")
+
+
+def camera_rules(config: SiteConfig, camera_id: str) -> Rules:
+    """The effective (defaults-merged) rules of one camera."""
+    return config.camera(camera_id).rules
+
+
+def deep_merge(base: Any, override: Any) -> Any:
+    """``override`` merged over ``base``: mappings merge key by key, anything else replaces."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = deep_merge(base[key], value) if key in base else value
+        return merged
+    return override
+
+
+def merge_camera_defaults(data: Any) -> Any:
+    """Raw config with site defaults merged into each camera and the MQTT client id filled.
+
+    Pure and tolerant: anything of an unexpected shape is left for validation to report.
+    """
+    if not isinstance(data, dict):
+        return data
+    data = copy.deepcopy(data)
+    defaults = data.get("defaults")
+    defaults = defaults if isinstance(defaults, dict) else {}
+    default_rules = defaults.get("rules", {})
+    default_fps = defaults.get("detect_fps", DefaultsConfig.model_fields["detect_fps"].default)
+    cameras = data.get("cameras")
+    if isinstance(cameras, list):
+        for cam in cameras:
+            if not isinstance(cam, dict):
+                continue
+            if isinstance(default_rules, dict) and isinstance(cam.get("rules", {}), dict):
+                cam["rules"] = deep_merge(default_rules, cam.get("rules", {}))
+            cam.setdefault("detect_fps", default_fps)
+    mqtt, site = data.get("mqtt"), data.get("site")
+    has_id = isinstance(site, dict) and isinstance(site.get("id"), str)
+    if isinstance(mqtt, dict) and not mqtt.get("client_id") and has_id:
+        mqtt["client_id"] = default_client_id(site["id"])
+    return data
+
+
+def default_client_id(site_id: str) -> str:
+    return f"sitewatch-edge-{site_id}"
