@@ -60,7 +60,7 @@ def main() -> None:
         "--models",
         type=Path,
         nargs="+",
-        default=[ROOT / "models" / "sitewatch-fp32.onnx", ROOT / "models" / "sitewatch-int8.onnx"],
+        default=[ROOT / "models" / "sitewatch-fp32.onnx", ROOT / "models" / "sitewatch.onnx"],
     )
     ap.add_argument("--images", type=int, default=32)
     ap.add_argument("--rounds", type=int, default=5)

@@ -62,5 +62,4 @@ def _small_grey(frame: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
     h, w = frame.shape[:2]
     size = (GREY_WIDTH, max(1, round(h * GREY_WIDTH / w)))
     grey = cv2.cvtColor(cv2.resize(frame, size, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
-    blurred: npt.NDArray[np.uint8] = cv2.GaussianBlur(grey, (5, 5), 0)
-    return blurred
+    return np.asarray(cv2.GaussianBlur(grey, (5, 5), 0), dtype=np.uint8)

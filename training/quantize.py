@@ -71,7 +71,7 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=200, help="calibration images")
     ap.add_argument("--size", type=int, default=416)
     a = ap.parse_args()
-    out = a.out or a.model.with_name(a.model.stem.removesuffix("-fp32") + "-int8.onnx")
+    out = a.out or ROOT / "models" / "sitewatch.onnx"
     pool = [
         p
         for d in ("hardhat", "cigarette")

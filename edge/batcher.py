@@ -1,0 +1,180 @@
+"""One batch from all cameras, under a deadline, into the detector's single session.
+
+Each camera is due every ``1 / detect_fps`` seconds. The batcher polls the cameras' latest
+frames (capture never queues), opens a batch with the first due frame and closes it when it
+holds ``max_batch`` frames or ``deadline_s`` has passed. Frames older than ``max_age_s`` when
+taken are dropped and counted: video never backs up. Cameras whose scene did not change
+(``MotionGate``) keep their previous detections instead of taking a place in the batch.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from edge.detections import Detections
+from edge.motion import MotionGate
+
+Image = npt.NDArray[np.uint8]
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A decoded frame handed over by capture."""
+
+    camera_id: str
+    seq: int
+    image: Image
+    ts: float
+    """Stream timestamp mapped to wall-clock seconds (epoch)."""
+    captured_at: float
+    """Wall-clock seconds when the frame was decoded."""
+
+
+class FrameSource(Protocol):
+    camera_id: str
+
+    def latest(self, after_seq: int) -> Frame | None:
+        """The newest frame with ``seq > after_seq``, or None."""
+        ...
+
+
+@dataclass(frozen=True)
+class Analysed:
+    frame: Frame
+    detections: Detections
+    reused: bool
+    """True when motion gating skipped inference and the previous detections stand."""
+
+
+@dataclass
+class _Slot:
+    source: FrameSource
+    period_s: float
+    gate: MotionGate | None
+    next_due: float = 0.0
+    last_seq: int = -1
+    last_detections: Detections | None = None
+
+
+@dataclass
+class BatchStats:
+    batches: int = 0
+    frames: int = 0
+    reused: int = 0
+    dropped_stale: int = 0
+    inference_ms: deque[float] = field(default_factory=lambda: deque(maxlen=500))
+
+    def percentile(self, q: float) -> float:
+        return float(np.percentile(list(self.inference_ms), q)) if self.inference_ms else 0.0
+
+    @property
+    def mean_batch(self) -> float:
+        return self.frames / self.batches if self.batches else 0.0
+
+
+DetectFn = Callable[[Sequence[Image]], list[Detections]]
+
+
+class Batcher:
+    def __init__(
+        self,
+        detect: DetectFn,
+        *,
+        max_batch: int = 8,
+        deadline_s: float = 0.15,
+        max_age_s: float = 1.0,
+        poll_s: float = 0.005,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be at least 1, got {max_batch}")
+        if deadline_s < 0 or max_age_s <= 0:
+            raise ValueError(
+                f"deadline_s must be >= 0 and max_age_s > 0, got {deadline_s} and {max_age_s}"
+            )
+        self._detect = detect
+        self.max_batch, self.deadline_s, self.max_age_s = max_batch, deadline_s, max_age_s
+        self._poll_s, self._clock = poll_s, clock
+        self._slots: dict[str, _Slot] = {}
+        self._lock = threading.Lock()
+        self.stats = BatchStats()
+
+    def add(self, source: FrameSource, fps: float, gate: MotionGate | None = None) -> None:
+        if fps <= 0:
+            raise ValueError(f"detect fps of {source.camera_id} must be > 0, got {fps}")
+        with self._lock:
+            self._slots[source.camera_id] = _Slot(source, 1.0 / fps, gate)
+
+    def remove(self, camera_id: str) -> None:
+        with self._lock:
+            self._slots.pop(camera_id, None)
+
+    def next_batch(self, stop: threading.Event) -> list[Analysed]:
+        """Block until a batch is collected (or ``stop`` is set), run it, return results."""
+        frames: list[Frame] = []
+        opened = 0.0
+        while not stop.is_set():
+            now = self._clock()
+            frames.extend(self._take_due(now, self.max_batch - len(frames)))
+            if frames and not opened:
+                opened = now
+            if len(frames) >= self.max_batch or (frames and now - opened >= self.deadline_s):
+                break
+            stop.wait(self._poll_s)
+        return self._run(frames) if frames else []
+
+    def _take_due(self, now: float, room: int) -> list[Frame]:
+        taken: list[Frame] = []
+        with self._lock:
+            slots = sorted(self._slots.values(), key=lambda s: s.next_due)
+        for slot in slots:
+            if len(taken) >= room or now < slot.next_due:
+                continue
+            frame = slot.source.latest(slot.last_seq)
+            if frame is None:
+                continue
+            slot.last_seq = frame.seq
+            if now - frame.captured_at > self.max_age_s:
+                self.stats.dropped_stale += 1
+                continue
+            # stay on the camera's rhythm, but never try to catch up on missed slots
+            slot.next_due = max(slot.next_due + slot.period_s, now + slot.period_s / 2)
+            taken.append(frame)
+        return taken
+
+    def _run(self, frames: list[Frame]) -> list[Analysed]:
+        fresh: list[Frame] = []
+        out: dict[int, Analysed] = {}
+        for i, frame in enumerate(frames):
+            slot = self._slots.get(frame.camera_id)
+            prev = slot.last_detections if slot else None
+            if slot and slot.gate and prev is not None:
+                if not slot.gate.should_analyse(frame.image, frame.ts):
+                    out[i] = Analysed(frame, prev, reused=True)
+                    continue
+            elif slot and slot.gate:
+                slot.gate.should_analyse(frame.image, frame.ts)
+            fresh.append(frame)
+        if fresh:
+            began = time.perf_counter()
+            found = self._detect([f.image for f in fresh])
+            self.stats.inference_ms.append((time.perf_counter() - began) * 1000)
+            self.stats.batches += 1
+            self.stats.frames += len(fresh)
+            by_id = {id(f): d for f, d in zip(fresh, found, strict=True)}
+            for i, frame in enumerate(frames):
+                if i not in out:
+                    out[i] = Analysed(frame, by_id[id(frame)], reused=False)
+                    slot = self._slots.get(frame.camera_id)
+                    if slot:
+                        slot.last_detections = out[i].detections
+        self.stats.reused += len(frames) - len(fresh)
+        return [out[i] for i in range(len(frames))]

@@ -1,0 +1,118 @@
+"""Batcher on in-memory cameras: one detector call per batch, deadlines, stale drops, gating."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+
+from edge.batcher import Batcher, Frame
+from edge.detections import Detections
+from edge.motion import MotionGate
+
+
+class Camera:
+    """An in-memory camera: the test sets its latest frame, like capture does."""
+
+    def __init__(self, camera_id: str) -> None:
+        self.camera_id = camera_id
+        self.frame: Frame | None = None
+
+    def put(self, seq: int, captured_at: float, seed: int = 0) -> None:
+        image = np.random.default_rng(seed).integers(0, 255, (36, 64, 3), dtype=np.uint8)
+        self.frame = Frame(self.camera_id, seq, image, captured_at, captured_at)
+
+    def latest(self, after_seq: int) -> Frame | None:
+        return self.frame if self.frame and self.frame.seq > after_seq else None
+
+
+class Clock:
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class CountingDetector:
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def __call__(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        self.calls.append(len(images))
+        return [Detections.empty() for _ in images]
+
+
+def make(n: int, **kwargs: float) -> tuple[Batcher, list[Camera], CountingDetector, Clock]:
+    det, clock = CountingDetector(), Clock()
+    batcher = Batcher(det, clock=clock, poll_s=0.0, **kwargs)  # type: ignore[arg-type]
+    cams = [Camera(f"cam{i}") for i in range(n)]
+    for cam in cams:
+        batcher.add(cam, fps=2.0)
+    return batcher, cams, det, clock
+
+
+def test_frames_of_all_cameras_go_in_one_call() -> None:
+    batcher, cams, det, clock = make(3, max_batch=8, deadline_s=0.0)
+    for cam in cams:
+        cam.put(1, clock.now)
+    out = batcher.next_batch(threading.Event())
+    assert det.calls == [3]
+    assert sorted(a.frame.camera_id for a in out) == ["cam0", "cam1", "cam2"]
+
+
+def test_max_batch_splits_and_the_rest_follow() -> None:
+    batcher, cams, det, clock = make(3, max_batch=2, deadline_s=0.0)
+    for cam in cams:
+        cam.put(1, clock.now)
+    first = batcher.next_batch(threading.Event())
+    second = batcher.next_batch(threading.Event())
+    assert det.calls == [2, 1]
+    assert {a.frame.camera_id for a in first + second} == {"cam0", "cam1", "cam2"}
+
+
+def test_stale_frames_are_dropped_and_counted() -> None:
+    batcher, cams, _det, clock = make(2, max_batch=8, deadline_s=0.0, max_age_s=1.0)
+    cams[0].put(1, clock.now - 5.0)  # 5 s old
+    cams[1].put(1, clock.now)
+    out = batcher.next_batch(threading.Event())
+    assert [a.frame.camera_id for a in out] == ["cam1"]
+    assert batcher.stats.dropped_stale == 1
+
+
+def test_a_camera_is_not_analysed_faster_than_its_fps() -> None:
+    batcher, cams, _det, clock = make(1, max_batch=8, deadline_s=0.0)
+    stop = threading.Event()
+    cams[0].put(1, clock.now)
+    batcher.next_batch(stop)
+    clock.now += 0.1
+    cams[0].put(2, clock.now)
+    timer = threading.Timer(0.05, stop.set)
+    timer.start()
+    assert batcher.next_batch(stop) == []  # due again only 0.5 s later
+    timer.cancel()
+    clock.now += 0.5
+    cams[0].put(3, clock.now)
+    assert [a.frame.seq for a in batcher.next_batch(threading.Event())] == [3]
+
+
+def test_still_camera_reuses_its_detections() -> None:
+    det, clock = CountingDetector(), Clock()
+    batcher = Batcher(det, clock=clock, poll_s=0.0, deadline_s=0.0)
+    cam = Camera("still")
+    batcher.add(cam, fps=2.0, gate=MotionGate(max_skip_s=60))
+    for seq in (1, 2, 3):
+        cam.put(seq, clock.now, seed=0)  # same picture every time
+        out = batcher.next_batch(threading.Event())
+        clock.now += 0.5
+    assert det.calls == [1]
+    assert out[0].reused and batcher.stats.reused == 2
+
+
+def test_stop_returns_an_empty_batch() -> None:
+    batcher, _, det, _ = make(2)
+    stop = threading.Event()
+    stop.set()
+    assert batcher.next_batch(stop) == []
+    assert det.calls == []
