@@ -36,9 +36,10 @@ from typing import Literal
 
 import numpy as np
 
+from contract.messages import RuleName
 from edge.config import Rules
 from edge.decode import box_iou
-from edge.rules import Box, Observation, RuleName
+from edge.rules import Box, Observation
 
 Event = Literal["start", "update", "end"]
 

@@ -32,10 +32,9 @@ from pydantic import (
     model_validator,
 )
 
+from contract.messages import ZoneKind
 from edge.config_checks import cross_check
 
-ZoneKind = Literal["helmet_required", "no_smoking", "smoking_area", "mask"]
-RuleName = Literal["no_helmet", "smoking"]
 Label = Literal["helmet", "head", "person", "cigarette"]
 """The detector's labels (``edge.detections.LABELS``)."""
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")

@@ -35,17 +35,16 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, tzinfo
-from typing import Literal
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
 
+from contract.messages import RuleName, ZoneKind
 from edge.config import RuleConfig, Rules, TimeWindow, Zone
 from edge.detections import Detections
-from edge.zones import RULE_ANCHORS, CameraZones, ZoneKind, anchor_points, check_zones
+from edge.zones import RULE_ANCHORS, CameraZones, anchor_points, check_zones
 
-RuleName = Literal["no_helmet", "smoking"]
 Box = tuple[float, float, float, float]
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]

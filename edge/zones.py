@@ -34,12 +34,12 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from contract.messages import ZoneKind
 from edge.config import Zone
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 Anchor = Literal["centre", "bottom_centre", "projected_feet"]
-ZoneKind = Literal["helmet_required", "no_smoking", "smoking_area", "mask"]
 
 RULE_ANCHORS: dict[str, Anchor] = {"no_helmet": "centre", "smoking": "bottom_centre"}
 """The anchor point each rule tests against zones (see the module docstring)."""

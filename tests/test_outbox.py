@@ -1,0 +1,187 @@
+"""The SQLite outbox: nothing lost while the broker is away or the edge process dies."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+from textwrap import dedent
+from uuid import UUID
+
+import pytest
+from mqtt_broker import (  # noqa: F401
+    Collector,
+    Mosquitto,
+    broker_fixture,
+    persistent_broker_fixture,
+    until_received,
+)
+
+from contract import messages as m
+from edge.outbox import Outbox, Publisher
+from edge.transport import MqttTransport
+
+TOPIC = m.alerts("sitewatch", "s1")
+
+
+def _alert(seq: int) -> bytes:
+    started = "2025-05-01T08:00:00Z"
+    return m.encode(
+        m.AlertEvent.model_validate(
+            {
+                "id": str(UUID(int=1)),
+                "seq": seq,
+                "event": "start" if seq == 0 else "update",
+                "site_id": "s1",
+                "camera_id": "c1",
+                "rule": "smoking",
+                "track_id": 4,
+                "zone_id": "z1",
+                "label": "cigarette",
+                "score": 0.7,
+                "box": [0.1, 0.1, 0.2, 0.2],
+                "started_at": started,
+                "last_seen_at": started,
+                "sent_at": started,
+                "config_version": "c1",
+            }
+        )
+    )
+
+
+def _seqs(collector: Collector) -> list[int]:
+    return [m.decode(p, m.AlertEvent).seq for p in collector.payloads()]
+
+
+def _wait_depth(outbox: Outbox, depth: int, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while outbox.depth() != depth and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert outbox.depth() == depth
+
+
+def test_put_keeps_order_and_refuses_qos0(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox.db")
+    ids = [outbox.put(TOPIC, _alert(seq)) for seq in range(3)]
+    assert ids == sorted(ids) and outbox.depth() == 3
+    assert [row.payload for row in outbox.pending()] == [_alert(s) for s in range(3)]
+    outbox.remove(ids[:1])
+    assert [row.id for row in outbox.pending(limit=5)] == ids[1:]
+    with pytest.raises(ValueError, match="QoS 1 or 2"):
+        outbox.put(TOPIC, b"x", qos=0)
+    with pytest.raises(ValueError, match="concrete topic"):
+        outbox.put("sitewatch/+/alerts", b"x")
+    assert outbox.depth() == 2
+    outbox.close()
+    again = Outbox(tmp_path / "outbox.db")
+    assert [row.id for row in again.pending()] == ids[1:]
+    again.put(TOPIC, b"later")
+    assert again.pending()[-1].id > ids[-1]  # AUTOINCREMENT: ids never go back
+    again.close()
+
+
+def test_nothing_lost_while_broker_away(persistent_broker: Mosquitto, tmp_path: Path) -> None:
+    console, got = persistent_broker.transport(client_id="console"), Collector()
+    edge = persistent_broker.transport()
+    outbox = Outbox(tmp_path / "outbox.db")
+    publisher = Publisher(outbox, edge, retry_min_s=0.1, retry_max_s=0.3).start()
+    try:
+        console.subscribe(m.alerts("sitewatch", m.ANY), got)
+        until_received(got, edge, TOPIC)  # the console's persistent session is in place
+        persistent_broker.stop()
+        for seq in range(3):
+            outbox.put(TOPIC, _alert(seq))
+        time.sleep(1.0)  # the publisher retries against no broker
+        assert outbox.depth() == 3
+        assert got.payloads() == []
+        persistent_broker.start()  # keeps the console's session: it queues for the console
+        got.wait_for(3)
+        _wait_depth(outbox, 0)
+        time.sleep(0.3)
+        assert _seqs(got) == [0, 1, 2]
+    finally:
+        publisher.stop()
+        outbox.close()
+        console.close()
+        edge.close()
+
+
+CRASHING_EDGE = dedent(
+    """
+    import sys, time
+    from edge.outbox import Outbox
+    outbox = Outbox(sys.argv[1])
+    for payload in sys.argv[3:]:
+        outbox.put(sys.argv[2], payload.encode())
+    print("stored", flush=True)
+    time.sleep(60)
+    """
+)
+
+
+def test_rows_of_a_killed_process_are_published_by_the_next(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    path = tmp_path / "outbox.db"
+    payloads = [_alert(seq).decode() for seq in range(3)]
+    with subprocess.Popen(
+        [sys.executable, "-c", CRASHING_EDGE, str(path), TOPIC, *payloads],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as crashing:
+        assert crashing.stdout is not None and crashing.stdout.readline().strip() == "stored"
+        crashing.kill()  # SIGKILL: no clean close of the database
+    outbox = Outbox(path)
+    assert outbox.depth() == 3
+    console, got, edge = broker.transport(), Collector(), broker.transport()
+    publisher = Publisher(outbox, edge, retry_min_s=0.1, retry_max_s=0.3)
+    try:
+        console.subscribe(TOPIC, got)
+        until_received(got, edge, TOPIC)
+        publisher.start()
+        assert publisher.flush(10.0)
+        got.wait_for(3)
+        time.sleep(0.3)
+        assert _seqs(got) == [0, 1, 2]
+    finally:
+        publisher.stop()
+        outbox.close()
+        console.close()
+        edge.close()
+
+
+def test_flush_without_broker_times_out_and_keeps_rows(broker: Mosquitto, tmp_path: Path) -> None:
+    broker.stop()
+    edge = broker.transport()
+    outbox = Outbox(tmp_path / "outbox.db")
+    publisher = Publisher(outbox, edge, retry_min_s=0.05, retry_max_s=0.2).start()
+    try:
+        outbox.put(TOPIC, _alert(0))
+        outbox.put(TOPIC, _alert(1))
+        started = time.monotonic()
+        assert publisher.flush(0.6) is False
+        assert time.monotonic() - started >= 0.6
+        assert [row.payload for row in outbox.pending()] == [_alert(0), _alert(1)]
+    finally:
+        publisher.stop()
+        outbox.close()
+        edge.close()
+
+
+def test_flush_returns_true_once_the_broker_has_everything(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    edge: MqttTransport = broker.transport()
+    outbox = Outbox(tmp_path / "outbox.db")
+    publisher = Publisher(outbox, edge).start()
+    try:
+        assert edge.wait_connected(5)
+        for seq in range(40):  # more than one window
+            outbox.put(TOPIC, _alert(seq))
+        assert publisher.flush(10.0)
+        assert outbox.depth() == 0
+    finally:
+        publisher.stop()
+        outbox.close()
+        edge.close()
