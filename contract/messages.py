@@ -30,6 +30,8 @@ from contract.topics import (
     config_result,
     console_subscriptions,
     edge_status,
+    evidence,
+    evidence_filter,
     stats,
     topic_table,
 )
@@ -58,6 +60,8 @@ __all__ = [
     "decode",
     "edge_status",
     "encode",
+    "evidence",
+    "evidence_filter",
     "last_will",
     "model_for",
     "stats",

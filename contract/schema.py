@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from contract.messages import DEFAULT_PREFIX, MESSAGES, Message, model_for, topic_table
+from contract.topics import evidence
 
 DEFAULT_OUT = Path("docs/schemas")
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -71,6 +72,11 @@ def _readme() -> str:
             f"| {spec.direction} |"
         )
     lines += [
+        "",
+        f"Evidence files: `{evidence('{prefix}', '{site}', '{alert_id}', '{name}')}`, QoS 1,",
+        "not retained, edge → console; the payload is the file's bytes (JPEG or MP4), whose",
+        "SHA-256 and size the alert's `evidence` list carries. The edge publishes each file",
+        "through its outbox before the alert message that lists it.",
         "",
         "The edge registers `edge/status` with state `offline` as its MQTT last will",
         "(retained), and republishes it `online` on every (re)connect.",

@@ -61,6 +61,20 @@ def config_result(prefix: str, site: str) -> str:
     return f"{_site(prefix, site)}/config/result"
 
 
+def evidence(prefix: str, site: str, alert_id: str, name: str) -> str:
+    """One evidence file of an alert: the payload is the file's bytes, checked by the console
+    against the SHA-256 in the alert's ``evidence`` list. Published through the outbox before
+    the alert message that lists it."""
+    return (
+        f"{_site(prefix, site)}/evidence/{_level(alert_id, 'alert id')}/{_level(name, 'file name')}"
+    )
+
+
+def evidence_filter(prefix: str, site: str = ANY) -> str:
+    """Subscription filter for every evidence file of ``site`` (or of every site)."""
+    return f"{_site(prefix, site)}/evidence/+/+"
+
+
 @dataclass(frozen=True)
 class TopicSpec:
     """One topic: its name (or pattern), the message schema on it, and how it is published."""
@@ -98,4 +112,5 @@ def topic_table(
 
 def console_subscriptions(prefix: str = DEFAULT_PREFIX) -> list[str]:
     """Topic filters the console subscribes to: everything edges publish, for every site."""
-    return [t.topic for t in topic_table(prefix, ANY, ANY) if t.direction == EDGE_TO_CONSOLE]
+    edge_topics = [t.topic for t in topic_table(prefix, ANY, ANY) if t.direction == EDGE_TO_CONSOLE]
+    return [*edge_topics, evidence_filter(prefix)]
