@@ -1,0 +1,373 @@
+"""Evidence files of alerts (snapshots, hashes), who owns them, and the disk they may use.
+
+Layout: ``<root>/<site>/<camera>/<YYYY-MM-DD>/<alert_id>_snapshot.jpg`` (annotated),
+``..._snapshot_clean.jpg`` (the untouched frame) and ``..._clip.mp4`` (``edge.clips``). Every
+file is written to a temp name and renamed, so a reader never sees half a file, and its SHA-256
+travels in the alert.
+
+Disk is managed by *hours of recording left* (free bytes / observed bytes per hour of all
+rings), not percent full. :func:`plan_deletions` decides, :class:`DiskManager` applies: evidence
+of closed alerts past retention always goes; below ``min_free_hours`` the oldest unpinned ring
+segments go first, then the oldest evidence of closed alerts (early, with a warning). Evidence
+of open alerts and ring segments pinned for a clip are never deleted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+from zoneinfo import ZoneInfo
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from edge.annotate import COLOURS, OTHER_COLOUR
+from edge.recorder import Segment, SegmentRing
+
+if TYPE_CHECKING:
+    from contract.messages import EvidenceFile
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["snapshot", "snapshot_clean", "clip"]
+Reason = Literal["retention", "disk: ring", "disk: evidence"]
+Box = tuple[float, float, float, float]
+ZONE_COLOUR = (0, 215, 255)  # BGR amber
+GB = 10**9
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """Lower-hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class EvidenceFileInfo:
+    kind: Kind
+    name: str
+    path: Path
+    size_bytes: int
+    sha256: str
+    content_type: str
+    duration_s: float | None = None
+
+    def to_message(self) -> EvidenceFile:
+        from contract.messages import EvidenceFile
+
+        return EvidenceFile(
+            kind=self.kind,
+            name=self.name,
+            sha256=self.sha256,
+            size_bytes=self.size_bytes,
+            content_type=self.content_type,
+            duration_s=self.duration_s,
+        )
+
+
+def evidence_folder(root: Path, site: str, camera: str, t: float, tz: ZoneInfo) -> Path:
+    """``<root>/<site>/<camera>/<date in the site's time zone>``."""
+    return root / site / camera / datetime.fromtimestamp(t, tz).strftime("%Y-%m-%d")
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temp file beside ``path``, fsync it, rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def draw_snapshot(
+    frame: npt.NDArray[np.uint8],
+    boxes: Sequence[Box],
+    labels: Sequence[str],
+    scores: Sequence[float],
+    zone_points: Sequence[tuple[float, float]],
+    zone_name: str = "",
+) -> npt.NDArray[np.uint8]:
+    """A copy of ``frame`` with the zone outline (normalised points) and ``label score`` boxes."""
+    if not len(boxes) == len(labels) == len(scores):
+        raise ValueError(
+            f"one label and score per box, got {len(boxes)} boxes, "
+            f"{len(labels)} labels, {len(scores)} scores"
+        )
+    out = frame.copy()
+    h, w = frame.shape[:2]
+    thick = max(1, round(max(h, w) / 400))
+    scale = max(0.4, max(h, w) / 1500)
+    if zone_points:
+        pts = np.array([[round(x * w), round(y * h)] for x, y in zone_points], np.int32)
+        cv2.polylines(out, [pts], True, ZONE_COLOUR, thick, cv2.LINE_AA)
+        if zone_name:
+            org = (int(pts[:, 0].min()) + 4, int(pts[:, 1].min()) + 16)
+            cv2.putText(out, zone_name, org, cv2.FONT_HERSHEY_SIMPLEX, scale, ZONE_COLOUR, 1)
+    for box, label, score in zip(boxes, labels, scores, strict=True):
+        x1, y1, x2, y2 = (round(v) for v in box)
+        colour = COLOURS.get(label, OTHER_COLOUR)
+        cv2.rectangle(out, (x1, y1), (x2, y2), colour, thick)
+        cv2.putText(
+            out, f"{label} {score:.2f}", (x1, max(12, y1 - 4)),
+            cv2.FONT_HERSHEY_SIMPLEX, scale, colour, 1, cv2.LINE_AA,
+        )  # fmt: skip
+    return out
+
+
+def write_snapshots(
+    frame: npt.NDArray[np.uint8],
+    alert_id: str,
+    folder: Path,
+    boxes: Sequence[Box],
+    labels: Sequence[str],
+    scores: Sequence[float],
+    zone_points: Sequence[tuple[float, float]],
+    zone_name: str = "",
+    quality: int = 90,
+) -> tuple[EvidenceFileInfo, EvidenceFileInfo]:
+    """Write ``<alert_id>_snapshot.jpg`` (annotated) and ``..._snapshot_clean.jpg``."""
+    if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+        raise ValueError(f"a BGR uint8 frame (H, W, 3), got {frame.dtype} {frame.shape}")
+    drawn = draw_snapshot(frame, boxes, labels, scores, zone_points, zone_name)
+    out = []
+    pairs: tuple[tuple[Kind, npt.NDArray[np.uint8]], ...] = (
+        ("snapshot", drawn),
+        ("snapshot_clean", frame),
+    )
+    for kind, image in pairs:
+        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if not ok:
+            raise RuntimeError(f"JPEG encoding failed for {kind} of alert {alert_id}")
+        data = buf.tobytes()
+        path = folder / f"{alert_id}_{kind}.jpg"
+        write_atomic(path, data)
+        sha = hashlib.sha256(data).hexdigest()
+        out.append(EvidenceFileInfo(kind, path.name, path, len(data), sha, "image/jpeg"))
+    return out[0], out[1]
+
+
+@dataclass
+class AlertFiles:
+    open: bool
+    opened_at: float
+    closed_at: float | None = None
+    files: list[str] = field(default_factory=list)
+
+
+class EvidenceStore:
+    """Which files belong to which alert and which alerts are open; saved as JSON on change."""
+
+    def __init__(self, index_path: Path) -> None:
+        self.index_path = index_path
+        self._alerts: dict[str, AlertFiles] = {}
+        self._lock = threading.RLock()
+        if index_path.is_file():
+            try:
+                raw = json.loads(index_path.read_text())
+                self._alerts = {k: AlertFiles(**v) for k, v in raw["alerts"].items()}
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(
+                    f"evidence index {index_path} is unreadable ({exc!r}): "
+                    "restore it from a backup, or move it aside to start an empty one"
+                ) from exc
+
+    def open_alert(self, alert_id: str, at: float) -> None:
+        with self._lock:
+            self._alerts.setdefault(alert_id, AlertFiles(open=True, opened_at=at))
+            self._save()
+
+    def add_files(self, alert_id: str, files: Sequence[EvidenceFileInfo]) -> None:
+        with self._lock:
+            record = self._alerts.setdefault(alert_id, AlertFiles(True, time.time()))
+            for f in files:
+                if str(f.path) not in record.files:
+                    record.files.append(str(f.path))
+            self._save()
+
+    def close_alert(self, alert_id: str, at: float) -> None:
+        with self._lock:
+            if alert_id in self._alerts:
+                self._alerts[alert_id].open, self._alerts[alert_id].closed_at = False, at
+                self._save()
+
+    def is_open(self, alert_id: str) -> bool:
+        with self._lock:
+            record = self._alerts.get(alert_id)
+            return record is not None and record.open
+
+    def alerts(self) -> dict[str, AlertFiles]:
+        """A snapshot copy: alert id -> its state and files."""
+        with self._lock:
+            return {k: replace(v, files=list(v.files)) for k, v in self._alerts.items()}
+
+    def forget_file(self, alert_id: str, path: Path) -> None:
+        """Drop a deleted file from its closed alert (the alert goes with its last file)."""
+        with self._lock:
+            record = self._alerts[alert_id]
+            if record.open:
+                raise ValueError(f"alert {alert_id} is open: its evidence is never deleted")
+            record.files = [f for f in record.files if f != str(path)]
+            if not record.files:
+                del self._alerts[alert_id]
+            self._save()
+
+    def _save(self) -> None:
+        data = {"alerts": {k: vars(v) for k, v in self._alerts.items()}}
+        write_atomic(self.index_path, json.dumps(data, indent=1).encode())
+
+
+@dataclass(frozen=True)
+class DiskItem:
+    path: Path
+    time: float  # segment start, or the alert's close time
+    size: int
+    kind: Literal["segment", "evidence"]
+    protected: bool  # pinned segment or evidence of an open alert
+    alert_id: str = ""
+
+
+@dataclass(frozen=True)
+class Deletion:
+    item: DiskItem
+    reason: Reason
+
+
+def hours_left(free_bytes: int, bytes_per_hour: float) -> float:
+    """Hours of recording the free disk holds; infinite while nothing is being recorded."""
+    return free_bytes / bytes_per_hour if bytes_per_hour > 0 else float("inf")
+
+
+def plan_deletions(
+    items: Sequence[DiskItem],
+    free_bytes: int,
+    bytes_per_hour: float,
+    min_free_hours: float,
+    now: float,
+    retention_s: float,
+) -> list[Deletion]:
+    """What to delete, in order (see module doc); never a protected item."""
+    free = free_bytes
+    out = []
+    evidence = sorted((i for i in items if i.kind == "evidence" and not i.protected), key=_t)
+    for item in evidence:
+        if item.time < now - retention_s:
+            out.append(Deletion(item, "retention"))
+            free += item.size
+    segments = sorted((i for i in items if i.kind == "segment" and not i.protected), key=_t)
+    gone = {d.item.path for d in out}
+    queue: list[tuple[DiskItem, Reason]] = [(s, "disk: ring") for s in segments]
+    queue += [(e, "disk: evidence") for e in evidence if e.path not in gone]
+    for item, reason in queue:
+        if hours_left(free, bytes_per_hour) >= min_free_hours:
+            break
+        out.append(Deletion(item, reason))
+        free += item.size
+    return out
+
+
+def _t(item: DiskItem) -> float:
+    return item.time
+
+
+@dataclass(frozen=True)
+class DiskReport:
+    free_bytes: int
+    bytes_per_hour: float
+    hours_left: float  # after the deletions
+    deleted: list[Deletion]
+
+
+class DiskManager:
+    """Keeps ``min_free_hours`` of recording free under ``root``; see :func:`plan_deletions`."""
+
+    def __init__(
+        self,
+        root: Path,
+        rings: Sequence[SegmentRing],
+        store: EvidenceStore,
+        min_free_hours: float = 1.0,
+        retention_days: float = 7.0,
+        free_bytes: Callable[[Path], int] = lambda p: shutil.disk_usage(p).free,
+    ) -> None:
+        self.root, self.rings, self.store = root, rings, store
+        self.min_free_hours, self.retention_s = min_free_hours, retention_days * 86400.0
+        self._free_bytes = free_bytes
+
+    def bytes_per_hour(self) -> float:
+        return sum(ring.bytes_per_hour() for ring in self.rings)
+
+    def hours_left(self) -> float:
+        return hours_left(self._free_bytes(self.root), self.bytes_per_hour())
+
+    def run(self, now: float | None = None) -> DiskReport:
+        now = time.time() if now is None else now
+        owner: dict[Path, tuple[SegmentRing, Segment]] = {}
+        items: list[DiskItem] = []
+        for ring in self.rings:
+            for seg in ring.refresh():
+                owner[seg.path] = (ring, seg)
+                items.append(
+                    DiskItem(seg.path, seg.start, seg.size, "segment", ring.is_pinned(seg))
+                )
+        for alert_id, rec in self.store.alerts().items():
+            t = rec.closed_at if rec.closed_at is not None else rec.opened_at
+            for name in rec.files:
+                p = Path(name)
+                size = p.stat().st_size if p.exists() else 0
+                items.append(DiskItem(p, t, size, "evidence", rec.open, alert_id))
+        free, bph = self._free_bytes(self.root), self.bytes_per_hour()
+        plan = plan_deletions(items, free, bph, self.min_free_hours, now, self.retention_s)
+        done = []
+        for d in plan:  # re-checked here: a pin may have come since the plan
+            if d.item.kind == "segment":
+                ring, seg = owner[d.item.path]
+                try:
+                    ring.delete(seg)
+                except ValueError:  # pinned meanwhile
+                    continue
+            else:
+                if self.store.is_open(d.item.alert_id):
+                    continue
+                d.item.path.unlink(missing_ok=True)
+                self.store.forget_file(d.item.alert_id, d.item.path)
+            done.append(d)
+        plan = done
+        freed = sum(d.item.size for d in plan)
+        left = hours_left(free + freed, bph)
+        pressured = [d for d in plan if d.reason != "retention"]
+        if pressured:
+            log.warning(
+                "disk under %s: %.2f h of recording left (< %.2f h): deleted %d ring segments and "
+                "%d evidence files of closed alerts (%.1f MB); evidence of open alerts is kept",
+                self.root, hours_left(free, bph), self.min_free_hours,
+                sum(d.reason == "disk: ring" for d in plan),
+                sum(d.reason == "disk: evidence" for d in plan), freed / 1e6,
+            )  # fmt: skip
+        if left < self.min_free_hours:
+            log.warning(
+                "disk under %s: still only %.2f h of recording left; what remains is pinned or "
+                "belongs to open alerts: free space or add disk",
+                self.root, left,
+            )  # fmt: skip
+        return DiskReport(free + freed, bph, left, plan)
