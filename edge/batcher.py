@@ -19,27 +19,17 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from edge.capture import Frame
 from edge.detections import Detections
 from edge.motion import MotionGate
 
 Image = npt.NDArray[np.uint8]
 
 
-@dataclass(frozen=True)
-class Frame:
-    """A decoded frame handed over by capture."""
-
-    camera_id: str
-    seq: int
-    image: Image
-    ts: float
-    """Stream timestamp mapped to wall-clock seconds (epoch)."""
-    captured_at: float
-    """Wall-clock seconds when the frame was decoded."""
-
-
 class FrameSource(Protocol):
-    camera_id: str
+    """What the batcher needs of a camera reader (``edge.capture.CameraReader``)."""
+
+    name: str
 
     def latest(self, after_seq: int) -> Frame | None:
         """The newest frame with ``seq > after_seq``, or None."""
@@ -109,9 +99,9 @@ class Batcher:
 
     def add(self, source: FrameSource, fps: float, gate: MotionGate | None = None) -> None:
         if fps <= 0:
-            raise ValueError(f"detect fps of {source.camera_id} must be > 0, got {fps}")
+            raise ValueError(f"detect fps of {source.name} must be > 0, got {fps}")
         with self._lock:
-            self._slots[source.camera_id] = _Slot(source, 1.0 / fps, gate)
+            self._slots[source.name] = _Slot(source, 1.0 / fps, gate)
 
     def remove(self, camera_id: str) -> None:
         with self._lock:
@@ -154,7 +144,7 @@ class Batcher:
         fresh: list[Frame] = []
         out: dict[int, Analysed] = {}
         for i, frame in enumerate(frames):
-            slot = self._slots.get(frame.camera_id)
+            slot = self._slots.get(frame.camera)
             prev = slot.last_detections if slot else None
             if slot and slot.gate and prev is not None:
                 if not slot.gate.should_analyse(frame.image, frame.ts):
@@ -173,7 +163,7 @@ class Batcher:
             for i, frame in enumerate(frames):
                 if i not in out:
                     out[i] = Analysed(frame, by_id[id(frame)], reused=False)
-                    slot = self._slots.get(frame.camera_id)
+                    slot = self._slots.get(frame.camera)
                     if slot:
                         slot.last_detections = out[i].detections
         self.stats.reused += len(frames) - len(fresh)

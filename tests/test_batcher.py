@@ -7,7 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from edge.batcher import Batcher, Frame
+from edge.batcher import Batcher
+from edge.capture import Frame
 from edge.detections import Detections
 from edge.motion import MotionGate
 
@@ -16,12 +17,12 @@ class Camera:
     """An in-memory camera: the test sets its latest frame, like capture does."""
 
     def __init__(self, camera_id: str) -> None:
-        self.camera_id = camera_id
+        self.name = camera_id
         self.frame: Frame | None = None
 
     def put(self, seq: int, captured_at: float, seed: int = 0) -> None:
         image = np.random.default_rng(seed).integers(0, 255, (36, 64, 3), dtype=np.uint8)
-        self.frame = Frame(self.camera_id, seq, image, captured_at, captured_at)
+        self.frame = Frame(self.name, seq, captured_at, captured_at, image)
 
     def latest(self, after_seq: int) -> Frame | None:
         return self.frame if self.frame and self.frame.seq > after_seq else None
@@ -59,7 +60,7 @@ def test_frames_of_all_cameras_go_in_one_call() -> None:
         cam.put(1, clock.now)
     out = batcher.next_batch(threading.Event())
     assert det.calls == [3]
-    assert sorted(a.frame.camera_id for a in out) == ["cam0", "cam1", "cam2"]
+    assert sorted(a.frame.camera for a in out) == ["cam0", "cam1", "cam2"]
 
 
 def test_max_batch_splits_and_the_rest_follow() -> None:
@@ -69,7 +70,7 @@ def test_max_batch_splits_and_the_rest_follow() -> None:
     first = batcher.next_batch(threading.Event())
     second = batcher.next_batch(threading.Event())
     assert det.calls == [2, 1]
-    assert {a.frame.camera_id for a in first + second} == {"cam0", "cam1", "cam2"}
+    assert {a.frame.camera for a in first + second} == {"cam0", "cam1", "cam2"}
 
 
 def test_stale_frames_are_dropped_and_counted() -> None:
@@ -77,7 +78,7 @@ def test_stale_frames_are_dropped_and_counted() -> None:
     cams[0].put(1, clock.now - 5.0)  # 5 s old
     cams[1].put(1, clock.now)
     out = batcher.next_batch(threading.Event())
-    assert [a.frame.camera_id for a in out] == ["cam1"]
+    assert [a.frame.camera for a in out] == ["cam1"]
     assert batcher.stats.dropped_stale == 1
 
 

@@ -1,0 +1,201 @@
+"""Alerts with their evidence into the outbox: files first, then the message that lists them.
+
+* start: snapshot (annotated + clean) of the best frame is written and queued, then the start
+  message; the camera's segment ring is pinned for the clip window and a clip job is queued.
+* update: the message, with every evidence file known so far.
+* clip job (own thread): waits until the ring covers ``start + post_roll``, cuts the clip by
+  stream copy, queues the file, then an update listing it.
+* end: held back while the clip is still being made, so the end (the alert's last message) is
+  sent with its evidence; a clip that cannot be cut is reported in the log, and the end goes
+  without it.
+
+Message ``seq`` is counted here per alert (start 0), because clip updates are extra messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from contract import messages as m
+from edge.alerts import AlertTransition
+from edge.clips import ClipError, cut_clip, wait_covered
+from edge.config import Zone
+from edge.evidence import EvidenceFileInfo, EvidenceStore, evidence_folder, write_snapshots
+from edge.outbox import Outbox
+from edge.pipeline import AnalysedFrame
+from edge.recorder import SegmentRing
+
+log = logging.getLogger(__name__)
+
+
+def utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, tz=UTC)
+
+
+@dataclass
+class _Alert:
+    last: AlertTransition
+    seq: int = 0
+    files: list[EvidenceFileInfo] = field(default_factory=list)
+    clip_pending: bool = False
+    end_held: bool = False
+
+
+@dataclass(frozen=True)
+class _ClipJob:
+    alert_id: str
+    camera: str
+    t0: float
+    t1: float
+
+
+class AlertDelivery:
+    def __init__(
+        self,
+        *,
+        site_id: str,
+        prefix: str,
+        outbox: Outbox,
+        store: EvidenceStore,
+        evidence_dir: Path,
+        tz: str,
+        pre_roll_s: float,
+        post_roll_s: float,
+        rings: dict[str, SegmentRing],
+        config_version: Callable[[], str],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.site_id, self.prefix, self.outbox, self.store = site_id, prefix, outbox, store
+        self.evidence_dir, self.tz = evidence_dir, ZoneInfo(tz)
+        self.pre_roll_s, self.post_roll_s, self.rings = pre_roll_s, post_roll_s, rings
+        self.config_version, self.clock = config_version, clock
+        self._alerts: dict[str, _Alert] = {}
+        self._lock = threading.Lock()
+        self._jobs: queue.Queue[_ClipJob | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._clip_loop, name="clips", daemon=True)
+        self.clips_failed = 0
+
+    def start(self) -> AlertDelivery:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Finish queued clips (up to ``timeout_s``), then stop."""
+        self._jobs.put(None)
+        self._thread.join(timeout_s)
+
+    def handle(self, t: AlertTransition, frame: AnalysedFrame | None, zone: Zone | None) -> None:
+        with self._lock:
+            if t.event == "start":
+                self._start(t, frame, zone)
+            elif t.id in self._alerts:
+                alert = self._alerts[t.id]
+                alert.last = t
+                if t.event == "end" and alert.clip_pending:
+                    alert.end_held = True
+                else:
+                    self._send(alert)
+
+    def _start(self, t: AlertTransition, frame: AnalysedFrame | None, zone: Zone | None) -> None:
+        alert = self._alerts[t.id] = _Alert(last=t)
+        self.store.open_alert(t.id, t.started_at)
+        if frame is not None:
+            folder = self._folder(t.camera, t.started_at)
+            snaps = write_snapshots(
+                frame.image,
+                t.id,
+                folder,
+                [t.box],
+                [t.label],
+                [t.score],
+                zone.points if zone else [],
+                zone.name or zone.id if zone else "",
+            )
+            self._attach(alert, list(snaps))
+        ring = self.rings.get(t.camera)
+        if ring is not None:
+            t0, t1 = t.started_at - self.pre_roll_s, t.started_at + self.post_roll_s
+            ring.pin(t.id, t0 - 5.0, t1 + 5.0)
+            alert.clip_pending = True
+            self._jobs.put(_ClipJob(t.id, t.camera, t0, t1))
+        self._send(alert)
+
+    def _folder(self, camera: str, t: float) -> Path:
+        folder = evidence_folder(self.evidence_dir, self.site_id, camera, t, self.tz)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def _attach(self, alert: _Alert, files: list[EvidenceFileInfo]) -> None:
+        """Queue the files' bytes before any message lists them."""
+        self.store.add_files(alert.last.id, files)
+        for f in files:
+            topic = m.evidence(self.prefix, self.site_id, alert.last.id, f.name)
+            self.outbox.put(topic, f.path.read_bytes())
+        alert.files.extend(files)
+
+    def _send(self, alert: _Alert) -> None:
+        t = alert.last
+        event = "start" if alert.seq == 0 else ("end" if t.event == "end" else "update")
+        msg = m.AlertEvent(
+            id=t.id,
+            seq=alert.seq,
+            event=event,
+            site_id=self.site_id,
+            camera_id=t.camera,
+            rule=t.rule,
+            track_id=max(t.track_id, 0),
+            zone_id=t.zone_id,
+            label=t.label,
+            score=min(max(t.score, 0.0), 1.0),
+            box=_unit_box(t.box_norm),
+            started_at=utc(t.started_at),
+            last_seen_at=utc(max(t.last_seen_at, t.started_at)),
+            ended_at=utc(max(t.ended_at, t.started_at)) if event == "end" and t.ended_at else None,
+            sent_at=utc(self.clock()),
+            evidence=[f.to_message() for f in alert.files],
+            config_version=self.config_version(),
+        )
+        self.outbox.put(m.alerts(self.prefix, self.site_id), m.encode(msg))
+        alert.seq += 1
+        if event == "end":
+            self.store.close_alert(t.id, t.ended_at or self.clock())
+            del self._alerts[t.id]
+
+    def _clip_loop(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            clip: EvidenceFileInfo | None = None
+            ring = self.rings[job.camera]
+            try:
+                if not wait_covered(ring, job.t1, timeout_s=self.post_roll_s + 60.0):
+                    raise ClipError(f"the recording did not reach {utc(job.t1).isoformat()}")
+                folder = self._folder(job.camera, job.t0)
+                clip = cut_clip(
+                    ring, job.t0, job.t1, folder / f"{job.alert_id}_clip.mp4"
+                ).file_info()
+            except (ClipError, OSError) as exc:
+                self.clips_failed += 1
+                log.warning("alert %s: no clip from camera %s: %s", job.alert_id, job.camera, exc)
+            finally:
+                ring.unpin(job.alert_id)
+            with self._lock:
+                alert = self._alerts.get(job.alert_id)
+                if alert is None:
+                    continue
+                alert.clip_pending = False
+                if clip is not None:
+                    self._attach(alert, [clip])
+                if clip is not None or alert.end_held:
+                    self._send(alert)
+
+
+def _unit_box(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    x1, y1, x2, y2 = (min(max(v, 0.0), 1.0) for v in box)
+    return (x1, y1, max(x1, x2), max(y1, y2))
