@@ -19,6 +19,7 @@ from typing import Any
 import cv2
 
 from edge.annotate import annotate
+from edge.cli_edge import edge_arguments, run_edge
 from edge.config import SiteConfig
 from edge.config_load import ConfigError, ConfigProblem, load_config_with_warnings
 from edge.detections import Detections
@@ -327,6 +328,9 @@ SUBCOMMANDS: dict[str, Subcommand] = {
         "check an edge config file and list every problem with its line",
         _validate_config_arguments,
         run_validate_config,
+    ),
+    "edge": Subcommand(
+        "run the edge worker: cameras in, alerts out over MQTT", edge_arguments, run_edge
     ),
 }
 """Sub-command name -> how to parse and run it; later sub-commands register here."""

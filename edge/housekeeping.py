@@ -1,0 +1,113 @@
+"""The edge's periodic chores: retained camera status, stats, ring pruning, disk space.
+
+Camera status is state (retained, the latest wins) and goes straight to the broker, not
+through the outbox; it is published every ``STATUS_EVERY_S`` and at once when a camera's
+state changes. Stats cover the interval since the previous report.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from contract import messages as m
+from edge.delivery import utc
+
+if TYPE_CHECKING:
+    from edge.worker import EdgeWorker
+
+log = logging.getLogger(__name__)
+
+STATUS_EVERY_S = 5.0
+STATS_EVERY_S = 60.0
+PRUNE_EVERY_S = 10.0
+DISK_EVERY_S = 60.0
+
+
+class Housekeeper:
+    def __init__(self, worker: EdgeWorker) -> None:
+        self.w = worker
+        self._states: dict[str, str] = {}
+        self._last_counts: dict[str, tuple[int, int]] = {}
+        self._last_batch = (0, 0, 0)
+        self.hours_left: float | None = None
+
+    def run(self, stop: threading.Event) -> None:
+        due = {"status": 0.0, "stats": time.time() + STATS_EVERY_S, "prune": 0.0, "disk": 0.0}
+        while not stop.wait(0.5):
+            now = time.time()
+            try:
+                self.publish_status(force=now >= due["status"])
+                if now >= due["status"]:
+                    due["status"] = now + STATUS_EVERY_S
+                if now >= due["prune"]:
+                    for cam in self.w.cameras.values():
+                        cam.ring.prune()
+                    due["prune"] = now + PRUNE_EVERY_S
+                if now >= due["disk"]:
+                    self.hours_left = self.w.disk.run().hours_left
+                    due["disk"] = now + DISK_EVERY_S
+                if now >= due["stats"]:
+                    self.publish_stats(STATS_EVERY_S)
+                    due["stats"] = now + STATS_EVERY_S
+            except OSError as exc:  # a full or failing disk must not stop the chores
+                log.warning("housekeeping: %s", exc)
+
+    def publish_status(self, force: bool) -> None:
+        c = self.w.config
+        for cam_id, cam in self.w.cameras.items():
+            s = cam.reader.stats()
+            if not force and self._states.get(cam_id) == s.state:
+                continue
+            self._states[cam_id] = s.state
+            msg = m.CameraStatus(
+                site_id=c.site.id,
+                camera_id=cam_id,
+                state=s.state,
+                fps_in=s.fps_decoded,
+                fps_analysed=s.fps_taken,
+                frames_dropped=s.frames_dropped,
+                reconnects=s.reconnects,
+                last_frame_at=utc(s.last_frame_at) if s.last_frame_at else None,
+                error=s.last_error if s.state != "online" else None,
+                at=utc(time.time()),
+            )
+            topic = m.camera_status(c.mqtt.topic_prefix, c.site.id, cam_id)
+            self.w.transport.publish(topic, m.encode(msg), retain=True)
+
+    def publish_stats(self, interval_s: float) -> None:
+        c, b = self.w.config, self.w.batcher.stats
+        cameras = []
+        for cam_id, cam in self.w.cameras.items():
+            s = cam.reader.stats()
+            dropped0, reconnects0 = self._last_counts.get(cam_id, (0, 0))
+            self._last_counts[cam_id] = (s.frames_dropped, s.reconnects)
+            cameras.append(
+                m.CameraStats(
+                    camera_id=cam_id,
+                    state=s.state,
+                    fps_in=s.fps_decoded,
+                    fps_analysed=s.fps_taken,
+                    frames_dropped=max(0, s.frames_dropped - dropped0),
+                    reconnects=max(0, s.reconnects - reconnects0),
+                )
+            )
+        batches0, frames0, stale0 = self._last_batch
+        self._last_batch = (b.batches, b.frames, b.dropped_stale)
+        batches = b.batches - batches0
+        msg = m.EdgeStats(
+            site_id=c.site.id,
+            at=utc(time.time()),
+            interval_s=interval_s,
+            cameras=cameras,
+            batches=batches,
+            batch_size_mean=(b.frames - frames0) / batches if batches else 0.0,
+            inference_ms_p50=b.percentile(50),
+            inference_ms_p95=b.percentile(95),
+            frames_dropped_stale=b.dropped_stale - stale0,
+            outbox_depth=self.w.outbox.depth(),
+            disk_hours_left=self.hours_left,
+        )
+        self.w.transport.publish(m.stats(c.mqtt.topic_prefix, c.site.id), m.encode(msg), qos=0)

@@ -1,0 +1,267 @@
+"""The edge worker: all the wiring in one place. ``sitewatch edge --config configs/cameras.yaml``.
+
+Threads: one reader and one segment recorder per camera; the main loop (batcher → detector →
+per-camera pipeline → alert delivery, and config commands, so pipelines are touched by one
+thread only); housekeeping (retained camera status, stats, ring pruning, disk); the outbox
+publisher; paho's network thread; the clip cutter. SIGTERM or SIGINT: open alerts end, clips
+in progress finish, the outbox is flushed, the edge's status goes offline, and it exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Literal
+
+from contract import messages as m
+from edge.alerts import AlertTransition
+from edge.batcher import Batcher
+from edge.capture import CameraReader
+from edge.commands import apply_command
+from edge.config import CameraConfig, SiteConfig
+from edge.config_load import load_config
+from edge.delivery import AlertDelivery, utc
+from edge.detector import Detector
+from edge.evidence import DiskManager, EvidenceStore
+from edge.housekeeping import Housekeeper
+from edge.motion import MotionGate
+from edge.outbox import Outbox, Publisher
+from edge.pipeline import CameraPipeline
+from edge.recorder import SegmentRecorder, SegmentRing
+from edge.transport import MqttTransport, Tls, Will
+
+log = logging.getLogger(__name__)
+
+DETECTOR_CONF = 0.1
+"""Scores kept by the detector: the tracker keeps tracks alive on weak boxes; rules apply
+their own ``min_score``."""
+TICK_AFTER_S = 1.0
+
+
+def software_version() -> str:
+    try:
+        return version("sitewatch")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+@dataclass
+class Camera:
+    config: CameraConfig
+    reader: CameraReader
+    recorder: SegmentRecorder
+    ring: SegmentRing
+    pipeline: CameraPipeline
+    last_analysed: float = 0.0
+
+
+class EdgeWorker:
+    def __init__(self, config_path: Path) -> None:
+        self.path = config_path
+        self.config = c = load_config(config_path)  # ConfigError: refuse to start
+        self.started_at = time.time()
+        self.stop_event = threading.Event()
+        self._commands: queue.Queue[m.ConfigCommand] = queue.Queue()
+        self.detector = Detector(
+            c.detector.model,
+            conf=DETECTOR_CONF,
+            label_conf={str(k): v for k, v in c.detector.label_conf.items()},
+            max_batch=c.detector.max_batch,
+            threads=c.detector.threads,
+            second_look=c.detector.second_look,
+        )
+        self.batcher = Batcher(
+            self.detector.detect,
+            max_batch=c.detector.max_batch,
+            deadline_s=c.detector.batch_deadline_ms / 1000,
+            max_age_s=c.detector.max_frame_age_ms / 1000,
+        )
+        self.cameras = {cam.id: self._camera(cam) for cam in c.cameras if cam.enabled}
+        self.transport = self._transport(c)
+        self.outbox = Outbox(c.outbox.path)
+        self.publisher = Publisher(self.outbox, self.transport)
+        self.store = EvidenceStore(c.evidence.dir / "evidence_index.json")
+        self.delivery = AlertDelivery(
+            site_id=c.site.id,
+            prefix=c.mqtt.topic_prefix,
+            outbox=self.outbox,
+            store=self.store,
+            evidence_dir=c.evidence.dir,
+            tz=c.site.timezone,
+            pre_roll_s=c.evidence.pre_roll_s,
+            post_roll_s=c.evidence.post_roll_s,
+            rings={k: cam.ring for k, cam in self.cameras.items()},
+            config_version=lambda: str(self.config.version),
+        )
+        self.disk = DiskManager(
+            c.evidence.dir,
+            [cam.ring for cam in self.cameras.values()],
+            self.store,
+            c.evidence.min_free_hours,
+            c.evidence.retention_days,
+        )
+
+    # -- construction -------------------------------------------------------------------
+    def _camera(self, cam: CameraConfig) -> Camera:
+        ev = self.config.evidence
+        keep_s = ev.pre_roll_s + ev.post_roll_s + 30.0
+        ring_dir = ev.dir / "ring" / cam.id
+        ring_dir.mkdir(parents=True, exist_ok=True)
+        reader = CameraReader(cam.id, cam.detect, decode_fps=cam.detect_fps, stall_s=cam.stall_s)
+        recorder = SegmentRecorder(cam.record or cam.detect, ring_dir, ev.segment_s, keep_s=keep_s)
+        budget = int(ev.max_ring_gb * 1e9 / max(1, len(self.config.cameras)))
+        ring = SegmentRing(ring_dir, keep_s=keep_s, max_bytes=budget)
+        pipeline = CameraPipeline(cam, self.config.site.timezone)
+        self.batcher.add(reader, cam.detect_fps, MotionGate())
+        return Camera(cam, reader, recorder, ring, pipeline)
+
+    def _transport(self, c: SiteConfig) -> MqttTransport:
+        q = c.mqtt
+        tls = None
+        if q.tls.enabled:
+            tls = Tls(
+                _opt(q.tls.ca_file), _opt(q.tls.certfile), _opt(q.tls.keyfile), q.tls.insecure
+            )
+        will = Will(m.edge_status(q.topic_prefix, c.site.id), m.encode(self._status("offline")))
+        return MqttTransport(
+            q.host,
+            q.port,
+            client_id=q.client_id,
+            tls=tls,
+            username=os.environ.get(q.username_env) if q.username_env else None,
+            password=os.environ.get(q.password_env) if q.password_env else None,
+            keepalive=q.keepalive_s,
+            will=will,
+            on_connect=self._on_connect,
+        )
+
+    # -- running ------------------------------------------------------------------------
+    def run(self) -> None:
+        """Run until SIGTERM/SIGINT (or ``stop_event``), then shut down cleanly."""
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop_event.set())
+        self.start()
+        try:
+            self.main_loop()
+        finally:
+            self.shutdown()
+
+    def start(self) -> None:
+        q = self.config.mqtt
+        self.transport.subscribe(
+            m.config_command(q.topic_prefix, self.config.site.id), self._on_command
+        )
+        self.publisher.start()
+        self.delivery.start()
+        for cam in self.cameras.values():
+            cam.reader.start()
+            cam.recorder.start()
+        threading.Thread(target=self._housekeeping, name="housekeeping", daemon=True).start()
+        log.info("edge %s started: %d cameras", self.config.site.id, len(self.cameras))
+
+    def main_loop(self) -> None:
+        while not self.stop_event.is_set():
+            for result in self.batcher.next_batch(self.stop_event):
+                cam = self.cameras.get(result.frame.camera)
+                if cam is None:
+                    continue
+                cam.last_analysed = time.time()
+                frame = result.frame
+                for t in cam.pipeline.process(frame.image, frame.ts, result.detections):
+                    self._deliver(cam, t)
+            now = time.time()
+            for cam in self.cameras.values():
+                if now - cam.last_analysed > TICK_AFTER_S:
+                    for t in cam.pipeline.tick(now):
+                        self._deliver(cam, t)
+            while not self._commands.empty():
+                self._apply(self._commands.get())
+
+    def _deliver(self, cam: Camera, t: AlertTransition) -> None:
+        zone = next((z for z in cam.pipeline.zones if z.id == t.zone_id), None)
+        self.delivery.handle(t, cam.pipeline.frame_at(t.best_ts), zone)
+
+    def shutdown(self) -> None:
+        now = time.time()
+        for cam in self.cameras.values():
+            for t in cam.pipeline.close_all(now):
+                self._deliver(cam, t)
+            cam.reader.stop()
+        self.delivery.stop(timeout_s=self.config.evidence.post_roll_s + 30.0)
+        for cam in self.cameras.values():
+            cam.recorder.stop()
+        flushed = self.publisher.flush(10.0)
+        if not flushed:
+            log.warning(
+                "outbox not empty at exit: %d messages wait for the next start", self.outbox.depth()
+            )
+        self.publisher.stop()
+        self.transport.close()  # publishes the offline will itself
+        self.outbox.close()
+
+    # -- MQTT callbacks and commands --------------------------------------------------------
+    def _on_connect(self) -> None:
+        q = self.config.mqtt
+        topic = m.edge_status(q.topic_prefix, self.config.site.id)
+        self.transport.publish(topic, m.encode(self._status("online")), retain=True)
+        self.publisher.wake()
+
+    def _on_command(self, topic: str, payload: bytes) -> None:
+        try:
+            self._commands.put(m.decode(payload, m.ConfigCommand))
+        except m.ContractError as exc:
+            log.warning("ignored a config command on %s: %s", topic, exc)
+
+    def _apply(self, cmd: m.ConfigCommand) -> None:
+        out = apply_command(self.config, self.path, cmd)
+        if out.applied:
+            self.config = out.config
+            cam = self.cameras.get(cmd.camera_id)
+            if cam is not None:
+                cam.config = out.config.camera(cmd.camera_id)
+                cam.pipeline.reconfigure(cam.config)
+            log.info(
+                "config version %s applied (%s by %s)",
+                out.config.version,
+                cmd.camera_id,
+                cmd.issued_by,
+            )
+            self._on_connect()  # the retained edge status carries the new version
+        else:
+            log.warning("config change %s refused: %s", cmd.request_id, out.reason)
+        result = m.ConfigResult(
+            request_id=cmd.request_id,
+            site_id=self.config.site.id,
+            status="applied" if out.applied else "refused",
+            version=str(self.config.version),
+            reason=out.reason,
+            at=utc(time.time()),
+        )
+        q = self.config.mqtt
+        self.outbox.put(m.config_result(q.topic_prefix, self.config.site.id), m.encode(result))
+        self.publisher.wake()
+
+    def _status(self, state: Literal["online", "offline"]) -> m.EdgeStatus:
+        return m.EdgeStatus(
+            site_id=self.config.site.id,
+            state=state,
+            software_version=software_version(),
+            config_version=str(self.config.version),
+            started_at=utc(self.started_at),
+            cameras=len(self.config.cameras),
+            at=utc(time.time()),
+        )
+
+    def _housekeeping(self) -> None:
+        Housekeeper(self).run(self.stop_event)
+
+
+def _opt(path: Path | None) -> str | None:
+    return str(path) if path is not None else None
