@@ -7,8 +7,11 @@ SHARED ?= $(abspath ../shared)
 MODEL ?= models/sitewatch.onnx
 CLIP ?= $(SHARED)/clips/factory_floor_cctv.mp4
 export YOLO_OFFLINE := 1
-# Debian packages: the MQTT broker, fonts for Ultralytics' plots (training only)
-SYSTEM_PACKAGES := mosquitto fonts-dejavu-core
+# Debian packages: the MQTT broker; ffmpeg (segment ring, clips); GStreamer's RTSP server for
+# the sample cameras (its Python bindings run under Debian's /usr/bin/python3); a font for
+# Ultralytics (training only)
+SYSTEM_PACKAGES := mosquitto ffmpeg python3-gi gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 \
+	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad fonts-dejavu-core
 
 .PHONY: help demo test lint typecheck unit train quantize bench clean venv system-deps
 

@@ -114,7 +114,10 @@ class EdgeWorker:
         keep_s = ev.pre_roll_s + ev.post_roll_s + 30.0
         ring_dir = ev.dir / "ring" / cam.id
         ring_dir.mkdir(parents=True, exist_ok=True)
-        reader = CameraReader(cam.id, cam.detect, decode_fps=cam.detect_fps, stall_s=cam.stall_s)
+        # convert twice the detect rate to BGR so the batcher's polling never aliases to half
+        reader = CameraReader(
+            cam.id, cam.detect, decode_fps=2 * cam.detect_fps, stall_s=cam.stall_s
+        )
         recorder = SegmentRecorder(cam.record or cam.detect, ring_dir, ev.segment_s, keep_s=keep_s)
         budget = int(ev.max_ring_gb * 1e9 / max(1, len(self.config.cameras)))
         ring = SegmentRing(ring_dir, keep_s=keep_s, max_bytes=budget)
