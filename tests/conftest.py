@@ -7,23 +7,22 @@ from pathlib import Path
 
 import pytest
 
-from edge.detector import Detector
+from edge.detector import DEFAULT_MODEL, Detector
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL_ENV = "SITEWATCH_MODEL"
-DEFAULT_TEST_MODEL = REPO / "models" / "sitewatch-v8s-416.onnx"
 
 
 @pytest.fixture(scope="session")
 def model_path() -> Path:
-    """The model under test: ``$SITEWATCH_MODEL`` or ``models/sitewatch-v8s-416.onnx``."""
-    path = Path(os.environ.get(MODEL_ENV, DEFAULT_TEST_MODEL))
+    """The model under test: ``$SITEWATCH_MODEL`` or the shipped ``models/sitewatch.onnx``."""
+    path = Path(os.environ.get(MODEL_ENV, DEFAULT_MODEL))
     if not path.is_absolute():
         path = REPO / path
     if not path.is_file():
-        pytest.skip(
-            f"model {path} not found: train and export it (training/), or point "
-            f"{MODEL_ENV} at a YOLOv8 ONNX export"
+        pytest.fail(
+            f"model {path} not found: it ships in models/ (check out the whole repository), "
+            f"or point {MODEL_ENV} at a YOLOv8 ONNX export"
         )
     return path
 
@@ -31,7 +30,7 @@ def model_path() -> Path:
 @pytest.fixture(scope="session")
 def shared() -> Path:
     """``../shared`` (datasets, clips) next to the repository."""
-    path = REPO.parent / "shared"
+    path = Path(os.environ.get("SITEWATCH_SHARED", REPO.parent / "shared"))
     if not path.is_dir():
         pytest.skip(f"shared data folder {path} not found; it holds the datasets and clips")
     return path
