@@ -107,16 +107,23 @@ class Batcher:
         with self._lock:
             self._slots.pop(camera_id, None)
 
-    def next_batch(self, stop: threading.Event) -> list[Analysed]:
-        """Block until a batch is collected (or ``stop`` is set), run it, return results."""
+    def next_batch(self, stop: threading.Event, max_wait_s: float | None = None) -> list[Analysed]:
+        """Block until a batch is collected (or ``stop`` is set), run it, return results.
+
+        With ``max_wait_s``, give up and return ``[]`` when no frame came for that long (every
+        camera down): the caller's other duties (timers, commands) must not wait for video.
+        """
         frames: list[Frame] = []
         opened = 0.0
+        began = self._clock()
         while not stop.is_set():
             now = self._clock()
             frames.extend(self._take_due(now, self.max_batch - len(frames)))
             if frames and not opened:
                 opened = now
             if len(frames) >= self.max_batch or (frames and now - opened >= self.deadline_s):
+                break
+            if not frames and max_wait_s is not None and now - began >= max_wait_s:
                 break
             stop.wait(self._poll_s)
         return self._run(frames) if frames else []

@@ -62,6 +62,9 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-batch", type=_positive_int, default=8, help="frames per run")
     parser.add_argument("--threads", type=_positive_int, help="ONNX Runtime threads (all cores)")
     parser.add_argument(
+        "--input-size", type=_positive_int, help="square model input in px (model's own size)"
+    )
+    parser.add_argument(
         "--second-look",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -79,8 +82,9 @@ def _open_detector(args: argparse.Namespace, conf: float) -> Detector | None:
             threads=args.threads,
             second_look=args.second_look,
             multi_label=getattr(args, "multi_label", False),
+            input_size=args.input_size,
         )
-    except ModelError as exc:
+    except (ModelError, ValueError) as exc:
         print(f"sitewatch: error: {exc}", file=sys.stderr)
         return None
 

@@ -88,9 +88,21 @@ class AlertDelivery:
         return self
 
     def stop(self, timeout_s: float = 30.0) -> None:
-        """Finish queued clips (up to ``timeout_s``), then stop."""
+        """Finish queued clips (up to ``timeout_s``), then stop.
+
+        An end still held for a clip that did not come in time (the camera went down before
+        the post-roll was recorded) is queued now without it: the caller flushes the outbox
+        next, and an end left in memory would be lost, leaving the alert open for ever.
+        """
         self._jobs.put(None)
         self._thread.join(timeout_s)
+        with self._lock:
+            for alert in [a for a in self._alerts.values() if a.end_held]:
+                log.warning(
+                    "alert %s: its clip is not ready at exit; ending without it", alert.last.id
+                )
+                alert.clip_pending = alert.end_held = False
+                self._send(alert)
 
     def handle(self, t: AlertTransition, frame: AnalysedFrame | None, zone: Zone | None) -> None:
         with self._lock:

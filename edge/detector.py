@@ -10,6 +10,7 @@ whole frame. Tensors never leave this module.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ class Detector:
         crop_conf: float = 0.25,
         min_crop: int = 48,
         providers: tuple[str, ...] = ("CPUExecutionProvider",),
+        input_size: int | None = None,
     ) -> None:
         """Open ``model``; raise ``ModelError`` if it is missing or not a YOLOv8 export.
 
@@ -62,6 +64,7 @@ class Detector:
         regions per frame around people and heads scoring at least ``crop_conf`` (independent
         of ``conf``, so a low ``conf`` for evaluation does not multiply crops); crops are at
         least ``min_crop`` px. It is off when the model has no ``cigarette`` label.
+        ``input_size`` overrides the square input the model was exported at (dynamic models).
         """
         _check_range("conf", conf, 0.0, 1.0)
         _check_range("iou", iou, 0.0, 1.0)
@@ -72,6 +75,15 @@ class Detector:
         if threads is not None and threads < 1:
             raise ValueError(f"threads must be at least 1 (or None for all cores), got {threads}")
         self._session, self.info = open_model(model, threads, optimization, providers)
+        if input_size is not None and (input_size,) * 2 != self.info.input_hw:
+            if not self.info.dynamic_hw or input_size % 32 or not 160 <= input_size <= 1280:
+                raise ValueError(
+                    f"input_size {input_size} is not possible for {self.info.path}: expected "
+                    f"a multiple of 32 in 160..1280 on a model with dynamic height/width "
+                    f"(this one {'has' if self.info.dynamic_hw else 'has not'}; it was "
+                    f"exported at {self.info.input_hw})"
+                )
+            self.info = replace(self.info, input_hw=(input_size, input_size))
         self.labels: tuple[str, ...] = self.info.labels
         self.conf, self.iou, self.max_batch = conf, iou, max_batch
         self.multi_label = multi_label

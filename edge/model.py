@@ -51,6 +51,8 @@ class ModelInfo:
     input_hw: tuple[int, int]
     fixed_batch: int | None
     """The model's batch size when it is not dynamic."""
+    dynamic_hw: bool = False
+    """Whether the model accepts other input sizes than ``input_hw`` (a multiple of 32)."""
 
 
 def default_threads() -> int:
@@ -109,12 +111,10 @@ def _check_layout(path: Path, session: Any) -> ModelInfo:
             f"expected output [B, 4 + {len(labels)} classes = {4 + len(labels)}, anchors] "
             f"(no NMS), got {out_shape}"
         )
-    if isinstance(shape[2], int) and isinstance(shape[3], int):
-        input_hw = (shape[2], shape[3])
-    else:
-        input_hw = _parse_imgsz(meta.get("imgsz"), fail)
+    dynamic_hw = not (isinstance(shape[2], int) and isinstance(shape[3], int))
+    input_hw = _parse_imgsz(meta.get("imgsz"), fail) if dynamic_hw else (shape[2], shape[3])
     fixed = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
-    return ModelInfo(path, labels, inp.name, out.name, input_hw, fixed)
+    return ModelInfo(path, labels, inp.name, out.name, input_hw, fixed, dynamic_hw)
 
 
 def _parse_names(raw: str | None, fail: Any) -> tuple[str, ...]:

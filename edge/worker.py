@@ -31,6 +31,7 @@ from edge.delivery import AlertDelivery, utc
 from edge.detector import Detector
 from edge.evidence import DiskManager, EvidenceStore
 from edge.housekeeping import Housekeeper
+from edge.model import open_model
 from edge.motion import MotionGate
 from edge.outbox import Outbox, Publisher
 from edge.pipeline import CameraPipeline
@@ -68,11 +69,12 @@ class EdgeWorker:
         self.config = c = load_config(config_path)  # ConfigError: refuse to start
         self.started_at = time.time()
         self.stop_event = threading.Event()
+        self._ready = threading.Event()  # set by start(): the MQTT hook may run before that
         self._commands: queue.Queue[m.ConfigCommand] = queue.Queue()
         self.detector = Detector(
             c.detector.model,
             conf=DETECTOR_CONF,
-            label_conf={str(k): v for k, v in c.detector.label_conf.items()},
+            label_conf=_label_conf(c),
             max_batch=c.detector.max_batch,
             threads=c.detector.threads,
             second_look=c.detector.second_look,
@@ -167,11 +169,14 @@ class EdgeWorker:
             cam.reader.start()
             cam.recorder.start()
         threading.Thread(target=self._housekeeping, name="housekeeping", daemon=True).start()
+        self._ready.set()
+        if self.transport.connected:  # connected before start(): the hook skipped its work
+            self._on_connect()
         log.info("edge %s started: %d cameras", self.config.site.id, len(self.cameras))
 
     def main_loop(self) -> None:
         while not self.stop_event.is_set():
-            for result in self.batcher.next_batch(self.stop_event):
+            for result in self.batcher.next_batch(self.stop_event, max_wait_s=TICK_AFTER_S):
                 cam = self.cameras.get(result.frame.camera)
                 if cam is None:
                     continue
@@ -211,6 +216,8 @@ class EdgeWorker:
 
     # -- MQTT callbacks and commands --------------------------------------------------------
     def _on_connect(self) -> None:
+        if not self._ready.is_set():
+            return  # paho connected during __init__; start() calls this again
         q = self.config.mqtt
         topic = m.edge_status(q.topic_prefix, self.config.site.id)
         self.transport.publish(topic, m.encode(self._status("online")), retain=True)
@@ -235,6 +242,11 @@ class EdgeWorker:
                 out.config.version,
                 cmd.camera_id,
                 cmd.issued_by,
+            )
+            q = self.config.mqtt
+            offline = m.encode(self._status("offline"))
+            self.transport.set_will(
+                Will(m.edge_status(q.topic_prefix, self.config.site.id), offline)
             )
             self._on_connect()  # the retained edge status carries the new version
         else:
@@ -264,6 +276,21 @@ class EdgeWorker:
 
     def _housekeeping(self) -> None:
         Housekeeper(self).run(self.stop_event)
+
+
+def _label_conf(c: SiteConfig) -> dict[str, float]:
+    """The configured per-label scores for the labels the model has. The config lists all four
+    labels (absent ones at their default), and ``Detector`` refuses a label its model lacks: a
+    model without ``cigarette`` would otherwise stop the worker from starting at all."""
+    labels = open_model(c.detector.model, threads=1, optimization="disable")[1].labels
+    missing = [str(k) for k in c.detector.label_conf if k not in labels]
+    if missing:
+        log.warning(
+            "model %s has no %s label(s): rules that need them never fire",
+            c.detector.model,
+            missing,
+        )
+    return {str(k): v for k, v in c.detector.label_conf.items() if k in labels}
 
 
 def _opt(path: Path | None) -> str | None:

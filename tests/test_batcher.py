@@ -117,3 +117,12 @@ def test_stop_returns_an_empty_batch() -> None:
     stop.set()
     assert batcher.next_batch(stop) == []
     assert det.calls == []
+
+
+def test_no_frame_for_max_wait_returns_an_empty_batch() -> None:
+    """Every camera down: the caller gets control back (to run timers and commands)."""
+    det = CountingDetector()
+    batcher = Batcher(det, poll_s=0.001)  # the real clock: max_wait_s is a real wait
+    batcher.add(Camera("down"), fps=2.0)
+    assert batcher.next_batch(threading.Event(), max_wait_s=0.05) == []
+    assert det.calls == []

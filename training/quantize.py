@@ -31,6 +31,13 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("SITEWATCH_SHARED", ROOT.parent / "shared"))
 
 
+METHODS = {
+    "minmax": CalibrationMethod.MinMax,
+    "percentile": CalibrationMethod.Percentile,
+    "entropy": CalibrationMethod.Entropy,
+}
+
+
 class Calibration(CalibrationDataReader):
     def __init__(self, images: list[Path], size: int) -> None:
         import cv2
@@ -70,6 +77,12 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--images", type=int, default=200, help="calibration images")
     ap.add_argument("--size", type=int, default=416)
+    ap.add_argument(
+        "--method",
+        choices=["minmax", "percentile", "entropy"],
+        default="minmax",
+        help="activation range calibration",
+    )
     a = ap.parse_args()
     out = a.out or ROOT / "models" / "sitewatch.onnx"
     pool = [
@@ -89,7 +102,7 @@ def main() -> None:
         per_channel=True,
         activation_type=QuantType.QUInt8,
         weight_type=QuantType.QInt8,
-        calibrate_method=CalibrationMethod.MinMax,
+        calibrate_method=METHODS[a.method],
         nodes_to_exclude=exclude,
     )
     prep.unlink()

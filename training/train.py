@@ -8,6 +8,7 @@ under ``build/`` and is skipped when its output exists, so an interrupted run re
 3. stage 1: helmet/head/person on the hard-hat set
 4. helmet/head pseudo-labels on the cigarette images from stage 1
 5. stage 2: all four labels on both sets, half the training images degraded
+5b. stage 3: stage 2 continued at a lower learning rate
 6. ONNX export (dynamic batch) into ``models/``; ``training/quantize.py`` makes the INT8 copy
 """
 
@@ -159,6 +160,7 @@ def main() -> None:
     )
     ap.add_argument("--epochs1", type=int, default=8, help="stage-1 epochs (hard hats)")
     ap.add_argument("--epochs2", type=int, default=15, help="stage-2 epochs (all labels)")
+    ap.add_argument("--epochs3", type=int, default=8, help="stage-3 epochs (lower lr)")
     ap.add_argument(
         "--degrade-p", type=float, default=0.5, help="share of degraded training images"
     )
@@ -202,7 +204,18 @@ def main() -> None:
     # helmet, head, person, cigarette: 1 where the image's dataset labels it
     partial_loss.install({"hardhat": [1, 1, 1, 0], "cigarette": [0, 0, 1, 1]})
     stage2 = train(s2 / "data.yaml", stage1, "stage2", a.epochs2)
-    export(stage2, a.out)
+    final = stage2
+    if a.epochs3:  # stage 3: the same data again from stage 2's weights, lower learning rate
+        final = train(
+            s2 / "data.yaml",
+            stage2,
+            "stage3",
+            a.epochs3,
+            lr0=0.002,
+            warmup_epochs=0,
+            close_mosaic=3,
+        )
+    export(final, a.out)
 
 
 def export(weights: Path, out: Path) -> None:

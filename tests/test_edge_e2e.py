@@ -1,0 +1,359 @@
+"""End to end: one edge worker, real mosquitto, real RTSP cameras, the real model, real ffmpeg.
+
+One worker (in this process) runs for the whole module with these cameras, all fed composed,
+deterministic clips (tests/compose.py) that loop every 24 s: the scene is empty for 6 s, a
+person stands in it from 6 s to 15 s, then it is empty again.
+
+- ``cam-head``: a bare-headed man inside a ``helmet_required`` zone: one alert, with evidence;
+- ``cam-corner``: the same clip, its zone in a corner where no head is: no alert;
+- ``cam-smoke`` / ``cam-smoke-area``: a smoker in a ``no_smoking`` zone, the second also in a
+  ``smoking_area`` (only with a model that has the ``cigarette`` label);
+- ``cam-ghost``: a mount the RTSP server does not have (down from the start);
+- ``cam-flaky``: the bare-head clip on a second RTSP server that tests kill, restart and
+  freeze (SIGSTOP).
+
+Tests run in file order and share the worker; each waits only as long as its own evidence
+needs. The whole module takes about a minute.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from compose import BARE_HEAD, SMOKER, background, compose_clip, still_frame
+from e2e_support import (
+    PREFIX,
+    SITE,
+    WHOLE,
+    Collector,
+    InProcessWorker,
+    Received,
+    alerts,
+    camera,
+    camera_states,
+    check_evidence_first,
+    config_command,
+    dedupe,
+    e2e_model,
+    edge_states,
+    model_labels,
+    needs_cigarette,
+    poll,
+    probe_clip,
+    write_config,
+    zone,
+)
+from mqtt_broker import Mosquitto
+from rtsp_server import RtspServer, _check_gstreamer
+
+from contract import messages as m
+from edge.config_load import load_config
+from edge.detector import Detector
+
+pytestmark = pytest.mark.slow
+
+HEAD_ZONE = [[0.3, 0.0], [0.8, 0.0], [0.8, 0.6], [0.3, 0.6]]  # holds the head (centre 0.53, 0.22)
+CORNER = [[0.0, 0.75], [0.2, 0.75], [0.2, 1.0], [0.0, 1.0]]  # bottom left: nobody there
+CORNER_2 = [[0.8, 0.0], [1.0, 0.0], [1.0, 0.2], [0.8, 0.2]]  # top right: nobody there either
+SMOKING_AREA = [[0.2, 0.6], [0.8, 0.6], [0.8, 1.0], [0.2, 1.0]]  # holds the smoker's feet
+LOOP_S, VISIBLE = 24.0, (6.0, 15.0)
+PRE_ROLL_S = POST_ROLL_S = 4.0  # as e2e_support.write_config sets them
+CLIP_S = PRE_ROLL_S + POST_ROLL_S
+
+
+@dataclass
+class Site:
+    folder: Path
+    config: Path
+    broker: Mosquitto
+    flaky: RtspServer
+    collector: Collector
+    run: InProcessWorker
+    smoking: bool
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    _check_gstreamer()
+    folder = tmp_path_factory.mktemp("edge-e2e")
+    model = e2e_model()
+    smoking = "cigarette" in model_labels(model)
+    check_bare_head(model)
+    bare = compose_clip(BARE_HEAD, LOOP_S, VISIBLE)
+    mounts = {"bare": bare}
+    if smoking:
+        mounts["smoke"] = compose_clip(SMOKER, LOOP_S, VISIBLE)
+    with ExitStack() as stack:  # whatever was started is stopped, whatever fails
+        broker = Mosquitto(folder / "mosquitto")
+        stack.callback(broker.stop)
+        broker.start()
+        main, flaky = RtspServer(mounts), RtspServer({"bare": bare})
+        stack.callback(main.close)
+        stack.callback(flaky.close)
+        main.start()
+        flaky.start()
+        cams = [
+            camera("cam-head", main.url("bare"), [zone("work", "helmet_required", HEAD_ZONE)]),
+            camera("cam-corner", main.url("bare"), [zone("corner", "helmet_required", CORNER)]),
+            camera("cam-ghost", main.url("no-such-mount"), []),
+            camera("cam-flaky", flaky.url("bare"), []),
+        ]
+        if smoking:
+            no_smoking = zone("all", "no_smoking", WHOLE)
+            cams.append(camera("cam-smoke", main.url("smoke"), [no_smoking]))
+            area = zone("smoke-point", "smoking_area", SMOKING_AREA)
+            cams.append(camera("cam-smoke-area", main.url("smoke"), [no_smoking, area]))
+        config = write_config(folder, broker.port, cams)
+        collector = Collector(broker.port)
+        stack.callback(collector.close)
+        run = InProcessWorker(config)
+        yield Site(folder, config, broker, flaky, collector, run, smoking)
+        run.stop()
+        # at exit the retained edge status is offline, with the config version it ran last
+        offline = "the edge's offline status"
+        collector.wait(offline, lambda ms: edge_states(ms)[-1].state == "offline", 5)
+        last = edge_states(collector.snapshot())[-1]
+        assert (last.state, last.config_version) == ("offline", str(run.worker.config.version))
+
+
+def check_bare_head(model: Path) -> None:
+    """The composed clip is only valid if this model sees one bare head and no helmet in it."""
+    dets = Detector(model, conf=0.25, second_look=False).detect([still_frame(BARE_HEAD)])[0]
+    names = dets.label_names()
+    found = list(zip(names, dets.scores.tolist(), strict=True))
+    heads = [s for n, s in found if n == "head"]
+    assert len(heads) == 1 and heads[0] >= 0.5 and "helmet" not in names, (
+        f"{model.name} on the composed bare-head frame: {found};"
+        " expected one head >= 0.5 and no helmet: pick another still in tests/compose.py"
+    )
+
+
+def ended(camera_id: str) -> Callable[[list[Received]], bool]:
+    return lambda msgs: any(a.event == "end" for a in alerts(msgs, camera_id))
+
+
+def test_camera_down_at_start_is_offline_while_the_others_work(site: Site) -> None:
+    col = site.collector
+    col.wait(
+        "cam-head online and a status of cam-ghost",
+        lambda msgs: (
+            any(s.state == "online" for s in camera_states(msgs, "cam-head"))
+            and bool(camera_states(msgs, "cam-ghost"))
+        ),
+        20,
+    )
+    late = Collector(site.broker.port)  # a console that connects now sees the retained states
+    try:
+        late.wait(
+            "cam-ghost's status with its error",
+            lambda msgs: any(s.error for s in camera_states(msgs, "cam-ghost")),
+            15,
+        )
+        got = late.snapshot()
+    finally:
+        late.close()
+    ghosts, head = camera_states(got, "cam-ghost"), camera_states(got, "cam-head")[-1]
+    first = next(r for r in got if r.topic == m.camera_status(PREFIX, SITE, "cam-ghost"))
+    assert first.retain, "a console that connects later learns the state at once (retained)"
+    assert [(g.state, g.last_frame_at) for g in ghosts] == [("offline", None)] * len(ghosts)
+    assert head.state == "online", head
+    assert site.run.worker.cameras["cam-head"].reader.stats().fps_decoded > 0
+
+
+def test_bare_head_in_zone_raises_one_alert_with_evidence(site: Site) -> None:
+    col = site.collector
+    col.wait("the end of cam-head's alert", ended("cam-head"), 60)
+    received = col.snapshot()
+    by_id = dedupe(alerts(received, "cam-head"))
+    assert len(by_id) == 1, f"one person, one alert: got ids {list(by_id)}"
+    ((alert_id, events),) = by_id.items()
+    assert [e.seq for e in events] == list(range(len(events))), "no seq missing"
+    assert events[0].event == "start" and events[-1].event == "end"
+    assert all(e.event == "update" for e in events[1:-1])
+    assert len(events) <= 5, f"a few updates, not a storm: {[e.event for e in events]}"
+    start, end = events[0], events[-1]
+    assert (start.rule, start.zone_id, start.label) == ("no_helmet", "work", "head")
+    x1, y1, x2, y2 = start.box
+    assert x1 < 0.53 < x2 and y1 < 0.22 < y2, f"the box is on the head: {start.box}"
+    assert end.ended_at is not None and end.ended_at > start.started_at
+
+    files = check_evidence_first(received, alert_id)  # bytes before the message listing them
+    kinds = {f.kind: f for f in end.evidence}
+    assert set(kinds) == {"snapshot", "snapshot_clean", "clip"}
+    assert {f.kind for f in start.evidence} == {"snapshot", "snapshot_clean"}
+    for kind in ("snapshot", "snapshot_clean"):
+        image = cv2.imdecode(np.frombuffer(files[kinds[kind].name], np.uint8), cv2.IMREAD_COLOR)
+        assert image is not None and image.shape == (360, 640, 3)
+    codec, duration, clip = probe_clip(files[kinds["clip"].name], site.folder)
+    assert codec == "h264"
+    assert abs(duration - CLIP_S) <= 1.0, f"clip of {duration:.2f} s, expected {CLIP_S} +- 1"
+    assert kinds["clip"].duration_s is not None and abs(kinds["clip"].duration_s - duration) < 0.1
+    # the clip is of the right moment: the man is in view PRE_ROLL_S into it, when it fired
+    video = cv2.VideoCapture(str(clip))
+    video.set(cv2.CAP_PROP_POS_MSEC, PRE_ROLL_S * 1000)
+    ok, frame = video.read()
+    video.release()
+    assert ok and frame.shape == (360, 640, 3)
+    x, y, h = BARE_HEAD.at[0], BARE_HEAD.at[1], BARE_HEAD.height
+    person = np.s_[y + 20 : y + h - 20, x + 20 : x + 140]
+    diff = np.abs(frame[person].astype(np.int16) - background()[person]).mean()
+    assert diff > 20, f"the clip's frame at the alert shows the empty scene (diff {diff:.1f})"
+
+
+def test_zone_where_no_head_is_raises_nothing(site: Site) -> None:
+    col = site.collector
+    col.wait("the end of cam-head's alert", ended("cam-head"), 60)
+    start = next(a for a in alerts(col.snapshot(), "cam-head") if a.event == "start")
+    assert alerts(col.snapshot(), "cam-corner") == []
+    # the corner camera did see the same head at the same time, outside its zone
+    seen = site.run.worker.cameras["cam-corner"].pipeline.frame_at(start.started_at.timestamp())
+    assert seen is not None
+    tracked = seen.detections[seen.detections.track_ids >= 0]
+    assert "head" in tracked.label_names(), "the corner camera tracked the bare head"
+
+
+@needs_cigarette()
+def test_smoking_area_silences_smoking_and_no_smoking_zone_alerts(site: Site) -> None:
+    col = site.collector
+    col.wait("the end of cam-smoke's alert", ended("cam-smoke"), 60)
+    by_id = dedupe(alerts(col.snapshot(), "cam-smoke"))
+    assert len(by_id) == 1, f"one smoker, one alert: got {list(by_id)}"
+    ((alert_id, events),) = by_id.items()
+    assert (events[0].rule, events[0].zone_id) == ("smoking", "all")
+    check_evidence_first(col.snapshot(), alert_id)
+    assert alerts(col.snapshot(), "cam-smoke-area") == [], "no alert in the smoking area"
+    # the other camera did see the smoker, with the cigarette, when the first one fired
+    area = site.run.worker.cameras["cam-smoke-area"].pipeline
+    seen = area.frame_at(events[0].started_at.timestamp())
+    assert seen is not None
+    tracked = seen.detections[seen.detections.track_ids >= 0].label_names()
+    assert "cigarette" in seen.detections.label_names() and "person" in tracked
+
+
+def test_rtsp_server_restart_goes_offline_then_online_by_itself(site: Site) -> None:
+    col = site.collector
+    col.wait(
+        "cam-flaky online",
+        lambda msgs: any(s.state == "online" for s in camera_states(msgs, "cam-flaky")),
+        20,
+    )
+    mark = len(col.snapshot())
+    site.flaky.stop()
+    col.wait(
+        "cam-flaky offline or stalled",
+        lambda msgs: any(s.state != "online" for s in camera_states(msgs[mark:], "cam-flaky")),
+        15,
+    )
+    time.sleep(2.0)
+    mark = len(col.snapshot())
+    site.flaky.start()
+    col.wait(
+        "cam-flaky back online",
+        lambda msgs: any(s.state == "online" for s in camera_states(msgs[mark:], "cam-flaky")),
+        40,
+    )
+    stats = site.run.worker.cameras["cam-flaky"].reader.stats()
+    assert stats.reconnects >= 1 and stats.state == "online"
+    assert site.run.worker.cameras["cam-head"].reader.stats().state == "online"
+
+
+def test_frozen_rtsp_server_is_stalled_then_online_again(site: Site) -> None:
+    """SIGSTOP: the connection stays open and no data flows (a hung camera, no EOF)."""
+    col = site.collector
+    reader = site.run.worker.cameras["cam-flaky"].reader
+    poll("cam-flaky online", lambda: reader.stats().state == "online", 40)
+    mark = len(col.snapshot())
+    site.flaky.pause()
+    try:
+        col.wait(
+            "cam-flaky stalled",
+            lambda msgs: any(s.state == "stalled" for s in camera_states(msgs[mark:], "cam-flaky")),
+            15,
+        )
+    finally:
+        site.flaky.resume()
+    mark = len(col.snapshot())
+    col.wait(
+        "cam-flaky online after the freeze",
+        lambda msgs: any(s.state == "online" for s in camera_states(msgs[mark:], "cam-flaky")),
+        40,
+    )
+    assert reader.stats().stalls >= 1
+
+
+def test_config_command_moves_a_zone_and_a_stale_one_is_refused(site: Site) -> None:
+    col, worker = site.collector, site.run.worker
+    head = worker.cameras["cam-head"]
+    poll("a frame from cam-head", lambda: head.reader.latest() is not None, 20)
+    pipeline_before, frame_before = head.pipeline, head.reader.latest()
+    assert frame_before is not None
+    topic = m.config_command(PREFIX, SITE)
+
+    cmd = config_command("cam-corner", "1", [zone("corner", "helmet_required", CORNER_2)])
+    col.publish(topic, m.encode(cmd))
+    result = wait_result(col, str(cmd.request_id))
+    assert (result.status, result.version, result.reason) == ("applied", "2", None)
+    on_disk = load_config(site.config)
+    assert on_disk.version == 2
+    assert [list(map(list, z.points)) for z in on_disk.camera("cam-corner").zones] == [CORNER_2]
+    prev = load_config(site.config.with_name(site.config.name + ".prev"))
+    assert prev.version == 1 and [
+        list(map(list, z.points)) for z in prev.camera("cam-corner").zones
+    ] == [CORNER]
+    assert [list(map(list, z.points)) for z in worker.cameras["cam-corner"].pipeline.zones] == [
+        CORNER_2
+    ]
+    col.wait(
+        "the edge status with config version 2",
+        lambda msgs: any(s.config_version == "2" for s in edge_states(msgs)),
+        10,
+    )
+    # the other camera never stopped: same pipeline, new frames
+    assert head.pipeline is pipeline_before
+    poll("new frames on cam-head", lambda: head.reader.latest(frame_before.seq) is not None, 5)
+
+    written = site.config.read_bytes()
+    stale = config_command("cam-corner", "1", [zone("corner", "helmet_required", CORNER)])
+    col.publish(topic, m.encode(stale))
+    refused = wait_result(col, str(stale.request_id))
+    assert refused.status == "refused" and refused.version == "2"
+    assert refused.reason is not None and "version 1" in refused.reason
+    assert site.config.read_bytes() == written
+    assert [list(map(list, z.points)) for z in worker.cameras["cam-corner"].pipeline.zones] == [
+        CORNER_2
+    ]
+
+
+def test_no_second_alert_when_the_person_comes_back(site: Site) -> None:
+    """By now the clip has looped: the same man came back within the cooldown."""
+    poll(
+        "the person's second appearance",
+        lambda: time.monotonic() - site.run.started > LOOP_S + VISIBLE[0] + 6.0,
+        LOOP_S + VISIBLE[1],
+        every_s=0.5,
+    )
+    assert len(dedupe(alerts(site.collector.snapshot(), "cam-head"))) == 1
+    assert alerts(site.collector.snapshot(), "cam-corner") == []
+
+
+def wait_result(col: Collector, request_id: str) -> m.ConfigResult:
+    topic = m.config_result(PREFIX, SITE)
+
+    def results() -> list[m.ConfigResult]:
+        return [
+            r
+            for r in (
+                m.decode(x.payload, m.ConfigResult) for x in col.snapshot() if x.topic == topic
+            )
+            if str(r.request_id) == request_id
+        ]
+
+    col.wait(f"the result of {request_id}", lambda _: bool(results()), 15)
+    return results()[0]
