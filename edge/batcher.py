@@ -49,6 +49,7 @@ class _Slot:
     source: FrameSource
     period_s: float
     gate: MotionGate | None
+    second_look: bool = True
     next_due: float = 0.0
     last_seq: int = -1
     last_detections: Detections | None = None
@@ -70,7 +71,8 @@ class BatchStats:
         return self.frames / self.batches if self.batches else 0.0
 
 
-DetectFn = Callable[[Sequence[Image]], list[Detections]]
+DetectFn = Callable[[Sequence[Image], Sequence[bool]], list[Detections]]
+"""Frames and, per frame, whether it needs the second look for cigarettes."""
 
 
 class Batcher:
@@ -97,11 +99,18 @@ class Batcher:
         self._lock = threading.Lock()
         self.stats = BatchStats()
 
-    def add(self, source: FrameSource, fps: float, gate: MotionGate | None = None) -> None:
+    def add(
+        self,
+        source: FrameSource,
+        fps: float,
+        gate: MotionGate | None = None,
+        second_look: bool = True,
+    ) -> None:
+        """Analyse ``source`` at ``fps``; ``second_look``: its frames need the cigarette crops."""
         if fps <= 0:
             raise ValueError(f"detect fps of {source.name} must be > 0, got {fps}")
         with self._lock:
-            self._slots[source.name] = _Slot(source, 1.0 / fps, gate)
+            self._slots[source.name] = _Slot(source, 1.0 / fps, gate, second_look)
 
     def remove(self, camera_id: str) -> None:
         with self._lock:
@@ -162,7 +171,8 @@ class Batcher:
             fresh.append(frame)
         if fresh:
             began = time.perf_counter()
-            found = self._detect([f.image for f in fresh])
+            looks = [self._looks(f.camera) for f in fresh]
+            found = self._detect([f.image for f in fresh], looks)
             self.stats.inference_ms.append((time.perf_counter() - began) * 1000)
             self.stats.batches += 1
             self.stats.frames += len(fresh)
@@ -175,3 +185,12 @@ class Batcher:
                         slot.last_detections = out[i].detections
         self.stats.reused += len(frames) - len(fresh)
         return [out[i] for i in range(len(frames))]
+
+    def set_second_look(self, camera: str, on: bool) -> None:
+        with self._lock:
+            if camera in self._slots:
+                self._slots[camera].second_look = on
+
+    def _looks(self, camera: str) -> bool:
+        slot = self._slots.get(camera)
+        return slot.second_look if slot else True

@@ -99,20 +99,32 @@ class Detector:
         self.second_look = second_look and "cigarette" in self.labels
         self.max_crops, self.crop_conf, self.min_crop = max_crops, crop_conf, min_crop
 
-    def detect(self, frames: Sequence[Frame]) -> list[Detections]:
-        """One ``Detections`` per frame (BGR ``uint8`` HxWx3, any sizes), boxes in frame px."""
+    def detect(
+        self, frames: Sequence[Frame], look: Sequence[bool] | None = None
+    ) -> list[Detections]:
+        """One ``Detections`` per frame (BGR ``uint8`` HxWx3, any sizes), boxes in frame px.
+
+        ``look`` says per frame whether it gets the second look (default: all, when the
+        detector's ``second_look`` is on); cameras without a smoking rule need none.
+        """
         for i, frame in enumerate(frames):
             _check_frame(i, frame)
+        if look is not None and len(look) != len(frames):
+            raise ValueError(f"look needs one flag per frame: {len(frames)}, got {len(look)}")
         found = self._run(list(frames))
         if not self.second_look or not found:
             return found
-        return self._second_look(frames, found)
+        return self._second_look(frames, found, look or [True] * len(frames))
 
-    def _second_look(self, frames: Sequence[Frame], found: list[Detections]) -> list[Detections]:
+    def _second_look(
+        self, frames: Sequence[Frame], found: list[Detections], look: Sequence[bool]
+    ) -> list[Detections]:
         """Cigarettes from head-and-shoulders crops of all frames, run as one batched pass."""
         crops: list[Frame] = []
         owners: list[tuple[int, int, int]] = []  # frame index, crop x0, crop y0
         for i, (frame, dets) in enumerate(zip(frames, found, strict=True)):
+            if not look[i]:
+                continue
             regions = head_regions(
                 dets,
                 frame.shape[:2],

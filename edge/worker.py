@@ -78,6 +78,7 @@ class EdgeWorker:
             max_batch=c.detector.max_batch,
             threads=c.detector.threads,
             second_look=c.detector.second_look,
+            input_size=c.detector.input_size,
         )
         self.batcher = Batcher(
             self.detector.detect,
@@ -124,7 +125,7 @@ class EdgeWorker:
         budget = int(ev.max_ring_gb * 1e9 / max(1, len(self.config.cameras)))
         ring = SegmentRing(ring_dir, keep_s=keep_s, max_bytes=budget)
         pipeline = CameraPipeline(cam, self.config.site.timezone)
-        self.batcher.add(reader, cam.detect_fps, MotionGate())
+        self.batcher.add(reader, cam.detect_fps, MotionGate(), second_look=needs_second_look(cam))
         return Camera(cam, reader, recorder, ring, pipeline)
 
     def _transport(self, c: SiteConfig) -> MqttTransport:
@@ -237,6 +238,7 @@ class EdgeWorker:
             if cam is not None:
                 cam.config = out.config.camera(cmd.camera_id)
                 cam.pipeline.reconfigure(cam.config)
+                self.batcher.set_second_look(cam.config.id, needs_second_look(cam.config))
             log.info(
                 "config version %s applied (%s by %s)",
                 out.config.version,
@@ -291,6 +293,11 @@ def _label_conf(c: SiteConfig) -> dict[str, float]:
             missing,
         )
     return {str(k): v for k, v in c.detector.label_conf.items() if k in labels}
+
+
+def needs_second_look(cam: CameraConfig) -> bool:
+    """Only cameras that can raise a smoking alert pay for the cigarette crops."""
+    return cam.rules.smoking.enabled and any(z.kind == "no_smoking" for z in cam.zones)
 
 
 def _opt(path: Path | None) -> str | None:

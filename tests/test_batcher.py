@@ -40,7 +40,8 @@ class CountingDetector:
     def __init__(self) -> None:
         self.calls: list[int] = []
 
-    def __call__(self, images: Sequence[np.ndarray]) -> list[Detections]:
+    def __call__(self, images: Sequence[np.ndarray], look: Sequence[bool]) -> list[Detections]:
+        assert len(look) == len(images)
         self.calls.append(len(images))
         return [Detections.empty() for _ in images]
 

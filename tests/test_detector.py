@@ -74,43 +74,52 @@ def test_low_conf_is_a_superset_and_capped(
         _assert_same(lo[lo.scores >= 0.25], u)
 
 
-def _largest_box(hardhat_val: Path, class_id: int) -> tuple[Path, np.ndarray]:
-    """The val image whose label file has the largest box of ``class_id``, and that box."""
-    best: tuple[float, Path, np.ndarray] | None = None
+def _most_boxes(hardhat_val: Path, class_id: int) -> tuple[Path, np.ndarray]:
+    """The val image whose label file has the most boxes of ``class_id`` (normalised xyxy).
+
+    Chosen by the labels alone, not by what the model finds: a crowded, ordinary site photo.
+    """
+    best: tuple[int, Path, np.ndarray] | None = None
     for label_file in sorted((hardhat_val / "labels" / "val").glob("*.txt")):
-        for line in label_file.read_text().splitlines():
-            cls, cx, cy, w, h = line.split()
-            if int(cls) == class_id and (best is None or float(w) * float(h) > best[0]):
-                box = np.array(
-                    [
-                        float(cx) - float(w) / 2,
-                        float(cy) - float(h) / 2,
-                        float(cx) + float(w) / 2,
-                        float(cy) + float(h) / 2,
-                    ]
-                )
-                best = (float(w) * float(h), label_file, box)
+        rows = [r.split() for r in label_file.read_text().splitlines() if r.strip()]
+        boxes = np.array([[float(v) for v in r[1:]] for r in rows if int(r[0]) == class_id])
+        if len(boxes) and (best is None or len(boxes) > best[0]):
+            cx, cy, w, h = boxes.T
+            best = (
+                len(boxes),
+                label_file,
+                np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1),
+            )
     assert best is not None, f"no class {class_id} box in {hardhat_val}"
-    image = hardhat_val / "images" / "val" / f"{best[1].stem}.jpg"
-    return image, best[2]
+    return hardhat_val / "images" / "val" / f"{best[1].stem}.jpg", best[2]
 
 
 @pytest.mark.parametrize(("label", "class_id"), [("helmet", 0), ("head", 1)])
-def test_finds_the_largest_labelled_box(
+def test_finds_most_labelled_boxes_on_a_crowded_site(
     detector: Detector, hardhat_val: Path, label: str, class_id: int
 ) -> None:
+    """Hard hats come out as ``helmet`` and bare heads as ``head``: at least 60 % of the labelled
+    boxes are found with the right label (IoU > 0.5, conf 0.25) and at most 25 % are called
+    the other label. A regression floor: on the whole val split recall at 0.25 is ~0.83
+    (helmet) and ~0.74 (head), see models/README.md."""
     if label not in detector.labels:
         pytest.skip(f"model labels {detector.labels} have no {label!r}")
-    image, norm_box = _largest_box(hardhat_val, class_id)
+    image, norm_boxes = _most_boxes(hardhat_val, class_id)
     frame = _read(image)
     h, w = frame.shape[:2]
-    gt = (norm_box * [w, h, w, h]).astype(np.float32)[None]
-    found = detector.detect([frame])[0].with_label(label)
-    ious = box_iou(found.xyxy, gt)[:, 0] if len(found) else np.zeros(0)
-    assert len(found) and ious.max() > 0.5, (
-        f"{image.name}: no {label} overlapping the labelled box {gt[0].tolist()} at IoU > 0.5; "
-        f"found {found.to_records()}"
+    gt = (norm_boxes * [w, h, w, h]).astype(np.float32)
+    dets = detector.detect([frame])[0]
+    found = dets.with_label(label)
+    other = dets.with_label("head" if label == "helmet" else "helmet")
+    hit = (box_iou(found.xyxy, gt) > 0.5).any(axis=0) if len(found) else np.zeros(len(gt), bool)
+    confused = (
+        (box_iou(other.xyxy, gt) > 0.5).any(axis=0) if len(other) else np.zeros(len(gt), bool)
     )
+    assert hit.mean() >= 0.6, (
+        f"{image.name}: found {hit.sum()} of {len(gt)} labelled {label} boxes; "
+        f"detections {dets.to_records()}"
+    )
+    assert confused.mean() <= 0.25, f"{image.name}: {confused.sum()} {label} boxes mislabelled"
 
 
 def test_second_look_changes_only_cigarettes(model_path: Path, shared: Path) -> None:

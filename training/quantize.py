@@ -63,11 +63,13 @@ def float_only_nodes(model: onnx.ModelProto) -> list[str]:
         if n.name.startswith("/model.")
     )
     prefix = f"/model.{head}/"
-    branches = (f"{prefix}cv2", f"{prefix}cv3")  # the head's conv branches stay quantised
-    return [
+    branches = (f"{prefix}cv2", f"{prefix}cv3")  # the head's conv branches stay quantised...
+    last = [f"{prefix}cv{b}.{i}/cv{b}.{i}.2/" for b in (2, 3) for i in range(3)]
+    return [  # ... but for their last convolution, which makes the boxes and the scores
         n.name
         for n in model.graph.node
-        if n.name.startswith(prefix) and not n.name.startswith(branches)
+        if n.name.startswith(prefix)
+        and (not n.name.startswith(branches) or n.name.startswith(tuple(last)))
     ]
 
 
