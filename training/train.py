@@ -160,7 +160,7 @@ def main() -> None:
     )
     ap.add_argument("--epochs1", type=int, default=8, help="stage-1 epochs (hard hats)")
     ap.add_argument("--epochs2", type=int, default=15, help="stage-2 epochs (all labels)")
-    ap.add_argument("--epochs3", type=int, default=8, help="stage-3 epochs (lower lr)")
+    ap.add_argument("--epochs3", type=int, default=0, help="stage-3 epochs (lower lr); 0 = none")
     ap.add_argument(
         "--degrade-p", type=float, default=0.5, help="share of degraded training images"
     )
