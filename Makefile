@@ -5,7 +5,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SHARED ?= $(abspath ../shared)
 MODEL ?= models/sitewatch.onnx
-CLIP ?= $(SHARED)/clips/factory_floor_cctv.mp4
+# make demo CLIP=/path/clip.mp4 (a camera of your own), ARGS="--seconds 60 --rtsp gate=rtsp://..."
+CLIP ?=
+ARGS ?=
 export YOLO_OFFLINE := 1
 # Debian packages: the MQTT broker; ffmpeg (segment ring, clips); GStreamer's RTSP server for
 # the sample cameras (its Python bindings run under Debian's /usr/bin/python3); a font for
@@ -13,10 +15,11 @@ export YOLO_OFFLINE := 1
 SYSTEM_PACKAGES := mosquitto ffmpeg python3-gi gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 \
 	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad fonts-dejavu-core
 
-.PHONY: help demo test lint typecheck unit train quantize bench clean venv system-deps
+.PHONY: help demo demo-detect test lint typecheck unit train quantize bench clean venv system-deps
 
 help:
-	@echo "make demo   - run SiteWatch on the sample clip(s) (see README)"
+	@echo "make demo   - sample clips as RTSP cameras -> edge worker -> alerts over MQTT (see README)"
+	@echo "make demo-detect - the detector alone over a clip: annotated video in out/demo/"
 	@echo "make test   - lint, type-check and run the whole test suite"
 	@echo "make train  - retrain the detector from ../shared (slow on CPU)"
 	@echo "make bench  - run the benchmarks in bench/"
@@ -33,9 +36,16 @@ venv: $(VENV)/.installed
 system-deps:
 	@scripts/system-deps.sh $(SYSTEM_PACKAGES)
 
+# RTSP cameras from the sample clips, mosquitto, the edge worker; alerts printed (samples/demo.py)
 demo: $(VENV)/.installed system-deps
-	@test -f "$(CLIP)" || { echo "no sample clip at $(CLIP): put ../shared beside the checkout or run 'make demo CLIP=/path/to/clip.mp4'"; exit 2; }
-	$(VENV)/bin/sitewatch detect --model $(MODEL) --out out/demo "$(CLIP)"
+	SITEWATCH_SHARED=$(SHARED) $(PY) samples/demo.py $(if $(CLIP),--clip "$(CLIP)") \
+		$(if $(filter command line environment,$(origin MODEL)),--model "$(MODEL)") $(ARGS)
+
+# the detector alone over one clip: an annotated video and frames in out/demo/
+demo-detect: $(VENV)/.installed
+	$(eval DETECT_CLIP := $(or $(CLIP),$(SHARED)/clips/factory_floor_cctv.mp4))
+	@test -f "$(DETECT_CLIP)" || { echo "no clip at $(DETECT_CLIP): put ../shared beside the checkout or run 'make demo-detect CLIP=/path/to/clip.mp4'"; exit 2; }
+	$(VENV)/bin/sitewatch detect --model $(MODEL) --out out/demo "$(DETECT_CLIP)"
 	@echo "annotated video and frames are in out/demo/"
 
 lint: $(VENV)/.installed
