@@ -5,9 +5,10 @@
 Not a test: a measurement, reported in bench/RESULTS.md. One run does all of this:
 
 * **Cameras.** A violation clip (bench/violation_clip.py: a crop of the hard-hat val set with
-  1-3 bare heads the model finds, 6 s, then a worn hard hat, 6 s, panning so that motion gating
-  never skips a frame) is re-encoded like an IP camera (640x360 sub-stream and 1920x1080 main
-  stream, 25 fps, H.264) and served by ONE samples/rtsp_server.py as ``sub0..``/``main0..``.
+  1-3 bare heads the model finds, 6 s, then a worn hard hat, 6 s; a still camera with a block
+  sliding past, so that motion gating never skips a frame) is re-encoded like an IP camera
+  (640x360 sub-stream and 1920x1080 main stream, 25 fps, H.264) and served by ONE
+  samples/rtsp_server.py as ``sub0..``/``main0..``.
 * **SiteWatch**: the real ``EdgeWorker`` on a generated config with N cameras: a reader per
   sub-stream (decode every frame, convert 4 a second), a segment recorder per main stream
   (ffmpeg stream copy), the batcher and one detector session (max batch 8, all cores), tracker,
@@ -25,8 +26,9 @@ after ``--warmup`` s, ``--window`` s are measured. Per camera: frames that went 
 detector per second; per frame: the latency from the frame's stream time (its RTP time on the
 wall clock, anchored at the earliest arrival, so a reader falling behind shows as latency) and
 from its decode (``Frame.captured_at``) to detections ready. SiteWatch alerts: from the first
-analysed frame that shows the bare head (onset) and from the frame that confirmed it
-(``started_at``) to the start message arriving at a subscriber of the broker. CPU: the whole
+analysed frame that shows that bare head at the rule's score (onset; the alert's box matched by
+IoU >= 0.3) and from the frame that confirmed it (``started_at``) to the start message arriving
+at a subscriber of the broker. CPU: the whole
 box (/proc/stat), the bench process (edge or baseline threads, with the edge's ffmpeg
 recorders), the RTSP server (the simulated cameras, which would not run on a real edge box), and
 "other load": the box's busy time that none of these used. A step during which other load
@@ -314,11 +316,37 @@ def sitewatch_config(folder: Path, n: int, rtsp: int, mqtt: int, args: argparse.
     return path
 
 
+Box = tuple[float, float, float, float]
+
+
+def _iou(a: Box, b: Box) -> float:
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+    return w * h / union if union > 0 else 0.0
+
+
+def onset(sightings: list[tuple[float, list[Box]]], box: Box, until: float) -> float | None:
+    """When the head at ``box`` (normalised) was first seen at the rule's score in its current
+    appearance: the start of the last run of analysed frames up to ``until`` that show a head
+    box overlapping it, runs split by gaps over ONSET_GAP_S."""
+    start: float | None = None
+    last = -1e18
+    for ts, boxes in sightings:
+        if ts > until + 1e-6:
+            break
+        if any(_iou(b, box) >= 0.3 for b in boxes):
+            if ts - last > ONSET_GAP_S:
+                start = ts
+            last = ts
+    return start
+
+
 class Alerts:
-    """Start messages as they arrive at the broker: (site, camera, started_at, received)."""
+    """no_helmet start messages as they arrive: (site, camera, started_at, box, received)."""
 
     def __init__(self, port: int) -> None:
-        self.starts: list[tuple[str, str, float, float]] = []
+        self.starts: list[tuple[str, str, float, Box, float]] = []
         self.transport = MqttTransport(
             "127.0.0.1", port, client_id=f"bench-{os.getpid()}", clean_session=True
         )
@@ -329,7 +357,7 @@ class Alerts:
         msg = m.decode(payload, m.AlertEvent)
         if msg.event == "start" and msg.rule == "no_helmet":
             site, camera = msg.site_id, msg.camera_id
-            self.starts.append((site, camera, msg.started_at.timestamp(), received))
+            self.starts.append((site, camera, msg.started_at.timestamp(), msg.box, received))
 
 
 def run_sitewatch(
@@ -339,8 +367,7 @@ def run_sitewatch(
     worker = EdgeWorker(sitewatch_config(folder, n, *ports, args))
     measure = Measure()
     head = worker.detector.labels.index("head")
-    onsets: dict[str, list[float]] = defaultdict(list)
-    last_head: dict[str, float] = {}
+    sightings: dict[str, list[tuple[float, list[Box]]]] = defaultdict(list)
     next_batch = worker.batcher.next_batch
 
     def probe(stop: threading.Event, **options: Any) -> list[Analysed]:
@@ -352,10 +379,10 @@ def run_sitewatch(
                 continue
             f, d = r.frame, r.detections
             measure.frame(f.camera, done, f.ts, f.captured_at)
-            if np.any((d.class_ids == head) & (d.scores >= MIN_SCORE)):
-                if f.ts - last_head.get(f.camera, -1e9) > ONSET_GAP_S:
-                    onsets[f.camera].append(f.ts)
-                last_head[f.camera] = f.ts
+            height, width = f.image.shape[:2]
+            scale = np.asarray([width, height, width, height], dtype=np.float32)
+            heads = d.xyxy[(d.class_ids == head) & (d.scores >= MIN_SCORE)] / scale
+            sightings[f.camera].append((f.ts, [(a, b, c, e) for a, b, c, e in heads.tolist()]))
         return results
 
     setattr(worker.batcher, "next_batch", probe)  # noqa: B010  (an instance-level probe)
@@ -370,13 +397,13 @@ def run_sitewatch(
     loop.join(30.0)
     worker.shutdown()
     time.sleep(0.5)
-    for site, camera, started, received in list(alerts.starts):
+    for site, camera, started, box, received in list(alerts.starts):
         if site != f"bench-n{n}" or not began <= started <= ended:
             continue
-        before = [o for o in onsets[camera] if o <= started + 1e-6]
         step.alert_trigger.append(received - started)
-        if before:
-            step.alert_onset.append(received - before[-1])
+        first = onset(sightings[camera], box, started)
+        if first is not None:
+            step.alert_onset.append(received - first)
     shutil.rmtree(folder, ignore_errors=True)
     return step
 
