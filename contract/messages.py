@@ -25,6 +25,8 @@ from contract.topics import (
     DEFAULT_PREFIX,
     TopicSpec,
     alerts,
+    camera_config,
+    camera_snapshot,
     camera_status,
     config_command,
     config_result,
@@ -41,6 +43,7 @@ __all__ = [
     "DEFAULT_PREFIX",
     "MESSAGES",
     "AlertEvent",
+    "CameraConfig",
     "CameraStats",
     "CameraStatus",
     "ConfigCommand",
@@ -53,6 +56,8 @@ __all__ = [
     "TopicSpec",
     "ZoneSpec",
     "alerts",
+    "camera_config",
+    "camera_snapshot",
     "camera_status",
     "config_command",
     "config_result",
@@ -241,6 +246,24 @@ class ZoneSpec(Strict):
     )
 
 
+class CameraConfig(Message):
+    """The zones and rules one camera runs with (retained), published by the edge at start and
+    after every applied change: what the console's zone editor starts from."""
+
+    schema_id: Literal["sitewatch.camera_config/1"] = Field(
+        "sitewatch.camera_config/1", alias="schema", description=SCHEMA_DOC
+    )
+    site_id: Ident = Field(description="Site of the camera.")
+    camera_id: Ident = Field(description="Camera id.")
+    name: str = Field("", max_length=200, description="Camera's human-readable name.")
+    version: Version = Field(description="Edge config version these zones and rules belong to.")
+    zones: list[ZoneSpec] = Field(description="The camera's zones.")
+    rules: dict[RuleName, dict[str, JsonValue]] = Field(
+        description="Effective rule settings per rule (site defaults merged in)."
+    )
+    at: AwareDatetime = Field(description="When this was written.")
+
+
 class ConfigCommand(Message):
     """A config change for one camera, made by the console against ``base_version``."""
 
@@ -293,6 +316,7 @@ class ConfigResult(Message):
 MESSAGES: tuple[type[Message], ...] = (
     AlertEvent,
     CameraStatus,
+    CameraConfig,
     EdgeStatus,
     EdgeStats,
     ConfigCommand,

@@ -14,7 +14,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from contract.messages import DEFAULT_PREFIX, MESSAGES, Message, model_for, topic_table
+from contract.messages import (
+    DEFAULT_PREFIX,
+    MESSAGES,
+    Message,
+    camera_snapshot,
+    model_for,
+    topic_table,
+)
 from contract.topics import evidence
 
 DEFAULT_OUT = Path("docs/schemas")
@@ -77,6 +84,10 @@ def _readme() -> str:
         "not retained, edge → console; the payload is the file's bytes (JPEG or MP4), whose",
         "SHA-256 and size the alert's `evidence` list carries. The edge publishes each file",
         "through its outbox before the alert message that lists it.",
+        "",
+        f"Camera snapshots: `{camera_snapshot('{prefix}', '{site}', '{camera}')}`, QoS 0,",
+        "retained, edge → console; the payload is a JPEG of the camera's latest analysed frame",
+        "(about once a minute), the backdrop of the console's zone editor.",
         "",
         "The edge registers `edge/status` with state `offline` as its MQTT last will",
         "(retained), and republishes it `online` on every (re)connect.",

@@ -41,6 +41,16 @@ def camera_status(prefix: str, site: str, camera: str) -> str:
     return f"{_site(prefix, site)}/cameras/{_level(camera, 'camera id')}/status"
 
 
+def camera_config(prefix: str, site: str, camera: str) -> str:
+    """Retained CameraConfig: the zones and rules one camera runs with."""
+    return f"{_site(prefix, site)}/cameras/{_level(camera, 'camera id')}/config"
+
+
+def camera_snapshot(prefix: str, site: str, camera: str) -> str:
+    """Retained latest JPEG of one camera (bytes, not JSON): the zone editor's backdrop."""
+    return f"{_site(prefix, site)}/cameras/{_level(camera, 'camera id')}/snapshot"
+
+
 def edge_status(prefix: str, site: str) -> str:
     """Retained EdgeStatus; the edge's last will goes here."""
     return f"{_site(prefix, site)}/edge/status"
@@ -99,6 +109,13 @@ def topic_table(
             1,
             EDGE_TO_CONSOLE,
         ),
+        TopicSpec(
+            camera_config(prefix, site, camera),
+            "sitewatch.camera_config/1",
+            True,
+            1,
+            EDGE_TO_CONSOLE,
+        ),
         TopicSpec(edge_status(prefix, site), "sitewatch.edge_status/1", True, 1, EDGE_TO_CONSOLE),
         TopicSpec(stats(prefix, site), "sitewatch.stats/1", False, 0, EDGE_TO_CONSOLE),
         TopicSpec(
@@ -113,4 +130,4 @@ def topic_table(
 def console_subscriptions(prefix: str = DEFAULT_PREFIX) -> list[str]:
     """Topic filters the console subscribes to: everything edges publish, for every site."""
     edge_topics = [t.topic for t in topic_table(prefix, ANY, ANY) if t.direction == EDGE_TO_CONSOLE]
-    return [*edge_topics, evidence_filter(prefix)]
+    return [*edge_topics, evidence_filter(prefix), camera_snapshot(prefix, ANY, ANY)]

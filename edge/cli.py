@@ -26,6 +26,7 @@ from edge.detections import Detections
 from edge.detector import DEFAULT_MODEL, Detector, ModelError
 from edge.evaluate import AP_CONF, EvalReport, evaluate
 from edge.media import MediaItem, iter_media
+from server.cli import run_server, server_arguments
 
 EXIT_OK, EXIT_INPUT_FAILED, EXIT_UNUSABLE = 0, 1, 2
 DESCRIPTION = "SiteWatch: hard-hat and smoking detection for construction-site cameras."
@@ -335,6 +336,11 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     ),
     "edge": Subcommand(
         "run the edge worker: cameras in, alerts out over MQTT", edge_arguments, run_edge
+    ),
+    "server": Subcommand(
+        "run the alert console (or: server create-user, server migrate)",
+        server_arguments,
+        run_server,
     ),
 }
 """Sub-command name -> how to parse and run it; later sub-commands register here."""

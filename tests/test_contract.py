@@ -258,6 +258,8 @@ def test_console_subscriptions_cover_what_edges_publish_and_nothing_else() -> No
         m.edge_status("sw", "s1"),
         m.stats("sw", "s1"),
         m.config_result("sw", "s1"),
+        m.camera_config("sw", "s1", "c1"),
+        m.camera_snapshot("sw", "s1", "c1"),
     ]
     for topic in published:
         assert sum(topic_matches_sub(f, topic) for f in filters) == 1, topic

@@ -119,6 +119,13 @@ def train(data_yaml: Path, weights: Path, name: str, epochs: int, **extra: Any) 
         return best
     from ultralytics import YOLO
 
+    last = BUILD / "runs" / name / "weights" / "last.pt"
+    if last.exists():  # interrupted: carry on from the last epoch with the same schedule
+        model = YOLO(str(last))
+        model.add_callback("on_pretrain_routine_start", threads_callback)
+        model.train(resume=True)
+        done.write_text(json.dumps({"resumed_from": str(last)}))
+        return best
     model = YOLO(str(weights))
     model.add_callback("on_pretrain_routine_start", threads_callback)
     args: dict[str, Any] = dict(
@@ -160,6 +167,9 @@ def main() -> None:
     )
     ap.add_argument("--epochs1", type=int, default=8, help="stage-1 epochs (hard hats)")
     ap.add_argument("--epochs2", type=int, default=15, help="stage-2 epochs (all labels)")
+    ap.add_argument(
+        "--stage2-name", default="stage2", help="run name for stage 2 (a longer schedule: stage2_e40)"
+    )
     ap.add_argument("--epochs3", type=int, default=0, help="stage-3 epochs (lower lr); 0 = none")
     ap.add_argument(
         "--degrade-p", type=float, default=0.5, help="share of degraded training images"
@@ -203,7 +213,7 @@ def main() -> None:
         write_yaml(s2, LABELS)
     # helmet, head, person, cigarette: 1 where the image's dataset labels it
     partial_loss.install({"hardhat": [1, 1, 1, 0], "cigarette": [0, 0, 1, 1]})
-    stage2 = train(s2 / "data.yaml", stage1, "stage2", a.epochs2)
+    stage2 = train(s2 / "data.yaml", stage1, a.stage2_name, a.epochs2)
     final = stage2
     if a.epochs3:  # stage 3: the same data again from stage 2's weights, lower learning rate
         final = train(

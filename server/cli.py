@@ -1,0 +1,101 @@
+"""``sitewatch server``: run the console, or ``sitewatch server create-user``."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the edge's command line loads this module: keep the console's deps lazy
+    from server.settings import Settings
+
+
+def server_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "action",
+        nargs="?",
+        choices=("run", "create-user", "migrate"),
+        default="run",
+        help="run (default): serve the console; create-user: add a user; migrate: upgrade "
+        "the database schema and exit. Settings come from SITEWATCH_* environment variables.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8080, help="port to listen on")
+    parser.add_argument("--username", help="create-user: the new user's name")
+    parser.add_argument(
+        "--role", choices=("admin", "manager", "police", "operator"), help="create-user: role"
+    )
+    parser.add_argument(
+        "--sites",
+        default="",
+        help="create-user: comma-separated site ids the user sees, or '*' for every site",
+    )
+    parser.add_argument(
+        "--password-env",
+        metavar="VAR",
+        help="create-user: read the password from this environment variable "
+        "(default: ask on the terminal)",
+    )
+    parser.add_argument("--language", choices=("zh-CN", "en"), help="create-user: language")
+
+
+def run_server(args: argparse.Namespace) -> int:
+    from server.db import Database, migrate
+    from server.settings import Settings
+
+    settings = Settings()
+    if args.action == "migrate":
+        db = Database(settings.database_url)
+        migrate(db.engine)
+        db.close()
+        print(f"database {settings.database_url} is at the newest schema")
+        return 0
+    if args.action == "create-user":
+        return _create_user(args, settings)
+    import uvicorn
+
+    from server.app import create_app
+
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def _create_user(args: argparse.Namespace, settings: Settings) -> int:
+    missing = [f"--{n}" for n in ("username", "role") if not getattr(args, n)]
+    if not args.sites:
+        missing.append("--sites")
+    if missing:
+        print(f"create-user needs {', '.join(missing)}", file=sys.stderr)
+        return 2
+    if args.password_env:
+        password = os.environ.get(args.password_env, "")
+        if not password:
+            print(f"environment variable {args.password_env} is empty or unset", file=sys.stderr)
+            return 2
+    else:
+        password = getpass.getpass(f"password for {args.username}: ")
+    from server.db import Database, migrate
+    from server.users import UserError, create_user
+
+    db = Database(settings.database_url)
+    try:
+        migrate(db.engine)
+        with db.session() as s:
+            sites = [x.strip() for x in args.sites.split(",") if x.strip()]
+            create_user(
+                s,
+                args.username,
+                password,
+                args.role,
+                sites,
+                args.language or settings.default_language,
+            )
+    except UserError as exc:
+        print(f"cannot create user: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        db.close()
+    print(f"created {args.role} {args.username!r} for sites {args.sites}")
+    return 0

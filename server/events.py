@@ -1,0 +1,58 @@
+"""In-process fan-out of live events to the web console's SSE streams.
+
+Ingest runs on the MQTT client's thread; :meth:`EventHub.publish` is thread-safe and hands
+each event to every subscriber's asyncio queue on the app's loop. A slow browser never slows
+ingest: its queue is bounded and the oldest event is dropped (the page re-reads on reconnect).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class LiveEvent:
+    kind: str  # "alert", "camera", "site", "config"
+    site_id: str
+    data: dict[str, Any]
+
+
+class EventHub:
+    def __init__(self, queue_size: int = 256) -> None:
+        self.queue_size = queue_size
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queues: set[asyncio.Queue[LiveEvent]] = set()
+        self._lock = threading.Lock()
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Called at app start-up with the loop the SSE streams run on."""
+        self._loop = loop
+
+    def subscribe(self) -> asyncio.Queue[LiveEvent]:
+        q: asyncio.Queue[LiveEvent] = asyncio.Queue(self.queue_size)
+        with self._lock:
+            self._queues.add(q)
+        return q
+
+    def unsubscribe(self, q: asyncio.Queue[LiveEvent]) -> None:
+        with self._lock:
+            self._queues.discard(q)
+
+    def publish(self, event: LiveEvent) -> None:
+        """Thread-safe; a no-op before :meth:`bind` (no page can be listening then)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with self._lock:
+            queues = list(self._queues)
+        for q in queues:
+            loop.call_soon_threadsafe(_put_latest, q, event)
+
+
+def _put_latest(q: asyncio.Queue[LiveEvent], event: LiveEvent) -> None:
+    if q.full():
+        q.get_nowait()
+    q.put_nowait(event)

@@ -1,0 +1,9 @@
+"""One router per resource; ``ROUTERS`` is what :func:`server.app.create_app` mounts."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from server.routes import auth
+
+ROUTERS: list[APIRouter] = [auth.router]

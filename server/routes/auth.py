@@ -1,0 +1,109 @@
+"""Log in and out, who am I, my language."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from sqlalchemy import delete, select
+
+from server import audit
+from server.deps import DB, CurrentUser, app_state, client_address
+from server.models import User, WebSession
+from server.permissions import ROLE_CAPABILITIES
+from server.schemas import LanguageIn, LoginIn, UserOut
+from server.security import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    new_token,
+    token_hash,
+    verify_password,
+)
+from server.state import AppState
+
+router = APIRouter(prefix="/api/auth", tags=["auth"])
+State = Annotated[AppState, Depends(app_state)]
+
+
+def user_out(user: User) -> UserOut:
+    return UserOut.model_validate(
+        {
+            "username": user.username,
+            "role": user.role,
+            "language": user.language,
+            "sites": user.sites,
+            "active": user.active,
+            "capabilities": sorted(ROLE_CAPABILITIES.get(user.role, ())),
+        }
+    )
+
+
+@router.post(
+    "/login",
+    responses={401: {"description": "wrong user name or password"}, 429: {"description": "rate"}},
+)
+def login(body: LoginIn, request: Request, response: Response, s: DB, state: State) -> UserOut:
+    """Check the password; set the HttpOnly session cookie and the CSRF cookie."""
+    key = f"{body.username.lower()}|{client_address(request)}"
+    wait = state.limiter.retry_after(key)
+    if wait > 0:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"too many failed logins for {body.username!r}: try again in {wait:.0f} s",
+            headers={"Retry-After": str(int(wait) + 1)},
+        )
+    user = s.scalar(select(User).where(User.username == body.username))
+    if user is None or not user.active or not verify_password(user.password_hash, body.password):
+        state.limiter.failed(key)
+        audit.record(
+            s, body.username, "login_failed", "user", body.username, client=client_address(request)
+        )
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong user name or password")
+    state.limiter.succeeded(key)
+    now = datetime.now(UTC)
+    s.execute(delete(WebSession).where(WebSession.expires_at <= now))
+    token, csrf = new_token(), new_token()
+    hours = state.settings.session_hours
+    s.add(
+        WebSession(
+            token_hash=token_hash(token),
+            user_id=user.id,
+            csrf_token=csrf,
+            created_at=now,
+            expires_at=now + timedelta(hours=hours),
+        )
+    )
+    user.last_login_at = now
+    audit.record(s, user, "login", "user", user.username, client=client_address(request))
+    secure = state.settings.cookie_secure
+    age = int(hours * 3600)
+    response.set_cookie(
+        SESSION_COOKIE, token, max_age=age, httponly=True, samesite="strict", secure=secure
+    )
+    response.set_cookie(
+        CSRF_COOKIE, csrf, max_age=age, httponly=False, samesite="strict", secure=secure
+    )
+    return user_out(user)
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+def logout(request: Request, response: Response, user: CurrentUser, s: DB) -> None:
+    token = request.cookies.get(SESSION_COOKIE, "")
+    s.execute(delete(WebSession).where(WebSession.token_hash == token_hash(token)))
+    audit.record(s, user, "logout", "user", user.username, client=client_address(request))
+    response.delete_cookie(SESSION_COOKIE)
+    response.delete_cookie(CSRF_COOKIE)
+
+
+@router.get("/me")
+def me(user: CurrentUser) -> UserOut:
+    return user_out(user)
+
+
+@router.put("/me/language")
+def set_language(body: LanguageIn, user: CurrentUser, s: DB) -> UserOut:
+    db_user = s.get(User, user.id)
+    assert db_user is not None
+    db_user.language = body.language
+    return user_out(db_user)

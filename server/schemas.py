@@ -1,0 +1,236 @@
+"""Request and response bodies of the console's HTTP API (the web console and scripts use
+these; the OpenAPI document at ``/openapi.json`` is generated from them)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from contract.messages import RuleName, ZoneSpec
+from server.settings import Language
+
+AlertState = Literal["new", "acknowledged", "assigned", "resolved", "false_positive"]
+ActionName = Literal["acknowledge", "assign", "resolve", "false_positive", "reopen", "note"]
+Role = Literal["admin", "manager", "police", "operator"]
+Username = str
+
+
+class In(BaseModel):
+    """Request bodies refuse unknown fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class LoginIn(In):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class UserOut(Out):
+    username: str
+    role: Role
+    language: Language
+    sites: list[str] = Field(description='Site ids this user sees; ["*"] = every site.')
+    active: bool
+    capabilities: list[str] = Field(default_factory=list)
+
+
+class UserCreateIn(In):
+    username: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+    password: str = Field(min_length=10, max_length=1024)
+    role: Role
+    sites: list[str] = Field(min_length=1)
+    language: Language | None = None
+
+
+class UserUpdateIn(In):
+    password: str | None = Field(None, min_length=10, max_length=1024)
+    role: Role | None = None
+    sites: list[str] | None = Field(None, min_length=1)
+    language: Language | None = None
+    active: bool | None = None
+
+
+class LanguageIn(In):
+    language: Language
+
+
+class EvidenceOut(Out):
+    name: str
+    kind: str
+    sha256: str
+    size_bytes: int
+    content_type: str
+    duration_s: float | None
+    status: Literal["expected", "stored", "mismatch", "deleted"] = Field(
+        description="expected: listed, not arrived yet; stored: arrived and verified; "
+        "mismatch: arrived with another SHA-256 (refused); deleted: retention passed."
+    )
+    url: str | None = Field(description="Where to fetch it (only when stored).")
+
+
+class AlertOut(Out):
+    id: str
+    site_id: str
+    camera_id: str
+    rule: RuleName
+    track_id: int
+    zone_id: str
+    label: str
+    score: float
+    box: list[float]
+    started_at: datetime
+    last_seen_at: datetime
+    ended_at: datetime | None
+    event: Literal["start", "update", "end"]
+    seq: int
+    config_version: str
+    state: AlertState
+    assignee: str | None
+    received_at: datetime
+    updated_at: datetime
+    acknowledged_at: datetime | None
+    closed_at: datetime | None
+    snapshot_url: str | None = None
+
+
+class AlertPage(Out):
+    items: list[AlertOut]
+    total: int
+
+
+class TimelineEntry(Out):
+    seq: int
+    event: Literal["start", "update", "end"]
+    score: float
+    box: list[float]
+    last_seen_at: datetime
+    sent_at: datetime
+    received_at: datetime
+
+
+class ActionOut(Out):
+    at: datetime
+    username: str
+    action: str
+    from_state: AlertState
+    to_state: AlertState
+    assignee: str | None
+    note: str
+
+
+class AlertDetail(AlertOut):
+    timeline: list[TimelineEntry]
+    actions: list[ActionOut]
+    evidence: list[EvidenceOut]
+
+
+class ActionIn(In):
+    action: ActionName
+    note: str = Field("", max_length=4000)
+    assignee: str | None = Field(None, max_length=64, description="Required for 'assign'.")
+
+
+class SiteOut(Out):
+    id: str
+    name: str
+    edge_state: Literal["online", "offline", "unknown"]
+    software_version: str | None
+    config_version: str | None
+    last_seen_at: datetime | None
+    open_alerts: int = 0
+    stats: dict[str, Any] | None = None
+
+
+class CameraOut(Out):
+    site_id: str
+    camera_id: str
+    name: str
+    state: Literal["online", "offline", "stalled", "unknown"] = Field(
+        description="offline also when the camera's edge is offline."
+    )
+    fps_in: float
+    fps_analysed: float
+    frames_dropped: int
+    reconnects: int
+    last_frame_at: datetime | None
+    error: str | None
+    status_at: datetime | None
+    config_version: str | None
+    snapshot_url: str | None
+    snapshot_at: datetime | None
+    last_alert_at: datetime | None = None
+    open_alerts: int = 0
+
+
+class CameraConfigOut(Out):
+    site_id: str
+    camera_id: str
+    version: str | None = Field(description="Config version the edge last reported.")
+    zones: list[ZoneSpec]
+    rules: dict[str, dict[str, JsonValue]]
+    pending: ConfigRequestOut | None = Field(description="Latest change still unanswered.")
+
+
+class ConfigChangeIn(In):
+    base_version: str = Field(
+        min_length=1, max_length=64, description="The version the change was made against."
+    )
+    zones: list[ZoneSpec]
+    rules: dict[RuleName, dict[str, JsonValue]] | None = None
+
+
+class ConfigRequestOut(Out):
+    request_id: str
+    site_id: str
+    camera_id: str
+    issued_by: str
+    issued_at: datetime
+    base_version: str
+    status: Literal["pending", "applied", "refused"]
+    version: str | None
+    reason: str | None
+    answered_at: datetime | None
+
+
+class DayCount(Out):
+    day: str = Field(description="YYYY-MM-DD in UTC.")
+    site_id: str
+    camera_id: str
+    rule: str
+    count: int
+
+
+class StatsOut(Out):
+    per_day: list[DayCount]
+    by_state: dict[str, int]
+    ack_seconds_median: float | None
+    ack_seconds_p90: float | None
+    acknowledged: int
+
+
+class AuditOut(Out):
+    at: datetime
+    username: str
+    action: str
+    object_type: str
+    object_id: str
+    site_id: str | None
+    detail: str
+    client: str | None
+
+
+class HealthOut(Out):
+    status: Literal["ok"]
+    ingest_connected: bool
+    messages_received: int
+    messages_rejected: int
+
+
+CameraConfigOut.model_rebuild()

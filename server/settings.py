@@ -1,0 +1,56 @@
+"""Console settings: one strict tree read from ``SITEWATCH_*`` environment variables.
+
+Every field can be set as ``SITEWATCH_<FIELD>`` (e.g. ``SITEWATCH_DATABASE_URL``); a
+``.env`` file is not read, so what runs is what the environment says.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Language = Literal["zh-CN", "en"]
+
+
+class Settings(BaseSettings):
+    """Everything the console needs; ``create_app(Settings(...))`` builds it."""
+
+    model_config = SettingsConfigDict(env_prefix="SITEWATCH_", extra="forbid", frozen=True)
+
+    database_url: str = Field(
+        "sqlite:///data/console.db",
+        description="SQLAlchemy URL: sqlite:///path.db (default) or "
+        "postgresql+psycopg://user:pass@host/db.",
+    )
+    evidence_dir: Path = Field(
+        Path("data/evidence"), description="Directory for evidence files (snapshots, clips)."
+    )
+    mqtt_host: str | None = Field(
+        "localhost", description="MQTT broker the edges publish to; empty/None = no ingest."
+    )
+    mqtt_port: int = Field(1883, ge=1, le=65535, description="MQTT broker port.")
+    mqtt_username: str | None = Field(None, description="MQTT user name, if the broker wants one.")
+    mqtt_password: str | None = Field(None, description="MQTT password (keep it in the env).")
+    mqtt_tls_ca: Path | None = Field(
+        None, description="CA certificate file: set it to connect with TLS."
+    )
+    mqtt_client_id: str = Field("sitewatch-console", description="MQTT client id (unique).")
+    topic_prefix: str = Field("sitewatch", description="Topic prefix shared with the edges.")
+    cookie_secure: bool = Field(
+        False, description="Mark session cookies Secure (set it when served over HTTPS)."
+    )
+    session_hours: float = Field(12.0, gt=0, description="How long a login lasts.")
+    login_attempts: int = Field(
+        5, ge=1, description="Failed logins per user name and address before a pause."
+    )
+    login_window_s: float = Field(300.0, gt=0, description="Window of the login rate limit.")
+    evidence_retention_days: float = Field(
+        30.0,
+        ge=0,
+        description="Days evidence is kept after its alert is closed (resolved / false "
+        "positive); evidence of open alerts is never deleted.",
+    )
+    default_language: Language = Field("zh-CN", description="Language of new users.")

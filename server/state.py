@@ -1,0 +1,34 @@
+"""What the app holds while it runs: settings, database, live events, ingest, login limiter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from contract.messages import ConfigCommand
+from server.db import Database
+from server.events import EventHub
+from server.security import LoginLimiter
+from server.settings import Settings
+
+
+class IngestHandle(Protocol):
+    """The running MQTT ingest as the routes see it (see :mod:`server.ingest`)."""
+
+    @property
+    def connected(self) -> bool: ...
+    @property
+    def received(self) -> int: ...
+    @property
+    def rejected(self) -> int: ...
+    def send_config(self, command: ConfigCommand) -> None:
+        """Publish a config command to its site's edge (QoS 1); raises if not connected."""
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    db: Database
+    hub: EventHub = field(default_factory=EventHub)
+    limiter: LoginLimiter = field(default_factory=lambda: LoginLimiter(5, 300.0))
+    ingest: IngestHandle | None = None
