@@ -11,9 +11,11 @@ ARGS ?=
 export YOLO_OFFLINE := 1
 # Debian packages: the MQTT broker; ffmpeg (segment ring, clips); GStreamer's RTSP server for
 # the sample cameras (its Python bindings run under Debian's /usr/bin/python3); a font for
-# Ultralytics (training only)
+# Ultralytics (training only); chromium for the console's browser tests; PostgreSQL for the
+# console's database tests (SQLite is the default database)
 SYSTEM_PACKAGES := mosquitto ffmpeg python3-gi gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 \
-	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad fonts-dejavu-core
+	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad fonts-dejavu-core \
+	chromium postgresql
 
 .PHONY: help demo demo-detect test lint typecheck unit train quantize bench clean venv system-deps
 
