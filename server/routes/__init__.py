@@ -7,3 +7,7 @@ from fastapi import APIRouter
 from server.routes import auth
 
 ROUTERS: list[APIRouter] = [auth.router]
+
+from server.routes import config  # noqa: E402
+
+ROUTERS += [config.router]

@@ -1,0 +1,80 @@
+"""The live events ingest publishes: rows as the API shows them (AlertOut, CameraOut, SiteOut,
+ConfigRequestOut).
+
+Cameras of an offline edge are reported ``offline`` whatever their last status said.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from server.events import LiveEvent
+from server.models import Alert, Camera, ConfigRequest, Site
+from server.queries import OPEN_STATES, alert_out, snapshot_names
+from server.schemas import CameraOut, ConfigRequestOut, SiteOut
+
+
+def _open_alerts(s: Session, site_id: str, camera_id: str | None = None) -> int:
+    query = select(func.count()).where(Alert.site_id == site_id, Alert.state.in_(OPEN_STATES))
+    if camera_id is not None:
+        query = query.where(Alert.camera_id == camera_id)
+    return int(s.scalar(query) or 0)
+
+
+def camera_out(s: Session, camera: Camera, site: Site | None = None) -> CameraOut:
+    site = site or s.get(Site, camera.site_id)
+    state = "offline" if site is not None and site.edge_state == "offline" else camera.state
+    last_alert = s.scalar(
+        select(func.max(Alert.started_at)).where(
+            Alert.site_id == camera.site_id, Alert.camera_id == camera.camera_id
+        )
+    )
+    return CameraOut.model_validate(
+        {
+            "site_id": camera.site_id,
+            "camera_id": camera.camera_id,
+            "name": camera.name,
+            "state": state,
+            "fps_in": camera.fps_in,
+            "fps_analysed": camera.fps_analysed,
+            "frames_dropped": camera.frames_dropped,
+            "reconnects": camera.reconnects,
+            "last_frame_at": camera.last_frame_at,
+            "error": camera.error,
+            "status_at": camera.status_at,
+            "config_version": camera.config_version,
+            "snapshot_url": (
+                f"/api/cameras/{camera.site_id}/{camera.camera_id}/snapshot"
+                if camera.snapshot_path
+                else None
+            ),
+            "snapshot_at": camera.snapshot_at,
+            "last_alert_at": last_alert,
+            "open_alerts": _open_alerts(s, camera.site_id, camera.camera_id),
+        }
+    )
+
+
+def site_out(s: Session, site: Site) -> SiteOut:
+    out = SiteOut.model_validate(site)
+    out.open_alerts = _open_alerts(s, site.id)
+    return out
+
+
+def live_alert(s: Session, alert: Alert) -> LiveEvent:
+    out = alert_out(alert, snapshot_names(s, [alert.id]).get(alert.id))
+    return LiveEvent("alert", alert.site_id, out.model_dump(mode="json"))
+
+
+def live_camera(s: Session, camera: Camera, site: Site | None = None) -> LiveEvent:
+    return LiveEvent("camera", camera.site_id, camera_out(s, camera, site).model_dump(mode="json"))
+
+
+def live_site(s: Session, site: Site) -> LiveEvent:
+    return LiveEvent("site", site.id, site_out(s, site).model_dump(mode="json"))
+
+
+def live_config(request: ConfigRequest) -> LiveEvent:
+    out = ConfigRequestOut.model_validate(request)
+    return LiveEvent("config", request.site_id, out.model_dump(mode="json"))

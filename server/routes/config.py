@@ -1,0 +1,159 @@
+"""A camera's zones and rules, and changes to them sent to its edge.
+
+The edge decides: a change goes out as a ConfigCommand made against the version the operator
+edited, and the edge applies it (a new version) or refuses it (with the reason). The request's
+row follows that answer; the page polls ``/api/config-requests/{id}`` or listens for the live
+``config`` event.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from uuid import UUID, uuid4
+
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from contract import messages as m
+from server import audit
+from server.deps import DB, app_state, check_site, client_address, require
+from server.ingest_live import live_config
+from server.models import Camera, ConfigRequest, User
+from server.permissions import can_see_site
+from server.schemas import CameraConfigOut, ConfigChangeIn, ConfigRequestOut
+from server.state import AppState
+
+router = APIRouter(tags=["config"])
+State = Annotated[AppState, Depends(app_state)]
+Reader = Annotated[User, Depends(require("cameras.read"))]
+Writer = Annotated[User, Depends(require("config.write"))]
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "no such camera or request among the user's sites"}
+}
+
+
+def _camera(s: Session, user: User, site_id: str, camera_id: str) -> Camera:
+    check_site(user, site_id)
+    camera = s.get(Camera, (site_id, camera_id))
+    if camera is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            f"no camera {camera_id!r} at site {site_id!r}: it appears once its edge reports it",
+        )
+    return camera
+
+
+@router.get("/api/cameras/{site_id}/{camera_id}/config", responses=NOT_FOUND)
+def get_config(site_id: str, camera_id: str, user: Reader, s: DB) -> CameraConfigOut:
+    """The zones and rules the edge last reported for the camera, and any unanswered change."""
+    camera = _camera(s, user, site_id, camera_id)
+    pending = s.scalar(
+        select(ConfigRequest)
+        .where(
+            ConfigRequest.site_id == site_id,
+            ConfigRequest.camera_id == camera_id,
+            ConfigRequest.status == "pending",
+        )
+        .order_by(ConfigRequest.issued_at.desc())
+        .limit(1)
+    )
+    return CameraConfigOut(
+        site_id=site_id,
+        camera_id=camera_id,
+        version=camera.config_version,
+        zones=[m.ZoneSpec.model_validate(zone) for zone in camera.zones or []],
+        rules=camera.rules or {},
+        pending=ConfigRequestOut.model_validate(pending) if pending else None,
+    )
+
+
+@router.post(
+    "/api/cameras/{site_id}/{camera_id}/config",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        **NOT_FOUND,
+        422: {"description": "the change is not a valid config command"},
+        503: {"description": "the console is not connected to the MQTT broker"},
+    },
+)
+def change_config(
+    site_id: str,
+    camera_id: str,
+    body: ConfigChangeIn,
+    request: Request,
+    user: Writer,
+    s: DB,
+    state: State,
+) -> ConfigRequestOut:
+    """Send the camera's complete new zone list (and rule overrides) to its edge; the answer
+    (applied with the new version, or refused with the reason) arrives later."""
+    _camera(s, user, site_id, camera_id)
+    ingest = state.ingest
+    if ingest is None or not ingest.connected:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "the console is not connected to the MQTT broker, so the change cannot reach the "
+            "edge: nothing was sent; try again when the broker is back",
+        )
+    try:
+        command = m.ConfigCommand(
+            request_id=uuid4(),
+            site_id=site_id,
+            camera_id=camera_id,
+            base_version=body.base_version,
+            issued_by=user.username,
+            issued_at=datetime.now(UTC),
+            zones=body.zones,
+            rules=body.rules,
+        )
+    except ValidationError as exc:
+        problems = "; ".join(str(e["msg"]) for e in exc.errors())
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"expected a valid change, got: {problems}"
+        ) from None
+    row = ConfigRequest(
+        request_id=str(command.request_id),
+        site_id=site_id,
+        camera_id=camera_id,
+        issued_by=user.username,
+        issued_at=command.issued_at,
+        base_version=command.base_version,
+        payload=json.loads(m.encode(command)),
+        status="pending",
+    )
+    s.add(row)
+    audit.record(
+        s,
+        user,
+        "config_change",
+        "camera",
+        f"{site_id}/{camera_id}",
+        site_id=site_id,
+        detail=f"request {row.request_id} against version {command.base_version}: "
+        f"{len(command.zones)} zone(s) {[z.id for z in command.zones]}"
+        + (f", rules {sorted(command.rules)}" if command.rules else ""),
+        client=client_address(request),
+    )
+    s.commit()  # the row exists before the edge can answer
+    try:
+        ingest.send_config(command)
+    except RuntimeError as exc:
+        row.status = "refused"
+        row.reason = f"not sent: {exc}"
+        s.commit()
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
+    state.hub.publish(live_config(row))
+    return ConfigRequestOut.model_validate(row)
+
+
+@router.get("/api/config-requests/{request_id}", responses=NOT_FOUND)
+def get_request(request_id: UUID, user: Reader, s: DB) -> ConfigRequestOut:
+    """A config change and the edge's answer (pending, applied with its version, refused)."""
+    row = s.get(ConfigRequest, str(request_id))
+    if row is None or not can_see_site(user.sites, row.site_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no config request {request_id}")
+    return ConfigRequestOut.model_validate(row)
