@@ -8,6 +8,11 @@ from server.routes import auth
 
 ROUTERS: list[APIRouter] = [auth.router]
 
+from server.routes import alerts, events, evidence, health, sites, stats, users  # noqa: E402
+
+ROUTERS += [users.router, sites.router, alerts.router, evidence.router, stats.router]
+ROUTERS += [events.router, health.router]
+
 from server.routes import config  # noqa: E402
 
 ROUTERS += [config.router]

@@ -1,0 +1,175 @@
+"""Evidence files (with HTTP Range, so clips seek in the browser) and the export package.
+
+Every file is checked against the SHA-256 it arrived with before it is served; a changed
+file is refused and the refusal logged. Views, downloads and exports go to the audit log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Final
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.responses import FileResponse
+from sqlalchemy import select
+
+from server import audit
+from server.custody import EvidenceUnavailable, Tampered, verified_file
+from server.deps import DB, app_state, client_address, require
+from server.export import build_package, folder
+from server.models import Alert, AuditEntry, Evidence, User
+from server.queries import get_alert
+from server.state import AppState
+
+router = APIRouter(prefix="/api/alerts", tags=["evidence"])
+State = Annotated[AppState, Depends(app_state)]
+VIEW_DEDUP: Final = timedelta(minutes=10)  # a seeking player sends many requests: one view
+
+FILE_RESPONSES: Final[dict[int | str, dict[str, object]]] = {
+    200: {"description": "the whole file", "content": {"application/octet-stream": {}}},
+    206: {"description": "the requested byte range (Content-Range)"},
+    404: {"description": "no such alert or file, or not arrived yet"},
+    409: {"description": "the file no longer matches its SHA-256 (tampering): refused"},
+    410: {"description": "deleted by retention, or missing on disk"},
+    416: {"description": "range not satisfiable"},
+}
+
+
+@router.get("/{alert_id}/evidence/{name}", response_class=FileResponse, responses=FILE_RESPONSES)
+def evidence_file(
+    alert_id: str,
+    name: str,
+    request: Request,
+    user: Annotated[User, Depends(require("evidence.read"))],
+    s: DB,
+    state: State,
+    download: bool = False,
+) -> Response:
+    """The file; ``Range: bytes=a-b`` gets 206. ``download=true`` asks the browser to save it
+    (audited as a download; otherwise as a view, once per user and file per 10 minutes)."""
+    alert = get_alert(s, user, alert_id)
+    ev = s.scalar(select(Evidence).where(Evidence.alert_id == alert.id, Evidence.name == name))
+    if ev is None:
+        raise HTTPException(404, f"alert {alert_id} has no evidence file {name!r}")
+    object_id = f"{alert.id}/{ev.name}"
+    path = _verified(s, state, user, request, alert, ev)
+    action = "download" if download else "view"
+    if download or not _viewed_recently(s, user.username, object_id):
+        audit.record(
+            s,
+            user,
+            action,
+            "evidence",
+            object_id,
+            site_id=alert.site_id,
+            detail=f"sha256 {ev.sha256}",
+            client=client_address(request),
+        )
+    return FileResponse(
+        path,
+        media_type=ev.content_type,
+        filename=ev.name,
+        content_disposition_type="attachment" if download else "inline",
+        headers={"Cache-Control": "private, no-store"},
+    )
+
+
+@router.get(
+    "/{alert_id}/export",
+    response_class=Response,
+    responses={
+        200: {"description": "the zip", "content": {"application/zip": {}}},
+        404: {"description": "no such alert"},
+        409: {"description": "an evidence file no longer matches its SHA-256: refused"},
+    },
+)
+def export(
+    alert_id: str,
+    request: Request,
+    user: Annotated[User, Depends(require("evidence.export"))],
+    s: DB,
+    state: State,
+) -> Response:
+    """The evidence package (zip): clip, snapshots, alert.json, manifest.json and
+    manifest.sha256 (check it with ``sha256sum -c manifest.sha256`` in the unzipped folder)."""
+    alert = get_alert(s, user, alert_id)
+    evidence = list(
+        s.scalars(select(Evidence).where(Evidence.alert_id == alert.id).order_by(Evidence.id))
+    )
+    now = datetime.now(UTC)
+    try:
+        data = build_package(
+            s, state.settings, alert, evidence, exported_by=user.username, exported_at=now
+        )
+    except EvidenceUnavailable as exc:
+        _log_refusal(s, user, request, alert, exc)
+        raise HTTPException(exc.status, f"export refused: {exc}") from None
+    digest = hashlib.sha256(data).hexdigest()
+    audit.record(
+        s,
+        user,
+        "export",
+        "alert",
+        alert.id,
+        site_id=alert.site_id,
+        detail=f"zip sha256 {digest}, {len(data)} bytes, "
+        f"files {', '.join(e.name for e in evidence if e.status == 'stored')}",
+        client=client_address(request),
+    )
+    return Response(
+        data,
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="{folder(alert)}.zip"',
+            "Cache-Control": "private, no-store",
+            "X-Content-SHA256": digest,
+        },
+    )
+
+
+def _verified(
+    s: DB, state: AppState, user: User, request: Request, alert: Alert, ev: Evidence
+) -> Path:
+    try:
+        return verified_file(state.settings, alert, ev)
+    except EvidenceUnavailable as exc:
+        _log_refusal(s, user, request, alert, exc)
+        raise HTTPException(exc.status, str(exc)) from None
+
+
+def _log_refusal(
+    s: DB, user: User, request: Request, alert: Alert, exc: EvidenceUnavailable
+) -> None:
+    """A tampered file is a custody event: keep the record even though the request fails."""
+    if not isinstance(exc, Tampered):
+        return
+    audit.record(
+        s,
+        user,
+        "tamper_detected",
+        "alert",
+        alert.id,
+        site_id=alert.site_id,
+        detail=str(exc),
+        client=client_address(request),
+    )
+    s.commit()
+
+
+def _viewed_recently(s: DB, username: str, object_id: str) -> bool:
+    since = datetime.now(UTC) - VIEW_DEDUP
+    return (
+        s.scalar(
+            select(AuditEntry.id)
+            .where(
+                AuditEntry.username == username,
+                AuditEntry.action == "view",
+                AuditEntry.object_id == object_id,
+                AuditEntry.at >= since,
+            )
+            .limit(1)
+        )
+        is not None
+    )

@@ -1,0 +1,124 @@
+"""Sites and cameras of the user's sites, with open alerts, and each camera's latest snapshot.
+
+A camera of an edge that is offline is reported ``offline`` whatever it said last.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi.responses import FileResponse, Response
+from sqlalchemy import func, select
+
+from server.custody import snapshot_path
+from server.deps import DB, app_state, check_site, require
+from server.models import Alert, Camera, Site, User
+from server.queries import OPEN_STATES, scoped
+from server.schemas import CameraOut, SiteOut
+from server.state import AppState
+
+router = APIRouter(prefix="/api", tags=["sites"])
+State = Annotated[AppState, Depends(app_state)]
+
+
+@router.get("/sites")
+def list_sites(user: Annotated[User, Depends(require("alerts.read"))], s: DB) -> list[SiteOut]:
+    """The user's sites, their edge's state and how many alerts are open."""
+    sites = s.scalars(scoped(select(Site), Site.id, user).order_by(Site.id)).all()
+    counts = dict(
+        s.execute(
+            scoped(
+                select(Alert.site_id, func.count()).where(Alert.state.in_(OPEN_STATES)),
+                Alert.site_id,
+                user,
+            ).group_by(Alert.site_id)
+        ).all()
+    )
+    return [
+        SiteOut.model_validate(site).model_copy(update={"open_alerts": counts.get(site.id, 0)})
+        for site in sites
+    ]
+
+
+@router.get("/cameras")
+def list_cameras(
+    user: Annotated[User, Depends(require("cameras.read"))], s: DB, site: str | None = None
+) -> list[CameraOut]:
+    """Cameras of the user's sites (or of one site): state, fps, last snapshot, last alert."""
+    stmt = scoped(select(Camera), Camera.site_id, user)
+    if site is not None:
+        check_site(user, site)
+        stmt = stmt.where(Camera.site_id == site)
+    cameras = s.scalars(stmt.order_by(Camera.site_id, Camera.camera_id)).all()
+    offline = set(s.scalars(select(Site.id).where(Site.edge_state == "offline")))
+    last: dict[tuple[str, str], datetime] = {}
+    open_: dict[tuple[str, str], int] = {}
+    per_camera = scoped(
+        select(
+            Alert.site_id,
+            Alert.camera_id,
+            func.max(Alert.started_at),
+            func.count().filter(Alert.state.in_(OPEN_STATES)),
+        ),
+        Alert.site_id,
+        user,
+    ).group_by(Alert.site_id, Alert.camera_id)
+    for site_id, camera_id, last_at, n_open in s.execute(per_camera):
+        last[(site_id, camera_id)] = _aware(last_at)
+        open_[(site_id, camera_id)] = n_open
+    return [_camera_out(c, c.site_id in offline, last, open_) for c in cameras]
+
+
+@router.get(
+    "/cameras/{site}/{camera}/snapshot",
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"image/jpeg": {}}, "description": "the latest snapshot"},
+        404: {"description": "no such camera among the user's sites, or no snapshot yet"},
+    },
+)
+def camera_snapshot(
+    site: str,
+    camera: str,
+    user: Annotated[User, Depends(require("cameras.read"))],
+    s: DB,
+    state: State,
+) -> Response:
+    """The camera's latest snapshot as the edge last sent it (JPEG)."""
+    check_site(user, site)
+    cam = s.get(Camera, (site, camera))
+    if cam is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no camera {camera!r} at site {site!r}")
+    path = snapshot_path(state.settings, cam)
+    if path is None or not path.is_file():
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            f"camera {site}/{camera} has sent no snapshot yet: the edge sends one when the "
+            "camera comes online",
+        )
+    return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "no-cache"})
+
+
+def _camera_out(
+    cam: Camera,
+    edge_offline: bool,
+    last: dict[tuple[str, str], datetime],
+    open_: dict[tuple[str, str], int],
+) -> CameraOut:
+    key = (cam.site_id, cam.camera_id)
+    values: dict[str, Any] = {c.key: getattr(cam, c.key) for c in Camera.__table__.columns}
+    values.update(
+        state="offline" if edge_offline else cam.state,
+        snapshot_url=f"/api/cameras/{cam.site_id}/{cam.camera_id}/snapshot"
+        if cam.snapshot_path
+        else None,
+        last_alert_at=last.get(key),
+        open_alerts=open_.get(key, 0),
+    )
+    return CameraOut.model_validate(values)
+
+
+def _aware(t: datetime) -> datetime:
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t
