@@ -126,7 +126,7 @@ def edge_of(broker: Mosquitto) -> Iterator[Edge]:
 
 def evidence_file(name: str, data: bytes, kind: str = "snapshot") -> m.EvidenceFile:
     return m.EvidenceFile(
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         name=name,
         sha256=hashlib.sha256(data).hexdigest(),
         size_bytes=len(data),

@@ -1,0 +1,148 @@
+"""Evidence retention, staged files that no alert lists, the topic router and the store's path
+checks; messages are handed to ingest's dispatcher directly, on a real SQLite file."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from console_support import Console, console_fixture  # noqa: F401
+from ingest_support import CLIP, JPEG, PREFIX, alert, evidence_file
+from sqlalchemy import select
+
+from contract import messages as m
+from server import retention
+from server.db import Database
+from server.evidence_store import EvidenceStore, UnsafePath
+from server.ingest import dispatch
+from server.ingest_context import Context
+from server.ingest_topics import Route, TopicError, route
+from server.models import Alert, Evidence
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def handle(db: Database, store: EvidenceStore, topic: str, payload: bytes) -> Context:
+    ctx = Context(store, PREFIX, topic, route(PREFIX, topic), NOW)
+    with db.session() as s:
+        dispatch(s, ctx, payload)
+    return ctx
+
+
+def stored_alert(
+    db: Database, store: EvidenceStore, state: str, closed_days_ago: float | None
+) -> str:
+    """An alert with a stored snapshot and clip, then moved to ``state`` by hand."""
+    aid = uuid.uuid4()
+    for name, data in (("snap.jpg", JPEG), ("clip.mp4", CLIP)):
+        handle(db, store, m.evidence(PREFIX, "north", str(aid), name), data)
+    files = [evidence_file("snap.jpg", JPEG), evidence_file("clip.mp4", CLIP, "clip")]
+    handle(db, store, m.alerts(PREFIX, "north"), m.encode(alert(aid, 0, evidence=files)))
+    with db.session() as s:
+        row = s.get(Alert, str(aid))
+        assert row is not None
+        row.state = state
+        if closed_days_ago is not None:
+            row.closed_at = NOW - timedelta(days=closed_days_ago)
+    return str(aid)
+
+
+def statuses(db: Database, alert_id: str) -> set[str]:
+    with db.session() as s:
+        return set(s.scalars(select(Evidence.status).where(Evidence.alert_id == alert_id)))
+
+
+def test_retention_deletes_only_evidence_of_alerts_closed_long_enough(console: Console) -> None:
+    state = console.client.app.state.sitewatch  # type: ignore[attr-defined]
+    db, store = state.db, EvidenceStore(console.settings.evidence_dir)
+    expired = stored_alert(db, store, "resolved", closed_days_ago=31)
+    false_positive = stored_alert(db, store, "false_positive", closed_days_ago=45)
+    recent = stored_alert(db, store, "resolved", closed_days_ago=29)
+    still_open = stored_alert(db, store, "assigned", closed_days_ago=None)
+    reopened = stored_alert(db, store, "acknowledged", closed_days_ago=90)  # closed_at kept
+    assert all(statuses(db, a) == {"stored"} for a in (expired, recent, still_open))
+
+    result = retention.sweep(db, store, retention_days=30, now=NOW)
+
+    assert (result.files_deleted, result.rows_marked) == (4, 4)
+    for gone in (expired, false_positive):
+        assert statuses(db, gone) == {"deleted"}
+        assert not (store.root / "north" / gone).exists()
+    for kept in (recent, still_open, reopened):
+        assert statuses(db, kept) == {"stored"}
+        assert (store.root / "north" / kept / "clip.mp4").read_bytes() == CLIP
+    with db.session() as s:
+        assert s.get(Alert, expired) is not None  # the record stays, only the files go
+    assert retention.sweep(db, store, retention_days=30, now=NOW).rows_marked == 0
+
+
+def test_staged_files_no_alert_lists_are_removed_after_an_hour(tmp_path: Path) -> None:
+    store = EvidenceStore(tmp_path)
+    old = store.stage("north", str(uuid.uuid4()), "snap.jpg", JPEG)
+    fresh = store.stage("north", str(uuid.uuid4()), "snap.jpg", JPEG)
+    two_hours_ago = time.time() - 7200
+    os.utime(old, (two_hours_ago, two_hours_ago))
+    assert store.sweep_incoming(3600.0) == 1
+    assert not old.exists() and not old.parent.exists() and fresh.read_bytes() == JPEG
+
+
+def test_a_repeated_alert_message_changes_nothing(console: Console) -> None:
+    state = console.client.app.state.sitewatch  # type: ignore[attr-defined]
+    db, store = state.db, EvidenceStore(console.settings.evidence_dir)
+    aid = uuid.uuid4()
+    first = handle(db, store, m.alerts(PREFIX, "north"), m.encode(alert(aid, 0)))
+    again = handle(db, store, m.alerts(PREFIX, "north"), m.encode(alert(aid, 0)))
+    assert len(first.events) == 1 and again.events == [] and again.rejects == []
+
+
+@pytest.mark.parametrize(
+    ("topic", "expected"),
+    [
+        ("sitewatch/north/alerts", Route("alert", "north")),
+        ("sitewatch/north/edge/status", Route("edge_status", "north")),
+        ("sitewatch/north/stats", Route("stats", "north")),
+        ("sitewatch/north/config/result", Route("config_result", "north")),
+        ("sitewatch/north/cameras/gate/status", Route("camera_status", "north", "gate")),
+        ("sitewatch/north/cameras/gate/config", Route("camera_config", "north", "gate")),
+        ("sitewatch/north/cameras/gate/snapshot", Route("snapshot", "north", "gate")),
+        (
+            "sitewatch/north/evidence/0b7e4b8e-7c1a-4a57-9a55-3f3a1c1e2d4f/clip.mp4",
+            Route("evidence", "north", None, "0b7e4b8e-7c1a-4a57-9a55-3f3a1c1e2d4f", "clip.mp4"),
+        ),
+    ],
+)
+def test_contract_topics_route_to_their_kind(topic: str, expected: Route) -> None:
+    assert route(PREFIX, topic) == expected
+
+
+@pytest.mark.parametrize(
+    ("topic", "why"),
+    [
+        ("other/north/alerts", "under sitewatch/"),
+        ("sitewatch/north/config/set", "contract's topics"),  # the console's own commands
+        ("sitewatch/../alerts", "site id"),
+        ("sitewatch/north/cameras/../status", "camera id"),
+        ("sitewatch/north/evidence/not-a-uuid/clip.mp4", "UUID"),
+        ("sitewatch/north/evidence/0B7E4B8E7C1A4A579A553F3A1C1E2D4F/clip.mp4", "hyphenated"),
+        ("sitewatch/north/evidence/0b7e4b8e-7c1a-4a57-9a55-3f3a1c1e2d4f/.hidden", "file name"),
+    ],
+)
+def test_other_topics_and_unsafe_ids_are_refused(topic: str, why: str) -> None:
+    with pytest.raises(TopicError, match=why):
+        route(PREFIX, topic)
+
+
+def test_store_paths_never_leave_the_evidence_directory(tmp_path: Path) -> None:
+    store = EvidenceStore(tmp_path / "evidence")
+    aid = str(uuid.uuid4())
+    assert store.final_path("north", aid, "clip.mp4") == store.root / "north" / aid / "clip.mp4"
+    for site, name in (("..", "x.jpg"), ("north", "../../etc/passwd"), ("north", "a/b")):
+        with pytest.raises(ValueError):
+            store.stage(site, aid, name, b"x")
+    with pytest.raises(UnsafePath):
+        store.delete(tmp_path / "outside.txt")
+    assert not any(tmp_path.rglob("*.jpg"))
