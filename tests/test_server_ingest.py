@@ -7,8 +7,10 @@ import json
 import uuid
 from pathlib import Path
 
+import pytest
 from ingest_support import CLIP, JPEG, PREFIX, alert, edge_of, evidence_file, live_console
 from mqtt_broker import Mosquitto, broker_fixture  # noqa: F401
+from postgres import postgres_fixture, postgres_url  # noqa: F401
 
 from contract import messages as m
 from server.models import Alert, AlertEventRow, Camera, Evidence, IngestReject, Site
@@ -43,11 +45,18 @@ def test_start_update_end_is_one_alert_with_its_timeline_and_live_events(
         assert console.ingest.rejected == 0 and console.ingest.received == 3
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str | None:
+    """None (SQLite file), then a fresh PostgreSQL database."""
+    return request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
+
+
 def test_repeats_and_reordering_change_nothing_and_the_newest_wins(
-    tmp_path: Path, broker: Mosquitto
+    tmp_path: Path, broker: Mosquitto, database_url: str | None
 ) -> None:
     aid, other = uuid.uuid4(), uuid.uuid4()
-    with live_console(tmp_path, broker) as console, edge_of(broker) as edge:
+    db = {"database_url": database_url}
+    with live_console(tmp_path, broker, **db) as console, edge_of(broker) as edge:
         for seq in (2, 0, 1, 2, 0, 1):  # the end first, then the rest, then all again
             edge.alert(alert(aid, seq, end=seq == 2))
         edge.alert(alert(other, 0, camera="yard"))
@@ -68,11 +77,12 @@ def test_repeats_and_reordering_change_nothing_and_the_newest_wins(
 
 
 def test_evidence_before_its_alert_is_verified_and_stored(
-    tmp_path: Path, broker: Mosquitto
+    tmp_path: Path, broker: Mosquitto, database_url: str | None
 ) -> None:
     aid = uuid.uuid4()
     files = [evidence_file("snap.jpg", JPEG), evidence_file("clip.mp4", CLIP, "clip")]
-    with live_console(tmp_path, broker) as console, edge_of(broker) as edge:
+    db = {"database_url": database_url}
+    with live_console(tmp_path, broker, **db) as console, edge_of(broker) as edge:
         edge.evidence("north", aid, "snap.jpg", JPEG)
         edge.evidence("north", aid, "clip.mp4", CLIP)
         console.settle(2)

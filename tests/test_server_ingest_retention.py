@@ -1,5 +1,6 @@
 """Evidence retention, staged files that no alert lists, the topic router and the store's path
-checks; messages are handed to ingest's dispatcher directly, on a real SQLite file."""
+checks; messages are handed to ingest's dispatcher directly, on a real SQLite file and a real
+PostgreSQL database (the ``console`` fixture runs each test on both)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from console_support import Console, console_fixture  # noqa: F401
+from console_support import Console
 from ingest_support import CLIP, JPEG, PREFIX, alert, evidence_file
+from postgres import any_database_console, postgres_fixture, postgres_url  # noqa: F401
 from sqlalchemy import select
 
 from contract import messages as m

@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -175,3 +176,21 @@ def test_what_the_edge_publishes_while_the_console_is_away_arrives_on_restart(
         [row] = console.rows(Alert)
         assert (row.seq, row.event) == (2, "end")
         assert sorted(t.seq for t in console.rows(AlertEventRow)) == [0, 1, 2]
+
+
+def test_ingest_reconnects_and_subscribes_again_after_a_broker_restart(
+    tmp_path: Path, broker: Mosquitto
+) -> None:
+    aid = uuid.uuid4()
+    with live_console(tmp_path, broker) as console:
+        broker.stop()  # without persistence: the broker forgets the console's subscriptions
+        deadline = time.monotonic() + 20
+        while console.ingest.connected and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not console.ingest.connected
+        broker.start()
+        assert console.ingest.wait_ready(30.0), "ingest did not reconnect and subscribe"
+        with edge_of(broker) as edge:
+            edge.alert(alert(aid, 0))
+        console.settle(1)
+        assert [a.id for a in console.rows(Alert)] == [str(aid)]
