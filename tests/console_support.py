@@ -157,3 +157,25 @@ def seed_alert(
                 )
             )  # fmt: skip
     return alert_id
+
+
+_PASSWORD_HASH: list[str] = []
+
+
+def add_users(console: Console, *users: tuple[str, str, list[str]]) -> None:
+    """Add ``(username, role, sites)`` users with :data:`PASSWORD`, hashed once per test
+    session (argon2 is slow on purpose; many tests need several users)."""
+    from server.models import User
+    from server.security import hash_password
+
+    if not _PASSWORD_HASH:
+        _PASSWORD_HASH.append(hash_password(PASSWORD))
+    state = console.client.app.state.sitewatch  # type: ignore[attr-defined]
+    with state.db.session() as s:
+        for username, role, sites in users:
+            s.add(
+                User(
+                    username=username, password_hash=_PASSWORD_HASH[0], role=role,
+                    language="en", sites=sites, active=True,
+                )
+            )  # fmt: skip
