@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -51,8 +50,12 @@ from server.settings import Settings
 log = logging.getLogger(__name__)
 REJECTS_KEPT = 1000
 SWEEP_EVERY_S = 3600.0
-DB_ATTEMPTS = 3
+DB_RETRY_MAX_S = 30.0
 REFUSED = (TopicError, m.ContractError, IngestError, UnsafePath)
+
+
+class Abandoned(Exception):
+    """A message left unhandled at stop (the database was down); the broker sends it again."""
 
 
 class IngestNotConnected(RuntimeError):
@@ -290,10 +293,13 @@ class Ingest:
                 continue
             try:
                 self._handle(item)
+                self._ack(item)
+            except Abandoned:
+                log.warning("stopping with the database down: %s is left to the broker", item.topic)
             except Exception as exc:  # a bug: log it, keep it, go on with the next message
                 log.exception("ingest failed on a message on %s", item.topic)
                 self._reject(item.topic, f"console error {type(exc).__name__}: {exc}")
-            self._ack(item)
+                self._ack(item)
             with self._counts:
                 self._handled += 1
                 self._counts.notify_all()
@@ -304,23 +310,29 @@ class Ingest:
         except TopicError as exc:
             self._reject(item.topic, str(exc))
             return
-        for attempt in range(1, DB_ATTEMPTS + 1):
+        attempt = 0
+        while True:
             ctx = Context(self.store, self.prefix, item.topic, where, item.at, item.retained)
             try:
                 with self.db.session() as s:
                     dispatch(s, ctx, item.payload)
                     for topic, reason in ctx.rejects:
                         _add_reject(s, topic, reason)
+                break
             except REFUSED as exc:
                 self._reject(item.topic, str(exc))
                 return
-            except OperationalError as exc:  # locked or unreachable database: try again
-                if attempt == DB_ATTEMPTS:
-                    raise
-                log.warning("database busy or down (%s); retrying %s", exc, item.topic)
-                time.sleep(attempt)
-                continue
-            break
+            except OperationalError as exc:
+                # the database is locked or down: wait for it rather than lose the message
+                # (unacknowledged messages wait at the broker meanwhile)
+                if self._stopping.is_set():
+                    raise Abandoned(item.topic) from exc
+                delay = min(2.0**attempt, DB_RETRY_MAX_S)
+                attempt += 1
+                log.warning(
+                    "database unavailable (%s); retrying %s in %.0f s", exc, item.topic, delay
+                )
+                self._stopping.wait(delay)
         for topic, reason in ctx.rejects:
             self._count_reject(topic, reason)
         for event in ctx.events:

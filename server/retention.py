@@ -20,8 +20,9 @@ from server.evidence_store import EvidenceStore
 from server.models import CLOSED_STATES, Alert, Evidence
 
 log = logging.getLogger(__name__)
-INCOMING_MAX_AGE_S = 3600.0
-"""Staged evidence that no alert listed within this time is deleted."""
+INCOMING_MAX_AGE_S = 24 * 3600.0
+"""Staged evidence that no alert listed within this time is deleted: a day, because an edge
+that loses its link between sending a file and the alert listing it sends the alert later."""
 
 
 @dataclass(frozen=True)
