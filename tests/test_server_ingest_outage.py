@@ -1,5 +1,6 @@
 """Ingest while its database is away: a real PostgreSQL that refuses connections for a while.
-Messages wait (unacknowledged, at the broker) and are stored once the database is back."""
+Messages wait (unacknowledged, at the broker) and are stored once the database is back, even
+when the console stops and starts again meanwhile."""
 
 from __future__ import annotations
 
@@ -66,3 +67,39 @@ def test_messages_wait_for_a_database_that_is_down(
         assert (row.seq, row.event) == (2, "end")
         assert sorted(t.seq for t in console.rows(AlertEventRow)) == [0, 1, 2]
         assert console.ingest.rejected == 0
+
+
+def test_a_message_not_stored_at_stop_comes_again_on_restart(
+    tmp_path: Path,
+    broker: Mosquitto,
+    postgres: Postgres,
+    request: pytest.FixtureRequest,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Acknowledged only once stored: stopping with the database down leaves it to the broker."""
+    url: str = request.getfixturevalue("postgres_url")
+    name = url.rsplit("/", 1)[1]
+    aid = uuid.uuid4()
+    caplog.set_level(logging.WARNING, logger="server.ingest")
+    with edge_of(broker) as edge:
+        with live_console(tmp_path, broker, "console-pg", database_url=url) as console:
+            edge.alert(alert(aid, 0))
+            console.settle(1)
+            admin(postgres, f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+            admin(
+                postgres,
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                f"WHERE datname = '{name}' AND pid <> pg_backend_pid()",
+            )
+            edge.alert(alert(aid, 1))
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and retries(caplog) < 1:
+                time.sleep(0.05)
+            assert retries(caplog) >= 1
+        assert "left to the broker" in caplog.text
+        admin(postgres, f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+        with live_console(tmp_path, broker, "console-pg", database_url=url) as console:
+            console.settle(1)
+            [row] = console.rows(Alert)
+            assert row.seq == 1
+            assert sorted(t.seq for t in console.rows(AlertEventRow)) == [0, 1]
