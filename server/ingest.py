@@ -122,6 +122,7 @@ class Ingest:
         self._connected = threading.Event()
         self._subscribed = threading.Event()
         self._stopping = threading.Event()
+        self._warned_unreachable = False
         self._threads: list[threading.Thread] = []
         self._client = self._make_client()
 
@@ -140,6 +141,7 @@ class Ingest:
             client.username_pw_set(q.mqtt_username, q.mqtt_password)
         client.reconnect_delay_set(1, 30)
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
@@ -232,9 +234,19 @@ class Ingest:
             return
         with self._counts:
             self._session += 1
+        self._warned_unreachable = False
         log.info("ingest connected to %s (session present: %s)", self._where, flags.session_present)
         self._connected.set()
         client.subscribe([(topic, 1) for topic in self.subscriptions])
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        if not self._warned_unreachable:  # once per outage; paho retries with a backoff
+            self._warned_unreachable = True
+            log.warning(
+                "ingest cannot reach the MQTT broker %s: retrying in the background; check "
+                "SITEWATCH_MQTT_HOST/PORT and that the broker runs",
+                self._where,
+            )
 
     def _on_subscribe(
         self,
