@@ -329,7 +329,7 @@ class Ingest:
                 with self.db.session() as s:
                     dispatch(s, ctx, item.payload)
                     for topic, reason in ctx.rejects:
-                        _add_reject(s, topic, reason)
+                        add_reject(s, topic, reason)
                 break
             except REFUSED as exc:
                 self._reject(item.topic, str(exc))
@@ -368,7 +368,7 @@ class Ingest:
         self._count_reject(topic, reason)
         try:
             with self.db.session() as s:
-                _add_reject(s, topic, reason)
+                add_reject(s, topic, reason)
         except SQLAlchemyError:
             log.exception("could not record the rejected message on %s", topic)
 
@@ -381,7 +381,7 @@ class Ingest:
         retention.sweep(self.db, self.store, self.settings.evidence_retention_days)
 
 
-def _add_reject(s: Session, topic: str, reason: str) -> None:
+def add_reject(s: Session, topic: str, reason: str) -> None:
     """Keep the reject, and only the newest :data:`REJECTS_KEPT` of them."""
     s.add(IngestReject(topic=topic[:300], reason=reason))
     s.flush()

@@ -20,10 +20,10 @@ from contract import messages as m
 from server import retention
 from server.db import Database
 from server.evidence_store import EvidenceStore, UnsafePath
-from server.ingest import dispatch
+from server.ingest import REJECTS_KEPT, add_reject, dispatch
 from server.ingest_context import Context
 from server.ingest_topics import Route, TopicError, route
-from server.models import Alert, Evidence
+from server.models import Alert, Evidence, IngestReject
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -148,3 +148,14 @@ def test_store_paths_never_leave_the_evidence_directory(tmp_path: Path) -> None:
     with pytest.raises(UnsafePath):
         store.delete(tmp_path / "outside.txt")
     assert not any(tmp_path.rglob("*.jpg"))
+
+
+def test_only_the_newest_rejects_are_kept(console: Console) -> None:
+    state = console.client.app.state.sitewatch  # type: ignore[attr-defined]
+    for n in range(REJECTS_KEPT + 5):
+        with state.db.session() as s:
+            add_reject(s, "sitewatch/north/alerts", f"reject {n}")
+    with state.db.session() as s:
+        reasons = list(s.scalars(select(IngestReject.reason).order_by(IngestReject.id)))
+    assert len(reasons) == REJECTS_KEPT
+    assert reasons[0] == "reject 5" and reasons[-1] == f"reject {REJECTS_KEPT + 4}"
