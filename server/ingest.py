@@ -9,6 +9,12 @@ paho's network thread only queues messages; one worker thread handles them in ar
 (so per-alert order holds), each in its own transaction, and publishes live events after the
 commit. A message that is malformed, of an unknown schema, on the wrong topic or that fails
 its checks is logged, counted and kept in ``ingest_rejects`` (the newest 1000); ingest goes on.
+A database that is locked or down is waited for (retries with a backoff up to 30 s), not
+skipped: meanwhile unacknowledged messages wait at the broker.
+
+The broker decides how much waits for the console: mosquitto keeps at most
+``max_queued_messages`` (default 1000) per client, so raise it (``max_queued_messages 0`` =
+no limit) where many cameras may publish while the console is away.
 """
 
 from __future__ import annotations
