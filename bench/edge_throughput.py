@@ -68,7 +68,8 @@ import yaml
 
 from bench.violation_clip import build_clip, camera_streams, choose_scenes
 from contract import messages as m
-from edge.batcher import Analysed
+from edge.batcher import Analysed, DetectFn
+from edge.capture import Frame
 from edge.detector import Detector
 from edge.transport import MqttTransport
 from edge.worker import DETECTOR_CONF, EdgeWorker
@@ -332,7 +333,7 @@ def onset(sightings: list[tuple[float, list[Box]]], box: Box, until: float) -> f
     box overlapping it, runs split by gaps over ONSET_GAP_S."""
     start: float | None = None
     last = -1e18
-    for ts, boxes in sightings:
+    for ts, boxes in sorted(sightings, key=lambda s: s[0]):
         if ts > until + 1e-6:
             break
         if any(_iou(b, box) >= 0.3 for b in boxes):
@@ -368,10 +369,10 @@ def run_sitewatch(
     measure = Measure()
     head = worker.detector.labels.index("head")
     sightings: dict[str, list[tuple[float, list[Box]]]] = defaultdict(list)
-    next_batch = worker.batcher.next_batch
+    run = worker.batcher.run
 
-    def probe(stop: threading.Event, **options: Any) -> list[Analysed]:
-        results = next_batch(stop, **options)
+    def probe(frames: Sequence[Frame], detect: DetectFn | None = None) -> list[Analysed]:
+        results = run(frames, detect)
         done = time.time()
         for r in results:
             if r.reused:
@@ -385,7 +386,7 @@ def run_sitewatch(
             sightings[f.camera].append((f.ts, [(a, b, c, e) for a, b, c, e in heads.tolist()]))
         return results
 
-    setattr(worker.batcher, "next_batch", probe)  # noqa: B010  (an instance-level probe)
+    setattr(worker.batcher, "run", probe)  # noqa: B010  (an instance-level probe)
     worker.start()
     loop = threading.Thread(target=worker.main_loop, name="main-loop", daemon=True)
     loop.start()

@@ -2,7 +2,9 @@
 
 ``CameraReader`` keeps one decoded frame, the newest; the batcher takes it with
 ``latest(after_seq)`` when it is newer than the one it had. A frame overwritten before anyone
-took it counts as dropped, so a slow consumer shows up in ``stats()`` and never as a backlog.
+took it is skipped (counted in ``stats()``, not a drop: the caller wants only a few frames a
+second), so a slow consumer never sees a backlog. Drops (frames too old to analyse) are the
+batcher's to count.
 
 Failures never end the thread: a camera that is down (at start-up or later) is "offline" and
 retried with capped, jittered exponential backoff; a stream that stops delivering frames
@@ -17,12 +19,16 @@ camera, across reconnects too.
 Not covered: a host name whose DNS lookup hangs blocks the thread (FFmpeg's timeouts do not
 reach getaddrinfo); give cameras as IP addresses.
 
-Decoding (measured on 640x360 25 fps over RTSP, see the project notes): H.264 decoding costs
-about 1-2 % of a core per stream; converting every frame to BGR doubles that. With a
-``decode_fps`` hint the reader decodes every frame (P-frames need their references) but
-converts only ``decode_fps`` frames a second, and skips decoding non-reference frames when the
-hint is a quarter of the stream's rate or less (that saves work only on cameras sending
-B-frames or non-reference P-frames; typical IPPP streams have none).
+Decoding (measured on the bench's 640x360 25 fps IPPP sub-streams, GOP 2 s, one decoder
+thread): H.264 decoding costs 0.15-0.4 ms a frame (0.4-1 % of a core per stream), converting a
+frame to BGR another ~0.2 ms. The reader therefore decodes every frame (P-frames need their
+references) but converts none: ``latest()`` hands over a ``Frame`` whose ``image`` is converted
+on first use, so only frames that are analysed are ever converted (2 a second at 2 fps, in the
+caller's thread), and frames overwritten before anyone took them cost nothing more. Skipping
+decoding is possible only for frames nothing references: with ``need_fps`` at a quarter of the
+stream's rate or less the decoder skips non-reference frames, which saves work on cameras that
+send B-frames or non-reference P-frames; the bench's IPPP streams have none (all 300 frames of
+a 12 s clip are still decoded), and decoding keyframes only would give 0.5 fps at a 2 s GOP.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
 import av
@@ -47,18 +54,47 @@ RESYNC_S = 5.0
 """Stream time this far behind the wall clock is taken as a camera reset: re-anchor."""
 RATE_WINDOW_S = 5.0
 """Window over which fps_in / fps_decoded / fps_taken are measured."""
+Image = npt.NDArray[np.uint8]
 
 
-@dataclass(frozen=True)
 class Frame:
     """A decoded frame. ``ts``: stream time as wall-clock seconds (monotonic per camera);
-    ``captured_at``: wall-clock seconds when it was decoded; ``seq`` grows by one per frame."""
+    ``captured_at``: wall-clock seconds when it was decoded; ``seq`` grows by one per frame.
 
-    camera: str
-    seq: int
-    ts: float
-    captured_at: float
-    image: npt.NDArray[np.uint8]  # H x W x 3, BGR
+    ``image`` (H x W x 3, BGR) is either given or converted from the decoded picture on first
+    use (once, thread-safe), so frames nobody analyses are never converted."""
+
+    __slots__ = ("_convert", "_image", "_lock", "camera", "captured_at", "seq", "ts")
+
+    def __init__(
+        self,
+        camera: str,
+        seq: int,
+        ts: float,
+        captured_at: float,
+        image: Image | Callable[[], Image],
+    ) -> None:
+        self.camera, self.seq, self.ts, self.captured_at = camera, seq, ts, captured_at
+        self._image: Image | None = None if callable(image) else image
+        self._convert: Callable[[], Image] | None = image if callable(image) else None
+        self._lock = threading.Lock()
+
+    @property
+    def image(self) -> Image:
+        if self._image is None:
+            with self._lock:
+                if self._image is None and self._convert is not None:
+                    self._image, self._convert = self._convert(), None
+        assert self._image is not None
+        return self._image
+
+    @property
+    def converted(self) -> bool:
+        """Whether ``image`` has been converted (or was given)."""
+        return self._image is not None
+
+    def __repr__(self) -> str:
+        return f"Frame({self.camera!r}, seq={self.seq}, ts={self.ts:.3f})"
 
 
 @dataclass(frozen=True)
@@ -67,9 +103,9 @@ class CameraStats:
 
     state: CameraState
     fps_in: float  # frames received from the network
-    fps_decoded: float  # frames decoded to BGR and offered
+    fps_decoded: float  # frames decoded (not converted: see ``Frame.image``) and offered
     fps_taken: float  # frames handed over by latest(): "fps analysed"
-    frames_dropped: int  # offered frames overwritten before anyone took them
+    frames_skipped: int  # offered frames overwritten before anyone took them (by design)
     reconnects: int  # connection attempts after the first
     stalls: int  # streams torn down for delivering no frame for stall_s
     last_frame_at: float | None  # wall-clock seconds
@@ -109,10 +145,10 @@ def _describe(exc: BaseException) -> str:
 class CameraReader:
     """Reads one camera in a daemon thread; ``start()``, then ``latest()`` and ``stats()``.
 
-    ``decode_fps``: frames a second to convert for the caller (None: all). Set it above the
-    rate the caller takes frames at (e.g. 1.5x): a caller polling at exactly that rate aliases
-    with it and gets about half. ``backoff_s``: first and longest wait between attempts; the
-    wait doubles per failure and is reset after ``healthy_s`` of frames.
+    ``need_fps``: the most frames a second the caller takes (None: all); at a quarter of the
+    stream's rate or less, non-reference frames are not decoded. ``backoff_s``: first and
+    longest wait between attempts; the wait doubles per failure and is reset after
+    ``healthy_s`` of frames.
     """
 
     def __init__(
@@ -120,20 +156,20 @@ class CameraReader:
         name: str,
         url: str,
         *,
-        decode_fps: float | None = None,
+        need_fps: float | None = None,
         stall_s: float = 5.0,
         open_timeout_s: float = 5.0,
         backoff_s: tuple[float, float] = (0.5, 30.0),
         healthy_s: float = 10.0,
     ) -> None:
-        if decode_fps is not None and decode_fps <= 0:
-            raise ValueError(f"decode_fps must be positive or None (all frames), got {decode_fps}")
+        if need_fps is not None and need_fps <= 0:
+            raise ValueError(f"need_fps must be positive or None (all frames), got {need_fps}")
         if stall_s <= 0 or open_timeout_s <= 0:
             raise ValueError(f"timeouts must be positive, got {stall_s=} {open_timeout_s=}")
         if not 0 < backoff_s[0] <= backoff_s[1]:
             raise ValueError(f"backoff_s must be (min, max) with 0 < min <= max, got {backoff_s}")
         self.name, self.url = name, url
-        self.decode_fps, self.stall_s, self.open_timeout_s = decode_fps, stall_s, open_timeout_s
+        self.need_fps, self.stall_s, self.open_timeout_s = need_fps, stall_s, open_timeout_s
         self.backoff_s, self.healthy_s = backoff_s, healthy_s
         self._stop = threading.Event()
         self._cond = threading.Condition()
@@ -142,7 +178,7 @@ class CameraReader:
         self._frame: Frame | None = None
         self._taken_seq = 0
         self._state: CameraState = "offline"
-        self._dropped = self._reconnects = self._stalls = 0
+        self._skipped = self._reconnects = self._stalls = 0
         self._last_error: str | None = None
         self._last_frame_at: float | None = None
         self._last_frame_mono = 0.0
@@ -153,7 +189,6 @@ class CameraReader:
         self._seq = 0
         self._last_ts = 0.0
         self._offset: float | None = None  # wall-clock minus stream seconds
-        self._next_convert_ts = 0.0
 
     def start(self) -> None:
         self._thread.start()
@@ -196,7 +231,7 @@ class CameraReader:
                 fps_in=self._in.per_s(now),
                 fps_decoded=self._decoded.per_s(now),
                 fps_taken=self._taken.per_s(now),
-                frames_dropped=self._dropped,
+                frames_skipped=self._skipped,
                 reconnects=self._reconnects,
                 stalls=self._stalls,
                 last_frame_at=self._last_frame_at,
@@ -275,7 +310,7 @@ class CameraReader:
             ctx = stream.codec_context
             ctx.thread_count = 1  # many cameras share few cores: no threads per decoder
             rate = float(stream.guessed_rate or stream.average_rate or 25)
-            if self.decode_fps is not None and self.decode_fps <= rate / 4:
+            if self.need_fps is not None and self.need_fps <= rate / 4:
                 ctx.skip_frame = "NONREF"
             self._offset = None
             with self._cond:
@@ -313,17 +348,14 @@ class CameraReader:
         if self._online_since is None:
             self._online_since = mono
             self._set("online")
-        if self.decode_fps is not None:
-            if ts < self._next_convert_ts:
-                return  # not needed: the caller analyses decode_fps frames a second
-            period = 1 / self.decode_fps
-            late = ts - self._next_convert_ts >= period
-            self._next_convert_ts = ts + period if late else self._next_convert_ts + period
-        image = np.asarray(frame.to_ndarray(format="bgr24"), dtype=np.uint8)  # no copy
         self._seq += 1
         with self._cond:
             if self._frame is not None and self._frame.seq > self._taken_seq:
-                self._dropped += 1
-            self._frame = Frame(self.name, self._seq, ts, wall, image)
+                self._skipped += 1
+            self._frame = Frame(self.name, self._seq, ts, wall, partial(_bgr, frame))
             self._decoded.add(mono)
             self._cond.notify_all()
+
+
+def _bgr(frame: av.VideoFrame) -> Image:
+    return np.asarray(frame.to_ndarray(format="bgr24"), dtype=np.uint8)  # no copy

@@ -8,6 +8,11 @@ so its length is exact to a frame and pre/post-roll are each off by at most half
 The output is H.264 MP4 with ``+faststart`` (``moov`` before ``mdat``), so a browser plays it
 while it downloads.
 
+With ``shorter_ok`` a clip whose pre-roll begins before the oldest segment (the recorder had
+just started: the first alert of a camera) starts at the oldest segment instead and is that
+much shorter; a hole anywhere else is still an error. ``Clip.duration_s`` is always the length
+ffprobe measures.
+
 A concat ``inpoint`` at a keyframe inside a segment would give finer starts, but with MPEG-TS in
 ffmpeg 5.1 it seeks by DTS and an inpoint at the keyframe's own PTS yields an *empty* file, so
 it is not used: keep segments short (``evidence.segment_s`` <= 2 s) for starts within 1 s.
@@ -108,11 +113,25 @@ def _why(gap: tuple[float, float], segs: Sequence[Segment]) -> str:
     return "the recorder was offline or the stream dropped"
 
 
-def plan_clip(segments: Sequence[Segment], t0: float, t1: float, gap_s: float = GAP_S) -> ClipPlan:
-    """Choose the whole segments and the start bound of the clip [t0, t1] (see module doc)."""
+def plan_clip(
+    segments: Sequence[Segment],
+    t0: float,
+    t1: float,
+    gap_s: float = GAP_S,
+    *,
+    shorter_ok: bool = False,
+) -> ClipPlan:
+    """Choose the whole segments and the start bound of the clip [t0, t1] (see module doc);
+    ``shorter_ok``: start at the oldest segment when ``t0`` is older than it."""
     if not t1 > t0:
         raise ValueError(f"a clip needs t1 > t0, got {hms(t0)}..{hms(t1)}")
     segs = sorted(segments, key=lambda s: s.start)
+    if shorter_ok and segs and t0 < segs[0].start - gap_s < t1:
+        log.info(
+            "clip %s%s%s UTC starts at the oldest recorded segment, %s",
+            hms(t0), DASH, hms(t1), hms(segs[0].start),
+        )  # fmt: skip
+        t0 = segs[0].start
     missing = missing_ranges(segs, t0, t1, gap_s)
     if missing:
         parts = [f"{hms(a)}{DASH}{hms(b)} UTC: {_why((a, b), segs)}" for a, b in missing]
@@ -151,10 +170,12 @@ def cut_clip(
     ffmpeg: str = "ffmpeg",
     ffprobe: str = "ffprobe",
     timeout_s: float = 60.0,
+    shorter_ok: bool = False,
 ) -> Clip:
-    """Cut [t0, t1] into ``out_path`` (MP4, written to a temp name and renamed into place)."""
+    """Cut [t0, t1] into ``out_path`` (MP4, written to a temp name and renamed into place);
+    ``shorter_ok``: see ``plan_clip``."""
     segments = source.refresh() if isinstance(source, SegmentRing) else source
-    plan = plan_clip(segments, t0, t1)
+    plan = plan_clip(segments, t0, t1, shorter_ok=shorter_ok)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(f".{out_path.name}.part")
     with tempfile.NamedTemporaryFile(

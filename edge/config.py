@@ -264,8 +264,25 @@ class DetectorConfig(Strict):
         le=60000,
         description="Drop (and count) frames older than this instead of detecting on them.",
     )
+    sessions: int | None = Field(
+        None,
+        ge=1,
+        le=64,
+        description="Detector sessions working in parallel, each on its own thread with its "
+        "own batches; absent = one per core.",
+    )
     threads: int | None = Field(
-        None, ge=1, le=256, description="ONNX Runtime threads; absent = all cores."
+        None,
+        ge=1,
+        le=256,
+        description="ONNX Runtime threads per session; absent = the cores shared out among "
+        "the sessions (1 each by default).",
+    )
+    rect: bool = Field(
+        True,
+        description="Letterbox frames into the smallest input that holds them (416x256 for "
+        "16:9 at input_size 416) instead of a square: 37 % less compute, same picture pixels; "
+        "scores differ by 0.03 on average (models with a dynamic input size only).",
     )
     second_look: bool = Field(
         True, description="Re-run the model on head-and-shoulders crops to find cigarettes."

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from edge.atomic import write_atomic
 from edge.config import SiteConfig, default_client_id
 from edge.config_checks import Finding, Loc, cross_check, format_loc
 from edge.config_errors import ConfigError, ConfigProblem, finding_from_error
@@ -281,8 +281,8 @@ def dump_config(config: SiteConfig, path: str | Path) -> None:
     if written != config:
         raise ValueError(f"{path}: the written config would read back differently; not written")
     if path.exists():
-        _write_atomic(path.with_name(path.name + ".prev"), path.read_bytes())
-    _write_atomic(path, text.encode("utf-8"))
+        write_atomic(path.with_name(path.name + ".prev"), path.read_bytes())
+    write_atomic(path, text.encode("utf-8"))
 
 
 def config_to_data(config: SiteConfig, base_dir: Path) -> dict[str, Any]:
@@ -324,16 +324,3 @@ def _portable(path: Path, base_dir: Path) -> str:
     if path.is_absolute() and path.is_relative_to(base_dir.parent):
         return os.path.relpath(path, base_dir)
     return str(path)
-
-
-def _write_atomic(path: Path, content: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(content)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -4,7 +4,9 @@
   message; the camera's segment ring is pinned for the clip window and a clip job is queued.
 * update: the message, with every evidence file known so far.
 * clip job (own thread): waits until the ring covers ``start + post_roll``, cuts the clip by
-  stream copy, queues the file, then an update listing it.
+  stream copy, queues the file, then an update listing it. A pre-roll that begins before the
+  recorder's first segment (the camera's first alert after the start) gives a shorter clip,
+  from the first segment on; the file's ``duration_s`` says how long it really is.
 * end: held back while the clip is still being made, so the end (the alert's last message) is
   sent with its evidence; a clip that cannot be cut is reported in the log, and the end goes
   without it.
@@ -189,9 +191,8 @@ class AlertDelivery:
                 if not wait_covered(ring, job.t1, timeout_s=self.post_roll_s + 60.0):
                     raise ClipError(f"the recording did not reach {utc(job.t1).isoformat()}")
                 folder = self._folder(job.camera, job.t0)
-                clip = cut_clip(
-                    ring, job.t0, job.t1, folder / f"{job.alert_id}_clip.mp4"
-                ).file_info()
+                path = folder / f"{job.alert_id}_clip.mp4"
+                clip = cut_clip(ring, job.t0, job.t1, path, shorter_ok=True).file_info()
             except (ClipError, OSError) as exc:
                 self.clips_failed += 1
                 log.warning("alert %s: no clip from camera %s: %s", job.alert_id, job.camera, exc)

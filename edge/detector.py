@@ -52,6 +52,7 @@ class Detector:
         min_crop: int = 48,
         providers: tuple[str, ...] = ("CPUExecutionProvider",),
         input_size: int | None = None,
+        rect: bool = False,
     ) -> None:
         """Open ``model``; raise ``ModelError`` if it is missing or not a YOLOv8 export.
 
@@ -65,6 +66,10 @@ class Detector:
         of ``conf``, so a low ``conf`` for evaluation does not multiply crops); crops are at
         least ``min_crop`` px. It is off when the model has no ``cigarette`` label.
         ``input_size`` overrides the square input the model was exported at (dynamic models).
+        ``rect`` (dynamic models only): letterbox each batch into the smallest input, in steps of
+        32, that holds its frames at the square input's scale (Ultralytics' rectangular
+        inference), e.g. 416x256 instead of 416x416 for 16:9 frames: the same pixels of the
+        picture, 38 % less padding to compute.
         """
         _check_range("conf", conf, 0.0, 1.0)
         _check_range("iou", iou, 0.0, 1.0)
@@ -96,6 +101,7 @@ class Detector:
                 )
             _check_range(f"label_conf[{label!r}]", value, 0.0, 1.0)
             self._thresholds[self.labels.index(label)] = value
+        self.rect = rect and self.info.dynamic_hw and not self.info.fixed_batch
         self.second_look = second_look and "cigarette" in self.labels
         self.max_crops, self.crop_conf, self.min_crop = max_crops, crop_conf, min_crop
 
@@ -158,7 +164,8 @@ class Detector:
         results: list[Detections] = []
         for start in range(0, len(frames), step):
             chunk = frames[start : start + step]
-            tensor, boxes = letterbox_batch(chunk, self.info.input_hw)
+            input_hw = rect_input(chunk, self.info.input_hw) if self.rect else self.info.input_hw
+            tensor, boxes = letterbox_batch(chunk, input_hw)
             if self.info.fixed_batch and len(chunk) < self.info.fixed_batch:
                 pad = np.zeros((self.info.fixed_batch - len(chunk), *tensor.shape[1:]), np.float32)
                 tensor = np.concatenate([tensor, pad])
@@ -188,6 +195,17 @@ class Detector:
                 f"model {self.info.path} returned {got}; expected [{batch}, {want}, anchors] "
                 "(an Ultralytics YOLOv8 detection export without NMS)"
             )
+
+
+def rect_input(frames: Sequence[Frame], square_hw: tuple[int, int]) -> tuple[int, int]:
+    """The smallest input (multiples of 32, at most ``square_hw``) holding every frame at the
+    scale it would have in ``square_hw``."""
+    need_h = need_w = 1
+    for frame in frames:
+        h, w = frame.shape[:2]
+        scale = min(square_hw[0] / h, square_hw[1] / w)
+        need_h, need_w = max(need_h, round(h * scale)), max(need_w, round(w * scale))
+    return (min(square_hw[0], -(-need_h // 32) * 32), min(square_hw[1], -(-need_w // 32) * 32))
 
 
 def _check_frame(index: int, frame: object) -> None:

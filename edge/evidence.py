@@ -17,9 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -34,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.annotate import COLOURS, OTHER_COLOUR
+from edge.atomic import write_atomic
 from edge.recorder import Segment, SegmentRing
 
 if TYPE_CHECKING:
@@ -83,21 +82,6 @@ class EvidenceFileInfo:
 def evidence_folder(root: Path, site: str, camera: str, t: float, tz: ZoneInfo) -> Path:
     """``<root>/<site>/<camera>/<date in the site's time zone>``."""
     return root / site / camera / datetime.fromtimestamp(t, tz).strftime("%Y-%m-%d")
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temp file beside ``path``, fsync it, rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def draw_snapshot(

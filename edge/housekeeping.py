@@ -1,8 +1,11 @@
 """The edge's periodic chores: retained camera status, stats, ring pruning, disk space.
 
 Camera status is state (retained, the latest wins) and goes straight to the broker, not
-through the outbox; it is published every ``STATUS_EVERY_S`` and at once when a camera's
-state changes. Stats cover the interval since the previous report.
+through the outbox; it is published every ``STATUS_EVERY_S``, at once when a camera's state
+changes, and as ``offline`` for every camera when the worker stops. ``fps_in`` counts frames
+received from the stream; ``frames_dropped`` counts frames dropped as stale (too old to
+analyse, or overtaken), not the frames a camera sends beyond its detect fps. Stats cover the
+interval since the previous report.
 """
 
 from __future__ import annotations
@@ -10,10 +13,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from contract import messages as m
+from edge.capture import CameraStats
 from edge.delivery import utc
+from edge.transport import Delivery
 
 if TYPE_CHECKING:
     from edge.worker import EdgeWorker
@@ -56,41 +62,55 @@ class Housekeeper:
                 log.warning("housekeeping: %s", exc)
 
     def publish_status(self, force: bool) -> None:
-        c = self.w.config
         for cam_id, cam in self.w.cameras.items():
             s = cam.reader.stats()
             if not force and self._states.get(cam_id) == s.state:
                 continue
             self._states[cam_id] = s.state
-            msg = m.CameraStatus(
-                site_id=c.site.id,
-                camera_id=cam_id,
-                state=s.state,
-                fps_in=s.fps_decoded,
-                fps_analysed=s.fps_taken,
-                frames_dropped=s.frames_dropped,
-                reconnects=s.reconnects,
-                last_frame_at=utc(s.last_frame_at) if s.last_frame_at else None,
-                error=s.last_error if s.state != "online" else None,
-                at=utc(time.time()),
-            )
-            topic = m.camera_status(c.mqtt.topic_prefix, c.site.id, cam_id)
-            self.w.transport.publish(topic, m.encode(msg), retain=True)
+            self._publish(cam_id, s)
+
+    def publish_offline(self, wait_s: float = 2.0) -> None:
+        """Every camera's retained status as offline (the worker stops); waits for the acks."""
+        deliveries = [
+            self._publish(cam_id, replace(cam.reader.stats(), state="offline"))
+            for cam_id, cam in self.w.cameras.items()
+        ]
+        deadline = time.monotonic() + wait_s
+        for d in deliveries:
+            d.wait(max(0.0, deadline - time.monotonic()))
+
+    def _publish(self, cam_id: str, s: CameraStats) -> Delivery:
+        c = self.w.config
+        msg = m.CameraStatus(
+            site_id=c.site.id,
+            camera_id=cam_id,
+            state=s.state,
+            fps_in=s.fps_in if s.state != "offline" else 0.0,
+            fps_analysed=s.fps_taken if s.state != "offline" else 0.0,
+            frames_dropped=self.w.batcher.stats.dropped_by_camera.get(cam_id, 0),
+            reconnects=s.reconnects,
+            last_frame_at=utc(s.last_frame_at) if s.last_frame_at else None,
+            error=s.last_error if s.state != "online" else None,
+            at=utc(time.time()),
+        )
+        topic = m.camera_status(c.mqtt.topic_prefix, c.site.id, cam_id)
+        return self.w.transport.publish(topic, m.encode(msg), retain=True)
 
     def publish_stats(self, interval_s: float) -> None:
         c, b = self.w.config, self.w.batcher.stats
         cameras = []
         for cam_id, cam in self.w.cameras.items():
             s = cam.reader.stats()
+            dropped = b.dropped_by_camera.get(cam_id, 0)
             dropped0, reconnects0 = self._last_counts.get(cam_id, (0, 0))
-            self._last_counts[cam_id] = (s.frames_dropped, s.reconnects)
+            self._last_counts[cam_id] = (dropped, s.reconnects)
             cameras.append(
                 m.CameraStats(
                     camera_id=cam_id,
                     state=s.state,
-                    fps_in=s.fps_decoded,
+                    fps_in=s.fps_in,
                     fps_analysed=s.fps_taken,
-                    frames_dropped=max(0, s.frames_dropped - dropped0),
+                    frames_dropped=max(0, dropped - dropped0),
                     reconnects=max(0, s.reconnects - reconnects0),
                 )
             )

@@ -1,15 +1,27 @@
 """Per-camera rules: tracked detections in, per-track observations out (no alerts here).
 
-Each rule keeps a short history per track and confirms a violation the way Frigate confirms an
-object: by the median of a per-frame score over a sliding window, and only after it has held
-for the rule's ``dwell_s`` over at least :data:`MIN_FRAMES` frames.
+Each rule keeps a short history per track (the tracker gives a track its id at its first
+sighting, so the history starts there) and confirms a violation the way Frigate confirms an
+object, by the median of a per-frame score over a sliding window, once it has lasted the
+rule's ``dwell_s``:
+
+- a violation *begins* at the first frame of the track, in an applicable zone, whose score
+  reaches ``min_score`` (for a head that is bare from the start: its first sighting);
+- it is *confirmed* once it has lasted ``dwell_s`` from there over at least
+  :data:`MIN_FRAMES` frames, and the lower median of the score over the last
+  ``max(dwell_s, MIN_WINDOW_S)`` seconds reaches ``min_score`` (most recent frames look bare);
+- it *ends* (and a later one begins anew) when the track leaves the zone, or when a whole
+  window passes without a frame at ``min_score`` (the helmet is back on).
+
+A head whose score hovers around ``min_score`` therefore confirms as soon as most of its last
+window is over it, rather than restarting its dwell whenever the median dips below for a
+frame; a head over it in only a minority of frames never confirms.
 
 - ``no_helmet``: per ``head``/``helmet`` track and frame, the bare-head score is
   ``max(0, best head score - best helmet score)`` of that track's boxes (the tracker gives a
-  head found as both labels in one frame one id, so an unsure frame scores near 0). The track
-  is bare while the lower median of that score over the last ``max(dwell_s, MIN_WINDOW_S)``
-  seconds reaches ``min_score``: a head must look bare in more than half of its frames, so a
-  head that flickers head/helmet/head still counts and one that is mostly helmet does not.
+  head found as both labels in one frame one id, so an unsure frame scores near 0). A head
+  must look bare in more than half of its recent frames, so a head that flickers
+  head/helmet/head still counts and one that is mostly helmet does not.
   The anchor (``RULE_ANCHORS["no_helmet"]``, head centre) must lie in a ``helmet_required``
   zone and in no ``mask``.
 - ``smoking``: each cigarette whose centre lies in a person's head-and-hands region (the top
@@ -91,8 +103,8 @@ class Observation:
 @dataclass
 class _History:
     samples: deque[tuple[float, float]] = field(default_factory=deque)
-    since: float | None = None  # when the current run of in-zone, over-threshold frames began
-    frames: int = 0  # frames in that run
+    since: float | None = None  # when the current violation began (a frame at min_score)
+    frames: int = 0  # frames since then
     last_ts: float = 0.0
 
     def step(self, ts: float, score: float, in_zone: bool, cfg: RuleConfig) -> bool:
@@ -102,15 +114,23 @@ class _History:
         window = max(cfg.dwell_s, MIN_WINDOW_S)
         while self.samples and self.samples[0][0] < ts - window:
             self.samples.popleft()
+        if not in_zone:
+            self.since, self.frames = None, 0
+            return False
+        over = score > 0.0 and score >= cfg.min_score
+        if self.since is None:
+            if not over:
+                return False
+            self.since, self.frames = ts, 0
+        elif not any(s > 0.0 and s >= cfg.min_score for _, s in self.samples):
+            self.since, self.frames = None, 0  # a whole window without: it stopped
+            return False
+        self.frames += 1
+        if ts - self.since < cfg.dwell_s or self.frames < MIN_FRAMES:
+            return False
         scores = np.fromiter((s for _, s in self.samples), dtype=np.float64)
         smoothed = float(np.quantile(scores, 0.5, method="lower"))
-        if in_zone and smoothed > 0.0 and smoothed >= cfg.min_score:
-            if self.since is None:
-                self.since, self.frames = ts, 0
-            self.frames += 1
-            return ts - self.since >= cfg.dwell_s and self.frames >= MIN_FRAMES
-        self.since, self.frames = None, 0
-        return False
+        return smoothed > 0.0 and smoothed >= cfg.min_score
 
 
 def in_windows(windows: Sequence[TimeWindow] | None, ts: float, tz: tzinfo) -> bool:

@@ -3,14 +3,23 @@
 Per group of labels (:data:`TRACK_GROUPS`), each frame:
 
 1. every track predicts its box at the frame's time with a constant-velocity alpha-beta
-   filter on the box centre (sizes are smoothed, not extrapolated); time-based, because the
-   detection rate differs per camera and frames get dropped;
+   filter on the box centre (sizes are smoothed, not extrapolated). The motion model is in
+   time, not in frame steps, because the detection rate differs per camera and frames get
+   dropped or arrive unevenly: velocity is measured over at least :data:`MIN_VELOCITY_DT`
+   (two frames 40 ms apart would turn a pixel of box jitter into a fast walk), bounded to
+   :data:`MAX_SPEED` box sizes a second, its gain shrinks for short steps, and a prediction
+   extrapolates at most :data:`MAX_PREDICT_S`; the matching buffer grows with the time since
+   the track was last seen (:data:`BUFFER_GROWTH`), for a gap of dropped frames;
 2. detections scoring at least ``high_score`` are matched to all tracks by IoU;
 3. detections between ``low_score`` and ``high_score`` are matched to the confirmed tracks
    left over, with a stricter IoU: they keep a track alive but never start one;
-4. unmatched high-score detections start tentative tracks; a track is confirmed (gets a public
-   id) after ``min_hits`` consecutive matches, and a tentative track that misses a frame is
-   dropped; confirmed tracks not matched for more than ``max_age_s`` seconds are removed.
+4. unmatched high-score detections start tentative tracks; a track is confirmed after
+   ``min_hits`` consecutive matches, and a tentative track that misses a frame is dropped;
+   confirmed tracks not matched for more than ``max_age_s`` seconds are removed.
+
+Every track has its id from its first sighting, tentative or not, so the rules count a dwell
+from the moment a head was first seen (they confirm violations over several frames
+themselves); an id that dies tentative is simply never seen again.
 
 Matching is greedy, best IoU first, on boxes enlarged by :data:`BUFFER` of their size on each
 side ("buffered IoU", as in C-BIoU): at 2 fps a small head moves more than its own width
@@ -48,7 +57,18 @@ DUPLICATE_IOU = 0.6
 ALPHA = 0.7
 """Weight of a new measurement in the smoothed box (1 = trust the detector fully)."""
 BETA = 0.3
-"""Weight of a new measurement in the velocity estimate."""
+"""Weight of a new measurement in the velocity estimate, for steps of NOMINAL_DT or longer."""
+NOMINAL_DT = 0.5
+"""The usual step between analysed frames (2 fps); shorter steps get a smaller velocity gain."""
+MIN_VELOCITY_DT = 0.2
+"""Shortest time over which a velocity is measured (the first one waits for it)."""
+MAX_SPEED = 8.0
+"""Fastest believable motion, in box sizes (width or height) per second: a head 25 cm wide
+at a brisk 2 m/s."""
+MAX_PREDICT_S = 1.0
+"""Longest extrapolation: beyond this a lost track is looked for where it was heading then."""
+BUFFER_GROWTH = 2.0
+"""The matching buffer grows linearly up to this factor over a gap of 2 * NOMINAL_DT."""
 
 
 @dataclass(eq=False)  # compared by identity
@@ -59,33 +79,49 @@ class _Track:
     w: float
     h: float
     last_ts: float
+    track_id: int
     vx: float = 0.0
     vy: float = 0.0
     hits: int = 1
-    track_id: int = -1  # public id once confirmed
+    confirmed: bool = False
+    anchor: tuple[float, float, float] | None = None  # (ts, cx, cy) the velocity is measured from
 
     def predict(self, ts: float) -> list[float]:
-        dt = max(ts - self.last_ts, 0.0)
+        dt = min(max(ts - self.last_ts, 0.0), MAX_PREDICT_S)
         cx, cy = self.cx + self.vx * dt, self.cy + self.vy * dt
         return [cx - self.w / 2, cy - self.h / 2, cx + self.w / 2, cy + self.h / 2]
+
+    def buffer(self, ts: float) -> float:
+        """Matching buffer at ``ts``: wider the longer the track has not been seen."""
+        gap = max(ts - self.last_ts - NOMINAL_DT, 0.0) / NOMINAL_DT
+        return BUFFER * min(1.0 + gap * (BUFFER_GROWTH - 1.0) / 2.0, BUFFER_GROWTH)
 
     def correct(self, box: FloatArray, ts: float) -> None:
         x1, y1, x2, y2 = (float(v) for v in box)
         zx, zy, zw, zh = (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1
         dt = ts - self.last_ts
-        if dt > 0 and self.hits == 1:  # the second sighting sets position and velocity
-            self.vx, self.vy = (zx - self.cx) / dt, (zy - self.cy) / dt
+        if dt <= 0:  # the same instant (or a clock step back): take the measurement
             self.cx, self.cy = zx, zy
-        elif dt > 0:
-            px, py = self.cx + self.vx * dt, self.cy + self.vy * dt
-            rx, ry = zx - px, zy - py
-            self.vx += BETA * rx / dt
-            self.vy += BETA * ry / dt
-            self.cx, self.cy = px + ALPHA * rx, py + ALPHA * ry
+        elif self.anchor is not None:  # no velocity yet: measure it once the base is long enough
+            t0, x0, y0 = self.anchor
+            self.cx, self.cy = zx, zy
+            if ts - t0 >= MIN_VELOCITY_DT:
+                self.vx, self.vy = (zx - x0) / (ts - t0), (zy - y0) / (ts - t0)
+                self.anchor = None
         else:
-            self.cx, self.cy = zx, zy
+            step = min(dt, MAX_PREDICT_S)
+            px, py = self.cx + self.vx * step, self.cy + self.vy * step
+            rx, ry = zx - px, zy - py
+            gain = BETA * min(1.0, dt / NOMINAL_DT)
+            base = max(dt, MIN_VELOCITY_DT)
+            self.vx += gain * rx / base
+            self.vy += gain * ry / base
+            self.cx, self.cy = px + ALPHA * rx, py + ALPHA * ry
         self.w += ALPHA * (zw - self.w)
         self.h += ALPHA * (zh - self.h)
+        limit_x, limit_y = MAX_SPEED * self.w, MAX_SPEED * self.h
+        self.vx = min(max(self.vx, -limit_x), limit_x)
+        self.vy = min(max(self.vy, -limit_y), limit_y)
         self.last_ts = max(ts, self.last_ts)
         self.hits += 1
 
@@ -106,8 +142,9 @@ class Tracker:
     ) -> None:
         """``high_score``/``low_score``: the two detection tiers; ``match_iou`` and
         ``low_match_iou``: the smallest buffered IoU that matches in each tier; ``min_hits``:
-        consecutive matches before a track is confirmed; ``max_age_s``: seconds a confirmed
-        track survives without a match."""
+        consecutive sightings before a track is confirmed (before that, a miss ends it and weak
+        boxes do not feed it); ``max_age_s``: seconds a confirmed track survives without a
+        match."""
         owner: dict[str, str] = {}
         for group, labels in groups.items():
             for label in labels:
@@ -136,7 +173,8 @@ class Tracker:
         self._next_id = 1
 
     def update(self, dets: Detections, ts: float) -> Detections:
-        """The same detections with ``track_ids`` set (``-1``: untracked or unconfirmed).
+        """The same detections with ``track_ids`` set (``-1``: not tracked: a weak box that
+        matched no confirmed track, or a label in no group).
 
         ``ts`` is the frame's capture time in seconds; a time going backwards is treated as
         no time passing.
@@ -163,23 +201,23 @@ class Tracker:
         matched: dict[int, _Track] = {}  # detection index -> track
         pairs = _greedy_match(tracks, high, dets.xyxy, ts, self.match_iou)
         matched.update(pairs)
-        left = [t for t in tracks if t not in pairs.values() and t.track_id >= 0]
+        left = [t for t in tracks if t not in pairs.values() and t.confirmed]
         matched.update(_greedy_match(left, low, dets.xyxy, ts, self.low_match_iou))
         for i, track in matched.items():
             track.correct(dets.xyxy[i], ts)
-            if track.track_id < 0 and track.hits >= self.min_hits:
-                track.track_id, self._next_id = self._next_id, self._next_id + 1
+            track.confirmed |= track.hits >= self.min_hits
         born: list[_Track] = []
         for i in high:
             if i not in matched:
                 x1, y1, x2, y2 = (float(v) for v in dets.xyxy[i])
-                track = _Track(group, (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1, ts)
-                if self.min_hits <= 1:
-                    track.track_id, self._next_id = self._next_id, self._next_id + 1
+                cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+                track = _Track(group, cx, cy, x2 - x1, y2 - y1, ts, self._next_id)
+                track.anchor, track.confirmed = (ts, cx, cy), self.min_hits <= 1
+                self._next_id += 1
                 matched[i] = track
                 born.append(track)
         for track in tracks:  # a tentative track that missed a frame is dropped
-            if track.track_id < 0 and track not in matched.values():
+            if not track.confirmed and track not in matched.values():
                 self._tracks.remove(track)
         self._tracks.extend(born)
         for i, track in matched.items():
@@ -214,7 +252,8 @@ def _greedy_match(
     if not tracks or not det_idx:
         return {}
     predicted = np.asarray([t.predict(ts) for t in tracks], dtype=np.float32)
-    iou = box_iou(_buffered(xyxy[det_idx]), _buffered(predicted))
+    pads = np.asarray([t.buffer(ts) for t in tracks], dtype=np.float32)
+    iou = box_iou(_buffered(xyxy[det_idx], BUFFER), _buffered(predicted, pads))
     pairs: dict[int, _Track] = {}
     used: set[int] = set()
     for flat in np.argsort(-iou, axis=None, kind="stable").tolist():
@@ -228,8 +267,9 @@ def _greedy_match(
     return pairs
 
 
-def _buffered(xyxy: FloatArray) -> FloatArray:
+def _buffered(xyxy: FloatArray, share: float | FloatArray) -> FloatArray:
+    """Boxes enlarged by ``share`` (one for all, or one per box) of their size on each side."""
     size = xyxy[:, 2:] - xyxy[:, :2]
-    pad = np.concatenate([size, size], axis=1) * BUFFER
+    pad = np.concatenate([size, size], axis=1) * np.reshape(share, (-1, 1))
     out: FloatArray = (xyxy + pad * np.array([-1, -1, 1, 1], dtype=np.float32)).astype(np.float32)
     return out

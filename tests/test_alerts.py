@@ -257,8 +257,8 @@ def test_chain(zones: list[Zone], script: Script, expected: list[str]) -> None:
 def test_chain_bare_head_timeline() -> None:
     out = _chain(_script((3.0, BARE), GONE), HELMET)
     start, end = out
-    # confirmed on the 2nd frame (min_hits 2) + 2 s dwell; ends 5 s after the last frame
-    assert start.started_at == T0 + 2.5
+    # confirmed 2 s (the dwell) after the first sighting; ends 5 s after the last frame
+    assert start.started_at == T0 + 2.0
     assert end.last_seen_at == T0 + 2.5 and end.ended_at == T0 + 7.5
     assert start.box == (100, 400, 140, 440) and start.box_norm == pytest.approx(
         (0.1, 0.4, 0.14, 0.44)

@@ -133,6 +133,36 @@ def test_plan_clip_names_what_is_missing(
     assert info.value.missing == [(BASE + a, BASE + b) for a, b in missing]
 
 
+@pytest.mark.parametrize(
+    ("bounds", "t0", "t1", "start", "length"),
+    [
+        ([(10, 12), (12, 14), (14, 16)], 4, 15, 10, 5),  # recording began after t0: shorter
+        ([(0, 2), (2, 4), (4, 6)], 1.1, 5, 2, 3.9),  # covered: as without shorter_ok
+    ],
+)
+def test_plan_clip_shorter_ok_starts_at_the_oldest_segment(
+    bounds: list[tuple[float, float]], t0: float, t1: float, start: float, length: float
+) -> None:
+    plan = plan_clip(segs(*bounds), t0, t1, shorter_ok=True)
+    assert (plan.start, plan.length) == (start, pytest.approx(length))
+
+
+def test_plan_clip_shorter_ok_still_refuses_holes_and_missing_ends() -> None:
+    with pytest.raises(ClipError, match="recorder was offline"):
+        plan_clip(segs((10, 12), (14, 16)), 4, 15, shorter_ok=True)
+    with pytest.raises(ClipError, match="not recorded yet"):
+        plan_clip(segs((10, 12)), 4, 15, shorter_ok=True)
+
+
+def test_cut_clip_shorter_ok_measures_the_real_duration(camera_mp4: Path, tmp_path: Path) -> None:
+    ring = fast_ring(camera_mp4, tmp_path / "ring")  # BASE .. BASE + 12
+    clip = cut_clip(ring, BASE - 6, BASE + 4, tmp_path / "first.mp4", shorter_ok=True)
+    assert clip.start == BASE
+    assert_playable_clip(clip.path, clip.sha256, 4.0)
+    assert clip.file_info().to_message().duration_s == pytest.approx(clip.duration_s)
+    assert abs(clip.duration_s - 4.0) <= 0.5
+
+
 def test_small_holes_are_bridged() -> None:
     ring = segs((0, 2), (2.2, 4), (4, 6))
     assert missing_ranges(ring, 0, 6) == []

@@ -102,6 +102,41 @@ def test_bare_head_score_is_a_median_over_the_track(
 
 
 @pytest.mark.parametrize(
+    ("scores", "first_violating"),
+    [
+        # hovering around min_score 0.4, over it in most frames: confirmed once the dwell
+        # from the first bare frame has passed (t = 2.0 s), not restarted at every dip
+        ([0.45, 0.35, 0.5, 0.3, 0.42, 0.38, 0.47, 0.36, 0.44, 0.39], 4),
+        # over it in a minority of frames: never
+        ([0.45, 0.3, 0.3, 0.45, 0.3, 0.3, 0.45, 0.3, 0.3, 0.45], None),
+        # first seen under it, bare from t = 1.0 s: the dwell counts from there
+        ([0.2, 0.2, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5], 6),
+    ],
+)
+def test_the_dwell_runs_from_the_first_bare_frame_and_tolerates_dips(
+    scores: list[float], first_violating: int | None
+) -> None:
+    engine = RuleEngine(HELMET_ZONES, _rules(2.0, min_score=0.4), TZ)
+    flags = _violating(_run(engine, [[(HEAD_IN, s, "head", 5)] for s in scores]))
+    assert (flags.index(True) if any(flags) else None) == first_violating
+
+
+def test_a_whole_window_without_a_bare_frame_ends_the_violation() -> None:
+    # bare 1 s, helmet back on for 2.5 s, bare again: the dwell starts again at t = 3.5 s
+    frames = [("head", 0.8)] * 2 + [("helmet", 0.8)] * 5 + [("head", 0.8)] * 6
+    engine = RuleEngine(HELMET_ZONES, _rules(2.0), TZ)
+    flags = _violating(_run(engine, [[(HEAD_IN, s, n, 2)] for n, s in frames]))
+    assert flags.index(True) == 7 + 4  # 2.0 s after the head is bare again
+
+
+def test_leaving_the_zone_restarts_the_dwell() -> None:
+    rows = [HEAD_IN] * 3 + [HEAD_OUT] + [HEAD_IN] * 5
+    engine = RuleEngine(HELMET_ZONES, _rules(2.0), TZ)
+    flags = _violating(_run(engine, [[(box, 0.8, "head", 4)] for box in rows]))
+    assert flags.index(True) == 4 + 4
+
+
+@pytest.mark.parametrize(
     ("head", "helmet", "score"),
     [(0.8, 0.0, 0.8), (0.8, 0.3, 0.5), (0.6, 0.55, 0.05), (0.5, 0.7, 0)],
 )
