@@ -1,0 +1,212 @@
+// One alert: snapshot, clip, the track's timeline, the workflow actions the user may take
+// in its current state, the history of actions, the evidence files and the police export.
+
+import { api } from "./api.js";
+import { debounce, fill, h } from "./dom.js";
+import { fmtBytes, fmtNumber, fmtTime, t, tv } from "./i18n.js";
+import { sparkline } from "./chart.js";
+
+/** Workflow steps allowed from each state (the server enforces the same table). */
+export const NEXT = {
+  new: ["acknowledge", "assign", "resolve", "false_positive"],
+  acknowledged: ["assign", "resolve", "false_positive"],
+  assigned: ["assign", "resolve", "false_positive"],
+  resolved: ["reopen"],
+  false_positive: ["reopen"],
+};
+
+function facts(a) {
+  const rows = [
+    ["alert.site", a.site_id],
+    ["alert.camera", a.camera_id],
+    ["alert.zone", a.zone_id],
+    ["alert.label", a.label],
+    ["alert.score", fmtNumber(a.score, 2)],
+    ["alert.track", String(a.track_id)],
+    ["alert.started", fmtTime(a.started_at)],
+    ["alert.last_seen", fmtTime(a.last_seen_at)],
+    ["alert.ended", a.ended_at ? fmtTime(a.ended_at) : t("feed.ongoing")],
+    ["alert.received", fmtTime(a.received_at)],
+    ["alert.assignee", a.assignee || "—"],
+    ["alert.config_version", a.config_version],
+    ["alert.id", a.id],
+  ];
+  return h("dl", { class: "facts" }, rows.map(([k, v]) => [h("dt", { text: t(k) }), h("dd", { text: v })]));
+}
+
+function media(a) {
+  const stored = (kind) => a.evidence.find((e) => e.kind === kind && e.status === "stored" && e.url);
+  const snap = stored("snapshot") || stored("snapshot_clean");
+  const clip = stored("clip");
+  const waiting = a.evidence.some((e) => e.status === "expected");
+  const snapshot = snap
+    ? h("figure", {}, h("a", { href: snap.url, target: "_blank", rel: "noopener" }, h("img", { id: "snapshot", src: snap.url, alt: t("alert.snapshot_alt", { rule: tv("rule", a.rule), camera: a.camera_id }) })), h("figcaption", { text: t("alert.snapshot") }))
+    : h("p", { class: "placeholder", text: waiting ? t("alert.evidence_waiting") : t("alert.no_snapshot") });
+  const video = clip
+    ? h(
+        "figure",
+        {},
+        h("video", { id: "clip", src: clip.url, controls: true, preload: "metadata", playsinline: true, muted: true }, t("alert.no_video_support")),
+        h("figcaption", { text: clip.duration_s ? t("alert.clip_len", { s: fmtNumber(clip.duration_s, 1) }) : t("alert.clip") }),
+      )
+    : h("p", { class: "placeholder", text: waiting ? t("alert.evidence_waiting") : t("alert.no_clip") });
+  return h("section", { class: "media", "aria-label": t("alert.media") }, snapshot, video);
+}
+
+function timeline(a) {
+  const points = a.timeline.map((e) => ({
+    t: new Date(e.last_seen_at).getTime(),
+    v: e.score,
+    label: `#${e.seq} ${tv("event", e.event)} · ${fmtTime(e.last_seen_at)} · ${fmtNumber(e.score, 2)}`,
+  }));
+  const list = h(
+    "table",
+    { class: "compact" },
+    h("thead", {}, h("tr", {}, ["timeline.seq", "timeline.event", "timeline.seen", "timeline.score", "timeline.received"].map((k) => h("th", { scope: "col", text: t(k) })))),
+    h(
+      "tbody",
+      {},
+      a.timeline.map((e) => h("tr", {}, h("td", { text: String(e.seq) }), h("td", { text: tv("event", e.event) }), h("td", { text: fmtTime(e.last_seen_at) }), h("td", { class: "num", text: fmtNumber(e.score, 2) }), h("td", { text: fmtTime(e.received_at) }))),
+    ),
+  );
+  return h("section", { class: "panel", "aria-labelledby": "tl-title" }, h("h2", { id: "tl-title", text: t("timeline.title") }), sparkline(points, { label: t("timeline.chart", { n: points.length }) }), list);
+}
+
+function history(a) {
+  const items = a.actions.map((x) =>
+    h(
+      "li",
+      {},
+      h("div", {}, h("strong", { text: tv("action", x.action) }), " · ", h("span", { text: x.username }), " · ", h("time", { datetime: x.at, text: fmtTime(x.at) })),
+      h("div", { class: "muted small", text: `${tv("state", x.from_state)} → ${tv("state", x.to_state)}${x.assignee ? ` (${x.assignee})` : ""}` }),
+      x.note && h("blockquote", { text: x.note }),
+    ),
+  );
+  return h("section", { class: "panel", "aria-labelledby": "hist-title" }, h("h2", { id: "hist-title", text: t("history.title") }), items.length ? h("ol", { class: "history", id: "history" }, items) : h("p", { class: "muted", text: t("history.none") }));
+}
+
+function evidenceList(a, ctx) {
+  const rows = a.evidence.map((e) =>
+    h(
+      "tr",
+      {},
+      h("td", {}, e.url ? h("a", { href: e.url, target: "_blank", rel: "noopener", text: e.name }) : e.name),
+      h("td", { text: tv("kind", e.kind) }),
+      h("td", { class: "num", text: fmtBytes(e.size_bytes) }),
+      h("td", { class: `ev-${e.status}`, text: tv("evidence", e.status) }),
+      h("td", { class: "hash" }, h("code", { title: e.sha256, text: `${e.sha256.slice(0, 16)}…` })),
+    ),
+  );
+  const exportLink = ctx.can("evidence.export")
+    ? h("a", { class: "button primary", id: "export", href: `/api/alerts/${encodeURIComponent(a.id)}/export`, download: `sitewatch-${a.id}.zip`, text: t("evidence.export") })
+    : null;
+  return h(
+    "section",
+    { class: "panel", "aria-labelledby": "ev-title" },
+    h("h2", { id: "ev-title", text: t("evidence.title") }),
+    rows.length
+      ? h("table", { class: "compact" }, h("thead", {}, h("tr", {}, ["evidence.name", "evidence.kind", "evidence.size", "evidence.status", "evidence.sha256"].map((k) => h("th", { scope: "col", text: t(k) })))), h("tbody", {}, rows))
+      : h("p", { class: "muted", text: t("evidence.none") }),
+    exportLink && h("p", {}, exportLink, " ", h("span", { class: "muted small", text: t("evidence.export_hint") })),
+  );
+}
+
+function actions(a, ctx, onDone) {
+  if (!ctx.can("alerts.workflow")) return null;
+  const allowed = [...(NEXT[a.state] || []), "note"];
+  const note = h("textarea", { id: "action-note", rows: 3, maxlength: 4000 });
+  const assignee = h("input", { id: "action-assignee", autocomplete: "off", value: a.assignee || "" });
+  const message = h("p", { class: "error", role: "alert", id: "action-error" });
+  const send = async (action, button) => {
+    message.textContent = "";
+    const body = { action, note: note.value.trim() };
+    if (action === "assign") {
+      if (!assignee.value.trim()) {
+        message.textContent = t("action.need_assignee");
+        assignee.focus();
+        return;
+      }
+      body.assignee = assignee.value.trim();
+    }
+    if (action === "note" && !body.note) {
+      message.textContent = t("action.need_note");
+      note.focus();
+      return;
+    }
+    button.disabled = true;
+    try {
+      onDone(await api(`/api/alerts/${encodeURIComponent(a.id)}/actions`, { method: "POST", body }));
+    } catch (err) {
+      message.textContent = t("action.failed", { detail: err.message });
+      button.disabled = false;
+    }
+  };
+  const buttons = allowed.map((action) => {
+    const b = h("button", { type: "button", class: ["action", `action-${action}`, action === "acknowledge" && "primary"], dataset: { action }, text: tv("action", action) });
+    b.addEventListener("click", () => send(action, b));
+    return b;
+  });
+  return h(
+    "section",
+    { class: "panel actions", "aria-labelledby": "act-title" },
+    h("h2", { id: "act-title", text: t("action.title") }),
+    h("div", { class: "field" }, h("label", { for: "action-note", text: t("action.note") }), note),
+    allowed.includes("assign") && h("div", { class: "field" }, h("label", { for: "action-assignee", text: t("action.assignee") }), assignee),
+    h("div", { class: "buttons", id: "workflow" }, buttons),
+    message,
+  );
+}
+
+export function mount(root, ctx, parts) {
+  const id = parts[0];
+  let alive = true;
+  let last = null;
+  const slot = (name) => h("div", { class: `slot slot-${name}` });
+  const slots = { head: slot("head"), media: slot("media"), timeline: slot("timeline"), evidence: slot("evidence"), facts: slot("facts"), actions: slot("actions"), history: slot("history") };
+  const sig = (a) => JSON.stringify(a.evidence.map((e) => [e.name, e.status, e.url]));
+
+  // Live updates re-draw what changed and leave the playing clip and a note being typed alone.
+  const render = (a, { resetActions = false } = {}) => {
+    if (!last) {
+      fill(root, slots.head, h("div", { class: "detail" }, h("div", { class: "col-main" }, slots.media, slots.timeline, slots.evidence), h("div", { class: "col-side" }, slots.facts, slots.actions, slots.history)));
+    }
+    fill(
+      slots.head,
+      h(
+        "div",
+        { class: "detail-head" },
+        h("a", { href: "#/alerts", class: "back", text: `← ${t("alert.back")}` }),
+        h("h1", {}, h("span", { class: `rule rule-${a.rule}`, text: tv("rule", a.rule) }), " ", h("span", { class: `state state-${a.state}`, id: "alert-state", dataset: { state: a.state }, text: tv("state", a.state) })),
+      ),
+    );
+    if (!last || sig(last) !== sig(a)) fill(slots.media, media(a));
+    fill(slots.timeline, timeline(a));
+    fill(slots.evidence, evidenceList(a, ctx));
+    fill(slots.facts, facts(a));
+    if (!last || resetActions || last.state !== a.state || last.assignee !== a.assignee) {
+      fill(slots.actions, actions(a, ctx, (next) => render(next, { resetActions: true })));
+    }
+    fill(slots.history, history(a));
+    root.dataset.alert = a.id;
+    last = a;
+  };
+
+  const load = async () => {
+    try {
+      const a = await api(`/api/alerts/${encodeURIComponent(id)}`);
+      if (alive) render(a);
+    } catch (err) {
+      if (!alive) return;
+      last = null;
+      fill(root, h("a", { href: "#/alerts", class: "back", text: `← ${t("alert.back")}` }), h("p", { class: "error", role: "alert", text: err.status === 404 ? t("alert.not_found") : t("alert.load_failed", { detail: err.message }) }));
+    }
+  };
+  const reload = debounce(load, 300);
+  const offs = [ctx.live.on("alert", (a) => a.id === id && reload()), ctx.live.on("open", (x) => x.reconnect && reload())];
+  fill(root, h("p", { class: "muted", text: t("app.loading") }));
+  load();
+  return () => {
+    alive = false;
+    offs.forEach((off) => off());
+  };
+}

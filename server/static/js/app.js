@@ -1,0 +1,251 @@
+// The console's shell: login, header (navigation, open alerts per site, live status, mute,
+// language, user), the hash router and the live event stream shared by all views.
+
+import { api, onUnauthorized } from "./api.js";
+import { debounce, fill, h } from "./dom.js";
+import { LANGUAGES, lang, setLanguage, storedLanguage, t } from "./i18n.js";
+import { Live } from "./live.js";
+import { loginView } from "./login.js";
+import * as sound from "./sound.js";
+import * as feed from "./feed.js";
+import * as alert from "./alert.js";
+import * as cameras from "./cameras.js";
+import * as stats from "./stats.js";
+import * as zones from "./zones.js";
+import * as users from "./users.js";
+import * as audit from "./audit.js";
+
+// Navigation entries, shown only to roles with the capability.
+const VIEWS = [
+  { path: "alerts", cap: "alerts.read", module: feed, label: "nav.alerts" },
+  { path: "cameras", cap: "cameras.read", module: cameras, label: "nav.cameras" },
+  { path: "stats", cap: "stats.read", module: stats, label: "nav.stats" },
+  { path: "zones", cap: "config.write", module: zones, label: "nav.zones" },
+  { path: "users", cap: "users.manage", module: users, label: "nav.users" },
+  { path: "audit", cap: "audit.read", module: audit, label: "nav.audit" },
+];
+const HIDDEN = [{ path: "alert", cap: "alerts.read", module: alert }];
+
+const root = document.getElementById("app");
+const live = new Live();
+let me = null;
+let sites = [];
+let unmount = null;
+const known = new Set(); // alert ids already on screen or heard: no second beep
+
+/** What views get: the user, capability checks, live events, sites, helpers. */
+const ctx = {
+  get me() {
+    return me;
+  },
+  can: (cap) => Boolean(me && me.capabilities.includes(cap)),
+  live,
+  get sites() {
+    return sites;
+  },
+  refreshSites: () => refreshSites(),
+  navigate: (hash) => {
+    if (location.hash === hash) route();
+    else location.hash = hash;
+  },
+  remember: (ids) => ids.forEach((id) => known.add(id)),
+};
+
+export function parseHash(hash = location.hash) {
+  const raw = hash.replace(/^#\/?/, "");
+  const [path, search = ""] = raw.split("?");
+  return { parts: path.split("/").filter(Boolean).map(decodeURIComponent), params: new URLSearchParams(search) };
+}
+
+function route() {
+  if (!me) return;
+  const { parts, params } = parseHash();
+  const allowed = VIEWS.filter((v) => ctx.can(v.cap));
+  let view = [...VIEWS, ...HIDDEN].find((v) => v.path === parts[0] && ctx.can(v.cap));
+  if (!view) view = allowed[0];
+  if (unmount) unmount();
+  unmount = null;
+  for (const a of document.querySelectorAll("nav.main a")) {
+    const current = a.dataset.path === view?.path || (view?.path === "alert" && a.dataset.path === "alerts");
+    if (current) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+  const main = document.getElementById("main");
+  if (!view) {
+    fill(main, h("p", { class: "empty", text: t("app.nothing_allowed") }));
+    return;
+  }
+  fill(main);
+  unmount = view.module.mount(main, ctx, parts.slice(1), params) || null;
+  main.focus({ preventScroll: true });
+}
+
+async function refreshSites() {
+  try {
+    sites = await api("/api/sites");
+  } catch (err) {
+    console.warn("sites", err.message);
+    return;
+  }
+  renderBadges();
+}
+const refreshSitesSoon = debounce(refreshSites, 400);
+
+function renderBadges() {
+  const box = document.getElementById("site-badges");
+  if (!box) return;
+  let total = 0;
+  const chips = sites.map((site) => {
+    total += site.open_alerts;
+    return h(
+      "a",
+      {
+        class: ["site-badge", site.open_alerts > 0 && "has-open", `edge-${site.edge_state}`],
+        href: `#/alerts?site=${encodeURIComponent(site.id)}`,
+        title: t("badge.title", { site: site.name || site.id, n: site.open_alerts, edge: t(`edge.${site.edge_state}`) }),
+        dataset: { site: site.id, open: String(site.open_alerts) },
+      },
+      h("span", { class: "dot", "aria-hidden": "true" }),
+      h("span", { class: "name", text: site.name || site.id }),
+      h("span", { class: "count", text: String(site.open_alerts) }),
+    );
+  });
+  fill(box, chips);
+  document.title = total > 0 ? `(${total}) ${t("app.title")}` : t("app.title");
+}
+
+function onAlertEvent(a) {
+  const fresh = !known.has(a.id);
+  known.add(a.id);
+  if (fresh && a.state === "new" && a.event !== "end") sound.beep();
+  refreshSitesSoon();
+}
+
+function muteButton() {
+  const button = h("button", { type: "button", class: "icon-button", id: "mute" });
+  const paint = () => {
+    const m = sound.muted();
+    button.setAttribute("aria-pressed", String(m));
+    fill(button, h("span", { "aria-hidden": "true", text: m ? "🔕" : "🔔" }), " ", m ? t("sound.muted") : t("sound.on"));
+    button.title = m ? t("sound.unmute") : t("sound.mute");
+  };
+  button.addEventListener("click", () => {
+    sound.setMuted(!sound.muted());
+    sound.unlock();
+    paint();
+  });
+  paint();
+  return button;
+}
+
+function languageSelect() {
+  const select = h(
+    "select",
+    { id: "language", "aria-label": t("app.language") },
+    LANGUAGES.map((l) => h("option", { value: l.code, selected: l.code === lang() }, l.label)),
+  );
+  select.addEventListener("change", async () => {
+    try {
+      me = await api("/api/auth/me/language", { method: "PUT", body: { language: select.value } });
+    } catch (err) {
+      window.alert(err.message);
+      return;
+    }
+    await setLanguage(me.language);
+    renderShell();
+    route();
+  });
+  return select;
+}
+
+function liveIndicator() {
+  const el = h("span", { class: "live", id: "live-status", role: "status" });
+  const paint = (status) => {
+    el.dataset.status = status;
+    el.textContent = t(`live.${status}`);
+  };
+  paint(document.body.dataset.live || "connecting");
+  live.on("status", paint);
+  return el;
+}
+
+function renderShell() {
+  const nav = h(
+    "nav",
+    { class: "main", "aria-label": t("nav.label") },
+    VIEWS.filter((v) => ctx.can(v.cap)).map((v) =>
+      h("a", { href: `#/${v.path}`, dataset: { path: v.path }, text: t(v.label) }),
+    ),
+  );
+  const header = h(
+    "header",
+    { class: "top" },
+    h("a", { class: "brand", href: "#/", text: t("app.title") }),
+    nav,
+    h("div", { class: "site-badges", id: "site-badges", "aria-label": t("badge.label") }),
+    h(
+      "div",
+      { class: "tools" },
+      liveIndicator(),
+      muteButton(),
+      languageSelect(),
+      h("span", { class: "who", text: `${me.username} · ${t(`role.${me.role}`)}` }),
+      h("button", { type: "button", id: "logout", onclick: logout, text: t("app.logout") }),
+    ),
+  );
+  fill(root, h("a", { class: "skip", href: "#main", text: t("app.skip") }), header, h("main", { id: "main", tabindex: "-1" }));
+  renderBadges();
+}
+
+async function logout() {
+  try {
+    await api("/api/auth/logout", { method: "POST" });
+  } catch (err) {
+    console.warn("logout", err.message);
+  }
+  signedOut();
+}
+
+function signedOut() {
+  if (unmount) unmount();
+  unmount = null;
+  me = null;
+  sites = [];
+  live.stop();
+  fill(root, loginView(signedIn));
+}
+
+async function signedIn(user) {
+  me = user;
+  await setLanguage(me.language);
+  renderShell();
+  live.start();
+  refreshSites();
+  route();
+}
+
+async function boot() {
+  sound.installUnlock();
+  live.on("alert", onAlertEvent);
+  live.on("site", refreshSitesSoon);
+  live.on("open", refreshSites);
+  onUnauthorized(() => {
+    if (me) signedOut();
+  });
+  window.addEventListener("hashchange", route);
+  let user = null;
+  try {
+    user = await api("/api/auth/me");
+  } catch {
+    user = null;
+  }
+  if (user) {
+    await signedIn(user);
+  } else {
+    await setLanguage(storedLanguage());
+    signedOut();
+  }
+  document.body.dataset.ready = "1";
+}
+
+boot();

@@ -1,0 +1,72 @@
+// Filter controls shared by the alert feed and the statistics (their values live in the URL
+// hash, so a view can be shared by copying the address).
+
+import { api } from "./api.js";
+import { h } from "./dom.js";
+import { t } from "./i18n.js";
+
+let cameraCache = null;
+
+/** Cameras of the user's sites ([] for roles that may not list cameras). */
+export async function cameraList(ctx) {
+  if (!ctx.can("cameras.read")) return [];
+  if (!cameraCache) {
+    cameraCache = api("/api/cameras").catch(() => {
+      cameraCache = null;
+      return [];
+    });
+  }
+  return cameraCache;
+}
+
+/** <input type=datetime-local> value (local time) for an ISO time, and back. */
+export function toLocalInput(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return "";
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+export function fromLocalInput(value) {
+  if (!value) return "";
+  const d = new Date(value);
+  return Number.isNaN(d.getTime()) ? "" : d.toISOString();
+}
+
+export function field(id, label, control) {
+  return h("div", { class: "field" }, h("label", { for: id, text: label }), control);
+}
+
+export function siteSelect(ctx, id, value) {
+  return h(
+    "select",
+    { id, name: "site" },
+    h("option", { value: "", text: t("filter.any_site") }),
+    ctx.sites.map((s) => h("option", { value: s.id, selected: s.id === value, text: s.name ? `${s.name} (${s.id})` : s.id })),
+  );
+}
+
+/** A camera id box with suggestions (cameras of the chosen site when the role may list them). */
+export function cameraInput(ctx, id, value, siteOf) {
+  const listId = `${id}-options`;
+  const input = h("input", { id, name: "camera", value: value || "", list: listId, autocomplete: "off", placeholder: t("filter.any_camera") });
+  const options = h("datalist", { id: listId });
+  const refill = async () => {
+    const site = siteOf();
+    const cams = (await cameraList(ctx)).filter((c) => !site || c.site_id === site);
+    options.replaceChildren(...cams.map((c) => h("option", { value: c.camera_id, text: c.name || c.camera_id })));
+  };
+  refill();
+  return { input, options, refill };
+}
+
+/** Write params (object; arrays repeat) into the hash of `path` without duplicate history. */
+export function hashFor(path, params) {
+  const q = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    for (const v of Array.isArray(value) ? value : [value]) if (v) q.append(key, v);
+  }
+  const s = q.toString();
+  return `#/${path}${s ? `?${s}` : ""}`;
+}

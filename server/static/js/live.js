@@ -1,0 +1,85 @@
+// Live events over Server-Sent Events (/api/events). EventSource reconnects by itself after a
+// dropped connection; when the server answers with an error it gives up, so we start a new
+// one after a pause. Every (re)open is announced so views re-read what they show: nothing
+// published while we were away is missed.
+
+const KINDS = ["alert", "camera", "site", "config"];
+const RETRY_MS = 3000;
+
+export class Live {
+  constructor(url = "/api/events") {
+    this.url = url;
+    this.handlers = new Map();
+    this.source = null;
+    this.opens = 0;
+    this.timer = null;
+    this.stopped = true;
+  }
+
+  /** Subscribe to "alert" | "camera" | "site" | "config" | "open" | "status"; returns off(). */
+  on(kind, fn) {
+    if (!this.handlers.has(kind)) this.handlers.set(kind, new Set());
+    this.handlers.get(kind).add(fn);
+    return () => this.handlers.get(kind).delete(fn);
+  }
+
+  emit(kind, data) {
+    for (const fn of [...(this.handlers.get(kind) || [])]) {
+      try {
+        fn(data);
+      } catch (err) {
+        console.error(`live ${kind} handler`, err);
+      }
+    }
+  }
+
+  setStatus(status) {
+    document.body.dataset.live = status;
+    this.emit("status", status);
+  }
+
+  start() {
+    this.stopped = false;
+    this.connect();
+  }
+
+  connect() {
+    clearTimeout(this.timer);
+    if (this.source) this.source.close();
+    const source = new EventSource(this.url, { withCredentials: true });
+    this.source = source;
+    this.setStatus("connecting");
+    source.onopen = () => {
+      this.opens += 1;
+      this.setStatus("open");
+      this.emit("open", { reconnect: this.opens > 1 });
+    };
+    source.onerror = () => {
+      if (this.stopped || source !== this.source) return;
+      this.setStatus("reconnecting");
+      if (source.readyState === EventSource.CLOSED) {
+        this.timer = setTimeout(() => this.connect(), RETRY_MS);
+      }
+    };
+    for (const kind of KINDS) {
+      source.addEventListener(kind, (event) => {
+        let data;
+        try {
+          data = JSON.parse(event.data);
+        } catch {
+          console.warn(`live: ${kind} event that is not JSON`, event.data);
+          return;
+        }
+        this.emit(kind, data);
+      });
+    }
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    if (this.source) this.source.close();
+    this.source = null;
+    this.setStatus("off");
+  }
+}

@@ -1,0 +1,110 @@
+// Statistics: violations per day (stacked by site, camera or rule; chart and table), alerts by
+// state, and how long alerts wait to be acknowledged (median, p90).
+
+import { api } from "./api.js";
+import { fill, h } from "./dom.js";
+import { fmtDuration, fmtNumber, t, tv } from "./i18n.js";
+import { legend, stackedBars } from "./chart.js";
+import { cameraInput, field, fromLocalInput, hashFor, siteSelect, toLocalInput } from "./filters.js";
+
+const GROUPS = ["rule", "site", "camera"];
+const DAY = 86400000;
+
+function days(since, until) {
+  const out = [];
+  const end = new Date(until);
+  for (let d = new Date(since); d <= end && out.length < 400; d = new Date(d.getTime() + DAY)) out.push(d.toISOString().slice(0, 10));
+  return out;
+}
+
+export function mount(root, ctx, _parts, params) {
+  const until = params.get("until") || "";
+  const since = params.get("since") || new Date(Date.now() - 13 * DAY).toISOString().slice(0, 10) + "T00:00:00.000Z";
+  const f = { site: params.get("site") || "", camera: params.get("camera") || "", since, until, group: GROUPS.includes(params.get("group")) ? params.get("group") : "rule" };
+
+  const site = siteSelect(ctx, "s-site", f.site);
+  const camera = cameraInput(ctx, "s-camera", f.camera, () => site.value);
+  const sinceIn = h("input", { id: "s-since", type: "datetime-local", value: toLocalInput(f.since) });
+  const untilIn = h("input", { id: "s-until", type: "datetime-local", value: toLocalInput(f.until) });
+  const group = h("select", { id: "s-group" }, GROUPS.map((g) => h("option", { value: g, selected: g === f.group, text: t(`stats.by_${g}`) })));
+  const form = h(
+    "form",
+    { class: "filters", role: "search", "aria-label": t("filter.label") },
+    field("s-site", t("filter.site"), site),
+    field("s-camera", t("filter.camera"), [camera.input, camera.options]),
+    field("s-since", t("filter.since"), sinceIn),
+    field("s-until", t("filter.until"), untilIn),
+    field("s-group", t("stats.group"), group),
+    h("div", { class: "field buttons" }, h("button", { type: "submit", class: "primary", text: t("filter.apply") })),
+  );
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    ctx.navigate(hashFor("stats", { site: site.value, camera: camera.input.value.trim(), since: fromLocalInput(sinceIn.value), until: fromLocalInput(untilIn.value), group: group.value }));
+  });
+  for (const el of [site, group]) el.addEventListener("change", () => form.requestSubmit());
+  const body = h("div", { id: "stats" }, h("p", { class: "muted", text: t("app.loading") }));
+  fill(root, h("h1", { text: t("stats.title") }), form, body);
+
+  let alive = true;
+  (async () => {
+    let s;
+    try {
+      s = await api("/api/stats", { params: { site: f.site, camera: f.camera, since: f.since, until: f.until } });
+    } catch (err) {
+      if (alive) fill(body, h("p", { class: "error", role: "alert", text: t("stats.load_failed", { detail: err.message }) }));
+      return;
+    }
+    if (!alive) return;
+    const keyOf = (d) => (f.group === "site" ? d.site_id : f.group === "camera" ? `${d.site_id}/${d.camera_id}` : d.rule);
+    const labelOf = (k) => (f.group === "rule" ? tv("rule", k) : k);
+    const counts = new Map();
+    const keys = new Set();
+    for (const d of s.per_day) {
+      const k = keyOf(d);
+      keys.add(k);
+      const m = counts.get(d.day) || new Map();
+      m.set(k, (m.get(k) || 0) + d.count);
+      counts.set(d.day, m);
+    }
+    const dataDays = [...counts.keys()].sort();
+    const first = dataDays[0] && dataDays[0] < f.since.slice(0, 10) ? dataDays[0] : f.since.slice(0, 10);
+    const last = f.until ? f.until.slice(0, 10) : new Date().toISOString().slice(0, 10);
+    const cats = days(`${first}T00:00:00Z`, `${dataDays.length && dataDays.at(-1) > last ? dataDays.at(-1) : last}T00:00:00Z`);
+    const series = [...keys].sort().map((k) => ({ key: k, label: labelOf(k) }));
+    const value = (day, k) => counts.get(day)?.get(k) || 0;
+    const total = s.per_day.reduce((n, d) => n + d.count, 0);
+    const stateTotal = Object.values(s.by_state).reduce((n, v) => n + v, 0);
+
+    const cards = h(
+      "div",
+      { class: "kpis" },
+      h("div", { class: "kpi" }, h("span", { class: "kpi-value", id: "kpi-total", text: fmtNumber(total) }), h("span", { class: "kpi-label", text: t("stats.violations") })),
+      h("div", { class: "kpi" }, h("span", { class: "kpi-value", id: "kpi-median", text: fmtDuration(s.ack_seconds_median) }), h("span", { class: "kpi-label", text: t("stats.ack_median") })),
+      h("div", { class: "kpi" }, h("span", { class: "kpi-value", id: "kpi-p90", text: fmtDuration(s.ack_seconds_p90) }), h("span", { class: "kpi-label", text: t("stats.ack_p90") })),
+      h("div", { class: "kpi" }, h("span", { class: "kpi-value", text: fmtNumber(s.acknowledged) }), h("span", { class: "kpi-label", text: t("stats.acknowledged") })),
+    );
+    const states = h(
+      "table",
+      { class: "compact" },
+      h("caption", { text: t("stats.by_state") }),
+      h("tbody", {}, Object.entries(s.by_state).map(([k, v]) => h("tr", {}, h("th", { scope: "row" }, h("span", { class: `state state-${k}`, text: tv("state", k) })), h("td", { class: "num", text: fmtNumber(v) }))), h("tr", {}, h("th", { scope: "row", text: t("stats.total") }), h("td", { class: "num", text: fmtNumber(stateTotal) }))),
+    );
+    const rows = [...s.per_day].sort((a, b) => b.day.localeCompare(a.day) || a.site_id.localeCompare(b.site_id) || a.camera_id.localeCompare(b.camera_id) || a.rule.localeCompare(b.rule));
+    const table = h(
+      "table",
+      { class: "compact", id: "stats-table" },
+      h("caption", { text: t("stats.table") }),
+      h("thead", {}, h("tr", {}, ["stats.day", "filter.site", "filter.camera", "filter.rule", "stats.count"].map((k) => h("th", { scope: "col", text: t(k) })))),
+      h("tbody", {}, rows.length ? rows.map((d) => h("tr", {}, h("td", { text: d.day }), h("td", { text: d.site_id }), h("td", { text: d.camera_id }), h("td", { text: tv("rule", d.rule) }), h("td", { class: "num", text: fmtNumber(d.count) }))) : h("tr", {}, h("td", { colspan: 5, class: "muted", text: t("stats.none") }))),
+    );
+    fill(
+      body,
+      cards,
+      h("section", { class: "panel" }, h("h2", { text: t("stats.per_day") }), h("div", { class: "chart-wrap" }, stackedBars(cats, series, value, { label: t("stats.chart_label", { n: total }) })), legend(series)),
+      h("div", { class: "two-col" }, h("section", { class: "panel" }, table), h("section", { class: "panel" }, states)),
+    );
+  })();
+  return () => {
+    alive = false;
+  };
+}

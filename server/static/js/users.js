@@ -1,0 +1,138 @@
+// Users (admins, users.manage): list, create, change role / sites / language, reset a
+// password, disable or enable.
+
+import { api } from "./api.js";
+import { fill, h } from "./dom.js";
+import { LANGUAGES, t, tv } from "./i18n.js";
+
+export const ROLES = ["admin", "manager", "police", "operator"];
+
+const splitSites = (s) =>
+  s
+    .split(/[\s,，]+/)
+    .map((x) => x.trim())
+    .filter(Boolean);
+
+function roleSelect(id, value) {
+  return h("select", { id }, ROLES.map((r) => h("option", { value: r, selected: r === value, text: tv("role", r) })));
+}
+
+function langSelect(id, value) {
+  return h("select", { id }, LANGUAGES.map((l) => h("option", { value: l.code, selected: l.code === value, text: l.label })));
+}
+
+function createForm(onCreated) {
+  const username = h("input", { id: "new-username", required: true, autocomplete: "off", pattern: "[A-Za-z0-9][A-Za-z0-9._@\\-]{0,63}" });
+  const password = h("input", { id: "new-password", type: "password", required: true, minlength: 10, autocomplete: "new-password" });
+  const role = roleSelect("new-role", "manager");
+  const sites = h("input", { id: "new-sites", required: true, placeholder: t("users.sites_hint") });
+  const language = langSelect("new-language", "zh-CN");
+  const message = h("p", { class: "error", role: "alert" });
+  const form = h(
+    "form",
+    { class: "panel create-user", "aria-labelledby": "create-title" },
+    h("h2", { id: "create-title", text: t("users.create") }),
+    h(
+      "div",
+      { class: "grid-form" },
+      h("div", { class: "field" }, h("label", { for: "new-username", text: t("users.username") }), username),
+      h("div", { class: "field" }, h("label", { for: "new-password", text: t("users.password") }), password, h("span", { class: "muted small", text: t("users.password_hint") })),
+      h("div", { class: "field" }, h("label", { for: "new-role", text: t("users.role") }), role),
+      h("div", { class: "field" }, h("label", { for: "new-sites", text: t("users.sites") }), sites),
+      h("div", { class: "field" }, h("label", { for: "new-language", text: t("users.language") }), language),
+    ),
+    h("button", { type: "submit", class: "primary", text: t("users.create_button") }),
+    message,
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    message.textContent = "";
+    try {
+      await api("/api/users", { method: "POST", body: { username: username.value.trim(), password: password.value, role: role.value, sites: splitSites(sites.value), language: language.value } });
+      form.reset();
+      onCreated();
+    } catch (err) {
+      message.textContent = t("users.failed", { detail: err.message });
+    }
+  });
+  return form;
+}
+
+function userRow(u, me, reload) {
+  const key = u.username.replace(/[^A-Za-z0-9_-]/g, "_");
+  const role = roleSelect(`role-${key}`, u.role);
+  const sites = h("input", { id: `sites-${key}`, value: u.sites.join(", "), "aria-label": t("users.sites_of", { user: u.username }) });
+  const language = langSelect(`lang-${key}`, u.language);
+  role.setAttribute("aria-label", t("users.role_of", { user: u.username }));
+  language.setAttribute("aria-label", t("users.language_of", { user: u.username }));
+  const password = h("input", { type: "password", minlength: 10, autocomplete: "new-password", placeholder: t("users.new_password"), "aria-label": t("users.password_of", { user: u.username }) });
+  const message = h("span", { class: "error small", role: "alert" });
+  const patch = async (body) => {
+    message.textContent = "";
+    try {
+      await api(`/api/users/${encodeURIComponent(u.username)}`, { method: "PATCH", body });
+      reload();
+    } catch (err) {
+      message.textContent = t("users.failed", { detail: err.message });
+    }
+  };
+  const save = h("button", {
+    type: "button",
+    text: t("users.save"),
+    onclick: () => {
+      const body = { role: role.value, sites: splitSites(sites.value), language: language.value };
+      if (password.value) body.password = password.value;
+      patch(body);
+    },
+  });
+  const self = u.username === me.username;
+  const toggle = h("button", {
+    type: "button",
+    class: u.active ? "danger" : "",
+    disabled: self,
+    title: self ? t("users.not_self") : "",
+    text: u.active ? t("users.disable") : t("users.enable"),
+    onclick: () => patch({ active: !u.active }),
+  });
+  return h(
+    "tr",
+    { dataset: { user: u.username }, class: u.active ? "" : "inactive" },
+    h("th", { scope: "row" }, u.username, u.active ? null : h("span", { class: "badge", text: t("users.disabled") })),
+    h("td", {}, role),
+    h("td", {}, sites),
+    h("td", {}, language),
+    h("td", {}, password),
+    h("td", { class: "buttons" }, save, toggle, message),
+  );
+}
+
+export function mount(root, ctx) {
+  const body = h("tbody", {});
+  const error = h("p", { class: "error", role: "alert" });
+  const load = async () => {
+    try {
+      const users = await api("/api/users");
+      error.textContent = "";
+      fill(body, users.map((u) => userRow(u, ctx.me, load)));
+    } catch (err) {
+      error.textContent = t("users.load_failed", { detail: err.message });
+    }
+  };
+  fill(
+    root,
+    h("h1", { text: t("users.title") }),
+    error,
+    h(
+      "div",
+      { class: "table-wrap" },
+      h(
+        "table",
+        { class: "users", id: "users" },
+        h("thead", {}, h("tr", {}, ["users.username", "users.role", "users.sites", "users.language", "users.password", "users.actions"].map((k) => h("th", { scope: "col", text: t(k) })))),
+        body,
+      ),
+    ),
+    createForm(load),
+  );
+  load();
+}

@@ -1,0 +1,437 @@
+// Zone editor (config.write): the camera's latest snapshot as backdrop, its zones as polygons
+// in normalised 0..1 coordinates. Click to add a point to the selected zone, drag a point to
+// move it (or focus it and use the arrow keys), Delete removes it. Save sends the change to
+// the edge against the version it was made on; the page shows "pending", then the edge's
+// answer: applied (with the new version) or refused (with its reason).
+
+import { api } from "./api.js";
+import { fill, h } from "./dom.js";
+import { t, tv } from "./i18n.js";
+import { cameraList } from "./filters.js";
+import { ConfigTracker } from "./zones_track.js";
+
+export const KINDS = ["helmet_required", "no_smoking", "smoking_area", "mask"];
+const THRESHOLDS = ["enabled", "min_score", "dwell_s", "cooldown_s"];
+const ID_RE = /^[a-z0-9][a-z0-9_-]{0,39}$/;
+const STEP = 0.005;
+
+const clamp = (v) => Math.min(1, Math.max(0, v));
+const round = (v) => Math.round(v * 10000) / 10000;
+
+function pickCamera(root, ctx) {
+  const body = h("div", {}, h("p", { class: "muted", text: t("app.loading") }));
+  fill(root, h("h1", { text: t("zones.title") }), h("p", { text: t("zones.pick") }), body);
+  cameraList(ctx).then((cams) => {
+    if (!cams.length) return fill(body, h("p", { class: "empty", text: t("camera.none") }));
+    fill(
+      body,
+      h(
+        "ul",
+        { class: "pick-list" },
+        cams.map((c) => h("li", {}, h("a", { href: `#/zones/${encodeURIComponent(c.site_id)}/${encodeURIComponent(c.camera_id)}`, text: `${c.site_id} / ${c.name || c.camera_id}` }))),
+      ),
+    );
+  });
+}
+
+/** Problems that would make the edge refuse the zones, in the user's language. */
+export function problems(zones) {
+  const out = [];
+  const seen = new Set();
+  zones.forEach((z, i) => {
+    const name = z.id || `#${i + 1}`;
+    if (!ID_RE.test(z.id)) out.push(t("zones.bad_id", { zone: name }));
+    if (seen.has(z.id)) out.push(t("zones.dup_id", { zone: name }));
+    seen.add(z.id);
+    if (z.points.length < 3) out.push(t("zones.few_points", { zone: name, n: z.points.length }));
+  });
+  return out;
+}
+
+export function mount(root, ctx, parts) {
+  const [site, camera] = parts;
+  if (!site || !camera) return pickCamera(root, ctx);
+  const base = `/api/cameras/${encodeURIComponent(site)}/${encodeURIComponent(camera)}`;
+
+  let config = null;
+  let baseVersion = null;
+  let zones = [];
+  let rules = {};
+  let sel = -1; // selected zone
+  let pt = -1; // selected point of the selected zone
+  let dirty = false;
+  let size = { w: 1600, h: 900 };
+  let drag = null;
+
+  const status = h("p", { id: "config-status", class: "config-status", role: "status", "aria-live": "polite" });
+  const errors = h("ul", { class: "error", id: "zone-errors", role: "alert" });
+  const img = h("img", { class: "backdrop", alt: t("zones.backdrop_alt", { camera }), src: `${base}/snapshot?t=${Date.now()}` });
+  const noSnap = h("p", { class: "placeholder over", hidden: true, text: t("zones.no_snapshot") });
+  const svg = h("svg:svg", { class: "zones-svg", id: "zone-canvas", viewBox: `0 0 ${size.w} ${size.h}`, preserveAspectRatio: "none", role: "application", "aria-label": t("zones.canvas_label") });
+  const stage = h("div", { class: "stage" }, img, svg, noSnap);
+  const shape = () => {
+    stage.style.aspectRatio = `${size.w} / ${size.h}`;
+    stage.style.setProperty("--aspect", String(size.w / size.h));
+  };
+  shape();
+  const side = h("div", { class: "zone-side" });
+  const rulesBox = h("div", { class: "rules" });
+  const saveButton = h("button", { type: "button", class: "primary", id: "zone-save", text: t("zones.save") });
+  const discardButton = h("button", { type: "button", id: "zone-discard", text: t("zones.discard") });
+  const version = h("p", { class: "muted small", id: "zone-version" });
+
+  fill(
+    root,
+    h("div", { class: "detail-head" }, h("a", { href: "#/zones", class: "back", text: `← ${t("zones.all_cameras")}` }), h("h1", { text: t("zones.title_camera", { site, camera }) })),
+    version,
+    h("div", { class: "zone-editor" }, h("div", { class: "stage-wrap" }, stage, h("p", { class: "muted small", text: t("zones.help") })), h("div", { class: "zone-panel" }, side, rulesBox, errors, h("div", { class: "buttons" }, saveButton, discardButton), status)),
+  );
+
+  img.addEventListener("load", () => {
+    size = { w: img.naturalWidth || 1600, h: img.naturalHeight || 900 };
+    svg.setAttribute("viewBox", `0 0 ${size.w} ${size.h}`);
+    shape();
+    noSnap.hidden = true;
+    draw();
+  });
+  img.addEventListener("error", () => {
+    img.hidden = true;
+    noSnap.hidden = false;
+  });
+
+  const touch = () => {
+    dirty = true;
+    fill(errors);
+    draw();
+  };
+
+  const toNorm = (event) => {
+    const r = svg.getBoundingClientRect();
+    return [round(clamp((event.clientX - r.left) / r.width)), round(clamp((event.clientY - r.top) / r.height))];
+  };
+
+  // ---- drawing ----
+  function draw() {
+    const r = Math.max(size.w, size.h) / 120;
+    const children = [];
+    zones.forEach((z, i) => {
+      const points = z.points.map(([x, y]) => `${x * size.w},${y * size.h}`).join(" ");
+      const cls = ["zone", `kind-${z.kind}`, i === sel && "selected"].filter(Boolean).join(" ");
+      const tag = z.points.length >= 3 ? "svg:polygon" : "svg:polyline";
+      const poly = h(tag, { points, class: cls, dataset: { zone: String(i) } }, h("svg:title", { text: `${z.id} · ${tv("kind", z.kind)}` }));
+      children.push(poly);
+      if (z.points.length) {
+        const [x, y] = z.points[0];
+        children.push(h("svg:text", { x: x * size.w + r * 1.5, y: y * size.h - r * 1.5, class: "zone-label", "font-size": r * 3, text: z.id || "?" }));
+      }
+    });
+    if (sel >= 0 && zones[sel]) {
+      zones[sel].points.forEach(([x, y], j) => {
+        const handle = h("svg:circle", {
+          cx: x * size.w,
+          cy: y * size.h,
+          r: j === pt ? r * 1.5 : r,
+          class: ["handle", j === pt && "active"].filter(Boolean).join(" "),
+          tabindex: 0,
+          role: "button",
+          "aria-label": t("zones.point_label", { n: j + 1, x: x.toFixed(3), y: y.toFixed(3) }),
+          dataset: { point: String(j) },
+        });
+        handle.addEventListener("pointerdown", (event) => {
+          event.stopPropagation();
+          event.preventDefault();
+          pt = j;
+          drag = { pointer: event.pointerId, moved: false };
+          svg.setPointerCapture(event.pointerId);
+          draw();
+        });
+        handle.addEventListener("focus", () => {
+          if (pt !== j) {
+            pt = j;
+            requestAnimationFrame(() => {
+              draw();
+              svg.querySelector(`[data-point="${j}"]`)?.focus();
+            });
+          }
+        });
+        children.push(handle);
+      });
+    }
+    svg.replaceChildren(...children);
+    svg.dataset.zones = String(zones.length);
+    paintSide();
+  }
+
+  svg.addEventListener("pointermove", (event) => {
+    if (!drag || drag.pointer !== event.pointerId || sel < 0) return;
+    zones[sel].points[pt] = toNorm(event);
+    drag.moved = true;
+    dirty = true;
+    draw();
+  });
+  const endDrag = (event) => {
+    if (!drag || drag.pointer !== event.pointerId) return;
+    drag = null;
+    svg.releasePointerCapture(event.pointerId);
+    touch();
+  };
+  svg.addEventListener("pointerup", endDrag);
+  svg.addEventListener("pointercancel", endDrag);
+  svg.addEventListener("click", (event) => {
+    if (event.target.closest(".handle")) return;
+    const hit = event.target.closest("[data-zone]");
+    if (hit && Number(hit.dataset.zone) !== sel) {
+      sel = Number(hit.dataset.zone);
+      pt = -1;
+      draw();
+      return;
+    }
+    if (sel < 0) addZone();
+    zones[sel].points.push(toNorm(event));
+    pt = zones[sel].points.length - 1;
+    touch();
+  });
+  svg.addEventListener("keydown", (event) => {
+    if (sel < 0 || pt < 0 || !zones[sel]) return;
+    const p = zones[sel].points[pt];
+    const moves = { ArrowLeft: [-STEP, 0], ArrowRight: [STEP, 0], ArrowUp: [0, -STEP], ArrowDown: [0, STEP] };
+    if (event.key in moves) {
+      const [dx, dy] = moves[event.key];
+      zones[sel].points[pt] = [round(clamp(p[0] + dx)), round(clamp(p[1] + dy))];
+    } else if (event.key === "Delete" || event.key === "Backspace") {
+      deletePoint();
+    } else return;
+    event.preventDefault();
+    touch();
+    svg.querySelector(`[data-point="${pt}"]`)?.focus();
+  });
+
+  function addZone() {
+    const used = new Set(zones.map((z) => z.id));
+    let n = zones.length + 1;
+    while (used.has(`zone-${n}`)) n += 1;
+    zones.push({ id: `zone-${n}`, name: "", kind: "helmet_required", points: [] });
+    sel = zones.length - 1;
+    pt = -1;
+  }
+
+  function deletePoint() {
+    if (sel < 0 || pt < 0) return;
+    zones[sel].points.splice(pt, 1);
+    pt = Math.min(pt, zones[sel].points.length - 1);
+  }
+
+  // ---- side panel ----
+  // The list is redrawn on every change; the form only when another zone is selected, so
+  // the field being edited is never removed under the cursor (its blur would fire "change"
+  // while the panel is being rebuilt).
+  const listBox = h("div", { class: "zone-list-box" });
+  const formBox = h("div", { class: "zone-form-box" });
+  side.append(listBox, formBox);
+  let formZone = null;
+
+  function paintSide() {
+    const list = h(
+      "ul",
+      { class: "zone-list", id: "zone-list" },
+      zones.map((z, i) =>
+        h(
+          "li",
+          {},
+          h("button", {
+            type: "button",
+            class: ["zone-pick", `kind-${z.kind}`, i === sel && "selected"],
+            "aria-pressed": String(i === sel),
+            text: `${z.id || "?"} · ${tv("kind", z.kind)} · ${t("zones.n_points", { n: z.points.length })}`,
+            onclick: () => {
+              sel = i;
+              pt = -1;
+              draw();
+            },
+          }),
+        ),
+      ),
+    );
+    const add = h("button", {
+      type: "button",
+      id: "zone-new",
+      text: t("zones.new"),
+      onclick: () => {
+        addZone();
+        touch();
+      },
+    });
+    fill(listBox, h("h2", { text: t("zones.zones") }), zones.length ? list : h("p", { class: "muted", text: t("zones.none") }), add);
+    const z = zones[sel] || null;
+    if (z !== formZone) {
+      formZone = z;
+      fill(formBox, z ? zoneForm(z) : null);
+    }
+    if (z) {
+      formBox.querySelector("legend").textContent = t("zones.selected", { zone: z.id || "?" });
+      formBox.querySelector("#point-delete").disabled = pt < 0;
+    }
+  }
+
+  function zoneForm(z) {
+    const id = h("input", { id: "zone-id", value: z.id, pattern: ID_RE.source, required: true, autocomplete: "off" });
+    id.addEventListener("change", () => {
+      z.id = id.value.trim();
+      touch();
+    });
+    const name = h("input", { id: "zone-name", value: z.name, maxlength: 100, autocomplete: "off" });
+    name.addEventListener("change", () => {
+      z.name = name.value;
+      touch();
+    });
+    const kind = h("select", { id: "zone-kind" }, KINDS.map((k) => h("option", { value: k, selected: k === z.kind, text: tv("kind", k) })));
+    kind.addEventListener("change", () => {
+      z.kind = kind.value;
+      touch();
+    });
+    return h(
+      "fieldset",
+      { class: "zone-form" },
+      h("legend", { text: t("zones.selected", { zone: z.id || "?" }) }),
+      h("div", { class: "field" }, h("label", { for: "zone-id", text: t("zones.id") }), id, h("span", { class: "muted small", text: t("zones.id_hint") })),
+      h("div", { class: "field" }, h("label", { for: "zone-name", text: t("zones.name") }), name),
+      h("div", { class: "field" }, h("label", { for: "zone-kind", text: t("zones.kind") }), kind),
+      h(
+        "div",
+        { class: "buttons" },
+        h("button", {
+          type: "button",
+          id: "point-delete",
+          disabled: pt < 0,
+          text: t("zones.delete_point"),
+          onclick: () => {
+            deletePoint();
+            touch();
+          },
+        }),
+        h("button", {
+          type: "button",
+          id: "zone-delete",
+          class: "danger",
+          text: t("zones.delete_zone"),
+          onclick: () => {
+            zones.splice(sel, 1);
+            sel = -1;
+            pt = -1;
+            touch();
+          },
+        }),
+      ),
+    );
+  }
+
+  function paintRules() {
+    const sections = Object.entries(rules).map(([rule, values]) => {
+      const fields = THRESHOLDS.filter((k) => k in values).map((k) => {
+        const id = `rule-${rule}-${k}`;
+        if (typeof values[k] === "boolean") {
+          const box = h("input", { id, type: "checkbox", checked: values[k] });
+          box.addEventListener("change", () => {
+            values[k] = box.checked;
+            dirty = true;
+          });
+          return h("div", { class: "field inline" }, box, h("label", { for: id, text: t(`threshold.${k}`) }));
+        }
+        const limits = k === "min_score" ? { min: 0, max: 1, step: 0.01 } : k === "dwell_s" ? { min: 0, max: 600, step: 0.5 } : { min: 0, max: 86400, step: 1 };
+        const input = h("input", { id, type: "number", value: values[k], ...limits });
+        input.addEventListener("change", () => {
+          const v = Number(input.value);
+          if (input.value !== "" && Number.isFinite(v)) values[k] = v;
+          dirty = true;
+        });
+        return h("div", { class: "field" }, h("label", { for: id, text: t(`threshold.${k}`) }), input);
+      });
+      return h("fieldset", { class: "rule-form" }, h("legend", { text: tv("rule", rule) }), fields);
+    });
+    fill(rulesBox, sections.length ? [h("h2", { text: t("zones.thresholds") }), sections] : null);
+  }
+
+  function changedRules() {
+    const out = {};
+    for (const [rule, values] of Object.entries(rules)) {
+      const before = (config.rules || {})[rule] || {};
+      for (const k of THRESHOLDS) {
+        if (k in values && values[k] !== before[k]) (out[rule] ||= {})[k] = values[k];
+      }
+    }
+    return Object.keys(out).length ? out : null;
+  }
+
+  const tracker = new ConfigTracker(ctx, status, (req) => {
+    if (req.status === "applied") {
+      baseVersion = req.version;
+      config = { ...config, version: req.version, zones: structuredClone(zones), rules: structuredClone(rules) };
+      dirty = false;
+      paintVersion();
+    }
+    saveButton.disabled = false;
+  });
+
+  function paintVersion() {
+    version.textContent = baseVersion ? t("zones.version", { version: baseVersion }) : t("zones.no_version");
+    saveButton.disabled = !baseVersion || tracker.pending;
+  }
+
+  function adopt(c) {
+    config = c;
+    baseVersion = c.version;
+    zones = structuredClone(c.zones).map((z) => ({ ...z, name: z.name || "" }));
+    rules = structuredClone(c.rules || {});
+    sel = zones.length ? 0 : -1;
+    pt = -1;
+    dirty = false;
+    fill(errors);
+    draw();
+    paintRules();
+    paintVersion();
+  }
+
+  async function load() {
+    try {
+      const c = await api(`${base}/config`);
+      adopt(c);
+      if (c.pending) tracker.follow(c.pending);
+    } catch (err) {
+      fill(errors, h("li", { text: t("zones.load_failed", { detail: err.message }) }));
+      saveButton.disabled = true;
+    }
+  }
+
+  saveButton.addEventListener("click", async () => {
+    const found = problems(zones);
+    if (found.length) {
+      fill(errors, found.map((p) => h("li", { text: p })));
+      return;
+    }
+    fill(errors);
+    saveButton.disabled = true;
+    try {
+      const req = await api(`${base}/config`, {
+        method: "POST",
+        body: { base_version: baseVersion, zones: zones.map((z) => ({ id: z.id, name: z.name, kind: z.kind, points: z.points })), rules: changedRules() },
+      });
+      tracker.follow(req);
+    } catch (err) {
+      fill(errors, h("li", { text: t("zones.save_failed", { detail: err.message }) }));
+      saveButton.disabled = false;
+    }
+  });
+  discardButton.addEventListener("click", () => config && adopt(config));
+
+  const offCamera = ctx.live.on("camera", (c) => {
+    if (c.site_id === site && c.camera_id === camera && !dirty && !tracker.pending && c.config_version && c.config_version !== baseVersion) load();
+  });
+  draw();
+  load();
+  status.dataset.status = "idle";
+  return () => {
+    offCamera();
+    tracker.stop();
+  };
+}
+
