@@ -67,6 +67,7 @@ def evidence_file(
             detail=f"sha256 {ev.sha256}",
             client=client_address(request),
         )
+    s.commit()  # the audit row is written before a byte leaves
     return FileResponse(
         path,
         media_type=ev.content_type,
@@ -118,6 +119,7 @@ def export(
         f"files {', '.join(e.name for e in evidence if e.status == 'stored')}",
         client=client_address(request),
     )
+    s.commit()
     return Response(
         data,
         media_type="application/zip",

@@ -60,6 +60,7 @@ def add_user(body: UserCreateIn, request: Request, user: Admin, s: DB, state: St
         detail=f"role {new.role}, sites {','.join(new.sites)}",
         client=client_address(request),
     )
+    s.commit()  # before the answer: the next request must see it
     return user_out(new)
 
 
@@ -108,4 +109,5 @@ def change_user(username: str, body: UserUpdateIn, request: Request, user: Admin
         detail="changed " + ", ".join(sorted(changed)) if changed else "no change",
         client=client_address(request),
     )
+    s.commit()
     return user_out(target)
