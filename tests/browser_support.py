@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from console_support import clip_bytes
 from mqtt_broker import HOST, Collector, Mosquitto
 
 from contract import messages as m
@@ -172,16 +173,7 @@ def login(page: Any, url: str, username: str) -> None:
 
 def h264_clip(folder: Path, seconds: int = 4) -> bytes:
     """A real H.264 MP4 (faststart) made by ffmpeg from its test pattern."""
-    out = folder / "clip.mp4"
-    if not out.is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-             "testsrc=size=320x240:rate=10", "-t", str(seconds), "-c:v", "libx264",
-             "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(out)],
-            check=True, timeout=120,
-        )  # fmt: skip
-    return out.read_bytes()
+    return clip_bytes(folder, seconds)
 
 
 def jpeg(folder: Path, name: str = "snap.jpg") -> bytes:

@@ -142,6 +142,15 @@ def test_alert_from_mqtt_shows_live_is_acknowledged_clip_plays_and_police_export
         badge = page.locator(f'.site-badge[data-site="{site}"]')
         badge.locator(".count", has_text="1").wait_for()
 
+        # filters live in the URL hash: another rule hides the row, picking its rule shows it
+        page.goto(f"{served.url}/#/alerts?site={site}&rule=smoking")
+        page.wait_for_selector("#feed[data-loaded], #feed-summary:not(:empty)")
+        row.wait_for(state="detached")
+        page.select_option("#f-rule", "no_helmet")
+        page.wait_for_function("location.hash.includes('rule=no_helmet')")
+        assert f"site={site}" in page.evaluate("location.hash")
+        row.wait_for(state="visible")
+
         row.click()
         page.wait_for_selector('#alert-state[data-state="new"]')
         page.fill("#action-note", "Foreman told; worker sent for a hard hat")

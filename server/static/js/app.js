@@ -100,10 +100,10 @@ function renderBadges() {
     return h(
       "a",
       {
-        class: ["site-badge", site.open_alerts > 0 && "has-open", `edge-${site.edge_state}`],
+        class: ["site-badge", site.open_alerts > 0 && "has-open"],
         href: `#/alerts?site=${encodeURIComponent(site.id)}`,
         title: t("badge.title", { site: site.name || site.id, n: site.open_alerts, edge: t(`edge.${site.edge_state}`) }),
-        dataset: { site: site.id, open: String(site.open_alerts) },
+        dataset: { site: site.id, open: String(site.open_alerts), edge: site.edge_state },
       },
       h("span", { class: "dot", "aria-hidden": "true" }),
       h("span", { class: "name", text: site.name || site.id }),
@@ -121,12 +121,24 @@ function onAlertEvent(a) {
   refreshSitesSoon();
 }
 
+/** A small speaker drawn in SVG (no icon font or emoji font needed), crossed out when muted. */
+function speakerIcon(muted) {
+  return h(
+    "svg:svg",
+    { viewBox: "0 0 24 24", width: 18, height: 18, class: "icon", "aria-hidden": "true" },
+    h("svg:path", { d: "M3 9h4l5-4v14l-5-4H3z", fill: "currentColor" }),
+    muted
+      ? h("svg:path", { d: "M16 9l6 6M22 9l-6 6", stroke: "currentColor", "stroke-width": 2, fill: "none" })
+      : h("svg:path", { d: "M16 8.5a5 5 0 0 1 0 7M18.5 6a8.5 8.5 0 0 1 0 12", stroke: "currentColor", "stroke-width": 2, fill: "none" }),
+  );
+}
+
 function muteButton() {
   const button = h("button", { type: "button", class: "icon-button", id: "mute" });
   const paint = () => {
     const m = sound.muted();
     button.setAttribute("aria-pressed", String(m));
-    fill(button, h("span", { "aria-hidden": "true", text: m ? "🔕" : "🔔" }), " ", m ? t("sound.muted") : t("sound.on"));
+    fill(button, speakerIcon(m), " ", m ? t("sound.muted") : t("sound.on"));
     button.title = m ? t("sound.unmute") : t("sound.mute");
   };
   button.addEventListener("click", () => {
