@@ -41,9 +41,8 @@ def snapshot_jpeg(image: np.ndarray) -> bytes:
     """A JPEG of a BGR frame, scaled down to at most ``SNAPSHOT_MAX_WIDTH`` pixels wide."""
     h, w = image.shape[:2]
     if w > SNAPSHOT_MAX_WIDTH:
-        image = cv2.resize(
-            image, (SNAPSHOT_MAX_WIDTH, round(h * SNAPSHOT_MAX_WIDTH / w)), cv2.INTER_AREA
-        )
+        size = (SNAPSHOT_MAX_WIDTH, round(h * SNAPSHOT_MAX_WIDTH / w))
+        image = np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA))
     ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, SNAPSHOT_QUALITY])
     if not ok:
         raise ValueError(f"could not encode a {w}x{h} frame as JPEG")
