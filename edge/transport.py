@@ -124,13 +124,19 @@ class MqttTransport:
         on_connect: Callable[[], None] | None = None,
         reconnect_min_s: int = 1,
         reconnect_max_s: int = 30,
+        subscriptions: dict[str, Handler] | None = None,
     ) -> None:
+        """``subscriptions`` (topic filter → handler, QoS 1) are in place before the first
+        connect: messages the broker kept for a persistent session arrive on the very first
+        connect, and a handler registered later by :meth:`subscribe` would miss them."""
         if not client_id and not clean_session:
             raise ValueError("a persistent session (clean_session=False) needs a fixed client_id")
         self._will = will
         self._on_connect_hook = on_connect
         self._lock = threading.Lock()
-        self._subscriptions: dict[str, tuple[Handler, int]] = {}
+        self._subscriptions: dict[str, tuple[Handler, int]] = {
+            topic: (handler, 1) for topic, handler in (subscriptions or {}).items()
+        }
         self._pending: dict[int, PendingDelivery] = {}
         self._early_acks: set[int] = set()
         self._connected = threading.Event()

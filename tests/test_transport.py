@@ -151,3 +151,27 @@ def test_resubscribes_and_calls_on_connect_after_broker_restart(broker: Mosquitt
 def test_persistent_session_needs_a_client_id() -> None:
     with pytest.raises(ValueError, match="needs a fixed client_id"):
         MqttTransport(HOST, 1, client_id="")
+
+
+def test_messages_kept_for_a_persistent_session_reach_constructor_subscriptions(
+    broker: Mosquitto,
+) -> None:
+    """A config command sent while the edge was away is delivered on its very first connect;
+    a handler registered only after the constructor (which starts connecting) could miss it."""
+    topic = m.config_command("sitewatch", "s1")
+    first = broker.transport(client_id="edge-s1")
+    assert first.wait_connected(5)
+    first.subscribe(topic, Collector())
+    time.sleep(0.3)  # the broker now holds a QoS 1 subscription for the session
+    first._client.disconnect()  # away without a clean close: the session stays
+    first._client.loop_stop()
+    console = broker.transport()
+    assert console.wait_connected(5)
+    console.publish(topic, b"queued while away", qos=1).wait(5)
+    got = Collector()
+    again = broker.transport(client_id="edge-s1", subscriptions={topic: got})
+    try:
+        assert got.wait_for(1) == [(topic, b"queued while away")]
+    finally:
+        again.close()
+        console.close()
