@@ -12,6 +12,7 @@ takes seconds); every test uses its own site ids and users, so tests do not see 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import socket
 import subprocess
@@ -297,6 +298,67 @@ class SiteEdge:
 
     def close(self) -> None:
         self.transport.close()
+
+
+class CuttableProxy:
+    """A TCP relay in front of the console that can cut every open connection and refuse new
+    ones: a real network fault for the page (browsers keep an open stream through their own
+    offline emulation)."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.listener = socket.create_server((HOST, 0))
+        self.port = int(self.listener.getsockname()[1])
+        self.url = f"http://{HOST}:{self.port}"
+        self.cut_off = False
+        self._open: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, name="proxy", daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.cut_off:
+                client.close()
+                continue
+            upstream = socket.create_connection((HOST, self.upstream_port))
+            with self._lock:
+                self._open |= {client, upstream}
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                with self._lock:
+                    self._open.discard(sock)
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+
+    def cut(self) -> None:
+        """Drop every open connection and refuse new ones until :meth:`restore`."""
+        self.cut_off = True
+        with self._lock:
+            victims = list(self._open)
+        for sock in victims:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def restore(self) -> None:
+        self.cut_off = False
+
+    def close(self) -> None:
+        self.cut()
+        self.listener.close()
 
 
 def wait_until(what: str, check: Any, timeout_s: float = 20.0) -> Any:

@@ -23,6 +23,7 @@ from typing import Any, get_args
 
 import pytest
 from browser_support import (  # noqa: F401   (fixtures: browser, mqtt, served)
+    CuttableProxy,
     Served,
     SiteEdge,
     browser_fixture,
@@ -280,3 +281,42 @@ def test_manager_page_in_chinese(browser: Any, served: Served) -> None:
     assert served.get_json(served.api("zhao.min"), "/api/auth/me")["language"] == "en"
     context.close()
     assert errors == [], "the page logged script errors"
+
+
+def test_feed_catches_up_on_what_it_missed_while_the_live_stream_was_down(
+    browser: Any, served: Served, mqtt: Mosquitto, tmp_path: Path
+) -> None:
+    site = "west"
+    served.add_user("chen.jie", "manager", [site], "en")
+    edge = SiteEdge(mqtt, site)
+    proxy = CuttableProxy(int(served.url.rsplit(":", 1)[1]))
+    try:
+        snapshot = jpeg(tmp_path)
+        edge.online({"gate": "Gate"}, snapshot, zones=[])
+        manager = served.api("chen.jie")
+        wait_until("the camera reported by MQTT", lambda: served.get_json(manager, "/api/cameras"))
+        context = browser.new_context()
+        page, errors = open_page(context)
+        login(page, proxy.url, "chen.jie")
+        page.wait_for_selector("#feed-summary:not(:empty)")
+        proxy.cut()  # the network between the control room and the console goes
+        page.wait_for_selector("body[data-live=reconnecting]")
+
+        alert_id = uuid.uuid4()
+        listed = edge.evidence(alert_id, {"snapshot.jpg": ("snapshot", snapshot)})
+        edge.publish_alert(edge.alert_start(alert_id, "gate", listed, datetime.now(UTC)))
+        wait_until(
+            "the alert stored by ingest",
+            lambda: served.get_json(manager, "/api/alerts")["total"] == 1,
+        )
+        row = page.locator(f'#feed-rows tr[data-id="{alert_id}"]')
+        assert row.count() == 0  # its live event went nowhere
+
+        proxy.restore()  # EventSource reconnects by itself; the page re-reads the list
+        row.wait_for(timeout=15_000)
+        page.wait_for_selector("body[data-live=open]")
+        context.close()
+        assert errors == [], "the page logged script errors"
+    finally:
+        proxy.close()
+        edge.close()
