@@ -157,10 +157,13 @@ function languageSelect() {
     LANGUAGES.map((l) => h("option", { value: l.code, selected: l.code === lang() }, l.label)),
   );
   select.addEventListener("change", async () => {
+    select.setCustomValidity("");
     try {
       me = await api("/api/auth/me/language", { method: "PUT", body: { language: select.value } });
     } catch (err) {
-      window.alert(err.message);
+      select.value = lang();
+      select.setCustomValidity(t("app.language_failed", { detail: err.message }));
+      select.reportValidity();
       return;
     }
     await setLanguage(me.language);
@@ -232,7 +235,7 @@ async function signedIn(user) {
   await setLanguage(me.language);
   renderShell();
   live.start();
-  refreshSites();
+  await refreshSites(); // the filters list the user's sites
   route();
 }
 

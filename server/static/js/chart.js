@@ -1,6 +1,7 @@
 // Small inline SVG charts (no library): a score sparkline and a stacked bar chart.
 
 import { h } from "./dom.js";
+import { t } from "./i18n.js";
 
 const PALETTE = ["#2b6cb0", "#d69e2e", "#c53030", "#2f855a", "#6b46c1", "#dd6b20", "#319795", "#b83280", "#4a5568", "#975a16"];
 
@@ -32,8 +33,8 @@ export function sparkline(points, { width = 480, height = 120, label = "" } = {}
     svg.append(h("svg:circle", { cx: xy[i][0].toFixed(1), cy: xy[i][1].toFixed(1), r: 3.5, class: "point" }, h("svg:title", { text: p.label })));
   });
   const seconds = Math.round(span / 1000);
-  svg.append(h("svg:text", { x: pad.l, y: height - 6, class: "tick", text: "0 s" }));
-  svg.append(h("svg:text", { x: pad.l + w, y: height - 6, "text-anchor": "end", class: "tick", text: `${seconds} s` }));
+  svg.append(h("svg:text", { x: pad.l, y: height - 6, class: "tick", text: t("duration.s", { s: 0 }) }));
+  svg.append(h("svg:text", { x: pad.l + w, y: height - 6, "text-anchor": "end", class: "tick", text: t("duration.s", { s: seconds }) }));
   return svg;
 }
 
