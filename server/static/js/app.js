@@ -75,9 +75,12 @@ function route() {
     fill(main, h("p", { class: "empty", text: t("app.nothing_allowed") }));
     return;
   }
+  // a filter change re-mounts the view: keep the keyboard on the control that changed it
+  const focused = main.contains(document.activeElement) && document.activeElement.id;
   fill(main);
   unmount = view.module.mount(main, ctx, parts.slice(1), params) || null;
-  main.focus({ preventScroll: true });
+  const again = focused && document.getElementById(focused);
+  (again || main).focus({ preventScroll: true });
 }
 
 async function refreshSites() {
@@ -208,8 +211,28 @@ function renderShell() {
       h("button", { type: "button", id: "logout", onclick: logout, text: t("app.logout") }),
     ),
   );
-  fill(root, h("a", { class: "skip", href: "#main", text: t("app.skip") }), header, h("main", { id: "main", tabindex: "-1" }));
+  const banner = h("p", { class: "banner", id: "ingest-banner", role: "alert", hidden: true, text: t("app.ingest_down") });
+  fill(root, h("a", { class: "skip", href: "#main", text: t("app.skip") }), header, banner, h("main", { id: "main", tabindex: "-1" }));
   renderBadges();
+  checkHealth();
+}
+
+// The console itself may lose the MQTT broker: then no alert reaches any screen. Say so.
+const HEALTH_MS = 20000;
+let healthTimer = null;
+
+async function checkHealth() {
+  clearTimeout(healthTimer);
+  if (!me) return;
+  let down = false;
+  try {
+    down = !(await api("/api/health")).ingest_connected;
+  } catch {
+    down = false; // the console itself unreachable shows as the live status instead
+  }
+  const banner = document.getElementById("ingest-banner");
+  if (banner) banner.hidden = !down;
+  healthTimer = setTimeout(checkHealth, HEALTH_MS);
 }
 
 async function logout() {
@@ -226,6 +249,7 @@ function signedOut() {
   unmount = null;
   me = null;
   sites = [];
+  clearTimeout(healthTimer);
   live.stop();
   fill(root, loginView(signedIn));
 }
@@ -244,6 +268,7 @@ async function boot() {
   live.on("alert", onAlertEvent);
   live.on("site", refreshSitesSoon);
   live.on("open", refreshSites);
+  live.on("open", () => checkHealth());
   onUnauthorized(() => {
     if (me) signedOut();
   });
