@@ -229,8 +229,17 @@ def test_operator_draws_a_zone_the_edge_gets_it_and_the_page_shows_the_applied_v
         box = canvas.bounding_box()
         assert box is not None
         corners = [(0.1, 0.1), (0.4, 0.1), (0.4, 0.3), (0.1, 0.3)]
-        for x, y in corners:
+        for x, y in [*corners, (0.25, 0.2)]:
             canvas.click(position={"x": x * box["width"], "y": y * box["height"]})
+        page.focus('#zone-canvas [data-point="4"]')  # a point too many: the keyboard removes it
+        page.keyboard.press("Delete")
+        page.wait_for_function("!document.querySelector('#zone-canvas [data-point=\"4\"]')")
+        # drag the last corner to another place
+        page.mouse.move(box["x"] + 0.1 * box["width"], box["y"] + 0.3 * box["height"])
+        page.mouse.down()
+        page.mouse.move(box["x"] + 0.12 * box["width"], box["y"] + 0.35 * box["height"], steps=5)
+        page.mouse.up()
+        corners[3] = (0.12, 0.35)
         page.fill("#zone-id", "smoke-free")
         page.select_option("#zone-kind", "no_smoking")
         page.locator("#zone-id").dispatch_event("change")

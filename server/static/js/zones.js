@@ -1,22 +1,19 @@
-// Zone editor (config.write): the camera's latest snapshot as backdrop, its zones as polygons
-// in normalised 0..1 coordinates. Click to add a point to the selected zone, drag a point to
-// move it (or focus it and use the arrow keys), Delete removes it. Save sends the change to
-// the edge against the version it was made on; the page shows "pending", then the edge's
-// answer: applied (with the new version) or refused (with its reason).
+// Zone editor (config.write): the camera's latest snapshot as backdrop, its zones drawn and
+// edited on a ZoneCanvas (zone_canvas.js), the selected zone's id / name / kind, the rules'
+// thresholds. Save sends the change to the edge against the version it was made on; the page
+// shows "pending", then the edge's answer: applied (with the new version) or refused (with
+// its reason).
 
 import { api } from "./api.js";
 import { fill, h } from "./dom.js";
 import { t, tv } from "./i18n.js";
 import { cameraList } from "./filters.js";
 import { ConfigTracker } from "./zones_track.js";
+import { ZoneCanvas, addZone, deletePoint } from "./zone_canvas.js";
 
 export const KINDS = ["helmet_required", "no_smoking", "smoking_area", "mask"];
 const THRESHOLDS = ["enabled", "min_score", "dwell_s", "cooldown_s"];
 const ID_RE = /^[a-z0-9][a-z0-9_-]{0,39}$/;
-const STEP = 0.005;
-
-const clamp = (v) => Math.min(1, Math.max(0, v));
-const round = (v) => Math.round(v * 10000) / 10000;
 
 function pickCamera(root, ctx) {
   const body = h("div", {}, h("p", { class: "muted", text: t("app.loading") }));
@@ -55,25 +52,22 @@ export function mount(root, ctx, parts) {
 
   let config = null;
   let baseVersion = null;
-  let zones = [];
   let rules = {};
-  let sel = -1; // selected zone
-  let pt = -1; // selected point of the selected zone
   let dirty = false;
-  let size = { w: 1600, h: 900 };
-  let drag = null;
+  const model = { zones: [], sel: -1, pt: -1 }; // shared with the canvas
 
   const status = h("p", { id: "config-status", class: "config-status", role: "status", "aria-live": "polite" });
   const errors = h("ul", { class: "error", id: "zone-errors", role: "alert" });
   const img = h("img", { class: "backdrop", alt: t("zones.backdrop_alt", { camera }), src: `${base}/snapshot?t=${Date.now()}` });
   const noSnap = h("p", { class: "placeholder over", hidden: true, text: t("zones.no_snapshot") });
-  const svg = h("svg:svg", { class: "zones-svg", id: "zone-canvas", viewBox: `0 0 ${size.w} ${size.h}`, preserveAspectRatio: "none", role: "application", "aria-label": t("zones.canvas_label") });
-  const stage = h("div", { class: "stage" }, img, svg, noSnap);
-  const shape = () => {
-    stage.style.aspectRatio = `${size.w} / ${size.h}`;
-    stage.style.setProperty("--aspect", String(size.w / size.h));
+  const canvas = new ZoneCanvas(model, (kind) => (kind === "edit" ? touch() : draw()), t("zones.canvas_label"));
+  const stage = h("div", { class: "stage" }, img, canvas.svg, noSnap);
+  const shape = (w, hgt) => {
+    stage.style.aspectRatio = `${w} / ${hgt}`;
+    stage.style.setProperty("--aspect", String(w / hgt));
+    canvas.setSize(w, hgt);
   };
-  shape();
+  shape(1600, 900);
   const side = h("div", { class: "zone-side" });
   const rulesBox = h("div", { class: "rules" });
   const saveButton = h("button", { type: "button", class: "primary", id: "zone-save", text: t("zones.save") });
@@ -88,137 +82,23 @@ export function mount(root, ctx, parts) {
   );
 
   img.addEventListener("load", () => {
-    size = { w: img.naturalWidth || 1600, h: img.naturalHeight || 900 };
-    svg.setAttribute("viewBox", `0 0 ${size.w} ${size.h}`);
-    shape();
+    shape(img.naturalWidth || 1600, img.naturalHeight || 900);
     noSnap.hidden = true;
-    draw();
   });
   img.addEventListener("error", () => {
     img.hidden = true;
     noSnap.hidden = false;
   });
 
-  const touch = () => {
-    dirty = true;
-    fill(errors);
-    draw();
-  };
-
-  const toNorm = (event) => {
-    const r = svg.getBoundingClientRect();
-    return [round(clamp((event.clientX - r.left) / r.width)), round(clamp((event.clientY - r.top) / r.height))];
-  };
-
-  // ---- drawing ----
   function draw() {
-    const r = Math.max(size.w, size.h) / 120;
-    const children = [];
-    zones.forEach((z, i) => {
-      const points = z.points.map(([x, y]) => `${x * size.w},${y * size.h}`).join(" ");
-      const cls = ["zone", `kind-${z.kind}`, i === sel && "selected"].filter(Boolean).join(" ");
-      const tag = z.points.length >= 3 ? "svg:polygon" : "svg:polyline";
-      const poly = h(tag, { points, class: cls, dataset: { zone: String(i) } }, h("svg:title", { text: `${z.id} · ${tv("kind", z.kind)}` }));
-      children.push(poly);
-      if (z.points.length) {
-        const [x, y] = z.points[0];
-        children.push(h("svg:text", { x: x * size.w + r * 1.5, y: y * size.h - r * 1.5, class: "zone-label", "font-size": r * 3, text: z.id || "?" }));
-      }
-    });
-    if (sel >= 0 && zones[sel]) {
-      zones[sel].points.forEach(([x, y], j) => {
-        const handle = h("svg:circle", {
-          cx: x * size.w,
-          cy: y * size.h,
-          r: j === pt ? r * 1.5 : r,
-          class: ["handle", j === pt && "active"].filter(Boolean).join(" "),
-          tabindex: 0,
-          role: "button",
-          "aria-label": t("zones.point_label", { n: j + 1, x: x.toFixed(3), y: y.toFixed(3) }),
-          dataset: { point: String(j) },
-        });
-        handle.addEventListener("pointerdown", (event) => {
-          event.stopPropagation();
-          event.preventDefault();
-          pt = j;
-          drag = { pointer: event.pointerId, moved: false };
-          svg.setPointerCapture(event.pointerId);
-          draw();
-        });
-        handle.addEventListener("focus", () => {
-          if (pt !== j) {
-            pt = j;
-            requestAnimationFrame(() => {
-              draw();
-              svg.querySelector(`[data-point="${j}"]`)?.focus();
-            });
-          }
-        });
-        children.push(handle);
-      });
-    }
-    svg.replaceChildren(...children);
-    svg.dataset.zones = String(zones.length);
+    canvas.draw();
     paintSide();
   }
 
-  svg.addEventListener("pointermove", (event) => {
-    if (!drag || drag.pointer !== event.pointerId || sel < 0) return;
-    zones[sel].points[pt] = toNorm(event);
-    drag.moved = true;
+  function touch() {
     dirty = true;
+    fill(errors);
     draw();
-  });
-  const endDrag = (event) => {
-    if (!drag || drag.pointer !== event.pointerId) return;
-    drag = null;
-    svg.releasePointerCapture(event.pointerId);
-    touch();
-  };
-  svg.addEventListener("pointerup", endDrag);
-  svg.addEventListener("pointercancel", endDrag);
-  svg.addEventListener("click", (event) => {
-    if (event.target.closest(".handle")) return;
-    const hit = event.target.closest("[data-zone]");
-    if (hit && Number(hit.dataset.zone) !== sel) {
-      sel = Number(hit.dataset.zone);
-      pt = -1;
-      draw();
-      return;
-    }
-    if (sel < 0) addZone();
-    zones[sel].points.push(toNorm(event));
-    pt = zones[sel].points.length - 1;
-    touch();
-  });
-  svg.addEventListener("keydown", (event) => {
-    if (sel < 0 || pt < 0 || !zones[sel]) return;
-    const p = zones[sel].points[pt];
-    const moves = { ArrowLeft: [-STEP, 0], ArrowRight: [STEP, 0], ArrowUp: [0, -STEP], ArrowDown: [0, STEP] };
-    if (event.key in moves) {
-      const [dx, dy] = moves[event.key];
-      zones[sel].points[pt] = [round(clamp(p[0] + dx)), round(clamp(p[1] + dy))];
-    } else if (event.key === "Delete" || event.key === "Backspace") {
-      deletePoint();
-    } else return;
-    event.preventDefault();
-    touch();
-    svg.querySelector(`[data-point="${pt}"]`)?.focus();
-  });
-
-  function addZone() {
-    const used = new Set(zones.map((z) => z.id));
-    let n = zones.length + 1;
-    while (used.has(`zone-${n}`)) n += 1;
-    zones.push({ id: `zone-${n}`, name: "", kind: "helmet_required", points: [] });
-    sel = zones.length - 1;
-    pt = -1;
-  }
-
-  function deletePoint() {
-    if (sel < 0 || pt < 0) return;
-    zones[sel].points.splice(pt, 1);
-    pt = Math.min(pt, zones[sel].points.length - 1);
   }
 
   // ---- side panel ----
@@ -234,18 +114,18 @@ export function mount(root, ctx, parts) {
     const list = h(
       "ul",
       { class: "zone-list", id: "zone-list" },
-      zones.map((z, i) =>
+      model.zones.map((z, i) =>
         h(
           "li",
           {},
           h("button", {
             type: "button",
-            class: ["zone-pick", `kind-${z.kind}`, i === sel && "selected"],
-            "aria-pressed": String(i === sel),
+            class: ["zone-pick", `kind-${z.kind}`, i === model.sel && "selected"],
+            "aria-pressed": String(i === model.sel),
             text: `${z.id || "?"} · ${tv("kind", z.kind)} · ${t("zones.n_points", { n: z.points.length })}`,
             onclick: () => {
-              sel = i;
-              pt = -1;
+              model.sel = i;
+              model.pt = -1;
               draw();
             },
           }),
@@ -257,19 +137,19 @@ export function mount(root, ctx, parts) {
       id: "zone-new",
       text: t("zones.new"),
       onclick: () => {
-        addZone();
+        addZone(model);
         touch();
       },
     });
-    fill(listBox, h("h2", { text: t("zones.zones") }), zones.length ? list : h("p", { class: "muted", text: t("zones.none") }), add);
-    const z = zones[sel] || null;
+    fill(listBox, h("h2", { text: t("zones.zones") }), model.zones.length ? list : h("p", { class: "muted", text: t("zones.none") }), add);
+    const z = model.zones[model.sel] || null;
     if (z !== formZone) {
       formZone = z;
       fill(formBox, z ? zoneForm(z) : null);
     }
     if (z) {
       formBox.querySelector("legend").textContent = t("zones.selected", { zone: z.id || "?" });
-      formBox.querySelector("#point-delete").disabled = pt < 0;
+      formBox.querySelector("#point-delete").disabled = model.pt < 0;
     }
   }
 
@@ -302,10 +182,10 @@ export function mount(root, ctx, parts) {
         h("button", {
           type: "button",
           id: "point-delete",
-          disabled: pt < 0,
+          disabled: model.pt < 0,
           text: t("zones.delete_point"),
           onclick: () => {
-            deletePoint();
+            deletePoint(model);
             touch();
           },
         }),
@@ -315,9 +195,9 @@ export function mount(root, ctx, parts) {
           class: "danger",
           text: t("zones.delete_zone"),
           onclick: () => {
-            zones.splice(sel, 1);
-            sel = -1;
-            pt = -1;
+            model.zones.splice(model.sel, 1);
+            model.sel = -1;
+            model.pt = -1;
             touch();
           },
         }),
@@ -365,7 +245,7 @@ export function mount(root, ctx, parts) {
   const tracker = new ConfigTracker(ctx, status, (req) => {
     if (req.status === "applied") {
       baseVersion = req.version;
-      config = { ...config, version: req.version, zones: structuredClone(zones), rules: structuredClone(rules) };
+      config = { ...config, version: req.version, zones: structuredClone(model.zones), rules: structuredClone(rules) };
       dirty = false;
       paintVersion();
     }
@@ -380,10 +260,10 @@ export function mount(root, ctx, parts) {
   function adopt(c) {
     config = c;
     baseVersion = c.version;
-    zones = structuredClone(c.zones).map((z) => ({ ...z, name: z.name || "" }));
+    model.zones = structuredClone(c.zones).map((z) => ({ ...z, name: z.name || "" }));
     rules = structuredClone(c.rules || {});
-    sel = zones.length ? 0 : -1;
-    pt = -1;
+    model.sel = model.zones.length ? 0 : -1;
+    model.pt = -1;
     dirty = false;
     fill(errors);
     draw();
@@ -403,7 +283,7 @@ export function mount(root, ctx, parts) {
   }
 
   saveButton.addEventListener("click", async () => {
-    const found = problems(zones);
+    const found = problems(model.zones);
     if (found.length) {
       fill(errors, found.map((p) => h("li", { text: p })));
       return;
@@ -413,7 +293,7 @@ export function mount(root, ctx, parts) {
     try {
       const req = await api(`${base}/config`, {
         method: "POST",
-        body: { base_version: baseVersion, zones: zones.map((z) => ({ id: z.id, name: z.name, kind: z.kind, points: z.points })), rules: changedRules() },
+        body: { base_version: baseVersion, zones: model.zones.map((z) => ({ id: z.id, name: z.name, kind: z.kind, points: z.points })), rules: changedRules() },
       });
       tracker.follow(req);
     } catch (err) {

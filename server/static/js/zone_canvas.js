@@ -1,0 +1,170 @@
+// The zone editor's drawing surface: an SVG over the camera picture, polygons in normalised
+// 0..1 coordinates. It edits a model { zones, sel, pt } shared with the page (sel: selected
+// zone, pt: selected point) and calls onChange("edit" | "select") after every change.
+//
+// Mouse / touch: click on the picture adds a point to the selected zone (a new zone if none
+// is selected), click on another zone selects it, drag a point to move it. Keyboard: Tab to a
+// point, arrow keys move it, Delete / Backspace removes it.
+
+import { h } from "./dom.js";
+import { t, tv } from "./i18n.js";
+
+const STEP = 0.005;
+const clamp = (v) => Math.min(1, Math.max(0, v));
+const round = (v) => Math.round(v * 10000) / 10000;
+
+/** Append a new empty zone with a free id and select it. */
+export function addZone(model) {
+  const used = new Set(model.zones.map((z) => z.id));
+  let n = model.zones.length + 1;
+  while (used.has(`zone-${n}`)) n += 1;
+  model.zones.push({ id: `zone-${n}`, name: "", kind: "helmet_required", points: [] });
+  model.sel = model.zones.length - 1;
+  model.pt = -1;
+}
+
+/** Remove the selected point of the selected zone. */
+export function deletePoint(model) {
+  const z = model.zones[model.sel];
+  if (!z || model.pt < 0) return;
+  z.points.splice(model.pt, 1);
+  model.pt = Math.min(model.pt, z.points.length - 1);
+}
+
+export class ZoneCanvas {
+  constructor(model, onChange, label) {
+    this.model = model;
+    this.onChange = onChange;
+    this.size = { w: 1600, h: 900 };
+    this.drag = null;
+    this.dragEnded = false; // the click that follows a drag adds no point
+    this.svg = h("svg:svg", { class: "zones-svg", id: "zone-canvas", viewBox: "0 0 1600 900", preserveAspectRatio: "none", role: "application", "aria-label": label });
+    this.svg.addEventListener("pointerdown", () => {
+      this.dragEnded = false;
+    });
+    this.svg.addEventListener("pointermove", (e) => this.move(e));
+    this.svg.addEventListener("pointerup", (e) => this.endDrag(e));
+    this.svg.addEventListener("pointercancel", (e) => this.endDrag(e));
+    this.svg.addEventListener("click", (e) => this.click(e));
+    this.svg.addEventListener("keydown", (e) => this.key(e));
+  }
+
+  /** The picture's size in pixels: the SVG uses it as its coordinate system. */
+  setSize(w, hgt) {
+    this.size = { w, h: hgt };
+    this.svg.setAttribute("viewBox", `0 0 ${w} ${hgt}`);
+    this.draw();
+  }
+
+  toNorm(event) {
+    const r = this.svg.getBoundingClientRect();
+    return [round(clamp((event.clientX - r.left) / r.width)), round(clamp((event.clientY - r.top) / r.height))];
+  }
+
+  draw() {
+    const { zones, sel, pt } = this.model;
+    const { w, h: hgt } = this.size;
+    const r = Math.max(w, hgt) / 120;
+    const children = [];
+    zones.forEach((z, i) => {
+      const points = z.points.map(([x, y]) => `${x * w},${y * hgt}`).join(" ");
+      const cls = ["zone", `kind-${z.kind}`, i === sel && "selected"].filter(Boolean).join(" ");
+      const tag = z.points.length >= 3 ? "svg:polygon" : "svg:polyline";
+      children.push(h(tag, { points, class: cls, dataset: { zone: String(i) } }, h("svg:title", { text: `${z.id} · ${tv("kind", z.kind)}` })));
+      if (z.points.length) {
+        const [x, y] = z.points[0];
+        children.push(h("svg:text", { x: x * w + r * 1.5, y: y * hgt - r * 1.5, class: "zone-label", "font-size": r * 3, text: z.id || "?" }));
+      }
+    });
+    (zones[sel]?.points || []).forEach(([x, y], j) => children.push(this.handle(x, y, j, r)));
+    this.svg.replaceChildren(...children);
+    this.svg.dataset.zones = String(zones.length);
+  }
+
+  handle(x, y, j, r) {
+    const active = j === this.model.pt;
+    const el = h("svg:circle", {
+      cx: x * this.size.w,
+      cy: y * this.size.h,
+      r: active ? r * 1.5 : r,
+      class: ["handle", active && "active"].filter(Boolean).join(" "),
+      tabindex: 0,
+      role: "button",
+      "aria-label": t("zones.point_label", { n: j + 1, x: x.toFixed(3), y: y.toFixed(3) }),
+      dataset: { point: String(j) },
+    });
+    el.addEventListener("pointerdown", (event) => {
+      event.stopPropagation();
+      event.preventDefault();
+      this.model.pt = j;
+      this.drag = { pointer: event.pointerId };
+      this.dragEnded = false;
+      this.svg.setPointerCapture(event.pointerId);
+      this.onChange("select");
+    });
+    el.addEventListener("focus", () => {
+      if (this.model.pt === j) return;
+      this.model.pt = j;
+      requestAnimationFrame(() => {
+        this.onChange("select");
+        this.focusPoint(j);
+      });
+    });
+    return el;
+  }
+
+  focusPoint(j) {
+    this.svg.querySelector(`[data-point="${j}"]`)?.focus();
+  }
+
+  move(event) {
+    const { zones, sel, pt } = this.model;
+    if (!this.drag || this.drag.pointer !== event.pointerId || !zones[sel]) return;
+    zones[sel].points[pt] = this.toNorm(event);
+    this.onChange("edit");
+  }
+
+  endDrag(event) {
+    if (!this.drag || this.drag.pointer !== event.pointerId) return;
+    this.drag = null;
+    this.dragEnded = true;
+    this.svg.releasePointerCapture(event.pointerId);
+    this.onChange("edit");
+  }
+
+  click(event) {
+    if (this.dragEnded) {
+      this.dragEnded = false;
+      return;
+    }
+    if (event.target.closest(".handle")) return;
+    const model = this.model;
+    const hit = event.target.closest("[data-zone]");
+    if (hit && Number(hit.dataset.zone) !== model.sel) {
+      model.sel = Number(hit.dataset.zone);
+      model.pt = -1;
+      this.onChange("select");
+      return;
+    }
+    if (!model.zones[model.sel]) addZone(model);
+    model.zones[model.sel].points.push(this.toNorm(event));
+    model.pt = model.zones[model.sel].points.length - 1;
+    this.onChange("edit");
+  }
+
+  key(event) {
+    const { zones, sel, pt } = this.model;
+    if (!zones[sel] || pt < 0) return;
+    const p = zones[sel].points[pt];
+    const moves = { ArrowLeft: [-STEP, 0], ArrowRight: [STEP, 0], ArrowUp: [0, -STEP], ArrowDown: [0, STEP] };
+    if (event.key in moves) {
+      const [dx, dy] = moves[event.key];
+      zones[sel].points[pt] = [round(clamp(p[0] + dx)), round(clamp(p[1] + dy))];
+    } else if (event.key === "Delete" || event.key === "Backspace") {
+      deletePoint(this.model);
+    } else return;
+    event.preventDefault();
+    this.onChange("edit");
+    this.focusPoint(this.model.pt);
+  }
+}
