@@ -3,10 +3,12 @@ real API on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from console_support import Console, add_users, jpeg_bytes, seed_alert
+from fastapi.testclient import TestClient
 from postgres import any_database_console, postgres_fixture, postgres_url  # noqa: F401
 from sqlalchemy import select
 
@@ -223,3 +225,38 @@ def test_assign_needs_a_user_of_the_site(console: Console) -> None:
     )
     assert r.status_code == 422 and "who sees site 'north'" in r.json()["detail"]
     assert c.get(f"/api/alerts/{alert_id}").json()["state"] == "new"
+
+
+def test_two_managers_acting_at_once_one_wins_the_other_gets_409(console: Console) -> None:
+    """Real concurrency on the real database. Resolve and false positive are each allowed
+    from 'new' but neither after the other: whatever the interleaving, one must get 409."""
+    add_users(console, ("li.wei", "manager", ["north"]), ("wang.fang", "manager", ["north"]))
+    clients = [console.login("li.wei"), console.login("wang.fang")]
+    alerts = [seed_alert(console) for _ in range(4)]
+    for alert_id in alerts:
+        barrier = threading.Barrier(2)
+        codes: list[int] = []
+
+        def act(
+            c: TestClient,
+            action: str,
+            alert_id: str = alert_id,
+            barrier: threading.Barrier = barrier,
+            codes: list[int] = codes,
+        ) -> None:
+            barrier.wait()
+            r = c.post(f"/api/alerts/{alert_id}/actions", json={"action": action})
+            codes.append(r.status_code)
+
+        threads = [
+            threading.Thread(target=act, args=(c, a))
+            for c, a in zip(clients, ("resolve", "false_positive"), strict=True)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert sorted(codes) == [200, 409], codes
+        detail = clients[0].get(f"/api/alerts/{alert_id}").json()
+        assert len(detail["actions"]) == 1
+        assert detail["state"] == detail["actions"][0]["to_state"]
