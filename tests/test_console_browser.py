@@ -329,3 +329,39 @@ def test_feed_catches_up_on_what_it_missed_while_the_live_stream_was_down(
     finally:
         proxy.close()
         edge.close()
+
+
+def test_admin_creates_changes_and_disables_a_user(browser: Any, served: Served) -> None:
+    served.add_user("root.admin", "admin", ["*"], "en")
+    context = browser.new_context()
+    page, errors = open_page(context)
+    login(page, served.url, "root.admin")
+    page.click("nav.main a[data-path=users]")
+    page.wait_for_selector('#users tr[data-user="root.admin"]')
+    page.fill("#new-username", "liu.yang")
+    page.fill("#new-password", "a-long-enough-secret")
+    page.select_option("#new-role", "manager")
+    page.fill("#new-sites", "north, east")
+    page.click(".create-user button[type=submit]")
+    row = page.locator('#users tr[data-user="liu.yang"]')
+    row.wait_for()
+    assert row.locator("select").first.input_value() == "manager"
+    assert row.locator("#lang-liu_yang").input_value() == "zh-CN"  # new users: zh-CN
+    row.locator("#role-liu_yang").select_option("operator")
+    row.locator("#sites-liu_yang").fill("east")
+    row.locator("button", has_text="Save").click()
+    page.wait_for_function(
+        "document.querySelector('#role-liu_yang').value === 'operator'"
+        " && document.querySelector('#sites-liu_yang').value === 'east'"
+    )
+    page.locator('#users tr[data-user="liu.yang"] button', has_text="Disable").click()
+    page.wait_for_selector('#users tr[data-user="liu.yang"].inactive')
+    admin = served.api("root.admin")
+    users = {u["username"]: u for u in served.get_json(admin, "/api/users")}
+    assert users["liu.yang"]["role"] == "operator" and users["liu.yang"]["sites"] == ["east"]
+    assert users["liu.yang"]["active"] is False
+    # an admin cannot disable themself from the page
+    myself = page.locator('#users tr[data-user="root.admin"] button', has_text="Disable")
+    assert myself.is_disabled()
+    context.close()
+    assert errors == [], "the page logged script errors"
