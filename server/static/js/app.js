@@ -120,7 +120,8 @@ function renderBadges() {
 function onAlertEvent(a) {
   const fresh = !known.has(a.id);
   known.add(a.id);
-  if (fresh && a.state === "new" && a.event !== "end") sound.beep();
+  // a new violation: its first message, not yet on this screen, nobody has acted on it
+  if (fresh && a.state === "new" && a.seq === 0) sound.beep();
   refreshSitesSoon();
 }
 
