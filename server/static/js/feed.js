@@ -131,6 +131,7 @@ export function mount(root, ctx, _parts, params) {
   const f = readFilter(params);
   const alerts = new Map(); // id -> AlertOut
   const rows = new Map(); // id -> <tr>
+  const liveAt = new Map(); // id -> when its latest live event came (performance.now())
   let total = 0;
   let loaded = 0;
   let generation = 0;
@@ -159,31 +160,39 @@ export function mount(root, ctx, _parts, params) {
   fill(root, h("h1", { text: t("feed.title") }), filterBar(ctx, f), summary, error, h("div", { class: "table-wrap" }, table), more);
 
   const sorted = () => {
-    const list = [...alerts.values()].sort((a, b) => a.started_at.localeCompare(b.started_at) || a.id.localeCompare(b.id));
+    const list = [...alerts.values()].sort((a, b) => Date.parse(a.started_at) - Date.parse(b.started_at) || a.id.localeCompare(b.id));
     return f.order === "newest" ? list.reverse() : list;
   };
 
   const paint = () => {
     const want = sorted();
     for (const a of want) tbody.append(rows.get(a.id)); // moves existing rows, keeps highlight
-    for (const [id, tr] of rows) if (!alerts.has(id)) tr.remove();
+    for (const [id, tr] of rows) {
+      if (alerts.has(id)) continue;
+      tr.remove();
+      rows.delete(id);
+    }
     summary.textContent = want.length ? t("feed.count", { shown: want.length, total: Math.max(total, want.length) }) : t("feed.none");
     more.hidden = loaded >= total;
   };
 
   const put = (a, fresh) => {
+    const known = alerts.get(a.id);
+    // a list read that is older than a live event already shown
+    if (known && Date.parse(known.updated_at) > Date.parse(a.updated_at)) return;
     alerts.set(a.id, a);
     const old = rows.get(a.id);
     const tr = row(a, siteName);
     if (old) {
       if (old.classList.contains("fresh")) tr.classList.add("fresh");
+      if (old.dataset.fresh) tr.dataset.fresh = old.dataset.fresh;
       old.replaceWith(tr);
     }
     rows.set(a.id, tr);
     if (fresh) {
       tr.classList.add("fresh");
       tr.dataset.fresh = "1";
-      timers.push(setTimeout(() => tr.classList.remove("fresh"), FRESH_MS));
+      timers.push(setTimeout(() => rows.get(a.id)?.classList.remove("fresh"), FRESH_MS));
     }
   };
 
@@ -202,12 +211,16 @@ export function mount(root, ctx, _parts, params) {
   // Reads the first page again (on mount and on every live (re)connect: nothing is missed).
   const load = async () => {
     const mine = ++generation;
+    const started = performance.now();
     try {
       const page = await api("/api/alerts", { params: query(0) });
       if (mine !== generation) return;
       error.textContent = "";
       const seen = new Set(page.items.map((a) => a.id));
-      for (const id of [...alerts.keys()]) if (!seen.has(id)) alerts.delete(id);
+      for (const id of [...alerts.keys()]) {
+        // an alert pushed live while the list was read may be newer than the read
+        if (!seen.has(id) && !((liveAt.get(id) || 0) > started)) alerts.delete(id);
+      }
       for (const a of page.items) put(a, false);
       ctx.remember(page.items.map((a) => a.id));
       total = page.total;
@@ -232,6 +245,7 @@ export function mount(root, ctx, _parts, params) {
   });
 
   const onAlert = (a) => {
+    liveAt.set(a.id, performance.now());
     if (matches(f, a)) {
       const added = !alerts.has(a.id);
       put(a, added && a.state === "new");
