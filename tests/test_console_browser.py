@@ -143,6 +143,14 @@ def test_alert_from_mqtt_shows_live_is_acknowledged_clip_plays_and_police_export
         badge = page.locator(f'.site-badge[data-site="{site}"]')
         badge.locator(".count", has_text="1").wait_for()
 
+        # the camera page and the statistics count it too
+        page.click("nav.main a[data-path=cameras]")
+        camera = page.locator('article.camera[data-camera="north/gate"][data-state="online"]')
+        camera.locator(".open-count", has_text="1").wait_for()
+        page.click("nav.main a[data-path=stats]")
+        page.wait_for_selector("#kpi-total:text-is('1')")
+        assert page.locator("#stats-table tbody tr").count() == 1
+
         # filters live in the URL hash: another rule hides the row, picking its rule shows it
         page.goto(f"{served.url}/#/alerts?site={site}&rule=smoking")
         page.wait_for_selector("#feed[data-loaded], #feed-summary:not(:empty)")
