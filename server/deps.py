@@ -29,7 +29,7 @@ def db_session(state: Annotated[AppState, Depends(app_state)]) -> Iterator[Sessi
         yield s
 
 
-DB = Annotated[Session, Depends(db_session)]
+DB = Annotated[Session, Depends(db_session, scope="function")]  # commit before the response
 
 
 def current_user(request: Request, s: DB) -> User:
