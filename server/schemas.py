@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from contract.messages import RuleName, ZoneSpec
 from server.settings import Language
@@ -18,9 +18,30 @@ Username = str
 
 
 class In(BaseModel):
-    """Request bodies refuse unknown fields."""
+    """Request bodies refuse unknown fields; invalid Unicode in text becomes U+FFFD."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unicode_only(cls, data: Any) -> Any:
+        return _valid_text(data)
+
+
+def _valid_text(value: Any) -> Any:
+    """JSON may carry a lone UTF-16 surrogate (``"\\ud800"``), which no database, hash, MQTT
+    message or error reply can encode: it becomes U+FFFD, as in any invalid text decoded."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in value)
+        return value
+    if isinstance(value, dict):
+        return {_valid_text(k): _valid_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_valid_text(v) for v in value]
+    return value
 
 
 class Out(BaseModel):

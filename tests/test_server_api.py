@@ -255,3 +255,30 @@ def test_health_answers_without_login(console: Console) -> None:
         "messages_received": 0,
         "messages_rejected": 0,
     }
+
+
+def test_text_that_is_not_unicode_becomes_a_replacement_character(console: Console) -> None:
+    """JSON can carry a lone UTF-16 surrogate, which no database, hash or reply can encode:
+    it is stored as U+FFFD (as a browser shows invalid text) instead of crashing (500)."""
+    add_users(console, ("admin", "admin", ["*"]))
+    alert_id = seed_alert(console)
+    c = console.login("admin")
+    lone = "\\udb71"  # as JSON text: the escape itself goes over the wire
+    json_ = {"content-type": "application/json"}
+    r = c.post(
+        f"/api/alerts/{alert_id}/actions",
+        content=f'{{"action": "note", "note": "seen {lone}"}}',
+        headers=json_,
+    )
+    assert r.status_code == 200 and r.json()["actions"][0]["note"] == "seen \ufffd"
+    r = c.post(
+        "/api/users",
+        content=f'{{"username": "ab", "password": "{lone}234567890", "role": "police", '
+        f'"sites": ["{lone}"]}}',
+        headers=json_,
+    )
+    assert r.status_code == 201 and r.json()["sites"] == ["\ufffd"]
+    r = c.post(
+        "/api/auth/login", content=f'{{"username": "{lone}", "password": "x"}}', headers=json_
+    )
+    assert r.status_code == 401
