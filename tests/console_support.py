@@ -1,6 +1,6 @@
 """Fixtures for console tests: a real database (SQLite file, or PostgreSQL), the app, users.
 
-    from console_support import console_fixture, login  # noqa: F401
+from console_support import console_fixture, login  # noqa: F401
 """
 
 from __future__ import annotations

@@ -168,7 +168,9 @@ def main() -> None:
     ap.add_argument("--epochs1", type=int, default=8, help="stage-1 epochs (hard hats)")
     ap.add_argument("--epochs2", type=int, default=15, help="stage-2 epochs (all labels)")
     ap.add_argument(
-        "--stage2-name", default="stage2", help="run name for stage 2 (a longer schedule: stage2_e40)"
+        "--stage2-name",
+        default="stage2",
+        help="run name for stage 2 (a longer schedule: stage2_e40)",
     )
     ap.add_argument("--epochs3", type=int, default=0, help="stage-3 epochs (lower lr); 0 = none")
     ap.add_argument(
