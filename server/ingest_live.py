@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from server.events import LiveEvent
 from server.models import Alert, Camera, ConfigRequest, Site
-from server.queries import OPEN_STATES, alert_out, snapshot_names
+from server.queries import OPEN_STATES, alert_out, camera_out_of, snapshot_names
 from server.schemas import CameraOut, ConfigRequestOut, SiteOut
 
 
@@ -24,35 +24,16 @@ def _open_alerts(s: Session, site_id: str, camera_id: str | None = None) -> int:
 
 def camera_out(s: Session, camera: Camera, site: Site | None = None) -> CameraOut:
     site = site or s.get(Site, camera.site_id)
-    state = "offline" if site is not None and site.edge_state == "offline" else camera.state
     last_alert = s.scalar(
         select(func.max(Alert.started_at)).where(
             Alert.site_id == camera.site_id, Alert.camera_id == camera.camera_id
         )
     )
-    return CameraOut.model_validate(
-        {
-            "site_id": camera.site_id,
-            "camera_id": camera.camera_id,
-            "name": camera.name,
-            "state": state,
-            "fps_in": camera.fps_in,
-            "fps_analysed": camera.fps_analysed,
-            "frames_dropped": camera.frames_dropped,
-            "reconnects": camera.reconnects,
-            "last_frame_at": camera.last_frame_at,
-            "error": camera.error,
-            "status_at": camera.status_at,
-            "config_version": camera.config_version,
-            "snapshot_url": (
-                f"/api/cameras/{camera.site_id}/{camera.camera_id}/snapshot"
-                if camera.snapshot_path
-                else None
-            ),
-            "snapshot_at": camera.snapshot_at,
-            "last_alert_at": last_alert,
-            "open_alerts": _open_alerts(s, camera.site_id, camera.camera_id),
-        }
+    return camera_out_of(
+        camera,
+        site is not None and site.edge_state == "offline",
+        last_alert,
+        _open_alerts(s, camera.site_id, camera.camera_id),
     )
 
 

@@ -11,9 +11,16 @@ from fastapi import HTTPException, status
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from server.models import Alert, AlertAction, AlertEventRow, Evidence, User
+from server.models import Alert, AlertAction, AlertEventRow, Camera, Evidence, User
 from server.permissions import can_see_site
-from server.schemas import ActionOut, AlertDetail, AlertOut, EvidenceOut, TimelineEntry
+from server.schemas import (
+    ActionOut,
+    AlertDetail,
+    AlertOut,
+    CameraOut,
+    EvidenceOut,
+    TimelineEntry,
+)
 
 OPEN_STATES: Final = ("new", "acknowledged", "assigned")
 S = TypeVar("S", bound=Select[*tuple[Any, ...]])
@@ -147,3 +154,19 @@ def aware_param(t: datetime, name: str) -> datetime:
             f"{name}={t.isoformat()} has no time zone: add one, e.g. {t.isoformat()}Z",
         )
     return t
+
+
+def camera_out_of(
+    cam: Camera, edge_offline: bool, last_alert_at: datetime | None, open_alerts: int
+) -> CameraOut:
+    """A camera as the API shows it: ``offline`` when its edge is, whatever it said last."""
+    values: dict[str, Any] = {c.key: getattr(cam, c.key) for c in Camera.__table__.columns}
+    values.update(
+        state="offline" if edge_offline else cam.state,
+        snapshot_url=f"/api/cameras/{cam.site_id}/{cam.camera_id}/snapshot"
+        if cam.snapshot_path
+        else None,
+        last_alert_at=last_alert_at,
+        open_alerts=open_alerts,
+    )
+    return CameraOut.model_validate(values)

@@ -6,7 +6,7 @@ A camera of an edge that is offline is reported ``offline`` whatever it said las
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.responses import FileResponse, Response
@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from server.custody import snapshot_path
 from server.deps import DB, app_state, check_site, require
 from server.models import Alert, Camera, Site, User
-from server.queries import OPEN_STATES, scoped
+from server.queries import OPEN_STATES, camera_out_of, scoped
 from server.schemas import CameraOut, SiteOut
 from server.state import AppState
 
@@ -68,7 +68,11 @@ def list_cameras(
     for site_id, camera_id, last_at, n_open in s.execute(per_camera):
         last[(site_id, camera_id)] = _aware(last_at)
         open_[(site_id, camera_id)] = n_open
-    return [_camera_out(c, c.site_id in offline, last, open_) for c in cameras]
+    keys = [(c.site_id, c.camera_id) for c in cameras]
+    return [
+        camera_out_of(c, c.site_id in offline, last.get(k), open_.get(k, 0))
+        for c, k in zip(cameras, keys, strict=True)
+    ]
 
 
 @router.get(
@@ -99,25 +103,6 @@ def camera_snapshot(
             "camera comes online",
         )
     return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "no-cache"})
-
-
-def _camera_out(
-    cam: Camera,
-    edge_offline: bool,
-    last: dict[tuple[str, str], datetime],
-    open_: dict[tuple[str, str], int],
-) -> CameraOut:
-    key = (cam.site_id, cam.camera_id)
-    values: dict[str, Any] = {c.key: getattr(cam, c.key) for c in Camera.__table__.columns}
-    values.update(
-        state="offline" if edge_offline else cam.state,
-        snapshot_url=f"/api/cameras/{cam.site_id}/{cam.camera_id}/snapshot"
-        if cam.snapshot_path
-        else None,
-        last_alert_at=last.get(key),
-        open_alerts=open_.get(key, 0),
-    )
-    return CameraOut.model_validate(values)
 
 
 def _aware(t: datetime) -> datetime:
