@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from server.models import ROLES, User
+from server.models import ROLES, User, WebSession
 from server.security import hash_password
 
 ID_OK = "lower-case letters, digits, '-' or '_', or '*' for every site"
@@ -33,4 +33,17 @@ def create_user(
     user = User(username=username, password_hash=hashed, role=role, sites=sites, language=language)
     s.add(user)
     s.flush()
+    return user
+
+
+def set_password(s: Session, username: str, password: str) -> User:
+    """A new password for an existing user (their sessions end)."""
+    user = s.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise UserError(f"no user {username!r}: create it first")
+    try:
+        user.password_hash = hash_password(password)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    s.execute(delete(WebSession).where(WebSession.user_id == user.id))
     return user
