@@ -10,8 +10,9 @@ Not a test: a measurement, reported in bench/RESULTS.md. One run does all of thi
   (640x360 sub-stream and 1920x1080 main stream, 25 fps, H.264) and served by ONE
   samples/rtsp_server.py as ``sub0..``/``main0..``.
 * **SiteWatch**: the real ``EdgeWorker`` on a generated config with N cameras: a reader per
-  sub-stream (decode every frame, convert 4 a second), a segment recorder per main stream
-  (ffmpeg stream copy), the batcher and one detector session (max batch 8, all cores), tracker,
+  sub-stream (decode every frame, convert only the frames analysed), a segment recorder per
+  main stream (ffmpeg stream copy), the batcher feeding one detector session per core (one
+  thread each, max batch 8, rectangular 416x256 input), tracker,
   rules (``no_helmet``, whole view, dwell 2 s, cooldown 0 so every appearance alerts), alert
   delivery with snapshots and clips, the SQLite outbox, mosquitto. Hard-hat cameras by
   default; ``--smoking`` adds a no-smoking zone and rule to every camera, which makes the
@@ -23,12 +24,12 @@ Not a test: a measurement, reported in bench/RESULTS.md. One run does all of thi
 
 For each N of ``--steps`` both run in turn (SiteWatch first) on the same server and streams;
 after ``--warmup`` s, ``--window`` s are measured. Per camera: frames that went through the
-detector per second; per frame: the latency from the frame's stream time (its RTP time on the
-wall clock, anchored at the earliest arrival, so a reader falling behind shows as latency) and
-from its decode (``Frame.captured_at``) to detections ready. SiteWatch alerts: from the first
-analysed frame that shows that bare head at the rule's score (onset; the alert's box matched by
-IoU >= 0.3) and from the frame that confirmed it (``started_at``) to the start message arriving
-at a subscriber of the broker. CPU: the whole
+detector per second (probed at ``Batcher.run``); per frame: the latency from the frame's
+stream time (its RTP time on the wall clock, anchored at the earliest arrival, so a reader
+falling behind shows as latency) and from its decode (``Frame.captured_at``) to detections
+ready. SiteWatch alerts: from the first analysed frame that shows that bare head at the rule's
+score (onset; the alert's box matched by IoU >= 0.3) and from the frame that confirmed it
+(``started_at``) to the start message arriving at a subscriber of the broker. CPU: the whole
 box (/proc/stat), the bench process (edge or baseline threads, with the edge's ffmpeg
 recorders), the RTSP server (the simulated cameras, which would not run on a real edge box), and
 "other load": the box's busy time that none of these used. A step during which other load
