@@ -28,6 +28,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
+
 from contract import messages as m
 from edge.alerts import AlertTransition
 from edge.batcher import Analysed, Batcher
@@ -35,6 +37,7 @@ from edge.capture import CameraReader
 from edge.commands import apply_command
 from edge.config import CameraConfig, SiteConfig
 from edge.config_load import load_config
+from edge.console_feed import SnapshotPacer, camera_config_message, snapshot_jpeg
 from edge.delivery import AlertDelivery, utc
 from edge.detector import Detector
 from edge.evidence import DiskManager, EvidenceStore
@@ -82,6 +85,7 @@ class EdgeWorker:
         self.stop_event = threading.Event()
         self._ready = threading.Event()  # set by start(): the MQTT hook may run before that
         self._commands: queue.Queue[m.ConfigCommand] = queue.Queue()
+        self._snapshots = SnapshotPacer()
         sessions = c.detector.sessions or default_threads()
         label_conf = _label_conf(c)
         self.detectors = [
@@ -165,6 +169,8 @@ class EdgeWorker:
             keepalive=q.keepalive_s,
             will=will,
             on_connect=self._on_connect,
+            # in place before the first connect: commands queued while the edge was away
+            subscriptions={m.config_command(q.topic_prefix, c.site.id): self._on_command},
         )
 
     # -- running ------------------------------------------------------------------------
@@ -179,10 +185,6 @@ class EdgeWorker:
             self.shutdown()
 
     def start(self) -> None:
-        q = self.config.mqtt
-        self.transport.subscribe(
-            m.config_command(q.topic_prefix, self.config.site.id), self._on_command
-        )
         self.publisher.start()
         self.delivery.start()
         for cam in self.cameras.values():
@@ -258,6 +260,8 @@ class EdgeWorker:
                 self.batcher.stats.dropped(frame.camera)
                 continue
             cam.last_analysed, cam.last_ts = time.time(), frame.ts
+            if self._snapshots.due(cam.config.id):
+                self._publish_snapshot(cam.config.id, frame.image)
             for t in cam.pipeline.process(frame.image, frame.ts, result.detections):
                 self._deliver(cam, t)
 
@@ -294,7 +298,20 @@ class EdgeWorker:
         q = self.config.mqtt
         topic = m.edge_status(q.topic_prefix, self.config.site.id)
         self.transport.publish(topic, m.encode(self._status("online")), retain=True)
+        for cam in self.config.cameras:  # what the console's zone editor starts from
+            topic = m.camera_config(q.topic_prefix, self.config.site.id, cam.id)
+            msg = camera_config_message(self.config, cam)
+            self.transport.publish(topic, m.encode(msg), retain=True)
         self.publisher.wake()
+
+    def _publish_snapshot(self, camera_id: str, image: np.ndarray) -> None:
+        """The camera's latest analysed frame, retained: the zone editor's backdrop."""
+        q = self.config.mqtt
+        topic = m.camera_snapshot(q.topic_prefix, self.config.site.id, camera_id)
+        try:
+            self.transport.publish(topic, snapshot_jpeg(image), qos=0, retain=True)
+        except ValueError as exc:
+            log.warning("no snapshot of %s: %s", camera_id, exc)
 
     def _on_command(self, topic: str, payload: bytes) -> None:
         try:

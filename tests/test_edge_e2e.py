@@ -329,6 +329,26 @@ def test_config_command_moves_a_zone_and_a_stale_one_is_refused(site: Site) -> N
         lambda msgs: any(s.config_version == "2" for s in edge_states(msgs)),
         10,
     )
+    # the console's zone editor sees the new zones (retained CameraConfig) over a snapshot
+    corner_topic = m.camera_config(PREFIX, SITE, "cam-corner")
+    col.wait(
+        "cam-corner's config at version 2",
+        lambda msgs: any(
+            r.topic == corner_topic and m.decode(r.payload, m.CameraConfig).version == "2"
+            for r in msgs
+        ),
+        10,
+    )
+    latest = [r for r in col.snapshot() if r.topic == corner_topic][-1]
+    shown = m.decode(latest.payload, m.CameraConfig)
+    assert [list(map(list, z.points)) for z in shown.zones] == [CORNER_2]
+    assert (
+        shown.rules["no_helmet"]["dwell_s"] == on_disk.camera("cam-corner").rules.no_helmet.dwell_s
+    )
+    snap_topic = m.camera_snapshot(PREFIX, SITE, "cam-head")
+    col.wait("a snapshot of cam-head", lambda ms: any(r.topic == snap_topic for r in ms), 10)
+    jpeg = next(r.payload for r in col.snapshot() if r.topic == snap_topic)
+    assert jpeg[:3] == b"\xff\xd8\xff"
     # the other camera never stopped: same pipeline, new frames
     assert head.pipeline is pipeline_before
     poll("new frames on cam-head", lambda: head.reader.latest(frame_before.seq) is not None, 5)
