@@ -11,14 +11,17 @@ What it starts, and stops again in reverse order:
    sends, a 640x360 sub-stream and a 1920x1080 main stream, and served in a loop by
    samples/rtsp_server.py (port 8554, or a free one). With ../shared/clips the cameras are
    those of configs/cameras.yaml (``factory-sub``/``factory-main``, ``smoking-sub``/
-   ``smoking-main``); clips or RTSP URLs of your own each become a camera with the whole view
-   as a hard-hat zone and a no-smoking zone;
+   ``smoking-main``, and ``gate-sub``/``gate-main``, whose clip is composed at run time from
+   hard-hat val photos the model reads as a bare head, then a hard hat); clips or RTSP URLs of
+   your own each become a camera with the whole view as a hard-hat zone and a no-smoking zone;
 2. mosquitto on the config's port (1883) with a throw-away config, unless a broker already
    listens there (then that one is used);
 3. ``sitewatch edge`` on a config derived from configs/cameras.yaml (var/demo/cameras.yaml:
    ports, model and cameras filled in; edit configs/cameras.yaml, not the derived file);
-4. a subscriber to everything under the topic prefix that prints one line per alert message
-   and per camera state change (the console arrives with the next milestone).
+4. the console (``sitewatch server`` on SQLite under var/console/, port 8080 or a free one)
+   with one login per role, whose password is new on every run and printed;
+5. a subscriber to everything under the topic prefix that prints one line per alert message
+   and per camera state change.
 
 Ctrl-C (or the end of ``--seconds``) sends SIGTERM to the worker, which ends open alerts,
 finishes their clips and flushes its outbox; then the broker and the cameras stop. Logs:
@@ -48,6 +51,7 @@ from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
 import yaml
+from console_demo import DEMO_USERS, start_console
 from make_streams import build_stream
 from paho.mqtt.enums import CallbackAPIVersion
 
@@ -61,6 +65,10 @@ STREAMS = REPO / "build" / "streams"
 SYSTEM_PYTHON = "/usr/bin/python3"  # GStreamer's bindings are Debian's, not the venv's
 DEMO_CAMERAS = {"factory": "factory_floor_cctv.mp4", "smoking": "smoking_scene_short.mp4"}
 """Mount base name in configs/cameras.yaml -> sample clip in ../shared/clips."""
+COMPOSED_CAMERA = "gate"
+"""Mount base name of the camera whose clip is composed from ../shared/datasets/hardhat val
+images at run time (bench/violation_clip.py): a bare head for 6 s, then a hard hat for 6 s."""
+DEFAULT_CONSOLE_PORT = 8080
 DEFAULT_RTSP_PORT = 8554
 READY_TIMEOUT_S = 20.0
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -106,7 +114,8 @@ def sample_cameras(raw: Any) -> list[str]:
     for cam in raw.get("cameras", []) if isinstance(raw, dict) else []:
         for key in ("detect", "record"):
             found = pattern.match(str(cam.get(key, "")))
-            if found and found[1] in DEMO_CAMERAS and found[1] not in used:
+            known = found and (found[1] in DEMO_CAMERAS or found[1] == COMPOSED_CAMERA)
+            if found and known and found[1] not in used:
                 used.append(found[1])
     return used
 
@@ -318,6 +327,8 @@ class Printer:
             print(line, flush=True)
 
     def __call__(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic.endswith("/snapshot"):  # a camera's latest frame, for the zone editor
+            return
         if "/evidence/" in msg.topic:
             alert_id, name = msg.topic.rsplit("/", 2)[-2:]
             self.counts["evidence files"] += 1
@@ -401,6 +412,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", type=Path, default=REPO / "configs" / "cameras.yaml")
     ap.add_argument("--model", type=Path, help="ONNX model instead of the config's detector.model")
     ap.add_argument("--seconds", type=float, help="stop after this long (default: Ctrl-C)")
+    ap.add_argument(
+        "--console-port",
+        type=int,
+        default=DEFAULT_CONSOLE_PORT,
+        help="port of the web console (a free one if taken); 0 = no console",
+    )
     args = ap.parse_args(argv)
 
     stopping = threading.Event()
@@ -414,6 +431,32 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def model_of(args: argparse.Namespace) -> Path:
+    base = yaml.safe_load(args.config.read_text(encoding="utf-8"))
+    model = args.model or (args.config.resolve().parent / base["detector"]["model"]).resolve()
+    if not Path(model).is_file():
+        raise DemoError(
+            f"no model at {model}: it ships as models/sitewatch.onnx (`make train` rebuilds "
+            "it); or pass --model FILE.onnx"
+        )
+    return Path(model)
+
+
+def composed_clip(model: Path) -> Path:
+    """The gate camera's clip, composed from hard-hat val images that this model reads as a
+    bare head (and then a hard hat): real detections on real photos, in a loop."""
+    if not (SHARED / "datasets" / "hardhat").is_dir():
+        raise DemoError(f"no {SHARED / 'datasets' / 'hardhat'} for the composed gate camera")
+    sys.path.insert(0, str(REPO))
+    from bench.violation_clip import build_clip, choose_scenes
+    from edge.detector import Detector
+
+    print("demo: composing the gate camera's clip from hard-hat val images (cached)")
+    bare, calm, what = choose_scenes(Detector(model, conf=0.25, second_look=False), 0.5)
+    print(f"demo: gate camera: {what}")
+    return build_clip(bare, calm)
+
+
 def run(args: argparse.Namespace, stopping: threading.Event, stack: ExitStack) -> int:
     clips, rtsp = dict(args.clip), dict(args.rtsp)
     base = yaml.safe_load(args.config.read_text(encoding="utf-8"))
@@ -421,8 +464,9 @@ def run(args: argparse.Namespace, stopping: threading.Event, stack: ExitStack) -
         sources = {name: Path(path) for name, path in clips.items()}
     else:  # the sample clips behind the demo cameras the config names
         used = sample_cameras(base)
+        samples = [b for b in used if b in DEMO_CAMERAS]
         missing = [
-            DEMO_CAMERAS[b] for b in used if not (SHARED / "clips" / DEMO_CAMERAS[b]).is_file()
+            DEMO_CAMERAS[b] for b in samples if not (SHARED / "clips" / DEMO_CAMERAS[b]).is_file()
         ]
         if missing:
             raise DemoError(
@@ -431,13 +475,10 @@ def run(args: argparse.Namespace, stopping: threading.Event, stack: ExitStack) -
                 "--clip NAME=FILE.mp4 or --rtsp NAME=rtsp://... "
                 "(make demo CLIP=FILE.mp4, or make demo ARGS='--rtsp NAME=URL')"
             )
-        sources = {b: SHARED / "clips" / DEMO_CAMERAS[b] for b in used}
-    model = args.model or (args.config.resolve().parent / base["detector"]["model"]).resolve()
-    if not Path(model).is_file():
-        raise DemoError(
-            f"no model at {model}: it ships as models/sitewatch.onnx (`make train` rebuilds "
-            "it); or pass --model FILE.onnx"
-        )
+        sources = {b: SHARED / "clips" / DEMO_CAMERAS[b] for b in samples}
+        if COMPOSED_CAMERA in used:
+            sources[COMPOSED_CAMERA] = composed_clip(model_of(args))
+    model = model_of(args)
     STATE.mkdir(parents=True, exist_ok=True)
     rtsp_port = DEFAULT_RTSP_PORT if _port_free(DEFAULT_RTSP_PORT) else _free_port()
     mounts = build_mounts(sources) if sources else {}
@@ -451,6 +492,15 @@ def run(args: argparse.Namespace, stopping: threading.Event, stack: ExitStack) -
     prefix = str(mqtt_cfg.get("topic_prefix", m.DEFAULT_PREFIX))
     printer = Printer(ZoneInfo(base["site"].get("timezone", "UTC")))
     subscribe(host, mqtt_port, prefix, printer, stack)
+    if args.console_port:
+        port = args.console_port if _port_free(args.console_port) else _free_port()
+        try:
+            info = start_console(stack, host, mqtt_port, prefix, port, STATE)
+        except RuntimeError as exc:
+            raise DemoError(str(exc)) from exc
+        users = ", ".join(DEMO_USERS)
+        print(f"demo: console at {info.url}  (log in as {users}; password {info.password})")
+        print("demo: the password is new on every run; the console keeps its data in var/console/")
     print(f"demo: times are site time ({printer.tz.key}); stop with Ctrl-C")
     worker = start_worker(config, stack)
     deadline = time.monotonic() + args.seconds if args.seconds else None
