@@ -3,7 +3,10 @@
 // zone, pt: selected point) and calls onChange("edit" | "select") after every change.
 //
 // Mouse / touch: click on the picture adds a point to the selected zone (a new zone if none
-// is selected), click on another zone selects it, drag a point to move it. Keyboard: Tab to a
+// is selected), click on another zone selects it, drag a point to move it. While a new zone
+// is being drawn (model.drawing), every click adds a point, also inside other zones (a
+// whole-view zone would otherwise swallow every click); picking a zone from the list, or
+// Escape / Enter, ends the drawing. Keyboard: Tab to a
 // point, arrow keys move it, Delete / Backspace removes it.
 
 import { h } from "./dom.js";
@@ -21,6 +24,7 @@ export function addZone(model) {
   model.zones.push({ id: `zone-${n}`, name: "", kind: "helmet_required", points: [] });
   model.sel = model.zones.length - 1;
   model.pt = -1;
+  model.drawing = true;
 }
 
 /** Remove the selected point of the selected zone. */
@@ -140,7 +144,7 @@ export class ZoneCanvas {
     if (event.target.closest(".handle")) return;
     const model = this.model;
     const hit = event.target.closest("[data-zone]");
-    if (hit && Number(hit.dataset.zone) !== model.sel) {
+    if (hit && !model.drawing && Number(hit.dataset.zone) !== model.sel) {
       model.sel = Number(hit.dataset.zone);
       model.pt = -1;
       this.onChange("select");
@@ -153,6 +157,10 @@ export class ZoneCanvas {
   }
 
   key(event) {
+    if (event.key === "Escape" || event.key === "Enter") {
+      this.model.drawing = false;
+      return;
+    }
     const { zones, sel, pt } = this.model;
     if (!zones[sel] || pt < 0) return;
     const p = zones[sel].points[pt];

@@ -54,7 +54,7 @@ export function mount(root, ctx, parts) {
   let baseVersion = null;
   let rules = {};
   let dirty = false;
-  const model = { zones: [], sel: -1, pt: -1 }; // shared with the canvas
+  const model = { zones: [], sel: -1, pt: -1, drawing: false }; // shared with the canvas
 
   const status = h("p", { id: "config-status", class: "config-status", role: "status", "aria-live": "polite" });
   const errors = h("ul", { class: "error", id: "zone-errors", role: "alert" });
@@ -125,6 +125,7 @@ export function mount(root, ctx, parts) {
             text: `${z.id || "?"} · ${tv("kind", z.kind)} · ${t("zones.n_points", { n: z.points.length })}`,
             onclick: () => {
               model.sel = i;
+              model.drawing = false;
               model.pt = -1;
               draw();
             },
@@ -198,6 +199,7 @@ export function mount(root, ctx, parts) {
             model.zones.splice(model.sel, 1);
             model.sel = -1;
             model.pt = -1;
+            model.drawing = false;
             touch();
           },
         }),
@@ -264,6 +266,7 @@ export function mount(root, ctx, parts) {
     rules = structuredClone(c.rules || {});
     model.sel = model.zones.length ? 0 : -1;
     model.pt = -1;
+    model.drawing = false;
     dirty = false;
     fill(errors);
     draw();
