@@ -82,11 +82,12 @@ def test_shipped_config_validates() -> None:
     config, warnings = parse_config(SHIPPED.read_text(encoding="utf-8"), SHIPPED)
     # the model may not be trained yet on this machine; nothing else may warn
     assert {w.path for w in warnings} <= {"detector.model"}
-    assert [c.id for c in config.cameras] == ["cam-factory", "cam-smoking"]
+    assert [c.id for c in config.cameras] == ["cam-factory", "cam-smoking", "cam-gate"]
     kinds = {cam.id: sorted(z.kind for z in cam.zones) for cam in config.cameras}
     assert kinds == {
         "cam-factory": ["helmet_required", "mask"],
         "cam-smoking": ["no_smoking", "smoking_area"],
+        "cam-gate": ["helmet_required"],
     }
     assert config.detector.model == REPO / "models" / "sitewatch.onnx"
     assert config.outbox.path == REPO / "var" / "outbox.sqlite"
@@ -449,8 +450,8 @@ def test_cli_valid_file_prints_a_summary() -> None:
     run = _validate(SHIPPED)
     assert run.returncode == 0, run.stderr
     assert "valid, version 1" in run.stdout
-    assert "cameras: 2 (2 enabled)" in run.stdout
-    assert "1 helmet_required, 1 mask, 1 no_smoking, 1 smoking_area" in run.stdout
+    assert "cameras: 3 (3 enabled)" in run.stdout
+    assert "2 helmet_required, 1 mask, 1 no_smoking, 1 smoking_area" in run.stdout
 
 
 def test_cli_invalid_file_lists_every_problem(tmp_path: Path) -> None:
