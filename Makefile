@@ -11,13 +11,15 @@ ARGS ?=
 export YOLO_OFFLINE := 1
 # Debian packages: the MQTT broker; ffmpeg (segment ring, clips); GStreamer's RTSP server for
 # the sample cameras (its Python bindings run under Debian's /usr/bin/python3); a font for
-# Ultralytics (training only); chromium for the console's browser tests; PostgreSQL for the
-# console's database tests (SQLite is the default database)
+# Ultralytics (training only)
 SYSTEM_PACKAGES := mosquitto ffmpeg python3-gi gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 \
-	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad fonts-dejavu-core \
-	chromium postgresql
+	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad fonts-dejavu-core
+# the tests also need chromium (the console's browser tests) and PostgreSQL (the console's
+# database tests; SQLite is the default database)
+TEST_PACKAGES := chromium postgresql
 
-.PHONY: help demo demo-detect test lint typecheck unit train quantize bench clean venv system-deps
+.PHONY: help demo demo-detect test lint typecheck unit train quantize bench clean venv system-deps \
+	test-deps
 
 help:
 	@echo "make demo   - sample clips as RTSP cameras -> edge worker -> alerts over MQTT (see README)"
@@ -38,6 +40,9 @@ venv: $(VENV)/.installed
 system-deps:
 	@scripts/system-deps.sh $(SYSTEM_PACKAGES)
 
+test-deps: system-deps
+	@scripts/system-deps.sh $(TEST_PACKAGES)
+
 # RTSP cameras from the sample clips, mosquitto, the edge worker; alerts printed (samples/demo.py)
 demo: $(VENV)/.installed system-deps
 	SITEWATCH_SHARED=$(SHARED) $(PY) samples/demo.py $(if $(CLIP),--clip "$(CLIP)") \
@@ -57,7 +62,7 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy
 
-unit: $(VENV)/.installed system-deps
+unit: $(VENV)/.installed test-deps
 	SITEWATCH_SHARED=$(SHARED) $(VENV)/bin/pytest -q
 
 test: lint typecheck unit
