@@ -18,7 +18,7 @@ from server.db import Database, migrate
 from server.users import UserError, create_user, set_password
 
 REPO = Path(__file__).resolve().parent.parent
-HOME = REPO / "var" / "console"
+HOME = Path(os.environ.get("SITEWATCH_DEMO_VAR", REPO / "var")) / "console"
 DEMO_USERS = {"admin": "admin", "manager": "manager", "police": "police", "operator": "operator"}
 """User name -> role; every one sees every site of the demo."""
 

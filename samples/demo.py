@@ -60,7 +60,10 @@ from edge.config_load import ConfigError, load_config_with_warnings
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("SITEWATCH_SHARED", REPO.parent / "shared"))
-STATE = REPO / "var" / "demo"
+VAR_ENV = "SITEWATCH_DEMO_VAR"
+VAR = Path(os.environ.get(VAR_ENV, REPO / "var"))
+"""Where the demo keeps its state: var/ of the checkout, or $SITEWATCH_DEMO_VAR (the tests)."""
+STATE = VAR / "demo"
 STREAMS = REPO / "build" / "streams"
 SYSTEM_PYTHON = "/usr/bin/python3"  # GStreamer's bindings are Debian's, not the venv's
 DEMO_CAMERAS = {"factory": "factory_floor_cctv.mp4", "smoking": "smoking_scene_short.mp4"}
@@ -164,6 +167,9 @@ def derive_config(
         value = raw.get(section, {}).get(key)
         if isinstance(value, str):
             raw[section][key] = os.path.normpath(folder / value)
+    if VAR_ENV in os.environ:  # everything the demo writes goes there
+        raw.setdefault("evidence", {})["dir"] = str(VAR / "evidence")
+        raw.setdefault("outbox", {})["path"] = str(VAR / "outbox.sqlite")
     raw.setdefault("detector", {})["model"] = str(model)
     raw.setdefault("mqtt", {})["port"] = mqtt_port
     if cameras is not None:
