@@ -15,6 +15,7 @@ def record(
     object_id: str,
     *,
     site_id: str | None = None,
+    camera_id: str | None = None,
     detail: str = "",
     client: str | None = None,
 ) -> None:
@@ -26,6 +27,7 @@ def record(
             object_type=object_type,
             object_id=object_id,
             site_id=site_id,
+            camera_id=camera_id,
             detail=detail,
             client=client,
         )

@@ -33,6 +33,12 @@ def server_arguments(parser: argparse.ArgumentParser) -> None:
         help="create-user: comma-separated site ids the user sees, or '*' for every site",
     )
     parser.add_argument(
+        "--cameras",
+        default="",
+        help="create-user: limit the user to these cameras, comma-separated site_id/camera_id "
+        "entries at the user's sites (e.g. north/gate,north/crane); default: every camera",
+    )
+    parser.add_argument(
         "--password-env",
         metavar="VAR",
         help="create-user: read the password from this environment variable "
@@ -77,7 +83,7 @@ def _create_user(args: argparse.Namespace, settings: Settings) -> int:
     else:
         password = getpass.getpass(f"password for {args.username}: ")
     from server.db import Database, migrate
-    from server.users import UserError, create_user
+    from server.users import UserError, create_user, parse_cameras
 
     db = Database(settings.database_url)
     try:
@@ -91,11 +97,13 @@ def _create_user(args: argparse.Namespace, settings: Settings) -> int:
                 args.role,
                 sites,
                 args.language or settings.default_language,
+                cameras=parse_cameras(args.cameras),
             )
     except UserError as exc:
         print(f"cannot create user: {exc}", file=sys.stderr)
         return 2
     finally:
         db.close()
-    print(f"created {args.role} {args.username!r} for sites {args.sites}")
+    cameras = f", cameras {args.cameras}" if args.cameras.strip() else ""
+    print(f"created {args.role} {args.username!r} for sites {args.sites}{cameras}")
     return 0

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.models import User, WebSession
-from server.permissions import Capability, allowed, can_see_site
+from server.permissions import Capability, allowed, can_see_camera, can_see_site
 from server.security import CSRF_HEADER, SESSION_COOKIE, token_hash
 from server.state import AppState
 
@@ -75,19 +75,21 @@ def require(capability: Capability) -> Callable[[User], User]:
 
 def check_site(user: User, site_id: str) -> None:
     """404 for a site outside the user's scope: its existence is not revealed."""
-    if not can_see_site(user.sites, site_id):
+    if not can_see_site(user, site_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no site {site_id!r}")
 
 
-def visible_sites(s: Session, user: User) -> list[str] | None:
-    """Site ids the user may see; None = every site."""
-    if "*" in user.sites:
-        return None
-    return list(user.sites)
+def check_camera(user: User, site_id: str, camera_id: str) -> None:
+    """404 for a camera outside the user's scope (sites and cameras): nothing is revealed."""
+    check_site(user, site_id)
+    if not can_see_camera(user, site_id, camera_id):
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"no camera {camera_id!r} at site {site_id!r}"
+        )
 
 
 def client_address(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-__all__ = ["DB", "CurrentUser", "app_state", "check_site", "require", "select", "visible_sites"]
+__all__ = ["DB", "CurrentUser", "app_state", "check_camera", "check_site", "require", "select"]

@@ -59,6 +59,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))
     language: Mapped[str] = mapped_column(String(8))
     sites: Mapped[list[str]] = mapped_column(JSON, default=list)  # ["*"] = every site
+    # "site_id/camera_id" entries; None = every camera of the sites
+    cameras: Mapped[list[str] | None] = mapped_column(JSON, nullable=True, default=None)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -199,6 +201,7 @@ class AuditEntry(Base):
     object_type: Mapped[str] = mapped_column(String(32))
     object_id: Mapped[str] = mapped_column(String(200))
     site_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    camera_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     detail: Mapped[str] = mapped_column(Text, default="")
     client: Mapped[str | None] = mapped_column(String(64), nullable=True)
 

@@ -1,12 +1,17 @@
-"""Who may do what: one table of capabilities per role, and site scoping.
+"""Who may do what: one table of capabilities per role, and site and camera scoping.
 
-Every user is scoped to a list of site ids (``["*"]`` = every site, admins only by default).
-A capability is checked by :func:`server.deps.require`; a site by :func:`can_see_site`.
+Every user is scoped to a list of site ids (``["*"]`` = every site, admins only by default)
+and, optionally, to cameras: ``"site_id/camera_id"`` entries (None = every camera of the
+user's sites). A user limited to cameras sees only those cameras and their sites.
+A capability is checked by :func:`server.deps.require`; a site by :func:`can_see_site`, a
+camera by :func:`can_see_camera`; SQL queries are limited by :mod:`server.queries`.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
 
 Capability = Literal[
     "alerts.read",  # list and open alerts of one's sites
@@ -58,5 +63,86 @@ def allowed(role: str, capability: Capability) -> bool:
     return capability in ROLE_CAPABILITIES.get(role, frozenset())
 
 
-def can_see_site(sites: list[str], site_id: str) -> bool:
-    return "*" in sites or site_id in sites
+class Scoped(Protocol):
+    """A user, as far as scoping goes."""
+
+    @property
+    def sites(self) -> list[str]: ...
+    @property
+    def cameras(self) -> list[str] | None: ...
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a user sees: ``sites`` None = every site; ``cameras`` None = every camera of
+    those sites, else ``{site_id: {camera_id, ...}}`` (and only those sites)."""
+
+    sites: frozenset[str] | None
+    cameras: dict[str, frozenset[str]] | None
+
+    @classmethod
+    def of(cls, user: Scoped) -> Scope:
+        sites = None if "*" in user.sites else frozenset(user.sites)
+        if user.cameras is None:
+            return cls(sites, None)
+        per_site: dict[str, set[str]] = {}
+        for site_id, camera_id in (split_camera(c) for c in user.cameras):
+            if sites is None or site_id in sites:  # an entry outside the sites gives nothing
+                per_site.setdefault(site_id, set()).add(camera_id)
+        return cls(sites, {k: frozenset(v) for k, v in per_site.items()})
+
+    def site(self, site_id: str) -> bool:
+        if self.cameras is not None:
+            return site_id in self.cameras
+        return self.sites is None or site_id in self.sites
+
+    def camera(self, site_id: str, camera_id: str) -> bool:
+        if self.cameras is not None:
+            return camera_id in self.cameras.get(site_id, ())
+        return self.site(site_id)
+
+    @property
+    def every_site(self) -> bool:
+        return self.sites is None and self.cameras is None
+
+
+def can_see_site(user: Scoped, site_id: str) -> bool:
+    return Scope.of(user).site(site_id)
+
+
+def can_see_camera(user: Scoped, site_id: str, camera_id: str) -> bool:
+    return Scope.of(user).camera(site_id, camera_id)
+
+
+def split_camera(entry: str) -> tuple[str, str]:
+    """``"site_id/camera_id"`` → ``(site_id, camera_id)``; ValueError if it is not one."""
+    site_id, sep, camera_id = entry.partition("/")
+    if not sep or not site_id or not camera_id or "/" in camera_id or "*" in entry:
+        raise ValueError(
+            f"camera scope entries are 'site_id/camera_id' (e.g. north/gate), got {entry!r}"
+        )
+    return site_id, camera_id
+
+
+def camera_scope_problem(sites: Sequence[str], cameras: Sequence[str] | None) -> str | None:
+    """Why ``cameras`` is not a valid camera scope for a user of ``sites``; None if it is."""
+    if cameras is None:
+        return None
+    if not cameras:
+        return (
+            "a camera scope needs at least one 'site_id/camera_id' entry; leave it empty "
+            "(null) for every camera of the user's sites"
+        )
+    for entry in cameras:
+        try:
+            site_id, _ = split_camera(entry)
+        except ValueError as exc:
+            return str(exc)
+        if "*" not in sites and site_id not in sites:
+            return (
+                f"camera {entry!r} is at site {site_id!r}, which is not among the user's "
+                f"sites {list(sites)}: add the site or remove the camera"
+            )
+    if len(set(cameras)) != len(cameras):
+        return f"camera scope lists a camera twice: {list(cameras)}"
+    return None

@@ -8,11 +8,11 @@ from datetime import datetime
 from typing import Any, Final, TypeVar
 
 from fastapi import HTTPException, status
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, Select, and_, false, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from server.models import Alert, AlertAction, AlertEventRow, Camera, Evidence, User
-from server.permissions import can_see_site
+from server.permissions import Scope, can_see_camera, can_see_site
 from server.schemas import (
     ActionOut,
     AlertDetail,
@@ -26,16 +26,39 @@ OPEN_STATES: Final = ("new", "acknowledged", "assigned")
 S = TypeVar("S", bound=Select[*tuple[Any, ...]])
 
 
-def site_filter(column: InstrumentedAttribute[Any], user: User) -> ColumnElement[bool] | None:
-    """A WHERE clause keeping the user's sites; None when they see every site."""
-    if "*" in user.sites:
+def site_filter(
+    column: InstrumentedAttribute[Any],
+    user: User,
+    camera_column: InstrumentedAttribute[Any] | None = None,
+) -> ColumnElement[bool] | None:
+    """A WHERE clause keeping the user's sites (and, given ``camera_column``, only their
+    cameras there); None when they see everything. Rows without a camera (NULL) are kept
+    only for users who see every camera of their sites."""
+    scope = Scope.of(user)
+    if scope.cameras is not None:
+        if not scope.cameras:
+            return false()
+        if camera_column is None:
+            return column.in_(sorted(scope.cameras))
+        return or_(
+            *(
+                and_(column == site_id, camera_column.in_(sorted(cams)))
+                for site_id, cams in sorted(scope.cameras.items())
+            )
+        )
+    if scope.sites is None:
         return None
-    return column.in_(list(user.sites))
+    return column.in_(sorted(scope.sites))
 
 
-def scoped(stmt: S, column: InstrumentedAttribute[Any], user: User) -> S:
-    """``stmt`` restricted to the user's sites."""
-    clause = site_filter(column, user)
+def scoped(
+    stmt: S,
+    column: InstrumentedAttribute[Any],
+    user: User,
+    camera_column: InstrumentedAttribute[Any] | None = None,
+) -> S:
+    """``stmt`` restricted to the user's sites and, given ``camera_column``, cameras."""
+    clause = site_filter(column, user, camera_column)
     return stmt if clause is None else stmt.where(clause)
 
 
@@ -51,11 +74,11 @@ def alert_filters(
     """WHERE clauses for alerts of the user's sites matching the filters given (times are
     on ``started_at``: ``since <= t < until``); 404 for a site outside the user's scope."""
     where: list[ColumnElement[bool]] = []
-    scope = site_filter(Alert.site_id, user)
+    scope = site_filter(Alert.site_id, user, Alert.camera_id)
     if scope is not None:
         where.append(scope)
     if site is not None:
-        if not can_see_site(user.sites, site):
+        if not can_see_site(user, site):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no site {site!r}")
         where.append(Alert.site_id == site)
     if camera is not None:
@@ -70,9 +93,10 @@ def alert_filters(
 
 
 def get_alert(s: Session, user: User, alert_id: str) -> Alert:
-    """The alert, if it exists and is of one of the user's sites; else 404 (same answer)."""
+    """The alert, if it exists and is of one of the user's sites and cameras; else 404
+    (the same answer)."""
     alert = s.get(Alert, alert_id)
-    if alert is None or not can_see_site(user.sites, alert.site_id):
+    if alert is None or not can_see_camera(user, alert.site_id, alert.camera_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert {alert_id!r}")
     return alert
 

@@ -58,6 +58,11 @@ class UserOut(Out):
     role: Role
     language: Language
     sites: list[str] = Field(description='Site ids this user sees; ["*"] = every site.')
+    cameras: list[str] | None = Field(
+        None,
+        description='Cameras this user is limited to, as "site_id/camera_id" entries (each '
+        "at one of the user's sites); null = every camera of the user's sites.",
+    )
     active: bool
     capabilities: list[str] = Field(default_factory=list)
 
@@ -67,6 +72,11 @@ class UserCreateIn(In):
     password: str = Field(min_length=10, max_length=1024)
     role: Role
     sites: list[str] = Field(min_length=1)
+    cameras: list[str] | None = Field(
+        None,
+        description='Cameras this user is limited to, as "site_id/camera_id" entries (each '
+        "at one of the user's sites); null = every camera of the user's sites.",
+    )
     language: Language | None = None
 
 
@@ -74,8 +84,20 @@ class UserUpdateIn(In):
     password: str | None = Field(None, min_length=10, max_length=1024)
     role: Role | None = None
     sites: list[str] | None = Field(None, min_length=1)
+    cameras: list[str] | None = Field(
+        None,
+        description='Limit the user to these cameras ("site_id/camera_id" entries); send '
+        "null to lift the limit (every camera of the user's sites); leave out: no change.",
+    )
     language: Language | None = None
     active: bool | None = None
+
+
+class AssigneeOut(Out):
+    """A user an alert can be assigned to: active, may work alerts, sees its camera."""
+
+    username: str
+    role: Role
 
 
 class LanguageIn(In):

@@ -6,6 +6,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from server.models import ROLES, User, WebSession
+from server.permissions import camera_scope_problem
 from server.security import hash_password
 
 ID_OK = "lower-case letters, digits, '-' or '_', or '*' for every site"
@@ -16,24 +17,53 @@ class UserError(ValueError):
 
 
 def create_user(
-    s: Session, username: str, password: str, role: str, sites: list[str], language: str
+    s: Session,
+    username: str,
+    password: str,
+    role: str,
+    sites: list[str],
+    language: str,
+    *,
+    cameras: list[str] | None = None,
 ) -> User:
+    """A new user of ``sites`` (and, given ``cameras``, only those "site/camera" entries)."""
     if role not in ROLES:
         raise UserError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
     if not sites:
         raise UserError(f"give the user's sites (site ids, {ID_OK})")
     if "*" in sites and sites != ["*"]:
         raise UserError(f"'*' means every site and stands alone, got {sites}")
+    check_scope(sites, cameras)
     if s.scalar(select(User).where(User.username == username)) is not None:
         raise UserError(f"user {username!r} exists already: pick another name")
     try:
         hashed = hash_password(password)
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    user = User(username=username, password_hash=hashed, role=role, sites=sites, language=language)
+    user = User(
+        username=username,
+        password_hash=hashed,
+        role=role,
+        sites=sites,
+        cameras=cameras,
+        language=language,
+    )
     s.add(user)
     s.flush()
     return user
+
+
+def check_scope(sites: list[str], cameras: list[str] | None) -> None:
+    """UserError if ``cameras`` is no valid camera scope for a user of ``sites``."""
+    problem = camera_scope_problem(sites, cameras)
+    if problem is not None:
+        raise UserError(problem)
+
+
+def parse_cameras(text: str) -> list[str] | None:
+    """``"north/gate, north/crane"`` → the entries; empty text → None (every camera)."""
+    entries = [x.strip() for x in text.split(",") if x.strip()]
+    return entries or None
 
 
 def set_password(s: Session, username: str, password: str) -> User:

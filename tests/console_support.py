@@ -162,9 +162,12 @@ def seed_alert(
 _PASSWORD_HASH: list[str] = []
 
 
-def add_users(console: Console, *users: tuple[str, str, list[str]]) -> None:
-    """Add ``(username, role, sites)`` users with :data:`PASSWORD`, hashed once per test
-    session (argon2 is slow on purpose; many tests need several users)."""
+def add_users(
+    console: Console, *users: tuple[str, str, list[str]] | tuple[str, str, list[str], list[str]]
+) -> None:
+    """Add ``(username, role, sites)`` users (or ``(username, role, sites, cameras)``: limited
+    to those "site/camera" entries) with :data:`PASSWORD`, hashed once per test session
+    (argon2 is slow on purpose; many tests need several users)."""
     from server.models import User
     from server.security import hash_password
 
@@ -172,10 +175,11 @@ def add_users(console: Console, *users: tuple[str, str, list[str]]) -> None:
         _PASSWORD_HASH.append(hash_password(PASSWORD))
     state = console.client.app.state.sitewatch  # type: ignore[attr-defined]
     with state.db.session() as s:
-        for username, role, sites in users:
+        for username, role, sites, *cameras in users:
             s.add(
                 User(
                     username=username, password_hash=_PASSWORD_HASH[0], role=role,
-                    language="en", sites=sites, active=True,
+                    language="en", sites=sites, cameras=cameras[0] if cameras else None,
+                    active=True,
                 )
             )  # fmt: skip

@@ -14,9 +14,9 @@ from server import audit
 from server.deps import DB, app_state, client_address, require
 from server.events import LiveEvent
 from server.models import Alert, AlertAction, User
-from server.permissions import can_see_site
+from server.permissions import allowed, can_see_camera
 from server.queries import OPEN_STATES, alert_detail, alert_filters, alert_outs, get_alert
-from server.schemas import ActionIn, AlertDetail, AlertPage, AlertState
+from server.schemas import ActionIn, AlertDetail, AlertPage, AlertState, AssigneeOut
 from server.state import AppState
 from server.workflow import InvalidTransition, Workflow, WorkflowError, step
 
@@ -63,6 +63,15 @@ def get_one(alert_id: str, user: Reader, s: DB) -> AlertDetail:
     return alert_detail(s, get_alert(s, user, alert_id))
 
 
+@router.get("/{alert_id}/assignees", responses=NOT_FOUND)
+def assignees(alert_id: str, user: Actor, s: DB) -> list[AssigneeOut]:
+    """Who the alert can be assigned to: active users who may work alerts and see its site
+    and camera, by user name."""
+    alert = get_alert(s, user, alert_id)
+    users = s.scalars(select(User).where(User.active).order_by(User.username))
+    return [AssigneeOut.model_validate(u) for u in users if _may_take(u, alert)]
+
+
 @router.post(
     "/{alert_id}/actions",
     responses={
@@ -91,7 +100,7 @@ def act(
     except WorkflowError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     if body.action == "assign":
-        _check_assignee(s, change.assignee or "", alert.site_id)
+        _check_assignee(s, change.assignee or "", alert)
     # only if nobody changed the state meanwhile (two managers on one alert: one wins)
     done = s.execute(
         update(Alert)
@@ -133,6 +142,7 @@ def act(
         "alert",
         alert.id,
         site_id=alert.site_id,
+        camera_id=alert.camera_id,
         detail=detail,
         client=client_address(request),
     )
@@ -148,11 +158,24 @@ def act(
 _DETAIL_ONLY = {"timeline", "actions", "evidence"}
 
 
-def _check_assignee(s: DB, username: str, site_id: str) -> None:
+def _may_take(user: User, alert: Alert) -> bool:
+    return (
+        user.active
+        and allowed(user.role, "alerts.workflow")
+        and can_see_camera(user, alert.site_id, alert.camera_id)
+    )
+
+
+def _check_assignee(s: DB, username: str, alert: Alert) -> None:
     assignee = s.scalar(select(User).where(User.username == username))
-    if assignee is None or not assignee.active or not can_see_site(assignee.sites, site_id):
+    if (
+        assignee is None
+        or not assignee.active
+        or not can_see_camera(assignee, alert.site_id, alert.camera_id)
+    ):
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             f"cannot assign to {username!r}: expected the user name of an active console user "
-            f"who sees site {site_id!r}",
+            f"who sees site {alert.site_id!r} and its camera {alert.camera_id!r} "
+            f"(GET /api/alerts/{alert.id}/assignees lists them)",
         )

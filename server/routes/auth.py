@@ -33,6 +33,7 @@ def user_out(user: User) -> UserOut:
             "role": user.role,
             "language": user.language,
             "sites": user.sites,
+            "cameras": user.cameras,
             "active": user.active,
             "capabilities": sorted(ROLE_CAPABILITIES.get(user.role, ())),
         }

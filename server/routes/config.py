@@ -20,10 +20,10 @@ from sqlalchemy.orm import Session
 
 from contract import messages as m
 from server import audit
-from server.deps import DB, app_state, check_site, client_address, require
+from server.deps import DB, app_state, check_camera, client_address, require
 from server.ingest_live import live_config
 from server.models import Camera, ConfigRequest, User
-from server.permissions import can_see_site
+from server.permissions import can_see_camera
 from server.schemas import CameraConfigOut, ConfigChangeIn, ConfigRequestOut
 from server.state import AppState
 
@@ -37,7 +37,7 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 
 
 def _camera(s: Session, user: User, site_id: str, camera_id: str) -> Camera:
-    check_site(user, site_id)
+    check_camera(user, site_id, camera_id)
     camera = s.get(Camera, (site_id, camera_id))
     if camera is None:
         raise HTTPException(
@@ -133,6 +133,7 @@ def change_config(
         "camera",
         f"{site_id}/{camera_id}",
         site_id=site_id,
+        camera_id=camera_id,
         detail=f"request {row.request_id} against version {command.base_version}: "
         f"{len(command.zones)} zone(s) {[z.id for z in command.zones]}"
         + (f", rules {sorted(command.rules)}" if command.rules else ""),
@@ -154,6 +155,6 @@ def change_config(
 def get_request(request_id: UUID, user: Reader, s: DB) -> ConfigRequestOut:
     """A config change and the edge's answer (pending, applied with its version, refused)."""
     row = s.get(ConfigRequest, str(request_id))
-    if row is None or not can_see_site(user.sites, row.site_id):
+    if row is None or not can_see_camera(user, row.site_id, row.camera_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no config request {request_id}")
     return ConfigRequestOut.model_validate(row)

@@ -3,7 +3,7 @@
     event: alert            (camera | site | config)
     data: {"id": "...", ...} (the AlertOut / CameraOut / SiteOut / ConfigRequestOut)
 
-Only events of the user's sites (and kinds their role may read) are sent; a comment line
+Only events of the user's sites and cameras (and kinds their role may read) are sent; a comment line
 ``: ping`` goes out every 15 s so proxies keep the stream open and a closed tab is noticed.
 
 The stream ends by itself when uvicorn shuts down: uvicorn waits for open responses before
@@ -23,7 +23,7 @@ from fastapi.responses import StreamingResponse
 
 from server.deps import app_state, current_user
 from server.events import LiveEvent
-from server.permissions import Capability, allowed, can_see_site
+from server.permissions import Capability, Scope, allowed
 from server.state import AppState
 
 router = APIRouter(prefix="/api", tags=["events"])
@@ -49,11 +49,16 @@ async def events(
     # log in with a short session: a stream must not hold a database connection for hours
     with state.db.session() as s:
         user = current_user(request, s)
-        role, sites = user.role, list(user.sites)
+        role, scope = user.role, Scope.of(user)
 
     def visible(ev: LiveEvent) -> bool:
         need = NEEDS.get(ev.kind)
-        return need is not None and allowed(role, need) and can_see_site(sites, ev.site_id)
+        if need is None or not allowed(role, need) or not scope.site(ev.site_id):
+            return False
+        if ev.kind == "site" or scope.cameras is None:
+            return True
+        camera_id = ev.data.get("camera_id")  # alerts, cameras and config requests name it
+        return isinstance(camera_id, str) and scope.camera(ev.site_id, camera_id)
 
     queue = state.hub.subscribe()
     exiting = _server_exiting()

@@ -64,6 +64,7 @@ def evidence_file(
             "evidence",
             object_id,
             site_id=alert.site_id,
+            camera_id=alert.camera_id,
             detail=f"sha256 {ev.sha256}",
             client=client_address(request),
         )
@@ -115,6 +116,7 @@ def export(
         "alert",
         alert.id,
         site_id=alert.site_id,
+        camera_id=alert.camera_id,
         detail=f"zip sha256 {digest}, {len(data)} bytes, "
         f"files {', '.join(e.name for e in evidence if e.status == 'stored')}",
         client=client_address(request),
@@ -154,6 +156,7 @@ def _log_refusal(
         "alert",
         alert.id,
         site_id=alert.site_id,
+        camera_id=alert.camera_id,
         detail=str(exc),
         client=client_address(request),
     )

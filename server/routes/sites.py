@@ -1,4 +1,5 @@
-"""Sites and cameras of the user's sites, with open alerts, and each camera's latest snapshot.
+"""Sites and cameras the user sees (their sites; only some cameras for a user limited to
+them), with open alerts, and each camera's latest snapshot.
 
 A camera of an edge that is offline is reported ``offline`` whatever it said last.
 """
@@ -13,7 +14,7 @@ from fastapi.responses import FileResponse, Response
 from sqlalchemy import func, select
 
 from server.custody import snapshot_path
-from server.deps import DB, app_state, check_site, require
+from server.deps import DB, app_state, check_camera, check_site, require
 from server.models import Alert, Camera, Site, User
 from server.queries import OPEN_STATES, camera_out_of, scoped
 from server.schemas import CameraOut, SiteOut
@@ -33,6 +34,7 @@ def list_sites(user: Annotated[User, Depends(require("alerts.read"))], s: DB) ->
                 select(Alert.site_id, func.count()).where(Alert.state.in_(OPEN_STATES)),
                 Alert.site_id,
                 user,
+                Alert.camera_id,
             ).group_by(Alert.site_id)
         ).all()
     )
@@ -47,7 +49,7 @@ def list_cameras(
     user: Annotated[User, Depends(require("cameras.read"))], s: DB, site: str | None = None
 ) -> list[CameraOut]:
     """Cameras of the user's sites (or of one site): state, fps, last snapshot, last alert."""
-    stmt = scoped(select(Camera), Camera.site_id, user)
+    stmt = scoped(select(Camera), Camera.site_id, user, Camera.camera_id)
     if site is not None:
         check_site(user, site)
         stmt = stmt.where(Camera.site_id == site)
@@ -64,6 +66,7 @@ def list_cameras(
         ),
         Alert.site_id,
         user,
+        Alert.camera_id,
     ).group_by(Alert.site_id, Alert.camera_id)
     for site_id, camera_id, last_at, n_open in s.execute(per_camera):
         last[(site_id, camera_id)] = _aware(last_at)
@@ -91,7 +94,7 @@ def camera_snapshot(
     state: State,
 ) -> Response:
     """The camera's latest snapshot as the edge last sent it (JPEG)."""
-    check_site(user, site)
+    check_camera(user, site, camera)
     cam = s.get(Camera, (site, camera))
     if cam is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no camera {camera!r} at site {site!r}")

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from server.deps import DB, check_site, require
 from server.models import ALERT_STATES, Alert, AuditEntry, User
-from server.queries import alert_filters, aware_param
+from server.queries import alert_filters, aware_param, scoped
 from server.schemas import AuditOut, DayCount, StatsOut
 
 router = APIRouter(prefix="/api", tags=["stats"])
@@ -78,10 +78,9 @@ def audit_log(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[AuditOut]:
     """Who viewed, downloaded or exported which evidence and who changed what, newest first.
-    Entries without a site (logins, user changes) are shown to users of every site only."""
-    stmt = select(AuditEntry)
-    if "*" not in user.sites:
-        stmt = stmt.where(AuditEntry.site_id.in_(list(user.sites)))
+    Entries without a site (logins, user changes) are shown to users of every site only;
+    a user limited to cameras sees the entries of those cameras only."""
+    stmt = scoped(select(AuditEntry), AuditEntry.site_id, user, AuditEntry.camera_id)
     if site is not None:
         check_site(user, site)
         stmt = stmt.where(AuditEntry.site_id == site)

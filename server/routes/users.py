@@ -1,4 +1,5 @@
-"""Managing users (admins): list, create, change role / sites / password / language, disable.
+"""Managing users (admins): list, create, change role / sites / cameras / password / language,
+disable.
 
 A change of password, role or sites, or disabling, ends the user's open sessions. The last
 active admin cannot be demoted or disabled (the console would lose its last administrator).
@@ -18,7 +19,7 @@ from server.routes.auth import user_out
 from server.schemas import UserCreateIn, UserOut, UserUpdateIn
 from server.security import hash_password
 from server.state import AppState
-from server.users import UserError, create_user
+from server.users import UserError, check_scope, create_user
 
 router = APIRouter(prefix="/api/users", tags=["users"])
 Admin = Annotated[User, Depends(require("users.manage"))]
@@ -48,6 +49,7 @@ def add_user(body: UserCreateIn, request: Request, user: Admin, s: DB, state: St
             body.role,
             body.sites,
             body.language or state.settings.default_language,
+            cameras=body.cameras,
         )
     except UserError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
@@ -57,7 +59,8 @@ def add_user(body: UserCreateIn, request: Request, user: Admin, s: DB, state: St
         "user_create",
         "user",
         new.username,
-        detail=f"role {new.role}, sites {','.join(new.sites)}",
+        detail=f"role {new.role}, sites {','.join(new.sites)}"
+        + (f", cameras {','.join(new.cameras)}" if new.cameras else ""),
         client=client_address(request),
     )
     s.commit()  # before the answer: the next request must see it
@@ -72,12 +75,17 @@ def change_user(username: str, body: UserUpdateIn, request: Request, user: Admin
     target = s.scalar(select(User).where(User.username == username))
     if target is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {username!r}")
-    changed = [k for k in body.model_fields_set if getattr(body, k) is not None]
+    changed = [k for k in body.model_fields_set if getattr(body, k) is not None or k == "cameras"]
     if body.sites is not None and "*" in body.sites and body.sites != ["*"]:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             f"'*' means every site and stands alone, got {body.sites}",
         )
+    cameras = body.cameras if "cameras" in body.model_fields_set else target.cameras
+    try:
+        check_scope(body.sites if body.sites is not None else target.sites, cameras)
+    except UserError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     demoted = body.role is not None and body.role != "admin"
     if target.role == "admin" and target.active and (demoted or body.active is False):
         admins = s.scalar(
@@ -94,11 +102,13 @@ def change_user(username: str, body: UserUpdateIn, request: Request, user: Admin
         target.role = body.role
     if body.sites is not None:
         target.sites = list(body.sites)
+    if "cameras" in body.model_fields_set:
+        target.cameras = None if body.cameras is None else list(body.cameras)
     if body.language is not None:
         target.language = body.language
     if body.active is not None:
         target.active = body.active
-    if {"password", "role", "sites"} & set(changed) or body.active is False:
+    if {"password", "role", "sites", "cameras"} & set(changed) or body.active is False:
         s.execute(delete(WebSession).where(WebSession.user_id == target.id))
     audit.record(
         s,
