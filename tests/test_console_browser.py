@@ -23,6 +23,7 @@ from typing import Any, get_args
 
 import pytest
 from browser_support import (  # noqa: F401   (fixtures: browser, mqtt, served)
+    PASSWORD,
     CuttableProxy,
     Served,
     SiteEdge,
@@ -350,26 +351,86 @@ def test_admin_creates_changes_and_disables_a_user(browser: Any, served: Served)
     page.fill("#new-password", "a-long-enough-secret")
     page.select_option("#new-role", "manager")
     page.fill("#new-sites", "north, east")
+    page.fill("#new-cameras", "north/gate, east/crane")
     page.click(".create-user button[type=submit]")
     row = page.locator('#users tr[data-user="liu.yang"]')
     row.wait_for()
     assert row.locator("select").first.input_value() == "manager"
     assert row.locator("#lang-liu_yang").input_value() == "zh-CN"  # new users: zh-CN
-    row.locator("#role-liu_yang").select_option("operator")
+    assert row.locator("#cameras-liu_yang").input_value() == "north/gate, east/crane"
+    # a camera outside the sites is refused with the server's reason, nothing changes
     row.locator("#sites-liu_yang").fill("east")
+    row.locator("button", has_text="Save").click()
+    row.locator(".error", has_text="not among the user's sites").wait_for()
+    row.locator("#role-liu_yang").select_option("operator")
+    row.locator("#cameras-liu_yang").fill("east/crane")
     row.locator("button", has_text="Save").click()
     page.wait_for_function(
         "document.querySelector('#role-liu_yang').value === 'operator'"
         " && document.querySelector('#sites-liu_yang').value === 'east'"
+        " && document.querySelector('#cameras-liu_yang').value === 'east/crane'"
     )
     page.locator('#users tr[data-user="liu.yang"] button', has_text="Disable").click()
     page.wait_for_selector('#users tr[data-user="liu.yang"].inactive')
     admin = served.api("root.admin")
     users = {u["username"]: u for u in served.get_json(admin, "/api/users")}
     assert users["liu.yang"]["role"] == "operator" and users["liu.yang"]["sites"] == ["east"]
+    assert users["liu.yang"]["cameras"] == ["east/crane"]
     assert users["liu.yang"]["active"] is False
     # an admin cannot disable themself from the page
     myself = page.locator('#users tr[data-user="root.admin"] button', has_text="Disable")
     assert myself.is_disabled()
+    context.close()
+    assert errors == [], "the page logged script errors"
+
+
+def test_manager_assigns_from_the_users_who_may_take_the_alert(
+    browser: Any, served: Served
+) -> None:
+    """The assign field offers exactly the assignees the server lists: users who may work
+    alerts and see the alert's camera (not a manager of another camera, not an operator)."""
+    from server.models import Alert, Camera, Site
+    from server.users import create_user
+
+    now = datetime.now(UTC)
+    alert_id = str(uuid.uuid4())
+    with served.state.db.session() as s:
+        for username, role, cameras in (
+            ("west.boss", "manager", None),
+            ("west.gate", "manager", ["west/gate"]),
+            ("west.crane", "manager", ["west/crane"]),
+            ("west.op", "operator", None),
+        ):
+            create_user(s, username, PASSWORD, role, ["west"], "en", cameras=cameras)
+        s.add(Site(id="west", name="West", edge_state="online", last_seen_at=now))
+        s.add(Camera(site_id="west", camera_id="gate", name="Gate", state="online"))
+        s.flush()
+        s.add(
+            Alert(
+                id=alert_id, site_id="west", camera_id="gate", rule="no_helmet", track_id=3,
+                zone_id="whole", label="head", score=0.9, box=[0.1, 0.1, 0.2, 0.2],
+                started_at=now, last_seen_at=now, event="start", seq=0, config_version="v1",
+                state="new", received_at=now, updated_at=now,
+            )
+        )  # fmt: skip
+    expected = [u["username"] for u in served.get_json(
+        served.api("west.boss"), f"/api/alerts/{alert_id}/assignees"
+    )]  # fmt: skip
+    assert {"west.boss", "west.gate"} <= set(expected)
+    assert not {"west.crane", "west.op"} & set(expected)
+    context = browser.new_context()
+    page, errors = open_page(context)
+    login(page, served.url, "west.boss")
+    page.goto(f"{served.url}/#/alert/{alert_id}")
+    page.wait_for_selector("#action-assignee[data-loaded]")
+    options = page.locator("#action-assignee option").evaluate_all("os => os.map(o => o.value)")
+    assert options == ["", *expected]
+    page.locator(".action-assign").click()
+    assert "Choose who" in page.inner_text("#action-error")
+    page.select_option("#action-assignee", "west.gate")
+    page.locator(".action-assign").click()
+    page.wait_for_selector("#alert-state[data-state=assigned]")
+    detail = served.get_json(served.api("west.gate"), f"/api/alerts/{alert_id}")
+    assert detail["state"] == "assigned" and detail["assignee"] == "west.gate"
     context.close()
     assert errors == [], "the page logged script errors"

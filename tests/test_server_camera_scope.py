@@ -222,6 +222,9 @@ def test_a_camera_scope_must_name_the_users_sites(console: Console) -> None:
     assert r.status_code == 200 and r.json()["cameras"] is None
     x = console.login("x.mgr")
     assert {a["camera_id"] for a in x.get("/api/alerts").json()["items"]} == {"gate", "crane"}
+    # the same scope sent again is no change: the user stays logged in
+    assert admin.patch("/api/users/x.mgr", json={"cameras": None}).status_code == 200
+    assert x.get("/api/alerts").status_code == 200
     # a change of something else keeps the scope
     admin.patch("/api/users/gate.mgr", json={"language": "zh-CN"})
     gate = next(u for u in admin.get("/api/users").json() if u["username"] == "gate.mgr")

@@ -75,7 +75,9 @@ def change_user(username: str, body: UserUpdateIn, request: Request, user: Admin
     target = s.scalar(select(User).where(User.username == username))
     if target is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {username!r}")
-    changed = [k for k in body.model_fields_set if getattr(body, k) is not None or k == "cameras"]
+    changed = [k for k in body.model_fields_set - {"cameras"} if getattr(body, k) is not None]
+    if "cameras" in body.model_fields_set and body.cameras != target.cameras:
+        changed.append("cameras")  # null too: the limit is lifted
     if body.sites is not None and "*" in body.sites and body.sites != ["*"]:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,

@@ -1,5 +1,7 @@
 // One alert: snapshot, clip, the track's timeline, the workflow actions the user may take
 // in its current state, the history of actions, the evidence files and the police export.
+// "Assign" offers the users who may take the alert (GET /api/alerts/{id}/assignees: active,
+// may work alerts, see its site and camera), so a manager needs no list of all users.
 
 import { api } from "./api.js";
 import { debounce, fill, h } from "./dom.js";
@@ -111,22 +113,38 @@ function evidenceList(a, ctx) {
   );
 }
 
+// A <select> of the users the alert can be assigned to, filled once the server answers.
+function assigneeSelect(a) {
+  const select = h("select", { id: "action-assignee", "aria-busy": "true" }, h("option", { value: "", text: t("app.loading") }));
+  api(`/api/alerts/${encodeURIComponent(a.id)}/assignees`)
+    .then((users) => {
+      const options = users.map((u) => h("option", { value: u.username, selected: u.username === a.assignee, text: `${u.username} (${tv("role", u.role)})` }));
+      fill(select, h("option", { value: "", text: users.length ? t("action.choose_assignee") : t("action.no_assignees") }), options);
+      select.dataset.loaded = String(users.length);
+    })
+    .catch((err) => {
+      fill(select, h("option", { value: "", text: t("action.assignees_failed", { detail: err.message }) }));
+    })
+    .finally(() => select.removeAttribute("aria-busy"));
+  return select;
+}
+
 function actions(a, ctx, onDone) {
   if (!ctx.can("alerts.workflow")) return null;
   const allowed = [...(NEXT[a.state] || []), "note"];
   const note = h("textarea", { id: "action-note", rows: 3, maxlength: 4000 });
-  const assignee = h("input", { id: "action-assignee", autocomplete: "off", value: a.assignee || "" });
+  const assignee = allowed.includes("assign") ? assigneeSelect(a) : null;
   const message = h("p", { class: "error", role: "alert", id: "action-error" });
   const send = async (action, button) => {
     message.textContent = "";
     const body = { action, note: note.value.trim() };
     if (action === "assign") {
-      if (!assignee.value.trim()) {
+      if (!assignee.value) {
         message.textContent = t("action.need_assignee");
         assignee.focus();
         return;
       }
-      body.assignee = assignee.value.trim();
+      body.assignee = assignee.value;
     }
     if (action === "note" && !body.note) {
       message.textContent = t("action.need_note");
@@ -151,7 +169,7 @@ function actions(a, ctx, onDone) {
     { class: "panel actions", "aria-labelledby": "act-title" },
     h("h2", { id: "act-title", text: t("action.title") }),
     h("div", { class: "field" }, h("label", { for: "action-note", text: t("action.note") }), note),
-    allowed.includes("assign") && h("div", { class: "field" }, h("label", { for: "action-assignee", text: t("action.assignee") }), assignee),
+    assignee && h("div", { class: "field" }, h("label", { for: "action-assignee", text: t("action.assignee") }), assignee),
     h("div", { class: "buttons", id: "workflow" }, buttons),
     message,
   );

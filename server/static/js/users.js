@@ -1,5 +1,6 @@
-// Users (admins, users.manage): list, create, change role / sites / language, reset a
-// password, disable or enable.
+// Users (admins, users.manage): list, create, change role / sites / cameras / language, reset
+// a password, disable or enable. Cameras limit a user to some cameras of their sites
+// ("site/camera" entries); left empty, the user sees every camera of their sites.
 
 import { api } from "./api.js";
 import { fill, h } from "./dom.js";
@@ -12,6 +13,13 @@ const splitSites = (s) =>
     .split(/[\s,，]+/)
     .map((x) => x.trim())
     .filter(Boolean);
+
+// "north/gate, north/crane" -> the entries; empty -> null (every camera of the user's sites)
+const splitCameras = (s) => {
+  const entries = splitSites(s);
+  return entries.length ? entries : null;
+};
+const sameCameras = (a, b) => JSON.stringify(a || null) === JSON.stringify(b || null);
 
 function roleSelect(id, value) {
   return h("select", { id }, ROLES.map((r) => h("option", { value: r, selected: r === value, text: tv("role", r) })));
@@ -26,6 +34,7 @@ function createForm(onCreated) {
   const password = h("input", { id: "new-password", type: "password", required: true, minlength: 10, autocomplete: "new-password" });
   const role = roleSelect("new-role", "manager");
   const sites = h("input", { id: "new-sites", required: true, placeholder: t("users.sites_hint") });
+  const cameras = h("input", { id: "new-cameras", placeholder: t("users.cameras_hint") });
   const language = langSelect("new-language", "zh-CN");
   const message = h("p", { class: "error", role: "alert" });
   const form = h(
@@ -39,6 +48,7 @@ function createForm(onCreated) {
       h("div", { class: "field" }, h("label", { for: "new-password", text: t("users.password") }), password, h("span", { class: "muted small", text: t("users.password_hint") })),
       h("div", { class: "field" }, h("label", { for: "new-role", text: t("users.role") }), role),
       h("div", { class: "field" }, h("label", { for: "new-sites", text: t("users.sites") }), sites),
+      h("div", { class: "field" }, h("label", { for: "new-cameras", text: t("users.cameras") }), cameras, h("span", { class: "muted small", text: t("users.cameras_help") })),
       h("div", { class: "field" }, h("label", { for: "new-language", text: t("users.language") }), language),
     ),
     h("button", { type: "submit", class: "primary", text: t("users.create_button") }),
@@ -48,7 +58,7 @@ function createForm(onCreated) {
     event.preventDefault();
     message.textContent = "";
     try {
-      await api("/api/users", { method: "POST", body: { username: username.value.trim(), password: password.value, role: role.value, sites: splitSites(sites.value), language: language.value } });
+      await api("/api/users", { method: "POST", body: { username: username.value.trim(), password: password.value, role: role.value, sites: splitSites(sites.value), cameras: splitCameras(cameras.value), language: language.value } });
       form.reset();
       onCreated();
     } catch (err) {
@@ -62,6 +72,7 @@ function userRow(u, me, reload) {
   const key = u.username.replace(/[^A-Za-z0-9_-]/g, "_");
   const role = roleSelect(`role-${key}`, u.role);
   const sites = h("input", { id: `sites-${key}`, value: u.sites.join(", "), "aria-label": t("users.sites_of", { user: u.username }) });
+  const cameras = h("input", { id: `cameras-${key}`, value: (u.cameras || []).join(", "), placeholder: t("users.cameras_all"), "aria-label": t("users.cameras_of", { user: u.username }) });
   const language = langSelect(`lang-${key}`, u.language);
   role.setAttribute("aria-label", t("users.role_of", { user: u.username }));
   language.setAttribute("aria-label", t("users.language_of", { user: u.username }));
@@ -81,6 +92,8 @@ function userRow(u, me, reload) {
     text: t("users.save"),
     onclick: () => {
       const body = { role: role.value, sites: splitSites(sites.value), language: language.value };
+      const scope = splitCameras(cameras.value);
+      if (!sameCameras(scope, u.cameras)) body.cameras = scope; // null lifts the limit
       if (password.value) body.password = password.value;
       patch(body);
     },
@@ -100,6 +113,7 @@ function userRow(u, me, reload) {
     h("th", { scope: "row" }, u.username, u.active ? null : h("span", { class: "badge", text: t("users.disabled") })),
     h("td", {}, role),
     h("td", {}, sites),
+    h("td", {}, cameras),
     h("td", {}, language),
     h("td", {}, password),
     h("td", { class: "buttons" }, save, toggle, message),
@@ -128,7 +142,7 @@ export function mount(root, ctx) {
       h(
         "table",
         { class: "users", id: "users" },
-        h("thead", {}, h("tr", {}, ["users.username", "users.role", "users.sites", "users.language", "users.password", "users.actions"].map((k) => h("th", { scope: "col", text: t(k) })))),
+        h("thead", {}, h("tr", {}, ["users.username", "users.role", "users.sites", "users.cameras", "users.language", "users.password", "users.actions"].map((k) => h("th", { scope: "col", text: t(k) })))),
         body,
       ),
     ),
