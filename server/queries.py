@@ -72,7 +72,8 @@ def alert_filters(
     until: datetime | None = None,
 ) -> list[ColumnElement[bool]]:
     """WHERE clauses for alerts of the user's sites matching the filters given (times are
-    on ``started_at``: ``since <= t < until``); 404 for a site outside the user's scope."""
+    on ``started_at``: ``since <= t < until``); 404 for a site (or a site's camera) outside the
+    user's scope."""
     where: list[ColumnElement[bool]] = []
     scope = site_filter(Alert.site_id, user, Alert.camera_id)
     if scope is not None:
@@ -81,6 +82,8 @@ def alert_filters(
         if not can_see_site(user, site):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no site {site!r}")
         where.append(Alert.site_id == site)
+        if camera is not None and not can_see_camera(user, site, camera):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no camera {camera!r} at {site!r}")
     if camera is not None:
         where.append(Alert.camera_id == camera)
     if rule is not None:

@@ -396,41 +396,41 @@ def test_manager_assigns_from_the_users_who_may_take_the_alert(
     alert_id = str(uuid.uuid4())
     with served.state.db.session() as s:
         for username, role, cameras in (
-            ("west.boss", "manager", None),
-            ("west.gate", "manager", ["west/gate"]),
-            ("west.crane", "manager", ["west/crane"]),
-            ("west.op", "operator", None),
+            ("yard.boss", "manager", None),
+            ("yard.gate", "manager", ["yard/gate"]),
+            ("yard.crane", "manager", ["yard/crane"]),
+            ("yard.op", "operator", None),
         ):
-            create_user(s, username, PASSWORD, role, ["west"], "en", cameras=cameras)
-        s.add(Site(id="west", name="West", edge_state="online", last_seen_at=now))
-        s.add(Camera(site_id="west", camera_id="gate", name="Gate", state="online"))
+            create_user(s, username, PASSWORD, role, ["yard"], "en", cameras=cameras)
+        s.add(Site(id="yard", name="Yard", edge_state="online", last_seen_at=now))
+        s.add(Camera(site_id="yard", camera_id="gate", name="Gate", state="online"))
         s.flush()
         s.add(
             Alert(
-                id=alert_id, site_id="west", camera_id="gate", rule="no_helmet", track_id=3,
+                id=alert_id, site_id="yard", camera_id="gate", rule="no_helmet", track_id=3,
                 zone_id="whole", label="head", score=0.9, box=[0.1, 0.1, 0.2, 0.2],
                 started_at=now, last_seen_at=now, event="start", seq=0, config_version="v1",
                 state="new", received_at=now, updated_at=now,
             )
         )  # fmt: skip
     expected = [u["username"] for u in served.get_json(
-        served.api("west.boss"), f"/api/alerts/{alert_id}/assignees"
+        served.api("yard.boss"), f"/api/alerts/{alert_id}/assignees"
     )]  # fmt: skip
-    assert {"west.boss", "west.gate"} <= set(expected)
-    assert not {"west.crane", "west.op"} & set(expected)
+    assert {"yard.boss", "yard.gate"} <= set(expected)
+    assert not {"yard.crane", "yard.op"} & set(expected)
     context = browser.new_context()
     page, errors = open_page(context)
-    login(page, served.url, "west.boss")
+    login(page, served.url, "yard.boss")
     page.goto(f"{served.url}/#/alert/{alert_id}")
     page.wait_for_selector("#action-assignee[data-loaded]")
     options = page.locator("#action-assignee option").evaluate_all("os => os.map(o => o.value)")
     assert options == ["", *expected]
     page.locator(".action-assign").click()
     assert "Choose who" in page.inner_text("#action-error")
-    page.select_option("#action-assignee", "west.gate")
+    page.select_option("#action-assignee", "yard.gate")
     page.locator(".action-assign").click()
     page.wait_for_selector("#alert-state[data-state=assigned]")
-    detail = served.get_json(served.api("west.gate"), f"/api/alerts/{alert_id}")
-    assert detail["state"] == "assigned" and detail["assignee"] == "west.gate"
+    detail = served.get_json(served.api("yard.gate"), f"/api/alerts/{alert_id}")
+    assert detail["state"] == "assigned" and detail["assignee"] == "yard.gate"
     context.close()
     assert errors == [], "the page logged script errors"

@@ -69,7 +69,11 @@ def add_user(body: UserCreateIn, request: Request, user: Admin, s: DB, state: St
 
 @router.patch(
     "/{username}",
-    responses={404: {"description": "no such user"}, 409: {"description": "last admin"}},
+    responses={
+        404: {"description": "no such user"},
+        409: {"description": "last admin"},
+        422: {"description": "invalid: '*' not alone, or cameras outside the user's sites"},
+    },
 )
 def change_user(username: str, body: UserUpdateIn, request: Request, user: Admin, s: DB) -> UserOut:
     target = s.scalar(select(User).where(User.username == username))
