@@ -213,8 +213,14 @@ def test_false_positive_keeps_its_evidence_and_leaves_the_open_list(console: Con
     assert c.get(detail["evidence"][0]["url"]).content == snap
 
 
-def test_assign_needs_a_user_of_the_site(console: Console) -> None:
-    add_users(console, ("li.wei", "manager", ["north"]), ("south.boss", "manager", ["south"]))
+def test_assign_needs_a_user_of_the_site_who_may_work_alerts(console: Console) -> None:
+    add_users(
+        console,
+        ("li.wei", "manager", ["north"]),
+        ("south.boss", "manager", ["south"]),
+        ("north.op", "operator", ["north"]),
+        ("north.police", "police", ["north"]),
+    )
     c = console.login("li.wei")
     alert_id = seed_alert(console)
     for body in ({"action": "assign"}, {"action": "assign", "assignee": "nobody"}):
@@ -223,7 +229,10 @@ def test_assign_needs_a_user_of_the_site(console: Console) -> None:
     r = c.post(
         f"/api/alerts/{alert_id}/actions", json={"action": "assign", "assignee": "south.boss"}
     )
-    assert r.status_code == 422 and "who sees site 'north'" in r.json()["detail"]
+    assert r.status_code == 422 and "sees site 'north'" in r.json()["detail"]
+    for other in ("north.op", "north.police"):  # they see the site but may not work alerts
+        r = c.post(f"/api/alerts/{alert_id}/actions", json={"action": "assign", "assignee": other})
+        assert r.status_code == 422 and "may work alerts" in r.json()["detail"], other
     assert c.get(f"/api/alerts/{alert_id}").json()["state"] == "new"
 
 

@@ -171,11 +171,13 @@ def _check_assignee(s: DB, username: str, alert: Alert) -> None:
     if (
         assignee is None
         or not assignee.active
+        or not allowed(assignee.role, "alerts.workflow")
         or not can_see_camera(assignee, alert.site_id, alert.camera_id)
     ):
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             f"cannot assign to {username!r}: expected the user name of an active console user "
-            f"who sees site {alert.site_id!r} and its camera {alert.camera_id!r} "
+            f"who may work alerts (manager or admin) and sees site {alert.site_id!r} and its "
+            f"camera {alert.camera_id!r} "
             f"(GET /api/alerts/{alert.id}/assignees lists them)",
         )
