@@ -197,3 +197,24 @@ def camera_out_of(
         open_alerts=open_alerts,
     )
     return CameraOut.model_validate(values)
+
+
+def site_for_scope(data: dict[str, Any], scope: Scope) -> dict[str, Any]:
+    """A site as a user limited to cameras may see it: the edge's per-camera numbers only for
+    their cameras, and no site-wide open-alert count (it would count other cameras' alerts)."""
+    if scope.cameras is None:
+        return data
+    site_id = str(data.get("id", ""))
+    out = dict(data)
+    stats = out.get("stats")
+    if isinstance(stats, dict) and isinstance(stats.get("cameras"), list):
+        out["stats"] = {
+            **stats,
+            "cameras": [
+                c
+                for c in stats["cameras"]
+                if isinstance(c, dict) and scope.camera(site_id, str(c.get("camera_id")))
+            ],
+        }
+    out.pop("open_alerts", None)
+    return out

@@ -18,7 +18,7 @@ from postgres import any_database_console, postgres_fixture, postgres_url  # noq
 from test_server_events import _login, _messages, served  # noqa: F401
 
 from server.events import LiveEvent
-from server.models import Camera, ConfigRequest, User
+from server.models import Camera, ConfigRequest, Site, User
 
 SNAP = [("snapshot.jpg", "snapshot", "image/jpeg", jpeg_bytes())]
 USERS = [
@@ -250,12 +250,14 @@ def test_live_events_of_other_cameras_are_not_sent(
             ("config", "north", "crane", "crane-req"),
             ("alert", "south", "gate", "south-1"),
             ("alert", "north", None, "no-camera"),
-            ("site", "north", None, "north"),
+            ("site", "north", None, "north"),  # with per-camera stats below
             ("camera", "north", "gate", "gate-cam"),
             ("config", "north", "gate", "gate-req"),
             ("alert", "north", "gate", "gate-1"),
         ):
             data = {"id": key, "site_id": site} | ({"camera_id": camera} if camera else {})
+            if kind == "site":
+                data |= {"open_alerts": 7, "stats": {"cameras": _stats_cameras()}}
             hub.publish(LiveEvent(kind, site, data))
         seen = []
         for kind, data in got:
@@ -265,6 +267,25 @@ def test_live_events_of_other_cameras_are_not_sent(
             assert "crane" not in data and "south" not in data and "no-camera" not in data
     c.close()
     assert seen == ["site", "camera", "config", "alert"]
+
+
+def _stats_cameras() -> list[dict[str, object]]:
+    return [{"camera_id": "gate", "fps_analysed": 2.0}, {"camera_id": "crane", "fps_analysed": 2.0}]
+
+
+def test_site_stats_show_only_the_users_cameras(console: Console) -> None:
+    """The edge's stats list every camera of the site: a camera-limited user gets theirs."""
+    _world(console)
+    db = console.client.app.state.sitewatch.db  # type: ignore[attr-defined]
+    with db.session() as s:
+        s.get(Site, "north").stats = {"batches": 10, "cameras": _stats_cameras()}
+    gate = console.login("gate.mgr").get("/api/sites").json()
+    assert [x["id"] for x in gate] == ["north"]
+    assert [c["camera_id"] for c in gate[0]["stats"]["cameras"]] == ["gate"]
+    assert gate[0]["stats"]["batches"] == 10 and gate[0]["open_alerts"] == 1
+    north = console.login("north.mgr").get("/api/sites").json()
+    assert [c["camera_id"] for c in north[0]["stats"]["cameras"]] == ["gate", "crane"]
+    assert north[0]["open_alerts"] == 2
 
 
 def test_create_user_on_the_command_line_takes_cameras(tmp_path: Path) -> None:

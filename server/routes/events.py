@@ -24,6 +24,7 @@ from fastapi.responses import StreamingResponse
 from server.deps import app_state, current_user
 from server.events import LiveEvent
 from server.permissions import Capability, Scope, allowed
+from server.queries import site_for_scope
 from server.state import AppState
 
 router = APIRouter(prefix="/api", tags=["events"])
@@ -80,7 +81,8 @@ async def events(
                     continue
                 if visible(ev):
                     quiet_since = loop.time()
-                    data = json.dumps(ev.data, separators=(",", ":"))
+                    shown = site_for_scope(ev.data, scope) if ev.kind == "site" else ev.data
+                    data = json.dumps(shown, separators=(",", ":"))
                     yield f"event: {ev.kind}\ndata: {data}\n\n"
         finally:
             state.hub.unsubscribe(queue)

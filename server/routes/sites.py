@@ -16,7 +16,8 @@ from sqlalchemy import func, select
 from server.custody import snapshot_path
 from server.deps import DB, app_state, check_camera, check_site, require
 from server.models import Alert, Camera, Site, User
-from server.queries import OPEN_STATES, camera_out_of, scoped
+from server.permissions import Scope
+from server.queries import OPEN_STATES, camera_out_of, scoped, site_for_scope
 from server.schemas import CameraOut, SiteOut
 from server.state import AppState
 
@@ -38,8 +39,14 @@ def list_sites(user: Annotated[User, Depends(require("alerts.read"))], s: DB) ->
             ).group_by(Alert.site_id)
         ).all()
     )
+    scope = Scope.of(user)
     return [
-        SiteOut.model_validate(site).model_copy(update={"open_alerts": counts.get(site.id, 0)})
+        SiteOut.model_validate(
+            {
+                **site_for_scope(SiteOut.model_validate(site).model_dump(), scope),
+                "open_alerts": counts.get(site.id, 0),  # counted over the user's cameras
+            }
+        )
         for site in sites
     ]
 
