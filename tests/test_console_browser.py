@@ -24,6 +24,7 @@ from typing import Any, get_args
 import pytest
 from browser_support import (  # noqa: F401   (fixtures: browser, mqtt, served)
     PASSWORD,
+    PREFIX,
     CuttableProxy,
     Served,
     SiteEdge,
@@ -434,3 +435,43 @@ def test_manager_assigns_from_the_users_who_may_take_the_alert(
     assert detail["state"] == "assigned" and detail["assignee"] == "yard.gate"
     context.close()
     assert errors == [], "the page logged script errors"
+
+
+def test_cameras_page_warns_when_the_edge_runs_out_of_disk(
+    browser: Any, served: Served, mqtt: Mosquitto, tmp_path: Path
+) -> None:
+    """Disks that fill up without warning are a top complaint about NVRs: the edge's stats
+    (published over MQTT, as the edge does every minute) show on the cameras page, and hours
+    of recording left below a day stand out."""
+    site = "west"
+    served.add_user("liu.op", "operator", [site], "en")
+    edge = SiteEdge(mqtt, site, version="3")
+    try:
+        edge.online({"yard": "Yard"}, jpeg(tmp_path), zones=[])
+        now = datetime.now(UTC)
+        stats = m.EdgeStats(
+            site_id=site, at=now, interval_s=60.0, batches=120, batch_size_mean=2.0,
+            inference_ms_p50=31.0, inference_ms_p95=48.0, frames_dropped_stale=0,
+            outbox_depth=0, disk_hours_left=3.0,
+            cameras=[m.CameraStats(camera_id="yard", state="online", fps_in=10.0,
+                                   fps_analysed=2.0, frames_dropped=0, reconnects=0)],
+        )  # fmt: skip
+        edge.send(m.stats(PREFIX, site), m.encode(stats))
+        operator = served.api("liu.op")
+        wait_until(
+            "the edge's stats at the console",
+            lambda: (served.get_json(operator, "/api/sites")[0].get("stats") or {}).get("at"),
+        )
+        context = browser.new_context()
+        page, errors = open_page(context)
+        login(page, served.url, "liu.op")
+        page.goto(f"{served.url}/#/cameras")
+        health = page.locator(f"section[data-site={site}] .edge-health")
+        health.wait_for()
+        assert health.get_attribute("data-warn") == "true"
+        assert "⚠ 3 h" in health.inner_text()
+        assert "48 ms" in health.inner_text()
+        context.close()
+        assert errors == [], "the page logged script errors"
+    finally:
+        edge.close()

@@ -45,6 +45,29 @@ function card(c, ctx) {
   );
 }
 
+const DISK_WARN_HOURS = 24; // less recording time left than a day: someone must act
+const OUTBOX_WARN = 100; // messages waiting at the edge: the link to the broker is poor
+
+/** The edge's health from its last stats: disk, outbox, detector; warnings stand out. */
+function edgeHealth(site) {
+  const st = site.stats;
+  if (!st) return null;
+  const hours = st.disk_hours_left;
+  const stale = Date.now() - Date.parse(st.at) > 3 * st.interval_s * 1000;
+  const items = [
+    [t("edge.disk"), hours == null ? "—" : t("edge.hours", { n: fmtNumber(hours, 0) }), hours != null && hours < DISK_WARN_HOURS],
+    [t("edge.outbox"), String(st.outbox_depth), st.outbox_depth > OUTBOX_WARN],
+    [t("edge.inference"), t("edge.ms", { p50: fmtNumber(st.inference_ms_p50, 0), p95: fmtNumber(st.inference_ms_p95, 0) }), false],
+    [t("edge.stale"), String(st.frames_dropped_stale), false],
+    [t("edge.stats_at"), fmtAgo(st.at), stale],
+  ];
+  return h(
+    "dl",
+    { class: "facts small edge-health", dataset: { warn: String(items.some((i) => i[2])) } },
+    items.flatMap(([k, v, warn]) => [h("dt", { text: k }), h("dd", { class: warn ? "warn" : null, text: warn ? `⚠ ${v}` : v })]),
+  );
+}
+
 function siteHeader(site) {
   return h(
     "div",
@@ -60,6 +83,7 @@ function siteHeader(site) {
         seen: site.last_seen_at ? fmtAgo(site.last_seen_at) : "—",
       }),
     ),
+    edgeHealth(site),
   );
 }
 
