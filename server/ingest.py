@@ -384,7 +384,12 @@ class Ingest:
             self.sweep()
 
     def _run_sweep(self) -> None:
-        retention.sweep(self.db, self.store, self.settings.evidence_retention_days)
+        retention.sweep(
+            self.db,
+            self.store,
+            self.settings.evidence_retention_days,
+            false_positive_days=self.settings.false_positive_retention_days,
+        )
 
 
 def add_reject(s: Session, topic: str, reason: str) -> None:

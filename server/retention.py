@@ -1,9 +1,11 @@
 """Evidence retention: files of closed alerts go once their retention has passed.
 
-An alert is closed when resolved or marked false positive (``closed_at`` set); its evidence is
-kept for ``evidence_retention_days`` after that, then its files are deleted and their rows say
-``deleted`` (the rows, the alert and its timeline stay). Evidence of open alerts is never
-deleted, however old. Ingest runs :func:`sweep` hourly; tests call it directly.
+An alert is closed when resolved or marked false positive (``closed_at`` set). A resolved
+alert's evidence is kept for ``evidence_retention_days`` after that, then its files are deleted
+and their rows say ``deleted`` (the rows, the alert and its timeline stay). A false positive's
+evidence is kept (it is the data for the next model) unless ``false_positive_retention_days``
+is set. Evidence of open alerts is never deleted, however old. Ingest runs :func:`sweep`
+hourly; tests call it directly.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from server.db import Database
 from server.evidence_store import EvidenceStore
@@ -38,11 +40,22 @@ def sweep(
     retention_days: float,
     now: datetime | None = None,
     incoming_max_age_s: float = INCOMING_MAX_AGE_S,
+    false_positive_days: float | None = None,
 ) -> SweepResult:
-    """Delete the evidence of alerts closed more than ``retention_days`` before ``now``, and
-    staged files older than ``incoming_max_age_s``."""
+    """Delete the evidence of alerts resolved more than ``retention_days`` before ``now`` (false
+    positives: ``false_positive_days``, None = keep), and staged files older than
+    ``incoming_max_age_s``."""
     now = now or datetime.now(UTC)
     cutoff = now - timedelta(days=retention_days)
+    closed = Alert.state == "resolved"
+    if false_positive_days is not None:
+        fp_cutoff = now - timedelta(days=false_positive_days)
+        closed = or_(
+            and_(closed, Alert.closed_at < cutoff),
+            and_(Alert.state == "false_positive", Alert.closed_at < fp_cutoff),
+        )
+    else:
+        closed = and_(closed, Alert.closed_at < cutoff)
     paths: list[Path] = []
     with db.session() as s:  # rows first: a failed commit leaves every file in place
         due = s.scalars(
@@ -51,7 +64,7 @@ def sweep(
             .where(
                 Alert.state.in_(CLOSED_STATES),
                 Alert.closed_at.is_not(None),
-                Alert.closed_at < cutoff,
+                closed,
                 Evidence.status == "stored",
             )
         ).all()

@@ -50,7 +50,13 @@ class Settings(BaseSettings):
     evidence_retention_days: float = Field(
         30.0,
         ge=0,
-        description="Days evidence is kept after its alert is closed (resolved / false "
-        "positive); evidence of open alerts is never deleted.",
+        description="Days evidence is kept after its alert is resolved (false positives: "
+        "false_positive_retention_days); evidence of open alerts is never deleted.",
+    )
+    false_positive_retention_days: float | None = Field(
+        None,
+        ge=0,
+        description="Days the evidence of false positives is kept after marking; None (the "
+        "default) keeps it: false positives are the data for the next model.",
     )
     default_language: Language = Field("zh-CN", description="Language of new users.")

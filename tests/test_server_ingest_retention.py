@@ -58,7 +58,7 @@ def statuses(db: Database, alert_id: str) -> set[str]:
         return set(s.scalars(select(Evidence.status).where(Evidence.alert_id == alert_id)))
 
 
-def test_retention_deletes_only_evidence_of_alerts_closed_long_enough(console: Console) -> None:
+def test_retention_deletes_only_evidence_of_alerts_resolved_long_enough(console: Console) -> None:
     state = console.client.app.state.sitewatch  # type: ignore[attr-defined]
     db, store = state.db, EvidenceStore(console.settings.evidence_dir)
     expired = stored_alert(db, store, "resolved", closed_days_ago=31)
@@ -70,16 +70,23 @@ def test_retention_deletes_only_evidence_of_alerts_closed_long_enough(console: C
 
     result = retention.sweep(db, store, retention_days=30, now=NOW)
 
-    assert (result.files_deleted, result.rows_marked) == (4, 4)
-    for gone in (expired, false_positive):
-        assert statuses(db, gone) == {"deleted"}
-        assert not (store.root / "north" / gone).exists()
-    for kept in (recent, still_open, reopened):
+    assert (result.files_deleted, result.rows_marked) == (2, 2)
+    assert statuses(db, expired) == {"deleted"}
+    assert not (store.root / "north" / expired).exists()
+    # false positives keep their evidence by default: the data for the next model
+    for kept in (false_positive, recent, still_open, reopened):
         assert statuses(db, kept) == {"stored"}
         assert (store.root / "north" / kept / "clip.mp4").read_bytes() == CLIP
     with db.session() as s:
         assert s.get(Alert, expired) is not None  # the record stays, only the files go
     assert retention.sweep(db, store, retention_days=30, now=NOW).rows_marked == 0
+    # unless a site sets a limit for them too
+    fp = retention.sweep(db, store, retention_days=30, now=NOW, false_positive_days=60)
+    assert fp.rows_marked == 0 and statuses(db, false_positive) == {"stored"}
+    fp = retention.sweep(db, store, retention_days=30, now=NOW, false_positive_days=40)
+    assert (fp.files_deleted, fp.rows_marked) == (2, 2)
+    assert statuses(db, false_positive) == {"deleted"}
+    assert statuses(db, recent) == {"stored"}
 
 
 def test_staged_files_no_alert_lists_are_removed_after_an_hour(tmp_path: Path) -> None:
