@@ -16,3 +16,7 @@ ROUTERS += [events.router, health.router]
 from server.routes import config  # noqa: E402
 
 ROUTERS += [config.router]
+
+from server.routes import training_data  # noqa: E402
+
+ROUTERS += [training_data.router]
