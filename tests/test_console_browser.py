@@ -475,3 +475,32 @@ def test_cameras_page_warns_when_the_edge_runs_out_of_disk(
         assert errors == [], "the page logged script errors"
     finally:
         edge.close()
+
+
+def test_operator_can_export_false_positives_from_the_feed(browser: Any, served: Served) -> None:
+    served.add_user("sun.op", "operator", ["fp-site"], "en")
+    served.add_user("sun.mgr", "manager", ["fp-site"], "en")
+    view = f"{served.url}/#/alerts?site=fp-site&state=false_positive"
+    context = browser.new_context()
+    page, errors = open_page(context)
+    login(page, served.url, "sun.op")
+    page.goto(view)
+    link = page.locator("#fp-export")
+    link.wait_for()
+    href = link.get_attribute("href") or ""
+    assert href.startswith("/api/false-positives/export?") and "site=fp-site" in href
+    with page.expect_download() as got:
+        link.click()
+    assert got.value.suggested_filename.startswith("false-positives-")
+    page.goto(f"{served.url}/#/alerts?site=fp-site")  # not a false-positive view: no button
+    page.wait_for_selector("#feed-summary:not(:empty)")
+    assert page.locator("#fp-export").count() == 0
+    context.close()
+    context = browser.new_context()
+    page, more_errors = open_page(context)
+    login(page, served.url, "sun.mgr")  # managers do not tune the model
+    page.goto(view)
+    page.wait_for_selector("#feed-summary:not(:empty)")
+    assert page.locator("#fp-export").count() == 0
+    context.close()
+    assert errors == more_errors == [], "the page logged script errors"

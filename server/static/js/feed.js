@@ -157,7 +157,14 @@ export function mount(root, ctx, _parts, params) {
     ),
     tbody,
   );
-  fill(root, h("h1", { text: t("feed.title") }), filterBar(ctx, f), summary, error, h("div", { class: "table-wrap" }, table), more);
+  // operators and admins: the false positives of this view as training data for the next model
+  const fpOnly = f.states.length === 1 && f.states[0] === "false_positive";
+  const fpQuery = new URLSearchParams(Object.entries({ site: f.site, camera: f.camera, rule: f.rule, since: f.since, until: f.until }).filter(([, v]) => v));
+  const fpExport =
+    ctx.can("config.write") && fpOnly
+      ? h("p", { class: "fp-export" }, h("a", { class: "button", id: "fp-export", href: `/api/false-positives/export?${fpQuery}`, download: "", text: t("feed.fp_export") }), " ", h("span", { class: "muted small", text: t("feed.fp_export_hint") }))
+      : null;
+  fill(root, h("h1", { text: t("feed.title") }), filterBar(ctx, f), fpExport, summary, error, h("div", { class: "table-wrap" }, table), more);
 
   const sorted = () => {
     const list = [...alerts.values()].sort((a, b) => Date.parse(a.started_at) - Date.parse(b.started_at) || a.id.localeCompare(b.id));
