@@ -59,4 +59,9 @@ class Settings(BaseSettings):
         description="Days the evidence of false positives is kept after marking; None (the "
         "default) keeps it: false positives are the data for the next model.",
     )
+    metrics_token: str | None = Field(
+        None,
+        min_length=16,
+        description="Bearer token for Prometheus at /metrics; None (default) = /metrics is off.",
+    )
     default_language: Language = Field("zh-CN", description="Language of new users.")

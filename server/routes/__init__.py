@@ -20,3 +20,7 @@ ROUTERS += [config.router]
 from server.routes import training_data  # noqa: E402
 
 ROUTERS += [training_data.router]
+
+from server.routes import metrics  # noqa: E402
+
+ROUTERS += [metrics.router]
