@@ -271,6 +271,9 @@ def ensure_broker(host: str, port: int, stack: ExitStack) -> int:
     port = port if _port_free(port) else _free_port()
     folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sitewatch-mqtt-")))
     lines = [f"listener {port} 127.0.0.1", "allow_anonymous true", "persistence false"]
+    # the console's persistent session keeps what arrives while it restarts: not only the
+    # default 1000 messages (a production broker needs the same)
+    lines.append("max_queued_messages 100000")
     if os.geteuid() == 0:
         lines.append("user root")  # else mosquitto drops to a user that may not exist here
     (folder / "mosquitto.conf").write_text("\n".join(lines) + "\n")
