@@ -36,13 +36,9 @@ def create_user(
     check_scope(sites, cameras)
     if s.scalar(select(User).where(User.username == username)) is not None:
         raise UserError(f"user {username!r} exists already: pick another name")
-    try:
-        hashed = hash_password(password)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
     user = User(
         username=username,
-        password_hash=hashed,
+        password_hash=_hashed(password),
         role=role,
         sites=sites,
         cameras=cameras,
@@ -71,9 +67,18 @@ def set_password(s: Session, username: str, password: str) -> User:
     user = s.scalar(select(User).where(User.username == username))
     if user is None:
         raise UserError(f"no user {username!r}: create it first")
+    user.password_hash = _hashed(password)
+    end_sessions(s, user.id)
+    return user
+
+
+def end_sessions(s: Session, user_id: int) -> None:
+    """Log the user out everywhere (after a change to what they may do, or their password)."""
+    s.execute(delete(WebSession).where(WebSession.user_id == user_id))
+
+
+def _hashed(password: str) -> str:
     try:
-        user.password_hash = hash_password(password)
+        return hash_password(password)
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    s.execute(delete(WebSession).where(WebSession.user_id == user.id))
-    return user

@@ -10,16 +10,16 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
 from server import audit
 from server.deps import DB, app_state, client_address, require
-from server.models import User, WebSession
+from server.models import User
 from server.routes.auth import user_out
 from server.schemas import UserCreateIn, UserOut, UserUpdateIn
 from server.security import hash_password
 from server.state import AppState
-from server.users import UserError, check_scope, create_user
+from server.users import UserError, check_scope, create_user, end_sessions
 
 router = APIRouter(prefix="/api/users", tags=["users"])
 Admin = Annotated[User, Depends(require("users.manage"))]
@@ -115,7 +115,7 @@ def change_user(username: str, body: UserUpdateIn, request: Request, user: Admin
     if body.active is not None:
         target.active = body.active
     if {"password", "role", "sites", "cameras"} & set(changed) or body.active is False:
-        s.execute(delete(WebSession).where(WebSession.user_id == target.id))
+        end_sessions(s, target.id)
     audit.record(
         s,
         user,
