@@ -67,11 +67,15 @@ def test_frames_have_the_stream_size_and_increasing_stream_timestamps(
     assert frames[-1].image.mean() > 10, "a decoded picture, not a black frame"
     steps = [b.ts - a.ts for a, b in itertools.pairwise(frames)]
     assert min(steps) > 0
-    assert [f.seq for f in frames] == list(range(frames[0].seq, frames[0].seq + len(frames)))
+    gaps = [b.seq - a.seq - 1 for a, b in itertools.pairwise(frames)]
+    assert min(gaps) >= 0, "sequence numbers only go up"
+    # A consumer that keeps up takes nearly every frame; on a loaded 2-core CI box it can be
+    # descheduled for more than one 40 ms frame, and the frame it missed is counted as skipped.
+    assert sum(gaps) <= max(3, len(frames) // 10), f"too many frames skipped: {gaps}"
+    assert stats.frames_skipped >= sum(gaps), "every frame not taken is counted as skipped"
     assert 0.035 < statistics.median(steps) < 0.045, "stream timestamps are 40 ms apart"
     assert abs(time.time() - frames[-1].ts) < 1.0, "ts is wall-clock time"
     assert stats.state == "online" and stats.reconnects == 0
-    assert stats.frames_skipped <= frames[0].seq, "a consumer that keeps up skips none"
     assert 15 < stats.fps_in < 35 and stats.last_error is None
 
 
