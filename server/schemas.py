@@ -229,6 +229,22 @@ class ConfigChangeIn(In):
     rules: dict[RuleName, dict[str, JsonValue]] | None = None
 
 
+class MaskIn(In):
+    """ "Ignore this spot": a mask zone made from an alert's box (every field optional)."""
+
+    margin: float = Field(
+        0.25,
+        ge=0.0,
+        le=1.0,
+        description="Share of the box's width and height added on every side, then clamped "
+        "to the frame. Keep it above 0: an anchor on the box's bottom edge (a person's feet) "
+        "counts as outside a zone whose bottom edge it lies on.",
+    )
+    name: str | None = Field(
+        None, max_length=100, description="The mask zone's name; default: names the alert."
+    )
+
+
 class ConfigRequestOut(Out):
     request_id: str
     site_id: str

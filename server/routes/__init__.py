@@ -13,9 +13,9 @@ from server.routes import alerts, events, evidence, health, sites, stats, users 
 ROUTERS += [users.router, sites.router, alerts.router, evidence.router, stats.router]
 ROUTERS += [events.router, health.router]
 
-from server.routes import config  # noqa: E402
+from server.routes import alert_mask, config  # noqa: E402
 
-ROUTERS += [config.router]
+ROUTERS += [config.router, alert_mask.router]
 
 from server.routes import training_data  # noqa: E402
 

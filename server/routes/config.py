@@ -3,12 +3,14 @@
 The edge decides: a change goes out as a ConfigCommand made against the version the operator
 edited, and the edge applies it (a new version) or refuses it (with the reason). The request's
 row follows that answer; the page polls ``/api/config-requests/{id}`` or listens for the live
-``config`` event.
+``config`` event. :func:`send_change` is the one way a change goes out (the zone editor's route
+here, "ignore this spot" in :mod:`server.routes.alert_mask`).
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID, uuid4
@@ -34,6 +36,11 @@ Writer = Annotated[User, Depends(require("config.write"))]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"description": "no such camera or request among the user's sites"}
 }
+SENDING: dict[int | str, dict[str, Any]] = {
+    422: {"description": "the change is not a valid config command"},
+    503: {"description": "the console is not connected to the MQTT broker"},
+}
+"""What :func:`send_change` may answer besides 202."""
 
 
 def _camera(s: Session, user: User, site_id: str, camera_id: str) -> Camera:
@@ -51,16 +58,7 @@ def _camera(s: Session, user: User, site_id: str, camera_id: str) -> Camera:
 def get_config(site_id: str, camera_id: str, user: Reader, s: DB) -> CameraConfigOut:
     """The zones and rules the edge last reported for the camera, and any unanswered change."""
     camera = _camera(s, user, site_id, camera_id)
-    pending = s.scalar(
-        select(ConfigRequest)
-        .where(
-            ConfigRequest.site_id == site_id,
-            ConfigRequest.camera_id == camera_id,
-            ConfigRequest.status == "pending",
-        )
-        .order_by(ConfigRequest.issued_at.desc())
-        .limit(1)
-    )
+    pending = pending_request(s, site_id, camera_id)
     return CameraConfigOut(
         site_id=site_id,
         camera_id=camera_id,
@@ -71,14 +69,24 @@ def get_config(site_id: str, camera_id: str, user: Reader, s: DB) -> CameraConfi
     )
 
 
+def pending_request(s: Session, site_id: str, camera_id: str) -> ConfigRequest | None:
+    """The camera's latest change the edge has not answered yet, if any."""
+    return s.scalar(
+        select(ConfigRequest)
+        .where(
+            ConfigRequest.site_id == site_id,
+            ConfigRequest.camera_id == camera_id,
+            ConfigRequest.status == "pending",
+        )
+        .order_by(ConfigRequest.issued_at.desc())
+        .limit(1)
+    )
+
+
 @router.post(
     "/api/cameras/{site_id}/{camera_id}/config",
     status_code=status.HTTP_202_ACCEPTED,
-    responses={
-        **NOT_FOUND,
-        422: {"description": "the change is not a valid config command"},
-        503: {"description": "the console is not connected to the MQTT broker"},
-    },
+    responses={**NOT_FOUND, **SENDING},
 )
 def change_config(
     site_id: str,
@@ -91,7 +99,29 @@ def change_config(
 ) -> ConfigRequestOut:
     """Send the camera's complete new zone list (and rule overrides) to its edge; the answer
     (applied with the new version, or refused with the reason) arrives later."""
-    _camera(s, user, site_id, camera_id)
+    camera = _camera(s, user, site_id, camera_id)
+    return send_change(s, state, Sender(user, client_address(request)), camera, body)
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who sends a change, and what the audit log says about it: ``action`` on ``subject``
+    (``(object_type, object_id)``; default the camera), ``why`` before the change's summary."""
+
+    user: User
+    client: str | None
+    action: str = "config_change"
+    subject: tuple[str, str] | None = None
+    why: str = ""
+
+
+def send_change(
+    s: Session, state: AppState, sender: Sender, camera: Camera, change: ConfigChangeIn
+) -> ConfigRequestOut:
+    """Send ``change`` to the camera's edge as a ConfigCommand: the request's row (pending)
+    and its audit row are committed first, then the command goes out and the live ``config``
+    event is published. 503 without a broker connection, 422 for an invalid command."""
+    site_id, camera_id, user = camera.site_id, camera.camera_id, sender.user
     ingest = state.ingest
     if ingest is None or not ingest.connected:
         raise HTTPException(
@@ -104,11 +134,11 @@ def change_config(
             request_id=uuid4(),
             site_id=site_id,
             camera_id=camera_id,
-            base_version=body.base_version,
+            base_version=change.base_version,
             issued_by=user.username,
             issued_at=datetime.now(UTC),
-            zones=body.zones,
-            rules=body.rules,
+            zones=change.zones,
+            rules=change.rules,
         )
     except ValidationError as exc:
         problems = "; ".join(str(e["msg"]) for e in exc.errors())
@@ -126,18 +156,19 @@ def change_config(
         status="pending",
     )
     s.add(row)
+    object_type, object_id = sender.subject or ("camera", f"{site_id}/{camera_id}")
     audit.record(
         s,
         user,
-        "config_change",
-        "camera",
-        f"{site_id}/{camera_id}",
+        sender.action,
+        object_type,
+        object_id,
         site_id=site_id,
         camera_id=camera_id,
-        detail=f"request {row.request_id} against version {command.base_version}: "
+        detail=sender.why + f"request {row.request_id} against version {command.base_version}: "
         f"{len(command.zones)} zone(s) {[z.id for z in command.zones]}"
         + (f", rules {sorted(command.rules)}" if command.rules else ""),
-        client=client_address(request),
+        client=sender.client,
     )
     s.commit()  # the row exists before the edge can answer
     try:
