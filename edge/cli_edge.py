@@ -10,7 +10,7 @@ from pathlib import Path
 from edge.config_errors import ConfigError
 from edge.model import ModelError
 
-EXIT_OK, EXIT_CONFIG, EXIT_UNUSABLE = 0, 1, 2
+EXIT_OK, EXIT_CONFIG, EXIT_UNUSABLE, EXIT_STALLED = 0, 1, 2, 3
 
 
 def edge_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,7 +23,7 @@ def edge_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_edge(args: argparse.Namespace) -> int:
-    from edge.worker import EdgeWorker
+    from edge.worker import DetectorStalled, EdgeWorker
 
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -45,5 +45,9 @@ def run_edge(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"sitewatch: error: cannot start the edge: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE
-    worker.run()
+    try:
+        worker.run()
+    except DetectorStalled as exc:  # restart me: the supervisor's job (Restart=on-failure)
+        print(f"sitewatch: error: {exc}", file=sys.stderr)
+        return EXIT_STALLED
     return EXIT_OK

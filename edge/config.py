@@ -287,6 +287,14 @@ class DetectorConfig(Strict):
     second_look: bool = Field(
         True, description="Re-run the model on head-and-shoulders crops to find cigarettes."
     )
+    stall_s: float = Field(
+        60.0,
+        ge=5.0,
+        le=3600.0,
+        description="Watchdog: a detector session that spends longer than this on one batch is "
+        "hung; the worker then stops with an error (exit code 3) so that its supervisor "
+        "(systemd, Docker) restarts it, instead of analysing nothing in silence.",
+    )
     label_conf: dict[Label, UnitFloat] = Field(
         default_factory=dict,
         validate_default=True,

@@ -51,6 +51,11 @@ from edge.transport import MqttTransport, Tls, Will
 
 log = logging.getLogger(__name__)
 
+
+class DetectorStalled(RuntimeError):
+    """A detector session spent longer than ``detector.stall_s`` on one batch."""
+
+
 DETECTOR_CONF = 0.1
 """Scores kept by the detector: the tracker keeps tracks alive on weak boxes; rules apply
 their own ``min_score``."""
@@ -105,6 +110,8 @@ class EdgeWorker:
         # bounded: if the pipelines fall behind, detectors wait and frames go stale (counted)
         self._results: queue.Queue[list[Analysed]] = queue.Queue(maxsize=4 * sessions)
         self._failure: BaseException | None = None
+        self._busy_since: list[float | None] = [None] * len(self.detectors)
+        """Per detector session: when its running batch began (monotonic), None when idle."""
         self._housekeeper: threading.Thread | None = None
         self.batcher = Batcher(
             self.detector.detect,
@@ -202,7 +209,9 @@ class EdgeWorker:
     def main_loop(self) -> None:
         """Run the detector threads and process their results until ``stop_event``."""
         detectors = [
-            threading.Thread(target=self._detect_loop, args=(d,), name=f"detector-{i}")
+            threading.Thread(
+                target=self._detect_loop, args=(i, d), name=f"detector-{i}", daemon=True
+            )
             for i, d in enumerate(self.detectors)
         ]
         for thread in detectors:
@@ -221,23 +230,43 @@ class EdgeWorker:
                             self._deliver(cam, t)
                 while not self._commands.empty():
                     self._apply(self._commands.get())
+                self._watch_detectors()
         finally:
             self.stop_event.set()
-            for thread in detectors:
-                thread.join()
+            for i, thread in enumerate(detectors):
+                if not isinstance(self._failure, DetectorStalled) or self._busy_since[i] is None:
+                    thread.join()  # a hung session never returns: its daemon thread is left
             while not self._results.empty():  # detected before the stop: still processed
                 self._process(self._results.get())
+        if isinstance(self._failure, DetectorStalled):
+            raise self._failure
         if self._failure is not None:
             raise RuntimeError("a detector thread failed; see the log") from self._failure
 
-    def _detect_loop(self, detector: Detector) -> None:
+    def _watch_detectors(self) -> None:
+        """Stop the worker when a detector session has hung on one batch (``stall_s``)."""
+        limit, now = self.config.detector.stall_s, time.monotonic()
+        for i, since in enumerate(self._busy_since):
+            if since is not None and now - since > limit and self._failure is None:
+                self._failure = DetectorStalled(
+                    f"detector-{i} has been running one batch for {now - since:.0f} s "
+                    f"(detector.stall_s is {limit:g} s): its session is hung. The worker stops "
+                    "so that its supervisor (systemd, Docker) restarts it; if this repeats, "
+                    "check the model file and the machine's load, or raise detector.stall_s"
+                )
+                log.error("%s", self._failure)
+                self.stop_event.set()
+
+    def _detect_loop(self, index: int, detector: Detector) -> None:
         """One detector session: collect a batch, detect, hand the results to the main loop."""
         try:
             while not self.stop_event.is_set():
                 frames = self.batcher.collect(self.stop_event, max_wait_s=TICK_AFTER_S)
                 if not frames:
                     continue
+                self._busy_since[index] = time.monotonic()
                 results = self.batcher.run(frames, detector.detect)
+                self._busy_since[index] = None
                 while True:
                     try:
                         self._results.put(results, timeout=RESULTS_WAIT_S)
