@@ -281,6 +281,35 @@ def test_operator_draws_a_zone_the_edge_gets_it_and_the_page_shows_the_applied_v
         edge.close()
 
 
+def test_operator_masks_the_spot_of_an_alert_police_sees_no_button(
+    browser: Any, served: Served, mqtt: Mosquitto, tmp_path: Path
+) -> None:
+    served.add_user("zhou.op", "operator", ["quarry"], "en")
+    served.add_user("officer.wu", "police", ["quarry"], "en")
+    edge, alert_id, api = SiteEdge(mqtt, "quarry"), uuid.uuid4(), served.api("zhou.op")
+    try:
+        edge.online({"pit": "Pit"}, jpeg(tmp_path), zones=[])
+        edge.publish_alert(edge.alert_start(alert_id, "pit", [], datetime.now(UTC)))
+        wait_until("the alert", lambda: api.get(f"/api/alerts/{alert_id}").status_code == 200)
+        commands, pages = edge.listen_commands(), []
+        for user in ("officer.wu", "zhou.op"):
+            pages.append(open_page(browser.new_context()))
+            login(pages[-1][0], served.url, user)
+            pages[-1][0].goto(f"{served.url}/#/alert/{alert_id}")
+            pages[-1][0].wait_for_selector("#alert-state")
+        assert pages[0][0].locator("#alert-mask").count() == 0, "police must not mask"
+        page = pages[1][0]
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.click("#alert-mask")
+        command = m.decode(commands.wait_for(1)[0][1], m.ConfigCommand)
+        assert [z.kind for z in command.zones] == ["mask"] and command.base_version == "7"
+        edge.config_result(str(command.request_id), "applied", "8", None)
+        page.wait_for_selector("#mask-status[data-status=applied]:has-text('8')")
+        assert pages[0][1] == pages[1][1] == [], "the pages logged script errors"
+    finally:
+        edge.close()
+
+
 # ---- language and roles ----
 
 

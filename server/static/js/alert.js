@@ -2,11 +2,14 @@
 // in its current state, the history of actions, the evidence files and the police export.
 // "Assign" offers the users who may take the alert (GET /api/alerts/{id}/assignees: active,
 // may work alerts, see its site and camera), so a manager needs no list of all users.
+// "Ignore this spot" (config.write) turns the alert's box into a mask zone on its camera
+// (POST /api/alerts/{id}/mask) and follows the edge's answer as the zone editor does.
 
 import { api } from "./api.js";
 import { debounce, fill, h } from "./dom.js";
 import { fmtBytes, fmtNumber, fmtTime, t, tv } from "./i18n.js";
 import { sparkline } from "./chart.js";
+import { ConfigTracker } from "./zones_track.js";
 
 /** Workflow steps allowed from each state (the server enforces the same table). */
 export const NEXT = {
@@ -175,18 +178,51 @@ function actions(a, ctx, onDone) {
   );
 }
 
+// Returns the panel and a stop function (the tracker listens to live events), or null.
+function maskPanel(a, ctx) {
+  if (!ctx.can("config.write")) return null;
+  const status = h("p", { id: "mask-status", class: "config-status", role: "status", "aria-live": "polite" });
+  const message = h("p", { class: "error", role: "alert", id: "mask-error" });
+  const button = h("button", { type: "button", id: "alert-mask", text: t("mask.button") });
+  const editor = `#/zones/${encodeURIComponent(a.site_id)}/${encodeURIComponent(a.camera_id)}`;
+  // applied: the spot is masked, a second click would only add the same mask again
+  const tracker = new ConfigTracker(ctx, status, (req) => (button.disabled = req.status === "applied"));
+  button.addEventListener("click", async () => {
+    if (!window.confirm(t("mask.confirm", { camera: a.camera_id, site: a.site_id }))) return;
+    message.textContent = "";
+    button.disabled = true;
+    try {
+      tracker.follow(await api(`/api/alerts/${encodeURIComponent(a.id)}/mask`, { method: "POST" }));
+    } catch (err) {
+      message.textContent = t("mask.failed", { detail: err.message });
+      button.disabled = false;
+    }
+  });
+  const panel = h(
+    "section",
+    { class: "panel mask", "aria-labelledby": "mask-title" },
+    h("h2", { id: "mask-title", text: t("mask.title") }),
+    h("p", { class: "muted small", text: t("mask.hint") }),
+    h("div", { class: "buttons" }, button, " ", h("a", { href: editor, text: t("mask.editor") })),
+    message,
+    status,
+  );
+  return { panel, stop: () => tracker.stop() };
+}
+
 export function mount(root, ctx, parts) {
   const id = parts[0];
   let alive = true;
   let last = null;
+  let mask = null;
   const slot = (name) => h("div", { class: `slot slot-${name}` });
-  const slots = { head: slot("head"), media: slot("media"), timeline: slot("timeline"), evidence: slot("evidence"), facts: slot("facts"), actions: slot("actions"), history: slot("history") };
+  const slots = { head: slot("head"), media: slot("media"), timeline: slot("timeline"), evidence: slot("evidence"), facts: slot("facts"), actions: slot("actions"), mask: slot("mask"), history: slot("history") };
   const sig = (a) => JSON.stringify(a.evidence.map((e) => [e.name, e.status, e.url]));
 
   // Live updates re-draw what changed and leave the playing clip and a note being typed alone.
   const render = (a, { resetActions = false } = {}) => {
     if (!last) {
-      fill(root, slots.head, h("div", { class: "detail" }, h("div", { class: "col-main" }, slots.media, slots.timeline, slots.evidence), h("div", { class: "col-side" }, slots.facts, slots.actions, slots.history)));
+      fill(root, slots.head, h("div", { class: "detail" }, h("div", { class: "col-main" }, slots.media, slots.timeline, slots.evidence), h("div", { class: "col-side" }, slots.facts, slots.actions, slots.mask, slots.history)));
     }
     fill(
       slots.head,
@@ -203,6 +239,10 @@ export function mount(root, ctx, parts) {
     fill(slots.facts, facts(a));
     if (!last || resetActions || last.state !== a.state || last.assignee !== a.assignee) {
       fill(slots.actions, actions(a, ctx, (next) => render(next, { resetActions: true })));
+    }
+    if (!mask) {
+      mask = maskPanel(a, ctx) || { panel: null, stop: () => {} };
+      fill(slots.mask, mask.panel);
     }
     fill(slots.history, history(a));
     root.dataset.alert = a.id;
@@ -226,5 +266,6 @@ export function mount(root, ctx, parts) {
   return () => {
     alive = false;
     offs.forEach((off) => off());
+    if (mask) mask.stop();
   };
 }
