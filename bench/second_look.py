@@ -11,12 +11,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 from pathlib import Path
 
-import cv2
-
-from edge.dataset import open_dataset, read_labels
+from bench.far_set import far_set
 from edge.detector import DEFAULT_MODEL, Detector
 from edge.evaluate import AP_CONF, evaluate
 
@@ -27,38 +24,7 @@ CANVAS = (1920, 1080)
 
 def small_people_set(out: Path, scale: float, seed: int = 0) -> Path:
     """Paste each cigarette val image at ``scale`` of the canvas height into a blurred frame."""
-    src = open_dataset(SHARED / "datasets" / "cigarette", "val")
-    rng = random.Random(seed)
-    (out / "images" / "val").mkdir(parents=True, exist_ok=True)
-    (out / "labels" / "val").mkdir(parents=True, exist_ok=True)
-    (out / "data.yaml").write_text("names:\n  0: cigarette\n")
-    cw, ch = CANVAS
-    for path in src.images:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            continue
-        h, w = image.shape[:2]
-        f = scale * ch / h
-        small = cv2.resize(
-            image, (max(1, int(w * f)), max(1, int(h * f))), interpolation=cv2.INTER_AREA
-        )
-        sh, sw = small.shape[:2]
-        canvas = cv2.GaussianBlur(cv2.resize(image, CANVAS), (0, 0), 25)
-        x0, y0 = rng.randint(0, cw - sw), rng.randint(0, ch - sh)
-        canvas[y0 : y0 + sh, x0 : x0 + sw] = small
-        cv2.imwrite(
-            str(out / "images" / "val" / f"{path.stem}.jpg"), canvas, [cv2.IMWRITE_JPEG_QUALITY, 90]
-        )
-        ids, boxes = read_labels(src.label_file(path), w, h)
-        lines = []
-        for c, (x1, y1, x2, y2) in zip(ids.tolist(), boxes.tolist(), strict=True):
-            X1, Y1, X2, Y2 = x0 + x1 * f, y0 + y1 * f, x0 + x2 * f, y0 + y2 * f
-            lines.append(
-                f"{c} {(X1 + X2) / 2 / cw:.6f} {(Y1 + Y2) / 2 / ch:.6f} "
-                f"{(X2 - X1) / cw:.6f} {(Y2 - Y1) / ch:.6f}"
-            )
-        (out / "labels" / "val" / f"{path.stem}.txt").write_text("\n".join(lines) + "\n")
-    return out
+    return far_set("cigarette", out, scale, CANVAS, seed)
 
 
 def cigarette_row(model: Path, dataset: Path, second_look: bool) -> dict[str, float]:
