@@ -57,6 +57,7 @@ class _Slot:
     period_s: float
     gate: MotionGate | None
     second_look: bool = True
+    input_size: int | None = None
     next_due: float = 0.0
     last_seq: int = -1
     last_detections: Detections | None = None
@@ -88,8 +89,9 @@ class BatchStats:
         return self.frames / self.batches if self.batches else 0.0
 
 
-DetectFn = Callable[[Sequence[Image], Sequence[bool]], list[Detections]]
-"""Frames and, per frame, whether it needs the second look for cigarettes."""
+DetectFn = Callable[[Sequence[Image], Sequence[bool], Sequence[int | None]], list[Detections]]
+"""Frames and, per frame, whether it needs the second look for cigarettes and its camera's
+model input size (None: the detector's own)."""
 
 
 class Batcher:
@@ -123,12 +125,14 @@ class Batcher:
         fps: float,
         gate: MotionGate | None = None,
         second_look: bool = True,
+        input_size: int | None = None,
     ) -> None:
-        """Analyse ``source`` at ``fps``; ``second_look``: its frames need the cigarette crops."""
+        """Analyse ``source`` at ``fps``; ``second_look``: its frames need the cigarette crops;
+        ``input_size``: its model input side (None: the detector's own)."""
         if fps <= 0:
             raise ValueError(f"detect fps of {source.name} must be > 0, got {fps}")
         with self._lock:
-            self._slots[source.name] = _Slot(source, 1.0 / fps, gate, second_look)
+            self._slots[source.name] = _Slot(source, 1.0 / fps, gate, second_look, input_size)
 
     def remove(self, camera_id: str) -> None:
         with self._lock:
@@ -206,8 +210,10 @@ class Batcher:
                 out[i] = Analysed(frame, prev, reused=True)
         if fresh:
             began = time.perf_counter()
-            looks = [self._looks(f.camera) for f in fresh]
-            found = (detect or self._detect)([f.image for f in fresh], looks)
+            slots = [self._slots.get(f.camera) for f in fresh]
+            looks = [s.second_look if s else True for s in slots]
+            sizes = [s.input_size if s else None for s in slots]
+            found = (detect or self._detect)([f.image for f in fresh], looks, sizes)
             self.stats.inference_ms.append((time.perf_counter() - began) * 1000)
             with self.stats.lock:
                 self.stats.batches += 1
@@ -227,7 +233,3 @@ class Batcher:
         with self._lock:
             if camera in self._slots:
                 self._slots[camera].second_look = on
-
-    def _looks(self, camera: str) -> bool:
-        slot = self._slots.get(camera)
-        return slot.second_look if slot else True

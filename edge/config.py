@@ -392,6 +392,15 @@ class CameraConfig(Strict):
     stall_s: float = Field(
         10.0, gt=0.0, le=600.0, description="Reconnect when no frame came for this long."
     )
+    input_size: int | None = Field(
+        None,
+        ge=160,
+        le=1280,
+        multiple_of=32,
+        description="This camera's model input side, overriding detector.input_size: 544-640 "
+        "for wide views with distant workers (far heads need the pixels; 1.6-2.3x the "
+        "inference of 416, see bench/RESULTS.md). Absent = detector.input_size.",
+    )
     zones: list[Zone] = Field(default_factory=list, description="Zones on this camera.")
     rules: Rules = Field(
         default_factory=Rules,

@@ -80,15 +80,7 @@ class Detector:
         if threads is not None and threads < 1:
             raise ValueError(f"threads must be at least 1 (or None for all cores), got {threads}")
         self._session, self.info = open_model(model, threads, optimization, providers)
-        if input_size is not None and (input_size,) * 2 != self.info.input_hw:
-            if not self.info.dynamic_hw or input_size % 32 or not 160 <= input_size <= 1280:
-                raise ValueError(
-                    f"input_size {input_size} is not possible for {self.info.path}: expected "
-                    f"a multiple of 32 in 160..1280 on a model with dynamic height/width "
-                    f"(this one {'has' if self.info.dynamic_hw else 'has not'}; it was "
-                    f"exported at {self.info.input_hw})"
-                )
-            self.info = replace(self.info, input_hw=(input_size, input_size))
+        self.info = replace(self.info, input_hw=self.square(input_size))
         self.labels: tuple[str, ...] = self.info.labels
         self.conf, self.iou, self.max_batch = conf, iou, max_batch
         self.multi_label = multi_label
@@ -105,19 +97,42 @@ class Detector:
         self.second_look = second_look and "cigarette" in self.labels
         self.max_crops, self.crop_conf, self.min_crop = max_crops, crop_conf, min_crop
 
+    def square(self, input_size: int | None) -> tuple[int, int]:
+        """The ``(H, W)`` model input for a square side (None: the model's own); ``ValueError``
+        when the model cannot take it (a fixed-size export, or not a multiple of 32)."""
+        if input_size is None or (input_size,) * 2 == self.info.input_hw:
+            return self.info.input_hw
+        if not self.info.dynamic_hw or input_size % 32 or not 160 <= input_size <= 1280:
+            raise ValueError(
+                f"input_size {input_size} is not possible for {self.info.path}: expected "
+                f"a multiple of 32 in 160..1280 on a model with dynamic height/width "
+                f"(this one {'has' if self.info.dynamic_hw else 'has not'}; it was "
+                f"exported at {self.info.input_hw})"
+            )
+        return (input_size, input_size)
+
     def detect(
-        self, frames: Sequence[Frame], look: Sequence[bool] | None = None
+        self,
+        frames: Sequence[Frame],
+        look: Sequence[bool] | None = None,
+        sizes: Sequence[int | None] | None = None,
     ) -> list[Detections]:
         """One ``Detections`` per frame (BGR ``uint8`` HxWx3, any sizes), boxes in frame px.
 
         ``look`` says per frame whether it gets the second look (default: all, when the
         detector's ``second_look`` is on); cameras without a smoking rule need none.
+        ``sizes`` gives per frame the square model input side its camera wants (None: the
+        detector's own); frames of one size share a ``session.run``.
         """
         for i, frame in enumerate(frames):
             _check_frame(i, frame)
-        if look is not None and len(look) != len(frames):
-            raise ValueError(f"look needs one flag per frame: {len(frames)}, got {len(look)}")
-        found = self._run(list(frames))
+        for name, per_frame in (("look", look), ("sizes", sizes)):
+            if per_frame is not None and len(per_frame) != len(frames):
+                raise ValueError(
+                    f"{name} needs one value per frame: {len(frames)}, got {len(per_frame)}"
+                )
+        squares = [self.square(s) for s in sizes] if sizes else None
+        found = self._run(list(frames), squares=squares)
         if not self.second_look or not found:
             return found
         return self._second_look(frames, found, look or [True] * len(frames))
@@ -155,16 +170,34 @@ class Detector:
             for dets, extra in zip(found, per_frame, strict=True)
         ]
 
-    def _run(self, frames: list[Frame], classes: IntArray | None = None) -> list[Detections]:
-        """Model, decode and NMS on ``frames``, ``max_batch`` (or the fixed batch) at a time.
+    def _run(
+        self,
+        frames: list[Frame],
+        classes: IntArray | None = None,
+        squares: list[tuple[int, int]] | None = None,
+    ) -> list[Detections]:
+        """Model, decode and NMS on ``frames``, grouped by their square input (``squares``, one
+        per frame; default: the model's own). ``classes`` limits decoding to those class ids
+        (the second look wants cigarettes only)."""
+        if not squares or len(set(squares)) == 1:
+            return self._run_square(frames, classes, squares[0] if squares else None)
+        results: dict[int, Detections] = {}
+        for square in dict.fromkeys(squares):
+            idx = [i for i, s in enumerate(squares) if s == square]
+            found = self._run_square([frames[i] for i in idx], classes, square)
+            results.update(zip(idx, found, strict=True))
+        return [results[i] for i in range(len(frames))]
 
-        ``classes`` limits decoding to those class ids (the second look wants cigarettes only).
-        """
+    def _run_square(
+        self, frames: list[Frame], classes: IntArray | None, square: tuple[int, int] | None
+    ) -> list[Detections]:
+        """``_run`` for frames of one square input, ``max_batch`` (or the fixed batch) at a time."""
+        square = square or self.info.input_hw
         step = self.info.fixed_batch or self.max_batch
         results: list[Detections] = []
         for start in range(0, len(frames), step):
             chunk = frames[start : start + step]
-            input_hw = rect_input(chunk, self.info.input_hw) if self.rect else self.info.input_hw
+            input_hw = rect_input(chunk, square) if self.rect else square
             tensor, boxes = letterbox_batch(chunk, input_hw)
             if self.info.fixed_batch and len(chunk) < self.info.fixed_batch:
                 pad = np.zeros((self.info.fixed_batch - len(chunk), *tensor.shape[1:]), np.float32)

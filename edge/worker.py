@@ -42,7 +42,7 @@ from edge.delivery import AlertDelivery, utc
 from edge.detector import Detector
 from edge.evidence import DiskManager, EvidenceStore
 from edge.housekeeping import Housekeeper
-from edge.model import default_threads, open_model
+from edge.model import ModelError, default_threads, open_model
 from edge.motion import MotionGate
 from edge.outbox import Outbox, Publisher
 from edge.pipeline import CameraPipeline
@@ -155,7 +155,17 @@ class EdgeWorker:
         budget = int(ev.max_ring_gb * 1e9 / max(1, len(self.config.cameras)))
         ring = SegmentRing(ring_dir, keep_s=keep_s, max_bytes=budget)
         pipeline = CameraPipeline(cam, self.config.site.timezone)
-        self.batcher.add(reader, cam.detect_fps, MotionGate(), second_look=needs_second_look(cam))
+        try:
+            self.detector.square(cam.input_size)
+        except ValueError as exc:
+            raise ModelError(f"camera {cam.id}: {exc}; remove its input_size") from exc
+        self.batcher.add(
+            reader,
+            cam.detect_fps,
+            MotionGate(),
+            second_look=needs_second_look(cam),
+            input_size=cam.input_size,
+        )
         return Camera(cam, reader, recorder, ring, pipeline)
 
     def _transport(self, c: SiteConfig) -> MqttTransport:

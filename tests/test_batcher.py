@@ -39,10 +39,14 @@ class Clock:
 class CountingDetector:
     def __init__(self) -> None:
         self.calls: list[int] = []
+        self.sizes: list[list[int | None]] = []
 
-    def __call__(self, images: Sequence[np.ndarray], look: Sequence[bool]) -> list[Detections]:
-        assert len(look) == len(images)
+    def __call__(
+        self, images: Sequence[np.ndarray], look: Sequence[bool], sizes: Sequence[int | None]
+    ) -> list[Detections]:
+        assert len(look) == len(images) == len(sizes)
         self.calls.append(len(images))
+        self.sizes.append(list(sizes))
         return [Detections.empty() for _ in images]
 
 
@@ -62,6 +66,19 @@ def test_frames_of_all_cameras_go_in_one_call() -> None:
     out = batcher.next_batch(threading.Event())
     assert det.calls == [3]
     assert sorted(a.frame.camera for a in out) == ["cam0", "cam1", "cam2"]
+
+
+def test_each_frame_goes_with_its_cameras_input_size() -> None:
+    det, clock = CountingDetector(), Clock()
+    batcher = Batcher(det, clock=clock, poll_s=0.0, deadline_s=0.0)  # type: ignore[arg-type]
+    near, far = Camera("near"), Camera("far")
+    batcher.add(near, fps=2.0)
+    batcher.add(far, fps=2.0, input_size=640)
+    near.put(1, clock.now)
+    far.put(1, clock.now)
+    out = batcher.next_batch(threading.Event())
+    sizes = dict(zip((a.frame.camera for a in out), det.sizes[0], strict=True))
+    assert sizes == {"near": None, "far": 640}
 
 
 def test_max_batch_splits_and_the_rest_follow() -> None:

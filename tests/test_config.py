@@ -209,6 +209,12 @@ INVALID = [
         id="deadline-beyond-frame-age",
     ),
     pytest.param(
+        HEAD + CAMERA + "    input_size: 600  # <-\n",
+        "cameras[0].input_size",
+        ["multiple of 32", "600"],
+        id="camera-input-size",
+    ),
+    pytest.param(
         HEAD.replace("local}", "local, tls: {enabled: true, certfile: c.pem}}  # <-") + CAMERA,
         "mqtt.tls",
         ["certfile and keyfile together"],

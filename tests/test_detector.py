@@ -54,6 +54,28 @@ def test_batched_equals_one_by_one(detector: Detector, mixed_frames: list[np.nda
     assert sum(len(d) for d in batched) > 0, "the model found nothing on six worker photos"
 
 
+def test_frames_of_different_input_sizes_share_a_batch(
+    model_path: Path, mixed_frames: list[np.ndarray]
+) -> None:
+    """Per-camera input sizes: each frame comes out as if run alone at its own size (square
+    inputs: a rectangular input depends on the other frames of its batch)."""
+    det = Detector(model_path, second_look=False)
+    sizes: list[int | None] = [None, 640, 320, None, 640, 320]
+    mixed = det.detect(mixed_frames, sizes=sizes)
+    for frame, size, dets in zip(mixed_frames, sizes, mixed, strict=True):
+        alone = Detector(model_path, second_look=False, input_size=size)
+        _assert_same(dets, alone.detect([frame])[0])
+    default = det.detect(mixed_frames)
+    assert any(
+        len(a) != len(b) or not np.allclose(a.scores, b.scores)
+        for a, b in zip(mixed, default, strict=True)
+    ), "the sizes were ignored"
+    with pytest.raises(ValueError, match="input_size 600 is not possible"):
+        det.detect(mixed_frames[:1], sizes=[600])
+    with pytest.raises(ValueError, match="sizes needs one value per frame"):
+        det.detect(mixed_frames[:2], sizes=[640])
+
+
 def test_more_frames_than_max_batch_are_chunked(
     model_path: Path, mixed_frames: list[np.ndarray]
 ) -> None:

@@ -33,7 +33,9 @@ def test_a_hung_detector_stops_the_worker_with_the_reason(tmp_path: Path) -> Non
     release = threading.Event()
     calls: list[int] = []
 
-    def hang(frames: Sequence[Image], look: Sequence[bool] | None = None) -> list[Detections]:
+    def hang(
+        frames: Sequence[Image], look: Sequence[bool], sizes: Sequence[int | None]
+    ) -> list[Detections]:
         calls.append(len(frames))
         release.wait(120)  # the fault: the session never returns (until the test ends)
         raise RuntimeError("released by the test")
