@@ -71,6 +71,19 @@ export function fmtTime(iso) {
   });
 }
 
+/**
+ * The time zone fmtTime() shows times in (this browser's), e.g. "Asia/Shanghai, UTC+8": a
+ * time on screen or in a report is evidence only with its zone.
+ */
+export function tzLabel(now = new Date()) {
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+  const minutes = -now.getTimezoneOffset();
+  const sign = minutes < 0 ? "-" : "+";
+  const abs = Math.abs(minutes);
+  const offset = `UTC${sign}${Math.floor(abs / 60)}${abs % 60 ? `:${String(abs % 60).padStart(2, "0")}` : ""}`;
+  return zone ? `${zone}, ${offset}` : offset;
+}
+
 /** "3 min ago" style age of an ISO time. */
 export function fmtAgo(iso, now = Date.now()) {
   if (!iso) return "";
