@@ -7,7 +7,7 @@
 
 import { api } from "./api.js";
 import { debounce, fill, h } from "./dom.js";
-import { fmtBytes, fmtNumber, fmtTime, t, tv } from "./i18n.js";
+import { fmtBytes, fmtNumber, fmtTime, t, tv, tzLabel } from "./i18n.js";
 import { sparkline } from "./chart.js";
 import { ConfigTracker } from "./zones_track.js";
 
@@ -25,13 +25,14 @@ function facts(a) {
     ["alert.site", a.site_id],
     ["alert.camera", a.camera_id],
     ["alert.zone", a.zone_id],
-    ["alert.label", a.label],
+    ["alert.label", tv("label", a.label)],
     ["alert.score", fmtNumber(a.score, 2)],
     ["alert.track", String(a.track_id)],
     ["alert.started", fmtTime(a.started_at)],
     ["alert.last_seen", fmtTime(a.last_seen_at)],
     ["alert.ended", a.ended_at ? fmtTime(a.ended_at) : t("feed.ongoing")],
     ["alert.received", fmtTime(a.received_at)],
+    ["alert.timezone", tzLabel()],
     ["alert.assignee", a.assignee || "—"],
     ["alert.config_version", a.config_version],
     ["alert.id", a.id],
@@ -83,7 +84,8 @@ function history(a) {
       "li",
       {},
       h("div", {}, h("strong", { text: tv("action", x.action) }), " · ", h("span", { text: x.username }), " · ", h("time", { datetime: x.at, text: fmtTime(x.at) })),
-      h("div", { class: "muted small", text: `${tv("state", x.from_state)} → ${tv("state", x.to_state)}${x.assignee ? ` (${x.assignee})` : ""}` }),
+      // a note changes nothing: no "assigned → assigned" line under it
+      (x.from_state !== x.to_state || x.assignee) && h("div", { class: "muted small", text: `${tv("state", x.from_state)} → ${tv("state", x.to_state)}${x.assignee ? ` (${x.assignee})` : ""}` }),
       x.note && h("blockquote", { text: x.note }),
     ),
   );
