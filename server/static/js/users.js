@@ -58,9 +58,10 @@ function createForm(onCreated) {
     event.preventDefault();
     message.textContent = "";
     try {
-      await api("/api/users", { method: "POST", body: { username: username.value.trim(), password: password.value, role: role.value, sites: splitSites(sites.value), cameras: splitCameras(cameras.value), language: language.value } });
+      const name = username.value.trim();
+      await api("/api/users", { method: "POST", body: { username: name, password: password.value, role: role.value, sites: splitSites(sites.value), cameras: splitCameras(cameras.value), language: language.value } });
       form.reset();
-      onCreated();
+      onCreated(t("users.created", { user: name }));
     } catch (err) {
       message.textContent = t("users.failed", { detail: err.message });
     }
@@ -82,7 +83,7 @@ function userRow(u, me, reload) {
     message.textContent = "";
     try {
       await api(`/api/users/${encodeURIComponent(u.username)}`, { method: "PATCH", body });
-      reload();
+      reload(t("users.saved", { user: u.username }));
     } catch (err) {
       message.textContent = t("users.failed", { detail: err.message });
     }
@@ -123,10 +124,13 @@ function userRow(u, me, reload) {
 export function mount(root, ctx) {
   const body = h("tbody", {});
   const error = h("p", { class: "error", role: "alert" });
-  const load = async () => {
+  // what the last save or create did: the rows are redrawn, so say it above them
+  const done = h("p", { class: "done", id: "users-status", role: "status" });
+  const load = async (message = "") => {
     try {
       const users = await api("/api/users");
       error.textContent = "";
+      done.textContent = message;
       fill(body, users.map((u) => userRow(u, ctx.me, load)));
     } catch (err) {
       error.textContent = t("users.load_failed", { detail: err.message });
@@ -136,6 +140,7 @@ export function mount(root, ctx) {
     root,
     h("h1", { text: t("users.title") }),
     error,
+    done,
     h(
       "div",
       { class: "table-wrap" },
