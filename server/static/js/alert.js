@@ -55,7 +55,7 @@ function media(a) {
         h("video", { id: "clip", src: clip.url, controls: true, preload: "metadata", playsinline: true, muted: true }, t("alert.no_video_support")),
         h("figcaption", { text: clip.duration_s ? t("alert.clip_len", { s: fmtNumber(clip.duration_s, 1) }) : t("alert.clip") }),
       )
-    : h("p", { class: "placeholder", text: waiting ? t("alert.evidence_waiting") : t("alert.no_clip") });
+    : h("p", { class: "placeholder", id: "clip-missing", text: waiting ? t("alert.evidence_waiting") : a.ended_at ? t("alert.no_clip") : t("alert.clip_after_end") });
   return h("section", { class: "media", "aria-label": t("alert.media") }, snapshot, video);
 }
 
