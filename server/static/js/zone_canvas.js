@@ -76,8 +76,11 @@ export class ZoneCanvas {
       const tag = z.points.length >= 3 ? "svg:polygon" : "svg:polyline";
       children.push(h(tag, { points, class: cls, dataset: { zone: String(i) } }, h("svg:title", { text: `${z.id} · ${tv("kind", z.kind)}` })));
       if (z.points.length) {
-        const [x, y] = z.points[0];
-        children.push(h("svg:text", { x: x * w + r * 1.5, y: y * hgt - r * 1.5, class: "zone-label", "font-size": r * 3, text: z.id || "?" }));
+        // inside the zone, under its top-most point: above it, a zone along the image's top
+        // edge had its name drawn off the image, and the zone below it showed its name there
+        const [x, y] = z.points.reduce((a, b) => (b[1] < a[1] || (b[1] === a[1] && b[0] < a[0]) ? b : a));
+        const ly = Math.min(y * hgt + r * 4, hgt - r);
+        children.push(h("svg:text", { x: Math.min(x * w + r * 1.5, w - r * 6), y: ly, class: "zone-label", "font-size": r * 3, text: z.id || "?" }));
       }
     });
     (zones[sel]?.points || []).forEach(([x, y], j) => children.push(this.handle(x, y, j, r)));
