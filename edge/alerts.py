@@ -140,6 +140,7 @@ class AlertTracker:
         return [a.state.id for a in self._open.values()]
 
     def _start(self, obs: Observation) -> AlertTransition:
+        best = obs.peak or obs  # the violation's strongest frame so far
         state = AlertTransition(
             id=self._new_id(),
             event="start",
@@ -148,11 +149,11 @@ class AlertTracker:
             rule=obs.rule,
             track_id=obs.track_id,
             zone_id=obs.zone_id,
-            label=obs.label,
-            score=obs.score,
-            box=obs.box,
-            box_norm=obs.box_norm,
-            best_ts=obs.ts,
+            label=best.label,
+            score=best.score,
+            box=best.box,
+            box_norm=best.box_norm,
+            best_ts=best.ts,
             started_at=obs.ts,
             last_seen_at=obs.ts,
             ended_at=None,

@@ -91,6 +91,10 @@ class Observation:
     box_norm: Box  # the same box normalised 0..1 by the frame size
     label: str  # label of ``box``
     ts: float
+    peak: Observation | None = None
+    """The best frame of the current violation so far (highest score at ``min_score``): what an
+    alert starts with, so its score, box and snapshot are its strongest evidence, not the
+    frame that happened to confirm it (which may score 0 after a median over the window)."""
 
     def located(self, xyxy: FloatArray, label: str, frame_hw: tuple[int, int]) -> Observation:
         """A copy with ``box``, ``box_norm`` and ``label`` set from a pixel box."""
@@ -106,6 +110,7 @@ class _History:
     since: float | None = None  # when the current violation began (a frame at min_score)
     frames: int = 0  # frames since then
     last_ts: float = 0.0
+    peak: Observation | None = None  # best frame since ``since``
 
     def step(self, ts: float, score: float, in_zone: bool, cfg: RuleConfig) -> bool:
         """Add a frame; True when the violation is confirmed at ``ts``."""
@@ -115,15 +120,15 @@ class _History:
         while self.samples and self.samples[0][0] < ts - window:
             self.samples.popleft()
         if not in_zone:
-            self.since, self.frames = None, 0
+            self.since, self.frames, self.peak = None, 0, None
             return False
         over = score > 0.0 and score >= cfg.min_score
         if self.since is None:
             if not over:
                 return False
-            self.since, self.frames = ts, 0
+            self.since, self.frames, self.peak = ts, 0, None
         elif not any(s > 0.0 and s >= cfg.min_score for _, s in self.samples):
-            self.since, self.frames = None, 0  # a whole window without: it stopped
+            self.since, self.frames, self.peak = None, 0, None  # a whole window without
             return False
         self.frames += 1
         if ts - self.since < cfg.dwell_s or self.frames < MIN_FRAMES:
@@ -192,9 +197,11 @@ class RuleEngine:
             box = mine.xyxy[best]
             point = anchor_points(box, RULE_ANCHORS["no_helmet"])
             zone_id = _zone_at(zones, point, "helmet_required", ("mask",))
-            obs = self._step("no_helmet", tid, max(0.0, head - helmet), zone_id, cfg, ts)
+            label = mine.labels[int(mine.class_ids[best])]
+            margin = max(0.0, head - helmet)
+            obs = self._step("no_helmet", tid, margin, zone_id, cfg, ts, (box, label, zones))
             if obs is not None:
-                out.append(obs.located(box, mine.labels[int(mine.class_ids[best])], zones.frame_hw))
+                out.append(obs)
         return out
 
     def _smoking(
@@ -213,9 +220,10 @@ class RuleEngine:
             score = float(cigs.scores[holder == p].max(initial=0.0))
             point = anchor_points(people.xyxy[p], RULE_ANCHORS["smoking"])
             zone_id = _zone_at(zones, point, "no_smoking", ("mask", "smoking_area"))
-            obs = self._step("smoking", tid, score, zone_id, cfg, ts)
+            where = (people.xyxy[p], "person", zones)
+            obs = self._step("smoking", tid, score, zone_id, cfg, ts, where)
             if obs is not None:
-                out.append(obs.located(people.xyxy[p], "person", zones.frame_hw))
+                out.append(obs)
         return out
 
     def _step(
@@ -226,13 +234,21 @@ class RuleEngine:
         zone_id: str | None,
         cfg: RuleConfig,
         ts: float,
+        where: tuple[FloatArray, str, CameraZones],
     ) -> Observation | None:
-        """Advance the track's history; an observation (box not set yet) when in a zone."""
+        """Advance the track's history; its observation (``where``: box, label) in a zone."""
         history = self._history[rule].setdefault(tid, _History())
         violating = history.step(ts, score, zone_id is not None, cfg)
         if zone_id is None:
             return None
-        return Observation(rule, tid, zone_id, violating, score, _NO_BOX, _NO_BOX, "", ts)
+        box, label, zones = where
+        obs = Observation(rule, tid, zone_id, violating, score, _NO_BOX, _NO_BOX, "", ts)
+        obs = obs.located(box, label, zones.frame_hw)
+        peak = history.peak
+        strong = history.since is not None and score >= cfg.min_score and score > 0.0
+        if strong and (peak is None or score > peak.score):
+            history.peak = peak = obs
+        return replace(obs, peak=peak)
 
 
 def attach_cigarettes(people_xyxy: npt.ArrayLike, cig_xyxy: npt.ArrayLike) -> IntArray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from edge.config import CameraConfig, Zone
 from edge.detections import Detections
@@ -50,3 +51,26 @@ def test_moving_the_zone_away_stops_new_alerts_but_keeps_the_open_one() -> None:
     pipe.reconfigure(camera(CORNER))
     events = run(pipe, 1010.0, 10.0)
     assert events == ["end"]
+
+
+def test_an_alert_starts_with_its_strongest_frame_not_the_confirming_one() -> None:
+    """The QA's "head 0.00" alert: confirmed by the median over the dwell window at a frame
+    where the head looked covered (margin 0), it must carry the best frame's score and box."""
+    pipe = CameraPipeline(camera(WHOLE), "Asia/Shanghai")
+    image = np.zeros((360, 640, 3), np.uint8)
+    scores = [0.6, 0.95, 0.7, 0.8, None]  # None: at the confirming frame it looks covered
+    starts = []
+    for i, score in enumerate(scores):
+        x = 300 + 4 * i
+        if score is None:
+            dets = Detections.from_lists([[x, 100, x + 40, 140]], [0.7], ["helmet"])
+        else:
+            dets = Detections.from_lists([[x, 100, x + 40, 140]], [score], ["head"])
+        starts += [t for t in pipe.process(image, 1000.0 + 0.5 * i, dets) if t.event == "start"]
+    assert len(starts) == 1, starts
+    start = starts[0]
+    assert start.started_at == 1002.0, "confirmed at the covered-looking frame"
+    assert start.score == pytest.approx(0.95) and start.best_ts == 1000.5
+    assert start.box == (304.0, 100.0, 344.0, 140.0) and start.label == "head"
+    snapshot = pipe.frame_at(start.best_ts)
+    assert snapshot is not None and snapshot.ts == 1000.5
