@@ -24,3 +24,7 @@ ROUTERS += [training_data.router]
 from server.routes import metrics  # noqa: E402
 
 ROUTERS += [metrics.router]
+
+from server.routes import audit  # noqa: E402
+
+ROUTERS += [audit.router]
