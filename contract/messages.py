@@ -2,10 +2,12 @@
 
 Every message carries a literal ``schema`` field, ``"sitewatch.<name>/<version>"``; a reader
 routes on it and refuses what it does not know (:func:`decode`). Readers also refuse unknown
-fields, so *any* change to a message is a new version: ship the console that reads both versions
-before the edges that write the new one. ``python -m contract.schema`` writes the JSON Schema of
-every message into ``docs/schemas/``. Codec and topics live in :mod:`contract.codec` and
-:mod:`contract.topics` and are re-exported here: this module is the whole contract.
+fields, so a change to a message is a new version, except an added *optional* field with a
+default (old messages still parse, e.g. ``EdgeStatus.timezone``); either way, ship the console
+that reads the new messages before the edges that write them (an older console refuses
+them). ``python -m contract.schema`` writes the JSON Schema of every message into
+``docs/schemas/``. Codec and topics live in :mod:`contract.codec` and :mod:`contract.topics`
+and are re-exported here: this module is the whole contract.
 
 Delivery is at-least-once (QoS 1 from an outbox), so a reader must treat a repeated
 ``(id, seq)`` of an :class:`AlertEvent` as a no-op and keep the highest ``seq`` of each alert.
@@ -16,8 +18,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AwareDatetime, Field, JsonValue, model_validator
+from pydantic import AfterValidator, AwareDatetime, Field, JsonValue, model_validator
 
 from contract.codec import SCHEMA_DOC, ContractError, Message, Strict, decode, encode, model_for
 from contract.topics import (
@@ -81,6 +84,19 @@ Rate = Annotated[float, Field(ge=0.0)]
 Version = Annotated[str, Field(min_length=1, max_length=64)]
 RuleName = Literal["no_helmet", "smoking"]
 ZoneKind = Literal["helmet_required", "no_smoking", "smoking_area", "mask"]
+
+
+def _known_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"an IANA time zone name such as Asia/Shanghai or Europe/Berlin, got {name!r}"
+        ) from None
+    return name
+
+
+TimeZone = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_known_zone)]
 
 
 def _ordered(first: datetime, then: datetime | None, what: str) -> None:
@@ -195,6 +211,11 @@ class EdgeStatus(Message):
     at: AwareDatetime = Field(
         description="When this status was written; for a last will, when the will was set "
         "(the broker sends it later), so use the receive time."
+    )
+    timezone: TimeZone | None = Field(
+        None,
+        description="IANA time zone of the site (e.g. Asia/Shanghai): the console counts days "
+        "and shows times in it.",
     )
 
 

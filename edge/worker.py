@@ -402,6 +402,7 @@ class EdgeWorker:
             started_at=utc(self.started_at),
             cameras=len(self.config.cameras),
             at=utc(time.time()),
+            timezone=self.config.site.timezone,
         )
 
     def _housekeeping(self) -> None:

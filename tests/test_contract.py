@@ -235,6 +235,22 @@ def test_last_will_is_the_offline_twin() -> None:
     assert will.model_dump(exclude={"state"}) == online.model_dump(exclude={"state"})
 
 
+def test_edge_status_time_zone_is_optional_and_checked() -> None:
+    """Old edges (and old retained statuses) send no ``timezone``: they still parse, as None;
+    a new edge's zone makes the round trip; a zone that is not an IANA name is refused."""
+    with_zone = SAMPLES[3].model_copy(update={"timezone": "Asia/Shanghai"})
+    assert m.decode(m.encode(with_zone), m.EdgeStatus).timezone == "Asia/Shanghai"
+    old = json.loads(m.encode(SAMPLES[3]))
+    del old["timezone"]
+    assert m.decode(json.dumps(old).encode(), m.EdgeStatus) == SAMPLES[3]
+    assert SAMPLES[3].timezone is None
+    for bad in ("Mars/Olympus", "UTC+8", ""):
+        with pytest.raises(m.ContractError, match="timezone"):
+            m.decode(json.dumps(old | {"timezone": bad}).encode(), m.EdgeStatus)
+    with pytest.raises(ValidationError, match="IANA time zone name such as Asia/Shanghai"):
+        m.EdgeStatus.model_validate(old | {"timezone": "Mars/Olympus"})
+
+
 def test_topics() -> None:
     assert m.alerts("sitewatch", "north") == "sitewatch/north/alerts"
     assert m.camera_status("acme/sw", "north", "gate") == "acme/sw/north/cameras/gate/status"
