@@ -38,13 +38,16 @@ def on_camera_status(s: Session, ctx: Context, msg: m.CameraStatus) -> None:
 
 
 def on_edge_status(s: Session, ctx: Context, msg: m.EdgeStatus) -> None:
-    """The edge's state; its last will ('offline') carries an old ``at``: use receive time."""
+    """The edge's state; its last will ('offline') carries an old ``at``: use receive time.
+    The site's time zone is kept when an (older) edge sends none."""
     ctx.same_site(msg.site_id)
     site = ensure_site(s, msg.site_id)
     site.edge_state = msg.state
     site.software_version = msg.software_version
     site.config_version = msg.config_version
     site.edge_started_at = msg.started_at
+    if msg.timezone is not None:
+        site.timezone = msg.timezone
     site.last_seen_at = ctx.received_at
     s.flush()
     ctx.events.append(live_site(s, site))

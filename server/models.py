@@ -86,6 +86,8 @@ class Site(Base):
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     stats: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     stats_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # IANA zone the edge reports (EdgeStatus.timezone); None until an edge sends one (UTC then)
+    timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class Camera(Base):

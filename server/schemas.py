@@ -189,6 +189,11 @@ class SiteOut(Out):
     last_seen_at: datetime | None
     open_alerts: int = 0
     stats: dict[str, Any] | None = None
+    timezone: str | None = Field(
+        None,
+        description="IANA time zone of the site as its edge reports it (e.g. Asia/Shanghai): "
+        "its days are counted and its times shown in it; None until the edge sends one (UTC).",
+    )
 
 
 class CameraOut(Out):
@@ -259,11 +264,16 @@ class ConfigRequestOut(Out):
 
 
 class DayCount(Out):
-    day: str = Field(description="YYYY-MM-DD in UTC.")
+    day: str = Field(
+        description="YYYY-MM-DD: the site's local date, in its time zone (``timezone``)."
+    )
     site_id: str
     camera_id: str
     rule: str
     count: int
+    timezone: str = Field(
+        "UTC", description="Time zone ``day`` is in: the site's, UTC while it is unknown."
+    )
 
 
 class StatsOut(Out):

@@ -3,6 +3,7 @@ killed for real (its last will); a console that was away while the edge publishe
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -100,6 +101,31 @@ def test_camera_status_config_snapshot_and_stats_update_their_rows(
         assert "expected JPEG bytes" in reject.reason and reject.topic.endswith("yard/snapshot")
         assert not (snapshot.parent / "yard.jpg").exists()
         assert console.ingest.rejected == 1
+
+
+def test_the_edge_status_gives_the_site_its_time_zone(tmp_path: Path, broker: Mosquitto) -> None:
+    """The zone in the edge's status is stored and goes out live; an older edge's status
+    without a zone keeps the one the site has."""
+    shanghai = EDGE_STATUS.model_copy(update={"timezone": "Asia/Shanghai"})
+    older = EDGE_STATUS.model_copy(update={"software_version": "1.3.0", "at": T0 + timedelta(1)})
+    old_edge = json.loads(m.encode(older))
+    del old_edge["timezone"]  # as an edge from before the field sends it
+    with live_console(tmp_path, broker) as console, edge_of(broker) as edge:
+        feed = console.listen()
+        topic = m.edge_status(PREFIX, "north")
+        edge.send(topic, m.encode(shanghai), retain=True)
+        event = console.next_event(feed)
+        assert (event.kind, event.data["id"], event.data["timezone"]) == (
+            "site",
+            "north",
+            "Asia/Shanghai",
+        )
+        [site] = console.rows(Site)
+        assert site.timezone == "Asia/Shanghai"
+        edge.send(topic, json.dumps(old_edge).encode(), retain=True)
+        console.settle(edge.sent)
+        [site] = console.rows(Site)
+        assert (site.software_version, site.timezone) == ("1.3.0", "Asia/Shanghai")
 
 
 EDGE_PROCESS = dedent(
