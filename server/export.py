@@ -3,6 +3,8 @@
     sitewatch-alert-<id>/
         <clip>.mp4, <snapshot>.jpg ...   every stored evidence file, verified before it goes in
         alert.json                        the alert record, its timeline, workflow actions, evidence
+        custody.json                      its chain of custody: every view, download, export and
+                                          workflow action on record, up to and including this one
         manifest.json                     SHA-256 and size of every file above, who exported, when
         manifest.sha256                   the same hashes (and manifest.json's) for `sha256sum -c`
 
@@ -21,16 +23,30 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from server.audit import VIEW_WINDOW, alert_trail
 from server.custody import EvidenceUnavailable, verified_file
-from server.models import Alert, Evidence
+from server.models import Alert, AuditEntry, Evidence
 from server.queries import alert_detail
 from server.settings import Settings
 
 COMPRESSED_KINDS = frozenset({"image/jpeg", "image/png", "video/mp4", "video/webm"})
+CUSTODY_ABOUT = (
+    "The console's audit log for this alert, oldest first: who viewed (view; view_thumbnail: "
+    "shown small in a list), downloaded or exported which evidence file, from which address, "
+    "and every workflow action and change on the alert, up to and including this export (the "
+    "last entry). Views of one file by one user are recorded once per "
+    f"{int(VIEW_WINDOW.total_seconds() // 60)} minutes. The package's own SHA-256 cannot be "
+    "inside it: the console's audit log keeps it with this export's entry."
+)
 
 
 def folder(alert: Alert) -> str:
     return f"sitewatch-alert-{alert.id}"
+
+
+def files_note(evidence: list[Evidence]) -> str:
+    """The evidence an export carries, as its audit row and custody.json say it."""
+    return f"files {', '.join(e.name for e in evidence if e.status == 'stored')}"
 
 
 def build_package(
@@ -41,8 +57,11 @@ def build_package(
     *,
     exported_by: str,
     exported_at: datetime,
+    client: str | None = None,
 ) -> bytes:
-    """The zip's bytes; raises :class:`server.custody.Tampered` if a file was changed."""
+    """The zip's bytes; raises :class:`server.custody.Tampered` if a file was changed.
+    ``client`` is the exporter's address, for this export's entry in custody.json (the caller
+    records the same entry in the audit log, at ``exported_at``)."""
     root = folder(alert)
     stamp = exported_at.timetuple()[:6]
     buf = io.BytesIO()
@@ -75,19 +94,20 @@ def build_package(
             files.append(
                 {"name": ev.name, "kind": ev.kind, "sha256": ev.sha256, "size_bytes": len(data)}
             )
-        record = alert_detail(s, alert).model_dump(mode="json")
-        alert_json = _json(
-            {"alert": record, "exported_by": exported_by, "exported_at": exported_at.isoformat()}
+
+        def put_record(name: str, kind: str, obj: dict[str, Any]) -> None:
+            data = _json(obj)
+            put(name, data, compress=True)
+            files.append(
+                {"name": name, "kind": kind, "sha256": hashes[name], "size_bytes": len(data)}
+            )
+
+        who = {"exported_by": exported_by, "exported_at": exported_at.isoformat()}
+        put_record(
+            "alert.json", "record", {"alert": alert_detail(s, alert).model_dump(mode="json"), **who}
         )
-        put("alert.json", alert_json, compress=True)
-        files.append(
-            {
-                "name": "alert.json",
-                "kind": "record",
-                "sha256": hashes["alert.json"],
-                "size_bytes": len(alert_json),
-            }
-        )
+        custody = _custody(s, alert, evidence, client, by=exported_by, at=exported_at)
+        put_record("custody.json", "custody", custody)
         manifest = _json(
             {
                 "alert_id": alert.id,
@@ -105,6 +125,51 @@ def build_package(
         lines = "".join(f"{h}  {name}\n" for name, h in hashes.items())
         put("manifest.sha256", lines.encode(), compress=True)
     return buf.getvalue()
+
+
+def _custody(
+    s: Session,
+    alert: Alert,
+    evidence: list[Evidence],
+    client: str | None,
+    *,
+    by: str,
+    at: datetime,
+) -> dict[str, Any]:
+    """custody.json: the alert's audit rows and, last, this export (not yet stored: the caller
+    stores it with the package's SHA-256)."""
+    this_export = AuditEntry(
+        at=at,
+        username=by,
+        action="export",
+        object_type="alert",
+        object_id=alert.id,
+        site_id=alert.site_id,
+        camera_id=alert.camera_id,
+        client=client,
+        detail=f"this package; {files_note(evidence)}",
+    )
+    return {
+        "alert_id": alert.id,
+        "exported_by": by,
+        "exported_at": at.isoformat(),
+        "about": CUSTODY_ABOUT,
+        "entries": [_entry(r) for r in [*alert_trail(s, alert.id), this_export]],
+    }
+
+
+def _entry(row: AuditEntry) -> dict[str, Any]:
+    return {
+        "at": row.at.isoformat(),
+        "username": row.username,
+        "action": row.action,
+        "object_type": row.object_type,
+        "object_id": row.object_id,
+        "site_id": row.site_id,
+        "camera_id": row.camera_id,
+        "client": row.client,
+        "detail": row.detail,
+    }
 
 
 def _json(obj: Any) -> bytes:

@@ -144,8 +144,8 @@ def test_export_package_verifies_against_its_manifest(
     zf = zipfile.ZipFile(io.BytesIO(r.content))
     names = sorted(n.removeprefix(root + "/") for n in zf.namelist())
     assert names == sorted(
-        ["clip.mp4", "snapshot.jpg", "snapshot_clean.jpg", "alert.json", "manifest.json",
-         "manifest.sha256"]
+        ["clip.mp4", "snapshot.jpg", "snapshot_clean.jpg", "alert.json", "custody.json",
+         "manifest.json", "manifest.sha256"]
     )  # fmt: skip
     for name, _, _, data in files:  # the very bytes the edge sent
         assert zf.read(f"{root}/{name}") == data
@@ -154,7 +154,9 @@ def test_export_package_verifies_against_its_manifest(
     assert manifest["alert_id"] == alert_id and manifest["exported_by"] == "zhou.min"
     assert manifest["missing"] == []
     listed = {f["name"]: f for f in manifest["files"]}
-    assert set(listed) == {"clip.mp4", "snapshot.jpg", "snapshot_clean.jpg", "alert.json"}
+    assert set(listed) == {
+        "clip.mp4", "snapshot.jpg", "snapshot_clean.jpg", "alert.json", "custody.json"
+    }  # fmt: skip
     for name, entry in listed.items():  # recompute every hash
         data = zf.read(f"{root}/{name}")
         assert entry["sha256"] == hashlib.sha256(data).hexdigest(), name
@@ -186,7 +188,7 @@ def test_export_package_verifies_against_its_manifest(
         cwd=tmp_path / root, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert check.returncode == 0, check.stdout + check.stderr
-    assert check.stdout.count(": OK") == 5
+    assert check.stdout.count(": OK") == 6
     (tmp_path / root / "clip.mp4").write_bytes(clip[:-1] + b"\x00")  # tampered after export
     check = subprocess.run(
         ["sha256sum", "-c", "manifest.sha256"],

@@ -7,25 +7,24 @@ file is refused and the refusal logged. Views, downloads and exports go to the a
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Final
+from typing import Annotated, Final, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse
 from sqlalchemy import select
 
 from server import audit
 from server.custody import EvidenceUnavailable, Tampered, verified_file
 from server.deps import DB, app_state, client_address, require
-from server.export import build_package, folder
-from server.models import Alert, AuditEntry, Evidence, User
+from server.export import build_package, files_note, folder
+from server.models import Alert, Evidence, User
 from server.queries import get_alert
 from server.state import AppState
 
 router = APIRouter(prefix="/api/alerts", tags=["evidence"])
 State = Annotated[AppState, Depends(app_state)]
-VIEW_DEDUP: Final = timedelta(minutes=10)  # a seeking player sends many requests: one view
 
 FILE_RESPONSES: Final[dict[int | str, dict[str, object]]] = {
     200: {"description": "the whole file", "content": {"application/octet-stream": {}}},
@@ -45,29 +44,40 @@ def evidence_file(
     user: Annotated[User, Depends(require("evidence.read"))],
     s: DB,
     state: State,
-    download: bool = False,
+    download: Annotated[
+        bool, Query(description="save it (attachment), audited as a download every time")
+    ] = False,
+    purpose: Annotated[
+        Literal["view", "thumbnail"],
+        Query(
+            description="`thumbnail`: an image shown small in a list (the feed), audited as "
+            "`view_thumbnail`, which the audit log hides unless asked; a clip is a `view` "
+            "whatever the purpose"
+        ),
+    ] = "view",
 ) -> Response:
     """The file; ``Range: bytes=a-b`` gets 206. ``download=true`` asks the browser to save it
-    (audited as a download; otherwise as a view, once per user and file per 10 minutes)."""
+    (audited as a download, every time). Otherwise it is audited as a view (or a thumbnail
+    view) once per user and file per 10 minutes: later views within that window add no row."""
     alert = get_alert(s, user, alert_id)
     ev = s.scalar(select(Evidence).where(Evidence.alert_id == alert.id, Evidence.name == name))
     if ev is None:
         raise HTTPException(404, f"alert {alert_id} has no evidence file {name!r}")
     object_id = f"{alert.id}/{ev.name}"
     path = _verified(s, state, user, request, alert, ev)
-    action = "download" if download else "view"
-    if download or not _viewed_recently(s, user.username, object_id):
+    site, camera, client = alert.site_id, alert.camera_id, client_address(request)
+    detail = f"sha256 {ev.sha256}"
+    if download:
         audit.record(
-            s,
-            user,
-            action,
-            "evidence",
-            object_id,
-            site_id=alert.site_id,
-            camera_id=alert.camera_id,
-            detail=f"sha256 {ev.sha256}",
-            client=client_address(request),
-        )
+            s, user, "download", "evidence", object_id,
+            site_id=site, camera_id=camera, detail=detail, client=client,
+        )  # fmt: skip
+    else:
+        audit.record_view(
+            s, user, "evidence", object_id,
+            thumbnail=purpose == "thumbnail" and ev.content_type.startswith("image/"),
+            site_id=site, camera_id=camera, detail=detail, client=client,
+        )  # fmt: skip
     s.commit()  # the audit row is written before a byte leaves
     return FileResponse(
         path,
@@ -94,17 +104,19 @@ def export(
     s: DB,
     state: State,
 ) -> Response:
-    """The evidence package (zip): clip, snapshots, alert.json, manifest.json and
-    manifest.sha256 (check it with ``sha256sum -c manifest.sha256`` in the unzipped folder)."""
+    """The evidence package (zip): clip, snapshots, alert.json, custody.json (the alert's chain
+    of custody up to and including this export), manifest.json and manifest.sha256 (check it
+    with ``sha256sum -c manifest.sha256`` in the unzipped folder). Recorded every time."""
     alert = get_alert(s, user, alert_id)
     evidence = list(
         s.scalars(select(Evidence).where(Evidence.alert_id == alert.id).order_by(Evidence.id))
     )
-    now = datetime.now(UTC)
+    now, client = datetime.now(UTC), client_address(request)
     try:
         data = build_package(
-            s, state.settings, alert, evidence, exported_by=user.username, exported_at=now
-        )
+            s, state.settings, alert, evidence,
+            exported_by=user.username, exported_at=now, client=client,
+        )  # fmt: skip
     except EvidenceUnavailable as exc:
         _log_refusal(s, user, request, alert, exc)
         raise HTTPException(exc.status, f"export refused: {exc}") from None
@@ -117,9 +129,9 @@ def export(
         alert.id,
         site_id=alert.site_id,
         camera_id=alert.camera_id,
-        detail=f"zip sha256 {digest}, {len(data)} bytes, "
-        f"files {', '.join(e.name for e in evidence if e.status == 'stored')}",
-        client=client_address(request),
+        detail=f"zip sha256 {digest}, {len(data)} bytes, {files_note(evidence)}",
+        client=client,
+        at=now,  # the time custody.json gives this export
     )
     s.commit()
     return Response(
@@ -161,20 +173,3 @@ def _log_refusal(
         client=client_address(request),
     )
     s.commit()
-
-
-def _viewed_recently(s: DB, username: str, object_id: str) -> bool:
-    since = datetime.now(UTC) - VIEW_DEDUP
-    return (
-        s.scalar(
-            select(AuditEntry.id)
-            .where(
-                AuditEntry.username == username,
-                AuditEntry.action == "view",
-                AuditEntry.object_id == object_id,
-                AuditEntry.at >= since,
-            )
-            .limit(1)
-        )
-        is not None
-    )
