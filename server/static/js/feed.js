@@ -104,7 +104,8 @@ function filterBar(ctx, f) {
 
 function thumb(a) {
   if (!a.snapshot_url) return h("span", { class: "thumb none", "aria-hidden": "true" });
-  return h("img", { class: "thumb", src: a.snapshot_url, alt: "", loading: "lazy", width: 96, height: 54 });
+  // audited as a thumbnail view (hidden in the audit log unless asked), not as a view
+  return h("img", { class: "thumb", src: `${a.snapshot_url}?purpose=thumbnail`, alt: "", loading: "lazy", width: 96, height: 54 });
 }
 
 function row(a, siteName) {
