@@ -115,6 +115,7 @@ function evidenceList(a, ctx) {
       ? h("table", { class: "compact" }, h("thead", {}, h("tr", {}, ["evidence.name", "evidence.kind", "evidence.size", "evidence.status", "evidence.sha256"].map((k) => h("th", { scope: "col", text: t(k) })))), h("tbody", {}, rows))
       : h("p", { class: "muted", text: t("evidence.none") }),
     exportLink && h("p", {}, exportLink, " ", h("span", { class: "muted small", text: t("evidence.export_hint") })),
+    ctx.can("audit.read") && h("p", {}, h("a", { id: "custody-link", href: `#/audit?alert=${encodeURIComponent(a.id)}`, text: t("evidence.custody") })),
   );
 }
 
