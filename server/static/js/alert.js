@@ -7,7 +7,7 @@
 
 import { api } from "./api.js";
 import { debounce, fill, h } from "./dom.js";
-import { fmtBytes, fmtNumber, fmtTime, t, tv, tzLabel } from "./i18n.js";
+import { fmtBytes, fmtNumber, fmtTime, siteZone, t, tv, tzLabel } from "./i18n.js";
 import { sparkline } from "./chart.js";
 import { ConfigTracker } from "./zones_track.js";
 
@@ -20,7 +20,8 @@ export const NEXT = {
   false_positive: ["reopen"],
 };
 
-function facts(a) {
+// Times are shown in the site's zone when its edge reported one (else this browser's): `zone`.
+function facts(a, zone) {
   const rows = [
     ["alert.site", a.site_id],
     ["alert.camera", a.camera_id],
@@ -28,11 +29,11 @@ function facts(a) {
     ["alert.label", tv("label", a.label)],
     ["alert.score", fmtNumber(a.score, 2)],
     ["alert.track", String(a.track_id)],
-    ["alert.started", fmtTime(a.started_at)],
-    ["alert.last_seen", fmtTime(a.last_seen_at)],
-    ["alert.ended", a.ended_at ? fmtTime(a.ended_at) : t("feed.ongoing")],
-    ["alert.received", fmtTime(a.received_at)],
-    ["alert.timezone", tzLabel()],
+    ["alert.started", fmtTime(a.started_at, zone)],
+    ["alert.last_seen", fmtTime(a.last_seen_at, zone)],
+    ["alert.ended", a.ended_at ? fmtTime(a.ended_at, zone) : t("feed.ongoing")],
+    ["alert.received", fmtTime(a.received_at, zone)],
+    ["alert.timezone", tzLabel(zone, a.started_at)],
     ["alert.assignee", a.assignee || "—"],
     ["alert.config_version", a.config_version],
     ["alert.id", a.id],
@@ -59,11 +60,11 @@ function media(a) {
   return h("section", { class: "media", "aria-label": t("alert.media") }, snapshot, video);
 }
 
-function timeline(a) {
+function timeline(a, zone) {
   const points = a.timeline.map((e) => ({
     t: new Date(e.last_seen_at).getTime(),
     v: e.score,
-    label: `#${e.seq} ${tv("event", e.event)} · ${fmtTime(e.last_seen_at)} · ${fmtNumber(e.score, 2)}`,
+    label: `#${e.seq} ${tv("event", e.event)} · ${fmtTime(e.last_seen_at, zone)} · ${fmtNumber(e.score, 2)}`,
   }));
   const list = h(
     "table",
@@ -72,18 +73,18 @@ function timeline(a) {
     h(
       "tbody",
       {},
-      a.timeline.map((e) => h("tr", {}, h("td", { text: String(e.seq) }), h("td", { text: tv("event", e.event) }), h("td", { text: fmtTime(e.last_seen_at) }), h("td", { class: "num", text: fmtNumber(e.score, 2) }), h("td", { text: fmtTime(e.received_at) }))),
+      a.timeline.map((e) => h("tr", {}, h("td", { text: String(e.seq) }), h("td", { text: tv("event", e.event) }), h("td", { text: fmtTime(e.last_seen_at, zone) }), h("td", { class: "num", text: fmtNumber(e.score, 2) }), h("td", { text: fmtTime(e.received_at, zone) }))),
     ),
   );
   return h("section", { class: "panel", "aria-labelledby": "tl-title" }, h("h2", { id: "tl-title", text: t("timeline.title") }), sparkline(points, { label: t("timeline.chart", { n: points.length }) }), list);
 }
 
-function history(a) {
+function history(a, zone) {
   const items = a.actions.map((x) =>
     h(
       "li",
       {},
-      h("div", {}, h("strong", { text: tv("action", x.action) }), " · ", h("span", { text: x.username }), " · ", h("time", { datetime: x.at, text: fmtTime(x.at) })),
+      h("div", {}, h("strong", { text: tv("action", x.action) }), " · ", h("span", { text: x.username }), " · ", h("time", { datetime: x.at, text: fmtTime(x.at, zone) })),
       // a note changes nothing: no "assigned → assigned" line under it
       (x.from_state !== x.to_state || x.assignee) && h("div", { class: "muted small", text: `${tv("state", x.from_state)} → ${tv("state", x.to_state)}${x.assignee ? ` (${x.assignee})` : ""}` }),
       x.note && h("blockquote", { text: x.note }),
@@ -237,9 +238,10 @@ export function mount(root, ctx, parts) {
       ),
     );
     if (!last || sig(last) !== sig(a)) fill(slots.media, media(a));
-    fill(slots.timeline, timeline(a));
+    const zone = siteZone(ctx, a.site_id);
+    fill(slots.timeline, timeline(a, zone));
     fill(slots.evidence, evidenceList(a, ctx));
-    fill(slots.facts, facts(a));
+    fill(slots.facts, facts(a, zone));
     if (!last || resetActions || last.state !== a.state || last.assignee !== a.assignee) {
       fill(slots.actions, actions(a, ctx, (next) => render(next, { resetActions: true })));
     }
@@ -247,7 +249,7 @@ export function mount(root, ctx, parts) {
       mask = maskPanel(a, ctx) || { panel: null, stop: () => {} };
       fill(slots.mask, mask.panel);
     }
-    fill(slots.history, history(a));
+    fill(slots.history, history(a, zone));
     root.dataset.alert = a.id;
     last = a;
   };

@@ -57,7 +57,26 @@ export function tv(prefix, value) {
   return table[key] ?? fallback[key] ?? String(value);
 }
 
-export function fmtTime(iso) {
+/**
+ * The IANA zone to show a site's times in: the one its edge reported (SiteOut.timezone, from
+ * the site list the app already holds), else undefined: this browser's zone.
+ */
+export function siteZone(ctx, siteId) {
+  const zone = ctx.sites.find((s) => s.id === siteId)?.timezone;
+  return zone && knownZone(zone) ? zone : undefined;
+}
+
+function knownZone(zone) {
+  try {
+    new Intl.DateTimeFormat("en", { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** An ISO time as a local date and time in `zone` (IANA; undefined: this browser's zone). */
+export function fmtTime(iso, zone) {
   if (!iso) return "—";
   const d = new Date(iso);
   return d.toLocaleString(current, {
@@ -68,20 +87,59 @@ export function fmtTime(iso) {
     minute: "2-digit",
     second: "2-digit",
     hour12: false,
+    timeZone: zone,
   });
 }
 
+/** The wall-clock fields of a Date in `zone` (undefined: this browser's): year, month, ... */
+function wallClock(date, zone) {
+  const f = new Intl.DateTimeFormat("en-US", { timeZone: zone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  return Object.fromEntries(f.formatToParts(date).filter((p) => p.type !== "literal").map((p) => [p.type, p.value]));
+}
+
+/** Minutes `zone` is ahead of UTC at `date` (480 for Asia/Shanghai). */
+function offsetMinutes(date, zone) {
+  const w = wallClock(date, zone);
+  const asUtc = Date.UTC(+w.year, +w.month - 1, +w.day, +w.hour % 24, +w.minute, +w.second);
+  return Math.round((asUtc - (date.getTime() - date.getUTCMilliseconds())) / 60000);
+}
+
+/** "YYYY-MM-DD" of an ISO time or Date in `zone`: the day it falls on there. */
+export function dayIn(when, zone) {
+  const w = wallClock(new Date(when), zone);
+  return `${w.year}-${w.month}-${w.day}`;
+}
+
+/** <input type=datetime-local> value for an ISO time, as a wall clock in `zone`. */
+export function toZoneInput(iso, zone) {
+  if (!iso || Number.isNaN(new Date(iso).getTime())) return "";
+  const w = wallClock(new Date(iso), zone);
+  return `${w.year}-${w.month}-${w.day}T${String(+w.hour % 24).padStart(2, "0")}:${w.minute}`;
+}
+
+/** The ISO time of a "YYYY-MM-DDTHH:MM" wall clock in `zone` ("" if it is not one). */
+export function fromZoneInput(value, zone) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/.exec(value || "");
+  if (!m) return "";
+  const wall = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5]);
+  let t = wall - offsetMinutes(new Date(wall), zone) * 60000;
+  t = wall - offsetMinutes(new Date(t), zone) * 60000; // the offset at that instant (DST)
+  return new Date(t).toISOString();
+}
+
 /**
- * The time zone fmtTime() shows times in (this browser's), e.g. "Asia/Shanghai, UTC+8": a
- * time on screen or in a report is evidence only with its zone.
+ * The time zone fmtTime() shows times in (`zone`, else this browser's), with its offset at
+ * `at`, e.g. "Asia/Shanghai, UTC+8": a time on screen or in a report is evidence only with
+ * its zone.
  */
-export function tzLabel(now = new Date()) {
-  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
-  const minutes = -now.getTimezoneOffset();
+export function tzLabel(zone, at = new Date()) {
+  const name = zone || Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+  if (name === "UTC" || name === "Etc/UTC") return "UTC";
+  const minutes = offsetMinutes(new Date(at), zone);
   const sign = minutes < 0 ? "-" : "+";
   const abs = Math.abs(minutes);
   const offset = `UTC${sign}${Math.floor(abs / 60)}${abs % 60 ? `:${String(abs % 60).padStart(2, "0")}` : ""}`;
-  return zone ? `${zone}, ${offset}` : offset;
+  return name ? `${name}, ${offset}` : offset;
 }
 
 /** "3 min ago" style age of an ISO time. */

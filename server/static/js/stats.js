@@ -1,31 +1,52 @@
 // Statistics: violations per day (stacked by site, camera or rule; chart and table), alerts by
-// state, and how long alerts wait to be acknowledged (median, p90).
+// state, and how long alerts wait to be acknowledged (median, p90). The server counts each
+// site's days in the site's time zone (UTC while its edge has not reported one): when the
+// chosen sites share a zone, From/Until and the days on the axis are in it too.
 
 import { api } from "./api.js";
 import { fill, h } from "./dom.js";
-import { fmtDuration, fmtNumber, t, tv } from "./i18n.js";
+import { dayIn, fmtDuration, fmtNumber, fromZoneInput, t, toZoneInput, tv, tzLabel } from "./i18n.js";
 import { legend, stackedBars } from "./chart.js";
-import { cameraInput, field, fromLocalInput, hashFor, siteSelect, toLocalInput } from "./filters.js";
+import { cameraInput, field, hashFor, siteSelect } from "./filters.js";
 
 const GROUPS = ["rule", "site", "camera"];
 const DAY = 86400000;
 
-function days(since, until) {
+/** Calendar days "YYYY-MM-DD" from first to last (at most 400). */
+function days(first, last) {
   const out = [];
-  const end = new Date(until);
-  for (let d = new Date(since); d <= end && out.length < 400; d = new Date(d.getTime() + DAY)) out.push(d.toISOString().slice(0, 10));
+  const end = Date.parse(`${last}T00:00:00Z`);
+  for (let d = Date.parse(`${first}T00:00:00Z`); d <= end && out.length < 400; d += DAY) out.push(new Date(d).toISOString().slice(0, 10));
   return out;
 }
 
+/** The zone the chosen sites' days are counted in, if they share one ("UTC" for a site whose
+ * edge sent none, as the server counts); null when they are in several zones. */
+function sharedZone(ctx, site) {
+  const chosen = ctx.sites.filter((s) => !site || s.id === site);
+  const zones = new Set(chosen.map((s) => s.timezone || "UTC"));
+  return zones.size > 1 ? null : [...zones][0] || "UTC";
+}
+
+function zoneNote(ctx, site, zone) {
+  if (zone === null) return t("stats.zone_mixed", { tz: tzLabel() });
+  const unknown = ctx.sites.filter((s) => !site || s.id === site).every((s) => !s.timezone);
+  return unknown ? t("stats.zone_unknown") : t("stats.zone_site", { tz: tzLabel(zone) });
+}
+
 export function mount(root, ctx, _parts, params) {
+  const siteId = params.get("site") || "";
+  const zone = sharedZone(ctx, siteId) ?? undefined; // undefined: this browser's zone
   const until = params.get("until") || "";
-  const since = params.get("since") || new Date(Date.now() - 13 * DAY).toISOString().slice(0, 10) + "T00:00:00.000Z";
-  const f = { site: params.get("site") || "", camera: params.get("camera") || "", since, until, group: GROUPS.includes(params.get("group")) ? params.get("group") : "rule" };
+  const today = Date.parse(`${dayIn(new Date(), zone)}T00:00:00Z`);
+  const since = params.get("since") || fromZoneInput(`${new Date(today - 13 * DAY).toISOString().slice(0, 10)}T00:00`, zone);
+  const f = { site: siteId, camera: params.get("camera") || "", since, until, group: GROUPS.includes(params.get("group")) ? params.get("group") : "rule" };
 
   const site = siteSelect(ctx, "s-site", f.site);
   const camera = cameraInput(ctx, "s-camera", f.camera, () => site.value);
-  const sinceIn = h("input", { id: "s-since", type: "datetime-local", value: toLocalInput(f.since) });
-  const untilIn = h("input", { id: "s-until", type: "datetime-local", value: toLocalInput(f.until) });
+  const sinceIn = h("input", { id: "s-since", type: "datetime-local", value: toZoneInput(f.since, zone) });
+  const untilIn = h("input", { id: "s-until", type: "datetime-local", value: toZoneInput(f.until, zone) });
+  const sinceShown = params.get("since") ? null : sinceIn.value; // the default: its site's own
   const group = h("select", { id: "s-group" }, GROUPS.map((g) => h("option", { value: g, selected: g === f.group, text: t(`stats.by_${g}`) })));
   const form = h(
     "form",
@@ -39,11 +60,13 @@ export function mount(root, ctx, _parts, params) {
   );
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    ctx.navigate(hashFor("stats", { site: site.value, camera: camera.input.value.trim(), since: fromLocalInput(sinceIn.value), until: fromLocalInput(untilIn.value), group: group.value }));
+    const sinceAt = sinceIn.value === sinceShown ? "" : fromZoneInput(sinceIn.value, zone);
+    ctx.navigate(hashFor("stats", { site: site.value, camera: camera.input.value.trim(), since: sinceAt, until: fromZoneInput(untilIn.value, zone), group: group.value }));
   });
   for (const el of [site, group]) el.addEventListener("change", () => form.requestSubmit());
   const body = h("div", { id: "stats" }, h("p", { class: "muted", text: t("app.loading") }));
-  fill(root, h("h1", { text: t("stats.title") }), form, body);
+  const note = h("p", { class: "muted", id: "stats-zone", dataset: { zone: zone || "" }, text: zoneNote(ctx, f.site, zone ?? null) });
+  fill(root, h("h1", { text: t("stats.title") }), form, note, body);
 
   let alive = true;
   (async () => {
@@ -67,9 +90,10 @@ export function mount(root, ctx, _parts, params) {
       counts.set(d.day, m);
     }
     const dataDays = [...counts.keys()].sort();
-    const first = dataDays[0] && dataDays[0] < f.since.slice(0, 10) ? dataDays[0] : f.since.slice(0, 10);
-    const last = f.until ? f.until.slice(0, 10) : new Date().toISOString().slice(0, 10);
-    const cats = days(`${first}T00:00:00Z`, `${dataDays.length && dataDays.at(-1) > last ? dataDays.at(-1) : last}T00:00:00Z`);
+    const from = dayIn(f.since, zone);
+    const first = dataDays[0] && dataDays[0] < from ? dataDays[0] : from;
+    const last = dayIn(f.until ? new Date(new Date(f.until).getTime() - 1) : new Date(), zone); // until is exclusive
+    const cats = days(first, dataDays.length && dataDays.at(-1) > last ? dataDays.at(-1) : last);
     const series = [...keys].sort().map((k) => ({ key: k, label: labelOf(k) }));
     const value = (day, k) => counts.get(day)?.get(k) || 0;
     const total = s.per_day.reduce((n, d) => n + d.count, 0);
@@ -95,7 +119,7 @@ export function mount(root, ctx, _parts, params) {
       { class: "compact", id: "stats-table" },
       h("caption", { text: t("stats.table") }),
       h("thead", {}, h("tr", {}, ["stats.day", "filter.site", "filter.camera", "filter.rule", "stats.count"].map((k) => h("th", { scope: "col", text: t(k) })))),
-      h("tbody", {}, rows.length ? rows.map((d) => h("tr", {}, h("td", { text: d.day }), h("td", { text: d.site_id }), h("td", { text: d.camera_id }), h("td", { text: tv("rule", d.rule) }), h("td", { class: "num", text: fmtNumber(d.count) }))) : h("tr", {}, h("td", { colspan: 5, class: "muted", text: t("stats.none") }))),
+      h("tbody", {}, rows.length ? rows.map((d) => h("tr", {}, h("td", { text: d.day, title: d.timezone }), h("td", { text: d.site_id }), h("td", { text: d.camera_id }), h("td", { text: tv("rule", d.rule) }), h("td", { class: "num", text: fmtNumber(d.count) }))) : h("tr", {}, h("td", { colspan: 5, class: "muted", text: t("stats.none") }))),
     );
     fill(
       body,
