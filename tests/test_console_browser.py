@@ -187,6 +187,14 @@ def test_alert_from_mqtt_shows_live_is_acknowledged_clip_plays_and_police_export
         with page.expect_download() as download_info:
             page.click("#export")
         package = Path(download_info.value.path()).read_bytes()
+        # the alert's chain of custody, one click away: workflow, views, this export
+        page.click("#custody-link")
+        page.wait_for_selector('#audit tbody tr[data-action="export"]')
+        shown = page.locator("#audit tbody tr").evaluate_all("rs => rs.map(r => r.dataset.action)")
+        assert {"acknowledge", "view"} <= set(shown) and "view_thumbnail" not in shown, shown
+        page.check("#a-thumbnails")  # the feed's thumbnails, hidden until asked for
+        page.wait_for_selector('#audit tbody tr[data-action="view_thumbnail"]')
+        assert f"alert={alert_id}" in page.evaluate("location.hash")
         police.close()
         assert errors == police_errors == [], "the pages logged script errors"
     finally:

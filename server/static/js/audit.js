@@ -1,11 +1,17 @@
 // The chain-of-custody log (audit.read): who viewed, downloaded or exported which evidence,
 // who changed what. Newest first as the server returns it. Actions and object types are shown
 // in the user's language (the raw value stays in the cell's title); an alert or its evidence
-// links to the alert.
+// links to the alert. Filters (an alert with its evidence files, user, action, time) and the
+// page live in the URL hash like the feed's, so "#/audit?alert=<id>" is that alert's chain of
+// custody; the feed's thumbnail views are hidden unless asked for.
 
 import { api } from "./api.js";
 import { fill, h } from "./dom.js";
+import { field, fromLocalInput, hashFor, toLocalInput } from "./filters.js";
 import { fmtTime, t, tv, tzLabel } from "./i18n.js";
+
+const PAGE = 100;
+const ACTIONS = ["view", "view_thumbnail", "download", "export", "tamper_detected", "acknowledge", "assign", "resolve", "false_positive", "reopen", "note", "config_change", "config.mask_from_alert", "export_training", "login", "login_failed", "logout", "user_create", "user_update"];
 
 /** An audit action in words: its own text, else the workflow step's, else as stored. */
 function actionText(action) {
@@ -21,12 +27,93 @@ function objectCell(r) {
   return h("td", { class: "audit-object" }, h("span", { class: "muted", text: `${type} ` }), id);
 }
 
+export function readFilter(params) {
+  const offset = Number.parseInt(params.get("offset") || "0", 10);
+  return {
+    alert: params.get("alert") || "",
+    user: params.get("user") || "",
+    action: params.get("action") || "",
+    since: params.get("since") || "",
+    until: params.get("until") || "",
+    thumbnails: params.get("thumbnails") === "true",
+    offset: Number.isFinite(offset) && offset > 0 ? offset : 0,
+  };
+}
+
+function hashOf(f, offset = 0) {
+  return hashFor("audit", { ...f, thumbnails: f.thumbnails ? "true" : "", offset: offset > 0 ? String(offset) : "" });
+}
+
+function filterBar(ctx, f) {
+  const alert = h("input", { id: "a-alert", name: "alert", value: f.alert, autocomplete: "off", spellcheck: "false", size: 36 });
+  const user = h("input", { id: "a-user", name: "user", value: f.user, autocomplete: "off" });
+  const action = h(
+    "select",
+    { id: "a-action", name: "action" },
+    h("option", { value: "", text: t("audit.any_action") }),
+    ACTIONS.map((a) => h("option", { value: a, selected: a === f.action, text: actionText(a) })),
+  );
+  const since = h("input", { id: "a-since", type: "datetime-local", value: toLocalInput(f.since) });
+  const until = h("input", { id: "a-until", type: "datetime-local", value: toLocalInput(f.until) });
+  const thumbnails = h("input", { id: "a-thumbnails", type: "checkbox", checked: f.thumbnails });
+  const form = h(
+    "form",
+    { class: "filters", role: "search", "aria-label": t("filter.label") },
+    field("a-alert", t("audit.filter_alert"), alert),
+    field("a-user", t("audit.user"), user),
+    field("a-action", t("audit.action"), action),
+    field("a-since", t("filter.since"), since),
+    field("a-until", t("filter.until"), until),
+    field("a-thumbnails", t("audit.thumbnails"), thumbnails),
+    h("div", { class: "field buttons" }, h("button", { type: "submit", class: "primary", text: t("filter.apply") }), h("a", { href: "#/audit", class: "button", text: t("filter.reset") })),
+  );
+  form.addEventListener("submit", (event) => {
+    event.preventDefault(); // a new filter starts at the first page
+    const next = { alert: alert.value.trim(), user: user.value.trim(), action: action.value, since: fromLocalInput(since.value), until: fromLocalInput(until.value), thumbnails: thumbnails.checked };
+    ctx.navigate(hashOf(next));
+  });
+  for (const el of [action, thumbnails]) el.addEventListener("change", () => form.requestSubmit());
+  return form;
+}
+
+function row(r) {
+  return h(
+    "tr",
+    { dataset: { action: r.action } },
+    h("td", { class: "nowrap" }, h("time", { datetime: r.at, text: fmtTime(r.at) })),
+    h("td", { class: "nowrap", text: r.username }),
+    h("td", { class: "nowrap", title: r.action, text: actionText(r.action) }),
+    objectCell(r),
+    h("td", { class: "nowrap", text: r.site_id || "—" }),
+    h("td", { class: "audit-detail", text: r.detail }),
+    h("td", { class: "nowrap", text: r.client || "—" }),
+  );
+}
+
+/** "Rows 101–200" with links to the newer and older pages (one more row asked for tells). */
+function pager(f, shown, more) {
+  if (!f.offset && !more) return null;
+  const where = t("audit.page", { from: shown ? f.offset + 1 : f.offset, to: f.offset + shown });
+  return h(
+    "nav",
+    { class: "pager", id: "audit-pager", "aria-label": where },
+    f.offset > 0 && h("a", { class: "button", id: "audit-newer", href: hashOf(f, Math.max(0, f.offset - PAGE)), text: t("audit.newer") }),
+    " ",
+    h("span", { class: "muted", text: where }),
+    " ",
+    more && h("a", { class: "button", id: "audit-older", href: hashOf(f, f.offset + PAGE), text: t("audit.older") }),
+  );
+}
+
 export function mount(root, ctx, _parts, params) {
+  const f = readFilter(params);
   const body = h("tbody", {}, h("tr", {}, h("td", { colspan: 7, class: "muted", text: t("app.loading") })));
+  const paging = h("div", {});
   fill(
     root,
     h("h1", { text: t("audit.title") }),
-    h("p", { class: "muted" }, t("audit.intro"), " ", t("app.times_in", { tz: tzLabel() })),
+    h("p", { class: "muted" }, f.alert ? t("audit.alert_trail", { id: f.alert }) : t("audit.intro"), " ", t("app.times_in", { tz: tzLabel() })),
+    filterBar(ctx, f),
     h(
       "div",
       { class: "table-wrap" },
@@ -37,28 +124,14 @@ export function mount(root, ctx, _parts, params) {
         body,
       ),
     ),
+    paging,
   );
-  const query = Object.fromEntries(params.entries());
-  api("/api/audit", { params: { limit: 500, ...query } })
+  const query = { alert: f.alert, user: f.user, action: f.action, since: f.since, until: f.until, thumbnails: f.thumbnails ? "true" : "", limit: PAGE + 1, offset: f.offset };
+  api("/api/audit", { params: query })
     .then((rows) => {
-      fill(
-        body,
-        rows.length
-          ? rows.map((r) =>
-              h(
-                "tr",
-                { dataset: { action: r.action } },
-                h("td", { class: "nowrap" }, h("time", { datetime: r.at, text: fmtTime(r.at) })),
-                h("td", { class: "nowrap", text: r.username }),
-                h("td", { class: "nowrap", title: r.action, text: actionText(r.action) }),
-                objectCell(r),
-                h("td", { class: "nowrap", text: r.site_id || "—" }),
-                h("td", { class: "audit-detail", text: r.detail }),
-                h("td", { class: "nowrap", text: r.client || "—" }),
-              ),
-            )
-          : h("tr", {}, h("td", { colspan: 7, class: "muted", text: t("audit.none") })),
-      );
+      const shown = rows.slice(0, PAGE);
+      fill(body, shown.length ? shown.map(row) : h("tr", {}, h("td", { colspan: 7, class: "muted", text: t("audit.none") })));
+      fill(paging, pager(f, shown.length, rows.length > PAGE));
     })
     .catch((err) => fill(body, h("tr", {}, h("td", { colspan: 7, class: "error", text: t("audit.load_failed", { detail: err.message }) }))));
 }
