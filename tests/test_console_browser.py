@@ -378,6 +378,37 @@ def test_feed_catches_up_on_what_it_missed_while_the_live_stream_was_down(
         edge.close()
 
 
+def test_feed_announces_an_alert_that_lands_below_the_screen(
+    browser: Any, served: Served, mqtt: Mosquitto, tmp_path: Path
+) -> None:
+    """Oldest first, a new alert lands at the bottom: a banner says so and shows it."""
+    served.add_user("qian.li", "manager", ["bay"], "en")
+    edge = SiteEdge(mqtt, "bay")
+    try:
+        edge.online({"gate": "Gate"}, jpeg(tmp_path), zones=[])
+        context = browser.new_context(viewport={"width": 1280, "height": 330})  # a short window
+        page, errors = open_page(context)
+        login(page, served.url, "qian.li")
+        page.wait_for_selector("#feed-summary:not(:empty)")
+        assert page.locator("#feed-new").is_hidden()
+        alert_id = uuid.uuid4()
+        edge.publish_alert(edge.alert_start(alert_id, "gate", [], datetime.now(UTC)))
+        page.locator("#feed-new:has-text('1 new alert')").wait_for()
+        below = "r => r.getBoundingClientRect().top >= innerHeight"
+        assert page.locator(f'#feed-rows tr[data-id="{alert_id}"]').evaluate(below)
+        page.click("#feed-new")
+        page.wait_for_selector("#feed-new", state="hidden")
+        page.wait_for_function(  # scrolled into view (smoothly), highlighted, focused
+            "r => r.getBoundingClientRect().bottom <= innerHeight && r.classList.contains('flash')"
+            " && r.contains(document.activeElement)",
+            arg=page.locator(f'#feed-rows tr[data-id="{alert_id}"]').element_handle(),
+        )
+        context.close()
+        assert errors == [], "the page logged script errors"
+    finally:
+        edge.close()
+
+
 def test_admin_creates_changes_and_disables_a_user(browser: Any, served: Served) -> None:
     served.add_user("root.admin", "admin", ["*"], "en")
     context = browser.new_context()

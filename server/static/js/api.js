@@ -26,6 +26,19 @@ export function cookie(name) {
   return "";
 }
 
+/**
+ * Whether this browser may hold a session. The session cookie is HttpOnly (invisible here);
+ * the CSRF cookie is set and deleted with it, so without it /api/auth/me can only say 401.
+ */
+export function maybeSignedIn() {
+  return Boolean(cookie(CSRF_COOKIE));
+}
+
+/** Drop the CSRF cookie of a session the server no longer knows (expired, logged out). */
+export function forgetSession() {
+  document.cookie = `${CSRF_COOKIE}=; Max-Age=0; path=/; SameSite=Strict`;
+}
+
 /** "?a=1&b=x&b=y" from {a: 1, b: ["x", "y"], c: "" (left out)}. */
 export function query(params) {
   const q = new URLSearchParams();

@@ -1,7 +1,7 @@
 // The console's shell: login, header (navigation, open alerts per site, live status, mute,
 // language, user), the hash router and the live event stream shared by all views.
 
-import { api, onUnauthorized } from "./api.js";
+import { api, forgetSession, maybeSignedIn, onUnauthorized } from "./api.js";
 import { debounce, fill, h } from "./dom.js";
 import { LANGUAGES, lang, setLanguage, storedLanguage, t } from "./i18n.js";
 import { Live } from "./live.js";
@@ -31,6 +31,8 @@ const live = new Live();
 let me = null;
 let sites = [];
 let unmount = null;
+let guard = null; // the mounted view's "unsaved changes?" check: () => message | false
+let shownHash = location.hash; // the address of the view on screen
 const known = new Set(); // alert ids already on screen or heard: no second beep
 
 /** What views get: the user, capability checks, live events, sites, helpers. */
@@ -49,7 +51,23 @@ const ctx = {
     else location.hash = hash;
   },
   remember: (ids) => ids.forEach((id) => known.add(id)),
+  /** The view has edits that leaving would lose while check() returns a message. */
+  guard: (check) => {
+    guard = check;
+  },
 };
+
+/**
+ * Whether the view on screen may go: true when it has no unsaved edits or the user agrees to
+ * drop them (asked once; then the view is left).
+ */
+function mayLeave() {
+  const message = guard && guard();
+  if (!message) return true;
+  if (!window.confirm(message)) return false;
+  guard = null;
+  return true;
+}
 
 export function parseHash(hash = location.hash) {
   const raw = hash.replace(/^#\/?/, "");
@@ -59,6 +77,14 @@ export function parseHash(hash = location.hash) {
 
 function route() {
   if (!me) return;
+  if (location.hash !== shownHash && !mayLeave()) {
+    // back / forward or a typed address: the router cannot cancel the hashchange, so put the
+    // address of the view that stays back (replaceState fires no second hashchange)
+    history.replaceState(null, "", shownHash || location.pathname);
+    return;
+  }
+  shownHash = location.hash;
+  guard = null;
   const { parts, params } = parseHash();
   const allowed = VIEWS.filter((v) => ctx.can(v.cap));
   let view = [...VIEWS, ...HIDDEN].find((v) => v.path === parts[0] && ctx.can(v.cap));
@@ -162,6 +188,10 @@ function languageSelect() {
   );
   select.addEventListener("change", async () => {
     select.setCustomValidity("");
+    if (!mayLeave()) {
+      select.value = lang(); // the view is drawn again in the new language
+      return;
+    }
     try {
       me = await api("/api/auth/me/language", { method: "PUT", body: { language: select.value } });
     } catch (err) {
@@ -186,6 +216,15 @@ function liveIndicator() {
   paint(document.body.dataset.live || "connecting");
   live.on("status", paint);
   return el;
+}
+
+/** To the content, past the header (without "#main" in the address: the router would go there). */
+function skipLink() {
+  const focusMain = (event) => {
+    event.preventDefault();
+    document.getElementById("main").focus();
+  };
+  return h("a", { class: "skip", href: "#main", text: t("app.skip"), onclick: focusMain });
 }
 
 function renderShell() {
@@ -213,10 +252,19 @@ function renderShell() {
     ),
   );
   const banner = h("p", { class: "banner", id: "ingest-banner", role: "alert", hidden: true, text: t("app.ingest_down") });
-  fill(root, h("a", { class: "skip", href: "#main", text: t("app.skip") }), header, banner, h("main", { id: "main", tabindex: "-1" }));
+  fill(root, skipLink(), header, banner, h("main", { id: "main", tabindex: "-1" }));
+  headerHeight.disconnect();
+  headerHeight.observe(header);
   renderBadges();
   checkHealth();
 }
+
+// The sticky header's height as --header-h: what sticks under it (the feed's "new alerts"
+// banner) and rows scrolled into view keep clear of it. 0 where the header does not stick.
+const headerHeight = new ResizeObserver(([entry]) => {
+  const sticky = getComputedStyle(entry.target).position === "sticky";
+  document.documentElement.style.setProperty("--header-h", `${sticky ? Math.ceil(entry.target.getBoundingClientRect().height) : 0}px`);
+});
 
 // The console itself may lose the MQTT broker: then no alert reaches any screen. Say so.
 const HEALTH_MS = 20000;
@@ -237,6 +285,7 @@ async function checkHealth() {
 }
 
 async function logout() {
+  if (!mayLeave()) return;
   try {
     await api("/api/auth/logout", { method: "POST" });
   } catch (err) {
@@ -248,6 +297,7 @@ async function logout() {
 function signedOut() {
   if (unmount) unmount();
   unmount = null;
+  guard = null;
   me = null;
   sites = [];
   clearTimeout(healthTimer);
@@ -274,11 +324,32 @@ async function boot() {
     if (me) signedOut();
   });
   window.addEventListener("hashchange", route);
+  // a link of the app's own (navigation, site badge, back): ask before the address changes
+  document.addEventListener(
+    "click",
+    (event) => {
+      const link = event.target.closest?.("a[href^='#/']");
+      if (!link || event.defaultPrevented || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || link.target) return;
+      if (link.getAttribute("href") !== location.hash && !mayLeave()) event.preventDefault();
+    },
+    true,
+  );
+  // closing the tab, reloading, typing another site's address
+  window.addEventListener("beforeunload", (event) => {
+    if (guard && guard()) {
+      event.preventDefault();
+      event.returnValue = "";
+    }
+  });
   let user = null;
-  try {
-    user = await api("/api/auth/me");
-  } catch {
-    user = null;
+  // no session cookie to ask about: the login page without a 401 in the console every time
+  if (maybeSignedIn()) {
+    try {
+      user = await api("/api/auth/me");
+    } catch (err) {
+      user = null;
+      if (err.status === 401) forgetSession(); // ended by the server: no 401 on the next visit
+    }
   }
   if (user) {
     await signedIn(user);

@@ -1,10 +1,12 @@
 // The live alert feed: open alerts oldest first (managers work the oldest first), filters kept
-// in the URL hash, new alerts pushed by SSE appear in place with a highlight.
+// in the URL hash, new alerts pushed by SSE appear in place with a highlight; those that land
+// off screen are announced by a "N new alerts — show" banner at the top (new_alerts.js).
 
 import { api } from "./api.js";
 import { fill, h } from "./dom.js";
 import { fmtAgo, fmtNumber, fmtTime, t, tv } from "./i18n.js";
-import { cameraInput, field, fromLocalInput, hashFor, siteSelect, toLocalInput } from "./filters.js";
+import { cameraInput, field, foldable, fromLocalInput, hashFor, siteSelect, toLocalInput } from "./filters.js";
+import { NewAlerts } from "./new_alerts.js";
 
 export const STATES = ["new", "acknowledged", "assigned", "resolved", "false_positive"];
 export const OPEN_STATES = ["new", "acknowledged", "assigned"];
@@ -99,7 +101,8 @@ function filterBar(ctx, f) {
   });
   // selects apply at once; text and time fields on submit (Enter) or the button
   for (const el of [site, rule, state, order]) el.addEventListener("change", () => form.requestSubmit());
-  return form;
+  const active = [f.site, f.camera, f.rule, f.states.length, f.since, f.until].filter(Boolean).length;
+  return foldable("feed", form, active);
 }
 
 function thumb(a) {
@@ -113,13 +116,14 @@ function row(a, siteName) {
   const tr = h(
     "tr",
     { dataset: { id: a.id, state: a.state }, class: "alert-row" },
-    h("td", {}, h("a", { href, class: "row-link", "aria-label": t("feed.open_alert", { rule: tv("rule", a.rule), camera: a.camera_id }) }, thumb(a))),
-    h("td", {}, h("span", { class: `rule rule-${a.rule}`, text: tv("rule", a.rule) }), h("div", { class: "muted small", text: `${t("feed.zone")}: ${a.zone_id}` })),
-    h("td", {}, h("div", { text: siteName(a.site_id) }), h("div", { class: "muted small", text: a.camera_id })),
-    h("td", {}, h("time", { datetime: a.started_at, text: fmtTime(a.started_at) }), h("div", { class: "muted small age", dataset: { at: a.started_at }, text: fmtAgo(a.started_at) })),
-    h("td", { class: "num", text: fmtNumber(a.score, 2) }),
-    h("td", {}, h("span", { class: `state state-${a.state}`, text: tv("state", a.state) }), a.assignee && h("div", { class: "muted small", text: `→ ${a.assignee}` })),
-    h("td", {}, a.ended_at ? h("span", { class: "muted", text: t("feed.ended") }) : h("span", { class: "ongoing", text: t("feed.ongoing") })),
+    // the c-* classes place the cells on a card on a phone (style.css)
+    h("td", { class: "c-thumb" }, h("a", { href, class: "row-link", "aria-label": t("feed.open_alert", { rule: tv("rule", a.rule), camera: a.camera_id }) }, thumb(a))),
+    h("td", { class: "c-rule" }, h("span", { class: `rule rule-${a.rule}`, text: tv("rule", a.rule) }), h("div", { class: "muted small", text: `${t("feed.zone")}: ${a.zone_id}` })),
+    h("td", { class: "c-where" }, h("div", { text: siteName(a.site_id) }), h("div", { class: "muted small", text: a.camera_id })),
+    h("td", { class: "c-time" }, h("time", { datetime: a.started_at, text: fmtTime(a.started_at) }), h("div", { class: "muted small age", dataset: { at: a.started_at }, text: fmtAgo(a.started_at) })),
+    h("td", { class: "num c-score", dataset: { label: t("feed.score") }, text: fmtNumber(a.score, 2) }),
+    h("td", { class: "c-state" }, h("span", { class: `state state-${a.state}`, text: tv("state", a.state) }), a.assignee && h("div", { class: "muted small", text: `→ ${a.assignee}` })),
+    h("td", { class: "c-track" }, a.ended_at ? h("span", { class: "muted", text: t("feed.ended") }) : h("span", { class: "ongoing", text: t("feed.ongoing") })),
   );
   tr.addEventListener("click", (event) => {
     if (event.target.closest("a")) return;
@@ -165,7 +169,8 @@ export function mount(root, ctx, _parts, params) {
     ctx.can("config.write") && fpOnly
       ? h("p", { class: "fp-export" }, h("a", { class: "button", id: "fp-export", href: `/api/false-positives/export?${fpQuery}`, download: "", text: t("feed.fp_export") }), " ", h("span", { class: "muted small", text: t("feed.fp_export_hint") }))
       : null;
-  fill(root, h("h1", { text: t("feed.title") }), filterBar(ctx, f), fpExport, summary, error, h("div", { class: "table-wrap" }, table), more);
+  const newAlerts = new NewAlerts(rows);
+  fill(root, h("h1", { text: t("feed.title") }), filterBar(ctx, f), fpExport, h("div", { class: "feed-bar" }, summary, newAlerts.banner), error, h("div", { class: "table-wrap" }, table), more);
 
   const sorted = () => {
     const list = [...alerts.values()].sort((a, b) => Date.parse(a.started_at) - Date.parse(b.started_at) || a.id.localeCompare(b.id));
@@ -181,7 +186,8 @@ export function mount(root, ctx, _parts, params) {
       rows.delete(id);
     }
     summary.textContent = want.length ? t("feed.count", { shown: want.length, total: Math.max(total, want.length) }) : t("feed.none");
-    more.hidden = loaded >= total;
+    more.hidden = alerts.size >= total; // (a live alert counts in both)
+    newAlerts.paint();
   };
 
   const put = (a, fresh) => {
@@ -258,7 +264,11 @@ export function mount(root, ctx, _parts, params) {
       const added = !alerts.has(a.id);
       put(a, added && a.state === "new");
       if (added) total += 1;
-    } else if (alerts.has(a.id)) {
+      paint();
+      if (added) newAlerts.landed(a.id); // after paint: the row is in its place
+      return;
+    }
+    if (alerts.has(a.id)) {
       alerts.delete(a.id);
       total = Math.max(0, total - 1);
     }
@@ -276,5 +286,6 @@ export function mount(root, ctx, _parts, params) {
     offs.forEach((off) => off());
     clearInterval(tick);
     timers.forEach(clearTimeout);
+    newAlerts.stop();
   };
 }

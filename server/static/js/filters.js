@@ -61,6 +61,30 @@ export function cameraInput(ctx, id, value, siteOf) {
   return { input, options, refill };
 }
 
+const unfolded = new Set(); // views whose filters the user opened on a phone (kept on re-mount)
+
+/**
+ * The filter form behind a "Filters" button that says how many are set. Only a narrow screen
+ * (a phone) shows the button and folds the form away (style.css); wider ones show the form.
+ */
+export function foldable(key, form, active) {
+  form.id ||= `${key}-filters`;
+  form.classList.add("foldable");
+  const button = h("button", { type: "button", class: "filters-toggle", id: `${key}-filters-toggle`, "aria-controls": form.id });
+  const paint = () => {
+    const open = unfolded.has(key);
+    form.classList.toggle("unfolded", open);
+    button.setAttribute("aria-expanded", String(open));
+    button.textContent = `${open ? "▾" : "▸"} ${active ? t("filter.toggle_active", { n: active }) : t("filter.label")}`;
+  };
+  button.addEventListener("click", () => {
+    if (!unfolded.delete(key)) unfolded.add(key);
+    paint();
+  });
+  paint();
+  return [button, form];
+}
+
 /** Write params (object; arrays repeat) into the hash of `path` without duplicate history. */
 export function hashFor(path, params) {
   const q = new URLSearchParams();

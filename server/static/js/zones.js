@@ -54,6 +54,8 @@ export function mount(root, ctx, parts) {
   let baseVersion = null;
   let rules = {};
   let dirty = false;
+  let saved = ""; // the zones and thresholds as loaded, applied or sent (see edits())
+  let typing = false; // a field typed in whose "change" (on leaving it) has not come yet
   const model = { zones: [], sel: -1, pt: -1, drawing: false }; // shared with the canvas
 
   const status = h("p", { id: "config-status", class: "config-status", role: "status", "aria-live": "polite" });
@@ -74,11 +76,12 @@ export function mount(root, ctx, parts) {
   const discardButton = h("button", { type: "button", id: "zone-discard", text: t("zones.discard") });
   const version = h("p", { class: "muted small", id: "zone-version" });
 
+  const editor = h("div", { class: "zone-editor" }, h("div", { class: "stage-wrap" }, stage, h("p", { class: "muted small", text: t("zones.help") })), h("div", { class: "zone-panel" }, side, rulesBox, errors, h("div", { class: "buttons" }, saveButton, discardButton), status));
   fill(
     root,
     h("div", { class: "detail-head" }, h("a", { href: "#/zones", class: "back", text: `← ${t("zones.all_cameras")}` }), h("h1", { text: t("zones.title_camera", { site, camera }) })),
     version,
-    h("div", { class: "zone-editor" }, h("div", { class: "stage-wrap" }, stage, h("p", { class: "muted small", text: t("zones.help") })), h("div", { class: "zone-panel" }, side, rulesBox, errors, h("div", { class: "buttons" }, saveButton, discardButton), status)),
+    editor,
   );
 
   img.addEventListener("load", () => {
@@ -244,10 +247,22 @@ export function mount(root, ctx, parts) {
     return Object.keys(out).length ? out : null;
   }
 
+  /** What a save would send, as text: compared with `saved` to tell unsaved edits. */
+  const edits = () => JSON.stringify([model.zones.map((z) => [z.id, z.name, z.kind, z.points]), rules]);
+  // leaving the page (navigation, language, logout, closing the tab) would drop unsent edits
+  ctx.guard(() => config && (typing || edits() !== saved) && t("zones.unsaved"));
+  editor.addEventListener("input", () => {
+    typing = true;
+  });
+  editor.addEventListener("change", () => {
+    typing = false;
+  });
+
   const tracker = new ConfigTracker(ctx, status, (req) => {
     if (req.status === "applied") {
       baseVersion = req.version;
       config = { ...config, version: req.version, zones: structuredClone(model.zones), rules: structuredClone(rules) };
+      saved = edits();
       dirty = false;
       paintVersion();
     }
@@ -268,6 +283,8 @@ export function mount(root, ctx, parts) {
     model.pt = -1;
     model.drawing = false;
     dirty = false;
+    saved = edits();
+    typing = false;
     fill(errors);
     draw();
     paintRules();
@@ -294,10 +311,12 @@ export function mount(root, ctx, parts) {
     fill(errors);
     saveButton.disabled = true;
     try {
+      const sending = edits();
       const req = await api(`${base}/config`, {
         method: "POST",
         body: { base_version: baseVersion, zones: model.zones.map((z) => ({ id: z.id, name: z.name, kind: z.kind, points: z.points })), rules: changedRules() },
       });
+      saved = sending; // sent: the edge's answer shows here, or in the editor again later
       tracker.follow(req);
     } catch (err) {
       fill(errors, h("li", { text: t("zones.save_failed", { detail: err.message }) }));
