@@ -7,7 +7,7 @@ import { api } from "./api.js";
 import { fill, h } from "./dom.js";
 import { dayIn, fmtDuration, fmtNumber, fromZoneInput, t, toZoneInput, tv, tzLabel } from "./i18n.js";
 import { legend, stackedBars } from "./chart.js";
-import { cameraInput, field, hashFor, siteSelect } from "./filters.js";
+import { cameraInput, field, foldable, hashFor, siteSelect } from "./filters.js";
 
 const GROUPS = ["rule", "site", "camera"];
 const DAY = 86400000;
@@ -66,7 +66,8 @@ export function mount(root, ctx, _parts, params) {
   for (const el of [site, group]) el.addEventListener("change", () => form.requestSubmit());
   const body = h("div", { id: "stats" }, h("p", { class: "muted", text: t("app.loading") }));
   const note = h("p", { class: "muted", id: "stats-zone", dataset: { zone: zone || "" }, text: zoneNote(ctx, f.site, zone ?? null) });
-  fill(root, h("h1", { text: t("stats.title") }), form, note, body);
+  const active = [f.site, f.camera, params.get("since"), f.until].filter(Boolean).length; // not the default window
+  fill(root, h("h1", { text: t("stats.title") }), foldable("stats", form, active), note, body);
 
   let alive = true;
   (async () => {
