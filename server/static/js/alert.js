@@ -68,7 +68,7 @@ function timeline(a, zone) {
   }));
   const list = h(
     "table",
-    { class: "compact" },
+    { class: "compact timeline" },
     h("thead", {}, h("tr", {}, ["timeline.seq", "timeline.event", "timeline.seen", "timeline.score", "timeline.received"].map((k) => h("th", { scope: "col", text: t(k) })))),
     h(
       "tbody",
@@ -98,7 +98,7 @@ function evidenceList(a, ctx) {
     h(
       "tr",
       {},
-      h("td", {}, e.url ? h("a", { href: e.url, target: "_blank", rel: "noopener", text: e.name }) : e.name),
+      h("td", {}, e.url ? h("a", { href: e.url, target: "_blank", rel: "noopener", title: e.name, text: e.name }) : e.name),
       h("td", { text: tv("kind", e.kind) }),
       h("td", { class: "num", text: fmtBytes(e.size_bytes) }),
       h("td", { class: `ev-${e.status}`, text: tv("evidence", e.status) }),

@@ -3,12 +3,14 @@
 // in the user's language (the raw value stays in the cell's title); an alert or its evidence
 // links to the alert. Filters (an alert with its evidence files, user, action, time) and the
 // page live in the URL hash like the feed's, so "#/audit?alert=<id>" is that alert's chain of
-// custody; the feed's thumbnail views are hidden unless asked for.
+// custody; the feed's thumbnail views are hidden unless asked for. Each time is in its row's
+// site's zone, as in the feed (a row without a site, and From / Until: this browser's zone).
 
 import { api } from "./api.js";
 import { fill, h } from "./dom.js";
-import { field, fromLocalInput, hashFor, toLocalInput } from "./filters.js";
-import { fmtTime, t, tv, tzLabel } from "./i18n.js";
+import { siteTimes } from "./feed.js";
+import { field, foldable, fromLocalInput, hashFor, toLocalInput } from "./filters.js";
+import { t, tv, tzLabel } from "./i18n.js";
 
 const PAGE = 100;
 const ACTIONS = ["view", "view_thumbnail", "download", "export", "tamper_detected", "acknowledge", "assign", "resolve", "false_positive", "reopen", "note", "config_change", "config.mask_from_alert", "export_training", "login", "login_failed", "logout", "user_create", "user_update"];
@@ -73,14 +75,15 @@ function filterBar(ctx, f) {
     ctx.navigate(hashOf(next));
   });
   for (const el of [action, thumbnails]) el.addEventListener("change", () => form.requestSubmit());
-  return form;
+  const active = [f.alert, f.user, f.action, f.since, f.until, f.thumbnails].filter(Boolean).length;
+  return foldable("audit", form, active);
 }
 
-function row(r) {
+function row(r, times) {
   return h(
     "tr",
     { dataset: { action: r.action } },
-    h("td", { class: "nowrap" }, h("time", { datetime: r.at, text: fmtTime(r.at) })),
+    h("td", { class: "nowrap" }, times.time(r.site_id, r.at)),
     h("td", { class: "nowrap", text: r.username }),
     h("td", { class: "nowrap", title: r.action, text: actionText(r.action) }),
     objectCell(r),
@@ -109,10 +112,12 @@ export function mount(root, ctx, _parts, params) {
   const f = readFilter(params);
   const body = h("tbody", {}, h("tr", {}, h("td", { colspan: 7, class: "muted", text: t("app.loading") })));
   const paging = h("div", {});
+  const times = siteTimes(ctx);
+  const zones = t(times.named ? "audit.times_sites" : "app.times_in", { tz: tzLabel() });
   fill(
     root,
     h("h1", { text: t("audit.title") }),
-    h("p", { class: "muted" }, f.alert ? t("audit.alert_trail", { id: f.alert }) : t("audit.intro"), " ", t("app.times_in", { tz: tzLabel() })),
+    h("p", { class: "muted" }, f.alert ? t("audit.alert_trail", { id: f.alert }) : t("audit.intro"), " ", zones),
     filterBar(ctx, f),
     h(
       "div",
@@ -129,9 +134,9 @@ export function mount(root, ctx, _parts, params) {
   const query = { alert: f.alert, user: f.user, action: f.action, since: f.since, until: f.until, thumbnails: f.thumbnails ? "true" : "", limit: PAGE + 1, offset: f.offset };
   api("/api/audit", { params: query })
     .then((rows) => {
-      const shown = rows.slice(0, PAGE);
-      fill(body, shown.length ? shown.map(row) : h("tr", {}, h("td", { colspan: 7, class: "muted", text: t("audit.none") })));
-      fill(paging, pager(f, shown.length, rows.length > PAGE));
+      const page = rows.slice(0, PAGE);
+      fill(body, page.length ? page.map((r) => row(r, times)) : h("tr", {}, h("td", { colspan: 7, class: "muted", text: t("audit.none") })));
+      fill(paging, pager(f, page.length, rows.length > PAGE));
     })
     .catch((err) => fill(body, h("tr", {}, h("td", { colspan: 7, class: "error", text: t("audit.load_failed", { detail: err.message }) }))));
 }

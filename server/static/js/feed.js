@@ -4,7 +4,7 @@
 
 import { api } from "./api.js";
 import { fill, h } from "./dom.js";
-import { fmtAgo, fmtNumber, fmtTime, t, tv } from "./i18n.js";
+import { fmtAgo, fmtNumber, fmtTime, siteZone, t, tv, tzLabel } from "./i18n.js";
 import { cameraInput, field, foldable, fromLocalInput, hashFor, siteSelect, toLocalInput } from "./filters.js";
 import { NewAlerts } from "./new_alerts.js";
 
@@ -111,7 +111,28 @@ function thumb(a) {
   return h("img", { class: "thumb", src: `${a.snapshot_url}?purpose=thumbnail`, alt: "", loading: "lazy", width: 96, height: 54 });
 }
 
-function row(a, siteName) {
+/**
+ * Times of rows from several sites (the feed, the audit log): each in its site's zone
+ * (siteZone: this browser's while the edge has not reported one; a row without a site: this
+ * browser's), the zone named in the time's tooltip. `named`: the listed sites are not all in
+ * this browser's zone, so each time also shows its short offset ("UTC+8") beside it.
+ */
+export function siteTimes(ctx, siteFilter = "") {
+  const here = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  const sites = ctx.sites.filter((s) => !siteFilter || s.id === siteFilter);
+  const named = sites.some((s) => (siteZone(ctx, s.id) || here) !== here);
+  const time = (siteId, iso) => {
+    const zone = siteId ? siteZone(ctx, siteId) : undefined;
+    const label = tzLabel(zone, iso || undefined);
+    return [
+      h("time", { datetime: iso, title: label, text: fmtTime(iso, zone) }),
+      named && h("span", { class: "muted small tz-offset", title: label, text: ` ${label.split(", ").at(-1)}` }),
+    ];
+  };
+  return { named, time };
+}
+
+function row(a, siteName, times) {
   const href = `#/alert/${encodeURIComponent(a.id)}`;
   const tr = h(
     "tr",
@@ -120,7 +141,7 @@ function row(a, siteName) {
     h("td", { class: "c-thumb" }, h("a", { href, class: "row-link", "aria-label": t("feed.open_alert", { rule: tv("rule", a.rule), camera: a.camera_id }) }, thumb(a))),
     h("td", { class: "c-rule" }, h("span", { class: `rule rule-${a.rule}`, text: tv("rule", a.rule) }), h("div", { class: "muted small", text: `${t("feed.zone")}: ${a.zone_id}` })),
     h("td", { class: "c-where" }, h("div", { text: siteName(a.site_id) }), h("div", { class: "muted small", text: a.camera_id })),
-    h("td", { class: "c-time" }, h("time", { datetime: a.started_at, text: fmtTime(a.started_at) }), h("div", { class: "muted small age", dataset: { at: a.started_at }, text: fmtAgo(a.started_at) })),
+    h("td", { class: "c-time" }, times.time(a.site_id, a.started_at), h("div", { class: "muted small age", dataset: { at: a.started_at }, text: fmtAgo(a.started_at) })),
     h("td", { class: "num c-score", dataset: { label: t("feed.score") }, text: fmtNumber(a.score, 2) }),
     h("td", { class: "c-state" }, h("span", { class: `state state-${a.state}`, text: tv("state", a.state) }), a.assignee && h("div", { class: "muted small", text: `→ ${a.assignee}` })),
     h("td", { class: "c-track" }, a.ended_at ? h("span", { class: "muted", text: t("feed.ended") }) : h("span", { class: "ongoing", text: t("feed.ongoing") })),
@@ -142,6 +163,7 @@ export function mount(root, ctx, _parts, params) {
   let generation = 0;
   const timers = [];
   const siteName = (id) => ctx.sites.find((s) => s.id === id)?.name || id;
+  const times = siteTimes(ctx, f.site);
 
   const summary = h("p", { class: "summary", id: "feed-summary", role: "status" });
   const tbody = h("tbody", { id: "feed-rows" });
@@ -157,7 +179,7 @@ export function mount(root, ctx, _parts, params) {
       h(
         "tr",
         {},
-        ["feed.snapshot", "feed.rule", "feed.where", "feed.started", "feed.score", "feed.state", "feed.track"].map((k) => h("th", { scope: "col", text: t(k) })),
+        ["feed.snapshot", "feed.rule", "feed.where", "feed.started", "feed.score", "feed.state", "feed.track"].map((k) => h("th", { scope: "col", title: k === "feed.started" ? t("feed.started_zone") : null, text: t(k) })),
       ),
     ),
     tbody,
@@ -196,7 +218,7 @@ export function mount(root, ctx, _parts, params) {
     if (known && Date.parse(known.updated_at) > Date.parse(a.updated_at)) return;
     alerts.set(a.id, a);
     const old = rows.get(a.id);
-    const tr = row(a, siteName);
+    const tr = row(a, siteName, times);
     if (old) {
       if (old.classList.contains("fresh")) tr.classList.add("fresh");
       if (old.dataset.fresh) tr.dataset.fresh = old.dataset.fresh;
