@@ -84,6 +84,7 @@ Rate = Annotated[float, Field(ge=0.0)]
 Version = Annotated[str, Field(min_length=1, max_length=64)]
 RuleName = Literal["no_helmet", "smoking"]
 ZoneKind = Literal["helmet_required", "no_smoking", "smoking_area", "mask"]
+EvidenceKind = Literal["snapshot", "snapshot_clean", "clip", "still"]
 
 
 def _known_zone(name: str) -> str:
@@ -107,8 +108,9 @@ def _ordered(first: datetime, then: datetime | None, what: str) -> None:
 class EvidenceFile(Strict):
     """A file of evidence that follows the alert to the console (uploaded with retries)."""
 
-    kind: Literal["snapshot", "snapshot_clean", "clip"] = Field(
-        description="snapshot: annotated best frame; snapshot_clean: the same frame without "
+    kind: EvidenceKind = Field(
+        description="snapshot: annotated best frame; still: that moment at the record "
+        "stream's full resolution (taken from the clip); snapshot_clean: the same frame without "
         "drawings; clip: pre/post-roll video."
     )
     name: str = Field(

@@ -192,15 +192,7 @@ def cut_clip(
         "-avoid_negative_ts", "make_zero", "-movflags", "+faststart", "-f", "mp4", str(tmp),
     ]  # fmt: skip
     try:
-        try:
-            done = subprocess.run(cmd, capture_output=True, timeout=timeout_s, check=False)
-        except subprocess.TimeoutExpired:
-            raise ClipError(f"ffmpeg took over {timeout_s:.0f} s to cut {out_path.name}") from None
-        if done.returncode != 0:
-            tail = done.stderr.decode("utf-8", "replace").strip()[-500:]
-            raise ClipError(
-                f"ffmpeg could not cut {out_path.name} (exit {done.returncode}): {tail}"
-            )
+        _run_ffmpeg(cmd, timeout_s, f"cut {out_path.name}", tmp)
         codec, duration = probe(tmp, ffprobe)
         if codec != "h264":
             raise ClipError(
@@ -214,6 +206,43 @@ def cut_clip(
         Path(listing.name).unlink(missing_ok=True)
         tmp.unlink(missing_ok=True)
     return Clip(out_path, plan.start, duration, out_path.stat().st_size, sha256_file(out_path))
+
+
+def extract_still(
+    clip: Clip, t: float, out_path: Path, *, ffmpeg: str = "ffmpeg", timeout_s: float = 30.0
+) -> EvidenceFileInfo:
+    """The clip's frame at wall time ``t`` (clamped into the clip) as a JPEG at the record
+    stream's full resolution: the snapshots come from the small detect stream, and a reviewer
+    wants the face and the missing hard hat in the main stream's detail."""
+    offset = min(max(t - clip.start, 0.0), max(clip.duration_s - 0.5, 0.0))  # a frame after it
+    tmp = out_path.with_name(f".{out_path.name}.part")
+    cmd = [
+        ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+        "-ss", f"{offset:.3f}", "-i", str(clip.path), "-frames:v", "1", "-q:v", "2",
+        "-f", "image2", "-c:v", "mjpeg", str(tmp),
+    ]  # fmt: skip
+    try:
+        _run_ffmpeg(cmd, timeout_s, f"take a still at {offset:.2f} s of {clip.path.name}", tmp)
+        os.replace(tmp, out_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return EvidenceFileInfo(
+        "still", out_path.name, out_path, out_path.stat().st_size, sha256_file(out_path),
+        "image/jpeg",
+    )  # fmt: skip
+
+
+def _run_ffmpeg(cmd: list[str], timeout_s: float, what: str, out: Path) -> None:
+    """Run ``cmd``; ``ClipError`` saying ``what`` failed unless it wrote ``out``."""
+    try:
+        done = subprocess.run(cmd, capture_output=True, timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired:
+        raise ClipError(f"ffmpeg took over {timeout_s:.0f} s to {what}") from None
+    if done.returncode != 0 or not out.exists() or out.stat().st_size == 0:
+        tail = done.stderr.decode("utf-8", "replace").strip()[-500:]
+        raise ClipError(
+            f"ffmpeg could not {what} (exit {done.returncode}): {tail or 'nothing written'}"
+        )
 
 
 def probe(path: Path, ffprobe: str = "ffprobe") -> tuple[str, float]:

@@ -4,7 +4,8 @@
   message; the camera's segment ring is pinned for the clip window and a clip job is queued.
 * update: the message, with every evidence file known so far.
 * clip job (own thread): waits until the ring covers ``start + post_roll``, cuts the clip by
-  stream copy, queues the file, then an update listing it. A pre-roll that begins before the
+  stream copy, takes a full-resolution still of the best moment from it, queues both files,
+  then an update listing them. A pre-roll that begins before the
   recorder's first segment (the camera's first alert after the start) gives a shorter clip,
   from the first segment on; the file's ``duration_s`` says how long it really is.
 * end: held back while the clip is still being made, so the end (the alert's last message) is
@@ -28,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 from contract import messages as m
 from edge.alerts import AlertTransition
-from edge.clips import ClipError, cut_clip, wait_covered
+from edge.clips import ClipError, cut_clip, extract_still, wait_covered
 from edge.config import Zone
 from edge.evidence import EvidenceFileInfo, EvidenceStore, evidence_folder, write_snapshots
 from edge.outbox import Outbox
@@ -57,6 +58,7 @@ class _ClipJob:
     camera: str
     t0: float
     t1: float
+    best_ts: float  # the moment the still shows
 
 
 class AlertDelivery:
@@ -139,7 +141,7 @@ class AlertDelivery:
             t0, t1 = t.started_at - self.pre_roll_s, t.started_at + self.post_roll_s
             ring.pin(t.id, t0 - 5.0, t1 + 5.0)
             alert.clip_pending = True
-            self._jobs.put(_ClipJob(t.id, t.camera, t0, t1))
+            self._jobs.put(_ClipJob(t.id, t.camera, t0, t1, t.best_ts))
         self._send(alert)
 
     def _folder(self, camera: str, t: float) -> Path:
@@ -185,17 +187,21 @@ class AlertDelivery:
 
     def _clip_loop(self) -> None:
         while (job := self._jobs.get()) is not None:
-            clip: EvidenceFileInfo | None = None
+            files: list[EvidenceFileInfo] = []
             ring = self.rings[job.camera]
             try:
                 if not wait_covered(ring, job.t1, timeout_s=self.post_roll_s + 60.0):
                     raise ClipError(f"the recording did not reach {utc(job.t1).isoformat()}")
                 folder = self._folder(job.camera, job.t0)
                 path = folder / f"{job.alert_id}_clip.mp4"
-                clip = cut_clip(ring, job.t0, job.t1, path, shorter_ok=True).file_info()
+                clip = cut_clip(ring, job.t0, job.t1, path, shorter_ok=True)
+                files.append(clip.file_info())
+                still = folder / f"{job.alert_id}_still.jpg"
+                files.append(extract_still(clip, job.best_ts, still))
             except (ClipError, OSError) as exc:
-                self.clips_failed += 1
-                log.warning("alert %s: no clip from camera %s: %s", job.alert_id, job.camera, exc)
+                self.clips_failed += int(not files)
+                what = "no still" if files else "no clip"
+                log.warning("alert %s: %s from camera %s: %s", job.alert_id, what, job.camera, exc)
             finally:
                 ring.unpin(job.alert_id)
             with self._lock:
@@ -203,9 +209,9 @@ class AlertDelivery:
                 if alert is None:
                     continue
                 alert.clip_pending = False
-                if clip is not None:
-                    self._attach(alert, [clip])
-                if clip is not None or alert.end_held:
+                if files:
+                    self._attach(alert, files)
+                if files or alert.end_held:
                     self._send(alert)
 
 

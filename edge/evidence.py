@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["snapshot", "snapshot_clean", "clip"]
+Kind = Literal["snapshot", "snapshot_clean", "clip", "still"]
 Reason = Literal["retention", "disk: ring", "disk: evidence"]
 Box = tuple[float, float, float, float]
 ZONE_COLOUR = (0, 215, 255)  # BGR amber

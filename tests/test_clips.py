@@ -16,7 +16,15 @@ import numpy as np
 import pytest
 from rtsp_server import RtspServer, rtsp_server  # noqa: F401  (the fixture)
 
-from edge.clips import ClipError, cut_clip, missing_ranges, plan_clip, probe, wait_covered
+from edge.clips import (
+    ClipError,
+    cut_clip,
+    extract_still,
+    missing_ranges,
+    plan_clip,
+    probe,
+    wait_covered,
+)
 from edge.recorder import (
     Pin,
     Segment,
@@ -366,3 +374,30 @@ def test_recorder_over_rtsp_survives_a_frozen_server(
     assert back < resumed + 2.0
     clip = cut_clip(ring, back + 0.3, back + 3.3, tmp_path / "after.mp4")
     assert_playable_clip(clip.path, clip.sha256, 3.0)
+
+
+def test_a_still_is_the_clips_frame_at_that_moment(camera_mp4: Path, tmp_path: Path) -> None:
+    ring = fast_ring(camera_mp4, tmp_path / "ring", loops=1)  # 24 s of video
+    t = BASE + 12.0
+    clip = cut_clip(ring, t - 8, t + 4, tmp_path / "ev" / "a1_clip.mp4")
+    info = extract_still(clip, t, tmp_path / "ev" / "a1_still.jpg")
+    still = cv2.imread(str(info.path))
+    assert still is not None, "a JPEG"
+    assert (info.kind, info.content_type) == ("still", "image/jpeg")
+    assert info.sha256 == hashlib.sha256(info.path.read_bytes()).hexdigest()
+    cap = cv2.VideoCapture(str(clip.path))
+    frames = []
+    while (got := cap.read())[0]:
+        frames.append(got[1])
+    assert still.shape == frames[0].shape, "the record stream's own resolution"
+    index = round((t - clip.start) * cap.get(cv2.CAP_PROP_FPS))
+    diff = [float(np.abs(still.astype(int) - f.astype(int)).mean()) for f in frames]
+    assert diff[index] < 3.0 < diff[0], f"that moment, not the clip's first frame: {diff[:3]}"
+    assert abs(diff.index(min(diff)) - index) <= 1, "the closest frame is the one asked for"
+    late = extract_still(clip, t + 60, tmp_path / "ev" / "a1_late.jpg")  # clamped into the clip
+    assert cv2.imread(str(late.path)) is not None
+    assert sorted(p.name for p in clip.path.parent.iterdir()) == [
+        "a1_clip.mp4",
+        "a1_late.jpg",
+        "a1_still.jpg",
+    ], "no temp file left"

@@ -78,7 +78,7 @@ def test_both_languages_have_every_key_the_pages_use() -> None:
         "action": get_args(schemas.ActionName),
         "role": get_args(schemas.Role),
         "rule": get_args(m.RuleName),
-        "kind": (*get_args(m.ZoneKind), "snapshot", "snapshot_clean", "clip"),
+        "kind": (*get_args(m.ZoneKind), *get_args(m.EvidenceKind)),
         "camera_state": ("online", "offline", "stalled", "unknown"),
         "edge": ("online", "offline", "unknown"),
         "evidence": ("expected", "stored", "mismatch", "deleted"),

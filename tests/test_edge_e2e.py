@@ -200,9 +200,9 @@ def test_bare_head_in_zone_raises_one_alert_with_evidence(site: Site) -> None:
 
     files = check_evidence_first(received, alert_id)  # bytes before the message listing them
     kinds = {f.kind: f for f in end.evidence}
-    assert set(kinds) == {"snapshot", "snapshot_clean", "clip"}
+    assert set(kinds) == {"snapshot", "snapshot_clean", "clip", "still"}
     assert {f.kind for f in start.evidence} == {"snapshot", "snapshot_clean"}
-    for kind in ("snapshot", "snapshot_clean"):
+    for kind in ("snapshot", "snapshot_clean", "still"):  # the record stream is the detect one
         image = cv2.imdecode(np.frombuffer(files[kinds[kind].name], np.uint8), cv2.IMREAD_COLOR)
         assert image is not None and image.shape == (360, 640, 3)
     codec, duration, clip = probe_clip(files[kinds["clip"].name], site.folder)
