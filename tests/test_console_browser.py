@@ -131,6 +131,7 @@ def test_alert_from_mqtt_shows_live_is_acknowledged_clip_plays_and_police_export
             "snapshot.jpg": ("snapshot", snapshot),
             "snapshot_clean.jpg": ("snapshot_clean", snapshot),
             "clip.mp4": ("clip", clip),
+            "still.jpg": ("still", snapshot),
         }
         listed = edge.evidence(alert_id, files)  # evidence first, as the edge does
         msg = edge.alert_start(alert_id, "gate", listed, datetime.now(UTC) - timedelta(seconds=3))
@@ -183,6 +184,7 @@ def test_alert_from_mqtt_shows_live_is_acknowledged_clip_plays_and_police_export
         page.goto(f"{served.url}/#/alert/{alert_id}")
         page.wait_for_selector('#alert-state[data-state="acknowledged"]')
         assert page.locator("#workflow button").count() == 0, "police must see no workflow action"
+        assert page.locator("#still-link").get_attribute("href"), "the full-resolution still"
         assert page.locator("nav.main a[data-path=cameras]").count() == 0
         with page.expect_download() as download_info:
             page.click("#export")

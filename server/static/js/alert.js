@@ -46,8 +46,10 @@ function media(a) {
   const snap = stored("snapshot") || stored("snapshot_clean");
   const clip = stored("clip");
   const waiting = a.evidence.some((e) => e.status === "expected");
+  const still = stored("still");
+  const caption = h("figcaption", {}, t("alert.snapshot"), still ? [" · ", h("a", { id: "still-link", href: still.url, target: "_blank", rel: "noopener", text: t("alert.still") })] : null);
   const snapshot = snap
-    ? h("figure", {}, h("a", { href: snap.url, target: "_blank", rel: "noopener" }, h("img", { id: "snapshot", src: snap.url, alt: t("alert.snapshot_alt", { rule: tv("rule", a.rule), camera: a.camera_id }) })), h("figcaption", { text: t("alert.snapshot") }))
+    ? h("figure", {}, h("a", { href: snap.url, target: "_blank", rel: "noopener" }, h("img", { id: "snapshot", src: snap.url, alt: t("alert.snapshot_alt", { rule: tv("rule", a.rule), camera: a.camera_id }) })), caption)
     : h("p", { class: "placeholder", text: waiting ? t("alert.evidence_waiting") : t("alert.no_snapshot") });
   const video = clip
     ? h(
