@@ -287,6 +287,7 @@ def sitewatch_config(folder: Path, n: int, rtsp: int, mqtt: int, args: argparse.
         "mqtt": {"host": "127.0.0.1", "port": mqtt},
         "detector": {
             "model": str(args.model),
+            **({"input_size": args.input_size} if args.input_size else {}),
             "max_batch": 8,
             "second_look": True,  # used by cameras with a smoking rule only (--smoking)
             "label_conf": LABEL_CONF,
@@ -515,6 +516,11 @@ def main() -> None:
     )  # fmt: skip
     ap.add_argument("--only", choices=["sitewatch", "baseline"], help="run one system only")
     ap.add_argument(
+        "--input-size", type=int, default=None,
+        help="SiteWatch's detector.input_size (default: the model's own, 416); the baseline "
+        "keeps the model's own",
+    )  # fmt: skip
+    ap.add_argument(
         "--max-other", type=float, default=10.0,
         help="measure a step again when processes outside the bench took more than this %% "
         "of the box during its window",
@@ -525,7 +531,7 @@ def main() -> None:
     steps = sorted({int(s) for s in args.steps.split(",")})
     args.model = args.model.resolve()
 
-    probe = Detector(args.model, second_look=False)
+    probe = Detector(args.model, second_look=False, input_size=args.input_size)
     args.labels = probe.labels
     bare, calm, scenes = choose_scenes(probe, MIN_SCORE)
     streams = camera_streams(build_clip(bare, calm))
