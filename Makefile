@@ -69,7 +69,9 @@ test: lint typecheck unit
 
 train: $(VENV)/.installed
 	$(PY) -m pip install -q -e '.[train]'
-	SITEWATCH_SHARED=$(SHARED) $(PY) -m training.train
+	SITEWATCH_SHARED=$(SHARED) $(PY) -m training.train --out build/stage2.onnx
+	SITEWATCH_SHARED=$(SHARED) $(PY) -m training.train --stage2-name stage2_e26 --epochs2 26 --out build/stage2_e26.onnx
+	$(PY) -m training.soup build/runs/stage2/weights/best.pt build/runs/stage2_e26/weights/best.pt
 	$(PY) -m training.quantize
 
 bench: $(VENV)/.installed

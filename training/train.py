@@ -9,7 +9,9 @@ under ``build/`` and is skipped when its output exists, so an interrupted run re
 4. helmet/head pseudo-labels on the cigarette images from stage 1
 5. stage 2: all four labels on both sets, half the training images degraded
 5b. stage 3: stage 2 continued at a lower learning rate
-6. ONNX export (dynamic batch) into ``models/``; ``training/quantize.py`` makes the INT8 copy
+6. ONNX export (dynamic batch); the shipped model averages two stage-2 runs (15 and 26
+   epochs) with ``training/soup.py``, and ``training/quantize.py`` makes the INT8 copy
+   (``make train`` runs all of it; models/README.md has the numbers)
 """
 
 from __future__ import annotations
@@ -237,7 +239,8 @@ def export(weights: Path, out: Path) -> None:
         YOLO(str(weights)).export(format="onnx", imgsz=416, dynamic=True, simplify=True, opset=17)
     )
     out.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(onnx_path, out)
+    if onnx_path.resolve() != out.resolve():
+        shutil.copy(onnx_path, out)
     print(f"exported {out}")
 
 
