@@ -423,6 +423,13 @@ def test_admin_creates_changes_and_disables_a_user(browser: Any, served: Served)
     page.select_option("#new-role", "manager")
     page.fill("#new-sites", "north, east")
     page.fill("#new-cameras", "north/gate, east/crane")
+    asked: list[str] = []
+    page.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))  # a typo? cancel
+    page.click(".create-user button[type=submit]")
+    page.wait_for_function("document.querySelector('#new-username').value === 'liu.yang'")
+    assert len(asked) == 1 and "north, east" in asked[0], asked
+    assert page.locator('#users tr[data-user="liu.yang"]').count() == 0, "nothing saved"
+    page.once("dialog", lambda d: d.accept())  # sites whose edges come later: save anyway
     page.click(".create-user button[type=submit]")
     row = page.locator('#users tr[data-user="liu.yang"]')
     row.wait_for()

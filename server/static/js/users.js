@@ -8,6 +8,14 @@ import { LANGUAGES, t, tv } from "./i18n.js";
 
 export const ROLES = ["admin", "manager", "police", "operator"];
 
+// Sites this console has not heard of yet (a site appears when its edge first reports):
+// most likely a typo, so the admin is asked before the user is saved with them.
+const unknownSites = (list, ctx) => list.filter((s) => s !== "*" && !ctx.sites.some((x) => x.id === s));
+const confirmSites = (list, ctx) => {
+  const unknown = unknownSites(list, ctx);
+  return !unknown.length || confirm(t("users.unknown_sites", { sites: unknown.join(", ") }));
+};
+
 const splitSites = (s) =>
   s
     .split(/[\s,，]+/)
@@ -29,7 +37,7 @@ function langSelect(id, value) {
   return h("select", { id }, LANGUAGES.map((l) => h("option", { value: l.code, selected: l.code === value, text: l.label })));
 }
 
-function createForm(onCreated) {
+function createForm(onCreated, ctx) {
   const username = h("input", { id: "new-username", required: true, autocomplete: "off", pattern: "[A-Za-z0-9][A-Za-z0-9._@\\-]{0,63}" });
   const password = h("input", { id: "new-password", type: "password", required: true, minlength: 10, autocomplete: "new-password" });
   const role = roleSelect("new-role", "manager");
@@ -59,6 +67,7 @@ function createForm(onCreated) {
     message.textContent = "";
     try {
       const name = username.value.trim();
+      if (!confirmSites(splitSites(sites.value), ctx)) return;
       await api("/api/users", { method: "POST", body: { username: name, password: password.value, role: role.value, sites: splitSites(sites.value), cameras: splitCameras(cameras.value), language: language.value } });
       form.reset();
       onCreated(t("users.created", { user: name }));
@@ -69,7 +78,7 @@ function createForm(onCreated) {
   return form;
 }
 
-function userRow(u, me, reload) {
+function userRow(u, me, reload, ctx) {
   const key = u.username.replace(/[^A-Za-z0-9_-]/g, "_");
   const role = roleSelect(`role-${key}`, u.role);
   const sites = h("input", { id: `sites-${key}`, value: u.sites.join(", "), "aria-label": t("users.sites_of", { user: u.username }) });
@@ -93,6 +102,7 @@ function userRow(u, me, reload) {
     text: t("users.save"),
     onclick: () => {
       const body = { role: role.value, sites: splitSites(sites.value), language: language.value };
+      if (!confirmSites(body.sites.filter((s) => !u.sites.includes(s)), ctx)) return; // new ones only
       const scope = splitCameras(cameras.value);
       if (!sameCameras(scope, u.cameras)) body.cameras = scope; // null lifts the limit
       if (password.value) body.password = password.value;
@@ -131,7 +141,7 @@ export function mount(root, ctx) {
       const users = await api("/api/users");
       error.textContent = "";
       done.textContent = message;
-      fill(body, users.map((u) => userRow(u, ctx.me, load)));
+      fill(body, users.map((u) => userRow(u, ctx.me, load, ctx)));
     } catch (err) {
       error.textContent = t("users.load_failed", { detail: err.message });
     }
@@ -151,7 +161,7 @@ export function mount(root, ctx) {
         body,
       ),
     ),
-    createForm(load),
+    createForm(load, ctx),
   );
   load();
 }
