@@ -67,11 +67,18 @@ unit: $(VENV)/.installed test-deps
 
 test: lint typecheck unit
 
+# The shipped model (models/README.md): one long stage 1, two stage-2 runs from it, their
+# average, its INT8 copy. Trained on a GPU (TRAIN_DEVICE=0 TRAIN_WORKERS=5); on this 2-core
+# CPU the same epochs take about a day.
+TRAIN_DEVICE ?= cpu
+TRAIN_WORKERS ?= 0
+TRAIN = SITEWATCH_SHARED=$(SHARED) $(PY) -m training.train --device $(TRAIN_DEVICE) \
+	--workers $(TRAIN_WORKERS) --stage1-name s1long --epochs1 69 --no-export
 train: $(VENV)/.installed
 	$(PY) -m pip install -q -e '.[train]'
-	SITEWATCH_SHARED=$(SHARED) $(PY) -m training.train --out build/stage2.onnx
-	SITEWATCH_SHARED=$(SHARED) $(PY) -m training.train --stage2-name stage2_e26 --epochs2 26 --out build/stage2_e26.onnx
-	$(PY) -m training.soup build/runs/stage2/weights/best.pt build/runs/stage2_e26/weights/best.pt
+	$(TRAIN) --batch 32 --stage2-name s1long_s2 --epochs2 94
+	$(TRAIN) --batch 16 --stage2-name s2c --epochs2 59
+	$(PY) -m training.soup build/runs/s1long_s2/weights/best.pt build/runs/s2c/weights/best.pt
 	$(PY) -m training.quantize
 
 bench: $(VENV)/.installed

