@@ -69,6 +69,7 @@ import yaml
 
 from bench.violation_clip import build_clip, camera_streams, choose_scenes
 from contract import messages as m
+from edge import delivery
 from edge.batcher import Analysed, DetectFn
 from edge.capture import Frame
 from edge.detector import Detector
@@ -211,6 +212,8 @@ class Step:
     cpu_other: float  # % of the whole box: processes that are not part of this bench
     alert_onset: list[float] = field(default_factory=list)
     alert_trigger: list[float] = field(default_factory=list)
+    clip_delay: list[float] = field(default_factory=list)  # start message -> message with clip
+    no_clip: int = 0  # alerts started in the window whose clip never came
     reused: int = 0
     batch_mean: float | None = None
 
@@ -235,6 +238,9 @@ class Step:
             "alert_onset_p50_s": r(pct(self.alert_onset, 50)),
             "alert_onset_p95_s": r(pct(self.alert_onset, 95)),
             "alert_trigger_p95_s": r(pct(self.alert_trigger, 95)),
+            "clip_delay_p50_s": r(pct(self.clip_delay, 50)),
+            "clip_delay_p95_s": r(pct(self.clip_delay, 95)),
+            "alerts_without_clip": self.no_clip,
             "cpu_box_pct": round(self.cpu_box, 1),
             "cpu_process_pct_of_core": round(self.cpu_own, 1),
             "cpu_rtsp_server_pct_of_core": round(self.cpu_server, 1),
@@ -346,10 +352,12 @@ def onset(sightings: list[tuple[float, list[Box]]], box: Box, until: float) -> f
 
 
 class Alerts:
-    """no_helmet start messages as they arrive: (site, camera, started_at, box, received)."""
+    """no_helmet start messages as they arrive: (site, camera, started_at, box, received, id),
+    and when the first message listing each alert's clip arrived."""
 
     def __init__(self, port: int) -> None:
-        self.starts: list[tuple[str, str, float, Box, float]] = []
+        self.starts: list[tuple[str, str, float, Box, float, str]] = []
+        self.clip_at: dict[str, float] = {}
         self.transport = MqttTransport(
             "127.0.0.1", port, client_id=f"bench-{os.getpid()}", clean_session=True
         )
@@ -358,9 +366,13 @@ class Alerts:
     def _on_alert(self, topic: str, payload: bytes) -> None:
         received = time.time()
         msg = m.decode(payload, m.AlertEvent)
-        if msg.event == "start" and msg.rule == "no_helmet":
-            site, camera = msg.site_id, msg.camera_id
-            self.starts.append((site, camera, msg.started_at.timestamp(), msg.box, received))
+        if msg.rule != "no_helmet":
+            return
+        if msg.event == "start":
+            site, camera, started = msg.site_id, msg.camera_id, msg.started_at.timestamp()
+            self.starts.append((site, camera, started, msg.box, received, str(msg.id)))
+        if any(e.kind == "clip" for e in msg.evidence):
+            self.clip_at.setdefault(str(msg.id), received)
 
 
 def run_sitewatch(
@@ -400,10 +412,14 @@ def run_sitewatch(
     loop.join(30.0)
     worker.shutdown()
     time.sleep(0.5)
-    for site, camera, started, box, received in list(alerts.starts):
+    for site, camera, started, box, received, alert_id in list(alerts.starts):
         if site != f"bench-n{n}" or not began <= started <= ended:
             continue
         step.alert_trigger.append(received - started)
+        if alert_id in alerts.clip_at:
+            step.clip_delay.append(alerts.clip_at[alert_id] - received)
+        else:
+            step.no_clip += 1
         first = onset(sightings[camera], box, started)
         if first is not None:
             step.alert_onset.append(received - first)
@@ -485,8 +501,9 @@ def table(steps: list[Step]) -> str:
 
     lines = [
         "| system | cameras | fps min / mean | frame latency p50 / p95 | alert onset p50 / p95 "
-        "(n) | CPU box | CPU process | CPU RTSP server | other load | sustained |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "(n) | clip after start p50 / p95 (none) | CPU box | CPU process | CPU RTSP server | "
+        "other load | sustained |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in steps:
         alert = (
@@ -494,9 +511,14 @@ def table(steps: list[Step]) -> str:
             if s.system == "sitewatch"
             else "n/a"
         )
+        clip = (
+            f"{f(pct(s.clip_delay, 50))} / {f(pct(s.clip_delay, 95))} s ({s.no_clip})"
+            if s.system == "sitewatch"
+            else "n/a"
+        )
         lines.append(
             f"| {s.system} | {s.cameras} | {min(s.fps):.2f} / {statistics.fmean(s.fps):.2f} | "
-            f"{f(pct(s.lag_stream, 50))} / {f(pct(s.lag_stream, 95))} s | {alert} | "
+            f"{f(pct(s.lag_stream, 50))} / {f(pct(s.lag_stream, 95))} s | {alert} | {clip} | "
             f"{s.cpu_box:.0f} % | {s.cpu_own:.0f} % | {s.cpu_server:.0f} % | {s.cpu_other:.0f} % | "
             f"{'yes' if s.sustained else 'no'} |"
         )
@@ -526,7 +548,14 @@ def main() -> None:
         "of the box during its window",
     )  # fmt: skip
     ap.add_argument("--retries", type=int, default=2, help="how often to measure a step again")
+    ap.add_argument(
+        "--evidence-nice", type=int, default=None,
+        help="niceness of SiteWatch's clip thread and its ffmpeg (default: the product's, "
+        f"{delivery.EVIDENCE_NICE}; 0 = same priority as detection, as before 2026-11-22)",
+    )  # fmt: skip
     args = ap.parse_args()
+    if args.evidence_nice is not None:
+        delivery.EVIDENCE_NICE = args.evidence_nice
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     steps = sorted({int(s) for s in args.steps.split(",")})
     args.model = args.model.resolve()

@@ -3,14 +3,20 @@
 * start: snapshot (annotated + clean) of the best frame is written and queued, then the start
   message; the camera's segment ring is pinned for the clip window and a clip job is queued.
 * update: the message, with every evidence file known so far.
-* clip job (own thread): waits until the ring covers ``start + post_roll``, cuts the clip by
-  stream copy, takes a full-resolution still of the best moment from it, queues both files,
-  then an update listing them. A pre-roll that begins before the
-  recorder's first segment (the camera's first alert after the start) gives a shorter clip,
-  from the first segment on; the file's ``duration_s`` says how long it really is.
+* clip job (own thread, at a low CPU priority: ``EVIDENCE_NICE``): waits until the ring
+  covers ``start + post_roll``, cuts the clip by stream copy, takes a full-resolution still of
+  the best moment from it, queues both files, then an update listing them. A pre-roll that
+  begins before the recorder's first segment (the camera's first alert after the start) gives
+  a shorter clip, from the first segment on; the file's ``duration_s`` says how long it really is.
 * end: held back while the clip is still being made, so the end (the alert's last message) is
   sent with its evidence; a clip that cannot be cut is reported in the log, and the end goes
   without it.
+
+The clip thread and the ffmpeg processes it starts run at nice ``EVIDENCE_NICE``: detection is
+real time (a frame analysed late is a violation missed), evidence is not (its segments are
+pinned in the ring until it is cut, so waiting loses nothing). On a box that is busy with
+cameras, clips and stills wait for spare CPU instead of taking it from the detector; on a quiet
+box the priority changes nothing. Measured in bench/RESULTS.md ("evidence at low priority").
 
 Message ``seq`` is counted here per alert (start 0), because clip updates are extra messages.
 """
@@ -18,6 +24,7 @@ Message ``seq`` is counted here per alert (start 0), because clip updates are ex
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -59,6 +66,23 @@ class _ClipJob:
     t0: float
     t1: float
     best_ts: float  # the moment the still shows
+
+
+EVIDENCE_NICE = 10
+"""Niceness of the clip thread and its ffmpeg children (Linux: per thread, inherited)."""
+
+
+def lower_priority(nice: int | None = None) -> bool:
+    """Give the calling thread (and the processes it starts from now on) CPU only when others
+    leave it: Linux keeps a nice value per thread. False where that is not possible."""
+    nice = EVIDENCE_NICE if nice is None else nice
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid), nice))
+    except (AttributeError, OSError) as exc:
+        log.info("clips keep normal CPU priority: %s", exc)
+        return False
+    return True
 
 
 class AlertDelivery:
@@ -186,6 +210,7 @@ class AlertDelivery:
             del self._alerts[t.id]
 
     def _clip_loop(self) -> None:
+        lower_priority()
         while (job := self._jobs.get()) is not None:
             files: list[EvidenceFileInfo] = []
             ring = self.rings[job.camera]
