@@ -95,14 +95,21 @@ def predict_boxes(
             for c, b in zip(res.boxes.cls.tolist(), res.boxes.xywhn.tolist(), strict=True):
                 if int(c) in keep:
                     boxes.append((keep[int(c)], *b))
-            out[str(path)] = boxes
+            out[image_key(path)] = boxes
     return out
+
+
+def image_key(path: Path) -> str:
+    """An image's name in the label caches: its path under the datasets folder, so a cache
+    stays valid wherever ``../shared`` is (older caches hold absolute paths: see ``cached``)."""
+    return path.as_posix().split("/datasets/", 1)[-1]
 
 
 def cached(name: str, make: Any) -> dict[str, list[Box]]:
     path = BUILD / f"{name}.json"
     if path.exists():
-        return {k: [tuple(b) for b in v] for k, v in json.loads(path.read_text()).items()}  # type: ignore[misc]
+        raw = json.loads(path.read_text()).items()
+        return {image_key(Path(k)): [tuple(b) for b in v] for k, v in raw}  # type: ignore[misc]
     data: dict[str, list[Box]] = make()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data))
@@ -223,7 +230,7 @@ def main() -> None:
     persons = cached("pseudo_person", lambda: predict_boxes(start, everything, {0: 2, 1: 2}, 0.4))
 
     def with_persons(items: list[tuple[Path, list[Box]]]) -> list[tuple[Path, list[Box]]]:
-        return [(p, merge_pseudo(b, persons[str(p)])) for p, b in items]
+        return [(p, merge_pseudo(b, persons[image_key(p)])) for p, b in items]
 
     s1 = BUILD / "ds_stage1"
     if not (s1 / "data.yaml").exists():
@@ -243,7 +250,8 @@ def main() -> None:
     if not (s2 / "data.yaml").exists():
         for split in ("train", "val"):
             items = with_persons(hh[split]) + [
-                (p, merge_pseudo(b, persons[str(p)] + heads[str(p)])) for p, b in cg[split]
+                (p, merge_pseudo(b, persons[image_key(p)] + heads[image_key(p)]))
+                for p, b in cg[split]
             ]
             write_split(s2, split, items, a.degrade_p if split == "train" else 0.0, seed=2)
         write_yaml(s2, LABELS)
