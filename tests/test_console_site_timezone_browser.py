@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import browser_support as bs
@@ -57,6 +58,23 @@ def test_stats_and_alert_times_are_in_the_site_s_zone(
     page.wait_for_selector("#stats-table")
     today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
     assert page.input_value("#s-since") == f"{today - timedelta(days=13)}T00:00"
+
+    # the feed's From / Until are the site's wall clock too (this browser is in New York)
+    page.goto(f"{served.url}/#/alerts?{window}")
+    page.wait_for_selector(f'#feed-rows tr[data-id="{alert_id}"]')
+    assert page.input_value("#f-since") == "2026-11-23T00:00"
+    assert "Asia/Shanghai, UTC+8" in page.inner_text("label[for='f-since']")
+    page.fill("#f-until", "2026-11-23T06:00")
+    page.click("form.filters button[type='submit']")
+
+    def until_in_address() -> list[str]:
+        fragment = urlsplit(page.url).fragment
+        return parse_qs(fragment.split("?", 1)[1]).get("until", []) if "?" in fragment else []
+
+    bs.wait_until(  # 06:00 in Shanghai, not in New York
+        "Until 06:00 read in the site's zone",
+        lambda: until_in_address() == ["2026-11-22T22:00:00.000Z"],
+    )
 
     page.goto(f"{served.url}/#/alert/{alert_id}")
     page.wait_for_selector(f"[data-alert='{alert_id}'] dl.facts")

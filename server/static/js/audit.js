@@ -4,13 +4,14 @@
 // links to the alert. Filters (an alert with its evidence files, user, action, time) and the
 // page live in the URL hash like the feed's, so "#/audit?alert=<id>" is that alert's chain of
 // custody; the feed's thumbnail views are hidden unless asked for. Each time is in its row's
-// site's zone, as in the feed (a row without a site, and From / Until: this browser's zone).
+// site's zone, as in the feed (a row without a site: this browser's zone); From / Until are read
+// in the sites' zone when they share one, else in this browser's, and their labels say which.
 
 import { api } from "./api.js";
 import { fill, h } from "./dom.js";
-import { siteTimes } from "./feed.js";
-import { field, foldable, fromLocalInput, hashFor, toLocalInput } from "./filters.js";
-import { t, tv, tzLabel } from "./i18n.js";
+import { inputZone, siteTimes } from "./feed.js";
+import { field, foldable, hashFor } from "./filters.js";
+import { fromZoneInput, t, toZoneInput, tv, tzLabel } from "./i18n.js";
 
 const PAGE = 100;
 const ACTIONS = ["view", "view_thumbnail", "download", "export", "tamper_detected", "acknowledge", "assign", "resolve", "false_positive", "reopen", "note", "config_change", "config.mask_from_alert", "export_training", "login", "login_failed", "logout", "user_create", "user_update"];
@@ -55,8 +56,9 @@ function filterBar(ctx, f) {
     h("option", { value: "", text: t("audit.any_action") }),
     ACTIONS.map((a) => h("option", { value: a, selected: a === f.action, text: actionText(a) })),
   );
-  const since = h("input", { id: "a-since", type: "datetime-local", value: toLocalInput(f.since) });
-  const until = h("input", { id: "a-until", type: "datetime-local", value: toLocalInput(f.until) });
+  const zone = inputZone(ctx, "");
+  const since = h("input", { id: "a-since", type: "datetime-local", value: toZoneInput(f.since, zone) });
+  const until = h("input", { id: "a-until", type: "datetime-local", value: toZoneInput(f.until, zone) });
   const thumbnails = h("input", { id: "a-thumbnails", type: "checkbox", checked: f.thumbnails });
   const form = h(
     "form",
@@ -64,14 +66,14 @@ function filterBar(ctx, f) {
     field("a-alert", t("audit.filter_alert"), alert),
     field("a-user", t("audit.user"), user),
     field("a-action", t("audit.action"), action),
-    field("a-since", t("filter.since"), since),
-    field("a-until", t("filter.until"), until),
+    field("a-since", `${t("filter.since")} (${tzLabel(zone)})`, since),
+    field("a-until", `${t("filter.until")} (${tzLabel(zone)})`, until),
     field("a-thumbnails", t("audit.thumbnails"), thumbnails),
     h("div", { class: "field buttons" }, h("button", { type: "submit", class: "primary", text: t("filter.apply") }), h("a", { href: "#/audit", class: "button", text: t("filter.reset") })),
   );
   form.addEventListener("submit", (event) => {
     event.preventDefault(); // a new filter starts at the first page
-    const next = { alert: alert.value.trim(), user: user.value.trim(), action: action.value, since: fromLocalInput(since.value), until: fromLocalInput(until.value), thumbnails: thumbnails.checked };
+    const next = { alert: alert.value.trim(), user: user.value.trim(), action: action.value, since: fromZoneInput(since.value, zone), until: fromZoneInput(until.value, zone), thumbnails: thumbnails.checked };
     ctx.navigate(hashOf(next));
   });
   for (const el of [action, thumbnails]) el.addEventListener("change", () => form.requestSubmit());

@@ -19,21 +19,6 @@ export async function cameraList(ctx) {
   return cameraCache;
 }
 
-/** <input type=datetime-local> value (local time) for an ISO time, and back. */
-export function toLocalInput(iso) {
-  if (!iso) return "";
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return "";
-  const pad = (n) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
-}
-
-export function fromLocalInput(value) {
-  if (!value) return "";
-  const d = new Date(value);
-  return Number.isNaN(d.getTime()) ? "" : d.toISOString();
-}
-
 export function field(id, label, control) {
   return h("div", { class: "field" }, h("label", { for: id, text: label }), control);
 }
