@@ -243,7 +243,7 @@ def main() -> None:
     # runs share them. It calls close-up bare heads "helmet" (checked by eye): the cigarette
     # set's smokers wear no hard hats, so every head-like box it finds there becomes ``head``.
     if not (BUILD / "pseudo_head.json").exists():
-        labeller = train(s1 / "data.yaml", start, "stage1", LABELLER_EPOCHS)
+        labeller = train(s1 / "data.yaml", start, "stage1", LABELLER_EPOCHS, batch=16)
         cached("pseudo_head", lambda: predict_boxes(labeller, cig_images, {0: 1, 1: 1}, 0.5))
     heads = cached("pseudo_head", dict)
     s2 = BUILD / "ds_stage2"
