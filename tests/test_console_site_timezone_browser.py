@@ -1,6 +1,7 @@
 """A site's time zone in the web console (headless Chromium in New York, a site in Shanghai,
 its edge's status over a real mosquitto): the statistics' days, From and Until are the site's,
-and the alert detail shows its times in the site's zone, naming it."""
+the feed's and the audit log's From and Until are read on the site's clock, and the alert detail
+shows its times in the site's zone, naming it."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ def test_stats_and_alert_times_are_in_the_site_s_zone(
     browser: Any, served: bs.Served, mqtt: Mosquitto
 ) -> None:
     served.add_user("gao.jing", "manager", [SITE])
+    served.add_user("li.wei", "police", [SITE])
     edge = bs.SiteEdge(mqtt, SITE)
     now = datetime.now(UTC)
     status = m.EdgeStatus(
@@ -82,3 +84,23 @@ def test_stats_and_alert_times_are_in_the_site_s_zone(
     assert "Asia/Shanghai, UTC+8" in facts and "04:30:00" in facts, facts
     context.close()
     assert errors == [], f"the page logged script errors: {errors}"
+
+    # the police reviewer's audit log reads From / Until on the site's clock as well
+    context = browser.new_context(timezone_id="America/New_York", locale="en-US")
+    page, errors = bs.open_page(context)
+    bs.login(page, served.url, "li.wei")
+    page.goto(f"{served.url}/#/audit?since=2026-11-22T16:00:00.000Z")
+    page.wait_for_selector("#a-since")
+    assert page.input_value("#a-since") == "2026-11-23T00:00"
+    assert "Asia/Shanghai, UTC+8" in page.inner_text("label[for='a-until']")
+    page.fill("#a-until", "2026-11-23T06:00")
+    page.click("form.filters button[type='submit']")
+    bs.wait_until(
+        "the audit log's Until read in the site's zone",
+        lambda: (
+            "until=2026-11-22T22%3A00%3A00.000Z" in page.url
+            or "until=2026-11-22T22:00:00.000Z" in page.url
+        ),
+    )
+    context.close()
+    assert errors == [], f"the audit page logged script errors: {errors}"

@@ -9,9 +9,9 @@
 
 import { api } from "./api.js";
 import { fill, h } from "./dom.js";
-import { inputZone, siteTimes } from "./feed.js";
-import { field, foldable, hashFor } from "./filters.js";
-import { fromZoneInput, t, toZoneInput, tv, tzLabel } from "./i18n.js";
+import { siteTimes } from "./feed.js";
+import { field, foldable, hashFor, timeRange } from "./filters.js";
+import { t, tv, tzLabel } from "./i18n.js";
 
 const PAGE = 100;
 const ACTIONS = ["view", "view_thumbnail", "download", "export", "tamper_detected", "acknowledge", "assign", "resolve", "false_positive", "reopen", "note", "config_change", "config.mask_from_alert", "export_training", "login", "login_failed", "logout", "user_create", "user_update"];
@@ -56,9 +56,7 @@ function filterBar(ctx, f) {
     h("option", { value: "", text: t("audit.any_action") }),
     ACTIONS.map((a) => h("option", { value: a, selected: a === f.action, text: actionText(a) })),
   );
-  const zone = inputZone(ctx, "");
-  const since = h("input", { id: "a-since", type: "datetime-local", value: toZoneInput(f.since, zone) });
-  const until = h("input", { id: "a-until", type: "datetime-local", value: toZoneInput(f.until, zone) });
+  const times = timeRange(ctx, "a", "", f);
   const thumbnails = h("input", { id: "a-thumbnails", type: "checkbox", checked: f.thumbnails });
   const form = h(
     "form",
@@ -66,14 +64,13 @@ function filterBar(ctx, f) {
     field("a-alert", t("audit.filter_alert"), alert),
     field("a-user", t("audit.user"), user),
     field("a-action", t("audit.action"), action),
-    field("a-since", `${t("filter.since")} (${tzLabel(zone)})`, since),
-    field("a-until", `${t("filter.until")} (${tzLabel(zone)})`, until),
+    times.fields,
     field("a-thumbnails", t("audit.thumbnails"), thumbnails),
     h("div", { class: "field buttons" }, h("button", { type: "submit", class: "primary", text: t("filter.apply") }), h("a", { href: "#/audit", class: "button", text: t("filter.reset") })),
   );
   form.addEventListener("submit", (event) => {
     event.preventDefault(); // a new filter starts at the first page
-    const next = { alert: alert.value.trim(), user: user.value.trim(), action: action.value, since: fromZoneInput(since.value, zone), until: fromZoneInput(until.value, zone), thumbnails: thumbnails.checked };
+    const next = { alert: alert.value.trim(), user: user.value.trim(), action: action.value, ...times.values(), thumbnails: thumbnails.checked };
     ctx.navigate(hashOf(next));
   });
   for (const el of [action, thumbnails]) el.addEventListener("change", () => form.requestSubmit());

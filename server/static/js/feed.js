@@ -4,8 +4,8 @@
 
 import { api } from "./api.js";
 import { fill, h } from "./dom.js";
-import { fmtAgo, fmtNumber, fmtTime, fromZoneInput, siteZone, t, toZoneInput, tv, tzLabel } from "./i18n.js";
-import { cameraInput, field, foldable, hashFor, siteSelect } from "./filters.js";
+import { fmtAgo, fmtNumber, fmtTime, siteZone, t, tv, tzLabel } from "./i18n.js";
+import { cameraInput, field, foldable, hashFor, siteSelect, timeRange } from "./filters.js";
 import { NewAlerts } from "./new_alerts.js";
 
 export const STATES = ["new", "acknowledged", "assigned", "resolved", "false_positive"];
@@ -63,11 +63,7 @@ function filterBar(ctx, f) {
     choice === "custom" && h("option", { value: "custom", selected: true, text: f.states.map((s) => tv("state", s)).join(", ") }),
     STATES.map((s) => h("option", { value: s, selected: choice === s, text: tv("state", s) })),
   );
-  // From and Until are read in the zone the rows' times are shown in (the chosen sites' own,
-  // when they share one), so "08:00" means 08:00 on the site's clock, not on this browser's
-  const zone = inputZone(ctx, f.site);
-  const since = h("input", { id: "f-since", type: "datetime-local", value: toZoneInput(f.since, zone) });
-  const until = h("input", { id: "f-until", type: "datetime-local", value: toZoneInput(f.until, zone) });
+  const times = timeRange(ctx, "f", f.site, f);
   const order = h(
     "select",
     { id: "f-order" },
@@ -81,8 +77,7 @@ function filterBar(ctx, f) {
     field("f-camera", t("filter.camera"), [camera.input, camera.options]),
     field("f-rule", t("filter.rule"), rule),
     field("f-state", t("filter.state"), state),
-    field("f-since", `${t("filter.since")} (${tzLabel(zone)})`, since),
-    field("f-until", `${t("filter.until")} (${tzLabel(zone)})`, until),
+    times.fields,
     field("f-order", t("filter.order"), order),
     h("div", { class: "field buttons" }, h("button", { type: "submit", class: "primary", text: t("filter.apply") }), h("a", { href: "#/alerts", class: "button", text: t("filter.reset") })),
   );
@@ -96,8 +91,7 @@ function filterBar(ctx, f) {
         camera: camera.input.value.trim(),
         rule: rule.value,
         state: states,
-        since: fromZoneInput(since.value, zone),
-        until: fromZoneInput(until.value, zone),
+        ...times.values(),
         order: order.value === "newest" ? "newest" : "",
       }),
     );
@@ -106,15 +100,6 @@ function filterBar(ctx, f) {
   for (const el of [site, rule, state, order]) el.addEventListener("change", () => form.requestSubmit());
   const active = [f.site, f.camera, f.rule, f.states.length, f.since, f.until].filter(Boolean).length;
   return foldable("feed", form, active);
-}
-
-/** The zone the feed shows all the chosen sites' times in, if they share one; else undefined
- * (this browser's zone, which each time's tooltip then names). */
-export function inputZone(ctx, site) {
-  const here = Intl.DateTimeFormat().resolvedOptions().timeZone;
-  const chosen = ctx.sites.filter((s) => !site || s.id === site);
-  const zones = new Set(chosen.map((s) => siteZone(ctx, s.id) || here));
-  return zones.size === 1 ? [...zones][0] : undefined;
 }
 
 function thumb(a) {

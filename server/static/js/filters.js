@@ -3,7 +3,7 @@
 
 import { api } from "./api.js";
 import { h } from "./dom.js";
-import { t } from "./i18n.js";
+import { fromZoneInput, siteZone, t, toZoneInput, tzLabel } from "./i18n.js";
 
 let cameraCache = null;
 
@@ -17,6 +17,23 @@ export async function cameraList(ctx) {
     });
   }
   return cameraCache;
+}
+
+/**
+ * From and Until of a filter, read in the zone the listed rows' times are shown in: the chosen
+ * sites' own when they share one (so "08:00" is 08:00 on the site's clock), else this browser's;
+ * their labels name it. `fields`: the two form fields; `values()`: { since, until } as ISO times.
+ */
+export function timeRange(ctx, prefix, site, f) {
+  const here = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  const zones = new Set(ctx.sites.filter((s) => !site || s.id === site).map((s) => siteZone(ctx, s.id) || here));
+  const zone = zones.size === 1 ? [...zones][0] : undefined;
+  const since = h("input", { id: `${prefix}-since`, type: "datetime-local", value: toZoneInput(f.since, zone) });
+  const until = h("input", { id: `${prefix}-until`, type: "datetime-local", value: toZoneInput(f.until, zone) });
+  return {
+    fields: [field(`${prefix}-since`, `${t("filter.since")} (${tzLabel(zone)})`, since), field(`${prefix}-until`, `${t("filter.until")} (${tzLabel(zone)})`, until)],
+    values: () => ({ since: fromZoneInput(since.value, zone), until: fromZoneInput(until.value, zone) }),
+  };
 }
 
 export function field(id, label, control) {
