@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from edge.decode import MAX_DETECTIONS, decode_yolov8, nms_per_class
+from edge.decode import MAX_DETECTIONS, anchor_grid, decode_dfl, decode_yolov8, nms_per_class
 from edge.detections import Detections
 from edge.letterbox import boxes_to_frame, letterbox_batch
 from edge.model import ModelError, open_model
@@ -96,6 +96,7 @@ class Detector:
         self.rect = rect and self.info.dynamic_hw and not self.info.fixed_batch
         self.second_look = second_look and "cigarette" in self.labels
         self.max_crops, self.crop_conf, self.min_crop = max_crops, crop_conf, min_crop
+        self._grids: dict[tuple[int, int], tuple[Any, Any]] = {}
 
     def square(self, input_size: int | None) -> tuple[int, int]:
         """The ``(H, W)`` model input for a square side (None: the model's own); ``ValueError``
@@ -202,11 +203,13 @@ class Detector:
             if self.info.fixed_batch and len(chunk) < self.info.fixed_batch:
                 pad = np.zeros((self.info.fixed_batch - len(chunk), *tensor.shape[1:]), np.float32)
                 tensor = np.concatenate([tensor, pad])
-            (output,) = self._session.run([self.info.output_name], {self.info.input_name: tensor})
-            self._check_output(output, tensor.shape[0])
-            for frame, lb, raw in zip(chunk, boxes, output, strict=False):
-                xyxy, scores, class_ids = decode_yolov8(
-                    raw, self._thresholds, classes, multi_label=self.multi_label
+            feed = {self.info.input_name: tensor}
+            outputs = self._session.run(list(self.info.output_names), feed)
+            for output in outputs:
+                self._check_output(output, tensor.shape[0])
+            for i, (frame, lb) in enumerate(zip(chunk, boxes, strict=False)):
+                xyxy, scores, class_ids = self._decode(
+                    [o[i] for o in outputs], classes, (tensor.shape[2], tensor.shape[3])
                 )
                 keep = nms_per_class(xyxy, scores, class_ids, self.iou, MAX_DETECTIONS)
                 results.append(
@@ -219,13 +222,30 @@ class Detector:
                 )
         return results
 
+    def _decode(
+        self, raw: list[Any], classes: IntArray | None, input_hw: tuple[int, int]
+    ) -> tuple[Any, Any, IntArray]:
+        """Candidates of one image from its model outputs (full or split head)."""
+        if self.info.strides is None:
+            return decode_yolov8(raw[0], self._thresholds, classes, multi_label=self.multi_label)
+        grid = self._grids.get(input_hw)
+        if grid is None:
+            grid = self._grids[input_hw] = anchor_grid(input_hw, self.info.strides)
+        return decode_dfl(
+            raw[0], raw[1], grid, self._thresholds, classes, multi_label=self.multi_label
+        )
+
     def _check_output(self, output: Any, batch: int) -> None:
-        want = 4 + len(self.labels)
-        ok = isinstance(output, np.ndarray) and output.ndim == 3
-        if not ok or output.shape[0] != batch or output.shape[1] != want:
+        ok = isinstance(output, np.ndarray) and output.ndim == 3 and output.shape[0] == batch
+        if self.info.strides is None:
+            want = f"[{batch}, {4 + len(self.labels)}, anchors]"
+            ok = ok and output.shape[1] == 4 + len(self.labels)
+        else:
+            want = f"[{batch}, 4 * reg_max or {len(self.labels)} classes, anchors]"
+        if not ok:
             got = getattr(output, "shape", type(output).__name__)
             raise ModelError(
-                f"model {self.info.path} returned {got}; expected [{batch}, {want}, anchors] "
+                f"model {self.info.path} returned {got}; expected {want} "
                 "(an Ultralytics YOLOv8 detection export without NMS)"
             )
 

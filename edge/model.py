@@ -2,7 +2,10 @@
 
 Expected: one float input ``[B, 3, H, W]`` (RGB, 0..1), one output ``[B, 4 + nc, anchors]``
 (``cx, cy, w, h`` then per-class scores, no NMS), and metadata ``names`` (class index -> label)
-and ``imgsz``. Anything else is a ``ModelError`` naming the file, what was expected and what came.
+and ``imgsz``. Or, for a head cut before its post-processing (``training/split_head.py``, the
+shipped model), two outputs ``box_dist`` ``[B, 4 * reg_max, anchors]`` and ``class_logits``
+``[B, nc, anchors]`` with metadata ``dfl_strides``. Anything else is a ``ModelError`` naming the
+file, what was expected and what came.
 """
 
 from __future__ import annotations
@@ -47,12 +50,15 @@ class ModelInfo:
     path: Path
     labels: tuple[str, ...]
     input_name: str
-    output_name: str
+    output_names: tuple[str, ...]
+    """``(output0,)``, or ``(box_dist, class_logits)`` for a split head."""
     input_hw: tuple[int, int]
     fixed_batch: int | None
     """The model's batch size when it is not dynamic."""
     dynamic_hw: bool = False
     """Whether the model accepts other input sizes than ``input_hw`` (a multiple of 32)."""
+    strides: tuple[int, ...] | None = None
+    """The head's levels when it is split before its post-processing; None: full output."""
 
 
 def default_threads() -> int:
@@ -99,22 +105,49 @@ def _check_layout(path: Path, session: Any) -> ModelInfo:
     inputs, outputs = session.get_inputs(), session.get_outputs()
     if len(inputs) != 1 or len(outputs) < 1:
         raise fail(f"expected 1 input and 1 output, got {len(inputs)} and {len(outputs)}")
-    inp, out = inputs[0], outputs[0]
+    inp = inputs[0]
     shape = list(inp.shape)
     if inp.type != "tensor(float)" or len(shape) != 4 or shape[1] not in (3, "3"):
         raise fail(f"expected input float [B, 3, H, W], got {inp.type} {shape}")
     meta = session.get_modelmeta().custom_metadata_map
     labels = _parse_names(meta.get("names"), fail)
-    out_shape = list(out.shape)
-    if len(out_shape) != 3 or (isinstance(out_shape[1], int) and out_shape[1] != 4 + len(labels)):
+    strides = _split_head(outputs, meta.get("dfl_strides"), len(labels), fail)
+    out_shape = list(outputs[0].shape)
+    if strides is None and (
+        len(out_shape) != 3 or (isinstance(out_shape[1], int) and out_shape[1] != 4 + len(labels))
+    ):
         raise fail(
             f"expected output [B, 4 + {len(labels)} classes = {4 + len(labels)}, anchors] "
             f"(no NMS), got {out_shape}"
         )
+    names = tuple(o.name for o in outputs) if strides else (outputs[0].name,)
     dynamic_hw = not (isinstance(shape[2], int) and isinstance(shape[3], int))
     input_hw = _parse_imgsz(meta.get("imgsz"), fail) if dynamic_hw else (shape[2], shape[3])
     fixed = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
-    return ModelInfo(path, labels, inp.name, out.name, input_hw, fixed, dynamic_hw)
+    return ModelInfo(path, labels, inp.name, names, input_hw, fixed, dynamic_hw, strides)
+
+
+SPLIT_OUTPUTS = ("box_dist", "class_logits")
+
+
+def _split_head(outputs: list[Any], raw: str | None, nc: int, fail: Any) -> tuple[int, ...] | None:
+    """The head's strides when the model is split before its post-processing, else None."""
+    if raw is None:
+        return None
+    names = tuple(o.name for o in outputs)
+    try:
+        strides = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        strides = None
+    if not (isinstance(strides, list) and strides and all(isinstance(s, int) for s in strides)):
+        raise fail(f"expected metadata dfl_strides like '[8, 16, 32]', got {raw!r}")
+    classes = outputs[1].shape[1] if len(outputs) == 2 else None
+    if names != SPLIT_OUTPUTS or (isinstance(classes, int) and classes != nc):
+        raise fail(
+            f"metadata dfl_strides says the head is split (training/split_head.py): expected "
+            f"outputs {SPLIT_OUTPUTS}, class_logits with {nc} classes, got {names}"
+        )
+    return tuple(strides)
 
 
 def _parse_names(raw: str | None, fail: Any) -> tuple[str, ...]:

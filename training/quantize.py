@@ -3,7 +3,9 @@
 Static QDQ quantisation (per-channel weights, u8 activations) with ONNX Runtime, calibrated
 on training images letterboxed exactly as the runtime does. The detection head's
 post-processing (DFL, box decode, sigmoid, concat) stays in float: quantising it costs
-accuracy and buys no speed.
+accuracy and buys no speed. The result is then cut before that post-processing
+(``training/split_head.py``; ``--full-head`` keeps it): the runtime decodes the few candidate
+boxes itself, which saves 7 % of inference.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from edge.letterbox import letterbox_batch
 from training.data import list_images
+from training.split_head import split_head
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("SITEWATCH_SHARED", ROOT.parent / "shared"))
@@ -85,6 +88,10 @@ def main() -> None:
         default="minmax",
         help="activation range calibration",
     )
+    ap.add_argument(
+        "--full-head", action="store_true",
+        help="keep the head's post-processing in the graph (one output0, as Ultralytics exports)",
+    )  # fmt: skip
     a = ap.parse_args()
     out = a.out or ROOT / "models" / "sitewatch.onnx"
     pool = [
@@ -108,6 +115,8 @@ def main() -> None:
         nodes_to_exclude=exclude,
     )
     prep.unlink()
+    if not a.full_head:
+        onnx.save(split_head(onnx.load(str(out))), str(out))
     print(
         f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB), {len(exclude)} head nodes kept in float"
     )
