@@ -25,7 +25,6 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,33 +35,25 @@ from edge.atomic import write_atomic
 from edge.delivery import AlertDelivery
 from edge.detections import Detections
 from edge.evidence import EvidenceFileInfo
-from edge.evidence_index import EvidenceStore
+from edge.evidence_index import AlertFiles, EvidenceStore
 from edge.outbox import Outbox
 from edge.pipeline import AnalysedFrame
-
-
-@dataclass
-class _Record:
-    open: bool
-    opened_at: float
-    closed_at: float | None = None
-    files: list[str] = field(default_factory=list)
 
 
 class JsonIndex:
     """The baseline: the evidence index before 2026-11-23, one JSON file saved on every change."""
 
     def __init__(self, path: Path) -> None:
-        self.path, self._alerts, self._lock = path, dict[str, _Record](), threading.RLock()
+        self.path, self._alerts, self._lock = path, dict[str, AlertFiles](), threading.RLock()
 
     def open_alert(self, alert_id: str, at: float) -> None:
         with self._lock:
-            self._alerts.setdefault(alert_id, _Record(True, at))
+            self._alerts.setdefault(alert_id, AlertFiles(True, at))
             self._save()
 
     def add_files(self, alert_id: str, files: Sequence[EvidenceFileInfo]) -> None:
         with self._lock:
-            record = self._alerts.setdefault(alert_id, _Record(True, time.time()))
+            record = self._alerts.setdefault(alert_id, AlertFiles(True, time.time()))
             record.files += [str(f.path) for f in files if str(f.path) not in record.files]
             self._save()
 
@@ -86,7 +77,7 @@ def fill(index: Any, size: int) -> None:
             for n in names
         ]
         if isinstance(index, JsonIndex):  # one save, not 3 per alert: filling is not measured
-            index._alerts[alert] = _Record(False, 1.0, 2.0, [str(f.path) for f in files])
+            index._alerts[alert] = AlertFiles(False, 1.0, 2.0, [str(f.path) for f in files])
         else:
             index.open_alert(alert, 1.0)
             index.add_files(alert, files)

@@ -41,7 +41,8 @@ from contract import messages as m
 from edge.alerts import AlertTransition
 from edge.clips import ClipError, cut_clip, extract_still, wait_covered
 from edge.config import Zone
-from edge.evidence import EvidenceFileInfo, EvidenceStore, evidence_folder, write_snapshots
+from edge.evidence import EvidenceFileInfo, evidence_folder, write_snapshots
+from edge.evidence_index import EvidenceStore
 from edge.outbox import Outbox
 from edge.pipeline import AnalysedFrame
 from edge.recorder import SegmentRing

@@ -9,19 +9,18 @@ Disk is managed by *hours of recording left* (free bytes / observed bytes per ho
 rings), not percent full. :func:`plan_deletions` decides, :class:`DiskManager` applies: evidence
 of closed alerts past retention always goes; below ``min_free_hours`` the oldest unpinned ring
 segments go first, then the oldest evidence of closed alerts (early, with a warning). Evidence
-of open alerts and ring segments pinned for a clip are never deleted.
+of open alerts and ring segments pinned for a clip are never deleted. Which alert owns which
+file, and which are open: ``edge.evidence_index``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import shutil
-import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -33,6 +32,7 @@ import numpy.typing as npt
 
 from edge.annotate import COLOURS, OTHER_COLOUR
 from edge.atomic import write_atomic
+from edge.evidence_index import EvidenceStore
 from edge.recorder import Segment, SegmentRing
 
 if TYPE_CHECKING:
@@ -149,76 +149,6 @@ def write_snapshots(
         sha = hashlib.sha256(data).hexdigest()
         out.append(EvidenceFileInfo(kind, path.name, path, len(data), sha, "image/jpeg"))
     return out[0], out[1]
-
-
-@dataclass
-class AlertFiles:
-    open: bool
-    opened_at: float
-    closed_at: float | None = None
-    files: list[str] = field(default_factory=list)
-
-
-class EvidenceStore:
-    """Which files belong to which alert and which alerts are open; saved as JSON on change."""
-
-    def __init__(self, index_path: Path) -> None:
-        self.index_path = index_path
-        self._alerts: dict[str, AlertFiles] = {}
-        self._lock = threading.RLock()
-        if index_path.is_file():
-            try:
-                raw = json.loads(index_path.read_text())
-                self._alerts = {k: AlertFiles(**v) for k, v in raw["alerts"].items()}
-            except (ValueError, KeyError, TypeError) as exc:
-                raise ValueError(
-                    f"evidence index {index_path} is unreadable ({exc!r}): "
-                    "restore it from a backup, or move it aside to start an empty one"
-                ) from exc
-
-    def open_alert(self, alert_id: str, at: float) -> None:
-        with self._lock:
-            self._alerts.setdefault(alert_id, AlertFiles(open=True, opened_at=at))
-            self._save()
-
-    def add_files(self, alert_id: str, files: Sequence[EvidenceFileInfo]) -> None:
-        with self._lock:
-            record = self._alerts.setdefault(alert_id, AlertFiles(True, time.time()))
-            for f in files:
-                if str(f.path) not in record.files:
-                    record.files.append(str(f.path))
-            self._save()
-
-    def close_alert(self, alert_id: str, at: float) -> None:
-        with self._lock:
-            if alert_id in self._alerts:
-                self._alerts[alert_id].open, self._alerts[alert_id].closed_at = False, at
-                self._save()
-
-    def is_open(self, alert_id: str) -> bool:
-        with self._lock:
-            record = self._alerts.get(alert_id)
-            return record is not None and record.open
-
-    def alerts(self) -> dict[str, AlertFiles]:
-        """A snapshot copy: alert id -> its state and files."""
-        with self._lock:
-            return {k: replace(v, files=list(v.files)) for k, v in self._alerts.items()}
-
-    def forget_file(self, alert_id: str, path: Path) -> None:
-        """Drop a deleted file from its closed alert (the alert goes with its last file)."""
-        with self._lock:
-            record = self._alerts[alert_id]
-            if record.open:
-                raise ValueError(f"alert {alert_id} is open: its evidence is never deleted")
-            record.files = [f for f in record.files if f != str(path)]
-            if not record.files:
-                del self._alerts[alert_id]
-            self._save()
-
-    def _save(self) -> None:
-        data = {"alerts": {k: vars(v) for k, v in self._alerts.items()}}
-        write_atomic(self.index_path, json.dumps(data, indent=1).encode())
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,8 @@ from edge.config_load import load_config
 from edge.console_feed import SnapshotPacer, camera_config_message, snapshot_jpeg
 from edge.delivery import AlertDelivery, utc
 from edge.detector import Detector
-from edge.evidence import DiskManager, EvidenceStore
+from edge.evidence import DiskManager
+from edge.evidence_index import EvidenceStore
 from edge.housekeeping import Housekeeper
 from edge.model import ModelError, default_threads, open_model
 from edge.motion import MotionGate
@@ -123,7 +124,7 @@ class EdgeWorker:
         self.transport = self._transport(c)
         self.outbox = Outbox(c.outbox.path)
         self.publisher = Publisher(self.outbox, self.transport)
-        self.store = EvidenceStore(c.evidence.dir / "evidence_index.json")
+        self.store = EvidenceStore(c.evidence.dir / "evidence_index.db")
         self.delivery = AlertDelivery(
             site_id=c.site.id,
             prefix=c.mqtt.topic_prefix,

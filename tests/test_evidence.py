@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 from datetime import UTC, datetime
@@ -18,7 +19,6 @@ from edge.evidence import (
     DiskItem,
     DiskManager,
     EvidenceFileInfo,
-    EvidenceStore,
     draw_snapshot,
     evidence_folder,
     hours_left,
@@ -26,6 +26,7 @@ from edge.evidence import (
     sha256_file,
     write_snapshots,
 )
+from edge.evidence_index import EvidenceStore
 from edge.recorder import SegmentRing
 
 GB = 10**9
@@ -76,7 +77,7 @@ def test_draw_snapshot_wants_one_label_and_score_per_box() -> None:
 
 
 def test_evidence_store_persists_and_protects_open_alerts(tmp_path: Path) -> None:
-    index = tmp_path / "evidence.json"
+    index = tmp_path / "evidence.db"
     store = EvidenceStore(index)
     info = EvidenceFileInfo("clip", "a_clip.mp4", tmp_path / "a_clip.mp4", 1, "0" * 64, "video/mp4")
     store.open_alert("a", at=100.0)
@@ -91,6 +92,31 @@ def test_evidence_store_persists_and_protects_open_alerts(tmp_path: Path) -> Non
     assert record.files == [str(info.path)]
     reloaded.forget_file("a", info.path)
     assert EvidenceStore(index).alerts() == {}
+
+
+def test_evidence_index_imports_the_old_json_index_once(tmp_path: Path) -> None:
+    """Edges upgraded from the JSON index keep their alerts: open ones stay protected."""
+    old = {
+        "alerts": {
+            "a": {"open": True, "opened_at": 1.0, "closed_at": None, "files": ["/e/a.jpg"]},
+            "b": {"open": False, "opened_at": 2.0, "closed_at": 3.0, "files": ["/e/b.jpg"]},
+        }
+    }
+    (tmp_path / "evidence_index.json").write_text(json.dumps(old))
+    store = EvidenceStore(tmp_path / "evidence_index.db")
+    assert store.is_open("a") and not store.is_open("b")
+    assert store.alerts()["b"].files == ["/e/b.jpg"] and store.alerts()["b"].closed_at == 3.0
+    assert not (tmp_path / "evidence_index.json").exists()
+    assert (tmp_path / "evidence_index.json.imported").exists()
+    store.close()
+    assert set(EvidenceStore(tmp_path / "evidence_index.db").alerts()) == {"a", "b"}
+
+
+def test_unreadable_evidence_index_says_what_to_do(tmp_path: Path) -> None:
+    index = tmp_path / "evidence_index.db"
+    index.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(ValueError, match=r"evidence index .*unreadable.*move it aside"):
+        EvidenceStore(index)
 
 
 def test_hours_left_arithmetic() -> None:
@@ -162,7 +188,7 @@ def test_disk_manager_deletes_files_and_keeps_open_evidence(
     os.utime(ring_dir / "r1.csv", (1008.0, 1008.0))
     ring = SegmentRing(ring_dir)
     ring.pin("open-alert", 1006.5, 1007.0)  # the newest segment
-    store = EvidenceStore(tmp_path / "evidence.json")
+    store = EvidenceStore(tmp_path / "evidence.db")
     for alert, closed in (("closed", 900.0), ("open", None)):
         path = tmp_path / f"{alert}_snapshot.jpg"
         path.write_bytes(b"\xff" * 500)

@@ -47,7 +47,7 @@ def test_the_clip_thread_of_alert_delivery_runs_at_the_evidence_priority(tmp_pat
         site_id="s1",
         prefix="sitewatch",
         outbox=Outbox(tmp_path / "outbox.db"),
-        store=EvidenceStore(tmp_path / "index.json"),
+        store=EvidenceStore(tmp_path / "index.db"),
         evidence_dir=tmp_path,
         tz="UTC",
         pre_roll_s=1.0,
