@@ -1,16 +1,21 @@
 """Alerts with their evidence into the outbox: files first, then the message that lists them.
 
-* start: snapshot (annotated + clean) of the best frame is written and queued, then the start
-  message; the camera's segment ring is pinned for the clip window and a clip job is queued.
+* start: the start message goes first, alone; a snapshot job (annotated + clean copy of the
+  best frame) is queued for the snapshot thread, the camera's segment ring is pinned for the
+  clip window and a clip job is queued.
+* snapshot job (own thread, normal priority): encodes and writes both JPEGs, queues their
+  bytes, then an update listing them. Apart from the main loop so that the starts of many
+  alerts confirmed at once are not queued behind each other's JPEG encodes and fsyncs (about
+  5 ms each): measured in bench/RESULTS.md ("Start first, snapshots after").
 * update: the message, with every evidence file known so far.
 * clip job (own thread, at a low CPU priority: ``EVIDENCE_NICE``): waits until the ring
   covers ``start + post_roll``, cuts the clip by stream copy, takes a full-resolution still of
   the best moment from it, queues both files, then an update listing them. A pre-roll that
   begins before the recorder's first segment (the camera's first alert after the start) gives
   a shorter clip, from the first segment on; the file's ``duration_s`` says how long it really is.
-* end: held back while the clip is still being made, so the end (the alert's last message) is
-  sent with its evidence; a clip that cannot be cut is reported in the log, and the end goes
-  without it.
+* end: held back while the snapshots or the clip are still being made, so the end (the alert's
+  last message) is sent with all its evidence; a clip that cannot be cut is reported in the
+  log, and the end goes without it.
 
 The clip thread and the ffmpeg processes it starts run at nice ``EVIDENCE_NICE``: detection is
 real time (a frame analysed late is a violation missed), evidence is not (its segments are
@@ -37,6 +42,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import numpy as np
+import numpy.typing as npt
+
 from contract import messages as m
 from edge.alerts import AlertTransition
 from edge.clips import ClipError, cut_clip, extract_still, wait_covered
@@ -60,7 +68,22 @@ class _Alert:
     seq: int = 0
     files: list[EvidenceFileInfo] = field(default_factory=list)
     clip_pending: bool = False
+    snap_pending: bool = False
     end_held: bool = False
+
+    @property
+    def pending(self) -> bool:
+        return self.clip_pending or self.snap_pending
+
+
+@dataclass(frozen=True)
+class _SnapJob:
+    alert_id: str
+    camera: str
+    at: float
+    image: npt.NDArray[np.uint8]
+    start: AlertTransition  # the box, label and score drawn on it
+    zone: Zone | None
 
 
 @dataclass(frozen=True)
@@ -113,9 +136,14 @@ class AlertDelivery:
         self._lock = threading.Lock()
         self._jobs: queue.Queue[_ClipJob | None] = queue.Queue()
         self._thread = threading.Thread(target=self._clip_loop, name="clips", daemon=True)
+        self._snaps: queue.Queue[_SnapJob | None] = queue.Queue()
+        self._snap_thread = threading.Thread(
+            target=self._snapshot_loop, name="snapshots", daemon=True
+        )
         self.clips_failed = 0
 
     def start(self) -> AlertDelivery:
+        self._snap_thread.start()
         self._thread.start()
         return self
 
@@ -126,14 +154,21 @@ class AlertDelivery:
         the post-roll was recorded) is queued now without it: the caller flushes the outbox
         next, and an end left in memory would be lost, leaving the alert open for ever.
         """
+        self._snaps.put(None)
         self._jobs.put(None)
-        self._thread.join(timeout_s)
+        began = time.monotonic()
+        self._snap_thread.join(timeout_s)
+        self._thread.join(max(timeout_s - (time.monotonic() - began), 0.1))
         with self._lock:
-            for alert in [a for a in self._alerts.values() if a.end_held]:
+            held = [a for a in self._alerts.values() if a.end_held]
+            if held:
                 log.warning(
-                    "alert %s: its clip is not ready at exit; ending without it", alert.last.id
-                )
-                alert.clip_pending = alert.end_held = False
+                    "%d alert(s) end without their clip, not ready at exit: %s%s",
+                    len(held), ", ".join(a.last.id for a in held[:5]),
+                    " ..." if len(held) > 5 else "",
+                )  # fmt: skip
+            for alert in held:
+                alert.clip_pending = alert.snap_pending = alert.end_held = False
                 self._send(alert)
 
     def handle(self, t: AlertTransition, frame: AnalysedFrame | None, zone: Zone | None) -> None:
@@ -143,7 +178,7 @@ class AlertDelivery:
             elif t.id in self._alerts:
                 alert = self._alerts[t.id]
                 alert.last = t
-                if t.event == "end" and alert.clip_pending:
+                if t.event == "end" and alert.pending:
                     alert.end_held = True
                 else:
                     self._send(alert)
@@ -152,18 +187,8 @@ class AlertDelivery:
         alert = self._alerts[t.id] = _Alert(last=t)
         self.store.open_alert(t.id, t.started_at)
         if frame is not None:
-            folder = self._folder(t.camera, t.started_at)
-            snaps = write_snapshots(
-                frame.image,
-                t.id,
-                folder,
-                [t.box],
-                [t.label],
-                [t.score],
-                zone.points if zone else [],
-                zone.name or zone.id if zone else "",
-            )
-            self._attach(alert, list(snaps))
+            alert.snap_pending = True
+            self._snaps.put(_SnapJob(t.id, t.camera, t.started_at, frame.image, t, zone))
         ring = self.rings.get(t.camera)
         if ring is not None:
             t0, t1 = t.started_at - self.pre_roll_s, t.started_at + self.post_roll_s
@@ -213,6 +238,40 @@ class AlertDelivery:
             self.store.close_alert(t.id, t.ended_at or self.clock())
             del self._alerts[t.id]
 
+    def _snapshot_loop(self) -> None:
+        while (job := self._snaps.get()) is not None:
+            files: list[EvidenceFileInfo] = []
+            t, zone = job.start, job.zone
+            try:
+                files += write_snapshots(
+                    job.image,
+                    job.alert_id,
+                    self._folder(job.camera, job.at),
+                    [t.box],
+                    [t.label],
+                    [t.score],
+                    zone.points if zone else [],
+                    zone.name or zone.id if zone else "",
+                )
+            except (OSError, RuntimeError, ValueError) as exc:
+                log.warning("alert %s: no snapshot from camera %s: %s", t.id, job.camera, exc)
+            with self._lock:
+                alert = self._alerts.get(job.alert_id)
+                if alert is not None:
+                    alert.snap_pending = False
+                    self._evidence_done(alert, files)
+
+    def _evidence_done(self, alert: _Alert, files: list[EvidenceFileInfo]) -> None:
+        """Queue ``files`` and the message listing them; a held end goes once nothing is
+        pending (until then an update would be sent as the end: it waits, files and all)."""
+        if files:
+            self._attach(alert, files)
+        if alert.end_held:
+            if not alert.pending:
+                self._send(alert)
+        elif files:
+            self._send(alert)
+
     def _clip_loop(self) -> None:
         lower_priority()
         while (job := self._jobs.get()) is not None:
@@ -235,13 +294,9 @@ class AlertDelivery:
                 ring.unpin(job.alert_id)
             with self._lock:
                 alert = self._alerts.get(job.alert_id)
-                if alert is None:
-                    continue
-                alert.clip_pending = False
-                if files:
-                    self._attach(alert, files)
-                if files or alert.end_held:
-                    self._send(alert)
+                if alert is not None:
+                    alert.clip_pending = False
+                    self._evidence_done(alert, files)
 
 
 def _unit_box(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:

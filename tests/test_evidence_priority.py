@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from edge.delivery import EVIDENCE_NICE, AlertDelivery, lower_priority
-from edge.evidence import EvidenceStore
+from edge.evidence_index import EvidenceStore
 from edge.outbox import Outbox
 
 
