@@ -38,7 +38,7 @@ class CameraPipeline:
         self.camera_id = camera.id
         self._tz = tz
         self.tracker = Tracker()
-        self.rules = RuleEngine(camera.zones, camera.rules, tz)
+        self.rules = RuleEngine(camera.zones, camera.rules, tz, 1.0 / camera.detect_fps)
         self.alerts = AlertTracker(camera.id, camera.rules)
         self.zones = list(camera.zones)
         self._history: deque[AnalysedFrame] = deque()
@@ -59,7 +59,7 @@ class CameraPipeline:
 
     def reconfigure(self, camera: CameraConfig) -> None:
         """New zones/rules from the console; the tracker and open alerts carry on."""
-        self.rules = RuleEngine(camera.zones, camera.rules, self._tz)
+        self.rules = RuleEngine(camera.zones, camera.rules, self._tz, 1.0 / camera.detect_fps)
         self.alerts.rules = camera.rules
         self.zones = list(camera.zones)
 

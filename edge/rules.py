@@ -9,7 +9,12 @@ rule's ``dwell_s``:
   reaches ``min_score`` (for a head that is bare from the start: its first sighting);
 - it is *confirmed* once it has lasted ``dwell_s`` from there over at least
   :data:`MIN_FRAMES` frames, and the lower median of the score over the last
-  ``max(dwell_s, MIN_WINDOW_S)`` seconds reaches ``min_score`` (most recent frames look bare);
+  ``max(dwell_s, MIN_WINDOW_S)`` seconds reaches ``min_score`` (most recent frames look bare).
+  "Lasted" is read on the camera's analysis grid: within half a frame interval
+  (``frame_period_s / 2``), so that a frame taken a little early (frames are picked from a
+  25 fps stream when due, and the pick's delay varies with load) does not push the alert a
+  whole interval later: at 2 fps and a 2 s dwell, the frame due at 2.0 s confirms even if it
+  was taken at 1.8 s, and the one at 1.5 s never does;
 - it *ends* (and a later one begins anew) when the track leaves the zone, or when a whole
   window passes without a frame at ``min_score`` (the helmet is back on).
 
@@ -112,8 +117,11 @@ class _History:
     last_ts: float = 0.0
     peak: Observation | None = None  # best frame since ``since``
 
-    def step(self, ts: float, score: float, in_zone: bool, cfg: RuleConfig) -> bool:
-        """Add a frame; True when the violation is confirmed at ``ts``."""
+    def step(
+        self, ts: float, score: float, in_zone: bool, cfg: RuleConfig, slack_s: float = 0.0
+    ) -> bool:
+        """Add a frame; True when the violation is confirmed at ``ts`` (the dwell counts as
+        lasted ``slack_s`` early)."""
         self.last_ts = ts
         self.samples.append((ts, score))
         window = max(cfg.dwell_s, MIN_WINDOW_S)
@@ -131,7 +139,7 @@ class _History:
             self.since, self.frames, self.peak = None, 0, None  # a whole window without
             return False
         self.frames += 1
-        if ts - self.since < cfg.dwell_s or self.frames < MIN_FRAMES:
+        if ts - self.since < cfg.dwell_s - slack_s or self.frames < MIN_FRAMES:
             return False
         scores = np.fromiter((s for _, s in self.samples), dtype=np.float64)
         smoothed = float(np.quantile(scores, 0.5, method="lower"))
@@ -154,9 +162,14 @@ def in_windows(windows: Sequence[TimeWindow] | None, ts: float, tz: tzinfo) -> b
 class RuleEngine:
     """The rules of one camera; ``update`` once per processed frame, in time order."""
 
-    def __init__(self, zones: Sequence[Zone], rules: Rules, tz: str | tzinfo) -> None:
+    def __init__(
+        self, zones: Sequence[Zone], rules: Rules, tz: str | tzinfo, frame_period_s: float = 0.0
+    ) -> None:
+        """``frame_period_s``: the camera's analysis interval (1 / detect fps); 0 = the dwell
+        is read exactly (see the module docstring)."""
         check_zones(zones)
         self.zones, self.rules = list(zones), rules
+        self.slack_s = max(frame_period_s, 0.0) / 2
         self.tz = ZoneInfo(tz) if isinstance(tz, str) else tz
         self._pixel_zones: dict[tuple[int, int], CameraZones] = {}
         self._history: dict[RuleName, dict[int, _History]] = {"no_helmet": {}, "smoking": {}}
@@ -238,7 +251,7 @@ class RuleEngine:
     ) -> Observation | None:
         """Advance the track's history; its observation (``where``: box, label) in a zone."""
         history = self._history[rule].setdefault(tid, _History())
-        violating = history.step(ts, score, zone_id is not None, cfg)
+        violating = history.step(ts, score, zone_id is not None, cfg, self.slack_s)
         if zone_id is None:
             return None
         box, label, zones = where

@@ -80,6 +80,26 @@ def test_bare_head_confirmed_after_dwell(
 
 
 @pytest.mark.parametrize(
+    ("period_s", "times", "first_violating"),
+    [
+        # the frame due at 2.0 s was taken at 1.8 s (a busy box picks late and early)
+        (0.5, [0.0, 0.5, 1.0, 1.5, 1.8, 2.3], 4),
+        (0.0, [0.0, 0.5, 1.0, 1.5, 1.8, 2.3], 5),  # read exactly: a whole interval later
+        (0.5, [0.0, 0.5, 1.0, 1.5, 1.7, 2.2], 5),  # 1.7 s is more than half an interval early
+        (0.5, [0.0, 0.6, 1.2, 1.5], None),  # never before 1.75 s
+    ],
+)
+def test_the_dwell_is_read_on_the_analysis_grid(
+    period_s: float, times: list[float], first_violating: int | None
+) -> None:
+    engine = RuleEngine(HELMET_ZONES, _rules(2.0), TZ, frame_period_s=period_s)
+    out = [engine.update(_dets((HEAD_IN, 0.8, "head", 7)), NOON + t, FRAME) for t in times]
+    flags = _violating(out)
+    expected = [first_violating is not None and k >= first_violating for k in range(len(times))]
+    assert flags == expected
+
+
+@pytest.mark.parametrize(
     ("frames", "violating_at_end"),
     [
         # flicker head/helmet/head...: bare in most frames -> still a violation
