@@ -262,8 +262,9 @@ def measured(
     time.sleep(args.window)
     with measure.lock:
         measure.on = False
+    span = time.time() - began  # frames were counted over exactly this
     after = CpuSample.take(servers)
-    span = time.time() - began
+    cpu_span = time.time() - began  # and the CPU between the two readings
     busy, total = (a - b for a, b in zip(after.box, before.box, strict=True))
     cores = os.cpu_count() or 1
     ours = (after.own + after.server + after.broker) - (before.own + before.server + before.broker)
@@ -275,9 +276,9 @@ def measured(
         list(measure.lag_stream),
         list(measure.lag_decode),
         100.0 * busy / max(total, 1),
-        100.0 * (after.own - before.own) / span,
-        100.0 * (after.server - before.server) / span,
-        max(0.0, 100.0 * other / (span * cores)),
+        100.0 * (after.own - before.own) / cpu_span,
+        100.0 * (after.server - before.server) / cpu_span,
+        max(0.0, 100.0 * other / (cpu_span * cores)),
         reused=measure.reused,
     )
 
