@@ -6,7 +6,8 @@
 * snapshot job (own thread, normal priority): encodes and writes both JPEGs, queues their
   bytes, then an update listing them. Apart from the main loop so that the starts of many
   alerts confirmed at once are not queued behind each other's JPEG encodes and fsyncs (about
-  5 ms each): measured in bench/RESULTS.md ("Start first, snapshots after").
+  5 ms each; a start now holds the main loop under 1 ms): bench/RESULTS.md, "Alert start and
+  the evidence index".
 * update: the message, with every evidence file known so far.
 * clip job (own thread, at a low CPU priority: ``EVIDENCE_NICE``): waits until the ring
   covers ``start + post_roll``, cuts the clip by stream copy, takes a full-resolution still of
@@ -78,11 +79,8 @@ class _Alert:
 
 @dataclass(frozen=True)
 class _SnapJob:
-    alert_id: str
-    camera: str
-    at: float
+    start: AlertTransition  # the box, label and score drawn on the image
     image: npt.NDArray[np.uint8]
-    start: AlertTransition  # the box, label and score drawn on it
     zone: Zone | None
 
 
@@ -163,7 +161,7 @@ class AlertDelivery:
             held = [a for a in self._alerts.values() if a.end_held]
             if held:
                 log.warning(
-                    "%d alert(s) end without their clip, not ready at exit: %s%s",
+                    "%d alert(s) end without the evidence not ready at exit: %s%s",
                     len(held), ", ".join(a.last.id for a in held[:5]),
                     " ..." if len(held) > 5 else "",
                 )  # fmt: skip
@@ -188,7 +186,7 @@ class AlertDelivery:
         self.store.open_alert(t.id, t.started_at)
         if frame is not None:
             alert.snap_pending = True
-            self._snaps.put(_SnapJob(t.id, t.camera, t.started_at, frame.image, t, zone))
+            self._snaps.put(_SnapJob(t, frame.image, zone))
         ring = self.rings.get(t.camera)
         if ring is not None:
             t0, t1 = t.started_at - self.pre_roll_s, t.started_at + self.post_roll_s
@@ -240,13 +238,13 @@ class AlertDelivery:
 
     def _snapshot_loop(self) -> None:
         while (job := self._snaps.get()) is not None:
-            files: list[EvidenceFileInfo] = []
             t, zone = job.start, job.zone
+            files: list[EvidenceFileInfo] = []
             try:
                 files += write_snapshots(
                     job.image,
-                    job.alert_id,
-                    self._folder(job.camera, job.at),
+                    t.id,
+                    self._folder(t.camera, t.started_at),
                     [t.box],
                     [t.label],
                     [t.score],
@@ -254,9 +252,11 @@ class AlertDelivery:
                     zone.name or zone.id if zone else "",
                 )
             except (OSError, RuntimeError, ValueError) as exc:
-                log.warning("alert %s: no snapshot from camera %s: %s", t.id, job.camera, exc)
+                log.warning("alert %s: no snapshot from camera %s: %s", t.id, t.camera, exc)
+            except Exception:  # never leave the alert's end held for ever
+                log.exception("alert %s: no snapshot from camera %s", t.id, t.camera)
             with self._lock:
-                alert = self._alerts.get(job.alert_id)
+                alert = self._alerts.get(t.id)
                 if alert is not None:
                     alert.snap_pending = False
                     self._evidence_done(alert, files)
