@@ -133,7 +133,8 @@ class RuleConfig(Strict):
         2.0,
         ge=0.0,
         le=600.0,
-        description="Seconds a violation must persist on a track before an alert starts.",
+        description="Seconds a violation must persist on a track before an alert starts "
+        "(read on the analysed frames, within half a frame interval).",
     )
     cooldown_s: float = Field(
         60.0,

@@ -130,15 +130,20 @@ def _check_layout(path: Path, session: Any) -> ModelInfo:
 SPLIT_OUTPUTS = ("box_dist", "class_logits")
 
 
+def _literal(raw: str | None) -> Any:
+    """A metadata value as the Python literal it spells (None when empty or not a literal)."""
+    try:
+        return ast.literal_eval(raw) if raw else None
+    except (ValueError, SyntaxError):
+        return None
+
+
 def _split_head(outputs: list[Any], raw: str | None, nc: int, fail: Any) -> tuple[int, ...] | None:
     """The head's strides when the model is split before its post-processing, else None."""
     if raw is None:
         return None
     names = tuple(o.name for o in outputs)
-    try:
-        strides = ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
-        strides = None
+    strides = _literal(raw)
     if not (isinstance(strides, list) and strides and all(isinstance(s, int) for s in strides)):
         raise fail(f"expected metadata dfl_strides like '[8, 16, 32]', got {raw!r}")
     classes = outputs[1].shape[1] if len(outputs) == 2 else None
@@ -151,10 +156,7 @@ def _split_head(outputs: list[Any], raw: str | None, nc: int, fail: Any) -> tupl
 
 
 def _parse_names(raw: str | None, fail: Any) -> tuple[str, ...]:
-    try:
-        names = ast.literal_eval(raw) if raw else None
-    except (ValueError, SyntaxError):
-        names = None
+    names = _literal(raw)
     if isinstance(names, list):
         names = dict(enumerate(names))
     ok = (
@@ -169,10 +171,7 @@ def _parse_names(raw: str | None, fail: Any) -> tuple[str, ...]:
 
 
 def _parse_imgsz(raw: str | None, fail: Any) -> tuple[int, int]:
-    try:
-        size = ast.literal_eval(raw) if raw else None
-    except (ValueError, SyntaxError):
-        size = None
+    size = _literal(raw)
     if isinstance(size, int):
         size = [size, size]
     if (
