@@ -44,6 +44,7 @@ from functools import partial
 from typing import Literal
 
 import av
+import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -357,5 +358,17 @@ class CameraReader:
             self._cond.notify_all()
 
 
+FULL_RANGE = 2
+"""FFmpeg's AVCOL_RANGE_JPEG: luma 0-255 rather than video's 16-235."""
+
+
 def _bgr(frame: av.VideoFrame) -> Image:
+    """The picture as BGR. Cameras send limited-range YUV 4:2:0: OpenCV converts that 3.9x
+    faster than FFmpeg's swscale (0.065 against 0.25 ms at 640x360) and nearer to the BT.601
+    formula (mean error 0.25 against 1.77 grey levels; bench/RESULTS.md, "Colour conversion").
+    Anything else (full-range "yuvj", odd sizes, other layouts) goes through swscale."""
+    limited = frame.color_range != FULL_RANGE
+    if frame.format.name == "yuv420p" and limited and frame.width % 2 == 0 == frame.height % 2:
+        i420 = frame.to_ndarray()  # (H * 3 / 2) x W: the Y plane, then U, then V
+        return np.asarray(cv2.cvtColor(i420, cv2.COLOR_YUV2BGR_I420), dtype=np.uint8)
     return np.asarray(frame.to_ndarray(format="bgr24"), dtype=np.uint8)  # no copy

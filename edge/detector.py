@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from edge.decode import MAX_DETECTIONS, anchor_grid, decode_dfl, decode_yolov8, nms_per_class
 from edge.detections import Detections
-from edge.letterbox import boxes_to_frame, letterbox_batch
+from edge.letterbox import boxes_to_frame, letterbox_batch, letterbox_canvas
 from edge.model import ModelError, open_model
 from edge.second_look import head_regions, merge_cigarettes
 
@@ -199,18 +199,19 @@ class Detector:
         for start in range(0, len(frames), step):
             chunk = frames[start : start + step]
             input_hw = rect_input(chunk, square) if self.rect else square
-            tensor, boxes = letterbox_batch(chunk, input_hw)
+            letterbox = letterbox_canvas if self.info.pixels else letterbox_batch
+            tensor, boxes = letterbox(chunk, input_hw)
             if self.info.fixed_batch and len(chunk) < self.info.fixed_batch:
-                pad = np.zeros((self.info.fixed_batch - len(chunk), *tensor.shape[1:]), np.float32)
+                pad = np.zeros(
+                    (self.info.fixed_batch - len(chunk), *tensor.shape[1:]), tensor.dtype
+                )
                 tensor = np.concatenate([tensor, pad])
             feed = {self.info.input_name: tensor}
             outputs = self._session.run(list(self.info.output_names), feed)
             for output in outputs:
                 self._check_output(output, tensor.shape[0])
             for i, (frame, lb) in enumerate(zip(chunk, boxes, strict=False)):
-                xyxy, scores, class_ids = self._decode(
-                    [o[i] for o in outputs], classes, (tensor.shape[2], tensor.shape[3])
-                )
+                xyxy, scores, class_ids = self._decode([o[i] for o in outputs], classes, input_hw)
                 keep = nms_per_class(xyxy, scores, class_ids, self.iou, MAX_DETECTIONS)
                 results.append(
                     Detections(

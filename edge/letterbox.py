@@ -39,13 +39,12 @@ def letterbox_geometry(frame_hw: tuple[int, int], input_hw: tuple[int, int]) -> 
     return Letterbox(scale=scale, pad_x=round(dw - 0.1), pad_y=round(dh - 0.1))
 
 
-def letterbox_batch(
+def letterbox_canvas(
     frames: Sequence[UInt8Array], input_hw: tuple[int, int]
-) -> tuple[FloatArray, list[Letterbox]]:
-    """Letterbox BGR ``uint8`` HxWx3 frames of any sizes into one ``(B, 3, H, W)`` tensor.
-
-    The tensor is RGB, float32 in 0..1, contiguous. Returns it and one ``Letterbox`` per frame.
-    """
+) -> tuple[UInt8Array, list[Letterbox]]:
+    """Letterbox BGR ``uint8`` HxWx3 frames of any sizes into one ``(B, H, W, 3)`` BGR canvas
+    (what a model made by ``training/pixel_input.py`` takes as it is), and one ``Letterbox``
+    per frame."""
     in_h, in_w = input_hw
     canvas = np.full((len(frames), in_h, in_w, 3), PAD_VALUE, dtype=np.uint8)
     boxes: list[Letterbox] = []
@@ -53,16 +52,26 @@ def letterbox_batch(
         h, w = frame.shape[:2]
         lb = letterbox_geometry((h, w), input_hw)
         new_w, new_h = _resized_size(w, h, lb.scale, in_w, in_h)
-        resized = frame
+        place = canvas[i, lb.pad_y : lb.pad_y + new_h, lb.pad_x : lb.pad_x + new_w]
         if (new_w, new_h) != (w, h):
-            resized = np.asarray(
-                cv2.resize(frame, (new_w, new_h), interpolation=cv2.INTER_LINEAR), dtype=np.uint8
-            )
-        canvas[i, lb.pad_y : lb.pad_y + new_h, lb.pad_x : lb.pad_x + new_w] = resized
+            cv2.resize(frame, (new_w, new_h), dst=place, interpolation=cv2.INTER_LINEAR)
+        else:
+            place[...] = frame
         boxes.append(lb)
+    return canvas, boxes
+
+
+def letterbox_batch(
+    frames: Sequence[UInt8Array], input_hw: tuple[int, int]
+) -> tuple[FloatArray, list[Letterbox]]:
+    """Letterbox BGR ``uint8`` HxWx3 frames of any sizes into one ``(B, 3, H, W)`` tensor.
+
+    The tensor is RGB, float32 in 0..1, contiguous. Returns it and one ``Letterbox`` per frame.
+    """
+    canvas, boxes = letterbox_canvas(frames, input_hw)
     # BGR HWC -> RGB CHW float, one channel plane at a time: 3x faster than a strided
     # transpose + astype + copy (bench/RESULTS.md, "Letterboxing"), and bit-identical.
-    tensor = np.empty((len(frames), 3, in_h, in_w), dtype=np.float32)
+    tensor = np.empty((len(frames), 3, *input_hw), dtype=np.float32)
     for channel in range(3):
         np.multiply(canvas[..., 2 - channel], np.float32(1.0 / 255.0), out=tensor[:, channel])
     return tensor, boxes

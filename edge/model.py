@@ -1,6 +1,8 @@
 """Open an Ultralytics YOLOv8 ONNX export and check it has the layout the detector decodes.
 
-Expected: one float input ``[B, 3, H, W]`` (RGB, 0..1), one output ``[B, 4 + nc, anchors]``
+Expected: one float input ``[B, 3, H, W]`` (RGB, 0..1), or ``uint8`` ``[B, H, W, 3]`` (BGR, the
+letterbox canvas as it is) with metadata ``input_layout: bgr_nhwc_uint8``
+(``training/pixel_input.py``, the shipped model); one output ``[B, 4 + nc, anchors]``
 (``cx, cy, w, h`` then per-class scores, no NMS), and metadata ``names`` (class index -> label)
 and ``imgsz``. Or, for a head cut before its post-processing (``training/split_head.py``, the
 shipped model), two outputs ``box_dist`` ``[B, 4 * reg_max, anchors]`` and ``class_logits``
@@ -56,9 +58,11 @@ class ModelInfo:
     fixed_batch: int | None
     """The model's batch size when it is not dynamic."""
     dynamic_hw: bool = False
-    """Whether the model accepts other input sizes than ``input_hw`` (a multiple of 32)."""
     strides: tuple[int, ...] | None = None
     """The head's levels when it is split before its post-processing; None: full output."""
+    pixels: bool = False
+    """The input is ``uint8`` BGR ``[B, H, W, 3]`` rather than float RGB ``[B, 3, H, W]``."""
+    """Whether the model accepts other input sizes than ``input_hw`` (a multiple of 32)."""
 
 
 def default_threads() -> int:
@@ -105,11 +109,13 @@ def _check_layout(path: Path, session: Any) -> ModelInfo:
     inputs, outputs = session.get_inputs(), session.get_outputs()
     if len(inputs) != 1 or len(outputs) < 1:
         raise fail(f"expected 1 input and 1 output, got {len(inputs)} and {len(outputs)}")
-    inp = inputs[0]
-    shape = list(inp.shape)
-    if inp.type != "tensor(float)" or len(shape) != 4 or shape[1] not in (3, "3"):
-        raise fail(f"expected input float [B, 3, H, W], got {inp.type} {shape}")
     meta = session.get_modelmeta().custom_metadata_map
+    inp, pixels = inputs[0], _pixel_layout(meta.get("input_layout"), fail)
+    shape = list(inp.shape) + [None] * (4 - len(inp.shape))
+    channels, hw = (shape[3], shape[1:3]) if pixels else (shape[1], shape[2:4])
+    kind, want = ("uint8", "[B, H, W, 3] (BGR)") if pixels else ("float", "[B, 3, H, W] (RGB)")
+    if inp.type != f"tensor({kind})" or len(inp.shape) != 4 or channels not in (3, "3"):
+        raise fail(f"expected input {kind} {want}, got {inp.type} {list(inp.shape)}")
     labels = _parse_names(meta.get("names"), fail)
     strides = _split_head(outputs, meta.get("dfl_strides"), len(labels), fail)
     out_shape = list(outputs[0].shape)
@@ -121,13 +127,24 @@ def _check_layout(path: Path, session: Any) -> ModelInfo:
             f"(no NMS), got {out_shape}"
         )
     names = tuple(o.name for o in outputs) if strides else (outputs[0].name,)
-    dynamic_hw = not (isinstance(shape[2], int) and isinstance(shape[3], int))
-    input_hw = _parse_imgsz(meta.get("imgsz"), fail) if dynamic_hw else (shape[2], shape[3])
+    dynamic_hw = not (isinstance(hw[0], int) and isinstance(hw[1], int))
+    input_hw = _parse_imgsz(meta.get("imgsz"), fail) if dynamic_hw else (hw[0], hw[1])
     fixed = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
-    return ModelInfo(path, labels, inp.name, names, input_hw, fixed, dynamic_hw, strides)
+    return ModelInfo(path, labels, inp.name, names, input_hw, fixed, dynamic_hw, strides, pixels)
+
+
+def _pixel_layout(raw: str | None, fail: Any) -> bool:
+    """Whether metadata ``input_layout`` says the input is the letterbox canvas (uint8 BGR)."""
+    if raw is None:
+        return False
+    if raw != PIXEL_LAYOUT:
+        raise fail(f"expected metadata input_layout {PIXEL_LAYOUT!r} or none, got {raw!r}")
+    return True
 
 
 SPLIT_OUTPUTS = ("box_dist", "class_logits")
+PIXEL_LAYOUT = "bgr_nhwc_uint8"
+"""Metadata ``input_layout`` of a model that takes the letterbox canvas as it is."""
 
 
 def _literal(raw: str | None) -> Any:

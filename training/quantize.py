@@ -5,7 +5,9 @@ on training images letterboxed exactly as the runtime does. The detection head's
 post-processing (DFL, box decode, sigmoid, concat) stays in float: quantising it costs
 accuracy and buys no speed. The result is then cut before that post-processing
 (``training/split_head.py``; ``--full-head`` keeps it): the runtime decodes the few candidate
-boxes itself, which saves 7 % of inference.
+boxes itself, which saves 7 % of inference. Last, the input becomes the letterbox canvas as it
+is, uint8 BGR ``[B, H, W, 3]`` (``training/pixel_input.py``; ``--float-input`` keeps float RGB
+``[B, 3, H, W]``): the outputs are bit-identical and the runtime converts nothing.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from edge.letterbox import letterbox_batch
 from training.data import list_images
+from training.pixel_input import pixel_input
 from training.split_head import split_head
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,6 +95,10 @@ def main() -> None:
         "--full-head", action="store_true",
         help="keep the head's post-processing in the graph (one output0, as Ultralytics exports)",
     )  # fmt: skip
+    ap.add_argument(
+        "--float-input", action="store_true",
+        help="keep the float RGB [B, 3, H, W] input rather than the uint8 BGR canvas",
+    )  # fmt: skip
     a = ap.parse_args()
     out = a.out or ROOT / "models" / "sitewatch.onnx"
     pool = [
@@ -115,8 +122,10 @@ def main() -> None:
         nodes_to_exclude=exclude,
     )
     prep.unlink()
-    if not a.full_head:
-        onnx.save(split_head(onnx.load(str(out))), str(out))
+    model = onnx.load(str(out))
+    model = model if a.full_head else split_head(model)
+    model = model if a.float_input else pixel_input(model)
+    onnx.save(model, str(out))
     print(
         f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB), {len(exclude)} head nodes kept in float"
     )
