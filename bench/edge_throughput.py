@@ -295,7 +295,7 @@ def sitewatch_config(folder: Path, n: int, rtsp: int, mqtt: int, args: argparse.
         "detector": {
             "model": str(args.model),
             **({"input_size": args.input_size} if args.input_size else {}),
-            "max_batch": 8,
+            "max_batch": args.max_batch,
             "second_look": True,  # used by cameras with a smoking rule only (--smoking)
             "label_conf": LABEL_CONF,
         },
@@ -549,6 +549,9 @@ def main() -> None:
         "of the box during its window",
     )  # fmt: skip
     ap.add_argument("--retries", type=int, default=2, help="how often to measure a step again")
+    ap.add_argument(
+        "--max-batch", type=int, default=8, help="SiteWatch's detector.max_batch (default 8)"
+    )
     ap.add_argument(
         "--evidence-nice", type=int, default=None,
         help="niceness of SiteWatch's clip thread and its ffmpeg (default: the product's, "
