@@ -212,6 +212,7 @@ class Step:
     cpu_other: float  # % of the whole box: processes that are not part of this bench
     alert_onset: list[float] = field(default_factory=list)
     alert_trigger: list[float] = field(default_factory=list)
+    alert_written: list[float] = field(default_factory=list)  # message written -> on the broker
     clip_delay: list[float] = field(default_factory=list)  # start message -> message with clip
     no_clip: int = 0  # alerts started in the window whose clip never came
     reused: int = 0
@@ -238,6 +239,7 @@ class Step:
             "alert_onset_p50_s": r(pct(self.alert_onset, 50)),
             "alert_onset_p95_s": r(pct(self.alert_onset, 95)),
             "alert_trigger_p95_s": r(pct(self.alert_trigger, 95)),
+            "alert_written_to_broker_p95_s": r(pct(self.alert_written, 95)),
             "clip_delay_p50_s": r(pct(self.clip_delay, 50)),
             "clip_delay_p95_s": r(pct(self.clip_delay, 95)),
             "alerts_without_clip": self.no_clip,
@@ -353,11 +355,12 @@ def onset(sightings: list[tuple[float, list[Box]]], box: Box, until: float) -> f
 
 
 class Alerts:
-    """no_helmet start messages as they arrive: (site, camera, started_at, box, received, id),
-    and when the first message listing each alert's clip arrived."""
+    """no_helmet start messages as they arrive: (site, camera, started_at, box, received, id,
+    sent_at: when the edge wrote it), and when the first message listing each alert's clip
+    arrived."""
 
     def __init__(self, port: int) -> None:
-        self.starts: list[tuple[str, str, float, Box, float, str]] = []
+        self.starts: list[tuple[str, str, float, Box, float, str, float]] = []
         self.clip_at: dict[str, float] = {}
         self.transport = MqttTransport(
             "127.0.0.1", port, client_id=f"bench-{os.getpid()}", clean_session=True
@@ -371,7 +374,8 @@ class Alerts:
             return
         if msg.event == "start":
             site, camera, started = msg.site_id, msg.camera_id, msg.started_at.timestamp()
-            self.starts.append((site, camera, started, msg.box, received, str(msg.id)))
+            sent = msg.sent_at.timestamp()
+            self.starts.append((site, camera, started, msg.box, received, str(msg.id), sent))
         if any(e.kind == "clip" for e in msg.evidence):
             self.clip_at.setdefault(str(msg.id), received)
 
@@ -413,10 +417,11 @@ def run_sitewatch(
     loop.join(30.0)
     worker.shutdown()
     time.sleep(0.5)
-    for site, camera, started, box, received, alert_id in list(alerts.starts):
+    for site, camera, started, box, received, alert_id, sent in list(alerts.starts):
         if site != f"bench-n{n}" or not began <= started <= ended:
             continue
         step.alert_trigger.append(received - started)
+        step.alert_written.append(received - sent)
         if alert_id in alerts.clip_at:
             step.clip_delay.append(alerts.clip_at[alert_id] - received)
         else:

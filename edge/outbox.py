@@ -28,6 +28,10 @@ from edge.transport import Delivery, Transport
 
 log = logging.getLogger(__name__)
 
+ACK_POLL_S = 0.02
+"""How often a publisher waiting for acknowledgements looks at them (a new row wakes it at
+once)."""
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -107,6 +111,15 @@ class Outbox:
         self._added.wait(timeout_s)
         self._added.clear()
 
+    def forget_added(self) -> None:
+        """Start watching for new rows afresh (before reading :meth:`pending`)."""
+        self._added.clear()
+
+    def wait_added(self, timeout_s: float) -> bool:
+        """True as soon as a row is put after the last :meth:`forget_added`; False after
+        ``timeout_s`` without one."""
+        return self._added.wait(timeout_s)
+
     def close(self) -> None:
         """Close the database; stop the :class:`Publisher` first."""
         with self._lock:
@@ -176,6 +189,7 @@ class Publisher:
         delay = self.retry_min_s
         while not self._stop.is_set():
             try:
+                self.outbox.forget_added()
                 rows = self.outbox.pending(self.window)
                 if not rows:
                     self.outbox.wait_for_rows(0.5)
@@ -193,7 +207,10 @@ class Publisher:
             delay = min(delay * 2, self.retry_max_s)
 
     def _round(self, rows: list[Row]) -> bool:
-        """Publish what is not in flight, wait up to 1 s for acks, delete the acknowledged rows.
+        """Publish what is not in flight, then collect acks for up to 1 s, deleting the
+        acknowledged rows; a row put meanwhile ends the wait, so that it goes out at once
+        instead of queueing behind the acks (up to 0.4 s at 36 cameras; bench/RESULTS.md,
+        "Outbox rounds").
 
         Returns False when the transport abandoned a publish (broker away).
         """
@@ -210,19 +227,22 @@ class Publisher:
                 break
             self._in_flight[row.id] = (delivery, now)
         deadline = now + 1.0
-        done: list[int] = []
-        for row in rows:
-            held = self._in_flight.get(row.id)
-            if held is None:
+        while not self._stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0 or not any(self._open(row.id) for row in rows):
                 break
-            delivery = held[0]
-            while not delivery.acknowledged and not delivery.abandoned and not self._stop.is_set():
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                delivery.wait(min(0.1, left))
-            if delivery.acknowledged:
-                done.append(row.id)
-                del self._in_flight[row.id]
+            if self.outbox.wait_added(min(ACK_POLL_S, left)):
+                break  # a new row: publish it now, collect these acks in the next round
+        done = [row.id for row in rows if self._acknowledged(row.id)]
+        for row_id in done:
+            del self._in_flight[row_id]
         self.outbox.remove(done)
         return online
+
+    def _open(self, row_id: int) -> bool:
+        held = self._in_flight.get(row_id)
+        return held is not None and not held[0].acknowledged and not held[0].abandoned
+
+    def _acknowledged(self, row_id: int) -> bool:
+        held = self._in_flight.get(row_id)
+        return held is not None and held[0].acknowledged

@@ -17,6 +17,7 @@ from mqtt_broker import (  # noqa: F401
     persistent_broker_fixture,
     until_received,
 )
+from slow_link import slow_replies
 
 from contract import messages as m
 from edge.outbox import Outbox, Publisher
@@ -185,3 +186,41 @@ def test_flush_returns_true_once_the_broker_has_everything(
         publisher.stop()
         outbox.close()
         edge.close()
+
+
+def test_a_row_put_while_others_wait_for_their_ack_goes_out_at_once(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    """The broker's acknowledgements reach the edge 0.9 s late (a real proxy holds its replies,
+    tests/slow_link.py). A row put meanwhile is published at once: it reaches the broker while
+    the earlier row still waits for its PUBACK, rather than after it (as it did until
+    2026-11-23: up to 0.4 s of an alert's latency at 36 cameras)."""
+    outbox = Outbox(tmp_path / "outbox.db")
+    depth_on_arrival: list[int] = []
+    collector = Collector()
+
+    def arrived(topic: str, payload: bytes) -> None:
+        depth_on_arrival.append(outbox.depth())
+        collector(topic, payload)
+
+    watcher = broker.transport()
+    watcher.subscribe(TOPIC, arrived)
+    with slow_replies(broker.port, delay_s=0.9) as proxy:
+        edge = MqttTransport("127.0.0.1", proxy.port, client_id="slow-edge", reconnect_max_s=1)
+        publisher = Publisher(outbox, edge).start()
+        try:
+            assert edge.wait_connected(5)
+            until_received(collector, watcher, TOPIC)
+            depth_on_arrival.clear()
+            outbox.put(TOPIC, _alert(0))
+            collector.wait_for(1, timeout_s=5)
+            outbox.put(TOPIC, _alert(1))
+            collector.wait_for(2, timeout_s=5)
+            assert _seqs(collector) == [0, 1]
+            assert depth_on_arrival[1] == 2, "the second row went out only after the first's ack"
+            _wait_depth(outbox, 0)
+        finally:
+            publisher.stop()
+            edge.close()
+            watcher.close()
+            outbox.close()
