@@ -368,7 +368,8 @@ def _bgr(frame: av.VideoFrame) -> Image:
     formula (mean error 0.25 against 1.77 grey levels; bench/RESULTS.md, "Colour conversion").
     Anything else (full-range "yuvj", odd sizes, other layouts) goes through swscale."""
     limited = frame.color_range != FULL_RANGE
-    if frame.format.name == "yuv420p" and limited and frame.width % 2 == 0 == frame.height % 2:
+    even = frame.width % 2 == 0 and frame.height % 2 == 0
+    if frame.format.name == "yuv420p" and limited and even:
         i420 = frame.to_ndarray()  # (H * 3 / 2) x W: the Y plane, then U, then V
         return np.asarray(cv2.cvtColor(i420, cv2.COLOR_YUV2BGR_I420), dtype=np.uint8)
     return np.asarray(frame.to_ndarray(format="bgr24"), dtype=np.uint8)  # no copy

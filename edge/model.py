@@ -58,11 +58,11 @@ class ModelInfo:
     fixed_batch: int | None
     """The model's batch size when it is not dynamic."""
     dynamic_hw: bool = False
+    """Whether the model accepts other input sizes than ``input_hw`` (a multiple of 32)."""
     strides: tuple[int, ...] | None = None
     """The head's levels when it is split before its post-processing; None: full output."""
     pixels: bool = False
     """The input is ``uint8`` BGR ``[B, H, W, 3]`` rather than float RGB ``[B, 3, H, W]``."""
-    """Whether the model accepts other input sizes than ``input_hw`` (a multiple of 32)."""
 
 
 def default_threads() -> int:

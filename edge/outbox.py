@@ -106,11 +106,6 @@ class Outbox:
             (count,) = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()
         return int(count)
 
-    def wait_for_rows(self, timeout_s: float) -> None:
-        """Sleep until a row is put (or ``timeout_s`` passes)."""
-        self._added.wait(timeout_s)
-        self._added.clear()
-
     def forget_added(self) -> None:
         """Start watching for new rows afresh (before reading :meth:`pending`)."""
         self._added.clear()
@@ -192,7 +187,7 @@ class Publisher:
                 self.outbox.forget_added()
                 rows = self.outbox.pending(self.window)
                 if not rows:
-                    self.outbox.wait_for_rows(0.5)
+                    self.outbox.wait_added(0.5)
                     continue
                 if self._round(rows):
                     delay = self.retry_min_s
