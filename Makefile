@@ -68,17 +68,23 @@ unit: $(VENV)/.installed test-deps
 test: lint typecheck unit
 
 # The shipped model (models/README.md): one long stage 1, two stage-2 runs from it, their
-# average, its INT8 copy. Trained on a GPU (TRAIN_DEVICE=0 TRAIN_WORKERS=5); on this 2-core
-# CPU the same epochs take about a day.
+# average (the 2026-11-22 model), then that average fine-tuned on every hard-hat photo
+# (neuhardhat too, training/finetune.py), its INT8 copy. On a GPU: TRAIN_DEVICE=0
+# TRAIN_WORKERS=5; on this 2-core CPU the first part takes about a day, the fine-tune about
+# 20 minutes an epoch.
 TRAIN_DEVICE ?= cpu
 TRAIN_WORKERS ?= 0
+FINETUNE_EPOCHS ?= 4
 TRAIN = SITEWATCH_SHARED=$(SHARED) $(PY) -m training.train --device $(TRAIN_DEVICE) \
 	--workers $(TRAIN_WORKERS) --stage1-name s1long --epochs1 69 --no-export
 train: $(VENV)/.installed
 	$(PY) -m pip install -q -e '.[train]'
 	$(TRAIN) --batch 32 --stage2-name s1long_s2 --epochs2 94
 	$(TRAIN) --batch 16 --stage2-name s2c --epochs2 59
-	$(PY) -m training.soup build/runs/s1long_s2/weights/best.pt build/runs/s2c/weights/best.pt
+	$(PY) -m training.soup build/runs/s1long_s2/weights/best.pt build/runs/s2c/weights/best.pt \
+		--out build/base-fp32.onnx
+	SITEWATCH_SHARED=$(SHARED) $(PY) -m training.finetune --source build/base-fp32.onnx \
+		--device $(TRAIN_DEVICE) --workers $(TRAIN_WORKERS) --epochs $(FINETUNE_EPOCHS) --export
 	$(PY) -m training.quantize
 
 bench: $(VENV)/.installed

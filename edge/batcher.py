@@ -58,6 +58,7 @@ class _Slot:
     gate: MotionGate | None
     second_look: bool = True
     input_size: int | None = None
+    head_look: bool = True
     next_due: float = 0.0
     last_seq: int = -1
     last_detections: Detections | None = None
@@ -89,7 +90,9 @@ class BatchStats:
         return self.frames / self.batches if self.batches else 0.0
 
 
-DetectFn = Callable[[Sequence[Image], Sequence[bool], Sequence[int | None]], list[Detections]]
+DetectFn = Callable[
+    [Sequence[Image], Sequence[bool], Sequence[int | None], Sequence[bool]], list[Detections]
+]
 """Frames and, per frame, whether it needs the second look for cigarettes and its camera's
 model input size (None: the detector's own)."""
 
@@ -126,13 +129,17 @@ class Batcher:
         gate: MotionGate | None = None,
         second_look: bool = True,
         input_size: int | None = None,
+        head_look: bool = True,
     ) -> None:
         """Analyse ``source`` at ``fps``; ``second_look``: its frames need the cigarette crops;
-        ``input_size``: its model input side (None: the detector's own)."""
+        ``input_size``: its model input side (None: the detector's own); ``head_look``: its
+        frames get the head-state crops."""
         if fps <= 0:
             raise ValueError(f"detect fps of {source.name} must be > 0, got {fps}")
         with self._lock:
-            self._slots[source.name] = _Slot(source, 1.0 / fps, gate, second_look, input_size)
+            self._slots[source.name] = _Slot(
+                source, 1.0 / fps, gate, second_look, input_size, head_look
+            )
 
     def remove(self, camera_id: str) -> None:
         with self._lock:
@@ -213,7 +220,8 @@ class Batcher:
             slots = [self._slots.get(f.camera) for f in fresh]
             looks = [s.second_look if s else True for s in slots]
             sizes = [s.input_size if s else None for s in slots]
-            found = (detect or self._detect)([f.image for f in fresh], looks, sizes)
+            heads = [s.head_look if s else True for s in slots]
+            found = (detect or self._detect)([f.image for f in fresh], looks, sizes, heads)
             self.stats.inference_ms.append((time.perf_counter() - began) * 1000)
             with self.stats.lock:
                 self.stats.batches += 1
@@ -229,7 +237,9 @@ class Batcher:
             self.stats.reused += len(frames) - len(fresh)
         return [out[i] for i in range(len(frames))]
 
-    def set_second_look(self, camera: str, on: bool) -> None:
+    def set_looks(self, camera: str, second_look: bool, head_look: bool) -> None:
+        """A camera's second looks after a config change (cigarettes, head states)."""
         with self._lock:
             if camera in self._slots:
-                self._slots[camera].second_look = on
+                self._slots[camera].second_look = second_look
+                self._slots[camera].head_look = head_look

@@ -288,6 +288,21 @@ class DetectorConfig(Strict):
     second_look: bool = Field(
         True, description="Re-run the model on head-and-shoulders crops to find cigarettes."
     )
+    head_look: bool = Field(
+        True,
+        description="Head look: re-run the model on crops of people and heads that the crop "
+        "shows at least twice as large as the whole frame did, and let the crop decide "
+        "hard hat or bare head (far and wide views; a cap seen at 10 px reads as a hard hat). "
+        'Costs cameras on a full box: see bench/RESULTS.md, "Head look". A camera\'s own '
+        "head_look overrides it.",
+    )
+    crop_size: int | None = Field(
+        None,
+        ge=160,
+        le=1280,
+        multiple_of=32,
+        description="Square model input for the crops of both looks; absent = input_size.",
+    )
     stall_s: float = Field(
         60.0,
         ge=5.0,
@@ -401,6 +416,11 @@ class CameraConfig(Strict):
         description="This camera's model input side, overriding detector.input_size: 544-640 "
         "for wide views with distant workers (far heads need the pixels; 1.6-2.3x the "
         "inference of 416, see bench/RESULTS.md). Absent = detector.input_size.",
+    )
+    head_look: bool | None = Field(
+        None,
+        description="This camera's head look (see detector.head_look); absent = "
+        "detector.head_look.",
     )
     zones: list[Zone] = Field(default_factory=list, description="Zones on this camera.")
     rules: Rules = Field(

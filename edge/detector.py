@@ -9,6 +9,7 @@ whole frame. Tensors never leave this module.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -19,6 +20,7 @@ import numpy.typing as npt
 
 from edge.decode import MAX_DETECTIONS, anchor_grid, decode_dfl, decode_yolov8, nms_per_class
 from edge.detections import Detections
+from edge.head_look import cut_by_edge, head_state_ids, merge_head_states, one_state_per_head
 from edge.letterbox import boxes_to_frame, letterbox_batch, letterbox_canvas
 from edge.model import ModelError, open_model
 from edge.second_look import head_regions, merge_cigarettes
@@ -27,6 +29,15 @@ __all__ = ["DEFAULT_MODEL", "Detector", "ModelError"]
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "sitewatch.onnx"
 """The model used when none is given (repository ``models/``)."""
+
+HEAD_MIN_GAIN = 2.0
+"""The head look crops a region only if its crop shows it at least this many times larger than
+the whole-frame pass did (models/README.md, "Head look")."""
+HEAD_MAX_UPSCALE = 1.0
+"""The head look's crops are at least the crop input over this: a head in them is enlarged at
+most this much (1: crops at the frame's own resolution; models/README.md, "Head look")."""
+OTHER_STATE_FACTOR = 1.0
+"""Score factor for the weaker state of a head seen both ways (models/README.md, "Head look")."""
 
 Frame = npt.NDArray[np.uint8]
 IntArray = npt.NDArray[np.int64]
@@ -47,6 +58,11 @@ class Detector:
         threads: int | None = None,
         optimization: str = "all",
         second_look: bool = True,
+        head_look: bool = True,
+        crop_size: int | None = None,
+        min_gain: float = HEAD_MIN_GAIN,
+        max_upscale: float = HEAD_MAX_UPSCALE,
+        other_state: float = OTHER_STATE_FACTOR,
         max_crops: int = 8,
         crop_conf: float = 0.25,
         min_crop: int = 48,
@@ -65,6 +81,13 @@ class Detector:
         regions per frame around people and heads scoring at least ``crop_conf`` (independent
         of ``conf``, so a low ``conf`` for evaluation does not multiply crops); crops are at
         least ``min_crop`` px. It is off when the model has no ``cigarette`` label.
+        ``head_look`` crops people and heads (``helmet`` too) again and lets the crops decide
+        the state of the heads in them (``helmet`` or ``head``, merged by ``edge.head_look``):
+        crops of at least ``crop_size / max_upscale`` px, only where they show a region at
+        least ``min_gain`` times larger than the whole frame did (a frame near the input size
+        gets none). ``crop_size`` is the crops' square input for both looks (None: the model's
+        own). ``other_state`` multiplies the score of the weaker state of a head seen both
+        ways (0 drops it, 1 keeps both as found).
         ``input_size`` overrides the square input the model was exported at (dynamic models).
         ``rect`` (dynamic models only): letterbox each batch into the smallest input, in steps of
         32, that holds its frames at the square input's scale (Ultralytics' rectangular
@@ -95,6 +118,10 @@ class Detector:
             self._thresholds[self.labels.index(label)] = value
         self.rect = rect and self.info.dynamic_hw and not self.info.fixed_batch
         self.second_look = second_look and "cigarette" in self.labels
+        self.head_look = head_look and len(head_state_ids(self.labels)) == 2
+        self.crop_hw = self.square(crop_size)
+        _check_range("other_state", other_state, -1e-9, 1.0)
+        self.min_gain, self.max_upscale, self.other_state = min_gain, max_upscale, other_state
         self.max_crops, self.crop_conf, self.min_crop = max_crops, crop_conf, min_crop
         self._grids: dict[tuple[int, int], tuple[Any, Any]] = {}
 
@@ -117,59 +144,99 @@ class Detector:
         frames: Sequence[Frame],
         look: Sequence[bool] | None = None,
         sizes: Sequence[int | None] | None = None,
+        heads: Sequence[bool] | None = None,
     ) -> list[Detections]:
         """One ``Detections`` per frame (BGR ``uint8`` HxWx3, any sizes), boxes in frame px.
 
-        ``look`` says per frame whether it gets the second look (default: all, when the
-        detector's ``second_look`` is on); cameras without a smoking rule need none.
+        ``look`` says per frame whether it gets the second look for cigarettes (default: all,
+        when the detector's ``second_look`` is on); cameras without a smoking rule need none.
+        ``heads`` likewise for the head look (default: all, when ``head_look`` is on).
         ``sizes`` gives per frame the square model input side its camera wants (None: the
         detector's own); frames of one size share a ``session.run``.
         """
         for i, frame in enumerate(frames):
             _check_frame(i, frame)
-        for name, per_frame in (("look", look), ("sizes", sizes)):
+        for name, per_frame in (("look", look), ("sizes", sizes), ("heads", heads)):
             if per_frame is not None and len(per_frame) != len(frames):
                 raise ValueError(
                     f"{name} needs one value per frame: {len(frames)}, got {len(per_frame)}"
                 )
-        squares = [self.square(s) for s in sizes] if sizes else None
-        found = self._run(list(frames), squares=squares)
-        if not self.second_look or not found:
-            return found
-        return self._second_look(frames, found, look or [True] * len(frames))
+        squares = [self.square(s) for s in sizes] if sizes else [self.info.input_hw] * len(frames)
+        found = self._run(list(frames), squares=squares if sizes else None)
+        everyone = [True] * len(frames)
+        look = [self.second_look and x for x in (look or everyone)]
+        heads = [self.head_look and x for x in (heads or everyone)]
+        if (any(look) or any(heads)) and found:
+            found = self._second_look(frames, found, look, heads, squares)
+        return [one_state_per_head(d, self.other_state) for d in found]
 
     def _second_look(
-        self, frames: Sequence[Frame], found: list[Detections], look: Sequence[bool]
+        self,
+        frames: Sequence[Frame],
+        found: list[Detections],
+        look: Sequence[bool],
+        heads: Sequence[bool],
+        squares: list[tuple[int, int]],
     ) -> list[Detections]:
-        """Cigarettes from head-and-shoulders crops of all frames, run as one batched pass."""
+        """Cigarettes (frames in ``look``) and head states (frames in ``heads``) from
+        head-and-shoulders crops of all frames, run as one batched pass."""
         crops: list[Frame] = []
-        owners: list[tuple[int, int, int]] = []  # frame index, crop x0, crop y0
+        owners: list[tuple[int, int, int, bool]] = []  # frame index, crop x0, y0, head crop
         for i, (frame, dets) in enumerate(zip(frames, found, strict=True)):
-            if not look[i]:
-                continue
-            regions = head_regions(
-                dets,
-                frame.shape[:2],
-                min_score=self.crop_conf,
-                max_crops=self.max_crops,
-                min_size=self.min_crop,
-            )
-            for x0, y0, x1, y1 in regions.tolist():
-                crops.append(frame[y0:y1, x0:x1])
-                owners.append((i, x0, y0))
+            hw = frame.shape[:2]
+            whole = min(squares[i][0] / hw[0], squares[i][1] / hw[1])  # model px per frame px
+            for heads_crop in (False, True):
+                if not (heads[i] if heads_crop else look[i]):
+                    continue
+                for x0, y0, x1, y1 in self._regions(dets, hw, whole, heads_crop).tolist():
+                    crops.append(frame[y0:y1, x0:x1])
+                    owners.append((i, x0, y0, heads_crop))
         if not crops:
             return found
-        cigarette = np.asarray([self.labels.index("cigarette")], dtype=np.int64)
-        per_frame: list[list[Detections]] = [[] for _ in frames]
-        for (i, x0, y0), dets in zip(owners, self._run(crops, cigarette), strict=True):
+        wanted = [self.labels.index("cigarette")] if any(look) else []
+        wanted += head_state_ids(self.labels) if any(heads) else []
+        classes = np.asarray(sorted(wanted), dtype=np.int64)
+        cig_crops: list[list[Detections]] = [[] for _ in frames]
+        head_crops: list[list[Detections]] = [[] for _ in frames]
+        ran = self._run(crops, classes, [self.crop_hw] * len(crops))
+        for (i, x0, y0, heads_crop), crop, dets in zip(owners, crops, ran, strict=True):
+            if heads_crop:  # a head cut by the crop's edge is judged by a crop that holds it
+                dets = dets[~cut_by_edge(dets.xyxy, crop.shape[:2], (x0, y0), frames[i].shape[:2])]
             shifted = dets.xyxy + np.asarray([x0, y0, x0, y0], dtype=np.float32)
-            per_frame[i].append(
+            (head_crops if heads_crop else cig_crops)[i].append(
                 Detections(shifted, dets.scores, dets.class_ids, labels=self.labels)
             )
-        return [
-            merge_cigarettes(dets, extra, self.iou, MAX_DETECTIONS) if extra else dets
-            for dets, extra in zip(found, per_frame, strict=True)
-        ]
+        out = []
+        for dets, cigs, states in zip(found, cig_crops, head_crops, strict=True):
+            if cigs:
+                dets = merge_cigarettes(dets, cigs, self.iou, MAX_DETECTIONS)
+            if states:
+                dets = merge_head_states(dets, states, self.iou, MAX_DETECTIONS)
+            out.append(dets)
+        return out
+
+    def _regions(
+        self, dets: Detections, hw: tuple[int, int], whole: float, heads: bool
+    ) -> IntArray:
+        """Crop regions of one frame: tight head-and-shoulders crops for cigarettes; for the
+        head look, crops of at least the crop input over ``max_upscale`` (a head is never
+        blown up more than that), only where they show it ``min_gain`` times the whole pass's
+        ``whole`` scale (model px per frame px)."""
+        if not heads:
+            return head_regions(
+                dets, hw, min_score=self.crop_conf, max_crops=self.max_crops,
+                min_size=self.min_crop,
+            )  # fmt: skip
+        side = min(self.crop_hw)
+        return head_regions(
+            dets,
+            hw,
+            min_score=self.crop_conf,
+            max_crops=self.max_crops,
+            min_size=max(self.min_crop, math.ceil(side / self.max_upscale)),
+            lone=("head", "helmet"),
+            max_side=side / (self.min_gain * whole),
+        )
 
     def _run(
         self,

@@ -40,17 +40,22 @@ def head_regions(
     min_score: float,
     max_crops: int,
     min_size: int,
+    lone: tuple[str, ...] = ("head",),
+    max_side: float = math.inf,
 ) -> IntArray:
     """Integer ``(K, 4)`` xyxy crop regions (frame pixels) around heads and shoulders.
 
     One region per ``person`` scoring at least ``min_score`` (upper part of the box, widened,
-    made square), then one per such ``head`` that no chosen person contains. Best scores first,
-    near-duplicates and crops nearly as large as the frame skipped, at most ``max_crops``.
+    made square), then one per such box of a ``lone`` label (``head``; the head look adds
+    ``helmet``) that no chosen person contains. Best scores first, near-duplicates and crops
+    nearly as large as the frame skipped, at most ``max_crops``. Regions with a side over
+    ``max_side`` px are skipped too (the head look: their crop would not be much sharper than
+    the whole-frame pass).
     """
     labels = dets.labels
     strong = dets[dets.scores >= min_score]
     people = _by_score(strong, "person") if "person" in labels else strong[:0]
-    heads = _by_score(strong, "head") if "head" in labels else strong[:0]
+    heads = _by_score(strong, *[n for n in lone if n in labels])
     squares: list[tuple[float, float, float]] = []  # centre x, centre y, side
     for x1, y1, x2, y2 in people.xyxy.tolist():
         top_h = (y2 - y1) * PERSON_TOP
@@ -64,7 +69,7 @@ def head_regions(
                 squares.append(((x1 + x2) / 2, y1 + 0.4 * side, side))  # head near the top
     chosen: list[list[int]] = []
     for cx, cy, side in squares:
-        if side > MAX_FRAME_SHARE * max(frame_hw):
+        if side > MAX_FRAME_SHARE * max(frame_hw) or side > max_side:
             continue
         region = _square_in_frame(cx, cy, side, frame_hw)
         if region is None:
@@ -99,8 +104,8 @@ def merge_cigarettes(
     return merged[order]
 
 
-def _by_score(dets: Detections, label: str) -> Detections:
-    picked = dets.with_label(label)
+def _by_score(dets: Detections, *labels: str) -> Detections:
+    picked = dets.with_label(*labels)
     return picked[np.argsort(-picked.scores, kind="stable")]
 
 

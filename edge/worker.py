@@ -102,6 +102,8 @@ class EdgeWorker:
                 max_batch=c.detector.max_batch,
                 threads=c.detector.threads or max(1, default_threads() // sessions),
                 second_look=c.detector.second_look,
+                head_look=c.detector.head_look,
+                crop_size=c.detector.crop_size,
                 input_size=c.detector.input_size,
                 rect=c.detector.rect,
             )
@@ -166,6 +168,7 @@ class EdgeWorker:
             MotionGate(),
             second_look=needs_second_look(cam),
             input_size=cam.input_size,
+            head_look=wants_head_look(self.config, cam),
         )
         return Camera(cam, reader, recorder, ring, pipeline)
 
@@ -367,7 +370,11 @@ class EdgeWorker:
             if cam is not None:
                 cam.config = out.config.camera(cmd.camera_id)
                 cam.pipeline.reconfigure(cam.config)
-                self.batcher.set_second_look(cam.config.id, needs_second_look(cam.config))
+                self.batcher.set_looks(
+                    cam.config.id,
+                    needs_second_look(cam.config),
+                    wants_head_look(out.config, cam.config),
+                )
             log.info(
                 "config version %s applied (%s by %s)",
                 out.config.version,
@@ -428,6 +435,11 @@ def _label_conf(c: SiteConfig) -> dict[str, float]:
 def needs_second_look(cam: CameraConfig) -> bool:
     """Only cameras that can raise a smoking alert pay for the cigarette crops."""
     return cam.rules.smoking.enabled and any(z.kind == "no_smoking" for z in cam.zones)
+
+
+def wants_head_look(config: SiteConfig, cam: CameraConfig) -> bool:
+    """The camera's own head look setting, else the detector's."""
+    return config.detector.head_look if cam.head_look is None else cam.head_look
 
 
 def _opt(path: Path | None) -> str | None:

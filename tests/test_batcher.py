@@ -40,13 +40,19 @@ class CountingDetector:
     def __init__(self) -> None:
         self.calls: list[int] = []
         self.sizes: list[list[int | None]] = []
+        self.heads: list[list[bool]] = []
 
     def __call__(
-        self, images: Sequence[np.ndarray], look: Sequence[bool], sizes: Sequence[int | None]
+        self,
+        images: Sequence[np.ndarray],
+        look: Sequence[bool],
+        sizes: Sequence[int | None],
+        heads: Sequence[bool],
     ) -> list[Detections]:
-        assert len(look) == len(images) == len(sizes)
+        assert len(look) == len(images) == len(sizes) == len(heads)
         self.calls.append(len(images))
         self.sizes.append(list(sizes))
+        self.heads.append(list(heads))
         return [Detections.empty() for _ in images]
 
 
@@ -79,6 +85,23 @@ def test_each_frame_goes_with_its_cameras_input_size() -> None:
     out = batcher.next_batch(threading.Event())
     sizes = dict(zip((a.frame.camera for a in out), det.sizes[0], strict=True))
     assert sizes == {"near": None, "far": 640}
+
+
+def test_each_frame_goes_with_its_cameras_head_look_and_a_change_applies() -> None:
+    det, clock = CountingDetector(), Clock()
+    batcher = Batcher(det, clock=clock, poll_s=0.0, deadline_s=0.0)  # type: ignore[arg-type]
+    near, far = Camera("near"), Camera("far")
+    batcher.add(near, fps=2.0, head_look=False)
+    batcher.add(far, fps=2.0)
+    for seq in (1, 2):
+        near.put(seq, clock.now)
+        far.put(seq, clock.now)
+        out = batcher.next_batch(threading.Event())
+        heads = dict(zip((a.frame.camera for a in out), det.heads[-1], strict=True))
+        assert heads == ({"near": False, "far": True} if seq == 1 else {"near": True, "far": False})
+        batcher.set_looks("near", second_look=False, head_look=True)
+        batcher.set_looks("far", second_look=False, head_look=False)
+        clock.now += 1.0
 
 
 def test_max_batch_splits_and_the_rest_follow() -> None:

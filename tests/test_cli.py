@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -148,23 +149,34 @@ def test_garbage_model_exits_2(inputs: list[Path], tmp_path: Path) -> None:
     assert f"cannot load model {garbage}" in done.stderr
 
 
-def test_eval_prints_ap_per_label(
-    model_path: Path, labels: tuple[str, ...], shared: Path, tmp_path: Path
-) -> None:
+@pytest.fixture(scope="module")
+def eval_set(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, int]]:
+    """The first 5 hard-hat val images showing a bare head, and the GT boxes per label."""
+    folder = tmp_path_factory.mktemp("eval_set")
     source = shared / "datasets" / "hardhat"
     for sub in ("images/val", "labels/val"):
-        (tmp_path / sub).mkdir(parents=True)
-    shutil.copy(source / "data.yaml", tmp_path / "data.yaml")
+        (folder / sub).mkdir(parents=True)
+    shutil.copy(source / "data.yaml", folder / "data.yaml")
     gt: dict[str, int] = {"helmet": 0, "head": 0, "person": 0}
     names = list(gt)
-    for image in sorted((source / "images" / "val").glob("*.jpg"))[:5]:
+    for image in sorted((source / "images" / "val").glob("*.jpg")):
         label = source / "labels" / "val" / f"{image.stem}.txt"
-        shutil.copy(image, tmp_path / "images" / "val")
-        shutil.copy(label, tmp_path / "labels" / "val")
+        if "1" not in {line.split()[0] for line in label.read_text().splitlines()}:
+            continue
+        if len(list((folder / "images" / "val").iterdir())) == 5:
+            break
+        shutil.copy(image, folder / "images" / "val")
+        shutil.copy(label, folder / "labels" / "val")
         for line in label.read_text().splitlines():
             gt[names[int(line.split()[0])]] += 1
+    return folder, gt
 
-    done = _sitewatch("eval", tmp_path, "--model", model_path, "--no-second-look")
+
+def test_eval_prints_ap_per_label(
+    model_path: Path, labels: tuple[str, ...], eval_set: tuple[Path, dict[str, int]]
+) -> None:
+    folder, gt = eval_set
+    done = _sitewatch("eval", folder, "--model", model_path, "--no-second-look")
     assert done.returncode == 0, done.stderr
     rows = {line.split()[0]: line.split() for line in done.stdout.splitlines()}
     assert rows["label"] == ["label", "GT", "AP50", "P@0.25", "R@0.25"]
@@ -175,10 +187,71 @@ def test_eval_prints_ap_per_label(
         assert int(n) == count
         assert (ap == "-") if count == 0 else (0.0 <= float(ap) <= 1.0)
     assert "ms/image" in done.stdout.split("throughput:")[1]
+    if {"helmet", "head"} <= set(labels):
+        line = next(x for x in done.stdout.splitlines() if x.startswith("bare heads called"))
+        assert re.fullmatch(
+            rf"bare heads called helmet: \d+ of {gt['head']} \(\d+\.\d %\), missed entirely: "
+            r"\d+ \(\d+\.\d %\) \(conf 0\.25, IoU 0\.5\)",
+            line,
+        ), line
+        assert "hard hats called head: " in done.stdout
+    # progress goes to stderr only, ending with a line for all 5 images
+    assert "eval:" not in done.stdout
+    assert re.fullmatch(
+        r"eval: 5/5 images, \d+\.\d ms/image, done in \d+\.\d s", done.stderr.splitlines()[-1]
+    ), done.stderr
 
-    done = _sitewatch("eval", tmp_path, "--model", model_path, "--no-second-look", "--json")
+    done = _sitewatch("eval", folder, "--model", model_path, "--no-second-look", "--json")
     report = json.loads(done.stdout)
     assert report["images"] == 5 and report["conf"] == 0.25
     assert {s["label"]: s["gt_boxes"] for s in report["labels"]} == {
         k: v for k, v in gt.items() if k in labels
     }
+    evaluated = [s["label"] for s in report["labels"]]
+    matrix = report["confusions"]
+    assert matrix["rows"] == [*evaluated, "background"]
+    assert matrix["columns"] == [*evaluated, "missed"]
+    assert [sum(row) for row in matrix["counts"][:-1]] == [gt[k] for k in evaluated]
+    if {"helmet", "head"} <= set(labels):
+        states = {h["label"]: h for h in report["head_states"]}
+        assert states["head"]["other"] == "helmet" and states["head"]["gt_boxes"] == gt["head"]
+        assert set(states["head"]) == {
+            "label",
+            "other",
+            "gt_boxes",
+            "found",
+            "called_other",
+            "called_other_share",
+            "missed",
+            "missed_share",
+        }
+    assert "eval: 5/5 images" in done.stderr
+
+
+def test_eval_plots(
+    model_path: Path, eval_set: tuple[Path, dict[str, int]], tmp_path: Path
+) -> None:
+    folder, _ = eval_set
+    plots = tmp_path / "plots" / "new"
+    done = _sitewatch(
+        "eval", folder, "--model", model_path, "--no-second-look", "--json", "--plots", plots
+    )
+    assert done.returncode == 0, done.stderr
+    json.loads(done.stdout)  # stdout stays the JSON alone
+    for name in ("pr_curve.png", "confusion_matrix.png"):
+        data = (plots / name).read_bytes()
+        assert data.startswith(b"\x89PNG\r\n\x1a\n"), name
+        image = cv2.imread(str(plots / name))
+        assert image is not None and image.shape[0] > 300 and image.shape[1] > 300, name
+        assert image.std() > 10, f"{name} looks blank"
+
+
+def test_eval_plots_into_a_file_exits_2(
+    model_path: Path, eval_set: tuple[Path, dict[str, int]], tmp_path: Path
+) -> None:
+    folder, _ = eval_set
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    done = _sitewatch("eval", folder, "--model", model_path, "--plots", blocker / "plots")
+    assert done.returncode == 2
+    assert f"--plots {blocker / 'plots'}" in done.stderr and done.stdout == ""

@@ -1,4 +1,5 @@
-"""AP, matching and precision/recall on literal arrays; the runner on a tiny real dataset."""
+"""AP, matching, precision/recall and confusions on literal arrays; the runner on tiny real
+datasets."""
 
 from __future__ import annotations
 
@@ -13,9 +14,12 @@ from edge.detector import Detector
 from edge.evaluate import (
     AP_CONF,
     average_precision,
+    confusion_matrix,
     evaluate,
     match_greedy,
+    precision_envelope,
     precision_recall,
+    state_calls,
 )
 
 
@@ -87,6 +91,127 @@ def test_match_greedy_without_ground_truth() -> None:
     ]
 
 
+def _i(values: list[int]) -> np.ndarray:
+    return np.asarray(values, dtype=np.int64)
+
+
+def test_precision_envelope_at_fixed_recalls() -> None:
+    # the 5/9 case above: envelope 1 up to recall 1/3, 2/3 up to 2/3, then nothing found
+    curve = precision_envelope(_b([True, False, True, False]), _f([0.9, 0.8, 0.7, 0.6]), 3, 7)
+    # recalls 0, 1/6, 1/3, 1/2, 2/3, 5/6, 1
+    assert curve.tolist() == pytest.approx([1.0, 1.0, 1.0, 2 / 3, 2 / 3, 0.0, 0.0])
+    assert precision_envelope(_b([]), _f([]), 2, 3).tolist() == [0.0, 0.0, 0.0]
+    assert np.isnan(precision_envelope(_b([True]), _f([0.9]), 0, 3)).all()
+
+
+# Confusions: labels 0 helmet, 1 head; matrix rows helmet, head, background and columns helmet,
+# head, missed. Boxes in pixels; one ground-truth box HEAD at (0, 0, 10, 10) unless given.
+HELMET, HEAD, OTHER = 0, 1, 2  # OTHER: the background row / missed column with two labels
+HEAD_BOX = [0, 0, 10, 10]
+NEAR = [0, 0, 9, 10]  # IoU 0.9 with HEAD_BOX
+HALF = [0, 0, 5, 10]  # IoU 0.5 exactly: counts
+FAR = [50, 50, 60, 60]  # overlaps nothing
+
+
+@pytest.mark.parametrize(
+    ("gt", "preds", "cells"),
+    [
+        # a bare head called helmet: the helmet detection is its prediction
+        ([(HEAD, HEAD_BOX)], [(HELMET, HEAD_BOX, 0.9)], {(HEAD, HELMET): 1}),
+        # found as it is
+        ([(HEAD, HEAD_BOX)], [(HEAD, NEAR, 0.9)], {(HEAD, HEAD): 1}),
+        # missed: nothing there
+        ([(HEAD, HEAD_BOX)], [], {(HEAD, OTHER): 1}),
+        # missed: the only detection scores under conf 0.25 and counts nowhere
+        ([(HEAD, HEAD_BOX)], [(HEAD, HEAD_BOX, 0.2)], {(HEAD, OTHER): 1}),
+        # a detection on no object is background, the object it missed is missed
+        ([(HEAD, HEAD_BOX)], [(HELMET, FAR, 0.9)], {(HEAD, OTHER): 1, (OTHER, HELMET): 1}),
+        # background only, no ground truth in the image
+        ([], [(HEAD, FAR, 0.3), (HEAD, NEAR, 0.3)], {(OTHER, HEAD): 2}),
+        # IoU 0.5 exactly pairs
+        ([(HEAD, HEAD_BOX)], [(HELMET, HALF, 0.9)], {(HEAD, HELMET): 1}),
+        # several detections on one box: the highest IoU is its prediction even at a lower
+        # score; the others are background (each detection counts once)
+        (
+            [(HEAD, HEAD_BOX)],
+            [(HELMET, HALF, 0.9), (HEAD, HEAD_BOX, 0.4), (HELMET, NEAR, 0.8)],
+            {(HEAD, HEAD): 1, (OTHER, HELMET): 2},
+        ),
+        # two objects, each taken by the detection overlapping it most; the duplicate helmet on
+        # the helmet is background
+        (
+            [(HEAD, HEAD_BOX), (HELMET, [20, 0, 30, 10])],
+            [(HELMET, [20, 0, 30, 10], 0.9), (HELMET, [21, 0, 30, 10], 0.9), (HEAD, NEAR, 0.5)],
+            {(HEAD, HEAD): 1, (HELMET, HELMET): 1, (OTHER, HELMET): 1},
+        ),
+        # one detection overlapping two objects (IoU 0.9 each) pairs with one, not both
+        (
+            [(HEAD, [0, 0, 10, 10]), (HEAD, [1, 0, 11, 10])],
+            [(HELMET, [1, 0, 10, 10], 0.9)],
+            {(HEAD, HELMET): 1, (HEAD, OTHER): 1},
+        ),
+    ],
+)
+def test_confusion_matrix(
+    gt: list[tuple[int, list[float]]],
+    preds: list[tuple[int, list[float], float]],
+    cells: dict[tuple[int, int], int],
+) -> None:
+    matrix = confusion_matrix(
+        _i([g[0] for g in gt]),
+        _f([g[1] for g in gt]).reshape(-1, 4),
+        _i([p[0] for p in preds]),
+        _f([p[1] for p in preds]).reshape(-1, 4),
+        _f([p[2] for p in preds]),
+        n_labels=2,
+        conf=0.25,
+    )
+    expected = np.zeros((3, 3), dtype=np.int64)
+    for (row, column), count in cells.items():
+        expected[row, column] = count
+    assert matrix.tolist() == expected.tolist()
+    # every ground-truth box once in its row, every detection >= conf once in its column
+    assert matrix[:2].sum(axis=1).tolist() == [sum(g[0] == k for g in gt) for k in (0, 1)]
+    kept = [p[0] for p in preds if p[2] >= 0.25]
+    assert matrix[:, :2].sum(axis=0).tolist() == [kept.count(k) for k in (0, 1)]
+
+
+@pytest.mark.parametrize(
+    ("preds", "called", "missed"),
+    [
+        ([(HELMET, NEAR, 0.9)], True, False),  # called helmet
+        # found and called helmet at once: both are counted
+        ([(HEAD, HEAD_BOX, 0.9), (HELMET, NEAR, 0.5)], True, False),
+        ([(HEAD, HEAD_BOX, 0.9)], False, False),  # found, not called helmet
+        ([(HELMET, HEAD_BOX, 0.2)], False, True),  # under conf 0.25: missed entirely
+        ([(HELMET, [0, 0, 4.9, 10], 0.9)], False, True),  # IoU 0.49: missed entirely
+        ([(2, HEAD_BOX, 0.9)], False, True),  # a third label is neither state: missed
+        ([], False, True),
+    ],
+)
+def test_state_calls_of_one_bare_head(
+    preds: list[tuple[int, list[float], float]], called: bool, missed: bool
+) -> None:
+    got_called, got_missed = state_calls(
+        _f([HEAD_BOX]),
+        _i([p[0] for p in preds]),
+        _f([p[1] for p in preds]).reshape(-1, 4),
+        _f([p[2] for p in preds]),
+        own=HEAD,
+        other=HELMET,
+        conf=0.25,
+    )
+    assert (got_called.tolist(), got_missed.tolist()) == ([called], [missed])
+
+
+def test_state_calls_one_detection_may_call_several_boxes() -> None:
+    heads = _f([[0, 0, 10, 10], [1, 0, 11, 10]])
+    called, missed = state_calls(
+        heads, _i([HELMET]), _f([[1, 0, 10, 10]]), _f([0.9]), own=HEAD, other=HELMET, conf=0.25
+    )
+    assert called.tolist() == [True, True] and missed.tolist() == [False, False]
+
+
 HARDHAT_NAMES = {0: "helmet", 1: "head", 2: "person"}
 
 
@@ -155,6 +280,44 @@ def test_runner_maps_labels_by_name(model_path: Path, hardhat_val: Path, tmp_pat
     helmet = {s.label: s for s in plain.labels}["helmet"]
     assert 0.0 < helmet.ap50 <= 1.0 and 0.0 < helmet.recall <= 1.0
     assert plain.ms_per_image > 0 and plain.batch == detector.max_batch
+
+    # the confusion matrix: one row per ground-truth box, the same counts whatever the ids
+    m = plain.confusions
+    assert m.rows == [*(s.label for s in plain.labels), "background"]
+    assert m.columns == [*(s.label for s in plain.labels), "missed"]
+    assert [sum(row) for row in m.counts[:-1]] == [s.gt_boxes for s in plain.labels]
+    assert m.counts[-1][-1] == 0
+    other = shuffled.confusions
+    order = [other.rows.index(r) for r in m.rows]
+    assert [[other.counts[r][c] for c in order] for r in order] == m.counts
+    states = {h.label: h for h in plain.head_states}
+    recall = {s.label: s.recall for s in plain.labels}
+    assert sorted(states) == ["head", "helmet"] and states["head"].other == "helmet"
+    for h in states.values():
+        assert h.gt_boxes == gt[h.label] and h.found == recall[h.label]
+        assert h.called_other_share == pytest.approx(h.called_other / h.gt_boxes)
+        assert 0 <= h.missed <= h.gt_boxes
+    assert [c.label for c in plain.pr_curves] == [s.label for s in plain.labels]
+    assert len(plain.pr_curves[0].recall) == len(plain.pr_curves[0].precision) == 101
+
+
+def test_runner_takes_the_first_images_and_reports_progress(model_path: Path, shared: Path) -> None:
+    """A set without both head states has no head-state figures; ``limit`` takes the first
+    images by name; ``progress`` hears of every batch."""
+    detector = Detector(model_path, conf=AP_CONF, second_look=False, max_batch=2)
+    if "cigarette" not in detector.labels:
+        pytest.skip(f"model labels {detector.labels} lack cigarette")
+    calls: list[tuple[int, int]] = []
+    report = evaluate(
+        detector,
+        shared / "datasets" / "cigarette",
+        limit=3,
+        progress=lambda done, total, seconds: calls.append((done, total)),
+    )
+    assert report.images == 3 and calls == [(2, 3), (3, 3)]
+    assert report.head_states == [] and report.confusions.rows == ["cigarette", "background"]
+    with pytest.raises(ValueError, match="limit must be at least 1"):
+        evaluate(detector, shared / "datasets" / "cigarette", limit=0)
 
 
 def test_runner_wants_a_low_conf_detector(model_path: Path, hardhat_val: Path) -> None:

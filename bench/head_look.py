@@ -1,0 +1,84 @@
+"""Head states on the realistic set: input size and head look, accuracy against cost.
+
+    python -m bench.head_look [--model M] [--variants 416,416+look,640] [--parts ...]
+
+For each variant (a model input side, ``+look`` for the head look, ``+look2`` for crops
+enlarged up to 2x, ``/f`` for ``other_state`` f) and each part of the realistic set
+(``bench/realistic_set.py``) and ``neuhardhat`` val: AP50 helmet / head, and at the alert
+threshold (``--conf``, 0.3) bare-head recall, bare heads called helmet, hard hats called bare
+head, and ms per image (batch 8, 2 threads, decoding excluded). One line of JSON per
+variant and part, then a table; results in bench/RESULTS.md, "Head look".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from bench.realistic_set import PARTS, ROOT, SHARED, build
+from edge.detector import DEFAULT_MODEL, Detector
+from edge.evaluate import AP_CONF, evaluate
+
+
+def detector(model: Path, variant: str) -> Detector:
+    """``416``, ``640+look``, ``1024+look2/0.5``: input side, head look (max upscale), factor."""
+    spec, _, factor = variant.partition("/")
+    size, _, look = spec.partition("+")
+    return Detector(
+        model,
+        conf=AP_CONF,
+        input_size=int(size),
+        head_look=bool(look),
+        max_upscale=float(look.removeprefix("look") or 1) if look else 1.0,
+        other_state=float(factor) if factor else 1.0,
+    )
+
+
+def row(model: Path, variant: str, part: str, folder: Path, conf: float) -> dict[str, Any]:
+    report = evaluate(detector(model, variant), folder, "val", conf)
+    ap = {s.label: s.ap50 for s in report.labels}
+    states = {s.label: s for s in report.head_states}
+    return {
+        "variant": variant,
+        "part": part,
+        "images": report.images,
+        "heads": states["head"].gt_boxes if "head" in states else 0,
+        "helmets": states["helmet"].gt_boxes if "helmet" in states else 0,
+        "ap50_helmet": round(ap.get("helmet", float("nan")), 3),
+        "ap50_head": round(ap.get("head", float("nan")), 3),
+        "head_recall": round(states["head"].found, 3) if "head" in states else None,
+        "head_called_helmet": round(states["head"].called_other_share, 3)
+        if "head" in states
+        else None,
+        "helmet_called_head": round(states["helmet"].called_other_share, 3)
+        if "helmet" in states
+        else None,
+        "ms_per_image": round(report.ms_per_image, 1),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    ap.add_argument("--variants", default="416,416+look,640,640+look")
+    ap.add_argument("--parts", default=",".join(("neuhardhat", *PARTS)))
+    ap.add_argument("--conf", type=float, default=0.3, help="the alert threshold")
+    ap.add_argument("--out", type=Path, default=ROOT / "build" / "realistic")
+    a = ap.parse_args()
+    rows = []
+    for part in a.parts.split(","):
+        folder = SHARED / "datasets" / "neuhardhat" if part == "neuhardhat" else build(part, a.out)
+        for variant in a.variants.split(","):
+            r = row(a.model, variant, part, folder, a.conf)
+            print(json.dumps(r), flush=True)
+            rows.append(r)
+    keys = list(rows[0])
+    print("\n| " + " | ".join(keys) + " |\n|" + "---|" * len(keys))
+    for r in rows:
+        print("| " + " | ".join(str(r[k]) for k in keys) + " |")
+
+
+if __name__ == "__main__":
+    main()
