@@ -2,12 +2,13 @@
 
     python -m bench.head_look [--model M] [--variants 416,416+look,640] [--parts ...]
 
-For each variant (a model input side, ``+look`` for the head look, ``+look2`` for crops
-enlarged up to 2x, ``/f`` for ``other_state`` f) and each part of the realistic set
-(``bench/realistic_set.py``) and ``neuhardhat`` val: AP50 helmet / head, and at the alert
-threshold (``--conf``, 0.3) bare-head recall, bare heads called helmet, hard hats called bare
-head, and ms per image (batch 8, 2 threads, decoding excluded). One line of JSON per
-variant and part, then a table; results in bench/RESULTS.md, "Head look".
+For each variant (a model input side, ``+look`` for the head look with crops enlarged up
+to 1x, ``+look2`` up to 2x, ``/f`` for ``other_state`` f, ``@n`` for n crops per frame) and
+each part of the realistic set (``bench/realistic_set.py``) and the photos of ``neuhardhat``
+/ ``hardhat`` val: AP50 helmet / head, and at the alert threshold (``--conf``, 0.3)
+bare-head recall, bare heads called helmet, hard hats called bare head, and ms per image
+(batch 8, decoding excluded). One line of JSON per variant and part, then a table; results
+in bench/RESULTS.md, "Head look".
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from edge.detector import DEFAULT_MODEL, Detector
 from edge.evaluate import AP_CONF, evaluate
 
 
-def detector(model: Path, variant: str) -> Detector:
-    """``416``, ``640+look``, ``1024+look2/0.5``: input side, head look (max upscale), factor."""
+def detector(model: Path, variant: str, threads: int | None = None) -> Detector:
+    """``416``, ``640+look``, ``1024+look2/0.5@32``: input side, head look (max upscale),
+    weaker state's factor, crops per frame."""
+    variant, _, crops = variant.partition("@")
     spec, _, factor = variant.partition("/")
     size, _, look = spec.partition("+")
     return Detector(
@@ -33,11 +36,15 @@ def detector(model: Path, variant: str) -> Detector:
         head_look=bool(look),
         max_upscale=float(look.removeprefix("look") or 1) if look else 1.0,
         other_state=float(factor) if factor else 1.0,
+        threads=threads,
+        max_crops=int(crops or 8),
     )
 
 
-def row(model: Path, variant: str, part: str, folder: Path, conf: float) -> dict[str, Any]:
-    report = evaluate(detector(model, variant), folder, "val", conf)
+def row(
+    model: Path, variant: str, part: str, folder: Path, conf: float, threads: int | None
+) -> dict[str, Any]:
+    report = evaluate(detector(model, variant, threads), folder, "val", conf)
     ap = {s.label: s.ap50 for s in report.labels}
     states = {s.label: s for s in report.head_states}
     return {
@@ -66,12 +73,14 @@ def main() -> None:
     ap.add_argument("--parts", default=",".join(("neuhardhat", *PARTS)))
     ap.add_argument("--conf", type=float, default=0.3, help="the alert threshold")
     ap.add_argument("--out", type=Path, default=ROOT / "build" / "realistic")
+    ap.add_argument("--threads", type=int, help="ONNX Runtime threads (default: all cores)")
     a = ap.parse_args()
     rows = []
     for part in a.parts.split(","):
-        folder = SHARED / "datasets" / "neuhardhat" if part == "neuhardhat" else build(part, a.out)
+        photos = part in ("neuhardhat", "hardhat")  # a val split of web photos as it is
+        folder = SHARED / "datasets" / part if photos else build(part, a.out)
         for variant in a.variants.split(","):
-            r = row(a.model, variant, part, folder, a.conf)
+            r = row(a.model, variant, part, folder, a.conf, a.threads)
             print(json.dumps(r), flush=True)
             rows.append(r)
     keys = list(rows[0])

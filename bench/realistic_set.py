@@ -23,8 +23,10 @@ the committed ones (``tests/test_realistic_set.py``).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import random
+import shutil
 from pathlib import Path
 
 import cv2
@@ -47,8 +49,12 @@ EVERY = 3
 def build(part: str, out: Path) -> Path:
     """Build ``part`` under ``out/part`` (skipped when already built) and return that folder."""
     target = out / part
-    if (target / "DONE").exists():
+    stamp = fingerprint(part)
+    done = target / "DONE"
+    if done.exists() and done.read_text() == stamp:
         return target
+    if target.exists():  # built from other labels or by another version of this file
+        shutil.rmtree(target)
     (target / "images" / "val").mkdir(parents=True, exist_ok=True)
     (target / "labels" / "val").mkdir(parents=True, exist_ok=True)
     (target / "data.yaml").write_text(NAMES)
@@ -58,8 +64,27 @@ def build(part: str, out: Path) -> Path:
         _caps(target)
     else:
         _synthetic(part, target)
-    (target / "DONE").write_text("")
+    done.write_text(stamp)
     return target
+
+
+def fingerprint(part: str) -> str:
+    """SHA-256 of this builder and of the part's committed files: a change rebuilds it."""
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    for path in sorted((EVALSETS / part).rglob("*")):
+        if path.is_file():
+            digest.update(path.relative_to(EVALSETS).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def synthetic_labels(folder: Path) -> str:
+    """A built synthetic part's labels as one text: ``<image stem> <class cx cy w h>`` lines,
+    sorted, the form committed as ``evalsets/<part>/labels.txt``."""
+    lines = []
+    for path in sorted((folder / "labels" / "val").glob("*.txt")):
+        lines += [f"{path.stem} {line}" for line in path.read_text().splitlines()]
+    return "".join(f"{x}\n" for x in lines)
 
 
 def _factory(target: Path) -> None:
@@ -143,9 +168,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=ROOT / "build" / "realistic")
     ap.add_argument("parts", nargs="*", default=list(PARTS))
+    ap.add_argument(
+        "--write-labels",
+        action="store_true",
+        help="store the synthetic parts' labels as evalsets/<part>/labels.txt",
+    )
     a = ap.parse_args()
     for part in a.parts:
-        print(build(part, a.out))
+        folder = build(part, a.out)
+        if part in SYNTHETIC and a.write_labels:
+            (EVALSETS / part).mkdir(parents=True, exist_ok=True)
+            (EVALSETS / part / "labels.txt").write_text(synthetic_labels(folder))
+        print(folder)
 
 
 if __name__ == "__main__":

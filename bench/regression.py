@@ -1,7 +1,7 @@
 """Accuracy regression figures on a small fixed subset: ``python -m bench.regression [--write]``.
 
-The model (default ``edge.detector.DEFAULT_MODEL``) with default ``Detector`` settings, as
-deployed (one label per box, second look on), except ``conf=AP_CONF``, on the first
+The model (default ``edge.detector.DEFAULT_MODEL``) with ``sitewatch eval``'s settings (one
+label per box, second look and head look on, ``MAX_CROPS``) and ``conf=AP_CONF``, on the first
 ``IMAGES_PER_SET`` images (sorted by name) of the val split of each set in ``SETS`` under
 ``../shared/datasets``. Figures: AP50 per label with at least ``MIN_GT_BOXES`` GT boxes, and
 the head-state confusion
@@ -21,12 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from bench.far_set import SHARED
+from bench.realistic_set import PARTS, build
+from edge.cli import MAX_CROPS
 from edge.detector import DEFAULT_MODEL, Detector
 from edge.evaluate import AP_CONF, evaluate
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPECTED = ROOT / "tests" / "expected" / "eval_regression.json"
-SETS = ("hardhat", "neuhardhat", "cigarette")
+SETS = ("hardhat", "neuhardhat", "cigarette", "sub360", "factory")
+"""Val splits under ``../shared/datasets``, then parts of the realistic set (built from
+``../shared`` by ``bench/realistic_set.py``): wide views, where the head look works."""
 IMAGES_PER_SET = 40
 CONF = 0.25
 """Operating threshold of the confusion shares (``sitewatch eval``'s default ``--conf``)."""
@@ -44,10 +48,13 @@ def figures(model: Path, shared: Path) -> dict[str, Any]:
     ``sets`` maps set name -> ``images``, ``gt_boxes`` and ``ap50`` per label and ``shares``
     (``<state>_called_<other>``), for labels and states with ``MIN_GT_BOXES`` GT boxes or more.
     """
-    detector = Detector(model, conf=AP_CONF)
+    detector = Detector(model, conf=AP_CONF, max_crops=MAX_CROPS)
     sets: dict[str, Any] = {}
     for name in SETS:
-        report = evaluate(detector, shared / "datasets" / name, "val", CONF, limit=IMAGES_PER_SET)
+        folder = shared / "datasets" / name
+        if name in PARTS:
+            folder = build(name, ROOT / "build" / "realistic")
+        report = evaluate(detector, folder, "val", CONF, limit=IMAGES_PER_SET)
         sets[name] = {
             "images": report.images,
             "gt_boxes": {s.label: s.gt_boxes for s in report.labels if s.gt_boxes},
@@ -72,6 +79,8 @@ def figures(model: Path, shared: Path) -> dict[str, Any]:
             "conf": AP_CONF,
             "multi_label": detector.multi_label,
             "second_look": detector.second_look,
+            "head_look": detector.head_look,
+            "max_crops": detector.max_crops,
         },
         "sets": sets,
     }

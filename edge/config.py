@@ -289,12 +289,12 @@ class DetectorConfig(Strict):
         True, description="Re-run the model on head-and-shoulders crops to find cigarettes."
     )
     head_look: bool = Field(
-        True,
-        description="Head look: re-run the model on crops of people and heads that the crop "
-        "shows at least twice as large as the whole frame did, and let the crop decide "
-        "hard hat or bare head (far and wide views; a cap seen at 10 px reads as a hard hat). "
-        'Costs cameras on a full box: see bench/RESULTS.md, "Head look". A camera\'s own '
-        "head_look overrides it.",
+        False,
+        description="Head look: re-run the model on crops of the people whose heads the whole "
+        "frame shows small (under 24 model px) and let the crops decide hard hat or bare head "
+        "(wide views: bare-head recall 0.57 -> 0.84 on 640x360 frames, models/README.md, "
+        '"Head look"). Up to 8 crops per frame, each a whole inference at crop_size: turn it '
+        "on for the wide cameras (cameras[].head_look), not for all of them.",
     )
     crop_size: int | None = Field(
         None,

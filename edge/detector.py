@@ -30,10 +30,13 @@ __all__ = ["DEFAULT_MODEL", "Detector", "ModelError"]
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "sitewatch.onnx"
 """The model used when none is given (repository ``models/``)."""
 
-HEAD_MIN_GAIN = 2.0
+HEAD_MIN_GAIN = 1.5
 """The head look crops a region only if its crop shows it at least this many times larger than
 the whole-frame pass did (models/README.md, "Head look")."""
-HEAD_MAX_UPSCALE = 1.0
+HEAD_SMALL_PX = 24.0
+"""The head look crops only heads the whole pass saw smaller than this (model px; a person's
+head estimated from its box): larger heads it judges well, and enlarged they read worse."""
+HEAD_MAX_UPSCALE = 2.0
 """The head look's crops are at least the crop input over this: a head in them is enlarged at
 most this much (1: crops at the frame's own resolution; models/README.md, "Head look")."""
 OTHER_STATE_FACTOR = 1.0
@@ -150,7 +153,8 @@ class Detector:
 
         ``look`` says per frame whether it gets the second look for cigarettes (default: all,
         when the detector's ``second_look`` is on); cameras without a smoking rule need none.
-        ``heads`` likewise for the head look (default: all, when ``head_look`` is on).
+        ``heads`` says per frame whether it gets the head look (default: all when the
+        detector's ``head_look`` is on, none when it is off; given, it overrides it).
         ``sizes`` gives per frame the square model input side its camera wants (None: the
         detector's own); frames of one size share a ``session.run``.
         """
@@ -165,7 +169,10 @@ class Detector:
         found = self._run(list(frames), squares=squares if sizes else None)
         everyone = [True] * len(frames)
         look = [self.second_look and x for x in (look or everyone)]
-        heads = [self.head_look and x for x in (heads or everyone)]
+        states = len(head_state_ids(self.labels)) == 2
+        heads = (
+            [states and x for x in heads] if heads is not None else [self.head_look] * len(frames)
+        )
         if (any(look) or any(heads)) and found:
             found = self._second_look(frames, found, look, heads, squares)
         return [one_state_per_head(d, self.other_state) for d in found]
@@ -220,8 +227,9 @@ class Detector:
     ) -> IntArray:
         """Crop regions of one frame: tight head-and-shoulders crops for cigarettes; for the
         head look, crops of at least the crop input over ``max_upscale`` (a head is never
-        blown up more than that), only where they show it ``min_gain`` times the whole pass's
-        ``whole`` scale (model px per frame px)."""
+        blown up more than that), only of heads the whole pass saw smaller than
+        ``HEAD_SMALL_PX`` and only where the crop shows them ``min_gain`` times the whole
+        pass's ``whole`` scale (model px per frame px)."""
         if not heads:
             return head_regions(
                 dets, hw, min_score=self.crop_conf, max_crops=self.max_crops,
@@ -236,6 +244,7 @@ class Detector:
             min_size=max(self.min_crop, math.ceil(side / self.max_upscale)),
             lone=("head", "helmet"),
             max_side=side / (self.min_gain * whole),
+            max_head=HEAD_SMALL_PX / whole,
         )
 
     def _run(

@@ -254,6 +254,7 @@ class EvalReport:
     batch: int
     threads: int
     second_look: bool
+    head_look: bool
     multi_label: bool
     confusions: Confusions
     head_states: list[StateConfusion]
@@ -408,6 +409,7 @@ def evaluate(
         batch=detector.max_batch,
         threads=detector.threads,
         second_look=detector.second_look,
+        head_look=detector.head_look,
         multi_label=detector.multi_label,
         confusions=totals.confusions(),
         head_states=totals.head_states(scores),

@@ -28,6 +28,10 @@ HEAD_INSIDE = 0.8
 """A head counts as inside a person box when this share of its area is."""
 DUPLICATE_IOU = 0.7
 """A crop overlapping an already chosen crop by more than this is skipped."""
+HEAD_OF_WIDTH = 0.3
+HEAD_OF_HEIGHT = 1 / 7
+"""A person's head size, estimated as the larger of these shares of the box's width and
+height (a standing person is about 7.5 heads tall; an upper body about 3 heads wide)."""
 MAX_FRAME_SHARE = 0.75
 """A crop whose long side exceeds this share of the frame's long side is skipped: the
 whole-frame pass already saw that region at nearly the same resolution."""
@@ -42,6 +46,7 @@ def head_regions(
     min_size: int,
     lone: tuple[str, ...] = ("head",),
     max_side: float = math.inf,
+    max_head: float = math.inf,
 ) -> IntArray:
     """Integer ``(K, 4)`` xyxy crop regions (frame pixels) around heads and shoulders.
 
@@ -50,26 +55,29 @@ def head_regions(
     ``helmet``) that no chosen person contains. Best scores first, near-duplicates and crops
     nearly as large as the frame skipped, at most ``max_crops``. Regions with a side over
     ``max_side`` px are skipped too (the head look: their crop would not be much sharper than
-    the whole-frame pass).
+    the whole-frame pass), and so are those whose head is larger than ``max_head`` px (the
+    head look: the whole pass saw it large enough); a person's head is estimated from its box.
     """
     labels = dets.labels
     strong = dets[dets.scores >= min_score]
     people = _by_score(strong, "person") if "person" in labels else strong[:0]
     heads = _by_score(strong, *[n for n in lone if n in labels])
-    squares: list[tuple[float, float, float]] = []  # centre x, centre y, side
+    squares: list[tuple[float, float, float, float]] = []  # centre x, y, side, head size
     for x1, y1, x2, y2 in people.xyxy.tolist():
         top_h = (y2 - y1) * PERSON_TOP
         side = max((x2 - x1) * PERSON_WIDEN, top_h, min_size)
-        squares.append(((x1 + x2) / 2, y1 + top_h / 2, side))
+        head = max((x2 - x1) * HEAD_OF_WIDTH, (y2 - y1) * HEAD_OF_HEIGHT)
+        squares.append(((x1 + x2) / 2, y1 + top_h / 2, side, head))
     if len(heads):
         inside = _share_inside(heads.xyxy, people.xyxy).max(axis=1, initial=0.0)
         for (x1, y1, x2, y2), share in zip(heads.xyxy.tolist(), inside.tolist(), strict=True):
             if share < HEAD_INSIDE:
-                side = max(HEAD_SCALE * max(x2 - x1, y2 - y1), min_size)
-                squares.append(((x1 + x2) / 2, y1 + 0.4 * side, side))  # head near the top
+                head = max(x2 - x1, y2 - y1)
+                side = max(HEAD_SCALE * head, min_size)
+                squares.append(((x1 + x2) / 2, y1 + 0.4 * side, side, head))  # head near the top
     chosen: list[list[int]] = []
-    for cx, cy, side in squares:
-        if side > MAX_FRAME_SHARE * max(frame_hw) or side > max_side:
+    for cx, cy, side, head in squares:
+        if side > MAX_FRAME_SHARE * max(frame_hw) or side > max_side or head > max_head:
             continue
         region = _square_in_frame(cx, cy, side, frame_hw)
         if region is None:

@@ -3,10 +3,16 @@ per head, and which regions are worth a crop."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import cv2
 import numpy as np
 import pytest
 
+from edge.dataset import read_labels
+from edge.decode import box_iou
 from edge.detections import Detections
+from edge.detector import Detector
 from edge.head_look import merge_head_states, one_state_per_head
 from edge.second_look import head_regions
 
@@ -95,3 +101,40 @@ def test_no_person_or_state_labels_no_crash() -> None:
     )
     assert one_state_per_head(dets, 0.0) is dets
     assert head_regions(dets, (100, 100), min_score=0.1, max_crops=8, min_size=8).size == 0
+
+
+def _wide_frame(shared: Path) -> tuple[np.ndarray, np.ndarray]:
+    """A crowded neuhardhat val photo (500x333, 16 heads) at its own size in a 1920x1080 frame,
+    and its heads' boxes (both states) in frame pixels."""
+    folder = shared / "datasets" / "neuhardhat"
+    image = cv2.imread(str(folder / "images" / "val" / "neu000969.jpg"))
+    frame = np.full((1080, 1920, 3), 96, dtype=np.uint8)
+    h, w = image.shape[:2]
+    frame[300 : 300 + h, 700 : 700 + w] = image
+    ids, boxes = read_labels(folder / "labels" / "val" / "neu000969.txt", w, h)
+    return frame, boxes[np.isin(ids, [0, 1])] + np.asarray([700, 300, 700, 300], np.float32)
+
+
+def _found(dets: Detections, heads: np.ndarray) -> int:
+    """Heads that a head-state box scoring at least 0.3 overlaps by IoU 0.5."""
+    boxes = dets[dets.scores >= 0.3].with_label("helmet", "head").xyxy
+    return int((box_iou(heads, boxes) >= 0.5).any(axis=1).sum()) if len(boxes) else 0
+
+
+def test_the_head_look_finds_the_heads_of_a_wide_frame(model_path: Path, shared: Path) -> None:
+    frame, heads = _wide_frame(shared)
+    detector = Detector(model_path, second_look=False, head_look=False)
+    without = _found(detector.detect([frame])[0], heads)
+    looked = _found(detector.detect([frame], heads=[True])[0], heads)
+    assert len(heads) == 16
+    assert looked >= max(without + 4, 12), (without, looked)  # 5 -> 16 with the 2026-11-22 model
+
+
+def test_a_near_photo_gets_no_head_look_crops(model_path: Path, shared: Path) -> None:
+    photo = cv2.imread(
+        str(shared / "datasets" / "hardhat" / "images" / "val" / "hard_hat_workers1137.jpg")
+    )
+    with_look = Detector(model_path, second_look=False, head_look=True).detect([photo])[0]
+    without = Detector(model_path, second_look=False, head_look=False).detect([photo])[0]
+    assert with_look.label_names() == without.label_names()
+    np.testing.assert_array_equal(with_look.scores, without.scores)

@@ -1,0 +1,45 @@
+"""The realistic evaluation set rebuilds from ../shared with exactly the committed labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench import realistic_set
+from edge.dataset import open_dataset
+
+
+@pytest.mark.parametrize("part", sorted(realistic_set.SYNTHETIC))
+def test_synthetic_parts_rebuild_with_the_committed_labels(part: str, tmp_path: Path) -> None:
+    folder = realistic_set.build(part, tmp_path)
+    committed = (realistic_set.EVALSETS / part / "labels.txt").read_text()
+    assert realistic_set.synthetic_labels(folder) == committed
+    assert len(open_dataset(folder).images) == 201
+
+
+@pytest.mark.parametrize("part", ["factory", "caps"])
+def test_hand_labelled_parts_have_an_image_for_every_label(part: str, tmp_path: Path) -> None:
+    folder = realistic_set.build(part, tmp_path)
+    data = open_dataset(folder)
+    labelled = sorted(p.stem for p in (realistic_set.EVALSETS / part / "labels").glob("*.txt"))
+    assert sorted(p.stem for p in data.images) == labelled
+    assert data.names == {0: "helmet", 1: "head"}
+
+
+def test_a_changed_label_rebuilds_the_part(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    evalsets = tmp_path / "evalsets"
+    (evalsets / "caps" / "labels").mkdir(parents=True)
+    names = (realistic_set.EVALSETS / "caps" / "images.txt").read_text().split()[:2]
+    (evalsets / "caps" / "images.txt").write_text("\n".join(names) + "\n")
+    for name in names:
+        stem = Path(name).stem
+        (evalsets / "caps" / "labels" / f"{stem}.txt").write_text("1 0.5 0.5 0.2 0.2\n")
+    monkeypatch.setattr(realistic_set, "EVALSETS", evalsets)
+    out = tmp_path / "built"
+    first = realistic_set.build("caps", out)
+    label = first / "labels" / "val" / f"{Path(names[0]).stem}.txt"
+    assert label.read_text() == "1 0.5 0.5 0.2 0.2\n"
+    (evalsets / "caps" / "labels" / f"{Path(names[0]).stem}.txt").write_text("0 0.4 0.4 0.1 0.1\n")
+    realistic_set.build("caps", out)
+    assert label.read_text() == "0 0.4 0.4 0.1 0.1\n"
