@@ -3,7 +3,8 @@
     python -m bench.head_look [--model M] [--variants 416,416+look,640] [--parts ...]
 
 For each variant (a model input side, ``+look`` for the head look with crops enlarged up
-to 1x, ``+look2`` up to 2x, ``/f`` for ``other_state`` f, ``@n`` for n crops per frame) and
+to 1x, ``+look2`` up to 2x, ``/f`` for ``other_state`` f, ``@n`` for n crops per frame;
+``cli``: ``sitewatch detect``'s defaults) and
 each part of the realistic set (``bench/realistic_set.py``) and the photos of ``neuhardhat``
 / ``hardhat`` val: AP50 helmet / head, and at the alert threshold (``--conf``, 0.3)
 bare-head recall, bare heads called helmet, hard hats called bare head, and ms per image
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.realistic_set import PARTS, ROOT, SHARED, build
+from edge.cli import LARGE_INPUT, MAX_CROPS
 from edge.detector import DEFAULT_MODEL, Detector
 from edge.evaluate import AP_CONF, evaluate
 
@@ -26,6 +28,10 @@ from edge.evaluate import AP_CONF, evaluate
 def detector(model: Path, variant: str, threads: int | None = None) -> Detector:
     """``416``, ``640+look``, ``1024+look2/0.5@32``: input side, head look (max upscale),
     weaker state's factor, crops per frame."""
+    if variant == "cli":  # sitewatch detect's and eval's defaults
+        return Detector(
+            model, conf=AP_CONF, max_crops=MAX_CROPS, large_input=LARGE_INPUT, threads=threads
+        )
     variant, _, crops = variant.partition("@")
     spec, _, factor = variant.partition("/")
     size, _, look = spec.partition("+")

@@ -22,7 +22,7 @@ from typing import Any
 
 from bench.far_set import SHARED
 from bench.realistic_set import PARTS, build
-from edge.cli import MAX_CROPS
+from edge.cli import LARGE_INPUT, MAX_CROPS
 from edge.detector import DEFAULT_MODEL, Detector
 from edge.evaluate import AP_CONF, evaluate
 
@@ -48,7 +48,7 @@ def figures(model: Path, shared: Path) -> dict[str, Any]:
     ``sets`` maps set name -> ``images``, ``gt_boxes`` and ``ap50`` per label and ``shares``
     (``<state>_called_<other>``), for labels and states with ``MIN_GT_BOXES`` GT boxes or more.
     """
-    detector = Detector(model, conf=AP_CONF, max_crops=MAX_CROPS)
+    detector = Detector(model, conf=AP_CONF, max_crops=MAX_CROPS, large_input=LARGE_INPUT)
     sets: dict[str, Any] = {}
     for name in SETS:
         folder = shared / "datasets" / name
@@ -81,6 +81,7 @@ def figures(model: Path, shared: Path) -> dict[str, Any]:
             "second_look": detector.second_look,
             "head_look": detector.head_look,
             "max_crops": detector.max_crops,
+            "large_input": LARGE_INPUT,
         },
         "sets": sets,
     }

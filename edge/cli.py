@@ -24,7 +24,7 @@ from edge.cli_edge import edge_arguments, run_edge
 from edge.config import SiteConfig
 from edge.config_load import ConfigError, ConfigProblem, load_config_with_warnings
 from edge.detections import Detections
-from edge.detector import DEFAULT_MODEL, Detector, ModelError
+from edge.detector import DEFAULT_MODEL, LARGE_FRAME, Detector, ModelError
 from edge.eval_plots import CONFUSION_MATRIX, PR_CURVE, require_matplotlib, write_plots
 from edge.evaluate import AP_CONF, EvalReport, evaluate
 from edge.media import MediaItem, iter_media
@@ -34,6 +34,9 @@ EXIT_OK, EXIT_INPUT_FAILED, EXIT_UNUSABLE = 0, 1, 2
 MAX_CROPS = 32
 """Crops per image for ``detect`` and ``eval``: a crowded photo has more than the edge's 8
 people, and here time matters less than finding each of them."""
+LARGE_INPUT = 640
+"""Model input for large images (a 1080p camera, a phone photo) in ``detect`` and ``eval``:
+measured in models/README.md, "Head look"."""
 DESCRIPTION = "SiteWatch: hard-hat and smoking detection for construction-site cameras."
 
 
@@ -84,6 +87,12 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "and let the crops decide hard hat or bare head (wide views, large photos)",
     )
     parser.add_argument(
+        "--large-input",
+        type=_positive_int,
+        default=LARGE_INPUT,
+        help=f"model input for images at least {LARGE_FRAME} px long (their people are small)",
+    )
+    parser.add_argument(
         "--max-crops",
         type=_positive_int,
         default=MAX_CROPS,
@@ -102,6 +111,7 @@ def _open_detector(args: argparse.Namespace, conf: float) -> Detector | None:
             second_look=args.second_look,
             head_look=args.head_look,
             max_crops=args.max_crops,
+            large_input=None if args.input_size else args.large_input,
             multi_label=getattr(args, "multi_label", False),
             input_size=args.input_size,
         )

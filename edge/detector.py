@@ -33,6 +33,8 @@ DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "sitewatch.o
 HEAD_MIN_GAIN = 1.5
 """The head look crops a region only if its crop shows it at least this many times larger than
 the whole-frame pass did (models/README.md, "Head look")."""
+LARGE_FRAME = 1280
+"""Frames with a long side of at least this many px count as large (``large_input``)."""
 HEAD_SMALL_PX = 24.0
 """The head look crops only heads the whole pass saw smaller than this (model px; a person's
 head estimated from its box): larger heads it judges well, and enlarged they read worse."""
@@ -72,6 +74,8 @@ class Detector:
         providers: tuple[str, ...] = ("CPUExecutionProvider",),
         input_size: int | None = None,
         rect: bool = False,
+        large_input: int | None = None,
+        large_frame: int = LARGE_FRAME,
     ) -> None:
         """Open ``model``; raise ``ModelError`` if it is missing or not a YOLOv8 export.
 
@@ -92,6 +96,9 @@ class Detector:
         own). ``other_state`` multiplies the score of the weaker state of a head seen both
         ways (0 drops it, 1 keeps both as found).
         ``input_size`` overrides the square input the model was exported at (dynamic models).
+        ``large_input``: frames whose long side is at least ``large_frame`` px run at this
+        input instead, unless ``detect`` is given their sizes (a 1080p view: its people are
+        found, and the head look then crops them).
         ``rect`` (dynamic models only): letterbox each batch into the smallest input, in steps of
         32, that holds its frames at the square input's scale (Ultralytics' rectangular
         inference), e.g. 416x256 instead of 416x416 for 16:9 frames: the same pixels of the
@@ -119,6 +126,8 @@ class Detector:
                 )
             _check_range(f"label_conf[{label!r}]", value, 0.0, 1.0)
             self._thresholds[self.labels.index(label)] = value
+        self.large_hw = self.square(large_input) if large_input else None
+        self.large_frame = large_frame
         self.rect = rect and self.info.dynamic_hw and not self.info.fixed_batch
         self.second_look = second_look and "cigarette" in self.labels
         self.head_look = head_look and len(head_state_ids(self.labels)) == 2
@@ -165,8 +174,11 @@ class Detector:
                 raise ValueError(
                     f"{name} needs one value per frame: {len(frames)}, got {len(per_frame)}"
                 )
-        squares = [self.square(s) for s in sizes] if sizes else [self.info.input_hw] * len(frames)
-        found = self._run(list(frames), squares=squares if sizes else None)
+        if sizes:
+            squares = [self.square(s) for s in sizes]
+        else:
+            squares = [self._default_square(f) for f in frames]
+        found = self._run(list(frames), squares=squares)
         everyone = [True] * len(frames)
         look = [self.second_look and x for x in (look or everyone)]
         states = len(head_state_ids(self.labels)) == 2
@@ -176,6 +188,13 @@ class Detector:
         if (any(look) or any(heads)) and found:
             found = self._second_look(frames, found, look, heads, squares)
         return [one_state_per_head(d, self.other_state) for d in found]
+
+    def _default_square(self, frame: Frame) -> tuple[int, int]:
+        """The model input for a frame whose camera asks for none: ``large_input`` for a
+        large frame, else the detector's own."""
+        if self.large_hw and max(frame.shape[:2]) >= self.large_frame:
+            return self.large_hw
+        return self.info.input_hw
 
     def _second_look(
         self,

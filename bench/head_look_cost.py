@@ -1,0 +1,81 @@
+"""What the head look costs an edge camera: ``python -m bench.head_look_cost [--model M]``.
+
+The edge's detector as it runs (one thread, batch 8, rectangular input 416x256 for 640x360
+frames) on 640x360 sub-stream frames with people: the ``sub360`` part of the realistic set
+(``bench/realistic_set.py``) and the factory clip's frames. Head look off (the baseline) and
+on are interleaved round by round, so background load hits both alike; the result is the
+ratio of detector time per frame, and the crops per frame. A camera with the head look costs
+the box that ratio in detector time (the reader, tracker and recorder cost the same), so on a
+box whose detector is its bottleneck N such cameras take the place of N x ratio without it.
+Results in bench/RESULTS.md, "Head look".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from bench.realistic_set import ROOT, build
+from edge.dataset import open_dataset
+from edge.detector import DEFAULT_MODEL, Detector
+
+
+def frames(count: int) -> list[np.ndarray]:
+    sub = open_dataset(build("sub360", ROOT / "build" / "realistic")).images[:count]
+    factory = open_dataset(build("factory", ROOT / "build" / "realistic")).images
+    images = [cv2.imread(str(p), cv2.IMREAD_COLOR) for p in (*sub, *factory)]
+    return [cv2.resize(im, (640, 360)) for im in images]  # the factory clip is 640x352
+
+
+def ms_per_frame(det: Detector, images: list[np.ndarray], heads: bool) -> float:
+    began = time.perf_counter()
+    for i in range(0, len(images), 8):
+        chunk = images[i : i + 8]
+        det.detect(chunk, look=[False] * len(chunk), heads=[heads] * len(chunk))
+    return 1000 * (time.perf_counter() - began) / len(images)
+
+
+def crops_per_frame(det: Detector, images: list[np.ndarray]) -> float:
+    """Head-look crops a frame, counted from the regions the detector would crop."""
+    total = 0
+    for image in images:
+        found = det.detect([image], look=[False], heads=[False])[0]
+        whole = min(256 / image.shape[0], 416 / image.shape[1])
+        total += len(det._regions(found, image.shape[:2], whole, heads=True))
+    return total / len(images)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    ap.add_argument("--frames", type=int, default=64, help="sub360 frames (and 11 factory)")
+    ap.add_argument("--rounds", type=int, default=5)
+    a = ap.parse_args()
+    images = frames(a.frames)
+    det = Detector(a.model, threads=1, rect=True, second_look=False)
+    ms_per_frame(det, images[:8], True)  # warm-up
+    off: list[float] = []
+    on: list[float] = []
+    for _ in range(a.rounds):
+        off.append(ms_per_frame(det, images, False))
+        on.append(ms_per_frame(det, images, True))
+    result = {
+        "model": str(a.model),
+        "frames": len(images),
+        "rounds": a.rounds,
+        "ms_per_frame_off": round(statistics.median(off), 1),
+        "ms_per_frame_on": round(statistics.median(on), 1),
+        "ratio": round(statistics.median(on) / statistics.median(off), 2),
+        "crops_per_frame": round(crops_per_frame(det, images), 2),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
