@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+from edge.redact import redact_text, redact_url
+
 log = logging.getLogger(__name__)
 
 RecorderState = Literal["stopped", "starting", "recording", "backoff"]
@@ -65,7 +67,7 @@ def input_args(url: str) -> list[str]:
         return ["-rw_timeout", "5000000", "-fflags", _FFLAGS]
     if scheme == "file" or not scheme:
         return ["-re", "-stream_loop", "-1"]  # a file stands in for a camera: real time, forever
-    raise ValueError(f"a rtsp://, rtsps://, http(s):// or file:// URL, got {url!r}")
+    raise ValueError(f"a rtsp://, rtsps://, http(s):// or file:// URL, got {redact_url(url)!r}")
 
 
 def record_command(
@@ -137,7 +139,7 @@ class SegmentRecorder:
 
     def start(self) -> None:
         if self._thread is not None:
-            raise RuntimeError(f"recorder of {self.url} already started")
+            raise RuntimeError(f"recorder of {redact_url(self.url)} already started")
         self.directory.mkdir(parents=True, exist_ok=True)
         self._stop.clear()
         self._thread = threading.Thread(target=self._supervise, name="recorder", daemon=True)
@@ -163,10 +165,12 @@ class SegmentRecorder:
             if self._stop.is_set():
                 break
             self._restarts += 1
-            self._last_error = reason
+            self._last_error = reason = redact_text(reason, self.url)
             delay = next_backoff(delay, time.monotonic() - began, *self.backoff_s)
             self._state = "backoff"
-            log.warning("recorder %s: %s; restarting in %.1f s", self.url, reason, delay)
+            log.warning(
+                "recorder %s: %s; restarting in %.1f s", redact_url(self.url), reason, delay
+            )
             self._stop.wait(delay)
 
     def _run_once(self, run_id: str) -> str:
