@@ -3,13 +3,13 @@
     python -m bench.head_look [--model M] [--variants 416,416+look,640] [--parts ...]
 
 For each variant (a model input side, ``+look`` for the head look with crops enlarged up
-to 1x, ``+look2`` up to 2x, ``/f`` for ``other_state`` f, ``@n`` for n crops per frame;
-``cli``: ``sitewatch detect``'s defaults) and
-each part of the realistic set (``bench/realistic_set.py``) and the photos of ``neuhardhat``
-/ ``hardhat`` val: AP50 helmet / head, and at the alert threshold (``--conf``, 0.3)
-bare-head recall, bare heads called helmet, hard hats called bare head, and ms per image
-(batch 8, decoding excluded). One line of JSON per variant and part, then a table; results
-in bench/RESULTS.md, "Head look".
+to 1x, ``+look2`` up to 2x, ``/f`` for ``other_state`` f, ``@n`` for n crops per frame,
+``%s`` for head crops at input s; ``cli``: ``sitewatch detect``'s defaults) and each part
+of the realistic set (``bench/realistic_set.py``) and the photos of ``neuhardhat`` /
+``hardhat`` val: AP50 helmet / head, and at the alert threshold (``--conf``, 0.3) bare-head
+recall, bare heads called helmet, hard hats called bare head, and ms per image (batch 8,
+decoding excluded). One line of JSON per variant and part, then a table; results in
+bench/RESULTS.md, "Head look".
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ def detector(model: Path, variant: str, threads: int | None = None) -> Detector:
         return Detector(
             model, conf=AP_CONF, max_crops=MAX_CROPS, large_input=LARGE_INPUT, threads=threads
         )
+    variant, _, crop_size = variant.partition("%")
     variant, _, crops = variant.partition("@")
     spec, _, factor = variant.partition("/")
     size, _, look = spec.partition("+")
@@ -44,6 +45,7 @@ def detector(model: Path, variant: str, threads: int | None = None) -> Detector:
         other_state=float(factor) if factor else 1.0,
         threads=threads,
         max_crops=int(crops or 8),
+        head_crop_size=int(crop_size) if crop_size else None,
     )
 
 

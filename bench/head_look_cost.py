@@ -56,9 +56,10 @@ def main() -> None:
     ap.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     ap.add_argument("--frames", type=int, default=64, help="sub360 frames (and 11 factory)")
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--crop-size", type=int, help="the crops' input side (default: the model's)")
     a = ap.parse_args()
     images = frames(a.frames)
-    det = Detector(a.model, threads=1, rect=True, second_look=False)
+    det = Detector(a.model, threads=1, rect=True, second_look=False, head_crop_size=a.crop_size)
     ms_per_frame(det, images[:8], True)  # warm-up
     off: list[float] = []
     on: list[float] = []
@@ -73,6 +74,7 @@ def main() -> None:
         "ms_per_frame_on": round(statistics.median(on), 1),
         "ratio": round(statistics.median(on) / statistics.median(off), 2),
         "crops_per_frame": round(crops_per_frame(det, images), 2),
+        "crop_size": min(det.head_crop_hw),
     }
     print(json.dumps(result))
 

@@ -292,16 +292,18 @@ class DetectorConfig(Strict):
         False,
         description="Head look: re-run the model on crops of the people whose heads the whole "
         "frame shows small (under 24 model px) and let the crops decide hard hat or bare head "
-        "(wide views: bare-head recall 0.57 -> 0.84 on 640x360 frames, models/README.md, "
-        '"Head look"). Up to 8 crops per frame, each a whole inference at crop_size: turn it '
-        "on for the wide cameras (cameras[].head_look), not for all of them.",
+        '(wide views find far more bare heads: models/README.md, "Head look"). Up to 8 crops '
+        "per frame, each an inference at head_crop_size: turn it on for the wide cameras "
+        "(cameras[].head_look), not for all of them.",
     )
-    crop_size: int | None = Field(
-        None,
+    head_crop_size: int = Field(
+        256,
         ge=160,
         le=1280,
         multiple_of=32,
-        description="Square model input for the crops of both looks; absent = input_size.",
+        description="Square model input of the head look's crops: 256 finds nearly as many "
+        "bare heads as 416 for well under half the work per crop (bench/RESULTS.md, "
+        '"Head look").',
     )
     stall_s: float = Field(
         60.0,

@@ -64,7 +64,7 @@ class Detector:
         optimization: str = "all",
         second_look: bool = True,
         head_look: bool = True,
-        crop_size: int | None = None,
+        head_crop_size: int | None = None,
         min_gain: float = HEAD_MIN_GAIN,
         max_upscale: float = HEAD_MAX_UPSCALE,
         other_state: float = OTHER_STATE_FACTOR,
@@ -90,11 +90,11 @@ class Detector:
         least ``min_crop`` px. It is off when the model has no ``cigarette`` label.
         ``head_look`` crops people and heads (``helmet`` too) again and lets the crops decide
         the state of the heads in them (``helmet`` or ``head``, merged by ``edge.head_look``):
-        crops of at least ``crop_size / max_upscale`` px, only where they show a region at
+        crops of at least ``head_crop_size / max_upscale`` px, only where they show a region at
         least ``min_gain`` times larger than the whole frame did (a frame near the input size
-        gets none). ``crop_size`` is the crops' square input for both looks (None: the model's
-        own). ``other_state`` multiplies the score of the weaker state of a head seen both
-        ways (0 drops it, 1 keeps both as found).
+        gets none). ``head_crop_size`` is their square input (None: the model's own; the
+        cigarette crops always use the model's own). ``other_state`` multiplies the score of
+        the weaker state of a head seen both ways (0 drops it, 1 keeps both as found).
         ``input_size`` overrides the square input the model was exported at (dynamic models).
         ``large_input``: frames whose long side is at least ``large_frame`` px run at this
         input instead, unless ``detect`` is given their sizes (a 1080p view: its people are
@@ -131,7 +131,7 @@ class Detector:
         self.rect = rect and self.info.dynamic_hw and not self.info.fixed_batch
         self.second_look = second_look and "cigarette" in self.labels
         self.head_look = head_look and len(head_state_ids(self.labels)) == 2
-        self.crop_hw = self.square(crop_size)
+        self.head_crop_hw = self.square(head_crop_size)
         _check_range("other_state", other_state, -1e-9, 1.0)
         self.min_gain, self.max_upscale, self.other_state = min_gain, max_upscale, other_state
         self.max_crops, self.crop_conf, self.min_crop = max_crops, crop_conf, min_crop
@@ -224,7 +224,8 @@ class Detector:
         classes = np.asarray(sorted(wanted), dtype=np.int64)
         cig_crops: list[list[Detections]] = [[] for _ in frames]
         head_crops: list[list[Detections]] = [[] for _ in frames]
-        ran = self._run(crops, classes, [self.crop_hw] * len(crops))
+        own = self.info.input_hw  # cigarette crops at the model's own input, head crops at theirs
+        ran = self._run(crops, classes, [self.head_crop_hw if o[3] else own for o in owners])
         for (i, x0, y0, heads_crop), crop, dets in zip(owners, crops, ran, strict=True):
             if heads_crop:  # a head cut by the crop's edge is judged by a crop that holds it
                 dets = dets[~cut_by_edge(dets.xyxy, crop.shape[:2], (x0, y0), frames[i].shape[:2])]
@@ -254,7 +255,7 @@ class Detector:
                 dets, hw, min_score=self.crop_conf, max_crops=self.max_crops,
                 min_size=self.min_crop,
             )  # fmt: skip
-        side = min(self.crop_hw)
+        side = min(self.head_crop_hw)
         return head_regions(
             dets,
             hw,

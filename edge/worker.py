@@ -103,7 +103,7 @@ class EdgeWorker:
                 threads=c.detector.threads or max(1, default_threads() // sessions),
                 second_look=c.detector.second_look,
                 head_look=c.detector.head_look,
-                crop_size=c.detector.crop_size,
+                head_crop_size=c.detector.head_crop_size,
                 input_size=c.detector.input_size,
                 rect=c.detector.rect,
             )
