@@ -28,9 +28,15 @@ from edge.evaluate import AP_CONF, evaluate
 def detector(model: Path, variant: str, threads: int | None = None) -> Detector:
     """``416``, ``640+look``, ``1024+look2/0.5@32``: input side, head look (max upscale),
     weaker state's factor, crops per frame."""
-    if variant == "cli":  # sitewatch detect's and eval's defaults
+    if variant.startswith("cli"):  # sitewatch detect's and eval's defaults (and a factor)
+        factor = variant.partition("/")[2]
         return Detector(
-            model, conf=AP_CONF, max_crops=MAX_CROPS, large_input=LARGE_INPUT, threads=threads
+            model,
+            conf=AP_CONF,
+            max_crops=MAX_CROPS,
+            large_input=LARGE_INPUT,
+            threads=threads,
+            **({"other_state": float(factor)} if factor else {}),
         )
     variant, _, crop_size = variant.partition("%")
     variant, _, crops = variant.partition("@")
