@@ -69,7 +69,8 @@ test: lint typecheck unit
 
 # The shipped model (models/README.md): one long stage 1, two stage-2 runs from it, their
 # average (the 2026-11-22 model), then that average fine-tuned on every hard-hat photo
-# (neuhardhat too, training/finetune.py), its INT8 copy. On a GPU: TRAIN_DEVICE=0
+# (neuhardhat too, training/finetune.py) and averaged half and half with its fine-tune
+# (WiSE-FT), its INT8 copy. The shipped model stopped the fine-tune after epoch 3 of 4. On a GPU: TRAIN_DEVICE=0
 # TRAIN_WORKERS=5; on this 2-core CPU the first part takes about a day, the fine-tune about
 # 20 minutes an epoch.
 TRAIN_DEVICE ?= cpu
@@ -84,7 +85,9 @@ train: $(VENV)/.installed
 	$(PY) -m training.soup build/runs/s1long_s2/weights/best.pt build/runs/s2c/weights/best.pt \
 		--out build/base-fp32.onnx
 	SITEWATCH_SHARED=$(SHARED) $(PY) -m training.finetune --source build/base-fp32.onnx \
-		--device $(TRAIN_DEVICE) --workers $(TRAIN_WORKERS) --epochs $(FINETUNE_EPOCHS) --export
+		--device $(TRAIN_DEVICE) --workers $(TRAIN_WORKERS) --epochs $(FINETUNE_EPOCHS)
+	$(PY) -m training.soup build/weights/base-fp32_unfolded.pt build/runs/neu/weights/last.pt \
+		--weight 0.5 --pt build/soup/wise.pt
 	$(PY) -m training.quantize
 
 bench: $(VENV)/.installed

@@ -92,9 +92,10 @@ class Detector:
         the state of the heads in them (``helmet`` or ``head``, merged by ``edge.head_look``):
         crops of at least ``head_crop_size / max_upscale`` px, only where they show a region at
         least ``min_gain`` times larger than the whole frame did (a frame near the input size
-        gets none). ``head_crop_size`` is their square input (None: the model's own; the
-        cigarette crops always use the model's own). ``other_state`` multiplies the score of
-        the weaker state of a head seen both ways (0 drops it, 1 keeps both as found).
+        gets none). ``head_crop_size`` is their square input (None: the size the model was
+        exported at, whatever ``input_size``; the cigarette crops use the detector's input).
+        ``other_state`` multiplies the score of the weaker state of a head seen both ways (0
+        drops it, 1 keeps both as found).
         ``input_size`` overrides the square input the model was exported at (dynamic models).
         ``large_input``: frames whose long side is at least ``large_frame`` px run at this
         input instead, unless ``detect`` is given their sizes (a 1080p view: its people are
@@ -113,6 +114,7 @@ class Detector:
         if threads is not None and threads < 1:
             raise ValueError(f"threads must be at least 1 (or None for all cores), got {threads}")
         self._session, self.info = open_model(model, threads, optimization, providers)
+        self.head_crop_hw = self.square(head_crop_size)  # before input_size: the exported size
         self.info = replace(self.info, input_hw=self.square(input_size))
         self.labels: tuple[str, ...] = self.info.labels
         self.conf, self.iou, self.max_batch = conf, iou, max_batch
@@ -131,7 +133,6 @@ class Detector:
         self.rect = rect and self.info.dynamic_hw and not self.info.fixed_batch
         self.second_look = second_look and "cigarette" in self.labels
         self.head_look = head_look and len(head_state_ids(self.labels)) == 2
-        self.head_crop_hw = self.square(head_crop_size)
         _check_range("other_state", other_state, -1e-9, 1.0)
         self.min_gain, self.max_upscale, self.other_state = min_gain, max_upscale, other_state
         self.max_crops, self.crop_conf, self.min_crop = max_crops, crop_conf, min_crop
