@@ -42,7 +42,9 @@ HEAD_MAX_UPSCALE = 2.0
 """The head look's crops are at least the crop input over this: a head in them is enlarged at
 most this much (1: crops at the frame's own resolution; models/README.md, "Head look")."""
 OTHER_STATE_FACTOR = 1.0
-"""Score factor for the weaker state of a head seen both ways (models/README.md, "Head look")."""
+"""Score factor for the weaker state of a head seen both ways: 1 keeps both as found (0.5
+changed the confusions by a box or two and cost recall: bench/RESULTS.md, "The fine-tune's
+candidates")."""
 
 Frame = npt.NDArray[np.uint8]
 IntArray = npt.NDArray[np.int64]
