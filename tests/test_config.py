@@ -215,6 +215,19 @@ INVALID = [
         id="camera-input-size",
     ),
     pytest.param(
+        HEAD + CAMERA + "    head_look: sometimes  # <-\n",
+        "cameras[0].head_look",
+        ["boolean", "sometimes"],
+        id="camera-head-look",
+    ),
+    pytest.param(
+        HEAD.replace("{model: ../models/m.onnx}", "{model: m.onnx, head_crop_size: 250}  # <-")
+        + CAMERA,
+        "detector.head_crop_size",
+        ["multiple of 32", "250"],
+        id="head-crop-size",
+    ),
+    pytest.param(
         HEAD.replace("local}", "local, tls: {enabled: true, certfile: c.pem}}  # <-") + CAMERA,
         "mqtt.tls",
         ["certfile and keyfile together"],

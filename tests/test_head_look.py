@@ -138,3 +138,13 @@ def test_a_near_photo_gets_no_head_look_crops(model_path: Path, shared: Path) ->
     without = Detector(model_path, second_look=False, head_look=False).detect([photo])[0]
     assert with_look.label_names() == without.label_names()
     np.testing.assert_array_equal(with_look.scores, without.scores)
+
+
+def test_a_cameras_head_look_overrides_the_detectors() -> None:
+    from edge.config_load import load_config
+    from edge.worker import wants_head_look
+
+    config = load_config(Path(__file__).resolve().parent.parent / "configs" / "cameras.yaml")
+    looks = {cam.id: wants_head_look(config, cam) for cam in config.cameras}
+    assert config.detector.head_look is False
+    assert looks == {"cam-factory": True, "cam-smoking": False, "cam-gate": False}
