@@ -11,7 +11,7 @@ import json
 import re
 from typing import Any, ClassVar, TypeVar, overload
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.config import JsonDict
 
 _SCHEMA_RE = re.compile(r"^(sitewatch\.[a-z_]+)/([0-9]+)$")
@@ -36,6 +36,13 @@ class Message(Strict):
 
     model_config = ConfigDict(json_schema_extra=_require_schema)
     SCHEMA: ClassVar[str]
+    signature: str | None = Field(
+        None,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9+/]+={0,2}$",
+        description="Ed25519 signature (base64) of the sender over the message without this "
+        "field (contract/signing.py); None = unsigned, refused where the sender's key is known.",
+    )
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -46,6 +53,9 @@ class Message(Strict):
 
 
 _REGISTRY: dict[str, dict[int, type[Message]]] = {}
+MAX_MESSAGE_BYTES = 256 * 1024
+"""Largest JSON message a reader accepts (evidence bytes and snapshots travel on their own
+topics with their own limits); a bigger payload is refused before it is parsed."""
 SCHEMA_DOC = "Message type and version; readers route on it and refuse unknown versions."
 
 
@@ -81,6 +91,12 @@ def decode(payload: bytes, expected: type[Message] | None = None) -> Message:
     """
     known_all = ", ".join(f"{n}/{v}" for n, versions in _REGISTRY.items() for v in versions)
     want = expected.SCHEMA if expected else f"one of {known_all}"
+    if len(payload) > MAX_MESSAGE_BYTES:
+        raise ContractError(
+            f"expected a message of at most {MAX_MESSAGE_BYTES} bytes, got {len(payload)} "
+            f"bytes starting {payload[:40]!r}; refused unread: the sender is not a SiteWatch "
+            "edge/console or is broken"
+        )
     try:
         data = json.loads(payload)
     except ValueError as exc:

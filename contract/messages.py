@@ -22,7 +22,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, AwareDatetime, Field, JsonValue, model_validator
 
-from contract.codec import SCHEMA_DOC, ContractError, Message, Strict, decode, encode, model_for
+from contract.codec import (
+    MAX_MESSAGE_BYTES,
+    SCHEMA_DOC,
+    ContractError,
+    Message,
+    Strict,
+    decode,
+    encode,
+    model_for,
+)
 from contract.topics import (
     ANY,
     DEFAULT_PREFIX,
@@ -44,6 +53,8 @@ from contract.topics import (
 __all__ = [
     "ANY",
     "DEFAULT_PREFIX",
+    "MAX_EVIDENCE_FILES",
+    "MAX_MESSAGE_BYTES",
     "MESSAGES",
     "AlertEvent",
     "CameraConfig",
@@ -85,6 +96,9 @@ Version = Annotated[str, Field(min_length=1, max_length=64)]
 RuleName = Literal["no_helmet", "smoking"]
 ZoneKind = Literal["helmet_required", "no_smoking", "smoking_area", "mask"]
 EvidenceKind = Literal["snapshot", "snapshot_clean", "clip", "still"]
+EvidenceType = Literal["image/jpeg", "video/mp4"]
+MAX_EVIDENCE_FILES = 16
+"""Evidence files one alert message may list (the edge makes at most four)."""
 
 
 def _known_zone(name: str) -> str:
@@ -119,8 +133,9 @@ class EvidenceFile(Strict):
     )
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the file, lower hex.")
     size_bytes: Count = Field(description="File size in bytes.")
-    content_type: str = Field(
-        pattern=r"^[a-z]+/[a-z0-9.+-]+$", description="MIME type, e.g. image/jpeg or video/mp4."
+    content_type: EvidenceType = Field(
+        description="MIME type: only what the edge makes (JPEG pictures, MP4 clips); anything "
+        "else, e.g. HTML or SVG that could run script in a browser, is refused."
     )
     duration_s: float | None = Field(
         None, gt=0.0, description="Clip length in seconds; only for kind 'clip'."
@@ -150,7 +165,9 @@ class AlertEvent(Message):
     rule: RuleName = Field(description="Rule that was violated.")
     track_id: Count = Field(description="Tracker id of the person, unique per camera run.")
     zone_id: Ident = Field(description="Zone where the rule was violated.")
-    label: str = Field(min_length=1, description="Detector label of the evidence object.")
+    label: str = Field(
+        min_length=1, max_length=40, description="Detector label of the evidence object."
+    )
     score: Unit = Field(description="Best detector score of the evidence object so far.")
     box: tuple[Unit, Unit, Unit, Unit] = Field(
         description="Best evidence box as normalised 0..1 xyxy (x right, y down)."
@@ -160,7 +177,9 @@ class AlertEvent(Message):
     ended_at: AwareDatetime | None = Field(None, description="When it ended; only on 'end'.")
     sent_at: AwareDatetime = Field(description="When the edge wrote this message.")
     evidence: list[EvidenceFile] = Field(
-        default_factory=list, description="Evidence files known so far; they follow by upload."
+        default_factory=list,
+        max_length=MAX_EVIDENCE_FILES,
+        description="Evidence files known so far; they follow by upload.",
     )
     config_version: Version = Field(description="Edge config version the rule ran with.")
 
@@ -194,7 +213,9 @@ class CameraStatus(Message):
     frames_dropped: Count = Field(description="Frames dropped as stale since the edge started.")
     reconnects: Count = Field(description="Stream reconnections since the edge started.")
     last_frame_at: AwareDatetime | None = Field(description="Latest frame; None if none yet.")
-    error: str | None = Field(None, description="Latest stream error, None when healthy.")
+    error: str | None = Field(
+        None, max_length=1000, description="Latest stream error, None when healthy."
+    )
     at: AwareDatetime = Field(description="When this status was written.")
 
 
@@ -246,7 +267,7 @@ class EdgeStats(Message):
     site_id: Ident = Field(description="Site the edge serves.")
     at: AwareDatetime = Field(description="End of the interval.")
     interval_s: float = Field(gt=0.0, description="Length of the interval in seconds.")
-    cameras: list[CameraStats] = Field(description="Per-camera numbers.")
+    cameras: list[CameraStats] = Field(max_length=1024, description="Per-camera numbers.")
     batches: Count = Field(description="Detector batches run.")
     batch_size_mean: Rate = Field(description="Mean frames per batch (0 if no batch).")
     inference_ms_p50: Rate = Field(description="Median detector time per batch, ms.")
@@ -265,7 +286,9 @@ class ZoneSpec(Strict):
     name: str = Field("", max_length=100, description="Human-readable name.")
     kind: ZoneKind = Field(description="What the zone means for the rules.")
     points: list[tuple[Unit, Unit]] = Field(
-        min_length=3, description="Polygon corners as [x, y] normalised 0..1 (x right, y down)."
+        min_length=3,
+        max_length=200,
+        description="Polygon corners as [x, y] normalised 0..1 (x right, y down).",
     )
 
 
@@ -280,7 +303,7 @@ class CameraConfig(Message):
     camera_id: Ident = Field(description="Camera id.")
     name: str = Field("", max_length=200, description="Camera's human-readable name.")
     version: Version = Field(description="Edge config version these zones and rules belong to.")
-    zones: list[ZoneSpec] = Field(description="The camera's zones.")
+    zones: list[ZoneSpec] = Field(max_length=100, description="The camera's zones.")
     rules: dict[RuleName, dict[str, JsonValue]] = Field(
         description="Effective rule settings per rule (site defaults merged in)."
     )
@@ -302,7 +325,9 @@ class ConfigCommand(Message):
     )
     issued_by: str = Field(min_length=1, max_length=200, description="User who made it.")
     issued_at: AwareDatetime = Field(description="When the console sent it.")
-    zones: list[ZoneSpec] = Field(description="The camera's complete zone list after the change.")
+    zones: list[ZoneSpec] = Field(
+        max_length=100, description="The camera's complete zone list after the change."
+    )
     rules: dict[RuleName, dict[str, JsonValue]] | None = Field(
         None, description="Per-rule overrides (keys of the edge's rule config); None = unchanged."
     )
@@ -326,7 +351,9 @@ class ConfigResult(Message):
     site_id: Ident = Field(description="Site of the edge.")
     status: Literal["applied", "refused"] = Field(description="Outcome.")
     version: Version = Field(description="Config version now running (the new one if applied).")
-    reason: str | None = Field(None, description="Why it was refused; None if applied.")
+    reason: str | None = Field(
+        None, max_length=4000, description="Why it was refused; None if applied."
+    )
     at: AwareDatetime = Field(description="When the edge decided.")
 
     @model_validator(mode="after")

@@ -50,6 +50,7 @@ from server.ingest_status import (
     on_stats,
 )
 from server.ingest_topics import MODELS, TopicError, route
+from server.ingest_trust import check_sender
 from server.models import IngestReject
 from server.settings import Settings
 
@@ -92,6 +93,7 @@ def dispatch(s: Session, ctx: Context, payload: bytes) -> None:
         on_snapshot(s, ctx, payload)
         return
     msg = m.decode(payload, MODELS[kind])
+    check_sender(s, ctx, msg)
     if isinstance(msg, m.AlertEvent):
         on_alert(s, ctx, msg)
     elif isinstance(msg, m.CameraStatus):

@@ -233,3 +233,21 @@ class IngestReject(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     topic: Mapped[str] = mapped_column(String(300))
     reason: Mapped[str] = mapped_column(Text)
+
+
+class BrokerAccount(Base):
+    """An identity on the MQTT broker: the console's, or one site's edge with its public key.
+
+    ``password_hash`` is in mosquitto_passwd's format (``$7$`` PBKDF2-SHA512), so the broker's
+    password file is written from these rows; ``public_key`` (edges only) is base64 of the raw
+    Ed25519 key the edge signs its messages with (contract/signing.py).
+    """
+
+    __tablename__ = "broker_accounts"
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))  # console / edge
+    site_id: Mapped[str | None] = mapped_column(String(40), nullable=True, unique=True)
+    password_hash: Mapped[str] = mapped_column(String(300))
+    public_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
