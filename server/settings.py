@@ -39,6 +39,21 @@ class Settings(BaseSettings):
     )
     mqtt_client_id: str = Field("sitewatch-console", description="MQTT client id (unique).")
     topic_prefix: str = Field("sitewatch", description="Topic prefix shared with the edges.")
+    signing_key_file: Path = Field(
+        Path("data/console.key"),
+        description="The console's Ed25519 key (PEM), made on first start: it signs every "
+        "command to an edge; edges get its public key ('sitewatch server public-key').",
+    )
+    broker_password_file: Path = Field(
+        Path("data/broker/passwd"),
+        description="Mosquitto password file that 'sitewatch server add-edge' writes (the "
+        "broker's password_file).",
+    )
+    broker_acl_file: Path = Field(
+        Path("data/broker/acl"),
+        description="Mosquitto ACL file that 'sitewatch server add-edge' writes (the broker's "
+        "acl_file): each edge publishes only its own site's topics.",
+    )
     cookie_secure: bool = Field(
         False, description="Mark session cookies Secure (set it when served over HTTPS)."
     )
