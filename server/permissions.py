@@ -146,3 +146,47 @@ def camera_scope_problem(sites: Sequence[str], cameras: Sequence[str] | None) ->
     if len(set(cameras)) != len(cameras):
         return f"camera scope lists a camera twice: {list(cameras)}"
     return None
+
+
+def grant_problem(admin: Scoped, sites: Sequence[str], cameras: Sequence[str] | None) -> str | None:
+    """Why ``admin`` may not manage (or make) a user of ``sites`` / ``cameras``; None if it may.
+
+    An admin of every site (``["*"]``, no camera limit) manages everyone. Any other admin
+    manages only users whose every site is one of its own and, when it is itself limited to
+    cameras, whose cameras are all among its own: it never grants a site, a camera or a scope
+    ("*", or every camera of a site) it does not have itself.
+    """
+    mine = Scope.of(admin)
+    if mine.every_site:
+        return None
+    yours = f"your sites {list(admin.sites)}" + (
+        f" and cameras {list(admin.cameras)}" if admin.cameras is not None else ""
+    )
+    if "*" in sites:
+        return (
+            f"'*' (every site) is more than {yours}: only an admin of every site may manage "
+            "or grant it"
+        )
+    outside = [site for site in sites if not mine.site(site)]
+    if outside:
+        return (
+            f"sites {outside} are not among {yours}: you may manage and grant only users "
+            "within them"
+        )
+    if mine.cameras is None:
+        return None
+    if cameras is None:
+        return (
+            f"every camera of {list(sites)} is more than {yours}: give the user a camera "
+            "scope within yours"
+        )
+    try:
+        beyond = [c for c in cameras if not mine.camera(*split_camera(c))]
+    except ValueError as exc:
+        return str(exc)
+    if beyond:
+        return (
+            f"cameras {beyond} are not among {yours}: you may manage and grant only cameras "
+            "you have"
+        )
+    return None
