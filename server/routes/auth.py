@@ -77,14 +77,11 @@ def login(body: LoginIn, request: Request, response: Response, s: DB, state: Sta
     )
     user.last_login_at = now
     audit.record(s, user, "login", "user", user.username, client=client_address(request))
-    secure = state.settings.cookie_secure
+    secure = state.settings.cookie_secure or request.url.scheme == "https"
     age = int(hours * 3600)
     response.set_cookie(
         SESSION_COOKIE, token, max_age=age, httponly=True, samesite="strict", secure=secure
-    )
-    response.set_cookie(
-        CSRF_COOKIE, csrf, max_age=age, httponly=False, samesite="strict", secure=secure
-    )
+    )  # no CSRF cookie: see server.deps.check_request_origin
     return user_out(user)
 
 
@@ -93,8 +90,9 @@ def logout(request: Request, response: Response, user: CurrentUser, s: DB) -> No
     token = request.cookies.get(SESSION_COOKIE, "")
     s.execute(delete(WebSession).where(WebSession.token_hash == token_hash(token)))
     audit.record(s, user, "logout", "user", user.username, client=client_address(request))
-    response.delete_cookie(SESSION_COOKIE)
-    response.delete_cookie(CSRF_COOKIE)
+    secure = request.app.state.sitewatch.settings.cookie_secure or request.url.scheme == "https"
+    response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="strict", secure=secure)
+    response.delete_cookie(CSRF_COOKIE, samesite="strict", secure=secure)  # an older release's
 
 
 @router.get("/me")
