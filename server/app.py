@@ -11,7 +11,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from server import routes
+from server import routes, security_headers
 from server.db import Database, migrate
 from server.security import LoginLimiter
 from server.settings import Settings
@@ -25,7 +25,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The console app for ``settings`` (default: from ``SITEWATCH_*`` environment variables).
 
     Start-up migrates the database to the newest schema and, when ``mqtt_host`` is set,
-    starts MQTT ingest from every site's edge.
+    starts MQTT ingest from every site's edge. Every response carries the security headers
+    of :mod:`server.security_headers`; request bodies are bounded by ``max_request_bytes``.
     """
     settings = settings or Settings()
     db = Database(settings.database_url)
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.sitewatch = state
+    security_headers.install(app, settings.max_request_bytes)
     for router in routes.ROUTERS:
         app.include_router(router)
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="console")

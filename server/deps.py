@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Annotated
@@ -33,7 +32,8 @@ DB = Annotated[Session, Depends(db_session, scope="function")]  # commit before 
 
 
 def current_user(request: Request, s: DB) -> User:
-    """The user of the session cookie; state-changing requests must echo its CSRF token."""
+    """The user of the session cookie; a state-changing request must also pass
+    :func:`check_request_origin` (the console's defence against cross-site requests)."""
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "not logged in: POST /api/auth/login")
@@ -46,14 +46,53 @@ def current_user(request: Request, s: DB) -> User:
     if user is None or not user.active:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "account disabled: ask an admin")
     if request.method not in SAFE_METHODS:
-        sent = request.headers.get(CSRF_HEADER, "")
-        if not hmac.compare_digest(sent, ws.csrf_token):
+        check_request_origin(request)
+    return user
+
+
+def check_request_origin(request: Request) -> None:
+    """403 unless a state-changing request is the console page's own ``fetch``.
+
+    No token readable by script: the session cookie is HttpOnly and SameSite=Strict, and
+    there is no CSRF cookie any more (a token a page can read, script injected into the
+    origin reads too). Instead the request must carry
+
+    - the ``X-CSRF-Token`` header (any non-empty value; the page sends ``console``): a
+      cross-site page cannot add a custom header without a CORS preflight, which the console
+      never grants, and an HTML form cannot add one at all;
+    - when the browser says where it comes from, the console's own origin: ``Origin`` equal
+      to this request's scheme and host, or else ``Sec-Fetch-Site: same-origin``. Browsers set
+      both and script cannot change them, so a document with an opaque origin (an evidence
+      file, served with ``CSP: sandbox``) or another site is refused even if it ran script.
+      A client that sends neither (curl, httpx, an API script) is not a browser that can be
+      tricked into sending someone's cookie, and passes on the header alone.
+
+    Script running in the console's own origin could pass both: that is what the strict CSP
+    (no inline script) and the sandboxed, nosniff evidence responses prevent.
+    """
+    if not request.headers.get(CSRF_HEADER):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"missing {CSRF_HEADER} header: send it (any non-empty value, the console page "
+            "sends 'console') with every POST, PUT, PATCH and DELETE",
+        )
+    own = f"{request.url.scheme}://{request.url.netloc}".lower()
+    origin = request.headers.get("origin")
+    if origin is not None:
+        if origin.lower() != own:
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,
-                f"missing or wrong {CSRF_HEADER} header: send the value of the sw_csrf cookie "
-                "with every POST, PUT, PATCH and DELETE",
+                f"cross-origin request refused: Origin {origin!r}, the console is {own!r}; "
+                "use the console's own pages (behind a proxy, forward the Host header)",
             )
-    return user
+        return
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site != "same-origin":
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"cross-site request refused: Sec-Fetch-Site {site!r}, expected 'same-origin': "
+            "use the console's own pages",
+        )
 
 
 CurrentUser = Annotated[User, Depends(current_user)]

@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     cookie_secure: bool = Field(
         False, description="Mark session cookies Secure (set it when served over HTTPS)."
     )
+    max_request_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        description="Largest HTTP request body in bytes (default 1 MiB); a larger one gets 413. "
+        "Evidence arrives over MQTT, never over HTTP.",
+    )
     session_hours: float = Field(12.0, gt=0, description="How long a login lasts.")
     login_attempts: int = Field(
         5, ge=1, description="Failed logins per user name and address before a pause."

@@ -13,8 +13,7 @@ def test_login_sets_httponly_session_and_me_answers(console: Console) -> None:
     cookies = r.headers.get_list("set-cookie")
     session = next(c for c in cookies if c.startswith("sw_session="))
     assert "HttpOnly" in session and "SameSite=strict" in session
-    csrf = next(c for c in cookies if c.startswith("sw_csrf="))
-    assert "HttpOnly" not in csrf
+    assert not any(c.startswith("sw_csrf=") for c in cookies), "no token script could read"
     me = console.client.get("/api/auth/me")
     assert me.status_code == 200 and me.json()["username"] == "li.wei"
     assert "alerts.workflow" in me.json()["capabilities"]

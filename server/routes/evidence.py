@@ -2,6 +2,12 @@
 
 Every file is checked against the SHA-256 it arrived with before it is served; a changed
 file is refused and the refusal logged. Views, downloads and exports go to the audit log.
+
+Only what the product makes is served (:data:`SERVED_TYPES`: JPEG snapshots, MP4 clips), with
+its own type, ``nosniff`` and a ``sandbox`` CSP. A row of any other type (stored by a release
+before the contract allowed only these) is refused with 415, not served as an attachment: a
+saved HTML or SVG file still runs script when opened from disk, and nobody needs it in the
+browser. It stays in custody and leaves only inside the export package, for offline work.
 """
 
 from __future__ import annotations
@@ -21,15 +27,18 @@ from server.deps import DB, app_state, client_address, require
 from server.export import build_package, files_note, folder
 from server.models import Alert, Evidence, User
 from server.queries import get_alert
+from server.security_headers import EVIDENCE_CSP
 from server.state import AppState
 
 router = APIRouter(prefix="/api/alerts", tags=["evidence"])
+SERVED_TYPES: Final = frozenset({"image/jpeg", "video/mp4"})
 State = Annotated[AppState, Depends(app_state)]
 
 FILE_RESPONSES: Final[dict[int | str, dict[str, object]]] = {
     200: {"description": "the whole file", "content": {"application/octet-stream": {}}},
     206: {"description": "the requested byte range (Content-Range)"},
     404: {"description": "no such alert or file, or not arrived yet"},
+    415: {"description": "stored as a type the console does not serve (not JPEG or MP4)"},
     409: {"description": "the file no longer matches its SHA-256 (tampering): refused"},
     410: {"description": "deleted by retention, or missing on disk"},
     416: {"description": "range not satisfiable"},
@@ -63,6 +72,13 @@ def evidence_file(
     ev = s.scalar(select(Evidence).where(Evidence.alert_id == alert.id, Evidence.name == name))
     if ev is None:
         raise HTTPException(404, f"alert {alert_id} has no evidence file {name!r}")
+    if ev.content_type not in SERVED_TYPES:
+        raise HTTPException(
+            415,
+            f"evidence {name!r} of alert {alert_id} is stored as {ev.content_type!r}; the console "
+            f"serves only {', '.join(sorted(SERVED_TYPES))}: the file is kept, export the alert "
+            "to examine it offline",
+        )
     object_id = f"{alert.id}/{ev.name}"
     path = _verified(s, state, user, request, alert, ev)
     site, camera, client = alert.site_id, alert.camera_id, client_address(request)
@@ -75,7 +91,7 @@ def evidence_file(
     else:
         audit.record_view(
             s, user, "evidence", object_id,
-            thumbnail=purpose == "thumbnail" and ev.content_type.startswith("image/"),
+            thumbnail=purpose == "thumbnail" and ev.content_type == "image/jpeg",
             site_id=site, camera_id=camera, detail=detail, client=client,
         )  # fmt: skip
     s.commit()  # the audit row is written before a byte leaves
@@ -84,7 +100,11 @@ def evidence_file(
         media_type=ev.content_type,
         filename=ev.name,
         content_disposition_type="attachment" if download else "inline",
-        headers={"Cache-Control": "private, no-store"},
+        headers={
+            "Cache-Control": "private, no-store",
+            "Content-Security-Policy": EVIDENCE_CSP,
+            "X-Content-Type-Options": "nosniff",
+        },
     )
 
 

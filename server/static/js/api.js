@@ -1,7 +1,12 @@
-// fetch wrapper for the console's API: JSON in and out, the CSRF header on every
+// fetch wrapper for the console's API: JSON in and out, the request-origin header on every
 // state-changing request, errors that carry the server's own message.
+//
+// There is no CSRF token to read: the session cookie is HttpOnly and SameSite=Strict, and a
+// state-changing request is accepted when it carries the X-CSRF-Token header (a custom header
+// no other site can make a browser send) and the browser's own Origin is the console's.
 
-const CSRF_COOKIE = "sw_csrf";
+const REQUEST_HEADER = "X-CSRF-Token";
+const SIGNED_IN_HINT = "sitewatch.signedIn";
 const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);
 const unauthorizedHandlers = new Set();
 
@@ -18,25 +23,31 @@ export function onUnauthorized(fn) {
   unauthorizedHandlers.add(fn);
 }
 
-export function cookie(name) {
-  for (const part of document.cookie.split(";")) {
-    const [k, ...v] = part.trim().split("=");
-    if (k === name) return decodeURIComponent(v.join("="));
+function hint(on) {
+  try {
+    if (on) localStorage.setItem(SIGNED_IN_HINT, "1");
+    else localStorage.removeItem(SIGNED_IN_HINT);
+  } catch {
+    // storage off (private mode): the boot then asks /api/auth/me every time
   }
-  return "";
 }
 
 /**
  * Whether this browser may hold a session. The session cookie is HttpOnly (invisible here);
- * the CSRF cookie is set and deleted with it, so without it /api/auth/me can only say 401.
+ * a hint kept beside it (no secret: set when a login or /api/auth/me answers, dropped at
+ * logout and at any 401) spares the login page a 401 in the console on every visit.
  */
 export function maybeSignedIn() {
-  return Boolean(cookie(CSRF_COOKIE));
+  try {
+    return localStorage.getItem(SIGNED_IN_HINT) !== null;
+  } catch {
+    return true;
+  }
 }
 
-/** Drop the CSRF cookie of a session the server no longer knows (expired, logged out). */
+/** Forget a session the server no longer knows (expired, logged out). */
 export function forgetSession() {
-  document.cookie = `${CSRF_COOKIE}=; Max-Age=0; path=/; SameSite=Strict`;
+  hint(false);
 }
 
 /** "?a=1&b=x&b=y" from {a: 1, b: ["x", "y"], c: "" (left out)}. */
@@ -67,7 +78,7 @@ function messageOf(status, body, fallback) {
 export async function api(path, { method = "GET", body, params } = {}) {
   const headers = { Accept: "application/json" };
   const init = { method, headers, credentials: "same-origin" };
-  if (!SAFE.has(method)) headers["X-CSRF-Token"] = cookie(CSRF_COOKIE);
+  if (!SAFE.has(method)) headers[REQUEST_HEADER] = "console";
   if (body !== undefined) {
     headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -83,8 +94,11 @@ export async function api(path, { method = "GET", body, params } = {}) {
   if (response.status !== 204 && type.includes("json")) {
     data = await response.json().catch(() => null);
   }
+  if (response.ok && (path === "/api/auth/login" || path === "/api/auth/me")) hint(true);
+  if (response.ok && path === "/api/auth/logout") hint(false);
   if (!response.ok) {
     if (response.status === 401 && !path.startsWith("/api/auth/login")) {
+      hint(false);
       for (const fn of unauthorizedHandlers) fn();
     }
     throw new ApiError(response.status, messageOf(response.status, data, response.statusText), data);

@@ -342,7 +342,7 @@ async function boot() {
     }
   });
   let user = null;
-  // no session cookie to ask about: the login page without a 401 in the console every time
+  // no sign of a session (see maybeSignedIn): the login page without a 401 in the console
   if (maybeSignedIn()) {
     try {
       user = await api("/api/auth/me");

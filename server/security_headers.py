@@ -1,0 +1,201 @@
+"""Web hardening of the console: security headers, a bound on request bodies, short errors.
+
+Three pieces, installed by :func:`install` in ``create_app``:
+
+- :class:`SecurityHeaders` (ASGI middleware) gives every response a strict
+  Content-Security-Policy (no inline script, nothing from other origins, no framing),
+  ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY``, ``Referrer-Policy:
+  no-referrer``, ``Cross-Origin-Opener-Policy: same-origin`` and, when the request came over
+  HTTPS (directly, or behind a proxy with uvicorn ``--proxy-headers``), HSTS. A route that sets
+  its own CSP (evidence files: ``sandbox``) keeps it.
+- :class:`BodyLimit` (ASGI middleware) answers 413 to a body over ``max_bytes`` before it is
+  read whole: at once from ``Content-Length``, or as soon as a chunked body passes the limit.
+- :func:`validation_error` is the 422 handler: FastAPI's error shape, with every ``input``
+  it echoes cut to :data:`ECHO_CHARS` characters (a 900 kB note is not sent back whole).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+CONSOLE_CSP: Final = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "media-src 'self'; connect-src 'self'; font-src 'self'; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+"""The console's pages and API: its own files only (module JS, one style sheet, images and
+clips from the API, fetch and EventSource to itself); style changes through the CSSOM only."""
+
+DOCS_CSP: Final = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
+    "img-src 'self' data: https://fastapi.tiangolo.com; font-src https://fonts.gstatic.com; "
+    "worker-src blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'; form-action 'self'"
+)
+"""FastAPI's API docs (Swagger UI, ReDoc) load their code from a CDN and start it with an
+inline script. These pages are fixed HTML that carries no user or edge data, so nothing can
+be injected into them; every other path gets :data:`CONSOLE_CSP`."""
+
+DOCS_PATHS: Final = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+
+EVIDENCE_CSP: Final = "sandbox; default-src 'none'; img-src 'self'; media-src 'self'"
+"""Evidence files: even opened on their own (a new tab), a file is a sandboxed document with
+an opaque origin: no script runs, no cookie is readable, nothing is fetched but the file."""
+
+HSTS: Final = "max-age=31536000"
+ECHO_CHARS: Final = 200
+
+
+def _policy(path: str) -> str:
+    if path in DOCS_PATHS:
+        return DOCS_CSP
+    if path.startswith("/api/alerts/") and "/evidence/" in path:
+        return EVIDENCE_CSP  # the file and any refusal in its place
+    return CONSOLE_CSP
+
+
+def _headers_for(scope: Scope) -> list[tuple[bytes, bytes]]:
+    csp = _policy(scope.get("path", ""))
+    headers = [
+        (b"content-security-policy", csp.encode()),
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"cross-origin-opener-policy", b"same-origin"),
+    ]
+    if scope.get("scheme") == "https":
+        headers.append((b"strict-transport-security", HSTS.encode()))
+    return headers
+
+
+class SecurityHeaders:
+    """Adds :func:`_headers_for`'s headers to every HTTP response that lacks them."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        extra = _headers_for(scope)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers += [(k, v) for k, v in extra if k not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class BodyLimit:
+    """413 for a request body over ``max_bytes`` bytes, said before the body is read whole.
+
+    A declared ``Content-Length`` over the limit is refused at once; a chunked body is read
+    into memory up to the limit (at most ``max_bytes``) and then handed to the app.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length")
+        if length is not None:
+            declared = int(length) if length.isdigit() else -1
+            if declared < 0 or declared > self.max_bytes:
+                await self._refuse(send, f"{length.decode(errors='replace')} bytes")
+                return
+            await self.app(scope, receive, send)
+            return
+        if b"chunked" not in headers.get(b"transfer-encoding", b"").lower():
+            await self.app(scope, receive, send)
+            return
+        buffered: list[Message] = []
+        total = 0
+        while True:
+            message = await receive()
+            buffered.append(message)
+            if message["type"] != "http.request":
+                break
+            total += len(message.get("body", b""))
+            if total > self.max_bytes:
+                await self._refuse(send, f"more than {total} bytes (chunked)")
+                return
+            if not message.get("more_body", False):
+                break
+
+        async def replay() -> Message:
+            return buffered.pop(0) if buffered else await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, send: Send, came: str) -> None:
+        body = json.dumps(
+            {
+                "detail": f"request body too large: {came}, the console takes at most "
+                f"{self.max_bytes} bytes (max_request_bytes): send less (evidence arrives "
+                "over MQTT, never over HTTP)"
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def short(value: Any) -> Any:
+    """``value`` as echoed in an error: strings cut to :data:`ECHO_CHARS` characters, larger
+    lists and objects replaced by a note of their size."""
+    if isinstance(value, str | bytes) and len(value) > ECHO_CHARS:
+        text = value if isinstance(value, str) else value.decode(errors="replace")
+        return f"{text[:ECHO_CHARS]}… ({len(value)} characters, cut)"
+    if isinstance(value, dict | list):
+        size = len(json.dumps(jsonable_encoder(value), default=str))
+        if size > ECHO_CHARS:
+            return f"<{type(value).__name__} of {size} characters, not echoed>"
+    return value
+
+
+async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422 shape (``{"detail": [{type, loc, msg, input, ctx}]}``), inputs shortened."""
+    assert isinstance(exc, RequestValidationError)
+    errors = []
+    for error in exc.errors():
+        error = dict(error)
+        if "input" in error:
+            error["input"] = short(error["input"])
+        if isinstance(error.get("ctx"), dict):
+            error["ctx"] = {k: short(v) for k, v in error["ctx"].items()}
+        errors.append(error)
+    return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
+
+
+def install(app: FastAPI, max_request_bytes: int) -> None:
+    """Add the headers, the body limit and the short 422 errors to ``app``."""
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_middleware(BodyLimit, max_bytes=max_request_bytes)
+    app.add_middleware(SecurityHeaders)  # outermost: the 413 gets the headers too
