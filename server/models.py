@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
@@ -134,6 +135,9 @@ class Alert(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # first police export; from then on its facts are fixed and its evidence on legal hold
+    exported_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    legal_hold: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (
         Index("ix_alerts_site_state_started", "site_id", "state", "started_at"),
@@ -155,7 +159,9 @@ class AlertEventRow(Base):
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)  # the message as received, signature too
+    # verified against the site's registered edge key on arrival (False: an open site's)
+    signed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     __table_args__ = (UniqueConstraint("alert_id", "seq", name="uq_alert_events_alert_seq"),)
 
 
@@ -175,7 +181,11 @@ class AlertAction(Base):
 
 
 class Evidence(Base):
-    """An evidence file an alert lists; ``status``: expected → stored, or mismatch."""
+    """An evidence file an alert lists; ``status``: expected → stored, or mismatch.
+
+    ``signed``: the listing (name, size, SHA-256) came in a message verified against the site's
+    registered edge key; an unsigned listing (an open site's) is kept but gives way to a signed
+    one of the same name."""
 
     __tablename__ = "evidence"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -189,6 +199,7 @@ class Evidence(Base):
     status: Mapped[str] = mapped_column(String(16), default="expected")
     path: Mapped[str | None] = mapped_column(String(500), nullable=True)
     stored_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    signed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     __table_args__ = (UniqueConstraint("alert_id", "name", name="uq_evidence_alert_name"),)
 
 

@@ -1,9 +1,12 @@
-"""What the app holds while it runs: settings, database, live events, ingest, login limiter."""
+"""What the app holds while it runs: settings, database, live events, ingest, login limiter,
+and the console's signing key (made on first start; it signs every command to an edge)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from contract.messages import ConfigCommand
 from server.db import Database
@@ -32,3 +35,4 @@ class AppState:
     hub: EventHub = field(default_factory=EventHub)
     limiter: LoginLimiter = field(default_factory=lambda: LoginLimiter(5, 300.0))
     ingest: IngestHandle | None = None
+    signing_key: Ed25519PrivateKey | None = None  # loaded at start (server.app)

@@ -102,6 +102,7 @@ def served_fixture(tmp_path_factory: pytest.TempPathFactory, mqtt: Mosquitto) ->
     settings = Settings(
         database_url=f"sqlite:///{folder / 'console.db'}",
         evidence_dir=folder / "evidence",
+        signing_key_file=folder / "console.key",
         mqtt_host=HOST,
         mqtt_port=mqtt.port,
         mqtt_client_id=f"console-{uuid.uuid4().hex[:8]}",

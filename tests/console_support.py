@@ -40,6 +40,7 @@ class Console:
 
 
 def make_settings(tmp_path: Path, database_url: str | None = None, **extra: object) -> Settings:
+    extra.setdefault("signing_key_file", tmp_path / "console.key")
     return Settings(
         database_url=database_url or f"sqlite:///{tmp_path / 'console.db'}",
         evidence_dir=tmp_path / "evidence",

@@ -16,6 +16,7 @@ from ingest_support import PREFIX, T0, Edge, LiveConsole, edge_of, live_console
 from mqtt_broker import Collector, Mosquitto, broker_fixture, until_received  # noqa: F401
 
 from contract import messages as m
+from contract.signing import load_key, verify
 from edge.commands import apply_command
 from edge.config_load import load_config
 from edge.console_feed import camera_config_message
@@ -107,6 +108,10 @@ def test_a_change_reaches_the_edge_and_its_answer_shows(site: Site) -> None:
     command = site.command()
     assert str(command.request_id) == request["request_id"]
     assert (command.camera_id, command.issued_by) == ("gate", "op.north")
+    # signed with the key the console made on first start, in its key file
+    console_key = load_key(site.console.settings.signing_key_file).public_key()
+    assert verify(command, console_key)
+    assert not verify(command.model_copy(update={"issued_by": "admin"}), console_key)
     assert [z.id for z in command.zones] == ["platform"]
     pending = operator.get("/api/cameras/north/gate/config").json()["pending"]
     assert pending["request_id"] == request["request_id"]

@@ -4,7 +4,9 @@ The edge decides: a change goes out as a ConfigCommand made against the version 
 edited, and the edge applies it (a new version) or refuses it (with the reason). The request's
 row follows that answer; the page polls ``/api/config-requests/{id}`` or listens for the live
 ``config`` event. :func:`send_change` is the one way a change goes out (the zone editor's route
-here, "ignore this spot" in :mod:`server.routes.alert_mask`).
+here, "ignore this spot" in :mod:`server.routes.alert_mask`), and every command it sends is
+signed with the console's key (the edge applies only commands that verify with the console's
+public key in its config).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from contract import messages as m
+from contract.signing import sign
 from server import audit
 from server.deps import DB, app_state, check_camera, client_address, require
 from server.ingest_live import live_config
@@ -145,6 +148,13 @@ def send_change(
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, f"expected a valid change, got: {problems}"
         ) from None
+    if state.signing_key is None:  # only an app whose start-up did not run
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "the console has no signing key loaded, and an edge applies only signed commands: "
+            "nothing was sent; restart the console (it loads SITEWATCH_SIGNING_KEY_FILE)",
+        )
+    command = sign(command, state.signing_key)
     row = ConfigRequest(
         request_id=str(command.request_id),
         site_id=site_id,
