@@ -11,6 +11,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from contract.signing import load_or_create_key
 from server import routes, security_headers
 from server.db import Database, migrate
 from server.security import LoginLimiter
@@ -24,8 +25,9 @@ STATIC = Path(__file__).resolve().parent / "static"
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The console app for ``settings`` (default: from ``SITEWATCH_*`` environment variables).
 
-    Start-up migrates the database to the newest schema and, when ``mqtt_host`` is set,
-    starts MQTT ingest from every site's edge. Every response carries the security headers
+    Start-up migrates the database to the newest schema, loads the console's signing key
+    (``signing_key_file``, made on first start) and, when ``mqtt_host`` is set, starts MQTT
+    ingest from every site's edge. Every response carries the security headers
     of :mod:`server.security_headers`; request bodies are bounded by ``max_request_bytes``.
     """
     settings = settings or Settings()
@@ -39,6 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         migrate(db.engine)
+        state.signing_key = load_or_create_key(settings.signing_key_file)
         settings.evidence_dir.mkdir(parents=True, exist_ok=True)
         state.hub.bind(asyncio.get_running_loop())
         ingest = None
