@@ -178,20 +178,20 @@ def cut_clip(
     plan = plan_clip(segments, t0, t1, shorter_ok=shorter_ok)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(f".{out_path.name}.part")
-    with tempfile.NamedTemporaryFile(
-        "w", suffix=".ffconcat", dir=out_path.parent, delete=False
-    ) as listing:
-        listing.write("ffconcat version 1.0\n")
-        for seg in plan.segments:
-            quoted = str(seg.path.resolve()).replace("'", "'\\''")
-            listing.write(f"file '{quoted}'\nduration {seg.duration:.6f}\n")
+    text = "ffconcat version 1.0\n"
+    for seg in plan.segments:
+        quoted = str(seg.path.resolve()).replace("'", "'\\''")
+        text += f"file '{quoted}'\nduration {seg.duration:.6f}\n"
+    fd, listing = tempfile.mkstemp(suffix=".ffconcat", dir=out_path.parent)
     cmd = [
         ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-        "-f", "concat", "-safe", "0", "-i", listing.name,
+        "-f", "concat", "-safe", "0", "-i", listing,
         "-map", "0:v:0", "-c", "copy", "-t", f"{plan.length:.3f}",
         "-avoid_negative_ts", "make_zero", "-movflags", "+faststart", "-f", "mp4", str(tmp),
     ]  # fmt: skip
-    try:
+    try:  # on a full disk even the listing may fail: it is removed either way
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
         _run_ffmpeg(cmd, timeout_s, f"cut {out_path.name}", tmp)
         codec, duration = probe(tmp, ffprobe)
         if codec != "h264":
@@ -203,7 +203,7 @@ def cut_clip(
             log.warning("clip %s lasts %.2f s, %.2f s were asked", out_path, duration, plan.length)
         os.replace(tmp, out_path)
     finally:
-        Path(listing.name).unlink(missing_ok=True)
+        Path(listing).unlink(missing_ok=True)
         tmp.unlink(missing_ok=True)
     return Clip(out_path, plan.start, duration, out_path.stat().st_size, sha256_file(out_path))
 

@@ -28,18 +28,30 @@ clip copy 8.0 s, and the alert's end waits for them. Measured in bench/RESULTS.m
 low priority": nice 0, 10 and 19).
 
 Message ``seq`` is counted here per alert (start 0), because clip updates are extra messages.
+
+A full disk never stops detection: nothing in :meth:`AlertDelivery.handle` or the evidence
+threads raises for it. Alert messages still go out (the outbox keeps what it cannot store in
+memory, ``edge.outbox``); evidence that cannot be written is dropped, counted by reason in
+:attr:`AlertDelivery.evidence_dropped` and logged; changes to the evidence index the disk refuses
+wait in memory (at most ``INDEX_BACKLOG`` of them, the oldest dropped and counted) and are
+applied in order once it has room. Files go to the outbox by reference (their path, size and
+SHA-256), not as copies.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import queue
+import sqlite3
 import threading
 import time
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -97,6 +109,20 @@ EVIDENCE_NICE = 19
 """Niceness of the clip thread and its ffmpeg children (Linux: per thread, inherited)."""
 
 
+INDEX_BACKLOG = 10_000
+"""Changes to the evidence index kept in memory while the disk refuses them (~100 bytes each)."""
+
+DISK_ERRORS = (OSError, sqlite3.Error)
+"""What a full or failing disk raises on the alert path (ClipError covers ffmpeg's)."""
+
+
+def why_failed(exc: BaseException) -> str:
+    """A short counter key for a failure to write evidence: ``disk full`` or ``failed``."""
+    full = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    full = full or "disk is full" in str(exc) or "No space left" in str(exc)
+    return "disk full" if full else "failed"
+
+
 def lower_priority(nice: int | None = None) -> bool:
     """Give the calling thread (and the processes it starts from now on) CPU only when others
     leave it: Linux keeps a nice value per thread. False where that is not possible."""
@@ -139,6 +165,9 @@ class AlertDelivery:
             target=self._snapshot_loop, name="snapshots", daemon=True
         )
         self.clips_failed = 0
+        self.evidence_dropped: Counter[str] = Counter()
+        """Evidence not made or not indexed, by reason (e.g. ``snapshot: disk full``)."""
+        self._index_backlog: deque[tuple[str, Callable[[], None]]] = deque()
 
     def start(self) -> AlertDelivery:
         self._snap_thread.start()
@@ -167,23 +196,52 @@ class AlertDelivery:
                 )  # fmt: skip
             for alert in held:
                 alert.clip_pending = alert.snap_pending = alert.end_held = False
-                self._send(alert)
+                try:
+                    self._send(alert)
+                except DISK_ERRORS as exc:
+                    log.error("alert %s: its end was not queued: %s", alert.last.id, exc)
 
     def handle(self, t: AlertTransition, frame: AnalysedFrame | None, zone: Zone | None) -> None:
+        """Queue what ``t`` changes; never raises for a full or failing disk (module doc)."""
         with self._lock:
-            if t.event == "start":
-                self._start(t, frame, zone)
-            elif t.id in self._alerts:
-                alert = self._alerts[t.id]
-                alert.last = t
-                if t.event == "end" and alert.pending:
-                    alert.end_held = True
-                else:
-                    self._send(alert)
+            try:
+                if t.event == "start":
+                    self._start(t, frame, zone)
+                elif t.id in self._alerts:
+                    alert = self._alerts[t.id]
+                    alert.last = t
+                    if t.event == "end" and alert.pending:
+                        alert.end_held = True
+                    else:
+                        self._send(alert)
+            except DISK_ERRORS as exc:  # the outbox keeps messages in memory: not expected
+                log.error("alert %s: its %s was not queued: %s", t.id, t.event, exc)
+
+    def _index(self, what: str, change: Callable[[], None]) -> None:
+        """Apply ``change`` to the evidence index after any held back; on a disk error it waits
+        in memory, in order (module doc)."""
+        if len(self._index_backlog) >= INDEX_BACKLOG:
+            lost, _ = self._index_backlog.popleft()
+            self.evidence_dropped["index: backlog full"] += 1
+            log.warning("evidence index: gave up %s: %d changes wait for disk", lost, INDEX_BACKLOG)
+        self._index_backlog.append((what, change))
+        while self._index_backlog:
+            what, change = self._index_backlog[0]
+            try:
+                change()
+            except DISK_ERRORS as exc:
+                if len(self._index_backlog) == 1:
+                    log.warning(
+                        "evidence index: cannot %s (%s); it waits in memory until the disk has "
+                        "room (its files are not deleted by retention until then)",
+                        what, exc,
+                    )  # fmt: skip
+                return
+            self._index_backlog.popleft()
 
     def _start(self, t: AlertTransition, frame: AnalysedFrame | None, zone: Zone | None) -> None:
         alert = self._alerts[t.id] = _Alert(last=t)
-        self.store.open_alert(t.id, t.started_at)
+        self._index(f"open alert {t.id}", partial(self.store.open_alert, t.id, t.started_at))
         if frame is not None:
             alert.snap_pending = True
             self._snaps.put(_SnapJob(t, frame.image, zone))
@@ -201,11 +259,14 @@ class AlertDelivery:
         return folder
 
     def _attach(self, alert: _Alert, files: list[EvidenceFileInfo]) -> None:
-        """Queue the files' bytes before any message lists them."""
-        self.store.add_files(alert.last.id, files)
+        """Queue the files (by reference) before any message lists them."""
+        alert_id = alert.last.id
+        self._index(
+            f"add files to alert {alert_id}", partial(self.store.add_files, alert_id, files)
+        )
         for f in files:
-            topic = m.evidence(self.prefix, self.site_id, alert.last.id, f.name)
-            self.outbox.put(topic, f.path.read_bytes())
+            topic = m.evidence(self.prefix, self.site_id, alert_id, f.name)
+            self.outbox.put_file(topic, f.path, f.size_bytes, f.sha256)
         alert.files.extend(files)
 
     def _send(self, alert: _Alert) -> None:
@@ -233,8 +294,9 @@ class AlertDelivery:
         self.outbox.put(m.alerts(self.prefix, self.site_id), m.encode(msg))
         alert.seq += 1
         if event == "end":
-            self.store.close_alert(t.id, t.ended_at or self.clock())
             del self._alerts[t.id]
+            closed = t.ended_at or self.clock()
+            self._index(f"close alert {t.id}", partial(self.store.close_alert, t.id, closed))
 
     def _snapshot_loop(self) -> None:
         while (job := self._snaps.get()) is not None:
@@ -252,14 +314,29 @@ class AlertDelivery:
                     zone.name or zone.id if zone else "",
                 )
             except (OSError, RuntimeError, ValueError) as exc:
+                self.evidence_dropped[f"snapshot: {why_failed(exc)}"] += 1
                 log.warning("alert %s: no snapshot from camera %s: %s", t.id, t.camera, exc)
             except Exception:  # never leave the alert's end held for ever
+                self.evidence_dropped["snapshot: failed"] += 1
                 log.exception("alert %s: no snapshot from camera %s", t.id, t.camera)
-            with self._lock:
-                alert = self._alerts.get(t.id)
-                if alert is not None:
-                    alert.snap_pending = False
-                    self._evidence_done(alert, files)
+            self._done(t.id, files, clip=False)
+
+    def _done(self, alert_id: str, files: list[EvidenceFileInfo], *, clip: bool) -> None:
+        """An evidence thread's job (the clip's, else the snapshots') ended: clear its flag, queue
+        ``files`` and the message; a failure here must not kill the thread (the alert's end
+        would be held for ever)."""
+        with self._lock:
+            alert = self._alerts.get(alert_id)
+            if alert is None:
+                return
+            if clip:
+                alert.clip_pending = False
+            else:
+                alert.snap_pending = False
+            try:
+                self._evidence_done(alert, files)
+            except Exception:
+                log.exception("alert %s: its evidence was not queued", alert_id)
 
     def _evidence_done(self, alert: _Alert, files: list[EvidenceFileInfo]) -> None:
         """Queue ``files`` and the message listing them; a held end goes once nothing is
@@ -288,15 +365,14 @@ class AlertDelivery:
                 files.append(extract_still(clip, job.best_ts, still))
             except (ClipError, OSError) as exc:
                 self.clips_failed += int(not files)
-                what = "no still" if files else "no clip"
-                log.warning("alert %s: %s from camera %s: %s", job.alert_id, what, job.camera, exc)
+                what = "still" if files else "clip"
+                self.evidence_dropped[f"{what}: {why_failed(exc)}"] += 1
+                log.warning(
+                    "alert %s: no %s from camera %s: %s", job.alert_id, what, job.camera, exc
+                )
             finally:
                 ring.unpin(job.alert_id)
-            with self._lock:
-                alert = self._alerts.get(job.alert_id)
-                if alert is not None:
-                    alert.clip_pending = False
-                    self._evidence_done(alert, files)
+            self._done(job.alert_id, files, clip=True)
 
 
 def _unit_box(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:

@@ -130,11 +130,13 @@ def write_snapshots(
     zone_name: str = "",
     quality: int = 90,
 ) -> tuple[EvidenceFileInfo, EvidenceFileInfo]:
-    """Write ``<alert_id>_snapshot.jpg`` (annotated) and ``..._snapshot_clean.jpg``."""
+    """Write ``<alert_id>_snapshot.jpg`` (annotated) and ``..._snapshot_clean.jpg``: both or
+    neither (on a full disk the first is removed again, so no file is left that no alert lists).
+    """
     if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
         raise ValueError(f"a BGR uint8 frame (H, W, 3), got {frame.dtype} {frame.shape}")
     drawn = draw_snapshot(frame, boxes, labels, scores, zone_points, zone_name)
-    out = []
+    out: list[EvidenceFileInfo] = []
     pairs: tuple[tuple[Kind, npt.NDArray[np.uint8]], ...] = (
         ("snapshot", drawn),
         ("snapshot_clean", frame),
@@ -145,7 +147,12 @@ def write_snapshots(
             raise RuntimeError(f"JPEG encoding failed for {kind} of alert {alert_id}")
         data = buf.tobytes()
         path = folder / f"{alert_id}_{kind}.jpg"
-        write_atomic(path, data)
+        try:
+            write_atomic(path, data)
+        except BaseException:
+            for done in out:
+                done.path.unlink(missing_ok=True)
+            raise
         sha = hashlib.sha256(data).hexdigest()
         out.append(EvidenceFileInfo(kind, path.name, path, len(data), sha, "image/jpeg"))
     return out[0], out[1]
