@@ -358,6 +358,14 @@ class OutboxConfig(Strict):
     """The local store every alert is written to before it is published."""
 
     path: ConfigPath = Field(description="SQLite file of the outbox (created if absent).")
+    max_evidence_mb: float = Field(
+        2000.0,
+        gt=0.0,
+        le=1_000_000.0,
+        description="Most evidence, in MB, waiting in the outbox to be sent (it refers to the "
+        "files, not copies); beyond it the oldest evidence is dropped, counted and logged. "
+        "Alert messages are never dropped.",
+    )
 
 
 class DefaultsConfig(Strict):
