@@ -33,6 +33,7 @@ from pydantic import (
 )
 
 from contract.messages import ZoneKind
+from contract.signing import SigningKeyError, parse_public_key
 from edge.config_checks import cross_check
 
 Label = Literal["helmet", "head", "person", "cigarette"]
@@ -368,6 +369,45 @@ class OutboxConfig(Strict):
     )
 
 
+def _console_key(value: str | None) -> str | None:
+    """A base64 Ed25519 public key (checked, kept as text), or None."""
+    if value is None:
+        return None
+    try:
+        parse_public_key(value)
+    except SigningKeyError:
+        shown = value if len(value) <= 60 else value[:57] + "..."
+        raise ValueError(
+            f"expected an Ed25519 public key as base64 of 32 bytes (44 characters ending in "
+            f"'='), got {shown!r}; paste the output of 'sitewatch server public-key' on the "
+            "console's machine"
+        ) from None
+    return value.strip()
+
+
+class TrustConfig(Strict):
+    """Keys: the edge signs what it publishes, and obeys only commands the console signed."""
+
+    key_file: ConfigPath = Field(
+        Path("edge.key"),
+        validate_default=True,
+        description="The edge's Ed25519 private key (PEM), made on first start if absent; its "
+        "public key is logged at start for the console's 'server add-edge'. Keep it mode 0600.",
+    )
+    console_public_key: Annotated[str | None, AfterValidator(_console_key)] = Field(
+        None,
+        description="The console's public key (base64, from 'sitewatch server public-key'): "
+        "config commands must carry its signature. Absent = every config command is refused.",
+    )
+    command_max_age_s: float = Field(
+        300.0,
+        ge=10.0,
+        le=86400.0,
+        description="Refuse a config command issued longer ago than this (by this edge's "
+        "clock); keep the edge's clock in sync (NTP).",
+    )
+
+
 class DefaultsConfig(Strict):
     """Site-wide defaults merged into every camera (a camera's own values win)."""
 
@@ -452,6 +492,11 @@ class SiteConfig(Strict):
     outbox: OutboxConfig = Field(description="Local alert outbox.")
     defaults: DefaultsConfig = Field(
         default_factory=DefaultsConfig, description="Defaults merged into every camera."
+    )
+    trust: TrustConfig = Field(
+        default_factory=dict,  # validated like a given section: key_file is resolved
+        validate_default=True,
+        description="Signing keys: the edge's own and the console's public key.",
     )
     cameras: list[CameraConfig] = Field(min_length=1, description="The site's cameras.")
 

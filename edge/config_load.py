@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from contract.signing import SigningKeyError, load_key
 from edge.atomic import write_atomic
 from edge.config import SiteConfig, default_client_id
 from edge.config_checks import Finding, Loc, cross_check, format_loc
@@ -128,6 +129,7 @@ def file_checks(config: SiteConfig) -> list[Finding]:
         if file is not None and not file.is_file():
             hint = "Fix the path (relative paths start at this file's folder) or add the file."
             found.append(Finding(loc, "an existing file", f"{file} (not found)", hint, "warning"))
+    found += _trust_checks(config)
     for key in ("username_env", "password_env"):
         name = getattr(config.mqtt, key)
         if name and name not in os.environ:
@@ -141,6 +143,28 @@ def file_checks(config: SiteConfig) -> list[Finding]:
                 )
             )
     return found
+
+
+def _trust_checks(config: SiteConfig) -> list[Finding]:
+    """The edge's key file readable as a key when it exists (an absent one is made at start).
+    No console key is no finding: the edge then refuses config commands, and says so."""
+    key_file = config.trust.key_file
+    if not key_file.exists():
+        return []
+    try:
+        load_key(key_file)
+    except SigningKeyError as exc:
+        return [
+            Finding(
+                ("trust", "key_file"),
+                "an Ed25519 private key in PEM (PKCS#8) that the worker can read",
+                str(exc),
+                "The worker refuses to start with it. A new key means registering its public "
+                "key with the console again.",
+                "warning",
+            )
+        ]
+    return []
 
 
 # --- YAML and line numbers -----------------------------------------------------------------
@@ -261,6 +285,7 @@ _PATHS: tuple[Loc, ...] = (
     ("mqtt", "tls", "ca_file"),
     ("mqtt", "tls", "certfile"),
     ("mqtt", "tls", "keyfile"),
+    ("trust", "key_file"),
 )
 
 

@@ -59,6 +59,7 @@ import numpy as np
 import numpy.typing as npt
 
 from contract import messages as m
+from contract.signing import Signer
 from edge.alerts import AlertTransition
 from edge.clips import ClipError, cut_clip, extract_still, wait_covered
 from edge.config import Zone
@@ -151,8 +152,10 @@ class AlertDelivery:
         rings: dict[str, SegmentRing],
         config_version: Callable[[], str],
         clock: Callable[[], float] = time.time,
+        signer: Signer | None = None,
     ) -> None:
         self.site_id, self.prefix, self.outbox, self.store = site_id, prefix, outbox, store
+        self.signer = signer or Signer(None)  # None: alerts go unsigned (tests of delivery)
         self.evidence_dir, self.tz = evidence_dir, ZoneInfo(tz)
         self.pre_roll_s, self.post_roll_s, self.rings = pre_roll_s, post_roll_s, rings
         self.config_version, self.clock = config_version, clock
@@ -291,7 +294,7 @@ class AlertDelivery:
             evidence=[f.to_message() for f in alert.files],
             config_version=self.config_version(),
         )
-        self.outbox.put(m.alerts(self.prefix, self.site_id), m.encode(msg))
+        self.outbox.put(m.alerts(self.prefix, self.site_id), self.signer.encode(msg))
         alert.seq += 1
         if event == "end":
             del self._alerts[t.id]

@@ -94,7 +94,7 @@ class Housekeeper:
             at=utc(time.time()),
         )
         topic = m.camera_status(c.mqtt.topic_prefix, c.site.id, cam_id)
-        return self.w.transport.publish(topic, m.encode(msg), retain=True)
+        return self.w.transport.publish(topic, self.w.signer.encode(msg), retain=True)
 
     def publish_stats(self, interval_s: float) -> None:
         c, b = self.w.config, self.w.batcher.stats
@@ -130,4 +130,5 @@ class Housekeeper:
             outbox_depth=self.w.outbox.depth(),
             disk_hours_left=self.hours_left,
         )
-        self.w.transport.publish(m.stats(c.mqtt.topic_prefix, c.site.id), m.encode(msg), qos=0)
+        topic = m.stats(c.mqtt.topic_prefix, c.site.id)
+        self.w.transport.publish(topic, self.w.signer.encode(msg), qos=0)

@@ -29,13 +29,23 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from contract import messages as m
+from contract.signing import (
+    Signer,
+    SigningKeyError,
+    fingerprint,
+    load_or_create_key,
+    public_key_text,
+)
 from edge.alerts import AlertTransition
 from edge.batcher import Analysed, Batcher
 from edge.capture import CameraReader
-from edge.commands import apply_command
+from edge.command_gate import CommandGate
+from edge.commands import Outcome, apply_command
 from edge.config import CameraConfig, SiteConfig
+from edge.config_errors import ConfigError, ConfigProblem
 from edge.config_load import load_config
 from edge.console_feed import SnapshotPacer, camera_config_message, snapshot_jpeg
 from edge.delivery import AlertDelivery, utc
@@ -61,6 +71,8 @@ DETECTOR_CONF = 0.1
 """Scores kept by the detector: the tracker keeps tracks alive on weak boxes; rules apply
 their own ``min_score``."""
 TICK_AFTER_S = 1.0
+COMMANDS_QUEUED = 64
+"""Config commands (and, apart, refusals) waiting for the main loop; more are dropped, counted."""
 RESULTS_WAIT_S = 0.2
 """How long the main loop waits for detector results before it runs its timers and commands."""
 
@@ -87,10 +99,21 @@ class EdgeWorker:
     def __init__(self, config_path: Path) -> None:
         self.path = config_path
         self.config = c = load_config(config_path)  # ConfigError: refuse to start
+        self.signer = Signer(_edge_key(config_path, c))
+        self.gate = CommandGate(config_path, c.trust.console_public_key, c.trust.command_max_age_s)
+        if self.gate.key_fingerprint is None:
+            log.warning(
+                "config commands from the console are refused: trust.console_public_key is "
+                "not set in %s (paste the output of 'sitewatch server public-key' there)",
+                config_path,
+            )
         self.started_at = time.time()
         self.stop_event = threading.Event()
         self._ready = threading.Event()  # set by start(): the MQTT hook may run before that
-        self._commands: queue.Queue[m.ConfigCommand] = queue.Queue()
+        self._commands: queue.Queue[m.ConfigCommand] = queue.Queue(maxsize=COMMANDS_QUEUED)
+        self._refusals: queue.Queue[tuple[m.ConfigCommand, str]] = queue.Queue(
+            maxsize=COMMANDS_QUEUED
+        )
         self._snapshots = SnapshotPacer()
         sessions = c.detector.sessions or default_threads()
         label_conf = _label_conf(c)
@@ -138,6 +161,7 @@ class EdgeWorker:
             post_roll_s=c.evidence.post_roll_s,
             rings={k: cam.ring for k, cam in self.cameras.items()},
             config_version=lambda: str(self.config.version),
+            signer=self.signer,
         )
         self.disk = DiskManager(
             c.evidence.dir,
@@ -179,7 +203,8 @@ class EdgeWorker:
             tls = Tls(
                 _opt(q.tls.ca_file), _opt(q.tls.certfile), _opt(q.tls.keyfile), q.tls.insecure
             )
-        will = Will(m.edge_status(q.topic_prefix, c.site.id), m.encode(self._status("offline")))
+        offline = self.signer.encode(self._status("offline"))
+        will = Will(m.edge_status(q.topic_prefix, c.site.id), offline)
         return MqttTransport(
             q.host,
             q.port,
@@ -242,6 +267,8 @@ class EdgeWorker:
                     if now - cam.last_analysed > TICK_AFTER_S:
                         for t in cam.pipeline.tick(now):
                             self._deliver(cam, t)
+                while not self._refusals.empty():
+                    self._refuse(*self._refusals.get())
                 while not self._commands.empty():
                     self._apply(self._commands.get())
                 self._watch_detectors()
@@ -340,11 +367,11 @@ class EdgeWorker:
             return  # paho connected during __init__; start() calls this again
         q = self.config.mqtt
         topic = m.edge_status(q.topic_prefix, self.config.site.id)
-        self.transport.publish(topic, m.encode(self._status("online")), retain=True)
+        self.transport.publish(topic, self.signer.encode(self._status("online")), retain=True)
         for cam in self.config.cameras:  # what the console's zone editor starts from
             topic = m.camera_config(q.topic_prefix, self.config.site.id, cam.id)
             msg = camera_config_message(self.config, cam)
-            self.transport.publish(topic, m.encode(msg), retain=True)
+            self.transport.publish(topic, self.signer.encode(msg), retain=True)
         self.publisher.wake()
 
     def _publish_snapshot(self, camera_id: str, image: np.ndarray) -> None:
@@ -357,14 +384,35 @@ class EdgeWorker:
             log.warning("no snapshot of %s: %s", camera_id, exc)
 
     def _on_command(self, topic: str, payload: bytes) -> None:
+        """On paho's thread: the signature is checked here, so that a flood of unsigned
+        commands fills only its own bounded queue, never the console's."""
         try:
-            self._commands.put(m.decode(payload, m.ConfigCommand))
+            cmd = m.decode(payload, m.ConfigCommand)
         except m.ContractError as exc:
             log.warning("ignored a config command on %s: %s", topic, exc)
+            return
+        problem = self.gate.signature_problem(cmd)
+        try:
+            if problem is None:
+                self._commands.put_nowait(cmd)
+            else:
+                self._refusals.put_nowait((cmd, problem))
+        except queue.Full:
+            self.gate.unanswered += 1
+
+    def _refuse(self, cmd: m.ConfigCommand, reason: str) -> None:
+        """A badly signed command: answered (up to a rate), else only counted."""
+        if self.gate.answer_refusal():
+            self._answer(cmd, Outcome(self.config, False, reason))
 
     def _apply(self, cmd: m.ConfigCommand) -> None:
+        reason = self.gate.take(cmd)
+        if reason is not None:
+            self._answer(cmd, Outcome(self.config, False, reason))
+            return
         out = apply_command(self.config, self.path, cmd)
         if out.applied:
+            self.gate.record(cmd, out.config.version)
             self.config = out.config
             cam = self.cameras.get(cmd.camera_id)
             if cam is not None:
@@ -375,20 +423,26 @@ class EdgeWorker:
                     needs_second_look(cam.config),
                     wants_head_look(out.config, cam.config),
                 )
-            log.info(
-                "config version %s applied (%s by %s)",
-                out.config.version,
-                cmd.camera_id,
-                cmd.issued_by,
-            )
             q = self.config.mqtt
-            offline = m.encode(self._status("offline"))
+            offline = self.signer.encode(self._status("offline"))
             self.transport.set_will(
                 Will(m.edge_status(q.topic_prefix, self.config.site.id), offline)
             )
             self._on_connect()  # the retained edge status carries the new version
-        else:
-            log.warning("config change %s refused: %s", cmd.request_id, out.reason)
+        self._answer(cmd, out)
+
+    def _answer(self, cmd: m.ConfigCommand, out: Outcome) -> None:
+        """The signed ConfigResult of ``cmd``, through the outbox; a refusal is logged."""
+        if not out.applied:
+            unanswered, self.gate.unanswered = self.gate.unanswered, 0
+            more = f" ({unanswered} more refused unanswered before it)" if unanswered else ""
+            log.warning(
+                "config change %s from %r refused%s: %s",
+                cmd.request_id,
+                cmd.issued_by,
+                more,
+                out.reason,
+            )
         result = m.ConfigResult(
             request_id=cmd.request_id,
             site_id=self.config.site.id,
@@ -398,7 +452,8 @@ class EdgeWorker:
             at=utc(time.time()),
         )
         q = self.config.mqtt
-        self.outbox.put(m.config_result(q.topic_prefix, self.config.site.id), m.encode(result))
+        topic = m.config_result(q.topic_prefix, self.config.site.id)
+        self.outbox.put(topic, self.signer.encode(result))
         self.publisher.wake()
 
     def _status(self, state: Literal["online", "offline"]) -> m.EdgeStatus:
@@ -440,6 +495,29 @@ def needs_second_look(cam: CameraConfig) -> bool:
 def wants_head_look(config: SiteConfig, cam: CameraConfig) -> bool:
     """The camera's own head look setting, else the detector's."""
     return config.detector.head_look if cam.head_look is None else cam.head_look
+
+
+def _edge_key(config_path: Path, c: SiteConfig) -> Ed25519PrivateKey:
+    """The edge's signing key (made on first start), its public key logged for the console."""
+    path = c.trust.key_file
+    made = not path.exists()
+    try:
+        key = load_or_create_key(path)
+    except SigningKeyError as exc:
+        hint = "Move the file away (a new key is made) and register the new key at the console."
+        problem = ConfigProblem(
+            str(config_path), None, "trust.key_file", "the edge's Ed25519 key", str(exc), hint
+        )
+        raise ConfigError([problem]) from None
+    log.info(
+        "edge key %s%s: public key %s (fingerprint %s); the console takes this site's "
+        "messages only with it once it is registered there",
+        path,
+        " (new)" if made else "",
+        public_key_text(key),
+        fingerprint(key),
+    )
+    return key
 
 
 def _opt(path: Path | None) -> str | None:
