@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     state = AppState(
         settings=settings,
         db=db,
-        limiter=LoginLimiter(settings.login_attempts, settings.login_window_s),
+        limiter=LoginLimiter.from_settings(settings),
     )
 
     @asynccontextmanager

@@ -68,6 +68,25 @@ class Settings(BaseSettings):
         5, ge=1, description="Failed logins per user name and address before a pause."
     )
     login_window_s: float = Field(300.0, gt=0, description="Window of the login rate limit.")
+    login_attempts_per_address: int = Field(
+        20,
+        ge=1,
+        description="Failed logins from one address, over every user name, before that address "
+        "is paused (stops trying many user names).",
+    )
+    login_attempts_per_user: int = Field(
+        50,
+        ge=2,
+        description="Failed logins for one user name, over every address, before it is paused "
+        "everywhere; must be more than login_attempts, so that one address (paused after "
+        "login_attempts) cannot lock the user out from another.",
+    )
+    login_checks_at_once: int = Field(
+        4,
+        ge=1,
+        description="Password checks (argon2, ~64 MiB and one CPU for ~0.1 s each) run at once; "
+        "a login beyond them gets 503 at once instead of queueing.",
+    )
     evidence_retention_days: float = Field(
         30.0,
         ge=0,

@@ -16,9 +16,9 @@ from server.schemas import LanguageIn, LoginIn, UserOut
 from server.security import (
     CSRF_COOKIE,
     SESSION_COOKIE,
+    LoginRefused,
     new_token,
     token_hash,
-    verify_password,
 )
 from server.state import AppState
 
@@ -42,26 +42,37 @@ def user_out(user: User) -> UserOut:
 
 @router.post(
     "/login",
-    responses={401: {"description": "wrong user name or password"}, 429: {"description": "rate"}},
+    responses={
+        401: {"description": "wrong user name or password"},
+        429: {"description": "too many failed logins (user name, address, or both)"},
+        503: {"description": "too many logins being checked at once"},
+    },
 )
 def login(body: LoginIn, request: Request, response: Response, s: DB, state: State) -> UserOut:
-    """Check the password; set the HttpOnly session cookie and the CSRF cookie."""
-    key = f"{body.username.lower()}|{client_address(request)}"
-    wait = state.limiter.retry_after(key)
-    if wait > 0:
-        raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS,
-            f"too many failed logins for {body.username!r}: try again in {wait:.0f} s",
-            headers={"Retry-After": str(int(wait) + 1)},
+    """Check the password; set the HttpOnly session cookie and the CSRF cookie.
+
+    Limited per user name and address, per address and per user name (:class:`LoginLimiter`);
+    an unknown user name costs the same argon2 check as a known one; every failed check is in
+    the audit log (``login_failed``, committed before the 401)."""
+    address = client_address(request)
+    try:
+        attempt = state.limiter.start(body.username, address)
+        user = s.scalar(select(User).where(User.username == body.username))
+        ok = state.limiter.verify(attempt, user.password_hash if user else None, body.password)
+    except LoginRefused as exc:
+        code = (
+            status.HTTP_503_SERVICE_UNAVAILABLE if exc.busy else status.HTTP_429_TOO_MANY_REQUESTS
         )
-    user = s.scalar(select(User).where(User.username == body.username))
-    if user is None or not user.active or not verify_password(user.password_hash, body.password):
-        state.limiter.failed(key)
+        headers = {"Retry-After": str(int(exc.retry_after) + 1)}
+        raise HTTPException(code, exc.detail, headers=headers) from None
+    if user is None or not user.active or not ok:
+        why = "unknown user" if user is None else "wrong password" if not ok else "disabled"
         audit.record(
-            s, body.username, "login_failed", "user", body.username, client=client_address(request)
+            s, body.username, "login_failed", "user", body.username, detail=why, client=address
         )
+        s.commit()  # the 401 rolls the request's session back: the row must outlive it
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong user name or password")
-    state.limiter.succeeded(key)
+    state.limiter.succeeded(attempt)
     now = datetime.now(UTC)
     s.execute(delete(WebSession).where(WebSession.expires_at <= now))
     token, csrf = new_token(), new_token()
@@ -76,7 +87,7 @@ def login(body: LoginIn, request: Request, response: Response, s: DB, state: Sta
         )
     )
     user.last_login_at = now
-    audit.record(s, user, "login", "user", user.username, client=client_address(request))
+    audit.record(s, user, "login", "user", user.username, client=address)
     secure = state.settings.cookie_secure or request.url.scheme == "https"
     age = int(hours * 3600)
     response.set_cookie(
