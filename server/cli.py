@@ -1,4 +1,5 @@
-"""``sitewatch server``: run the console, or ``sitewatch server create-user``."""
+"""``sitewatch server``: run the console, or ``sitewatch server create-user``, ``migrate``,
+``add-edge SITE`` (an edge's broker account and key), ``broker-files`` and ``public-key``."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import getpass
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the edge's command line loads this module: keep the console's deps lazy
@@ -16,11 +18,15 @@ def server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "action",
         nargs="?",
-        choices=("run", "create-user", "migrate"),
+        choices=("run", "create-user", "migrate", "add-edge", "broker-files", "public-key"),
         default="run",
         help="run (default): serve the console; create-user: add a user; migrate: upgrade "
-        "the database schema and exit. Settings come from SITEWATCH_* environment variables.",
+        "the database schema and exit; add-edge SITE: the broker account and key of a site's "
+        "edge, and the broker's password and ACL files; broker-files: write those files again; "
+        "public-key: print the console's public key (for the edges' trust.console_public_key). "
+        "Settings come from SITEWATCH_* environment variables.",
     )
+    parser.add_argument("site", nargs="?", help="add-edge: the site id of the edge")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8080, help="port to listen on")
     parser.add_argument("--username", help="create-user: the new user's name")
@@ -45,6 +51,23 @@ def server_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: ask on the terminal)",
     )
     parser.add_argument("--language", choices=("zh-CN", "en"), help="create-user: language")
+    parser.add_argument(
+        "--rotate",
+        action="store_true",
+        help="add-edge: replace the edge's password and key (the old ones stop working)",
+    )
+    parser.add_argument(
+        "--public-key",
+        metavar="BASE64",
+        help="add-edge: register this key, which the edge made itself and logs at start, "
+        "instead of making one",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="add-edge: folder for the edge's files (default data/edges/SITE/)",
+    )
 
 
 def run_server(args: argparse.Namespace) -> int:
@@ -60,6 +83,10 @@ def run_server(args: argparse.Namespace) -> int:
         return 0
     if args.action == "create-user":
         return _create_user(args, settings)
+    if args.action in ("add-edge", "broker-files", "public-key"):
+        from server.broker_cli import broker_action
+
+        return broker_action(args, settings)
     import uvicorn
 
     from server.app import create_app

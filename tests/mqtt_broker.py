@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -43,16 +44,32 @@ def _mosquitto_binary() -> str:
 
 
 class Mosquitto:
-    """One mosquitto process on a fixed port; ``stop`` and ``start`` again keep the port."""
+    """One mosquitto process on a fixed port; ``stop`` and ``start`` again keep the port.
 
-    def __init__(self, folder: Path, *, persistence: bool = False) -> None:
+    Anonymous by default; with ``password_file`` (and ``acl_file``) anonymous clients are
+    refused and each client may do what the ACL grants its user name, as in production."""
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        persistence: bool = False,
+        password_file: Path | None = None,
+        acl_file: Path | None = None,
+    ) -> None:
         self.binary = _mosquitto_binary()
         self.folder = folder
         self.port = _free_port()
         self.log = folder / "mosquitto.log"
         self._process: subprocess.Popen[bytes] | None = None
         folder.mkdir(parents=True, exist_ok=True)
-        lines = [f"listener {self.port} {HOST}", "allow_anonymous true"]
+        lines = [f"listener {self.port} {HOST}"]
+        if password_file is None:
+            lines.append("allow_anonymous true")
+        else:
+            lines += ["allow_anonymous false", f"password_file {password_file}"]
+        if acl_file is not None:
+            lines.append(f"acl_file {acl_file}")
         if persistence:  # sessions and queued messages survive stop/start
             lines += ["persistence true", f"persistence_location {folder}/", "autosave_interval 0"]
         else:
@@ -83,6 +100,11 @@ class Mosquitto:
                 time.sleep(0.02)
         self.stop()
         pytest.fail(f"mosquitto did not listen on {self.port}:\n{self.log.read_text()}")
+
+    def reload(self) -> None:
+        """SIGHUP: mosquitto reads its password and ACL files again (as ``kill -HUP``)."""
+        assert self._process is not None and self.running, "broker not running"
+        self._process.send_signal(signal.SIGHUP)
 
     def stop(self) -> None:
         process, self._process = self._process, None
