@@ -7,20 +7,28 @@ was received but not yet stored when the console stopped comes again.
 
 paho's network thread only queues messages; one worker thread handles them in arrival order
 (so per-alert order holds), each in its own transaction, and publishes live events after the
-commit. A message that is malformed, of an unknown schema, on the wrong topic or that fails
-its checks is logged, counted and kept in ``ingest_rejects`` (the newest 1000); ingest goes on.
-A database that is locked or down is waited for (retries with a backoff up to 30 s), not
+commit. The queue is bounded (server.ingest_queue): QoS 0 messages beyond
+``ingest_queue_bytes`` / ``ingest_queue_messages`` are dropped and counted (``dropped``); QoS 1
+messages wait at the broker, which sends no more than its in-flight window before they are
+acknowledged; a message larger than its kind allows (evidence, snapshot, any other message) is
+refused on arrival, its bytes never queued. Decoded messages keep the bounds of
+server.ingest_bounds (times near the console's clock, evidence per alert).
+
+A message that is malformed, of an unknown schema, on the wrong topic or that fails its
+checks is logged, counted and kept in ``ingest_rejects`` (the newest 1000); ingest goes on. A
+database that is locked or down is waited for (retries with a backoff up to 30 s), not
 skipped: meanwhile unacknowledged messages wait at the broker.
 
 The broker decides how much waits for the console: mosquitto keeps at most
 ``max_queued_messages`` (default 1000) per client, so raise it (``max_queued_messages 0`` =
-no limit) where many cameras may publish while the console is away.
+no limit) where many cameras may publish while the console is away, and set its
+``message_size_limit`` (e.g. 67108864, the largest evidence file) so that no client is sent
+a message larger than the console would keep.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,9 +46,11 @@ from contract import messages as m
 from server import retention
 from server.db import Database
 from server.events import EventHub
-from server.evidence_store import EvidenceStore, UnsafePath
+from server.evidence_store import EvidenceStore, OverQuota, Quota, UnsafePath
 from server.ingest_alerts import on_alert, on_evidence
+from server.ingest_bounds import Bounds, check_bounds
 from server.ingest_context import Context, IngestError
+from server.ingest_queue import BoundedQueue
 from server.ingest_status import (
     on_camera_config,
     on_camera_status,
@@ -58,7 +68,8 @@ log = logging.getLogger(__name__)
 REJECTS_KEPT = 1000
 SWEEP_EVERY_S = 3600.0
 DB_RETRY_MAX_S = 30.0
-REFUSED = (TopicError, m.ContractError, IngestError, UnsafePath)
+REFUSED = (TopicError, m.ContractError, IngestError, UnsafePath, OverQuota)
+DEFAULT_BOUNDS = Bounds()
 
 
 class Abandoned(Exception):
@@ -78,13 +89,15 @@ class Received:
     mid: int
     session: int  # which connection delivered it: an ack only goes back on the same one
     at: datetime
+    refused: str | None = None  # refused on arrival (too large): its payload was not kept
 
 
 Job = Callable[[], object]
 
 
-def dispatch(s: Session, ctx: Context, payload: bytes) -> None:
-    """Hand one message to its handler by the kind of its topic."""
+def dispatch(s: Session, ctx: Context, payload: bytes, bounds: Bounds = DEFAULT_BOUNDS) -> None:
+    """Hand one message to its handler by the kind of its topic, once it is known to come
+    from its site's edge and to keep ``bounds``."""
     kind = ctx.route.kind
     if kind == "evidence":
         on_evidence(s, ctx, payload)
@@ -94,6 +107,7 @@ def dispatch(s: Session, ctx: Context, payload: bytes) -> None:
         return
     msg = m.decode(payload, MODELS[kind])
     check_sender(s, ctx, msg)
+    check_bounds(s, ctx, msg, bounds)
     if isinstance(msg, m.AlertEvent):
         on_alert(s, ctx, msg)
     elif isinstance(msg, m.CameraStatus):
@@ -105,7 +119,7 @@ def dispatch(s: Session, ctx: Context, payload: bytes) -> None:
     elif isinstance(msg, m.CameraConfig):
         on_camera_config(s, ctx, msg)
     elif isinstance(msg, m.ConfigResult):
-        on_config_result(s, ctx, msg)
+        on_config_result(s, ctx, msg, bounds.clock_skew_max_s)
 
 
 class Ingest:
@@ -117,13 +131,24 @@ class Ingest:
         self.settings = settings
         self.db = db
         self.hub = hub
-        self.store = EvidenceStore(settings.evidence_dir)
+        self.quota = Quota(
+            file_bytes=settings.evidence_file_max_bytes,
+            snapshot_bytes=settings.snapshot_max_bytes,
+            alert_bytes=settings.evidence_alert_max_bytes,
+            site_staged_bytes=settings.evidence_staged_site_max_bytes,
+        )
+        self.bounds = Bounds(settings.clock_skew_max_s, self.quota)
+        self.store = EvidenceStore(settings.evidence_dir, self.quota)
         self.prefix = settings.topic_prefix
         self.subscriptions = m.console_subscriptions(self.prefix)
         self._where = f"{settings.mqtt_host}:{settings.mqtt_port}"
-        self._queue: queue.Queue[Received | Job | None] = queue.Queue()
+        self._queue: BoundedQueue[Received | Job | None] = BoundedQueue(
+            settings.ingest_queue_bytes, settings.ingest_queue_messages
+        )
         self._counts = threading.Condition()
         self._received = 0
+        self._dropped = 0
+        self._dropping = False  # warned about the current run of drops
         self._handled = 0
         self._rejected = 0
         self._session = 0
@@ -167,6 +192,21 @@ class Ingest:
     @property
     def rejected(self) -> int:
         return self._rejected
+
+    @property
+    def dropped(self) -> int:
+        """QoS 0 messages dropped because the queue was full (see the module)."""
+        return self._dropped
+
+    @property
+    def evidence_evicted(self) -> int:
+        """Staged evidence files deleted, oldest first, for their site's quota."""
+        return self.store.evicted
+
+    @property
+    def queue(self) -> BoundedQueue[Received | Job | None]:
+        """The worker's queue (its ``bytes`` and ``peak_bytes`` show what it holds)."""
+        return self._queue
 
     @property
     def handled(self) -> int:
@@ -284,20 +324,64 @@ class Ingest:
             log.warning("ingest lost the MQTT broker %s (%s); reconnecting", self._where, reason)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        try:
+            self._receive(message)
+        except Exception:  # an exception here would end paho's network thread, and ingest
+            log.exception("ingest could not take a message (mid %s)", message.mid)
+
+    def _receive(self, message: mqtt.MQTTMessage) -> None:
         with self._counts:
             self._received += 1
             session = self._session
-        self._queue.put(
-            Received(
-                topic=message.topic,
-                payload=bytes(message.payload),
-                retained=bool(message.retain),
-                qos=message.qos,
-                mid=message.mid,
-                session=session,
-                at=datetime.now(UTC),
-            )
+        item = Received(
+            topic=message.topic,
+            payload=bytes(message.payload),
+            retained=bool(message.retain),
+            qos=message.qos,
+            mid=message.mid,
+            session=session,
+            at=datetime.now(UTC),
         )
+        limit = self._size_limit(item.topic)
+        if len(item.payload) > limit:
+            reason = (
+                f"expected at most {limit} bytes on this topic, got {len(item.payload)}: "
+                "refused on arrival (not kept); the sender must send smaller messages, or the "
+                "broker's message_size_limit should stop them"
+            )
+            self._queue.put(Received(**{**item.__dict__, "payload": b"", "refused": reason}))
+        elif item.qos > 0:
+            self._queue.put(item, len(item.payload))
+        elif self._queue.offer(item, len(item.payload)):
+            self._dropping = False
+        else:
+            with self._counts:
+                self._dropped += 1
+            if not self._dropping:  # once per run of drops
+                self._dropping = True
+                log.warning(
+                    "ingest is dropping QoS 0 messages (first: %s, %d bytes): %d messages of "
+                    "%d bytes wait for the worker, the bound is %d messages or %d bytes "
+                    "(SITEWATCH_INGEST_QUEUE_MESSAGES/_BYTES); a flood, or a console too slow",
+                    item.topic,
+                    len(item.payload),
+                    len(self._queue),
+                    self._queue.bytes,
+                    self._queue.max_items,
+                    self._queue.max_bytes,
+                )
+
+    def _size_limit(self, topic: str) -> int:
+        """The largest payload a message on ``topic`` may have (its kind decides)."""
+        try:
+            kind = route(self.prefix, topic).kind
+        except TopicError:
+            return m.MAX_MESSAGE_BYTES  # refused by the worker anyway, with its reason
+        if kind == "evidence":
+            return self.quota.file_bytes
+        if kind == "snapshot":
+            return self.quota.snapshot_bytes
+        return m.MAX_MESSAGE_BYTES
 
     # -- the worker ----------------------------------------------------------------------------
     def _work(self) -> None:
@@ -325,6 +409,9 @@ class Ingest:
                 self._counts.notify_all()
 
     def _handle(self, item: Received) -> None:
+        if item.refused is not None:
+            self._reject(item.topic, item.refused)
+            return
         try:
             where = route(self.prefix, item.topic)
         except TopicError as exc:
@@ -335,7 +422,7 @@ class Ingest:
             ctx = Context(self.store, self.prefix, item.topic, where, item.at, item.retained)
             try:
                 with self.db.session() as s:
-                    dispatch(s, ctx, item.payload)
+                    dispatch(s, ctx, item.payload, self.bounds)
                     for topic, reason in ctx.rejects:
                         add_reject(s, topic, reason)
                 break
@@ -381,8 +468,10 @@ class Ingest:
             log.exception("could not record the rejected message on %s", topic)
 
     def _sweep_loop(self) -> None:
+        # often enough that staged evidence lives at most 1.5x its maximum age
+        every_s = min(SWEEP_EVERY_S, self.settings.evidence_staged_max_age_s / 2)
         self.sweep()
-        while not self._stopping.wait(SWEEP_EVERY_S):
+        while not self._stopping.wait(every_s):
             self.sweep()
 
     def _run_sweep(self) -> None:
@@ -391,6 +480,7 @@ class Ingest:
             self.store,
             self.settings.evidence_retention_days,
             false_positive_days=self.settings.false_positive_retention_days,
+            incoming_max_age_s=self.settings.evidence_staged_max_age_s,
         )
 
 

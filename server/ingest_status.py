@@ -3,10 +3,17 @@
 Retained topics hold state: a console that (re)subscribes gets the latest of each again, so
 a repeat must change nothing. An edge that goes offline (its last will) takes its cameras
 offline with it; a retained camera status read while the edge is offline is old news and
-does not bring the camera back online.
+does not bring the camera back online. An 'offline' status of an edge run older than the one
+the console knows (its ``started_at`` is earlier) is old news too, or forged: refused.
+
+A config result is believed only as the first answer to a request this console sent to that
+site, made after the request was sent (give or take ``clock_skew_max_s``); a second answer
+that says something else is refused.
 """
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -42,6 +49,14 @@ def on_edge_status(s: Session, ctx: Context, msg: m.EdgeStatus) -> None:
     The site's time zone is kept when an (older) edge sends none."""
     ctx.same_site(msg.site_id)
     site = ensure_site(s, msg.site_id)
+    known = site.edge_started_at
+    if msg.state == "offline" and known is not None and msg.started_at < known:
+        raise IngestError(
+            f"an 'offline' status of site {msg.site_id}'s edge as started at "
+            f"{msg.started_at.isoformat()}: expected the run the console knows (started "
+            f"{known.isoformat()}) or a later one: refused as old news (a stale retained "
+            "status, or one the edge did not send)"
+        )
     site.edge_state = msg.state
     site.software_version = msg.software_version
     site.config_version = msg.config_version
@@ -100,8 +115,9 @@ def on_snapshot(s: Session, ctx: Context, payload: bytes) -> None:
     ctx.events.append(live_camera(s, camera))
 
 
-def on_config_result(s: Session, ctx: Context, msg: m.ConfigResult) -> None:
-    """The edge's answer to a config change: applied (with the new version) or refused."""
+def on_config_result(s: Session, ctx: Context, msg: m.ConfigResult, skew_s: float = 600.0) -> None:
+    """The edge's answer to a config change: applied (with the new version) or refused; only
+    the first answer of the request's own site, dated after the request (less ``skew_s``)."""
     ctx.same_site(msg.site_id)
     request = s.get(ConfigRequest, str(msg.request_id))
     if request is None:
@@ -116,7 +132,24 @@ def on_config_result(s: Session, ctx: Context, msg: m.ConfigResult) -> None:
             f"came from {msg.site_id!r}: refused"
         )
     if request.answered_at is not None:
-        return  # a repeat: the first answer stands
+        if (request.status, request.version, request.reason) == (
+            msg.status,
+            msg.version,
+            msg.reason,
+        ):
+            return  # a repeat: the first answer stands
+        raise IngestError(
+            f"config request {request.request_id} was answered {request.status!r} (version "
+            f"{request.version}) already, got {msg.status!r} (version {msg.version}): the "
+            "first answer stands, this one is refused (an edge answers once)"
+        )
+    earliest = request.issued_at - timedelta(seconds=skew_s)
+    if msg.at < earliest:
+        raise IngestError(
+            f"config request {request.request_id} was sent at {request.issued_at.isoformat()}; "
+            f"expected an answer made after it, got one dated {msg.at.isoformat()}: refused "
+            "(an answer to an older request, or forged; check the edge's clock if it is wrong)"
+        )
     request.status = msg.status
     request.version = msg.version
     request.reason = msg.reason

@@ -105,3 +105,43 @@ class Settings(BaseSettings):
         description="Bearer token for Prometheus at /metrics; None (default) = /metrics is off.",
     )
     default_language: Language = Field("zh-CN", description="Language of new users.")
+    ingest_queue_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="Payload bytes of received MQTT messages waiting for the ingest worker "
+        "(default 64 MiB): beyond it QoS 0 messages are dropped and counted (metric "
+        "sitewatch_ingest_messages_total{outcome=\"dropped\"}); QoS 1 messages are never "
+        "dropped: the broker's in-flight window (max_inflight_messages) bounds them.",
+    )
+    ingest_queue_messages: int = Field(
+        10_000, ge=1, description="Messages waiting for the ingest worker before QoS 0 drops."
+    )
+    clock_skew_max_s: float = Field(
+        600.0,
+        ge=0,
+        description="How far (seconds) a time in an incoming message may be ahead of the "
+        "console's clock; a message dated later is refused (check the edge's NTP).",
+    )
+    evidence_file_max_bytes: int = Field(
+        64 * 1024 * 1024, ge=1024, description="Largest evidence file in bytes (default 64 MiB)."
+    )
+    evidence_alert_max_bytes: int = Field(
+        256 * 1024 * 1024,
+        ge=1024,
+        description="Evidence bytes one alert may hold, its files together (default 256 MiB).",
+    )
+    snapshot_max_bytes: int = Field(
+        2 * 1024 * 1024, ge=1024, description="Largest camera snapshot in bytes (default 2 MiB)."
+    )
+    evidence_staged_site_max_bytes: int = Field(
+        256 * 1024 * 1024,
+        ge=1024,
+        description="Evidence bytes of one site waiting for the alert that lists them (default "
+        "256 MiB); over it the site's oldest waiting files are deleted, counted.",
+    )
+    evidence_staged_max_age_s: float = Field(
+        6 * 3600.0,
+        gt=0,
+        description="Seconds evidence may wait for the alert that lists it (default 6 h); an "
+        "edge whose link drops between a file and its listing must send the listing within it.",
+    )

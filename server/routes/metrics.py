@@ -43,10 +43,16 @@ def metrics(
         "# HELP sitewatch_ingest_connected Whether MQTT ingest is connected to the broker.",
         "# TYPE sitewatch_ingest_connected gauge",
         f"sitewatch_ingest_connected {int(bool(ingest and ingest.connected))}",
-        "# HELP sitewatch_ingest_messages_total Messages taken by ingest, by outcome.",
+        "# HELP sitewatch_ingest_messages_total Messages taken by ingest, by outcome "
+        "(dropped: QoS 0 messages beyond the ingest queue's bound).",
         "# TYPE sitewatch_ingest_messages_total counter",
         f'sitewatch_ingest_messages_total{{outcome="received"}} {ingest.received if ingest else 0}',
         f'sitewatch_ingest_messages_total{{outcome="rejected"}} {ingest.rejected if ingest else 0}',
+        f'sitewatch_ingest_messages_total{{outcome="dropped"}} {ingest.dropped if ingest else 0}',
+        "# HELP sitewatch_ingest_evidence_evicted_total Evidence files waiting for their alert "
+        "that were deleted, oldest first, for their site's quota.",
+        "# TYPE sitewatch_ingest_evidence_evicted_total counter",
+        f"sitewatch_ingest_evidence_evicted_total {ingest.evidence_evicted if ingest else 0}",
         "# HELP sitewatch_alerts_open Alerts not yet resolved or marked false positive.",
         "# TYPE sitewatch_alerts_open gauge",
     ]

@@ -1,0 +1,99 @@
+"""Bounds every decoded message keeps, checked once in ``server.ingest.dispatch`` before any
+handler sees it.
+
+- Times: every time in a message (``at``, ``sent_at``, ``started_at``, ``last_seen_at``, ...)
+  is at most ``clock_skew_max_s`` ahead of the console's clock when it was received, and not
+  before :data:`EARLIEST` (an edge whose clock was never set). A status dated in the year 9999
+  would otherwise win over every later one and freeze its camera.
+- An alert's evidence: the files its messages list, together with those already listed, are
+  at most ``alert_files`` and ``alert_bytes``, each at most ``file_bytes``.
+
+A message out of bounds is refused whole (:class:`IngestError`), with what was expected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from contract import messages as m
+from server.evidence_store import Quota
+from server.ingest_context import Context, IngestError
+from server.models import Evidence
+
+EARLIEST = datetime(2020, 1, 1, tzinfo=UTC)
+"""No SiteWatch message is older: a time before it comes from a clock that was never set."""
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The limits ``dispatch`` checks; ``quota`` is the evidence store's."""
+
+    clock_skew_max_s: float = 600.0
+    quota: Quota = field(default_factory=Quota)
+
+
+def times(value: object, path: str = "") -> Iterator[tuple[str, datetime]]:
+    """Every datetime in a message, with its field path (``cameras[2].at``)."""
+    if isinstance(value, datetime):
+        yield path, value
+    elif isinstance(value, BaseModel):
+        for name, item in value:
+            yield from times(item, f"{path}.{name}" if path else name)
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            yield from times(item, f"{path}[{i}]")
+
+
+def check_times(ctx: Context, msg: m.Message, clock_skew_max_s: float) -> None:
+    """Refuse a message with a time ahead of the console's clock, or before any SiteWatch."""
+    latest = ctx.received_at + timedelta(seconds=clock_skew_max_s)
+    for path, at in times(msg):
+        if at > latest:
+            ahead = (at - ctx.received_at).total_seconds()
+            raise IngestError(
+                f"{msg.SCHEMA} field {path}: expected a time at most {clock_skew_max_s:.0f} s "
+                f"ahead of the console's clock ({ctx.received_at.isoformat()}), got "
+                f"{at.isoformat()} ({ahead:.0f} s ahead): refused; check the clock of site "
+                f"{ctx.route.site_id}'s edge (NTP: timedatectl, chronyc tracking)"
+            )
+        if at < EARLIEST:
+            raise IngestError(
+                f"{msg.SCHEMA} field {path}: expected a time after {EARLIEST.date()}, got "
+                f"{at.isoformat()}: refused; the clock of site {ctx.route.site_id}'s edge "
+                "was never set (NTP: timedatectl, chronyc tracking)"
+            )
+
+
+def check_listing(s: Session, msg: m.AlertEvent, quota: Quota) -> None:
+    """Refuse a listing that would take its alert over its files or bytes."""
+    listed = {
+        row.name: row.size_bytes
+        for row in s.scalars(select(Evidence).where(Evidence.alert_id == str(msg.id)))
+    }
+    for file in msg.evidence:
+        if file.size_bytes > quota.file_bytes:
+            raise IngestError(
+                f"alert {msg.id} lists {file.name} of {file.size_bytes} bytes: expected at "
+                f"most {quota.file_bytes} bytes per evidence file: refused"
+            )
+        listed.setdefault(file.name, file.size_bytes)
+    total = sum(listed.values())
+    if len(listed) > quota.alert_files or total > quota.alert_bytes:
+        raise IngestError(
+            f"alert {msg.id} would list {len(listed)} evidence files of {total} bytes "
+            f"together: expected at most {quota.alert_files} files and {quota.alert_bytes} "
+            "bytes per alert: refused; an edge lists a handful of files per alert"
+        )
+
+
+def check_bounds(s: Session, ctx: Context, msg: m.Message, bounds: Bounds) -> None:
+    """All of the above, for any decoded message."""
+    check_times(ctx, msg, bounds.clock_skew_max_s)
+    if isinstance(msg, m.AlertEvent):
+        check_listing(s, msg, bounds.quota)

@@ -1,0 +1,76 @@
+"""The queue between paho's network thread and the ingest worker, bounded in bytes and count.
+
+What may be dropped (QoS 0: the sender asked for at most once) is queued only while the queue
+holds less than ``max_bytes`` payload bytes and ``max_items`` items; beyond that it is refused
+and the caller counts the drop. What may not be dropped (QoS 1 messages, worker jobs, the stop
+mark) is always queued: QoS 1 messages are acknowledged only after they are handled, so the
+broker sends no more than its in-flight window (mosquitto's ``max_inflight_messages``, 20 by
+default) before the worker catches up, and the rest wait at the broker, not here.
+
+So the queue's payload bytes stay under ``max_bytes`` + in-flight window x largest message.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class BoundedQueue(Generic[T]):
+    """FIFO of items with a size in bytes; thread-safe, one or more producers and consumers."""
+
+    def __init__(self, max_bytes: int, max_items: int) -> None:
+        if max_bytes < 1 or max_items < 1:
+            raise ValueError(
+                f"expected a queue bound of at least 1 byte and 1 item, got {max_bytes} bytes "
+                f"and {max_items} items"
+            )
+        self.max_bytes = max_bytes
+        self.max_items = max_items
+        self._items: deque[tuple[T, int]] = deque()
+        self._bytes = 0
+        self._peak_bytes = 0
+        self._changed = threading.Condition()
+
+    def offer(self, item: T, size: int) -> bool:
+        """Queue a droppable item if it fits under both bounds; False (nothing queued) if not."""
+        with self._changed:
+            if len(self._items) >= self.max_items or self._bytes + size > self.max_bytes:
+                return False
+            self._append(item, size)
+            return True
+
+    def put(self, item: T, size: int = 0) -> None:
+        """Queue an item that must not be dropped (bounded by its producer, see the module)."""
+        with self._changed:
+            self._append(item, size)
+
+    def _append(self, item: T, size: int) -> None:
+        self._items.append((item, size))
+        self._bytes += size
+        self._peak_bytes = max(self._peak_bytes, self._bytes)
+        self._changed.notify()
+
+    def get(self) -> T:
+        """The oldest item, waiting for one."""
+        with self._changed:
+            self._changed.wait_for(lambda: bool(self._items))
+            item, size = self._items.popleft()
+            self._bytes -= size
+            return item
+
+    @property
+    def bytes(self) -> int:
+        """Payload bytes queued now."""
+        return self._bytes
+
+    @property
+    def peak_bytes(self) -> int:
+        """The most payload bytes ever queued at once."""
+        return self._peak_bytes
+
+    def __len__(self) -> int:
+        return len(self._items)
