@@ -32,6 +32,8 @@ class Context:
     route: Route
     received_at: datetime
     retained: bool = False
+    # the message verified against its site's registered edge key (server.ingest_trust)
+    signed: bool = False
     events: list[LiveEvent] = field(default_factory=list)
     rejects: list[tuple[str, str]] = field(default_factory=list)  # (topic, reason)
 

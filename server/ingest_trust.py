@@ -3,7 +3,8 @@ that edge's signature (contract/signing.py); the key is the one ``sitewatch serv
 stored, never one that came in a message.
 
 A site with no registered edge (a console set up before identities, or a test) is open: its
-messages are accepted unsigned, as before. Registering the site's edge closes it.
+messages are accepted unsigned, as before, and what they list is kept as unverified (a
+verified listing of the same file later replaces it). Registering the site's edge closes it.
 """
 
 from __future__ import annotations
@@ -27,13 +28,15 @@ def edge_key(s: Session, site_id: str) -> str | None:
 
 
 def check_sender(s: Session, ctx: Context, msg: m.Message) -> None:
-    """Refuse (IngestError) a message about a registered site that its edge did not sign."""
+    """Refuse (IngestError) a message about a registered site that its edge did not sign;
+    ``ctx.signed`` says whether it was verified (False: an open site's, accepted unsigned)."""
     site_id = getattr(msg, "site_id", ctx.route.site_id)
     ctx.same_site(site_id)
     key = edge_key(s, site_id)
     if key is None:
         return
     if verify(msg, parse_public_key(key)):
+        ctx.signed = True
         return
     what = "unsigned" if msg.signature is None else "signed with another key"
     raise IngestError(

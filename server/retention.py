@@ -4,8 +4,9 @@ An alert is closed when resolved or marked false positive (``closed_at`` set). A
 alert's evidence is kept for ``evidence_retention_days`` after that, then its files are deleted
 and their rows say ``deleted`` (the rows, the alert and its timeline stay). A false positive's
 evidence is kept (it is the data for the next model) unless ``false_positive_retention_days``
-is set. Evidence of open alerts is never deleted, however old. Ingest runs :func:`sweep`
-hourly; tests call it directly.
+is set. Evidence of open alerts is never deleted, however old, and neither is the evidence of
+an alert on legal hold (exported to the police: ``alerts.legal_hold``). Ingest runs
+:func:`sweep` hourly; tests call it directly.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ def sweep(
             .where(
                 Alert.state.in_(CLOSED_STATES),
                 Alert.closed_at.is_not(None),
+                Alert.legal_hold.is_(False),
                 closed,
                 Evidence.status == "stored",
             )

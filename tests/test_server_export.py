@@ -16,7 +16,7 @@ from console_support import Console, add_users, clip_bytes, jpeg_bytes, seed_ale
 from postgres import any_database_console, postgres_fixture, postgres_url  # noqa: F401
 from sqlalchemy import select
 
-from server.models import AuditEntry, Evidence
+from server.models import Alert, AuditEntry, Evidence
 
 
 @pytest.fixture(scope="module")
@@ -144,18 +144,20 @@ def test_export_package_verifies_against_its_manifest(
     zf = zipfile.ZipFile(io.BytesIO(r.content))
     names = sorted(n.removeprefix(root + "/") for n in zf.namelist())
     assert names == sorted(
-        ["clip.mp4", "snapshot.jpg", "snapshot_clean.jpg", "alert.json", "custody.json",
-         "manifest.json", "manifest.sha256"]
+        ["evidence/clip.mp4", "evidence/snapshot.jpg", "evidence/snapshot_clean.jpg",
+         "alert.json", "messages.json", "keys.json", "custody.json", "manifest.json",
+         "manifest.sha256", "manifest.json.sig"]
     )  # fmt: skip
     for name, _, _, data in files:  # the very bytes the edge sent
-        assert zf.read(f"{root}/{name}") == data
+        assert zf.read(f"{root}/evidence/{name}") == data
 
     manifest = json.loads(zf.read(f"{root}/manifest.json"))
     assert manifest["alert_id"] == alert_id and manifest["exported_by"] == "zhou.min"
     assert manifest["missing"] == []
     listed = {f["name"]: f for f in manifest["files"]}
     assert set(listed) == {
-        "clip.mp4", "snapshot.jpg", "snapshot_clean.jpg", "alert.json", "custody.json"
+        "evidence/clip.mp4", "evidence/snapshot.jpg", "evidence/snapshot_clean.jpg",
+        "alert.json", "messages.json", "keys.json", "custody.json",
     }  # fmt: skip
     for name, entry in listed.items():  # recompute every hash
         data = zf.read(f"{root}/{name}")
@@ -188,13 +190,13 @@ def test_export_package_verifies_against_its_manifest(
         cwd=tmp_path / root, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert check.returncode == 0, check.stdout + check.stderr
-    assert check.stdout.count(": OK") == 6
-    (tmp_path / root / "clip.mp4").write_bytes(clip[:-1] + b"\x00")  # tampered after export
+    assert check.stdout.count(": OK") == 8
+    (tmp_path / root / "evidence" / "clip.mp4").write_bytes(clip[:-1] + b"\x00")  # tampered
     check = subprocess.run(
         ["sha256sum", "-c", "manifest.sha256"],
         cwd=tmp_path / root, capture_output=True, text=True, check=False,
     )  # fmt: skip
-    assert check.returncode != 0 and "clip.mp4: FAILED" in check.stdout
+    assert check.returncode != 0 and "evidence/clip.mp4: FAILED" in check.stdout
 
 
 def test_export_lists_evidence_that_is_not_there(console: Console, clip: bytes) -> None:
@@ -208,4 +210,53 @@ def test_export_lists_evidence_that_is_not_there(console: Console, clip: bytes) 
     zf = zipfile.ZipFile(io.BytesIO(r.content))
     manifest = json.loads(zf.read(f"sitewatch-alert-{alert_id}/manifest.json"))
     assert manifest["missing"] == [{"name": "clip.mp4", "kind": "clip", "status": "expected"}]
-    assert f"sitewatch-alert-{alert_id}/clip.mp4" not in zf.namelist()
+    assert f"sitewatch-alert-{alert_id}/evidence/clip.mp4" not in zf.namelist()
+
+
+def test_evidence_named_like_the_package_entries_cannot_collide(
+    console: Console, tmp_path: Path
+) -> None:
+    """Evidence named manifest.sha256 or alert.json (attack 6) goes into evidence/: every zip
+    entry is unique and the package's own manifest is the one sha256sum reads."""
+    add_users(console, ("zhou.min", "police", ["north"]))
+    files = [
+        ("manifest.sha256", "snapshot", "image/jpeg", jpeg_bytes("one")),
+        ("alert.json", "snapshot_clean", "image/jpeg", jpeg_bytes("two")),
+        ("manifest.json.sig", "still", "image/jpeg", jpeg_bytes("three")),
+    ]
+    alert_id = seed_alert(console, files=files)
+    r = console.login("zhou.min").get(f"/api/alerts/{alert_id}/export")
+    assert r.status_code == 200, r.text
+    zf = zipfile.ZipFile(io.BytesIO(r.content))
+    names = zf.namelist()
+    assert len(names) == len(set(names)), f"duplicate zip entries: {names}"
+    root = f"sitewatch-alert-{alert_id}"
+    for name, _, _, data in files:
+        assert zf.read(f"{root}/evidence/{name}") == data
+    assert json.loads(zf.read(f"{root}/alert.json"))["alert"]["id"] == alert_id
+    zf.extractall(tmp_path)
+    check = subprocess.run(
+        ["sha256sum", "-c", "manifest.sha256"],
+        cwd=tmp_path / root, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "evidence/manifest.sha256: OK" in check.stdout
+
+
+def test_an_export_puts_the_alert_on_legal_hold(console: Console, clip: bytes) -> None:
+    add_users(console, ("zhou.min", "police", ["north"]))
+    alert_id = seed_alert(console, files=_files(clip))
+    state = console.client.app.state.sitewatch  # type: ignore[attr-defined]
+    with state.db.session() as s:
+        alert = s.get(Alert, alert_id)
+        assert alert is not None and (alert.exported_at, alert.legal_hold) == (None, False)
+    c = console.login("zhou.min")
+    assert c.get(f"/api/alerts/{alert_id}/export").status_code == 200
+    with state.db.session() as s:
+        alert = s.get(Alert, alert_id)
+        assert alert is not None and alert.legal_hold and alert.exported_at is not None
+        first = alert.exported_at
+    assert c.get(f"/api/alerts/{alert_id}/export").status_code == 200
+    with state.db.session() as s:
+        alert = s.get(Alert, alert_id)
+        assert alert is not None and alert.exported_at == first  # the first export stays

@@ -124,22 +124,29 @@ def export(
     s: DB,
     state: State,
 ) -> Response:
-    """The evidence package (zip): clip, snapshots, alert.json, custody.json (the alert's chain
-    of custody up to and including this export), manifest.json and manifest.sha256 (check it
-    with ``sha256sum -c manifest.sha256`` in the unzipped folder). Recorded every time."""
+    """The evidence package (zip, see :mod:`server.export`): evidence/ (clip, snapshots),
+    alert.json, messages.json (every message as the edge signed it), keys.json, custody.json
+    (the alert's chain of custody up to and including this export), manifest.json, its
+    signature and manifest.sha256; check it with ``sitewatch verify PACKAGE.zip``. Recorded
+    every time; from the first export the alert's facts are fixed and its evidence is on legal
+    hold (retention never deletes it)."""
     alert = get_alert(s, user, alert_id)
     evidence = list(
         s.scalars(select(Evidence).where(Evidence.alert_id == alert.id).order_by(Evidence.id))
     )
+    if state.signing_key is None:  # only an app whose start-up did not run
+        raise HTTPException(503, "export refused: the console has no signing key loaded")
     now, client = datetime.now(UTC), client_address(request)
     try:
         data = build_package(
-            s, state.settings, alert, evidence,
-            exported_by=user.username, exported_at=now, client=client,
+            s, state.settings, alert, evidence, exported_by=user.username,
+            exported_at=now, client=client, console_key=state.signing_key,
         )  # fmt: skip
     except EvidenceUnavailable as exc:
         _log_refusal(s, user, request, alert, exc)
         raise HTTPException(exc.status, f"export refused: {exc}") from None
+    alert.exported_at = alert.exported_at or now
+    alert.legal_hold = True
     digest = hashlib.sha256(data).hexdigest()
     audit.record(
         s,
@@ -149,7 +156,7 @@ def export(
         alert.id,
         site_id=alert.site_id,
         camera_id=alert.camera_id,
-        detail=f"zip sha256 {digest}, {len(data)} bytes, {files_note(evidence)}",
+        detail=f"zip sha256 {digest}, {len(data)} bytes, {files_note(evidence)}; legal hold",
         client=client,
         at=now,  # the time custody.json gives this export
     )
