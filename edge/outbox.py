@@ -356,8 +356,9 @@ class Outbox:
                     "messages are kept",
                     topic, size, self.max_evidence_bytes / 1e6,
                 )  # fmt: skip
-            self.dropped["evidence over the cap"] += len(victims)
-            self._delete(victims)
+            if victims:
+                self.dropped["evidence over the cap"] += len(victims)
+                self._delete(victims)
 
 
 def _check(topic: str, qos: int) -> None:

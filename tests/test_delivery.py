@@ -1,5 +1,6 @@
 """Alert delivery into a real outbox: the start goes first, its snapshots follow in an update,
-evidence bytes always precede the message that lists them, and an end waits for its evidence."""
+evidence files (by reference) always precede the message that lists them, and an end waits for
+its evidence."""
 
 from __future__ import annotations
 
@@ -65,9 +66,13 @@ def test_the_start_goes_first_and_its_snapshots_follow(tmp_path: Path) -> None:
     delivery.start()
     try:
         delivery.handle(_step(alert_id, "start", 0, now), _frame(), None)
-        rows = _messages(_wait_rows(outbox, 4))
+        raw = _wait_rows(outbox, 4)
+        rows = _messages(raw)
     finally:
         delivery.stop(timeout_s=5)
+    for row in raw[1:3]:  # the outbox refers to the evidence files, it does not copy them
+        assert row.payload == b"" and row.file is not None and row.file.is_file()
+        assert row.load() == row.file.read_bytes()
     kinds = [k for k, _ in rows]
     assert kinds == ["alert", "file", "file", "alert"], rows
     start, update = rows[0][1], rows[3][1]

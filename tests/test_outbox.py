@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import sqlite3
 import subprocess
 import sys
 import time
@@ -224,3 +226,74 @@ def test_a_row_put_while_others_wait_for_their_ack_goes_out_at_once(
             edge.close()
             watcher.close()
             outbox.close()
+
+
+def _evidence(folder: Path, name: str, size: int) -> tuple[Path, str]:
+    path = folder / name
+    path.write_bytes(bytes(range(256)) * (size // 256) + b"x" * (size % 256))
+    return path, hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_an_evidence_row_refers_to_its_file_instead_of_copying_it(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    """The row holds the path, size and SHA-256 (read back from the SQLite file itself); the
+    publisher reads the bytes when it sends; a file deleted before its turn is dropped, counted,
+    and the alert after it still goes."""
+    outbox = Outbox(tmp_path / "outbox.db")
+    kept, kept_sha = _evidence(tmp_path, "a_snapshot.jpg", 300_000)
+    gone, gone_sha = _evidence(tmp_path, "b_snapshot.jpg", 1000)
+    topic = m.evidence("sitewatch", "s1", str(UUID(int=1)), kept.name)
+    outbox.put_file(topic, kept, 300_000, kept_sha)
+    outbox.put_file(
+        m.evidence("sitewatch", "s1", str(UUID(int=1)), gone.name), gone, 1000, gone_sha
+    )
+    outbox.put(TOPIC, _alert(1))
+    with sqlite3.connect(tmp_path / "outbox.db") as db:
+        stored = db.execute(
+            "SELECT length(payload), file_path, size_bytes, sha256 FROM outbox ORDER BY id LIMIT 1"
+        ).fetchone()
+    assert stored == (0, str(kept), 300_000, kept_sha), "the row copied the file"
+    assert (tmp_path / "outbox.db").stat().st_size < 300_000
+    gone.unlink()
+    console, got, edge = broker.transport(), Collector(), broker.transport()
+    publisher = Publisher(outbox, edge, retry_min_s=0.1, retry_max_s=0.3)
+    try:
+        console.subscribe("sitewatch/s1/#", got)
+        until_received(got, edge, TOPIC)
+        got.clear()
+        publisher.start()
+        assert publisher.flush(10.0)
+        got.wait_for(2)
+        time.sleep(0.3)
+        sent = [(t, len(p)) for t, p in got.messages if p != b"probe"]
+        assert sent == [(topic, 300_000), (TOPIC, len(_alert(1)))]
+        assert got.messages[-2][1] == kept.read_bytes()
+        assert outbox.dropped == {"evidence gone": 1}
+    finally:
+        publisher.stop()
+        outbox.close()
+        console.close()
+        edge.close()
+
+
+def test_the_cap_drops_the_oldest_evidence_and_never_an_alert(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox.db", max_evidence_bytes=2500)
+    files = [_evidence(tmp_path, f"f{i}.jpg", 1000) for i in range(4)]
+
+    def put_file(i: int) -> None:
+        path, sha = files[i]
+        outbox.put_file(m.evidence("sitewatch", "s1", str(UUID(int=1)), path.name), path, 1000, sha)
+
+    outbox.put(TOPIC, _alert(0))
+    put_file(0)
+    put_file(1)
+    outbox.put(TOPIC, _alert(1))
+    assert outbox.depth() == 4 and not outbox.dropped
+    put_file(2)  # 3000 bytes waiting > 2500: f0 goes
+    put_file(3)  # f1 goes
+    names = [r.topic.rsplit("/", 1)[1] for r in outbox.pending()]
+    assert names == ["alerts", "alerts", "f2.jpg", "f3.jpg"]
+    assert [r.payload for r in outbox.pending() if r.file is None] == [_alert(0), _alert(1)]
+    assert outbox.dropped == {"evidence over the cap": 2}
+    outbox.close()
