@@ -233,3 +233,26 @@ def test_messages_kept_in_memory_are_stored_once_the_disk_has_room(
         store.close()
         edge.close()
         listener.close()
+
+
+def test_rows_kept_in_memory_are_bounded_evidence_going_first(small_disk: Path) -> None:
+    """While the disk is full at most ``spill_rows`` wait in memory: the oldest evidence row
+    makes room first, then the oldest message, each counted."""
+    outbox = Outbox(small_disk / "outbox.db", spill_rows=3)
+    snapshot = small_disk / "a_snapshot.jpg"
+    snapshot.write_bytes(b"jpeg")
+    sha = hashlib.sha256(b"jpeg").hexdigest()
+    alerts, evidence = m.alerts(PREFIX, SITE), m.evidence(PREFIX, SITE, "a", snapshot.name)
+    try:
+        fill(small_disk)
+        outbox.put(alerts, b"start")
+        outbox.put_file(evidence, snapshot, 4, sha)
+        outbox.put(alerts, b"update")
+        outbox.put(alerts, b"end")  # the evidence row makes room
+        assert [r.payload for r in outbox.pending()] == [b"start", b"update", b"end"]
+        assert all(r.id < 0 for r in outbox.pending()), "stored on a full disk?"
+        outbox.put(alerts, b"next start")  # no evidence left: the oldest message goes
+        assert [r.payload for r in outbox.pending()] == [b"update", b"end", b"next start"]
+        assert outbox.dropped == {"memory full: evidence": 1, "memory full: message": 1}
+    finally:
+        outbox.close()

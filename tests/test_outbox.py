@@ -297,3 +297,27 @@ def test_the_cap_drops_the_oldest_evidence_and_never_an_alert(tmp_path: Path) ->
     assert [r.payload for r in outbox.pending() if r.file is None] == [_alert(0), _alert(1)]
     assert outbox.dropped == {"evidence over the cap": 2}
     outbox.close()
+
+
+def test_an_outbox_file_from_before_evidence_by_reference_is_read_and_extended(
+    tmp_path: Path,
+) -> None:
+    """A file made by the previous version (no file columns, evidence as bytes) keeps its rows
+    and their payloads, and takes evidence references from then on."""
+    path = tmp_path / "outbox.db"
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, "
+            "payload BLOB NOT NULL, qos INTEGER NOT NULL CHECK (qos IN (1, 2)), "
+            "retain INTEGER NOT NULL, created_at REAL NOT NULL)"
+        )
+        db.execute("INSERT INTO outbox VALUES (NULL, ?, ?, 1, 0, 0.0)", (TOPIC, _alert(0)))
+    outbox = Outbox(path)
+    snapshot, sha = _evidence(tmp_path, "c_snapshot.jpg", 500)
+    outbox.put_file(
+        m.evidence("sitewatch", "s1", str(UUID(int=1)), snapshot.name), snapshot, 500, sha
+    )
+    old, new = outbox.pending()
+    assert (old.payload, old.file) == (_alert(0), None)
+    assert (new.payload, new.file, new.load()) == (b"", snapshot, snapshot.read_bytes())
+    outbox.close()
