@@ -47,8 +47,14 @@ be injected into them; every other path gets :data:`CONSOLE_CSP`."""
 DOCS_PATHS: Final = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
 
 EVIDENCE_CSP: Final = "sandbox; default-src 'none'; img-src 'self'; media-src 'self'"
-"""Evidence files: even opened on their own (a new tab), a file is a sandboxed document with
-an opaque origin: no script runs, no cookie is readable, nothing is fetched but the file."""
+"""Evidence files (and refusals in their place): even opened on their own (a new tab), a file
+is a sandboxed document with an opaque origin: no script runs, no cookie is readable, nothing
+is fetched but the file."""
+
+CLIP_CSP: Final = "sandbox allow-same-origin; default-src 'none'; media-src 'self'"
+"""An MP4 clip opened on its own: Chromium's player fetches the clip again (ranges, CORS mode),
+which an opaque origin could not do with the session. Still no script (no ``allow-scripts``),
+forms, popups or plugins; it only keeps the console's origin for the clip's own requests."""
 
 HSTS: Final = "max-age=31536000"
 ECHO_CHARS: Final = 200

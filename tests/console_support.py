@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import pytest
 from fastapi.testclient import TestClient
@@ -19,10 +20,25 @@ from server.users import create_user
 PASSWORD = "correct-horse-battery"
 
 
+class Seedable(Protocol):
+    """A console to seed rows into: :class:`Console`, or a served one (browser_support)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def state(self) -> Any: ...
+
+
 @dataclass
 class Console:
     settings: Settings
     client: TestClient
+
+    @property
+    def state(self) -> Any:
+        """The app's AppState (database, hub)."""
+        return self.client.app.state.sitewatch  # type: ignore[attr-defined]
 
     def add_user(self, username: str, role: str, sites: list[str], language: str = "en") -> None:
         state = self.client.app.state.sitewatch  # type: ignore[attr-defined]
@@ -91,7 +107,7 @@ def clip_bytes(folder: Path, seconds: int = 3) -> bytes:
 
 
 def seed_alert(
-    console: Console,
+    console: Seedable,
     site: str = "north",
     camera: str = "gate",
     *,
@@ -113,7 +129,7 @@ def seed_alert(
 
     from server.models import Alert, AlertEventRow, Camera, Evidence, Site
 
-    state_ = console.client.app.state.sitewatch  # type: ignore[attr-defined]
+    state_ = console.state
     alert_id = str(uuid.uuid4())
     started = started_at or datetime.now(UTC) - timedelta(minutes=5)
     received = received_at or started + timedelta(seconds=1)

@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from server.app import create_app
 from server.models import AuditEntry, User
-from server.security_headers import CONSOLE_CSP, EVIDENCE_CSP
+from server.security_headers import CLIP_CSP, CONSOLE_CSP, EVIDENCE_CSP
 
 HTML = b"<html><body><script>fetch('/api/users',{method:'POST'})</script></body></html>"
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(document.cookie)</script></svg>'
@@ -111,10 +111,10 @@ def test_evidence_is_served_with_its_own_type_nosniff_and_a_sandbox(
     assert part.headers["content-type"] == "video/mp4"
     missing = c.get(f"/api/alerts/{alert_id}/evidence/nothing.jpg")
     assert missing.status_code == 404
-    for r in (snap, part, missing):
+    for r, csp in ((snap, EVIDENCE_CSP), (part, CLIP_CSP), (missing, EVIDENCE_CSP)):
         _common(r)
-        assert r.headers["content-security-policy"] == EVIDENCE_CSP
-        assert r.headers["content-security-policy"].startswith("sandbox")
+        assert r.headers["content-security-policy"] == csp
+        assert csp.startswith("sandbox") and "allow-scripts" not in csp
 
 
 @pytest.mark.parametrize(("name", "stored"), [("page.html", "text/html"), ("drawing.svg", "svg")])

@@ -27,7 +27,7 @@ from server.deps import DB, app_state, client_address, require
 from server.export import build_package, files_note, folder
 from server.models import Alert, Evidence, User
 from server.queries import get_alert
-from server.security_headers import EVIDENCE_CSP
+from server.security_headers import CLIP_CSP, EVIDENCE_CSP
 from server.state import AppState
 
 router = APIRouter(prefix="/api/alerts", tags=["evidence"])
@@ -102,7 +102,7 @@ def evidence_file(
         content_disposition_type="attachment" if download else "inline",
         headers={
             "Cache-Control": "private, no-store",
-            "Content-Security-Policy": EVIDENCE_CSP,
+            "Content-Security-Policy": CLIP_CSP if ev.content_type == "video/mp4" else EVIDENCE_CSP,
             "X-Content-Type-Options": "nosniff",
         },
     )
