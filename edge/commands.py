@@ -1,4 +1,7 @@
-"""Config changes from the console: validate, write atomically, then apply to one camera.
+"""Config changes from the console: check who sent them, validate, write atomically, apply.
+
+:func:`obey` is what the worker calls: the command gate (:mod:`edge.command_gate`) first, then
+:func:`apply_command`, which trusts its caller to have checked the signature.
 
 A ``ConfigCommand`` carries a camera's complete zone list (and optional rule overrides) made
 against a config version. The change is refused, and nothing changes, when it was made against
@@ -17,6 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from contract import messages as m
+from edge.command_gate import CommandGate
 from edge.config import SiteConfig, deep_merge
 from edge.config_errors import ConfigError
 from edge.config_load import config_to_data, dump_config, parse_config
@@ -28,6 +32,21 @@ class Outcome:
     """The config now in force (the new one when applied)."""
     applied: bool
     reason: str | None
+
+
+def obey(gate: CommandGate, config: SiteConfig, path: Path, cmd: m.ConfigCommand) -> Outcome:
+    """Apply ``cmd`` when ``gate`` takes it (signed, fresh, in order, new); record it if applied.
+
+    A command the gate refuses touches no file but the gate's own state file, and then only
+    when it was signed by the console (see :mod:`edge.command_gate`).
+    """
+    reason = gate.take(cmd)
+    if reason is not None:
+        return Outcome(config, False, reason)
+    out = apply_command(config, path, cmd)
+    if out.applied:
+        gate.record(cmd, out.config.version)
+    return out
 
 
 def apply_command(config: SiteConfig, path: Path, cmd: m.ConfigCommand) -> Outcome:

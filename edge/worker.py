@@ -43,7 +43,7 @@ from edge.alerts import AlertTransition
 from edge.batcher import Analysed, Batcher
 from edge.capture import CameraReader
 from edge.command_gate import CommandGate
-from edge.commands import Outcome, apply_command
+from edge.commands import Outcome, obey
 from edge.config import CameraConfig, SiteConfig
 from edge.config_errors import ConfigError, ConfigProblem
 from edge.config_load import load_config
@@ -406,13 +406,8 @@ class EdgeWorker:
             self._answer(cmd, Outcome(self.config, False, reason))
 
     def _apply(self, cmd: m.ConfigCommand) -> None:
-        reason = self.gate.take(cmd)
-        if reason is not None:
-            self._answer(cmd, Outcome(self.config, False, reason))
-            return
-        out = apply_command(self.config, self.path, cmd)
+        out = obey(self.gate, self.config, self.path, cmd)
         if out.applied:
-            self.gate.record(cmd, out.config.version)
             self.config = out.config
             cam = self.cameras.get(cmd.camera_id)
             if cam is not None:

@@ -21,9 +21,11 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 import yaml
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from paho.mqtt.enums import CallbackAPIVersion
 
 from contract import messages as m
+from contract.signing import load_key, public_key_text, sign, verify
 from edge.model import open_model
 
 REPO = Path(__file__).resolve().parent.parent
@@ -32,6 +34,8 @@ FINAL_MODEL = REPO / "models" / "sitewatch.onnx"
 DEV_MODEL = REPO / "build" / "dev_stage1.onnx"
 SITE = "e2e-site"
 PREFIX = "sitewatch"
+CONSOLE_KEY = Ed25519PrivateKey.generate()
+"""The console of the tests: it signs their config commands; the edges know its public key."""
 
 
 def e2e_model() -> Path:
@@ -71,9 +75,16 @@ def camera(cam_id: str, url: str, zones: list[dict[str, Any]], **extra: Any) -> 
 
 
 def write_config(
-    folder: Path, port: int, cameras: list[dict[str, Any]], *, model: Path | None = None
+    folder: Path,
+    port: int,
+    cameras: list[dict[str, Any]],
+    *,
+    model: Path | None = None,
+    console_public_key: str | None = None,
 ) -> Path:
-    """An edge config for the tests: short dwell, pre/post-roll 4 s, 1-s segments."""
+    """An edge config for the tests: short dwell, pre/post-roll 4 s, 1-s segments; the edge
+    takes commands signed by ``console_public_key`` (default: :data:`CONSOLE_KEY`'s) and
+    keeps its own key in ``folder/edge.key`` (:func:`edge_public_key`)."""
     rule = {"min_score": 0.3, "dwell_s": 1, "cooldown_s": 120}
     data = {
         "version": 1,
@@ -95,6 +106,10 @@ def write_config(
         "outbox": {"path": str(folder / "var" / "outbox.sqlite")},
         "defaults": {"detect_fps": 2, "rules": {"no_helmet": rule, "smoking": rule}},
         "cameras": cameras,
+        "trust": {
+            "key_file": str(folder / "edge.key"),
+            "console_public_key": console_public_key or public_key_text(CONSOLE_KEY),
+        },
     }
     path = folder / "cameras.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
@@ -222,12 +237,36 @@ def probe_clip(data: bytes, folder: Path) -> tuple[str, float, Path]:
     return str(info["streams"][0]["codec_name"]), float(info["format"]["duration"]), path
 
 
+def edge_public_key(config: Path) -> Ed25519PublicKey:
+    """The public key of the edge that runs ``config`` (written by :func:`write_config`)."""
+    return load_key(config.with_name("edge.key")).public_key()
+
+
+def signed_by(key: Ed25519PublicKey, received: list[Received]) -> list[str]:
+    """Topics of the edge's messages in ``received`` that do not carry ``key``'s signature
+    (evidence bytes and snapshots are not messages: their hashes travel in signed ones; the
+    console's commands are the console's)."""
+    bad = []
+    for r in received:
+        if "/evidence/" in r.topic or r.topic.endswith(("/snapshot", "/config/set")):
+            continue
+        if not verify(m.decode(r.payload), key):
+            bad.append(r.topic)
+    return bad
+
+
 def config_command(
-    camera_id: str, base_version: str, zones: list[dict[str, Any]]
+    camera_id: str,
+    base_version: str,
+    zones: list[dict[str, Any]],
+    *,
+    rules: dict[str, dict[str, Any]] | None = None,
+    key: Ed25519PrivateKey | None = CONSOLE_KEY,
 ) -> m.ConfigCommand:
+    """A command signed by ``key`` (the tests' console key; None: unsigned)."""
     from datetime import UTC, datetime
 
-    return m.ConfigCommand(
+    cmd = m.ConfigCommand(
         request_id=uuid.uuid4(),
         site_id=SITE,
         camera_id=camera_id,
@@ -235,7 +274,9 @@ def config_command(
         issued_by="e2e-test",
         issued_at=datetime.now(UTC),
         zones=[m.ZoneSpec.model_validate(z) for z in zones],
+        rules=rules,
     )
+    return cmd if key is None else sign(cmd, key)
 
 
 def poll(what: str, check: Callable[[], bool], timeout_s: float, every_s: float = 0.2) -> None:

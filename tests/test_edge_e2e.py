@@ -18,6 +18,7 @@ needs. The whole module takes about a minute.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -28,6 +29,7 @@ import cv2
 import numpy as np
 import pytest
 from compose import BARE_HEAD, SMOKER, background, compose_clip, still_frame
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from e2e_support import (
     PREFIX,
     SITE,
@@ -42,11 +44,13 @@ from e2e_support import (
     config_command,
     dedupe,
     e2e_model,
+    edge_public_key,
     edge_states,
     model_labels,
     needs_cigarette,
     poll,
     probe_clip,
+    signed_by,
     write_config,
     zone,
 )
@@ -54,6 +58,7 @@ from mqtt_broker import Mosquitto
 from rtsp_server import RtspServer, _check_gstreamer
 
 from contract import messages as m
+from contract.signing import verify
 from edge.config_load import load_config
 from edge.detector import Detector
 
@@ -121,6 +126,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         collector.wait(offline, lambda ms: edge_states(ms)[-1].state == "offline", 5)
         last = edge_states(collector.snapshot())[-1]
         assert (last.state, last.config_version) == ("offline", str(run.worker.config.version))
+        assert verify(last, edge_public_key(config)), "the last will is signed too"
         # ...and so is every camera's retained status, for a console that connects later
         ids = [str(cam["id"]) for cam in cams]
         late = Collector(broker.port)
@@ -367,6 +373,54 @@ def test_config_command_moves_a_zone_and_a_stale_one_is_refused(site: Site) -> N
     ]
 
 
+def test_an_unsigned_command_is_refused_and_a_console_signed_one_applied(site: Site) -> None:
+    """The attack of issue 12: anyone who can publish reads the version from the edge's
+    retained status and sends config/set to mask the whole frame and turn the rules off."""
+    col, worker = site.collector, site.run.worker
+    attacker = Collector(site.broker.port)
+    try:
+        attacker.wait("the retained edge status", lambda ms: bool(edge_states(ms)), 10)
+        version = edge_states(attacker.snapshot())[-1].config_version
+    finally:
+        attacker.close()
+    topic = m.config_command(PREFIX, SITE)
+    off = {"no_helmet": {"enabled": False}, "smoking": {"enabled": False}}
+    mask = [zone("all", "mask", WHOLE)]
+    written, zones = site.config.read_bytes(), worker.cameras["cam-head"].pipeline.zones
+    unsigned = config_command("cam-head", version, mask, rules=off, key=None)
+    forged = config_command("cam-head", version, mask, rules=off, key=Ed25519PrivateKey.generate())
+    for cmd, reason in ((unsigned, "got an unsigned one"), (forged, "does not match")):
+        col.publish(topic, m.encode(cmd))
+        result = wait_result(col, str(cmd.request_id))
+        assert (result.status, result.version) == ("refused", version)
+        assert result.reason is not None and reason in result.reason, result.reason
+        assert verify(result, edge_public_key(site.config)), "the answer is the edge's"
+    assert site.config.read_bytes() == written
+    assert worker.cameras["cam-head"].pipeline.zones == zones
+    assert worker.cameras["cam-head"].config.rules.no_helmet.enabled
+
+    signed = config_command("cam-corner", version, [zone("corner", "helmet_required", CORNER)])
+    col.publish(topic, m.encode(signed))
+    result = wait_result(col, str(signed.request_id))
+    assert (result.status, result.version) == ("applied", str(int(version) + 1)), result.reason
+    history = site.config.with_name(site.config.name + ".commands.jsonl").read_text()
+    last = json.loads(history.splitlines()[-1])
+    assert (last["request_id"], last["issued_by"]) == (str(signed.request_id), "e2e-test")
+    col.publish(topic, m.encode(signed))  # replayed as it was
+    wait_result(col, str(signed.request_id), count=2)
+    replayed = results_of(col, str(signed.request_id))[1]
+    assert replayed.status == "refused" and replayed.reason is not None
+    assert "a second time" in replayed.reason
+
+
+def test_everything_the_edge_published_is_signed_by_its_key(site: Site) -> None:
+    received = site.collector.snapshot()
+    topics = {r.topic.split("/", 2)[2] for r in received}
+    kinds = {"alerts", "edge/status", "config/result", "cameras/cam-head/status"}
+    assert kinds | {"cameras/cam-head/config"} <= topics, topics
+    assert signed_by(edge_public_key(site.config), received) == []
+
+
 def test_no_second_alert_when_the_person_comes_back(site: Site) -> None:
     """By now the clip has looped: the same man came back within the cooldown."""
     poll(
@@ -379,17 +433,12 @@ def test_no_second_alert_when_the_person_comes_back(site: Site) -> None:
     assert alerts(site.collector.snapshot(), "cam-corner") == []
 
 
-def wait_result(col: Collector, request_id: str) -> m.ConfigResult:
+def results_of(col: Collector, request_id: str) -> list[m.ConfigResult]:
     topic = m.config_result(PREFIX, SITE)
+    decoded = (m.decode(x.payload, m.ConfigResult) for x in col.snapshot() if x.topic == topic)
+    return [r for r in decoded if str(r.request_id) == request_id]
 
-    def results() -> list[m.ConfigResult]:
-        return [
-            r
-            for r in (
-                m.decode(x.payload, m.ConfigResult) for x in col.snapshot() if x.topic == topic
-            )
-            if str(r.request_id) == request_id
-        ]
 
-    col.wait(f"the result of {request_id}", lambda _: bool(results()), 15)
-    return results()[0]
+def wait_result(col: Collector, request_id: str, count: int = 1) -> m.ConfigResult:
+    col.wait(f"the result of {request_id}", lambda _: len(results_of(col, request_id)) >= count, 15)
+    return results_of(col, request_id)[0]
