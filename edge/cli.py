@@ -29,6 +29,7 @@ from edge.eval_plots import CONFUSION_MATRIX, PR_CURVE, require_matplotlib, writ
 from edge.evaluate import AP_CONF, EvalReport, evaluate
 from edge.media import MediaItem, iter_media
 from server.cli import run_server, server_arguments
+from server.verify_package import run_verify, verify_arguments
 
 EXIT_OK, EXIT_INPUT_FAILED, EXIT_UNUSABLE = 0, 1, 2
 MAX_CROPS = 32
@@ -442,6 +443,11 @@ SUBCOMMANDS: dict[str, Subcommand] = {
         "run the alert console (or: server create-user, server migrate)",
         server_arguments,
         run_server,
+    ),
+    "verify": Subcommand(
+        "check a police evidence package offline: hashes, signatures, custody",
+        verify_arguments,
+        run_verify,
     ),
 }
 """Sub-command name -> how to parse and run it; later sub-commands register here."""
