@@ -58,9 +58,16 @@ def demo_logins(password: str) -> None:
 
 
 def start_console(
-    stack: ExitStack, mqtt_host: str, mqtt_port: int, prefix: str, port: int, log_dir: Path
+    stack: ExitStack,
+    mqtt_host: str,
+    mqtt_port: int,
+    prefix: str,
+    port: int,
+    log_dir: Path,
+    extra_env: dict[str, str] | None = None,
 ) -> ConsoleInfo:
-    """Start the console and wait until it answers; stopped by ``stack``."""
+    """Start the console and wait until it answers; stopped by ``stack``. ``extra_env``: more
+    SITEWATCH_* settings (the demo's broker login and key files)."""
     password = secrets.token_urlsafe(9)
     demo_logins(password)
     script = Path(sys.executable).parent / "sitewatch"
@@ -73,7 +80,7 @@ def start_console(
         stderr=subprocess.STDOUT,
         cwd=REPO,
         start_new_session=True,
-        env={**os.environ, **_env(mqtt_host, mqtt_port, prefix)},
+        env={**os.environ, **_env(mqtt_host, mqtt_port, prefix), **(extra_env or {})},
     )
 
     def stop() -> None:

@@ -14,10 +14,14 @@ What it starts, and stops again in reverse order:
    ``smoking-main``, and ``gate-sub``/``gate-main``, whose clip is composed at run time from
    hard-hat val photos the model reads as a bare head, then a hard hat); clips or RTSP URLs of
    your own each become a camera with the whole view as a hard-hat zone and a no-smoking zone;
-2. mosquitto on the config's port (1883) with a throw-away config, unless a broker already
-   listens there (then that one is used);
+2. the site's identities, as an operator makes them: ``sitewatch server add-edge SITE`` writes
+   the edge's key and broker login (var/demo/edge/) and the broker's password and ACL files
+   (var/demo/broker/); mosquitto runs on the config's port (1883, or a free one) with them and
+   ``allow_anonymous false``: the edge may publish only its own site's topics, only the
+   console may command it;
 3. ``sitewatch edge`` on a config derived from configs/cameras.yaml (var/demo/cameras.yaml:
-   ports, model and cameras filled in; edit configs/cameras.yaml, not the derived file);
+   ports, model, cameras, broker login variables and the ``trust`` keys filled in; edit
+   configs/cameras.yaml, not the derived file);
 4. the console (``sitewatch server`` on SQLite under var/console/, port 8080 or a free one)
    with one login per role, whose password is new on every run and printed;
 5. a subscriber to everything under the topic prefix that prints one line per alert message
@@ -39,7 +43,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -52,6 +55,7 @@ from zoneinfo import ZoneInfo
 import paho.mqtt.client as mqtt
 import yaml
 from console_demo import DEMO_USERS, start_console
+from demo_identities import DemoIdentities, register
 from make_streams import build_stream
 from paho.mqtt.enums import CallbackAPIVersion
 
@@ -156,9 +160,15 @@ def own_cameras(clips: dict[str, str], rtsp: dict[str, str], port: int) -> list[
 
 
 def derive_config(
-    base: Path, cameras: list[dict[str, Any]] | None, rtsp_port: int, mqtt_port: int, model: Path
+    base: Path,
+    cameras: list[dict[str, Any]] | None,
+    rtsp_port: int,
+    mqtt_port: int,
+    model: Path,
+    identity: dict[str, Any] | None = None,
 ) -> Path:
-    """Write var/demo/cameras.yaml: ``base`` with absolute paths, the ports and the model."""
+    """Write var/demo/cameras.yaml: ``base`` with absolute paths, the ports and the model, and
+    ``identity`` (add-edge's ``mqtt`` login variables and ``trust`` keys) merged in."""
     raw = yaml.safe_load(base.read_text(encoding="utf-8"))
     if not isinstance(raw, dict):
         raise DemoError(f"{base} is not a SiteWatch config (a YAML mapping)")
@@ -172,6 +182,8 @@ def derive_config(
         raw.setdefault("outbox", {})["path"] = str(VAR / "outbox.sqlite")
     raw.setdefault("detector", {})["model"] = str(model)
     raw.setdefault("mqtt", {})["port"] = mqtt_port
+    for section, values in (identity or {}).items():
+        raw[section] = {**(raw.get(section) or {}), **values}
     if cameras is not None:
         raw["cameras"] = cameras
     elif rtsp_port != DEFAULT_RTSP_PORT:  # the demo cameras moved to a free port
@@ -256,31 +268,35 @@ def start_rtsp_server(mounts: dict[str, Path], port: int, stack: ExitStack) -> N
     )
 
 
-def ensure_broker(host: str, port: int, stack: ExitStack) -> int:
-    """The port of a broker at ``host``: one already listening, or a mosquitto started here."""
+def ensure_broker(host: str, port: int, ids: DemoIdentities, stack: ExitStack) -> int:
+    """The port of the broker: a mosquitto started here with the demo's password and ACL files
+    (on a free port if ``port`` is taken), or the remote one the config names."""
     if host not in LOCAL_HOSTS:
-        print(f"demo: using the broker {host}:{port} named in the config")
-        return port
-    if _listening(host, port):
-        print(f"demo: a broker already listens on {host}:{port}; using it")
+        print(
+            f"demo: using the broker {host}:{port} named in the config: it must run with "
+            f"password_file {ids.password_file} and acl_file {ids.acl_file}"
+        )
         return port
     sbin = "/usr/sbin:/usr/local/sbin"  # not on a normal user's PATH
     binary = shutil.which("mosquitto") or shutil.which("mosquitto", path=sbin)
     if binary is None:
         raise DemoError("mosquitto is not installed: run `make system-deps` (Debian: mosquitto)")
-    port = port if _port_free(port) else _free_port()
-    folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sitewatch-mqtt-")))
-    lines = [f"listener {port} 127.0.0.1", "allow_anonymous true", "persistence false"]
+    if not _port_free(port):  # another broker, which does not know the demo's accounts
+        print(f"demo: port {port} is taken; the demo's broker takes a free one")
+        port = _free_port()
+    lines = [f"listener {port} 127.0.0.1", "persistence false", "allow_anonymous false"]
+    lines += [f"password_file {ids.password_file}", f"acl_file {ids.acl_file}"]
     # the console's persistent session keeps what arrives while it restarts: not only the
     # default 1000 messages (a production broker needs the same)
     lines.append("max_queued_messages 100000")
     if os.geteuid() == 0:
         lines.append("user root")  # else mosquitto drops to a user that may not exist here
-    (folder / "mosquitto.conf").write_text("\n".join(lines) + "\n")
+    conf = STATE / "broker" / "mosquitto.conf"
+    conf.write_text("\n".join(lines) + "\n")
     log = (STATE / "mosquitto.log").open("wb")
     stack.callback(log.close)
     proc = subprocess.Popen(
-        [binary, "-c", str(folder / "mosquitto.conf")],
+        [binary, "-c", str(conf)],
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -293,7 +309,7 @@ def ensure_broker(host: str, port: int, stack: ExitStack) -> int:
                 f"mosquitto did not start on port {port}: see {STATE / 'mosquitto.log'}"
             )
         time.sleep(0.05)
-    print(f"demo: mosquitto on 127.0.0.1:{port}")
+    print(f"demo: mosquitto on 127.0.0.1:{port} (no anonymous clients; per-site ACL {conf})")
     return port
 
 
@@ -389,10 +405,14 @@ def _short(name: str, alert_id: str) -> str:
     return name.removeprefix(f"{alert_id}_")
 
 
-def subscribe(host: str, port: int, prefix: str, printer: Printer, stack: ExitStack) -> None:
+def subscribe(
+    host: str, port: int, prefix: str, login: tuple[str, str], printer: Printer, stack: ExitStack
+) -> None:
+    """Print what arrives, as the console's identity (the only one that may read every site)."""
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2, client_id=f"sitewatch-demo-{os.getpid()}", clean_session=True
     )
+    client.username_pw_set(*login)
     client.on_message = printer
 
     def on_connect(c: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
@@ -495,16 +515,25 @@ def run(args: argparse.Namespace, stopping: threading.Event, stack: ExitStack) -
         start_rtsp_server(mounts, rtsp_port, stack)
     mqtt_cfg = base["mqtt"]
     host = str(mqtt_cfg["host"])
-    mqtt_port = ensure_broker(host, int(mqtt_cfg.get("port", 1883)), stack)
-    cameras = own_cameras(clips, rtsp, rtsp_port) if clips or rtsp else None
-    config = derive_config(args.config, cameras, rtsp_port, mqtt_port, Path(model).resolve())
     prefix = str(mqtt_cfg.get("topic_prefix", m.DEFAULT_PREFIX))
+    try:
+        ids = register(str(base["site"]["id"]), prefix, STATE)
+    except RuntimeError as exc:
+        raise DemoError(str(exc)) from exc
+    print(f"demo: broker accounts of the console and the edge in {ids.password_file.parent}/")
+    mqtt_port = ensure_broker(host, int(mqtt_cfg.get("port", 1883)), ids, stack)
+    cameras = own_cameras(clips, rtsp, rtsp_port) if clips or rtsp else None
+    # the demo's environment is the worker's (as systemd's EnvironmentFile= would give it)
+    os.environ.update(ids.edge_env)
+    config = derive_config(
+        args.config, cameras, rtsp_port, mqtt_port, Path(model).resolve(), ids.edge_config
+    )
     printer = Printer(ZoneInfo(base["site"].get("timezone", "UTC")))
-    subscribe(host, mqtt_port, prefix, printer, stack)
+    subscribe(host, mqtt_port, prefix, ids.console_login, printer, stack)
     if args.console_port:
         port = args.console_port if _port_free(args.console_port) else _free_port()
         try:
-            info = start_console(stack, host, mqtt_port, prefix, port, STATE)
+            info = start_console(stack, host, mqtt_port, prefix, port, STATE, ids.console_env)
         except RuntimeError as exc:
             raise DemoError(str(exc)) from exc
         users = ", ".join(DEMO_USERS)
