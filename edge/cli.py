@@ -440,7 +440,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
         "run the edge worker: cameras in, alerts out over MQTT", edge_arguments, run_edge
     ),
     "server": Subcommand(
-        "run the alert console (or: server create-user, server migrate)",
+        "run the alert console (or: server create-user, migrate, add-edge SITE, broker-files, "
+        "public-key)",
         server_arguments,
         run_server,
     ),
