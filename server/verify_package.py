@@ -270,7 +270,8 @@ def _check_custody(report: Report, data: dict[str, bytes], manifest: Any, actual
     if problems:
         report.add("FAILED", f"custody: {'; '.join(problems)}")
     else:
-        report.add("OK", f"custody: {len(entries)} entries in time order, ending with this export")
+        count = f"{len(entries)} entries" if len(entries) > 1 else "1 entry"
+        report.add("OK", f"custody: {count} in time order, ending with this export")
 
 
 def verify_arguments(parser: argparse.ArgumentParser) -> None:
