@@ -282,3 +282,34 @@ def test_the_console_ingests_with_its_identity_what_the_edge_signed(ids: Identit
             south.close()
             north.close()
         assert [a.id for a in console.rows(Alert)] == [str(genuine.id)]
+
+
+def test_broker_files_come_back_from_the_table_and_say_what_the_console_lacks(
+    ids: Identities, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    passwd, acl = ids.tmp / "broker" / "passwd", ids.tmp / "broker" / "acl"
+    before = passwd.read_text(), acl.read_text()
+    passwd.unlink()
+    acl.write_text("topic readwrite #\n")  # someone edited it by hand
+    capsys.readouterr()
+    assert sitewatch(["server", "broker-files"]) == 0
+    assert (passwd.read_text(), acl.read_text()) == before
+    assert stat.S_IMODE(passwd.stat().st_mode) == 0o640
+    # a console set up without its broker login: told what to set, its old account kept
+    monkeypatch.delenv("SITEWATCH_MQTT_USERNAME")
+    monkeypatch.delenv("SITEWATCH_MQTT_PASSWORD")
+    assert sitewatch(["server", "broker-files"]) == 0
+    assert f"{CONSOLE_USER!r}: kept (SITEWATCH_MQTT_USERNAME is unset here)" in (
+        capsys.readouterr().out
+    )
+    fresh = ids.tmp / "fresh"
+    monkeypatch.setenv("SITEWATCH_DATABASE_URL", f"sqlite:///{fresh / 'console.db'}")
+    monkeypatch.setenv("SITEWATCH_BROKER_PASSWORD_FILE", str(fresh / "passwd"))
+    monkeypatch.setenv("SITEWATCH_BROKER_ACL_FILE", str(fresh / "acl"))
+    fresh.mkdir()
+    assert add_edge("east", "--out", str(fresh / "east")) == 0
+    err = capsys.readouterr().err
+    assert "set SITEWATCH_MQTT_USERNAME and SITEWATCH_MQTT_PASSWORD" in err
+    assert (fresh / "passwd").read_text().startswith("edge-east:$7$")
+    assert "user edge-east\n" in (fresh / "acl").read_text()
+    assert "topic read sitewatch/#" not in (fresh / "acl").read_text()  # no console: nobody
