@@ -153,7 +153,8 @@ def test_an_edge_publishes_only_under_its_own_site(ids: Identities) -> None:
         until_received(seen, north, m.stats(PREFIX, "north"))
         forged = [
             m.alerts(PREFIX, "south"),
-            m.edge_status(PREFIX, "south"),
+            m.edge_status(PREFIX, "south"),  # a retained "offline" of item 9
+            m.config_result(PREFIX, "south"),  # a forged config result of item 9
             m.camera_status(PREFIX, "south", "gate"),
             m.evidence(PREFIX, "south", "a1", "a1_snapshot.jpg"),
             m.config_command(PREFIX, "south"),
@@ -161,7 +162,7 @@ def test_an_edge_publishes_only_under_its_own_site(ids: Identities) -> None:
             f"{PREFIX}/north/other",  # nothing outside the contract's topics
         ]
         for topic in forged:
-            north.publish(topic, b"forged", qos=1).wait(5.0)
+            north.publish(topic, b"forged", qos=1, retain=True).wait(5.0)
         own = [
             m.alerts(PREFIX, "north"),
             m.camera_snapshot(PREFIX, "north", "gate"),
