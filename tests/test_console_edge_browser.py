@@ -2,8 +2,9 @@
 real model, mosquitto) and the console in uvicorn, driven by headless Chromium.
 
 An operator opens the zone editor over the camera's snapshot that the edge published, draws
-a polygon and saves; the running edge validates and applies it, writes its config file, and
-the page shows the version the edge reports.
+a polygon and saves; the console signs the command, the running edge verifies it with the
+console's public key, applies it, writes its config file, and the page shows the version the
+edge reports. The edge is registered at the console with its key: all it sends is verified.
 """
 
 from __future__ import annotations
@@ -27,20 +28,35 @@ from e2e_support import SITE, WHOLE, InProcessWorker, camera, write_config, zone
 from mqtt_broker import Mosquitto
 from rtsp_server import RtspServer, _check_gstreamer
 
+from contract.signing import load_or_create_key, public_key_text
 from edge.config_load import load_config
+from server.models import BrokerAccount
 
 pytestmark = pytest.mark.slow
 CAMERA = "cam-gate"
 
 
 @pytest.fixture(name="edge")
-def edge_fixture(tmp_path: Path, mqtt: Mosquitto) -> Iterator[InProcessWorker]:
+def edge_fixture(tmp_path: Path, mqtt: Mosquitto, served: Served) -> Iterator[InProcessWorker]:
+    """The edge, given the console's public key (it applies only commands that console signed),
+    and registered at the console with its own key (the console takes only what it signed)."""
     _check_gstreamer()
+    assert served.state.signing_key is not None, "the console started without its signing key"
+    console_key = public_key_text(served.state.signing_key)
+    edge_key = load_or_create_key(tmp_path / "edge.key")  # where write_config has the edge keep it
+    with served.state.db.session() as s:
+        s.add(
+            BrokerAccount(
+                username=f"edge-{SITE}", role="edge", site_id=SITE,
+                password_hash="$7$unused", public_key=public_key_text(edge_key),
+            )
+        )  # fmt: skip
     rtsp = RtspServer({"gate": compose_clip(BARE_HEAD, 12.0, (2.0, 8.0))})
     rtsp.start()
     try:
         zones = [zone("gate", "helmet_required", WHOLE)]
-        config = write_config(tmp_path, mqtt.port, [camera(CAMERA, rtsp.url("gate"), zones)])
+        cameras = [camera(CAMERA, rtsp.url("gate"), zones)]
+        config = write_config(tmp_path, mqtt.port, cameras, console_public_key=console_key)
         worker = InProcessWorker(config)
         try:
             yield worker
@@ -104,5 +120,8 @@ def test_zone_drawn_in_the_browser_is_applied_by_the_running_edge(
     )
     shown = served.get_json(operator, config_url)
     assert [z["id"] for z in shown["zones"]] == ["gate", "rest-corner"]
+    assert served.state.ingest is not None and served.state.ingest.rejected == 0, (
+        "the console refused messages of the registered edge (see the log: unsigned?)"
+    )
     context.close()
     assert errors == [], "the page logged script errors"

@@ -16,7 +16,8 @@ from ingest_support import PREFIX, T0, Edge, LiveConsole, edge_of, live_console
 from mqtt_broker import Collector, Mosquitto, broker_fixture, until_received  # noqa: F401
 
 from contract import messages as m
-from contract.signing import load_key, verify
+from contract.signing import load_key, public_key_text, verify
+from edge.command_gate import CommandGate
 from edge.commands import apply_command
 from edge.config_load import load_config
 from edge.console_feed import camera_config_message
@@ -194,6 +195,12 @@ def test_the_real_edge_command_handler_applies_and_refuses(site: Site, tmp_path:
     r = operator.post(url, json=change(base=shown["version"]))
     assert r.status_code == 202, r.text
     command = site.command()
+    # the edge's own gate, given the console's public key, takes it; a changed copy it refuses
+    console_key = public_key_text(load_key(site.console.settings.signing_key_file))
+    gate = CommandGate(path, console_key, config.trust.command_max_age_s)
+    forged = command.model_copy(update={"issued_by": "admin"})
+    assert "does not match" in str(gate.take(forged))
+    assert gate.take(command) is None
     outcome = apply_command(config, path, command)  # the edge's own handler
     site.answer(command, "applied" if outcome.applied else "refused", str(outcome.config.version))
     done = operator.get(f"/api/config-requests/{r.json()['request_id']}").json()
@@ -203,6 +210,8 @@ def test_the_real_edge_command_handler_applies_and_refuses(site: Site, tmp_path:
     bad = {**change(base=str(outcome.config.version)), "rules": {"no_helmet": {"dwell_s": -5}}}
     r = operator.post(url, json=bad)
     command = site.command()
+    assert gate.take(command) is None
+    assert "a second time" in str(gate.take(command))  # a replay
     refused = apply_command(outcome.config, path, command)
     assert not refused.applied and refused.reason
     site.answer(command, "refused", str(refused.config.version), refused.reason)
