@@ -99,7 +99,7 @@ def decode(payload: bytes, expected: type[Message] | None = None) -> Message:
         )
     try:
         data = json.loads(payload)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
         raise ContractError(
             f"expected a JSON object with schema {want}, got bytes that are not JSON ({exc}): "
             f"{payload[:80]!r}; the publisher is not a SiteWatch edge/console"

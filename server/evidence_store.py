@@ -178,22 +178,22 @@ class EvidenceStore:
                 staged.append((st.st_mtime, str(path), st.st_size))
         staged.sort()
         total = sum(s for _, _, s in staged)
-        count = len(staged)
+        count, deleted = len(staged), 0
         while staged and (total + size > q.site_staged_bytes or count + 1 > q.site_staged_files):
             _, oldest, oldest_size = staged.pop(0)
             Path(oldest).unlink(missing_ok=True)
             _remove_empty_dirs(Path(oldest).parent, self.root / INCOMING)
-            total -= oldest_size
-            count -= 1
-            self.evicted += 1
+            total, count, deleted = total - oldest_size, count - 1, deleted + 1
+        if deleted:
+            self.evicted += deleted
             log.warning(
-                "site %s: staged evidence no alert lists yet is over its quota (%d bytes, %d "
-                "files): deleted the oldest, %s (%d bytes)",
+                "site %s: evidence waiting for the alert that lists it passed its quota (%d "
+                "bytes, %d files): deleted the oldest %d file(s); an edge sends the listing "
+                "right after its files, so this is a broken or hostile sender",
                 site_id,
                 q.site_staged_bytes,
                 q.site_staged_files,
-                oldest,
-                oldest_size,
+                deleted,
             )
 
     def promote(

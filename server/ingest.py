@@ -209,6 +209,11 @@ class Ingest:
         return self._queue
 
     @property
+    def worker_alive(self) -> bool:
+        """Whether the worker thread runs: nothing a message holds may end it."""
+        return bool(self._threads) and self._threads[0].is_alive()
+
+    @property
     def handled(self) -> int:
         """Messages handled (stored or rejected) by the worker."""
         return self._handled

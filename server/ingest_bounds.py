@@ -5,6 +5,8 @@ handler sees it.
   is at most ``clock_skew_max_s`` ahead of the console's clock when it was received, and not
   before :data:`EARLIEST` (an edge whose clock was never set). A status dated in the year 9999
   would otherwise win over every later one and freeze its camera.
+- Values: integers within 64 bits, finite floats, text without NUL or lone surrogates,
+  nesting at most :data:`MAX_DEPTH` deep: what SQLite, PostgreSQL and a JSON answer can hold.
 - An alert's evidence: the files its messages list, together with those already listed, are
   at most ``alert_files`` and ``alert_bytes``, each at most ``file_bytes``.
 
@@ -13,6 +15,7 @@ A message out of bounds is refused whole (:class:`IngestError`), with what was e
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,6 +29,8 @@ from server.evidence_store import Quota
 from server.ingest_context import Context, IngestError
 from server.models import Evidence
 
+MAX_DEPTH = 32
+INT64 = -(2**63)
 EARLIEST = datetime(2020, 1, 1, tzinfo=UTC)
 """No SiteWatch message is older: a time before it comes from a clock that was never set."""
 
@@ -38,16 +43,61 @@ class Bounds:
     quota: Quota = field(default_factory=Quota)
 
 
-def times(value: object, path: str = "") -> Iterator[tuple[str, datetime]]:
-    """Every datetime in a message, with its field path (``cameras[2].at``)."""
-    if isinstance(value, datetime):
-        yield path, value
-    elif isinstance(value, BaseModel):
-        for name, item in value:
-            yield from times(item, f"{path}.{name}" if path else name)
-    elif isinstance(value, list | tuple):
-        for i, item in enumerate(value):
-            yield from times(item, f"{path}[{i}]")
+def leaves(msg: BaseModel) -> Iterator[tuple[str, object, int]]:
+    """Every value in a message that holds no others (dict keys too), with its field path
+    (``cameras[2].at``) and nesting depth; iterative, so no nesting can exhaust the stack."""
+    stack: list[tuple[str, object, int]] = [("", msg, 0)]
+    while stack:
+        path, value, depth = stack.pop()
+        children: list[tuple[str, object, int]] = []
+        if isinstance(value, BaseModel):
+            children = [(f"{path}.{k}" if path else k, v, depth + 1) for k, v in value]
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                yield f"{path} (a key)", key, depth + 1
+                children.append((f"{path}.{key}", item, depth + 1))
+        elif isinstance(value, list | tuple):
+            children = [(f"{path}[{i}]", item, depth + 1) for i, item in enumerate(value)]
+        else:
+            yield path, value, depth
+        stack.extend(reversed(children))
+
+
+def times(msg: BaseModel) -> Iterator[tuple[str, datetime]]:
+    """Every datetime in a message, with its field path."""
+    for path, value, _ in leaves(msg):
+        if isinstance(value, datetime):
+            yield path, value
+
+
+def check_values(msg: m.Message) -> None:
+    """Refuse what a database or a JSON answer could not hold: integers beyond 64 bits, floats
+    that are not finite, text with NUL or lone surrogates, nesting deeper than MAX_DEPTH."""
+    for path, value, depth in leaves(msg):
+        why = None
+        if depth > MAX_DEPTH:
+            why = f"at most {MAX_DEPTH} levels of nesting, got {depth}"
+        elif isinstance(value, int) and not isinstance(value, bool) and not INT64 <= value < -INT64:
+            why = f"an integer of at most 64 bits, got one of {value.bit_length() + 1} bits"
+        elif isinstance(value, float) and not math.isfinite(value):
+            why = f"a finite number, got {value}"
+        elif isinstance(value, str) and not _clean_text(value):
+            why = f"text without NUL characters or lone surrogates, got {value[:40]!r}"
+        if why is not None:
+            raise IngestError(
+                f"{msg.SCHEMA} field {path or '(message)'}: expected {why}: refused; the "
+                "sender is broken or hostile"
+            )
+
+
+def _clean_text(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_times(ctx: Context, msg: m.Message, clock_skew_max_s: float) -> None:
@@ -94,6 +144,7 @@ def check_listing(s: Session, msg: m.AlertEvent, quota: Quota) -> None:
 
 def check_bounds(s: Session, ctx: Context, msg: m.Message, bounds: Bounds) -> None:
     """All of the above, for any decoded message."""
+    check_values(msg)
     check_times(ctx, msg, bounds.clock_skew_max_s)
     if isinstance(msg, m.AlertEvent):
         check_listing(s, msg, bounds.quota)
