@@ -8,6 +8,10 @@ stand-in that publishes exactly as the edge does (evidence files first, then the
 
 The served console, the broker and the browser live for a whole test module (starting them
 takes seconds); every test uses its own site ids and users, so tests do not see each other.
+
+The console's pages run under a strict CSP without ``unsafe-eval``: give ``wait_for_function``
+an arrow function (``"() => ..."``, evaluated once), never a bare expression, which playwright
+evaluates again with ``eval`` at every poll and the CSP refuses.
 """
 
 from __future__ import annotations

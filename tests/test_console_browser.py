@@ -159,7 +159,7 @@ def test_alert_from_mqtt_shows_live_is_acknowledged_clip_plays_and_police_export
         page.wait_for_selector("#feed[data-loaded], #feed-summary:not(:empty)")
         row.wait_for(state="detached")
         page.select_option("#f-rule", "no_helmet")
-        page.wait_for_function("location.hash.includes('rule=no_helmet')")
+        page.wait_for_function("() => location.hash.includes('rule=no_helmet')")
         assert f"site={site}" in page.evaluate("location.hash")
         row.wait_for(state="visible")
 
@@ -174,7 +174,9 @@ def test_alert_from_mqtt_shows_live_is_acknowledged_clip_plays_and_police_export
         video = page.locator("#clip")
         video.wait_for()
         page.evaluate("document.querySelector('#clip').play()")
-        page.wait_for_function("document.querySelector('#clip').currentTime > 0.5", timeout=15_000)
+        page.wait_for_function(
+            "() => document.querySelector('#clip').currentTime > 0.5", timeout=15_000
+        )
         assert page.evaluate("document.querySelector('#clip').error") is None
         context.close()
 
@@ -244,7 +246,7 @@ def test_operator_draws_a_zone_the_edge_gets_it_and_the_page_shows_the_applied_v
         page.goto(f"{served.url}/#/zones/{site}/{camera}")
         page.wait_for_selector("#zone-version:has-text('12')")
         canvas = page.locator("#zone-canvas")
-        page.wait_for_function("document.querySelector('#zone-canvas').dataset.zones === '1'")
+        page.wait_for_function("() => document.querySelector('#zone-canvas').dataset.zones === '1'")
         page.click("#zone-new")
         box = canvas.bounding_box()
         assert box is not None
@@ -253,7 +255,7 @@ def test_operator_draws_a_zone_the_edge_gets_it_and_the_page_shows_the_applied_v
             canvas.click(position={"x": x * box["width"], "y": y * box["height"]})
         page.focus('#zone-canvas [data-point="4"]')  # a point too many: the keyboard removes it
         page.keyboard.press("Delete")
-        page.wait_for_function("!document.querySelector('#zone-canvas [data-point=\"4\"]')")
+        page.wait_for_function("() => !document.querySelector('#zone-canvas [data-point=\"4\"]')")
         # drag the last corner to another place
         page.mouse.move(box["x"] + 0.1 * box["width"], box["y"] + 0.3 * box["height"])
         page.mouse.down()
@@ -426,7 +428,7 @@ def test_admin_creates_changes_and_disables_a_user(browser: Any, served: Served)
     asked: list[str] = []
     page.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))  # a typo? cancel
     page.click(".create-user button[type=submit]")
-    page.wait_for_function("document.querySelector('#new-username').value === 'liu.yang'")
+    page.wait_for_function("() => document.querySelector('#new-username').value === 'liu.yang'")
     # "east" has no edge in this module ("north" may have, from the tests before this one)
     assert len(asked) == 1 and "east" in asked[0], asked
     assert page.locator('#users tr[data-user="liu.yang"]').count() == 0, "nothing saved"
@@ -445,7 +447,7 @@ def test_admin_creates_changes_and_disables_a_user(browser: Any, served: Served)
     row.locator("#cameras-liu_yang").fill("east/crane")
     row.locator("button", has_text="Save").click()
     page.wait_for_function(
-        "document.querySelector('#role-liu_yang').value === 'operator'"
+        "() => document.querySelector('#role-liu_yang').value === 'operator'"
         " && document.querySelector('#sites-liu_yang').value === 'east'"
         " && document.querySelector('#cameras-liu_yang').value === 'east/crane'"
     )

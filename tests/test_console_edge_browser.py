@@ -87,7 +87,7 @@ def test_zone_drawn_in_the_browser_is_applied_by_the_running_edge(
     login(page, served.url, "zhao.op")
     page.goto(f"{served.url}/#/zones/{SITE}/{CAMERA}")
     page.wait_for_selector("#zone-version:has-text('1')")
-    page.wait_for_function("document.querySelector('#zone-canvas').dataset.zones === '1'")
+    page.wait_for_function("() => document.querySelector('#zone-canvas').dataset.zones === '1'")
     page.click("#zone-new")
     canvas = page.locator("#zone-canvas")
     box = canvas.bounding_box()

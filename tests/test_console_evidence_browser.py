@@ -13,6 +13,7 @@ The console's own pages must load under the strict CSP without a single violatio
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from browser_support import (  # noqa: F401   (fixtures: browser, mqtt, served)
     mqtt_fixture,
     open_page,
     served_fixture,
+    wait_until,
 )
 from console_support import seed_alert
 from sqlalchemy import select
@@ -209,8 +211,8 @@ def test_the_console_pages_load_without_a_csp_violation(
     ):
         with context.expect_page() as new:
             page.click(f"a[title='{name}']")
-        tab = new.value
-        tab.wait_for_function(check, timeout=15_000)
+        tab = new.value  # a sandbox: poll from here, the page's own polling needs eval
+        wait_until(f"{name} shown in a tab of its own", partial(tab.evaluate, check), 15.0)
         tab.close()
     page.reload()  # a second visit: the session is found without a login
     page.wait_for_selector("header.top")
