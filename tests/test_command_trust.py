@@ -8,6 +8,7 @@ expected; the end-to-end tests (test_edge_e2e.py) send the same over a real brok
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 import uuid
@@ -43,8 +44,11 @@ def config_file(tmp_path: Path) -> Path:
     target = tmp_path / "configs" / "cameras.yaml"
     target.parent.mkdir()
     shutil.copy(ROOT / "configs" / "cameras.yaml", target)
-    with target.open("a") as f:
-        f.write(f"\ntrust:\n  console_public_key: {public_key_text(CONSOLE)}\n")
+    text = target.read_text()
+    commented = re.search(r"^  # console_public_key: .*$", text, re.MULTILINE)
+    assert commented is not None, "the shipped config shows where the console's key goes"
+    key = f"  console_public_key: {public_key_text(CONSOLE)}"
+    target.write_text(text.replace(commented[0], key))
     return target
 
 
@@ -218,7 +222,7 @@ def test_an_unreadable_state_file_takes_only_commands_issued_after_the_start(
 
 def test_trust_section_is_read_and_checked(tmp_path: Path, config_file: Path) -> None:
     config = load_config(config_file)
-    assert config.trust.key_file == config_file.parent / "edge.key"  # beside the config
+    assert config.trust.key_file == config_file.parent.parent / "var" / "edge.key"
     assert config.trust.command_max_age_s == 300
     bad = config_file.read_text().replace(public_key_text(CONSOLE), "not-a-key")
     config_file.write_text(bad)

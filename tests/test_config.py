@@ -72,6 +72,9 @@ def test_minimal_config_fills_defaults(tmp_path: Path) -> None:
     assert config.evidence.dir == tmp_path / "var" / "evidence"
     assert config.detector.model == tmp_path / "models" / "m.onnx"
     assert camera_rules(config, "cam-1") == cam.rules
+    # the edge's key beside the config file; no console key: config commands are refused
+    assert config.trust.key_file == tmp_path / "configs" / "edge.key"
+    assert config.trust.console_public_key is None
 
 
 def test_label_names_match_the_detector() -> None:

@@ -26,9 +26,11 @@ from e2e_support import (
     check_evidence_first,
     config_command,
     dedupe,
+    edge_public_key,
     edge_states,
     poll,
     processes_mentioning,
+    signed_by,
     write_config,
     zone,
 )
@@ -36,6 +38,7 @@ from mqtt_broker import Mosquitto, broker_fixture, persistent_broker_fixture  # 
 from rtsp_server import RtspServer, _check_gstreamer
 
 from contract import messages as m
+from contract.signing import fingerprint, public_key_text
 
 pytestmark = pytest.mark.slow
 
@@ -91,6 +94,13 @@ def test_sigterm_ends_open_alerts_flushes_and_goes_offline(
         late.close()
     assert took < POST_ROLL_S + 30
     assert processes_mentioning(str(tmp_path / "var" / "ring")) == [], "no recorder left behind"
+    # the edge made its key on this first start, logged its public key, and signed everything
+    key = edge_public_key(config)
+    assert config.with_name("edge.key").stat().st_mode & 0o777 == 0o600
+    logged = [line for line in edge.log.read_text().splitlines() if "public key" in line]
+    assert len(logged) == 1 and public_key_text(key) in logged[0]
+    assert fingerprint(key) in logged[0] and "(new)" in logged[0]
+    assert signed_by(key, received) == []
 
 
 def test_alert_raised_while_the_broker_is_away_arrives_once(
