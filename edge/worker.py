@@ -29,23 +29,15 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from contract import messages as m
-from contract.signing import (
-    Signer,
-    SigningKeyError,
-    fingerprint,
-    load_or_create_key,
-    public_key_text,
-)
+from contract.signing import Signer
 from edge.alerts import AlertTransition
 from edge.batcher import Analysed, Batcher
 from edge.capture import CameraReader
 from edge.command_gate import CommandGate
 from edge.commands import Outcome, obey
 from edge.config import CameraConfig, SiteConfig
-from edge.config_errors import ConfigError, ConfigProblem
 from edge.config_load import load_config
 from edge.console_feed import SnapshotPacer, camera_config_message, snapshot_jpeg
 from edge.delivery import AlertDelivery, utc
@@ -53,6 +45,7 @@ from edge.detector import Detector
 from edge.evidence import DiskManager
 from edge.evidence_index import EvidenceStore
 from edge.housekeeping import Housekeeper
+from edge.identity import edge_key
 from edge.model import ModelError, default_threads, open_model
 from edge.motion import MotionGate
 from edge.outbox import Outbox, Publisher
@@ -99,7 +92,7 @@ class EdgeWorker:
     def __init__(self, config_path: Path) -> None:
         self.path = config_path
         self.config = c = load_config(config_path)  # ConfigError: refuse to start
-        self.signer = Signer(_edge_key(config_path, c))
+        self.signer = Signer(edge_key(config_path, c))
         self.gate = CommandGate(config_path, c.trust.console_public_key, c.trust.command_max_age_s)
         if self.gate.key_fingerprint is None:
             log.warning(
@@ -490,29 +483,6 @@ def needs_second_look(cam: CameraConfig) -> bool:
 def wants_head_look(config: SiteConfig, cam: CameraConfig) -> bool:
     """The camera's own head look setting, else the detector's."""
     return config.detector.head_look if cam.head_look is None else cam.head_look
-
-
-def _edge_key(config_path: Path, c: SiteConfig) -> Ed25519PrivateKey:
-    """The edge's signing key (made on first start), its public key logged for the console."""
-    path = c.trust.key_file
-    made = not path.exists()
-    try:
-        key = load_or_create_key(path)
-    except SigningKeyError as exc:
-        hint = "Move the file away (a new key is made) and register the new key at the console."
-        problem = ConfigProblem(
-            str(config_path), None, "trust.key_file", "the edge's Ed25519 key", str(exc), hint
-        )
-        raise ConfigError([problem]) from None
-    log.info(
-        "edge key %s%s: public key %s (fingerprint %s); the console takes this site's "
-        "messages only with it once it is registered there",
-        path,
-        " (new)" if made else "",
-        public_key_text(key),
-        fingerprint(key),
-    )
-    return key
 
 
 def _opt(path: Path | None) -> str | None:

@@ -8,6 +8,7 @@ expected; the end-to-end tests (test_edge_e2e.py) send the same over a real brok
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
 import time
@@ -25,7 +26,8 @@ from contract.signing import fingerprint, public_key_text, sign
 from edge.command_gate import ANSWERED_PER_MINUTE, APPLIED_PER_MINUTE, CommandGate
 from edge.commands import obey
 from edge.config import SiteConfig
-from edge.config_load import ConfigError, load_config
+from edge.config_load import ConfigError, load_config, load_config_with_warnings
+from edge.identity import edge_key
 
 ROOT = Path(__file__).resolve().parent.parent
 CONSOLE = Ed25519PrivateKey.generate()
@@ -233,3 +235,20 @@ def test_trust_section_is_read_and_checked(tmp_path: Path, config_file: Path) ->
     assert (problem.line, problem.path) == (line, "trust.console_public_key")
     assert "base64 of 32 bytes" in problem.expected and "'not-a-key'" in problem.got
     assert "sitewatch server public-key" in problem.hint
+
+
+def test_a_key_file_that_is_no_key_stops_the_edge_as_a_config_problem(
+    config_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="edge.identity")
+    config = load_config(config_file)
+    made = edge_key(config_file, config)  # first start: made, its public key logged
+    assert public_key_text(made) in caplog.text and "(new)" in caplog.text
+    assert edge_key(config_file, config).private_bytes_raw() == made.private_bytes_raw()
+    config.trust.key_file.write_text("not a key\n")
+    with pytest.raises(ConfigError) as caught:
+        edge_key(config_file, config)
+    (problem,) = caught.value.problems
+    assert problem.path == "trust.key_file" and "Ed25519" in problem.got
+    _, warnings = load_config_with_warnings(config_file)  # sitewatch validate-config says so
+    assert [w.path for w in warnings if w.path.startswith("trust")] == ["trust.key_file"]
