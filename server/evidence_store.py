@@ -104,6 +104,7 @@ class EvidenceStore:
         self.root = root.resolve()
         self.quota = quota or Quota()
         self.evicted = 0  # staged files dropped oldest-first for their site's quota
+        self._evicting: set[str] = set()  # sites warned about since their last eviction
 
     def _inside(self, *parts: str) -> Path:
         path = self.root.joinpath(*parts).resolve()
@@ -168,7 +169,8 @@ class EvidenceStore:
         if size > q.site_staged_bytes:
             raise OverQuota(
                 f"evidence of {size} bytes for site {site_id}: expected at most "
-                f"{q.site_staged_bytes} staged bytes per site: refused"
+                f"{q.site_staged_bytes} staged bytes per site: refused (raise "
+                "SITEWATCH_EVIDENCE_STAGED_SITE_MAX_BYTES if files are that large)"
             )
         site = self._inside(INCOMING, check_id(site_id, "site id"))
         staged = []
@@ -184,12 +186,17 @@ class EvidenceStore:
             Path(oldest).unlink(missing_ok=True)
             _remove_empty_dirs(Path(oldest).parent, self.root / INCOMING)
             total, count, deleted = total - oldest_size, count - 1, deleted + 1
-        if deleted:
-            self.evicted += deleted
+        if not deleted:
+            self._evicting.discard(site_id)
+            return
+        self.evicted += deleted
+        if site_id not in self._evicting:  # once per run of evictions: the count is a metric
+            self._evicting.add(site_id)
             log.warning(
                 "site %s: evidence waiting for the alert that lists it passed its quota (%d "
-                "bytes, %d files): deleted the oldest %d file(s); an edge sends the listing "
-                "right after its files, so this is a broken or hostile sender",
+                "bytes, %d files): deleting the oldest (%d now; more are counted in "
+                "sitewatch_ingest_evidence_evicted_total); an edge sends the listing right "
+                "after its files, so this is a broken or hostile sender",
                 site_id,
                 q.site_staged_bytes,
                 q.site_staged_files,
