@@ -17,8 +17,11 @@ SHA-256 decides which staged copy is kept (server.evidence_store).
 
 Facts fixed once reviewed: once an alert is acknowledged (any state but ``new``) or exported,
 later messages extend its timeline (seq, event, last_seen_at, ended_at) but do not change its
-:data:`FACTS` or its evidence list; each refusal is counted (``ingest_rejects``) and audited
-(user ``ingest``).
+:data:`FACTS` or replace a file it lists; each refusal is counted (``ingest_rejects``) and
+audited (user ``ingest``). A new file is still added after review when the edge vouches for it
+(a verified message): the edge lists its clip and still in updates seconds after the start, and
+an operator who acknowledges at once must not lose them. Unverified messages add nothing after
+review, and nothing is added once the alert was exported.
 """
 
 from __future__ import annotations
@@ -163,9 +166,10 @@ def _list_evidence(s: Session, ctx: Context, alert: Alert, files: list[m.Evidenc
         row = known.get(file.name)
         where = f"evidence {file.name} of alert {alert.id}"
         if row is None:
-            if fixed:
+            if fixed and (alert.exported_at is not None or not ctx.signed):
                 _refuse(s, ctx, alert, f"{where}: alert is {_why_fixed(alert)}: no file is "
-                        "added after that; refused")  # fmt: skip
+                        "added after that unless its edge signed the listing (and none after "
+                        "an export); refused")  # fmt: skip
                 continue
             row = Evidence(alert_id=alert.id, name=file.name, status="expected")
             _take_listing(row, file, ctx.signed)

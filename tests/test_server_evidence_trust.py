@@ -208,6 +208,52 @@ def test_facts_are_fixed_once_acknowledged_and_the_timeline_still_grows(
         assert [a.detail for a in refused] == reasons
 
 
+def test_after_review_the_edge_still_adds_its_clip_but_replaces_nothing(
+    tmp_path: Path, broker: Mosquitto
+) -> None:
+    """The edge lists its clip in an update seconds after the start: acknowledged at once, the
+    alert still gets it from the signed update; a signed change of a listed file is refused, and
+    after an export nothing is added."""
+    key = Ed25519PrivateKey.generate()
+    aid = uuid.uuid4()
+    snap, clip = evidence_file("snap.jpg", JPEG), evidence_file("clip.mp4", CLIP, "clip")
+    with live_console(tmp_path, broker) as console, edge_of(broker) as edge:
+        register_edge(console, "north", key)
+        add_users(console, ("li.wei", "manager", ["north"]), ("zhou.min", "police", ["north"]))
+        edge.evidence("north", aid, "snap.jpg", JPEG)
+        start = alert(aid, 0, evidence=[snap])
+        send(edge, start, key)
+        console.settle(edge.sent)
+        r = console.login("li.wei").post(
+            f"/api/alerts/{aid}/actions", json={"action": "acknowledge", "note": "on it"}
+        )
+        assert r.status_code == 200, r.text
+        same = {"score": start.score, "box": start.box}
+        edge.evidence("north", aid, "clip.mp4", CLIP)
+        send(edge, alert(aid, 1, evidence=[snap, clip], **same), key)
+        console.settle(edge.sent)
+        assert {e.name: e.status for e in console.rows(Evidence)} == {
+            "snap.jpg": "stored",
+            "clip.mp4": "stored",
+        }
+        assert console.rows(IngestReject) == []
+
+        swapped = evidence_file("snap.jpg", FAKE)
+        send(edge, alert(aid, 2, evidence=[swapped, clip], **same), key)
+        console.settle(edge.sent)
+        assert console.login("zhou.min").get(f"/api/alerts/{aid}/export").status_code == 200
+        send(edge, alert(aid, 3, evidence=[snap, clip, evidence_file("still.jpg", JPEG, "still")],
+                         **same), key)  # fmt: skip
+        console.settle(edge.sent)
+        assert sorted(e.name for e in console.rows(Evidence)) == ["clip.mp4", "snap.jpg"]
+        [snap_row] = console.rows(Evidence, Evidence.name == "snap.jpg")
+        assert Path(str(snap_row.path)).read_bytes() == JPEG
+        reasons = [r.reason for r in console.rows(IngestReject)]
+        assert len(reasons) == 2 and "kept the first listing" in reasons[0]
+        assert "still.jpg" in reasons[1] and "was exported" in reasons[1]
+        assert len(audit_rows(console, "ingest_refused")) == 2
+
+
 def test_facts_are_fixed_once_exported_even_while_new(tmp_path: Path, broker: Mosquitto) -> None:
     aid = uuid.uuid4()
     with live_console(tmp_path, broker) as console, edge_of(broker) as edge:
