@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -60,8 +61,9 @@ class CommandGate:
         self.key_fingerprint = fingerprint(console_public_key) if console_public_key else None
         self._applied: deque[float] = deque()  # clock() of recent applied commands
         self._answered: deque[float] = deque()  # clock() of recent answered refusals
+        self._lock = threading.Lock()  # answers are counted on paho's thread and the main loop
         self.unanswered = 0
-        """Badly signed commands refused without an answer (over :data:`ANSWERED_PER_MINUTE`)."""
+        """Badly signed or unreadable commands refused without an answer or a log line."""
         self._last_at, self._seen = self._load_state()
 
     # -- checks ------------------------------------------------------------------------------
@@ -137,16 +139,28 @@ class CommandGate:
         return None
 
     def answer_refusal(self) -> bool:
-        """Whether to answer (result and log line) a badly signed command now, or only count
-        it: at most :data:`ANSWERED_PER_MINUTE` a minute."""
-        now = self.clock()
-        while self._answered and now - self._answered[0] >= 60.0:
-            self._answered.popleft()
-        if len(self._answered) >= ANSWERED_PER_MINUTE:
+        """Whether to answer (result and log line) a badly signed or unreadable command now,
+        or only count it: at most :data:`ANSWERED_PER_MINUTE` a minute."""
+        with self._lock:
+            now = self.clock()
+            while self._answered and now - self._answered[0] >= 60.0:
+                self._answered.popleft()
+            if len(self._answered) >= ANSWERED_PER_MINUTE:
+                self.unanswered += 1
+                return False
+            self._answered.append(now)
+            return True
+
+    def count_unanswered(self) -> None:
+        """One more refused without an answer (its queue was full)."""
+        with self._lock:
             self.unanswered += 1
-            return False
-        self._answered.append(now)
-        return True
+
+    def take_unanswered(self) -> int:
+        """How many were refused unanswered since the last call (for the next log line)."""
+        with self._lock:
+            count, self.unanswered = self.unanswered, 0
+            return count
 
     # -- records -----------------------------------------------------------------------------
     def record(self, cmd: m.ConfigCommand, version: int) -> None:

@@ -382,7 +382,8 @@ class EdgeWorker:
         try:
             cmd = m.decode(payload, m.ConfigCommand)
         except m.ContractError as exc:
-            log.warning("ignored a config command on %s: %s", topic, exc)
+            if self.gate.answer_refusal():  # a flood of garbage must not flood the log
+                log.warning("ignored a config command on %s: %s", topic, exc)
             return
         problem = self.gate.signature_problem(cmd)
         try:
@@ -391,7 +392,7 @@ class EdgeWorker:
             else:
                 self._refusals.put_nowait((cmd, problem))
         except queue.Full:
-            self.gate.unanswered += 1
+            self.gate.count_unanswered()
 
     def _refuse(self, cmd: m.ConfigCommand, reason: str) -> None:
         """A badly signed command: answered (up to a rate), else only counted."""
@@ -422,7 +423,7 @@ class EdgeWorker:
     def _answer(self, cmd: m.ConfigCommand, out: Outcome) -> None:
         """The signed ConfigResult of ``cmd``, through the outbox; a refusal is logged."""
         if not out.applied:
-            unanswered, self.gate.unanswered = self.gate.unanswered, 0
+            unanswered = self.gate.take_unanswered()
             more = f" ({unanswered} more refused unanswered before it)" if unanswered else ""
             log.warning(
                 "config change %s from %r refused%s: %s",

@@ -59,6 +59,7 @@ from rtsp_server import RtspServer, _check_gstreamer
 
 from contract import messages as m
 from contract.signing import verify
+from edge.command_gate import ANSWERED_PER_MINUTE
 from edge.config_load import load_config
 from edge.detector import Detector
 
@@ -399,10 +400,20 @@ def test_an_unsigned_command_is_refused_and_a_console_signed_one_applied(site: S
     assert worker.cameras["cam-head"].pipeline.zones == zones
     assert worker.cameras["cam-head"].config.rules.no_helmet.enabled
 
+    # 300 chained commands rewrote the YAML 300 times in 9 s; now none does, few are answered,
+    # and the console's command that follows them still goes through
+    flood = [config_command("cam-head", version, mask, rules=off, key=None) for _ in range(300)]
+    for cmd in flood:
+        col.publish(topic, m.encode(cmd))
     signed = config_command("cam-corner", version, [zone("corner", "helmet_required", CORNER)])
     col.publish(topic, m.encode(signed))
     result = wait_result(col, str(signed.request_id))
     assert (result.status, result.version) == ("applied", str(int(version) + 1)), result.reason
+    prev = load_config(site.config.with_name(site.config.name + ".prev"))
+    assert str(prev.version) == version, "the YAML was written once, by the console's command"
+    answered = [r for cmd in flood for r in results_of(col, str(cmd.request_id))]
+    assert {r.status for r in answered} <= {"refused"}
+    assert len(answered) <= ANSWERED_PER_MINUTE, f"{len(answered)} refusals answered"
     history = site.config.with_name(site.config.name + ".commands.jsonl").read_text()
     last = json.loads(history.splitlines()[-1])
     assert (last["request_id"], last["issued_by"]) == (str(signed.request_id), "e2e-test")
