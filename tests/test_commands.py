@@ -1,4 +1,5 @@
-"""Config changes from the console on a copy of the shipped configs/cameras.yaml."""
+"""Config changes from the console on a copy of the shipped configs/cameras.yaml, signed by a
+console key the copy names (who may send them: tests/test_command_trust.py)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from contract import messages as m
-from edge.commands import apply_command
+from contract.signing import public_key_text, sign
+from edge.command_gate import CommandGate
+from edge.commands import Outcome, obey
+from edge.config import SiteConfig
 from edge.config_load import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
+CONSOLE = Ed25519PrivateKey.generate()
 
 
 @pytest.fixture
@@ -22,7 +28,16 @@ def config_file(tmp_path: Path) -> Path:
     target = tmp_path / "configs" / "cameras.yaml"
     target.parent.mkdir()
     shutil.copy(ROOT / "configs" / "cameras.yaml", target)
+    text = target.read_text().replace("  # console_public_key: ", "  console_public_key: ", 1)
+    key = text.split("  console_public_key: ", 1)[1].split("\n", 1)[0]
+    target.write_text(text.replace(key, public_key_text(CONSOLE), 1))
     return target
+
+
+def apply_command(config: SiteConfig, path: Path, cmd: m.ConfigCommand) -> Outcome:
+    """As the worker does it: through the command gate, which takes the signed command."""
+    gate = CommandGate(path, config.trust.console_public_key, config.trust.command_max_age_s)
+    return obey(gate, config, path, cmd)
 
 
 def command(base: str, camera: str = "cam-factory", **extra: Any) -> m.ConfigCommand:
@@ -32,7 +47,7 @@ def command(base: str, camera: str = "cam-factory", **extra: Any) -> m.ConfigCom
         kind="helmet_required",
         points=[(0.1, 0.1), (0.9, 0.1), (0.9, 0.9), (0.1, 0.9)],
     )
-    return m.ConfigCommand(
+    cmd = m.ConfigCommand(
         request_id=uuid.uuid4(),
         site_id="demo-site",
         camera_id=camera,
@@ -42,6 +57,7 @@ def command(base: str, camera: str = "cam-factory", **extra: Any) -> m.ConfigCom
         zones=[zone],
         **extra,
     )
+    return sign(cmd, CONSOLE)
 
 
 def test_a_valid_change_is_written_and_versioned(config_file: Path) -> None:
@@ -76,3 +92,4 @@ def test_an_invalid_change_is_refused_and_nothing_changes(
     assert out.config is config
     assert config_file.read_text() == before
     assert not (config_file.parent / "cameras.yaml.prev").exists()
+    assert not (config_file.parent / "cameras.yaml.commands.jsonl").exists()
