@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 from console_support import Console
-from ingest_support import CLIP, JPEG, PREFIX, alert, evidence_file
+from ingest_support import CLIP, JPEG, PREFIX, alert, edge_of, evidence_file, live_console
+from mqtt_broker import Mosquitto, broker_fixture  # noqa: F401
 from postgres import any_database_console, postgres_fixture, postgres_url  # noqa: F401
 from sqlalchemy import select
 
@@ -166,3 +167,25 @@ def test_only_the_newest_rejects_are_kept(console: Console) -> None:
         reasons = list(s.scalars(select(IngestReject.reason).order_by(IngestReject.id)))
     assert len(reasons) == REJECTS_KEPT
     assert reasons[0] == "reject 5" and reasons[-1] == f"reject {REJECTS_KEPT + 4}"
+
+
+def test_ingest_sweeps_staged_files_after_its_setting_not_a_day(
+    tmp_path: Path, broker: Mosquitto
+) -> None:
+    """SITEWATCH_EVIDENCE_STAGED_MAX_AGE_S decides how long unlisted evidence waits."""
+    aids = [uuid.uuid4() for _ in range(2)]
+    with (
+        live_console(tmp_path, broker, evidence_staged_max_age_s=3600) as console,
+        edge_of(broker) as edge,
+    ):
+        for aid in aids:
+            edge.evidence("north", aid, "snap.jpg", JPEG)
+        console.settle(2)
+        staged = sorted((console.settings.evidence_dir / "_incoming").rglob("snap.jpg"))
+        assert len(staged) == 2
+        two_hours_ago = time.time() - 7200  # within the old day, past the setting's hour
+        os.utime(staged[0], (two_hours_ago, two_hours_ago))
+        console.ingest.sweep()  # on the worker, in order with the messages
+        edge.alert(alert(uuid.uuid4(), 0))
+        console.settle(3)
+        assert [p.exists() for p in staged] == [False, True]
