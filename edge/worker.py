@@ -66,6 +66,8 @@ their own ``min_score``."""
 TICK_AFTER_S = 1.0
 COMMANDS_QUEUED = 64
 """Config commands (and, apart, refusals) waiting for the main loop; more are dropped, counted."""
+REASON_CHARS = 4000
+"""Longest refusal reason a ConfigResult carries (the contract's bound)."""
 RESULTS_WAIT_S = 0.2
 """How long the main loop waits for detector results before it runs its timers and commands."""
 
@@ -426,7 +428,7 @@ class EdgeWorker:
             unanswered = self.gate.take_unanswered()
             more = f" ({unanswered} more refused unanswered before it)" if unanswered else ""
             log.warning(
-                "config change %s from %r refused%s: %s",
+                "config change %s (issued_by %r, as it says) refused%s: %s",
                 cmd.request_id,
                 cmd.issued_by,
                 more,
@@ -437,7 +439,7 @@ class EdgeWorker:
             site_id=self.config.site.id,
             status="applied" if out.applied else "refused",
             version=str(self.config.version),
-            reason=out.reason,
+            reason=out.reason[:REASON_CHARS] if out.reason else None,
             at=utc(time.time()),
         )
         q = self.config.mqtt
