@@ -211,14 +211,14 @@ def _check_package(package: bytes, files: dict[str, tuple[str, bytes]]) -> None:
         contents = {name.split("/", 1)[1]: zf.read(name) for name in zf.namelist()}
     lines = contents["manifest.sha256"].decode().splitlines()
     listed = dict(reversed(line.split("  ", 1)) for line in lines)  # name -> hash
-    assert set(files) <= set(listed), f"manifest.sha256 lists {sorted(listed)}"
+    assert {f"evidence/{n}" for n in files} <= set(listed), f"manifest.sha256 lists {listed}"
     for name, digest in listed.items():
         assert hashlib.sha256(contents[name]).hexdigest() == digest, f"{name} does not match"
     manifest = json.loads(contents["manifest.json"])
     for entry in manifest["files"]:
         assert hashlib.sha256(contents[entry["name"]]).hexdigest() == entry["sha256"]
     for name, (_kind, data) in files.items():
-        assert contents[name] == data, f"{name} in the package differs from what the edge sent"
+        assert contents[f"evidence/{name}"] == data, f"{name} differs from what the edge sent"
 
 
 # ---- the zone editor ----
