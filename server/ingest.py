@@ -21,9 +21,10 @@ skipped: meanwhile unacknowledged messages wait at the broker.
 
 The broker decides how much waits for the console: mosquitto keeps at most
 ``max_queued_messages`` (default 1000) per client, so raise it (``max_queued_messages 0`` =
-no limit) where many cameras may publish while the console is away, and set its
-``message_size_limit`` (e.g. 67108864, the largest evidence file) so that no client is sent
-a message larger than the console would keep.
+no limit) where many cameras may publish while the console is away. Set its
+``message_size_limit 67108864`` (the largest evidence file) so that no client is sent a message
+larger than the console keeps, and ``max_inflight_bytes 134217728`` so that the QoS 1 messages
+in the console's hands (20 by default, ``max_inflight_messages``) are also bounded in bytes.
 """
 
 from __future__ import annotations
