@@ -11,16 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from console_support import Console, console_fixture  # noqa: F401
+from console_support import Console, console_fixture, make_settings  # noqa: F401
+from fastapi.testclient import TestClient
 from ingest_support import PREFIX, T0, Edge, LiveConsole, edge_of, live_console
 from mqtt_broker import Collector, Mosquitto, broker_fixture, until_received  # noqa: F401
 
 from contract import messages as m
-from contract.signing import load_key, public_key_text, verify
+from contract.signing import SigningKeyError, load_key, public_key_text, verify
 from edge.command_gate import CommandGate
 from edge.commands import apply_command
 from edge.config_load import load_config
 from edge.console_feed import camera_config_message
+from server.app import create_app
 from server.models import AuditEntry, Camera, ConfigRequest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -217,3 +219,22 @@ def test_the_real_edge_command_handler_applies_and_refuses(site: Site, tmp_path:
     site.answer(command, "refused", str(refused.config.version), refused.reason)
     answer = operator.get(f"/api/config-requests/{r.json()['request_id']}").json()
     assert answer["status"] == "refused" and "dwell_s" in answer["reason"]
+
+
+def test_the_console_makes_its_key_once_and_refuses_to_start_on_a_bad_one(
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(tmp_path)
+    with TestClient(create_app(settings)):
+        pass
+    key_file = settings.signing_key_file
+    made = key_file.read_bytes()
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    with TestClient(create_app(settings)) as client:  # the same key on the next start
+        state = client.app.state.sitewatch  # type: ignore[attr-defined]
+        assert public_key_text(state.signing_key) == public_key_text(load_key(key_file))
+    assert key_file.read_bytes() == made
+    key_file.write_text("not a key")
+    app = create_app(settings)
+    with pytest.raises(SigningKeyError, match="expected an Ed25519 private key"), TestClient(app):
+        pass
