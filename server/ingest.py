@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -355,7 +355,7 @@ class Ingest:
                 "refused on arrival (not kept); the sender must send smaller messages, or the "
                 "broker's message_size_limit should stop them"
             )
-            self._queue.put(Received(**{**item.__dict__, "payload": b"", "refused": reason}))
+            self._queue.put(replace(item, payload=b"", refused=reason))
         elif item.qos > 0:
             self._queue.put(item, len(item.payload))
         elif self._queue.offer(item, len(item.payload)):

@@ -2,9 +2,10 @@
 handler sees it.
 
 - Times: every time in a message (``at``, ``sent_at``, ``started_at``, ``last_seen_at``, ...)
-  is at most ``clock_skew_max_s`` ahead of the console's clock when it was received, and not
-  before :data:`EARLIEST` (an edge whose clock was never set). A status dated in the year 9999
-  would otherwise win over every later one and freeze its camera.
+  is at most ``clock_skew_max_s`` ahead of the console's clock when it was received. A status
+  dated in the year 9999 would otherwise win over every later one and freeze its camera. Old
+  times are kept: an edge's outbox may deliver days late, and an edge whose clock is not set
+  yet (1970) still reports alerts, which are worth more than their dates.
 - Values: integers within 64 bits, finite floats, text without NUL or lone surrogates,
   nesting at most :data:`MAX_DEPTH` deep: what SQLite, PostgreSQL and a JSON answer can hold.
 - An alert's evidence: the files its messages list, together with those already listed, are
@@ -18,7 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 from sqlalchemy import select
@@ -31,8 +32,6 @@ from server.models import Evidence
 
 MAX_DEPTH = 32
 INT64 = -(2**63)
-EARLIEST = datetime(2020, 1, 1, tzinfo=UTC)
-"""No SiteWatch message is older: a time before it comes from a clock that was never set."""
 
 
 @dataclass(frozen=True)
@@ -101,7 +100,7 @@ def _clean_text(text: str) -> bool:
 
 
 def check_times(ctx: Context, msg: m.Message, clock_skew_max_s: float) -> None:
-    """Refuse a message with a time ahead of the console's clock, or before any SiteWatch."""
+    """Refuse a message with a time more than ``clock_skew_max_s`` ahead of the console's."""
     latest = ctx.received_at + timedelta(seconds=clock_skew_max_s)
     for path, at in times(msg):
         if at > latest:
@@ -111,12 +110,6 @@ def check_times(ctx: Context, msg: m.Message, clock_skew_max_s: float) -> None:
                 f"ahead of the console's clock ({ctx.received_at.isoformat()}), got "
                 f"{at.isoformat()} ({ahead:.0f} s ahead): refused; check the clock of site "
                 f"{ctx.route.site_id}'s edge (NTP: timedatectl, chronyc tracking)"
-            )
-        if at < EARLIEST:
-            raise IngestError(
-                f"{msg.SCHEMA} field {path}: expected a time after {EARLIEST.date()}, got "
-                f"{at.isoformat()}: refused; the clock of site {ctx.route.site_id}'s edge "
-                "was never set (NTP: timedatectl, chronyc tracking)"
             )
 
 
