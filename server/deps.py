@@ -61,9 +61,10 @@ def check_request_origin(request: Request) -> None:
       cross-site page cannot add a custom header without a CORS preflight, which the console
       never grants, and an HTML form cannot add one at all;
     - when the browser says where it comes from, the console's own origin: ``Origin`` equal
-      to this request's scheme and host, or else ``Sec-Fetch-Site: same-origin``. Browsers set
-      both and script cannot change them, so a document with an opaque origin (an evidence
-      file, served with ``CSP: sandbox``) or another site is refused even if it ran script.
+      to this request's scheme and host (or one of ``public_origins``, for a proxy that
+      rewrites Host), or else ``Sec-Fetch-Site: same-origin``. Browsers set both and script
+      cannot change them, so a document with an opaque origin (an evidence file, served with
+      ``CSP: sandbox``) or another site is refused even if it ran script.
       A client that sends neither (curl, httpx, an API script) is not a browser that can be
       tricked into sending someone's cookie, and passes on the header alone.
 
@@ -79,11 +80,14 @@ def check_request_origin(request: Request) -> None:
     own = f"{request.url.scheme}://{request.url.netloc}".lower()
     origin = request.headers.get("origin")
     if origin is not None:
-        if origin.lower() != own:
+        public = {o.lower().rstrip("/") for o in app_state(request).settings.public_origins}
+        if origin.lower() != own and origin.lower() not in public:
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,
-                f"cross-origin request refused: Origin {origin!r}, the console is {own!r}; "
-                "use the console's own pages (behind a proxy, forward the Host header)",
+                f"cross-origin request refused: Origin {origin!r}, the console is {own!r}"
+                f"{' or one of ' + ', '.join(sorted(public)) if public else ''}: use the "
+                "console's own pages; behind a proxy, pass the Host header on or list the "
+                "address users open in public_origins",
             )
         return
     site = request.headers.get("sec-fetch-site")

@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     cookie_secure: bool = Field(
         False, description="Mark session cookies Secure (set it when served over HTTPS)."
     )
+    public_origins: list[str] = Field(
+        [],
+        description="Origins users open the console at (e.g. https://sitewatch.example), for "
+        "a reverse proxy that does not pass the browser's Host header on (nginx without "
+        "`proxy_set_header Host $host`); a request's own origin is always accepted.",
+    )
     max_request_bytes: int = Field(
         1024 * 1024,
         ge=1024,
@@ -110,7 +116,7 @@ class Settings(BaseSettings):
         ge=1024 * 1024,
         description="Payload bytes of received MQTT messages waiting for the ingest worker "
         "(default 64 MiB): beyond it QoS 0 messages are dropped and counted (metric "
-        "sitewatch_ingest_messages_total{outcome=\"dropped\"}); QoS 1 messages are never "
+        'sitewatch_ingest_messages_total{outcome="dropped"}); QoS 1 messages are never '
         "dropped: the broker's in-flight window (max_inflight_messages) bounds them.",
     )
     ingest_queue_messages: int = Field(

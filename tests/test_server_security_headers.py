@@ -172,6 +172,21 @@ def test_cross_site_state_changes_are_refused(console: Console) -> None:
     assert r.status_code == 403 and "X-CSRF-Token" in r.json()["detail"]
 
 
+def test_behind_a_proxy_that_rewrites_host_the_public_origin_is_accepted(tmp_path: Path) -> None:
+    """nginx by default sends its upstream's address as Host: the console, reached at
+    https://sitewatch.example, sees requests for http://testserver."""
+    settings = make_settings(tmp_path, public_origins=["https://SiteWatch.example/"])
+    with TestClient(create_app(settings)) as client:
+        console = Console(settings, client)
+        add_users(console, ("li.wei", "manager", ["north"]))
+        c = console.login("li.wei")
+        url, body = "/api/auth/me/language", {"language": "zh-CN"}
+        ok = c.put(url, json=body, headers={"Origin": "https://sitewatch.example"})
+        assert ok.status_code == 200, ok.text
+        r = c.put(url, json=body, headers={"Origin": "https://evil.example"})
+        assert r.status_code == 403 and "https://sitewatch.example" in r.json()["detail"]
+
+
 def test_a_body_over_the_limit_gets_413_before_it_is_read(console: Console) -> None:
     add_users(console, ("li.wei", "admin", ["*"]))
     c = console.login("li.wei")
