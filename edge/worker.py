@@ -142,7 +142,9 @@ class EdgeWorker:
         )
         self.cameras = {cam.id: self._camera(cam) for cam in c.cameras if cam.enabled}
         self.transport = self._transport(c)
-        self.outbox = Outbox(c.outbox.path)
+        self.outbox = Outbox(
+            c.outbox.path, max_evidence_bytes=round(c.outbox.max_evidence_mb * 1e6)
+        )
         self.publisher = Publisher(self.outbox, self.transport)
         self.store = EvidenceStore(c.evidence.dir / "evidence_index.db")
         self.delivery = AlertDelivery(
