@@ -355,8 +355,8 @@ class Ingest:
                 "refused on arrival (not kept); the sender must send smaller messages, or the "
                 "broker's message_size_limit should stop them"
             )
-            self._queue.put(replace(item, payload=b"", refused=reason))
-        elif item.qos > 0:
+            item = replace(item, payload=b"", refused=reason)
+        if item.qos > 0:
             self._queue.put(item, len(item.payload))
         elif self._queue.offer(item, len(item.payload)):
             self._dropping = False

@@ -31,7 +31,7 @@ from server.ingest_context import Context, IngestError
 from server.models import Evidence
 
 MAX_DEPTH = 32
-INT64 = -(2**63)
+INT64_MIN = -(2**63)
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,11 @@ def check_values(msg: m.Message) -> None:
         why = None
         if depth > MAX_DEPTH:
             why = f"at most {MAX_DEPTH} levels of nesting, got {depth}"
-        elif isinstance(value, int) and not isinstance(value, bool) and not INT64 <= value < -INT64:
+        elif (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and not INT64_MIN <= value < -INT64_MIN
+        ):
             why = f"an integer of at most 64 bits, got one of {value.bit_length() + 1} bits"
         elif isinstance(value, float) and not math.isfinite(value):
             why = f"a finite number, got {value}"

@@ -6,6 +6,7 @@ age. The flood and in-flight bounds over a real mosquitto are in test_server_ing
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import uuid
@@ -259,3 +260,29 @@ def test_an_offline_status_of_an_older_edge_run_is_refused(console: Console) -> 
     with db.session() as s:
         site = s.get(Site, "north")
         assert site is not None and (site.edge_state, site.edge_started_at) == ("online", run1)
+
+
+def test_values_no_database_or_json_answer_could_hold_are_refused(console: Console) -> None:
+    db, store = parts(console)
+    topic = m.camera_status(PREFIX, "north", "gate")
+    good = json.loads(status(NOW))
+    for field, value, why in (
+        ("frames_dropped", 2**63, "an integer of at most 64 bits, got one of 65 bits"),
+        ("fps_in", float("inf"), "a finite number, got inf"),
+        ("error", "stream\x00lost", "text without NUL characters"),
+    ):
+        refused = handle(db, store, topic, json.dumps(good | {field: value}).encode())
+        assert refused is not None and f"field {field}: expected {why}" in refused
+    deep: object = 1
+    for _ in range(40):
+        deep = {"x": deep}
+    config = {
+        "site_id": "north", "camera_id": "gate", "version": "3", "zones": [],
+        "rules": {"no_helmet": {"min_score": deep}}, "at": NOW.isoformat(),
+        "schema": "sitewatch.camera_config/1",
+    }  # fmt: skip
+    refused = handle(
+        db, store, m.camera_config(PREFIX, "north", "gate"), json.dumps(config).encode()
+    )
+    assert refused is not None and "at most 32 levels of nesting" in refused
+    assert handle(db, store, topic, json.dumps(good).encode()) is None
