@@ -55,12 +55,14 @@ MESSAGES_ABOUT = (
     "Every message of this alert the console received, in seq order, as received: 'message' "
     "is the edge's message with its 'signature' (base64 Ed25519 over the message without it, "
     "as sorted compact JSON). 'signed_on_arrival' says whether the console verified it against "
-    "the site edge's registered key when it arrived. Each message's 'evidence' list names the "
+    "the site edge's registered key when it arrived, 'verified_with' that key's fingerprint "
+    "(keys.json lists it under 'edge_keys'). Each message's 'evidence' list names the "
     "files with their SHA-256: the edge's signature vouches for them."
 )
 KEYS_ABOUT = (
-    "'edge': the public key registered for the site's edge (the one its messages are checked "
-    "against; null while the site was open, its messages unsigned); 'console': the public key "
+    "'edge': the public key registered for the site's edge now (null while the site is open); "
+    "'edge_keys': every key the console verified this alert's messages with on arrival (the "
+    "edge's key may have been replaced since); 'console': the public key "
     "of the console that made this package and signed manifest.json (manifest.json.sig). Keys "
     "are base64 of the raw 32-byte Ed25519 key; compare the fingerprints with the ones the "
     "site and the console show ('sitewatch server public-key')."
@@ -180,6 +182,7 @@ def _messages(s: Session, alert: Alert) -> dict[str, Any]:
                 "seq": row.seq,
                 "received_at": row.received_at.isoformat(),
                 "signed_on_arrival": row.signed,
+                "verified_with": fingerprint(row.signed_by) if row.signed_by else None,
                 "message": row.payload,
             }
             for row in rows
@@ -203,9 +206,17 @@ def _keys(s: Session, alert: Alert, console_key: Ed25519PrivateKey) -> dict[str,
             "registered_at": account.updated_at.isoformat(),
         }
     console = public_key_text(console_key)
+    used = s.scalars(
+        select(AlertEventRow.signed_by)
+        .where(AlertEventRow.alert_id == alert.id, AlertEventRow.signed_by.is_not(None))
+        .distinct()
+    )
     return {
         "about": KEYS_ABOUT,
         "edge": edge,
+        "edge_keys": [
+            {"public_key": k, "fingerprint": fingerprint(k)} for k in sorted(filter(None, used))
+        ],
         "console": {"public_key": console, "fingerprint": fingerprint(console)},
     }
 

@@ -97,6 +97,7 @@ def on_alert(s: Session, ctx: Context, msg: m.AlertEvent) -> None:
         "received_at": ctx.received_at,
         "payload": json.loads(m.encode(msg)),  # as received, with its signature
         "signed": ctx.signed,
+        "signed_by": ctx.signed_by,
     }
     if seen is None:
         s.add(AlertEventRow(alert_id=alert_id, seq=msg.seq, **values))

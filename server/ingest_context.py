@@ -32,10 +32,15 @@ class Context:
     route: Route
     received_at: datetime
     retained: bool = False
-    # the message verified against its site's registered edge key (server.ingest_trust)
-    signed: bool = False
+    # the registered edge key (base64) the message verified with (server.ingest_trust)
+    signed_by: str | None = None
     events: list[LiveEvent] = field(default_factory=list)
     rejects: list[tuple[str, str]] = field(default_factory=list)  # (topic, reason)
+
+    @property
+    def signed(self) -> bool:
+        """Whether the message verified against its site's registered edge key."""
+        return self.signed_by is not None
 
     def reject(self, reason: str, topic: str | None = None) -> None:
         """Refuse a part of the message (e.g. one evidence file) and go on with the rest."""

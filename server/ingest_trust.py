@@ -29,14 +29,14 @@ def edge_key(s: Session, site_id: str) -> str | None:
 
 def check_sender(s: Session, ctx: Context, msg: m.Message) -> None:
     """Refuse (IngestError) a message about a registered site that its edge did not sign;
-    ``ctx.signed`` says whether it was verified (False: an open site's, accepted unsigned)."""
+    ``ctx.signed_by`` is the key it verified with (False: an open site's, accepted unsigned)."""
     site_id = getattr(msg, "site_id", ctx.route.site_id)
     ctx.same_site(site_id)
     key = edge_key(s, site_id)
     if key is None:
         return
     if verify(msg, parse_public_key(key)):
-        ctx.signed = True
+        ctx.signed_by = key
         return
     what = "unsigned" if msg.signature is None else "signed with another key"
     raise IngestError(

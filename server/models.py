@@ -160,8 +160,10 @@ class AlertEventRow(Base):
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)  # the message as received, signature too
-    # verified against the site's registered edge key on arrival (False: an open site's)
+    # verified against the site's registered edge key on arrival (False: an open site's), and
+    # that key (base64): a package still verifies the message after the edge's key is rotated
     signed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    signed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     __table_args__ = (UniqueConstraint("alert_id", "seq", name="uq_alert_events_alert_seq"),)
 
 

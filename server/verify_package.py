@@ -7,7 +7,8 @@ or UNSIGNED, and what it found:
 - the manifest's signature, by the console key in keys.json (compare its fingerprint with the
   one the console shows: a key inside the package only proves the package is whole);
 - every file's SHA-256 and size against manifest.json, and manifest.sha256 against both;
-- every alert message's signature against the site edge's key in keys.json;
+- every alert message's signature against the site edge's key in keys.json (the key the
+  console verified it with on arrival, when the edge's key was replaced since);
 - every evidence file against the listing (name, size, SHA-256) in the edge's signed messages;
 - the custody log: about this alert, in time order, ending with this very export.
 
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
 from contract import messages as m
@@ -93,7 +95,7 @@ def verify_package(path: Path) -> Report:
         return report
     _check_manifest_signature(report, data, keys)
     actual = _check_hashes(report, data, manifest)
-    edge = _edge_key(report, keys)
+    edge = _edge_keys(report, keys)
     messages = _check_messages(report, data, manifest, edge)
     _check_listings(report, actual, messages)
     _check_custody(report, data, manifest, actual)
@@ -178,22 +180,31 @@ def _check_hashes(report: Report, data: dict[str, bytes], manifest: Any) -> dict
     return actual
 
 
-def _edge_key(report: Report, keys: Any) -> Any:
+def _edge_keys(report: Report, keys: Any) -> dict[str | None, Ed25519PublicKey]:
+    """The edge's keys by fingerprint; ``None`` maps to the key registered now."""
+    found: dict[str | None, Ed25519PublicKey] = {}
     edge = keys.get("edge")
-    if not edge:
+    for entry in [*keys.get("edge_keys", []), *([edge] if edge else [])]:
+        try:
+            key = parse_public_key(str(entry["public_key"]))
+        except (KeyError, TypeError, SigningKeyError) as exc:
+            report.add("FAILED", f"edge key: keys.json has an unusable edge key: {exc}")
+            continue
+        found[fingerprint(key)] = found[None] = key
+    if not found:
         report.add("UNSIGNED", "edge key: none in keys.json (the site had no registered edge)")
-        return None
-    try:
-        key = parse_public_key(str(edge["public_key"]))
-    except (KeyError, SigningKeyError) as exc:
-        report.add("FAILED", f"edge key: keys.json's edge key is unusable: {exc}")
-        return None
-    report.add("OK", f"edge key: {fingerprint(key)} of site {edge.get('site_id')}")
-    return key
+    else:
+        now = f"registered now: {fingerprint(found[None])}" if edge else "the site is open now"
+        shown = ", ".join(sorted(k for k in found if k))
+        report.add("OK", f"edge keys: {shown} ({now})")
+    return found
 
 
 def _check_messages(
-    report: Report, data: dict[str, bytes], manifest: Any, edge: Any
+    report: Report,
+    data: dict[str, bytes],
+    manifest: Any,
+    edge_keys: dict[str | None, Ed25519PublicKey],
 ) -> list[tuple[m.AlertEvent, bool]]:
     """Each message and whether its signature verified with the edge key."""
     doc = _json(report, data, "messages.json") or {}
@@ -205,6 +216,7 @@ def _check_messages(
             report.add("FAILED", f"message {item!r:.80}: not an alert message ({exc})")
             continue
         what = f"message seq {msg.seq} ({msg.event})"
+        edge = edge_keys.get(item.get("verified_with")) or edge_keys.get(None)
         signed = edge is not None and verify(msg, edge)
         if str(msg.id) != manifest.get("alert_id") or msg.site_id != manifest.get("site_id"):
             report.add("FAILED", f"{what}: about alert {msg.id} of site {msg.site_id}, not this")

@@ -32,9 +32,12 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     return clip_bytes(tmp_path_factory.mktemp("clip"))
 
 
-def export(tmp_path: Path, broker: Mosquitto, clip: bytes, *, signed: bool) -> Path:
+def export(
+    tmp_path: Path, broker: Mosquitto, clip: bytes, *, signed: bool, rotate: bool = False
+) -> Path:
     """An alert (start, update, end with a clip and a snapshot) sent by an edge, signed with
-    the site's registered key or (open site) unsigned, exported by a police user."""
+    the site's registered key or (open site) unsigned, exported by a police user; ``rotate``:
+    the edge's key is replaced after the alert and before the export."""
     key = Ed25519PrivateKey.generate()
     aid = uuid.uuid4()
     snap = jpeg_bytes("evidence")
@@ -56,6 +59,11 @@ def export(tmp_path: Path, broker: Mosquitto, clip: bytes, *, signed: bool) -> P
         end = alert(aid, 2, end=True, evidence=files)
         edge.alert(sign(end, key) if signed else end)
         console.settle(edge.sent)
+        if rotate:
+            with console.client.app.state.sitewatch.db.session() as s:  # type: ignore[attr-defined]
+                account = s.get(BrokerAccount, "edge-north")
+                assert account is not None
+                account.public_key = public_key_text(Ed25519PrivateKey.generate())
         r = console.login("zhou.min").get(f"/api/alerts/{aid}/export")
         assert r.status_code == 200, r.text
     path = tmp_path / f"sitewatch-alert-{aid}.zip"
@@ -92,6 +100,22 @@ def test_a_signed_alert_s_package_verifies(
     assert out.count("signed by the edge key") == 3
     assert "OK        manifest signature" in out and "OK        custody" in out
     assert out.rstrip().endswith("checks passed")
+
+
+def test_a_package_still_verifies_after_the_edge_s_key_was_replaced(
+    tmp_path: Path, broker: Mosquitto, clip: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The messages verify with the key the console checked them with on arrival, which
+    keys.json keeps beside the key registered now."""
+    package = export(tmp_path, broker, clip, signed=True, rotate=True)
+    with zipfile.ZipFile(package) as zf:
+        [name] = [n for n in zf.namelist() if n.endswith("/keys.json")]
+        keys = json.loads(zf.read(name))
+    [old] = keys["edge_keys"]
+    assert old["fingerprint"] != keys["edge"]["fingerprint"]
+    code, out = verify(package, capsys, "--require-signed")
+    assert code == 0, out
+    assert out.count("signed by the edge key") == 3
 
 
 def test_one_changed_byte_of_the_clip_fails_naming_the_file(

@@ -1,9 +1,9 @@
 """evidence trust: signed listings and messages, alerts exported and on legal hold
 
 ``alert_events.signed`` and ``evidence.signed``: the message (the listing) was verified against
-the site's registered edge key when it arrived; ``alerts.exported_at``: the first police
-export, after which the alert's facts are fixed; ``alerts.legal_hold``: retention never deletes
-its evidence.
+the site's registered edge key when it arrived (``alert_events.signed_by``: that key);
+``alerts.exported_at``: the first police export, after which the alert's facts are fixed;
+``alerts.legal_hold``: retention never deletes its evidence.
 
 Revision ID: 0005
 Revises: 0004
@@ -28,6 +28,7 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("signed", sa.Boolean(), server_default=sa.false(), nullable=False)
         )
+        batch_op.add_column(sa.Column("signed_by", sa.String(length=64), nullable=True))
     with op.batch_alter_table("evidence", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("signed", sa.Boolean(), server_default=sa.false(), nullable=False)
@@ -48,4 +49,5 @@ def downgrade() -> None:
     with op.batch_alter_table("evidence", schema=None) as batch_op:
         batch_op.drop_column("signed")
     with op.batch_alter_table("alert_events", schema=None) as batch_op:
+        batch_op.drop_column("signed_by")
         batch_op.drop_column("signed")
