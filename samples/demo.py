@@ -289,6 +289,8 @@ def ensure_broker(host: str, port: int, ids: DemoIdentities, stack: ExitStack) -
     # the console's persistent session keeps what arrives while it restarts: not only the
     # default 1000 messages (a production broker needs the same)
     lines.append("max_queued_messages 100000")
+    # no message larger than the console keeps, QoS 1 in its hands bounded in bytes (README)
+    lines += ["message_size_limit 67108864", "max_inflight_bytes 134217728"]
     if os.geteuid() == 0:
         lines.append("user root")  # else mosquitto drops to a user that may not exist here
     conf = STATE / "broker" / "mosquitto.conf"
