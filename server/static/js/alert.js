@@ -41,8 +41,12 @@ function facts(a, zone) {
   return h("dl", { class: "facts" }, rows.map(([k, v]) => [h("dt", { text: t(k) }), h("dd", { text: v })]));
 }
 
+// the only types the console serves (server/routes/evidence.py); a file of another type,
+// stored by an older release, is listed but not opened: it leaves only in the export package
+const SERVED = new Set(["image/jpeg", "video/mp4"]);
+
 function media(a) {
-  const stored = (kind) => a.evidence.find((e) => e.kind === kind && e.status === "stored" && e.url);
+  const stored = (kind) => a.evidence.find((e) => e.kind === kind && e.status === "stored" && e.url && SERVED.has(e.content_type));
   const snap = stored("snapshot") || stored("snapshot_clean");
   const clip = stored("clip");
   const waiting = a.evidence.some((e) => e.status === "expected");
@@ -100,7 +104,7 @@ function evidenceList(a, ctx) {
     h(
       "tr",
       {},
-      h("td", {}, e.url ? h("a", { href: e.url, target: "_blank", rel: "noopener", title: e.name, text: e.name }) : e.name),
+      h("td", {}, e.url && SERVED.has(e.content_type) ? h("a", { href: e.url, target: "_blank", rel: "noopener", title: e.name, text: e.name }) : e.url ? h("span", { class: "not-served", title: t("evidence.not_served", { type: e.content_type }), text: e.name }) : e.name),
       h("td", { text: tv("kind", e.kind) }),
       h("td", { class: "num", text: fmtBytes(e.size_bytes) }),
       h("td", { class: `ev-${e.status}`, text: tv("evidence", e.status) }),
