@@ -23,6 +23,7 @@ from server.evidence_store import EvidenceStore, OverQuota, Quota
 from server.ingest import REFUSED, dispatch
 from server.ingest_bounds import Bounds
 from server.ingest_context import Context
+from server.ingest_queue import BoundedQueue
 from server.ingest_topics import route
 from server.models import Alert, Camera, ConfigRequest, Evidence, Site
 
@@ -286,3 +287,15 @@ def test_values_no_database_or_json_answer_could_hold_are_refused(console: Conso
     )
     assert refused is not None and "at most 32 levels of nesting" in refused
     assert handle(db, store, topic, json.dumps(good).encode()) is None
+
+
+def test_the_queue_refuses_droppable_items_beyond_its_bytes_or_count() -> None:
+    q: BoundedQueue[str] = BoundedQueue(max_bytes=100, max_items=3)
+    assert q.offer("a", 60) and not q.offer("b", 41)  # 101 bytes: over
+    assert q.offer("c", 40) and q.bytes == 100
+    q.put("qos1", 500)  # never refused: the broker's window bounds those
+    assert not q.offer("d", 0)  # 3 items already (the count bound)
+    assert [q.get() for _ in range(3)] == ["a", "c", "qos1"] and q.bytes == 0
+    assert q.offer("e", 100) and q.peak_bytes == 600
+    with pytest.raises(ValueError, match="at least 1 byte and 1 item"):
+        BoundedQueue(0, 10)
