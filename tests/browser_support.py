@@ -246,7 +246,7 @@ class SiteEdge:
         }
         msg = m.CameraConfig(
             site_id=self.site, camera_id=camera, name=name, version=self.version, zones=zones,
-            rules=rules, at=datetime.now(UTC),  # type: ignore[arg-type]
+            rules=rules, at=datetime.now(UTC),
         )  # fmt: skip
         self.send(m.camera_config(PREFIX, self.site, camera), m.encode(msg), retain=True)
 
@@ -257,7 +257,7 @@ class SiteEdge:
             self.send(m.evidence(PREFIX, self.site, str(alert_id), name), data)
             listed.append(
                 m.EvidenceFile(
-                    kind=kind,  # type: ignore[arg-type]
+                    kind=kind,
                     name=name,
                     sha256=hashlib.sha256(data).hexdigest(),
                     size_bytes=len(data),
@@ -283,7 +283,7 @@ class SiteEdge:
 
     def config_result(self, request_id: str, status: str, version: str, reason: str | None) -> None:
         msg = m.ConfigResult(
-            request_id=uuid.UUID(request_id), site_id=self.site, status=status,  # type: ignore[arg-type]
+            request_id=uuid.UUID(request_id), site_id=self.site, status=status,
             version=version, reason=reason, at=datetime.now(UTC),
         )  # fmt: skip
         self.send(m.config_result(PREFIX, self.site), m.encode(msg))
