@@ -42,7 +42,7 @@ from contract.signing import SigningKeyError, fingerprint, parse_public_key, ver
 
 OWN = ("manifest.json", "manifest.sha256", "manifest.json.sig")
 EVIDENCE = "evidence/"
-Status = Literal["OK", "FAILED", "UNSIGNED"]
+Status = Literal["OK", "FAILED", "UNSIGNED", "NOTE"]  # NOTE: for the reader, not a check
 
 
 class PackageError(Exception):
@@ -64,15 +64,16 @@ class Report:
     def text(self) -> str:
         body = [f"  {s:<9} {t}" for s, t in self.lines]
         failed, unsigned = self.count("FAILED"), self.count("UNSIGNED")
+        checks = len(self.lines) - self.count("NOTE")
         if failed:
-            result = f"FAILED: {failed} of {len(self.lines)} checks failed (see above)"
+            result = f"FAILED: {failed} of {checks} checks failed (see above)"
         elif unsigned:
             result = (
                 f"OK but UNSIGNED: {unsigned} check(s) found no edge signature; the package "
                 "is as the console exported it, but nothing proves the site's edge made it"
             )
         else:
-            result = f"OK: all {len(self.lines)} checks passed"
+            result = f"OK: all {checks} checks passed"
         return "\n".join([*body, f"Result: {result}"])
 
 
@@ -95,6 +96,10 @@ def verify_package(path: Path) -> Report:
         return report
     _check_manifest_signature(report, data, keys)
     actual = _check_hashes(report, data, manifest)
+    for gone in manifest.get("missing", []):
+        report.add(
+            "NOTE", f"evidence {gone.get('name')} is not in the package: {gone.get('status')}"
+        )
     edge = _edge_keys(report, keys)
     messages = _check_messages(report, data, manifest, edge)
     _check_listings(report, actual, messages)

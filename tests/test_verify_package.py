@@ -33,11 +33,18 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 
 
 def export(
-    tmp_path: Path, broker: Mosquitto, clip: bytes, *, signed: bool, rotate: bool = False
+    tmp_path: Path,
+    broker: Mosquitto,
+    clip: bytes,
+    *,
+    signed: bool,
+    rotate: bool = False,
+    clip_sent: bool = True,
 ) -> Path:
     """An alert (start, update, end with a clip and a snapshot) sent by an edge, signed with
     the site's registered key or (open site) unsigned, exported by a police user; ``rotate``:
-    the edge's key is replaced after the alert and before the export."""
+    the edge's key is replaced after the alert and before the export; ``clip_sent`` False: the
+    clip is listed but its bytes never arrive."""
     key = Ed25519PrivateKey.generate()
     aid = uuid.uuid4()
     snap = jpeg_bytes("evidence")
@@ -53,7 +60,8 @@ def export(
                     )
                 )  # fmt: skip
         edge.evidence("north", aid, "snap.jpg", snap)
-        edge.evidence("north", aid, "clip.mp4", clip)
+        if clip_sent:
+            edge.evidence("north", aid, "clip.mp4", clip)
         for msg in (alert(aid, 0, evidence=files[:1]), alert(aid, 1, evidence=files)):
             edge.alert(sign(msg, key) if signed else msg)
         end = alert(aid, 2, end=True, evidence=files)
@@ -116,6 +124,16 @@ def test_a_package_still_verifies_after_the_edge_s_key_was_replaced(
     code, out = verify(package, capsys, "--require-signed")
     assert code == 0, out
     assert out.count("signed by the edge key") == 3
+
+
+def test_evidence_that_never_arrived_is_noted_not_failed(
+    tmp_path: Path, broker: Mosquitto, clip: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    package = export(tmp_path, broker, clip, signed=True, clip_sent=False)
+    code, out = verify(package, capsys)
+    assert code == 0, out
+    assert "NOTE      evidence clip.mp4 is not in the package: expected" in out
+    assert "OK        listing evidence/snap.jpg" in out and "evidence/clip.mp4" not in out
 
 
 def test_one_changed_byte_of_the_clip_fails_naming_the_file(
