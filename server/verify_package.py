@@ -1,7 +1,7 @@
 """``sitewatch verify PACKAGE.zip``: check a police evidence package offline (server/export.py).
 
 Needs no console, database or network: only the zip. Every check prints one line, OK, FAILED
-or UNSIGNED, and what it found:
+or UNSIGNED, and what it found (NOTE lines name evidence the package lacks, with why):
 
 - the zip: one folder, no duplicate or escaping entries, nothing the manifest does not list;
 - the manifest's signature, by the console key in keys.json (compare its fingerprint with the
