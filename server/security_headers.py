@@ -5,8 +5,9 @@ Three pieces, installed by :func:`install` in ``create_app``:
 - :class:`SecurityHeaders` (ASGI middleware) gives every response a strict
   Content-Security-Policy (no inline script, nothing from other origins, no framing),
   ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY``, ``Referrer-Policy:
-  no-referrer``, ``Cross-Origin-Opener-Policy: same-origin`` and, when the request came over
-  HTTPS (directly, or behind a proxy with uvicorn ``--proxy-headers``), HSTS. A route that sets
+  no-referrer``, ``Cross-Origin-Opener-Policy`` and ``Cross-Origin-Resource-Policy:
+  same-origin`` (no other site embeds a snapshot or clip) and, when the request came over
+  HTTPS (directly, or behind a proxy with uvicorn's proxy headers), HSTS. A route that sets
   its own CSP (evidence files: ``sandbox``) keeps it.
 - :class:`BodyLimit` (ASGI middleware) answers 413 to a body over ``max_bytes`` before it is
   read whole: at once from ``Content-Length``, or as soon as a chunked body passes the limit.
@@ -76,6 +77,7 @@ def _headers_for(scope: Scope) -> list[tuple[bytes, bytes]]:
         (b"x-frame-options", b"DENY"),
         (b"referrer-policy", b"no-referrer"),
         (b"cross-origin-opener-policy", b"same-origin"),
+        (b"cross-origin-resource-policy", b"same-origin"),
     ]
     if scope.get("scheme") == "https":
         headers.append((b"strict-transport-security", HSTS.encode()))

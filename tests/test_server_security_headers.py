@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from server.app import create_app
 from server.models import AuditEntry, User
-from server.security_headers import CLIP_CSP, CONSOLE_CSP, EVIDENCE_CSP
+from server.security_headers import CLIP_CSP, CONSOLE_CSP, DOCS_CSP, EVIDENCE_CSP
 
 HTML = b"<html><body><script>fetch('/api/users',{method:'POST'})</script></body></html>"
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(document.cookie)</script></svg>'
@@ -35,6 +35,7 @@ def _common(r: object) -> None:
     assert headers["x-frame-options"] == "DENY"
     assert headers["referrer-policy"] == "no-referrer"
     assert headers["cross-origin-opener-policy"] == "same-origin"
+    assert headers["cross-origin-resource-policy"] == "same-origin"
 
 
 @pytest.mark.parametrize(
@@ -49,6 +50,16 @@ def test_pages_and_api_carry_the_strict_policy(console: Console, path: str) -> N
     for part in ("script-src 'self'", "object-src 'none'", "frame-ancestors 'none'"):
         assert part in csp
     assert "unsafe-inline" not in csp and "strict-transport-security" not in r.headers
+
+
+def test_the_api_docs_get_their_own_policy_and_nothing_else_does(console: Console) -> None:
+    """Swagger UI starts from an inline script and a CDN: only its fixed pages allow that."""
+    docs = console.client.get("/docs")
+    assert docs.status_code == 200 and docs.headers["content-security-policy"] == DOCS_CSP
+    assert "frame-ancestors 'none'" in DOCS_CSP and "object-src 'none'" in DOCS_CSP
+    _common(docs)
+    for path in ("/docs/", "/docsx", "/openapi.json", "/api/docs"):
+        assert console.client.get(path).headers["content-security-policy"] == CONSOLE_CSP, path
 
 
 def test_the_console_page_has_no_inline_script_style_or_handler() -> None:
