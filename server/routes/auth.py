@@ -49,7 +49,7 @@ def user_out(user: User) -> UserOut:
     },
 )
 def login(body: LoginIn, request: Request, response: Response, s: DB, state: State) -> UserOut:
-    """Check the password; set the HttpOnly session cookie and the CSRF cookie.
+    """Check the password; set the HttpOnly, SameSite=Strict session cookie (no CSRF cookie).
 
     Limited per user name and address, per address and per user name (:class:`LoginLimiter`);
     an unknown user name costs the same argon2 check as a known one; every failed check is in
