@@ -1,6 +1,7 @@
 """A live stream ends with its session (issue 12, attack 7), through a real uvicorn: after a
 logout, the user's disabling or a change of their sites it sends ``event: end`` and closes
-within a few seconds; a change that grants nothing new (language) leaves it open.
+within a few seconds; a change that grants nothing new (language) leaves it open; the page in
+a real Chromium then shows the login.
 
 Each stream is read with a 10 s timeout: a stream that did not end would only send a ping
 after 15 s, so the test fails (ReadTimeout) instead of hanging.
@@ -11,9 +12,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
+from browser_support import browser_fixture, login, open_page  # noqa: F401
 from console_support import Console, add_users, console_fixture  # noqa: F401
 from test_server_events import _login, _messages, served_fixture  # noqa: F401
 
@@ -130,3 +133,21 @@ def test_a_change_that_grants_nothing_leaves_the_stream_open(console: Console, s
             "alert",
             json.dumps({"id": "north-1", "site_id": "north"}, separators=(",", ":")),
         )
+
+
+def test_the_page_shows_the_login_when_its_stream_ends(
+    console: Console, served: str, browser: Any
+) -> None:
+    """Real Chromium: an admin disables the user while the console is open; the stream's end
+    makes the page sign out (not retry a dead session every 3 s)."""
+    add_users(console, ("li.wei", "manager", ["north"]), ("admin", "admin", ["*"]))
+    context = browser.new_context()
+    page, errors = open_page(context)
+    login(page, served, "li.wei")
+    admin = _login(served, "admin")
+    admin.patch("/api/users/li.wei", json={"active": False}).raise_for_status()
+    page.wait_for_selector("body[data-ready='1'] #username", timeout=5_000)
+    assert page.locator("header.top").count() == 0
+    page.wait_for_selector("body[data-live=off]")
+    context.close()
+    assert errors == [], errors

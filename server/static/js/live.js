@@ -1,7 +1,10 @@
 // Live events over Server-Sent Events (/api/events). EventSource reconnects by itself after a
 // dropped connection; when the server answers with an error it gives up, so we start a new
 // one after a pause. Every (re)open is announced so views re-read what they show: nothing
-// published while we were away is missed.
+// published while we were away is missed. The server ends a stream whose session ended
+// ("end" event): the page then asks /api/auth/me, which signs it out on a 401.
+
+import { api } from "./api.js";
 
 const KINDS = ["alert", "camera", "site", "config"];
 const RETRY_MS = 3000;
@@ -61,6 +64,19 @@ export class Live {
         this.timer = setTimeout(() => this.connect(), RETRY_MS);
       }
     };
+    // the server ended the stream with its session (logout elsewhere, user disabled, access
+    // changed): ask who we are; a 401 there signs the page out (api.js), else reconnect
+    source.addEventListener("end", () => {
+      source.close();
+      if (this.stopped || source !== this.source) return;
+      this.setStatus("reconnecting");
+      api("/api/auth/me").then(
+        () => this.connect(),
+        (err) => {
+          if (err.status !== 401 && !this.stopped) this.timer = setTimeout(() => this.connect(), RETRY_MS);
+        },
+      );
+    });
     for (const kind of KINDS) {
       source.addEventListener(kind, (event) => {
         let data;
