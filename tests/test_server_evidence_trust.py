@@ -117,13 +117,27 @@ def test_bytes_published_under_the_edge_s_file_name_never_replace_them(
         incoming = console.settings.evidence_dir / "_incoming"
         assert not [p for p in incoming.rglob("*") if p.is_file()]  # the forged copies are gone
 
+        listed = uuid.uuid4()  # listed first: forged bytes are a mismatch until the edge's come
+        send(edge, alert(listed, 0, evidence=[evidence_file("snap.jpg", JPEG)]), key)
+        edge.evidence("north", listed, "snap.jpg", FAKE)
+        console.settle(edge.sent)
+        [row] = console.rows(Evidence, Evidence.alert_id == str(listed))
+        assert row.status == "mismatch"
+        edge.evidence("north", listed, "snap.jpg", JPEG)
+        console.settle(edge.sent)
+        [row] = console.rows(Evidence, Evidence.alert_id == str(listed))
+        assert row.status == "stored" and Path(str(row.path)).read_bytes() == JPEG
+        [mismatch] = console.rows(IngestReject)
+        assert "was refused (not kept)" in mismatch.reason
+
         edge.evidence("north", after, "clip.mp4", CLIP[:-1] + b"\x00")
         console.settle(edge.sent)
-        [refused] = console.rows(IngestReject)
+        [_, refused] = console.rows(IngestReject)
         assert "refused, not kept" in refused.reason and hashlib.sha256(CLIP).hexdigest() in (
             refused.reason
         )
-        assert all(Path(str(e.path)).read_bytes() == CLIP for e in console.rows(Evidence))
+        clips = console.rows(Evidence, Evidence.name == "clip.mp4")
+        assert len(clips) == 2 and all(Path(str(e.path)).read_bytes() == CLIP for e in clips)
 
 
 def test_an_open_site_s_listing_is_unverified_until_a_signed_one_replaces_it(
