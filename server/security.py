@@ -66,11 +66,14 @@ class Attempt:
 
 class LoginRefused(Exception):
     """A login refused before its password is checked: ``busy`` (503, too many checks at
-    once) or rate-limited (429); ``retry_after`` in seconds."""
+    once) or rate-limited (429); ``retry_after`` in seconds. ``first``: the first refusal of
+    this pause (the one to audit: a row per refusal would let a flood fill the log)."""
 
-    def __init__(self, detail: str, retry_after: float, *, busy: bool = False) -> None:
+    def __init__(
+        self, detail: str, retry_after: float, *, busy: bool = False, first: bool = False
+    ) -> None:
         super().__init__(detail)
-        self.detail, self.retry_after, self.busy = detail, retry_after, busy
+        self.detail, self.retry_after, self.busy, self.first = detail, retry_after, busy, first
 
 
 class LoginLimiter:
@@ -107,6 +110,7 @@ class LoginLimiter:
         self.per_address, self.per_user, self.checks = per_address, per_user, checks
         self.max_keys = max_keys
         self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+        self._noted: dict[str, float] = {}  # key -> the pause (its oldest failure) refused
         self._lock = threading.Lock()
         self._checks = threading.BoundedSemaphore(checks)
 
@@ -132,12 +136,14 @@ class LoginLimiter:
                 q = self._recent(key, now, limit)
                 if len(q) >= limit:
                     wait = max(1.0, q[0] + self.window_s - now)
-                    raise LoginRefused(f"{why}: try again in {wait:.0f} s", wait)
+                    first = self._noted.get(key) != q[0]
+                    self._noted[key] = q[0]
+                    raise LoginRefused(f"{why}: try again in {wait:.0f} s", wait, first=first)
             for key in keys:
                 self._failures[key].append(now)
                 self._failures.move_to_end(key)
             while len(self._failures) > self.max_keys:
-                self._failures.popitem(last=False)
+                self._noted.pop(self._failures.popitem(last=False)[0], None)
         return Attempt(keys, now)
 
     def verify(self, attempt: Attempt, stored: str | None, password: str) -> bool:
@@ -160,6 +166,7 @@ class LoginLimiter:
         """Take ``attempt`` back: its pair starts afresh, the other two counters lose it."""
         with self._lock:
             self._failures.pop(attempt.keys[0], None)
+            self._noted.pop(attempt.keys[0], None)
         self._take_back(attempt, attempt.keys[1:])
 
     def _take_back(self, attempt: Attempt, keys: tuple[str, ...]) -> None:
@@ -195,3 +202,4 @@ class LoginLimiter:
             if q and q[-1] > now - self.window_s:
                 return
             del self._failures[key]
+            self._noted.pop(key, None)

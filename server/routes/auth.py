@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from server import audit
 from server.deps import DB, CurrentUser, app_state, client_address
@@ -53,13 +54,16 @@ def login(body: LoginIn, request: Request, response: Response, s: DB, state: Sta
 
     Limited per user name and address, per address and per user name (:class:`LoginLimiter`);
     an unknown user name costs the same argon2 check as a known one; every failed check is in
-    the audit log (``login_failed``, committed before the 401)."""
+    the audit log (``login_failed``, committed before the 401), and so is the first refusal of
+    each pause (not every refused request: a flood would fill the log)."""
     address = client_address(request)
     try:
         attempt = state.limiter.start(body.username, address)
         user = s.scalar(select(User).where(User.username == body.username))
         ok = state.limiter.verify(attempt, user.password_hash if user else None, body.password)
     except LoginRefused as exc:
+        if exc.first:  # once per pause, not per refused request
+            _failed(s, body.username, f"paused: {exc.detail}", address)
         code = (
             status.HTTP_503_SERVICE_UNAVAILABLE if exc.busy else status.HTTP_429_TOO_MANY_REQUESTS
         )
@@ -67,10 +71,7 @@ def login(body: LoginIn, request: Request, response: Response, s: DB, state: Sta
         raise HTTPException(code, exc.detail, headers=headers) from None
     if user is None or not user.active or not ok:
         why = "unknown user" if user is None else "wrong password" if not ok else "disabled"
-        audit.record(
-            s, body.username, "login_failed", "user", body.username, detail=why, client=address
-        )
-        s.commit()  # the 401 rolls the request's session back: the row must outlive it
+        _failed(s, body.username, why, address)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong user name or password")
     state.limiter.succeeded(attempt)
     now = datetime.now(UTC)
@@ -94,6 +95,13 @@ def login(body: LoginIn, request: Request, response: Response, s: DB, state: Sta
         SESSION_COOKIE, token, max_age=age, httponly=True, samesite="strict", secure=secure
     )  # no CSRF cookie: see server.deps.check_request_origin
     return user_out(user)
+
+
+def _failed(s: Session, username: str, why: str, address: str | None) -> None:
+    """Audit a failed login and commit it at once: the error answer that follows rolls the
+    request's session back."""
+    audit.record(s, username, "login_failed", "user", username, detail=why, client=address)
+    s.commit()
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
