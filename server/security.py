@@ -132,19 +132,26 @@ class LoginLimiter:
         now = time.monotonic()
         with self._lock:
             self._forget_old(now)
-            for key, limit, why in zip(keys, self._limits(), self._reasons(username), strict=True):
-                q = self._recent(key, now, limit)
+            limits = self._limits()
+            for key, limit, why in zip(keys, limits, self._reasons(username), strict=True):
+                q = self._recent(key, now)
                 if len(q) >= limit:
                     wait = max(1.0, q[0] + self.window_s - now)
                     first = self._noted.get(key) != q[0]
                     self._noted[key] = q[0]
                     raise LoginRefused(f"{why}: try again in {wait:.0f} s", wait, first=first)
-            for key in keys:
-                self._failures[key].append(now)
+            for key, limit in zip(keys, limits, strict=True):
+                self._failures.setdefault(key, deque(maxlen=limit)).append(now)
                 self._failures.move_to_end(key)
             while len(self._failures) > self.max_keys:
                 self._noted.pop(self._failures.popitem(last=False)[0], None)
         return Attempt(keys, now)
+
+    @property
+    def counters(self) -> int:
+        """How many counters are kept now (at most ``max_keys``)."""
+        with self._lock:
+            return len(self._failures)
 
     def verify(self, attempt: Attempt, stored: str | None, password: str) -> bool:
         """``password`` checked against ``stored`` (an unknown user: :func:`dummy_hash`, the
@@ -187,10 +194,11 @@ class LoginLimiter:
             "if that was not you)",
         )
 
-    def _recent(self, key: str, now: float, limit: int) -> deque[float]:
+    def _recent(self, key: str, now: float) -> deque[float]:
+        """The failures of ``key`` within the window (a new empty deque, not stored, if none)."""
         q = self._failures.get(key)
         if q is None:
-            q = self._failures[key] = deque(maxlen=limit)
+            return deque()
         while q and q[0] <= now - self.window_s:
             q.popleft()
         return q

@@ -181,6 +181,21 @@ def test_the_per_user_limit_must_be_above_the_per_pair_limit() -> None:
         LoginLimiter(5, 300.0, per_user=5)
 
 
+def test_the_counters_stay_bounded_under_a_flood_of_names_and_addresses() -> None:
+    limiter = LoginLimiter(5, 300.0, per_address=20, per_user=50, max_keys=300)
+    for i in range(1000):  # 1000 addresses, a new name each: 3 counters a login
+        limiter.start(f"name{i}", f"10.0.{i // 250}.{i % 250}")
+    assert limiter.counters == 300
+    limiter = LoginLimiter(5, 300.0, per_address=20, per_user=50)
+    for i in range(20):
+        limiter.start(f"guess{i}", "10.9.9.9")
+    assert limiter.counters == 20 + 1 + 20  # pairs, the address, the names
+    for i in range(500):  # paused: refused before anything is counted
+        with pytest.raises(security.LoginRefused, match="from your address"):
+            limiter.start(f"more{i}", "10.9.9.9")
+    assert limiter.counters == 41
+
+
 def test_unknown_and_disabled_users_cost_the_same_argon2_check(
     tmp_path: Path, checks: Checks
 ) -> None:
