@@ -55,8 +55,8 @@ def _messages(response: httpx.Response) -> Iterator[tuple[str, str]]:
             event, data = "message", ""
 
 
-@pytest.fixture(name="served")
-def served_fixture(console: Console) -> Iterator[str]:
+@pytest.fixture
+def served(console: Console) -> Iterator[str]:
     """The console's app served by uvicorn in a thread; its base URL."""
     port = _free_port()
     server = uvicorn.Server(

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from browser_support import browser_fixture, login, open_page  # noqa: F401
 from console_support import Console, add_users, console_fixture  # noqa: F401
-from test_server_events import _login, _messages, served_fixture  # noqa: F401
+from test_server_events import _login, _messages, served  # noqa: F401
 
 from server.events import LiveEvent
 from server.models import User
@@ -38,11 +38,11 @@ def _publish_north(console: Console, n: int) -> None:
 
 
 def _ends_after(
-    console: Console, served: str, change: Callable[[httpx.Client], None]
+    console: Console, base: str, change: Callable[[httpx.Client], None]
 ) -> tuple[str, float]:
     """Open li.wei's stream, see an alert arrive, ``change`` (given li.wei's client), publish
     an alert every message; the end's reason and the seconds from the change to the end."""
-    c = _login(served, "li.wei", timeout=10.0)
+    c = _login(base, "li.wei", timeout=10.0)
     with c.stream("GET", "/api/events") as r:
         got = _messages(r)
         assert next(got) == ("comment", "connected")
@@ -63,7 +63,10 @@ def _ends_after(
     raise AssertionError("the stream closed without an end event")
 
 
-def test_the_stream_ends_after_logout(console: Console, served: str) -> None:
+def test_the_stream_ends_after_logout(
+    console: Console,
+    served: str,  # noqa: F811 (the fixture imported above)
+) -> None:
     add_users(console, ("li.wei", "manager", ["north"]))
 
     def logout(c: httpx.Client) -> None:
@@ -73,7 +76,10 @@ def test_the_stream_ends_after_logout(console: Console, served: str) -> None:
     assert reason == "session ended" and took < 5 * CHECK_S + 2, took
 
 
-def test_the_stream_ends_when_an_admin_disables_the_user(console: Console, served: str) -> None:
+def test_the_stream_ends_when_an_admin_disables_the_user(
+    console: Console,
+    served: str,  # noqa: F811 (the fixture imported above)
+) -> None:
     add_users(console, ("li.wei", "manager", ["north"]), ("admin", "admin", ["*"]))
     admin = _login(served, "admin")
 
@@ -85,7 +91,8 @@ def test_the_stream_ends_when_an_admin_disables_the_user(console: Console, serve
 
 
 def test_the_stream_ends_when_an_admin_changes_the_users_sites(
-    console: Console, served: str
+    console: Console,
+    served: str,  # noqa: F811 (the fixture imported above)
 ) -> None:
     add_users(console, ("li.wei", "manager", ["north"]), ("admin", "admin", ["*"]))
     admin = _login(served, "admin")
@@ -103,7 +110,11 @@ def test_the_stream_ends_when_an_admin_changes_the_users_sites(
      ("cameras", ["north/gate"], "access changed")],
 )  # fmt: skip
 def test_the_stream_checks_the_user_itself_not_only_the_session(
-    console: Console, served: str, column: str, value: object, reason: str
+    console: Console,
+    served: str,  # noqa: F811 (the fixture imported above)
+    column: str,
+    value: object,
+    reason: str,
 ) -> None:
     """A change written to the database by something other than this console's API (a second
     console process, an operator's SQL) ends no session: the stream notices it by itself."""
@@ -119,7 +130,10 @@ def test_the_stream_checks_the_user_itself_not_only_the_session(
     assert got == reason and took < 5 * CHECK_S + 2, took
 
 
-def test_a_change_that_grants_nothing_leaves_the_stream_open(console: Console, served: str) -> None:
+def test_a_change_that_grants_nothing_leaves_the_stream_open(
+    console: Console,
+    served: str,  # noqa: F811 (the fixture imported above)
+) -> None:
     add_users(console, ("li.wei", "manager", ["north"]), ("admin", "admin", ["*"]))
     admin = _login(served, "admin")
     c = _login(served, "li.wei", timeout=10.0)
@@ -136,7 +150,9 @@ def test_a_change_that_grants_nothing_leaves_the_stream_open(console: Console, s
 
 
 def test_the_page_shows_the_login_when_its_stream_ends(
-    console: Console, served: str, browser: Any
+    console: Console,
+    served: str,  # noqa: F811 (the fixture imported above)
+    browser: Any,
 ) -> None:
     """Real Chromium: an admin disables the user while the console is open; the stream's end
     makes the page sign out (not retry a dead session every 3 s)."""
