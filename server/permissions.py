@@ -4,7 +4,8 @@ Every user is scoped to a list of site ids (``["*"]`` = every site, admins only 
 and, optionally, to cameras: ``"site_id/camera_id"`` entries (None = every camera of the
 user's sites). A user limited to cameras sees only those cameras and their sites.
 A capability is checked by :func:`server.deps.require`; a site by :func:`can_see_site`, a
-camera by :func:`can_see_camera`; SQL queries are limited by :mod:`server.queries`.
+camera by :func:`can_see_camera`; SQL queries are limited by :mod:`server.queries`. Which
+users an admin may manage and what it may grant: :func:`grant_problem`.
 """
 
 from __future__ import annotations
