@@ -77,6 +77,12 @@ def check_request_origin(request: Request) -> None:
             f"missing {CSRF_HEADER} header: send it (any non-empty value, the console page "
             "sends 'console') with every POST, PUT, PATCH and DELETE",
         )
+    check_origin(request)
+
+
+def check_origin(request: Request) -> None:
+    """403 when the browser says the request comes from another origin (login CSRF too: the
+    login form has no custom header to require, so only this part guards it)."""
     own = f"{request.url.scheme}://{request.url.netloc}".lower()
     origin = request.headers.get("origin")
     if origin is not None:

@@ -239,3 +239,14 @@ def test_a_5_mb_field_is_not_echoed_in_the_error(tmp_path: Path) -> None:
         (error,) = r.json()["detail"]
         assert error["loc"] == ["body", "note"] and "4000" in error["msg"]
         assert error["input"].startswith("nnnn") and "5000000 characters, cut" in error["input"]
+
+
+def test_a_login_from_another_origin_is_refused(console: Console) -> None:
+    """Login CSRF: another site's page cannot log the browser in as the attacker."""
+    client = console.client
+    body = {"username": "nobody", "password": "whatever-long"}
+    r = client.post("/api/auth/login", json=body, headers={"Origin": "https://evil.example"})
+    assert r.status_code == 403, r.text
+    assert "cross-origin request refused" in r.json()["detail"]
+    r = client.post("/api/auth/login", json=body, headers={"Sec-Fetch-Site": "cross-site"})
+    assert r.status_code == 403, r.text

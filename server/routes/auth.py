@@ -10,7 +10,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from server import audit
-from server.deps import DB, CurrentUser, app_state, client_address
+from server.deps import DB, CurrentUser, app_state, check_origin, client_address
 from server.models import User, WebSession
 from server.permissions import ROLE_CAPABILITIES
 from server.schemas import LanguageIn, LoginIn, UserOut
@@ -56,6 +56,7 @@ def login(body: LoginIn, request: Request, response: Response, s: DB, state: Sta
     an unknown user name costs the same argon2 check as a known one; every failed check is in
     the audit log (``login_failed``, committed before the 401), and so is the first refusal of
     each pause (not every refused request: a flood would fill the log)."""
+    check_origin(request)
     address = client_address(request)
     try:
         attempt = state.limiter.start(body.username, address)
