@@ -93,6 +93,10 @@ Unit = Annotated[float, Field(ge=0.0, le=1.0)]
 Count = Annotated[int, Field(ge=0)]
 Rate = Annotated[float, Field(ge=0.0)]
 Version = Annotated[str, Field(min_length=1, max_length=64)]
+Drops = Annotated[
+    dict[Annotated[str, Field(min_length=1, max_length=100)], Count], Field(max_length=64)
+]
+"""Counts by reason (a short text the edge chooses); only reasons that occurred appear."""
 RuleName = Literal["no_helmet", "smoking"]
 ZoneKind = Literal["helmet_required", "no_smoking", "smoking_area", "mask"]
 EvidenceKind = Literal["snapshot", "snapshot_clean", "clip", "still"]
@@ -276,6 +280,18 @@ class EdgeStats(Message):
     outbox_depth: Count = Field(description="Messages waiting in the outbox at the end.")
     disk_hours_left: float | None = Field(
         ge=0.0, description="Hours of recording the free disk holds; None if unknown."
+    )
+    evidence_dropped: Drops | None = Field(
+        None,
+        description="Evidence files the edge could not write or index in the interval, by "
+        "reason (e.g. 'snapshot: disk full', 'clip: failed'); the alert messages still went "
+        "out. Absent from edges that do not count them.",
+    )
+    outbox_dropped: Drops | None = Field(
+        None,
+        description="Outbox rows given up in the interval, by reason (e.g. 'memory full: "
+        "evidence' while the disk is full, 'evidence over the cap'). Absent from edges that do "
+        "not count them.",
     )
 
 

@@ -5,7 +5,8 @@ through the outbox; it is published every ``STATUS_EVERY_S``, at once when a cam
 changes, and as ``offline`` for every camera when the worker stops. ``fps_in`` counts frames
 received from the stream; ``frames_dropped`` counts frames dropped as stale (too old to
 analyse, or overtaken), not the frames a camera sends beyond its detect fps. Stats cover the
-interval since the previous report.
+interval since the previous report; ``evidence_dropped`` and ``outbox_dropped`` are the
+delivery's and the outbox's drop counters (by reason) over that interval (:func:`since`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -38,6 +40,7 @@ class Housekeeper:
         self._states: dict[str, str] = {}
         self._last_counts: dict[str, tuple[int, int]] = {}
         self._last_batch = (0, 0, 0)
+        self._last_drops: tuple[dict[str, int], dict[str, int]] = ({}, {})
         self.hours_left: float | None = None
 
     def run(self, stop: threading.Event) -> None:
@@ -117,6 +120,8 @@ class Housekeeper:
         batches0, frames0, stale0 = self._last_batch
         self._last_batch = (b.batches, b.frames, b.dropped_stale)
         batches = b.batches - batches0
+        # copies: other threads count on; dict() of a Counter is one step under the GIL
+        evidence, outbox = dict(self.w.delivery.evidence_dropped), dict(self.w.outbox.dropped)
         msg = m.EdgeStats(
             site_id=c.site.id,
             at=utc(time.time()),
@@ -129,6 +134,15 @@ class Housekeeper:
             frames_dropped_stale=b.dropped_stale - stale0,
             outbox_depth=self.w.outbox.depth(),
             disk_hours_left=self.hours_left,
+            evidence_dropped=since(evidence, self._last_drops[0]),
+            outbox_dropped=since(outbox, self._last_drops[1]),
         )
+        self._last_drops = (evidence, outbox)
         topic = m.stats(c.mqtt.topic_prefix, c.site.id)
         self.w.transport.publish(topic, self.w.signer.encode(msg), qos=0)
+
+
+def since(now: Mapping[str, int], before: Mapping[str, int]) -> dict[str, int]:
+    """Counts by reason added between two readings of a counter that only grows: the reasons
+    whose count rose, with how much (an empty dict when nothing was dropped)."""
+    return {k: n - before.get(k, 0) for k, n in sorted(now.items()) if n > before.get(k, 0)}

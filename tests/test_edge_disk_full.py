@@ -2,22 +2,31 @@
 evidence, a filler file takes every byte left, and alerts go through AlertDelivery to a real
 mosquitto. ``handle()`` never raises, the alert messages still reach the broker (the outbox keeps
 what it cannot store in memory), evidence that cannot be written is counted; once the filler
-is gone, later alerts arrive in full, files and all, and what waited in memory is stored."""
+is gone, later alerts arrive in full, files and all, and what waited in memory is stored.
+
+The whole worker too (:func:`test_the_whole_edge_keeps_detecting_on_a_full_disk`): a real
+RTSP camera, the real model, its evidence, ring and outbox on the tmpfs, kept full while one
+alert runs; its stats count the evidence dropped (:func:`edge.housekeeping.since`)."""
 
 from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import logging
 import shutil
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import e2e_support as e2e
 import numpy as np
 import pytest
+import yaml
+from compose import BARE_HEAD, compose_clip
 from mqtt_broker import (  # noqa: F401
     Collector,
     Mosquitto,
@@ -25,8 +34,10 @@ from mqtt_broker import (  # noqa: F401
     persistent_broker_fixture,
     until_received,
 )
+from rtsp_server import RtspServer, _check_gstreamer
 
 from contract import messages as m
+from edge import housekeeping
 from edge.alerts import AlertTransition
 from edge.delivery import AlertDelivery
 from edge.detections import Detections
@@ -58,15 +69,20 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 def fill(folder: Path) -> Path:
     """Write a filler file until the filesystem refuses another byte; returns its path."""
     filler = folder / "filler"
-    with filler.open("wb", buffering=0) as out:
+    take_the_rest(filler, "wb")
+    assert shutil.disk_usage(folder).free == 0, "the filler left space"
+    return filler
+
+
+def take_the_rest(filler: Path, mode: str = "ab") -> None:
+    """Append to ``filler`` until the filesystem refuses another byte."""
+    with filler.open(mode, buffering=0) as out:
         for chunk in (1 << 20, 4096, 1):
             try:
                 while True:
                     out.write(b"\0" * chunk)
             except OSError as exc:
-                assert exc.errno == errno.ENOSPC, f"expected ENOSPC filling {folder}, got {exc}"
-    assert shutil.disk_usage(folder).free == 0, "the filler left space"
-    return filler
+                assert exc.errno == errno.ENOSPC, f"expected ENOSPC filling {filler}, got {exc}"
 
 
 def step(alert_id: str, event: str, now: float) -> AlertTransition:
@@ -256,3 +272,157 @@ def test_rows_kept_in_memory_are_bounded_evidence_going_first(small_disk: Path) 
         assert outbox.dropped == {"memory full: evidence": 1, "memory full: message": 1}
     finally:
         outbox.close()
+
+
+# -- the drop counters in the stats -------------------------------------------------------------
+
+
+def test_stats_report_the_drops_of_the_interval_only() -> None:
+    before = {"snapshot: disk full": 2, "clip: failed": 1}
+    now = {"snapshot: disk full": 5, "clip: failed": 1, "clip: disk full": 1}
+    assert housekeeping.since(now, before) == {"clip: disk full": 1, "snapshot: disk full": 3}
+    assert housekeeping.since(now, now) == {}
+    assert housekeeping.since({"memory full: message": 1}, {}) == {"memory full: message": 1}
+
+
+def test_drop_counts_are_optional_in_the_stats_message() -> None:
+    """An older edge's stats (without the counts) still parse; counts are bounded."""
+    old = {
+        "schema": "sitewatch.stats/1", "site_id": "s1", "at": "2026-12-05T01:00:00Z",
+        "interval_s": 60.0, "cameras": [], "batches": 3, "batch_size_mean": 1.0,
+        "inference_ms_p50": 10.0, "inference_ms_p95": 12.0, "frames_dropped_stale": 0,
+        "outbox_depth": 0, "disk_hours_left": None,
+    }  # fmt: skip
+    stats = m.decode(json.dumps(old).encode(), m.EdgeStats)
+    assert (stats.evidence_dropped, stats.outbox_dropped) == (None, None)
+    drops = {"evidence_dropped": {"clip: disk full": 2}, "outbox_dropped": {}}
+    new = m.decode(json.dumps(old | drops).encode(), m.EdgeStats)
+    assert m.decode(m.encode(new), m.EdgeStats) == new
+    assert new.evidence_dropped == {"clip: disk full": 2} and new.outbox_dropped == {}
+    for bad in ({"x": -1}, {"": 1}, {"r" * 101: 1}, {f"r{i}": 1 for i in range(65)}):
+        with pytest.raises(m.ContractError, match="evidence_dropped"):
+            m.decode(json.dumps(old | {"evidence_dropped": bad}).encode(), m.EdgeStats)
+
+
+# -- the whole worker -----------------------------------------------------------------------------
+
+LOOP_S, VISIBLE = 14.0, (2.0, 8.0)  # the bare head shows 2-8 s of every 14 s
+
+
+class KeepFull:
+    """Takes every byte the filesystem frees (the ring's pruning, a deleted file) every 0.1 s,
+    as a runaway log of another program would; ``stop`` deletes the filler."""
+
+    def __init__(self, folder: Path) -> None:
+        self.filler = fill(folder)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="keep-full", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            take_the_rest(self.filler)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.filler.unlink(missing_ok=True)
+
+
+def stats_of(received: list[e2e.Received]) -> list[tuple[float, m.EdgeStats]]:
+    topic = m.stats(e2e.PREFIX, e2e.SITE)
+    return [(r.at, m.decode(r.payload, m.EdgeStats)) for r in received if r.topic == topic]
+
+
+def alert_starts(received: list[e2e.Received]) -> dict[str, float]:
+    """Alert id -> when its first message arrived (monotonic)."""
+    out: dict[str, float] = {}
+    for r in received:
+        if r.topic.endswith("/alerts"):
+            out.setdefault(str(m.decode(r.payload, m.AlertEvent).id), r.at)
+    return out
+
+
+def ended_alert(alert_id: str) -> Callable[[list[e2e.Received]], bool]:
+    return lambda ms: any(str(a.id) == alert_id and a.event == "end" for a in e2e.alerts(ms))
+
+
+@pytest.mark.slow
+def test_the_whole_edge_keeps_detecting_on_a_full_disk(
+    small_disk: Path, broker: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An edge worker whose evidence, ring segments and outbox live on the 20 MB tmpfs: while
+    it is full an alert still reaches the broker (its evidence dropped and counted in the
+    stats) and frames are still analysed; once the filler is gone the next alert arrives with
+    its evidence, every file's bytes matching the SHA-256 listed."""
+    _check_gstreamer()
+    monkeypatch.setattr(housekeeping, "STATS_EVERY_S", 2.0)  # read when the worker starts
+    clip = compose_clip(BARE_HEAD, LOOP_S, VISIBLE)
+    rtsp = RtspServer({"bare": clip})
+    rtsp.start()
+    head_zone = [[0.3, 0.0], [0.8, 0.0], [0.8, 0.6], [0.3, 0.6]]  # holds the head
+    cam = e2e.camera("cam-head", rtsp.url("bare"), [e2e.zone("work", "helmet_required", head_zone)])
+    config = e2e.write_config(tmp_path, broker.port, [cam])
+    data = yaml.safe_load(config.read_text())
+    data["evidence"]["dir"] = str(small_disk)
+    data["outbox"]["path"] = str(small_disk / "outbox.sqlite")
+    for rule in data["defaults"]["rules"].values():
+        rule["cooldown_s"] = 1  # the person comes back every 14 s: a new alert each time
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    col = e2e.Collector(broker.port)
+    run = e2e.InProcessWorker(config)
+    keep: KeepFull | None = None
+    try:
+        col.wait("cam-head online", lambda ms: bool(e2e.camera_states(ms, "cam-head")), 20)
+        keep = KeepFull(small_disk)
+        full_since = time.monotonic()
+        frames0 = run.worker.batcher.stats.frames
+        col.wait("an alert raised on the full disk", lambda ms: bool(alert_starts(ms)), 30)
+        first = next(iter(alert_starts(col.snapshot())))
+        col.wait(
+            "stats counting a snapshot dropped on the full disk",
+            lambda ms: any(dropped_on_full_disk(s) for at, s in stats_of(ms) if at > full_since),
+            10,
+        )
+        got = col.snapshot()
+        assert shutil.disk_usage(small_disk).free < 1 << 16, "the disk was not kept full"
+        assert run.thread.is_alive() and run.error is None, f"the main loop died: {run.error!r}"
+        assert run.worker.batcher.stats.frames > frames0, "no frame analysed on the full disk"
+        full = [s for at, s in stats_of(got) if at > full_since]
+        assert sum(s.batches for s in full) > 0, f"detection stopped: {full}"
+        assert all(s.outbox_dropped == {} for s in full), "nothing waits long enough to drop"
+        # its end waits for the clip, which waits (post_roll_s + 60 s at most) for recording
+
+        keep.stop()  # space returns
+        back = time.monotonic()
+        col.wait(f"the end of alert {first}, raised on the full disk", ended_alert(first), 40)
+        events = e2e.dedupe(e2e.alerts(col.snapshot()))[first]
+        assert [e.seq for e in events] == list(range(len(events))), "a message of it is missing"
+        col.wait("an alert raised after space returned", lambda ms: later(ms, back) is not None, 30)
+        second = later(col.snapshot(), back)
+        assert second is not None
+        col.wait(f"the end of alert {second}", ended_alert(second), 30)
+        got = col.snapshot()
+        files = e2e.check_evidence_first(got, second)  # bytes match the listed SHA-256 and size
+        end = e2e.dedupe(e2e.alerts(got))[second][-1]
+        kinds = {f.kind for f in end.evidence}
+        assert {"snapshot", "snapshot_clean", "clip"} <= kinds, f"evidence in full? {end.evidence}"
+        assert {f.name for f in end.evidence} <= files.keys()
+        assert run.thread.is_alive() and run.error is None
+    finally:
+        if keep is not None:
+            keep.stop()
+        try:
+            run.stop()
+        finally:
+            col.close()
+            rtsp.close()
+
+
+def dropped_on_full_disk(stats: m.EdgeStats) -> int:
+    return sum(n for k, n in (stats.evidence_dropped or {}).items() if k.endswith("disk full"))
+
+
+def later(received: list[e2e.Received], after: float) -> str | None:
+    """The first alert whose first message arrived after ``after`` (monotonic), if any."""
+    return next((k for k, at in alert_starts(received).items() if at > after), None)
