@@ -20,6 +20,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import e2e_support as e2e
@@ -357,24 +358,28 @@ def test_the_whole_edge_keeps_detecting_on_a_full_disk(
     its evidence, every file's bytes matching the SHA-256 listed."""
     _check_gstreamer()
     monkeypatch.setattr(housekeeping, "STATS_EVERY_S", 2.0)  # read when the worker starts
-    clip = compose_clip(BARE_HEAD, LOOP_S, VISIBLE)
-    rtsp = RtspServer({"bare": clip})
-    rtsp.start()
-    head_zone = [[0.3, 0.0], [0.8, 0.0], [0.8, 0.6], [0.3, 0.6]]  # holds the head
-    cam = e2e.camera("cam-head", rtsp.url("bare"), [e2e.zone("work", "helmet_required", head_zone)])
-    config = e2e.write_config(tmp_path, broker.port, [cam])
-    data = yaml.safe_load(config.read_text())
-    data["evidence"]["dir"] = str(small_disk)
-    data["outbox"]["path"] = str(small_disk / "outbox.sqlite")
-    for rule in data["defaults"]["rules"].values():
-        rule["cooldown_s"] = 1  # the person comes back every 14 s: a new alert each time
-    config.write_text(yaml.safe_dump(data, sort_keys=False))
-    col = e2e.Collector(broker.port)
-    run = e2e.InProcessWorker(config)
-    keep: KeepFull | None = None
-    try:
+    with ExitStack() as stack:  # whatever was started is stopped, whatever fails
+        rtsp = RtspServer({"bare": compose_clip(BARE_HEAD, LOOP_S, VISIBLE)})
+        stack.callback(rtsp.close)
+        rtsp.start()
+        head_zone = [[0.3, 0.0], [0.8, 0.0], [0.8, 0.6], [0.3, 0.6]]  # holds the head
+        cam = e2e.camera(
+            "cam-head", rtsp.url("bare"), [e2e.zone("work", "helmet_required", head_zone)]
+        )
+        config = e2e.write_config(tmp_path, broker.port, [cam])
+        data = yaml.safe_load(config.read_text())
+        data["evidence"]["dir"] = str(small_disk)
+        data["outbox"]["path"] = str(small_disk / "outbox.sqlite")
+        for rule in data["defaults"]["rules"].values():
+            rule["cooldown_s"] = 1  # the person comes back every 14 s: a new alert each time
+        config.write_text(yaml.safe_dump(data, sort_keys=False))
+        col = e2e.Collector(broker.port)
+        stack.callback(col.close)
+        run = e2e.InProcessWorker(config)
+        stack.callback(run.stop)
         col.wait("cam-head online", lambda ms: bool(e2e.camera_states(ms, "cam-head")), 20)
         keep = KeepFull(small_disk)
+        stack.callback(keep.stop)
         full_since = time.monotonic()
         frames0 = run.worker.batcher.stats.frames
         col.wait("an alert raised on the full disk", lambda ms: bool(alert_starts(ms)), 30)
@@ -409,14 +414,6 @@ def test_the_whole_edge_keeps_detecting_on_a_full_disk(
         assert {"snapshot", "snapshot_clean", "clip"} <= kinds, f"evidence in full? {end.evidence}"
         assert {f.name for f in end.evidence} <= files.keys()
         assert run.thread.is_alive() and run.error is None
-    finally:
-        if keep is not None:
-            keep.stop()
-        try:
-            run.stop()
-        finally:
-            col.close()
-            rtsp.close()
 
 
 def dropped_on_full_disk(stats: m.EdgeStats) -> int:
