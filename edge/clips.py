@@ -259,13 +259,23 @@ def probe(path: Path, ffprobe: str = "ffprobe") -> tuple[str, float]:
     return str(streams[0].get("codec_name", "none")), float(info["format"]["duration"])
 
 
-def wait_covered(ring: SegmentRing, t: float, timeout_s: float, poll_s: float = 0.5) -> bool:
-    """Wait until the ring holds video up to wall time ``t``; False after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
+def wait_covered(
+    ring: SegmentRing, t: float, timeout_s: float, poll_s: float = 0.5, stall_s: float = 30.0
+) -> bool:
+    """Wait until the ring holds video up to wall time ``t``; False after ``timeout_s``, or
+    sooner once the recording has not grown for ``stall_s`` (the recorder is stuck: a full
+    disk, a camera gone), so that an alert's end is not held for a clip that cannot come."""
+    start = time.monotonic()
+    deadline = start + timeout_s
+    newest, grew_at = None, start
     while True:
         segs = ring.refresh()
-        if segs and max(s.end for s in segs) >= t:
+        end = max((s.end for s in segs), default=None)
+        if end is not None and end >= t:
             return True
-        if time.monotonic() >= deadline:
+        now = time.monotonic()
+        if end != newest:
+            newest, grew_at = end, now
+        if now >= deadline or now - grew_at >= stall_s:
             return False
         time.sleep(poll_s)

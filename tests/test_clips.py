@@ -401,3 +401,12 @@ def test_a_still_is_the_clips_frame_at_that_moment(camera_mp4: Path, tmp_path: P
         "a1_late.jpg",
         "a1_still.jpg",
     ], "no temp file left"
+
+
+def test_waiting_for_a_recording_that_stopped_growing_gives_up_early(tmp_path: Path) -> None:
+    """A stuck recorder (full disk, camera gone) must not hold an alert's end for the whole
+    timeout: the wait ends once nothing new was recorded for ``stall_s``."""
+    ring = SegmentRing(tmp_path)  # an empty folder: nothing is ever recorded
+    began = time.monotonic()
+    assert not wait_covered(ring, time.time() + 5.0, timeout_s=60.0, poll_s=0.1, stall_s=1.0)
+    assert time.monotonic() - began < 30.0  # far below the timeout: it gave up on the stall
