@@ -7,7 +7,7 @@ An alert's start as ``AlertDelivery`` makes it (the start message, two snapshot 
 640x360 frame with their hashes and fsyncs, the evidence index, the outbox rows of the files
 and of the update listing them) on this disk, in one process, side by side:
 
-* **SiteWatch**: the evidence index as it is now (``edge.evidence_index``, SQLite, one small
+* **SiteWatch**: the evidence index as it is now (``sitewatch.edge.evidence_index``, SQLite, one small
   transaction per change);
 * **baseline**: the JSON index it replaced (below, as it was: the whole index rewritten
   atomically on every change).
@@ -33,14 +33,14 @@ from typing import Any
 
 import numpy as np
 
-from edge.alerts import AlertTransition
-from edge.atomic import write_atomic
-from edge.delivery import AlertDelivery
-from edge.detections import Detections
-from edge.evidence import EvidenceFileInfo
-from edge.evidence_index import AlertFiles, EvidenceStore
-from edge.outbox import Outbox
-from edge.pipeline import AnalysedFrame
+from sitewatch.edge.alerts import AlertTransition
+from sitewatch.edge.atomic import write_atomic
+from sitewatch.edge.delivery import AlertDelivery
+from sitewatch.edge.detections import Detections
+from sitewatch.edge.evidence import EvidenceFileInfo
+from sitewatch.edge.evidence_index import AlertFiles, EvidenceStore
+from sitewatch.edge.outbox import Outbox
+from sitewatch.edge.pipeline import AnalysedFrame
 
 
 class JsonIndex:

@@ -68,13 +68,13 @@ import numpy.typing as npt
 import yaml
 
 from bench.violation_clip import build_clip, camera_streams, choose_scenes
-from contract import messages as m
-from edge import delivery
-from edge.batcher import Analysed, DetectFn
-from edge.capture import Frame
-from edge.detector import Detector
-from edge.transport import MqttTransport
-from edge.worker import DETECTOR_CONF, EdgeWorker
+from sitewatch.contract import messages as m
+from sitewatch.edge import delivery
+from sitewatch.edge.batcher import Analysed, DetectFn
+from sitewatch.edge.capture import Frame
+from sitewatch.edge.detector import Detector
+from sitewatch.edge.transport import MqttTransport
+from sitewatch.edge.worker import DETECTOR_CONF, EdgeWorker
 
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEM_PYTHON = "/usr/bin/python3"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import cv2
 
-from edge.dataset import open_dataset, read_labels
+from sitewatch.tools.dataset import open_dataset, read_labels
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("SITEWATCH_SHARED", ROOT.parent / "shared"))

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.realistic_set import PARTS, ROOT, SHARED, build
-from edge.cli import LARGE_INPUT, MAX_CROPS
-from edge.detector import DEFAULT_MODEL, Detector
-from edge.evaluate import AP_CONF, evaluate
+from sitewatch.tools.cli import LARGE_INPUT, MAX_CROPS
+from sitewatch.edge.detector import DEFAULT_MODEL, Detector
+from sitewatch.tools.evaluate import AP_CONF, evaluate
 
 
 def detector(model: Path, variant: str, threads: int | None = None) -> Detector:

@@ -5,7 +5,7 @@ console's MQTT ingest while another client publishes N messages of 1 MiB at QoS 
 
 Not a test: a measurement, reported in bench/RESULTS.md ("Console ingest under a flood").
 One real mosquitto; each mode runs a fresh console process (``--serve``: a migrated SQLite
-file, an evidence folder, ``server.ingest.Ingest``), so its peak RSS (``VmHWM``) is its own:
+file, an evidence folder, ``sitewatch.console.ingest.Ingest``), so its peak RSS (``VmHWM``) is its own:
 
 * **idle**: no flood (the console's resting size, the floor);
 * **bounded**: the ingest as it ships (queue bound ``ingest_queue_bytes``, 64 MiB; QoS 0
@@ -43,10 +43,10 @@ MODES = ("idle", "bounded", "unbounded")
 
 def serve(mode: str, port: int, folder: Path) -> None:
     """The console's ingest in this process; answers 'status' lines on stdin until EOF."""
-    from server.db import Database, migrate
-    from server.events import EventHub
-    from server.ingest import Ingest
-    from server.settings import Settings
+    from sitewatch.console.db import Database, migrate
+    from sitewatch.console.events import EventHub
+    from sitewatch.console.ingest import Ingest
+    from sitewatch.console.settings import Settings
 
     extra: dict[str, Any] = {}
     if mode == "unbounded":

@@ -24,8 +24,8 @@ import cv2
 import numpy as np
 
 from bench.far_set import ROOT, SHARED, far_set
-from edge.detector import DEFAULT_MODEL, Detector
-from edge.evaluate import AP_CONF, evaluate
+from sitewatch.edge.detector import DEFAULT_MODEL, Detector
+from sitewatch.tools.evaluate import AP_CONF, evaluate
 
 
 def ap_row(model: Path, dataset: Path, size: int) -> dict[str, float]:

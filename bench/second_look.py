@@ -14,8 +14,8 @@ import os
 from pathlib import Path
 
 from bench.far_set import far_set
-from edge.detector import DEFAULT_MODEL, Detector
-from edge.evaluate import AP_CONF, evaluate
+from sitewatch.edge.detector import DEFAULT_MODEL, Detector
+from sitewatch.tools.evaluate import AP_CONF, evaluate
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("SITEWATCH_SHARED", ROOT.parent / "shared"))

@@ -14,8 +14,8 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from server.db import Database, migrate
-from server.users import UserError, create_user, set_password
+from sitewatch.console.db import Database, migrate
+from sitewatch.console.users import UserError, create_user, set_password
 
 REPO = Path(__file__).resolve().parent.parent
 HOME = Path(os.environ.get("SITEWATCH_DEMO_VAR", REPO / "var")) / "console"
@@ -71,7 +71,7 @@ def start_console(
     password = secrets.token_urlsafe(9)
     demo_logins(password)
     script = Path(sys.executable).parent / "sitewatch"
-    cmd = [str(script)] if script.is_file() else [sys.executable, "-m", "edge.cli"]
+    cmd = [str(script)] if script.is_file() else [sys.executable, "-m", "sitewatch.tools.cli"]
     log = (log_dir / "console.log").open("wb")
     stack.callback(log.close)
     proc = subprocess.Popen(

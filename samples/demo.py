@@ -59,8 +59,8 @@ from demo_identities import DemoIdentities, register
 from make_streams import build_stream
 from paho.mqtt.enums import CallbackAPIVersion
 
-from contract import messages as m
-from edge.config_load import ConfigError, load_config_with_warnings
+from sitewatch.contract import messages as m
+from sitewatch.edge.config_load import ConfigError, load_config_with_warnings
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("SITEWATCH_SHARED", REPO.parent / "shared"))
@@ -317,7 +317,7 @@ def ensure_broker(host: str, port: int, ids: DemoIdentities, stack: ExitStack) -
 
 def start_worker(config: Path, stack: ExitStack) -> subprocess.Popen[bytes]:
     script = Path(sys.executable).parent / "sitewatch"
-    cmd = [str(script)] if script.is_file() else [sys.executable, "-m", "edge.cli"]
+    cmd = [str(script)] if script.is_file() else [sys.executable, "-m", "sitewatch.tools.cli"]
     log = (STATE / "edge.log").open("wb")
     stack.callback(log.close)
     proc = subprocess.Popen(
@@ -480,7 +480,7 @@ def composed_clip(model: Path) -> Path:
         raise DemoError(f"no {SHARED / 'datasets' / 'hardhat'} for the composed gate camera")
     sys.path.insert(0, str(REPO))
     from bench.violation_clip import build_clip, choose_scenes
-    from edge.detector import Detector
+    from sitewatch.edge.detector import Detector
 
     print("demo: composing the gate camera's clip from hard-hat val images (cached)")
     bare, calm, what = choose_scenes(Detector(model, conf=0.25, second_look=False), 0.5)

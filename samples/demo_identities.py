@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 from console_demo import HOME
 
-from contract.signing import SigningKeyError, load_key, public_key_text
+from sitewatch.contract.signing import SigningKeyError, load_key, public_key_text
 
 REPO = Path(__file__).resolve().parent.parent
 CONSOLE_USER = "sitewatch-console"
@@ -58,7 +58,7 @@ def register(site_id: str, prefix: str, state: Path) -> DemoIdentities:
         except SigningKeyError as exc:
             raise RuntimeError(f"{exc} (the demo's edge key {key_file})") from exc
     script = Path(sys.executable).parent / "sitewatch"
-    cmd = [str(script)] if script.is_file() else [sys.executable, "-m", "edge.cli"]
+    cmd = [str(script)] if script.is_file() else [sys.executable, "-m", "sitewatch.tools.cli"]
     HOME.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(
         [*cmd, *args],

@@ -13,9 +13,9 @@ from typing import Any, Protocol
 import pytest
 from fastapi.testclient import TestClient
 
-from server.app import create_app
-from server.settings import Settings
-from server.users import create_user
+from sitewatch.console.app import create_app
+from sitewatch.console.settings import Settings
+from sitewatch.console.users import create_user
 
 PASSWORD = "correct-horse-battery"
 
@@ -47,7 +47,7 @@ class Console:
 
     def login(self, username: str, password: str = PASSWORD) -> TestClient:
         """A new client logged in as ``username``, sending the ``X-CSRF-Token`` header that
-        state-changing requests need (any value: see ``server.deps.check_request_origin``)."""
+        state-changing requests need (any value: see ``sitewatch.console.deps.check_request_origin``)."""
         c = TestClient(self.client.app)
         r = c.post("/api/auth/login", json={"username": username, "password": password})
         assert r.status_code == 200, r.text
@@ -127,7 +127,7 @@ def seed_alert(
     import hashlib
     import uuid
 
-    from server.models import Alert, AlertEventRow, Camera, Evidence, Site
+    from sitewatch.console.models import Alert, AlertEventRow, Camera, Evidence, Site
 
     state_ = console.state
     alert_id = str(uuid.uuid4())
@@ -186,8 +186,8 @@ def add_users(
     """Add ``(username, role, sites)`` users (or ``(username, role, sites, cameras)``: limited
     to those "site/camera" entries) with :data:`PASSWORD`, hashed once per test session
     (argon2 is slow on purpose; many tests need several users)."""
-    from server.models import User
-    from server.security import hash_password
+    from sitewatch.console.models import User
+    from sitewatch.console.security import hash_password
 
     if not _PASSWORD_HASH:
         _PASSWORD_HASH.append(hash_password(PASSWORD))

@@ -24,9 +24,9 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from paho.mqtt.enums import CallbackAPIVersion
 
-from contract import messages as m
-from contract.signing import load_key, public_key_text, sign, verify
-from edge.model import open_model
+from sitewatch.contract import messages as m
+from sitewatch.contract.signing import load_key, public_key_text, sign, verify
+from sitewatch.edge.model import open_model
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL_ENV = "SITEWATCH_MODEL"
@@ -291,7 +291,7 @@ class InProcessWorker:
     """An ``EdgeWorker`` run in this process: ``start()`` and the main loop in a thread."""
 
     def __init__(self, config: Path) -> None:
-        from edge.worker import EdgeWorker
+        from sitewatch.edge.worker import EdgeWorker
 
         self.worker = EdgeWorker(config)
         self.error: BaseException | None = None

@@ -22,12 +22,12 @@ from fastapi.testclient import TestClient
 from mqtt_broker import HOST, Mosquitto
 from sqlalchemy import select
 
-from contract import messages as m
-from server.app import create_app
-from server.db import Base
-from server.events import LiveEvent
-from server.ingest import Ingest
-from server.state import AppState
+from sitewatch.contract import messages as m
+from sitewatch.console.app import create_app
+from sitewatch.console.db import Base
+from sitewatch.console.events import LiveEvent
+from sitewatch.console.ingest import Ingest
+from sitewatch.console.state import AppState
 
 T = TypeVar("T", bound=Base)
 PREFIX = "sitewatch"

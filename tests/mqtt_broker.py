@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from edge.transport import MqttTransport
+from sitewatch.edge.transport import MqttTransport
 
 HOST = "127.0.0.1"
 

@@ -28,7 +28,7 @@ import pytest
 from console_support import Console, make_settings
 from fastapi.testclient import TestClient
 
-from server.app import create_app
+from sitewatch.console.app import create_app
 
 BIN_GLOB = "/usr/lib/postgresql/*/bin"
 INSTALL = "install Debian's 'postgresql' package (scripts/system-deps.sh postgresql)"

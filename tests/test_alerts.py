@@ -10,11 +10,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from edge.alerts import AlertTracker, AlertTransition
-from edge.config import RuleConfig, Rules, Zone
-from edge.detections import Detections
-from edge.rules import Box, Observation, RuleEngine, RuleName
-from edge.tracker import Tracker
+from sitewatch.edge.alerts import AlertTracker, AlertTransition
+from sitewatch.edge.config import RuleConfig, Rules, Zone
+from sitewatch.edge.detections import Detections
+from sitewatch.edge.rules import Box, Observation, RuleEngine, RuleName
+from sitewatch.edge.tracker import Tracker
 
 FRAME = (1000, 1000)
 TZ = ZoneInfo("Europe/Berlin")

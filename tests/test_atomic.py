@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.atomic import write_atomic
+from sitewatch.edge.atomic import write_atomic
 
 
 def test_writes_creates_the_folder_and_replaces(tmp_path: Path) -> None:

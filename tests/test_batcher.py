@@ -7,10 +7,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from edge.batcher import Batcher
-from edge.capture import Frame
-from edge.detections import Detections
-from edge.motion import MotionGate
+from sitewatch.edge.batcher import Batcher
+from sitewatch.edge.capture import Frame
+from sitewatch.edge.detections import Detections
+from sitewatch.edge.motion import MotionGate
 
 
 class Camera:

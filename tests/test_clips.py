@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from rtsp_server import RtspServer, rtsp_server  # noqa: F401  (the fixture)
 
-from edge.clips import (
+from sitewatch.edge.clips import (
     ClipError,
     cut_clip,
     extract_still,
@@ -25,7 +25,7 @@ from edge.clips import (
     probe,
     wait_covered,
 )
-from edge.recorder import (
+from sitewatch.edge.recorder import (
     Pin,
     Segment,
     SegmentRecorder,

@@ -21,13 +21,13 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from contract import messages as m
-from contract.signing import fingerprint, public_key_text, sign
-from edge.command_gate import ANSWERED_PER_MINUTE, APPLIED_PER_MINUTE, CommandGate
-from edge.commands import obey
-from edge.config import SiteConfig
-from edge.config_load import ConfigError, load_config, load_config_with_warnings
-from edge.identity import edge_key
+from sitewatch.contract import messages as m
+from sitewatch.contract.signing import fingerprint, public_key_text, sign
+from sitewatch.edge.command_gate import ANSWERED_PER_MINUTE, APPLIED_PER_MINUTE, CommandGate
+from sitewatch.edge.commands import obey
+from sitewatch.edge.config import SiteConfig
+from sitewatch.edge.config_load import ConfigError, load_config, load_config_with_warnings
+from sitewatch.edge.identity import edge_key
 
 ROOT = Path(__file__).resolve().parent.parent
 CONSOLE = Ed25519PrivateKey.generate()
@@ -240,7 +240,7 @@ def test_trust_section_is_read_and_checked(tmp_path: Path, config_file: Path) ->
 def test_a_key_file_that_is_no_key_stops_the_edge_as_a_config_problem(
     config_file: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="edge.identity")
+    caplog.set_level(logging.INFO, logger="sitewatch.edge.identity")
     config = load_config(config_file)
     made = edge_key(config_file, config)  # first start: made, its public key logged
     assert public_key_text(made) in caplog.text and "(new)" in caplog.text

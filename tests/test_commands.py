@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from contract import messages as m
-from contract.signing import public_key_text, sign
-from edge.command_gate import CommandGate
-from edge.commands import Outcome, obey
-from edge.config import SiteConfig
-from edge.config_load import load_config
+from sitewatch.contract import messages as m
+from sitewatch.contract.signing import public_key_text, sign
+from sitewatch.edge.command_gate import CommandGate
+from sitewatch.edge.commands import Outcome, obey
+from sitewatch.edge.config import SiteConfig
+from sitewatch.edge.config_load import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 CONSOLE = Ed25519PrivateKey.generate()

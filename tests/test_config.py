@@ -12,9 +12,9 @@ from typing import get_args
 import pytest
 from pydantic import ValidationError
 
-from edge.config import Label, SiteConfig, Zone, camera_rules
-from edge.config_load import ConfigError, ConfigProblem, dump_config, load_config, parse_config
-from edge.detections import LABELS
+from sitewatch.edge.config import Label, SiteConfig, Zone, camera_rules
+from sitewatch.edge.config_load import ConfigError, ConfigProblem, dump_config, load_config, parse_config
+from sitewatch.edge.detections import LABELS
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = REPO / "configs" / "cameras.yaml"

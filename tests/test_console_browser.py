@@ -39,10 +39,10 @@ from browser_support import (  # noqa: F401   (fixtures: browser, mqtt, served)
 )
 from mqtt_broker import Mosquitto
 
-from contract import messages as m
-from server import schemas
+from sitewatch.contract import messages as m
+from sitewatch.console import schemas
 
-STATIC = Path(__file__).resolve().parent.parent / "server" / "static"
+STATIC = Path(__file__).resolve().parent.parent / "sitewatch" / "console" / "static"
 LATENCY_S = 2.0  # issue 4: a new alert shows on screen within 2 s of its MQTT publish
 
 
@@ -72,7 +72,7 @@ def test_both_languages_have_every_key_the_pages_use() -> None:
         langs["en"]
     )
     missing = sorted(k for k in used if k not in langs["en"])
-    assert not missing, f"keys used in server/static/js but in no dictionary: {missing}"
+    assert not missing, f"keys used in sitewatch/console/static/js but in no dictionary: {missing}"
     enums = {
         "state": get_args(schemas.AlertState),
         "action": get_args(schemas.ActionName),
@@ -470,8 +470,8 @@ def test_manager_assigns_from_the_users_who_may_take_the_alert(
 ) -> None:
     """The assign field offers exactly the assignees the server lists: users who may work
     alerts and see the alert's camera (not a manager of another camera, not an operator)."""
-    from server.models import Alert, Camera, Site
-    from server.users import create_user
+    from sitewatch.console.models import Alert, Camera, Site
+    from sitewatch.console.users import create_user
 
     now = datetime.now(UTC)
     alert_id = str(uuid.uuid4())

@@ -7,9 +7,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from contract import messages as m
-from edge.config_load import load_config
-from edge.console_feed import SnapshotPacer, camera_config_message, snapshot_jpeg
+from sitewatch.contract import messages as m
+from sitewatch.edge.config_load import load_config
+from sitewatch.edge.console_feed import SnapshotPacer, camera_config_message, snapshot_jpeg
 
 REPO = Path(__file__).resolve().parent.parent
 

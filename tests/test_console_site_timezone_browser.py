@@ -15,7 +15,7 @@ import browser_support as bs
 from browser_support import browser_fixture, mqtt_fixture, served_fixture  # noqa: F401
 from mqtt_broker import Mosquitto
 
-from contract import messages as m
+from sitewatch.contract import messages as m
 
 SITE = "tz-shanghai"
 T = datetime(2026, 11, 22, 20, 30, tzinfo=UTC)  # 04:30 on 23 Nov in Shanghai, 15:30 on 22 Nov NY

@@ -12,8 +12,8 @@ import pytest
 from paho.mqtt.client import topic_matches_sub
 from pydantic import ValidationError
 
-from contract import messages as m
-from contract import schema
+from sitewatch.contract import messages as m
+from sitewatch.contract import schema
 
 REPO = Path(__file__).resolve().parent.parent
 T0 = datetime(2025, 5, 1, 8, 0, tzinfo=UTC)
@@ -285,7 +285,7 @@ def test_console_subscriptions_cover_what_edges_publish_and_nothing_else() -> No
 
 def test_json_schemas_in_docs_are_up_to_date() -> None:
     stale = schema.stale(REPO / "docs" / "schemas")
-    assert stale == [], f"run `python -m contract.schema --out docs/schemas`; stale: {stale}"
+    assert stale == [], f"run `python -m sitewatch.contract.schema --out docs/schemas`; stale: {stale}"
 
 
 def test_stale_schema_check_notices_changes(tmp_path: Path) -> None:

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-from contract import messages as m
-from edge.alerts import AlertTransition
-from edge.delivery import AlertDelivery
-from edge.detections import Detections
-from edge.evidence_index import EvidenceStore
-from edge.outbox import Outbox, Row
-from edge.pipeline import AnalysedFrame
+from sitewatch.contract import messages as m
+from sitewatch.edge.alerts import AlertTransition
+from sitewatch.edge.delivery import AlertDelivery
+from sitewatch.edge.detections import Detections
+from sitewatch.edge.evidence_index import EvidenceStore
+from sitewatch.edge.outbox import Outbox, Row
+from sitewatch.edge.pipeline import AnalysedFrame
 
 
 def _delivery(tmp_path: Path) -> tuple[AlertDelivery, Outbox]:

@@ -6,7 +6,7 @@ is gone, later alerts arrive in full, files and all, and what waited in memory i
 
 The whole worker too (:func:`test_the_whole_edge_keeps_detecting_on_a_full_disk`): a real
 RTSP camera, the real model, its evidence, ring and outbox on the tmpfs, kept full while one
-alert runs; its stats count the evidence dropped (:func:`edge.housekeeping.since`)."""
+alert runs; its stats count the evidence dropped (:func:`sitewatch.edge.housekeeping.since`)."""
 
 from __future__ import annotations
 
@@ -37,14 +37,14 @@ from mqtt_broker import (  # noqa: F401
 )
 from rtsp_server import RtspServer, _check_gstreamer
 
-from contract import messages as m
-from edge import housekeeping
-from edge.alerts import AlertTransition
-from edge.delivery import AlertDelivery
-from edge.detections import Detections
-from edge.evidence_index import EvidenceStore
-from edge.outbox import Outbox, Publisher
-from edge.pipeline import AnalysedFrame
+from sitewatch.contract import messages as m
+from sitewatch.edge import housekeeping
+from sitewatch.edge.alerts import AlertTransition
+from sitewatch.edge.delivery import AlertDelivery
+from sitewatch.edge.detections import Detections
+from sitewatch.edge.evidence_index import EvidenceStore
+from sitewatch.edge.outbox import Outbox, Publisher
+from sitewatch.edge.pipeline import AnalysedFrame
 
 PREFIX, SITE = "sitewatch", "s1"
 

@@ -57,11 +57,11 @@ from e2e_support import (
 from mqtt_broker import Mosquitto
 from rtsp_server import RtspServer, _check_gstreamer
 
-from contract import messages as m
-from contract.signing import verify
-from edge.command_gate import ANSWERED_PER_MINUTE
-from edge.config_load import load_config
-from edge.detector import Detector
+from sitewatch.contract import messages as m
+from sitewatch.contract.signing import verify
+from sitewatch.edge.command_gate import ANSWERED_PER_MINUTE
+from sitewatch.edge.config_load import load_config
+from sitewatch.edge.detector import Detector
 
 pytestmark = pytest.mark.slow
 

@@ -37,14 +37,14 @@ from e2e_support import (
 from mqtt_broker import Mosquitto, broker_fixture, persistent_broker_fixture  # noqa: F401
 from rtsp_server import RtspServer, _check_gstreamer
 
-from contract import messages as m
-from contract.signing import fingerprint, public_key_text
+from sitewatch.contract import messages as m
+from sitewatch.contract.signing import fingerprint, public_key_text
 
 pytestmark = pytest.mark.slow
 
 HEAD_ZONE = [[0.3, 0.0], [0.8, 0.0], [0.8, 0.6], [0.3, 0.6]]
 POST_ROLL_S = 4.0
-END_AFTER_S = 5.0  # edge.alerts.AlertTracker: no violation for this long ends an alert
+END_AFTER_S = 5.0  # sitewatch.edge.alerts.AlertTracker: no violation for this long ends an alert
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.detector import Detector
-from edge.evaluate import (
+from sitewatch.edge.detector import Detector
+from sitewatch.tools.evaluate import (
     AP_CONF,
     average_precision,
     confusion_matrix,

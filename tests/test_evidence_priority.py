@@ -1,7 +1,7 @@
 """Evidence work runs at a low CPU priority; detection and everything else keep theirs.
 
 Real threads and real child processes: Linux keeps a nice value per thread, and a process
-started from a thread inherits that thread's value (what ``edge.delivery`` relies on).
+started from a thread inherits that thread's value (what ``sitewatch.edge.delivery`` relies on).
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import threading
 import time
 from pathlib import Path
 
-from edge.delivery import EVIDENCE_NICE, AlertDelivery, lower_priority
-from edge.evidence_index import EvidenceStore
-from edge.outbox import Outbox
+from sitewatch.edge.delivery import EVIDENCE_NICE, AlertDelivery, lower_priority
+from sitewatch.edge.evidence_index import EvidenceStore
+from sitewatch.edge.outbox import Outbox
 
 
 def _thread_nice(tid: int) -> int:

@@ -9,12 +9,12 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.dataset import read_labels
-from edge.decode import box_iou
-from edge.detections import Detections
-from edge.detector import Detector
-from edge.head_look import merge_head_states, one_state_per_head
-from edge.second_look import head_regions
+from sitewatch.tools.dataset import read_labels
+from sitewatch.edge.decode import box_iou
+from sitewatch.edge.detections import Detections
+from sitewatch.edge.detector import Detector
+from sitewatch.edge.head_look import merge_head_states, one_state_per_head
+from sitewatch.edge.second_look import head_regions
 
 
 def _dets(*rows: tuple[list[float], float, str]) -> Detections:
@@ -141,8 +141,8 @@ def test_a_near_photo_gets_no_head_look_crops(model_path: Path, shared: Path) ->
 
 
 def test_a_cameras_head_look_overrides_the_detectors() -> None:
-    from edge.config_load import load_config
-    from edge.worker import wants_head_look
+    from sitewatch.edge.config_load import load_config
+    from sitewatch.edge.worker import wants_head_look
 
     config = load_config(Path(__file__).resolve().parent.parent / "configs" / "cameras.yaml")
     looks = {cam.id: wants_head_look(config, cam) for cam in config.cameras}

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bench import realistic_set
-from edge.dataset import open_dataset
+from sitewatch.tools.dataset import open_dataset
 
 
 @pytest.mark.parametrize("part", sorted(realistic_set.SYNTHETIC))

@@ -17,8 +17,8 @@ from console_support import PASSWORD, Console, add_users, jpeg_bytes, seed_alert
 from postgres import any_database_console, postgres_fixture, postgres_url  # noqa: F401
 from test_server_events import _login, _messages, served  # noqa: F401
 
-from server.events import LiveEvent
-from server.models import Camera, ConfigRequest, Site, User
+from sitewatch.console.events import LiveEvent
+from sitewatch.console.models import Camera, ConfigRequest, Site, User
 
 SNAP = [("snapshot.jpg", "snapshot", "image/jpeg", jpeg_bytes())]
 USERS = [
@@ -327,7 +327,7 @@ def test_the_migration_gives_old_audit_rows_their_camera(
     from alembic import command
     from sqlalchemy import create_engine, text
 
-    from server.db import alembic_config
+    from sitewatch.console.db import alembic_config
 
     url = (
         request.getfixturevalue("postgres_url")

@@ -20,9 +20,9 @@ from browser_support import browser_fixture, login, open_page  # noqa: F401
 from console_support import Console, add_users, console_fixture  # noqa: F401
 from test_server_events import _login, _messages, served  # noqa: F401
 
-from server.events import LiveEvent
-from server.models import User
-from server.routes import events as events_route
+from sitewatch.console.events import LiveEvent
+from sitewatch.console.models import User
+from sitewatch.console.routes import events as events_route
 
 CHECK_S = 0.5
 

@@ -17,14 +17,14 @@ from mqtt_broker import Mosquitto, broker_fixture  # noqa: F401
 from postgres import any_database_console, postgres_fixture, postgres_url  # noqa: F401
 from sqlalchemy import select
 
-from contract import messages as m
-from server import retention
-from server.db import Database
-from server.evidence_store import EvidenceStore, UnsafePath
-from server.ingest import REJECTS_KEPT, add_reject, dispatch
-from server.ingest_context import Context
-from server.ingest_topics import Route, TopicError, route
-from server.models import Alert, Evidence, IngestReject
+from sitewatch.contract import messages as m
+from sitewatch.console import retention
+from sitewatch.console.db import Database
+from sitewatch.console.evidence_store import EvidenceStore, UnsafePath
+from sitewatch.console.ingest import REJECTS_KEPT, add_reject, dispatch
+from sitewatch.console.ingest_context import Context
+from sitewatch.console.ingest_topics import Route, TopicError, route
+from sitewatch.console.models import Alert, Evidence, IngestReject
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 

@@ -16,9 +16,9 @@ from textwrap import dedent
 from ingest_support import JPEG, PREFIX, T0, alert, edge_of, live_console
 from mqtt_broker import HOST, Mosquitto, broker_fixture, persistent_broker_fixture  # noqa: F401
 
-from contract import messages as m
-from server.ingest_live import camera_out
-from server.models import Alert, AlertEventRow, Camera, IngestReject, Site
+from sitewatch.contract import messages as m
+from sitewatch.console.ingest_live import camera_out
+from sitewatch.console.models import Alert, AlertEventRow, Camera, IngestReject, Site
 
 
 def camera_status(camera: str, state: str = "online", seconds: int = 0) -> m.CameraStatus:
@@ -131,7 +131,7 @@ def test_the_edge_status_gives_the_site_its_time_zone(tmp_path: Path, broker: Mo
 EDGE_PROCESS = dedent(
     """
     import sys, time
-    from edge.transport import MqttTransport, Will
+    from sitewatch.edge.transport import MqttTransport, Will
     host, port, prefix, online, offline, *cameras = sys.argv[1:]
     topic = prefix + "/north/edge/status"
     will = Will(topic, offline.encode())

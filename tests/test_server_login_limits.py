@@ -21,13 +21,13 @@ from console_support import PASSWORD, Console, add_users, make_settings
 from fastapi.testclient import TestClient
 from test_server_events import _free_port
 
-from server import security
-from server.app import create_app
-from server.security import LoginLimiter
+from sitewatch.console import security
+from sitewatch.console.app import create_app
+from sitewatch.console.security import LoginLimiter
 
 
 class Checks:
-    """Counts calls of :func:`server.security.verify_password` and how many ran at once."""
+    """Counts calls of :func:`sitewatch.console.security.verify_password` and how many ran at once."""
 
     def __init__(self, real: Callable[[str, str], bool]) -> None:
         self.real, self.calls, self.running, self.most = real, 0, 0, 0

@@ -7,8 +7,8 @@ from pathlib import Path
 from console_support import Console, console_fixture, make_settings, seed_alert  # noqa: F401
 from fastapi.testclient import TestClient
 
-from server.app import create_app
-from server.models import Camera, Site
+from sitewatch.console.app import create_app
+from sitewatch.console.models import Camera, Site
 
 TOKEN = "scrape-me-please-0123456789"
 

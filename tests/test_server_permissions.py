@@ -1,6 +1,6 @@
 """Each role can do exactly what it should, over the real API, and no user sees another site.
 
-The capability table is written out here on purpose (not read from server/permissions.py):
+The capability table is written out here on purpose (not read from sitewatch/console/permissions.py):
 a change of a role's rights must change this test too.
 """
 
@@ -13,8 +13,8 @@ from console_support import Console, add_users, jpeg_bytes, seed_alert
 from fastapi.testclient import TestClient
 from postgres import any_database_console, postgres_fixture, postgres_url  # noqa: F401
 
-from server.models import Camera
-from server.permissions import ROLE_CAPABILITIES
+from sitewatch.console.models import Camera
+from sitewatch.console.permissions import ROLE_CAPABILITIES
 
 ROLES = {
     "admin": {"alerts.read", "alerts.workflow", "evidence.read", "evidence.export",

@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 from postgres import Postgres, postgres_fixture  # noqa: F401
 from sqlalchemy import create_engine, text
 
-from server.app import create_app
-from server.db import Base, alembic_config, migrate
+from sitewatch.console.app import create_app
+from sitewatch.console.db import Base, alembic_config, migrate
 
 
 @pytest.fixture

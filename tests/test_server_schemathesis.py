@@ -29,10 +29,10 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 from sqlalchemy import select, update
 
-from server.app import create_app
-from server.models import Alert, Camera, User, WebSession
-from server.security import new_token, token_hash
-from server.settings import Settings
+from sitewatch.console.app import create_app
+from sitewatch.console.models import Alert, Camera, User, WebSession
+from sitewatch.console.security import new_token, token_hash
+from sitewatch.console.settings import Settings
 
 
 @pytest.fixture

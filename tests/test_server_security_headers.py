@@ -21,9 +21,9 @@ from console_support import (  # noqa: F401   (console: the fixture)
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from server.app import create_app
-from server.models import AuditEntry, User
-from server.security_headers import CLIP_CSP, CONSOLE_CSP, DOCS_CSP, EVIDENCE_CSP
+from sitewatch.console.app import create_app
+from sitewatch.console.models import AuditEntry, User
+from sitewatch.console.security_headers import CLIP_CSP, CONSOLE_CSP, DOCS_CSP, EVIDENCE_CSP
 
 HTML = b"<html><body><script>fetch('/api/users',{method:'POST'})</script></body></html>"
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(document.cookie)</script></svg>'
@@ -64,7 +64,7 @@ def test_the_api_docs_get_their_own_policy_and_nothing_else_does(console: Consol
 
 def test_the_console_page_has_no_inline_script_style_or_handler() -> None:
     """What the policy would block: every script and style of the page comes from a file."""
-    static = Path(__file__).resolve().parent.parent / "server" / "static"
+    static = Path(__file__).resolve().parent.parent / "sitewatch" / "console" / "static"
     html = (static / "index.html").read_text()
     assert "<script>" not in html and "style=" not in html and " on" not in html.lower()
     assert 'src="/js/app.js"' in html and "data:" not in html

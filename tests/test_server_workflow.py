@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from postgres import any_database_console, postgres_fixture, postgres_url  # noqa: F401
 from sqlalchemy import select
 
-from server.models import ALERT_STATES, AuditEntry
-from server.workflow import (
+from sitewatch.console.models import ALERT_STATES, AuditEntry
+from sitewatch.console.workflow import (
     InvalidTransition,
     MissingInput,
     Workflow,

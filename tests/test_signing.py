@@ -1,4 +1,4 @@
-"""Message signatures (contract/signing.py): a signed message survives the wire and nothing
+"""Message signatures (sitewatch/contract/signing.py): a signed message survives the wire and nothing
 else does; keys load, are made once, and bad key texts and files are refused with advice."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from test_contract import SAMPLES, alert
 
-from contract import messages as m
-from contract import signing
+from sitewatch.contract import messages as m
+from sitewatch.contract import signing
 
 KEY = Ed25519PrivateKey.generate()
 OTHER = Ed25519PrivateKey.generate()

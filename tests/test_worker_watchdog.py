@@ -20,9 +20,9 @@ from e2e_support import Collector, camera, edge_states, write_config
 from mqtt_broker import Mosquitto
 from rtsp_server import RtspServer, _check_gstreamer
 
-from edge.detections import Detections
-from edge.letterbox import UInt8Array as Image
-from edge.worker import DetectorStalled, EdgeWorker
+from sitewatch.edge.detections import Detections
+from sitewatch.edge.letterbox import UInt8Array as Image
+from sitewatch.edge.worker import DetectorStalled, EdgeWorker
 
 pytestmark = pytest.mark.slow
 STALL_S = 5.0

@@ -1,0 +1,72 @@
+"""The console: ``create_app(settings)`` builds the FastAPI app (API, live events, web pages)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from sitewatch.contract.signing import load_or_create_key
+from sitewatch.console import routes, security_headers
+from sitewatch.console.db import Database, migrate
+from sitewatch.console.security import LoginLimiter
+from sitewatch.console.settings import Settings
+from sitewatch.console.state import AppState
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The console app for ``settings`` (default: from ``SITEWATCH_*`` environment variables).
+
+    Start-up migrates the database to the newest schema, loads the console's signing key
+    (``signing_key_file``, made on first start) and, when ``mqtt_host`` is set, starts MQTT
+    ingest from every site's edge. Every response carries the security headers
+    of :mod:`sitewatch.console.security_headers`; request bodies are bounded by ``max_request_bytes``.
+    """
+    settings = settings or Settings()
+    db = Database(settings.database_url)
+    state = AppState(
+        settings=settings,
+        db=db,
+        limiter=LoginLimiter.from_settings(settings),
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        migrate(db.engine)
+        state.signing_key = load_or_create_key(settings.signing_key_file)
+        settings.evidence_dir.mkdir(parents=True, exist_ok=True)
+        state.hub.bind(asyncio.get_running_loop())
+        ingest = None
+        if settings.mqtt_host:
+            from sitewatch.console.ingest import Ingest
+
+            ingest = Ingest(settings, db, state.hub)
+            ingest.start()
+            state.ingest = ingest
+        try:
+            yield
+        finally:
+            if ingest is not None:
+                ingest.stop()
+            db.close()
+
+    app = FastAPI(
+        title="SiteWatch console",
+        version="1",
+        summary="Alerts, evidence, cameras and zones of every SiteWatch site.",
+        lifespan=lifespan,
+    )
+    app.state.sitewatch = state
+    security_headers.install(app, settings.max_request_bytes)
+    for router in routes.ROUTERS:
+        app.include_router(router)
+    app.mount("/", StaticFiles(directory=STATIC, html=True), name="console")
+    return app

@@ -1,0 +1,113 @@
+"""Which message a topic carries: the console's side of :mod:`sitewatch.contract.topics`.
+
+:func:`route` turns a topic such as ``sitewatch/north/cameras/gate/status`` into a
+:class:`Route` (kind, site, camera, alert id, file name), checking every id against the
+contract's patterns, so no id read from a topic can name a path outside the evidence store.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+from uuid import UUID
+
+from sitewatch.contract import messages as m
+
+Kind = Literal[
+    "alert",
+    "camera_status",
+    "camera_config",
+    "snapshot",
+    "edge_status",
+    "stats",
+    "config_result",
+    "evidence",
+]
+
+ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")  # sitewatch.contract.messages.ID_PATTERN
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # contract EvidenceFile.name
+
+MODELS: dict[Kind, type[m.Message]] = {
+    "alert": m.AlertEvent,
+    "camera_status": m.CameraStatus,
+    "camera_config": m.CameraConfig,
+    "edge_status": m.EdgeStatus,
+    "stats": m.EdgeStats,
+    "config_result": m.ConfigResult,
+}
+"""The JSON message each kind must carry; snapshot and evidence payloads are raw bytes."""
+
+
+CAMERA_KINDS: dict[str, Kind] = {
+    "status": "camera_status",
+    "config": "camera_config",
+    "snapshot": "snapshot",
+}
+
+
+class TopicError(ValueError):
+    """A topic the console does not read, or one with an id that breaks the contract."""
+
+
+@dataclass(frozen=True)
+class Route:
+    kind: Kind
+    site_id: str
+    camera_id: str | None = None
+    alert_id: str | None = None
+    name: str | None = None
+
+
+def check_id(value: str, what: str) -> str:
+    """``value`` if it is a contract id (site, camera, zone), else :class:`TopicError`."""
+    if not ID_RE.match(value):
+        raise TopicError(
+            f"{what} must match {ID_RE.pattern} (lower-case letters, digits, '-', '_'), "
+            f"got {value[:60]!r}"
+        )
+    return value
+
+
+def check_alert_id(value: str) -> str:
+    """The canonical (lower-case, hyphenated) form of an alert UUID."""
+    try:
+        canonical = str(UUID(value))
+    except ValueError:
+        raise TopicError(f"alert id must be a UUID, got {value[:60]!r}") from None
+    if canonical != value.lower():
+        raise TopicError(f"alert id must be a hyphenated UUID, got {value[:60]!r}")
+    return canonical
+
+
+def check_name(value: str) -> str:
+    """An evidence file name (no directory, no leading dot), else :class:`TopicError`."""
+    if not NAME_RE.match(value) or value in (".", ".."):
+        raise TopicError(f"evidence file name must match {NAME_RE.pattern}, got {value[:60]!r}")
+    return value
+
+
+def route(prefix: str, topic: str) -> Route:
+    """The route of ``topic`` under ``prefix``; :class:`TopicError` for anything else."""
+    head = prefix + "/"
+    if not topic.startswith(head):
+        raise TopicError(f"expected a topic under {head}, got {topic!r}")
+    parts = topic[len(head) :].split("/")
+    site = check_id(parts[0], "site id")
+    rest = parts[1:]
+    if rest == ["alerts"]:
+        return Route("alert", site)
+    if rest == ["edge", "status"]:
+        return Route("edge_status", site)
+    if rest == ["stats"]:
+        return Route("stats", site)
+    if rest == ["config", "result"]:
+        return Route("config_result", site)
+    if len(rest) == 3 and rest[0] == "cameras" and rest[2] in CAMERA_KINDS:
+        camera = check_id(rest[1], "camera id")
+        return Route(CAMERA_KINDS[rest[2]], site, camera_id=camera)
+    if len(rest) == 3 and rest[0] == "evidence":
+        return Route("evidence", site, alert_id=check_alert_id(rest[1]), name=check_name(rest[2]))
+    raise TopicError(
+        f"expected one of the contract's topics (docs/schemas/README.md), got {topic!r}"
+    )

@@ -1,0 +1,305 @@
+"""Request and response bodies of the console's HTTP API (the web console and scripts use
+these; the OpenAPI document at ``/openapi.json`` is generated from them)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+
+from sitewatch.contract.messages import RuleName, ZoneSpec
+from sitewatch.console.settings import Language
+
+AlertState = Literal["new", "acknowledged", "assigned", "resolved", "false_positive"]
+ActionName = Literal["acknowledge", "assign", "resolve", "false_positive", "reopen", "note"]
+Role = Literal["admin", "manager", "police", "operator"]
+Username = str
+
+
+class In(BaseModel):
+    """Request bodies refuse unknown fields; invalid Unicode in text becomes U+FFFD."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unicode_only(cls, data: Any) -> Any:
+        return _valid_text(data)
+
+
+def _valid_text(value: Any) -> Any:
+    """JSON may carry a lone UTF-16 surrogate (``"\\ud800"``), which no database, hash, MQTT
+    message or error reply can encode: it becomes U+FFFD, as in any invalid text decoded."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in value)
+        return value
+    if isinstance(value, dict):
+        return {_valid_text(k): _valid_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_valid_text(v) for v in value]
+    return value
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class LoginIn(In):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class UserOut(Out):
+    username: str
+    role: Role
+    language: Language
+    sites: list[str] = Field(description='Site ids this user sees; ["*"] = every site.')
+    cameras: list[str] | None = Field(
+        None,
+        description='Cameras this user is limited to, as "site_id/camera_id" entries (each '
+        "at one of the user's sites); null = every camera of the user's sites.",
+    )
+    active: bool
+    capabilities: list[str] = Field(default_factory=list)
+
+
+class UserCreateIn(In):
+    username: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+    password: str = Field(min_length=10, max_length=1024)
+    role: Role
+    sites: list[str] = Field(min_length=1)
+    cameras: list[str] | None = Field(
+        None,
+        description='Cameras this user is limited to, as "site_id/camera_id" entries (each '
+        "at one of the user's sites); null = every camera of the user's sites.",
+    )
+    language: Language | None = None
+
+
+class UserUpdateIn(In):
+    password: str | None = Field(None, min_length=10, max_length=1024)
+    role: Role | None = None
+    sites: list[str] | None = Field(None, min_length=1)
+    cameras: list[str] | None = Field(
+        None,
+        description='Limit the user to these cameras ("site_id/camera_id" entries); send '
+        "null to lift the limit (every camera of the user's sites); leave out: no change.",
+    )
+    language: Language | None = None
+    active: bool | None = None
+
+
+class AssigneeOut(Out):
+    """A user an alert can be assigned to: active, may work alerts, sees its camera."""
+
+    username: str
+    role: Role
+
+
+class LanguageIn(In):
+    language: Language
+
+
+class EvidenceOut(Out):
+    name: str
+    kind: str
+    sha256: str
+    size_bytes: int
+    content_type: str
+    duration_s: float | None
+    status: Literal["expected", "stored", "mismatch", "deleted"] = Field(
+        description="expected: listed, not arrived yet; stored: arrived and verified; "
+        "mismatch: arrived with another SHA-256 (refused); deleted: retention passed."
+    )
+    url: str | None = Field(description="Where to fetch it (only when stored).")
+
+
+class AlertOut(Out):
+    id: str
+    site_id: str
+    camera_id: str
+    rule: RuleName
+    track_id: int
+    zone_id: str
+    label: str
+    score: float
+    box: list[float]
+    started_at: datetime
+    last_seen_at: datetime
+    ended_at: datetime | None
+    event: Literal["start", "update", "end"]
+    seq: int
+    config_version: str
+    state: AlertState
+    assignee: str | None
+    received_at: datetime
+    updated_at: datetime
+    acknowledged_at: datetime | None
+    closed_at: datetime | None
+    snapshot_url: str | None = None
+
+
+class AlertPage(Out):
+    items: list[AlertOut]
+    total: int
+
+
+class TimelineEntry(Out):
+    seq: int
+    event: Literal["start", "update", "end"]
+    score: float
+    box: list[float]
+    last_seen_at: datetime
+    sent_at: datetime
+    received_at: datetime
+
+
+class ActionOut(Out):
+    at: datetime
+    username: str
+    action: str
+    from_state: AlertState
+    to_state: AlertState
+    assignee: str | None
+    note: str
+
+
+class AlertDetail(AlertOut):
+    timeline: list[TimelineEntry]
+    actions: list[ActionOut]
+    evidence: list[EvidenceOut]
+
+
+class ActionIn(In):
+    action: ActionName
+    note: str = Field("", max_length=4000)
+    assignee: str | None = Field(None, max_length=64, description="Required for 'assign'.")
+
+
+class SiteOut(Out):
+    id: str
+    name: str
+    edge_state: Literal["online", "offline", "unknown"]
+    software_version: str | None
+    config_version: str | None
+    last_seen_at: datetime | None
+    open_alerts: int = 0
+    stats: dict[str, Any] | None = None
+    timezone: str | None = Field(
+        None,
+        description="IANA time zone of the site as its edge reports it (e.g. Asia/Shanghai): "
+        "its days are counted and its times shown in it; None until the edge sends one (UTC).",
+    )
+
+
+class CameraOut(Out):
+    site_id: str
+    camera_id: str
+    name: str
+    state: Literal["online", "offline", "stalled", "unknown"] = Field(
+        description="offline also when the camera's edge is offline."
+    )
+    fps_in: float
+    fps_analysed: float
+    frames_dropped: int
+    reconnects: int
+    last_frame_at: datetime | None
+    error: str | None
+    status_at: datetime | None
+    config_version: str | None
+    snapshot_url: str | None
+    snapshot_at: datetime | None
+    last_alert_at: datetime | None = None
+    open_alerts: int = 0
+
+
+class CameraConfigOut(Out):
+    site_id: str
+    camera_id: str
+    version: str | None = Field(description="Config version the edge last reported.")
+    zones: list[ZoneSpec]
+    rules: dict[str, dict[str, JsonValue]]
+    pending: ConfigRequestOut | None = Field(description="Latest change still unanswered.")
+
+
+class ConfigChangeIn(In):
+    base_version: str = Field(
+        min_length=1, max_length=64, description="The version the change was made against."
+    )
+    zones: list[ZoneSpec]
+    rules: dict[RuleName, dict[str, JsonValue]] | None = None
+
+
+class MaskIn(In):
+    """ "Ignore this spot": a mask zone made from an alert's box (every field optional)."""
+
+    margin: float = Field(
+        0.25,
+        ge=0.0,
+        le=1.0,
+        description="Share of the box's width and height added on every side, then clamped "
+        "to the frame. Keep it above 0: an anchor on the box's bottom edge (a person's feet) "
+        "counts as outside a zone whose bottom edge it lies on.",
+    )
+    name: str | None = Field(
+        None, max_length=100, description="The mask zone's name; default: names the alert."
+    )
+
+
+class ConfigRequestOut(Out):
+    request_id: str
+    site_id: str
+    camera_id: str
+    issued_by: str
+    issued_at: datetime
+    base_version: str
+    status: Literal["pending", "applied", "refused"]
+    version: str | None
+    reason: str | None
+    answered_at: datetime | None
+
+
+class DayCount(Out):
+    day: str = Field(
+        description="YYYY-MM-DD: the site's local date, in its time zone (``timezone``)."
+    )
+    site_id: str
+    camera_id: str
+    rule: str
+    count: int
+    timezone: str = Field(
+        "UTC", description="Time zone ``day`` is in: the site's, UTC while it is unknown."
+    )
+
+
+class StatsOut(Out):
+    per_day: list[DayCount]
+    by_state: dict[str, int]
+    ack_seconds_median: float | None
+    ack_seconds_p90: float | None
+    acknowledged: int
+
+
+class AuditOut(Out):
+    at: datetime
+    username: str
+    action: str
+    object_type: str
+    object_id: str
+    site_id: str | None
+    detail: str
+    client: str | None
+
+
+class HealthOut(Out):
+    status: Literal["ok"]
+    ingest_connected: bool
+    messages_received: int
+    messages_rejected: int
+
+
+CameraConfigOut.model_rebuild()

@@ -1,0 +1,42 @@
+"""What the app holds while it runs: settings, database, live events, ingest, login limiter,
+and the console's signing key (made on first start; it signs every command to an edge)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from sitewatch.contract.messages import ConfigCommand
+from sitewatch.console.db import Database
+from sitewatch.console.events import EventHub
+from sitewatch.console.security import LoginLimiter
+from sitewatch.console.settings import Settings
+
+
+class IngestHandle(Protocol):
+    """The running MQTT ingest as the routes see it (see :mod:`sitewatch.console.ingest`)."""
+
+    @property
+    def connected(self) -> bool: ...
+    @property
+    def received(self) -> int: ...
+    @property
+    def rejected(self) -> int: ...
+    @property
+    def dropped(self) -> int: ...
+    @property
+    def evidence_evicted(self) -> int: ...
+    def send_config(self, command: ConfigCommand) -> None:
+        """Publish a config command to its site's edge (QoS 1); raises if not connected."""
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    db: Database
+    hub: EventHub = field(default_factory=EventHub)
+    limiter: LoginLimiter = field(default_factory=lambda: LoginLimiter(5, 300.0))
+    ingest: IngestHandle | None = None
+    signing_key: Ed25519PrivateKey | None = None  # loaded at start (sitewatch.console.app)

@@ -1,0 +1,390 @@
+"""The MQTT message contract between edge and console: versioned models, topics, encode/decode.
+
+Every message carries a literal ``schema`` field, ``"sitewatch.<name>/<version>"``; a reader
+routes on it and refuses what it does not know (:func:`decode`). Readers also refuse unknown
+fields, so a change to a message is a new version, except an added *optional* field with a
+default (old messages still parse, e.g. ``EdgeStatus.timezone``); either way, ship the console
+that reads the new messages before the edges that write them (an older console refuses
+them). ``python -m sitewatch.contract.schema`` writes the JSON Schema of every message into
+``docs/schemas/``. Codec and topics live in :mod:`sitewatch.contract.codec` and :mod:`sitewatch.contract.topics`
+and are re-exported here: this module is the whole contract.
+
+Delivery is at-least-once (QoS 1 from an outbox), so a reader must treat a repeated
+``(id, seq)`` of an :class:`AlertEvent` as a no-op and keep the highest ``seq`` of each alert.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, AwareDatetime, Field, JsonValue, model_validator
+
+from sitewatch.contract.codec import (
+    MAX_MESSAGE_BYTES,
+    SCHEMA_DOC,
+    ContractError,
+    Message,
+    Strict,
+    decode,
+    encode,
+    model_for,
+)
+from sitewatch.contract.topics import (
+    ANY,
+    DEFAULT_PREFIX,
+    TopicSpec,
+    alerts,
+    camera_config,
+    camera_snapshot,
+    camera_status,
+    config_command,
+    config_result,
+    console_subscriptions,
+    edge_status,
+    evidence,
+    evidence_filter,
+    stats,
+    topic_table,
+)
+
+__all__ = [
+    "ANY",
+    "DEFAULT_PREFIX",
+    "MAX_EVIDENCE_FILES",
+    "MAX_MESSAGE_BYTES",
+    "MESSAGES",
+    "AlertEvent",
+    "CameraConfig",
+    "CameraStats",
+    "CameraStatus",
+    "ConfigCommand",
+    "ConfigResult",
+    "ContractError",
+    "EdgeStats",
+    "EdgeStatus",
+    "EvidenceFile",
+    "Message",
+    "TopicSpec",
+    "ZoneSpec",
+    "alerts",
+    "camera_config",
+    "camera_snapshot",
+    "camera_status",
+    "config_command",
+    "config_result",
+    "console_subscriptions",
+    "decode",
+    "edge_status",
+    "encode",
+    "evidence",
+    "evidence_filter",
+    "last_will",
+    "model_for",
+    "stats",
+    "topic_table",
+]
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+Ident = Annotated[str, Field(pattern=ID_PATTERN)]
+Unit = Annotated[float, Field(ge=0.0, le=1.0)]
+Count = Annotated[int, Field(ge=0)]
+Rate = Annotated[float, Field(ge=0.0)]
+Version = Annotated[str, Field(min_length=1, max_length=64)]
+Drops = Annotated[
+    dict[Annotated[str, Field(min_length=1, max_length=100)], Count], Field(max_length=64)
+]
+"""Counts by reason (a short text the edge chooses); only reasons that occurred appear."""
+RuleName = Literal["no_helmet", "smoking"]
+ZoneKind = Literal["helmet_required", "no_smoking", "smoking_area", "mask"]
+EvidenceKind = Literal["snapshot", "snapshot_clean", "clip", "still"]
+EvidenceType = Literal["image/jpeg", "video/mp4"]
+MAX_EVIDENCE_FILES = 16
+"""Evidence files one alert message may list (the edge makes at most four)."""
+
+
+def _known_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"an IANA time zone name such as Asia/Shanghai or Europe/Berlin, got {name!r}"
+        ) from None
+    return name
+
+
+TimeZone = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_known_zone)]
+
+
+def _ordered(first: datetime, then: datetime | None, what: str) -> None:
+    if then is not None and then < first:
+        raise ValueError(f"{what} ({then.isoformat()}) is before started_at ({first.isoformat()})")
+
+
+class EvidenceFile(Strict):
+    """A file of evidence that follows the alert to the console (uploaded with retries)."""
+
+    kind: EvidenceKind = Field(
+        description="snapshot: annotated best frame; still: that moment at the record "
+        "stream's full resolution (taken from the clip); snapshot_clean: the same frame without "
+        "drawings; clip: pre/post-roll video."
+    )
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
+        description="File name only (no directory), unique within the alert.",
+    )
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the file, lower hex.")
+    size_bytes: Count = Field(description="File size in bytes.")
+    content_type: EvidenceType = Field(
+        description="MIME type: only what the edge makes (JPEG pictures, MP4 clips); anything "
+        "else, e.g. HTML or SVG that could run script in a browser, is refused."
+    )
+    duration_s: float | None = Field(
+        None, gt=0.0, description="Clip length in seconds; only for kind 'clip'."
+    )
+
+    @model_validator(mode="after")
+    def _duration_only_for_clips(self) -> EvidenceFile:
+        if self.duration_s is not None and self.kind != "clip":
+            raise ValueError(f"duration_s is only for clips, got it on a {self.kind}")
+        return self
+
+
+class AlertEvent(Message):
+    """One message in an alert's life: start (seq 0), updates (seq 1, 2, ...), end (last)."""
+
+    schema_id: Literal["sitewatch.alert/1"] = Field(
+        "sitewatch.alert/1", alias="schema", description=SCHEMA_DOC
+    )
+    id: UUID = Field(description="Alert id, the same in every message of this alert.")
+    seq: Count = Field(
+        description="Increases with every message of this alert (start=0); the console keeps "
+        "the highest and ignores a repeated (id, seq)."
+    )
+    event: Literal["start", "update", "end"] = Field(description="Lifecycle step.")
+    site_id: Ident = Field(description="Site that raised the alert.")
+    camera_id: Ident = Field(description="Camera that saw it.")
+    rule: RuleName = Field(description="Rule that was violated.")
+    track_id: Count = Field(description="Tracker id of the person, unique per camera run.")
+    zone_id: Ident = Field(description="Zone where the rule was violated.")
+    label: str = Field(
+        min_length=1, max_length=40, description="Detector label of the evidence object."
+    )
+    score: Unit = Field(description="Best detector score of the evidence object so far.")
+    box: tuple[Unit, Unit, Unit, Unit] = Field(
+        description="Best evidence box as normalised 0..1 xyxy (x right, y down)."
+    )
+    started_at: AwareDatetime = Field(description="When the violation was confirmed.")
+    last_seen_at: AwareDatetime = Field(description="Latest frame showing the violation.")
+    ended_at: AwareDatetime | None = Field(None, description="When it ended; only on 'end'.")
+    sent_at: AwareDatetime = Field(description="When the edge wrote this message.")
+    evidence: list[EvidenceFile] = Field(
+        default_factory=list,
+        max_length=MAX_EVIDENCE_FILES,
+        description="Evidence files known so far; they follow by upload.",
+    )
+    config_version: Version = Field(description="Edge config version the rule ran with.")
+
+    @model_validator(mode="after")
+    def _lifecycle(self) -> AlertEvent:
+        if (self.event == "start") != (self.seq == 0):
+            raise ValueError(f"seq is 0 exactly on 'start', got event {self.event} seq {self.seq}")
+        if (self.event == "end") != (self.ended_at is not None):
+            raise ValueError("ended_at is set exactly on 'end' (None before)")
+        x1, y1, x2, y2 = self.box
+        if x2 < x1 or y2 < y1:
+            raise ValueError(f"box must be x1 <= x2 and y1 <= y2 (xyxy), got {self.box}")
+        _ordered(self.started_at, self.last_seen_at, "last_seen_at")
+        _ordered(self.started_at, self.ended_at, "ended_at")
+        return self
+
+
+class CameraStatus(Message):
+    """State of one camera's stream (retained: the latest wins)."""
+
+    schema_id: Literal["sitewatch.camera_status/1"] = Field(
+        "sitewatch.camera_status/1", alias="schema", description=SCHEMA_DOC
+    )
+    site_id: Ident = Field(description="Site of the camera.")
+    camera_id: Ident = Field(description="Camera id.")
+    state: Literal["online", "offline", "stalled"] = Field(
+        description="online: frames arrive; offline: no connection; stalled: connected, no frames."
+    )
+    fps_in: Rate = Field(description="Frames per second decoded from the stream, recent mean.")
+    fps_analysed: Rate = Field(description="Frames per second that reached the detector.")
+    frames_dropped: Count = Field(description="Frames dropped as stale since the edge started.")
+    reconnects: Count = Field(description="Stream reconnections since the edge started.")
+    last_frame_at: AwareDatetime | None = Field(description="Latest frame; None if none yet.")
+    error: str | None = Field(
+        None, max_length=1000, description="Latest stream error, None when healthy."
+    )
+    at: AwareDatetime = Field(description="When this status was written.")
+
+
+class EdgeStatus(Message):
+    """State of an edge worker (retained); also its last will with state 'offline'."""
+
+    schema_id: Literal["sitewatch.edge_status/1"] = Field(
+        "sitewatch.edge_status/1", alias="schema", description=SCHEMA_DOC
+    )
+    site_id: Ident = Field(description="Site the edge serves.")
+    state: Literal["online", "offline"] = Field(description="Whether the edge is connected.")
+    software_version: Version = Field(description="SiteWatch version of the edge.")
+    config_version: Version = Field(description="Config version the edge runs.")
+    started_at: AwareDatetime = Field(description="When the edge process started.")
+    cameras: Count = Field(description="Number of configured cameras.")
+    at: AwareDatetime = Field(
+        description="When this status was written; for a last will, when the will was set "
+        "(the broker sends it later), so use the receive time."
+    )
+    timezone: TimeZone | None = Field(
+        None,
+        description="IANA time zone of the site (e.g. Asia/Shanghai): the console counts days "
+        "and shows times in it.",
+    )
+
+
+def last_will(status: EdgeStatus) -> EdgeStatus:
+    """The 'offline' twin of an online status, to register as the MQTT last will."""
+    return status.model_copy(update={"state": "offline"})
+
+
+class CameraStats(Strict):
+    """One camera's numbers in :class:`EdgeStats`, over the stats interval."""
+
+    camera_id: Ident = Field(description="Camera id.")
+    state: Literal["online", "offline", "stalled"] = Field(description="State at the end.")
+    fps_in: Rate = Field(description="Mean frames per second decoded from the stream.")
+    fps_analysed: Rate = Field(description="Mean frames per second that reached the detector.")
+    frames_dropped: Count = Field(description="Frames dropped in the interval.")
+    reconnects: Count = Field(description="Stream reconnections in the interval.")
+
+
+class EdgeStats(Message):
+    """Periodic numbers of an edge; counts are over the last ``interval_s`` seconds."""
+
+    schema_id: Literal["sitewatch.stats/1"] = Field(
+        "sitewatch.stats/1", alias="schema", description=SCHEMA_DOC
+    )
+    site_id: Ident = Field(description="Site the edge serves.")
+    at: AwareDatetime = Field(description="End of the interval.")
+    interval_s: float = Field(gt=0.0, description="Length of the interval in seconds.")
+    cameras: list[CameraStats] = Field(max_length=1024, description="Per-camera numbers.")
+    batches: Count = Field(description="Detector batches run.")
+    batch_size_mean: Rate = Field(description="Mean frames per batch (0 if no batch).")
+    inference_ms_p50: Rate = Field(description="Median detector time per batch, ms.")
+    inference_ms_p95: Rate = Field(description="95th percentile detector time per batch, ms.")
+    frames_dropped_stale: Count = Field(description="Frames dropped as too old for any batch.")
+    outbox_depth: Count = Field(description="Messages waiting in the outbox at the end.")
+    disk_hours_left: float | None = Field(
+        ge=0.0, description="Hours of recording the free disk holds; None if unknown."
+    )
+    evidence_dropped: Drops | None = Field(
+        None,
+        description="Evidence files the edge could not write or index in the interval, by "
+        "reason (e.g. 'snapshot: disk full', 'clip: failed'); the alert messages still went "
+        "out. Absent from edges that do not count them.",
+    )
+    outbox_dropped: Drops | None = Field(
+        None,
+        description="Outbox rows given up in the interval, by reason (e.g. 'memory full: "
+        "evidence' while the disk is full, 'evidence over the cap'). Absent from edges that do "
+        "not count them.",
+    )
+
+
+class ZoneSpec(Strict):
+    """A zone as sent by the console; the edge validates it against its config tree."""
+
+    id: Ident = Field(description="Zone id, unique per camera.")
+    name: str = Field("", max_length=100, description="Human-readable name.")
+    kind: ZoneKind = Field(description="What the zone means for the rules.")
+    points: list[tuple[Unit, Unit]] = Field(
+        min_length=3,
+        max_length=200,
+        description="Polygon corners as [x, y] normalised 0..1 (x right, y down).",
+    )
+
+
+class CameraConfig(Message):
+    """The zones and rules one camera runs with (retained), published by the edge at start and
+    after every applied change: what the console's zone editor starts from."""
+
+    schema_id: Literal["sitewatch.camera_config/1"] = Field(
+        "sitewatch.camera_config/1", alias="schema", description=SCHEMA_DOC
+    )
+    site_id: Ident = Field(description="Site of the camera.")
+    camera_id: Ident = Field(description="Camera id.")
+    name: str = Field("", max_length=200, description="Camera's human-readable name.")
+    version: Version = Field(description="Edge config version these zones and rules belong to.")
+    zones: list[ZoneSpec] = Field(max_length=100, description="The camera's zones.")
+    rules: dict[RuleName, dict[str, JsonValue]] = Field(
+        description="Effective rule settings per rule (site defaults merged in)."
+    )
+    at: AwareDatetime = Field(description="When this was written.")
+
+
+class ConfigCommand(Message):
+    """A config change for one camera, made by the console against ``base_version``."""
+
+    schema_id: Literal["sitewatch.config_command/1"] = Field(
+        "sitewatch.config_command/1", alias="schema", description=SCHEMA_DOC
+    )
+    request_id: UUID = Field(description="Id echoed in the ConfigResult.")
+    site_id: Ident = Field(description="Site of the edge that should apply it.")
+    camera_id: Ident = Field(description="Camera whose zones/rules change.")
+    base_version: Version = Field(
+        description="Config version the change was made against; the edge refuses it if "
+        "its current version differs."
+    )
+    issued_by: str = Field(min_length=1, max_length=200, description="User who made it.")
+    issued_at: AwareDatetime = Field(description="When the console sent it.")
+    zones: list[ZoneSpec] = Field(
+        max_length=100, description="The camera's complete zone list after the change."
+    )
+    rules: dict[RuleName, dict[str, JsonValue]] | None = Field(
+        None, description="Per-rule overrides (keys of the edge's rule config); None = unchanged."
+    )
+
+    @model_validator(mode="after")
+    def _unique_zone_ids(self) -> ConfigCommand:
+        ids = [zone.id for zone in self.zones]
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise ValueError(f"zone ids must be unique per camera, repeated: {repeated}")
+        return self
+
+
+class ConfigResult(Message):
+    """The edge's answer to a ConfigCommand."""
+
+    schema_id: Literal["sitewatch.config_result/1"] = Field(
+        "sitewatch.config_result/1", alias="schema", description=SCHEMA_DOC
+    )
+    request_id: UUID = Field(description="request_id of the command.")
+    site_id: Ident = Field(description="Site of the edge.")
+    status: Literal["applied", "refused"] = Field(description="Outcome.")
+    version: Version = Field(description="Config version now running (the new one if applied).")
+    reason: str | None = Field(
+        None, max_length=4000, description="Why it was refused; None if applied."
+    )
+    at: AwareDatetime = Field(description="When the edge decided.")
+
+    @model_validator(mode="after")
+    def _reason_iff_refused(self) -> ConfigResult:
+        if (self.status == "refused") != bool(self.reason):
+            raise ValueError("reason is required when refused and must be None when applied")
+        return self
+
+
+MESSAGES: tuple[type[Message], ...] = (
+    AlertEvent,
+    CameraStatus,
+    CameraConfig,
+    EdgeStatus,
+    EdgeStats,
+    ConfigCommand,
+    ConfigResult,
+)

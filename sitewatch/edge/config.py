@@ -1,0 +1,570 @@
+"""The edge's configuration: one strict pydantic tree loaded from ``configs/cameras.yaml``.
+
+Unknown keys are errors; every field is described; coordinates in config are normalised
+0..1 points (x right, y down), never pixels.
+
+Site defaults (``defaults.rules``, ``defaults.detect_fps``) are deep-merged into each camera
+*before* validation (:func:`merge_camera_defaults`), so every :class:`CameraConfig` carries its
+effective :class:`Rules` and ``detect_fps``. Relative paths are resolved against the config
+file's directory when the validation context holds ``base_dir`` (as ``sitewatch.edge.config_load`` does);
+the loaded tree holds absolute paths. Cross-field checks live in ``sitewatch.edge.config_checks``; read a
+file with ``sitewatch.edge.config_load.load_config``, not with ``SiteConfig.model_validate``, to get YAML
+line numbers in errors.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from sitewatch.contract.messages import ZoneKind
+from sitewatch.contract.signing import SigningKeyError, parse_public_key
+from sitewatch.edge.config_checks import cross_check
+
+Label = Literal["helmet", "head", "person", "cigarette"]
+"""The detector's labels (``sitewatch.edge.detections.LABELS``)."""
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+STREAM_SCHEMES = ("rtsp", "rtsps", "http", "https", "file")
+DEFAULT_LABEL_CONF = 0.25
+UnitFloat = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+def _resolve_path(value: Path, info: ValidationInfo) -> Path:
+    """Make a relative path absolute against ``context["base_dir"]`` (no file-system access)."""
+    base = info.context.get("base_dir") if isinstance(info.context, dict) else None
+    if value.is_absolute() or base is None:
+        return value
+    return Path(os.path.normpath(Path(base) / value))
+
+
+ConfigPath = Annotated[Path, AfterValidator(_resolve_path)]
+"""A path; relative ones are relative to the config file's directory."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Zone(Strict):
+    """A polygon on the camera image where a rule applies (or, for ``mask``, nothing does)."""
+
+    id: str = Field(
+        pattern=ID_PATTERN,
+        description="Zone id, unique per camera: lower-case letters, digits, _ and -.",
+    )
+    name: str = Field("", description="Human-readable name shown in the console.")
+    kind: ZoneKind = Field(
+        description=(
+            "helmet_required: heads here must wear hard hats; no_smoking: no cigarettes here; "
+            "smoking_area: a designated smoking point (never a smoking alert inside); "
+            "mask: ignored area (nothing inside triggers any rule)."
+        )
+    )
+    points: list[tuple[UnitFloat, UnitFloat]] = Field(
+        min_length=3,
+        description="Polygon corners as [x, y] normalised to 0..1 of the image width/height "
+        "(divide pixel coordinates by the image size).",
+    )
+
+    @model_validator(mode="after")
+    def _has_area(self) -> Zone:
+        if polygon_area(self.points) < 1e-6:
+            raise ValueError(
+                f"a polygon with an area, got points that lie on one line: {self.points}"
+            )
+        return self
+
+
+def polygon_area(points: list[tuple[float, float]]) -> float:
+    """Area of a simple polygon (shoelace formula), in the points' units squared."""
+    twice = sum(
+        x1 * y2 - x2 * y1
+        for (x1, y1), (x2, y2) in zip(points, points[1:] + points[:1], strict=True)
+    )
+    return abs(twice) / 2.0
+
+
+class TimeWindow(Strict):
+    """A daily window in the site's local time; ``end`` before ``start`` crosses midnight."""
+
+    start: str = Field(description="Start, 24-hour HH:MM.")
+    end: str = Field(description="End, 24-hour HH:MM.")
+
+    @field_validator("start", "end")
+    @classmethod
+    def _hhmm(cls, value: str) -> str:
+        if not _HHMM.match(value):
+            raise ValueError(f"expected 24-hour HH:MM such as 07:30, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> TimeWindow:
+        if self.start == self.end:
+            raise ValueError(
+                f"end different from start, got both {self.start}; "
+                "leave active_hours out for a rule that is always active"
+            )
+        return self
+
+
+class RuleConfig(Strict):
+    """Settings of one rule. Site-level defaults are merged into each camera's rules."""
+
+    enabled: bool = Field(True, description="Whether this rule raises alerts at all.")
+    min_score: float = Field(
+        0.4, ge=0.0, le=1.0, description="Minimum detector score for the evidence object."
+    )
+    dwell_s: float = Field(
+        2.0,
+        ge=0.0,
+        le=600.0,
+        description="Seconds a violation must persist on a track before an alert starts "
+        "(read on the analysed frames, within half a frame interval).",
+    )
+    cooldown_s: float = Field(
+        60.0,
+        ge=0.0,
+        le=86400.0,
+        description="Seconds after an alert ends during which the same "
+        "track and rule start no new alert.",
+    )
+    active_hours: list[TimeWindow] | None = Field(
+        None, description="Windows when the rule is active; absent = always."
+    )
+
+
+class Rules(Strict):
+    """The rules of a camera (or the site defaults)."""
+
+    no_helmet: RuleConfig = Field(
+        default_factory=RuleConfig, description="A bare head inside a helmet_required zone."
+    )
+    smoking: RuleConfig = Field(
+        default_factory=RuleConfig,
+        description="A cigarette at a person inside a no_smoking zone "
+        "and outside every smoking_area.",
+    )
+
+
+class SiteInfo(Strict):
+    """Who this edge worker is."""
+
+    id: str = Field(
+        pattern=ID_PATTERN,
+        description="Site id, unique across the console: lower-case letters, digits, _ and -.",
+    )
+    name: str = Field(min_length=1, description="Human-readable site name.")
+    timezone: str = Field(
+        "Asia/Shanghai",
+        description="IANA time zone of the site (e.g. Asia/Shanghai); active_hours use it.",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"an IANA time zone name such as Asia/Shanghai or Europe/Berlin, got {value!r}"
+            ) from None
+        return value
+
+
+class TlsConfig(Strict):
+    """TLS to the MQTT broker."""
+
+    enabled: bool = Field(False, description="Connect with TLS (usually port 8883).")
+    ca_file: ConfigPath | None = Field(
+        None, description="CA certificate (PEM) that signed the broker's; absent = system CAs."
+    )
+    certfile: ConfigPath | None = Field(
+        None, description="Client certificate (PEM) for mutual TLS; needs keyfile."
+    )
+    keyfile: ConfigPath | None = Field(
+        None, description="Client private key (PEM) for mutual TLS; needs certfile."
+    )
+    insecure: bool = Field(
+        False, description="Skip the broker certificate check. Only for testing."
+    )
+
+    @model_validator(mode="after")
+    def _cert_and_key(self) -> TlsConfig:
+        if (self.certfile is None) != (self.keyfile is None):
+            raise ValueError("certfile and keyfile together or neither, got only one of them")
+        return self
+
+
+class MqttConfig(Strict):
+    """The MQTT broker that carries alerts and status to the console."""
+
+    host: str = Field(min_length=1, description="Broker host name or IP address.")
+    port: int = Field(1883, ge=1, le=65535, description="Broker port: 1883 plain, 8883 TLS.")
+    tls: TlsConfig = Field(default_factory=TlsConfig, description="TLS settings.")
+    username_env: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="NAME of the environment variable holding the user name (not the name).",
+    )
+    password_env: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="NAME of the environment variable holding the password (never the password).",
+    )
+    topic_prefix: str = Field(
+        "sitewatch",
+        pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$",
+        description="First topic level(s); no leading or trailing '/', no '+' or '#'.",
+    )
+    client_id: str = Field(
+        "",
+        max_length=64,
+        description="MQTT client id; empty = 'sitewatch-edge-<site id>'.",
+    )
+    keepalive_s: int = Field(
+        30,
+        ge=5,
+        le=3600,
+        description="Seconds between keep-alive pings; the broker's "
+        "last will fires after 1.5x this without contact.",
+    )
+
+
+class DetectorConfig(Strict):
+    """The ONNX detector shared by all cameras, run in batches across cameras."""
+
+    model: ConfigPath = Field(description="ONNX model file (relative to this file's folder).")
+    input_size: int = Field(
+        416, ge=160, le=1280, multiple_of=32, description="Model input side in pixels."
+    )
+    max_batch: int = Field(8, ge=1, le=64, description="Most frames per inference run.")
+    batch_deadline_ms: int = Field(
+        150,
+        ge=1,
+        le=5000,
+        description="Run a partial batch once its oldest frame waited this long.",
+    )
+    max_frame_age_ms: int = Field(
+        1000,
+        ge=10,
+        le=60000,
+        description="Drop (and count) frames older than this instead of detecting on them.",
+    )
+    sessions: int | None = Field(
+        None,
+        ge=1,
+        le=64,
+        description="Detector sessions working in parallel, each on its own thread with its "
+        "own batches; absent = one per core.",
+    )
+    threads: int | None = Field(
+        None,
+        ge=1,
+        le=256,
+        description="ONNX Runtime threads per session; absent = the cores shared out among "
+        "the sessions (1 each by default).",
+    )
+    rect: bool = Field(
+        True,
+        description="Letterbox frames into the smallest input that holds them (416x256 for "
+        "16:9 at input_size 416) instead of a square: 37 % less compute, same picture pixels; "
+        "scores differ by 0.03 on average (models with a dynamic input size only).",
+    )
+    second_look: bool = Field(
+        True, description="Re-run the model on head-and-shoulders crops to find cigarettes."
+    )
+    head_look: bool = Field(
+        False,
+        description="Head look: re-run the model on crops of the people whose heads the whole "
+        "frame shows small (under 24 model px) and let the crops decide hard hat or bare head "
+        '(wide views find far more bare heads: models/README.md, "Head look"). Up to 8 crops '
+        "per frame, each an inference at head_crop_size: turn it on for the wide cameras "
+        "(cameras[].head_look), not for all of them.",
+    )
+    head_crop_size: int = Field(
+        256,
+        ge=160,
+        le=1280,
+        multiple_of=32,
+        description="Square model input of the head look's crops: 256 finds nearly as many "
+        "bare heads as 416 for well under half the work per crop (bench/RESULTS.md, "
+        '"Head look").',
+    )
+    stall_s: float = Field(
+        60.0,
+        ge=5.0,
+        le=3600.0,
+        description="Watchdog: a detector session that spends longer than this on one batch is "
+        "hung; the worker then stops with an error (exit code 3) so that its supervisor "
+        "(systemd, Docker) restarts it, instead of analysing nothing in silence.",
+    )
+    label_conf: dict[Label, UnitFloat] = Field(
+        default_factory=dict,
+        validate_default=True,
+        description="Minimum score per label (helmet, head, person, cigarette) to keep a box; "
+        f"labels left out use {DEFAULT_LABEL_CONF}.",
+    )
+
+    @field_validator("label_conf")
+    @classmethod
+    def _every_label(cls, value: dict[Label, float]) -> dict[Label, float]:
+        labels: tuple[Label, ...] = ("helmet", "head", "person", "cigarette")
+        return {label: value.get(label, DEFAULT_LABEL_CONF) for label in labels}
+
+
+class EvidenceConfig(Strict):
+    """Snapshots and clips recorded around each alert, and the disk they may use."""
+
+    dir: ConfigPath = Field(description="Folder for the segment ring and evidence files.")
+    pre_roll_s: float = Field(10.0, ge=0.0, le=120.0, description="Seconds of clip before.")
+    post_roll_s: float = Field(10.0, ge=0.0, le=300.0, description="Seconds of clip after.")
+    segment_s: float = Field(
+        2.0,
+        gt=0.0,
+        le=60.0,
+        description="Length of recorded ring segments; clips start and end on their bounds.",
+    )
+    retention_days: float = Field(
+        7.0, gt=0.0, le=3650.0, description="Days to keep evidence before deleting it."
+    )
+    min_free_hours: float = Field(
+        1.0,
+        ge=0.0,
+        le=720.0,
+        description="Delete the oldest evidence early when the free disk holds fewer hours "
+        "of recording than this.",
+    )
+    max_ring_gb: float = Field(
+        2.0, gt=0.0, le=10000.0, description="Most disk the segment ring may use, in GB."
+    )
+
+
+class OutboxConfig(Strict):
+    """The local store every alert is written to before it is published."""
+
+    path: ConfigPath = Field(description="SQLite file of the outbox (created if absent).")
+    max_evidence_mb: float = Field(
+        2000.0,
+        gt=0.0,
+        le=1_000_000.0,
+        description="Most evidence, in MB, waiting in the outbox to be sent (it refers to the "
+        "files, not copies); beyond it the oldest evidence is dropped, counted and logged. "
+        "Alert messages are never dropped.",
+    )
+
+
+def _console_key(value: str | None) -> str | None:
+    """A base64 Ed25519 public key (checked, kept as text), or None."""
+    if value is None:
+        return None
+    try:
+        parse_public_key(value)
+    except SigningKeyError:
+        shown = value if len(value) <= 60 else value[:57] + "..."
+        raise ValueError(
+            f"expected an Ed25519 public key as base64 of 32 bytes (44 characters ending in "
+            f"'='), got {shown!r}; paste the output of 'sitewatch server public-key' on the "
+            "console's machine"
+        ) from None
+    return value.strip()
+
+
+class TrustConfig(Strict):
+    """Keys: the edge signs what it publishes, and obeys only commands the console signed."""
+
+    key_file: ConfigPath = Field(
+        Path("edge.key"),
+        validate_default=True,
+        description="The edge's Ed25519 private key (PEM), made on first start if absent; its "
+        "public key is logged at start for the console's 'server add-edge'. Keep it mode 0600.",
+    )
+    console_public_key: Annotated[str | None, AfterValidator(_console_key)] = Field(
+        None,
+        description="The console's public key (base64, from 'sitewatch server public-key'): "
+        "config commands must carry its signature. Absent = every config command is refused.",
+    )
+    command_max_age_s: float = Field(
+        300.0,
+        ge=10.0,
+        le=86400.0,
+        description="Refuse a config command issued longer ago than this (by this edge's "
+        "clock); keep the edge's clock in sync (NTP).",
+    )
+
+
+class DefaultsConfig(Strict):
+    """Site-wide defaults merged into every camera (a camera's own values win)."""
+
+    rules: Rules = Field(default_factory=Rules, description="Default rule settings.")
+    detect_fps: float = Field(
+        2.0, gt=0.0, le=30.0, description="Default frames per second sent to the detector."
+    )
+
+
+def _stream_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in STREAM_SCHEMES:
+        raise ValueError(
+            f"a URL starting with {', '.join(s + '://' for s in STREAM_SCHEMES)}, got {value!r}"
+        )
+    if parts.scheme == "file" and not parts.path.startswith("/"):
+        raise ValueError(f"an absolute file URL such as file:///data/clip.mp4, got {value!r}")
+    if parts.scheme != "file" and not parts.hostname:
+        raise ValueError(f"a URL with a host, such as rtsp://192.0.2.10:554/sub, got {value!r}")
+    return value
+
+
+class CameraConfig(Strict):
+    """One camera: where its streams are, its zones and its effective rules."""
+
+    id: str = Field(
+        pattern=ID_PATTERN,
+        description="Camera id, unique per site: lower-case letters, digits, _ and -.",
+    )
+    name: str = Field("", description="Human-readable name; empty = the id.")
+    enabled: bool = Field(True, description="Whether the worker opens this camera at all.")
+    detect: Annotated[str, AfterValidator(_stream_url)] = Field(
+        description="Stream analysed by the detector, usually the camera's small sub-stream: "
+        "rtsp://, rtsps://, http(s):// or file:/// URL."
+    )
+    record: Annotated[str | None, AfterValidator(_stream_url)] = Field(
+        None,
+        description="Full-resolution main stream recorded for evidence; absent = record "
+        "the detect stream.",
+    )
+    detect_fps: float = Field(
+        gt=0.0,
+        le=30.0,
+        description="Frames per second sent to the detector; default: defaults.detect_fps.",
+    )
+    stall_s: float = Field(
+        10.0, gt=0.0, le=600.0, description="Reconnect when no frame came for this long."
+    )
+    input_size: int | None = Field(
+        None,
+        ge=160,
+        le=1280,
+        multiple_of=32,
+        description="This camera's model input side, overriding detector.input_size: 544-640 "
+        "for wide views with distant workers (far heads need the pixels; 1.6-2.3x the "
+        "inference of 416, see bench/RESULTS.md). Absent = detector.input_size.",
+    )
+    head_look: bool | None = Field(
+        None,
+        description="This camera's head look (see detector.head_look); absent = "
+        "detector.head_look.",
+    )
+    zones: list[Zone] = Field(default_factory=list, description="Zones on this camera.")
+    rules: Rules = Field(
+        default_factory=Rules,
+        description="This camera's rule settings, merged over defaults.rules.",
+    )
+
+
+class SiteConfig(Strict):
+    """The whole edge configuration: one site, its broker, detector, storage and cameras."""
+
+    version: int = Field(
+        ge=1, description="Config version; the console bumps it and the edge reports it."
+    )
+    site: SiteInfo = Field(description="Site identity.")
+    mqtt: MqttConfig = Field(description="Broker connection.")
+    detector: DetectorConfig = Field(description="Detector settings.")
+    evidence: EvidenceConfig = Field(description="Evidence clips and disk use.")
+    outbox: OutboxConfig = Field(description="Local alert outbox.")
+    defaults: DefaultsConfig = Field(
+        default_factory=DefaultsConfig, description="Defaults merged into every camera."
+    )
+    trust: TrustConfig = Field(
+        default_factory=dict,  # validated like a given section: key_file is resolved
+        validate_default=True,
+        description="Signing keys: the edge's own and the console's public key.",
+    )
+    cameras: list[CameraConfig] = Field(min_length=1, description="The site's cameras.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_defaults(cls, data: Any) -> Any:
+        return merge_camera_defaults(data)
+
+    @model_validator(mode="after")
+    def _cross_checks(self, info: ValidationInfo) -> SiteConfig:
+        """Refuse cross-field errors unless the caller runs the checks itself (the loader)."""
+        if isinstance(info.context, dict) and info.context.get("defer_checks"):
+            return self
+        errors = [f for f in cross_check(self) if f.severity == "error"]
+        if errors:
+            raise ValueError("; ".join(f.text() for f in errors))
+        return self
+
+    def camera(self, camera_id: str) -> CameraConfig:
+        """The camera with ``camera_id``; ``KeyError`` listing the ids if there is none."""
+        for cam in self.cameras:
+            if cam.id == camera_id:
+                return cam
+        known = ", ".join(c.id for c in self.cameras)
+        raise KeyError(f"no camera {camera_id!r} in the config; cameras: {known}")
+
+
+def camera_rules(config: SiteConfig, camera_id: str) -> Rules:
+    """The effective (defaults-merged) rules of one camera."""
+    return config.camera(camera_id).rules
+
+
+def deep_merge(base: Any, override: Any) -> Any:
+    """``override`` merged over ``base``: mappings merge key by key, anything else replaces."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = deep_merge(base[key], value) if key in base else value
+        return merged
+    return override
+
+
+def merge_camera_defaults(data: Any) -> Any:
+    """Raw config with site defaults merged into each camera and the MQTT client id filled.
+
+    Pure and tolerant: anything of an unexpected shape is left for validation to report.
+    """
+    if not isinstance(data, dict):
+        return data
+    data = copy.deepcopy(data)
+    defaults = data.get("defaults")
+    defaults = defaults if isinstance(defaults, dict) else {}
+    default_rules = defaults.get("rules", {})
+    default_fps = defaults.get("detect_fps", DefaultsConfig.model_fields["detect_fps"].default)
+    cameras = data.get("cameras")
+    if isinstance(cameras, list):
+        for cam in cameras:
+            if not isinstance(cam, dict):
+                continue
+            if isinstance(default_rules, dict) and isinstance(cam.get("rules", {}), dict):
+                cam["rules"] = deep_merge(default_rules, cam.get("rules", {}))
+            cam.setdefault("detect_fps", default_fps)
+    mqtt, site = data.get("mqtt"), data.get("site")
+    has_id = isinstance(site, dict) and isinstance(site.get("id"), str)
+    if isinstance(mqtt, dict) and not mqtt.get("client_id") and has_id:
+        mqtt["client_id"] = default_client_id(site["id"])
+    return data
+
+
+def default_client_id(site_id: str) -> str:
+    return f"sitewatch-edge-{site_id}"

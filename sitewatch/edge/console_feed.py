@@ -1,0 +1,65 @@
+"""What the edge tells the console about each camera besides alerts: the zones and rules it
+runs with (retained CameraConfig, the zone editor's starting point) and a latest-frame JPEG
+(retained, the editor's backdrop), published at most every ``SNAPSHOT_EVERY_S``."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import cv2
+import numpy as np
+
+from sitewatch.contract import messages as m
+from sitewatch.edge.config import CameraConfig, SiteConfig
+
+SNAPSHOT_EVERY_S = 60.0
+SNAPSHOT_MAX_WIDTH = 1280
+SNAPSHOT_QUALITY = 80
+
+
+def camera_config_message(site: SiteConfig, cam: CameraConfig) -> m.CameraConfig:
+    """The camera's zones and effective rules (site defaults merged in) under the config's
+    version."""
+    return m.CameraConfig(
+        site_id=site.site.id,
+        camera_id=cam.id,
+        name=cam.name or cam.id,
+        version=str(site.version),
+        zones=[
+            m.ZoneSpec(id=z.id, name=z.name, kind=z.kind, points=list(z.points)) for z in cam.zones
+        ],
+        rules={
+            "no_helmet": cam.rules.no_helmet.model_dump(mode="json"),
+            "smoking": cam.rules.smoking.model_dump(mode="json"),
+        },
+        at=datetime.now(UTC),
+    )
+
+
+def snapshot_jpeg(image: np.ndarray) -> bytes:
+    """A JPEG of a BGR frame, scaled down to at most ``SNAPSHOT_MAX_WIDTH`` pixels wide."""
+    h, w = image.shape[:2]
+    if w > SNAPSHOT_MAX_WIDTH:
+        size = (SNAPSHOT_MAX_WIDTH, round(h * SNAPSHOT_MAX_WIDTH / w))
+        image = np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA))
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, SNAPSHOT_QUALITY])
+    if not ok:
+        raise ValueError(f"could not encode a {w}x{h} frame as JPEG")
+    return bytes(buf)
+
+
+class SnapshotPacer:
+    """Per camera: is a new snapshot due? (The first one is due at once.)"""
+
+    def __init__(self, every_s: float = SNAPSHOT_EVERY_S) -> None:
+        self.every_s = every_s
+        self._last: dict[str, float] = {}
+
+    def due(self, camera_id: str, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        last = self._last.get(camera_id)
+        if last is not None and now - last < self.every_s:
+            return False
+        self._last[camera_id] = now
+        return True

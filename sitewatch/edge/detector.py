@@ -1,0 +1,387 @@
+"""The detector adapter: BGR frames in, one ``Detections`` per frame out.
+
+Runs a YOLOv8 ONNX export with ONNX Runtime on batches of frames of any sizes, decodes the raw
+output, suppresses duplicates per label and maps boxes back to frame pixels. With
+``second_look`` it also crops each person's head and shoulders from the full-resolution frame
+and runs the model on all crops in one batched pass, to find cigarettes too small to see in the
+whole frame. Tensors never leave this module.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from sitewatch.edge.decode import MAX_DETECTIONS, anchor_grid, decode_dfl, decode_yolov8, nms_per_class
+from sitewatch.edge.detections import Detections
+from sitewatch.edge.head_look import cut_by_edge, head_state_ids, merge_head_states, one_state_per_head
+from sitewatch.edge.letterbox import boxes_to_frame, letterbox_batch, letterbox_canvas
+from sitewatch.edge.model import ModelError, open_model
+from sitewatch.edge.second_look import head_regions, merge_cigarettes
+
+__all__ = ["DEFAULT_MODEL", "Detector", "ModelError"]
+
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "sitewatch.onnx"
+"""The model used when none is given (repository ``models/``)."""
+
+HEAD_MIN_GAIN = 1.5
+"""The head look crops a region only if its crop shows it at least this many times larger than
+the whole-frame pass did (models/README.md, "Head look")."""
+LARGE_FRAME = 1280
+"""Frames with a long side of at least this many px count as large (``large_input``)."""
+HEAD_SMALL_PX = 24.0
+"""The head look crops only heads the whole pass saw smaller than this (model px; a person's
+head estimated from its box): larger heads it judges well, and enlarged they read worse."""
+HEAD_MAX_UPSCALE = 2.0
+"""The head look's crops are at least the crop input over this: a head in them is enlarged at
+most this much (1: crops at the frame's own resolution; models/README.md, "Head look")."""
+OTHER_STATE_FACTOR = 1.0
+"""Score factor for the weaker state of a head seen both ways: 1 keeps both as found (0.5
+changed the confusions by a box or two and cost recall: bench/RESULTS.md, "The fine-tune's
+candidates")."""
+
+Frame = npt.NDArray[np.uint8]
+IntArray = npt.NDArray[np.int64]
+
+
+class Detector:
+    """Finds the model's labels in batches of BGR frames; ``detect`` is the one verb."""
+
+    def __init__(
+        self,
+        model: str | Path = DEFAULT_MODEL,
+        *,
+        conf: float = 0.25,
+        iou: float = 0.45,
+        label_conf: Mapping[str, float] | None = None,
+        multi_label: bool = False,
+        max_batch: int = 8,
+        threads: int | None = None,
+        optimization: str = "all",
+        second_look: bool = True,
+        head_look: bool = True,
+        head_crop_size: int | None = None,
+        min_gain: float = HEAD_MIN_GAIN,
+        max_upscale: float = HEAD_MAX_UPSCALE,
+        other_state: float = OTHER_STATE_FACTOR,
+        max_crops: int = 8,
+        crop_conf: float = 0.25,
+        min_crop: int = 48,
+        providers: tuple[str, ...] = ("CPUExecutionProvider",),
+        input_size: int | None = None,
+        rect: bool = False,
+        large_input: int | None = None,
+        large_frame: int = LARGE_FRAME,
+    ) -> None:
+        """Open ``model``; raise ``ModelError`` if it is missing or not a YOLOv8 export.
+
+        ``conf`` is the minimum score kept, ``label_conf`` overrides it per label; ``iou`` is the
+        NMS overlap. ``multi_label`` lets one box carry several labels (as Ultralytics does when
+        validating; off for deployment: one label per box). ``max_batch`` frames go through one
+        ``session.run``. ``threads`` sets ONNX Runtime's intra-op threads (default: all cores),
+        ``optimization`` its graph level
+        (``disable``/``basic``/``extended``/``all``). The second look crops up to ``max_crops``
+        regions per frame around people and heads scoring at least ``crop_conf`` (independent
+        of ``conf``, so a low ``conf`` for evaluation does not multiply crops); crops are at
+        least ``min_crop`` px. It is off when the model has no ``cigarette`` label.
+        ``head_look`` crops people and heads (``helmet`` too) again and lets the crops decide
+        the state of the heads in them (``helmet`` or ``head``, merged by ``sitewatch.edge.head_look``):
+        crops of at least ``head_crop_size / max_upscale`` px, only where they show a region at
+        least ``min_gain`` times larger than the whole frame did (a frame near the input size
+        gets none). ``head_crop_size`` is their square input (None: the size the model was
+        exported at, whatever ``input_size``; the cigarette crops use the detector's input).
+        ``other_state`` multiplies the score of the weaker state of a head seen both ways (0
+        drops it, 1 keeps both as found).
+        ``input_size`` overrides the square input the model was exported at (dynamic models).
+        ``large_input``: frames whose long side is at least ``large_frame`` px run at this
+        input instead, unless ``detect`` is given their sizes (a 1080p view: its people are
+        found, and the head look then crops them).
+        ``rect`` (dynamic models only): letterbox each batch into the smallest input, in steps of
+        32, that holds its frames at the square input's scale (Ultralytics' rectangular
+        inference), e.g. 416x256 instead of 416x416 for 16:9 frames: the same pixels of the
+        picture, 38 % less padding to compute.
+        """
+        _check_range("conf", conf, 0.0, 1.0)
+        _check_range("iou", iou, 0.0, 1.0)
+        _check_range("crop_conf", crop_conf, 0.0, 1.0)
+        for name, count in (("max_batch", max_batch), ("max_crops", max_crops)):
+            if count < 1:
+                raise ValueError(f"{name} must be at least 1, got {count}")
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads must be at least 1 (or None for all cores), got {threads}")
+        self._session, self.info = open_model(model, threads, optimization, providers)
+        self.head_crop_hw = self.square(head_crop_size)  # before input_size: the exported size
+        self.info = replace(self.info, input_hw=self.square(input_size))
+        self.labels: tuple[str, ...] = self.info.labels
+        self.conf, self.iou, self.max_batch = conf, iou, max_batch
+        self.multi_label = multi_label
+        self.threads: int = self._session.get_session_options().intra_op_num_threads
+        self._thresholds = np.full(len(self.labels), conf, dtype=np.float32)
+        for label, value in (label_conf or {}).items():
+            if label not in self.labels:
+                raise ValueError(
+                    f"label_conf has unknown label {label!r}; the model's labels are {self.labels}"
+                )
+            _check_range(f"label_conf[{label!r}]", value, 0.0, 1.0)
+            self._thresholds[self.labels.index(label)] = value
+        self.large_hw = self.square(large_input) if large_input else None
+        self.large_frame = large_frame
+        self.rect = rect and self.info.dynamic_hw and not self.info.fixed_batch
+        self.second_look = second_look and "cigarette" in self.labels
+        self.head_look = head_look and len(head_state_ids(self.labels)) == 2
+        _check_range("other_state", other_state, -1e-9, 1.0)
+        self.min_gain, self.max_upscale, self.other_state = min_gain, max_upscale, other_state
+        self.max_crops, self.crop_conf, self.min_crop = max_crops, crop_conf, min_crop
+        self._grids: dict[tuple[int, int], tuple[Any, Any]] = {}
+
+    def square(self, input_size: int | None) -> tuple[int, int]:
+        """The ``(H, W)`` model input for a square side (None: the model's own); ``ValueError``
+        when the model cannot take it (a fixed-size export, or not a multiple of 32)."""
+        if input_size is None or (input_size,) * 2 == self.info.input_hw:
+            return self.info.input_hw
+        if not self.info.dynamic_hw or input_size % 32 or not 160 <= input_size <= 1280:
+            raise ValueError(
+                f"input_size {input_size} is not possible for {self.info.path}: expected "
+                f"a multiple of 32 in 160..1280 on a model with dynamic height/width "
+                f"(this one {'has' if self.info.dynamic_hw else 'has not'}; it was "
+                f"exported at {self.info.input_hw})"
+            )
+        return (input_size, input_size)
+
+    def detect(
+        self,
+        frames: Sequence[Frame],
+        look: Sequence[bool] | None = None,
+        sizes: Sequence[int | None] | None = None,
+        heads: Sequence[bool] | None = None,
+    ) -> list[Detections]:
+        """One ``Detections`` per frame (BGR ``uint8`` HxWx3, any sizes), boxes in frame px.
+
+        ``look`` says per frame whether it gets the second look for cigarettes (default: all,
+        when the detector's ``second_look`` is on); cameras without a smoking rule need none.
+        ``heads`` says per frame whether it gets the head look (default: all when the
+        detector's ``head_look`` is on, none when it is off; given, it overrides it).
+        ``sizes`` gives per frame the square model input side its camera wants (None: the
+        detector's own); frames of one size share a ``session.run``.
+        """
+        for i, frame in enumerate(frames):
+            _check_frame(i, frame)
+        for name, per_frame in (("look", look), ("sizes", sizes), ("heads", heads)):
+            if per_frame is not None and len(per_frame) != len(frames):
+                raise ValueError(
+                    f"{name} needs one value per frame: {len(frames)}, got {len(per_frame)}"
+                )
+        if sizes:
+            squares = [self.square(s) for s in sizes]
+        else:
+            squares = [self._default_square(f) for f in frames]
+        found = self._run(list(frames), squares=squares)
+        everyone = [True] * len(frames)
+        look = [self.second_look and x for x in (look or everyone)]
+        states = len(head_state_ids(self.labels)) == 2
+        heads = (
+            [states and x for x in heads] if heads is not None else [self.head_look] * len(frames)
+        )
+        if (any(look) or any(heads)) and found:
+            found = self._second_look(frames, found, look, heads, squares)
+        return [one_state_per_head(d, self.other_state) for d in found]
+
+    def _default_square(self, frame: Frame) -> tuple[int, int]:
+        """The model input for a frame whose camera asks for none: ``large_input`` for a
+        large frame, else the detector's own."""
+        if self.large_hw and max(frame.shape[:2]) >= self.large_frame:
+            return self.large_hw
+        return self.info.input_hw
+
+    def _second_look(
+        self,
+        frames: Sequence[Frame],
+        found: list[Detections],
+        look: Sequence[bool],
+        heads: Sequence[bool],
+        squares: list[tuple[int, int]],
+    ) -> list[Detections]:
+        """Cigarettes (frames in ``look``) and head states (frames in ``heads``) from
+        head-and-shoulders crops of all frames, run as one batched pass."""
+        crops: list[Frame] = []
+        owners: list[tuple[int, int, int, bool]] = []  # frame index, crop x0, y0, head crop
+        for i, (frame, dets) in enumerate(zip(frames, found, strict=True)):
+            hw = frame.shape[:2]
+            whole = min(squares[i][0] / hw[0], squares[i][1] / hw[1])  # model px per frame px
+            for heads_crop in (False, True):
+                if not (heads[i] if heads_crop else look[i]):
+                    continue
+                for x0, y0, x1, y1 in self._regions(dets, hw, whole, heads_crop).tolist():
+                    crops.append(frame[y0:y1, x0:x1])
+                    owners.append((i, x0, y0, heads_crop))
+        if not crops:
+            return found
+        wanted = [self.labels.index("cigarette")] if any(look) else []
+        wanted += head_state_ids(self.labels) if any(heads) else []
+        classes = np.asarray(sorted(wanted), dtype=np.int64)
+        cig_crops: list[list[Detections]] = [[] for _ in frames]
+        head_crops: list[list[Detections]] = [[] for _ in frames]
+        own = self.info.input_hw  # cigarette crops at the model's own input, head crops at theirs
+        ran = self._run(crops, classes, [self.head_crop_hw if o[3] else own for o in owners])
+        for (i, x0, y0, heads_crop), crop, dets in zip(owners, crops, ran, strict=True):
+            if heads_crop:  # a head cut by the crop's edge is judged by a crop that holds it
+                dets = dets[~cut_by_edge(dets.xyxy, crop.shape[:2], (x0, y0), frames[i].shape[:2])]
+            shifted = dets.xyxy + np.asarray([x0, y0, x0, y0], dtype=np.float32)
+            (head_crops if heads_crop else cig_crops)[i].append(
+                Detections(shifted, dets.scores, dets.class_ids, labels=self.labels)
+            )
+        out = []
+        for dets, cigs, states in zip(found, cig_crops, head_crops, strict=True):
+            if cigs:
+                dets = merge_cigarettes(dets, cigs, self.iou, MAX_DETECTIONS)
+            if states:
+                dets = merge_head_states(dets, states, self.iou, MAX_DETECTIONS)
+            out.append(dets)
+        return out
+
+    def _regions(
+        self, dets: Detections, hw: tuple[int, int], whole: float, heads: bool
+    ) -> IntArray:
+        """Crop regions of one frame: tight head-and-shoulders crops for cigarettes; for the
+        head look, crops of at least the crop input over ``max_upscale`` (a head is never
+        blown up more than that), only of heads the whole pass saw smaller than
+        ``HEAD_SMALL_PX`` and only where the crop shows them ``min_gain`` times the whole
+        pass's ``whole`` scale (model px per frame px)."""
+        if not heads:
+            return head_regions(
+                dets, hw, min_score=self.crop_conf, max_crops=self.max_crops,
+                min_size=self.min_crop,
+            )  # fmt: skip
+        side = min(self.head_crop_hw)
+        return head_regions(
+            dets,
+            hw,
+            min_score=self.crop_conf,
+            max_crops=self.max_crops,
+            min_size=max(self.min_crop, math.ceil(side / self.max_upscale)),
+            lone=("head", "helmet"),
+            max_side=side / (self.min_gain * whole),
+            max_head=HEAD_SMALL_PX / whole,
+        )
+
+    def _run(
+        self,
+        frames: list[Frame],
+        classes: IntArray | None = None,
+        squares: list[tuple[int, int]] | None = None,
+    ) -> list[Detections]:
+        """Model, decode and NMS on ``frames``, grouped by their square input (``squares``, one
+        per frame; default: the model's own). ``classes`` limits decoding to those class ids
+        (the second look wants cigarettes only)."""
+        if not squares or len(set(squares)) == 1:
+            return self._run_square(frames, classes, squares[0] if squares else None)
+        results: dict[int, Detections] = {}
+        for square in dict.fromkeys(squares):
+            idx = [i for i, s in enumerate(squares) if s == square]
+            found = self._run_square([frames[i] for i in idx], classes, square)
+            results.update(zip(idx, found, strict=True))
+        return [results[i] for i in range(len(frames))]
+
+    def _run_square(
+        self, frames: list[Frame], classes: IntArray | None, square: tuple[int, int] | None
+    ) -> list[Detections]:
+        """``_run`` for frames of one square input, ``max_batch`` (or the fixed batch) at a time."""
+        square = square or self.info.input_hw
+        step = self.info.fixed_batch or self.max_batch
+        results: list[Detections] = []
+        for start in range(0, len(frames), step):
+            chunk = frames[start : start + step]
+            input_hw = rect_input(chunk, square) if self.rect else square
+            letterbox = letterbox_canvas if self.info.pixels else letterbox_batch
+            tensor, boxes = letterbox(chunk, input_hw)
+            if self.info.fixed_batch and len(chunk) < self.info.fixed_batch:
+                pad = np.zeros(
+                    (self.info.fixed_batch - len(chunk), *tensor.shape[1:]), tensor.dtype
+                )
+                tensor = np.concatenate([tensor, pad])
+            feed = {self.info.input_name: tensor}
+            outputs = self._session.run(list(self.info.output_names), feed)
+            for output in outputs:
+                self._check_output(output, tensor.shape[0])
+            for i, (frame, lb) in enumerate(zip(chunk, boxes, strict=False)):
+                xyxy, scores, class_ids = self._decode([o[i] for o in outputs], classes, input_hw)
+                keep = nms_per_class(xyxy, scores, class_ids, self.iou, MAX_DETECTIONS)
+                results.append(
+                    Detections(
+                        xyxy=boxes_to_frame(xyxy[keep], lb, frame.shape[:2]),
+                        scores=scores[keep],
+                        class_ids=class_ids[keep],
+                        labels=self.labels,
+                    )
+                )
+        return results
+
+    def _decode(
+        self, raw: list[Any], classes: IntArray | None, input_hw: tuple[int, int]
+    ) -> tuple[Any, Any, IntArray]:
+        """Candidates of one image from its model outputs (full or split head)."""
+        if self.info.strides is None:
+            return decode_yolov8(raw[0], self._thresholds, classes, multi_label=self.multi_label)
+        grid = self._grids.get(input_hw)
+        if grid is None:
+            grid = self._grids[input_hw] = anchor_grid(input_hw, self.info.strides)
+        return decode_dfl(
+            raw[0], raw[1], grid, self._thresholds, classes, multi_label=self.multi_label
+        )
+
+    def _check_output(self, output: Any, batch: int) -> None:
+        ok = isinstance(output, np.ndarray) and output.ndim == 3 and output.shape[0] == batch
+        if self.info.strides is None:
+            want = f"[{batch}, {4 + len(self.labels)}, anchors]"
+            ok = ok and output.shape[1] == 4 + len(self.labels)
+        else:
+            want = f"[{batch}, 4 * reg_max or {len(self.labels)} classes, anchors]"
+        if not ok:
+            got = getattr(output, "shape", type(output).__name__)
+            raise ModelError(
+                f"model {self.info.path} returned {got}; expected {want} "
+                "(an Ultralytics YOLOv8 detection export without NMS)"
+            )
+
+
+def rect_input(frames: Sequence[Frame], square_hw: tuple[int, int]) -> tuple[int, int]:
+    """The smallest input (multiples of 32, at most ``square_hw``) holding every frame at the
+    scale it would have in ``square_hw``."""
+    need_h = need_w = 1
+    for frame in frames:
+        h, w = frame.shape[:2]
+        scale = min(square_hw[0] / h, square_hw[1] / w)
+        need_h, need_w = max(need_h, round(h * scale)), max(need_w, round(w * scale))
+    return (min(square_hw[0], -(-need_h // 32) * 32), min(square_hw[1], -(-need_w // 32) * 32))
+
+
+def _check_frame(index: int, frame: object) -> None:
+    ok = (
+        isinstance(frame, np.ndarray)
+        and frame.dtype == np.uint8
+        and frame.ndim == 3
+        and frame.shape[2] == 3
+        and frame.shape[0] > 0
+        and frame.shape[1] > 0
+    )
+    if not ok:
+        got = (
+            f"dtype {frame.dtype}, shape {frame.shape}"
+            if isinstance(frame, np.ndarray)
+            else type(frame).__name__
+        )
+        raise ValueError(
+            f"frame {index}: expected a BGR image as a uint8 numpy array of shape (H, W, 3) "
+            f"with H, W > 0, got {got}; decode images with cv2.imread / VideoCapture"
+        )
+
+
+def _check_range(name: str, value: float, low: float, high: float) -> None:
+    if not low < value <= high:
+        raise ValueError(f"{name} must be in ({low}, {high}], got {value}")

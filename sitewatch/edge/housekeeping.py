@@ -1,0 +1,148 @@
+"""The edge's periodic chores: retained camera status, stats, ring pruning, disk space.
+
+Camera status is state (retained, the latest wins) and goes straight to the broker, not
+through the outbox; it is published every ``STATUS_EVERY_S``, at once when a camera's state
+changes, and as ``offline`` for every camera when the worker stops. ``fps_in`` counts frames
+received from the stream; ``frames_dropped`` counts frames dropped as stale (too old to
+analyse, or overtaken), not the frames a camera sends beyond its detect fps. Stats cover the
+interval since the previous report; ``evidence_dropped`` and ``outbox_dropped`` are the
+delivery's and the outbox's drop counters (by reason) over that interval (:func:`since`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from sitewatch.contract import messages as m
+from sitewatch.edge.capture import CameraStats
+from sitewatch.edge.delivery import utc
+from sitewatch.edge.transport import Delivery
+
+if TYPE_CHECKING:
+    from sitewatch.edge.worker import EdgeWorker
+
+log = logging.getLogger(__name__)
+
+STATUS_EVERY_S = 5.0
+STATS_EVERY_S = 60.0
+PRUNE_EVERY_S = 10.0
+DISK_EVERY_S = 60.0
+
+
+class Housekeeper:
+    def __init__(self, worker: EdgeWorker) -> None:
+        self.w = worker
+        self._states: dict[str, str] = {}
+        self._last_counts: dict[str, tuple[int, int]] = {}
+        self._last_batch = (0, 0, 0)
+        self._last_drops: tuple[dict[str, int], dict[str, int]] = ({}, {})
+        self.hours_left: float | None = None
+
+    def run(self, stop: threading.Event) -> None:
+        due = {"status": 0.0, "stats": time.time() + STATS_EVERY_S, "prune": 0.0, "disk": 0.0}
+        while not stop.wait(0.5):
+            now = time.time()
+            try:
+                self.publish_status(force=now >= due["status"])
+                if now >= due["status"]:
+                    due["status"] = now + STATUS_EVERY_S
+                if now >= due["prune"]:
+                    for cam in self.w.cameras.values():
+                        cam.ring.prune()
+                    due["prune"] = now + PRUNE_EVERY_S
+                if now >= due["disk"]:
+                    self.hours_left = self.w.disk.run().hours_left
+                    due["disk"] = now + DISK_EVERY_S
+                if now >= due["stats"]:
+                    self.publish_stats(STATS_EVERY_S)
+                    due["stats"] = now + STATS_EVERY_S
+            except OSError as exc:  # a full or failing disk must not stop the chores
+                log.warning("housekeeping: %s", exc)
+
+    def publish_status(self, force: bool) -> None:
+        for cam_id, cam in self.w.cameras.items():
+            s = cam.reader.stats()
+            if not force and self._states.get(cam_id) == s.state:
+                continue
+            self._states[cam_id] = s.state
+            self._publish(cam_id, s)
+
+    def publish_offline(self, wait_s: float = 2.0) -> None:
+        """Every camera's retained status as offline (the worker stops); waits for the acks."""
+        deliveries = [
+            self._publish(cam_id, replace(cam.reader.stats(), state="offline"))
+            for cam_id, cam in self.w.cameras.items()
+        ]
+        deadline = time.monotonic() + wait_s
+        for d in deliveries:
+            d.wait(max(0.0, deadline - time.monotonic()))
+
+    def _publish(self, cam_id: str, s: CameraStats) -> Delivery:
+        c = self.w.config
+        msg = m.CameraStatus(
+            site_id=c.site.id,
+            camera_id=cam_id,
+            state=s.state,
+            fps_in=s.fps_in if s.state != "offline" else 0.0,
+            fps_analysed=s.fps_taken if s.state != "offline" else 0.0,
+            frames_dropped=self.w.batcher.stats.dropped_by_camera.get(cam_id, 0),
+            reconnects=s.reconnects,
+            last_frame_at=utc(s.last_frame_at) if s.last_frame_at else None,
+            error=s.last_error if s.state != "online" else None,
+            at=utc(time.time()),
+        )
+        topic = m.camera_status(c.mqtt.topic_prefix, c.site.id, cam_id)
+        return self.w.transport.publish(topic, self.w.signer.encode(msg), retain=True)
+
+    def publish_stats(self, interval_s: float) -> None:
+        c, b = self.w.config, self.w.batcher.stats
+        cameras = []
+        for cam_id, cam in self.w.cameras.items():
+            s = cam.reader.stats()
+            dropped = b.dropped_by_camera.get(cam_id, 0)
+            dropped0, reconnects0 = self._last_counts.get(cam_id, (0, 0))
+            self._last_counts[cam_id] = (dropped, s.reconnects)
+            cameras.append(
+                m.CameraStats(
+                    camera_id=cam_id,
+                    state=s.state,
+                    fps_in=s.fps_in,
+                    fps_analysed=s.fps_taken,
+                    frames_dropped=max(0, dropped - dropped0),
+                    reconnects=max(0, s.reconnects - reconnects0),
+                )
+            )
+        batches0, frames0, stale0 = self._last_batch
+        self._last_batch = (b.batches, b.frames, b.dropped_stale)
+        batches = b.batches - batches0
+        # copies: other threads count on; dict() of a Counter is one step under the GIL
+        evidence, outbox = dict(self.w.delivery.evidence_dropped), dict(self.w.outbox.dropped)
+        msg = m.EdgeStats(
+            site_id=c.site.id,
+            at=utc(time.time()),
+            interval_s=interval_s,
+            cameras=cameras,
+            batches=batches,
+            batch_size_mean=(b.frames - frames0) / batches if batches else 0.0,
+            inference_ms_p50=b.percentile(50),
+            inference_ms_p95=b.percentile(95),
+            frames_dropped_stale=b.dropped_stale - stale0,
+            outbox_depth=self.w.outbox.depth(),
+            disk_hours_left=self.hours_left,
+            evidence_dropped=since(evidence, self._last_drops[0]),
+            outbox_dropped=since(outbox, self._last_drops[1]),
+        )
+        self._last_drops = (evidence, outbox)
+        topic = m.stats(c.mqtt.topic_prefix, c.site.id)
+        self.w.transport.publish(topic, self.w.signer.encode(msg), qos=0)
+
+
+def since(now: Mapping[str, int], before: Mapping[str, int]) -> dict[str, int]:
+    """Counts by reason added between two readings of a counter that only grows: the reasons
+    whose count rose, with how much (an empty dict when nothing was dropped)."""
+    return {k: n - before.get(k, 0) for k, n in sorted(now.items()) if n > before.get(k, 0)}

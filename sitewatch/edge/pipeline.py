@@ -1,0 +1,75 @@
+"""Per-camera analysis after the detector: tracker → rules → alert state machine.
+
+One ``CameraPipeline`` per camera holds that camera's tracker, rule engine, alert tracker and
+a short history of analysed frames (so the evidence stage can snapshot the best frame of an
+alert after it has been confirmed). Zones and rules are swapped in place by ``reconfigure``
+when the console changes them; tracks and open alerts survive the change.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from sitewatch.edge.alerts import AlertTracker, AlertTransition
+from sitewatch.edge.config import CameraConfig
+from sitewatch.edge.detections import Detections
+from sitewatch.edge.rules import RuleEngine
+from sitewatch.edge.tracker import Tracker
+
+Image = npt.NDArray[np.uint8]
+
+HISTORY_S = 30.0
+"""Seconds of analysed frames kept for snapshots; longer than any dwell plus update period."""
+
+
+@dataclass(frozen=True)
+class AnalysedFrame:
+    ts: float
+    image: Image
+    detections: Detections
+
+
+class CameraPipeline:
+    def __init__(self, camera: CameraConfig, tz: str) -> None:
+        self.camera_id = camera.id
+        self._tz = tz
+        self.tracker = Tracker()
+        self.rules = RuleEngine(camera.zones, camera.rules, tz, 1.0 / camera.detect_fps)
+        self.alerts = AlertTracker(camera.id, camera.rules)
+        self.zones = list(camera.zones)
+        self._history: deque[AnalysedFrame] = deque()
+
+    def process(self, image: Image, ts: float, dets: Detections) -> list[AlertTransition]:
+        """Track, apply the rules and advance the alerts for one analysed frame."""
+        tracked = self.tracker.update(dets, ts)
+        self._remember(AnalysedFrame(ts, image, tracked))
+        observations = self.rules.update(tracked, ts, (image.shape[0], image.shape[1]))
+        return self.alerts.update(observations, ts)
+
+    def tick(self, ts: float) -> list[AlertTransition]:
+        """Advance alert timers without a frame (camera offline: open alerts still end)."""
+        return self.alerts.update([], ts)
+
+    def close_all(self, ts: float) -> list[AlertTransition]:
+        return self.alerts.close_all(ts)
+
+    def reconfigure(self, camera: CameraConfig) -> None:
+        """New zones/rules from the console; the tracker and open alerts carry on."""
+        self.rules = RuleEngine(camera.zones, camera.rules, self._tz, 1.0 / camera.detect_fps)
+        self.alerts.rules = camera.rules
+        self.zones = list(camera.zones)
+
+    def frame_at(self, ts: float) -> AnalysedFrame | None:
+        """The remembered analysed frame closest to ``ts``."""
+        if not self._history:
+            return None
+        return min(self._history, key=lambda f: abs(f.ts - ts))
+
+    def _remember(self, frame: AnalysedFrame) -> None:
+        self._history.append(frame)
+        while self._history and frame.ts - self._history[0].ts > HISTORY_S:
+            self._history.popleft()

@@ -1,0 +1,494 @@
+"""The edge worker: all the wiring in one place. ``sitewatch edge --config configs/cameras.yaml``.
+
+Threads: one reader and one segment recorder per camera; one detector thread per detector
+session (each collects a batch from the shared batcher in turn and detects on it, so inference
+of one batch overlaps the next; ONNX Runtime releases the GIL); the main loop (per-camera
+pipeline → alert delivery on the detectors' results, and config commands, so pipelines are
+touched by one thread only); housekeeping (retained camera status, stats, ring pruning, disk);
+the outbox publisher; paho's network thread; the clip cutter. SIGTERM or SIGINT: open alerts
+end, clips in progress finish, the outbox is flushed, the edge's and every camera's retained
+status go offline, and it exits.
+
+Detector sessions: on a 2-core CPU two sessions of one thread each detect 86 frames/s against
+70 frames/s for one session of two threads (batches of 1-4, the INT8 model; ONNX Runtime's
+threads synchronise per operator, which costs more than they gain on small batches), so the
+default is one single-threaded session per core (``detector.sessions``/``threads``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from sitewatch.contract import messages as m
+from sitewatch.contract.signing import Signer
+from sitewatch.edge.alerts import AlertTransition
+from sitewatch.edge.batcher import Analysed, Batcher
+from sitewatch.edge.capture import CameraReader
+from sitewatch.edge.command_gate import CommandGate
+from sitewatch.edge.commands import Outcome, obey
+from sitewatch.edge.config import CameraConfig, SiteConfig
+from sitewatch.edge.config_load import load_config
+from sitewatch.edge.console_feed import SnapshotPacer, camera_config_message, snapshot_jpeg
+from sitewatch.edge.delivery import AlertDelivery, utc
+from sitewatch.edge.detector import Detector
+from sitewatch.edge.evidence import DiskManager
+from sitewatch.edge.evidence_index import EvidenceStore
+from sitewatch.edge.housekeeping import Housekeeper
+from sitewatch.edge.identity import edge_key
+from sitewatch.edge.model import ModelError, default_threads, open_model
+from sitewatch.edge.motion import MotionGate
+from sitewatch.edge.outbox import Outbox, Publisher
+from sitewatch.edge.pipeline import CameraPipeline
+from sitewatch.edge.recorder import SegmentRecorder, SegmentRing
+from sitewatch.edge.transport import MqttTransport, Tls, Will
+
+log = logging.getLogger(__name__)
+
+
+class DetectorStalled(RuntimeError):
+    """A detector session spent longer than ``detector.stall_s`` on one batch."""
+
+
+DETECTOR_CONF = 0.1
+"""Scores kept by the detector: the tracker keeps tracks alive on weak boxes; rules apply
+their own ``min_score``."""
+TICK_AFTER_S = 1.0
+COMMANDS_QUEUED = 64
+"""Config commands (and, apart, refusals) waiting for the main loop; more are dropped, counted."""
+REASON_CHARS = 4000
+"""Longest refusal reason a ConfigResult carries (the contract's bound)."""
+RESULTS_WAIT_S = 0.2
+"""How long the main loop waits for detector results before it runs its timers and commands."""
+
+
+def software_version() -> str:
+    try:
+        return version("sitewatch")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+@dataclass
+class Camera:
+    config: CameraConfig
+    reader: CameraReader
+    recorder: SegmentRecorder
+    ring: SegmentRing
+    pipeline: CameraPipeline
+    last_analysed: float = 0.0
+    last_ts: float = 0.0  # stream time of the newest frame the pipeline processed
+
+
+class EdgeWorker:
+    def __init__(self, config_path: Path) -> None:
+        self.path = config_path
+        self.config = c = load_config(config_path)  # ConfigError: refuse to start
+        self.signer = Signer(edge_key(config_path, c))
+        self.gate = CommandGate(config_path, c.trust.console_public_key, c.trust.command_max_age_s)
+        if self.gate.key_fingerprint is None:
+            log.warning(
+                "config commands from the console are refused: trust.console_public_key is "
+                "not set in %s (paste the output of 'sitewatch server public-key' there)",
+                config_path,
+            )
+        self.started_at = time.time()
+        self.stop_event = threading.Event()
+        self._ready = threading.Event()  # set by start(): the MQTT hook may run before that
+        self._commands: queue.Queue[m.ConfigCommand] = queue.Queue(maxsize=COMMANDS_QUEUED)
+        self._refusals: queue.Queue[tuple[m.ConfigCommand, str]] = queue.Queue(
+            maxsize=COMMANDS_QUEUED
+        )
+        self._snapshots = SnapshotPacer()
+        sessions = c.detector.sessions or default_threads()
+        label_conf = _label_conf(c)
+        self.detectors = [
+            Detector(
+                c.detector.model,
+                conf=DETECTOR_CONF,
+                label_conf=label_conf,
+                max_batch=c.detector.max_batch,
+                threads=c.detector.threads or max(1, default_threads() // sessions),
+                second_look=c.detector.second_look,
+                head_look=c.detector.head_look,
+                head_crop_size=c.detector.head_crop_size,
+                input_size=c.detector.input_size,
+                rect=c.detector.rect,
+            )
+            for _ in range(sessions)
+        ]
+        self.detector = self.detectors[0]
+        # bounded: if the pipelines fall behind, detectors wait and frames go stale (counted)
+        self._results: queue.Queue[list[Analysed]] = queue.Queue(maxsize=4 * sessions)
+        self._failure: BaseException | None = None
+        self._busy_since: list[float | None] = [None] * len(self.detectors)
+        """Per detector session: when its running batch began (monotonic), None when idle."""
+        self._housekeeper: threading.Thread | None = None
+        self.batcher = Batcher(
+            self.detector.detect,
+            max_batch=c.detector.max_batch,
+            deadline_s=c.detector.batch_deadline_ms / 1000,
+            max_age_s=c.detector.max_frame_age_ms / 1000,
+        )
+        self.cameras = {cam.id: self._camera(cam) for cam in c.cameras if cam.enabled}
+        self.transport = self._transport(c)
+        self.outbox = Outbox(
+            c.outbox.path, max_evidence_bytes=round(c.outbox.max_evidence_mb * 1e6)
+        )
+        self.publisher = Publisher(self.outbox, self.transport)
+        self.store = EvidenceStore(c.evidence.dir / "evidence_index.db")
+        self.delivery = AlertDelivery(
+            site_id=c.site.id,
+            prefix=c.mqtt.topic_prefix,
+            outbox=self.outbox,
+            store=self.store,
+            evidence_dir=c.evidence.dir,
+            tz=c.site.timezone,
+            pre_roll_s=c.evidence.pre_roll_s,
+            post_roll_s=c.evidence.post_roll_s,
+            rings={k: cam.ring for k, cam in self.cameras.items()},
+            config_version=lambda: str(self.config.version),
+            signer=self.signer,
+        )
+        self.disk = DiskManager(
+            c.evidence.dir,
+            [cam.ring for cam in self.cameras.values()],
+            self.store,
+            c.evidence.min_free_hours,
+            c.evidence.retention_days,
+        )
+
+    # -- construction -------------------------------------------------------------------
+    def _camera(self, cam: CameraConfig) -> Camera:
+        ev = self.config.evidence
+        keep_s = ev.pre_roll_s + ev.post_roll_s + 30.0
+        ring_dir = ev.dir / "ring" / cam.id
+        ring_dir.mkdir(parents=True, exist_ok=True)
+        reader = CameraReader(cam.id, cam.detect, need_fps=cam.detect_fps, stall_s=cam.stall_s)
+        recorder = SegmentRecorder(cam.record or cam.detect, ring_dir, ev.segment_s, keep_s=keep_s)
+        budget = int(ev.max_ring_gb * 1e9 / max(1, len(self.config.cameras)))
+        ring = SegmentRing(ring_dir, keep_s=keep_s, max_bytes=budget)
+        pipeline = CameraPipeline(cam, self.config.site.timezone)
+        try:
+            self.detector.square(cam.input_size)
+        except ValueError as exc:
+            raise ModelError(f"camera {cam.id}: {exc}; remove its input_size") from exc
+        self.batcher.add(
+            reader,
+            cam.detect_fps,
+            MotionGate(),
+            second_look=needs_second_look(cam),
+            input_size=cam.input_size,
+            head_look=wants_head_look(self.config, cam),
+        )
+        return Camera(cam, reader, recorder, ring, pipeline)
+
+    def _transport(self, c: SiteConfig) -> MqttTransport:
+        q = c.mqtt
+        tls = None
+        if q.tls.enabled:
+            tls = Tls(
+                _opt(q.tls.ca_file), _opt(q.tls.certfile), _opt(q.tls.keyfile), q.tls.insecure
+            )
+        offline = self.signer.encode(self._status("offline"))
+        will = Will(m.edge_status(q.topic_prefix, c.site.id), offline)
+        return MqttTransport(
+            q.host,
+            q.port,
+            client_id=q.client_id,
+            tls=tls,
+            username=os.environ.get(q.username_env) if q.username_env else None,
+            password=os.environ.get(q.password_env) if q.password_env else None,
+            keepalive=q.keepalive_s,
+            will=will,
+            on_connect=self._on_connect,
+            # in place before the first connect: commands queued while the edge was away
+            subscriptions={m.config_command(q.topic_prefix, c.site.id): self._on_command},
+        )
+
+    # -- running ------------------------------------------------------------------------
+    def run(self) -> None:
+        """Run until SIGTERM/SIGINT (or ``stop_event``), then shut down cleanly."""
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop_event.set())
+        self.start()
+        try:
+            self.main_loop()
+        finally:
+            self.shutdown()
+
+    def start(self) -> None:
+        self.publisher.start()
+        self.delivery.start()
+        for cam in self.cameras.values():
+            cam.reader.start()
+            cam.recorder.start()
+        self._housekeeper = threading.Thread(
+            target=self._housekeeping, name="housekeeping", daemon=True
+        )
+        self._housekeeper.start()
+        self._ready.set()
+        if self.transport.connected:  # connected before start(): the hook skipped its work
+            self._on_connect()
+        log.info("edge %s started: %d cameras", self.config.site.id, len(self.cameras))
+
+    def main_loop(self) -> None:
+        """Run the detector threads and process their results until ``stop_event``."""
+        detectors = [
+            threading.Thread(
+                target=self._detect_loop, args=(i, d), name=f"detector-{i}", daemon=True
+            )
+            for i, d in enumerate(self.detectors)
+        ]
+        for thread in detectors:
+            thread.start()
+        try:
+            while not self.stop_event.is_set():
+                try:
+                    results = self._results.get(timeout=RESULTS_WAIT_S)
+                except queue.Empty:
+                    results = []
+                self._process(results)
+                now = time.time()
+                for cam in self.cameras.values():
+                    if now - cam.last_analysed > TICK_AFTER_S:
+                        for t in cam.pipeline.tick(now):
+                            self._deliver(cam, t)
+                while not self._refusals.empty():
+                    self._refuse(*self._refusals.get())
+                while not self._commands.empty():
+                    self._apply(self._commands.get())
+                self._watch_detectors()
+        finally:
+            self.stop_event.set()
+            for i, thread in enumerate(detectors):
+                if not isinstance(self._failure, DetectorStalled) or self._busy_since[i] is None:
+                    thread.join()  # a hung session never returns: its daemon thread is left
+            while not self._results.empty():  # detected before the stop: still processed
+                self._process(self._results.get())
+        if isinstance(self._failure, DetectorStalled):
+            raise self._failure
+        if self._failure is not None:
+            raise RuntimeError("a detector thread failed; see the log") from self._failure
+
+    def _watch_detectors(self) -> None:
+        """Stop the worker when a detector session has hung on one batch (``stall_s``)."""
+        limit, now = self.config.detector.stall_s, time.monotonic()
+        for i, since in enumerate(self._busy_since):
+            if since is not None and now - since > limit and self._failure is None:
+                self._failure = DetectorStalled(
+                    f"detector-{i} has been running one batch for {now - since:.0f} s "
+                    f"(detector.stall_s is {limit:g} s): its session is hung. The worker stops "
+                    "so that its supervisor (systemd, Docker) restarts it; if this repeats, "
+                    "check the model file and the machine's load, or raise detector.stall_s"
+                )
+                log.error("%s", self._failure)
+                self.stop_event.set()
+
+    def _detect_loop(self, index: int, detector: Detector) -> None:
+        """One detector session: collect a batch, detect, hand the results to the main loop."""
+        try:
+            while not self.stop_event.is_set():
+                frames = self.batcher.collect(self.stop_event, max_wait_s=TICK_AFTER_S)
+                if not frames:
+                    continue
+                self._busy_since[index] = time.monotonic()
+                results = self.batcher.run(frames, detector.detect)
+                self._busy_since[index] = None
+                while True:
+                    try:
+                        self._results.put(results, timeout=RESULTS_WAIT_S)
+                        break
+                    except queue.Full:
+                        if self.stop_event.is_set():
+                            return
+        except Exception as exc:  # the worker must not go on without its detectors
+            log.exception("detector thread failed; stopping the worker")
+            self._failure = exc
+            self.stop_event.set()
+
+    def _process(self, results: list[Analysed]) -> None:
+        for result in results:
+            frame = result.frame
+            cam = self.cameras.get(frame.camera)
+            if cam is None:
+                continue
+            if frame.ts <= cam.last_ts:  # a later frame of this camera was processed first
+                self.batcher.stats.dropped(frame.camera)
+                continue
+            cam.last_analysed, cam.last_ts = time.time(), frame.ts
+            if self._snapshots.due(cam.config.id):
+                self._publish_snapshot(cam.config.id, frame.image)
+            for t in cam.pipeline.process(frame.image, frame.ts, result.detections):
+                self._deliver(cam, t)
+
+    def _deliver(self, cam: Camera, t: AlertTransition) -> None:
+        zone = next((z for z in cam.pipeline.zones if z.id == t.zone_id), None)
+        self.delivery.handle(t, cam.pipeline.frame_at(t.best_ts), zone)
+
+    def shutdown(self) -> None:
+        now = time.time()
+        for cam in self.cameras.values():
+            for t in cam.pipeline.close_all(now):
+                self._deliver(cam, t)
+            cam.reader.stop()
+        self.delivery.stop(timeout_s=self.config.evidence.post_roll_s + 30.0)
+        for cam in self.cameras.values():
+            cam.recorder.stop()
+        self.stop_event.set()
+        if self._housekeeper is not None:
+            self._housekeeper.join(5.0)  # its next status must not undo the offline below
+        Housekeeper(self).publish_offline()
+        flushed = self.publisher.flush(10.0)
+        if not flushed:
+            log.warning(
+                "outbox not empty at exit: %d messages wait for the next start", self.outbox.depth()
+            )
+        self.publisher.stop()
+        self.transport.close()  # publishes the offline will itself
+        self.outbox.close()
+
+    # -- MQTT callbacks and commands --------------------------------------------------------
+    def _on_connect(self) -> None:
+        if not self._ready.is_set():
+            return  # paho connected during __init__; start() calls this again
+        q = self.config.mqtt
+        topic = m.edge_status(q.topic_prefix, self.config.site.id)
+        self.transport.publish(topic, self.signer.encode(self._status("online")), retain=True)
+        for cam in self.config.cameras:  # what the console's zone editor starts from
+            topic = m.camera_config(q.topic_prefix, self.config.site.id, cam.id)
+            msg = camera_config_message(self.config, cam)
+            self.transport.publish(topic, self.signer.encode(msg), retain=True)
+        self.publisher.wake()
+
+    def _publish_snapshot(self, camera_id: str, image: np.ndarray) -> None:
+        """The camera's latest analysed frame, retained: the zone editor's backdrop."""
+        q = self.config.mqtt
+        topic = m.camera_snapshot(q.topic_prefix, self.config.site.id, camera_id)
+        try:
+            self.transport.publish(topic, snapshot_jpeg(image), qos=0, retain=True)
+        except ValueError as exc:
+            log.warning("no snapshot of %s: %s", camera_id, exc)
+
+    def _on_command(self, topic: str, payload: bytes) -> None:
+        """On paho's thread: the signature is checked here, so that a flood of unsigned
+        commands fills only its own bounded queue, never the console's."""
+        try:
+            cmd = m.decode(payload, m.ConfigCommand)
+        except m.ContractError as exc:
+            if self.gate.answer_refusal():  # a flood of garbage must not flood the log
+                log.warning("ignored a config command on %s: %s", topic, exc)
+            return
+        problem = self.gate.signature_problem(cmd)
+        try:
+            if problem is None:
+                self._commands.put_nowait(cmd)
+            else:
+                self._refusals.put_nowait((cmd, problem))
+        except queue.Full:
+            self.gate.count_unanswered()
+
+    def _refuse(self, cmd: m.ConfigCommand, reason: str) -> None:
+        """A badly signed command: answered (up to a rate), else only counted."""
+        if self.gate.answer_refusal():
+            self._answer(cmd, Outcome(self.config, False, reason))
+
+    def _apply(self, cmd: m.ConfigCommand) -> None:
+        out = obey(self.gate, self.config, self.path, cmd)
+        if out.applied:
+            self.config = out.config
+            cam = self.cameras.get(cmd.camera_id)
+            if cam is not None:
+                cam.config = out.config.camera(cmd.camera_id)
+                cam.pipeline.reconfigure(cam.config)
+                self.batcher.set_looks(
+                    cam.config.id,
+                    needs_second_look(cam.config),
+                    wants_head_look(out.config, cam.config),
+                )
+            q = self.config.mqtt
+            offline = self.signer.encode(self._status("offline"))
+            self.transport.set_will(
+                Will(m.edge_status(q.topic_prefix, self.config.site.id), offline)
+            )
+            self._on_connect()  # the retained edge status carries the new version
+        self._answer(cmd, out)
+
+    def _answer(self, cmd: m.ConfigCommand, out: Outcome) -> None:
+        """The signed ConfigResult of ``cmd``, through the outbox; a refusal is logged."""
+        if not out.applied:
+            unanswered = self.gate.take_unanswered()
+            more = f" ({unanswered} more refused unanswered before it)" if unanswered else ""
+            log.warning(
+                "config change %s (issued_by %r, as it says) refused%s: %s",
+                cmd.request_id,
+                cmd.issued_by,
+                more,
+                out.reason,
+            )
+        result = m.ConfigResult(
+            request_id=cmd.request_id,
+            site_id=self.config.site.id,
+            status="applied" if out.applied else "refused",
+            version=str(self.config.version),
+            reason=out.reason[:REASON_CHARS] if out.reason else None,
+            at=utc(time.time()),
+        )
+        q = self.config.mqtt
+        topic = m.config_result(q.topic_prefix, self.config.site.id)
+        self.outbox.put(topic, self.signer.encode(result))
+        self.publisher.wake()
+
+    def _status(self, state: Literal["online", "offline"]) -> m.EdgeStatus:
+        return m.EdgeStatus(
+            site_id=self.config.site.id,
+            state=state,
+            software_version=software_version(),
+            config_version=str(self.config.version),
+            started_at=utc(self.started_at),
+            cameras=len(self.config.cameras),
+            at=utc(time.time()),
+            timezone=self.config.site.timezone,
+        )
+
+    def _housekeeping(self) -> None:
+        Housekeeper(self).run(self.stop_event)
+
+
+def _label_conf(c: SiteConfig) -> dict[str, float]:
+    """The configured per-label scores for the labels the model has. The config lists all four
+    labels (absent ones at their default), and ``Detector`` refuses a label its model lacks: a
+    model without ``cigarette`` would otherwise stop the worker from starting at all."""
+    labels = open_model(c.detector.model, threads=1, optimization="disable")[1].labels
+    missing = [str(k) for k in c.detector.label_conf if k not in labels]
+    if missing:
+        log.warning(
+            "model %s has no %s label(s): rules that need them never fire",
+            c.detector.model,
+            missing,
+        )
+    return {str(k): v for k, v in c.detector.label_conf.items() if k in labels}
+
+
+def needs_second_look(cam: CameraConfig) -> bool:
+    """Only cameras that can raise a smoking alert pay for the cigarette crops."""
+    return cam.rules.smoking.enabled and any(z.kind == "no_smoking" for z in cam.zones)
+
+
+def wants_head_look(config: SiteConfig, cam: CameraConfig) -> bool:
+    """The camera's own head look setting, else the detector's."""
+    return config.detector.head_look if cam.head_look is None else cam.head_look
+
+
+def _opt(path: Path | None) -> str | None:
+    return str(path) if path is not None else None

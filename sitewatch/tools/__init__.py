@@ -1,0 +1,1 @@
+"""SiteWatch offline tools: detect, eval, dataset and media helpers."""
