@@ -22,8 +22,8 @@ import cv2
 import numpy as np
 
 from bench.realistic_set import ROOT, build
-from sitewatch.tools.dataset import open_dataset
 from sitewatch.edge.detector import DEFAULT_MODEL, Detector
+from sitewatch.tools.dataset import open_dataset
 
 
 def frames(count: int) -> list[np.ndarray]:

@@ -71,7 +71,7 @@ def start_console(
     password = secrets.token_urlsafe(9)
     demo_logins(password)
     script = Path(sys.executable).parent / "sitewatch"
-    cmd = [str(script)] if script.is_file() else [sys.executable, "-m", "sitewatch.tools.cli"]
+    cmd = [str(script)] if script.is_file() else [sys.executable, "-m", "sitewatch.cli"]
     log = (log_dir / "console.log").open("wb")
     stack.callback(log.close)
     proc = subprocess.Popen(

@@ -317,7 +317,7 @@ def ensure_broker(host: str, port: int, ids: DemoIdentities, stack: ExitStack) -
 
 def start_worker(config: Path, stack: ExitStack) -> subprocess.Popen[bytes]:
     script = Path(sys.executable).parent / "sitewatch"
-    cmd = [str(script)] if script.is_file() else [sys.executable, "-m", "sitewatch.tools.cli"]
+    cmd = [str(script)] if script.is_file() else [sys.executable, "-m", "sitewatch.cli"]
     log = (STATE / "edge.log").open("wb")
     stack.callback(log.close)
     proc = subprocess.Popen(

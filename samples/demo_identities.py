@@ -58,7 +58,7 @@ def register(site_id: str, prefix: str, state: Path) -> DemoIdentities:
         except SigningKeyError as exc:
             raise RuntimeError(f"{exc} (the demo's edge key {key_file})") from exc
     script = Path(sys.executable).parent / "sitewatch"
-    cmd = [str(script)] if script.is_file() else [sys.executable, "-m", "sitewatch.tools.cli"]
+    cmd = [str(script)] if script.is_file() else [sys.executable, "-m", "sitewatch.cli"]
     HOME.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(
         [*cmd, *args],

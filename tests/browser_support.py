@@ -35,12 +35,12 @@ import uvicorn
 from console_support import clip_bytes
 from mqtt_broker import HOST, Collector, Mosquitto
 
-from sitewatch.contract import messages as m
-from sitewatch.edge.transport import MqttTransport
 from sitewatch.console.app import create_app
 from sitewatch.console.settings import Settings
 from sitewatch.console.state import AppState
 from sitewatch.console.users import create_user
+from sitewatch.contract import messages as m
+from sitewatch.edge.transport import MqttTransport
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--autoplay-policy=no-user-gesture-required"]

@@ -47,7 +47,8 @@ class Console:
 
     def login(self, username: str, password: str = PASSWORD) -> TestClient:
         """A new client logged in as ``username``, sending the ``X-CSRF-Token`` header that
-        state-changing requests need (any value: see ``sitewatch.console.deps.check_request_origin``)."""
+        state-changing requests need (any value: see
+        ``sitewatch.console.deps.check_request_origin``)."""
         c = TestClient(self.client.app)
         r = c.post("/api/auth/login", json={"username": username, "password": password})
         assert r.status_code == 200, r.text

@@ -22,12 +22,12 @@ from fastapi.testclient import TestClient
 from mqtt_broker import HOST, Mosquitto
 from sqlalchemy import select
 
-from sitewatch.contract import messages as m
 from sitewatch.console.app import create_app
 from sitewatch.console.db import Base
 from sitewatch.console.events import LiveEvent
 from sitewatch.console.ingest import Ingest
 from sitewatch.console.state import AppState
+from sitewatch.contract import messages as m
 
 T = TypeVar("T", bound=Base)
 PREFIX = "sitewatch"

@@ -27,13 +27,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy import select
 
-from sitewatch.contract import messages as m
-from sitewatch.contract.signing import Signer, load_key, public_key_text
-from sitewatch.tools.cli import main as sitewatch
-from sitewatch.edge.transport import MqttTransport
+from sitewatch.cli import main as sitewatch
 from sitewatch.console.broker_accounts import password_hash, password_matches
 from sitewatch.console.db import Database
 from sitewatch.console.models import Alert, BrokerAccount
+from sitewatch.contract import messages as m
+from sitewatch.contract.signing import Signer, load_key, public_key_text
+from sitewatch.edge.transport import MqttTransport
 
 PREFIX = "sitewatch"
 CONSOLE_USER = "console-test"

@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from mqtt_broker import HOST, Collector, Mosquitto, _free_port, until_received
 
+from sitewatch.cli import main as sitewatch
 from sitewatch.contract import messages as m
-from sitewatch.tools.cli import main as sitewatch
 from sitewatch.edge.transport import MqttTransport, Tls
 
 REPO = Path(__file__).resolve().parent.parent

@@ -13,7 +13,13 @@ import pytest
 from pydantic import ValidationError
 
 from sitewatch.edge.config import Label, SiteConfig, Zone, camera_rules
-from sitewatch.edge.config_load import ConfigError, ConfigProblem, dump_config, load_config, parse_config
+from sitewatch.edge.config_load import (
+    ConfigError,
+    ConfigProblem,
+    dump_config,
+    load_config,
+    parse_config,
+)
 from sitewatch.edge.detections import LABELS
 
 REPO = Path(__file__).resolve().parent.parent

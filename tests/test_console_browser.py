@@ -39,8 +39,8 @@ from browser_support import (  # noqa: F401   (fixtures: browser, mqtt, served)
 )
 from mqtt_broker import Mosquitto
 
-from sitewatch.contract import messages as m
 from sitewatch.console import schemas
+from sitewatch.contract import messages as m
 
 STATIC = Path(__file__).resolve().parent.parent / "sitewatch" / "console" / "static"
 LATENCY_S = 2.0  # issue 4: a new alert shows on screen within 2 s of its MQTT publish

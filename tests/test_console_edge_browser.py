@@ -28,9 +28,9 @@ from e2e_support import SITE, WHOLE, InProcessWorker, camera, write_config, zone
 from mqtt_broker import Mosquitto
 from rtsp_server import RtspServer, _check_gstreamer
 
+from sitewatch.console.models import BrokerAccount
 from sitewatch.contract.signing import load_or_create_key, public_key_text
 from sitewatch.edge.config_load import load_config
-from sitewatch.console.models import BrokerAccount
 
 pytestmark = pytest.mark.slow
 CAMERA = "cam-gate"

@@ -285,7 +285,9 @@ def test_console_subscriptions_cover_what_edges_publish_and_nothing_else() -> No
 
 def test_json_schemas_in_docs_are_up_to_date() -> None:
     stale = schema.stale(REPO / "docs" / "schemas")
-    assert stale == [], f"run `python -m sitewatch.contract.schema --out docs/schemas`; stale: {stale}"
+    assert stale == [], (
+        f"run `python -m sitewatch.contract.schema --out docs/schemas`; stale: {stale}"
+    )
 
 
 def test_stale_schema_check_notices_changes(tmp_path: Path) -> None:

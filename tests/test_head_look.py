@@ -9,12 +9,12 @@ import cv2
 import numpy as np
 import pytest
 
-from sitewatch.tools.dataset import read_labels
 from sitewatch.edge.decode import box_iou
 from sitewatch.edge.detections import Detections
 from sitewatch.edge.detector import Detector
 from sitewatch.edge.head_look import merge_head_states, one_state_per_head
 from sitewatch.edge.second_look import head_regions
+from sitewatch.tools.dataset import read_labels
 
 
 def _dets(*rows: tuple[list[float], float, str]) -> Detections:

@@ -140,8 +140,8 @@ def test_open_streams_end_when_the_server_stops(
     }
     log = (tmp_path / "server.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-c", "import sys, sitewatch.tools.cli; sys.exit(sitewatch.tools.cli.main())", "server",
-         "--port", str(port)],
+        [sys.executable, "-c", "import sys, sitewatch.cli; sys.exit(sitewatch.cli.main())",
+         "server", "--port", str(port)],
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:

@@ -30,11 +30,18 @@ from ingest_support import (
 )
 from mqtt_broker import Mosquitto, broker_fixture  # noqa: F401
 
-from sitewatch.contract import messages as m
-from sitewatch.contract.signing import public_key_text, sign
 from sitewatch.console import retention
 from sitewatch.console.evidence_store import EvidenceStore
-from sitewatch.console.models import Alert, AlertEventRow, AuditEntry, BrokerAccount, Evidence, IngestReject
+from sitewatch.console.models import (
+    Alert,
+    AlertEventRow,
+    AuditEntry,
+    BrokerAccount,
+    Evidence,
+    IngestReject,
+)
+from sitewatch.contract import messages as m
+from sitewatch.contract.signing import public_key_text, sign
 
 FAKE = b"\xff\xd8\xff\xe0" + b"forged bytes " * 64 + b"\xff\xd9"
 

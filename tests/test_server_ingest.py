@@ -12,8 +12,8 @@ from ingest_support import CLIP, JPEG, PREFIX, alert, edge_of, evidence_file, li
 from mqtt_broker import Mosquitto, broker_fixture  # noqa: F401
 from postgres import postgres_fixture, postgres_url  # noqa: F401
 
-from sitewatch.contract import messages as m
 from sitewatch.console.models import Alert, AlertEventRow, Camera, Evidence, IngestReject, Site
+from sitewatch.contract import messages as m
 
 
 def test_start_update_end_is_one_alert_with_its_timeline_and_live_events(

@@ -17,8 +17,8 @@ from pathlib import Path
 from ingest_support import PREFIX, LiveConsole, alert, edge_of, live_console
 from mqtt_broker import Mosquitto, broker_fixture  # noqa: F401
 
-from sitewatch.contract import messages as m
 from sitewatch.console.models import Alert, IngestReject
+from sitewatch.contract import messages as m
 
 TOKEN = "flood-metrics-token-1234"
 MOSQUITTO_INFLIGHT = 20  # mosquitto's max_inflight_messages default

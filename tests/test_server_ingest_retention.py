@@ -17,7 +17,6 @@ from mqtt_broker import Mosquitto, broker_fixture  # noqa: F401
 from postgres import any_database_console, postgres_fixture, postgres_url  # noqa: F401
 from sqlalchemy import select
 
-from sitewatch.contract import messages as m
 from sitewatch.console import retention
 from sitewatch.console.db import Database
 from sitewatch.console.evidence_store import EvidenceStore, UnsafePath
@@ -25,6 +24,7 @@ from sitewatch.console.ingest import REJECTS_KEPT, add_reject, dispatch
 from sitewatch.console.ingest_context import Context
 from sitewatch.console.ingest_topics import Route, TopicError, route
 from sitewatch.console.models import Alert, Evidence, IngestReject
+from sitewatch.contract import messages as m
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 

@@ -27,7 +27,8 @@ from sitewatch.console.security import LoginLimiter
 
 
 class Checks:
-    """Counts calls of :func:`sitewatch.console.security.verify_password` and how many ran at once."""
+    """Counts calls of :func:`sitewatch.console.security.verify_password` and how many ran at
+    once."""
 
     def __init__(self, real: Callable[[str, str], bool]) -> None:
         self.real, self.calls, self.running, self.most = real, 0, 0, 0

@@ -1,7 +1,7 @@
 """Each role can do exactly what it should, over the real API, and no user sees another site.
 
-The capability table is written out here on purpose (not read from sitewatch/console/permissions.py):
-a change of a role's rights must change this test too.
+The capability table is written out here on purpose (not read from
+sitewatch/console/permissions.py): a change of a role's rights must change this test too.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Message signatures (sitewatch/contract/signing.py): a signed message survives the wire and nothing
-else does; keys load, are made once, and bad key texts and files are refused with advice."""
+"""Message signatures (sitewatch/contract/signing.py): a signed message survives the wire and
+nothing else does; keys load, are made once, and bad key texts and files are refused with advice."""
 
 from __future__ import annotations
 

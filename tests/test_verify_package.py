@@ -20,9 +20,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ingest_support import alert, edge_of, evidence_file, live_console
 from mqtt_broker import Mosquitto, broker_fixture  # noqa: F401
 
-from sitewatch.contract.signing import public_key_text, sign
-from sitewatch.tools.cli import main
+from sitewatch.cli import main
 from sitewatch.console.models import BrokerAccount
+from sitewatch.contract.signing import public_key_text, sign
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -232,7 +232,8 @@ def test_the_checker_needs_no_console() -> None:
     """A reviewer's machine has no database or web server: the module imports without them."""
     code = (
         "import sys; import sitewatch.console.verify_package; "
-        "bad = [m for m in ('fastapi', 'sqlalchemy', 'sitewatch.console.db', 'paho') if m in sys.modules]; "
+        "bad = [m for m in ('fastapi', 'sqlalchemy', 'sitewatch.console.db', 'paho') "
+        "if m in sys.modules]; "
         "sys.exit(f'imported {bad}' if bad else 0)"
     )
     done = subprocess.run(

@@ -1,1 +1,4 @@
-"""SiteWatch alert console (FastAPI). Built in the console issue; nothing here yet."""
+"""SiteWatch alert console (FastAPI).
+
+May import: sitewatch.contract (never sitewatch.edge, sitewatch.tools).
+"""

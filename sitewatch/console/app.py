@@ -11,12 +11,12 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from sitewatch.contract.signing import load_or_create_key
 from sitewatch.console import routes, security_headers
 from sitewatch.console.db import Database, migrate
 from sitewatch.console.security import LoginLimiter
 from sitewatch.console.settings import Settings
 from sitewatch.console.state import AppState
+from sitewatch.contract.signing import load_or_create_key
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -28,7 +28,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     Start-up migrates the database to the newest schema, loads the console's signing key
     (``signing_key_file``, made on first start) and, when ``mqtt_host`` is set, starts MQTT
     ingest from every site's edge. Every response carries the security headers
-    of :mod:`sitewatch.console.security_headers`; request bodies are bounded by ``max_request_bytes``.
+    of :mod:`sitewatch.console.security_headers`; request bodies are bounded by
+    ``max_request_bytes``.
     """
     settings = settings or Settings()
     db = Database(settings.database_url)

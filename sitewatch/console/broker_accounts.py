@@ -30,16 +30,18 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from sitewatch.console.models import BrokerAccount, utcnow
 from sitewatch.contract import topics as t
 from sitewatch.contract.signing import parse_public_key, public_key_text
-from sitewatch.console.models import BrokerAccount, utcnow
 
 ITERATIONS = 101
 """PBKDF2 rounds, as mosquitto_passwd 2.0 writes them. Edge passwords are 32 random bytes, for
 which more rounds add nothing; the console's password is the operator's: make it long."""
 SALT_BYTES = 12  # as mosquitto_passwd
 EDGE_PREFIX = "edge-"
-SITE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")  # sitewatch/contract/messages.py ID_PATTERN
+SITE_PATTERN = re.compile(
+    r"^[a-z0-9][a-z0-9_-]{0,39}$"
+)  # sitewatch/contract/messages.py ID_PATTERN
 CONSOLE_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 FILE_MODE = 0o640  # the broker (group mosquitto) reads them; nobody else
 

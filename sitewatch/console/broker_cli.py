@@ -11,7 +11,6 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sitewatch.contract.signing import SigningKeyError, fingerprint, load_or_create_key, public_key_text
 from sitewatch.console.broker_accounts import (
     BrokerAccountError,
     add_edge,
@@ -22,6 +21,12 @@ from sitewatch.console.db import Database, migrate
 from sitewatch.console.edge_bundle import ENV_FILE, KEY_FILE, SNIPPET_FILE, write_bundle
 from sitewatch.console.models import BrokerAccount
 from sitewatch.console.settings import Settings
+from sitewatch.contract.signing import (
+    SigningKeyError,
+    fingerprint,
+    load_or_create_key,
+    public_key_text,
+)
 
 
 def broker_action(args: argparse.Namespace, settings: Settings) -> int:

@@ -28,8 +28,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from sitewatch.contract.messages import MAX_EVIDENCE_FILES
 from sitewatch.console.ingest_topics import check_alert_id, check_id, check_name
+from sitewatch.contract.messages import MAX_EVIDENCE_FILES
 
 log = logging.getLogger(__name__)
 MIB = 1 << 20

@@ -33,12 +33,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sitewatch.contract.signing import fingerprint, public_key_text
 from sitewatch.console.audit import VIEW_WINDOW, alert_trail
 from sitewatch.console.custody import EvidenceUnavailable, verified_file
 from sitewatch.console.models import Alert, AlertEventRow, AuditEntry, BrokerAccount, Evidence
 from sitewatch.console.queries import alert_detail
 from sitewatch.console.settings import Settings
+from sitewatch.contract.signing import fingerprint, public_key_text
 
 EVIDENCE_DIR = "evidence"
 SIGNATURE_FILE = "manifest.json.sig"

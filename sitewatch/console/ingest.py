@@ -43,7 +43,6 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from sitewatch.contract import messages as m
 from sitewatch.console import retention
 from sitewatch.console.db import Database
 from sitewatch.console.events import EventHub
@@ -64,6 +63,7 @@ from sitewatch.console.ingest_topics import MODELS, TopicError, route
 from sitewatch.console.ingest_trust import check_sender
 from sitewatch.console.models import IngestReject
 from sitewatch.console.settings import Settings
+from sitewatch.contract import messages as m
 
 log = logging.getLogger(__name__)
 REJECTS_KEPT = 1000
@@ -124,7 +124,8 @@ def dispatch(s: Session, ctx: Context, payload: bytes, bounds: Bounds = DEFAULT_
 
 
 class Ingest:
-    """The console's MQTT ingest; ``start()`` / ``stop()`` with the app (see sitewatch.console.app)."""
+    """The console's MQTT ingest; ``start()`` / ``stop()`` with the app (see
+    sitewatch.console.app)."""
 
     def __init__(self, settings: Settings, db: Database, hub: EventHub) -> None:
         if not settings.mqtt_host:
@@ -181,7 +182,7 @@ class Ingest:
         client.on_message = self._on_message
         return client
 
-    # -- the IngestHandle protocol (sitewatch.console.state) --------------------------------------------
+    # -- the IngestHandle protocol (sitewatch.console.state) ------------------------------------
     @property
     def connected(self) -> bool:
         return self._connected.is_set()

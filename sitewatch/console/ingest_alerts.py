@@ -10,8 +10,8 @@ Delivery is at-least-once and may reorder, so:
   (size and SHA-256) when the listing arrives, or at once when it is already known.
 
 Precedence: a message of a registered site that its edge did not sign is refused whole before
-it gets here (sitewatch.console.ingest_trust), so it never marks its ``(id, seq)`` as seen. An open site's
-messages are kept unverified (``signed`` False); a verified message or listing later replaces
+it gets here (sitewatch.console.ingest_trust), so it never marks its ``(id, seq)`` as seen. An open
+site's messages are kept unverified (``signed`` False); a verified message or listing later replaces
 them. Bytes published under a file's name never displace the edge's copy: the listing's
 SHA-256 decides which staged copy is kept (sitewatch.console.evidence_store).
 
@@ -34,11 +34,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sitewatch.contract import messages as m
 from sitewatch.console import audit
 from sitewatch.console.ingest_context import Context, IngestError, ensure_camera
 from sitewatch.console.ingest_live import live_alert
 from sitewatch.console.models import Alert, AlertEventRow, Evidence
+from sitewatch.contract import messages as m
 
 TIMELINE_FIELDS = ("last_seen_at", "ended_at", "event", "seq")
 """Fields of the alert that the newest seq decides, even once its facts are fixed."""

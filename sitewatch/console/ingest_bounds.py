@@ -1,5 +1,5 @@
-"""Bounds every decoded message keeps, checked once in ``sitewatch.console.ingest.dispatch`` before any
-handler sees it.
+"""Bounds every decoded message keeps, checked once in ``sitewatch.console.ingest.dispatch`` before
+any handler sees it.
 
 - Times: every time in a message (``at``, ``sent_at``, ``started_at``, ``last_seen_at``, ...)
   is at most ``clock_skew_max_s`` ahead of the console's clock when it was received. A status
@@ -25,10 +25,10 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sitewatch.contract import messages as m
 from sitewatch.console.evidence_store import Quota
 from sitewatch.console.ingest_context import Context, IngestError
 from sitewatch.console.models import Evidence
+from sitewatch.contract import messages as m
 
 MAX_DEPTH = 32
 INT64_MIN = -(2**63)

@@ -18,10 +18,10 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sitewatch.contract import messages as m
 from sitewatch.console.ingest_context import Context, IngestError, ensure_camera, ensure_site
 from sitewatch.console.ingest_live import live_camera, live_config, live_site
 from sitewatch.console.models import Camera, ConfigRequest
+from sitewatch.contract import messages as m
 
 
 def on_camera_status(s: Session, ctx: Context, msg: m.CameraStatus) -> None:

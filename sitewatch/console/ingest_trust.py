@@ -1,6 +1,6 @@
 """Who may speak for a site: every message about a site whose edge is registered must carry
-that edge's signature (sitewatch/contract/signing.py); the key is the one ``sitewatch server add-edge``
-stored, never one that came in a message.
+that edge's signature (sitewatch/contract/signing.py); the key is the one ``sitewatch server
+add-edge`` stored, never one that came in a message.
 
 A site with no registered edge (a console set up before identities, or a test) is open: its
 messages are accepted unsigned, as before, and what they list is kept as unverified (a
@@ -12,10 +12,10 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sitewatch.contract import messages as m
-from sitewatch.contract.signing import fingerprint, parse_public_key, verify
 from sitewatch.console.ingest_context import Context, IngestError
 from sitewatch.console.models import BrokerAccount
+from sitewatch.contract import messages as m
+from sitewatch.contract.signing import fingerprint, parse_public_key, verify
 
 
 def edge_key(s: Session, site_id: str) -> str | None:

@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
-from sitewatch.contract.messages import RuleName, ZoneSpec
 from sitewatch.console.settings import Language
+from sitewatch.contract.messages import RuleName, ZoneSpec
 
 AlertState = Literal["new", "acknowledged", "assigned", "resolved", "false_positive"]
 ActionName = Literal["acknowledge", "assign", "resolve", "false_positive", "reopen", "note"]

@@ -8,11 +8,11 @@ from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from sitewatch.contract.messages import ConfigCommand
 from sitewatch.console.db import Database
 from sitewatch.console.events import EventHub
 from sitewatch.console.security import LoginLimiter
 from sitewatch.console.settings import Settings
+from sitewatch.contract.messages import ConfigCommand
 
 
 class IngestHandle(Protocol):

@@ -39,7 +39,8 @@ def build_false_positives(
     s: Session, settings: Settings, alerts: list[Alert], *, by: str, at: datetime
 ) -> tuple[bytes, int]:
     """(zip bytes, number of images) for ``alerts`` (false positives the user may see);
-    raises :class:`sitewatch.console.custody.Tampered` if a snapshot no longer matches its SHA-256."""
+    raises :class:`sitewatch.console.custody.Tampered` if a snapshot no longer matches its
+    SHA-256."""
     buf = io.BytesIO()
     lines: list[str] = []
     skipped = 0

@@ -1,4 +1,5 @@
-"""``sitewatch verify PACKAGE.zip``: check a police evidence package offline (sitewatch/console/export.py).
+"""``sitewatch verify PACKAGE.zip``: check a police evidence package offline
+(sitewatch/console/export.py).
 
 Needs no console, database or network: only the zip. Every check prints one line, OK, FAILED
 or UNSIGNED, and what it found (NOTE lines name evidence the package lacks, with why):

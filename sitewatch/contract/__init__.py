@@ -1,1 +1,4 @@
-"""The message contract between edge and console: versioned pydantic models."""
+"""The message contract between edge and console: versioned pydantic models.
+
+May import: no other part of sitewatch.
+"""

@@ -41,7 +41,8 @@ class Message(Strict):
         max_length=100,
         pattern=r"^[A-Za-z0-9+/]+={0,2}$",
         description="Ed25519 signature (base64) of the sender over the message without this "
-        "field (sitewatch/contract/signing.py); None = unsigned, refused where the sender's key is known.",
+        "field (sitewatch/contract/signing.py); None = unsigned, refused where the sender's key "
+        "is known.",
     )
 
     @classmethod

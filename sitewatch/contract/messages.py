@@ -6,8 +6,8 @@ fields, so a change to a message is a new version, except an added *optional* fi
 default (old messages still parse, e.g. ``EdgeStatus.timezone``); either way, ship the console
 that reads the new messages before the edges that write them (an older console refuses
 them). ``python -m sitewatch.contract.schema`` writes the JSON Schema of every message into
-``docs/schemas/``. Codec and topics live in :mod:`sitewatch.contract.codec` and :mod:`sitewatch.contract.topics`
-and are re-exported here: this module is the whole contract.
+``docs/schemas/``. Codec and topics live in :mod:`sitewatch.contract.codec` and
+:mod:`sitewatch.contract.topics` and are re-exported here: this module is the whole contract.
 
 Delivery is at-least-once (QoS 1 from an outbox), so a reader must treat a repeated
 ``(id, seq)`` of an :class:`AlertEvent` as a no-op and keep the highest ``seq`` of each alert.

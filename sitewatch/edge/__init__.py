@@ -1,1 +1,4 @@
-"""SiteWatch edge: cameras in, detections, rules and alerts out."""
+"""SiteWatch edge: cameras in, detections, rules and alerts out.
+
+May import: sitewatch.contract (never sitewatch.console, sitewatch.tools).
+"""

@@ -1,7 +1,7 @@
 """Which config commands the edge obeys: signed by the console, fresh, in order, never seen.
 
-A :class:`CommandGate` stands before :func:`sitewatch.edge.commands.apply_command`. A command passes when
-it carries a valid signature of ``trust.console_public_key``, was issued at most
+A :class:`CommandGate` stands before :func:`sitewatch.edge.commands.apply_command`. A command passes
+when it carries a valid signature of ``trust.console_public_key``, was issued at most
 ``command_max_age_s`` before and :data:`MAX_AHEAD_S` after this edge's clock, is newer than the
 last command the gate took, and its request id was never taken. A command that passes is
 *taken*, whatever ``apply_command`` then decides: its issued_at and request id go to a state

@@ -1,4 +1,5 @@
-"""Cross-field checks of a validated :class:`~sitewatch.edge.config.SiteConfig`: pure, named functions.
+"""Cross-field checks of a validated :class:`~sitewatch.edge.config.SiteConfig`: pure, named
+functions.
 
 Each check yields :class:`Finding` s that point at a key path (a pydantic-style ``loc``) and say
 what was expected, what came and what to do. ``error`` findings make the config invalid;

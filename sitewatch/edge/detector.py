@@ -10,6 +10,7 @@ whole frame. Tensors never leave this module.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -18,17 +19,44 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from sitewatch.edge.decode import MAX_DETECTIONS, anchor_grid, decode_dfl, decode_yolov8, nms_per_class
+from sitewatch.edge.decode import (
+    MAX_DETECTIONS,
+    anchor_grid,
+    decode_dfl,
+    decode_yolov8,
+    nms_per_class,
+)
 from sitewatch.edge.detections import Detections
-from sitewatch.edge.head_look import cut_by_edge, head_state_ids, merge_head_states, one_state_per_head
+from sitewatch.edge.head_look import (
+    cut_by_edge,
+    head_state_ids,
+    merge_head_states,
+    one_state_per_head,
+)
 from sitewatch.edge.letterbox import boxes_to_frame, letterbox_batch, letterbox_canvas
 from sitewatch.edge.model import ModelError, open_model
 from sitewatch.edge.second_look import head_regions, merge_cigarettes
 
-__all__ = ["DEFAULT_MODEL", "Detector", "ModelError"]
+__all__ = ["DEFAULT_MODEL", "MODEL_ENV", "Detector", "ModelError", "default_model"]
 
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "sitewatch.onnx"
-"""The model used when none is given (repository ``models/``)."""
+MODEL_ENV = "SITEWATCH_MODEL"
+"""The environment variable that names the model used when none is given."""
+CHECKOUT_MODEL = Path(__file__).resolve().parents[2] / "models" / "sitewatch.onnx"
+"""The shipped model in the source checkout this package runs from (an editable install); an
+installed wheel has no ``models/`` beside it, so there the model comes from ``--model``, the
+config's ``detector.model`` or ``$SITEWATCH_MODEL``."""
+
+
+def default_model() -> Path:
+    """The model used when none is given: ``$SITEWATCH_MODEL`` if set, else the checkout's
+    ``models/sitewatch.onnx``. Opening a missing file raises :class:`ModelError` naming all
+    three ways to give one."""
+    named = os.environ.get(MODEL_ENV)
+    return Path(named) if named else CHECKOUT_MODEL
+
+
+DEFAULT_MODEL = default_model()
+"""The model used when none is given, as found at import (:func:`default_model`)."""
 
 HEAD_MIN_GAIN = 1.5
 """The head look crops a region only if its crop shows it at least this many times larger than
@@ -91,13 +119,13 @@ class Detector:
         of ``conf``, so a low ``conf`` for evaluation does not multiply crops); crops are at
         least ``min_crop`` px. It is off when the model has no ``cigarette`` label.
         ``head_look`` crops people and heads (``helmet`` too) again and lets the crops decide
-        the state of the heads in them (``helmet`` or ``head``, merged by ``sitewatch.edge.head_look``):
-        crops of at least ``head_crop_size / max_upscale`` px, only where they show a region at
-        least ``min_gain`` times larger than the whole frame did (a frame near the input size
-        gets none). ``head_crop_size`` is their square input (None: the size the model was
-        exported at, whatever ``input_size``; the cigarette crops use the detector's input).
-        ``other_state`` multiplies the score of the weaker state of a head seen both ways (0
-        drops it, 1 keeps both as found).
+        the state of the heads in them (``helmet`` or ``head``, merged by
+        ``sitewatch.edge.head_look``): crops of at least ``head_crop_size / max_upscale`` px, only
+        where they show a region at least ``min_gain`` times larger than the whole frame did (a
+        frame near the input size gets none). ``head_crop_size`` is their square input (None: the
+        size the model was exported at, whatever ``input_size``; the cigarette crops use the
+        detector's input). ``other_state`` multiplies the score of the weaker state of a head seen
+        both ways (0 drops it, 1 keeps both as found).
         ``input_size`` overrides the square input the model was exported at (dynamic models).
         ``large_input``: frames whose long side is at least ``large_frame`` px run at this
         input instead, unless ``detect`` is given their sizes (a 1080p view: its people are

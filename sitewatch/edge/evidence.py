@@ -1,9 +1,9 @@
 """Evidence files of alerts (snapshots, hashes), who owns them, and the disk they may use.
 
 Layout: ``<root>/<site>/<camera>/<YYYY-MM-DD>/<alert_id>_snapshot.jpg`` (annotated),
-``..._snapshot_clean.jpg`` (the untouched frame) and ``..._clip.mp4`` (``sitewatch.edge.clips``). Every
-file is written to a temp name and renamed, so a reader never sees half a file, and its SHA-256
-travels in the alert.
+``..._snapshot_clean.jpg`` (the untouched frame) and ``..._clip.mp4`` (``sitewatch.edge.clips``).
+Every file is written to a temp name and renamed, so a reader never sees half a file, and its
+SHA-256 travels in the alert.
 
 Disk is managed by *hours of recording left* (free bytes / observed bytes per hour of all
 rings), not percent full. :func:`plan_deletions` decides, :class:`DiskManager` applies: evidence

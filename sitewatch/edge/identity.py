@@ -13,7 +13,12 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from sitewatch.contract.signing import SigningKeyError, fingerprint, load_or_create_key, public_key_text
+from sitewatch.contract.signing import (
+    SigningKeyError,
+    fingerprint,
+    load_or_create_key,
+    public_key_text,
+)
 from sitewatch.edge.config import SiteConfig
 from sitewatch.edge.config_errors import ConfigError, ConfigProblem
 

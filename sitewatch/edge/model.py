@@ -87,7 +87,8 @@ def open_model(
     if not path.is_file():
         raise ModelError(
             f"model file not found: {path}; expected {_EXPECTED}. "
-            "Pass the right path (--model) or build the model first."
+            "Pass the right path (--model, the config's detector.model, or the "
+            "SITEWATCH_MODEL environment variable) or build the model first."
         )
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or default_threads()

@@ -1,4 +1,5 @@
-"""The ``sitewatch`` command line: one sub-command per entry in ``SUBCOMMANDS``.
+"""The offline sub-commands of ``sitewatch``: ``detect``, ``eval`` and ``validate-config``
+(registered in :data:`sitewatch.cli.SUBCOMMANDS`).
 
 Exit codes: 0 success, 1 some input failed (the rest was still processed), 2 the model or the
 command line is unusable.
@@ -12,15 +13,13 @@ import math
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
 import cv2
 
 from sitewatch.edge.annotate import annotate
-from sitewatch.edge.cli_edge import edge_arguments, run_edge
 from sitewatch.edge.config import SiteConfig
 from sitewatch.edge.config_load import ConfigError, ConfigProblem, load_config_with_warnings
 from sitewatch.edge.detections import Detections
@@ -28,8 +27,6 @@ from sitewatch.edge.detector import DEFAULT_MODEL, LARGE_FRAME, Detector, ModelE
 from sitewatch.tools.eval_plots import CONFUSION_MATRIX, PR_CURVE, require_matplotlib, write_plots
 from sitewatch.tools.evaluate import AP_CONF, EvalReport, evaluate
 from sitewatch.tools.media import MediaItem, iter_media
-from sitewatch.console.cli import run_server, server_arguments
-from sitewatch.console.verify_package import run_verify, verify_arguments
 
 EXIT_OK, EXIT_INPUT_FAILED, EXIT_UNUSABLE = 0, 1, 2
 MAX_CROPS = 32
@@ -38,32 +35,6 @@ people, and here time matters less than finding each of them."""
 LARGE_INPUT = 640
 """Model input for large images (a 1080p camera, a phone photo) in ``detect`` and ``eval``:
 measured in models/README.md, "Head look"."""
-DESCRIPTION = "SiteWatch: hard-hat and smoking detection for construction-site cameras."
-
-
-@dataclass(frozen=True)
-class Subcommand:
-    help: str
-    add_arguments: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[argparse.Namespace], int]
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Parse ``argv`` (default: ``sys.argv[1:]``), run the sub-command, return its exit code."""
-    parser = argparse.ArgumentParser(prog="sitewatch", description=DESCRIPTION)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, sub in SUBCOMMANDS.items():
-        sub_parser = commands.add_parser(
-            name,
-            help=sub.help,
-            description=sub.help,
-            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        )
-        sub.add_arguments(sub_parser)
-        sub_parser.set_defaults(run=sub.run)
-    args = parser.parse_args(argv)
-    run: Callable[[argparse.Namespace], int] = args.run
-    return run(args)
 
 
 def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -124,7 +95,7 @@ def _open_detector(args: argparse.Namespace, conf: float) -> Detector | None:
 # --- detect -------------------------------------------------------------------------------
 
 
-def _detect_arguments(parser: argparse.ArgumentParser) -> None:
+def detect_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image, folder or video")
     _add_model_arguments(parser)
     parser.add_argument("--out", type=Path, default=Path("detections"), help="annotated images")
@@ -219,7 +190,7 @@ def _count_text(counts: Counter[str]) -> str:
 # --- eval ---------------------------------------------------------------------------------
 
 
-def _eval_arguments(parser: argparse.ArgumentParser) -> None:
+def eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dataset", type=Path, metavar="DATASET_DIR", help="YOLO-format dataset")
     parser.add_argument("--split", default="val", help="images/<split> to evaluate")
     parser.add_argument(
@@ -364,7 +335,7 @@ def _no_nan(value: Any) -> Any:
 # --- validate-config ----------------------------------------------------------------------
 
 
-def _validate_config_arguments(parser: argparse.ArgumentParser) -> None:
+def validate_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "file", type=Path, metavar="FILE", help="edge config, e.g. configs/cameras.yaml"
     )
@@ -424,31 +395,3 @@ def _unit_float(text: str) -> float:
     if not 0 < value <= 1:
         raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text}")
     return value
-
-
-SUBCOMMANDS: dict[str, Subcommand] = {
-    "detect": Subcommand(
-        "detect objects in images, folders and videos", _detect_arguments, run_detect
-    ),
-    "eval": Subcommand("measure AP50 and speed on a YOLO dataset", _eval_arguments, run_eval),
-    "validate-config": Subcommand(
-        "check an edge config file and list every problem with its line",
-        _validate_config_arguments,
-        run_validate_config,
-    ),
-    "edge": Subcommand(
-        "run the edge worker: cameras in, alerts out over MQTT", edge_arguments, run_edge
-    ),
-    "server": Subcommand(
-        "run the alert console (or: server create-user, migrate, add-edge SITE, broker-files, "
-        "public-key)",
-        server_arguments,
-        run_server,
-    ),
-    "verify": Subcommand(
-        "check a police evidence package offline: hashes, signatures, custody",
-        verify_arguments,
-        run_verify,
-    ),
-}
-"""Sub-command name -> how to parse and run it; later sub-commands register here."""

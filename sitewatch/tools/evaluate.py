@@ -20,9 +20,9 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from sitewatch.tools.dataset import Dataset, open_dataset, read_labels
 from sitewatch.edge.decode import box_iou
 from sitewatch.edge.detector import Detector
+from sitewatch.tools.dataset import Dataset, open_dataset, read_labels
 
 FloatArray = npt.NDArray[np.float32]
 BoolArray = npt.NDArray[np.bool_]

@@ -2,11 +2,11 @@
 
 The alert's box (normalised 0..1 xyxy), grown by a margin and clamped to the frame, becomes a
 4-corner ``mask`` zone appended to the camera's zones as its edge last reported them; the change
-goes out against that version through :func:`sitewatch.console.routes.config.send_change`, the same path as
-the zone editor's, and the edge applies or refuses it. Detections whose anchor lies in a mask
-trigger nothing (sitewatch/edge/zones.py). The alert's own workflow is left alone: the change is recorded
-in the audit log (``config.mask_from_alert``), not as a workflow action, since operators, who
-tune cameras, do not work alerts.
+goes out against that version through :func:`sitewatch.console.routes.config.send_change`, the same
+path as the zone editor's, and the edge applies or refuses it. Detections whose anchor lies in a
+mask trigger nothing (sitewatch/edge/zones.py). The alert's own workflow is left alone: the change
+is recorded in the audit log (``config.mask_from_alert``), not as a workflow action, since
+operators, who tune cameras, do not work alerts.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Request, status
 
-from sitewatch.contract import messages as m
 from sitewatch.console.deps import DB, app_state, client_address, require
 from sitewatch.console.models import Alert, Camera, User
 from sitewatch.console.queries import get_alert
 from sitewatch.console.routes.config import SENDING, Sender, pending_request, send_change
 from sitewatch.console.schemas import ConfigChangeIn, ConfigRequestOut, MaskIn
 from sitewatch.console.state import AppState
+from sitewatch.contract import messages as m
 
 router = APIRouter(prefix="/api/alerts", tags=["config"])
 Writer = Annotated[User, Depends(require("config.write"))]

@@ -9,16 +9,22 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from sqlalchemy import func, select, update
 
-from sitewatch.contract.messages import RuleName
 from sitewatch.console import audit
 from sitewatch.console.deps import DB, app_state, client_address, require
 from sitewatch.console.events import LiveEvent
 from sitewatch.console.models import Alert, AlertAction, User
 from sitewatch.console.permissions import allowed, can_see_camera
-from sitewatch.console.queries import OPEN_STATES, alert_detail, alert_filters, alert_outs, get_alert
+from sitewatch.console.queries import (
+    OPEN_STATES,
+    alert_detail,
+    alert_filters,
+    alert_outs,
+    get_alert,
+)
 from sitewatch.console.schemas import ActionIn, AlertDetail, AlertPage, AlertState, AssigneeOut
 from sitewatch.console.state import AppState
 from sitewatch.console.workflow import InvalidTransition, Workflow, WorkflowError, step
+from sitewatch.contract.messages import RuleName
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
 Reader = Annotated[User, Depends(require("alerts.read"))]

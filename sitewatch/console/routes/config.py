@@ -4,8 +4,8 @@ The edge decides: a change goes out as a ConfigCommand made against the version 
 edited, and the edge applies it (a new version) or refuses it (with the reason). The request's
 row follows that answer; the page polls ``/api/config-requests/{id}`` or listens for the live
 ``config`` event. :func:`send_change` is the one way a change goes out (the zone editor's route
-here, "ignore this spot" in :mod:`sitewatch.console.routes.alert_mask`), and every command it sends is
-signed with the console's key (the edge applies only commands that verify with the console's
+here, "ignore this spot" in :mod:`sitewatch.console.routes.alert_mask`), and every command it sends
+is signed with the console's key (the edge applies only commands that verify with the console's
 public key in its config).
 """
 
@@ -22,8 +22,6 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sitewatch.contract import messages as m
-from sitewatch.contract.signing import sign
 from sitewatch.console import audit
 from sitewatch.console.deps import DB, app_state, check_camera, client_address, require
 from sitewatch.console.ingest_live import live_config
@@ -31,6 +29,8 @@ from sitewatch.console.models import Camera, ConfigRequest, User
 from sitewatch.console.permissions import can_see_camera
 from sitewatch.console.schemas import CameraConfigOut, ConfigChangeIn, ConfigRequestOut
 from sitewatch.console.state import AppState
+from sitewatch.contract import messages as m
+from sitewatch.contract.signing import sign
 
 router = APIRouter(tags=["config"])
 State = Annotated[AppState, Depends(app_state)]

@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from sqlalchemy import select
 
-from sitewatch.contract.messages import RuleName
 from sitewatch.console import audit
 from sitewatch.console.custody import Tampered
 from sitewatch.console.deps import DB, app_state, client_address, require
@@ -16,6 +15,7 @@ from sitewatch.console.models import Alert, User
 from sitewatch.console.queries import alert_filters
 from sitewatch.console.state import AppState
 from sitewatch.console.training_data import build_false_positives
+from sitewatch.contract.messages import RuleName
 
 router = APIRouter(prefix="/api/false-positives", tags=["training data"])
 MAX_ALERTS = 2000

@@ -3,9 +3,9 @@ disable.
 
 An admin of every site manages everyone; any other admin lists and manages only users whose
 sites (and cameras, when it is itself limited to cameras) are within its own, and grants no
-site, camera or scope it does not have (:func:`sitewatch.console.permissions.grant_problem`): refusals
-are 403. A change of password, role or sites, or disabling, ends the user's open sessions and
-is audited with what it was before. The last active admin of every site cannot be demoted,
+site, camera or scope it does not have (:func:`sitewatch.console.permissions.grant_problem`):
+refusals are 403. A change of password, role or sites, or disabling, ends the user's open sessions
+and is audited with what it was before. The last active admin of every site cannot be demoted,
 narrowed or disabled (the console would lose the admin who can manage everyone).
 """
 

@@ -31,17 +31,27 @@ def upgrade() -> None:
         sa.Column("label", sa.String(length=32), nullable=False),
         sa.Column("score", sa.Float(), nullable=False),
         sa.Column("box", sa.JSON(), nullable=False),
-        sa.Column("started_at", sitewatch.console.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_seen_at", sitewatch.console.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "started_at", sitewatch.console.models.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column(
+            "last_seen_at", sitewatch.console.models.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.Column("ended_at", sitewatch.console.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("event", sa.String(length=8), nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),
         sa.Column("config_version", sa.String(length=64), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("assignee", sa.String(length=64), nullable=True),
-        sa.Column("received_at", sitewatch.console.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sitewatch.console.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("acknowledged_at", sitewatch.console.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "received_at", sitewatch.console.models.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column(
+            "updated_at", sitewatch.console.models.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column(
+            "acknowledged_at", sitewatch.console.models.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.Column("closed_at", sitewatch.console.models.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
@@ -80,14 +90,18 @@ def upgrade() -> None:
         sa.Column("fps_analysed", sa.Float(), nullable=False),
         sa.Column("frames_dropped", sa.Integer(), nullable=False),
         sa.Column("reconnects", sa.Integer(), nullable=False),
-        sa.Column("last_frame_at", sitewatch.console.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "last_frame_at", sitewatch.console.models.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("status_at", sitewatch.console.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("zones", sa.JSON(), nullable=True),
         sa.Column("rules", sa.JSON(), nullable=True),
         sa.Column("config_version", sa.String(length=64), nullable=True),
         sa.Column("snapshot_path", sa.String(length=500), nullable=True),
-        sa.Column("snapshot_at", sitewatch.console.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "snapshot_at", sitewatch.console.models.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.PrimaryKeyConstraint("site_id", "camera_id"),
     )
     op.create_table(
@@ -102,7 +116,9 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("version", sa.String(length=64), nullable=True),
         sa.Column("reason", sa.Text(), nullable=True),
-        sa.Column("answered_at", sitewatch.console.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "answered_at", sitewatch.console.models.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.PrimaryKeyConstraint("request_id"),
     )
     op.create_table(
@@ -120,8 +136,12 @@ def upgrade() -> None:
         sa.Column("edge_state", sa.String(length=16), nullable=False),
         sa.Column("software_version", sa.String(length=64), nullable=True),
         sa.Column("config_version", sa.String(length=64), nullable=True),
-        sa.Column("edge_started_at", sitewatch.console.models.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("last_seen_at", sitewatch.console.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "edge_started_at", sitewatch.console.models.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column(
+            "last_seen_at", sitewatch.console.models.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.Column("stats", sa.JSON(), nullable=True),
         sa.Column("stats_at", sitewatch.console.models.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),
@@ -135,8 +155,12 @@ def upgrade() -> None:
         sa.Column("language", sa.String(length=8), nullable=False),
         sa.Column("sites", sa.JSON(), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
-        sa.Column("created_at", sitewatch.console.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_login_at", sitewatch.console.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "created_at", sitewatch.console.models.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column(
+            "last_login_at", sitewatch.console.models.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("username"),
     )
@@ -165,9 +189,13 @@ def upgrade() -> None:
         sa.Column("event", sa.String(length=8), nullable=False),
         sa.Column("score", sa.Float(), nullable=False),
         sa.Column("box", sa.JSON(), nullable=False),
-        sa.Column("last_seen_at", sitewatch.console.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "last_seen_at", sitewatch.console.models.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.Column("sent_at", sitewatch.console.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("received_at", sitewatch.console.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "received_at", sitewatch.console.models.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.ForeignKeyConstraint(["alert_id"], ["alerts.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
@@ -195,8 +223,12 @@ def upgrade() -> None:
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("csrf_token", sa.String(length=64), nullable=False),
-        sa.Column("created_at", sitewatch.console.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", sitewatch.console.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "created_at", sitewatch.console.models.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column(
+            "expires_at", sitewatch.console.models.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("token_hash"),
     )

@@ -30,8 +30,12 @@ def upgrade() -> None:
         sa.Column("site_id", sa.String(length=40), nullable=True),
         sa.Column("password_hash", sa.String(length=300), nullable=False),
         sa.Column("public_key", sa.String(length=64), nullable=True),
-        sa.Column("created_at", sitewatch.console.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sitewatch.console.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "created_at", sitewatch.console.models.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column(
+            "updated_at", sitewatch.console.models.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.PrimaryKeyConstraint("username"),
         sa.UniqueConstraint("site_id"),
     )

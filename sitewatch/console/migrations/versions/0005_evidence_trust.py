@@ -35,7 +35,9 @@ def upgrade() -> None:
         )
     with op.batch_alter_table("alerts", schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column("exported_at", sitewatch.console.models.UTCDateTime(timezone=True), nullable=True)
+            sa.Column(
+                "exported_at", sitewatch.console.models.UTCDateTime(timezone=True), nullable=True
+            )
         )
         batch_op.add_column(
             sa.Column("legal_hold", sa.Boolean(), server_default=sa.false(), nullable=False)
