@@ -56,7 +56,7 @@ function edgeHealth(site) {
   const stale = Date.now() - Date.parse(st.at) > 3 * st.interval_s * 1000;
   const items = [
     [t("edge.disk"), hours == null ? "—" : t("edge.hours", { n: fmtNumber(hours, 0) }), hours != null && hours < DISK_WARN_HOURS],
-    [t("sitewatch.edge.outbox"), String(st.outbox_depth), st.outbox_depth > OUTBOX_WARN],
+    [t("edge.outbox"), String(st.outbox_depth), st.outbox_depth > OUTBOX_WARN],
     [t("edge.inference"), t("edge.ms", { p50: fmtNumber(st.inference_ms_p50, 0), p95: fmtNumber(st.inference_ms_p95, 0) }), false],
     [t("edge.stale"), String(st.frames_dropped_stale), false],
     [t("edge.stats_at"), fmtAgo(st.at), stale],
