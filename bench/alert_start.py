@@ -7,7 +7,7 @@ An alert's start as ``AlertDelivery`` makes it (the start message, two snapshot 
 640x360 frame with their hashes and fsyncs, the evidence index, the outbox rows of the files
 and of the update listing them) on this disk, in one process, side by side:
 
-* **SiteWatch**: the evidence index as it is now (``sitewatch.edge.evidence_index``, SQLite, one
+* **SiteWatch**: the evidence index as it is now (``sitewatch.edge.evidence.index``, SQLite, one
 small
   transaction per change);
 * **baseline**: the JSON index it replaced (below, as it was: the whole index rewritten
@@ -34,14 +34,14 @@ from typing import Any
 
 import numpy as np
 
-from sitewatch.edge.alerts import AlertTransition
+from sitewatch.edge.analysis.alerts import AlertTransition
+from sitewatch.edge.analysis.pipeline import AnalysedFrame
 from sitewatch.edge.atomic import write_atomic
-from sitewatch.edge.delivery import AlertDelivery
 from sitewatch.edge.detections import Detections
-from sitewatch.edge.evidence import EvidenceFileInfo
-from sitewatch.edge.evidence_index import AlertFiles, EvidenceStore
-from sitewatch.edge.outbox import Outbox
-from sitewatch.edge.pipeline import AnalysedFrame
+from sitewatch.edge.evidence.files import EvidenceFileInfo
+from sitewatch.edge.evidence.index import AlertFiles, EvidenceStore
+from sitewatch.edge.publish.delivery import AlertDelivery
+from sitewatch.edge.publish.outbox import Outbox
 
 
 class JsonIndex:

@@ -1,9 +1,9 @@
 """Colour conversion of decoded frames: ``python -m bench.colour [--frames 200] [--rounds 5]``.
 
-Times ``sitewatch.edge.capture._bgr`` (OpenCV's I420 to BGR for limited-range YUV 4:2:0) against the
-baseline it replaced (PyAV's ``to_ndarray(format="bgr24")``, FFmpeg's swscale), interleaved
-round by round on freshly decoded 640x360 frames of a sample clip's sub-stream (the size the
-edge analyses; each frame converted once, as on the edge: PyAV keeps a frame's swscale
+Times ``sitewatch.edge.video.capture._bgr`` (OpenCV's I420 to BGR for limited-range YUV 4:2:0)
+against the baseline it replaced (PyAV's ``to_ndarray(format="bgr24")``, FFmpeg's swscale),
+interleaved round by round on freshly decoded 640x360 frames of a sample clip's sub-stream (the size
+the edge analyses; each frame converted once, as on the edge: PyAV keeps a frame's swscale
 context, so a second conversion of the same frame is cheaper), and measures both against the
 BT.601 formula (tests/test_colour.py).
 """
@@ -23,7 +23,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from sitewatch.edge.capture import _bgr
+from sitewatch.edge.video.capture import _bgr
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("SITEWATCH_SHARED", ROOT.parent / "shared"))
@@ -67,7 +67,7 @@ def main() -> None:
     frames = _decode(stream, args.frames)
     variants: dict[str, Callable[[av.VideoFrame], np.ndarray]] = {
         "swscale (baseline)": lambda f: f.to_ndarray(format="bgr24"),
-        "OpenCV (sitewatch.edge.capture._bgr)": _bgr,
+        "OpenCV (sitewatch.edge.video.capture._bgr)": _bgr,
     }
     times: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(args.rounds):

@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from sitewatch.edge.detector import Detector
+from sitewatch.edge.detect.detector import Detector
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("SITEWATCH_SHARED", ROOT.parent / "shared"))

@@ -69,11 +69,11 @@ import yaml
 
 from bench.violation_clip import build_clip, camera_streams, choose_scenes
 from sitewatch.contract import messages as m
-from sitewatch.edge import delivery
-from sitewatch.edge.batcher import Analysed, DetectFn
-from sitewatch.edge.capture import Frame
-from sitewatch.edge.detector import Detector
-from sitewatch.edge.transport import MqttTransport
+from sitewatch.edge.detect.batcher import Analysed, DetectFn
+from sitewatch.edge.detect.detector import Detector
+from sitewatch.edge.publish import delivery
+from sitewatch.edge.publish.transport import MqttTransport
+from sitewatch.edge.video.capture import Frame
 from sitewatch.edge.worker import DETECTOR_CONF, EdgeWorker
 
 ROOT = Path(__file__).resolve().parent.parent

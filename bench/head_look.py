@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.realistic_set import PARTS, ROOT, SHARED, build
-from sitewatch.edge.detector import DEFAULT_MODEL, Detector
+from sitewatch.edge.detect.detector import DEFAULT_MODEL, Detector
 from sitewatch.tools.cli import LARGE_INPUT, MAX_CROPS
 from sitewatch.tools.evaluate import AP_CONF, evaluate
 

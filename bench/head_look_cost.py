@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from bench.realistic_set import ROOT, build
-from sitewatch.edge.detector import DEFAULT_MODEL, Detector
+from sitewatch.edge.detect.detector import DEFAULT_MODEL, Detector
 from sitewatch.tools.dataset import open_dataset
 
 

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from bench.far_set import ROOT, SHARED, far_set
-from sitewatch.edge.detector import DEFAULT_MODEL, Detector
+from sitewatch.edge.detect.detector import DEFAULT_MODEL, Detector
 from sitewatch.tools.evaluate import AP_CONF, evaluate
 
 

@@ -1,7 +1,7 @@
 """Letterboxing speed: ``python -m bench.letterbox [--batch 8] [--rounds 200]``.
 
-Times ``sitewatch.edge.letterbox.letterbox_batch`` (one ``np.multiply`` per colour plane into the
-``(B, 3, H, W)`` tensor) against the baseline it replaced (a strided ``[..., ::-1]`` +
+Times ``sitewatch.edge.detect.letterbox.letterbox_batch`` (one ``np.multiply`` per colour plane into
+the ``(B, 3, H, W)`` tensor) against the baseline it replaced (a strided ``[..., ::-1]`` +
 ``transpose`` + ``astype`` + contiguous copy), interleaved round by round on the same real
 640x360 frames of the hard-hat val set, at the edge's rectangular input (256x416). Also checks
 that both give bit-identical tensors.
@@ -20,7 +20,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from sitewatch.edge.letterbox import PAD_VALUE, FloatArray, letterbox_batch, letterbox_geometry
+from sitewatch.edge.detect.letterbox import (
+    PAD_VALUE,
+    FloatArray,
+    letterbox_batch,
+    letterbox_geometry,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("SITEWATCH_SHARED", ROOT.parent / "shared"))

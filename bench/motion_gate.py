@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from sitewatch.edge.motion import MotionGate
+from sitewatch.edge.video.motion import MotionGate
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("SITEWATCH_SHARED", ROOT.parent / "shared"))

@@ -1,8 +1,8 @@
 """Accuracy regression figures on a small fixed subset: ``python -m bench.regression [--write]``.
 
-The model (default ``sitewatch.edge.detector.DEFAULT_MODEL``) with ``sitewatch eval``'s settings
-(one label per box, second look and head look on, ``MAX_CROPS``) and ``conf=AP_CONF``, on the first
-``IMAGES_PER_SET`` images (sorted by name) of the val split of each set in ``SETS`` under
+The model (default ``sitewatch.edge.detect.detector.DEFAULT_MODEL``) with ``sitewatch eval``'s
+settings (one label per box, second look and head look on, ``MAX_CROPS``) and ``conf=AP_CONF``, on
+the first ``IMAGES_PER_SET`` images (sorted by name) of the val split of each set in ``SETS`` under
 ``../shared/datasets``. Figures: AP50 per label with at least ``MIN_GT_BOXES`` GT boxes, and
 the head-state confusion
 shares at ``CONF`` (bare heads called helmet, hard hats called head). ``--write`` stores them
@@ -22,7 +22,7 @@ from typing import Any
 
 from bench.far_set import SHARED
 from bench.realistic_set import PARTS, build
-from sitewatch.edge.detector import DEFAULT_MODEL, Detector
+from sitewatch.edge.detect.detector import DEFAULT_MODEL, Detector
 from sitewatch.tools.cli import LARGE_INPUT, MAX_CROPS
 from sitewatch.tools.evaluate import AP_CONF, evaluate
 

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 from bench.far_set import far_set
-from sitewatch.edge.detector import DEFAULT_MODEL, Detector
+from sitewatch.edge.detect.detector import DEFAULT_MODEL, Detector
 from sitewatch.tools.evaluate import AP_CONF, evaluate
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -60,7 +60,7 @@ from make_streams import build_stream
 from paho.mqtt.enums import CallbackAPIVersion
 
 from sitewatch.contract import messages as m
-from sitewatch.edge.config_load import ConfigError, load_config_with_warnings
+from sitewatch.edge.config.load import ConfigError, load_config_with_warnings
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("SITEWATCH_SHARED", REPO.parent / "shared"))
@@ -480,7 +480,7 @@ def composed_clip(model: Path) -> Path:
         raise DemoError(f"no {SHARED / 'datasets' / 'hardhat'} for the composed gate camera")
     sys.path.insert(0, str(REPO))
     from bench.violation_clip import build_clip, choose_scenes
-    from sitewatch.edge.detector import Detector
+    from sitewatch.edge.detect.detector import Detector
 
     print("demo: composing the gate camera's clip from hard-hat val images (cached)")
     bare, calm, what = choose_scenes(Detector(model, conf=0.25, second_look=False), 0.5)

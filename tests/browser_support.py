@@ -40,7 +40,7 @@ from sitewatch.console.settings import Settings
 from sitewatch.console.state import AppState
 from sitewatch.console.users import create_user
 from sitewatch.contract import messages as m
-from sitewatch.edge.transport import MqttTransport
+from sitewatch.edge.publish.transport import MqttTransport
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--autoplay-policy=no-user-gesture-required"]

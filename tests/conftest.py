@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sitewatch.edge.detector import DEFAULT_MODEL, Detector
+from sitewatch.edge.detect.detector import DEFAULT_MODEL, Detector
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL_ENV = "SITEWATCH_MODEL"

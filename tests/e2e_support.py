@@ -26,7 +26,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from sitewatch.contract import messages as m
 from sitewatch.contract.signing import load_key, public_key_text, sign, verify
-from sitewatch.edge.model import open_model
+from sitewatch.edge.detect.model import open_model
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL_ENV = "SITEWATCH_MODEL"

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from sitewatch.edge.transport import MqttTransport
+from sitewatch.edge.publish.transport import MqttTransport
 
 HOST = "127.0.0.1"
 

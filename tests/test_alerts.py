@@ -10,11 +10,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sitewatch.edge.alerts import AlertTracker, AlertTransition
-from sitewatch.edge.config import RuleConfig, Rules, Zone
+from sitewatch.edge.analysis.alerts import AlertTracker, AlertTransition
+from sitewatch.edge.analysis.rules import Box, Observation, RuleEngine, RuleName
+from sitewatch.edge.analysis.tracker import Tracker
+from sitewatch.edge.config.schema import RuleConfig, Rules, Zone
 from sitewatch.edge.detections import Detections
-from sitewatch.edge.rules import Box, Observation, RuleEngine, RuleName
-from sitewatch.edge.tracker import Tracker
 
 FRAME = (1000, 1000)
 TZ = ZoneInfo("Europe/Berlin")

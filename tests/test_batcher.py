@@ -7,10 +7,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sitewatch.edge.batcher import Batcher
-from sitewatch.edge.capture import Frame
+from sitewatch.edge.detect.batcher import Batcher
 from sitewatch.edge.detections import Detections
-from sitewatch.edge.motion import MotionGate
+from sitewatch.edge.video.capture import Frame
+from sitewatch.edge.video.motion import MotionGate
 
 
 class Camera:

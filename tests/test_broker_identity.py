@@ -33,7 +33,7 @@ from sitewatch.console.db import Database
 from sitewatch.console.models import Alert, BrokerAccount
 from sitewatch.contract import messages as m
 from sitewatch.contract.signing import Signer, load_key, public_key_text
-from sitewatch.edge.transport import MqttTransport
+from sitewatch.edge.publish.transport import MqttTransport
 
 PREFIX = "sitewatch"
 CONSOLE_USER = "console-test"

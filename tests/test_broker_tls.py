@@ -20,7 +20,7 @@ from mqtt_broker import HOST, Collector, Mosquitto, _free_port, until_received
 
 from sitewatch.cli import main as sitewatch
 from sitewatch.contract import messages as m
-from sitewatch.edge.transport import MqttTransport, Tls
+from sitewatch.edge.publish.transport import MqttTransport, Tls
 
 REPO = Path(__file__).resolve().parent.parent
 PREFIX = "sitewatch"

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from rtsp_server import RtspServer, rtsp_server  # noqa: F401  (the fixture)
 
-from sitewatch.edge.capture import CameraReader, CameraStats, Frame
+from sitewatch.edge.video.capture import CameraReader, CameraStats, Frame
 
 STALL_S = 2.0
 MakeReader = Callable[..., CameraReader]

@@ -14,7 +14,7 @@ import cv2
 import pytest
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from sitewatch.edge.detector import Detector
+from sitewatch.edge.detect.detector import Detector
 
 IMAGES = ["hard_hat_workers1137.jpg", "hard_hat_workers1179.jpg"]
 CLIP_FPS = 10

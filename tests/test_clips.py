@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from rtsp_server import RtspServer, rtsp_server  # noqa: F401  (the fixture)
 
-from sitewatch.edge.clips import (
+from sitewatch.edge.evidence.clips import (
     ClipError,
     cut_clip,
     extract_still,
@@ -25,7 +25,7 @@ from sitewatch.edge.clips import (
     probe,
     wait_covered,
 )
-from sitewatch.edge.recorder import (
+from sitewatch.edge.video.recorder import (
     Pin,
     Segment,
     SegmentRecorder,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from bench.colour import bt601
-from sitewatch.edge.capture import FULL_RANGE, _bgr
+from sitewatch.edge.video.capture import FULL_RANGE, _bgr
 
 
 def _yuv420p(width: int, height: int, seed: int = 0) -> av.VideoFrame:

@@ -25,8 +25,8 @@ from sitewatch.contract import messages as m
 from sitewatch.contract.signing import fingerprint, public_key_text, sign
 from sitewatch.edge.command_gate import ANSWERED_PER_MINUTE, APPLIED_PER_MINUTE, CommandGate
 from sitewatch.edge.commands import obey
-from sitewatch.edge.config import SiteConfig
-from sitewatch.edge.config_load import ConfigError, load_config, load_config_with_warnings
+from sitewatch.edge.config.load import ConfigError, load_config, load_config_with_warnings
+from sitewatch.edge.config.schema import SiteConfig
 from sitewatch.edge.identity import edge_key
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,8 +16,8 @@ from sitewatch.contract import messages as m
 from sitewatch.contract.signing import public_key_text, sign
 from sitewatch.edge.command_gate import CommandGate
 from sitewatch.edge.commands import Outcome, obey
-from sitewatch.edge.config import SiteConfig
-from sitewatch.edge.config_load import load_config
+from sitewatch.edge.config.load import load_config
+from sitewatch.edge.config.schema import SiteConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 CONSOLE = Ed25519PrivateKey.generate()

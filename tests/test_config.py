@@ -12,14 +12,14 @@ from typing import get_args
 import pytest
 from pydantic import ValidationError
 
-from sitewatch.edge.config import Label, SiteConfig, Zone, camera_rules
-from sitewatch.edge.config_load import (
+from sitewatch.edge.config.load import (
     ConfigError,
     ConfigProblem,
     dump_config,
     load_config,
     parse_config,
 )
+from sitewatch.edge.config.schema import Label, SiteConfig, Zone, camera_rules
 from sitewatch.edge.detections import LABELS
 
 REPO = Path(__file__).resolve().parent.parent

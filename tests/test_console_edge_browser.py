@@ -30,7 +30,7 @@ from rtsp_server import RtspServer, _check_gstreamer
 
 from sitewatch.console.models import BrokerAccount
 from sitewatch.contract.signing import load_or_create_key, public_key_text
-from sitewatch.edge.config_load import load_config
+from sitewatch.edge.config.load import load_config
 
 pytestmark = pytest.mark.slow
 CAMERA = "cam-gate"

@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 
 from sitewatch.contract import messages as m
-from sitewatch.edge.config_load import load_config
-from sitewatch.edge.console_feed import SnapshotPacer, camera_config_message, snapshot_jpeg
+from sitewatch.edge.config.load import load_config
+from sitewatch.edge.publish.console_feed import SnapshotPacer, camera_config_message, snapshot_jpeg
 
 REPO = Path(__file__).resolve().parent.parent
 

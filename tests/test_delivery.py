@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 
 from sitewatch.contract import messages as m
-from sitewatch.edge.alerts import AlertTransition
-from sitewatch.edge.delivery import AlertDelivery
+from sitewatch.edge.analysis.alerts import AlertTransition
+from sitewatch.edge.analysis.pipeline import AnalysedFrame
 from sitewatch.edge.detections import Detections
-from sitewatch.edge.evidence_index import EvidenceStore
-from sitewatch.edge.outbox import Outbox, Row
-from sitewatch.edge.pipeline import AnalysedFrame
+from sitewatch.edge.evidence.index import EvidenceStore
+from sitewatch.edge.publish.delivery import AlertDelivery
+from sitewatch.edge.publish.outbox import Outbox, Row
 
 
 def _delivery(tmp_path: Path) -> tuple[AlertDelivery, Outbox]:

@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from sitewatch.edge.decode import MAX_DETECTIONS, box_iou
+from sitewatch.edge.detect.decode import MAX_DETECTIONS, box_iou
+from sitewatch.edge.detect.detector import Detector, ModelError
 from sitewatch.edge.detections import Detections
-from sitewatch.edge.detector import Detector, ModelError
 
 BATCH_IMAGES = [
     "hard_hat_workers1137.jpg",

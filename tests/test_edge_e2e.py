@@ -60,8 +60,8 @@ from rtsp_server import RtspServer, _check_gstreamer
 from sitewatch.contract import messages as m
 from sitewatch.contract.signing import verify
 from sitewatch.edge.command_gate import ANSWERED_PER_MINUTE
-from sitewatch.edge.config_load import load_config
-from sitewatch.edge.detector import Detector
+from sitewatch.edge.config.load import load_config
+from sitewatch.edge.detect.detector import Detector
 
 pytestmark = pytest.mark.slow
 

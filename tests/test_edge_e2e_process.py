@@ -44,7 +44,9 @@ pytestmark = pytest.mark.slow
 
 HEAD_ZONE = [[0.3, 0.0], [0.8, 0.0], [0.8, 0.6], [0.3, 0.6]]
 POST_ROLL_S = 4.0
-END_AFTER_S = 5.0  # sitewatch.edge.alerts.AlertTracker: no violation for this long ends an alert
+END_AFTER_S = (
+    5.0  # sitewatch.edge.analysis.alerts.AlertTracker: no violation for this long ends an alert
+)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sitewatch.edge.detector import Detector
+from sitewatch.edge.detect.detector import Detector
 from sitewatch.tools.evaluate import (
     AP_CONF,
     average_precision,

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from sitewatch.edge.evidence import (
+from sitewatch.edge.evidence.files import (
     ZONE_COLOUR,
     DiskItem,
     DiskManager,
@@ -26,8 +26,8 @@ from sitewatch.edge.evidence import (
     sha256_file,
     write_snapshots,
 )
-from sitewatch.edge.evidence_index import EvidenceStore
-from sitewatch.edge.recorder import SegmentRing
+from sitewatch.edge.evidence.index import EvidenceStore
+from sitewatch.edge.video.recorder import SegmentRing
 
 GB = 10**9
 ALERT = "3f2b8c1e-5d4a-4b7e-9c2d-1a2b3c4d5e6f"
@@ -202,7 +202,7 @@ def test_disk_manager_deletes_files_and_keeps_open_evidence(
     )
     assert manager.bytes_per_hour() == pytest.approx(1000 / 2 * 3600)
     assert manager.hours_left() == 0.0
-    with caplog.at_level(logging.WARNING, logger="sitewatch.edge.evidence"):
+    with caplog.at_level(logging.WARNING, logger="sitewatch.edge.evidence.files"):
         report = manager.run(now=1010.0)
     assert [d.item.path.name for d in report.deleted] == [
         "r1-000000.ts",

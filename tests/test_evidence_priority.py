@@ -1,7 +1,8 @@
 """Evidence work runs at a low CPU priority; detection and everything else keep theirs.
 
 Real threads and real child processes: Linux keeps a nice value per thread, and a process
-started from a thread inherits that thread's value (what ``sitewatch.edge.delivery`` relies on).
+started from a thread inherits that thread's value (what ``sitewatch.edge.publish.delivery`` relies
+on).
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import threading
 import time
 from pathlib import Path
 
-from sitewatch.edge.delivery import EVIDENCE_NICE, AlertDelivery, lower_priority
-from sitewatch.edge.evidence_index import EvidenceStore
-from sitewatch.edge.outbox import Outbox
+from sitewatch.edge.evidence.index import EvidenceStore
+from sitewatch.edge.publish.delivery import EVIDENCE_NICE, AlertDelivery, lower_priority
+from sitewatch.edge.publish.outbox import Outbox
 
 
 def _thread_nice(tid: int) -> int:

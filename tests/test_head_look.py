@@ -9,11 +9,11 @@ import cv2
 import numpy as np
 import pytest
 
-from sitewatch.edge.decode import box_iou
+from sitewatch.edge.detect.decode import box_iou
+from sitewatch.edge.detect.detector import Detector
+from sitewatch.edge.detect.head_look import merge_head_states, one_state_per_head
+from sitewatch.edge.detect.second_look import head_regions
 from sitewatch.edge.detections import Detections
-from sitewatch.edge.detector import Detector
-from sitewatch.edge.head_look import merge_head_states, one_state_per_head
-from sitewatch.edge.second_look import head_regions
 from sitewatch.tools.dataset import read_labels
 
 
@@ -141,7 +141,7 @@ def test_a_near_photo_gets_no_head_look_crops(model_path: Path, shared: Path) ->
 
 
 def test_a_cameras_head_look_overrides_the_detectors() -> None:
-    from sitewatch.edge.config_load import load_config
+    from sitewatch.edge.config.load import load_config
     from sitewatch.edge.worker import wants_head_look
 
     config = load_config(Path(__file__).resolve().parent.parent / "configs" / "cameras.yaml")

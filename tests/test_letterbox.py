@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sitewatch.edge.letterbox import (
+from sitewatch.edge.detect.letterbox import (
     PAD_VALUE,
     Letterbox,
     boxes_to_frame,

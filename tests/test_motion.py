@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sitewatch.edge.motion import MotionGate
+from sitewatch.edge.video.motion import MotionGate
 
 
 def scene(seed: int = 0) -> np.ndarray:

@@ -22,8 +22,8 @@ from mqtt_broker import (  # noqa: F401
 from slow_link import slow_replies
 
 from sitewatch.contract import messages as m
-from sitewatch.edge.outbox import Outbox, Publisher
-from sitewatch.edge.transport import MqttTransport
+from sitewatch.edge.publish.outbox import Outbox, Publisher
+from sitewatch.edge.publish.transport import MqttTransport
 
 TOPIC = m.alerts("sitewatch", "s1")
 
@@ -113,7 +113,7 @@ def test_nothing_lost_while_broker_away(persistent_broker: Mosquitto, tmp_path: 
 CRASHING_EDGE = dedent(
     """
     import sys, time
-    from sitewatch.edge.outbox import Outbox
+    from sitewatch.edge.publish.outbox import Outbox
     outbox = Outbox(sys.argv[1])
     for payload in sys.argv[3:]:
         outbox.put(sys.argv[2], payload.encode())

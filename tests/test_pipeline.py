@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sitewatch.edge.config import CameraConfig, Zone
+from sitewatch.edge.analysis.pipeline import CameraPipeline
+from sitewatch.edge.config.schema import CameraConfig, Zone
 from sitewatch.edge.detections import Detections
-from sitewatch.edge.pipeline import CameraPipeline
 
 WHOLE = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)]
 CORNER = [(0.9, 0.9), (1.0, 0.9), (1.0, 1.0)]

@@ -10,8 +10,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from sitewatch.edge.detector import DEFAULT_MODEL, Detector, ModelError
-from sitewatch.edge.letterbox import letterbox_batch, letterbox_canvas
+from sitewatch.edge.detect.detector import DEFAULT_MODEL, Detector, ModelError
+from sitewatch.edge.detect.letterbox import letterbox_batch, letterbox_canvas
 
 onnx = pytest.importorskip("onnx")
 from onnx import helper, numpy_helper  # noqa: E402

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from sitewatch.edge.recorder import SegmentRecorder
-from sitewatch.edge.redact import redact_text, redact_url
+from sitewatch.edge.video.recorder import SegmentRecorder
+from sitewatch.edge.video.redact import redact_text, redact_url
 
 
 @pytest.mark.parametrize(
@@ -41,7 +41,7 @@ def test_a_failing_recorder_logs_and_reports_no_password(
 ) -> None:
     url = "rtsp://admin:Zebra-Horse-42@127.0.0.1:9/main"  # port 9: nothing listens
     recorder = SegmentRecorder(url, tmp_path / "ring", connect_s=2.0, backoff_s=(0.1, 0.1))
-    with caplog.at_level(logging.WARNING, logger="sitewatch.edge.recorder"):
+    with caplog.at_level(logging.WARNING, logger="sitewatch.edge.video.recorder"):
         recorder.start()
         try:
             deadline = time.monotonic() + 20

@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from sitewatch.edge.config import RuleConfig, Rules, TimeWindow, Zone
+from sitewatch.edge.analysis.rules import Observation, RuleEngine, attach_cigarettes, in_windows
+from sitewatch.edge.config.schema import RuleConfig, Rules, TimeWindow, Zone
 from sitewatch.edge.detections import Detections
-from sitewatch.edge.rules import Observation, RuleEngine, attach_cigarettes, in_windows
 
 FRAME = (1000, 1000)  # height, width
 TZ = ZoneInfo("Europe/Berlin")

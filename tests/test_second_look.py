@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sitewatch.edge.detect.second_look import head_regions, merge_cigarettes
 from sitewatch.edge.detections import Detections
-from sitewatch.edge.second_look import head_regions, merge_cigarettes
 
 FRAME = (1000, 1000)
 PERSON = [100, 100, 200, 500]  # 100 x 400: top 45% = 180 px, widened 120 -> 180 square

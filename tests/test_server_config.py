@@ -22,8 +22,8 @@ from sitewatch.contract import messages as m
 from sitewatch.contract.signing import SigningKeyError, load_key, public_key_text, verify
 from sitewatch.edge.command_gate import CommandGate
 from sitewatch.edge.commands import apply_command
-from sitewatch.edge.config_load import load_config
-from sitewatch.edge.console_feed import camera_config_message
+from sitewatch.edge.config.load import load_config
+from sitewatch.edge.publish.console_feed import camera_config_message
 
 ROOT = Path(__file__).resolve().parent.parent
 ZONE = {

@@ -131,7 +131,7 @@ def test_the_edge_status_gives_the_site_its_time_zone(tmp_path: Path, broker: Mo
 EDGE_PROCESS = dedent(
     """
     import sys, time
-    from sitewatch.edge.transport import MqttTransport, Will
+    from sitewatch.edge.publish.transport import MqttTransport, Will
     host, port, prefix, online, offline, *cameras = sys.argv[1:]
     topic = prefix + "/north/edge/status"
     will = Will(topic, offline.encode())

@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from sitewatch.edge.decode import anchor_grid, decode_dfl
-from sitewatch.edge.detector import DEFAULT_MODEL, Detector, ModelError
+from sitewatch.edge.detect.decode import anchor_grid, decode_dfl
+from sitewatch.edge.detect.detector import DEFAULT_MODEL, Detector, ModelError
 
 onnx = pytest.importorskip("onnx")
 from training.split_head import SplitError, split_head  # noqa: E402

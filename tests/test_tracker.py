@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import pytest
 
+from sitewatch.edge.analysis.tracker import Tracker
 from sitewatch.edge.detections import Detections
-from sitewatch.edge.tracker import Tracker
 
 Row = tuple[Sequence[float], float, str]
 

@@ -13,7 +13,7 @@ import pytest
 from mqtt_broker import HOST, Collector, Mosquitto, broker_fixture, until_received  # noqa: F401
 
 from sitewatch.contract import messages as m
-from sitewatch.edge.transport import MqttTransport, Will
+from sitewatch.edge.publish.transport import MqttTransport, Will
 
 STATUS = m.EdgeStatus(
     site_id="s1",
@@ -64,7 +64,7 @@ def test_publish_while_broker_is_away_is_abandoned_not_raised(broker: Mosquitto)
 EDGE_PROCESS = dedent(
     """
     import sys, time
-    from sitewatch.edge.transport import MqttTransport, Will
+    from sitewatch.edge.publish.transport import MqttTransport, Will
     host, port, topic, online, offline = sys.argv[1:]
     transport = MqttTransport(
         host, int(port), client_id="edge-s1", will=Will(topic, offline.encode())

@@ -20,8 +20,8 @@ from e2e_support import Collector, camera, edge_states, write_config
 from mqtt_broker import Mosquitto
 from rtsp_server import RtspServer, _check_gstreamer
 
+from sitewatch.edge.detect.letterbox import UInt8Array as Image
 from sitewatch.edge.detections import Detections
-from sitewatch.edge.letterbox import UInt8Array as Image
 from sitewatch.edge.worker import DetectorStalled, EdgeWorker
 
 pytestmark = pytest.mark.slow

@@ -6,8 +6,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from sitewatch.edge.config import Zone
-from sitewatch.edge.zones import CameraZones, PixelZone, anchor_points, check_zones
+from sitewatch.edge.analysis.zones import CameraZones, PixelZone, anchor_points, check_zones
+from sitewatch.edge.config.schema import Zone
 
 FRAME = (100, 200)  # height, width
 SQUARE = [(0.25, 0.2), (0.75, 0.2), (0.75, 0.8), (0.25, 0.8)]  # pixels x 50..150, y 20..80

@@ -24,7 +24,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from sitewatch.edge.model import PIXEL_LAYOUT
+from sitewatch.edge.detect.model import PIXEL_LAYOUT
 
 
 class PixelInputError(Exception):

@@ -28,7 +28,7 @@ from onnxruntime.quantization import (
 )
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from sitewatch.edge.letterbox import letterbox_batch
+from sitewatch.edge.detect.letterbox import letterbox_batch
 from training.data import list_images
 from training.pixel_input import pixel_input
 from training.split_head import split_head

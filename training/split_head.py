@@ -10,8 +10,8 @@ threshold, so this tool ends the graph at the head's two raw outputs instead:
 * ``class_logits``: ``[B, nc, anchors]``, before the sigmoid;
 
 and records in the metadata ``dfl_strides`` (the head's levels, e.g. ``[8, 16, 32]``, anchors
-in that order, row-major per level) and ``reg_max``. ``sitewatch.edge.decode.decode_dfl`` finishes
-the job for the kept anchors only; the result is the same boxes and scores
+in that order, row-major per level) and ``reg_max``. ``sitewatch.edge.detect.decode.decode_dfl``
+finishes the job for the kept anchors only; the result is the same boxes and scores
 (tests/test_split_head.py).
 Measured: 7 % less inference time per frame (bench/RESULTS.md, "Split head").
 """

@@ -107,7 +107,7 @@ def _letterboxed(images: list[Path], size: int) -> Any:
     """RGB 0..1 ``[N, 3, size, size]`` float32, letterboxed (grey 114) as the exporter expects."""
     import cv2
 
-    from sitewatch.edge.letterbox import letterbox_batch
+    from sitewatch.edge.detect.letterbox import letterbox_batch
 
     frames = [cv2.imread(str(p), cv2.IMREAD_COLOR) for p in images]
     tensor, _ = letterbox_batch(frames, (size, size))

@@ -28,7 +28,7 @@ SNIPPET_FILE = "edge-config.yaml"
 
 
 def snippet(creds: EdgeCredentials, console_public_key: str) -> dict[str, object]:
-    """The config keys the edge needs (sitewatch/edge/config.py ``mqtt`` and ``trust``)."""
+    """The config keys the edge needs (sitewatch/edge/config/schema.py ``mqtt`` and ``trust``)."""
     trust: dict[str, str] = {"console_public_key": console_public_key}
     if creds.private_key is not None:
         trust = {"key_file": KEY_FILE, **trust}

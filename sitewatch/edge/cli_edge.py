@@ -7,8 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
-from sitewatch.edge.config_errors import ConfigError
-from sitewatch.edge.model import ModelError
+from sitewatch.edge.config.errors import ConfigError
+from sitewatch.edge.detect.model import ModelError
 
 EXIT_OK, EXIT_CONFIG, EXIT_UNUSABLE, EXIT_STALLED = 0, 1, 2, 3
 

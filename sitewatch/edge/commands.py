@@ -22,9 +22,9 @@ from pydantic import ValidationError
 
 from sitewatch.contract import messages as m
 from sitewatch.edge.command_gate import CommandGate
-from sitewatch.edge.config import SiteConfig, deep_merge
-from sitewatch.edge.config_errors import ConfigError
-from sitewatch.edge.config_load import config_to_data, dump_config, parse_config
+from sitewatch.edge.config.errors import ConfigError
+from sitewatch.edge.config.load import config_to_data, dump_config, parse_config
+from sitewatch.edge.config.schema import SiteConfig, deep_merge
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from sitewatch.contract import messages as m
-from sitewatch.edge.capture import CameraStats
-from sitewatch.edge.delivery import utc
-from sitewatch.edge.transport import Delivery
+from sitewatch.edge.publish.delivery import utc
+from sitewatch.edge.publish.transport import Delivery
+from sitewatch.edge.video.capture import CameraStats
 
 if TYPE_CHECKING:
     from sitewatch.edge.worker import EdgeWorker

@@ -19,8 +19,8 @@ from sitewatch.contract.signing import (
     load_or_create_key,
     public_key_text,
 )
-from sitewatch.edge.config import SiteConfig
-from sitewatch.edge.config_errors import ConfigError, ConfigProblem
+from sitewatch.edge.config.errors import ConfigError, ConfigProblem
+from sitewatch.edge.config.schema import SiteConfig
 
 log = logging.getLogger(__name__)
 

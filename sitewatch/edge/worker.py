@@ -32,26 +32,26 @@ import numpy as np
 
 from sitewatch.contract import messages as m
 from sitewatch.contract.signing import Signer
-from sitewatch.edge.alerts import AlertTransition
-from sitewatch.edge.batcher import Analysed, Batcher
-from sitewatch.edge.capture import CameraReader
+from sitewatch.edge.analysis.alerts import AlertTransition
+from sitewatch.edge.analysis.pipeline import CameraPipeline
 from sitewatch.edge.command_gate import CommandGate
 from sitewatch.edge.commands import Outcome, obey
-from sitewatch.edge.config import CameraConfig, SiteConfig
-from sitewatch.edge.config_load import load_config
-from sitewatch.edge.console_feed import SnapshotPacer, camera_config_message, snapshot_jpeg
-from sitewatch.edge.delivery import AlertDelivery, utc
-from sitewatch.edge.detector import Detector
-from sitewatch.edge.evidence import DiskManager
-from sitewatch.edge.evidence_index import EvidenceStore
+from sitewatch.edge.config.load import load_config
+from sitewatch.edge.config.schema import CameraConfig, SiteConfig
+from sitewatch.edge.detect.batcher import Analysed, Batcher
+from sitewatch.edge.detect.detector import Detector
+from sitewatch.edge.detect.model import ModelError, default_threads, open_model
+from sitewatch.edge.evidence.files import DiskManager
+from sitewatch.edge.evidence.index import EvidenceStore
 from sitewatch.edge.housekeeping import Housekeeper
 from sitewatch.edge.identity import edge_key
-from sitewatch.edge.model import ModelError, default_threads, open_model
-from sitewatch.edge.motion import MotionGate
-from sitewatch.edge.outbox import Outbox, Publisher
-from sitewatch.edge.pipeline import CameraPipeline
-from sitewatch.edge.recorder import SegmentRecorder, SegmentRing
-from sitewatch.edge.transport import MqttTransport, Tls, Will
+from sitewatch.edge.publish.console_feed import SnapshotPacer, camera_config_message, snapshot_jpeg
+from sitewatch.edge.publish.delivery import AlertDelivery, utc
+from sitewatch.edge.publish.outbox import Outbox, Publisher
+from sitewatch.edge.publish.transport import MqttTransport, Tls, Will
+from sitewatch.edge.video.capture import CameraReader
+from sitewatch.edge.video.motion import MotionGate
+from sitewatch.edge.video.recorder import SegmentRecorder, SegmentRing
 
 log = logging.getLogger(__name__)
 

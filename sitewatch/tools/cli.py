@@ -19,11 +19,11 @@ from typing import Any, TextIO
 
 import cv2
 
-from sitewatch.edge.annotate import annotate
-from sitewatch.edge.config import SiteConfig
-from sitewatch.edge.config_load import ConfigError, ConfigProblem, load_config_with_warnings
+from sitewatch.edge.config.load import ConfigError, ConfigProblem, load_config_with_warnings
+from sitewatch.edge.config.schema import SiteConfig
+from sitewatch.edge.detect.detector import DEFAULT_MODEL, LARGE_FRAME, Detector, ModelError
 from sitewatch.edge.detections import Detections
-from sitewatch.edge.detector import DEFAULT_MODEL, LARGE_FRAME, Detector, ModelError
+from sitewatch.edge.evidence.annotate import annotate
 from sitewatch.tools.eval_plots import CONFUSION_MATRIX, PR_CURVE, require_matplotlib, write_plots
 from sitewatch.tools.evaluate import AP_CONF, EvalReport, evaluate
 from sitewatch.tools.media import MediaItem, iter_media

@@ -20,8 +20,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from sitewatch.edge.decode import box_iou
-from sitewatch.edge.detector import Detector
+from sitewatch.edge.detect.decode import box_iou
+from sitewatch.edge.detect.detector import Detector
 from sitewatch.tools.dataset import Dataset, open_dataset, read_labels
 
 FloatArray = npt.NDArray[np.float32]

@@ -4,8 +4,8 @@ The alert's box (normalised 0..1 xyxy), grown by a margin and clamped to the fra
 4-corner ``mask`` zone appended to the camera's zones as its edge last reported them; the change
 goes out against that version through :func:`sitewatch.console.routes.config.send_change`, the same
 path as the zone editor's, and the edge applies or refuses it. Detections whose anchor lies in a
-mask trigger nothing (sitewatch/edge/zones.py). The alert's own workflow is left alone: the change
-is recorded in the audit log (``config.mask_from_alert``), not as a workflow action, since
+mask trigger nothing (sitewatch/edge/analysis/zones.py). The alert's own workflow is left alone: the
+change is recorded in the audit log (``config.mask_from_alert``), not as a workflow action, since
 operators, who tune cameras, do not work alerts.
 """
 

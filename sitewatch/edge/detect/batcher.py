@@ -26,15 +26,15 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from sitewatch.edge.capture import Frame
 from sitewatch.edge.detections import Detections
-from sitewatch.edge.motion import MotionGate
+from sitewatch.edge.video.capture import Frame
+from sitewatch.edge.video.motion import MotionGate
 
 Image = npt.NDArray[np.uint8]
 
 
 class FrameSource(Protocol):
-    """What the batcher needs of a camera reader (``sitewatch.edge.capture.CameraReader``)."""
+    """What the batcher needs of a camera reader (``sitewatch.edge.video.capture.CameraReader``)."""
 
     name: str
 

@@ -12,7 +12,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from sitewatch.edge.decode import box_iou, nms_per_class
+from sitewatch.edge.detect.decode import box_iou, nms_per_class
 from sitewatch.edge.detections import Detections
 
 IntArray = npt.NDArray[np.int64]

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from sitewatch.contract import messages as m
-from sitewatch.edge.config import CameraConfig, SiteConfig
+from sitewatch.edge.config.schema import CameraConfig, SiteConfig
 
 SNAPSHOT_EVERY_S = 60.0
 SNAPSHOT_MAX_WIDTH = 1280

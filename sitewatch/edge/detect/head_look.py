@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sitewatch.edge.decode import box_iou, nms_per_class
+from sitewatch.edge.detect.decode import box_iou, nms_per_class
 from sitewatch.edge.detections import Detections
 
 HEAD_STATES = ("helmet", "head")

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from sitewatch.edge.evidence import EvidenceFileInfo
+    from sitewatch.edge.evidence.files import EvidenceFileInfo
 
 log = logging.getLogger(__name__)
 

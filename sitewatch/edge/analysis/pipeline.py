@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from sitewatch.edge.alerts import AlertTracker, AlertTransition
-from sitewatch.edge.config import CameraConfig
+from sitewatch.edge.analysis.alerts import AlertTracker, AlertTransition
+from sitewatch.edge.analysis.rules import RuleEngine
+from sitewatch.edge.analysis.tracker import Tracker
+from sitewatch.edge.config.schema import CameraConfig
 from sitewatch.edge.detections import Detections
-from sitewatch.edge.rules import RuleEngine
-from sitewatch.edge.tracker import Tracker
 
 Image = npt.NDArray[np.uint8]
 

@@ -58,9 +58,9 @@ import numpy as np
 import numpy.typing as npt
 
 from sitewatch.contract.messages import RuleName, ZoneKind
-from sitewatch.edge.config import RuleConfig, Rules, TimeWindow, Zone
+from sitewatch.edge.analysis.zones import RULE_ANCHORS, CameraZones, anchor_points, check_zones
+from sitewatch.edge.config.schema import RuleConfig, Rules, TimeWindow, Zone
 from sitewatch.edge.detections import Detections
-from sitewatch.edge.zones import RULE_ANCHORS, CameraZones, anchor_points, check_zones
 
 Box = tuple[float, float, float, float]
 FloatArray = npt.NDArray[np.float32]

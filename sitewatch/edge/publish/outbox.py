@@ -42,7 +42,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from sitewatch.edge.transport import Delivery, Transport
+from sitewatch.edge.publish.transport import Delivery, Transport
 
 log = logging.getLogger(__name__)
 

@@ -6,9 +6,9 @@ Unknown keys are errors; every field is described; coordinates in config are nor
 Site defaults (``defaults.rules``, ``defaults.detect_fps``) are deep-merged into each camera
 *before* validation (:func:`merge_camera_defaults`), so every :class:`CameraConfig` carries its
 effective :class:`Rules` and ``detect_fps``. Relative paths are resolved against the config
-file's directory when the validation context holds ``base_dir`` (as ``sitewatch.edge.config_load``
+file's directory when the validation context holds ``base_dir`` (as ``sitewatch.edge.config.load``
 does); the loaded tree holds absolute paths. Cross-field checks live in
-``sitewatch.edge.config_checks``; read a file with ``sitewatch.edge.config_load.load_config``, not
+``sitewatch.edge.config.checks``; read a file with ``sitewatch.edge.config.load.load_config``, not
 with ``SiteConfig.model_validate``, to get YAML line numbers in errors.
 """
 
@@ -34,7 +34,7 @@ from pydantic import (
 
 from sitewatch.contract.messages import ZoneKind
 from sitewatch.contract.signing import SigningKeyError, parse_public_key
-from sitewatch.edge.config_checks import cross_check
+from sitewatch.edge.config.checks import cross_check
 
 Label = Literal["helmet", "head", "person", "cigarette"]
 """The detector's labels (``sitewatch.edge.detections.LABELS``)."""

@@ -35,7 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from sitewatch.contract.messages import ZoneKind
-from sitewatch.edge.config import Zone
+from sitewatch.edge.config.schema import Zone
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]

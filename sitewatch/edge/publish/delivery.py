@@ -31,7 +31,8 @@ Message ``seq`` is counted here per alert (start 0), because clip updates are ex
 
 A full disk never stops detection: nothing in :meth:`AlertDelivery.handle` or the evidence
 threads raises for it. Alert messages still go out (the outbox keeps what it cannot store in
-memory, ``sitewatch.edge.outbox``); evidence that cannot be written is dropped, counted by reason in
+memory, ``sitewatch.edge.publish.outbox``); evidence that cannot be written is dropped, counted by
+reason in
 :attr:`AlertDelivery.evidence_dropped` and logged; changes to the evidence index the disk refuses
 wait in memory (at most ``INDEX_BACKLOG`` of them, the oldest dropped and counted) and are
 applied in order once it has room. Files go to the outbox by reference (their path, size and
@@ -60,14 +61,14 @@ import numpy.typing as npt
 
 from sitewatch.contract import messages as m
 from sitewatch.contract.signing import Signer
-from sitewatch.edge.alerts import AlertTransition
-from sitewatch.edge.clips import ClipError, cut_clip, extract_still, wait_covered
-from sitewatch.edge.config import Zone
-from sitewatch.edge.evidence import EvidenceFileInfo, evidence_folder, write_snapshots
-from sitewatch.edge.evidence_index import EvidenceStore
-from sitewatch.edge.outbox import Outbox
-from sitewatch.edge.pipeline import AnalysedFrame
-from sitewatch.edge.recorder import SegmentRing
+from sitewatch.edge.analysis.alerts import AlertTransition
+from sitewatch.edge.analysis.pipeline import AnalysedFrame
+from sitewatch.edge.config.schema import Zone
+from sitewatch.edge.evidence.clips import ClipError, cut_clip, extract_still, wait_covered
+from sitewatch.edge.evidence.files import EvidenceFileInfo, evidence_folder, write_snapshots
+from sitewatch.edge.evidence.index import EvidenceStore
+from sitewatch.edge.publish.outbox import Outbox
+from sitewatch.edge.video.recorder import SegmentRing
 
 log = logging.getLogger(__name__)
 

@@ -21,9 +21,9 @@ from pydantic import ValidationError
 
 from sitewatch.contract.signing import SigningKeyError, load_key
 from sitewatch.edge.atomic import write_atomic
-from sitewatch.edge.config import SiteConfig, default_client_id
-from sitewatch.edge.config_checks import Finding, Loc, cross_check, format_loc
-from sitewatch.edge.config_errors import ConfigError, ConfigProblem, finding_from_error
+from sitewatch.edge.config.checks import Finding, Loc, cross_check, format_loc
+from sitewatch.edge.config.errors import ConfigError, ConfigProblem, finding_from_error
+from sitewatch.edge.config.schema import SiteConfig, default_client_id
 
 __all__ = [
     "ConfigError",
@@ -70,7 +70,7 @@ def load_config(path: str | Path) -> SiteConfig:
 
 
 def load_config_with_warnings(path: str | Path) -> tuple[SiteConfig, list[ConfigProblem]]:
-    """The validated config and its warnings (see ``sitewatch.edge.config_checks``)."""
+    """The validated config and its warnings (see ``sitewatch.edge.config.checks``)."""
     path = Path(path)
     raw = path.read_bytes()
     try:

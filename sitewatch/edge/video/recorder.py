@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from sitewatch.edge.redact import redact_text, redact_url
+from sitewatch.edge.video.redact import redact_text, redact_url
 
 log = logging.getLogger(__name__)
 

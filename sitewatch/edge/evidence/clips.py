@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sitewatch.edge.evidence import EvidenceFileInfo, sha256_file
-from sitewatch.edge.recorder import Segment, SegmentRing
+from sitewatch.edge.evidence.files import EvidenceFileInfo, sha256_file
+from sitewatch.edge.video.recorder import Segment, SegmentRing
 
 DASH = "\u2013"
 log = logging.getLogger(__name__)

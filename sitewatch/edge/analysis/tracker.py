@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from sitewatch.edge.decode import box_iou
+from sitewatch.edge.detect.decode import box_iou
 from sitewatch.edge.detections import Detections
 
 FloatArray = npt.NDArray[np.float32]

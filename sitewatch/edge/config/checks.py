@@ -1,4 +1,4 @@
-"""Cross-field checks of a validated :class:`~sitewatch.edge.config.SiteConfig`: pure, named
+"""Cross-field checks of a validated :class:`~sitewatch.edge.config.schema.SiteConfig`: pure, named
 functions.
 
 Each check yields :class:`Finding` s that point at a key path (a pydantic-style ``loc``) and say
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from sitewatch.edge.config import Label, SiteConfig
+    from sitewatch.edge.config.schema import Label, SiteConfig
 
 Loc = tuple[str | int, ...]
 Severity = Literal["error", "warning"]

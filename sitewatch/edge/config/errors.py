@@ -18,8 +18,8 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
-from sitewatch.edge.config import SiteConfig
-from sitewatch.edge.config_checks import Finding, Loc, Severity
+from sitewatch.edge.config.checks import Finding, Loc, Severity
+from sitewatch.edge.config.schema import SiteConfig
 
 
 @dataclass(frozen=True)

@@ -37,9 +37,9 @@ from typing import Literal
 import numpy as np
 
 from sitewatch.contract.messages import RuleName
-from sitewatch.edge.config import Rules
-from sitewatch.edge.decode import box_iou
-from sitewatch.edge.rules import Box, Observation
+from sitewatch.edge.analysis.rules import Box, Observation
+from sitewatch.edge.config.schema import Rules
+from sitewatch.edge.detect.decode import box_iou
 
 Event = Literal["start", "update", "end"]
 

@@ -1,16 +1,16 @@
 """Evidence files of alerts (snapshots, hashes), who owns them, and the disk they may use.
 
 Layout: ``<root>/<site>/<camera>/<YYYY-MM-DD>/<alert_id>_snapshot.jpg`` (annotated),
-``..._snapshot_clean.jpg`` (the untouched frame) and ``..._clip.mp4`` (``sitewatch.edge.clips``).
-Every file is written to a temp name and renamed, so a reader never sees half a file, and its
-SHA-256 travels in the alert.
+``..._snapshot_clean.jpg`` (the untouched frame) and ``..._clip.mp4``
+(``sitewatch.edge.evidence.clips``). Every file is written to a temp name and renamed, so a reader
+never sees half a file, and its SHA-256 travels in the alert.
 
 Disk is managed by *hours of recording left* (free bytes / observed bytes per hour of all
 rings), not percent full. :func:`plan_deletions` decides, :class:`DiskManager` applies: evidence
 of closed alerts past retention always goes; below ``min_free_hours`` the oldest unpinned ring
 segments go first, then the oldest evidence of closed alerts (early, with a warning). Evidence
 of open alerts and ring segments pinned for a clip are never deleted. Which alert owns which
-file, and which are open: ``sitewatch.edge.evidence_index``.
+file, and which are open: ``sitewatch.edge.evidence.index``.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from sitewatch.edge.annotate import COLOURS, OTHER_COLOUR
 from sitewatch.edge.atomic import write_atomic
-from sitewatch.edge.evidence_index import EvidenceStore
-from sitewatch.edge.recorder import Segment, SegmentRing
+from sitewatch.edge.evidence.annotate import COLOURS, OTHER_COLOUR
+from sitewatch.edge.evidence.index import EvidenceStore
+from sitewatch.edge.video.recorder import Segment, SegmentRing
 
 if TYPE_CHECKING:
     from sitewatch.contract.messages import EvidenceFile

@@ -19,23 +19,23 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from sitewatch.edge.decode import (
+from sitewatch.edge.detect.decode import (
     MAX_DETECTIONS,
     anchor_grid,
     decode_dfl,
     decode_yolov8,
     nms_per_class,
 )
-from sitewatch.edge.detections import Detections
-from sitewatch.edge.head_look import (
+from sitewatch.edge.detect.head_look import (
     cut_by_edge,
     head_state_ids,
     merge_head_states,
     one_state_per_head,
 )
-from sitewatch.edge.letterbox import boxes_to_frame, letterbox_batch, letterbox_canvas
-from sitewatch.edge.model import ModelError, open_model
-from sitewatch.edge.second_look import head_regions, merge_cigarettes
+from sitewatch.edge.detect.letterbox import boxes_to_frame, letterbox_batch, letterbox_canvas
+from sitewatch.edge.detect.model import ModelError, open_model
+from sitewatch.edge.detect.second_look import head_regions, merge_cigarettes
+from sitewatch.edge.detections import Detections
 
 __all__ = ["DEFAULT_MODEL", "MODEL_ENV", "Detector", "ModelError", "default_model"]
 
@@ -120,8 +120,8 @@ class Detector:
         least ``min_crop`` px. It is off when the model has no ``cigarette`` label.
         ``head_look`` crops people and heads (``helmet`` too) again and lets the crops decide
         the state of the heads in them (``helmet`` or ``head``, merged by
-        ``sitewatch.edge.head_look``): crops of at least ``head_crop_size / max_upscale`` px, only
-        where they show a region at least ``min_gain`` times larger than the whole frame did (a
+        ``sitewatch.edge.detect.head_look``): crops of at least ``head_crop_size / max_upscale`` px,
+        only where they show a region at least ``min_gain`` times larger than the whole frame did (a
         frame near the input size gets none). ``head_crop_size`` is their square input (None: the
         size the model was exported at, whatever ``input_size``; the cigarette crops use the
         detector's input). ``other_state`` multiplies the score of the weaker state of a head seen
