@@ -7,6 +7,7 @@ found on grimp's graph of the same package (import-linter's own engine).
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -107,3 +108,17 @@ def test_version() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("sitewatch "), done.stdout
+
+
+def test_default_model_is_the_variables_else_the_checkouts(tmp_path: Path) -> None:
+    code = "from sitewatch.edge.detect.detector import DEFAULT_MODEL; print(DEFAULT_MODEL)"
+    env = {k: v for k, v in os.environ.items() if k != "SITEWATCH_MODEL"}
+    found = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert found.stdout.strip() == str(REPO / "models" / "sitewatch.onnx"), found.stderr
+    env["SITEWATCH_MODEL"] = str(tmp_path / "other.onnx")
+    named = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert named.stdout.strip() == str(tmp_path / "other.onnx"), named.stderr

@@ -41,7 +41,7 @@ __all__ = ["DEFAULT_MODEL", "MODEL_ENV", "Detector", "ModelError", "default_mode
 
 MODEL_ENV = "SITEWATCH_MODEL"
 """The environment variable that names the model used when none is given."""
-CHECKOUT_MODEL = Path(__file__).resolve().parents[2] / "models" / "sitewatch.onnx"
+CHECKOUT_MODEL = Path(__file__).resolve().parents[__name__.count(".")] / "models" / "sitewatch.onnx"
 """The shipped model in the source checkout this package runs from (an editable install); an
 installed wheel has no ``models/`` beside it, so there the model comes from ``--model``, the
 config's ``detector.model`` or ``$SITEWATCH_MODEL``."""
