@@ -33,15 +33,13 @@ from sqlalchemy.orm import Session
 from sitewatch.console.models import BrokerAccount, utcnow
 from sitewatch.contract import topics as t
 from sitewatch.contract.signing import parse_public_key, public_key_text
+from sitewatch.contract.vocabulary import ID_RE
 
 ITERATIONS = 101
 """PBKDF2 rounds, as mosquitto_passwd 2.0 writes them. Edge passwords are 32 random bytes, for
 which more rounds add nothing; the console's password is the operator's: make it long."""
 SALT_BYTES = 12  # as mosquitto_passwd
 EDGE_PREFIX = "edge-"
-SITE_PATTERN = re.compile(
-    r"^[a-z0-9][a-z0-9_-]{0,39}$"
-)  # sitewatch/contract/messages.py ID_PATTERN
 CONSOLE_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 FILE_MODE = 0o640  # the broker (group mosquitto) reads them; nobody else
 
@@ -74,7 +72,7 @@ def password_matches(password: str, hashed: str) -> bool:
 
 def edge_username(site_id: str) -> str:
     """The broker user name of ``site_id``'s edge; the site id is checked like the contract's."""
-    if not SITE_PATTERN.match(site_id):
+    if not ID_RE.fullmatch(site_id):  # match would take a final newline
         raise BrokerAccountError(
             f"expected a site id of a-z, 0-9, _ and - (up to 40 characters, as the edge's "
             f"site.id), got {site_id!r}: use the site id of the edge's config"

@@ -13,6 +13,7 @@ from typing import Literal
 from uuid import UUID
 
 from sitewatch.contract import messages as m
+from sitewatch.contract.vocabulary import ID_RE
 
 Kind = Literal[
     "alert",
@@ -25,7 +26,6 @@ Kind = Literal[
     "evidence",
 ]
 
-ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")  # sitewatch.contract.messages.ID_PATTERN
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # contract EvidenceFile.name
 
 MODELS: dict[Kind, type[m.Message]] = {
@@ -61,7 +61,7 @@ class Route:
 
 def check_id(value: str, what: str) -> str:
     """``value`` if it is a contract id (site, camera, zone), else :class:`TopicError`."""
-    if not ID_RE.match(value):
+    if not ID_RE.fullmatch(value):  # match would take a final newline
         raise TopicError(
             f"{what} must match {ID_RE.pattern} (lower-case letters, digits, '-', '_'), "
             f"got {value[:60]!r}"

@@ -23,9 +23,9 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
 
 from sitewatch.console.db import Base
+from sitewatch.console.workflow import ALERT_STATES as ALERT_STATES  # defined by the workflow
+from sitewatch.console.workflow import CLOSED_STATES as CLOSED_STATES
 
-ALERT_STATES = ("new", "acknowledged", "assigned", "resolved", "false_positive")
-CLOSED_STATES = ("resolved", "false_positive")
 ROLES = ("admin", "manager", "police", "operator")
 
 

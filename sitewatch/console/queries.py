@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Final, TypeVar
+from typing import Any, TypeVar
 
 from fastapi import HTTPException, status
 from sqlalchemy import ColumnElement, Select, and_, false, or_, select
@@ -21,8 +21,8 @@ from sitewatch.console.schemas import (
     EvidenceOut,
     TimelineEntry,
 )
+from sitewatch.console.workflow import OPEN_STATES as OPEN_STATES  # defined by the workflow
 
-OPEN_STATES: Final = ("new", "acknowledged", "assigned")
 S = TypeVar("S", bound=Select[*tuple[Any, ...]])
 
 

@@ -9,10 +9,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from sitewatch.console.settings import Language
+from sitewatch.console.workflow import ActionName as ActionName  # defined by the workflow
+from sitewatch.console.workflow import AlertState as AlertState
 from sitewatch.contract.messages import RuleName, ZoneSpec
 
-AlertState = Literal["new", "acknowledged", "assigned", "resolved", "false_positive"]
-ActionName = Literal["acknowledge", "assign", "resolve", "false_positive", "reopen", "note"]
 Role = Literal["admin", "manager", "police", "operator"]
 Username = str
 

@@ -10,17 +10,31 @@
 ``acknowledged_at`` is set on the first step out of ``new`` (whatever the step);
 ``closed_at`` on resolve / false positive (evidence retention counts from it) and cleared
 on reopen. False positives keep their evidence: they are the next model's training data.
+
+States, actions and the table are defined here once; the HTTP schemas and the tables import
+them, and ``python -m sitewatch.console.enums_js`` writes them into the browser's ``enums.js``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import Final, Literal, get_args
 
-from sitewatch.console.schemas import ActionName, AlertState
+AlertState = Literal["new", "acknowledged", "assigned", "resolved", "false_positive"]
+ActionName = Literal["acknowledge", "assign", "resolve", "false_positive", "reopen", "note"]
 
-TRANSITIONS: Final[dict[str, dict[str, str]]] = {
+ALERT_STATES: Final[tuple[AlertState, ...]] = get_args(AlertState)
+ACTIONS: Final[tuple[ActionName, ...]] = get_args(ActionName)
+CLOSED_STATES: Final[tuple[AlertState, ...]] = ("resolved", "false_positive")
+"""States an alert is closed in: evidence retention counts from its ``closed_at``."""
+OPEN_STATES: Final[tuple[AlertState, ...]] = tuple(
+    s for s in ALERT_STATES if s not in CLOSED_STATES
+)
+"""States an alert still needs work in: the feed's default, the open counts."""
+CLOSING: Final = frozenset(CLOSED_STATES)
+
+TRANSITIONS: Final[dict[AlertState, dict[ActionName, AlertState]]] = {
     "new": {
         "acknowledge": "acknowledged",
         "assign": "assigned",
@@ -36,7 +50,7 @@ TRANSITIONS: Final[dict[str, dict[str, str]]] = {
     "resolved": {"reopen": "acknowledged"},
     "false_positive": {"reopen": "acknowledged"},
 }
-CLOSING: Final = frozenset({"resolved", "false_positive"})
+"""From each state, each action's next state; ``note`` (any state, no change) is not listed."""
 
 
 class WorkflowError(ValueError):
@@ -83,13 +97,16 @@ class Change:
     closed_at: datetime | None
 
 
-def allowed_actions(state: str) -> tuple[str, ...]:
+def allowed_actions(state: str) -> tuple[ActionName, ...]:
     """Actions that may be taken on an alert in ``state`` (``note`` always may)."""
-    if state not in TRANSITIONS:
-        raise WorkflowError(
-            f"unknown alert state {state!r}: expected one of {', '.join(TRANSITIONS)}"
-        )
-    return (*TRANSITIONS[state], "note")
+    return (*TRANSITIONS[_known(state)], "note")
+
+
+def _known(state: str) -> AlertState:
+    for known in ALERT_STATES:
+        if state == known:
+            return known
+    raise WorkflowError(f"unknown alert state {state!r}: expected one of {', '.join(TRANSITIONS)}")
 
 
 def step(
@@ -111,7 +128,8 @@ def step(
         raise MissingInput(f"an assignee is only for 'assign', not for {action!r}: leave it out")
     if action == "note" and not note:
         raise MissingInput("'note' needs a note: write what was seen or done")
-    to_state = current.state if action == "note" else TRANSITIONS[current.state][action]
+    from_state = _known(current.state)
+    to_state = from_state if action == "note" else TRANSITIONS[from_state][action]
     new_assignee = current.assignee
     if action == "assign":
         new_assignee = (assignee or "").strip()
@@ -127,8 +145,8 @@ def step(
         closed_at = None
     return Change(
         action=action,
-        from_state=current.state,  # type: ignore[arg-type]
-        to_state=to_state,  # type: ignore[arg-type]
+        from_state=from_state,
+        to_state=to_state,
         username=username,
         at=at,
         note=note,

@@ -98,6 +98,8 @@ Drops = Annotated[
 ]
 """Counts by reason (a short text the edge chooses); only reasons that occurred appear."""
 RuleName = Literal["no_helmet", "smoking"]
+Label = Literal["helmet", "head", "person", "cigarette"]
+"""The detector's labels, in the model's class order (an alert's ``label`` is one of them)."""
 ZoneKind = Literal["helmet_required", "no_smoking", "smoking_area", "mask"]
 EvidenceKind = Literal["snapshot", "snapshot_clean", "clip", "still"]
 EvidenceType = Literal["image/jpeg", "video/mp4"]

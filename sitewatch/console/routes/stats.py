@@ -37,7 +37,7 @@ def stats(
     to acknowledge = ``acknowledged_at - received_at`` (from the moment the console had it),
     median and 90th percentile (linear interpolation) in seconds."""
     where = alert_filters(user, site=site, camera=camera, since=since, until=until)
-    by_state = dict.fromkeys(ALERT_STATES, 0)
+    by_state: dict[str, int] = dict.fromkeys(ALERT_STATES, 0)
     for state, n in s.execute(
         select(Alert.state, func.count()).where(*where).group_by(Alert.state)
     ):
