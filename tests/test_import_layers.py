@@ -16,7 +16,7 @@ from pathlib import Path
 import grimp
 
 REPO = Path(__file__).resolve().parent.parent
-WINGS = ("contract", "edge", "console", "tools")
+WINGS = ("core", "contract", "edge", "console", "tools")
 
 
 def test_wings_import_only_what_they_may() -> None:

@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from sitewatch.edge.analysis.rules import Observation, RuleEngine, attach_cigarettes, in_windows
+from sitewatch.edge.analysis.registry import attach_cigarettes
+from sitewatch.edge.analysis.rules import Observation, RuleEngine, in_windows
 from sitewatch.edge.config.schema import RuleConfig, Rules, TimeWindow, Zone
 from sitewatch.edge.detections import Detections
 

@@ -1,5 +1,5 @@
-"""Analysis: tracker, zones, rules, alerts and the per-camera pipeline.
+"""Analysis: tracker, zones, the rule registry, rules, alerts and the per-camera pipeline.
 
-May import: sitewatch.edge.config, sitewatch.edge.detections (not detect, evidence;
-box_iou still comes from detect.decode until it moves to a core module).
+May import: sitewatch.core, sitewatch.edge.config, sitewatch.edge.detections (not detect,
+evidence).
 """

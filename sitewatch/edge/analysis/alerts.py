@@ -37,9 +37,10 @@ from typing import Literal
 import numpy as np
 
 from sitewatch.contract.messages import RuleName
-from sitewatch.edge.analysis.rules import Box, Observation
+from sitewatch.core.geometry import Box, box_iou
+from sitewatch.edge.analysis.registry import RULES, rule
+from sitewatch.edge.analysis.rules import Observation
 from sitewatch.edge.config.schema import Rules
-from sitewatch.edge.detect.decode import box_iou
 
 Event = Literal["start", "update", "end"]
 
@@ -179,8 +180,7 @@ class AlertTracker:
         return None
 
     def _cooling(self, obs: Observation) -> bool:
-        rule = self.rules.no_helmet if obs.rule == "no_helmet" else self.rules.smoking
-        cooldown = rule.cooldown_s
+        cooldown = rule(obs.rule).config(self.rules).cooldown_s
         return any(
             e.rule == obs.rule
             and obs.ts - e.ended_at < cooldown
@@ -193,7 +193,7 @@ class AlertTracker:
         return bool(iou[0, 0] >= self.reacquire_iou)
 
     def _forget(self, ts: float) -> None:
-        longest = max(self.rules.no_helmet.cooldown_s, self.rules.smoking.cooldown_s)
+        longest = max(r.config(self.rules).cooldown_s for r in RULES.values())
         self._ended = [e for e in self._ended if ts - e.ended_at < longest]
 
 

@@ -22,20 +22,9 @@ A head whose score hovers around ``min_score`` therefore confirms as soon as mos
 window is over it, rather than restarting its dwell whenever the median dips below for a
 frame; a head over it in only a minority of frames never confirms.
 
-- ``no_helmet``: per ``head``/``helmet`` track and frame, the bare-head score is
-  ``max(0, best head score - best helmet score)`` of that track's boxes (the tracker gives a
-  head found as both labels in one frame one id, so an unsure frame scores near 0). A head
-  must look bare in more than half of its recent frames, so a head that flickers
-  head/helmet/head still counts and one that is mostly helmet does not.
-  The anchor (``RULE_ANCHORS["no_helmet"]``, head centre) must lie in a ``helmet_required``
-  zone and in no ``mask``.
-- ``smoking``: each cigarette whose centre lies in a person's head-and-hands region (the top
-  :data:`HANDS_TOP` of the person box, widened :data:`HANDS_WIDEN` times, plus a margin above)
-  is attached to the one person whose head point is nearest; the per-frame score of a person
-  track is its best attached cigarette (0 without). The person's feet must lie in a
-  ``no_smoking`` zone, in no ``smoking_area`` and in no ``mask``; cigarettes inside a mask are
-  dropped. A cigarette nearest to an untracked (not yet confirmed) person counts for nobody
-  rather than for a tracked neighbour.
+What each rule watches and scores (``no_helmet``: bare heads in ``helmet_required`` zones;
+``smoking``: cigarettes at people in ``no_smoking`` zones) is its ``Rule`` in
+``analysis.registry``; this engine runs every rule of ``registry.RULES``, in that order.
 
 A rule outside its ``active_hours`` (site time; a window whose end is before its start crosses
 midnight; an empty list is never) or not ``enabled`` produces nothing and forgets its history,
@@ -55,16 +44,14 @@ from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo
 
 import numpy as np
-import numpy.typing as npt
 
-from sitewatch.contract.messages import RuleName, ZoneKind
-from sitewatch.edge.analysis.zones import RULE_ANCHORS, CameraZones, anchor_points, check_zones
+from sitewatch.contract.messages import RuleName
+from sitewatch.core.geometry import Box, FloatArray
+from sitewatch.edge.analysis.registry import RULES
+from sitewatch.edge.analysis.zones import CameraZones, check_zones
 from sitewatch.edge.config.schema import RuleConfig, Rules, TimeWindow, Zone
 from sitewatch.edge.detections import Detections
 
-Box = tuple[float, float, float, float]
-FloatArray = npt.NDArray[np.float32]
-IntArray = npt.NDArray[np.int64]
 _NO_BOX: Box = (0.0, 0.0, 0.0, 0.0)
 
 MIN_FRAMES = 3
@@ -73,14 +60,6 @@ MIN_WINDOW_S = 1.0
 """Shortest sliding window for the median, so a zero dwell still smooths over frames."""
 FORGET_AFTER_S = 30.0
 """History of a track not seen for this long is dropped (the tracker never reuses ids)."""
-HANDS_TOP = 0.6
-"""Share of a person box, from its top, that holds the head, the mouth and a raised hand."""
-HANDS_WIDEN = 1.6
-"""Width factor of the head-and-hands region, for a hand held out to the side."""
-HANDS_ABOVE = 0.05
-"""Margin above the person box, as a share of its height, for a cigarette at the lips."""
-HEAD_POINT = 0.1
-"""Where a person's head is assumed, as a share of the box height from its top."""
 
 
 @dataclass(frozen=True)
@@ -172,7 +151,7 @@ class RuleEngine:
         self.slack_s = max(frame_period_s, 0.0) / 2
         self.tz = ZoneInfo(tz) if isinstance(tz, str) else tz
         self._pixel_zones: dict[tuple[int, int], CameraZones] = {}
-        self._history: dict[RuleName, dict[int, _History]] = {"no_helmet": {}, "smoking": {}}
+        self._history: dict[RuleName, dict[int, _History]] = {name: {} for name in RULES}
 
     def update(self, dets: Detections, ts: float, frame_hw: tuple[int, int]) -> list[Observation]:
         """Observations for tracked ``dets`` of the frame taken at epoch time ``ts``."""
@@ -180,63 +159,19 @@ class RuleEngine:
         if zones is None:
             zones = self._pixel_zones[frame_hw] = CameraZones(self.zones, frame_hw)
         out: list[Observation] = []
-        checks: tuple[tuple[RuleName, RuleConfig], ...] = (
-            ("no_helmet", self.rules.no_helmet),
-            ("smoking", self.rules.smoking),
-        )
-        for name, cfg in checks:
-            if not (cfg.enabled and in_windows(cfg.active_hours, ts, self.tz)):
-                self._history[name].clear()
-                continue
-            step = self._no_helmet if name == "no_helmet" else self._smoking
-            out.extend(step(dets, ts, zones, cfg))
+        for name, rule in RULES.items():
+            cfg = rule.config(self.rules)
             history = self._history[name]
+            if not (cfg.enabled and in_windows(cfg.active_hours, ts, self.tz)):
+                history.clear()
+                continue
+            for seen in rule.observe(dets, zones):
+                where = (seen.box, seen.label, zones)
+                obs = self._step(name, seen.track_id, seen.score, seen.zone_id, cfg, ts, where)
+                if obs is not None:
+                    out.append(obs)
             for tid in [t for t, h in history.items() if ts - h.last_ts > FORGET_AFTER_S]:
                 del history[tid]
-        return out
-
-    def _no_helmet(
-        self, dets: Detections, ts: float, zones: CameraZones, cfg: RuleConfig
-    ) -> list[Observation]:
-        tracked = dets.with_label(*(n for n in ("head", "helmet") if n in dets.labels))
-        tracked = tracked[tracked.track_ids >= 0]
-        out: list[Observation] = []
-        for tid in np.unique(tracked.track_ids).tolist():
-            mine = tracked[tracked.track_ids == tid]
-            is_head = np.asarray([n == "head" for n in mine.label_names()], dtype=bool)
-            head = float(mine.scores[is_head].max(initial=0.0))
-            helmet = float(mine.scores[~is_head].max(initial=0.0))
-            best = int(np.lexsort((mine.scores, is_head))[-1])  # best head box, else best helmet
-            box = mine.xyxy[best]
-            point = anchor_points(box, RULE_ANCHORS["no_helmet"])
-            zone_id = _zone_at(zones, point, "helmet_required", ("mask",))
-            label = mine.labels[int(mine.class_ids[best])]
-            margin = max(0.0, head - helmet)
-            obs = self._step("no_helmet", tid, margin, zone_id, cfg, ts, (box, label, zones))
-            if obs is not None:
-                out.append(obs)
-        return out
-
-    def _smoking(
-        self, dets: Detections, ts: float, zones: CameraZones, cfg: RuleConfig
-    ) -> list[Observation]:
-        if "person" not in dets.labels or "cigarette" not in dets.labels:
-            return []
-        people = dets.with_label("person")
-        cigs = dets.with_label("cigarette")
-        cigs = cigs[~zones.masked(anchor_points(cigs.xyxy, "centre"))]
-        holder = attach_cigarettes(people.xyxy, cigs.xyxy)
-        out: list[Observation] = []
-        for p, tid in enumerate(people.track_ids.tolist()):
-            if tid < 0:
-                continue
-            score = float(cigs.scores[holder == p].max(initial=0.0))
-            point = anchor_points(people.xyxy[p], RULE_ANCHORS["smoking"])
-            zone_id = _zone_at(zones, point, "no_smoking", ("mask", "smoking_area"))
-            where = (people.xyxy[p], "person", zones)
-            obs = self._step("smoking", tid, score, zone_id, cfg, ts, where)
-            if obs is not None:
-                out.append(obs)
         return out
 
     def _step(
@@ -262,37 +197,6 @@ class RuleEngine:
         if strong and (peak is None or score > peak.score):
             history.peak = peak = obs
         return replace(obs, peak=peak)
-
-
-def attach_cigarettes(people_xyxy: npt.ArrayLike, cig_xyxy: npt.ArrayLike) -> IntArray:
-    """Per cigarette, the index of the person holding it, or -1 (see the module docstring)."""
-    people = np.asarray(people_xyxy, dtype=np.float64).reshape(-1, 4)
-    cigs = np.asarray(cig_xyxy, dtype=np.float64).reshape(-1, 4)
-    if len(people) == 0 or len(cigs) == 0:
-        return np.full(len(cigs), -1, dtype=np.int64)
-    x1, y1, x2, y2 = (people[:, i] for i in range(4))
-    w, h = x2 - x1, y2 - y1
-    cx = (x1 + x2) / 2
-    px = ((cigs[:, 0] + cigs[:, 2]) / 2)[:, None]  # (C, 1)
-    py = ((cigs[:, 1] + cigs[:, 3]) / 2)[:, None]
-    inside = (
-        (np.abs(px - cx) <= w * HANDS_WIDEN / 2)
-        & (py >= y1 - HANDS_ABOVE * h)
-        & (py <= y1 + HANDS_TOP * h)
-    )
-    dist = np.hypot(px - cx, py - (y1 + HEAD_POINT * h)) / np.maximum(h, 1e-6)
-    dist = np.where(inside, dist, np.inf)
-    holder: IntArray = np.where(np.isfinite(dist.min(axis=1)), dist.argmin(axis=1), -1)
-    return holder.astype(np.int64)
-
-
-def _zone_at(
-    zones: CameraZones, point: npt.ArrayLike, kind: ZoneKind, excluded: tuple[ZoneKind, ...]
-) -> str | None:
-    """The first zone of ``kind`` holding ``point``, unless a zone of an ``excluded`` kind does."""
-    if any(zones.in_any(k, point)[0] for k in excluded):
-        return None
-    return zones.first_containing(kind, point)[0]
 
 
 def _minutes(hhmm: str) -> int:

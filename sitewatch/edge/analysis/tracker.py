@@ -42,11 +42,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from sitewatch.edge.detect.decode import box_iou
+from sitewatch.core.geometry import FloatArray, IntArray, box_iou
 from sitewatch.edge.detections import Detections
-
-FloatArray = npt.NDArray[np.float32]
-IntArray = npt.NDArray[np.int64]
 
 TRACK_GROUPS: dict[str, tuple[str, ...]] = {"headwear": ("head", "helmet"), "person": ("person",)}
 """Labels tracked together; a label in no group (``cigarette``) is never tracked."""

@@ -6,7 +6,7 @@ vectorised even-odd (ray-casting) test: a point exactly on an edge counts as ins
 left/top edges and outside on the right/bottom ones, so two zones that share an edge never
 both claim a point.
 
-Anchors, one per rule (:data:`RULE_ANCHORS`, the lead may change them):
+Anchors, one per rule (each ``Rule.anchor`` in ``analysis.registry``; the lead may change them):
 
 - ``smoking`` tests the person's **feet** (bottom-centre of the person box), as Frigate does
   for every zone: the feet are where the person stands on the floor that operators outline.
@@ -35,14 +35,12 @@ import numpy as np
 import numpy.typing as npt
 
 from sitewatch.contract.messages import ZoneKind
+from sitewatch.core.geometry import BoolArray, polygon_area
+from sitewatch.core.geometry import Float64Array as FloatArray
 from sitewatch.edge.config.schema import Zone
 
-FloatArray = npt.NDArray[np.float64]
-BoolArray = npt.NDArray[np.bool_]
 Anchor = Literal["centre", "bottom_centre", "projected_feet"]
 
-RULE_ANCHORS: dict[str, Anchor] = {"no_helmet": "centre", "smoking": "bottom_centre"}
-"""The anchor point each rule tests against zones (see the module docstring)."""
 HEAD_HEIGHTS_TO_FEET = 6.5
 """For ``projected_feet``: head heights from the bottom of a head box to the feet of a
 standing adult (an adult is about 7.5 head heights tall)."""
@@ -65,13 +63,6 @@ def anchor_points(xyxy: npt.ArrayLike, anchor: Anchor) -> FloatArray:
             f"unknown anchor {anchor!r}; expected centre, bottom_centre or projected_feet"
         )
     return np.stack([cx, y], axis=1)
-
-
-def polygon_area(points: npt.ArrayLike) -> float:
-    """Absolute shoelace area of a ``(K, 2)`` polygon, in its own units squared."""
-    p = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    x, y = p[:, 0], p[:, 1]
-    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2)
 
 
 def check_zones(zones: Sequence[Zone]) -> None:

@@ -13,8 +13,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from sitewatch.edge.config.rule_specs import RULE_SPECS
+
 if TYPE_CHECKING:
-    from sitewatch.edge.config.schema import Label, SiteConfig
+    from sitewatch.edge.config.schema import SiteConfig
 
 Loc = tuple[str | int, ...]
 Severity = Literal["error", "warning"]
@@ -87,15 +89,15 @@ def check_frame_age_vs_deadline(config: SiteConfig) -> Iterator[Finding]:
 
 
 def check_rules_have_zones(config: SiteConfig) -> Iterator[Finding]:
-    """An enabled rule with no zone it could fire in, or a smoking area with nothing around it."""
+    """An enabled rule with no zone it could fire in, or an exempting zone (a smoking area)
+    with nothing around it."""
     for c, cam in enumerate(config.cameras):
         if not cam.enabled:
             continue
         kinds = {zone.kind for zone in cam.zones}
-        needs = (("no_helmet", "helmet_required"), ("smoking", "no_smoking"))
-        for rule_name, kind in needs:
-            rule = getattr(cam.rules, rule_name)
-            if rule.enabled and kind not in kinds:
+        for spec in RULE_SPECS.values():
+            kind, rule_name = spec.zone, spec.name
+            if cam.rules.of(rule_name).enabled and kind not in kinds:
                 yield Finding(
                     ("cameras", c, "zones"),
                     f"a {kind} zone on a camera whose {rule_name} rule is enabled",
@@ -104,24 +106,25 @@ def check_rules_have_zones(config: SiteConfig) -> Iterator[Finding]:
                     f"rules.{rule_name}.enabled: false on this camera.",
                     "warning",
                 )
-        if "smoking_area" in kinds and "no_smoking" not in kinds:
-            z = next(i for i, zone in enumerate(cam.zones) if zone.kind == "smoking_area")
-            yield Finding(
-                ("cameras", c, "zones", z, "kind"),
-                "a smoking_area inside a no_smoking zone",
-                f"no no_smoking zone on camera {cam.id!r}",
-                "A smoking_area only exempts part of a no_smoking zone; without one it does "
-                "nothing.",
-                "warning",
-            )
+        for spec in RULE_SPECS.values():
+            for exempt in (k for k in spec.exempt if k in kinds and spec.zone not in kinds):
+                z = next(i for i, zone in enumerate(cam.zones) if zone.kind == exempt)
+                yield Finding(
+                    ("cameras", c, "zones", z, "kind"),
+                    f"a {exempt} inside a {spec.zone} zone",
+                    f"no {spec.zone} zone on camera {cam.id!r}",
+                    f"A {exempt} only exempts part of a {spec.zone} zone; without one it does "
+                    "nothing.",
+                    "warning",
+                )
 
 
 def check_min_score_vs_label_conf(config: SiteConfig) -> Iterator[Finding]:
     """A rule's min_score below the detector's threshold for its evidence label has no effect."""
-    evidence: dict[str, Label] = {"no_helmet": "head", "smoking": "cigarette"}
     for c, cam in enumerate(config.cameras):
-        for rule_name, label in evidence.items():
-            rule = getattr(cam.rules, rule_name)
+        for spec in RULE_SPECS.values():
+            rule_name, label = spec.name, spec.evidence
+            rule = cam.rules.of(rule_name)
             floor = config.detector.label_conf.get(label, 0.0)
             if rule.min_score < floor:
                 yield Finding(

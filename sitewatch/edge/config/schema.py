@@ -32,8 +32,9 @@ from pydantic import (
     model_validator,
 )
 
-from sitewatch.contract.messages import ZoneKind
+from sitewatch.contract.messages import RuleName, ZoneKind
 from sitewatch.contract.signing import SigningKeyError, parse_public_key
+from sitewatch.core.geometry import polygon_area
 from sitewatch.edge.config.checks import cross_check
 
 Label = Literal["helmet", "head", "person", "cigarette"]
@@ -89,15 +90,6 @@ class Zone(Strict):
                 f"a polygon with an area, got points that lie on one line: {self.points}"
             )
         return self
-
-
-def polygon_area(points: list[tuple[float, float]]) -> float:
-    """Area of a simple polygon (shoelace formula), in the points' units squared."""
-    twice = sum(
-        x1 * y2 - x2 * y1
-        for (x1, y1), (x2, y2) in zip(points, points[1:] + points[:1], strict=True)
-    )
-    return abs(twice) / 2.0
 
 
 class TimeWindow(Strict):
@@ -160,6 +152,14 @@ class Rules(Strict):
         description="A cigarette at a person inside a no_smoking zone "
         "and outside every smoking_area.",
     )
+
+    def of(self, name: RuleName) -> RuleConfig:
+        """The section of rule ``name`` (one field per contract ``RuleName``)."""
+        section = getattr(self, name, None)
+        if not isinstance(section, RuleConfig):
+            valid = ", ".join(type(self).model_fields)
+            raise ValueError(f"unknown rule {name!r}; expected one of: {valid}")
+        return section
 
 
 class SiteInfo(Strict):

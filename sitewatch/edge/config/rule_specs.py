@@ -1,0 +1,56 @@
+"""What the config knows of each rule without running it: the zone kind it fires in, the zone
+kinds that exempt part of that zone, and the detector label its ``min_score`` applies to.
+
+One :class:`RuleSpec` per contract ``RuleName`` in :data:`RULE_SPECS`; the rule registry
+(``sitewatch.edge.analysis.registry``) builds on it, and the config checks, the console feed
+and the worker read it instead of comparing rule names. Imports only the contract, so the
+config's cross-checks can use it without an import cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sitewatch.contract.messages import RuleName, ZoneKind
+
+if TYPE_CHECKING:
+    from sitewatch.edge.config.schema import CameraConfig, Label
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """The static facts of one rule (a ``mask`` exempts every rule and is not listed)."""
+
+    name: RuleName
+    zone: ZoneKind  # the rule fires only where its anchor lies in a zone of this kind
+    exempt: tuple[ZoneKind, ...]  # kinds that carve exceptions out of ``zone``
+    evidence: Label  # the detector label whose score the rule's min_score compares against
+
+
+RULE_SPECS: Mapping[RuleName, RuleSpec] = {
+    spec.name: spec
+    for spec in (
+        RuleSpec("no_helmet", "helmet_required", (), "head"),
+        RuleSpec("smoking", "no_smoking", ("smoking_area",), "cigarette"),
+    )
+}
+"""Every rule's facts, keyed by its contract name (the registry's rules, in their order)."""
+
+
+def rule_spec(name: str) -> RuleSpec:
+    """The facts of rule ``name``; an unknown name is a ``ValueError`` listing the valid ones."""
+    for key, spec in RULE_SPECS.items():
+        if key == name:
+            return spec
+    raise ValueError(
+        f"unknown rule {name!r}; expected one of: {', '.join(RULE_SPECS)} "
+        "(a new rule needs a RuleSpec here and a Rule in sitewatch.edge.analysis.registry)"
+    )
+
+
+def armed_rules(cam: CameraConfig) -> list[RuleSpec]:
+    """The rules of ``cam`` that can fire: enabled, with at least one zone of their kind."""
+    kinds = {zone.kind for zone in cam.zones}
+    return [s for s in RULE_SPECS.values() if cam.rules.of(s.name).enabled and s.zone in kinds]
