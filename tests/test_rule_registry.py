@@ -10,8 +10,9 @@ import pytest
 
 from sitewatch.contract.messages import RuleName, ZoneKind
 from sitewatch.edge.analysis.registry import RULES, rule
-from sitewatch.edge.config.rule_specs import RULE_SPECS, rule_spec
-from sitewatch.edge.config.schema import Label, Rules
+from sitewatch.edge.config.rule_specs import RULE_SPECS, armed_rules, rule_spec
+from sitewatch.edge.config.schema import CameraConfig, Label, Rules
+from sitewatch.edge.worker import needs_second_look
 
 
 def test_every_rule_name_has_a_rule_a_config_section_and_facts() -> None:
@@ -46,3 +47,24 @@ def test_an_unknown_rule_name_lists_the_valid_ones(lookup: Callable[[str], objec
         lookup("no_vest")
     for name in get_args(RuleName):
         assert name in str(caught.value)
+
+
+def test_armed_rules_are_enabled_and_have_their_zone() -> None:
+    def camera(kinds: list[str], rules: dict[str, object]) -> CameraConfig:
+        zones = [
+            {"id": f"z{i}", "kind": kind, "points": [[0, 0], [1, 0], [1, 1]]}
+            for i, kind in enumerate(kinds)
+        ]
+        url = "rtsp://192.0.2.10/sub"
+        fields = {"id": "cam-1", "detect": url, "detect_fps": 2, "zones": zones, "rules": rules}
+        return CameraConfig.model_validate(fields)
+
+    both = camera(["helmet_required", "no_smoking"], {})
+    assert [s.name for s in armed_rules(both)] == ["no_helmet", "smoking"]
+    assert needs_second_look(both)
+    no_zone = camera(["helmet_required", "smoking_area"], {})
+    assert [s.name for s in armed_rules(no_zone)] == ["no_helmet"]
+    assert not needs_second_look(no_zone)
+    off = camera(["helmet_required", "no_smoking"], {"smoking": {"enabled": False}})
+    assert [s.name for s in armed_rules(off)] == ["no_helmet"]
+    assert not needs_second_look(off)

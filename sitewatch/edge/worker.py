@@ -37,6 +37,7 @@ from sitewatch.edge.analysis.pipeline import CameraPipeline
 from sitewatch.edge.command_gate import CommandGate
 from sitewatch.edge.commands import Outcome, obey
 from sitewatch.edge.config.load import load_config
+from sitewatch.edge.config.rule_specs import armed_rules
 from sitewatch.edge.config.schema import CameraConfig, SiteConfig
 from sitewatch.edge.detect.batcher import Analysed, Batcher
 from sitewatch.edge.detect.detector import Detector
@@ -481,8 +482,8 @@ def _label_conf(c: SiteConfig) -> dict[str, float]:
 
 
 def needs_second_look(cam: CameraConfig) -> bool:
-    """Only cameras that can raise a smoking alert pay for the cigarette crops."""
-    return cam.rules.smoking.enabled and any(z.kind == "no_smoking" for z in cam.zones)
+    """Only cameras with a rule that can fire on cigarettes pay for the cigarette crops."""
+    return any(spec.evidence == "cigarette" for spec in armed_rules(cam))
 
 
 def wants_head_look(config: SiteConfig, cam: CameraConfig) -> bool:

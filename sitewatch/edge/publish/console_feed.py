@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from sitewatch.contract import messages as m
+from sitewatch.edge.config.rule_specs import RULE_SPECS
 from sitewatch.edge.config.schema import CameraConfig, SiteConfig
 
 SNAPSHOT_EVERY_S = 60.0
@@ -29,10 +30,7 @@ def camera_config_message(site: SiteConfig, cam: CameraConfig) -> m.CameraConfig
         zones=[
             m.ZoneSpec(id=z.id, name=z.name, kind=z.kind, points=list(z.points)) for z in cam.zones
         ],
-        rules={
-            "no_helmet": cam.rules.no_helmet.model_dump(mode="json"),
-            "smoking": cam.rules.smoking.model_dump(mode="json"),
-        },
+        rules={name: cam.rules.of(name).model_dump(mode="json") for name in RULE_SPECS},
         at=datetime.now(UTC),
     )
 
