@@ -10,7 +10,7 @@ import pytest
 
 from sitewatch.contract.messages import RuleName, ZoneKind
 from sitewatch.edge.analysis.registry import RULES, rule
-from sitewatch.edge.config.rule_specs import RULE_SPECS, armed_rules, rule_spec
+from sitewatch.edge.config.rule_specs import RULE_SPECS, UnknownRule, armed_rules, rule_spec
 from sitewatch.edge.config.schema import CameraConfig, Label, Rules
 from sitewatch.edge.worker import needs_second_look
 
@@ -43,8 +43,9 @@ def test_each_rule_reads_its_own_config_section() -> None:
 
 @pytest.mark.parametrize("lookup", [rule, rule_spec, Rules().of])
 def test_an_unknown_rule_name_lists_the_valid_ones(lookup: Callable[[str], object]) -> None:
-    with pytest.raises(ValueError, match="unknown rule 'no_vest'") as caught:
+    with pytest.raises(UnknownRule, match="unknown rule 'no_vest'; expected one of: ") as caught:
         lookup("no_vest")
+    assert caught.value.valid == get_args(RuleName)
     for name in get_args(RuleName):
         assert name in str(caught.value)
 

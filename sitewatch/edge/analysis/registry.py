@@ -34,7 +34,7 @@ import numpy.typing as npt
 from sitewatch.contract.messages import RuleName
 from sitewatch.core.geometry import FloatArray, IntArray
 from sitewatch.edge.analysis.zones import Anchor, CameraZones, anchor_points
-from sitewatch.edge.config.rule_specs import RuleSpec, rule_spec
+from sitewatch.edge.config.rule_specs import RuleSpec, UnknownRule, rule_spec
 from sitewatch.edge.config.schema import RuleConfig, Rules
 from sitewatch.edge.detections import Detections
 
@@ -145,14 +145,11 @@ RULES: Mapping[RuleName, Rule] = {rule.name: rule for rule in (NoHelmet(), Smoki
 
 
 def rule(name: str) -> Rule:
-    """The rule called ``name``; an unknown name is a ``ValueError`` listing the valid ones."""
+    """The rule called ``name``; an unknown name is an ``UnknownRule`` listing the valid ones."""
     for key, found in RULES.items():
         if key == name:
             return found
-    raise ValueError(
-        f"unknown rule {name!r}; expected one of: {', '.join(RULES)} "
-        "(a new rule needs a Rule in sitewatch.edge.analysis.registry.RULES)"
-    )
+    raise UnknownRule(name, RULES)
 
 
 def attach_cigarettes(people_xyxy: npt.ArrayLike, cig_xyxy: npt.ArrayLike) -> IntArray:

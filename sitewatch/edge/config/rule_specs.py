@@ -9,14 +9,26 @@ config's cross-checks can use it without an import cycle.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sitewatch.contract.messages import RuleName, ZoneKind
+from sitewatch.contract.messages import Label, RuleName, ZoneKind
 
 if TYPE_CHECKING:
-    from sitewatch.edge.config.schema import CameraConfig, Label
+    from sitewatch.edge.config.schema import CameraConfig
+
+
+class UnknownRule(ValueError):
+    """A rule name that no rule has; ``str()`` lists the valid ones (``valid``)."""
+
+    def __init__(self, name: str, valid: Iterable[str]) -> None:
+        self.name, self.valid = name, tuple(valid)
+        super().__init__(
+            f"unknown rule {name!r}; expected one of: {', '.join(self.valid)} (a new rule "
+            "needs a RuleSpec in sitewatch.edge.config.rule_specs and a Rule in "
+            "sitewatch.edge.analysis.registry; see the registry's docstring)"
+        )
 
 
 @dataclass(frozen=True)
@@ -40,14 +52,11 @@ RULE_SPECS: Mapping[RuleName, RuleSpec] = {
 
 
 def rule_spec(name: str) -> RuleSpec:
-    """The facts of rule ``name``; an unknown name is a ``ValueError`` listing the valid ones."""
+    """The facts of rule ``name``; an unknown name is an :class:`UnknownRule`."""
     for key, spec in RULE_SPECS.items():
         if key == name:
             return spec
-    raise ValueError(
-        f"unknown rule {name!r}; expected one of: {', '.join(RULE_SPECS)} "
-        "(a new rule needs a RuleSpec here and a Rule in sitewatch.edge.analysis.registry)"
-    )
+    raise UnknownRule(name, RULE_SPECS)
 
 
 def armed_rules(cam: CameraConfig) -> list[RuleSpec]:

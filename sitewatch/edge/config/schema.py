@@ -36,6 +36,7 @@ from sitewatch.contract.messages import RuleName, ZoneKind
 from sitewatch.contract.signing import SigningKeyError, parse_public_key
 from sitewatch.core.geometry import polygon_area
 from sitewatch.edge.config.checks import cross_check
+from sitewatch.edge.config.rule_specs import UnknownRule
 
 Label = Literal["helmet", "head", "person", "cigarette"]
 """The detector's labels (``sitewatch.edge.detections.LABELS``)."""
@@ -157,8 +158,7 @@ class Rules(Strict):
         """The section of rule ``name`` (one field per contract ``RuleName``)."""
         section = getattr(self, name, None)
         if not isinstance(section, RuleConfig):
-            valid = ", ".join(type(self).model_fields)
-            raise ValueError(f"unknown rule {name!r}; expected one of: {valid}")
+            raise UnknownRule(name, type(self).model_fields)
         return section
 
 
