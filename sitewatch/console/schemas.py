@@ -174,6 +174,16 @@ class AlertDetail(AlertOut):
     evidence: list[EvidenceOut]
 
 
+class AlertView(AlertDetail):
+    """The detail as one user gets it: with the workflow actions that user may take now (the
+    export's ``alert.json`` stays :class:`AlertDetail`, the same for everyone)."""
+
+    allowed_actions: list[ActionName] = Field(
+        description="Actions this user may take on the alert in its state, 'note' included; "
+        "empty for a role that may not work alerts."
+    )
+
+
 class ActionIn(In):
     action: ActionName
     note: str = Field("", max_length=4000)

@@ -21,9 +21,22 @@ from sitewatch.console.queries import (
     alert_outs,
     get_alert,
 )
-from sitewatch.console.schemas import ActionIn, AlertDetail, AlertPage, AlertState, AssigneeOut
+from sitewatch.console.schemas import (
+    ActionIn,
+    AlertDetail,
+    AlertPage,
+    AlertState,
+    AlertView,
+    AssigneeOut,
+)
 from sitewatch.console.state import AppState
-from sitewatch.console.workflow import InvalidTransition, Workflow, WorkflowError, step
+from sitewatch.console.workflow import (
+    InvalidTransition,
+    Workflow,
+    WorkflowError,
+    allowed_actions,
+    step,
+)
 from sitewatch.contract.messages import RuleName
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
@@ -64,9 +77,10 @@ def list_alerts(
 
 
 @router.get("/{alert_id}", responses=NOT_FOUND)
-def get_one(alert_id: str, user: Reader, s: DB) -> AlertDetail:
-    """The alert with its track's timeline, the workflow actions and the evidence files."""
-    return alert_detail(s, get_alert(s, user, alert_id))
+def get_one(alert_id: str, user: Reader, s: DB) -> AlertView:
+    """The alert with its track's timeline, the workflow actions taken and those the user may
+    take, and the evidence files."""
+    return _view(alert_detail(s, get_alert(s, user, alert_id)), user)
 
 
 @router.get("/{alert_id}/assignees", responses=NOT_FOUND)
@@ -88,7 +102,7 @@ def assignees(alert_id: str, user: Actor, s: DB) -> list[AssigneeOut]:
 )
 def act(
     alert_id: str, body: ActionIn, request: Request, user: Actor, s: DB, state: State
-) -> AlertDetail:
+) -> AlertView:
     """One workflow step; records who, when and the note."""
     alert = get_alert(s, user, alert_id)
     now = datetime.now(UTC)
@@ -158,10 +172,19 @@ def act(
     state.hub.publish(
         LiveEvent("alert", alert.site_id, out.model_dump(mode="json", exclude=_DETAIL_ONLY))
     )
-    return out
+    return _view(out, user)
 
 
 _DETAIL_ONLY = {"timeline", "actions", "evidence"}
+
+
+def _view(detail: AlertDetail, user: User) -> AlertView:
+    """``detail`` with the actions ``user`` may take: the workflow's from its state, if the
+    user's role may work alerts at all."""
+    may = allowed(user.role, "alerts.workflow")
+    return AlertView(
+        **dict(detail), allowed_actions=list(allowed_actions(detail.state)) if may else []
+    )
 
 
 def _may_take(user: User, alert: Alert) -> bool:

@@ -11,15 +11,6 @@ import { fmtBytes, fmtNumber, fmtTime, siteZone, t, tv, tzLabel } from "./i18n.j
 import { sparkline } from "./chart.js";
 import { ConfigTracker } from "./zones_track.js";
 
-/** Workflow steps allowed from each state (the server enforces the same table). */
-export const NEXT = {
-  new: ["acknowledge", "assign", "resolve", "false_positive"],
-  acknowledged: ["assign", "resolve", "false_positive"],
-  assigned: ["assign", "resolve", "false_positive"],
-  resolved: ["reopen"],
-  false_positive: ["reopen"],
-};
-
 // Times are shown in the site's zone when its edge reported one (else this browser's): `zone`.
 function facts(a, zone) {
   const rows = [
@@ -142,9 +133,10 @@ function assigneeSelect(a) {
   return select;
 }
 
-function actions(a, ctx, onDone) {
-  if (!ctx.can("alerts.workflow")) return null;
-  const allowed = [...(NEXT[a.state] || []), "note"];
+// The steps the server says this user may take now (from the workflow's table and the role).
+function actions(a, onDone) {
+  const allowed = a.allowed_actions || [];
+  if (!allowed.length) return null;
   const note = h("textarea", { id: "action-note", rows: 3, maxlength: 4000 });
   const assignee = allowed.includes("assign") ? assigneeSelect(a) : null;
   const message = h("p", { class: "error", role: "alert", id: "action-error" });
@@ -249,7 +241,7 @@ export function mount(root, ctx, parts) {
     fill(slots.evidence, evidenceList(a, ctx));
     fill(slots.facts, facts(a, zone));
     if (!last || resetActions || last.state !== a.state || last.assignee !== a.assignee) {
-      fill(slots.actions, actions(a, ctx, (next) => render(next, { resetActions: true })));
+      fill(slots.actions, actions(a, (next) => render(next, { resetActions: true })));
     }
     if (!mask) {
       mask = maskPanel(a, ctx) || { panel: null, stop: () => {} };

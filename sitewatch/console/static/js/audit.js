@@ -12,9 +12,10 @@ import { fill, h } from "./dom.js";
 import { siteTimes } from "./feed.js";
 import { field, foldable, hashFor, timeRange } from "./filters.js";
 import { t, tv, tzLabel } from "./i18n.js";
+import { ACTIONS as WORKFLOW } from "./generated/enums.js";
 
 const PAGE = 100;
-const ACTIONS = ["view", "view_thumbnail", "download", "export", "tamper_detected", "acknowledge", "assign", "resolve", "false_positive", "reopen", "note", "config_change", "config.mask_from_alert", "export_training", "login", "login_failed", "logout", "user_create", "user_update"];
+const ACTIONS = ["view", "view_thumbnail", "download", "export", "tamper_detected", ...WORKFLOW, "config_change", "config.mask_from_alert", "export_training", "login", "login_failed", "logout", "user_create", "user_update"];
 
 /** An audit action in words: its own text, else the workflow step's, else as stored. */
 function actionText(action) {

@@ -4,6 +4,9 @@
 import { api } from "./api.js";
 import { debounce, fill, h } from "./dom.js";
 import { fmtAgo, fmtNumber, fmtTime, t, tv } from "./i18n.js";
+import { ALERT_STATES } from "./generated/enums.js";
+
+const EVERY_STATE = ALERT_STATES.map((s) => `state=${s}`).join("&");
 
 function snapshotSrc(c) {
   if (!c.snapshot_url) return null;
@@ -34,7 +37,7 @@ function card(c, ctx) {
       h("dt", { text: t("camera.dropped") }),
       h("dd", { text: t("camera.dropped_value", { dropped: c.frames_dropped, reconnects: c.reconnects }) }),
       h("dt", { text: t("camera.last_alert") }),
-      h("dd", {}, c.last_alert_at ? h("a", { href: `#/alerts?site=${encodeURIComponent(c.site_id)}&camera=${encodeURIComponent(c.camera_id)}&state=new&state=acknowledged&state=assigned&state=resolved&state=false_positive&order=newest`, text: fmtAgo(c.last_alert_at), title: fmtTime(c.last_alert_at) }) : "—"),
+      h("dd", {}, c.last_alert_at ? h("a", { href: `#/alerts?site=${encodeURIComponent(c.site_id)}&camera=${encodeURIComponent(c.camera_id)}&${EVERY_STATE}&order=newest`, text: fmtAgo(c.last_alert_at), title: fmtTime(c.last_alert_at) }) : "—"),
       h("dt", { text: t("camera.open_alerts") }),
       h("dd", {}, h("a", { class: c.open_alerts ? "open-count has-open" : "open-count", href: `#/alerts?site=${encodeURIComponent(c.site_id)}&camera=${encodeURIComponent(c.camera_id)}`, text: String(c.open_alerts) })),
       h("dt", { text: t("camera.config_version") }),

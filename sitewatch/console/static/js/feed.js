@@ -7,10 +7,8 @@ import { fill, h } from "./dom.js";
 import { fmtAgo, fmtNumber, fmtTime, siteZone, t, tv, tzLabel } from "./i18n.js";
 import { cameraInput, field, foldable, hashFor, siteSelect, timeRange } from "./filters.js";
 import { NewAlerts } from "./new_alerts.js";
+import { ALERT_STATES as STATES, OPEN_STATES, RULES } from "./generated/enums.js";
 
-export const STATES = ["new", "acknowledged", "assigned", "resolved", "false_positive"];
-export const OPEN_STATES = ["new", "acknowledged", "assigned"];
-export const RULES = ["no_helmet", "smoking"];
 const PAGE = 200;
 const FRESH_MS = 15000;
 

@@ -10,10 +10,10 @@ import { t, tv } from "./i18n.js";
 import { cameraList } from "./filters.js";
 import { ConfigTracker } from "./zones_track.js";
 import { ZoneCanvas, addZone, deletePoint } from "./zone_canvas.js";
+import { ID_PATTERN, ZONE_KINDS as KINDS } from "./generated/enums.js";
 
-export const KINDS = ["helmet_required", "no_smoking", "smoking_area", "mask"];
 const THRESHOLDS = ["enabled", "min_score", "dwell_s", "cooldown_s"];
-const ID_RE = /^[a-z0-9][a-z0-9_-]{0,39}$/;
+const ID_RE = new RegExp(ID_PATTERN);
 
 function pickCamera(root, ctx) {
   const body = h("div", {}, h("p", { class: "muted", text: t("app.loading") }));
