@@ -185,7 +185,8 @@ def test_camera_down_at_start_is_offline_while_the_others_work(site: Site) -> No
     assert [(g.state, g.last_frame_at) for g in ghosts] == [("offline", None)] * len(ghosts)
     assert head.state == "online", head
     # fps_in counts frames received (the window is still filling), not the frames analysed
-    assert head.fps_in > 5 and head.fps_analysed < 5, head  # 25 fps sent, 2 analysed
+    # (25 fps sent, 2 analysed; on a loaded 2-core box the window has seen as few as 5 fps)
+    assert head.fps_in > head.fps_analysed + 1.0 and head.fps_analysed < 5, head
 
 
 def test_bare_head_in_zone_raises_one_alert_with_evidence(site: Site) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,24 @@ def test_only_jpeg_and_mp4_evidence_is_accepted() -> None:
     data["evidence"][0]["content_type"] = "image/svg+xml"
     with pytest.raises(m.ContractError, match="content_type"):
         m.decode(json.dumps(data).encode())
+
+
+def test_a_value_json_cannot_carry_is_signed_as_it_arrives() -> None:
+    """disk_hours_left = inf (nothing recorded) goes out as null: the signature must cover
+    null, or every such stats message is refused as forged."""
+    stats = m.EdgeStats(
+        site_id="north-yard",
+        at=datetime(2026, 12, 5, tzinfo=UTC),
+        interval_s=60.0,
+        cameras=[],
+        batches=0,
+        batch_size_mean=0.0,
+        inference_ms_p50=0.0,
+        inference_ms_p95=0.0,
+        frames_dropped_stale=0,
+        outbox_depth=0,
+        disk_hours_left=float("inf"),
+    )
+    received = m.decode(signing.Signer(KEY).encode(stats), m.EdgeStats)
+    assert received.disk_hours_left is None
+    assert signing.verify(received, KEY.public_key())

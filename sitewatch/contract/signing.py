@@ -40,9 +40,12 @@ def canonical(msg: Message) -> bytes:
 
 
 def sign(msg: M, key: Ed25519PrivateKey) -> M:
-    """A copy of ``msg`` carrying the signature of ``key`` over :func:`canonical`."""
-    signature = base64.b64encode(key.sign(canonical(msg))).decode()
-    return msg.model_copy(update={SIGNATURE_FIELD: signature})
+    """A copy of ``msg`` as the receiver will parse it, carrying the signature of ``key`` over
+    :func:`canonical`. Signed after a trip through the JSON, so that what JSON cannot carry
+    (an infinite float goes out as null) is signed as it arrives."""
+    wire = type(msg).model_validate(json.loads(encode(msg)))
+    signature = base64.b64encode(key.sign(canonical(wire))).decode()
+    return wire.model_copy(update={SIGNATURE_FIELD: signature})
 
 
 def verify(msg: Message, public_key: Ed25519PublicKey) -> bool:
