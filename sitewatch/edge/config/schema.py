@@ -18,7 +18,7 @@ import copy
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -32,16 +32,14 @@ from pydantic import (
     model_validator,
 )
 
-from sitewatch.contract.messages import RuleName, ZoneKind
+from sitewatch.contract.messages import ID_PATTERN, Label, RuleName, ZoneKind
 from sitewatch.contract.signing import SigningKeyError, parse_public_key
+from sitewatch.contract.vocabulary import LABELS
 from sitewatch.core.geometry import polygon_area
 from sitewatch.edge.config.checks import cross_check
 from sitewatch.edge.config.rule_specs import UnknownRule
 
-Label = Literal["helmet", "head", "person", "cigarette"]
-"""The detector's labels (``sitewatch.edge.detections.LABELS``)."""
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
-ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 STREAM_SCHEMES = ("rtsp", "rtsps", "http", "https", "file")
 DEFAULT_LABEL_CONF = 0.25
 UnitFloat = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -324,8 +322,7 @@ class DetectorConfig(Strict):
     @field_validator("label_conf")
     @classmethod
     def _every_label(cls, value: dict[Label, float]) -> dict[Label, float]:
-        labels: tuple[Label, ...] = ("helmet", "head", "person", "cigarette")
-        return {label: value.get(label, DEFAULT_LABEL_CONF) for label in labels}
+        return {label: value.get(label, DEFAULT_LABEL_CONF) for label in LABELS}
 
 
 class EvidenceConfig(Strict):
