@@ -1,6 +1,7 @@
-"""SiteWatch: construction-site video analytics, one package with four wings.
+"""SiteWatch: construction-site video analytics, one package with four wings on a core.
 
-``contract`` (the MQTT messages; imports no other wing), ``edge`` (cameras in, alerts out;
+``core`` (pure geometry and array types; imports nothing of SiteWatch), ``contract`` (the
+MQTT messages; imports no other wing), ``edge`` (cameras in, alerts out;
 imports ``contract``), ``console`` (the alert console; imports ``contract``), ``tools``
 (offline detect, eval, dataset helpers; imports ``edge`` and ``contract``; the runtime never
 imports it). ``cli`` is the one command and imports each wing lazily.
