@@ -7,6 +7,7 @@ found on grimp's graph of the same package (import-linter's own engine).
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import subprocess
@@ -26,6 +27,31 @@ def test_wings_import_only_what_they_may() -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "0 broken" in done.stdout, done.stdout
+
+
+def test_http_errors_are_raised_only_by_routes_and_deps() -> None:
+    """The console's other modules raise its domain errors (sitewatch/console/errors.py), which
+    ``create_app`` maps to HTTP in one place."""
+    console = REPO / "sitewatch" / "console"
+    allowed = {console / "deps.py", *(console / "routes").glob("*.py")}
+    raising = sorted(
+        str(path.relative_to(REPO))
+        for path in console.rglob("*.py")
+        if path not in allowed and _names_http_exception(path)
+    )
+    assert raising == [], f"HTTPException outside routes/ and deps.py: {raising}"
+
+
+def _names_http_exception(path: Path) -> bool:
+    """Whether the module's code (not its text) names ``HTTPException``."""
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Name) and node.id == "HTTPException":
+            return True
+        if isinstance(node, ast.Attribute) and node.attr == "HTTPException":
+            return True
+        if isinstance(node, ast.alias) and node.name.endswith("HTTPException"):
+            return True
+    return False
 
 
 def test_sitewatch_is_the_only_package() -> None:

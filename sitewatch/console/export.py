@@ -3,7 +3,8 @@
     sitewatch-alert-<id>/
         evidence/<name> ...   every stored evidence file, verified before it goes in (in a
                               folder of its own: no file name can collide with the entries below)
-        alert.json            the alert record, its timeline, workflow actions, evidence
+        alert.json            the alert record (its own versioned record, ALERT_RECORD: not the
+                              API's response), its timeline, workflow actions, evidence
         messages.json         every message of the alert as the edge sent it, with its signature
         keys.json             the site edge's registered public key, the console's public key
         custody.json          its chain of custody: every view, download, export and workflow
@@ -30,16 +31,34 @@ from datetime import datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic_core import to_jsonable_python
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sitewatch.console.audit import VIEW_WINDOW, alert_trail
 from sitewatch.console.custody import EvidenceUnavailable, verified_file
-from sitewatch.console.models import Alert, AlertEventRow, AuditEntry, BrokerAccount, Evidence
-from sitewatch.console.queries import alert_detail
+from sitewatch.console.models import (
+    Alert,
+    AlertAction,
+    AlertEventRow,
+    AuditEntry,
+    BrokerAccount,
+    Evidence,
+)
+from sitewatch.console.queries import evidence_url
 from sitewatch.console.settings import Settings
 from sitewatch.contract.signing import fingerprint, public_key_text
 
+ALERT_RECORD = "sitewatch.package_alert/1"
+"""The version of alert.json's record; a change to its fields is a new version."""
+ALERT_FIELDS = (
+    *("id", "site_id", "camera_id", "rule", "track_id", "zone_id", "label", "score", "box"),
+    *("started_at", "last_seen_at", "ended_at", "event", "seq", "config_version", "state"),
+    *("assignee", "received_at", "updated_at", "acknowledged_at", "closed_at"),
+)
+TIMELINE_FIELDS = ("seq", "event", "score", "box", "last_seen_at", "sent_at", "received_at")
+ACTION_FIELDS = ("at", "username", "action", "from_state", "to_state", "assignee", "note")
+EVIDENCE_FIELDS = ("name", "kind", "sha256", "size_bytes", "content_type", "duration_s", "status")
 EVIDENCE_DIR = "evidence"
 SIGNATURE_FILE = "manifest.json.sig"
 COMPRESSED_KINDS = frozenset({"image/jpeg", "image/png", "video/mp4", "video/webm"})
@@ -142,7 +161,7 @@ def build_package(
 
         who = {"exported_by": exported_by, "exported_at": exported_at.isoformat()}
         put_record(
-            "alert.json", "record", {"alert": alert_detail(s, alert).model_dump(mode="json"), **who}
+            "alert.json", "record", {"record": ALERT_RECORD, **alert_record(s, alert), **who}
         )
         put_record("messages.json", "messages", _messages(s, alert))
         put_record("keys.json", "keys", _keys(s, alert, console_key))
@@ -168,6 +187,53 @@ def build_package(
         signature = base64.b64encode(console_key.sign(manifest)).decode() + "\n"
         put(SIGNATURE_FILE, signature.encode(), compress=False)
     return buf.getvalue()
+
+
+def alert_record(s: Session, alert: Alert) -> dict[str, Any]:
+    """alert.json's ``alert``: the alert's fields, the snapshot's URL, its timeline (every
+    message), workflow actions and evidence, from the models (not the API's response model, so
+    an API change cannot change the legal record; :data:`ALERT_RECORD` versions it). Times are
+    ISO 8601 (UTC as ``Z``), boxes normalised 0..1 xyxy floats."""
+    events = s.scalars(
+        select(AlertEventRow).where(AlertEventRow.alert_id == alert.id).order_by(AlertEventRow.seq)
+    ).all()
+    actions = s.scalars(
+        select(AlertAction)
+        .where(AlertAction.alert_id == alert.id)
+        .order_by(AlertAction.at, AlertAction.id)
+    ).all()
+    evidence = s.scalars(
+        select(Evidence).where(Evidence.alert_id == alert.id).order_by(Evidence.id)
+    ).all()
+    snapshot = next(
+        (e.name for e in evidence if e.kind == "snapshot" and e.status == "stored"), None
+    )
+    return {
+        "alert": {
+            **_fields(alert, ALERT_FIELDS),
+            "snapshot_url": evidence_url(alert.id, snapshot) if snapshot else None,
+            "timeline": [_fields(e, TIMELINE_FIELDS) for e in events],
+            "actions": [_fields(a, ACTION_FIELDS) for a in actions],
+            "evidence": [
+                {
+                    **_fields(e, EVIDENCE_FIELDS),
+                    "url": evidence_url(e.alert_id, e.name) if e.status == "stored" else None,
+                }
+                for e in evidence
+            ],
+        }
+    }
+
+
+def _fields(row: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    """``row``'s ``names`` as JSON values (a box's numbers as floats)."""
+    out: dict[str, Any] = {}
+    for name in names:
+        value = getattr(row, name)
+        if name in ("box", "score") and value is not None:
+            value = [float(v) for v in value] if name == "box" else float(value)
+        out[name] = to_jsonable_python(value)
+    return out
 
 
 def _messages(s: Session, alert: Alert) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """Query helpers the routes share: site scoping, loading an alert a user may see, and building
-the response bodies of alerts (with their snapshot URL) and evidence."""
+the response bodies of alerts (with their snapshot URL), evidence and users. Refusals are
+:mod:`sitewatch.console.errors` (no fastapi here)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from fastapi import HTTPException, status
 from sqlalchemy import ColumnElement, Select, and_, false, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from sitewatch.console.errors import Invalid, NotFound
 from sitewatch.console.models import Alert, AlertAction, AlertEventRow, Camera, Evidence, User
-from sitewatch.console.permissions import Scope, can_see_camera, can_see_site
+from sitewatch.console.permissions import ROLE_CAPABILITIES, Scope, can_see_camera, can_see_site
 from sitewatch.console.schemas import (
     ActionOut,
     AlertDetail,
@@ -20,6 +21,7 @@ from sitewatch.console.schemas import (
     CameraOut,
     EvidenceOut,
     TimelineEntry,
+    UserOut,
 )
 from sitewatch.console.workflow import OPEN_STATES as OPEN_STATES  # defined by the workflow
 
@@ -72,18 +74,18 @@ def alert_filters(
     until: datetime | None = None,
 ) -> list[ColumnElement[bool]]:
     """WHERE clauses for alerts of the user's sites matching the filters given (times are
-    on ``started_at``: ``since <= t < until``); 404 for a site (or a site's camera) outside the
-    user's scope."""
+    on ``started_at``: ``since <= t < until``); :class:`NotFound` for a site (or a site's
+    camera) outside the user's scope."""
     where: list[ColumnElement[bool]] = []
     scope = site_filter(Alert.site_id, user, Alert.camera_id)
     if scope is not None:
         where.append(scope)
     if site is not None:
         if not can_see_site(user, site):
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no site {site!r}")
+            raise NotFound(f"no site {site!r}")
         where.append(Alert.site_id == site)
         if camera is not None and not can_see_camera(user, site, camera):
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no camera {camera!r} at {site!r}")
+            raise NotFound(f"no camera {camera!r} at {site!r}")
     if camera is not None:
         where.append(Alert.camera_id == camera)
     if rule is not None:
@@ -97,10 +99,10 @@ def alert_filters(
 
 def get_alert(s: Session, user: User, alert_id: str) -> Alert:
     """The alert, if it exists and is of one of the user's sites and cameras; else 404
-    (the same answer)."""
+    (the same answer): :class:`NotFound`."""
     alert = s.get(Alert, alert_id)
     if alert is None or not can_see_camera(user, alert.site_id, alert.camera_id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert {alert_id!r}")
+        raise NotFound(f"no alert {alert_id!r}")
     return alert
 
 
@@ -176,8 +178,7 @@ def _columns(row: Any) -> dict[str, Any]:
 def aware_param(t: datetime, name: str) -> datetime:
     """A time query parameter, which must carry its time zone."""
     if t.tzinfo is None:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
+        raise Invalid(
             f"{name}={t.isoformat()} has no time zone: add one, e.g. {t.isoformat()}Z",
         )
     return t
@@ -218,3 +219,18 @@ def site_for_scope(data: dict[str, Any], scope: Scope) -> dict[str, Any]:
         }
     out.pop("open_alerts", None)
     return out
+
+
+def user_out(user: User) -> UserOut:
+    """A user as the API shows them, with the capabilities of their role."""
+    return UserOut.model_validate(
+        {
+            "username": user.username,
+            "role": user.role,
+            "language": user.language,
+            "sites": user.sites,
+            "cameras": user.cameras,
+            "active": user.active,
+            "capabilities": sorted(ROLE_CAPABILITIES.get(user.role, ())),
+        }
+    )

@@ -6,14 +6,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
-from sqlalchemy import func, select, update
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy import func, select
 
-from sitewatch.console import audit
+from sitewatch.console.alert_actions import may_take, take_action
 from sitewatch.console.deps import DB, app_state, client_address, require
 from sitewatch.console.events import LiveEvent
-from sitewatch.console.models import Alert, AlertAction, User
-from sitewatch.console.permissions import allowed, can_see_camera
+from sitewatch.console.models import Alert, User
+from sitewatch.console.permissions import allowed
 from sitewatch.console.queries import (
     OPEN_STATES,
     alert_detail,
@@ -30,13 +30,7 @@ from sitewatch.console.schemas import (
     AssigneeOut,
 )
 from sitewatch.console.state import AppState
-from sitewatch.console.workflow import (
-    InvalidTransition,
-    Workflow,
-    WorkflowError,
-    allowed_actions,
-    step,
-)
+from sitewatch.console.workflow import allowed_actions
 from sitewatch.contract.messages import RuleName
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
@@ -89,7 +83,7 @@ def assignees(alert_id: str, user: Actor, s: DB) -> list[AssigneeOut]:
     and camera, by user name."""
     alert = get_alert(s, user, alert_id)
     users = s.scalars(select(User).where(User.active).order_by(User.username))
-    return [AssigneeOut.model_validate(u) for u in users if _may_take(u, alert)]
+    return [AssigneeOut.model_validate(u) for u in users if may_take(u, alert)]
 
 
 @router.post(
@@ -105,69 +99,10 @@ def act(
 ) -> AlertView:
     """One workflow step; records who, when and the note."""
     alert = get_alert(s, user, alert_id)
-    now = datetime.now(UTC)
-    try:
-        change = step(
-            Workflow(alert.state, alert.assignee, alert.acknowledged_at, alert.closed_at),
-            body.action,
-            username=user.username,
-            at=now,
-            note=body.note,
-            assignee=body.assignee,
-        )
-    except InvalidTransition as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    except WorkflowError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
-    if body.action == "assign":
-        _check_assignee(s, change.assignee or "", alert)
-    # only if nobody changed the state meanwhile (two managers on one alert: one wins)
-    done = s.execute(
-        update(Alert)
-        .where(Alert.id == alert.id, Alert.state == change.from_state)
-        .values(
-            state=change.to_state,
-            assignee=change.assignee,
-            acknowledged_at=change.acknowledged_at,
-            closed_at=change.closed_at,
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if done.rowcount != 1:  # type: ignore[attr-defined]
-        s.rollback()
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            f"alert {alert_id} changed while you acted on it: reload it and try again",
-        )
-    s.add(
-        AlertAction(
-            alert_id=alert.id,
-            at=now,
-            username=user.username,
-            action=change.action,
-            from_state=change.from_state,
-            to_state=change.to_state,
-            assignee=change.assignee if change.action == "assign" else None,
-            note=change.note,
-        )
-    )
-    detail = f"{change.from_state} -> {change.to_state}"
-    if change.action == "assign":
-        detail += f", assignee {change.assignee}"
-    audit.record(
-        s,
-        user,
-        change.action,
-        "alert",
-        alert.id,
-        site_id=alert.site_id,
-        camera_id=alert.camera_id,
-        detail=detail,
-        client=client_address(request),
-    )
-    s.commit()
-    s.refresh(alert)
+    take_action(
+        s, user, alert, body.action, note=body.note, assignee=body.assignee,
+        client=client_address(request), now=datetime.now(UTC),
+    )  # fmt: skip
     out = alert_detail(s, alert)
     state.hub.publish(
         LiveEvent("alert", alert.site_id, out.model_dump(mode="json", exclude=_DETAIL_ONLY))
@@ -185,28 +120,3 @@ def _view(detail: AlertDetail, user: User) -> AlertView:
     return AlertView(
         **dict(detail), allowed_actions=list(allowed_actions(detail.state)) if may else []
     )
-
-
-def _may_take(user: User, alert: Alert) -> bool:
-    return (
-        user.active
-        and allowed(user.role, "alerts.workflow")
-        and can_see_camera(user, alert.site_id, alert.camera_id)
-    )
-
-
-def _check_assignee(s: DB, username: str, alert: Alert) -> None:
-    assignee = s.scalar(select(User).where(User.username == username))
-    if (
-        assignee is None
-        or not assignee.active
-        or not allowed(assignee.role, "alerts.workflow")
-        or not can_see_camera(assignee, alert.site_id, alert.camera_id)
-    ):
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"cannot assign to {username!r}: expected the user name of an active console user "
-            f"who may work alerts (manager or admin) and sees site {alert.site_id!r} and its "
-            f"camera {alert.camera_id!r} "
-            f"(GET /api/alerts/{alert.id}/assignees lists them)",
-        )

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from sitewatch.console import audit
 from sitewatch.console.deps import DB, CurrentUser, app_state, check_origin, client_address
 from sitewatch.console.models import User, WebSession
-from sitewatch.console.permissions import ROLE_CAPABILITIES
+from sitewatch.console.queries import user_out
 from sitewatch.console.schemas import LanguageIn, LoginIn, UserOut
 from sitewatch.console.security import (
     CSRF_COOKIE,
@@ -25,20 +25,6 @@ from sitewatch.console.state import AppState
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 State = Annotated[AppState, Depends(app_state)]
-
-
-def user_out(user: User) -> UserOut:
-    return UserOut.model_validate(
-        {
-            "username": user.username,
-            "role": user.role,
-            "language": user.language,
-            "sites": user.sites,
-            "cameras": user.cameras,
-            "active": user.active,
-            "capabilities": sorted(ROLE_CAPABILITIES.get(user.role, ())),
-        }
-    )
 
 
 @router.post(

@@ -21,7 +21,7 @@ from sitewatch.console import audit
 from sitewatch.console.deps import DB, app_state, client_address, require
 from sitewatch.console.models import User
 from sitewatch.console.permissions import Scope, grant_problem
-from sitewatch.console.routes.auth import user_out
+from sitewatch.console.queries import user_out
 from sitewatch.console.schemas import UserCreateIn, UserOut, UserUpdateIn
 from sitewatch.console.security import hash_password
 from sitewatch.console.state import AppState
