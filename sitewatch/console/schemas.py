@@ -176,7 +176,7 @@ class AlertDetail(AlertOut):
 
 class AlertView(AlertDetail):
     """The detail as one user gets it: with the workflow actions that user may take now (the
-    export's ``alert.json`` stays :class:`AlertDetail`, the same for everyone)."""
+    export's ``alert.json`` is its own record, the same for everyone: export.ALERT_RECORD)."""
 
     allowed_actions: list[ActionName] = Field(
         description="Actions this user may take on the alert in its state, 'note' included; "
