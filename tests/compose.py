@@ -21,6 +21,7 @@ import os
 import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -106,13 +107,21 @@ def render_frame(
     return np.clip(frame, 0, 255).astype(np.uint8)
 
 
-def compose_clip(subject: Subject, seconds: float, visible: tuple[float, float]) -> Path:
-    """The clip's path (built once, then cached): ``subject`` visible during ``visible``."""
+def compose_clip(
+    subject: Subject,
+    seconds: float,
+    visible: tuple[float, float],
+    walk: tuple[tuple[int, int], float] | None = None,
+) -> Path:
+    """The clip's path (built once, then cached): ``subject`` visible during ``visible``;
+    with ``walk = (to, walk_s)`` it walks in a straight line from ``subject.at`` to ``to``
+    (canvas pixels) over the first ``walk_s`` seconds it is visible, then stands there."""
     if not subject.image.is_file():
         import pytest
 
         pytest.skip(f"{subject.image} not found: put ../shared beside the checkout")
-    spec = {"subject": asdict(subject), "seconds": seconds, "visible": visible, "v": 1}
+    spec: dict[str, Any] = {"subject": asdict(subject), "seconds": seconds, "visible": visible}
+    spec |= {"v": 1} if walk is None else {"v": 1, "walk": walk}
     spec["subject"]["image"] = hashlib.sha256(subject.image.read_bytes()).hexdigest()
     key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
     out = CACHE / f"{subject.image.stem[:24]}_{seconds:g}s_{key}.mp4"
@@ -135,7 +144,12 @@ def compose_clip(subject: Subject, seconds: float, visible: tuple[float, float])
     try:
         for i in range(round(seconds * FPS)):
             shown = visible[0] <= i / FPS < visible[1]
-            frame = render_frame(back, cutout if shown else None, subject.at, i, rng)
+            at = subject.at
+            if walk is not None:
+                (tx, ty), walk_s = walk
+                f = min(max((i / FPS - visible[0]) / walk_s, 0.0), 1.0)
+                at = (round(at[0] + f * (tx - at[0])), round(at[1] + f * (ty - at[1])))
+            frame = render_frame(back, cutout if shown else None, at, i, rng)
             proc.stdin.write(frame.tobytes())
         proc.stdin.close()
         if proc.wait(120) != 0:

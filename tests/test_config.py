@@ -147,7 +147,7 @@ INVALID = [
         HEAD + CAMERA + "    zones:\n"
         "      - {id: z, kind: helmet_requred, points: [[0, 0], [1, 0], [1, 1]]}  # <-\n",
         "cameras[0].zones[0].kind",
-        ["'helmet_required', 'no_smoking', 'smoking_area' or 'mask'", "Did you mean"],
+        ["'helmet_required', 'no_smoking', 'smoking_area', 'restricted' or 'mask'", "Did you mean"],
         id="unknown-zone-kind",
     ),
     pytest.param(

@@ -251,6 +251,22 @@ def test_edge_status_time_zone_is_optional_and_checked() -> None:
         m.EdgeStatus.model_validate(old | {"timezone": "Mars/Olympus"})
 
 
+def test_restricted_zone_is_an_added_word_in_version_1() -> None:
+    """The third rule and its zone kind widen the word lists of the same schema versions: its
+    messages make the round trip as alert/1 and config_command/1; a word no version has is
+    still refused, naming the field."""
+    entered = alert(rule="restricted_zone", label="person", zone_id="crane-load")
+    assert m.decode(m.encode(entered), m.AlertEvent) == entered
+    assert entered.schema_id == "sitewatch.alert/1"
+    zone = {"id": "crane-load", "kind": "restricted", "points": [[0, 0], [1, 0], [1, 1]]}
+    sample = next(s for s in SAMPLES if isinstance(s, m.ConfigCommand))
+    cmd = sample.model_copy(update={"zones": [m.ZoneSpec.model_validate(zone)]})
+    assert m.decode(m.encode(cmd), m.ConfigCommand).zones[0].kind == "restricted"
+    payload = json.loads(m.encode(entered)) | {"rule": "no_vest"}
+    with pytest.raises(m.ContractError, match="rule"):
+        m.decode(json.dumps(payload).encode(), m.AlertEvent)
+
+
 def test_topics() -> None:
     assert m.alerts("sitewatch", "north") == "sitewatch/north/alerts"
     assert m.camera_status("acme/sw", "north", "gate") == "acme/sw/north/cameras/gate/status"

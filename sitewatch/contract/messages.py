@@ -3,10 +3,11 @@
 Every message carries a literal ``schema`` field, ``"sitewatch.<name>/<version>"``; a reader
 routes on it and refuses what it does not know (:func:`decode`). Readers also refuse unknown
 fields, so a change to a message is a new version, except an added *optional* field with a
-default (old messages still parse, e.g. ``EdgeStatus.timezone``); either way, ship the console
-that reads the new messages before the edges that write them (an older console refuses
-them). ``python -m sitewatch.contract.schema`` writes the JSON Schema of every message into
-``docs/schemas/``. Codec and topics live in :mod:`sitewatch.contract.codec` and
+default (old messages still parse, e.g. ``EdgeStatus.timezone``) or an added value of a word
+list such as ``RuleName`` or ``ZoneKind`` (``restricted_zone``, ``restricted``); either way,
+ship the console that reads the new messages before the edges that write them (an older
+console refuses them). ``python -m sitewatch.contract.schema`` writes the JSON Schema of every
+message into ``docs/schemas/``. Codec and topics live in :mod:`sitewatch.contract.codec` and
 :mod:`sitewatch.contract.topics` and are re-exported here: this module is the whole contract.
 
 Delivery is at-least-once (QoS 1 from an outbox), so a reader must treat a repeated
@@ -97,10 +98,10 @@ Drops = Annotated[
     dict[Annotated[str, Field(min_length=1, max_length=100)], Count], Field(max_length=64)
 ]
 """Counts by reason (a short text the edge chooses); only reasons that occurred appear."""
-RuleName = Literal["no_helmet", "smoking"]
+RuleName = Literal["no_helmet", "smoking", "restricted_zone"]
 Label = Literal["helmet", "head", "person", "cigarette"]
 """The detector's labels, in the model's class order (an alert's ``label`` is one of them)."""
-ZoneKind = Literal["helmet_required", "no_smoking", "smoking_area", "mask"]
+ZoneKind = Literal["helmet_required", "no_smoking", "smoking_area", "restricted", "mask"]
 EvidenceKind = Literal["snapshot", "snapshot_clean", "clip", "still"]
 EvidenceType = Literal["image/jpeg", "video/mp4"]
 MAX_EVIDENCE_FILES = 16

@@ -140,7 +140,32 @@ class Smoking(Rule):
         return out
 
 
-RULES: Mapping[RuleName, Rule] = {rule.name: rule for rule in (NoHelmet(), Smoking())}
+class RestrictedZone(Rule):
+    """Each tracked person scores its own box's detector score: being seen is the violation.
+    Anchored at the feet (bottom centre of the person box: where a person stands on the
+    ground that operators outline under a crane's load or beside an excavator), in a
+    ``restricted`` zone; feet in a mask count for nothing."""
+
+    name = "restricted_zone"
+    anchor = "bottom_centre"
+
+    def observe(self, dets: Detections, zones: CameraZones) -> list[Sighting]:
+        if "person" not in dets.labels:
+            return []
+        people = dets.with_label("person")
+        out: list[Sighting] = []
+        for p, tid in enumerate(people.track_ids.tolist()):
+            if tid < 0:
+                continue
+            box = people.xyxy[p]
+            score = float(people.scores[p])
+            out.append(Sighting(tid, score, self.zone_at(zones, box), box, "person"))
+        return out
+
+
+RULES: Mapping[RuleName, Rule] = {
+    rule.name: rule for rule in (NoHelmet(), Smoking(), RestrictedZone())
+}
 """Every rule, keyed by its contract name, in the order the engine runs them."""
 
 

@@ -89,8 +89,8 @@ def check_frame_age_vs_deadline(config: SiteConfig) -> Iterator[Finding]:
 
 
 def check_rules_have_zones(config: SiteConfig) -> Iterator[Finding]:
-    """An enabled rule with no zone it could fire in, or an exempting zone (a smoking area)
-    with nothing around it."""
+    """An enabled rule with no zone it could fire in, a zone whose rule is off, or an
+    exempting zone (a smoking area) with nothing around it."""
     for c, cam in enumerate(config.cameras):
         if not cam.enabled:
             continue
@@ -107,6 +107,16 @@ def check_rules_have_zones(config: SiteConfig) -> Iterator[Finding]:
                     "warning",
                 )
         for spec in RULE_SPECS.values():
+            if not cam.rules.of(spec.name).enabled and spec.zone in kinds:
+                z = next(i for i, zone in enumerate(cam.zones) if zone.kind == spec.zone)
+                yield Finding(
+                    ("cameras", c, "rules", spec.name, "enabled"),
+                    f"the {spec.name} rule enabled on a camera with a {spec.zone} zone",
+                    f"enabled: false, and zones[{z}] is a {spec.zone} zone",
+                    f"Nothing is raised in a {spec.zone} zone while its rule is off: set "
+                    f"rules.{spec.name}.enabled: true, or remove the zone.",
+                    "warning",
+                )
             for exempt in (k for k in spec.exempt if k in kinds and spec.zone not in kinds):
                 z = next(i for i, zone in enumerate(cam.zones) if zone.kind == exempt)
                 yield Finding(

@@ -46,6 +46,7 @@ RULE_SPECS: Mapping[RuleName, RuleSpec] = {
     for spec in (
         RuleSpec("no_helmet", "helmet_required", (), "head"),
         RuleSpec("smoking", "no_smoking", ("smoking_area",), "cigarette"),
+        RuleSpec("restricted_zone", "restricted", (), "person"),
     )
 }
 """Every rule's facts, keyed by its contract name (the registry's rules, in their order)."""

@@ -73,6 +73,8 @@ class Zone(Strict):
         description=(
             "helmet_required: heads here must wear hard hats; no_smoking: no cigarettes here; "
             "smoking_area: a designated smoking point (never a smoking alert inside); "
+            "restricted: a danger zone no one may enter (under a crane's load, beside an "
+            "excavator), tested at a person's feet; "
             "mask: ignored area (nothing inside triggers any rule)."
         )
     )
@@ -140,6 +142,26 @@ class RuleConfig(Strict):
     )
 
 
+class RestrictedZoneConfig(RuleConfig):
+    """The ``restricted_zone`` rule's settings: its own defaults, the fields of every rule."""
+
+    enabled: bool = Field(
+        False,
+        description="Whether this rule raises alerts at all; off unless turned on, so that "
+        "sites configured before the rule existed keep their alerts and warnings.",
+    )
+    min_score: float = Field(
+        0.5, ge=0.0, le=1.0, description="Minimum detector score of the person box."
+    )
+    dwell_s: float = Field(
+        1.0,
+        ge=0.0,
+        le=600.0,
+        description="Seconds a person's feet must stay in the zone before an alert starts "
+        "(a danger zone is entered in a step, so shorter than the other rules').",
+    )
+
+
 class Rules(Strict):
     """The rules of a camera (or the site defaults)."""
 
@@ -150,6 +172,11 @@ class Rules(Strict):
         default_factory=RuleConfig,
         description="A cigarette at a person inside a no_smoking zone "
         "and outside every smoking_area.",
+    )
+    restricted_zone: RestrictedZoneConfig = Field(
+        default_factory=RestrictedZoneConfig,
+        description="A person whose feet (the bottom centre of the person box) are inside a "
+        "restricted zone.",
     )
 
     def of(self, name: RuleName) -> RuleConfig:

@@ -24,10 +24,10 @@ export const TRANSITIONS = Object.freeze({
 });
 
 /** Rules an alert can be raised by. */
-export const RULES = Object.freeze(["no_helmet", "smoking"]);
+export const RULES = Object.freeze(["no_helmet", "smoking", "restricted_zone"]);
 
 /** What a zone means for the rules. */
-export const ZONE_KINDS = Object.freeze(["helmet_required", "no_smoking", "smoking_area", "mask"]);
+export const ZONE_KINDS = Object.freeze(["helmet_required", "no_smoking", "smoking_area", "restricted", "mask"]);
 
 /** The detector's labels, in the model's class order. */
 export const LABELS = Object.freeze(["helmet", "head", "person", "cigarette"]);
