@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from browser_support import browser_fixture, mqtt_fixture, served_fixture  # noqa: F401
 from compose import BARE_HEAD, compose_clip, still_frame
 from mqtt_broker import Mosquitto, broker_fixture  # noqa: F401   (the fixture "broker")
 
@@ -272,3 +273,37 @@ def test_a_worker_walking_into_a_danger_zone_is_an_alert_at_the_console(
     assert by_rule == {(SITE_CAM, "restricted_zone"): 1}, stats
     other = manager.get(f"/api/alerts?rule=no_helmet&site={SITE}").json()
     assert other["items"] == []
+
+
+# -- the console's pages --------------------------------------------------------------------
+
+
+def test_console_pages_show_the_rule_and_zone_kind_in_chinese(browser: Any, served: Any) -> None:
+    """The feed's filter and row, the statistics table and the zone editor's colour, in a real
+    browser with a zh-CN user (the words come from enums.js, their text from lang/zh-CN.json)."""
+    from browser_support import login, open_page
+    from console_support import seed_alert
+
+    served.add_user("zhou.mgr", "manager", ["dock"], "zh-CN")
+    seed_alert(served, "dock", "crane", rule="restricted_zone")
+    context = browser.new_context()
+    page, errors = open_page(context)
+    login(page, served.url, "zhou.mgr")
+
+    page.goto(f"{served.url}/#/alerts?rule=restricted_zone")
+    page.wait_for_selector("td.c-rule .rule-restricted_zone")
+    assert page.locator("td.c-rule .rule-restricted_zone").inner_text() == "危险区域闯入"
+    option = page.locator('#f-rule option[value="restricted_zone"]')
+    assert option.inner_text() == "危险区域闯入"
+
+    page.goto(f"{served.url}/#/stats")
+    page.wait_for_selector("td:has-text('危险区域闯入')")
+
+    stroke = page.evaluate(
+        """() => { const e = document.createElementNS("http://www.w3.org/2000/svg", "polygon");
+        e.setAttribute("class", "zone kind-restricted"); document.body.append(e);
+        return getComputedStyle(e).stroke; }"""
+    )
+    assert stroke == "rgb(245, 158, 11)", "kind-restricted has its own colour in style.css"
+    context.close()
+    assert errors == [], "the pages logged script errors"

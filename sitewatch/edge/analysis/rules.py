@@ -23,7 +23,8 @@ window is over it, rather than restarting its dwell whenever the median dips bel
 frame; a head over it in only a minority of frames never confirms.
 
 What each rule watches and scores (``no_helmet``: bare heads in ``helmet_required`` zones;
-``smoking``: cigarettes at people in ``no_smoking`` zones) is its ``Rule`` in
+``smoking``: cigarettes at people in ``no_smoking`` zones; ``restricted_zone``: people whose
+feet are in ``restricted`` zones) is its ``Rule`` in
 ``analysis.registry``; this engine runs every rule of ``registry.RULES``, in that order.
 
 A rule outside its ``active_hours`` (site time; a window whose end is before its start crosses

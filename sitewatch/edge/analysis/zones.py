@@ -10,6 +10,7 @@ Anchors, one per rule (each ``Rule.anchor`` in ``analysis.registry``; the lead m
 
 - ``smoking`` tests the person's **feet** (bottom-centre of the person box), as Frigate does
   for every zone: the feet are where the person stands on the floor that operators outline.
+  ``restricted_zone`` tests the feet too: a danger zone is ground a person stands on.
 - ``no_helmet`` tests the **centre of the head box**. The head is the evidence itself and the
   only box the rule needs: a person box is often missing for partly occluded workers (behind
   rebar, scaffolding, a parapet, in a crowd), and switching between "feet when a person box is
