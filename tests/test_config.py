@@ -12,6 +12,7 @@ from typing import get_args
 import pytest
 from pydantic import ValidationError
 
+from sitewatch.contract.messages import Label
 from sitewatch.edge.config.load import (
     ConfigError,
     ConfigProblem,
@@ -19,7 +20,7 @@ from sitewatch.edge.config.load import (
     load_config,
     parse_config,
 )
-from sitewatch.edge.config.schema import Label, SiteConfig, Zone, camera_rules
+from sitewatch.edge.config.schema import SiteConfig, Zone, camera_rules
 from sitewatch.edge.detections import LABELS
 
 REPO = Path(__file__).resolve().parent.parent

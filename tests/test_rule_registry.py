@@ -8,10 +8,10 @@ from typing import get_args
 
 import pytest
 
-from sitewatch.contract.messages import RuleName, ZoneKind
+from sitewatch.contract.messages import Label, RuleName, ZoneKind
 from sitewatch.edge.analysis.registry import RULES, rule
 from sitewatch.edge.config.rule_specs import RULE_SPECS, UnknownRule, armed_rules, rule_spec
-from sitewatch.edge.config.schema import CameraConfig, Label, Rules
+from sitewatch.edge.config.schema import CameraConfig, Rules
 from sitewatch.edge.worker import needs_second_look
 
 
