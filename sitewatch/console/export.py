@@ -39,13 +39,12 @@ from sitewatch.console.audit import VIEW_WINDOW, alert_trail
 from sitewatch.console.custody import EvidenceUnavailable, verified_file
 from sitewatch.console.models import (
     Alert,
-    AlertAction,
     AlertEventRow,
     AuditEntry,
     BrokerAccount,
     Evidence,
 )
-from sitewatch.console.queries import evidence_url
+from sitewatch.console.queries import alert_rows, evidence_url
 from sitewatch.console.settings import Settings
 from sitewatch.contract.signing import fingerprint, public_key_text
 
@@ -194,20 +193,8 @@ def alert_record(s: Session, alert: Alert) -> dict[str, Any]:
     message), workflow actions and evidence, from the models (not the API's response model, so
     an API change cannot change the legal record; :data:`ALERT_RECORD` versions it). Times are
     ISO 8601 (UTC as ``Z``), boxes normalised 0..1 xyxy floats."""
-    events = s.scalars(
-        select(AlertEventRow).where(AlertEventRow.alert_id == alert.id).order_by(AlertEventRow.seq)
-    ).all()
-    actions = s.scalars(
-        select(AlertAction)
-        .where(AlertAction.alert_id == alert.id)
-        .order_by(AlertAction.at, AlertAction.id)
-    ).all()
-    evidence = s.scalars(
-        select(Evidence).where(Evidence.alert_id == alert.id).order_by(Evidence.id)
-    ).all()
-    snapshot = next(
-        (e.name for e in evidence if e.kind == "snapshot" and e.status == "stored"), None
-    )
+    rows = alert_rows(s, alert)
+    events, actions, evidence, snapshot = rows.events, rows.actions, rows.evidence, rows.snapshot
     return {
         "alert": {
             **_fields(alert, ALERT_FIELDS),

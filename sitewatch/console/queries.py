@@ -5,6 +5,7 @@ the response bodies of alerts (with their snapshot URL), evidence and users. Ref
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -147,8 +148,18 @@ def alert_outs(s: Session, alerts: Sequence[Alert]) -> list[AlertOut]:
     return [alert_out(a, names.get(a.id)) for a in alerts]
 
 
-def alert_detail(s: Session, alert: Alert) -> AlertDetail:
-    """The alert with its timeline (every message), workflow actions and evidence."""
+@dataclass(frozen=True)
+class AlertRows:
+    """An alert's timeline (by seq), workflow actions (by time) and evidence (by id), and the
+    name of its stored snapshot (None if none): what the detail and the package show."""
+
+    events: Sequence[AlertEventRow]
+    actions: Sequence[AlertAction]
+    evidence: Sequence[Evidence]
+    snapshot: str | None
+
+
+def alert_rows(s: Session, alert: Alert) -> AlertRows:
     events = s.scalars(
         select(AlertEventRow).where(AlertEventRow.alert_id == alert.id).order_by(AlertEventRow.seq)
     ).all()
@@ -163,6 +174,13 @@ def alert_detail(s: Session, alert: Alert) -> AlertDetail:
     snapshot = next(
         (e.name for e in evidence if e.kind == "snapshot" and e.status == "stored"), None
     )
+    return AlertRows(events, actions, evidence, snapshot)
+
+
+def alert_detail(s: Session, alert: Alert) -> AlertDetail:
+    """The alert with its timeline (every message), workflow actions and evidence."""
+    rows = alert_rows(s, alert)
+    events, actions, evidence, snapshot = rows.events, rows.actions, rows.evidence, rows.snapshot
     return AlertDetail(
         **dict(alert_out(alert, snapshot)),
         timeline=[TimelineEntry.model_validate(e) for e in events],
