@@ -85,7 +85,7 @@ class LoginLimiter:
 
     A login is counted as failed when it starts (parallel requests cannot slip past the limit
     while their checks run) and taken back when it succeeds. At most ``checks`` argon2
-    verifications run at once (each takes ~64 MiB and a CPU for ~0.1 s); a login beyond that
+    verifications run at once (each holds argon2's memory cost and a CPU); a login beyond that
     is refused at once (:class:`LoginRefused`, ``busy``) instead of queueing. At most
     ``max_keys`` counters are kept (the least recently failed go first).
     """

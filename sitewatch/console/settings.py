@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     login_checks_at_once: int = Field(
         4,
         ge=1,
-        description="Password checks (argon2, ~64 MiB and one CPU for ~0.1 s each) run at once; "
+        description="Password checks (argon2: each holds its memory cost and a CPU) run at once; "
         "a login beyond them gets 503 at once instead of queueing.",
     )
     evidence_retention_days: float = Field(
