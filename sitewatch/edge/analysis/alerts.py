@@ -2,29 +2,16 @@
 
 :class:`AlertTracker` (one per camera) is fed the rules' observations once per processed frame
 (an empty list too: the passing time is what ends alerts) and emits :class:`AlertTransition`
-records:
+records: **start** on the first ``violating`` observation of a track and rule (a new uuid4
+id) unless a cooldown blocks it; **update** at most every ``update_every_s`` and only when the
+best score or the zone changed; **end** after ``end_after_s`` with no violating observation,
+or on :meth:`close_all`. After an end, the same track and rule start nothing for the rule's
+``cooldown_s``, counted from ``ended_at``.
 
-- **start** on the first *confirmed* (``violating``) observation of a track and rule, with a
-  new uuid4 id, unless a cooldown blocks it;
-- **update** at most every ``update_every_s`` seconds after the last start/update, and only
-  when something changed: a better score (hence a new best box and best frame) or another
-  zone. A worker who keeps violating produces a few updates, never a storm;
-- **end** when no violating observation came for ``end_after_s`` seconds (the violation
-  stopped, the track left the zone or the tracker lost it), or on :meth:`close_all`.
-
-After an end, the same track and rule start no new alert for the rule's ``cooldown_s``,
-counted from the end (``ended_at``, i.e. ``end_after_s`` after the violation was last seen); a
-violation still going on when the cooldown runs out starts a new alert with a new id.
-Trackers lose and re-acquire people under a new id, so two heuristics, both on the box IoU
-(:data:`REACQUIRE_IOU` by default) with the same rule:
-
-- a violating track with no open alert whose box overlaps the last box of an *open* alert whose
-  track was not seen in this frame takes that alert over (same id, the update carries the new
-  ``track_id``): an id switch is not a new violation;
-- a violating track whose box overlaps the last box of an alert that *ended* within the
-  cooldown is held back as if it were the same track.
-
-Timestamps are always passed in (seconds, the frame's capture time), never read from a clock.
+A track whose box overlaps (:data:`REACQUIRE_IOU`) the last box of an open alert whose track
+was not seen takes that alert over (an id switch is not a new violation); one that overlaps an
+alert ended within the cooldown is held back. Timestamps are passed in (seconds, the frame's
+capture time), never read from a clock. Why: docs/design/alerts.md.
 """
 
 from __future__ import annotations

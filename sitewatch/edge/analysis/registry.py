@@ -6,19 +6,10 @@ violation (:class:`Sighting`). What all rules share stays in ``rules.RuleEngine`
 hours, the dwell and median confirmation, the best frame, forgetting old tracks; the alert
 stage reads each rule's cooldown from its own config section (:meth:`Rule.config`).
 
-Adding a rule (for example ``restricted_zone``) needs:
-
-1. the contract: its name in ``RuleName`` (and a new zone kind in ``ZoneKind`` if it needs
-   one); the console's generated enums, labels and zh-CN/English text follow from it;
-2. the edge config: its section in ``config.schema.Rules`` (a ``RuleConfig``: enabled,
-   min_score, dwell, cooldown, active hours) and its :class:`RuleSpec` line in
-   ``config.rule_specs.RULE_SPECS`` (zone kind, exempting kinds, evidence label), which the
-   config checks, the console feed and the worker read;
-3. here: a :class:`Rule` subclass with its ``anchor`` and ``observe``, and one entry in
-   :data:`RULES`.
-
-Nothing else compares rule names; ``tests/test_rule_registry.py`` fails until the contract,
-the config and this table agree.
+Adding a rule touches the contract's ``RuleName``, its edge config section and ``RuleSpec``,
+and one :class:`Rule` subclass here with its entry in :data:`RULES` (steps:
+docs/design/rules.md). Nothing else compares rule names; ``tests/test_rule_registry.py`` fails
+until the contract, the config and this table agree.
 """
 
 from __future__ import annotations

@@ -1,39 +1,18 @@
 """Per-camera rules: tracked detections in, per-track observations out (no alerts here).
 
-Each rule keeps a short history per track (the tracker gives a track its id at its first
-sighting, so the history starts there) and confirms a violation the way Frigate confirms an
-object, by the median of a per-frame score over a sliding window, once it has lasted the
-rule's ``dwell_s``:
+Each rule keeps a short history per track and confirms a violation by the median of a
+per-frame score over a sliding window. A violation *begins* at the track's first frame, in an
+applicable zone, whose score reaches ``min_score``; it is *confirmed* once it has lasted
+``dwell_s`` (read on the analysis grid: within ``frame_period_s / 2``) over at least
+:data:`MIN_FRAMES` frames and the lower median of the score over the last
+``max(dwell_s, MIN_WINDOW_S)`` seconds reaches ``min_score``; it *ends* when the track leaves
+the zone or a whole window passes with no frame at ``min_score``. Times in seconds.
 
-- a violation *begins* at the first frame of the track, in an applicable zone, whose score
-  reaches ``min_score`` (for a head that is bare from the start: its first sighting);
-- it is *confirmed* once it has lasted ``dwell_s`` from there over at least
-  :data:`MIN_FRAMES` frames, and the lower median of the score over the last
-  ``max(dwell_s, MIN_WINDOW_S)`` seconds reaches ``min_score`` (most recent frames look bare).
-  "Lasted" is read on the camera's analysis grid: within half a frame interval
-  (``frame_period_s / 2``), so that a frame taken a little early (frames are picked from a
-  25 fps stream when due, and the pick's delay varies with load) does not push the alert a
-  whole interval later: at 2 fps and a 2 s dwell, the frame due at 2.0 s confirms even if it
-  was taken at 1.8 s, and the one at 1.5 s never does;
-- it *ends* (and a later one begins anew) when the track leaves the zone, or when a whole
-  window passes without a frame at ``min_score`` (the helmet is back on).
-
-A head whose score hovers around ``min_score`` therefore confirms as soon as most of its last
-window is over it, rather than restarting its dwell whenever the median dips below for a
-frame; a head over it in only a minority of frames never confirms.
-
-What each rule watches and scores (``no_helmet``: bare heads in ``helmet_required`` zones;
-``smoking``: cigarettes at people in ``no_smoking`` zones; ``restricted_zone``: people whose
-feet are in ``restricted`` zones) is its ``Rule`` in
-``analysis.registry``; this engine runs every rule of ``registry.RULES``, in that order.
-
-A rule outside its ``active_hours`` (site time; a window whose end is before its start crosses
-midnight; an empty list is never) or not ``enabled`` produces nothing and forgets its history,
-so its dwell restarts when it becomes active again.
-
-One :class:`Observation` per track, rule and frame while the track's anchor is in an
-applicable zone: ``violating`` once confirmed. Tracks outside every applicable zone produce
-none; the alert stage ends an alert when its observations stop.
+What each rule watches is its ``Rule`` in ``analysis.registry``; this engine runs every rule of
+``registry.RULES``, in that order. A rule outside its ``active_hours`` (site time) or not
+``enabled`` produces nothing and forgets its history. One :class:`Observation` per track, rule
+and frame while the track's anchor is in an applicable zone (``violating`` once confirmed).
+Why the median, the first sighting and the grid: docs/design/rules.md.
 """
 
 from __future__ import annotations

@@ -1,37 +1,17 @@
 """A compact ByteTrack-style tracker for one camera: stable ids for heads and people.
 
-Per group of labels (:data:`TRACK_GROUPS`), each frame:
+Per group of labels (:data:`TRACK_GROUPS`), each frame: every track predicts its box at the
+frame's time (a constant-velocity alpha-beta filter on the box centre, in seconds, bounded by
+:data:`MIN_VELOCITY_DT`, :data:`MAX_SPEED` and :data:`MAX_PREDICT_S`); detections of at least
+``high_score`` are matched to all tracks, those between ``low_score`` and ``high_score`` only
+to confirmed tracks left over; unmatched high-score ones start tentative tracks, confirmed
+after ``min_hits`` consecutive matches. A tentative track that misses a frame is dropped, a
+confirmed one unmatched for ``max_age_s`` seconds is removed.
 
-1. every track predicts its box at the frame's time with a constant-velocity alpha-beta
-   filter on the box centre (sizes are smoothed, not extrapolated). The motion model is in
-   time, not in frame steps, because the detection rate differs per camera and frames get
-   dropped or arrive unevenly: velocity is measured over at least :data:`MIN_VELOCITY_DT`
-   (two frames 40 ms apart would turn a pixel of box jitter into a fast walk), bounded to
-   :data:`MAX_SPEED` box sizes a second, its gain shrinks for short steps, and a prediction
-   extrapolates at most :data:`MAX_PREDICT_S`; the matching buffer grows with the time since
-   the track was last seen (:data:`BUFFER_GROWTH`), for a gap of dropped frames;
-2. detections scoring at least ``high_score`` are matched to all tracks by IoU;
-3. detections between ``low_score`` and ``high_score`` are matched to the confirmed tracks
-   left over, with a stricter IoU: they keep a track alive but never start one;
-4. unmatched high-score detections start tentative tracks; a track is confirmed after
-   ``min_hits`` consecutive matches, and a tentative track that misses a frame is dropped;
-   confirmed tracks not matched for more than ``max_age_s`` seconds are removed.
-
-Every track has its id from its first sighting, tentative or not, so the rules count a dwell
-from the moment a head was first seen (they confirm violations over several frames
-themselves); an id that dies tentative is simply never seen again.
-
-Matching is greedy, best IoU first, on boxes enlarged by :data:`BUFFER` of their size on each
-side ("buffered IoU", as in C-BIoU): at 2 fps a small head moves more than its own width
-between frames, and plain IoU would be zero.
-
-``head`` and ``helmet`` form one group, because the same head flickers between the two labels
-from frame to frame. When both labels are found on the same head in one frame (boxes
-overlapping by more than :data:`DUPLICATE_IOU`), the weaker box is not matched on its own but
-gets the same track id, so the rules see both scores of that head. ``cigarette`` is not
-tracked: the rules attach cigarettes to people.
-
-Rules keep their own per-track history keyed by the returned ids; ids are never reused.
+Matching is greedy, best IoU first, on boxes enlarged by :data:`BUFFER` (buffered IoU).
+``head`` and ``helmet`` are one group; both found on one head (:data:`DUPLICATE_IOU`) share
+one id. Invariants: a track has its id from its first sighting, and ids are never reused.
+Boxes are xyxy pixels. Why: docs/design/tracker.md.
 """
 
 from __future__ import annotations

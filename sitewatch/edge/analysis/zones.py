@@ -2,28 +2,14 @@
 
 Config holds zones as normalised 0..1 polygons; :class:`CameraZones` turns them into pixel
 polygons once per camera and frame size and fails fast on degenerate ones. ``contains`` is a
-vectorised even-odd (ray-casting) test: a point exactly on an edge counts as inside on the
-left/top edges and outside on the right/bottom ones, so two zones that share an edge never
-both claim a point.
+vectorised even-odd test: a point on an edge is inside on the left/top edges and outside on
+the right/bottom ones, so two zones that share an edge never both claim a point.
 
-Anchors, one per rule (each ``Rule.anchor`` in ``analysis.registry``; the lead may change them):
-
-- ``smoking`` tests the person's **feet** (bottom-centre of the person box), as Frigate does
-  for every zone: the feet are where the person stands on the floor that operators outline.
-  ``restricted_zone`` tests the feet too: a danger zone is ground a person stands on.
-- ``no_helmet`` tests the **centre of the head box**. The head is the evidence itself and the
-  only box the rule needs: a person box is often missing for partly occluded workers (behind
-  rebar, scaffolding, a parapet, in a crowd), and switching between "feet when a person box is
-  found" and "head otherwise" would make the anchor jump along a track and break the dwell
-  timer. The cost: a helmet_required zone must cover where heads appear in the image, so an
-  operator who outlines the floor should extend it upwards by one person height (a camera
-  looking down from a mast makes this a small change). Where that is impractical, set the
-  rule's anchor to ``projected_feet``: the head box moved down :data:`HEAD_HEIGHTS_TO_FEET`
-  head heights, a person-free estimate of a standing worker's feet (wrong for crouching or
-  sitting workers, hence not the default).
-
-Masks use the same anchor as the rule being tested: a head (or a person's feet) whose anchor
-lies in a ``mask`` zone triggers nothing.
+Anchors, one per rule (each ``Rule.anchor`` in ``analysis.registry``): ``smoking`` and
+``restricted_zone`` test a person's feet (bottom-centre of the box); ``no_helmet`` tests the
+centre of the head box, or with ``projected_feet`` the head box moved down
+:data:`HEAD_HEIGHTS_TO_FEET` head heights. Masks use the anchor of the rule being tested. Why
+these anchors, and what they ask of the operator's zones: docs/design/zones.md.
 """
 
 from __future__ import annotations
