@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -10,7 +11,6 @@ from pathlib import Path
 from typing import get_args
 
 import pytest
-from pydantic import ValidationError
 
 from sitewatch.contract.messages import Label
 from sitewatch.edge.config.load import (
@@ -402,7 +402,9 @@ def test_warnings_do_not_stop_loading(text: str, paths: set[str], tmp_path: Path
     assert all(w.severity == "warning" and w.line for w in warnings)
 
 
-def test_model_validate_alone_refuses_cross_field_errors() -> None:
+def test_the_loader_runs_the_cross_checks(tmp_path: Path) -> None:
+    """The schema validates each section; the cross-field checks import it (one way) and the
+    loader runs them: ``model_validate`` alone takes two cameras with one id, the loader not."""
     camera = {"id": "cam-1", "detect": "rtsp://192.0.2.10/sub"}
     data = {
         "version": 1,
@@ -413,8 +415,9 @@ def test_model_validate_alone_refuses_cross_field_errors() -> None:
         "outbox": {"path": "o.sqlite"},
         "cameras": [camera, camera],
     }
-    with pytest.raises(ValidationError, match="a camera id used once per site"):
-        SiteConfig.model_validate(data)
+    assert [cam.id for cam in SiteConfig.model_validate(data).cameras] == ["cam-1", "cam-1"]
+    with pytest.raises(ConfigError, match="a camera id used once per site"):
+        parse_config(json.dumps(data), tmp_path / "site.yaml")  # JSON is YAML
 
 
 def test_dump_round_trips_and_keeps_the_previous_file(tmp_path: Path) -> None:

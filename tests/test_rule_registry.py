@@ -10,8 +10,8 @@ import pytest
 
 from sitewatch.contract.messages import Label, RuleName, ZoneKind
 from sitewatch.edge.analysis.registry import RULES, rule
-from sitewatch.edge.config.rule_specs import RULE_SPECS, UnknownRule, armed_rules, rule_spec
-from sitewatch.edge.config.schema import CameraConfig, Rules
+from sitewatch.edge.config.rule_specs import RULE_SPECS, UnknownRule, rule_spec
+from sitewatch.edge.config.schema import CameraConfig, Rules, armed_rules
 from sitewatch.edge.worker import needs_second_look
 
 

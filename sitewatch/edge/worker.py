@@ -37,8 +37,7 @@ from sitewatch.edge.analysis.pipeline import CameraPipeline
 from sitewatch.edge.command_gate import CommandGate
 from sitewatch.edge.commands import Outcome, obey
 from sitewatch.edge.config.load import load_config
-from sitewatch.edge.config.rule_specs import armed_rules
-from sitewatch.edge.config.schema import CameraConfig, SiteConfig
+from sitewatch.edge.config.schema import CameraConfig, SiteConfig, armed_rules
 from sitewatch.edge.detect.batcher import Analysed, Batcher
 from sitewatch.edge.detect.detector import Detector
 from sitewatch.edge.detect.model import ModelError, default_threads, open_model

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from sitewatch.edge.config.rule_specs import RULE_SPECS
-
-if TYPE_CHECKING:
-    from sitewatch.edge.config.schema import SiteConfig
+from sitewatch.edge.config.schema import SiteConfig
 
 Loc = tuple[str | int, ...]
 Severity = Literal["error", "warning"]

@@ -95,7 +95,7 @@ def parse_config(text: str, path: Path) -> tuple[SiteConfig, list[ConfigProblem]
         raise ConfigError([_syntax_problem(exc, text, file)]) from None
     problems = [_duplicate_problem(file, *duplicate) for duplicate in duplicates]
     origins = _default_origins(data)
-    context = {"base_dir": path.absolute().parent, "defer_checks": True}
+    context = {"base_dir": path.absolute().parent}
     config: SiteConfig | None = None
     findings: list[Finding] = []
     try:

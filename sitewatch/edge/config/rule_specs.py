@@ -3,20 +3,17 @@ kinds that exempt part of that zone, and the detector label its ``min_score`` ap
 
 One :class:`RuleSpec` per contract ``RuleName`` in :data:`RULE_SPECS`; the rule registry
 (``sitewatch.edge.analysis.registry``) builds on it, and the config checks, the console feed
-and the worker read it instead of comparing rule names. Imports only the contract, so the
-config's cross-checks can use it without an import cycle.
+and the worker read it instead of comparing rule names. Imports only the contract: the
+schema and its cross-checks import it, never the other way (a camera's armed rules are
+``sitewatch.edge.config.schema.armed_rules``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from sitewatch.contract.messages import Label, RuleName, ZoneKind
-
-if TYPE_CHECKING:
-    from sitewatch.edge.config.schema import CameraConfig
 
 
 class UnknownRule(ValueError):
@@ -58,9 +55,3 @@ def rule_spec(name: str) -> RuleSpec:
         if key == name:
             return spec
     raise UnknownRule(name, RULE_SPECS)
-
-
-def armed_rules(cam: CameraConfig) -> list[RuleSpec]:
-    """The rules of ``cam`` that can fire: enabled, with at least one zone of their kind."""
-    kinds = {zone.kind for zone in cam.zones}
-    return [s for s in RULE_SPECS.values() if cam.rules.of(s.name).enabled and s.zone in kinds]

@@ -7,9 +7,10 @@ Site defaults (``defaults.rules``, ``defaults.detect_fps``) are deep-merged into
 *before* validation (:func:`merge_camera_defaults`), so every :class:`CameraConfig` carries its
 effective :class:`Rules` and ``detect_fps``. Relative paths are resolved against the config
 file's directory when the validation context holds ``base_dir`` (as ``sitewatch.edge.config.load``
-does); the loaded tree holds absolute paths. Cross-field checks live in
-``sitewatch.edge.config.checks``; read a file with ``sitewatch.edge.config.load.load_config``, not
-with ``SiteConfig.model_validate``, to get YAML line numbers in errors.
+does); the loaded tree holds absolute paths. Validation checks each section on its own; the
+cross-field checks (``sitewatch.edge.config.checks``, which import this module, never the other
+way) are run by the loader: read a file with ``sitewatch.edge.config.load.load_config``, not with
+``SiteConfig.model_validate``, to get them and YAML line numbers in errors.
 """
 
 from __future__ import annotations
@@ -36,8 +37,7 @@ from sitewatch.contract.messages import ID_PATTERN, Label, RuleName, ZoneKind
 from sitewatch.contract.signing import SigningKeyError, parse_public_key
 from sitewatch.contract.vocabulary import LABELS
 from sitewatch.core.geometry import polygon_area
-from sitewatch.edge.config.checks import cross_check
-from sitewatch.edge.config.rule_specs import UnknownRule
+from sitewatch.edge.config.rule_specs import RULE_SPECS, RuleSpec, UnknownRule
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 STREAM_SCHEMES = ("rtsp", "rtsps", "http", "https", "file")
@@ -308,8 +308,9 @@ class DetectorConfig(Strict):
     rect: bool = Field(
         True,
         description="Letterbox frames into the smallest input that holds them (416x256 for "
-        "16:9 at input_size 416) instead of a square: 37 % less compute, same picture pixels; "
-        "scores differ by 0.03 on average (models with a dynamic input size only).",
+        "16:9 at input_size 416) instead of a square: less compute, the same picture pixels, "
+        'slightly different scores (bench/RESULTS.md, "Edge throughput"; models with a dynamic '
+        "input size only).",
     )
     second_look: bool = Field(
         True, description="Re-run the model on head-and-shoulders crops to find cigarettes."
@@ -488,8 +489,8 @@ class CameraConfig(Strict):
         le=1280,
         multiple_of=32,
         description="This camera's model input side, overriding detector.input_size: 544-640 "
-        "for wide views with distant workers (far heads need the pixels; 1.6-2.3x the "
-        "inference of 416, see bench/RESULTS.md). Absent = detector.input_size.",
+        "for wide views with distant workers (far heads need the pixels, for more inference "
+        'than 416: bench/RESULTS.md, "Model input size"). Absent = detector.input_size.',
     )
     head_look: bool | None = Field(
         None,
@@ -529,16 +530,6 @@ class SiteConfig(Strict):
     def _merge_defaults(cls, data: Any) -> Any:
         return merge_camera_defaults(data)
 
-    @model_validator(mode="after")
-    def _cross_checks(self, info: ValidationInfo) -> SiteConfig:
-        """Refuse cross-field errors unless the caller runs the checks itself (the loader)."""
-        if isinstance(info.context, dict) and info.context.get("defer_checks"):
-            return self
-        errors = [f for f in cross_check(self) if f.severity == "error"]
-        if errors:
-            raise ValueError("; ".join(f.text() for f in errors))
-        return self
-
     def camera(self, camera_id: str) -> CameraConfig:
         """The camera with ``camera_id``; ``KeyError`` listing the ids if there is none."""
         for cam in self.cameras:
@@ -551,6 +542,12 @@ class SiteConfig(Strict):
 def camera_rules(config: SiteConfig, camera_id: str) -> Rules:
     """The effective (defaults-merged) rules of one camera."""
     return config.camera(camera_id).rules
+
+
+def armed_rules(cam: CameraConfig) -> list[RuleSpec]:
+    """The rules of ``cam`` that can fire: enabled, with at least one zone of their kind."""
+    kinds = {zone.kind for zone in cam.zones}
+    return [s for s in RULE_SPECS.values() if cam.rules.of(s.name).enabled and s.zone in kinds]
 
 
 def deep_merge(base: Any, override: Any) -> Any:
