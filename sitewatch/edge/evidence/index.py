@@ -3,9 +3,10 @@
 The disk manager never deletes the evidence of an open alert, so the index must survive a
 crash: every change is one small transaction (WAL, ``synchronous=FULL``). It used to be one
 JSON file rewritten on every change, which made each alert event cost time in proportion to
-all the alerts kept (measured: 7 ms per alert start with an empty index, 19 ms with 1000
-alerts, 69 ms with 5000; a week of a busy site holds thousands). An index left by that version
-(``<name>.json`` beside the database) is imported once and renamed ``.json.imported``.
+all the alerts kept (bench/RESULTS.md, "Alert start and the evidence index"). An index left by
+that version (``<name>.json`` beside the database) is imported once and renamed
+``.json.imported``. The index knows files by their paths only: it imports nothing of
+``sitewatch.edge.evidence.files``, which imports it.
 """
 
 from __future__ import annotations
@@ -18,10 +19,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from sitewatch.edge.evidence.files import EvidenceFileInfo
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +34,13 @@ CREATE TABLE IF NOT EXISTS files (
     UNIQUE (alert_id, path)
 );
 """
+
+
+class FileAtPath(Protocol):
+    """What the index needs of an evidence file (``files.EvidenceFileInfo`` is one)."""
+
+    @property
+    def path(self) -> Path: ...
 
 
 @dataclass
@@ -75,7 +80,7 @@ class EvidenceStore:
                 (alert_id, at),
             )
 
-    def add_files(self, alert_id: str, files: Sequence[EvidenceFileInfo]) -> None:
+    def add_files(self, alert_id: str, files: Sequence[FileAtPath]) -> None:
         with self._lock, self._db:
             self._db.execute("BEGIN")
             self._db.execute(
