@@ -1,42 +1,17 @@
 """Alerts with their evidence into the outbox: files first, then the message that lists them.
 
-* start: the start message goes first, alone; a snapshot job (annotated + clean copy of the
-  best frame) is queued for the snapshot thread, the camera's segment ring is pinned for the
-  clip window and a clip job is queued.
-* snapshot job (own thread, normal priority): encodes and writes both JPEGs, queues their
-  bytes, then an update listing them. Apart from the main loop so that the starts of many
-  alerts confirmed at once are not queued behind each other's JPEG encodes and fsyncs (about
-  5 ms each; a start now holds the main loop under 1 ms): bench/RESULTS.md, "Alert start and
-  the evidence index".
-* update: the message, with every evidence file known so far.
-* clip job (own thread, at a low CPU priority: ``EVIDENCE_NICE``): waits until the ring
-  covers ``start + post_roll``, cuts the clip by stream copy, takes a full-resolution still of
-  the best moment from it, queues both files, then an update listing them. A pre-roll that
-  begins before the recorder's first segment (the camera's first alert after the start) gives
-  a shorter clip, from the first segment on; the file's ``duration_s`` says how long it really is.
-* end: held back while the snapshots or the clip are still being made, so the end (the alert's
-  last message) is sent with all its evidence; a clip that cannot be cut is reported in the
-  log, and the end goes without it.
-
-The clip thread and the ffmpeg processes it starts run at nice ``EVIDENCE_NICE``: detection is
-real time (a frame analysed late is a violation missed), evidence is not (its segments are
-pinned in the ring until it is cut, so waiting loses nothing). On a box that is busy with
-cameras, clips and stills wait for spare CPU instead of taking it from the detector; on a quiet
-box the priority changes nothing. Nice 19 still makes progress: with both cores kept busy by
-three normal-priority processes, a 1080p still took 13.4 s (0.17 s on a quiet box) and a 16 s
-clip copy 8.0 s, and the alert's end waits for them. Measured in bench/RESULTS.md ("Evidence at
-low priority": nice 0, 10 and 19).
-
-Message ``seq`` is counted here per alert (start 0), because clip updates are extra messages.
+A start goes out first, alone; its snapshots (annotated and clean JPEG of the best frame) are
+made on a snapshot thread and its clip (stream copy of the pinned segment ring, plus a
+full-resolution still) on a clip thread at nice :data:`EVIDENCE_NICE`; each sends an update
+listing its files once they are queued. An update lists every evidence file known so far. The
+end is held back until the snapshots and the clip are done (a clip that cannot be cut is
+logged, and the end goes without it). ``seq`` is counted here per alert (start 0).
 
 A full disk never stops detection: nothing in :meth:`AlertDelivery.handle` or the evidence
-threads raises for it. Alert messages still go out (the outbox keeps what it cannot store in
-memory, ``sitewatch.edge.publish.outbox``); evidence that cannot be written is dropped, counted by
-reason in
-:attr:`AlertDelivery.evidence_dropped` and logged; changes to the evidence index the disk refuses
-wait in memory (at most ``INDEX_BACKLOG`` of them, the oldest dropped and counted) and are
-applied in order once it has room. Files go to the outbox by reference (their path, size and
-SHA-256), not as copies.
+threads raises for it; evidence that cannot be written is dropped and counted by reason in
+:attr:`AlertDelivery.evidence_dropped`; index changes the disk refuses wait in memory (at most
+:data:`INDEX_BACKLOG`). Files go to the outbox by reference (path, size, SHA-256). Why this
+order and the low priority: docs/design/delivery.md.
 """
 
 from __future__ import annotations

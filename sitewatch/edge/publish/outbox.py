@@ -2,33 +2,16 @@
 
 :meth:`Outbox.put` commits the message (WAL, ``synchronous=FULL``) before returning; a
 :class:`Publisher` thread publishes pending rows in id order through a :class:`Transport` and
-deletes a row only once the broker acknowledged it (PUBACK for QoS 1). While the broker is away
-it retries forever with a capped backoff; rows left when the process stops are published by the
-next process that opens the same file.
+deletes a row only once the broker acknowledged it (PUBACK, QoS 1), retrying forever with a
+capped backoff; rows left at exit are published by the next process on the same file.
+Delivery is at-least-once (readers de-duplicate on ``(id, seq)``).
 
-Delivery is at-least-once: a message whose PUBACK was lost (broker or process gone at the wrong
-moment) is published again, so readers de-duplicate; the console keeps the highest ``seq`` of an
-alert and treats a repeated ``(id, seq)`` as a no-op. Order is kept in normal running; a row
-re-sent after a lost acknowledgement may arrive after younger rows.
-
-Evidence files are referred to, not copied: :meth:`Outbox.put_file` stores the file's path, size
-and SHA-256, and the publisher reads the bytes when the row's turn comes. A file gone by then
-(the disk manager deleted it), unreadable or changed since it was listed is dropped with a
-logged reason, counted in :attr:`Outbox.dropped`. The evidence waiting is capped
-(``max_evidence_bytes``, config ``outbox.max_evidence_mb``): beyond it the oldest evidence rows
-are dropped; alert messages never are.
-
-On a full disk (any ``sqlite3.OperationalError`` from an insert, e.g. ``database or disk is
-full``) :meth:`Outbox.put` does not raise: the row is kept in memory (at most ``spill_rows``,
-always after every stored row), published from there, and stored as soon as the database takes
-rows again (retried at most once a second; a row stored while it was in flight may be
-published twice). When that memory is full its oldest evidence row
-goes first, then its oldest message, each counted. A spilled row is lost if the process dies
-before the disk has room or the broker has it. Acknowledged rows the database cannot delete are
-hidden and deleted later.
-
-Retained status topics do not belong here: they are state (the latest wins), published
-directly; the outbox is for events that must not be lost (alerts, config results).
+Evidence rows hold a file's path, size and SHA-256; the bytes are read when the row's turn
+comes, and a file gone or changed by then is dropped and counted (:attr:`Outbox.dropped`).
+Waiting evidence is capped (``max_evidence_bytes``): the oldest evidence goes first, alert
+messages never. On a full disk ``put`` does not raise: rows wait in memory (at most
+``spill_rows``) and are stored once the database takes rows again. Retained status topics are
+not sent through here. Why, and the full-disk details: docs/design/outbox.md.
 """
 
 from __future__ import annotations
@@ -457,8 +440,8 @@ class Publisher:
     def _round(self, rows: list[Row]) -> bool:
         """Publish what is not in flight, then collect acks for up to 1 s, deleting the
         acknowledged rows; a row put meanwhile ends the wait, so that it goes out at once
-        instead of queueing behind the acks (up to 0.4 s at 36 cameras; bench/RESULTS.md,
-        "Outbox rounds").
+        instead of queueing behind the acks (bench/RESULTS.md, "Edge throughput", "Outbox
+        rounds").
 
         Returns False when the transport abandoned a publish (broker away).
         """
