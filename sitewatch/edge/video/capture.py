@@ -1,34 +1,17 @@
 """One reader thread per camera: RTSP over TCP with PyAV, latest frame only, reconnect forever.
 
 ``CameraReader`` keeps one decoded frame, the newest; the batcher takes it with
-``latest(after_seq)`` when it is newer than the one it had. A frame overwritten before anyone
-took it is skipped (counted in ``stats()``, not a drop: the caller wants only a few frames a
-second), so a slow consumer never sees a backlog. Drops (frames too old to analyse) are the
-batcher's to count.
+``latest(after_seq)`` when it is newer. A frame overwritten before anyone took it is skipped
+and counted in ``stats()`` (not a drop), so a slow consumer never sees a backlog. Every frame is
+decoded; a frame's ``image`` (BGR) is converted on first use, in the caller's thread. With
+``need_fps`` at a quarter of the stream's rate or less, non-reference frames are not decoded.
 
-Failures never end the thread: a camera that is down (at start-up or later) is "offline" and
-retried with capped, jittered exponential backoff; a stream that stops delivering frames
-without closing (no frame for ``stall_s``) is "stalled", torn down and reopened.
-
-Timestamps come from the stream: ``pts`` in seconds plus an offset fixed at the first frame of
-a connection, so ``Frame.ts`` is wall-clock time in stream steps. It is re-anchored when the
-stream would run ahead of the wall clock (frames buffered at connect time arrive faster than
-real time) or falls ``RESYNC_S`` behind it (a camera reset), and never goes backwards for one
-camera, across reconnects too.
-
-Not covered: a host name whose DNS lookup hangs blocks the thread (FFmpeg's timeouts do not
-reach getaddrinfo); give cameras as IP addresses.
-
-Decoding (measured on the bench's 640x360 25 fps IPPP sub-streams, GOP 2 s, one decoder
-thread): H.264 decoding costs 0.15-0.4 ms a frame (0.4-1 % of a core per stream), converting a
-frame to BGR another ~0.2 ms. The reader therefore decodes every frame (P-frames need their
-references) but converts none: ``latest()`` hands over a ``Frame`` whose ``image`` is converted
-on first use, so only frames that are analysed are ever converted (2 a second at 2 fps, in the
-caller's thread), and frames overwritten before anyone took them cost nothing more. Skipping
-decoding is possible only for frames nothing references: with ``need_fps`` at a quarter of the
-stream's rate or less the decoder skips non-reference frames, which saves work on cameras that
-send B-frames or non-reference P-frames; the bench's IPPP streams have none (all 300 frames of
-a 12 s clip are still decoded), and decoding keyframes only would give 0.5 fps at a 2 s GOP.
+Failures never end the thread: a camera that is down is "offline" and retried with capped,
+jittered exponential backoff; one with no frame for ``stall_s`` is "stalled" and reopened.
+``Frame.ts`` is wall-clock seconds in stream steps (``pts`` plus an offset), re-anchored when
+it runs ahead of the wall clock or ``RESYNC_S`` behind, never going backwards for one camera.
+A host name whose DNS lookup hangs blocks the thread: give cameras as IP addresses.
+Why, and what decoding costs: docs/design/video.md.
 """
 
 from __future__ import annotations
@@ -363,10 +346,9 @@ FULL_RANGE = 2
 
 
 def _bgr(frame: av.VideoFrame) -> Image:
-    """The picture as BGR. Cameras send limited-range YUV 4:2:0: OpenCV converts that 3.9x
-    faster than FFmpeg's swscale (0.065 against 0.25 ms at 640x360) and nearer to the BT.601
-    formula (mean error 0.25 against 1.77 grey levels; bench/RESULTS.md, "Colour conversion").
-    Anything else (full-range "yuvj", odd sizes, other layouts) goes through swscale."""
+    """The picture as BGR ``uint8`` HxWx3. Limited-range YUV 4:2:0 of even size goes through
+    OpenCV (faster than FFmpeg's swscale and nearer to BT.601: bench/RESULTS.md, "Colour
+    conversion"); anything else (full-range "yuvj", odd sizes, other layouts) through swscale."""
     limited = frame.color_range != FULL_RANGE
     even = frame.width % 2 == 0 and frame.height % 2 == 0
     if frame.format.name == "yuv420p" and limited and even:

@@ -5,7 +5,7 @@ sent to the detector; when less than ``min_area`` of it changed by more than
 ``pixel_delta`` grey levels, the frame is skipped and the camera's previous detections stand
 (the tracker and rules see the scene as it was). A camera is analysed at least every
 ``max_skip_s`` seconds regardless, so a still worker without a hard hat is re-checked and
-alerts still end. What it saves on the sample clips is measured by ``bench/motion_gate.py``.
+alerts still end. What it saves and costs: bench/RESULTS.md, "Motion gating".
 """
 
 from __future__ import annotations

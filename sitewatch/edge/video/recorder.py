@@ -6,13 +6,10 @@ segment muxer's list of *complete* segments with their start and end in stream t
 restarted forever with a capped backoff; a watchdog kills one that closes no segment for
 ``stall_s`` (a frozen camera that keeps its TCP connection open).
 
-:class:`SegmentRing` indexes the complete segments of one camera. Wall-clock times come from the
-file system: the muxer closes a segment when the first packet of the next one arrives, so a
-segment's mtime is the wall time of its end, and ``start = mtime - (end - start in the list)``.
-The segment after it in the same run starts at that mtime exactly (which stays right when a
-stalled run's last segment is closed seconds late by the watchdog). No camera clock is trusted
-and nothing drifts over days. The ring prunes by age and by a disk budget but never deletes a
-segment pinned by an open alert.
+:class:`SegmentRing` indexes the complete segments of one camera with wall-clock times taken
+from the file system (a segment's mtime is the wall time of its end), never from a camera
+clock. The ring prunes by age and by a disk budget but never deletes a segment pinned by an
+open alert. Why mtimes: docs/design/video.md.
 """
 
 from __future__ import annotations
