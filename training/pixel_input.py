@@ -11,8 +11,7 @@ makes the input ``uint8`` ``[B, H, W, 3]`` in BGR order, the letterbox canvas it
   gives what RGB gave before.
 
 The model's outputs are bit-identical (tests/test_pixel_input.py); the metadata says
-``input_layout: bgr_nhwc_uint8``. Measured: 1.02-1.06x faster per frame with the
-letterboxing (bench/RESULTS.md, "Pixel input").
+``input_layout: bgr_nhwc_uint8``. Speed: bench/RESULTS.md, "Detector speed", "Pixel input".
 """
 
 from __future__ import annotations

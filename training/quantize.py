@@ -5,9 +5,10 @@ on training images letterboxed exactly as the runtime does. The detection head's
 post-processing (DFL, box decode, sigmoid, concat) stays in float: quantising it costs
 accuracy and buys no speed. The result is then cut before that post-processing
 (``training/split_head.py``; ``--full-head`` keeps it): the runtime decodes the few candidate
-boxes itself, which saves 7 % of inference. Last, the input becomes the letterbox canvas as it
-is, uint8 BGR ``[B, H, W, 3]`` (``training/pixel_input.py``; ``--float-input`` keeps float RGB
-``[B, 3, H, W]``): the outputs are bit-identical and the runtime converts nothing.
+boxes itself (bench/RESULTS.md, "Detector speed", "Split head"). Last, the input becomes the
+letterbox canvas as it is, uint8 BGR ``[B, H, W, 3]`` (``training/pixel_input.py``;
+``--float-input`` keeps float RGB ``[B, 3, H, W]``): the outputs are bit-identical and the
+runtime converts nothing.
 """
 
 from __future__ import annotations

@@ -6,9 +6,8 @@
 Both checkpoints must come from the same starting weights (here: two stage-2 runs of
 different lengths from one stage 1; or a model and its fine-tune, "WiSE-FT", Wortsman et al.,
 CVPR 2022), so their weights lie in one basin and their average is a model, usually better
-than either (Wortsman et al., "Model soups", ICML 2022). Measured for
-SiteWatch in models/README.md: the 15- and 26-epoch stage-2 runs averaged keep the first's
-hard-hat AP50 and the second's cigarette AP50. Float parameters and batch-norm statistics are
+than either (Wortsman et al., "Model soups", ICML 2022); what it gave SiteWatch:
+models/README.md, "Recipe". Float parameters and batch-norm statistics are
 averaged (``--weight`` is the second checkpoint's share); integer buffers come from the first.
 """
 
