@@ -7,6 +7,10 @@ received from the stream; ``frames_dropped`` counts frames dropped as stale (too
 analyse, or overtaken), not the frames a camera sends beyond its detect fps. Stats cover the
 interval since the previous report; ``evidence_dropped`` and ``outbox_dropped`` are the
 delivery's and the outbox's drop counters (by reason) over that interval (:func:`since`).
+
+A :class:`Housekeeper` is given its collaborators (readers, rings, disk manager, batch stats,
+transport, signer, outbox, the delivery's drop counter); the worker builds one and keeps it, for
+the chores' thread and for the offline status at its stop. It imports nothing of the worker.
 """
 
 from __future__ import annotations
@@ -14,17 +18,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from sitewatch.contract import messages as m
+from sitewatch.contract.signing import Signer
+from sitewatch.edge.detect.batcher import BatchStats
+from sitewatch.edge.evidence.files import DiskManager
 from sitewatch.edge.publish.delivery import utc
-from sitewatch.edge.publish.transport import Delivery
-from sitewatch.edge.video.capture import CameraStats
-
-if TYPE_CHECKING:
-    from sitewatch.edge.worker import EdgeWorker
+from sitewatch.edge.publish.outbox import Outbox
+from sitewatch.edge.publish.transport import Delivery, Transport
+from sitewatch.edge.video.capture import CameraReader, CameraStats
+from sitewatch.edge.video.recorder import SegmentRing
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +40,30 @@ DISK_EVERY_S = 60.0
 
 
 class Housekeeper:
-    def __init__(self, worker: EdgeWorker) -> None:
-        self.w = worker
+    """The periodic chores of one edge over what it is given; keeps the state between reports.
+
+    ``readers`` maps camera id to its reader (the cameras reported, in this order);
+    ``evidence_dropped`` is the delivery's live counter, read, never written.
+    """
+
+    def __init__(
+        self,
+        *,
+        site_id: str,
+        topic_prefix: str,
+        readers: Mapping[str, CameraReader],
+        rings: Sequence[SegmentRing],
+        disk: DiskManager,
+        batch_stats: BatchStats,
+        transport: Transport,
+        signer: Signer,
+        outbox: Outbox,
+        evidence_dropped: Mapping[str, int],
+    ) -> None:
+        self.site_id, self.topic_prefix = site_id, topic_prefix
+        self.readers, self.rings, self.disk = readers, rings, disk
+        self.batch_stats, self.transport, self.signer = batch_stats, transport, signer
+        self.outbox, self.evidence_dropped = outbox, evidence_dropped
         self._states: dict[str, str] = {}
         self._last_counts: dict[str, tuple[int, int]] = {}
         self._last_batch = (0, 0, 0)
@@ -52,11 +79,11 @@ class Housekeeper:
                 if now >= due["status"]:
                     due["status"] = now + STATUS_EVERY_S
                 if now >= due["prune"]:
-                    for cam in self.w.cameras.values():
-                        cam.ring.prune()
+                    for ring in self.rings:
+                        ring.prune()
                     due["prune"] = now + PRUNE_EVERY_S
                 if now >= due["disk"]:
-                    self.hours_left = self.w.disk.run().hours_left
+                    self.hours_left = self.disk.run().hours_left
                     due["disk"] = now + DISK_EVERY_S
                 if now >= due["stats"]:
                     self.publish_stats(STATS_EVERY_S)
@@ -65,8 +92,8 @@ class Housekeeper:
                 log.warning("housekeeping: %s", exc)
 
     def publish_status(self, force: bool) -> None:
-        for cam_id, cam in self.w.cameras.items():
-            s = cam.reader.stats()
+        for cam_id, reader in self.readers.items():
+            s = reader.stats()
             if not force and self._states.get(cam_id) == s.state:
                 continue
             self._states[cam_id] = s.state
@@ -75,35 +102,34 @@ class Housekeeper:
     def publish_offline(self, wait_s: float = 2.0) -> None:
         """Every camera's retained status as offline (the worker stops); waits for the acks."""
         deliveries = [
-            self._publish(cam_id, replace(cam.reader.stats(), state="offline"))
-            for cam_id, cam in self.w.cameras.items()
+            self._publish(cam_id, replace(reader.stats(), state="offline"))
+            for cam_id, reader in self.readers.items()
         ]
         deadline = time.monotonic() + wait_s
         for d in deliveries:
             d.wait(max(0.0, deadline - time.monotonic()))
 
     def _publish(self, cam_id: str, s: CameraStats) -> Delivery:
-        c = self.w.config
         msg = m.CameraStatus(
-            site_id=c.site.id,
+            site_id=self.site_id,
             camera_id=cam_id,
             state=s.state,
             fps_in=s.fps_in if s.state != "offline" else 0.0,
             fps_analysed=s.fps_taken if s.state != "offline" else 0.0,
-            frames_dropped=self.w.batcher.stats.dropped_by_camera.get(cam_id, 0),
+            frames_dropped=self.batch_stats.dropped_by_camera.get(cam_id, 0),
             reconnects=s.reconnects,
             last_frame_at=utc(s.last_frame_at) if s.last_frame_at else None,
             error=s.last_error if s.state != "online" else None,
             at=utc(time.time()),
         )
-        topic = m.camera_status(c.mqtt.topic_prefix, c.site.id, cam_id)
-        return self.w.transport.publish(topic, self.w.signer.encode(msg), retain=True)
+        topic = m.camera_status(self.topic_prefix, self.site_id, cam_id)
+        return self.transport.publish(topic, self.signer.encode(msg), retain=True)
 
     def publish_stats(self, interval_s: float) -> None:
-        c, b = self.w.config, self.w.batcher.stats
+        b = self.batch_stats
         cameras = []
-        for cam_id, cam in self.w.cameras.items():
-            s = cam.reader.stats()
+        for cam_id, reader in self.readers.items():
+            s = reader.stats()
             dropped = b.dropped_by_camera.get(cam_id, 0)
             dropped0, reconnects0 = self._last_counts.get(cam_id, (0, 0))
             self._last_counts[cam_id] = (dropped, s.reconnects)
@@ -121,9 +147,9 @@ class Housekeeper:
         self._last_batch = (b.batches, b.frames, b.dropped_stale)
         batches = b.batches - batches0
         # copies: other threads count on; dict() of a Counter is one step under the GIL
-        evidence, outbox = dict(self.w.delivery.evidence_dropped), dict(self.w.outbox.dropped)
+        evidence, outbox = dict(self.evidence_dropped), dict(self.outbox.dropped)
         msg = m.EdgeStats(
-            site_id=c.site.id,
+            site_id=self.site_id,
             at=utc(time.time()),
             interval_s=interval_s,
             cameras=cameras,
@@ -132,14 +158,14 @@ class Housekeeper:
             inference_ms_p50=b.percentile(50),
             inference_ms_p95=b.percentile(95),
             frames_dropped_stale=b.dropped_stale - stale0,
-            outbox_depth=self.w.outbox.depth(),
+            outbox_depth=self.outbox.depth(),
             disk_hours_left=self.hours_left,
             evidence_dropped=since(evidence, self._last_drops[0]),
             outbox_dropped=since(outbox, self._last_drops[1]),
         )
         self._last_drops = (evidence, outbox)
-        topic = m.stats(c.mqtt.topic_prefix, c.site.id)
-        self.w.transport.publish(topic, self.w.signer.encode(msg), qos=0)
+        topic = m.stats(self.topic_prefix, self.site_id)
+        self.transport.publish(topic, self.signer.encode(msg), qos=0)
 
 
 def since(now: Mapping[str, int], before: Mapping[str, int]) -> dict[str, int]:

@@ -9,10 +9,13 @@ the outbox publisher; paho's network thread; the clip cutter. SIGTERM or SIGINT:
 end, clips in progress finish, the outbox is flushed, the edge's and every camera's retained
 status go offline, and it exits.
 
-Detector sessions: on a 2-core CPU two sessions of one thread each detect 86 frames/s against
-70 frames/s for one session of two threads (batches of 1-4, the INT8 model; ONNX Runtime's
-threads synchronise per operator, which costs more than they gain on small batches), so the
-default is one single-threaded session per core (``detector.sessions``/``threads``).
+Detector sessions: on a small CPU, sessions of one thread each detect more frames than one
+session with as many threads (ONNX Runtime's threads synchronise per operator, which costs more
+than they gain on small batches; bench/RESULTS.md, "Edge throughput"), so the default is one
+single-threaded session per core (``detector.sessions``/``threads``).
+
+The worker builds every collaborator once, here, and hands each what it uses (the
+:class:`Housekeeper` too); nothing it builds imports it.
 """
 
 from __future__ import annotations
@@ -133,7 +136,7 @@ class EdgeWorker:
         self._failure: BaseException | None = None
         self._busy_since: list[float | None] = [None] * len(self.detectors)
         """Per detector session: when its running batch began (monotonic), None when idle."""
-        self._housekeeper: threading.Thread | None = None
+        self._housekeeping: threading.Thread | None = None
         self.batcher = Batcher(
             self.detector.detect,
             max_batch=c.detector.max_batch,
@@ -166,6 +169,18 @@ class EdgeWorker:
             self.store,
             c.evidence.min_free_hours,
             c.evidence.retention_days,
+        )
+        self.housekeeper = Housekeeper(
+            site_id=c.site.id,  # a config command changes cameras only, never these two
+            topic_prefix=c.mqtt.topic_prefix,
+            readers={k: cam.reader for k, cam in self.cameras.items()},
+            rings=[cam.ring for cam in self.cameras.values()],
+            disk=self.disk,
+            batch_stats=self.batcher.stats,
+            transport=self.transport,
+            signer=self.signer,
+            outbox=self.outbox,
+            evidence_dropped=self.delivery.evidence_dropped,
         )
 
     # -- construction -------------------------------------------------------------------
@@ -233,10 +248,10 @@ class EdgeWorker:
         for cam in self.cameras.values():
             cam.reader.start()
             cam.recorder.start()
-        self._housekeeper = threading.Thread(
-            target=self._housekeeping, name="housekeeping", daemon=True
+        self._housekeeping = threading.Thread(
+            target=self.housekeeper.run, args=(self.stop_event,), name="housekeeping", daemon=True
         )
-        self._housekeeper.start()
+        self._housekeeping.start()
         self._ready.set()
         if self.transport.connected:  # connected before start(): the hook skipped its work
             self._on_connect()
@@ -346,9 +361,9 @@ class EdgeWorker:
         for cam in self.cameras.values():
             cam.recorder.stop()
         self.stop_event.set()
-        if self._housekeeper is not None:
-            self._housekeeper.join(5.0)  # its next status must not undo the offline below
-        Housekeeper(self).publish_offline()
+        if self._housekeeping is not None:
+            self._housekeeping.join(5.0)  # its next status must not undo the offline below
+        self.housekeeper.publish_offline()
         flushed = self.publisher.flush(10.0)
         if not flushed:
             log.warning(
@@ -460,9 +475,6 @@ class EdgeWorker:
             at=utc(time.time()),
             timezone=self.config.site.timezone,
         )
-
-    def _housekeeping(self) -> None:
-        Housekeeper(self).run(self.stop_event)
 
 
 def _label_conf(c: SiteConfig) -> dict[str, float]:
