@@ -5,7 +5,8 @@ console's MQTT ingest while another client publishes N messages of 1 MiB at QoS 
 
 Not a test: a measurement, reported in bench/RESULTS.md ("Console ingest under a flood").
 One real mosquitto; each mode runs a fresh console process (``--serve``: a migrated SQLite
-file, an evidence folder, ``sitewatch.console.ingest.Ingest``), so its peak RSS (``VmHWM``) is its
+file, an evidence folder, ``sitewatch.console.ingest.service.Ingest``), so its peak RSS (``VmHWM``)
+is its
 own:
 
 * **idle**: no flood (the console's resting size, the floor);
@@ -44,10 +45,10 @@ MODES = ("idle", "bounded", "unbounded")
 
 def serve(mode: str, port: int, folder: Path) -> None:
     """The console's ingest in this process; answers 'status' lines on stdin until EOF."""
-    from sitewatch.console.db import Database, migrate
     from sitewatch.console.events import EventHub
-    from sitewatch.console.ingest import Ingest
+    from sitewatch.console.ingest.service import Ingest
     from sitewatch.console.settings import Settings
+    from sitewatch.console.store.db import Database, migrate
 
     extra: dict[str, Any] = {}
     if mode == "unbounded":

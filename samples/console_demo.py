@@ -14,8 +14,8 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from sitewatch.console.db import Database, migrate
-from sitewatch.console.users import UserError, create_user, set_password
+from sitewatch.console.domain.users import UserError, create_user, set_password
+from sitewatch.console.store.db import Database, migrate
 
 REPO = Path(__file__).resolve().parent.parent
 HOME = Path(os.environ.get("SITEWATCH_DEMO_VAR", REPO / "var")) / "console"

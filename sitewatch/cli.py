@@ -70,7 +70,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     ),
     "verify": Subcommand(
         "check a police evidence package offline: hashes, signatures, custody",
-        "sitewatch.console.verify_package",
+        "sitewatch.console.domain.verify_package",
         "verify_arguments",
         "run_verify",
     ),

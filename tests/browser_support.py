@@ -36,9 +36,9 @@ from console_support import clip_bytes
 from mqtt_broker import HOST, Collector, Mosquitto
 
 from sitewatch.console.app import create_app
+from sitewatch.console.domain.users import create_user
 from sitewatch.console.settings import Settings
 from sitewatch.console.state import AppState
-from sitewatch.console.users import create_user
 from sitewatch.contract import messages as m
 from sitewatch.edge.publish.transport import MqttTransport
 

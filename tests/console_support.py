@@ -14,8 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from sitewatch.console.app import create_app
+from sitewatch.console.domain.users import create_user
 from sitewatch.console.settings import Settings
-from sitewatch.console.users import create_user
 
 PASSWORD = "correct-horse-battery"
 
@@ -48,7 +48,7 @@ class Console:
     def login(self, username: str, password: str = PASSWORD) -> TestClient:
         """A new client logged in as ``username``, sending the ``X-CSRF-Token`` header that
         state-changing requests need (any value: see
-        ``sitewatch.console.deps.check_request_origin``)."""
+        ``sitewatch.console.api.deps.check_request_origin``)."""
         c = TestClient(self.client.app)
         r = c.post("/api/auth/login", json={"username": username, "password": password})
         assert r.status_code == 200, r.text
@@ -128,7 +128,7 @@ def seed_alert(
     import hashlib
     import uuid
 
-    from sitewatch.console.models import Alert, AlertEventRow, Camera, Evidence, Site
+    from sitewatch.console.store.models import Alert, AlertEventRow, Camera, Evidence, Site
 
     state_ = console.state
     alert_id = str(uuid.uuid4())
@@ -187,8 +187,8 @@ def add_users(
     """Add ``(username, role, sites)`` users (or ``(username, role, sites, cameras)``: limited
     to those "site/camera" entries) with :data:`PASSWORD`, hashed once per test session
     (argon2 is slow on purpose; many tests need several users)."""
-    from sitewatch.console.models import User
-    from sitewatch.console.security import hash_password
+    from sitewatch.console.domain.security import hash_password
+    from sitewatch.console.store.models import User
 
     if not _PASSWORD_HASH:
         _PASSWORD_HASH.append(hash_password(PASSWORD))

@@ -23,10 +23,10 @@ from mqtt_broker import HOST, Mosquitto
 from sqlalchemy import select
 
 from sitewatch.console.app import create_app
-from sitewatch.console.db import Base
 from sitewatch.console.events import LiveEvent
-from sitewatch.console.ingest import Ingest
+from sitewatch.console.ingest.service import Ingest
 from sitewatch.console.state import AppState
+from sitewatch.console.store.db import Base
 from sitewatch.contract import messages as m
 
 T = TypeVar("T", bound=Base)

@@ -28,9 +28,9 @@ from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy import select
 
 from sitewatch.cli import main as sitewatch
-from sitewatch.console.broker_accounts import password_hash, password_matches
-from sitewatch.console.db import Database
-from sitewatch.console.models import Alert, BrokerAccount
+from sitewatch.console.domain.broker_accounts import password_hash, password_matches
+from sitewatch.console.store.db import Database
+from sitewatch.console.store.models import Alert, BrokerAccount
 from sitewatch.contract import messages as m
 from sitewatch.contract.signing import Signer, load_key, public_key_text
 from sitewatch.edge.publish.transport import MqttTransport

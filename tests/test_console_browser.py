@@ -470,8 +470,8 @@ def test_manager_assigns_from_the_users_who_may_take_the_alert(
 ) -> None:
     """The assign field offers exactly the assignees the server lists: users who may work
     alerts and see the alert's camera (not a manager of another camera, not an operator)."""
-    from sitewatch.console.models import Alert, Camera, Site
-    from sitewatch.console.users import create_user
+    from sitewatch.console.domain.users import create_user
+    from sitewatch.console.store.models import Alert, Camera, Site
 
     now = datetime.now(UTC)
     alert_id = str(uuid.uuid4())

@@ -28,7 +28,7 @@ from e2e_support import SITE, WHOLE, InProcessWorker, camera, write_config, zone
 from mqtt_broker import Mosquitto
 from rtsp_server import RtspServer, _check_gstreamer
 
-from sitewatch.console.models import BrokerAccount
+from sitewatch.console.store.models import BrokerAccount
 from sitewatch.contract.signing import load_or_create_key, public_key_text
 from sitewatch.edge.config.load import load_config
 

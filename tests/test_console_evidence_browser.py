@@ -32,7 +32,7 @@ from browser_support import (  # noqa: F401   (fixtures: browser, mqtt, served)
 from console_support import seed_alert
 from sqlalchemy import select
 
-from sitewatch.console.models import User
+from sitewatch.console.store.models import User
 
 ADMIN = "ev.admin"
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from sitewatch.console import enums_js, workflow
-from sitewatch.console.broker_accounts import BrokerAccountError, edge_username
-from sitewatch.console.ingest_topics import TopicError, check_id
+from sitewatch.console.domain.broker_accounts import BrokerAccountError, edge_username
+from sitewatch.console.ids import TopicError, check_id
 from sitewatch.contract import vocabulary
 
 STATIC = Path(enums_js.__file__).resolve().parent / "static"

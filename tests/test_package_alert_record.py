@@ -9,9 +9,9 @@ import zipfile
 
 from console_support import Console, add_users, console_fixture, jpeg_bytes, seed_alert  # noqa: F401
 
-from sitewatch.console.export import ALERT_RECORD, alert_record
-from sitewatch.console.models import Alert
-from sitewatch.console.queries import alert_detail
+from sitewatch.console.domain.export import ALERT_RECORD, alert_record
+from sitewatch.console.domain.queries import alert_detail
+from sitewatch.console.store.models import Alert
 
 ALERT_KEYS = {
     *("id", "site_id", "camera_id", "rule", "track_id", "zone_id", "label", "score", "box"),

@@ -213,7 +213,7 @@ def edge_and_console_fixture(tmp_path: Path, broker: Mosquitto) -> Iterator[Any]
     from ingest_support import live_console
     from rtsp_server import RtspServer, _check_gstreamer
 
-    from sitewatch.console.models import BrokerAccount
+    from sitewatch.console.store.models import BrokerAccount
     from sitewatch.contract.signing import load_or_create_key, public_key_text
 
     _check_gstreamer()

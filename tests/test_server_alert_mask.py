@@ -14,8 +14,8 @@ from mqtt_broker import broker_fixture  # noqa: F401   (the fixture "broker" of 
 from test_server_config import GATE_CONFIG, PREFIX, Site
 from test_server_config import site as config_site  # noqa: F401   (the fixture "config_site")
 
-from sitewatch.console.masks import mask_id, mask_points
-from sitewatch.console.models import Alert, AuditEntry, Camera, ConfigRequest
+from sitewatch.console.domain.masks import mask_id, mask_points
+from sitewatch.console.store.models import Alert, AuditEntry, Camera, ConfigRequest
 from sitewatch.contract import messages as m
 
 BOX = [0.1, 0.2, 0.3, 0.5]  # seed_alert's box

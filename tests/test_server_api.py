@@ -10,7 +10,7 @@ import pytest
 from console_support import Console, add_users, jpeg_bytes, seed_alert
 from postgres import any_database_console, postgres_fixture, postgres_url  # noqa: F401
 
-from sitewatch.console.models import Camera, Site
+from sitewatch.console.store.models import Camera, Site
 
 DAY1 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 DAY2 = datetime(2026, 3, 3, 23, 30, tzinfo=UTC)

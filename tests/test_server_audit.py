@@ -16,7 +16,7 @@ from console_support import Console, add_users, jpeg_bytes, seed_alert
 from postgres import any_database_console, postgres_fixture, postgres_url  # noqa: F401
 from sqlalchemy import select, update
 
-from sitewatch.console.models import AuditEntry
+from sitewatch.console.store.models import AuditEntry
 
 FILES = [
     ("snapshot.jpg", "snapshot", "image/jpeg", jpeg_bytes("annotated")),

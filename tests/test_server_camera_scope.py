@@ -18,7 +18,7 @@ from postgres import any_database_console, postgres_fixture, postgres_url  # noq
 from test_server_events import _login, _messages, served  # noqa: F401
 
 from sitewatch.console.events import LiveEvent
-from sitewatch.console.models import Camera, ConfigRequest, Site, User
+from sitewatch.console.store.models import Camera, ConfigRequest, Site, User
 
 SNAP = [("snapshot.jpg", "snapshot", "image/jpeg", jpeg_bytes())]
 USERS = [
@@ -327,7 +327,7 @@ def test_the_migration_gives_old_audit_rows_their_camera(
     from alembic import command
     from sqlalchemy import create_engine, text
 
-    from sitewatch.console.db import alembic_config
+    from sitewatch.console.store.db import alembic_config
 
     url = (
         request.getfixturevalue("postgres_url")

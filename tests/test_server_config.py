@@ -17,7 +17,7 @@ from ingest_support import PREFIX, T0, Edge, LiveConsole, edge_of, live_console
 from mqtt_broker import Collector, Mosquitto, broker_fixture, until_received  # noqa: F401
 
 from sitewatch.console.app import create_app
-from sitewatch.console.models import AuditEntry, Camera, ConfigRequest
+from sitewatch.console.store.models import AuditEntry, Camera, ConfigRequest
 from sitewatch.contract import messages as m
 from sitewatch.contract.signing import SigningKeyError, load_key, public_key_text, verify
 from sitewatch.edge.command_gate import CommandGate

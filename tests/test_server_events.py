@@ -19,8 +19,8 @@ import pytest
 import uvicorn
 from console_support import PASSWORD, Console, add_users, console_fixture, seed_alert  # noqa: F401
 
+from sitewatch.console.api.routes import events as events_route
 from sitewatch.console.events import LiveEvent
-from sitewatch.console.routes import events as events_route
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -36,7 +36,7 @@ def _login(base: str, username: str, timeout: float = 20.0) -> httpx.Client:
     c = httpx.Client(base_url=base, timeout=httpx.Timeout(timeout))
     r = c.post("/api/auth/login", json={"username": username, "password": PASSWORD})
     assert r.status_code == 200, r.text
-    c.headers["X-CSRF-Token"] = "console"  # see sitewatch.console.deps.check_request_origin
+    c.headers["X-CSRF-Token"] = "console"  # see sitewatch.console.api.deps.check_request_origin
     return c
 
 

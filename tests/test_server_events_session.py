@@ -20,9 +20,9 @@ from browser_support import browser_fixture, login, open_page  # noqa: F401
 from console_support import Console, add_users, console_fixture  # noqa: F401
 from test_server_events import _login, _messages, served  # noqa: F401
 
+from sitewatch.console.api.routes import events as events_route
 from sitewatch.console.events import LiveEvent
-from sitewatch.console.models import User
-from sitewatch.console.routes import events as events_route
+from sitewatch.console.store.models import User
 
 CHECK_S = 0.5
 

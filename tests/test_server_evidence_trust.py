@@ -30,9 +30,9 @@ from ingest_support import (
 )
 from mqtt_broker import Mosquitto, broker_fixture  # noqa: F401
 
-from sitewatch.console import retention
-from sitewatch.console.evidence_store import EvidenceStore
-from sitewatch.console.models import (
+from sitewatch.console.domain import retention
+from sitewatch.console.store.evidence import EvidenceStore
+from sitewatch.console.store.models import (
     Alert,
     AlertEventRow,
     AuditEntry,

@@ -16,7 +16,7 @@ from console_support import Console, add_users, clip_bytes, jpeg_bytes, seed_ale
 from postgres import any_database_console, postgres_fixture, postgres_url  # noqa: F401
 from sqlalchemy import select
 
-from sitewatch.console.models import Alert, AuditEntry, Evidence
+from sitewatch.console.store.models import Alert, AuditEntry, Evidence
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,14 @@ from ingest_support import CLIP, JPEG, PREFIX, alert, edge_of, evidence_file, li
 from mqtt_broker import Mosquitto, broker_fixture  # noqa: F401
 from postgres import postgres_fixture, postgres_url  # noqa: F401
 
-from sitewatch.console.models import Alert, AlertEventRow, Camera, Evidence, IngestReject, Site
+from sitewatch.console.store.models import (
+    Alert,
+    AlertEventRow,
+    Camera,
+    Evidence,
+    IngestReject,
+    Site,
+)
 from sitewatch.contract import messages as m
 
 

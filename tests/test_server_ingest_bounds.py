@@ -17,14 +17,14 @@ import pytest
 from console_support import Console, console_fixture  # noqa: F401
 from ingest_support import JPEG, PREFIX, alert, evidence_file
 
-from sitewatch.console.db import Database
-from sitewatch.console.evidence_store import EvidenceStore, OverQuota, Quota
-from sitewatch.console.ingest import REFUSED, dispatch
-from sitewatch.console.ingest_bounds import Bounds
-from sitewatch.console.ingest_context import Context
-from sitewatch.console.ingest_queue import BoundedQueue
-from sitewatch.console.ingest_topics import route
-from sitewatch.console.models import Alert, Camera, ConfigRequest, Evidence, Site
+from sitewatch.console.ingest.bounds import Bounds
+from sitewatch.console.ingest.context import Context
+from sitewatch.console.ingest.queue import BoundedQueue
+from sitewatch.console.ingest.service import REFUSED, dispatch
+from sitewatch.console.ingest.topics import route
+from sitewatch.console.store.db import Database
+from sitewatch.console.store.evidence import EvidenceStore, OverQuota, Quota
+from sitewatch.console.store.models import Alert, Camera, ConfigRequest, Evidence, Site
 from sitewatch.contract import messages as m
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

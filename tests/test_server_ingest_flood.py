@@ -17,7 +17,7 @@ from pathlib import Path
 from ingest_support import PREFIX, LiveConsole, alert, edge_of, live_console
 from mqtt_broker import Mosquitto, broker_fixture  # noqa: F401
 
-from sitewatch.console.models import Alert, IngestReject
+from sitewatch.console.store.models import Alert, IngestReject
 from sitewatch.contract import messages as m
 
 TOKEN = "flood-metrics-token-1234"

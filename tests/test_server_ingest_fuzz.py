@@ -24,13 +24,13 @@ from console_support import Console, console_fixture  # noqa: F401
 from ingest_support import CLIP, JPEG, PREFIX, alert, edge_of, evidence_file, live_console
 from mqtt_broker import Mosquitto, broker_fixture  # noqa: F401
 
-from sitewatch.console.db import Database
-from sitewatch.console.evidence_store import EvidenceStore, Quota
-from sitewatch.console.ingest import REFUSED, add_reject, dispatch
-from sitewatch.console.ingest_bounds import Bounds
-from sitewatch.console.ingest_context import Context
-from sitewatch.console.ingest_topics import TopicError, route
-from sitewatch.console.models import Alert, Camera, IngestReject, Site
+from sitewatch.console.ingest.bounds import Bounds
+from sitewatch.console.ingest.context import Context
+from sitewatch.console.ingest.service import REFUSED, add_reject, dispatch
+from sitewatch.console.ingest.topics import TopicError, route
+from sitewatch.console.store.db import Database
+from sitewatch.console.store.evidence import EvidenceStore, Quota
+from sitewatch.console.store.models import Alert, Camera, IngestReject, Site
 from sitewatch.contract import messages as m
 
 SEED = 20261205

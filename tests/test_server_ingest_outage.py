@@ -15,7 +15,7 @@ from ingest_support import alert, edge_of, live_console
 from mqtt_broker import Mosquitto, broker_fixture  # noqa: F401
 from postgres import Postgres, postgres_fixture, postgres_url  # noqa: F401  (fixtures)
 
-from sitewatch.console.models import Alert, AlertEventRow
+from sitewatch.console.store.models import Alert, AlertEventRow
 
 
 def admin(postgres: Postgres, sql: str) -> None:
@@ -45,7 +45,7 @@ def test_messages_wait_for_a_database_that_is_down(
     ):
         edge.alert(alert(aid, 0))
         console.settle(1)
-        caplog.set_level(logging.WARNING, logger="sitewatch.console.ingest")
+        caplog.set_level(logging.WARNING, logger="sitewatch.console.ingest.service")
         admin(postgres, f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
         admin(
             postgres,
@@ -80,7 +80,7 @@ def test_a_message_not_stored_at_stop_comes_again_on_restart(
     url: str = request.getfixturevalue("postgres_url")
     name = url.rsplit("/", 1)[1]
     aid = uuid.uuid4()
-    caplog.set_level(logging.WARNING, logger="sitewatch.console.ingest")
+    caplog.set_level(logging.WARNING, logger="sitewatch.console.ingest.service")
     with edge_of(broker) as edge:
         with live_console(tmp_path, broker, "console-pg", database_url=url) as console:
             edge.alert(alert(aid, 0))

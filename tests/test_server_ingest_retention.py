@@ -17,13 +17,13 @@ from mqtt_broker import Mosquitto, broker_fixture  # noqa: F401
 from postgres import any_database_console, postgres_fixture, postgres_url  # noqa: F401
 from sqlalchemy import select
 
-from sitewatch.console import retention
-from sitewatch.console.db import Database
-from sitewatch.console.evidence_store import EvidenceStore, UnsafePath
-from sitewatch.console.ingest import REJECTS_KEPT, add_reject, dispatch
-from sitewatch.console.ingest_context import Context
-from sitewatch.console.ingest_topics import Route, TopicError, route
-from sitewatch.console.models import Alert, Evidence, IngestReject
+from sitewatch.console.domain import retention
+from sitewatch.console.ingest.context import Context
+from sitewatch.console.ingest.service import REJECTS_KEPT, add_reject, dispatch
+from sitewatch.console.ingest.topics import Route, TopicError, route
+from sitewatch.console.store.db import Database
+from sitewatch.console.store.evidence import EvidenceStore, UnsafePath
+from sitewatch.console.store.models import Alert, Evidence, IngestReject
 from sitewatch.contract import messages as m
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

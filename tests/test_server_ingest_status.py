@@ -16,8 +16,8 @@ from textwrap import dedent
 from ingest_support import JPEG, PREFIX, T0, alert, edge_of, live_console
 from mqtt_broker import HOST, Mosquitto, broker_fixture, persistent_broker_fixture  # noqa: F401
 
-from sitewatch.console.ingest_live import camera_out
-from sitewatch.console.models import Alert, AlertEventRow, Camera, IngestReject, Site
+from sitewatch.console.domain.live import camera_out
+from sitewatch.console.store.models import Alert, AlertEventRow, Camera, IngestReject, Site
 from sitewatch.contract import messages as m
 
 

@@ -21,13 +21,13 @@ from console_support import PASSWORD, Console, add_users, make_settings
 from fastapi.testclient import TestClient
 from test_server_events import _free_port
 
-from sitewatch.console import security
 from sitewatch.console.app import create_app
-from sitewatch.console.security import LoginLimiter
+from sitewatch.console.domain import security
+from sitewatch.console.domain.security import LoginLimiter
 
 
 class Checks:
-    """Counts calls of :func:`sitewatch.console.security.verify_password` and how many ran at
+    """Counts calls of :func:`sitewatch.console.domain.security.verify_password` and how many ran at
     once."""
 
     def __init__(self, real: Callable[[str, str], bool]) -> None:

@@ -8,7 +8,7 @@ from console_support import Console, console_fixture, make_settings, seed_alert 
 from fastapi.testclient import TestClient
 
 from sitewatch.console.app import create_app
-from sitewatch.console.models import Camera, Site
+from sitewatch.console.store.models import Camera, Site
 
 TOKEN = "scrape-me-please-0123456789"
 

@@ -13,8 +13,8 @@ from console_support import Console, add_users, jpeg_bytes, seed_alert
 from fastapi.testclient import TestClient
 from postgres import any_database_console, postgres_fixture, postgres_url  # noqa: F401
 
-from sitewatch.console.models import Camera
 from sitewatch.console.permissions import ROLE_CAPABILITIES
+from sitewatch.console.store.models import Camera
 
 ROLES = {
     "admin": {"alerts.read", "alerts.workflow", "evidence.read", "evidence.export",

@@ -17,7 +17,7 @@ from postgres import Postgres, postgres_fixture  # noqa: F401
 from sqlalchemy import create_engine, text
 
 from sitewatch.console.app import create_app
-from sitewatch.console.db import Base, alembic_config, migrate
+from sitewatch.console.store.db import Base, alembic_config, migrate
 
 
 @pytest.fixture

@@ -30,9 +30,9 @@ from schemathesis.checks import not_a_server_error, response_schema_conformance
 from sqlalchemy import select, update
 
 from sitewatch.console.app import create_app
-from sitewatch.console.models import Alert, Camera, User, WebSession
-from sitewatch.console.security import new_token, token_hash
+from sitewatch.console.domain.security import new_token, token_hash
 from sitewatch.console.settings import Settings
+from sitewatch.console.store.models import Alert, Camera, User, WebSession
 
 
 @pytest.fixture

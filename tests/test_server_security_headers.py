@@ -21,9 +21,9 @@ from console_support import (  # noqa: F401   (console: the fixture)
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from sitewatch.console.api.headers import CLIP_CSP, CONSOLE_CSP, DOCS_CSP, EVIDENCE_CSP
 from sitewatch.console.app import create_app
-from sitewatch.console.models import AuditEntry, User
-from sitewatch.console.security_headers import CLIP_CSP, CONSOLE_CSP, DOCS_CSP, EVIDENCE_CSP
+from sitewatch.console.store.models import AuditEntry, User
 
 HTML = b"<html><body><script>fetch('/api/users',{method:'POST'})</script></body></html>"
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(document.cookie)</script></svg>'

@@ -13,8 +13,8 @@ from console_support import Console, add_users, seed_alert
 from postgres import any_database_console, postgres_fixture, postgres_url  # noqa: F401
 from sqlalchemy import create_engine, inspect, text
 
-from sitewatch.console.db import alembic_config
-from sitewatch.console.models import Site
+from sitewatch.console.store.db import alembic_config
+from sitewatch.console.store.models import Site
 
 T = datetime(2026, 11, 22, 20, 30, tzinfo=UTC)  # 04:30 on 23 Nov in Shanghai
 

@@ -12,7 +12,7 @@ from console_support import Console, add_users, jpeg_bytes, seed_alert
 from postgres import any_database_console, postgres_fixture, postgres_url  # noqa: F401
 from sqlalchemy import select
 
-from sitewatch.console.models import AuditEntry, Evidence
+from sitewatch.console.store.models import AuditEntry, Evidence
 
 EXPORT = "/api/false-positives/export"
 

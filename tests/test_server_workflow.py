@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from postgres import any_database_console, postgres_fixture, postgres_url  # noqa: F401
 from sqlalchemy import select
 
-from sitewatch.console.models import ALERT_STATES, AuditEntry
+from sitewatch.console.store.models import ALERT_STATES, AuditEntry
 from sitewatch.console.workflow import (
     InvalidTransition,
     MissingInput,

@@ -21,7 +21,7 @@ from ingest_support import alert, edge_of, evidence_file, live_console
 from mqtt_broker import Mosquitto, broker_fixture  # noqa: F401
 
 from sitewatch.cli import main
-from sitewatch.console.models import BrokerAccount
+from sitewatch.console.store.models import BrokerAccount
 from sitewatch.contract.signing import public_key_text, sign
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -231,8 +231,8 @@ def test_an_open_site_s_package_verifies_its_hashes_but_says_unsigned(
 def test_the_checker_needs_no_console() -> None:
     """A reviewer's machine has no database or web server: the module imports without them."""
     code = (
-        "import sys; import sitewatch.console.verify_package; "
-        "bad = [m for m in ('fastapi', 'sqlalchemy', 'sitewatch.console.db', 'paho') "
+        "import sys; import sitewatch.console.domain.verify_package; "
+        "bad = [m for m in ('fastapi', 'sqlalchemy', 'sitewatch.console.store.db', 'paho') "
         "if m in sys.modules]; "
         "sys.exit(f'imported {bad}' if bad else 0)"
     )

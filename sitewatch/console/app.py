@@ -12,12 +12,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from sitewatch.console import routes, security_headers
-from sitewatch.console.db import Database, migrate
-from sitewatch.console.errors import ConsoleError
-from sitewatch.console.security import LoginLimiter
+from sitewatch.console.api import headers as security_headers
+from sitewatch.console.api import routes
+from sitewatch.console.domain.errors import ConsoleError
+from sitewatch.console.domain.security import LoginLimiter
 from sitewatch.console.settings import Settings
 from sitewatch.console.state import AppState
+from sitewatch.console.store.db import Database, migrate
 from sitewatch.console.workflow import InvalidTransition, WorkflowError
 from sitewatch.contract.signing import load_or_create_key
 
@@ -31,7 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     Start-up migrates the database to the newest schema, loads the console's signing key
     (``signing_key_file``, made on first start) and, when ``mqtt_host`` is set, starts MQTT
     ingest from every site's edge. Every response carries the security headers
-    of :mod:`sitewatch.console.security_headers`; request bodies are bounded by
+    of :mod:`sitewatch.console.api.headers`; request bodies are bounded by
     ``max_request_bytes``.
     """
     settings = settings or Settings()
@@ -50,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.hub.bind(asyncio.get_running_loop())
         ingest = None
         if settings.mqtt_host:
-            from sitewatch.console.ingest import Ingest
+            from sitewatch.console.ingest.service import Ingest
 
             ingest = Ingest(settings, db, state.hub)
             ingest.start()
@@ -79,8 +80,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def error_status(exc: Exception) -> int:
-    """The HTTP status of a domain error: its own (:mod:`sitewatch.console.errors`); 409 for a
-    step the workflow does not allow from the alert's state, 422 for one it lacks input for."""
+    """The HTTP status of a domain error: its own (:mod:`sitewatch.console.domain.errors`); 409 for
+    a step the workflow does not allow from the alert's state, 422 for one it lacks input for."""
     if isinstance(exc, ConsoleError):
         return exc.status
     if isinstance(exc, InvalidTransition):

@@ -1,6 +1,7 @@
 """``sitewatch server add-edge SITE``, ``broker-files`` and ``public-key``: the broker's
-identities from the command line (the logic is sitewatch/console/broker_accounts.py and
-sitewatch/console/edge_bundle.py). Exit codes: 0 done, 2 something to fix (said on stderr)."""
+identities from the command line (the logic is sitewatch/console/domain/broker_accounts.py and
+sitewatch/console/domain/edge_bundle.py). Exit codes: 0 done, 2 something to fix (said on
+stderr)."""
 
 from __future__ import annotations
 
@@ -11,16 +12,16 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sitewatch.console.broker_accounts import (
+from sitewatch.console.domain.broker_accounts import (
     BrokerAccountError,
     add_edge,
     set_console_account,
     write_broker_files,
 )
-from sitewatch.console.db import Database, migrate
-from sitewatch.console.edge_bundle import ENV_FILE, KEY_FILE, SNIPPET_FILE, write_bundle
-from sitewatch.console.models import BrokerAccount
+from sitewatch.console.domain.edge_bundle import ENV_FILE, KEY_FILE, SNIPPET_FILE, write_bundle
 from sitewatch.console.settings import Settings
+from sitewatch.console.store.db import Database, migrate
+from sitewatch.console.store.models import BrokerAccount
 from sitewatch.contract.signing import (
     SigningKeyError,
     fingerprint,

@@ -71,8 +71,8 @@ def server_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_server(args: argparse.Namespace) -> int:
-    from sitewatch.console.db import Database, migrate
     from sitewatch.console.settings import Settings
+    from sitewatch.console.store.db import Database, migrate
 
     settings = Settings()
     if args.action == "migrate":
@@ -109,8 +109,8 @@ def _create_user(args: argparse.Namespace, settings: Settings) -> int:
             return 2
     else:
         password = getpass.getpass(f"password for {args.username}: ")
-    from sitewatch.console.db import Database, migrate
-    from sitewatch.console.users import UserError, create_user, parse_cameras
+    from sitewatch.console.domain.users import UserError, create_user, parse_cameras
+    from sitewatch.console.store.db import Database, migrate
 
     db = Database(settings.database_url)
     try:

@@ -3,9 +3,10 @@
 Every user is scoped to a list of site ids (``["*"]`` = every site, admins only by default)
 and, optionally, to cameras: ``"site_id/camera_id"`` entries (None = every camera of the
 user's sites). A user limited to cameras sees only those cameras and their sites.
-A capability is checked by :func:`sitewatch.console.deps.require`; a site by :func:`can_see_site`, a
-camera by :func:`can_see_camera`; SQL queries are limited by :mod:`sitewatch.console.queries`. Which
-users an admin may manage and what it may grant: :func:`grant_problem`.
+A capability is checked by :func:`sitewatch.console.api.deps.require`; a site by
+:func:`can_see_site`, a camera by :func:`can_see_camera`; SQL queries are limited by
+:mod:`sitewatch.console.domain.queries`. Which users an admin may manage and what it may grant:
+:func:`grant_problem`.
 """
 
 from __future__ import annotations

@@ -8,15 +8,16 @@ from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from sitewatch.console.db import Database
+from sitewatch.console.domain.security import LoginLimiter
 from sitewatch.console.events import EventHub
-from sitewatch.console.security import LoginLimiter
 from sitewatch.console.settings import Settings
+from sitewatch.console.store.db import Database
 from sitewatch.contract.messages import ConfigCommand
 
 
 class IngestHandle(Protocol):
-    """The running MQTT ingest as the routes see it (see :mod:`sitewatch.console.ingest`)."""
+    """The running MQTT ingest as the routes see it (see
+    :mod:`sitewatch.console.ingest.service`)."""
 
     @property
     def connected(self) -> bool: ...

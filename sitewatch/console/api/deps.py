@@ -1,0 +1,144 @@
+"""FastAPI dependencies: the database session, the logged-in user, CSRF, roles and sites."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from sitewatch.console.domain.security import CSRF_HEADER, SESSION_COOKIE, token_hash
+from sitewatch.console.permissions import Capability, allowed, can_see_camera, can_see_site
+from sitewatch.console.state import AppState
+from sitewatch.console.store.models import User, WebSession
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def app_state(request: Request) -> AppState:
+    state: AppState = request.app.state.sitewatch
+    return state
+
+
+def db_session(state: Annotated[AppState, Depends(app_state)]) -> Iterator[Session]:
+    with state.db.session() as s:
+        yield s
+
+
+DB = Annotated[Session, Depends(db_session, scope="function")]  # commit before the response
+
+
+def current_user(request: Request, s: DB) -> User:
+    """The user of the session cookie; a state-changing request must also pass
+    :func:`check_request_origin` (the console's defence against cross-site requests)."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "not logged in: POST /api/auth/login")
+    ws = s.get(WebSession, token_hash(token))
+    if ws is None or ws.expires_at <= datetime.now(UTC):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "session expired or unknown: log in again"
+        )
+    user = s.get(User, ws.user_id)
+    if user is None or not user.active:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "account disabled: ask an admin")
+    if request.method not in SAFE_METHODS:
+        check_request_origin(request)
+    return user
+
+
+def check_request_origin(request: Request) -> None:
+    """403 unless a state-changing request is the console page's own ``fetch``.
+
+    No token readable by script: the session cookie is HttpOnly and SameSite=Strict, and
+    there is no CSRF cookie any more (a token a page can read, script injected into the
+    origin reads too). Instead the request must carry
+
+    - the ``X-CSRF-Token`` header (any non-empty value; the page sends ``console``): a
+      cross-site page cannot add a custom header without a CORS preflight, which the console
+      never grants, and an HTML form cannot add one at all;
+    - when the browser says where it comes from, the console's own origin: ``Origin`` equal
+      to this request's scheme and host (or one of ``public_origins``, for a proxy that
+      rewrites Host), or else ``Sec-Fetch-Site: same-origin``. Browsers set both and script
+      cannot change them, so a document with an opaque origin (an evidence file, served with
+      ``CSP: sandbox``) or another site is refused even if it ran script.
+      A client that sends neither (curl, httpx, an API script) is not a browser that can be
+      tricked into sending someone's cookie, and passes on the header alone.
+
+    Script running in the console's own origin could pass both: that is what the strict CSP
+    (no inline script) and the sandboxed, nosniff evidence responses prevent.
+    """
+    if not request.headers.get(CSRF_HEADER):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"missing {CSRF_HEADER} header: send it (any non-empty value, the console page "
+            "sends 'console') with every POST, PUT, PATCH and DELETE",
+        )
+    check_origin(request)
+
+
+def check_origin(request: Request) -> None:
+    """403 when the browser says the request comes from another origin (login CSRF too: the
+    login form has no custom header to require, so only this part guards it)."""
+    own = f"{request.url.scheme}://{request.url.netloc}".lower()
+    origin = request.headers.get("origin")
+    if origin is not None:
+        public = {o.lower().rstrip("/") for o in app_state(request).settings.public_origins}
+        if origin.lower() != own and origin.lower() not in public:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"cross-origin request refused: Origin {origin!r}, the console is {own!r}"
+                f"{' or one of ' + ', '.join(sorted(public)) if public else ''}: use the "
+                "console's own pages; behind a proxy, pass the Host header on or list the "
+                "address users open in public_origins",
+            )
+        return
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site != "same-origin":
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"cross-site request refused: Sec-Fetch-Site {site!r}, expected 'same-origin': "
+            "use the console's own pages",
+        )
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def require(capability: Capability) -> Callable[[User], User]:
+    """Dependency factory: the current user, if their role has ``capability``; else 403."""
+
+    def check(user: CurrentUser) -> User:
+        if not allowed(user.role, capability):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"role {user.role!r} may not {capability}: ask an admin for a role that may",
+            )
+        return user
+
+    return check
+
+
+def check_site(user: User, site_id: str) -> None:
+    """404 for a site outside the user's scope: its existence is not revealed."""
+    if not can_see_site(user, site_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no site {site_id!r}")
+
+
+def check_camera(user: User, site_id: str, camera_id: str) -> None:
+    """404 for a camera outside the user's scope (sites and cameras): nothing is revealed."""
+    check_site(user, site_id)
+    if not can_see_camera(user, site_id, camera_id):
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"no camera {camera_id!r} at site {site_id!r}"
+        )
+
+
+def client_address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+__all__ = ["DB", "CurrentUser", "app_state", "check_camera", "check_site", "require", "select"]

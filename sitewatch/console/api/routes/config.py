@@ -1,0 +1,88 @@
+"""A camera's zones and rules, and changes to them sent to its edge.
+
+The edge decides: the change goes out through
+:func:`sitewatch.console.domain.config_changes.send_change` (signed, against the version the
+operator edited) and the edge applies it (a new version) or refuses it (with the reason). The
+request's row follows that answer; the page polls ``/api/config-requests/{id}`` or listens for the
+live ``config`` event.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from sqlalchemy.orm import Session
+
+from sitewatch.console.api.deps import DB, app_state, check_camera, client_address, require
+from sitewatch.console.domain.config_changes import SENDING, Sender, pending_request, send_change
+from sitewatch.console.permissions import can_see_camera
+from sitewatch.console.schemas import CameraConfigOut, ConfigChangeIn, ConfigRequestOut
+from sitewatch.console.state import AppState
+from sitewatch.console.store.models import Camera, ConfigRequest, User
+from sitewatch.contract import messages as m
+
+router = APIRouter(tags=["config"])
+State = Annotated[AppState, Depends(app_state)]
+Reader = Annotated[User, Depends(require("cameras.read"))]
+Writer = Annotated[User, Depends(require("config.write"))]
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "no such camera or request among the user's sites"}
+}
+
+
+def _camera(s: Session, user: User, site_id: str, camera_id: str) -> Camera:
+    check_camera(user, site_id, camera_id)
+    camera = s.get(Camera, (site_id, camera_id))
+    if camera is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            f"no camera {camera_id!r} at site {site_id!r}: it appears once its edge reports it",
+        )
+    return camera
+
+
+@router.get("/api/cameras/{site_id}/{camera_id}/config", responses=NOT_FOUND)
+def get_config(site_id: str, camera_id: str, user: Reader, s: DB) -> CameraConfigOut:
+    """The zones and rules the edge last reported for the camera, and any unanswered change."""
+    camera = _camera(s, user, site_id, camera_id)
+    pending = pending_request(s, site_id, camera_id)
+    return CameraConfigOut(
+        site_id=site_id,
+        camera_id=camera_id,
+        version=camera.config_version,
+        zones=[m.ZoneSpec.model_validate(zone) for zone in camera.zones or []],
+        rules=camera.rules or {},
+        pending=ConfigRequestOut.model_validate(pending) if pending else None,
+    )
+
+
+@router.post(
+    "/api/cameras/{site_id}/{camera_id}/config",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={**NOT_FOUND, **SENDING},
+)
+def change_config(
+    site_id: str,
+    camera_id: str,
+    body: ConfigChangeIn,
+    request: Request,
+    user: Writer,
+    s: DB,
+    state: State,
+) -> ConfigRequestOut:
+    """Send the camera's complete new zone list (and rule overrides) to its edge; the answer
+    (applied with the new version, or refused with the reason) arrives later."""
+    camera = _camera(s, user, site_id, camera_id)
+    row = send_change(s, state, Sender(user, client_address(request)), camera, body)
+    return ConfigRequestOut.model_validate(row)
+
+
+@router.get("/api/config-requests/{request_id}", responses=NOT_FOUND)
+def get_request(request_id: UUID, user: Reader, s: DB) -> ConfigRequestOut:
+    """A config change and the edge's answer (pending, applied with its version, refused)."""
+    row = s.get(ConfigRequest, str(request_id))
+    if row is None or not can_see_camera(user, row.site_id, row.camera_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no config request {request_id}")
+    return ConfigRequestOut.model_validate(row)

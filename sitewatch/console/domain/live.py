@@ -1,0 +1,61 @@
+"""The live events ingest publishes: rows as the API shows them (AlertOut, CameraOut, SiteOut,
+ConfigRequestOut).
+
+Cameras of an offline edge are reported ``offline`` whatever their last status said.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from sitewatch.console.domain.queries import OPEN_STATES, alert_out, camera_out_of, snapshot_names
+from sitewatch.console.events import LiveEvent
+from sitewatch.console.schemas import CameraOut, ConfigRequestOut, SiteOut
+from sitewatch.console.store.models import Alert, Camera, ConfigRequest, Site
+
+
+def _open_alerts(s: Session, site_id: str, camera_id: str | None = None) -> int:
+    query = select(func.count()).where(Alert.site_id == site_id, Alert.state.in_(OPEN_STATES))
+    if camera_id is not None:
+        query = query.where(Alert.camera_id == camera_id)
+    return int(s.scalar(query) or 0)
+
+
+def camera_out(s: Session, camera: Camera, site: Site | None = None) -> CameraOut:
+    site = site or s.get(Site, camera.site_id)
+    last_alert = s.scalar(
+        select(func.max(Alert.started_at)).where(
+            Alert.site_id == camera.site_id, Alert.camera_id == camera.camera_id
+        )
+    )
+    return camera_out_of(
+        camera,
+        site is not None and site.edge_state == "offline",
+        last_alert,
+        _open_alerts(s, camera.site_id, camera.camera_id),
+    )
+
+
+def site_out(s: Session, site: Site) -> SiteOut:
+    out = SiteOut.model_validate(site)
+    out.open_alerts = _open_alerts(s, site.id)
+    return out
+
+
+def live_alert(s: Session, alert: Alert) -> LiveEvent:
+    out = alert_out(alert, snapshot_names(s, [alert.id]).get(alert.id))
+    return LiveEvent("alert", alert.site_id, out.model_dump(mode="json"))
+
+
+def live_camera(s: Session, camera: Camera, site: Site | None = None) -> LiveEvent:
+    return LiveEvent("camera", camera.site_id, camera_out(s, camera, site).model_dump(mode="json"))
+
+
+def live_site(s: Session, site: Site) -> LiveEvent:
+    return LiveEvent("site", site.id, site_out(s, site).model_dump(mode="json"))
+
+
+def live_config(request: ConfigRequest) -> LiveEvent:
+    out = ConfigRequestOut.model_validate(request)
+    return LiveEvent("config", request.site_id, out.model_dump(mode="json"))

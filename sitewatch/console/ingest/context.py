@@ -1,0 +1,92 @@
+"""What every ingest handler gets: the message's context, and the rows every message may create.
+
+A handler changes rows in the session it is given, appends the live events to publish once
+the transaction commits, and adds a reject for each part it refuses; it raises
+:class:`IngestError` to refuse the whole message (nothing of it is kept).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from sitewatch.console.events import LiveEvent
+from sitewatch.console.ingest.topics import Route
+from sitewatch.console.store.evidence import EvidenceStore
+from sitewatch.console.store.models import Camera, Site
+
+
+class IngestError(ValueError):
+    """A message the console refuses; the text says what was expected, what came, what to do."""
+
+
+@dataclass
+class Context:
+    """One received message: where it came from and what handling it produced."""
+
+    store: EvidenceStore
+    prefix: str
+    topic: str
+    route: Route
+    received_at: datetime
+    retained: bool = False
+    # the registered edge key (base64) the message verified with (sitewatch.console.ingest.trust)
+    signed_by: str | None = None
+    events: list[LiveEvent] = field(default_factory=list)
+    rejects: list[tuple[str, str]] = field(default_factory=list)  # (topic, reason)
+
+    @property
+    def signed(self) -> bool:
+        """Whether the message verified against its site's registered edge key."""
+        return self.signed_by is not None
+
+    def reject(self, reason: str, topic: str | None = None) -> None:
+        """Refuse a part of the message (e.g. one evidence file) and go on with the rest."""
+        self.rejects.append((topic or self.topic, reason))
+
+    def same_site(self, site_id: str) -> None:
+        """The message's site must be the topic's: a site never speaks for another."""
+        if site_id != self.route.site_id:
+            raise IngestError(
+                f"expected site_id {self.route.site_id!r} (the topic's site), got {site_id!r}: "
+                "the edge publishes on another site's topic; fix its site id or topic prefix"
+            )
+
+    def same_camera(self, camera_id: str) -> None:
+        if camera_id != self.route.camera_id:
+            raise IngestError(
+                f"expected camera_id {self.route.camera_id!r} (the topic's camera), got "
+                f"{camera_id!r}: the edge publishes on another camera's topic"
+            )
+
+
+def ensure_site(s: Session, site_id: str) -> Site:
+    """The site's row, created on first sight."""
+    site = s.get(Site, site_id)
+    if site is None:
+        site = Site(id=site_id, name="", edge_state="unknown")
+        s.add(site)
+        s.flush()
+    return site
+
+
+def ensure_camera(s: Session, site_id: str, camera_id: str) -> Camera:
+    """The camera's row (and its site's), created on first sight."""
+    ensure_site(s, site_id)
+    camera = s.get(Camera, (site_id, camera_id))
+    if camera is None:
+        camera = Camera(
+            site_id=site_id,
+            camera_id=camera_id,
+            name="",
+            state="unknown",
+            fps_in=0.0,
+            fps_analysed=0.0,
+            frames_dropped=0,
+            reconnects=0,
+        )
+        s.add(camera)
+        s.flush()
+    return camera

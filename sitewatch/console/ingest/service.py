@@ -1,0 +1,499 @@
+"""MQTT ingest: every site's alerts, evidence, status and stats into the console's database.
+
+One paho-mqtt client (MQTT 3.1.1) with a fixed client id and a persistent session
+(``clean_session=False``), so what edges publish while the console is briefly away waits at
+the broker. Messages are acknowledged only after they are handled (``manual_ack``): one that
+was received but not yet stored when the console stopped comes again.
+
+paho's network thread only queues messages; one worker thread handles them in arrival order
+(so per-alert order holds), each in its own transaction, and publishes live events after the
+commit. The queue is bounded (sitewatch.console.ingest.queue): QoS 0 messages beyond
+``ingest_queue_bytes`` / ``ingest_queue_messages`` are dropped and counted (``dropped``); QoS 1
+messages wait at the broker, which sends no more than its in-flight window before they are
+acknowledged; a message larger than its kind allows (evidence, snapshot, any other message) is
+refused on arrival, its bytes never queued. Decoded messages keep the bounds of
+sitewatch.console.ingest.bounds (times near the console's clock, evidence per alert).
+
+A message that is malformed, of an unknown schema, on the wrong topic or that fails its
+checks is logged, counted and kept in ``ingest_rejects`` (the newest 1000); ingest goes on. A
+database that is locked or down is waited for (retries with a backoff up to 30 s), not
+skipped: meanwhile unacknowledged messages wait at the broker.
+
+The broker decides how much waits for the console: mosquitto keeps at most
+``max_queued_messages`` (default 1000) per client, so raise it (``max_queued_messages 0`` =
+no limit) where many cameras may publish while the console is away. Set its
+``message_size_limit 67108864`` (the largest evidence file) so that no client is sent a message
+larger than the console keeps, and ``max_inflight_bytes 134217728`` so that the QoS 1 messages
+in the console's hands (20 by default, ``max_inflight_messages``) are also bounded in bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from sitewatch.console.domain import retention
+from sitewatch.console.events import EventHub
+from sitewatch.console.ingest.alerts import on_alert, on_evidence
+from sitewatch.console.ingest.bounds import Bounds, check_bounds
+from sitewatch.console.ingest.context import Context, IngestError
+from sitewatch.console.ingest.queue import BoundedQueue
+from sitewatch.console.ingest.status import (
+    on_camera_config,
+    on_camera_status,
+    on_config_result,
+    on_edge_status,
+    on_snapshot,
+    on_stats,
+)
+from sitewatch.console.ingest.topics import MODELS, TopicError, route
+from sitewatch.console.ingest.trust import check_sender
+from sitewatch.console.settings import Settings
+from sitewatch.console.store.db import Database
+from sitewatch.console.store.evidence import EvidenceStore, OverQuota, Quota, UnsafePath
+from sitewatch.console.store.models import IngestReject
+from sitewatch.contract import messages as m
+
+log = logging.getLogger(__name__)
+REJECTS_KEPT = 1000
+SWEEP_EVERY_S = 3600.0
+DB_RETRY_MAX_S = 30.0
+REFUSED = (TopicError, m.ContractError, IngestError, UnsafePath, OverQuota)
+DEFAULT_BOUNDS = Bounds()
+
+
+class Abandoned(Exception):
+    """A message left unhandled at stop (the database was down); the broker sends it again."""
+
+
+class IngestNotConnected(RuntimeError):
+    """The console is not connected to the MQTT broker, so nothing can be sent to an edge."""
+
+
+@dataclass(frozen=True)
+class Received:
+    topic: str
+    payload: bytes
+    retained: bool
+    qos: int
+    mid: int
+    session: int  # which connection delivered it: an ack only goes back on the same one
+    at: datetime
+    refused: str | None = None  # refused on arrival (too large): its payload was not kept
+
+
+Job = Callable[[], object]
+
+
+def dispatch(s: Session, ctx: Context, payload: bytes, bounds: Bounds = DEFAULT_BOUNDS) -> None:
+    """Hand one message to its handler by the kind of its topic, once it is known to come
+    from its site's edge and to keep ``bounds``."""
+    kind = ctx.route.kind
+    if kind == "evidence":
+        on_evidence(s, ctx, payload)
+        return
+    if kind == "snapshot":
+        on_snapshot(s, ctx, payload)
+        return
+    msg = m.decode(payload, MODELS[kind])
+    check_sender(s, ctx, msg)
+    check_bounds(s, ctx, msg, bounds)
+    if isinstance(msg, m.AlertEvent):
+        on_alert(s, ctx, msg)
+    elif isinstance(msg, m.CameraStatus):
+        on_camera_status(s, ctx, msg)
+    elif isinstance(msg, m.EdgeStatus):
+        on_edge_status(s, ctx, msg)
+    elif isinstance(msg, m.EdgeStats):
+        on_stats(s, ctx, msg)
+    elif isinstance(msg, m.CameraConfig):
+        on_camera_config(s, ctx, msg)
+    elif isinstance(msg, m.ConfigResult):
+        on_config_result(s, ctx, msg, bounds.clock_skew_max_s)
+
+
+class Ingest:
+    """The console's MQTT ingest; ``start()`` / ``stop()`` with the app (see
+    sitewatch.console.app)."""
+
+    def __init__(self, settings: Settings, db: Database, hub: EventHub) -> None:
+        if not settings.mqtt_host:
+            raise ValueError("ingest needs SITEWATCH_MQTT_HOST (the broker the edges publish to)")
+        self.settings = settings
+        self.db = db
+        self.hub = hub
+        self.quota = Quota(
+            file_bytes=settings.evidence_file_max_bytes,
+            snapshot_bytes=settings.snapshot_max_bytes,
+            alert_bytes=settings.evidence_alert_max_bytes,
+            site_staged_bytes=settings.evidence_staged_site_max_bytes,
+        )
+        self.bounds = Bounds(settings.clock_skew_max_s, self.quota)
+        self.store = EvidenceStore(settings.evidence_dir, self.quota)
+        self.prefix = settings.topic_prefix
+        self.subscriptions = m.console_subscriptions(self.prefix)
+        self._where = f"{settings.mqtt_host}:{settings.mqtt_port}"
+        self._queue: BoundedQueue[Received | Job | None] = BoundedQueue(
+            settings.ingest_queue_bytes, settings.ingest_queue_messages
+        )
+        self._counts = threading.Condition()
+        self._received = 0
+        self._dropped = 0
+        self._dropping = False  # warned about the current run of drops
+        self._handled = 0
+        self._rejected = 0
+        self._session = 0
+        self._connected = threading.Event()
+        self._subscribed = threading.Event()
+        self._stopping = threading.Event()
+        self._warned_unreachable = False
+        self._threads: list[threading.Thread] = []
+        self._client = self._make_client()
+
+    def _make_client(self) -> mqtt.Client:
+        q = self.settings
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=q.mqtt_client_id,
+            clean_session=False,
+            protocol=mqtt.MQTTv311,
+            manual_ack=True,
+        )
+        if q.mqtt_tls_ca is not None:
+            client.tls_set(ca_certs=str(q.mqtt_tls_ca))
+        if q.mqtt_username is not None:
+            client.username_pw_set(q.mqtt_username, q.mqtt_password)
+        client.reconnect_delay_set(1, 30)
+        client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_subscribe = self._on_subscribe
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    # -- the IngestHandle protocol (sitewatch.console.state) ------------------------------------
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    @property
+    def received(self) -> int:
+        return self._received
+
+    @property
+    def rejected(self) -> int:
+        return self._rejected
+
+    @property
+    def dropped(self) -> int:
+        """QoS 0 messages dropped because the queue was full (see the module)."""
+        return self._dropped
+
+    @property
+    def evidence_evicted(self) -> int:
+        """Staged evidence files deleted, oldest first, for their site's quota."""
+        return self.store.evicted
+
+    @property
+    def queue(self) -> BoundedQueue[Received | Job | None]:
+        """The worker's queue (its ``bytes`` and ``peak_bytes`` show what it holds)."""
+        return self._queue
+
+    @property
+    def worker_alive(self) -> bool:
+        """Whether the worker thread runs: nothing a message holds may end it."""
+        return bool(self._threads) and self._threads[0].is_alive()
+
+    @property
+    def handled(self) -> int:
+        """Messages handled (stored or rejected) by the worker."""
+        return self._handled
+
+    def send_config(self, command: m.ConfigCommand) -> None:
+        """Publish ``command`` to its site's edge (QoS 1); :class:`IngestNotConnected` if the
+        broker is not connected (nothing is sent then)."""
+        if not self.connected:
+            raise IngestNotConnected(
+                f"the console is not connected to the MQTT broker {self._where}: the change "
+                "was not sent; check the broker (SITEWATCH_MQTT_HOST/PORT) and try again"
+            )
+        topic = m.config_command(self.prefix, command.site_id)
+        info = self._client.publish(topic, m.encode(command), qos=1)
+        # NO_CONN: the link dropped just now; paho keeps the QoS 1 message for the reconnect
+        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            raise IngestNotConnected(
+                f"the MQTT client refused to send to {topic}: {mqtt.error_string(info.rc)}; "
+                "try again"
+            )
+
+    # -- life cycle ----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Connect (in the background, retrying forever) and start handling messages."""
+        worker = threading.Thread(target=self._work, name="ingest-worker", daemon=True)
+        sweeper = threading.Thread(target=self._sweep_loop, name="ingest-sweeper", daemon=True)
+        self._threads = [worker, sweeper]
+        for thread in self._threads:
+            thread.start()
+        q = self.settings
+        assert q.mqtt_host is not None
+        self._client.connect_async(q.mqtt_host, q.mqtt_port, keepalive=30)
+        self._client.loop_start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Disconnect, then finish the messages already received (those not acknowledged
+        come again on the next start: the broker keeps the session)."""
+        self._stopping.set()
+        self._client.disconnect()
+        self._client.loop_stop()
+        self._connected.clear()
+        self._subscribed.clear()
+        self._queue.put(None)
+        for thread in self._threads:
+            thread.join(timeout_s)
+
+    def wait_ready(self, timeout_s: float) -> bool:
+        """True once connected and subscribed to every topic (tests wait on this)."""
+        return self._subscribed.wait(timeout_s)
+
+    def wait_handled(self, count: int, timeout_s: float) -> bool:
+        """True once at least ``count`` messages have been handled since start."""
+        with self._counts:
+            return self._counts.wait_for(lambda: self._handled >= count, timeout_s)
+
+    def sweep(self) -> None:
+        """Queue a retention sweep on the worker (it runs in order with the messages)."""
+        self._queue.put(self._run_sweep)
+
+    # -- paho callbacks (network thread) -------------------------------------------------------
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        properties: Any,
+    ) -> None:
+        if reason.is_failure:
+            log.warning("MQTT broker %s refused the console: %s", self._where, reason)
+            return
+        with self._counts:
+            self._session += 1
+        self._warned_unreachable = False
+        log.info("ingest connected to %s (session present: %s)", self._where, flags.session_present)
+        self._connected.set()
+        client.subscribe([(topic, 1) for topic in self.subscriptions])
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        if not self._warned_unreachable:  # once per outage; paho retries with a backoff
+            self._warned_unreachable = True
+            log.warning(
+                "ingest cannot reach the MQTT broker %s: retrying in the background; check "
+                "SITEWATCH_MQTT_HOST/PORT and that the broker runs",
+                self._where,
+            )
+
+    def _on_subscribe(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        mid: int,
+        reasons: list[ReasonCode],
+        properties: Any,
+    ) -> None:
+        failed = [t for t, r in zip(self.subscriptions, reasons, strict=False) if r.is_failure]
+        if failed:
+            log.error("MQTT broker %s refused the subscriptions %s", self._where, failed)
+            return
+        self._subscribed.set()
+
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.DisconnectFlags,
+        reason: ReasonCode,
+        properties: Any,
+    ) -> None:
+        self._connected.clear()
+        self._subscribed.clear()
+        if not self._stopping.is_set():
+            log.warning("ingest lost the MQTT broker %s (%s); reconnecting", self._where, reason)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        try:
+            self._receive(message)
+        except Exception:  # an exception here would end paho's network thread, and ingest
+            log.exception("ingest could not take a message (mid %s)", message.mid)
+
+    def _receive(self, message: mqtt.MQTTMessage) -> None:
+        with self._counts:
+            self._received += 1
+            session = self._session
+        item = Received(
+            topic=message.topic,
+            payload=bytes(message.payload),
+            retained=bool(message.retain),
+            qos=message.qos,
+            mid=message.mid,
+            session=session,
+            at=datetime.now(UTC),
+        )
+        limit = self._size_limit(item.topic)
+        if len(item.payload) > limit:
+            reason = (
+                f"expected at most {limit} bytes on this topic, got {len(item.payload)}: "
+                "refused on arrival (not kept); the sender must send smaller messages, or the "
+                "broker's message_size_limit should stop them"
+            )
+            item = replace(item, payload=b"", refused=reason)
+        if item.qos > 0:
+            self._queue.put(item, len(item.payload))
+        elif self._queue.offer(item, len(item.payload)):
+            self._dropping = False
+        else:
+            with self._counts:
+                self._dropped += 1
+            if not self._dropping:  # once per run of drops
+                self._dropping = True
+                log.warning(
+                    "ingest is dropping QoS 0 messages (first: %s, %d bytes): %d messages of "
+                    "%d bytes wait for the worker, the bound is %d messages or %d bytes "
+                    "(SITEWATCH_INGEST_QUEUE_MESSAGES/_BYTES); a flood, or a console too slow",
+                    item.topic,
+                    len(item.payload),
+                    len(self._queue),
+                    self._queue.bytes,
+                    self._queue.max_items,
+                    self._queue.max_bytes,
+                )
+
+    def _size_limit(self, topic: str) -> int:
+        """The largest payload a message on ``topic`` may have (its kind decides)."""
+        try:
+            kind = route(self.prefix, topic).kind
+        except TopicError:
+            return m.MAX_MESSAGE_BYTES  # refused by the worker anyway, with its reason
+        if kind == "evidence":
+            return self.quota.file_bytes
+        if kind == "snapshot":
+            return self.quota.snapshot_bytes
+        return m.MAX_MESSAGE_BYTES
+
+    # -- the worker ----------------------------------------------------------------------------
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if not isinstance(item, Received):
+                try:
+                    item()
+                except Exception:
+                    log.exception("ingest job %r failed", item)
+                continue
+            try:
+                self._handle(item)
+                self._ack(item)
+            except Abandoned:
+                log.warning("stopping with the database down: %s is left to the broker", item.topic)
+            except Exception as exc:  # a bug: log it, keep it, go on with the next message
+                log.exception("ingest failed on a message on %s", item.topic)
+                self._reject(item.topic, f"console error {type(exc).__name__}: {exc}")
+                self._ack(item)
+            with self._counts:
+                self._handled += 1
+                self._counts.notify_all()
+
+    def _handle(self, item: Received) -> None:
+        if item.refused is not None:
+            self._reject(item.topic, item.refused)
+            return
+        try:
+            where = route(self.prefix, item.topic)
+        except TopicError as exc:
+            self._reject(item.topic, str(exc))
+            return
+        attempt = 0
+        while True:
+            ctx = Context(self.store, self.prefix, item.topic, where, item.at, item.retained)
+            try:
+                with self.db.session() as s:
+                    dispatch(s, ctx, item.payload, self.bounds)
+                    for topic, reason in ctx.rejects:
+                        add_reject(s, topic, reason)
+                break
+            except REFUSED as exc:
+                self._reject(item.topic, str(exc))
+                return
+            except OperationalError as exc:
+                # the database is locked or down: wait for it rather than lose the message
+                # (unacknowledged messages wait at the broker meanwhile)
+                if self._stopping.is_set():
+                    raise Abandoned(item.topic) from exc
+                delay = min(2.0**attempt, DB_RETRY_MAX_S)
+                attempt += 1
+                log.warning(
+                    "database unavailable (%s); retrying %s in %.0f s", exc, item.topic, delay
+                )
+                self._stopping.wait(delay)
+        for topic, reason in ctx.rejects:
+            self._count_reject(topic, reason)
+        for event in ctx.events:
+            self.hub.publish(event)
+
+    def _ack(self, item: Received) -> None:
+        if item.qos == 0 or self._stopping.is_set():
+            return
+        with self._counts:
+            same = item.session == self._session
+        if same and self.connected:
+            self._client.ack(item.mid, item.qos)
+        # else the broker sends it again on the next connection; a repeat changes nothing
+
+    def _count_reject(self, topic: str, reason: str) -> None:
+        log.warning("ingest refused a message on %s: %s", topic, reason)
+        with self._counts:
+            self._rejected += 1
+
+    def _reject(self, topic: str, reason: str) -> None:
+        self._count_reject(topic, reason)
+        try:
+            with self.db.session() as s:
+                add_reject(s, topic, reason)
+        except SQLAlchemyError:
+            log.exception("could not record the rejected message on %s", topic)
+
+    def _sweep_loop(self) -> None:
+        # often enough that staged evidence lives at most 1.5x its maximum age
+        every_s = min(SWEEP_EVERY_S, self.settings.evidence_staged_max_age_s / 2)
+        self.sweep()
+        while not self._stopping.wait(every_s):
+            self.sweep()
+
+    def _run_sweep(self) -> None:
+        retention.sweep(
+            self.db,
+            self.store,
+            self.settings.evidence_retention_days,
+            false_positive_days=self.settings.false_positive_retention_days,
+            incoming_max_age_s=self.settings.evidence_staged_max_age_s,
+        )
+
+
+def add_reject(s: Session, topic: str, reason: str) -> None:
+    """Keep the reject, and only the newest :data:`REJECTS_KEPT` of them."""
+    s.add(IngestReject(topic=topic[:300], reason=reason))
+    s.flush()
+    newest = s.scalar(select(func.max(IngestReject.id))) or 0
+    s.execute(delete(IngestReject).where(IngestReject.id <= newest - REJECTS_KEPT))

@@ -1,0 +1,158 @@
+"""Camera and edge status, stats, camera configs, snapshots and config results.
+
+Retained topics hold state: a console that (re)subscribes gets the latest of each again, so
+a repeat must change nothing. An edge that goes offline (its last will) takes its cameras
+offline with it; a retained camera status read while the edge is offline is old news and
+does not bring the camera back online. An 'offline' status of an edge run older than the one
+the console knows (its ``started_at`` is earlier) is old news too, or forged: refused.
+
+A config result is believed only as the first answer to a request this console sent to that
+site, made after the request was sent (give or take ``clock_skew_max_s``); a second answer
+that says something else is refused.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from sitewatch.console.domain.live import live_camera, live_config, live_site
+from sitewatch.console.ingest.context import Context, IngestError, ensure_camera, ensure_site
+from sitewatch.console.store.models import Camera, ConfigRequest
+from sitewatch.contract import messages as m
+
+
+def on_camera_status(s: Session, ctx: Context, msg: m.CameraStatus) -> None:
+    ctx.same_site(msg.site_id)
+    ctx.same_camera(msg.camera_id)
+    camera = ensure_camera(s, msg.site_id, msg.camera_id)
+    if camera.status_at is not None and msg.at <= camera.status_at:
+        return  # a repeat, or older than what we have
+    site = ensure_site(s, msg.site_id)
+    stale = site.edge_state == "offline" and ctx.retained
+    camera.state = "offline" if stale else msg.state
+    camera.fps_in = msg.fps_in
+    camera.fps_analysed = msg.fps_analysed
+    camera.frames_dropped = msg.frames_dropped
+    camera.reconnects = msg.reconnects
+    camera.last_frame_at = msg.last_frame_at
+    camera.error = msg.error
+    camera.status_at = msg.at
+    s.flush()
+    ctx.events.append(live_camera(s, camera, site))
+
+
+def on_edge_status(s: Session, ctx: Context, msg: m.EdgeStatus) -> None:
+    """The edge's state; its last will ('offline') carries an old ``at``: use receive time.
+    The site's time zone is kept when an (older) edge sends none."""
+    ctx.same_site(msg.site_id)
+    site = ensure_site(s, msg.site_id)
+    known = site.edge_started_at
+    if msg.state == "offline" and known is not None and msg.started_at < known:
+        raise IngestError(
+            f"an 'offline' status of site {msg.site_id}'s edge as started at "
+            f"{msg.started_at.isoformat()}: expected the run the console knows (started "
+            f"{known.isoformat()}) or a later one: refused as old news (a stale retained "
+            "status, or one the edge did not send)"
+        )
+    site.edge_state = msg.state
+    site.software_version = msg.software_version
+    site.config_version = msg.config_version
+    site.edge_started_at = msg.started_at
+    if msg.timezone is not None:
+        site.timezone = msg.timezone
+    site.last_seen_at = ctx.received_at
+    s.flush()
+    ctx.events.append(live_site(s, site))
+    if msg.state == "offline":
+        cameras = s.scalars(select(Camera).where(Camera.site_id == site.id))
+        for camera in cameras:
+            camera.state = "offline"
+            ctx.events.append(live_camera(s, camera, site))
+        s.flush()
+
+
+def on_stats(s: Session, ctx: Context, msg: m.EdgeStats) -> None:
+    ctx.same_site(msg.site_id)
+    site = ensure_site(s, msg.site_id)
+    if site.stats_at is not None and msg.at <= site.stats_at:
+        return
+    site.stats = msg.model_dump(mode="json", exclude={"schema_id"})
+    site.stats_at = msg.at
+    site.last_seen_at = ctx.received_at
+    s.flush()
+    ctx.events.append(live_site(s, site))
+
+
+def on_camera_config(s: Session, ctx: Context, msg: m.CameraConfig) -> None:
+    """The zones and rules a camera runs with: what the zone editor starts from."""
+    ctx.same_site(msg.site_id)
+    ctx.same_camera(msg.camera_id)
+    camera = ensure_camera(s, msg.site_id, msg.camera_id)
+    if msg.name:
+        camera.name = msg.name
+    camera.zones = [zone.model_dump(mode="json") for zone in msg.zones]
+    camera.rules = {rule: dict(values) for rule, values in msg.rules.items()}
+    camera.config_version = msg.version
+    s.flush()
+    ctx.events.append(live_camera(s, camera))
+
+
+def on_snapshot(s: Session, ctx: Context, payload: bytes) -> None:
+    """A camera's latest JPEG, the zone editor's backdrop."""
+    route = ctx.route
+    assert route.camera_id is not None
+    try:
+        path = ctx.store.write_snapshot(route.site_id, route.camera_id, payload)
+    except ValueError as exc:
+        raise IngestError(str(exc)) from None
+    camera = ensure_camera(s, route.site_id, route.camera_id)
+    camera.snapshot_path = str(path)
+    camera.snapshot_at = ctx.received_at
+    s.flush()
+    ctx.events.append(live_camera(s, camera))
+
+
+def on_config_result(s: Session, ctx: Context, msg: m.ConfigResult, skew_s: float = 600.0) -> None:
+    """The edge's answer to a config change: applied (with the new version) or refused; only
+    the first answer of the request's own site, dated after the request (less ``skew_s``)."""
+    ctx.same_site(msg.site_id)
+    request = s.get(ConfigRequest, str(msg.request_id))
+    if request is None:
+        raise IngestError(
+            f"expected the answer to a config change this console sent, got one for unknown "
+            f"request {msg.request_id}: another console shares the broker, or the database "
+            "was reset"
+        )
+    if request.site_id != msg.site_id:
+        raise IngestError(
+            f"config request {request.request_id} went to site {request.site_id!r}, the answer "
+            f"came from {msg.site_id!r}: refused"
+        )
+    if request.answered_at is not None:
+        if (request.status, request.version, request.reason) == (
+            msg.status,
+            msg.version,
+            msg.reason,
+        ):
+            return  # a repeat: the first answer stands
+        raise IngestError(
+            f"config request {request.request_id} was answered {request.status!r} (version "
+            f"{request.version}) already, got {msg.status!r} (version {msg.version}): the "
+            "first answer stands, this one is refused (an edge answers once)"
+        )
+    earliest = request.issued_at - timedelta(seconds=skew_s)
+    if msg.at < earliest:
+        raise IngestError(
+            f"config request {request.request_id} was sent at {request.issued_at.isoformat()}; "
+            f"expected an answer made after it, got one dated {msg.at.isoformat()}: refused "
+            "(an answer to an older request, or forged; check the edge's clock if it is wrong)"
+        )
+    request.status = msg.status
+    request.version = msg.version
+    request.reason = msg.reason
+    request.answered_at = ctx.received_at
+    s.flush()
+    ctx.events.append(live_config(request))

@@ -1,0 +1,315 @@
+"""The evidence store on disk: files staged on arrival, verified against the SHA-256 their
+alert lists, then moved into place atomically.
+
+Layout under ``evidence_dir``:
+
+- ``_incoming/<site>/<alert_id>/<name>``: bytes that arrived before the alert message listing
+  them (the edge sends evidence first), kept until that message comes or they grow stale;
+- ``<site>/<alert_id>/<name>``: verified evidence, what the API serves;
+- ``_cameras/<site>/<camera>.jpg``: each camera's latest snapshot.
+
+Every path is built from ids checked against the contract's patterns and checked again to stay
+inside ``evidence_dir``. Paths stored in the database are absolute.
+
+Bounds (:class:`Quota`): a file or a snapshot larger than its limit is refused before anything
+is written; an alert holds at most 16 files and ``alert_bytes`` (staged and stored together);
+each site's staged bytes (evidence no listing has claimed yet) stay under ``site_staged_bytes``
+and ``site_staged_files``: the site's oldest staged files go first, counted in ``evicted``.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import logging
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from sitewatch.console.ids import check_alert_id, check_id, check_name
+from sitewatch.contract.messages import MAX_EVIDENCE_FILES
+
+log = logging.getLogger(__name__)
+MIB = 1 << 20
+INCOMING = "_incoming"
+CAMERAS = "_cameras"
+JPEG_MAGIC = b"\xff\xd8\xff"
+
+
+class UnsafePath(ValueError):
+    """A path that would leave the evidence directory."""
+
+
+class OverQuota(ValueError):
+    """Evidence or a snapshot over its size limit: refused, nothing written."""
+
+
+@dataclass(frozen=True)
+class Quota:
+    """Limits of the store, in bytes and files (see the module; Settings sets them)."""
+
+    file_bytes: int = 64 * MIB
+    snapshot_bytes: int = 2 * MIB
+    alert_bytes: int = 256 * MIB
+    alert_files: int = MAX_EVIDENCE_FILES
+    site_staged_bytes: int = 256 * MIB
+    site_staged_files: int = 1000
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a staged file turned out to be: ``path`` is set when it matched and was stored."""
+
+    size_bytes: int
+    sha256: str
+    path: Path | None
+
+    @property
+    def ok(self) -> bool:
+        return self.path is not None
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder: readers see the
+    old file or the whole new one, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
+    try:
+        with tmp.open("wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def file_digest(path: Path) -> tuple[int, str]:
+    """Size and lower-hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            size += len(chunk)
+            digest.update(chunk)
+    return size, digest.hexdigest()
+
+
+class EvidenceStore:
+    """Evidence and camera snapshots under one directory."""
+
+    def __init__(self, root: Path, quota: Quota | None = None) -> None:
+        self.root = root.resolve()
+        self.quota = quota or Quota()
+        self.evicted = 0  # staged files dropped oldest-first for their site's quota
+        self._evicting: set[str] = set()  # sites warned about since their last eviction
+
+    def _inside(self, *parts: str) -> Path:
+        path = self.root.joinpath(*parts).resolve()
+        if path == self.root or not path.is_relative_to(self.root):
+            raise UnsafePath(f"{'/'.join(parts)!r} would leave the evidence directory {self.root}")
+        return path
+
+    def staged_path(self, site_id: str, alert_id: str, name: str) -> Path:
+        return self._inside(
+            INCOMING, check_id(site_id, "site id"), check_alert_id(alert_id), check_name(name)
+        )
+
+    def final_path(self, site_id: str, alert_id: str, name: str) -> Path:
+        return self._inside(
+            check_id(site_id, "site id"), check_alert_id(alert_id), check_name(name)
+        )
+
+    def snapshot_path(self, site_id: str, camera_id: str) -> Path:
+        return self._inside(
+            CAMERAS, check_id(site_id, "site id"), check_id(camera_id, "camera id") + ".jpg"
+        )
+
+    def stage(self, site_id: str, alert_id: str, name: str, data: bytes) -> Path:
+        """Keep arrived bytes until the alert that lists them is known (other bytes under the
+        same name keep the earlier ones aside, see :meth:`_keep_aside`).
+
+        :class:`OverQuota` if the file or its alert is over its limit (nothing written); the
+        site's oldest staged files are deleted first when its staged total would pass its own.
+        """
+        path = self.staged_path(site_id, alert_id, name)
+        q = self.quota
+        where = f"evidence {name} of alert {alert_id} (site {site_id})"
+        if len(data) > q.file_bytes:
+            raise OverQuota(
+                f"{where}: expected at most {q.file_bytes} bytes per file, got {len(data)}: "
+                "refused; the edge's clips must be shorter or the console's "
+                "SITEWATCH_EVIDENCE_FILE_MAX_BYTES larger"
+            )
+        final = self.final_path(site_id, alert_id, name).parent
+        alert_files = {p.name: p.stat().st_size for p in _files(final)}
+        alert_files.update({p.name: p.stat().st_size for p in _files(path.parent)})
+        alert_files.pop(name, None)
+        if len(alert_files) + 1 > q.alert_files:
+            raise OverQuota(
+                f"{where}: expected at most {q.alert_files} files per alert, it has "
+                f"{len(alert_files)} already: refused; an edge sends a handful per alert"
+            )
+        if sum(alert_files.values()) + len(data) > q.alert_bytes:
+            raise OverQuota(
+                f"{where}: expected at most {q.alert_bytes} bytes per alert, it has "
+                f"{sum(alert_files.values())} and this file {len(data)}: refused; raise "
+                "SITEWATCH_EVIDENCE_ALERT_MAX_BYTES if the edge's evidence is that large"
+            )
+        self._make_room(site_id, path, len(data))
+        self._keep_aside(path, data)
+        write_atomically(path, data)
+        return path
+
+    def _make_room(self, site_id: str, keep: Path, size: int) -> None:
+        """Delete the site's oldest staged files until ``size`` more bytes fit its quota."""
+        q = self.quota
+        if size > q.site_staged_bytes:
+            raise OverQuota(
+                f"evidence of {size} bytes for site {site_id}: expected at most "
+                f"{q.site_staged_bytes} staged bytes per site: refused (raise "
+                "SITEWATCH_EVIDENCE_STAGED_SITE_MAX_BYTES if files are that large)"
+            )
+        site = self._inside(INCOMING, check_id(site_id, "site id"))
+        staged = []
+        for path in site.glob("*/*"):
+            if path != keep and path.is_file() and not path.name.startswith("."):
+                st = path.stat()
+                staged.append((st.st_mtime, str(path), st.st_size))
+        staged.sort()
+        total = sum(s for _, _, s in staged)
+        count, deleted = len(staged), 0
+        while staged and (total + size > q.site_staged_bytes or count + 1 > q.site_staged_files):
+            _, oldest, oldest_size = staged.pop(0)
+            Path(oldest).unlink(missing_ok=True)
+            _remove_empty_dirs(Path(oldest).parent, self.root / INCOMING)
+            total, count, deleted = total - oldest_size, count - 1, deleted + 1
+        if not deleted:
+            self._evicting.discard(site_id)
+            return
+        self.evicted += deleted
+        if site_id not in self._evicting:  # once per run of evictions: the count is a metric
+            self._evicting.add(site_id)
+            log.warning(
+                "site %s: evidence waiting for the alert that lists it passed its quota (%d "
+                "bytes, %d files): deleting the oldest (%d now; more are counted in "
+                "sitewatch_ingest_evidence_evicted_total); an edge sends the listing right "
+                "after its files, so this is a broken or hostile sender",
+                site_id,
+                q.site_staged_bytes,
+                q.site_staged_files,
+                deleted,
+            )
+
+    def promote(
+        self, site_id: str, alert_id: str, name: str, sha256: str, size_bytes: int
+    ) -> Verdict | None:
+        """Verify the staged bytes of ``name`` against the listed size and SHA-256: the copy
+        that matches (the newest, or one an overwrite kept aside) moves into place, every other
+        copy is deleted. None when nothing is staged under that name."""
+        staged = self.staged_path(site_id, alert_id, name)
+        final = self.final_path(site_id, alert_id, name)
+        copies = [staged] if staged.is_file() else []
+        copies += sorted(p for p in staged.parent.glob(f"{glob.escape(name)}.*") if _aside(p, name))
+        if not copies:
+            if final.is_file():  # moved in by an attempt whose transaction did not commit
+                size, digest = file_digest(final)
+                if size == size_bytes and digest == sha256:
+                    return Verdict(size, digest, final)
+            return None
+        match: Path | None = None
+        refused = Verdict(0, "", None)
+        for copy in copies:
+            size, digest = file_digest(copy)
+            if match is None and size == size_bytes and digest == sha256:
+                match = copy
+                continue
+            copy.unlink(missing_ok=True)
+            if not refused.sha256:
+                refused = Verdict(size, digest, None)
+        if match is None:
+            _remove_empty_dirs(staged.parent, self.root / INCOMING)
+            return refused
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(match, final)
+        _remove_empty_dirs(staged.parent, self.root / INCOMING)
+        return Verdict(size_bytes, sha256, final)
+
+    def _keep_aside(self, path: Path, data: bytes) -> None:
+        """Before other bytes overwrite the staged ``path``, keep its bytes as
+        ``<name>.<sha256>``: whoever publishes under a file's name after the edge cannot
+        erase the edge's copy; the listing's SHA-256 decides (:meth:`promote`)."""
+        if not path.is_file():
+            return
+        size, digest = file_digest(path)
+        if size == len(data) and digest == hashlib.sha256(data).hexdigest():
+            return
+        os.replace(path, path.with_name(f"{path.name}.{digest}"))
+
+    def write_snapshot(self, site_id: str, camera_id: str, data: bytes) -> Path:
+        """Store a camera's latest JPEG; :class:`ValueError` if the bytes are not a JPEG or
+        are larger than the quota's ``snapshot_bytes``."""
+        if len(data) > self.quota.snapshot_bytes:
+            raise OverQuota(
+                f"expected a snapshot of at most {self.quota.snapshot_bytes} bytes, got "
+                f"{len(data)} for camera {camera_id} of site {site_id}: refused; the edge "
+                "publishes a scaled-down JPEG (or raise SITEWATCH_SNAPSHOT_MAX_BYTES)"
+            )
+        if not data.startswith(JPEG_MAGIC):
+            raise ValueError(
+                f"expected JPEG bytes (starting ff d8 ff), got {len(data)} bytes starting "
+                f"{data[:4].hex(' ') or 'nothing'}; the edge must publish the camera's JPEG"
+            )
+        path = self.snapshot_path(site_id, camera_id)
+        write_atomically(path, data)
+        return path
+
+    def delete(self, path: Path) -> bool:
+        """Delete one stored file (inside the store only); True if it was there."""
+        target = path.resolve()
+        if not target.is_relative_to(self.root) or target == self.root:
+            raise UnsafePath(f"{path} is outside the evidence directory {self.root}")
+        existed = target.is_file()
+        target.unlink(missing_ok=True)
+        _remove_empty_dirs(target.parent, self.root)
+        return existed
+
+    def sweep_incoming(self, max_age_s: float, now: float | None = None) -> int:
+        """Delete staged files older than ``max_age_s`` (no alert ever listed them)."""
+        cutoff = (time.time() if now is None else now) - max_age_s
+        incoming = self.root / INCOMING
+        removed = 0
+        if not incoming.is_dir():
+            return 0
+        for path in sorted(incoming.rglob("*"), reverse=True):
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink(missing_ok=True)
+                removed += 1
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+        return removed
+
+
+def _files(folder: Path) -> list[Path]:
+    """The plain files directly in ``folder`` (none if it does not exist), temporaries aside."""
+    if not folder.is_dir():
+        return []
+    return [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
+
+
+def _aside(path: Path, name: str) -> bool:
+    """Whether ``path`` is a copy of ``name`` kept aside by :meth:`EvidenceStore._keep_aside`."""
+    rest = path.name[len(name) + 1 :]
+    return len(rest) == 64 and all(c in "0123456789abcdef" for c in rest) and path.is_file()
+
+
+def _remove_empty_dirs(folder: Path, stop: Path) -> None:
+    """Remove ``folder`` and its parents while empty, up to (not including) ``stop``."""
+    while folder != stop and folder.is_relative_to(stop):
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        folder = folder.parent

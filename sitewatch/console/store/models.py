@@ -1,0 +1,266 @@
+"""Console tables. Times are stored in UTC and come back timezone-aware."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    false,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Mapped, mapped_column
+
+from sitewatch.console.store.db import Base
+from sitewatch.console.workflow import ALERT_STATES as ALERT_STATES  # defined by the workflow
+from sitewatch.console.workflow import CLOSED_STATES as CLOSED_STATES
+
+ROLES = ("admin", "manager", "police", "operator")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite and PostgreSQL alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()}: pass a timezone-aware one")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    language: Mapped[str] = mapped_column(String(8))
+    sites: Mapped[list[str]] = mapped_column(JSON, default=list)  # ["*"] = every site
+    # "site_id/camera_id" entries; None = every camera of the sites
+    cameras: Mapped[list[str] | None] = mapped_column(JSON, nullable=True, default=None)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class WebSession(Base):
+    __tablename__ = "web_sessions"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Site(Base):
+    __tablename__ = "sites"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    edge_state: Mapped[str] = mapped_column(String(16), default="unknown")
+    software_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    config_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    edge_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    stats: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    stats_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # IANA zone the edge reports (EdgeStatus.timezone); None until an edge sends one (UTC then)
+    timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class Camera(Base):
+    __tablename__ = "cameras"
+    site_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    camera_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    state: Mapped[str] = mapped_column(String(16), default="unknown")
+    fps_in: Mapped[float] = mapped_column(Float, default=0.0)
+    fps_analysed: Mapped[float] = mapped_column(Float, default=0.0)
+    frames_dropped: Mapped[int] = mapped_column(Integer, default=0)
+    reconnects: Mapped[int] = mapped_column(Integer, default=0)
+    last_frame_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # the camera's zones and rules as the edge last reported them (CameraConfig)
+    zones: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    rules: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    config_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    snapshot_path: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    snapshot_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Alert(Base):
+    __tablename__ = "alerts"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(40))
+    camera_id: Mapped[str] = mapped_column(String(40))
+    rule: Mapped[str] = mapped_column(String(32))
+    track_id: Mapped[int] = mapped_column(Integer)
+    zone_id: Mapped[str] = mapped_column(String(40))
+    label: Mapped[str] = mapped_column(String(32))
+    score: Mapped[float] = mapped_column(Float)
+    box: Mapped[list[float]] = mapped_column(JSON)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    event: Mapped[str] = mapped_column(String(8))  # latest lifecycle step: start/update/end
+    seq: Mapped[int] = mapped_column(Integer)  # highest seq received
+    config_version: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default="new")
+    assignee: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # first police export; from then on its facts are fixed and its evidence on legal hold
+    exported_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    legal_hold: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+    __table_args__ = (
+        Index("ix_alerts_site_state_started", "site_id", "state", "started_at"),
+        Index("ix_alerts_site_camera_started", "site_id", "camera_id", "started_at"),
+        Index("ix_alerts_started", "started_at"),
+    )
+
+
+class AlertEventRow(Base):
+    """Every (id, seq) message received: the track's timeline."""
+
+    __tablename__ = "alert_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    event: Mapped[str] = mapped_column(String(8))
+    score: Mapped[float] = mapped_column(Float)
+    box: Mapped[list[float]] = mapped_column(JSON)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)  # the message as received, signature too
+    # verified against the site's registered edge key on arrival (False: an open site's), and
+    # that key (base64): a package still verifies the message after the edge's key is rotated
+    signed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    signed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    __table_args__ = (UniqueConstraint("alert_id", "seq", name="uq_alert_events_alert_seq"),)
+
+
+class AlertAction(Base):
+    """A workflow step or note on an alert: who, when, what, why."""
+
+    __tablename__ = "alert_actions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    username: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(24))
+    from_state: Mapped[str] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    assignee: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class Evidence(Base):
+    """An evidence file an alert lists; ``status``: expected → stored, or mismatch.
+
+    ``signed``: the listing (name, size, SHA-256) came in a message verified against the site's
+    registered edge key; an unsigned listing (an open site's) is kept but gives way to a signed
+    one of the same name."""
+
+    __tablename__ = "evidence"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    content_type: Mapped[str] = mapped_column(String(64))
+    duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="expected")
+    path: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    stored_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    signed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    __table_args__ = (UniqueConstraint("alert_id", "name", name="uq_evidence_alert_name"),)
+
+
+class AuditEntry(Base):
+    """Chain of custody: who viewed, downloaded, exported or changed what."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    username: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    object_type: Mapped[str] = mapped_column(String(32))
+    object_id: Mapped[str] = mapped_column(String(200))
+    site_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    camera_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    client: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class ConfigRequest(Base):
+    """A zone/threshold change sent to an edge, and its answer."""
+
+    __tablename__ = "config_requests"
+    request_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(40))
+    camera_id: Mapped[str] = mapped_column(String(40))
+    issued_by: Mapped[str] = mapped_column(String(64))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    base_version: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # applied / refused
+    version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class IngestReject(Base):
+    """A message ingest refused (malformed, unknown schema, bad hash): kept for diagnosis."""
+
+    __tablename__ = "ingest_rejects"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    topic: Mapped[str] = mapped_column(String(300))
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class BrokerAccount(Base):
+    """An identity on the MQTT broker: the console's, or one site's edge with its public key.
+
+    ``password_hash`` is in mosquitto_passwd's format (``$7$`` PBKDF2-SHA512), so the broker's
+    password file is written from these rows; ``public_key`` (edges only) is base64 of the raw
+    Ed25519 key the edge signs its messages with (sitewatch/contract/signing.py).
+    """
+
+    __tablename__ = "broker_accounts"
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))  # console / edge
+    site_id: Mapped[str | None] = mapped_column(String(40), nullable=True, unique=True)
+    password_hash: Mapped[str] = mapped_column(String(300))
+    public_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
