@@ -163,8 +163,7 @@ def test_messages_kept_for_a_persistent_session_reach_constructor_subscriptions(
     assert first.wait_connected(5)
     first.subscribe(topic, Collector())
     time.sleep(0.3)  # the broker now holds a QoS 1 subscription for the session
-    first._client.disconnect()  # away without a clean close: the session stays
-    first._client.loop_stop()
+    first.close()  # away: the broker keeps the persistent session and queues for it
     console = broker.transport()
     assert console.wait_connected(5)
     console.publish(topic, b"queued while away", qos=1).wait(5)
