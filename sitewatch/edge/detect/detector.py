@@ -37,7 +37,14 @@ from sitewatch.edge.detect.model import ModelError, open_model
 from sitewatch.edge.detect.second_look import head_regions, merge_cigarettes
 from sitewatch.edge.detections import Detections
 
-__all__ = ["DEFAULT_MODEL", "MODEL_ENV", "Detector", "ModelError", "default_model"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "MODEL_ENV",
+    "Detector",
+    "ModelError",
+    "default_model",
+    "no_default_model",
+]
 
 MODEL_ENV = "SITEWATCH_MODEL"
 """The environment variable that names the model used when none is given."""
@@ -53,6 +60,21 @@ def default_model() -> Path:
     three ways to give one."""
     named = os.environ.get(MODEL_ENV)
     return Path(named) if named else CHECKOUT_MODEL
+
+
+def no_default_model(path: Path) -> str:
+    """The error for a default model ``path`` that is missing: where it came from (an installed
+    wheel carries no model) and the three ways to name one."""
+    came = (
+        f"${MODEL_ENV} names {path}, which does not exist"
+        if path != CHECKOUT_MODEL
+        else f"no model was named, and the default {path} does not exist (it is the models/ "
+        "folder of a source checkout; an installed sitewatch carries no model)"
+    )
+    return (
+        f"expected a YOLOv8 ONNX model file; {came}. Name one with --model FILE, the config's "
+        f"detector.model, or {MODEL_ENV}=/path/to/sitewatch.onnx"
+    )
 
 
 DEFAULT_MODEL = default_model()
@@ -133,7 +155,8 @@ class Detector:
         ``rect`` (dynamic models only): letterbox each batch into the smallest input, in steps of
         32, that holds its frames at the square input's scale (Ultralytics' rectangular
         inference), e.g. 416x256 instead of 416x416 for 16:9 frames: the same pixels of the
-        picture, 38 % less padding to compute.
+        picture, less padding to compute (bench/RESULTS.md, "Edge throughput", the
+        "Rectangular model input" bullet).
         """
         _check_range("conf", conf, 0.0, 1.0)
         _check_range("iou", iou, 0.0, 1.0)
@@ -143,6 +166,8 @@ class Detector:
                 raise ValueError(f"{name} must be at least 1, got {count}")
         if threads is not None and threads < 1:
             raise ValueError(f"threads must be at least 1 (or None for all cores), got {threads}")
+        if Path(model) == DEFAULT_MODEL and not DEFAULT_MODEL.is_file():
+            raise ModelError(no_default_model(DEFAULT_MODEL))
         self._session, self.info = open_model(model, threads, optimization, providers)
         self.head_crop_hw = self.square(head_crop_size)  # before input_size: the exported size
         self.info = replace(self.info, input_hw=self.square(input_size))
