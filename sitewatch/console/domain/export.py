@@ -1,23 +1,14 @@
 """The evidence package for police: one zip a reviewer can check without the console.
 
-    sitewatch-alert-<id>/
-        evidence/<name> ...   every stored evidence file, verified before it goes in (in a
-                              folder of its own: no file name can collide with the entries below)
-        alert.json            the alert record (its own versioned record, ALERT_RECORD: not the
-                              API's response), its timeline, workflow actions, evidence
-        messages.json         every message of the alert as the edge sent it, with its signature
-        keys.json             the site edge's registered public key, the console's public key
-        custody.json          its chain of custody: every view, download, export and workflow
-                              action on record, up to and including this one
-        manifest.json         SHA-256 and size of every file above, who exported, when
-        manifest.sha256       the same hashes (and manifest.json's) for `sha256sum -c`
-        manifest.json.sig     the console's Ed25519 signature of manifest.json (base64)
-
-``sitewatch verify PACKAGE.zip`` (sitewatch/console/domain/verify_package.py) checks all of it
-offline: the hashes, each message's signature against the edge's key, each evidence file against the
-signed listing, the manifest's signature and the custody log. Evidence that has not arrived, or
-was deleted by retention, is listed in ``manifest.json`` under ``missing`` with its status. A
-file whose bytes no longer match refuses the export.
+``sitewatch-alert-<id>/`` holds ``evidence/<name>`` (every stored evidence file, verified before
+it goes in), ``alert.json`` (its own versioned record, :data:`ALERT_RECORD`, not the API's
+response), ``messages.json`` (every message as the edge sent it, with its signature),
+``keys.json``, ``custody.json`` (the chain of custody up to and including this export),
+``manifest.json`` (SHA-256 and size of every file, who exported, when), ``manifest.sha256``
+and ``manifest.json.sig`` (the console's Ed25519 signature). Evidence that has not arrived or
+was deleted is listed under ``missing``; a file whose bytes no longer match refuses the export.
+``sitewatch verify`` (:mod:`sitewatch.console.domain.verify_package`) checks it all offline.
+Layout and why: docs/design/police-package.md.
 """
 
 from __future__ import annotations

@@ -2,23 +2,14 @@
 (sitewatch/console/domain/export.py).
 
 Needs no console, database or network: only the zip. Every check prints one line, OK, FAILED
-or UNSIGNED, and what it found (NOTE lines name evidence the package lacks, with why):
-
-- the zip: one folder, no duplicate or escaping entries, nothing the manifest does not list;
-- the manifest's signature, by the console key in keys.json (compare its fingerprint with the
-  one the console shows: a key inside the package only proves the package is whole);
-- every file's SHA-256 and size against manifest.json, and manifest.sha256 against both;
-- every alert message's signature against the site edge's key in keys.json (the key the
-  console verified it with on arrival, when the edge's key was replaced since);
-- every evidence file against the listing (name, size, SHA-256) in the edge's signed messages;
-- the custody log: about this alert, in time order, ending with this very export.
+or UNSIGNED, and what it found (NOTE lines name evidence the package lacks): the zip's entries,
+the manifest's signature by the console key, every file's SHA-256 and size, every alert
+message's signature by the site edge's key, every evidence file against the edge's signed
+listing, and the custody log (this alert, in time order, ending with this export).
 
 Exit status: 0 when nothing FAILED, 1 when something did, 2 when the file is not a readable
-zip. UNSIGNED (messages of a site that had no registered edge key) is reported on every line
-and in the result but does not fail by default: the hashes, the console's signature and the
-custody log still prove the package is as exported, and a package from such a site cannot be
-made better later; ``--require-signed`` makes it fail, for reviewers who accept only evidence
-its edge vouches for.
+zip. UNSIGNED (a site with no registered edge key) does not fail unless ``--require-signed``.
+Each check and why UNSIGNED passes by default: docs/design/police-package.md.
 """
 
 from __future__ import annotations

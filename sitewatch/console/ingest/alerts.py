@@ -1,27 +1,16 @@
 """Alert messages and evidence bytes: idempotent upsert by alert id, files verified on arrival.
 
-Delivery is at-least-once and may reorder, so:
+Delivery is at-least-once and may reorder, so a repeated ``(id, seq)`` changes nothing (unless
+a verified message replaces an unverified one); every new ``seq`` adds a timeline row and only
+a higher one overwrites the alert's fields; evidence bytes that come before their listing are
+staged and verified (size, SHA-256) when it arrives. An open site's messages are kept with
+``signed`` False until a verified message replaces them; the listing's SHA-256 decides which
+staged copy of a file is kept.
 
-- a repeated ``(id, seq)`` changes nothing (but a verified message replaces an unverified one
-  that took its ``(id, seq)`` first: see below);
-- every new ``seq`` adds a timeline row; only a ``seq`` higher than the alert's overwrites its
-  fields (newest wins), an older one only joins the timeline;
-- evidence bytes come before the alert message that lists them: they are staged and verified
-  (size and SHA-256) when the listing arrives, or at once when it is already known.
-
-Precedence: a message of a registered site that its edge did not sign is refused whole before
-it gets here (sitewatch.console.ingest.trust), so it never marks its ``(id, seq)`` as seen. An open
-site's messages are kept unverified (``signed`` False); a verified message or listing later replaces
-them. Bytes published under a file's name never displace the edge's copy: the listing's
-SHA-256 decides which staged copy is kept (sitewatch.console.store.evidence).
-
-Facts fixed once reviewed: once an alert is acknowledged (any state but ``new``) or exported,
-later messages extend its timeline (seq, event, last_seen_at, ended_at) but do not change its
-:data:`FACTS` or replace a file it lists; each refusal is counted (``ingest_rejects``) and
-audited (user ``ingest``). A new file is still added after review when the edge vouches for it
-(a verified message): the edge lists its clip and still in updates seconds after the start, and
-an operator who acknowledges at once must not lose them. Unverified messages add nothing after
-review, and nothing is added once the alert was exported.
+Once an alert is acknowledged or exported, later messages extend its timeline but do not change
+its :data:`FACTS` or replace a file it lists (each refusal counted in ``ingest_rejects`` and
+audited as user ``ingest``); after review only a verified message may add a new file, and
+nothing is added once it was exported. Why: docs/design/console-evidence.md.
 """
 
 from __future__ import annotations

@@ -1,20 +1,16 @@
 """The evidence store on disk: files staged on arrival, verified against the SHA-256 their
 alert lists, then moved into place atomically.
 
-Layout under ``evidence_dir``:
+Under ``evidence_dir``: ``_incoming/<site>/<alert_id>/<name>`` (bytes that came before their
+listing), ``<site>/<alert_id>/<name>`` (verified evidence, what the API serves) and
+``_cameras/<site>/<camera>.jpg`` (each camera's latest snapshot). Every path is built from ids
+checked against the contract's patterns and checked again to stay inside ``evidence_dir``;
+paths stored in the database are absolute. Sizes in bytes.
 
-- ``_incoming/<site>/<alert_id>/<name>``: bytes that arrived before the alert message listing
-  them (the edge sends evidence first), kept until that message comes or they grow stale;
-- ``<site>/<alert_id>/<name>``: verified evidence, what the API serves;
-- ``_cameras/<site>/<camera>.jpg``: each camera's latest snapshot.
-
-Every path is built from ids checked against the contract's patterns and checked again to stay
-inside ``evidence_dir``. Paths stored in the database are absolute.
-
-Bounds (:class:`Quota`): a file or a snapshot larger than its limit is refused before anything
-is written; an alert holds at most 16 files and ``alert_bytes`` (staged and stored together);
-each site's staged bytes (evidence no listing has claimed yet) stay under ``site_staged_bytes``
-and ``site_staged_files``: the site's oldest staged files go first, counted in ``evicted``.
+Bounds (:class:`Quota`): a file or snapshot over its limit is refused before anything is
+written; an alert holds at most ``alert_files`` files and ``alert_bytes``; a site's staged
+bytes and files stay under ``site_staged_bytes`` / ``site_staged_files`` (its oldest staged
+files go first, counted in ``evicted``). Why: docs/design/console-evidence.md.
 """
 
 from __future__ import annotations

@@ -1,23 +1,14 @@
 """Live events for the web console as Server-Sent Events.
 
-    event: alert            (camera | site | config)
-    data: {"id": "...", ...} (the AlertOut / CameraOut / SiteOut / ConfigRequestOut)
+Each event is named ``alert``, ``camera``, ``site`` or ``config``; its ``data`` is the
+``AlertOut`` / ``CameraOut`` / ``SiteOut`` / ``ConfigRequestOut`` as JSON. Only events of the
+user's sites and cameras (and kinds their role may read) are sent; a ``: ping`` comment goes
+out every :data:`PING_SECONDS`.
 
-Only events of the user's sites and cameras (and kinds their role may read) are sent; a comment line
-``: ping`` goes out every 15 s so proxies keep the stream open and a closed tab is noticed.
-
-The stream lives only as long as its session: every :data:`SESSION_CHECK_SECONDS` (and with a
-database connection only for that check) it looks the session up again; after a logout, the
-session's expiry, the user's disabling or a change of their role, sites or cameras (or when
-the check itself fails: the stream fails closed) it sends
-
-    event: end
-    data: {"reason": "..."}
-
-and ends (the page then finds its session gone and shows the login).
-
-The stream ends by itself when uvicorn shuts down: uvicorn waits for open responses before
-it stops, so a stream that never ended would hold Ctrl-C / SIGTERM forever.
+Invariant: a stream lives only as long as its session. Every :data:`SESSION_CHECK_SECONDS` it
+looks the session up again; after a logout, expiry, disabling, a change of role, sites or
+cameras, or a failed check (it fails closed) it sends ``event: end`` with ``{"reason": ...}``
+and ends. It also ends when uvicorn shuts down. Why: docs/design/live-events.md.
 """
 
 from __future__ import annotations
