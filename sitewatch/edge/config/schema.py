@@ -267,7 +267,7 @@ class MqttConfig(Strict):
         ge=5,
         le=3600,
         description="Seconds between keep-alive pings; the broker's "
-        "last will fires after 1.5x this without contact.",
+        "last will fires after one and a half of these without contact.",
     )
 
 
