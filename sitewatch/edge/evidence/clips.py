@@ -1,21 +1,14 @@
 """Cut an evidence clip [t0, t1] (wall clock) from a camera's segment ring, by stream copy.
 
-Every segment starts on a keyframe (the segment muxer only cuts there), so a clip is a run of
-*whole* segments joined by the concat demuxer and trimmed at the end with ``-t``: no seeking
-inside a segment and no re-encoding. The clip starts at the segment bound nearest ``t0`` (the
-one before or the one after, whichever is closer) and keeps the requested length ``t1 - t0``,
-so its length is exact to a frame and pre/post-roll are each off by at most half a segment.
-The output is H.264 MP4 with ``+faststart`` (``moov`` before ``mdat``), so a browser plays it
-while it downloads.
+A clip is a run of *whole* segments (each starts on a keyframe) joined by the concat demuxer
+and trimmed at the end with ``-t``: no seeking inside a segment, no re-encoding. It starts at
+the segment bound nearest ``t0`` and keeps the length ``t1 - t0``, so pre- and post-roll are
+each off by at most half a segment (``evidence.segment_s``). The output is H.264 MP4 with
+``+faststart``, so a browser plays it while it downloads.
 
-With ``shorter_ok`` a clip whose pre-roll begins before the oldest segment (the recorder had
-just started: the first alert of a camera) starts at the oldest segment instead and is that
-much shorter; a hole anywhere else is still an error. ``Clip.duration_s`` is always the length
-ffprobe measures.
-
-A concat ``inpoint`` at a keyframe inside a segment would give finer starts, but with MPEG-TS in
-ffmpeg 5.1 it seeks by DTS and an inpoint at the keyframe's own PTS yields an *empty* file, so
-it is not used: keep segments short (``evidence.segment_s`` <= 2 s) for starts within 1 s.
+With ``shorter_ok`` a clip whose pre-roll begins before the oldest segment starts there instead
+and is that much shorter; a hole anywhere else is an error. ``Clip.duration_s`` is the length
+ffprobe measures. Why whole segments: docs/design/evidence.md.
 """
 
 from __future__ import annotations
