@@ -138,11 +138,52 @@ class Alert(Base):
     # first police export; from then on its facts are fixed and its evidence on legal hold
     exported_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     legal_hold: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # the incident the alert belongs to (domain/incidents.py); NULL only while being ingested
+    incident_id: Mapped[str | None] = mapped_column(
+        ForeignKey("incidents.id", ondelete="SET NULL", name="fk_alerts_incident_id"),
+        nullable=True,
+        index=True,
+    )
 
     __table_args__ = (
         Index("ix_alerts_site_state_started", "site_id", "state", "started_at"),
         Index("ix_alerts_site_camera_started", "site_id", "camera_id", "started_at"),
         Index("ix_alerts_started", "started_at"),
+    )
+
+
+class Incident(Base):
+    """Alerts of one (site, camera, rule, zone) close together in time, as one unit of work.
+
+    ``state`` and the workflow fields follow the alert workflow (workflow.py): an action on the
+    incident is applied to each of its alerts. ``first_at``/``last_at``: the earliest start and
+    the latest ``last_seen_at`` of its alerts; ``best_alert_id``: the alert of highest score
+    (whose evidence the feed shows). ``zone_id`` is NULL for an alert without a zone.
+    """
+
+    __tablename__ = "incidents"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(40))
+    camera_id: Mapped[str] = mapped_column(String(40))
+    rule: Mapped[str] = mapped_column(String(32))
+    zone_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    state: Mapped[str] = mapped_column(String(16), default="new")
+    assignee: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    alert_count: Mapped[int] = mapped_column(Integer, default=0)
+    best_alert_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    best_score: Mapped[float] = mapped_column(Float, default=0.0)
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (
+        Index("ix_incidents_key_last", "site_id", "camera_id", "rule", "zone_id", "last_at"),
+        Index("ix_incidents_site_state_last", "site_id", "state", "last_at"),
+        Index("ix_incidents_last", "last_at"),
     )
 
 
