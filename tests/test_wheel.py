@@ -12,6 +12,7 @@ from the network and ``sitewatch`` is imported from the wheel, which the test ch
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -29,7 +30,7 @@ import httpx
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
 PACKAGE = REPO / "sitewatch"
 SAMPLE_CONFIG = REPO / "configs" / "cameras.yaml"
 VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
@@ -39,8 +40,10 @@ JUNK = shutil.ignore_patterns("__pycache__", "*.pyc")
 
 @dataclass(frozen=True)
 class Installed:
-    """The built wheel, the virtualenv it is installed in, and an empty folder to run from."""
+    """The copy of the package the wheel was built from, the wheel, the virtualenv it is
+    installed in, and an empty folder to run from."""
 
+    package: Path
     wheel: Path
     venv: Path
     cwd: Path
@@ -97,7 +100,7 @@ def installed_fixture(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     (site / "sitewatch-test-dependencies.pth").write_text("\n".join(sorted(ours)) + "\n")
     cwd = root / "run"
     cwd.mkdir()
-    return Installed(wheel, venv, cwd)
+    return Installed(src / "sitewatch", wheel, venv, cwd)
 
 
 def _call(
@@ -119,10 +122,10 @@ def test_the_wheel_carries_every_file_of_the_package(installed: Installed) -> No
         for name in zipfile.ZipFile(installed.wheel).namelist()
         if name.startswith("sitewatch/")
     }
-    in_package = {
-        path.relative_to(REPO).as_posix()
-        for path in PACKAGE.rglob("*")
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
+    in_package = {  # the copy built, without caches
+        path.relative_to(installed.package.parent).as_posix()
+        for path in installed.package.rglob("*")
+        if path.is_file()
     }
     assert sorted(in_package - in_wheel) == [], "files of sitewatch/ missing from the wheel"
     for end in (
@@ -148,9 +151,8 @@ def test_the_installed_package_is_the_wheels_and_knows_its_version(installed: In
     where, version = done.stdout.split()
     assert Path(where).is_relative_to(installed.venv), f"sitewatch imported from {where}"
     assert version == VERSION
-    version_out = installed.run("--version")
-    _ok(version_out, "sitewatch --version")
-    assert version_out.stdout.strip() == f"sitewatch {VERSION}"
+    said = _ok(installed.run("--version"), "sitewatch --version").stdout
+    assert said.strip() == f"sitewatch {VERSION}", said
     # the wheel's dependencies are all met by what the virtualenv sees
     _ok(_call([sys.executable, "-m", "pip", "--python", python, "check"]), "pip check")
 
@@ -238,7 +240,7 @@ def test_the_installed_console_serves_its_page_and_migrates(installed: Installed
             server.kill()
             server.wait(10)
         log.close()
-    with sqlite3.connect(data / "console.db") as db:
+    with contextlib.closing(sqlite3.connect(data / "console.db")) as db:
         (revision,) = db.execute("SELECT version_num FROM alembic_version").fetchone()
     newest = sorted(p.name for p in PACKAGE.rglob("migrations/versions/0*.py"))[-1]
     assert newest.startswith(revision.split("_")[0]), f"database at {revision}, newest {newest}"
