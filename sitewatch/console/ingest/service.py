@@ -1,11 +1,11 @@
 """MQTT ingest: every site's alerts, evidence, status and stats into the console's database.
 
-One paho-mqtt client (MQTT 3.1.1) with a fixed client id and a persistent session
+One :class:`sitewatch.mqtt.MqttClient` with a fixed client id and a persistent session
 (``clean_session=False``), so what edges publish while the console is briefly away waits at
 the broker. Messages are acknowledged only after they are handled (``manual_ack``): one that
 was received but not yet stored when the console stopped comes again.
 
-paho's network thread only queues messages; one worker thread handles them in arrival order
+The client's network thread only queues messages; one worker thread handles them in arrival order
 (so per-alert order holds), each in its own transaction, and publishes live events after the
 commit. The queue is bounded (sitewatch.console.ingest.queue): QoS 0 messages beyond
 ``ingest_queue_bytes`` / ``ingest_queue_messages`` are dropped and counted (``dropped``); QoS 1
@@ -34,11 +34,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -64,6 +60,7 @@ from sitewatch.console.store.db import Database
 from sitewatch.console.store.evidence import EvidenceStore, OverQuota, Quota, UnsafePath
 from sitewatch.console.store.models import IngestReject
 from sitewatch.contract import messages as m
+from sitewatch.mqtt import Message, MqttClient, Receipt, Tls
 
 log = logging.getLogger(__name__)
 REJECTS_KEPT = 1000
@@ -86,9 +83,7 @@ class Received:
     topic: str
     payload: bytes
     retained: bool
-    qos: int
-    mid: int
-    session: int  # which connection delivered it: an ack only goes back on the same one
+    receipt: Receipt  # what acknowledging it takes, on the connection that delivered it
     at: datetime
     refused: str | None = None  # refused on arrival (too large): its payload was not kept
 
@@ -153,39 +148,26 @@ class Ingest:
         self._dropping = False  # warned about the current run of drops
         self._handled = 0
         self._rejected = 0
-        self._session = 0
-        self._connected = threading.Event()
-        self._subscribed = threading.Event()
         self._stopping = threading.Event()
-        self._warned_unreachable = False
         self._threads: list[threading.Thread] = []
-        self._client = self._make_client()
-
-    def _make_client(self) -> mqtt.Client:
-        q = self.settings
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=q.mqtt_client_id,
+        self._client = MqttClient(
+            settings.mqtt_host,
+            settings.mqtt_port,
+            client_id=settings.mqtt_client_id,
+            tls=None if settings.mqtt_tls_ca is None else Tls(ca_file=str(settings.mqtt_tls_ca)),
+            username=settings.mqtt_username,
+            password=settings.mqtt_password,
             clean_session=False,
-            protocol=mqtt.MQTTv311,
             manual_ack=True,
+            subscriptions={topic: self._on_message for topic in self.subscriptions},
+            name="ingest",
+            hint="check SITEWATCH_MQTT_HOST/PORT and that the broker runs",
         )
-        if q.mqtt_tls_ca is not None:
-            client.tls_set(ca_certs=str(q.mqtt_tls_ca))
-        if q.mqtt_username is not None:
-            client.username_pw_set(q.mqtt_username, q.mqtt_password)
-        client.reconnect_delay_set(1, 30)
-        client.on_connect = self._on_connect
-        client.on_connect_fail = self._on_connect_fail
-        client.on_subscribe = self._on_subscribe
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
-        return client
 
     # -- the IngestHandle protocol (sitewatch.console.state) ------------------------------------
     @property
     def connected(self) -> bool:
-        return self._connected.is_set()
+        return self._client.connected
 
     @property
     def received(self) -> int:
@@ -229,11 +211,11 @@ class Ingest:
                 "was not sent; check the broker (SITEWATCH_MQTT_HOST/PORT) and try again"
             )
         topic = m.config_command(self.prefix, command.site_id)
-        info = self._client.publish(topic, m.encode(command), qos=1)
-        # NO_CONN: the link dropped just now; paho keeps the QoS 1 message for the reconnect
-        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+        # once taken, the client keeps the QoS 1 message and re-sends it after a reconnect
+        if self._client.publish(topic, m.encode(command), qos=1).abandoned:
             raise IngestNotConnected(
-                f"the MQTT client refused to send to {topic}: {mqtt.error_string(info.rc)}; "
+                f"the MQTT client did not take the message for {topic}: the link to the broker "
+                f"{self._where} dropped just now, or the client refused it (see the log); "
                 "try again"
             )
 
@@ -245,26 +227,20 @@ class Ingest:
         self._threads = [worker, sweeper]
         for thread in self._threads:
             thread.start()
-        q = self.settings
-        assert q.mqtt_host is not None
-        self._client.connect_async(q.mqtt_host, q.mqtt_port, keepalive=30)
-        self._client.loop_start()
+        self._client.start()
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Disconnect, then finish the messages already received (those not acknowledged
         come again on the next start: the broker keeps the session)."""
         self._stopping.set()
-        self._client.disconnect()
-        self._client.loop_stop()
-        self._connected.clear()
-        self._subscribed.clear()
+        self._client.close()
         self._queue.put(None)
         for thread in self._threads:
             thread.join(timeout_s)
 
     def wait_ready(self, timeout_s: float) -> bool:
         """True once connected and subscribed to every topic (tests wait on this)."""
-        return self._subscribed.wait(timeout_s)
+        return self._client.wait_subscribed(timeout_s)
 
     def wait_handled(self, count: int, timeout_s: float) -> bool:
         """True once at least ``count`` messages have been handled since start."""
@@ -275,78 +251,15 @@ class Ingest:
         """Queue a retention sweep on the worker (it runs in order with the messages)."""
         self._queue.put(self._run_sweep)
 
-    # -- paho callbacks (network thread) -------------------------------------------------------
-    def _on_connect(
-        self,
-        client: mqtt.Client,
-        userdata: Any,
-        flags: mqtt.ConnectFlags,
-        reason: ReasonCode,
-        properties: Any,
-    ) -> None:
-        if reason.is_failure:
-            log.warning("MQTT broker %s refused the console: %s", self._where, reason)
-            return
-        with self._counts:
-            self._session += 1
-        self._warned_unreachable = False
-        log.info("ingest connected to %s (session present: %s)", self._where, flags.session_present)
-        self._connected.set()
-        client.subscribe([(topic, 1) for topic in self.subscriptions])
-
-    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
-        if not self._warned_unreachable:  # once per outage; paho retries with a backoff
-            self._warned_unreachable = True
-            log.warning(
-                "ingest cannot reach the MQTT broker %s: retrying in the background; check "
-                "SITEWATCH_MQTT_HOST/PORT and that the broker runs",
-                self._where,
-            )
-
-    def _on_subscribe(
-        self,
-        client: mqtt.Client,
-        userdata: Any,
-        mid: int,
-        reasons: list[ReasonCode],
-        properties: Any,
-    ) -> None:
-        failed = [t for t, r in zip(self.subscriptions, reasons, strict=False) if r.is_failure]
-        if failed:
-            log.error("MQTT broker %s refused the subscriptions %s", self._where, failed)
-            return
-        self._subscribed.set()
-
-    def _on_disconnect(
-        self,
-        client: mqtt.Client,
-        userdata: Any,
-        flags: mqtt.DisconnectFlags,
-        reason: ReasonCode,
-        properties: Any,
-    ) -> None:
-        self._connected.clear()
-        self._subscribed.clear()
-        if not self._stopping.is_set():
-            log.warning("ingest lost the MQTT broker %s (%s); reconnecting", self._where, reason)
-
-    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        try:
-            self._receive(message)
-        except Exception:  # an exception here would end paho's network thread, and ingest
-            log.exception("ingest could not take a message (mid %s)", message.mid)
-
-    def _receive(self, message: mqtt.MQTTMessage) -> None:
+    # -- the client's network thread ---------------------------------------------------------
+    def _on_message(self, message: Message) -> None:
         with self._counts:
             self._received += 1
-            session = self._session
         item = Received(
             topic=message.topic,
-            payload=bytes(message.payload),
-            retained=bool(message.retain),
-            qos=message.qos,
-            mid=message.mid,
-            session=session,
+            payload=message.payload,
+            retained=message.retained,
+            receipt=message.receipt,
             at=datetime.now(UTC),
         )
         limit = self._size_limit(item.topic)
@@ -357,7 +270,7 @@ class Ingest:
                 "broker's message_size_limit should stop them"
             )
             item = replace(item, payload=b"", refused=reason)
-        if item.qos > 0:
+        if item.receipt.qos > 0:
             self._queue.put(item, len(item.payload))
         elif self._queue.offer(item, len(item.payload)):
             self._dropping = False
@@ -453,13 +366,10 @@ class Ingest:
             self.hub.publish(event)
 
     def _ack(self, item: Received) -> None:
-        if item.qos == 0 or self._stopping.is_set():
-            return
-        with self._counts:
-            same = item.session == self._session
-        if same and self.connected:
-            self._client.ack(item.mid, item.qos)
-        # else the broker sends it again on the next connection; a repeat changes nothing
+        if not self._stopping.is_set():
+            self._client.ack(item.receipt)
+        # if not acknowledged, the broker sends it again on the next connection; a repeat
+        # changes nothing
 
     def _count_reject(self, topic: str, reason: str) -> None:
         log.warning("ingest refused a message on %s: %s", topic, reason)
