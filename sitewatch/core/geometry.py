@@ -16,6 +16,7 @@ FloatArray = npt.NDArray[np.float32]
 Float64Array = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
+UInt8Array = npt.NDArray[np.uint8]
 
 
 def box_iou(a: FloatArray, b: FloatArray) -> FloatArray:

@@ -14,11 +14,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-LABELS: tuple[str, ...] = ("helmet", "head", "person", "cigarette")
-"""The detector's labels, in model class-index order."""
-
-FloatArray = npt.NDArray[np.float32]
-IntArray = npt.NDArray[np.int64]
+from sitewatch.contract.vocabulary import LABELS as LABELS  # the model's class order, defined once
+from sitewatch.core.geometry import FloatArray, IntArray
 
 
 @dataclass(frozen=True)

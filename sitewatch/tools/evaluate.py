@@ -20,13 +20,10 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from sitewatch.core.geometry import BoolArray, FloatArray, IntArray
 from sitewatch.edge.detect.decode import box_iou
 from sitewatch.edge.detect.detector import Detector
 from sitewatch.tools.dataset import Dataset, open_dataset, read_labels
-
-FloatArray = npt.NDArray[np.float32]
-BoolArray = npt.NDArray[np.bool_]
-IntArray = npt.NDArray[np.int64]
 
 AP_CONF = 0.001
 """Lowest score a detector may keep for AP to cover the whole precision-recall curve."""

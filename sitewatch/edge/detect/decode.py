@@ -9,12 +9,9 @@ from collections.abc import Sequence
 
 import cv2
 import numpy as np
-import numpy.typing as npt
 
+from sitewatch.core.geometry import FloatArray, IntArray
 from sitewatch.core.geometry import box_iou as box_iou  # re-exported: its old home
-
-FloatArray = npt.NDArray[np.float32]
-IntArray = npt.NDArray[np.int64]
 
 MAX_CANDIDATES = 3000
 """Boxes kept per image before NMS (highest scores first), so a tiny conf stays fast."""

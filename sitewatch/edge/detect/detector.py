@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from sitewatch.core.geometry import IntArray
 from sitewatch.edge.detect.decode import (
     MAX_DETECTIONS,
     anchor_grid,
@@ -97,7 +98,6 @@ changed the confusions by a box or two and cost recall: bench/RESULTS.md, "The f
 candidates")."""
 
 Frame = npt.NDArray[np.uint8]
-IntArray = npt.NDArray[np.int64]
 
 
 class Detector:

@@ -11,13 +11,11 @@ from typing import NamedTuple
 
 import cv2
 import numpy as np
-import numpy.typing as npt
+
+from sitewatch.core.geometry import FloatArray, UInt8Array
 
 PAD_VALUE = 114
 """Padding grey level (0..255); the tensor holds ``PAD_VALUE / 255``."""
-
-FloatArray = npt.NDArray[np.float32]
-UInt8Array = npt.NDArray[np.uint8]
 
 
 class Letterbox(NamedTuple):

@@ -10,13 +10,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import numpy.typing as npt
 
+from sitewatch.core.geometry import FloatArray, IntArray
 from sitewatch.edge.detect.decode import box_iou, nms_per_class
 from sitewatch.edge.detections import Detections
-
-IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float32]
 
 PERSON_TOP = 0.45
 """Fraction of a person box, from its top, that holds head, shoulders and a raised hand."""
