@@ -45,19 +45,16 @@ def python_files(roots: list[Path]) -> Iterator[Path]:
 
 
 def docstrings(path: Path) -> Iterator[tuple[int, str]]:
-    """Every module, class and function docstring of ``path``, with its line number."""
+    """Every docstring of ``path`` with its line number: module, class and function ones, and
+    the strings that document a constant or field (a string statement after an assignment)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    nodes: list[ast.AST] = [tree]
-    nodes += [
-        n
-        for n in ast.walk(tree)
-        if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
-    ]
-    for node in nodes:
-        assert isinstance(node, ast.Module | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
-        text = ast.get_docstring(node)
-        if text:
-            yield getattr(node, "lineno", 1), text
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Expr)
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+        ):
+            yield node.lineno, node.value.value
 
 
 def headings(markdown: Path) -> list[str]:
