@@ -7,9 +7,8 @@ An alert's start as ``AlertDelivery`` makes it (the start message, two snapshot 
 640x360 frame with their hashes and fsyncs, the evidence index, the outbox rows of the files
 and of the update listing them) on this disk, in one process, side by side:
 
-* **SiteWatch**: the evidence index as it is now (``sitewatch.edge.evidence.index``, SQLite, one
-small
-  transaction per change);
+* **SiteWatch**: the evidence index as it is now (``sitewatch.edge.evidence.index``, SQLite,
+  one small transaction per change);
 * **baseline**: the JSON index it replaced (below, as it was: the whole index rewritten
   atomically on every change).
 

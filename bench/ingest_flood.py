@@ -5,9 +5,8 @@ console's MQTT ingest while another client publishes N messages of 1 MiB at QoS 
 
 Not a test: a measurement, reported in bench/RESULTS.md ("Console ingest under a flood").
 One real mosquitto; each mode runs a fresh console process (``--serve``: a migrated SQLite
-file, an evidence folder, ``sitewatch.console.ingest.service.Ingest``), so its peak RSS (``VmHWM``)
-is its
-own:
+file, an evidence folder, ``sitewatch.console.ingest.service.Ingest``), so its peak RSS
+(``VmHWM``) is its own:
 
 * **idle**: no flood (the console's resting size, the floor);
 * **bounded**: the ingest as it ships (queue bound ``ingest_queue_bytes``, 64 MiB; QoS 0
