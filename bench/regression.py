@@ -4,10 +4,10 @@ The model (default ``sitewatch.edge.detect.detector.DEFAULT_MODEL``) with ``site
 settings (one label per box, second look and head look on, ``MAX_CROPS``) and ``conf=AP_CONF``, on
 the first ``IMAGES_PER_SET`` images (sorted by name) of the val split of each set in ``SETS`` under
 ``../shared/datasets``. Figures: AP50 per label with at least ``MIN_GT_BOXES`` GT boxes, and
-the head-state confusion
-shares at ``CONF`` (bare heads called helmet, hard hats called head). ``--write`` stores them
-in ``EXPECTED`` with the model file's SHA-256; ``tests/test_eval_regression.py`` fails when an
-AP50 falls, or a share rises, by more than ``TOLERANCE``. Exit 1 when it would fail.
+the head-state confusion shares at ``CONF`` (bare heads called helmet, hard hats called head).
+``--write`` stores them in ``EXPECTED`` with the model file's SHA-256;
+``tests/test_eval_regression.py`` fails when an AP50 falls, or a share rises, by more than
+``TOLERANCE``. Exit 1 when it would fail.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """Config changes from the console: check who sent them, validate, write atomically, apply.
 
-:func:`obey` is what the worker calls: the command gate (:mod:`sitewatch.edge.command_gate`) first,
-then
-:func:`apply_command`, which trusts its caller to have checked the signature.
+:func:`obey` is what the worker calls: the command gate (:mod:`sitewatch.edge.command_gate`)
+first, then :func:`apply_command`, which trusts its caller to have checked the signature.
 
 A ``ConfigCommand`` carries a camera's complete zone list (and optional rule overrides) made
 against a config version. The change is refused, and nothing changes, when it was made against
