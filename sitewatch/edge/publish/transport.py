@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from sitewatch.mqtt import Delivery, Message, MqttClient, PendingDelivery, Tls, Will
+from sitewatch.mqtt import Delivery, Message, MqttClient, Tls, Will
 
-__all__ = ["Delivery", "Handler", "MqttTransport", "PendingDelivery", "Tls", "Transport", "Will"]
+__all__ = ["Delivery", "Handler", "MqttTransport", "Tls", "Transport", "Will"]
 
 Handler = Callable[[str, bytes], None]  # (topic, payload); runs on the network thread
 
