@@ -205,7 +205,8 @@ class MqttClient:
         return self._connected.wait(timeout_s)
 
     def wait_subscribed(self, timeout_s: float) -> bool:
-        """True once connected and the broker granted every subscription of this connection."""
+        """True once connected and the broker granted the subscriptions renewed on connecting
+        (those given to the constructor, and those added by :meth:`subscribe` before)."""
         return self._subscribed.wait(timeout_s)
 
     def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> Delivery:
