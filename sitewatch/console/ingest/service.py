@@ -1,30 +1,17 @@
 """MQTT ingest: every site's alerts, evidence, status and stats into the console's database.
 
-One :class:`sitewatch.mqtt.MqttClient` with a fixed client id and a persistent session
-(``clean_session=False``), so what edges publish while the console is briefly away waits at
-the broker. Messages are acknowledged only after they are handled (``manual_ack``): one that
-was received but not yet stored when the console stopped comes again.
+One :class:`sitewatch.mqtt.MqttClient` with a fixed client id and a persistent session, and
+messages acknowledged only after they are handled: what edges publish while the console is away
+waits at the broker, and a message received but not stored comes again. One worker thread
+handles messages in arrival order (per-alert order holds), each in its own transaction, and
+publishes live events after the commit.
 
-The client's network thread only queues messages; one worker thread handles them in arrival order
-(so per-alert order holds), each in its own transaction, and publishes live events after the
-commit. The queue is bounded (sitewatch.console.ingest.queue): QoS 0 messages beyond
-``ingest_queue_bytes`` / ``ingest_queue_messages`` are dropped and counted (``dropped``); QoS 1
-messages wait at the broker, which sends no more than its in-flight window before they are
-acknowledged; a message larger than its kind allows (evidence, snapshot, any other message) is
-refused on arrival, its bytes never queued. Decoded messages keep the bounds of
-sitewatch.console.ingest.bounds (times near the console's clock, evidence per alert).
-
-A message that is malformed, of an unknown schema, on the wrong topic or that fails its
-checks is logged, counted and kept in ``ingest_rejects`` (the newest 1000); ingest goes on. A
-database that is locked or down is waited for (retries with a backoff up to 30 s), not
-skipped: meanwhile unacknowledged messages wait at the broker.
-
-The broker decides how much waits for the console: mosquitto keeps at most
-``max_queued_messages`` (default 1000) per client, so raise it (``max_queued_messages 0`` =
-no limit) where many cameras may publish while the console is away. Set its
-``message_size_limit 67108864`` (the largest evidence file) so that no client is sent a message
-larger than the console keeps, and ``max_inflight_bytes 134217728`` so that the QoS 1 messages
-in the console's hands (20 by default, ``max_inflight_messages``) are also bounded in bytes.
+Memory is bounded (``sitewatch.console.ingest.queue``): QoS 0 messages beyond
+``ingest_queue_bytes`` / ``ingest_queue_messages`` are dropped and counted, QoS 1 ones wait at
+the broker, a message over its kind's size is refused unqueued. A bad message is logged,
+counted and kept in ``ingest_rejects`` (the newest :data:`REJECTS_KEPT`); a database that is
+down is waited for (backoff up to :data:`DB_RETRY_MAX_S` seconds), never skipped. The
+broker's settings this relies on, and why: docs/design/ingest.md.
 """
 
 from __future__ import annotations
