@@ -53,23 +53,10 @@ def current_user(request: Request, s: DB) -> User:
 def check_request_origin(request: Request) -> None:
     """403 unless a state-changing request is the console page's own ``fetch``.
 
-    No token readable by script: the session cookie is HttpOnly and SameSite=Strict, and
-    there is no CSRF cookie any more (a token a page can read, script injected into the
-    origin reads too). Instead the request must carry
-
-    - the ``X-CSRF-Token`` header (any non-empty value; the page sends ``console``): a
-      cross-site page cannot add a custom header without a CORS preflight, which the console
-      never grants, and an HTML form cannot add one at all;
-    - when the browser says where it comes from, the console's own origin: ``Origin`` equal
-      to this request's scheme and host (or one of ``public_origins``, for a proxy that
-      rewrites Host), or else ``Sec-Fetch-Site: same-origin``. Browsers set both and script
-      cannot change them, so a document with an opaque origin (an evidence file, served with
-      ``CSP: sandbox``) or another site is refused even if it ran script.
-      A client that sends neither (curl, httpx, an API script) is not a browser that can be
-      tricked into sending someone's cookie, and passes on the header alone.
-
-    Script running in the console's own origin could pass both: that is what the strict CSP
-    (no inline script) and the sandboxed, nosniff evidence responses prevent.
+    It must carry the ``X-CSRF-Token`` header (any non-empty value) and, when the browser
+    sends ``Origin`` or ``Sec-Fetch-Site``, come from the console's own origin (this request's
+    scheme and host, or one of ``public_origins``) or ``Sec-Fetch-Site: same-origin``. A client
+    that sends neither passes on the header alone. Why no token: docs/design/csrf.md.
     """
     if not request.headers.get(CSRF_HEADER):
         raise HTTPException(
