@@ -34,9 +34,8 @@ from typing import Any
 import numpy as np
 
 from sitewatch.edge.analysis.alerts import AlertTransition
-from sitewatch.edge.analysis.pipeline import AnalysedFrame
 from sitewatch.edge.atomic import write_atomic
-from sitewatch.edge.detections import Detections
+from sitewatch.edge.detections import AnalysedFrame, Detections
 from sitewatch.edge.evidence.files import EvidenceFileInfo
 from sitewatch.edge.evidence.index import AlertFiles, EvidenceStore
 from sitewatch.edge.publish.delivery import AlertDelivery

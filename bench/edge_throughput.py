@@ -69,8 +69,9 @@ import yaml
 
 from bench.violation_clip import build_clip, camera_streams, choose_scenes
 from sitewatch.contract import messages as m
-from sitewatch.edge.detect.batcher import Analysed, DetectFn
+from sitewatch.edge.detect.batcher import DetectFn
 from sitewatch.edge.detect.detector import Detector
+from sitewatch.edge.detections import AnalysedFrame
 from sitewatch.edge.publish import delivery
 from sitewatch.edge.publish.transport import MqttTransport
 from sitewatch.edge.video.capture import Frame
@@ -390,15 +391,15 @@ def run_sitewatch(
     sightings: dict[str, list[tuple[float, list[Box]]]] = defaultdict(list)
     run = worker.batcher.run
 
-    def probe(frames: Sequence[Frame], detect: DetectFn | None = None) -> list[Analysed]:
+    def probe(frames: Sequence[Frame], detect: DetectFn | None = None) -> list[AnalysedFrame]:
         results = run(frames, detect)
         done = time.time()
         for r in results:
             if r.reused:
                 measure.reused += int(measure.on)
                 continue
-            f, d = r.frame, r.detections
-            measure.frame(f.camera, done, f.ts, f.captured_at)
+            f, d = r, r.detections
+            measure.frame(f.camera, done, f.ts, f.captured_at or f.ts)
             height, width = f.image.shape[:2]
             scale = np.asarray([width, height, width, height], dtype=np.float32)
             heads = d.xyxy[(d.class_ids == head) & (d.scores >= MIN_SCORE)] / scale

@@ -71,7 +71,7 @@ def test_frames_of_all_cameras_go_in_one_call() -> None:
         cam.put(1, clock.now)
     out = batcher.next_batch(threading.Event())
     assert det.calls == [3]
-    assert sorted(a.frame.camera for a in out) == ["cam0", "cam1", "cam2"]
+    assert sorted(a.camera for a in out) == ["cam0", "cam1", "cam2"]
 
 
 def test_each_frame_goes_with_its_cameras_input_size() -> None:
@@ -83,7 +83,7 @@ def test_each_frame_goes_with_its_cameras_input_size() -> None:
     near.put(1, clock.now)
     far.put(1, clock.now)
     out = batcher.next_batch(threading.Event())
-    sizes = dict(zip((a.frame.camera for a in out), det.sizes[0], strict=True))
+    sizes = dict(zip((a.camera for a in out), det.sizes[0], strict=True))
     assert sizes == {"near": None, "far": 640}
 
 
@@ -97,7 +97,7 @@ def test_each_frame_goes_with_its_cameras_head_look_and_a_change_applies() -> No
         near.put(seq, clock.now)
         far.put(seq, clock.now)
         out = batcher.next_batch(threading.Event())
-        heads = dict(zip((a.frame.camera for a in out), det.heads[-1], strict=True))
+        heads = dict(zip((a.camera for a in out), det.heads[-1], strict=True))
         assert heads == ({"near": False, "far": True} if seq == 1 else {"near": True, "far": False})
         batcher.set_looks("near", second_look=False, head_look=True)
         batcher.set_looks("far", second_look=False, head_look=False)
@@ -111,7 +111,7 @@ def test_max_batch_splits_and_the_rest_follow() -> None:
     first = batcher.next_batch(threading.Event())
     second = batcher.next_batch(threading.Event())
     assert det.calls == [2, 1]
-    assert {a.frame.camera for a in first + second} == {"cam0", "cam1", "cam2"}
+    assert {a.camera for a in first + second} == {"cam0", "cam1", "cam2"}
 
 
 def test_stale_frames_are_dropped_and_counted() -> None:
@@ -119,7 +119,7 @@ def test_stale_frames_are_dropped_and_counted() -> None:
     cams[0].put(1, clock.now - 5.0)  # 5 s old
     cams[1].put(1, clock.now)
     out = batcher.next_batch(threading.Event())
-    assert [a.frame.camera for a in out] == ["cam1"]
+    assert [a.camera for a in out] == ["cam1"]
     assert batcher.stats.dropped_stale == 1
 
 
@@ -136,7 +136,7 @@ def test_a_camera_is_not_analysed_faster_than_its_fps() -> None:
     timer.cancel()
     clock.now += 0.5
     cams[0].put(3, clock.now)
-    assert [a.frame.seq for a in batcher.next_batch(threading.Event())] == [3]
+    assert [a.seq for a in batcher.next_batch(threading.Event())] == [3]
 
 
 def test_still_camera_reuses_its_detections() -> None:

@@ -12,8 +12,7 @@ import numpy as np
 
 from sitewatch.contract import messages as m
 from sitewatch.edge.analysis.alerts import AlertTransition
-from sitewatch.edge.analysis.pipeline import AnalysedFrame
-from sitewatch.edge.detections import Detections
+from sitewatch.edge.detections import AnalysedFrame, Detections
 from sitewatch.edge.evidence.index import EvidenceStore
 from sitewatch.edge.publish.delivery import AlertDelivery
 from sitewatch.edge.publish.outbox import Outbox, Row

@@ -40,8 +40,7 @@ from rtsp_server import RtspServer, _check_gstreamer
 from sitewatch.contract import messages as m
 from sitewatch.edge import housekeeping
 from sitewatch.edge.analysis.alerts import AlertTransition
-from sitewatch.edge.analysis.pipeline import AnalysedFrame
-from sitewatch.edge.detections import Detections
+from sitewatch.edge.detections import AnalysedFrame, Detections
 from sitewatch.edge.evidence.index import EvidenceStore
 from sitewatch.edge.publish.delivery import AlertDelivery
 from sitewatch.edge.publish.outbox import Outbox, Publisher

@@ -7,7 +7,7 @@ import pytest
 
 from sitewatch.edge.analysis.pipeline import CameraPipeline
 from sitewatch.edge.config.schema import CameraConfig, Zone
-from sitewatch.edge.detections import Detections
+from sitewatch.edge.detections import AnalysedFrame, Detections
 
 WHOLE = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)]
 CORNER = [(0.9, 0.9), (1.0, 0.9), (1.0, 1.0)]
@@ -31,7 +31,7 @@ def run(pipe: CameraPipeline, start: float, seconds: float) -> list[str]:
     events = []
     for i in range(int(seconds * 2)):
         ts = start + i * 0.5
-        events += [t.event for t in pipe.process(image, ts, bare_head(300 + i))]
+        events += [t.event for t in pipe.process(AnalysedFrame(ts, image, bare_head(300 + i)))]
     return events
 
 
@@ -66,7 +66,11 @@ def test_an_alert_starts_with_its_strongest_frame_not_the_confirming_one() -> No
             dets = Detections.from_lists([[x, 100, x + 40, 140]], [0.7], ["helmet"])
         else:
             dets = Detections.from_lists([[x, 100, x + 40, 140]], [score], ["head"])
-        starts += [t for t in pipe.process(image, 1000.0 + 0.5 * i, dets) if t.event == "start"]
+        starts += [
+            t
+            for t in pipe.process(AnalysedFrame(1000.0 + 0.5 * i, image, dets))
+            if t.event == "start"
+        ]
     assert len(starts) == 1, starts
     start = starts[0]
     assert start.started_at == 1002.0, "confirmed at the covered-looking frame"

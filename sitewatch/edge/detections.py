@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from sitewatch.contract.vocabulary import LABELS as LABELS  # the model's class order, defined once
-from sitewatch.core.geometry import FloatArray, IntArray
+from sitewatch.core.geometry import FloatArray, IntArray, UInt8Array
 
 
 @dataclass(frozen=True)
@@ -135,3 +135,23 @@ def _check_shape(name: str, array: Any, shape: tuple[int | None, ...]) -> int:
         want = "(" + ", ".join("N" if s is None else str(s) for s in shape) + ")"
         raise ValueError(f"{name} must have shape {want}, got {array.shape}")
     return int(array.shape[0])
+
+
+@dataclass(frozen=True)
+class AnalysedFrame:
+    """One frame and what the detector found on it: the record the batcher hands the worker,
+    and the pipeline keeps (with tracked detections) for an alert's snapshot.
+
+    ``ts``: stream time as wall-clock seconds; ``image``: BGR ``(H, W, 3)`` uint8; ``detections``
+    in its pixels. ``camera`` and ``seq`` name the frame, ``captured_at`` is when it was decoded
+    (wall-clock seconds; ``ts`` when not known); ``reused`` is True when motion gating skipped
+    inference and the camera's previous detections stand.
+    """
+
+    ts: float
+    image: UInt8Array
+    detections: Detections
+    camera: str = ""
+    seq: int = -1
+    captured_at: float | None = None
+    reused: bool = False

@@ -41,9 +41,10 @@ from sitewatch.edge.command_gate import CommandGate
 from sitewatch.edge.commands import Outcome, obey
 from sitewatch.edge.config.load import load_config
 from sitewatch.edge.config.schema import CameraConfig, SiteConfig, armed_rules
-from sitewatch.edge.detect.batcher import Analysed, Batcher
+from sitewatch.edge.detect.batcher import Batcher
 from sitewatch.edge.detect.detector import Detector
 from sitewatch.edge.detect.model import ModelError, default_threads, open_model
+from sitewatch.edge.detections import AnalysedFrame
 from sitewatch.edge.evidence.files import DiskManager
 from sitewatch.edge.evidence.index import EvidenceStore
 from sitewatch.edge.housekeeping import Housekeeper
@@ -132,7 +133,7 @@ class EdgeWorker:
         ]
         self.detector = self.detectors[0]
         # bounded: if the pipelines fall behind, detectors wait and frames go stale (counted)
-        self._results: queue.Queue[list[Analysed]] = queue.Queue(maxsize=4 * sessions)
+        self._results: queue.Queue[list[AnalysedFrame]] = queue.Queue(maxsize=4 * sessions)
         self._failure: BaseException | None = None
         self._busy_since: list[float | None] = [None] * len(self.detectors)
         """Per detector session: when its running batch began (monotonic), None when idle."""
@@ -332,9 +333,8 @@ class EdgeWorker:
             self._failure = exc
             self.stop_event.set()
 
-    def _process(self, results: list[Analysed]) -> None:
-        for result in results:
-            frame = result.frame
+    def _process(self, results: list[AnalysedFrame]) -> None:
+        for frame in results:
             cam = self.cameras.get(frame.camera)
             if cam is None:
                 continue
@@ -344,7 +344,7 @@ class EdgeWorker:
             cam.last_analysed, cam.last_ts = time.time(), frame.ts
             if self._snapshots.due(cam.config.id):
                 self._publish_snapshot(cam.config.id, frame.image)
-            for t in cam.pipeline.process(frame.image, frame.ts, result.detections):
+            for t in cam.pipeline.process(frame):
                 self._deliver(cam, t)
 
     def _deliver(self, cam: Camera, t: AlertTransition) -> None:

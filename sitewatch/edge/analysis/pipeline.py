@@ -9,28 +9,16 @@ when the console changes them; tracks and open alerts survive the change.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
-
-import numpy as np
-import numpy.typing as npt
+from dataclasses import replace
 
 from sitewatch.edge.analysis.alerts import AlertTracker, AlertTransition
 from sitewatch.edge.analysis.rules import RuleEngine
 from sitewatch.edge.analysis.tracker import Tracker
 from sitewatch.edge.config.schema import CameraConfig
-from sitewatch.edge.detections import Detections
-
-Image = npt.NDArray[np.uint8]
+from sitewatch.edge.detections import AnalysedFrame
 
 HISTORY_S = 30.0
 """Seconds of analysed frames kept for snapshots; longer than any dwell plus update period."""
-
-
-@dataclass(frozen=True)
-class AnalysedFrame:
-    ts: float
-    image: Image
-    detections: Detections
 
 
 class CameraPipeline:
@@ -43,10 +31,11 @@ class CameraPipeline:
         self.zones = list(camera.zones)
         self._history: deque[AnalysedFrame] = deque()
 
-    def process(self, image: Image, ts: float, dets: Detections) -> list[AlertTransition]:
+    def process(self, frame: AnalysedFrame) -> list[AlertTransition]:
         """Track, apply the rules and advance the alerts for one analysed frame."""
-        tracked = self.tracker.update(dets, ts)
-        self._remember(AnalysedFrame(ts, image, tracked))
+        ts, image = frame.ts, frame.image
+        tracked = self.tracker.update(frame.detections, ts)
+        self._remember(replace(frame, detections=tracked))
         observations = self.rules.update(tracked, ts, (image.shape[0], image.shape[1]))
         return self.alerts.update(observations, ts)
 

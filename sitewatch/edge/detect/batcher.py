@@ -26,7 +26,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from sitewatch.edge.detections import Detections
+from sitewatch.edge.detections import AnalysedFrame, Detections
 from sitewatch.edge.video.capture import Frame
 from sitewatch.edge.video.motion import MotionGate
 
@@ -41,14 +41,6 @@ class FrameSource(Protocol):
     def latest(self, after_seq: int) -> Frame | None:
         """The newest frame with ``seq > after_seq``, or None."""
         ...
-
-
-@dataclass(frozen=True)
-class Analysed:
-    frame: Frame
-    detections: Detections
-    reused: bool
-    """True when motion gating skipped inference and the previous detections stand."""
 
 
 @dataclass
@@ -145,7 +137,9 @@ class Batcher:
         with self._lock:
             self._slots.pop(camera_id, None)
 
-    def next_batch(self, stop: threading.Event, max_wait_s: float | None = None) -> list[Analysed]:
+    def next_batch(
+        self, stop: threading.Event, max_wait_s: float | None = None
+    ) -> list[AnalysedFrame]:
         """``collect`` a batch, then ``run`` it; ``[]`` when none came (see ``collect``)."""
         frames = self.collect(stop, max_wait_s)
         return self.run(frames) if frames else []
@@ -198,11 +192,11 @@ class Batcher:
             taken.append(frame)
         return taken, awaited
 
-    def run(self, frames: Sequence[Frame], detect: DetectFn | None = None) -> list[Analysed]:
+    def run(self, frames: Sequence[Frame], detect: DetectFn | None = None) -> list[AnalysedFrame]:
         """Detections for ``frames`` (a ``collect``-ed batch) with ``detect`` (default: the
         batcher's own); safe to call from several threads, each with its own detector."""
         fresh: list[Frame] = []
-        out: dict[int, Analysed] = {}
+        out: dict[int, AnalysedFrame] = {}
         for i, frame in enumerate(frames):
             slot = self._slots.get(frame.camera)
             if slot is None or slot.gate is None:
@@ -214,7 +208,7 @@ class Batcher:
             if changed or prev is None:
                 fresh.append(frame)
             else:
-                out[i] = Analysed(frame, prev, reused=True)
+                out[i] = analysed(frame, prev, reused=True)
         if fresh:
             began = time.perf_counter()
             slots = [self._slots.get(f.camera) for f in fresh]
@@ -229,7 +223,7 @@ class Batcher:
             by_id = {id(f): d for f, d in zip(fresh, found, strict=True)}
             for i, frame in enumerate(frames):
                 if i not in out:
-                    out[i] = Analysed(frame, by_id[id(frame)], reused=False)
+                    out[i] = analysed(frame, by_id[id(frame)], reused=False)
                     slot = self._slots.get(frame.camera)
                     if slot:
                         slot.last_detections = out[i].detections
@@ -243,3 +237,10 @@ class Batcher:
             if camera in self._slots:
                 self._slots[camera].second_look = second_look
                 self._slots[camera].head_look = head_look
+
+
+def analysed(frame: Frame, detections: Detections, reused: bool) -> AnalysedFrame:
+    """The record of a captured frame and its detections."""
+    return AnalysedFrame(
+        frame.ts, frame.image, detections, frame.camera, frame.seq, frame.captured_at, reused
+    )

@@ -37,8 +37,8 @@ import numpy.typing as npt
 from sitewatch.contract import messages as m
 from sitewatch.contract.signing import Signer
 from sitewatch.edge.analysis.alerts import AlertTransition
-from sitewatch.edge.analysis.pipeline import AnalysedFrame
 from sitewatch.edge.config.schema import Zone
+from sitewatch.edge.detections import AnalysedFrame
 from sitewatch.edge.evidence.clips import ClipError, cut_clip, extract_still, wait_covered
 from sitewatch.edge.evidence.files import EvidenceFileInfo, evidence_folder, write_snapshots
 from sitewatch.edge.evidence.index import EvidenceStore
