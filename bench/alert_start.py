@@ -37,7 +37,7 @@ from sitewatch.edge.analysis.alerts import AlertTransition
 from sitewatch.edge.atomic import write_atomic
 from sitewatch.edge.detections import AnalysedFrame, Detections
 from sitewatch.edge.evidence.files import EvidenceFileInfo
-from sitewatch.edge.evidence.index import AlertFiles, EvidenceStore
+from sitewatch.edge.evidence.index import AlertFiles, EvidenceIndex
 from sitewatch.edge.publish.delivery import AlertDelivery
 from sitewatch.edge.publish.outbox import Outbox
 
@@ -140,7 +140,7 @@ def main() -> None:
             ours, old = Path(tmp) / "ours", Path(tmp) / "old"
             ours.mkdir()
             old.mkdir()
-            store = EvidenceStore(ours / "evidence_index.db")
+            store = EvidenceIndex(ours / "evidence_index.db")
             baseline = JsonIndex(old / "evidence_index.json")
             fill(store, size)
             fill(baseline, size)

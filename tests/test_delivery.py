@@ -13,7 +13,7 @@ import numpy as np
 from sitewatch.contract import messages as m
 from sitewatch.edge.analysis.alerts import AlertTransition
 from sitewatch.edge.detections import AnalysedFrame, Detections
-from sitewatch.edge.evidence.index import EvidenceStore
+from sitewatch.edge.evidence.index import EvidenceIndex
 from sitewatch.edge.publish.delivery import AlertDelivery
 from sitewatch.edge.publish.outbox import Outbox, Row
 
@@ -22,7 +22,7 @@ def _delivery(tmp_path: Path) -> tuple[AlertDelivery, Outbox]:
     outbox = Outbox(tmp_path / "outbox.db")
     delivery = AlertDelivery(
         site_id="s1", prefix="sitewatch", outbox=outbox,
-        store=EvidenceStore(tmp_path / "index.db"), evidence_dir=tmp_path, tz="UTC",
+        store=EvidenceIndex(tmp_path / "index.db"), evidence_dir=tmp_path, tz="UTC",
         pre_roll_s=1.0, post_roll_s=1.0, rings={}, config_version=lambda: "v1",
     )  # fmt: skip
     return delivery, outbox

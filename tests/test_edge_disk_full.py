@@ -41,7 +41,7 @@ from sitewatch.contract import messages as m
 from sitewatch.edge import housekeeping
 from sitewatch.edge.analysis.alerts import AlertTransition
 from sitewatch.edge.detections import AnalysedFrame, Detections
-from sitewatch.edge.evidence.index import EvidenceStore
+from sitewatch.edge.evidence.index import EvidenceIndex
 from sitewatch.edge.publish.delivery import AlertDelivery
 from sitewatch.edge.publish.outbox import Outbox, Publisher
 
@@ -132,7 +132,7 @@ def test_alerts_go_out_on_a_full_disk_and_in_full_once_it_has_room(
 ) -> None:
     caplog.set_level(logging.WARNING)
     outbox = Outbox(small_disk / "outbox.db")
-    store = EvidenceStore(small_disk / "evidence_index.db")
+    store = EvidenceIndex(small_disk / "evidence_index.db")
     delivery = AlertDelivery(
         site_id=SITE, prefix=PREFIX, outbox=outbox, store=store,
         evidence_dir=small_disk / "evidence", tz="UTC", pre_roll_s=1.0, post_roll_s=1.0,
@@ -205,7 +205,7 @@ def test_messages_kept_in_memory_are_stored_once_the_disk_has_room(
     got, listener = Collector(), broker.transport(client_id="console")
     listener.subscribe(m.alerts(PREFIX, SITE), got)
     outbox = Outbox(small_disk / "outbox.db")
-    store = EvidenceStore(small_disk / "evidence_index.db")
+    store = EvidenceIndex(small_disk / "evidence_index.db")
     delivery = AlertDelivery(
         site_id=SITE, prefix=PREFIX, outbox=outbox, store=store,
         evidence_dir=small_disk / "evidence", tz="UTC", pre_roll_s=1.0, post_roll_s=1.0,

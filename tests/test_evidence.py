@@ -26,7 +26,7 @@ from sitewatch.edge.evidence.files import (
     sha256_file,
     write_snapshots,
 )
-from sitewatch.edge.evidence.index import EvidenceStore
+from sitewatch.edge.evidence.index import EvidenceIndex
 from sitewatch.edge.video.recorder import SegmentRing
 
 GB = 10**9
@@ -78,7 +78,7 @@ def test_draw_snapshot_wants_one_label_and_score_per_box() -> None:
 
 def test_evidence_store_persists_and_protects_open_alerts(tmp_path: Path) -> None:
     index = tmp_path / "evidence.db"
-    store = EvidenceStore(index)
+    store = EvidenceIndex(index)
     info = EvidenceFileInfo("clip", "a_clip.mp4", tmp_path / "a_clip.mp4", 1, "0" * 64, "video/mp4")
     store.open_alert("a", at=100.0)
     store.add_files("a", [info, info])
@@ -86,12 +86,12 @@ def test_evidence_store_persists_and_protects_open_alerts(tmp_path: Path) -> Non
     with pytest.raises(ValueError, match="is open: its evidence is never deleted"):
         store.forget_file("a", info.path)
     store.close_alert("a", at=150.0)
-    reloaded = EvidenceStore(index)
+    reloaded = EvidenceIndex(index)
     record = reloaded.alerts()["a"]
     assert (record.open, record.opened_at, record.closed_at) == (False, 100.0, 150.0)
     assert record.files == [str(info.path)]
     reloaded.forget_file("a", info.path)
-    assert EvidenceStore(index).alerts() == {}
+    assert EvidenceIndex(index).alerts() == {}
 
 
 def test_evidence_index_imports_the_old_json_index_once(tmp_path: Path) -> None:
@@ -103,20 +103,20 @@ def test_evidence_index_imports_the_old_json_index_once(tmp_path: Path) -> None:
         }
     }
     (tmp_path / "evidence_index.json").write_text(json.dumps(old))
-    store = EvidenceStore(tmp_path / "evidence_index.db")
+    store = EvidenceIndex(tmp_path / "evidence_index.db")
     assert store.is_open("a") and not store.is_open("b")
     assert store.alerts()["b"].files == ["/e/b.jpg"] and store.alerts()["b"].closed_at == 3.0
     assert not (tmp_path / "evidence_index.json").exists()
     assert (tmp_path / "evidence_index.json.imported").exists()
     store.close()
-    assert set(EvidenceStore(tmp_path / "evidence_index.db").alerts()) == {"a", "b"}
+    assert set(EvidenceIndex(tmp_path / "evidence_index.db").alerts()) == {"a", "b"}
 
 
 def test_unreadable_evidence_index_says_what_to_do(tmp_path: Path) -> None:
     index = tmp_path / "evidence_index.db"
     index.write_bytes(b"this is not a database" * 100)
     with pytest.raises(ValueError, match=r"evidence index .*unreadable.*move it aside"):
-        EvidenceStore(index)
+        EvidenceIndex(index)
 
 
 def test_hours_left_arithmetic() -> None:
@@ -188,7 +188,7 @@ def test_disk_manager_deletes_files_and_keeps_open_evidence(
     os.utime(ring_dir / "r1.csv", (1008.0, 1008.0))
     ring = SegmentRing(ring_dir)
     ring.pin("open-alert", 1006.5, 1007.0)  # the newest segment
-    store = EvidenceStore(tmp_path / "evidence.db")
+    store = EvidenceIndex(tmp_path / "evidence.db")
     for alert, closed in (("closed", 900.0), ("open", None)):
         path = tmp_path / f"{alert}_snapshot.jpg"
         path.write_bytes(b"\xff" * 500)

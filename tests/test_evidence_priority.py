@@ -13,7 +13,7 @@ import threading
 import time
 from pathlib import Path
 
-from sitewatch.edge.evidence.index import EvidenceStore
+from sitewatch.edge.evidence.index import EvidenceIndex
 from sitewatch.edge.publish.delivery import EVIDENCE_NICE, AlertDelivery, lower_priority
 from sitewatch.edge.publish.outbox import Outbox
 
@@ -48,7 +48,7 @@ def test_the_clip_thread_of_alert_delivery_runs_at_the_evidence_priority(tmp_pat
         site_id="s1",
         prefix="sitewatch",
         outbox=Outbox(tmp_path / "outbox.db"),
-        store=EvidenceStore(tmp_path / "index.db"),
+        store=EvidenceIndex(tmp_path / "index.db"),
         evidence_dir=tmp_path,
         tz="UTC",
         pre_roll_s=1.0,

@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 
 from sitewatch.edge.analysis.pipeline import CameraPipeline
-from sitewatch.edge.config.schema import CameraConfig, Zone
+from sitewatch.edge.config.schema import CameraSettings, Zone
 from sitewatch.edge.detections import AnalysedFrame, Detections
 
 WHOLE = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)]
 CORNER = [(0.9, 0.9), (1.0, 0.9), (1.0, 1.0)]
 
 
-def camera(points: list[tuple[float, float]]) -> CameraConfig:
-    return CameraConfig(
+def camera(points: list[tuple[float, float]]) -> CameraSettings:
+    return CameraSettings(
         id="cam1",
         detect="rtsp://127.0.0.1:8554/cam1",
         detect_fps=2.0,

@@ -11,7 +11,7 @@ import pytest
 from sitewatch.contract.messages import Label, RuleName, ZoneKind
 from sitewatch.edge.analysis.registry import RULES, rule
 from sitewatch.edge.config.rule_specs import RULE_SPECS, UnknownRule, rule_spec
-from sitewatch.edge.config.schema import CameraConfig, Rules, armed_rules
+from sitewatch.edge.config.schema import CameraSettings, Rules, armed_rules
 from sitewatch.edge.worker import needs_second_look
 
 
@@ -51,14 +51,14 @@ def test_an_unknown_rule_name_lists_the_valid_ones(lookup: Callable[[str], objec
 
 
 def test_armed_rules_are_enabled_and_have_their_zone() -> None:
-    def camera(kinds: list[str], rules: dict[str, object]) -> CameraConfig:
+    def camera(kinds: list[str], rules: dict[str, object]) -> CameraSettings:
         zones = [
             {"id": f"z{i}", "kind": kind, "points": [[0, 0], [1, 0], [1, 1]]}
             for i, kind in enumerate(kinds)
         ]
         url = "rtsp://192.0.2.10/sub"
         fields = {"id": "cam-1", "detect": url, "detect_fps": 2, "zones": zones, "rules": rules}
-        return CameraConfig.model_validate(fields)
+        return CameraSettings.model_validate(fields)
 
     both = camera(["helmet_required", "no_smoking"], {})
     assert [s.name for s in armed_rules(both)] == ["no_helmet", "smoking"]

@@ -17,6 +17,8 @@ Float64Array = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 UInt8Array = npt.NDArray[np.uint8]
+Image = UInt8Array
+"""A picture: BGR ``(H, W, 3)`` uint8, as OpenCV and the detector take it."""
 
 
 def box_iou(a: FloatArray, b: FloatArray) -> FloatArray:

@@ -40,13 +40,13 @@ from sitewatch.edge.analysis.pipeline import CameraPipeline
 from sitewatch.edge.command_gate import CommandGate
 from sitewatch.edge.commands import Outcome, obey
 from sitewatch.edge.config.load import load_config
-from sitewatch.edge.config.schema import CameraConfig, SiteConfig, armed_rules
+from sitewatch.edge.config.schema import CameraSettings, SiteConfig, armed_rules
 from sitewatch.edge.detect.batcher import Batcher
 from sitewatch.edge.detect.detector import Detector
 from sitewatch.edge.detect.model import ModelError, default_threads, open_model
 from sitewatch.edge.detections import AnalysedFrame
 from sitewatch.edge.evidence.files import DiskManager
-from sitewatch.edge.evidence.index import EvidenceStore
+from sitewatch.edge.evidence.index import EvidenceIndex
 from sitewatch.edge.housekeeping import Housekeeper
 from sitewatch.edge.identity import edge_key
 from sitewatch.edge.publish.console_feed import SnapshotPacer, camera_config_message, snapshot_jpeg
@@ -84,8 +84,8 @@ def software_version() -> str:
 
 
 @dataclass
-class Camera:
-    config: CameraConfig
+class CameraRuntime:
+    config: CameraSettings
     reader: CameraReader
     recorder: SegmentRecorder
     ring: SegmentRing
@@ -150,7 +150,7 @@ class EdgeWorker:
             c.outbox.path, max_evidence_bytes=round(c.outbox.max_evidence_mb * 1e6)
         )
         self.publisher = Publisher(self.outbox, self.transport)
-        self.store = EvidenceStore(c.evidence.dir / "evidence_index.db")
+        self.store = EvidenceIndex(c.evidence.dir / "evidence_index.db")
         self.delivery = AlertDelivery(
             site_id=c.site.id,
             prefix=c.mqtt.topic_prefix,
@@ -185,7 +185,7 @@ class EdgeWorker:
         )
 
     # -- construction -------------------------------------------------------------------
-    def _camera(self, cam: CameraConfig) -> Camera:
+    def _camera(self, cam: CameraSettings) -> CameraRuntime:
         ev = self.config.evidence
         keep_s = ev.pre_roll_s + ev.post_roll_s + 30.0
         ring_dir = ev.dir / "ring" / cam.id
@@ -207,7 +207,7 @@ class EdgeWorker:
             input_size=cam.input_size,
             head_look=wants_head_look(self.config, cam),
         )
-        return Camera(cam, reader, recorder, ring, pipeline)
+        return CameraRuntime(cam, reader, recorder, ring, pipeline)
 
     def _transport(self, c: SiteConfig) -> MqttTransport:
         q = c.mqtt
@@ -347,7 +347,7 @@ class EdgeWorker:
             for t in cam.pipeline.process(frame):
                 self._deliver(cam, t)
 
-    def _deliver(self, cam: Camera, t: AlertTransition) -> None:
+    def _deliver(self, cam: CameraRuntime, t: AlertTransition) -> None:
         zone = next((z for z in cam.pipeline.zones if z.id == t.zone_id), None)
         self.delivery.handle(t, cam.pipeline.frame_at(t.best_ts), zone)
 
@@ -492,12 +492,12 @@ def _label_conf(c: SiteConfig) -> dict[str, float]:
     return {str(k): v for k, v in c.detector.label_conf.items() if k in labels}
 
 
-def needs_second_look(cam: CameraConfig) -> bool:
+def needs_second_look(cam: CameraSettings) -> bool:
     """Only cameras with a rule that can fire on cigarettes pay for the cigarette crops."""
     return any(spec.evidence == "cigarette" for spec in armed_rules(cam))
 
 
-def wants_head_look(config: SiteConfig, cam: CameraConfig) -> bool:
+def wants_head_look(config: SiteConfig, cam: CameraSettings) -> bool:
     """The camera's own head look setting, else the detector's."""
     return config.detector.head_look if cam.head_look is None else cam.head_look
 

@@ -12,15 +12,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import numpy.typing as npt
 
+from sitewatch.core.geometry import Image
 from sitewatch.tools.dataset import IMAGE_SUFFIXES
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg"})
 FALLBACK_FPS = 25.0
 """Frame rate assumed for a video that does not state one."""
-
-Frame = npt.NDArray[np.uint8]
 
 
 @dataclass(frozen=True)
@@ -28,7 +26,7 @@ class MediaItem:
     """A decoded frame, or the reason there is none. ``name`` is the path (plus ``#frame=N``)."""
 
     name: str
-    frame: Frame | None = None
+    frame: Image | None = None
     error: str | None = None
 
 

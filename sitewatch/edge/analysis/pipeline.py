@@ -14,7 +14,7 @@ from dataclasses import replace
 from sitewatch.edge.analysis.alerts import AlertTracker, AlertTransition
 from sitewatch.edge.analysis.rules import RuleEngine
 from sitewatch.edge.analysis.tracker import Tracker
-from sitewatch.edge.config.schema import CameraConfig
+from sitewatch.edge.config.schema import CameraSettings
 from sitewatch.edge.detections import AnalysedFrame
 
 HISTORY_S = 30.0
@@ -22,7 +22,7 @@ HISTORY_S = 30.0
 
 
 class CameraPipeline:
-    def __init__(self, camera: CameraConfig, tz: str) -> None:
+    def __init__(self, camera: CameraSettings, tz: str) -> None:
         self.camera_id = camera.id
         self._tz = tz
         self.tracker = Tracker()
@@ -46,7 +46,7 @@ class CameraPipeline:
     def close_all(self, ts: float) -> list[AlertTransition]:
         return self.alerts.close_all(ts)
 
-    def reconfigure(self, camera: CameraConfig) -> None:
+    def reconfigure(self, camera: CameraSettings) -> None:
         """New zones/rules from the console; the tracker and open alerts carry on."""
         self.rules = RuleEngine(camera.zones, camera.rules, self._tz, 1.0 / camera.detect_fps)
         self.alerts.rules = camera.rules

@@ -4,7 +4,7 @@ Unknown keys are errors; every field is described; coordinates in config are nor
 0..1 points (x right, y down), never pixels.
 
 Site defaults (``defaults.rules``, ``defaults.detect_fps``) are deep-merged into each camera
-*before* validation (:func:`merge_camera_defaults`), so every :class:`CameraConfig` carries its
+*before* validation (:func:`merge_camera_defaults`), so every :class:`CameraSettings` carries its
 effective :class:`Rules` and ``detect_fps``. Relative paths are resolved against the config
 file's directory when the validation context holds ``base_dir`` (as ``sitewatch.edge.config.load``
 does); the loaded tree holds absolute paths. Validation checks each section on its own; the
@@ -457,7 +457,7 @@ def _stream_url(value: str | None) -> str | None:
     return value
 
 
-class CameraConfig(Strict):
+class CameraSettings(Strict):
     """One camera: where its streams are, its zones and its effective rules."""
 
     id: str = Field(
@@ -523,14 +523,14 @@ class SiteConfig(Strict):
         validate_default=True,
         description="Signing keys: the edge's own and the console's public key.",
     )
-    cameras: list[CameraConfig] = Field(min_length=1, description="The site's cameras.")
+    cameras: list[CameraSettings] = Field(min_length=1, description="The site's cameras.")
 
     @model_validator(mode="before")
     @classmethod
     def _merge_defaults(cls, data: Any) -> Any:
         return merge_camera_defaults(data)
 
-    def camera(self, camera_id: str) -> CameraConfig:
+    def camera(self, camera_id: str) -> CameraSettings:
         """The camera with ``camera_id``; ``KeyError`` listing the ids if there is none."""
         for cam in self.cameras:
             if cam.id == camera_id:
@@ -544,7 +544,7 @@ def camera_rules(config: SiteConfig, camera_id: str) -> Rules:
     return config.camera(camera_id).rules
 
 
-def armed_rules(cam: CameraConfig) -> list[RuleSpec]:
+def armed_rules(cam: CameraSettings) -> list[RuleSpec]:
     """The rules of ``cam`` that can fire: enabled, with at least one zone of their kind."""
     kinds = {zone.kind for zone in cam.zones}
     return [s for s in RULE_SPECS.values() if cam.rules.of(s.name).enabled and s.zone in kinds]

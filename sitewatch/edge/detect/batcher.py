@@ -24,13 +24,11 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
-import numpy.typing as npt
 
+from sitewatch.core.geometry import Image
 from sitewatch.edge.detections import AnalysedFrame, Detections
 from sitewatch.edge.video.capture import Frame
 from sitewatch.edge.video.motion import MotionGate
-
-Image = npt.NDArray[np.uint8]
 
 
 class FrameSource(Protocol):

@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
-from sitewatch.core.geometry import IntArray
+from sitewatch.core.geometry import Image, IntArray
 from sitewatch.edge.detect.decode import (
     MAX_DETECTIONS,
     anchor_grid,
@@ -96,8 +95,6 @@ OTHER_STATE_FACTOR = 1.0
 """Score factor for the weaker state of a head seen both ways: 1 keeps both as found (0.5
 changed the confusions by a box or two and cost recall: bench/RESULTS.md, "The fine-tune's
 candidates")."""
-
-Frame = npt.NDArray[np.uint8]
 
 
 class Detector:
@@ -209,7 +206,7 @@ class Detector:
 
     def detect(
         self,
-        frames: Sequence[Frame],
+        frames: Sequence[Image],
         look: Sequence[bool] | None = None,
         sizes: Sequence[int | None] | None = None,
         heads: Sequence[bool] | None = None,
@@ -245,7 +242,7 @@ class Detector:
             found = self._second_look(frames, found, look, heads, squares)
         return [one_state_per_head(d, self.other_state) for d in found]
 
-    def _default_square(self, frame: Frame) -> tuple[int, int]:
+    def _default_square(self, frame: Image) -> tuple[int, int]:
         """The model input for a frame whose camera asks for none: ``large_input`` for a
         large frame, else the detector's own."""
         if self.large_hw and max(frame.shape[:2]) >= self.large_frame:
@@ -254,7 +251,7 @@ class Detector:
 
     def _second_look(
         self,
-        frames: Sequence[Frame],
+        frames: Sequence[Image],
         found: list[Detections],
         look: Sequence[bool],
         heads: Sequence[bool],
@@ -262,7 +259,7 @@ class Detector:
     ) -> list[Detections]:
         """Cigarettes (frames in ``look``) and head states (frames in ``heads``) from
         head-and-shoulders crops of all frames, run as one batched pass."""
-        crops: list[Frame] = []
+        crops: list[Image] = []
         owners: list[tuple[int, int, int, bool]] = []  # frame index, crop x0, y0, head crop
         for i, (frame, dets) in enumerate(zip(frames, found, strict=True)):
             hw = frame.shape[:2]
@@ -325,7 +322,7 @@ class Detector:
 
     def _run(
         self,
-        frames: list[Frame],
+        frames: list[Image],
         classes: IntArray | None = None,
         squares: list[tuple[int, int]] | None = None,
     ) -> list[Detections]:
@@ -342,7 +339,7 @@ class Detector:
         return [results[i] for i in range(len(frames))]
 
     def _run_square(
-        self, frames: list[Frame], classes: IntArray | None, square: tuple[int, int] | None
+        self, frames: list[Image], classes: IntArray | None, square: tuple[int, int] | None
     ) -> list[Detections]:
         """``_run`` for frames of one square input, ``max_batch`` (or the fixed batch) at a time."""
         square = square or self.info.input_hw
@@ -403,7 +400,7 @@ class Detector:
             )
 
 
-def rect_input(frames: Sequence[Frame], square_hw: tuple[int, int]) -> tuple[int, int]:
+def rect_input(frames: Sequence[Image], square_hw: tuple[int, int]) -> tuple[int, int]:
     """The smallest input (multiples of 32, at most ``square_hw``) holding every frame at the
     scale it would have in ``square_hw``."""
     need_h = need_w = 1

@@ -32,7 +32,7 @@ import numpy.typing as npt
 
 from sitewatch.edge.atomic import write_atomic
 from sitewatch.edge.evidence.annotate import COLOURS, OTHER_COLOUR
-from sitewatch.edge.evidence.index import EvidenceStore
+from sitewatch.edge.evidence.index import EvidenceIndex
 from sitewatch.edge.video.recorder import Segment, SegmentRing
 
 if TYPE_CHECKING:
@@ -226,7 +226,7 @@ class DiskManager:
         self,
         root: Path,
         rings: Sequence[SegmentRing],
-        store: EvidenceStore,
+        store: EvidenceIndex,
         min_free_hours: float = 1.0,
         retention_days: float = 7.0,
         free_bytes: Callable[[Path], int] = lambda p: shutil.disk_usage(p).free,

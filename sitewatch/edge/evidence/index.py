@@ -51,7 +51,7 @@ class AlertFiles:
     files: list[str] = field(default_factory=list)
 
 
-class EvidenceStore:
+class EvidenceIndex:
     """The index at ``index_path`` (an SQLite file); thread-safe."""
 
     def __init__(self, index_path: Path) -> None:

@@ -1,5 +1,5 @@
 """What the edge tells the console about each camera besides alerts: the zones and rules it
-runs with (retained CameraConfig, the zone editor's starting point) and a latest-frame JPEG
+runs with (retained CameraSettings, the zone editor's starting point) and a latest-frame JPEG
 (retained, the editor's backdrop), published at most every ``SNAPSHOT_EVERY_S``."""
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ import numpy as np
 
 from sitewatch.contract import messages as m
 from sitewatch.edge.config.rule_specs import RULE_SPECS
-from sitewatch.edge.config.schema import CameraConfig, SiteConfig
+from sitewatch.edge.config.schema import CameraSettings, SiteConfig
 
 SNAPSHOT_EVERY_S = 60.0
 SNAPSHOT_MAX_WIDTH = 1280
 SNAPSHOT_QUALITY = 80
 
 
-def camera_config_message(site: SiteConfig, cam: CameraConfig) -> m.CameraConfig:
+def camera_config_message(site: SiteConfig, cam: CameraSettings) -> m.CameraConfig:
     """The camera's zones and effective rules (site defaults merged in) under the config's
     version."""
     return m.CameraConfig(

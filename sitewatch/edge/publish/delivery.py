@@ -41,7 +41,7 @@ from sitewatch.edge.config.schema import Zone
 from sitewatch.edge.detections import AnalysedFrame
 from sitewatch.edge.evidence.clips import ClipError, cut_clip, extract_still, wait_covered
 from sitewatch.edge.evidence.files import EvidenceFileInfo, evidence_folder, write_snapshots
-from sitewatch.edge.evidence.index import EvidenceStore
+from sitewatch.edge.evidence.index import EvidenceIndex
 from sitewatch.edge.publish.outbox import Outbox
 from sitewatch.edge.video.recorder import SegmentRing
 
@@ -120,7 +120,7 @@ class AlertDelivery:
         site_id: str,
         prefix: str,
         outbox: Outbox,
-        store: EvidenceStore,
+        store: EvidenceIndex,
         evidence_dir: Path,
         tz: str,
         pre_roll_s: float,

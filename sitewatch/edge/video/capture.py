@@ -29,7 +29,8 @@ from typing import Literal
 import av
 import cv2
 import numpy as np
-import numpy.typing as npt
+
+from sitewatch.core.geometry import Image
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,6 @@ RESYNC_S = 5.0
 """Stream time this far behind the wall clock is taken as a camera reset: re-anchor."""
 RATE_WINDOW_S = 5.0
 """Window over which fps_in / fps_decoded / fps_taken are measured."""
-Image = npt.NDArray[np.uint8]
 
 
 class Frame:
