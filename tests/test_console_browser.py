@@ -63,7 +63,7 @@ def test_both_languages_have_every_key_the_pages_use() -> None:
         f"only in zh-CN: {sorted(set(langs['zh-CN']) - set(langs['en']))}"
     )
     used: set[str] = set()
-    for path in (STATIC / "js").glob("*.js"):
+    for path in (STATIC / "js").rglob("*.js"):
         text = path.read_text(encoding="utf-8")
         used |= set(re.findall(r"\bt\(\"([a-z_]+\.[a-z_0-9.]+)\"", text))
         used |= set(re.findall(r"\"((?:nav|feed|timeline|evidence|filter|stats|audit|users|alert)"

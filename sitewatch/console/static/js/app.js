@@ -1,21 +1,27 @@
+// @ts-check
 // The console's shell: login, header (navigation, open alerts per site, live status, mute,
 // language, user), the hash router and the live event stream shared by all views.
 
-import { api, forgetSession, maybeSignedIn, onUnauthorized } from "./api.js";
-import { debounce, fill, h } from "./dom.js";
-import { LANGUAGES, lang, setLanguage, storedLanguage, t } from "./i18n.js";
-import { Live } from "./live.js";
-import { loginView } from "./login.js";
-import * as sound from "./sound.js";
-import * as feed from "./feed.js";
-import * as alert from "./alert.js";
-import * as cameras from "./cameras.js";
-import * as stats from "./stats.js";
-import * as zones from "./zones.js";
-import * as users from "./users.js";
-import * as audit from "./audit.js";
+import { api, errorText, forgetSession, maybeSignedIn, onUnauthorized, statusOf } from "./core/api.js";
+import { byId, debounce, fill, h } from "./core/dom.js";
+import { LANGUAGES, lang, setLanguage, storedLanguage, t } from "./core/i18n.js";
+import { Live } from "./core/live.js";
+import { loginView } from "./views/login.js";
+import * as sound from "./widgets/sound.js";
+import * as feed from "./views/feed.js";
+import * as alert from "./views/alert.js";
+import * as cameras from "./views/cameras.js";
+import * as stats from "./views/stats.js";
+import * as zones from "./views/zones.js";
+import * as users from "./views/users.js";
+import * as audit from "./views/audit.js";
+
+/** @typedef {import("./core/types.js").User} User */
+/** @typedef {import("./core/types.js").Site} Site */
+/** @typedef {{path: string, cap: string, module: {mount: import("./core/types.js").Mount}}} View */
 
 // Navigation entries, shown only to roles with the capability.
+/** @type {(View & {label: string})[]} */
 const VIEWS = [
   { path: "alerts", cap: "alerts.read", module: feed, label: "nav.alerts" },
   { path: "cameras", cap: "cameras.read", module: cameras, label: "nav.cameras" },
@@ -24,18 +30,27 @@ const VIEWS = [
   { path: "users", cap: "users.manage", module: users, label: "nav.users" },
   { path: "audit", cap: "audit.read", module: audit, label: "nav.audit" },
 ];
+/** @type {View[]} */
 const HIDDEN = [{ path: "alert", cap: "alerts.read", module: alert }];
 
-const root = document.getElementById("app");
+const root = byId("app");
 const live = new Live();
+/** @type {User | null} */
 let me = null;
+/** @type {Site[]} */
 let sites = [];
+/** @type {(() => void) | null} */
 let unmount = null;
-let guard = null; // the mounted view's "unsaved changes?" check: () => message | false
+/** @type {(() => string | false | null) | null} the mounted view's "unsaved changes?" check */
+let guard = null;
 let shownHash = location.hash; // the address of the view on screen
-const known = new Set(); // alert ids already on screen or heard: no second beep
+/** @type {Set<string>} alert ids already on screen or heard: no second beep */
+const known = new Set();
 
-/** What views get: the user, capability checks, live events, sites, helpers. */
+/**
+ * What views get: the user, capability checks, live events, sites, helpers.
+ * @type {import("./core/types.js").Ctx}
+ */
 const ctx = {
   get me() {
     return me;
@@ -69,6 +84,10 @@ function mayLeave() {
   return true;
 }
 
+/**
+ * The view's path parts and parameters from "#/alert/<id>?a=b".
+ * @param {string} [hash]
+ */
 export function parseHash(hash = location.hash) {
   const raw = hash.replace(/^#\/?/, "");
   const [path, search = ""] = raw.split("?");
@@ -91,18 +110,19 @@ function route() {
   if (!view) view = allowed[0];
   if (unmount) unmount();
   unmount = null;
-  for (const a of document.querySelectorAll("nav.main a")) {
+  for (const a of /** @type {NodeListOf<HTMLAnchorElement>} */ (document.querySelectorAll("nav.main a"))) {
     const current = a.dataset.path === view?.path || (view?.path === "alert" && a.dataset.path === "alerts");
     if (current) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
-  const main = document.getElementById("main");
+  const main = byId("main");
   if (!view) {
     fill(main, h("p", { class: "empty", text: t("app.nothing_allowed") }));
     return;
   }
   // a filter change re-mounts the view: keep the keyboard on the control that changed it
-  const focused = main.contains(document.activeElement) && document.activeElement.id;
+  const active = document.activeElement;
+  const focused = active && main.contains(active) && active.id;
   fill(main);
   unmount = view.module.mount(main, ctx, parts.slice(1), params) || null;
   const again = focused && document.getElementById(focused);
@@ -113,7 +133,7 @@ async function refreshSites() {
   try {
     sites = await api("/api/sites");
   } catch (err) {
-    console.warn("sites", err.message);
+    console.warn("sites", errorText(err));
     return;
   }
   renderBadges();
@@ -143,6 +163,7 @@ function renderBadges() {
   document.title = total > 0 ? `(${total}) ${t("app.title")}` : t("app.title");
 }
 
+/** @param {import("./core/types.js").Alert} a */
 function onAlertEvent(a) {
   const fresh = !known.has(a.id);
   known.add(a.id);
@@ -152,6 +173,7 @@ function onAlertEvent(a) {
 }
 
 /** A small speaker drawn in SVG (no icon font or emoji font needed), crossed out when muted. */
+/** @param {boolean} muted */
 function speakerIcon(muted) {
   return h(
     "svg:svg",
@@ -192,16 +214,19 @@ function languageSelect() {
       select.value = lang(); // the view is drawn again in the new language
       return;
     }
+    /** @type {User} */
+    let user;
     try {
-      me = await api("/api/auth/me/language", { method: "PUT", body: { language: select.value } });
+      user = await api("/api/auth/me/language", { method: "PUT", body: { language: select.value } });
     } catch (err) {
       select.value = lang();
-      select.setCustomValidity(t("app.language_failed", { detail: err.message }));
+      select.setCustomValidity(t("app.language_failed", { detail: errorText(err) }));
       select.reportValidity();
       return;
     }
-    await setLanguage(me.language);
-    renderShell();
+    me = user;
+    await setLanguage(user.language);
+    renderShell(user);
     route();
   });
   return select;
@@ -209,6 +234,7 @@ function languageSelect() {
 
 function liveIndicator() {
   const el = h("span", { class: "live", id: "live-status", role: "status" });
+  /** @param {string} status */
   const paint = (status) => {
     el.dataset.status = status;
     el.textContent = t(`live.${status}`);
@@ -220,14 +246,16 @@ function liveIndicator() {
 
 /** To the content, past the header (without "#main" in the address: the router would go there). */
 function skipLink() {
+  /** @param {Event} event */
   const focusMain = (event) => {
     event.preventDefault();
-    document.getElementById("main").focus();
+    byId("main").focus();
   };
   return h("a", { class: "skip", href: "#main", text: t("app.skip"), onclick: focusMain });
 }
 
-function renderShell() {
+/** @param {User} me the signed-in user */
+function renderShell(me) {
   const nav = h(
     "nav",
     { class: "main", "aria-label": t("nav.label") },
@@ -262,13 +290,15 @@ function renderShell() {
 // The sticky header's height as --header-h: what sticks under it (the feed's "new alerts"
 // banner) and rows scrolled into view keep clear of it. 0 where the header does not stick.
 const headerHeight = new ResizeObserver(([entry]) => {
+  if (!entry) return;
   const sticky = getComputedStyle(entry.target).position === "sticky";
   document.documentElement.style.setProperty("--header-h", `${sticky ? Math.ceil(entry.target.getBoundingClientRect().height) : 0}px`);
 });
 
 // The console itself may lose the MQTT broker: then no alert reaches any screen. Say so.
 const HEALTH_MS = 20000;
-let healthTimer = null;
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let healthTimer;
 
 async function checkHealth() {
   clearTimeout(healthTimer);
@@ -289,7 +319,7 @@ async function logout() {
   try {
     await api("/api/auth/logout", { method: "POST" });
   } catch (err) {
-    console.warn("logout", err.message);
+    console.warn("logout", errorText(err));
   }
   signedOut();
 }
@@ -305,10 +335,11 @@ function signedOut() {
   fill(root, loginView(signedIn));
 }
 
+/** @param {User} user */
 async function signedIn(user) {
   me = user;
-  await setLanguage(me.language);
-  renderShell();
+  await setLanguage(user.language);
+  renderShell(user);
   live.start();
   await refreshSites(); // the filters list the user's sites
   route();
@@ -328,7 +359,8 @@ async function boot() {
   document.addEventListener(
     "click",
     (event) => {
-      const link = event.target.closest?.("a[href^='#/']");
+      const target = /** @type {Element | null} */ (event.target);
+      const link = /** @type {HTMLAnchorElement | null} */ (target?.closest?.("a[href^='#/']"));
       if (!link || event.defaultPrevented || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || link.target) return;
       if (link.getAttribute("href") !== location.hash && !mayLeave()) event.preventDefault();
     },
@@ -341,6 +373,7 @@ async function boot() {
       event.returnValue = "";
     }
   });
+  /** @type {User | null} */
   let user = null;
   // no sign of a session (see maybeSignedIn): the login page without a 401 in the console
   if (maybeSignedIn()) {
@@ -348,7 +381,7 @@ async function boot() {
       user = await api("/api/auth/me");
     } catch (err) {
       user = null;
-      if (err.status === 401) forgetSession(); // ended by the server: no 401 on the next visit
+      if (statusOf(err) === 401) forgetSession(); // ended by the server: no 401 on the next visit
     }
   }
   if (user) {

@@ -1,3 +1,4 @@
+// @ts-check
 // fetch wrapper for the console's API: JSON in and out, the request-origin header on every
 // state-changing request, errors that carry the server's own message.
 //
@@ -8,9 +9,16 @@
 const REQUEST_HEADER = "X-CSRF-Token";
 const SIGNED_IN_HINT = "sitewatch.signedIn";
 const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);
+/** @type {Set<() => void>} */
 const unauthorizedHandlers = new Set();
 
+/** A request that failed: `status` is the HTTP status (0: no answer), `detail` the body. */
 export class ApiError extends Error {
+  /**
+   * @param {number} status
+   * @param {string} message
+   * @param {unknown} detail
+   */
   constructor(status, message, detail) {
     super(message);
     this.status = status;
@@ -18,11 +26,15 @@ export class ApiError extends Error {
   }
 }
 
-/** Called with no argument when a request finds the session gone (401). */
+/**
+ * Called with no argument when a request finds the session gone (401).
+ * @param {() => void} fn
+ */
 export function onUnauthorized(fn) {
   unauthorizedHandlers.add(fn);
 }
 
+/** @param {boolean} on */
 function hint(on) {
   try {
     if (on) localStorage.setItem(SIGNED_IN_HINT, "1");
@@ -50,7 +62,12 @@ export function forgetSession() {
   hint(false);
 }
 
-/** "?a=1&b=x&b=y" from {a: 1, b: ["x", "y"], c: "" (left out)}. */
+/** @typedef {Record<string, unknown>} Params */
+
+/**
+ * "?a=1&b=x&b=y" from {a: 1, b: ["x", "y"], c: "" (left out)}.
+ * @param {Params | undefined} params
+ */
 export function query(params) {
   const q = new URLSearchParams();
   for (const [key, value] of Object.entries(params || {})) {
@@ -62,21 +79,36 @@ export function query(params) {
   return s ? `?${s}` : "";
 }
 
+/**
+ * @param {number} status
+ * @param {any} body the error's JSON body, if any
+ * @param {string} fallback
+ * @returns {string}
+ */
 function messageOf(status, body, fallback) {
   const detail = body && body.detail;
   if (typeof detail === "string") return detail;
   if (Array.isArray(detail)) {
     // FastAPI validation errors: [{loc: [...], msg: "..."}]
     return detail
-      .map((d) => `${(d.loc || []).filter((p) => p !== "body").join(".")}: ${d.msg}`)
+      .map((/** @type {{loc?: unknown[], msg: string}} */ d) => `${(d.loc || []).filter((p) => p !== "body").join(".")}: ${d.msg}`)
       .join("; ");
   }
   return `${status} ${fallback}`;
 }
 
-/** JSON request; resolves to the parsed body (null for 204), rejects with ApiError. */
+/**
+ * JSON request; resolves to the parsed body (null for 204), rejects with ApiError. The body
+ * is what the route's response model says (core/types.js names those the console reads); it
+ * is `any` here: the caller states which.
+ * @param {string} path
+ * @param {{method?: string, body?: unknown, params?: Params}} [options]
+ * @returns {Promise<any>}
+ */
 export async function api(path, { method = "GET", body, params } = {}) {
+  /** @type {Record<string, string>} */
   const headers = { Accept: "application/json" };
+  /** @type {RequestInit} */
   const init = { method, headers, credentials: "same-origin" };
   if (!SAFE.has(method)) headers[REQUEST_HEADER] = "console";
   if (body !== undefined) {
@@ -87,7 +119,7 @@ export async function api(path, { method = "GET", body, params } = {}) {
   try {
     response = await fetch(path + query(params), init);
   } catch (err) {
-    throw new ApiError(0, `network: ${err.message}`, null);
+    throw new ApiError(0, `network: ${err instanceof Error ? err.message : err}`, null);
   }
   let data = null;
   const type = response.headers.get("content-type") || "";
@@ -104,4 +136,20 @@ export async function api(path, { method = "GET", body, params } = {}) {
     throw new ApiError(response.status, messageOf(response.status, data, response.statusText), data);
   }
   return data;
+}
+
+/**
+ * What a failed request (or anything else thrown) says, for a message on the page.
+ * @param {unknown} err
+ */
+export function errorText(err) {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * The HTTP status of a failed request: 0 when there was no answer or `err` is no ApiError.
+ * @param {unknown} err
+ */
+export function statusOf(err) {
+  return err instanceof ApiError ? err.status : 0;
 }

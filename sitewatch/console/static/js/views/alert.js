@@ -1,3 +1,4 @@
+// @ts-check
 // One alert: snapshot, clip, the track's timeline, the workflow actions the user may take
 // in its current state, the history of actions, the evidence files and the police export.
 // "Assign" offers the users who may take the alert (GET /api/alerts/{id}/assignees: active,
@@ -5,13 +6,21 @@
 // "Ignore this spot" (config.write) turns the alert's box into a mask zone on its camera
 // (POST /api/alerts/{id}/mask) and follows the edge's answer as the zone editor does.
 
-import { api } from "./api.js";
-import { debounce, fill, h } from "./dom.js";
-import { fmtBytes, fmtNumber, fmtTime, siteZone, t, tv, tzLabel } from "./i18n.js";
-import { sparkline } from "./chart.js";
-import { ConfigTracker } from "./zones_track.js";
+import { api, errorText, statusOf } from "../core/api.js";
+import { debounce, fill, h } from "../core/dom.js";
+import { fmtBytes, fmtNumber, fmtTime, siteZone, t, tv, tzLabel } from "../core/i18n.js";
+import { sparkline } from "../widgets/chart.js";
+import { ConfigTracker } from "../widgets/config_tracker.js";
 
-// Times are shown in the site's zone when its edge reported one (else this browser's): `zone`.
+/** @typedef {import("../core/types.js").AlertView} AlertView */
+/** @typedef {import("../core/types.js").Ctx} Ctx */
+
+/**
+ * The alert's facts. Times are shown in the site's zone when its edge reported one (else this
+ * browser's): `zone`.
+ * @param {AlertView} a
+ * @param {string | undefined} zone
+ */
 function facts(a, zone) {
   const rows = [
     ["alert.site", a.site_id],
@@ -36,7 +45,12 @@ function facts(a, zone) {
 // stored by an older release, is listed but not opened: it leaves only in the export package
 const SERVED = new Set(["image/jpeg", "video/mp4"]);
 
+/**
+ * The snapshot (a link to the full still beside it when there is one) and the clip.
+ * @param {AlertView} a
+ */
 function media(a) {
+  /** @param {string} kind */
   const stored = (kind) => a.evidence.find((e) => e.kind === kind && e.status === "stored" && e.url && SERVED.has(e.content_type));
   const snap = stored("snapshot") || stored("snapshot_clean");
   const clip = stored("clip");
@@ -57,6 +71,11 @@ function media(a) {
   return h("section", { class: "media", "aria-label": t("alert.media") }, snapshot, video);
 }
 
+/**
+ * The track's scores over time, as a chart and a table.
+ * @param {AlertView} a
+ * @param {string | undefined} zone
+ */
 function timeline(a, zone) {
   const points = a.timeline.map((e) => ({
     t: new Date(e.last_seen_at).getTime(),
@@ -76,6 +95,11 @@ function timeline(a, zone) {
   return h("section", { class: "panel", "aria-labelledby": "tl-title" }, h("h2", { id: "tl-title", text: t("timeline.title") }), sparkline(points, { label: t("timeline.chart", { n: points.length }) }), list);
 }
 
+/**
+ * The workflow steps taken, with their notes.
+ * @param {AlertView} a
+ * @param {string | undefined} zone
+ */
 function history(a, zone) {
   const items = a.actions.map((x) =>
     h(
@@ -90,6 +114,11 @@ function history(a, zone) {
   return h("section", { class: "panel", "aria-labelledby": "hist-title" }, h("h2", { id: "hist-title", text: t("history.title") }), items.length ? h("ol", { class: "history", id: "history" }, items) : h("p", { class: "muted", text: t("history.none") }));
 }
 
+/**
+ * The evidence files with their hashes, the export link and the chain-of-custody link.
+ * @param {AlertView} a
+ * @param {Ctx} ctx
+ */
 function evidenceList(a, ctx) {
   const rows = a.evidence.map((e) =>
     h(
@@ -117,33 +146,45 @@ function evidenceList(a, ctx) {
   );
 }
 
-// A <select> of the users the alert can be assigned to, filled once the server answers.
+/**
+ * A <select> of the users the alert can be assigned to, filled once the server answers.
+ * @param {AlertView} a
+ */
 function assigneeSelect(a) {
   const select = h("select", { id: "action-assignee", "aria-busy": "true" }, h("option", { value: "", text: t("app.loading") }));
   api(`/api/alerts/${encodeURIComponent(a.id)}/assignees`)
-    .then((users) => {
+    .then((/** @type {{username: string, role: string}[]} */ users) => {
       const options = users.map((u) => h("option", { value: u.username, selected: u.username === a.assignee, text: `${u.username} (${tv("role", u.role)})` }));
       fill(select, h("option", { value: "", text: users.length ? t("action.choose_assignee") : t("action.no_assignees") }), options);
       select.dataset.loaded = String(users.length);
     })
     .catch((err) => {
-      fill(select, h("option", { value: "", text: t("action.assignees_failed", { detail: err.message }) }));
+      fill(select, h("option", { value: "", text: t("action.assignees_failed", { detail: errorText(err) }) }));
     })
     .finally(() => select.removeAttribute("aria-busy"));
   return select;
 }
 
-// The steps the server says this user may take now (from the workflow's table and the role).
+/**
+ * The steps the server says this user may take now (from the workflow's table and the role).
+ * @param {AlertView} a
+ * @param {(next: AlertView) => void} onDone called with the alert as the step left it
+ */
 function actions(a, onDone) {
   const allowed = a.allowed_actions || [];
   if (!allowed.length) return null;
   const note = h("textarea", { id: "action-note", rows: 3, maxlength: 4000 });
   const assignee = allowed.includes("assign") ? assigneeSelect(a) : null;
   const message = h("p", { class: "error", role: "alert", id: "action-error" });
+  /**
+   * @param {string} action
+   * @param {HTMLButtonElement} button
+   */
   const send = async (action, button) => {
     message.textContent = "";
+    /** @type {{action: string, note: string, assignee?: string}} */
     const body = { action, note: note.value.trim() };
-    if (action === "assign") {
+    if (action === "assign" && assignee) {
       if (!assignee.value) {
         message.textContent = t("action.need_assignee");
         assignee.focus();
@@ -160,7 +201,7 @@ function actions(a, onDone) {
     try {
       onDone(await api(`/api/alerts/${encodeURIComponent(a.id)}/actions`, { method: "POST", body }));
     } catch (err) {
-      message.textContent = t("action.failed", { detail: err.message });
+      message.textContent = t("action.failed", { detail: errorText(err) });
       button.disabled = false;
     }
   };
@@ -180,7 +221,12 @@ function actions(a, onDone) {
   );
 }
 
-// Returns the panel and a stop function (the tracker listens to live events), or null.
+/**
+ * "Ignore this spot" (config.write): the panel and a stop function (the tracker listens to
+ * live events), or null.
+ * @param {AlertView} a
+ * @param {Ctx} ctx
+ */
 function maskPanel(a, ctx) {
   if (!ctx.can("config.write")) return null;
   const status = h("p", { id: "mask-status", class: "config-status", role: "status", "aria-live": "polite" });
@@ -196,7 +242,7 @@ function maskPanel(a, ctx) {
     try {
       tracker.follow(await api(`/api/alerts/${encodeURIComponent(a.id)}/mask`, { method: "POST" }));
     } catch (err) {
-      message.textContent = t("mask.failed", { detail: err.message });
+      message.textContent = t("mask.failed", { detail: errorText(err) });
       button.disabled = false;
     }
   });
@@ -212,16 +258,25 @@ function maskPanel(a, ctx) {
   return { panel, stop: () => tracker.stop() };
 }
 
+/** @type {import("../core/types.js").Mount} */
 export function mount(root, ctx, parts) {
   const id = parts[0];
   let alive = true;
+  /** @type {AlertView | null} the alert as drawn last */
   let last = null;
+  /** @type {{panel: HTMLElement | null, stop: () => void} | null} */
   let mask = null;
+  /** @param {string} name */
   const slot = (name) => h("div", { class: `slot slot-${name}` });
   const slots = { head: slot("head"), media: slot("media"), timeline: slot("timeline"), evidence: slot("evidence"), facts: slot("facts"), actions: slot("actions"), mask: slot("mask"), history: slot("history") };
+  /** @param {AlertView} a */
   const sig = (a) => JSON.stringify(a.evidence.map((e) => [e.name, e.status, e.url]));
 
   // Live updates re-draw what changed and leave the playing clip and a note being typed alone.
+  /**
+   * @param {AlertView} a
+   * @param {{resetActions?: boolean}} [options] resetActions: draw the action panel again
+   */
   const render = (a, { resetActions = false } = {}) => {
     if (!last) {
       fill(root, slots.head, h("div", { class: "detail" }, h("div", { class: "col-main" }, slots.media, slots.timeline, slots.evidence), h("div", { class: "col-side" }, slots.facts, slots.actions, slots.mask, slots.history)));
@@ -254,12 +309,13 @@ export function mount(root, ctx, parts) {
 
   const load = async () => {
     try {
+      /** @type {AlertView} */
       const a = await api(`/api/alerts/${encodeURIComponent(id)}`);
       if (alive) render(a);
     } catch (err) {
       if (!alive) return;
       last = null;
-      fill(root, h("a", { href: "#/alerts", class: "back", text: `← ${t("alert.back")}` }), h("p", { class: "error", role: "alert", text: err.status === 404 ? t("alert.not_found") : t("alert.load_failed", { detail: err.message }) }));
+      fill(root, h("a", { href: "#/alerts", class: "back", text: `← ${t("alert.back")}` }), h("p", { class: "error", role: "alert", text: statusOf(err) === 404 ? t("alert.not_found") : t("alert.load_failed", { detail: errorText(err) }) }));
     }
   };
   const reload = debounce(load, 300);

@@ -1,3 +1,4 @@
+// @ts-check
 // The chain-of-custody log (audit.read): who viewed, downloaded or exported which evidence,
 // who changed what. Newest first as the server returns it. Actions and object types are shown
 // in the user's language (the raw value stays in the cell's title); an alert or its evidence
@@ -7,23 +8,45 @@
 // site's zone, as in the feed (a row without a site: this browser's zone); From / Until are read
 // in the sites' zone when they share one, else in this browser's, and their labels say which.
 
-import { api } from "./api.js";
-import { fill, h } from "./dom.js";
-import { siteTimes } from "./feed.js";
-import { field, foldable, hashFor, timeRange } from "./filters.js";
-import { t, tv, tzLabel } from "./i18n.js";
-import { ACTIONS as WORKFLOW } from "./generated/enums.js";
+import { api, errorText } from "../core/api.js";
+import { fill, h } from "../core/dom.js";
+import { siteTimes } from "../widgets/site_times.js";
+import { field, foldable, hashFor, timeRange } from "../widgets/filters.js";
+import { t, tv, tzLabel } from "../core/i18n.js";
+import { ACTIONS as WORKFLOW } from "../generated/enums.js";
+
+/** @typedef {import("../core/types.js").Ctx} Ctx */
+/** @typedef {ReturnType<typeof readFilter>} Filter */
+
+/**
+ * AuditOut: one audit record.
+ * @typedef {object} AuditRecord
+ * @property {string} at
+ * @property {string} username
+ * @property {string} action
+ * @property {string} object_type
+ * @property {string} object_id
+ * @property {string | null} site_id
+ * @property {string} detail
+ * @property {string | null} client
+ */
 
 const PAGE = 100;
 const ACTIONS = ["view", "view_thumbnail", "download", "export", "tamper_detected", ...WORKFLOW, "config_change", "config.mask_from_alert", "export_training", "login", "login_failed", "logout", "user_create", "user_update"];
 
-/** An audit action in words: its own text, else the workflow step's, else as stored. */
+/**
+ * An audit action in words: its own text, else the workflow step's, else as stored.
+ * @param {string} action
+ */
 function actionText(action) {
   const own = tv("audit_action", action);
   return own !== action ? own : tv("action", action);
 }
 
-/** The object: its type in words, its id; alerts and evidence ("<alert>/<file>") link. */
+/**
+ * The object: its type in words, its id; alerts and evidence ("<alert>/<file>") link.
+ * @param {AuditRecord} r
+ */
 function objectCell(r) {
   const type = tv("audit_object", r.object_type);
   const alertId = r.object_type === "alert" ? r.object_id : r.object_type === "evidence" ? r.object_id.split("/")[0] : null;
@@ -31,6 +54,10 @@ function objectCell(r) {
   return h("td", { class: "audit-object" }, h("span", { class: "muted", text: `${type} ` }), id);
 }
 
+/**
+ * The log's filter and page from the address's parameters.
+ * @param {URLSearchParams} params
+ */
 export function readFilter(params) {
   const offset = Number.parseInt(params.get("offset") || "0", 10);
   return {
@@ -44,10 +71,19 @@ export function readFilter(params) {
   };
 }
 
+/**
+ * The address of the filter's page at `offset`.
+ * @param {Omit<Filter, "offset">} f
+ * @param {number} [offset]
+ */
 function hashOf(f, offset = 0) {
   return hashFor("audit", { ...f, thumbnails: f.thumbnails ? "true" : "", offset: offset > 0 ? String(offset) : "" });
 }
 
+/**
+ * @param {Ctx} ctx
+ * @param {Filter} f
+ */
 function filterBar(ctx, f) {
   const alert = h("input", { id: "a-alert", name: "alert", value: f.alert, autocomplete: "off", spellcheck: "false", size: 36 });
   const user = h("input", { id: "a-user", name: "user", value: f.user, autocomplete: "off" });
@@ -79,6 +115,10 @@ function filterBar(ctx, f) {
   return foldable("audit", form, active);
 }
 
+/**
+ * @param {AuditRecord} r
+ * @param {import("../widgets/site_times.js").SiteTimes} times
+ */
 function row(r, times) {
   return h(
     "tr",
@@ -93,7 +133,12 @@ function row(r, times) {
   );
 }
 
-/** "Rows 101–200" with links to the newer and older pages (one more row asked for tells). */
+/**
+ * "Rows 101–200" with links to the newer and older pages (one more row asked for tells).
+ * @param {Filter} f
+ * @param {number} shown rows on this page
+ * @param {boolean} more whether an older page has rows
+ */
 function pager(f, shown, more) {
   if (!f.offset && !more) return null;
   const where = t("audit.page", { from: shown ? f.offset + 1 : f.offset, to: f.offset + shown });
@@ -108,6 +153,7 @@ function pager(f, shown, more) {
   );
 }
 
+/** @type {import("../core/types.js").Mount} */
 export function mount(root, ctx, _parts, params) {
   const f = readFilter(params);
   const body = h("tbody", {}, h("tr", {}, h("td", { colspan: 7, class: "muted", text: t("app.loading") })));
@@ -133,10 +179,10 @@ export function mount(root, ctx, _parts, params) {
   );
   const query = { alert: f.alert, user: f.user, action: f.action, since: f.since, until: f.until, thumbnails: f.thumbnails ? "true" : "", limit: PAGE + 1, offset: f.offset };
   api("/api/audit", { params: query })
-    .then((rows) => {
+    .then((/** @type {AuditRecord[]} */ rows) => {
       const page = rows.slice(0, PAGE);
       fill(body, page.length ? page.map((r) => row(r, times)) : h("tr", {}, h("td", { colspan: 7, class: "muted", text: t("audit.none") })));
       fill(paging, pager(f, page.length, rows.length > PAGE));
     })
-    .catch((err) => fill(body, h("tr", {}, h("td", { colspan: 7, class: "error", text: t("audit.load_failed", { detail: err.message }) }))));
+    .catch((err) => fill(body, h("tr", {}, h("td", { colspan: 7, class: "error", text: t("audit.load_failed", { detail: errorText(err) }) }))));
 }

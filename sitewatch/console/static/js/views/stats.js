@@ -1,19 +1,42 @@
+// @ts-check
 // Statistics: violations per day (stacked by site, camera or rule; chart and table), alerts by
 // state, and how long alerts wait to be acknowledged (median, p90). The server counts each
 // site's days in the site's time zone (UTC while its edge has not reported one): when the
 // chosen sites share a zone, From/Until and the days on the axis are in it too.
 
-import { api } from "./api.js";
-import { fill, h } from "./dom.js";
-import { dayIn, fmtDuration, fmtNumber, fromZoneInput, t, toZoneInput, tv, tzLabel } from "./i18n.js";
-import { legend, stackedBars } from "./chart.js";
-import { cameraInput, field, foldable, hashFor, siteSelect } from "./filters.js";
+import { api, errorText } from "../core/api.js";
+import { fill, h } from "../core/dom.js";
+import { dayIn, fmtDuration, fmtNumber, fromZoneInput, t, toZoneInput, tv, tzLabel } from "../core/i18n.js";
+import { legend, stackedBars } from "../widgets/chart.js";
+import { cameraInput, field, foldable, hashFor, siteSelect } from "../widgets/filters.js";
+
+/** @typedef {import("../core/types.js").Ctx} Ctx */
+
+/**
+ * DayCount: violations of one rule on one camera on one day of its site's zone.
+ * @typedef {{day: string, site_id: string, camera_id: string, rule: string, count: number, timezone: string}} DayCount
+ */
+
+/**
+ * StatsOut.
+ * @typedef {object} Stats
+ * @property {DayCount[]} per_day
+ * @property {Record<string, number>} by_state
+ * @property {number | null} ack_seconds_median
+ * @property {number | null} ack_seconds_p90
+ * @property {number} acknowledged
+ */
 
 const GROUPS = ["rule", "site", "camera"];
 const DAY = 86400000;
 
-/** Calendar days "YYYY-MM-DD" from first to last (at most 400). */
+/**
+ * Calendar days "YYYY-MM-DD" from first to last (at most 400).
+ * @param {string} first
+ * @param {string} last
+ */
 function days(first, last) {
+  /** @type {string[]} */
   const out = [];
   const end = Date.parse(`${last}T00:00:00Z`);
   for (let d = Date.parse(`${first}T00:00:00Z`); d <= end && out.length < 400; d += DAY) out.push(new Date(d).toISOString().slice(0, 10));
@@ -21,26 +44,38 @@ function days(first, last) {
 }
 
 /** The zone the chosen sites' days are counted in, if they share one ("UTC" for a site whose
- * edge sent none, as the server counts); null when they are in several zones. */
+ * edge sent none, as the server counts); null when they are in several zones.
+ * @param {Ctx} ctx
+ * @param {string} site the chosen site ("": every site)
+ * @returns {string | null}
+ */
 function sharedZone(ctx, site) {
   const chosen = ctx.sites.filter((s) => !site || s.id === site);
   const zones = new Set(chosen.map((s) => s.timezone || "UTC"));
   return zones.size > 1 ? null : [...zones][0] || "UTC";
 }
 
+/**
+ * Which zone the days are counted in, in words.
+ * @param {Ctx} ctx
+ * @param {string} site
+ * @param {string | null} zone
+ */
 function zoneNote(ctx, site, zone) {
   if (zone === null) return t("stats.zone_mixed", { tz: tzLabel() });
   const unknown = ctx.sites.filter((s) => !site || s.id === site).every((s) => !s.timezone);
   return unknown ? t("stats.zone_unknown") : t("stats.zone_site", { tz: tzLabel(zone) });
 }
 
+/** @type {import("../core/types.js").Mount} */
 export function mount(root, ctx, _parts, params) {
   const siteId = params.get("site") || "";
   const zone = sharedZone(ctx, siteId) ?? undefined; // undefined: this browser's zone
   const until = params.get("until") || "";
   const today = Date.parse(`${dayIn(new Date(), zone)}T00:00:00Z`);
   const since = params.get("since") || fromZoneInput(`${new Date(today - 13 * DAY).toISOString().slice(0, 10)}T00:00`, zone);
-  const f = { site: siteId, camera: params.get("camera") || "", since, until, group: GROUPS.includes(params.get("group")) ? params.get("group") : "rule" };
+  const asked = params.get("group") || "";
+  const f = { site: siteId, camera: params.get("camera") || "", since, until, group: GROUPS.includes(asked) ? asked : "rule" };
 
   const site = siteSelect(ctx, "s-site", f.site);
   const camera = cameraInput(ctx, "s-camera", f.camera, () => site.value);
@@ -71,17 +106,22 @@ export function mount(root, ctx, _parts, params) {
 
   let alive = true;
   (async () => {
+    /** @type {Stats} */
     let s;
     try {
       s = await api("/api/stats", { params: { site: f.site, camera: f.camera, since: f.since, until: f.until } });
     } catch (err) {
-      if (alive) fill(body, h("p", { class: "error", role: "alert", text: t("stats.load_failed", { detail: err.message }) }));
+      if (alive) fill(body, h("p", { class: "error", role: "alert", text: t("stats.load_failed", { detail: errorText(err) }) }));
       return;
     }
     if (!alive) return;
+    /** @param {DayCount} d */
     const keyOf = (d) => (f.group === "site" ? d.site_id : f.group === "camera" ? `${d.site_id}/${d.camera_id}` : d.rule);
+    /** @param {string} k */
     const labelOf = (k) => (f.group === "rule" ? tv("rule", k) : k);
+    /** @type {Map<string, Map<string, number>>} day -> key -> violations */
     const counts = new Map();
+    /** @type {Set<string>} */
     const keys = new Set();
     for (const d of s.per_day) {
       const k = keyOf(d);
@@ -94,8 +134,13 @@ export function mount(root, ctx, _parts, params) {
     const from = dayIn(f.since, zone);
     const first = dataDays[0] && dataDays[0] < from ? dataDays[0] : from;
     const last = dayIn(f.until ? new Date(new Date(f.until).getTime() - 1) : new Date(), zone); // until is exclusive
-    const cats = days(first, dataDays.length && dataDays.at(-1) > last ? dataDays.at(-1) : last);
+    const latest = dataDays.at(-1);
+    const cats = days(first, latest && latest > last ? latest : last);
     const series = [...keys].sort().map((k) => ({ key: k, label: labelOf(k) }));
+    /**
+     * @param {string} day
+     * @param {string} k
+     */
     const value = (day, k) => counts.get(day)?.get(k) || 0;
     const total = s.per_day.reduce((n, d) => n + d.count, 0);
     const stateTotal = Object.values(s.by_state).reduce((n, v) => n + v, 0);

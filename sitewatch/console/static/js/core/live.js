@@ -1,3 +1,4 @@
+// @ts-check
 // Live events over Server-Sent Events (/api/events). EventSource reconnects by itself after a
 // dropped connection; when the server answers with an error it gives up, so we start a new
 // one after a pause. Every (re)open is announced so views re-read what they show: nothing
@@ -6,26 +7,57 @@
 
 import { api } from "./api.js";
 
+/**
+ * What each event carries: the server's records for alert, camera and config; a site event
+ * only says that the site list changed; open: whether it is a reconnect; status: the stream's.
+ * @typedef {object} LiveEvents
+ * @property {import("./types.js").Alert} alert
+ * @property {import("./types.js").Camera} camera
+ * @property {unknown} site
+ * @property {import("./types.js").ConfigRequest} config
+ * @property {{reconnect: boolean}} open
+ * @property {string} status "connecting" | "open" | "reconnecting" | "off"
+ */
+
+/** @type {readonly ("alert" | "camera" | "site" | "config")[]} */
 const KINDS = ["alert", "camera", "site", "config"];
 const RETRY_MS = 3000;
 
 export class Live {
   constructor(url = "/api/events") {
     this.url = url;
+    /** @type {Map<keyof LiveEvents, Set<(data: any) => void>>} */
     this.handlers = new Map();
+    /** @type {EventSource | null} */
     this.source = null;
     this.opens = 0;
-    this.timer = null;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.timer = undefined;
     this.stopped = true;
   }
 
-  /** Subscribe to "alert" | "camera" | "site" | "config" | "open" | "status"; returns off(). */
+  /**
+   * Subscribe to one kind of event; returns off().
+   * @template {keyof LiveEvents} K
+   * @param {K} kind
+   * @param {(data: LiveEvents[K]) => void} fn
+   * @returns {() => void}
+   */
   on(kind, fn) {
-    if (!this.handlers.has(kind)) this.handlers.set(kind, new Set());
-    this.handlers.get(kind).add(fn);
-    return () => this.handlers.get(kind).delete(fn);
+    let set = this.handlers.get(kind);
+    if (!set) this.handlers.set(kind, (set = new Set()));
+    const handlers = set;
+    handlers.add(fn);
+    return () => {
+      handlers.delete(fn);
+    };
   }
 
+  /**
+   * @template {keyof LiveEvents} K
+   * @param {K} kind
+   * @param {LiveEvents[K]} data
+   */
   emit(kind, data) {
     for (const fn of [...(this.handlers.get(kind) || [])]) {
       try {
@@ -36,6 +68,7 @@ export class Live {
     }
   }
 
+  /** @param {LiveEvents["status"]} status */
   setStatus(status) {
     document.body.dataset.live = status;
     this.emit("status", status);

@@ -1,17 +1,21 @@
+// @ts-check
 // The feed's "N new alerts — show" banner. A live alert's row lands where the order puts it
 // (oldest first: at the bottom), often off screen, where only the beep and the header badge
 // would tell of it. The banner sticks under the header until those rows are seen: scrolled
 // into view by the user, or by the banner itself, which then highlights them.
 
-import { h } from "./dom.js";
-import { t } from "./i18n.js";
+import { h } from "../core/dom.js";
+import { t } from "../core/i18n.js";
 
 /** The header's height (app.js keeps --header-h): a row under the sticky header is not seen. */
 function headerHeight() {
   return parseFloat(getComputedStyle(document.documentElement).getPropertyValue("--header-h")) || 0;
 }
 
-/** Whether most of the row is on screen, below the header, in a tab being looked at. */
+/**
+ * Whether most of the row is on screen, below the header, in a tab being looked at.
+ * @param {Element} tr
+ */
 function onScreen(tr) {
   if (document.hidden) return false;
   const r = tr.getBoundingClientRect();
@@ -19,7 +23,10 @@ function onScreen(tr) {
   return r.height > 0 && middle >= headerHeight() && middle <= window.innerHeight;
 }
 
-/** Run the highlight again (its animation restarts). */
+/**
+ * Run the highlight again (its animation restarts).
+ * @param {HTMLElement} tr
+ */
 function flash(tr) {
   tr.classList.remove("flash");
   void tr.offsetWidth; // a style flush between removing and adding restarts the animation
@@ -27,10 +34,11 @@ function flash(tr) {
 }
 
 export class NewAlerts {
-  /** rows: the feed's id -> <tr> map (its rows are replaced on every update). */
+  /** @param {Map<string, HTMLTableRowElement>} rows the feed's id -> <tr> (replaced on every update) */
   constructor(rows) {
     this.rows = rows;
-    this.unseen = new Set(); // alert ids
+    /** @type {Set<string>} alert ids */
+    this.unseen = new Set();
     this.button = h("button", { type: "button", class: "new-alerts", id: "feed-new", onclick: () => this.show() });
     this.banner = h("div", { class: "new-alerts-bar", role: "status", hidden: true }, this.button);
     this.observer = new IntersectionObserver((entries) => this.seen(entries), { threshold: 0.6 });
@@ -38,7 +46,10 @@ export class NewAlerts {
     document.addEventListener("visibilitychange", this.onVisible);
   }
 
-  /** A row the live stream added: unseen while it is off screen. */
+  /**
+   * A row the live stream added: unseen while it is off screen.
+   * @param {string} id
+   */
   landed(id) {
     const tr = this.rows.get(id);
     if (!tr || onScreen(tr)) return;
@@ -46,13 +57,15 @@ export class NewAlerts {
     this.paint();
   }
 
+  /** @param {IntersectionObserverEntry[]} entries */
   seen(entries) {
     let changed = false;
     for (const entry of entries) {
-      const id = entry.target.dataset.id;
-      if (!entry.isIntersecting || document.hidden || !this.unseen.has(id) || !onScreen(entry.target)) continue;
+      const target = /** @type {HTMLTableRowElement} */ (entry.target);
+      const id = target.dataset.id || "";
+      if (!entry.isIntersecting || document.hidden || !this.unseen.has(id) || !onScreen(target)) continue;
       this.unseen.delete(id);
-      flash(entry.target);
+      flash(target);
       changed = true;
     }
     if (changed) this.paint();
@@ -73,7 +86,10 @@ export class NewAlerts {
 
   /** The banner's button: scroll to the first unseen row, highlight them all, focus it. */
   show() {
-    const trs = [...this.unseen].map((id) => this.rows.get(id)).filter((tr) => tr && tr.isConnected);
+    const trs = [...this.unseen].flatMap((id) => {
+      const tr = this.rows.get(id);
+      return tr && tr.isConnected ? [tr] : [];
+    });
     trs.sort((a, b) => (a.compareDocumentPosition(b) & Node.DOCUMENT_POSITION_FOLLOWING ? -1 : 1));
     this.unseen.clear();
     this.paint();
@@ -81,7 +97,8 @@ export class NewAlerts {
     const still = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
     trs[0].scrollIntoView({ block: "center", behavior: still ? "auto" : "smooth" });
     trs.forEach(flash);
-    trs[0].querySelector("a.row-link")?.focus({ preventScroll: true });
+    const link = /** @type {HTMLAnchorElement | null} */ (trs[0].querySelector("a.row-link"));
+    link?.focus({ preventScroll: true });
   }
 
   stop() {

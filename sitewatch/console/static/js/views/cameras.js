@@ -1,19 +1,32 @@
+// @ts-check
 // Cameras per site: stream state, analysed fps, latest snapshot, latest alert, open alerts.
 // Camera and site changes arrive live.
 
-import { api } from "./api.js";
-import { debounce, fill, h } from "./dom.js";
-import { fmtAgo, fmtNumber, fmtTime, t, tv } from "./i18n.js";
-import { ALERT_STATES } from "./generated/enums.js";
+import { api, errorText } from "../core/api.js";
+import { debounce, fill, h } from "../core/dom.js";
+import { fmtAgo, fmtNumber, fmtTime, t, tv } from "../core/i18n.js";
+import { ALERT_STATES } from "../generated/enums.js";
+
+/** @typedef {import("../core/types.js").Camera} Camera */
+/** @typedef {import("../core/types.js").Ctx} Ctx */
+/** @typedef {import("../core/types.js").Site} Site */
 
 const EVERY_STATE = ALERT_STATES.map((s) => `state=${s}`).join("&");
 
+/**
+ * The camera's latest snapshot, its time in the address (a new one is fetched, not cached).
+ * @param {Camera} c
+ */
 function snapshotSrc(c) {
   if (!c.snapshot_url) return null;
   const sep = c.snapshot_url.includes("?") ? "&" : "?";
   return `${c.snapshot_url}${sep}at=${encodeURIComponent(c.snapshot_at || "")}`;
 }
 
+/**
+ * @param {Camera} c
+ * @param {Ctx} ctx
+ */
 function card(c, ctx) {
   const src = snapshotSrc(c);
   const key = `${c.site_id}/${c.camera_id}`;
@@ -51,12 +64,16 @@ function card(c, ctx) {
 const DISK_WARN_HOURS = 24; // less recording time left than a day: someone must act
 const OUTBOX_WARN = 100; // messages waiting at the edge: the link to the broker is poor
 
-/** The edge's health from its last stats: disk, outbox, detector; warnings stand out. */
+/**
+ * The edge's health from its last stats: disk, outbox, detector; warnings stand out.
+ * @param {Site} site
+ */
 function edgeHealth(site) {
   const st = site.stats;
   if (!st) return null;
   const hours = st.disk_hours_left;
   const stale = Date.now() - Date.parse(st.at) > 3 * st.interval_s * 1000;
+  /** @type {[string, string, boolean][]} label, value, whether it is a warning */
   const items = [
     [t("edge.disk"), hours == null ? "—" : t("edge.hours", { n: fmtNumber(hours, 0) }), hours != null && hours < DISK_WARN_HOURS],
     [t("edge.outbox"), String(st.outbox_depth), st.outbox_depth > OUTBOX_WARN],
@@ -71,6 +88,7 @@ function edgeHealth(site) {
   );
 }
 
+/** @param {Site} site */
 function siteHeader(site) {
   return h(
     "div",
@@ -90,17 +108,21 @@ function siteHeader(site) {
   );
 }
 
+/** @type {import("../core/types.js").Mount} */
 export function mount(root, ctx) {
+  /** @type {Camera[]} */
   let list = [];
   const body = h("div", { id: "cameras" });
   const error = h("p", { class: "error", role: "alert" });
   fill(root, h("h1", { text: t("camera.title") }), error, body);
 
   const paint = () => {
+    /** @type {Map<string, Camera[]>} */
     const bySite = new Map();
     for (const c of list) {
-      if (!bySite.has(c.site_id)) bySite.set(c.site_id, []);
-      bySite.get(c.site_id).push(c);
+      const cams = bySite.get(c.site_id) || [];
+      cams.push(c);
+      bySite.set(c.site_id, cams);
     }
     const siteIds = [...new Set([...ctx.sites.map((s) => s.id), ...bySite.keys()])];
     if (!siteIds.length) {
@@ -110,7 +132,8 @@ export function mount(root, ctx) {
     fill(
       body,
       siteIds.map((id) => {
-        const site = ctx.sites.find((s) => s.id === id) || { id, name: id, edge_state: "unknown" };
+        /** @type {Site} */
+        const site = ctx.sites.find((s) => s.id === id) || { id, name: id, edge_state: "unknown", open_alerts: 0 };
         const cams = (bySite.get(id) || []).sort((a, b) => a.camera_id.localeCompare(b.camera_id));
         return h("section", { class: "site", dataset: { site: id } }, siteHeader(site), cams.length ? h("div", { class: "camera-grid" }, cams.map((c) => card(c, ctx))) : h("p", { class: "muted", text: t("camera.none_site") }));
       }),
@@ -123,10 +146,11 @@ export function mount(root, ctx) {
       error.textContent = "";
       paint();
     } catch (err) {
-      error.textContent = t("camera.load_failed", { detail: err.message });
+      error.textContent = t("camera.load_failed", { detail: errorText(err) });
     }
   };
   const reload = debounce(load, 500);
+  /** @param {Camera} c a camera's new status (merged into what is listed) */
   const onCamera = (c) => {
     const i = list.findIndex((x) => x.site_id === c.site_id && x.camera_id === c.camera_id);
     if (i >= 0) list[i] = { ...list[i], ...c };

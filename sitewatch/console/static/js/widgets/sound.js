@@ -1,21 +1,26 @@
+// @ts-check
 // The audible cue for a new alert: a short two-tone beep made with WebAudio (no file to load).
 // Browsers keep audio suspended until the user has interacted with the page; until then the
 // beep is skipped quietly and the first click or key press unlocks it. Mute is remembered.
 
 const KEY = "sw_muted";
+/** @type {AudioContext | null} */
 let context = null;
 
+/** Whether the cue is off (kept in this browser). */
 export function muted() {
   return localStorage.getItem(KEY) === "1";
 }
 
+/** @param {boolean} value */
 export function setMuted(value) {
   localStorage.setItem(KEY, value ? "1" : "0");
 }
 
 function audio() {
   if (context) return context;
-  const Ctx = window.AudioContext || window.webkitAudioContext;
+  /** @type {typeof AudioContext | undefined} older Safari names it webkitAudioContext */
+  const Ctx = window.AudioContext || /** @type {any} */ (window).webkitAudioContext;
   if (!Ctx) return null;
   try {
     context = new Ctx();
@@ -31,6 +36,7 @@ export function unlock() {
   if (ctx && ctx.state === "suspended") ctx.resume().catch(() => {});
 }
 
+/** Unlock audio at the first click or key press on the page. */
 export function installUnlock() {
   const once = () => {
     unlock();

@@ -1,24 +1,31 @@
+// @ts-check
 // The login page (its language is the one last used in this browser, zh-CN at first).
 
-import { api } from "./api.js";
-import { fill, h } from "./dom.js";
-import { LANGUAGES, lang, setLanguage, t } from "./i18n.js";
+import { api, errorText, statusOf } from "../core/api.js";
+import { fill, h } from "../core/dom.js";
+import { LANGUAGES, lang, setLanguage, t } from "../core/i18n.js";
 
 /**
  * GET /api/auth/me until the new session answers. The server may send the login's answer a
  * moment before the session is committed; the first request after it can then see none.
+ * @param {number} [tries] at 100 ms apart
+ * @returns {Promise<import("../core/types.js").User>}
  */
 async function sessionReady(tries = 30) {
   for (let i = 1; ; i += 1) {
     try {
       return await api("/api/auth/me");
     } catch (err) {
-      if (err.status !== 401 || i >= tries) throw err;
+      if (statusOf(err) !== 401 || i >= tries) throw err;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
 }
 
+/**
+ * The login form; onSignedIn gets the signed-in user.
+ * @param {(user: import("../core/types.js").User) => Promise<void>} onSignedIn
+ */
 export function loginView(onSignedIn) {
   const wrap = h("main", { class: "login", id: "main" });
   const render = () => {
@@ -65,7 +72,8 @@ export function loginView(onSignedIn) {
         });
         await onSignedIn(await sessionReady());
       } catch (err) {
-        error.textContent = err.status === 401 ? t("login.wrong") : err.status === 429 ? t("login.wait", { detail: err.message }) : err.message;
+        const status = statusOf(err);
+        error.textContent = status === 401 ? t("login.wrong") : status === 429 ? t("login.wait", { detail: errorText(err) }) : errorText(err);
         submit.disabled = false;
         pass.select();
       }

@@ -1,21 +1,34 @@
+// @ts-check
 // Users (admins, users.manage): list, create, change role / sites / cameras / language, reset
 // a password, disable or enable. Cameras limit a user to some cameras of their sites
 // ("site/camera" entries); left empty, the user sees every camera of their sites.
 
-import { api } from "./api.js";
-import { fill, h } from "./dom.js";
-import { LANGUAGES, t, tv } from "./i18n.js";
+import { api, errorText } from "../core/api.js";
+import { fill, h } from "../core/dom.js";
+import { LANGUAGES, t, tv } from "../core/i18n.js";
+
+/** @typedef {import("../core/types.js").Ctx} Ctx */
+/** @typedef {import("../core/types.js").User} User */
 
 export const ROLES = ["admin", "manager", "police", "operator"];
 
 // Sites this console has not heard of yet (a site appears when its edge first reports):
 // most likely a typo, so the admin is asked before the user is saved with them.
+/**
+ * @param {string[]} list site ids
+ * @param {Ctx} ctx
+ */
 const unknownSites = (list, ctx) => list.filter((s) => s !== "*" && !ctx.sites.some((x) => x.id === s));
+/**
+ * @param {string[]} list site ids
+ * @param {Ctx} ctx
+ */
 const confirmSites = (list, ctx) => {
   const unknown = unknownSites(list, ctx);
   return !unknown.length || confirm(t("users.unknown_sites", { sites: unknown.join(", ") }));
 };
 
+/** @param {string} s "north, south" (commas, spaces or 「，」) */
 const splitSites = (s) =>
   s
     .split(/[\s,，]+/)
@@ -23,20 +36,41 @@ const splitSites = (s) =>
     .filter(Boolean);
 
 // "north/gate, north/crane" -> the entries; empty -> null (every camera of the user's sites)
+/**
+ * @param {string} s
+ * @returns {string[] | null}
+ */
 const splitCameras = (s) => {
   const entries = splitSites(s);
   return entries.length ? entries : null;
 };
+/**
+ * @param {string[] | null} a
+ * @param {string[] | null} b
+ */
 const sameCameras = (a, b) => JSON.stringify(a || null) === JSON.stringify(b || null);
 
+/**
+ * @param {string} id
+ * @param {string} value
+ */
 function roleSelect(id, value) {
   return h("select", { id }, ROLES.map((r) => h("option", { value: r, selected: r === value, text: tv("role", r) })));
 }
 
+/**
+ * @param {string} id
+ * @param {string} value
+ */
 function langSelect(id, value) {
   return h("select", { id }, LANGUAGES.map((l) => h("option", { value: l.code, selected: l.code === value, text: l.label })));
 }
 
+/**
+ * The form that creates a user; onCreated gets the message to show.
+ * @param {(message: string) => void} onCreated
+ * @param {Ctx} ctx
+ */
 function createForm(onCreated, ctx) {
   const username = h("input", { id: "new-username", required: true, autocomplete: "off", pattern: "[A-Za-z0-9][A-Za-z0-9._@\\-]{0,63}" });
   const password = h("input", { id: "new-password", type: "password", required: true, minlength: 10, autocomplete: "new-password" });
@@ -72,12 +106,19 @@ function createForm(onCreated, ctx) {
       form.reset();
       onCreated(t("users.created", { user: name }));
     } catch (err) {
-      message.textContent = t("users.failed", { detail: err.message });
+      message.textContent = t("users.failed", { detail: errorText(err) });
     }
   });
   return form;
 }
 
+/**
+ * One user's row: its fields are edited in place and saved with its button.
+ * @param {User} u
+ * @param {User | null} me the signed-in user (who may not disable themselves)
+ * @param {(message: string) => void} reload
+ * @param {Ctx} ctx
+ */
 function userRow(u, me, reload, ctx) {
   const key = u.username.replace(/[^A-Za-z0-9_-]/g, "_");
   const role = roleSelect(`role-${key}`, u.role);
@@ -88,19 +129,21 @@ function userRow(u, me, reload, ctx) {
   language.setAttribute("aria-label", t("users.language_of", { user: u.username }));
   const password = h("input", { type: "password", minlength: 10, autocomplete: "new-password", placeholder: t("users.new_password"), "aria-label": t("users.password_of", { user: u.username }) });
   const message = h("span", { class: "error small", role: "alert" });
+  /** @param {Record<string, unknown>} body UserUpdateIn */
   const patch = async (body) => {
     message.textContent = "";
     try {
       await api(`/api/users/${encodeURIComponent(u.username)}`, { method: "PATCH", body });
       reload(t("users.saved", { user: u.username }));
     } catch (err) {
-      message.textContent = t("users.failed", { detail: err.message });
+      message.textContent = t("users.failed", { detail: errorText(err) });
     }
   };
   const save = h("button", {
     type: "button",
     text: t("users.save"),
     onclick: () => {
+      /** @type {{role: string, sites: string[], language: string, cameras?: string[] | null, password?: string}} */
       const body = { role: role.value, sites: splitSites(sites.value), language: language.value };
       if (!confirmSites(body.sites.filter((s) => !u.sites.includes(s)), ctx)) return; // new ones only
       const scope = splitCameras(cameras.value);
@@ -109,7 +152,7 @@ function userRow(u, me, reload, ctx) {
       patch(body);
     },
   });
-  const self = u.username === me.username;
+  const self = u.username === me?.username;
   const toggle = h("button", {
     type: "button",
     class: u.active ? "danger" : "",
@@ -131,6 +174,7 @@ function userRow(u, me, reload, ctx) {
   );
 }
 
+/** @type {import("../core/types.js").Mount} */
 export function mount(root, ctx) {
   const body = h("tbody", {});
   const error = h("p", { class: "error", role: "alert" });
@@ -138,12 +182,13 @@ export function mount(root, ctx) {
   const done = h("p", { class: "done", id: "users-status", role: "status" });
   const load = async (message = "") => {
     try {
+      /** @type {User[]} */
       const users = await api("/api/users");
       error.textContent = "";
       done.textContent = message;
       fill(body, users.map((u) => userRow(u, ctx.me, load, ctx)));
     } catch (err) {
-      error.textContent = t("users.load_failed", { detail: err.message });
+      error.textContent = t("users.load_failed", { detail: errorText(err) });
     }
   };
   fill(

@@ -1,3 +1,4 @@
+// @ts-check
 // Every visible string goes through t(key): zh-CN and English dictionaries live in
 // /lang/<code>.json (one flat object each; tests check that both have every key).
 
@@ -9,29 +10,43 @@ export const DEFAULT_LANGUAGE = "zh-CN";
 const STORE = "sw_lang"; // the login page's language before anyone is logged in
 
 let current = DEFAULT_LANGUAGE;
+/** @typedef {Record<string, string>} Table one language: key -> text */
+
+/** @type {Table} */
 let table = {};
+/** @type {Table} */
 let fallback = {};
+/** @type {Map<string, Table>} */
 const cache = new Map();
 
+/**
+ * @param {string} code
+ * @returns {Promise<Table>}
+ */
 async function fetchTable(code) {
   if (!cache.has(code)) {
     const r = await fetch(`/lang/${code}.json`, { credentials: "same-origin" });
     if (!r.ok) throw new Error(`language file /lang/${code}.json: ${r.status}`);
     cache.set(code, await r.json());
   }
-  return cache.get(code);
+  return /** @type {Table} */ (cache.get(code));
 }
 
+/** The language shown now. */
 export function lang() {
   return current;
 }
 
+/** The language last chosen in this browser (the default if none or unknown). */
 export function storedLanguage() {
   const v = localStorage.getItem(STORE);
-  return LANGUAGES.some((l) => l.code === v) ? v : DEFAULT_LANGUAGE;
+  return v !== null && LANGUAGES.some((l) => l.code === v) ? v : DEFAULT_LANGUAGE;
 }
 
-/** Load and switch to `code` (unknown codes fall back to the default). */
+/**
+ * Load and switch to `code` (unknown codes fall back to the default).
+ * @param {string} code
+ */
 export async function setLanguage(code) {
   if (!LANGUAGES.some((l) => l.code === code)) code = DEFAULT_LANGUAGE;
   fallback = await fetchTable("en");
@@ -41,17 +56,27 @@ export async function setLanguage(code) {
   document.documentElement.lang = code;
 }
 
-/** The text of `key` with {name} placeholders filled from vars. */
+/**
+ * The text of `key` with {name} placeholders filled from vars.
+ * @param {string} key
+ * @param {Record<string, string | number>} [vars]
+ * @returns {string}
+ */
 export function t(key, vars = {}) {
   let s = table[key] ?? fallback[key];
   if (s === undefined) {
     console.warn(`i18n: no text for ${key}`);
     s = key;
   }
-  return s.replace(/\{(\w+)\}/g, (m, name) => (name in vars ? String(vars[name]) : m));
+  return s.replace(/\{(\w+)\}/g, (m, /** @type {string} */ name) => (name in vars ? String(vars[name]) : m));
 }
 
-/** t() for enumerations such as state.new, rule.smoking; unknown values show as they are. */
+/**
+ * t() for enumerations such as state.new, rule.smoking; unknown values show as they are.
+ * @param {string} prefix
+ * @param {string} value
+ * @returns {string}
+ */
 export function tv(prefix, value) {
   const key = `${prefix}.${value}`;
   return table[key] ?? fallback[key] ?? String(value);
@@ -60,12 +85,16 @@ export function tv(prefix, value) {
 /**
  * The IANA zone to show a site's times in: the one its edge reported (SiteOut.timezone, from
  * the site list the app already holds), else undefined: this browser's zone.
+ * @param {{sites: import("./types.js").Site[]}} ctx
+ * @param {string} siteId
+ * @returns {string | undefined}
  */
 export function siteZone(ctx, siteId) {
   const zone = ctx.sites.find((s) => s.id === siteId)?.timezone;
   return zone && knownZone(zone) ? zone : undefined;
 }
 
+/** @param {string} zone */
 function knownZone(zone) {
   try {
     new Intl.DateTimeFormat("en", { timeZone: zone });
@@ -75,7 +104,11 @@ function knownZone(zone) {
   }
 }
 
-/** An ISO time as a local date and time in `zone` (IANA; undefined: this browser's zone). */
+/**
+ * An ISO time as a local date and time in `zone` (IANA; undefined: this browser's zone).
+ * @param {string | null | undefined} iso
+ * @param {string} [zone]
+ */
 export function fmtTime(iso, zone) {
   if (!iso) return "—";
   const d = new Date(iso);
@@ -91,33 +124,54 @@ export function fmtTime(iso, zone) {
   });
 }
 
-/** The wall-clock fields of a Date in `zone` (undefined: this browser's): year, month, ... */
+/**
+ * The wall-clock fields of a Date in `zone` (undefined: this browser's): year, month, ...
+ * @param {Date} date
+ * @param {string | undefined} zone
+ * @returns {Record<string, string>}
+ */
 function wallClock(date, zone) {
   const f = new Intl.DateTimeFormat("en-US", { timeZone: zone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
   return Object.fromEntries(f.formatToParts(date).filter((p) => p.type !== "literal").map((p) => [p.type, p.value]));
 }
 
-/** Minutes `zone` is ahead of UTC at `date` (480 for Asia/Shanghai). */
+/**
+ * Minutes `zone` is ahead of UTC at `date` (480 for Asia/Shanghai).
+ * @param {Date} date
+ * @param {string | undefined} zone
+ */
 function offsetMinutes(date, zone) {
   const w = wallClock(date, zone);
   const asUtc = Date.UTC(+w.year, +w.month - 1, +w.day, +w.hour % 24, +w.minute, +w.second);
   return Math.round((asUtc - (date.getTime() - date.getUTCMilliseconds())) / 60000);
 }
 
-/** "YYYY-MM-DD" of an ISO time or Date in `zone`: the day it falls on there. */
+/**
+ * "YYYY-MM-DD" of an ISO time or Date in `zone`: the day it falls on there.
+ * @param {string | Date} when
+ * @param {string} [zone]
+ */
 export function dayIn(when, zone) {
   const w = wallClock(new Date(when), zone);
   return `${w.year}-${w.month}-${w.day}`;
 }
 
-/** <input type=datetime-local> value for an ISO time, as a wall clock in `zone`. */
+/**
+ * <input type=datetime-local> value for an ISO time, as a wall clock in `zone`.
+ * @param {string} iso
+ * @param {string} [zone]
+ */
 export function toZoneInput(iso, zone) {
   if (!iso || Number.isNaN(new Date(iso).getTime())) return "";
   const w = wallClock(new Date(iso), zone);
   return `${w.year}-${w.month}-${w.day}T${String(+w.hour % 24).padStart(2, "0")}:${w.minute}`;
 }
 
-/** The ISO time of a "YYYY-MM-DDTHH:MM" wall clock in `zone` ("" if it is not one). */
+/**
+ * The ISO time of a "YYYY-MM-DDTHH:MM" wall clock in `zone` ("" if it is not one).
+ * @param {string} value
+ * @param {string} [zone]
+ */
 export function fromZoneInput(value, zone) {
   const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/.exec(value || "");
   if (!m) return "";
@@ -131,6 +185,8 @@ export function fromZoneInput(value, zone) {
  * The time zone fmtTime() shows times in (`zone`, else this browser's), with its offset at
  * `at`, e.g. "Asia/Shanghai, UTC+8": a time on screen or in a report is evidence only with
  * its zone.
+ * @param {string} [zone]
+ * @param {string | Date} [at]
  */
 export function tzLabel(zone, at = new Date()) {
   const name = zone || Intl.DateTimeFormat().resolvedOptions().timeZone || "";
@@ -142,7 +198,11 @@ export function tzLabel(zone, at = new Date()) {
   return name ? `${name}, ${offset}` : offset;
 }
 
-/** "3 min ago" style age of an ISO time. */
+/**
+ * "3 min ago" style age of an ISO time.
+ * @param {string | null | undefined} iso
+ * @param {number} [now] ms since the epoch
+ */
 export function fmtAgo(iso, now = Date.now()) {
   if (!iso) return "";
   const s = Math.max(0, Math.round((now - new Date(iso).getTime()) / 1000));
@@ -152,7 +212,10 @@ export function fmtAgo(iso, now = Date.now()) {
   return t("age.days", { n: Math.floor(s / 86400) });
 }
 
-/** A duration in seconds as "1 h 5 min", "42 s". */
+/**
+ * A duration in seconds as "1 h 5 min", "42 s".
+ * @param {number | null | undefined} seconds
+ */
 export function fmtDuration(seconds) {
   if (seconds === null || seconds === undefined) return "—";
   const s = Math.round(seconds);
@@ -161,6 +224,11 @@ export function fmtDuration(seconds) {
   return t("duration.hm", { h: Math.floor(s / 3600), m: Math.floor((s % 3600) / 60) });
 }
 
+/**
+ * A number in the page's language with `digits` decimals ("—" for none).
+ * @param {number | null | undefined} v
+ * @param {number} [digits]
+ */
 export function fmtNumber(v, digits = 0) {
   if (v === null || v === undefined) return "—";
   return Number(v).toLocaleString(current, {
@@ -169,6 +237,10 @@ export function fmtNumber(v, digits = 0) {
   });
 }
 
+/**
+ * A size as "12 B", "3.4 KiB", "5.6 MiB".
+ * @param {number} n bytes
+ */
 export function fmtBytes(n) {
   if (n < 1024) return `${n} B`;
   if (n < 1024 * 1024) return `${fmtNumber(n / 1024, 1)} KiB`;

@@ -1,3 +1,4 @@
+// @ts-check
 // The zone editor's drawing surface: an SVG over the camera picture, polygons in normalised
 // 0..1 coordinates. It edits a model { zones, sel, pt } shared with the page (sel: selected
 // zone, pt: selected point) and calls onChange("edit" | "select") after every change.
@@ -9,14 +10,31 @@
 // Escape / Enter, ends the drawing. Keyboard: Tab to a
 // point, arrow keys move it, Delete / Backspace removes it.
 
-import { h } from "./dom.js";
-import { t, tv } from "./i18n.js";
+import { h } from "../core/dom.js";
+import { t, tv } from "../core/i18n.js";
+
+/** @typedef {import("../core/types.js").Point} Point */
+
+/**
+ * What the canvas edits, shared with the page: the zones, the selected zone and point (-1:
+ * none) and whether a new zone is being drawn.
+ * @typedef {object} ZoneModel
+ * @property {import("../core/types.js").Zone[]} zones
+ * @property {number} sel
+ * @property {number} pt
+ * @property {boolean} drawing
+ */
 
 const STEP = 0.005;
+/** @param {number} v */
 const clamp = (v) => Math.min(1, Math.max(0, v));
+/** @param {number} v */
 const round = (v) => Math.round(v * 10000) / 10000;
 
-/** Append a new empty zone with a free id and select it. */
+/**
+ * Append a new empty zone with a free id and select it.
+ * @param {ZoneModel} model
+ */
 export function addZone(model) {
   const used = new Set(model.zones.map((z) => z.id));
   let n = model.zones.length + 1;
@@ -27,7 +45,10 @@ export function addZone(model) {
   model.drawing = true;
 }
 
-/** Remove the selected point of the selected zone. */
+/**
+ * Remove the selected point of the selected zone.
+ * @param {ZoneModel} model
+ */
 export function deletePoint(model) {
   const z = model.zones[model.sel];
   if (!z || model.pt < 0) return;
@@ -36,10 +57,16 @@ export function deletePoint(model) {
 }
 
 export class ZoneCanvas {
+  /**
+   * @param {ZoneModel} model
+   * @param {(kind: "edit" | "select") => void} onChange
+   * @param {string} label the drawing surface's accessible name
+   */
   constructor(model, onChange, label) {
     this.model = model;
     this.onChange = onChange;
     this.size = { w: 1600, h: 900 };
+    /** @type {{pointer: number} | null} the point being dragged by that pointer */
     this.drag = null;
     this.dragEnded = false; // the click that follows a drag adds no point
     this.svg = h("svg:svg", { class: "zones-svg", id: "zone-canvas", viewBox: "0 0 1600 900", preserveAspectRatio: "none", role: "application", "aria-label": label });
@@ -53,22 +80,32 @@ export class ZoneCanvas {
     this.svg.addEventListener("keydown", (e) => this.key(e));
   }
 
-  /** The picture's size in pixels: the SVG uses it as its coordinate system. */
+  /**
+   * The picture's size in pixels: the SVG uses it as its coordinate system.
+   * @param {number} w
+   * @param {number} hgt
+   */
   setSize(w, hgt) {
     this.size = { w, h: hgt };
     this.svg.setAttribute("viewBox", `0 0 ${w} ${hgt}`);
     this.draw();
   }
 
+  /**
+   * Where the pointer is, as a normalised point.
+   * @param {MouseEvent} event
+   * @returns {Point}
+   */
   toNorm(event) {
     const r = this.svg.getBoundingClientRect();
     return [round(clamp((event.clientX - r.left) / r.width)), round(clamp((event.clientY - r.top) / r.height))];
   }
 
   draw() {
-    const { zones, sel, pt } = this.model;
+    const { zones, sel } = this.model;
     const { w, h: hgt } = this.size;
     const r = Math.max(w, hgt) / 120;
+    /** @type {SVGElement[]} */
     const children = [];
     zones.forEach((z, i) => {
       const points = z.points.map(([x, y]) => `${x * w},${y * hgt}`).join(" ");
@@ -88,6 +125,13 @@ export class ZoneCanvas {
     this.svg.dataset.zones = String(zones.length);
   }
 
+  /**
+   * The j-th point's handle at (x, y), radius r px.
+   * @param {number} x
+   * @param {number} y
+   * @param {number} j
+   * @param {number} r
+   */
   handle(x, y, j, r) {
     const active = j === this.model.pt;
     const el = h("svg:circle", {
@@ -120,10 +164,12 @@ export class ZoneCanvas {
     return el;
   }
 
+  /** @param {number} j */
   focusPoint(j) {
-    this.svg.querySelector(`[data-point="${j}"]`)?.focus();
+    /** @type {SVGElement | null} */ (this.svg.querySelector(`[data-point="${j}"]`))?.focus();
   }
 
+  /** @param {PointerEvent} event */
   move(event) {
     const { zones, sel, pt } = this.model;
     if (!this.drag || this.drag.pointer !== event.pointerId || !zones[sel]) return;
@@ -131,6 +177,7 @@ export class ZoneCanvas {
     this.onChange("edit");
   }
 
+  /** @param {PointerEvent} event */
   endDrag(event) {
     if (!this.drag || this.drag.pointer !== event.pointerId) return;
     this.drag = null;
@@ -139,14 +186,16 @@ export class ZoneCanvas {
     this.onChange("edit");
   }
 
+  /** @param {MouseEvent} event */
   click(event) {
     if (this.dragEnded) {
       this.dragEnded = false;
       return;
     }
-    if (event.target.closest(".handle")) return;
+    const target = /** @type {Element} */ (event.target);
+    if (target.closest(".handle")) return;
     const model = this.model;
-    const hit = event.target.closest("[data-zone]");
+    const hit = /** @type {SVGElement | null} */ (target.closest("[data-zone]"));
     if (hit && !model.drawing && Number(hit.dataset.zone) !== model.sel) {
       model.sel = Number(hit.dataset.zone);
       model.pt = -1;
@@ -159,6 +208,7 @@ export class ZoneCanvas {
     this.onChange("edit");
   }
 
+  /** @param {KeyboardEvent} event */
   key(event) {
     if (event.key === "Escape" || event.key === "Enter") {
       this.model.drawing = false;
@@ -167,6 +217,7 @@ export class ZoneCanvas {
     const { zones, sel, pt } = this.model;
     if (!zones[sel] || pt < 0) return;
     const p = zones[sel].points[pt];
+    /** @type {Record<string, Point>} */
     const moves = { ArrowLeft: [-STEP, 0], ArrowRight: [STEP, 0], ArrowUp: [0, -STEP], ArrowDown: [0, STEP] };
     if (event.key in moves) {
       const [dx, dy] = moves[event.key];

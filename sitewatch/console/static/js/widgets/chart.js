@@ -1,10 +1,15 @@
+// @ts-check
 // Small inline SVG charts (no library): a score sparkline and a stacked bar chart.
 
-import { h } from "./dom.js";
-import { t } from "./i18n.js";
+import { h } from "../core/dom.js";
+import { t } from "../core/i18n.js";
 
 const PALETTE = ["#2b6cb0", "#d69e2e", "#c53030", "#2f855a", "#6b46c1", "#dd6b20", "#319795", "#b83280", "#4a5568", "#975a16"];
 
+/**
+ * The i-th series' colour (the palette repeats).
+ * @param {number} i
+ */
 export function colour(i) {
   return PALETTE[i % PALETTE.length];
 }
@@ -14,10 +19,16 @@ export function colour(i) {
  * text stays 11 px on a phone and on a wall screen, and the chart fills its container
  * (style.css: width 100 %). It is drawn again when that width changes; below minWidth it
  * keeps minWidth (its container scrolls). draw(svg, width) adds the children.
+ * @param {import("../core/dom.js").Props} props
+ * @param {number} height px
+ * @param {number} minWidth px
+ * @param {number} initialWidth px, until the box has been measured
+ * @param {(svg: SVGSVGElement, width: number) => void} draw
  */
 function fitted(props, height, minWidth, initialWidth, draw) {
   const svg = h("svg:svg", { ...props, height, style: { minWidth: `${minWidth}px` } });
   let drawn = 0;
+  /** @param {number} width */
   const paint = (width) => {
     const w = Math.max(minWidth, Math.round(width));
     if (!width || w === drawn) return;
@@ -35,9 +46,13 @@ function fitted(props, height, minWidth, initialWidth, draw) {
   return svg;
 }
 
+/** @typedef {{height?: number, label?: string}} ChartOptions height px; label: its accessible name */
+
 /**
  * Score over time: points [{t: ms, v: 0..1, label}], y from 0 to 1.
  * Returns an <svg role="img"> with a <title> per point for hover and screen readers.
+ * @param {{t: number, v: number, label: string}[]} points
+ * @param {ChartOptions} [options]
  */
 export function sparkline(points, { height = 120, label = "" } = {}) {
   const pad = { l: 34, r: 10, t: 10, b: 22 };
@@ -68,9 +83,15 @@ export function sparkline(points, { height = 120, label = "" } = {}) {
 const MIN_BAND = 14; // px per category below which the chart scrolls instead of shrinking
 const LABEL_GAP = 22; // px between two day labels (every k-th day is labelled below that)
 
+/** @typedef {{key: string, label: string}} Series */
+
 /**
  * Stacked bars: categories (x labels, e.g. days), series [{key, label}], value(cat, key) -> n.
  * The bars share the container's width; day labels are upright when there is room for them.
+ * @param {string[]} categories
+ * @param {Series[]} series
+ * @param {(category: string, key: string) => number} value
+ * @param {ChartOptions} [options]
  */
 export function stackedBars(categories, series, value, { height = 260, label = "" } = {}) {
   const pad = { l: 40, r: 10, t: 12, b: 46 };
@@ -111,6 +132,10 @@ export function stackedBars(categories, series, value, { height = 260, label = "
   });
 }
 
+/**
+ * A round step (1, 2, 5 times a power of ten, at least 1) for about five grid lines to max.
+ * @param {number} max
+ */
 function niceStep(max) {
   const raw = max / 5;
   const mag = 10 ** Math.floor(Math.log10(raw));
@@ -118,6 +143,10 @@ function niceStep(max) {
   return Math.max(1, 10 * mag);
 }
 
+/**
+ * The series' names beside their colours.
+ * @param {Series[]} series
+ */
 export function legend(series) {
   return h(
     "ul",

@@ -1,0 +1,169 @@
+// @ts-check
+// The shapes the console's scripts share, as JSDoc types for the checker (tools/js: make
+// jscheck); no code. The API's are the server's response models (sitewatch/console/schemas.py):
+// times are ISO 8601 strings, scores 0..1, durations in seconds, sizes in bytes.
+
+/**
+ * @typedef {object} EdgeStats The edge's last health report (contract EdgeStats).
+ * @property {string} at
+ * @property {number} interval_s
+ * @property {number | null} disk_hours_left
+ * @property {number} outbox_depth
+ * @property {number | null} inference_ms_p50
+ * @property {number | null} inference_ms_p95
+ * @property {number} frames_dropped_stale
+ */
+
+/**
+ * @typedef {object} Site SiteOut.
+ * @property {string} id
+ * @property {string} name
+ * @property {string} edge_state "online" | "offline" | "unknown"
+ * @property {string | null} [software_version]
+ * @property {string | null} [config_version]
+ * @property {string | null} [last_seen_at]
+ * @property {number} open_alerts
+ * @property {EdgeStats | null} [stats]
+ * @property {string | null} [timezone] IANA zone the edge reported
+ */
+
+/**
+ * @typedef {object} User UserOut (also the signed-in user, /api/auth/me).
+ * @property {string} username
+ * @property {string} role
+ * @property {string} language
+ * @property {string[]} sites
+ * @property {string[] | null} cameras "site/camera" entries; null: every camera of the sites
+ * @property {boolean} active
+ * @property {string[]} capabilities
+ */
+
+/**
+ * @typedef {object} Evidence EvidenceOut.
+ * @property {string} name
+ * @property {string} kind
+ * @property {string} sha256
+ * @property {number} size_bytes
+ * @property {string} content_type
+ * @property {number | null} duration_s
+ * @property {string} status "expected" | "stored" | "mismatch" | "deleted"
+ * @property {string | null} url
+ */
+
+/**
+ * @typedef {object} Alert AlertOut: one alert as the feed and the live stream carry it.
+ * @property {string} id
+ * @property {string} site_id
+ * @property {string} camera_id
+ * @property {string} rule
+ * @property {number} track_id
+ * @property {string} zone_id
+ * @property {string} label
+ * @property {number} score
+ * @property {string} started_at
+ * @property {string} last_seen_at
+ * @property {string | null} ended_at
+ * @property {number} seq
+ * @property {string} config_version
+ * @property {string} state
+ * @property {string | null} assignee
+ * @property {string} received_at
+ * @property {string} updated_at
+ * @property {string | null} [snapshot_url]
+ */
+
+/**
+ * @typedef {object} TimelineEntry
+ * @property {number} seq
+ * @property {string} event
+ * @property {number} score
+ * @property {string} last_seen_at
+ * @property {string} received_at
+ */
+
+/**
+ * @typedef {object} ActionRecord ActionOut: one step of an alert's history.
+ * @property {string} at
+ * @property {string} username
+ * @property {string} action
+ * @property {string} from_state
+ * @property {string} to_state
+ * @property {string | null} assignee
+ * @property {string} note
+ */
+
+/**
+ * @typedef {Alert & {
+ *   timeline: TimelineEntry[],
+ *   actions: ActionRecord[],
+ *   evidence: Evidence[],
+ *   allowed_actions?: string[],
+ * }} AlertView AlertView: one alert with its track, history, evidence and allowed steps.
+ */
+
+/**
+ * @typedef {object} Camera CameraOut.
+ * @property {string} site_id
+ * @property {string} camera_id
+ * @property {string} name
+ * @property {string} state
+ * @property {number} fps_in
+ * @property {number} fps_analysed
+ * @property {number} frames_dropped
+ * @property {number} reconnects
+ * @property {string | null} last_frame_at
+ * @property {string | null} error
+ * @property {string | null} config_version
+ * @property {string | null} snapshot_url
+ * @property {string | null} snapshot_at
+ * @property {string | null} [last_alert_at]
+ * @property {number} [open_alerts]
+ */
+
+/**
+ * @typedef {object} ConfigRequest ConfigRequestOut: one config change sent to an edge.
+ * @property {string} request_id
+ * @property {string} issued_at
+ * @property {string} status "pending" | "applied" | "refused"
+ * @property {string | null} version
+ * @property {string | null} reason
+ */
+
+/** @typedef {[number, number]} Point A normalised 0..1 point [x, y]. */
+
+/**
+ * @typedef {object} Zone ZoneSpec as the editor holds it.
+ * @property {string} id
+ * @property {string} name
+ * @property {string} kind
+ * @property {Point[]} points
+ */
+
+/** @typedef {Record<string, Record<string, number | boolean>>} RuleThresholds */
+
+/**
+ * @typedef {object} CameraConfig CameraConfigOut.
+ * @property {string | null} version
+ * @property {Zone[]} zones
+ * @property {RuleThresholds} [rules]
+ * @property {ConfigRequest | null} [pending]
+ */
+
+/**
+ * @typedef {object} Ctx What app.js gives every view.
+ * @property {User | null} me
+ * @property {(cap: string) => boolean} can
+ * @property {import("./live.js").Live} live
+ * @property {Site[]} sites
+ * @property {() => Promise<void>} refreshSites
+ * @property {(hash: string) => void} navigate
+ * @property {(ids: string[]) => void} remember
+ * @property {(check: () => string | false | null) => void} guard
+ */
+
+/**
+ * @typedef {(root: HTMLElement, ctx: Ctx, parts: string[], params: URLSearchParams)
+ *   => (() => void) | void} Mount A view's entry: draws into root, returns its unmount.
+ */
+
+export {};

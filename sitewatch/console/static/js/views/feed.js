@@ -1,0 +1,394 @@
+// @ts-check
+// The live alert feed: open alerts oldest first (managers work the oldest first), filters kept
+// in the URL hash, new alerts pushed by SSE appear in place with a highlight; those that land
+// off screen are announced by a "N new alerts — show" banner at the top (new_alerts.js).
+
+import { api, errorText } from "../core/api.js";
+import { fill, h } from "../core/dom.js";
+import { fmtAgo, fmtNumber, t, tv } from "../core/i18n.js";
+import { cameraInput, field, foldable, hashFor, siteSelect, timeRange } from "../widgets/filters.js";
+import { NewAlerts } from "../widgets/new_alerts.js";
+import { siteTimes } from "../widgets/site_times.js";
+import { ALERT_STATES as STATES, OPEN_STATES, RULES } from "../generated/enums.js";
+
+/** @typedef {import("../core/types.js").Alert} Alert */
+/** @typedef {import("../core/types.js").Ctx} Ctx */
+/** @typedef {import("../widgets/site_times.js").SiteTimes} SiteTimes */
+/** @typedef {ReturnType<typeof readFilter>} Filter */
+
+const PAGE = 200;
+const FRESH_MS = 15000;
+
+/**
+ * The feed's filter from the address's parameters.
+ * @param {URLSearchParams} params
+ */
+export function readFilter(params) {
+  return {
+    site: params.get("site") || "",
+    camera: params.get("camera") || "",
+    rule: params.get("rule") || "",
+    states: params.getAll("state").filter((s) => STATES.includes(s)),
+    since: params.get("since") || "",
+    until: params.get("until") || "",
+    order: params.get("order") === "newest" ? "newest" : "oldest",
+  };
+}
+
+/**
+ * Whether an alert pushed live belongs in the list the filter shows.
+ * @param {Filter} f
+ * @param {Alert} a
+ */
+export function matches(f, a) {
+  if (f.site && a.site_id !== f.site) return false;
+  if (f.camera && a.camera_id !== f.camera) return false;
+  if (f.rule && a.rule !== f.rule) return false;
+  if (!(f.states.length ? f.states : OPEN_STATES).includes(a.state)) return false;
+  const started = new Date(a.started_at).getTime();
+  if (f.since && started < new Date(f.since).getTime()) return false;
+  if (f.until && started > new Date(f.until).getTime()) return false;
+  return true;
+}
+
+/**
+ * The state select's entry for the filter: "open", "all", one state or "custom".
+ * @param {Filter} f
+ */
+function stateChoice(f) {
+  if (!f.states.length) return "open";
+  if (f.states.length === STATES.length) return "all";
+  return f.states.length === 1 ? f.states[0] : "custom";
+}
+
+/**
+ * The filter form: selects apply at once, text and times on submit.
+ * @param {Ctx} ctx
+ * @param {Filter} f
+ */
+function filterBar(ctx, f) {
+  const site = siteSelect(ctx, "f-site", f.site);
+  const camera = cameraInput(ctx, "f-camera", f.camera, () => site.value);
+  site.addEventListener("change", camera.refill);
+  const rule = h(
+    "select",
+    { id: "f-rule", name: "rule" },
+    h("option", { value: "", text: t("filter.any_rule") }),
+    RULES.map((r) => h("option", { value: r, selected: r === f.rule, text: tv("rule", r) })),
+  );
+  const choice = stateChoice(f);
+  const state = h(
+    "select",
+    { id: "f-state", name: "state" },
+    h("option", { value: "open", selected: choice === "open", text: t("filter.open") }),
+    h("option", { value: "all", selected: choice === "all", text: t("filter.all_states") }),
+    choice === "custom" && h("option", { value: "custom", selected: true, text: f.states.map((s) => tv("state", s)).join(", ") }),
+    STATES.map((s) => h("option", { value: s, selected: choice === s, text: tv("state", s) })),
+  );
+  const times = timeRange(ctx, "f", f.site, f);
+  const order = h(
+    "select",
+    { id: "f-order" },
+    h("option", { value: "oldest", selected: f.order === "oldest", text: t("filter.oldest") }),
+    h("option", { value: "newest", selected: f.order === "newest", text: t("filter.newest") }),
+  );
+  const form = h(
+    "form",
+    { class: "filters", role: "search", "aria-label": t("filter.label") },
+    field("f-site", t("filter.site"), site),
+    field("f-camera", t("filter.camera"), [camera.input, camera.options]),
+    field("f-rule", t("filter.rule"), rule),
+    field("f-state", t("filter.state"), state),
+    times.fields,
+    field("f-order", t("filter.order"), order),
+    h("div", { class: "field buttons" }, h("button", { type: "submit", class: "primary", text: t("filter.apply") }), h("a", { href: "#/alerts", class: "button", text: t("filter.reset") })),
+  );
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const s = state.value;
+    const states = s === "open" ? [] : s === "all" ? STATES : s === "custom" ? f.states : [s];
+    ctx.navigate(
+      hashFor("alerts", {
+        site: site.value,
+        camera: camera.input.value.trim(),
+        rule: rule.value,
+        state: states,
+        ...times.values(),
+        order: order.value === "newest" ? "newest" : "",
+      }),
+    );
+  });
+  // selects apply at once; text and time fields on submit (Enter) or the button
+  for (const el of [site, rule, state, order]) el.addEventListener("change", () => form.requestSubmit());
+  const active = [f.site, f.camera, f.rule, f.states.length, f.since, f.until].filter(Boolean).length;
+  return foldable("feed", form, active);
+}
+
+/** @param {Alert} a */
+function thumb(a) {
+  if (!a.snapshot_url) return h("span", { class: "thumb none", "aria-hidden": "true" });
+  // audited as a thumbnail view (hidden in the audit log unless asked), not as a view
+  return h("img", { class: "thumb", src: `${a.snapshot_url}?purpose=thumbnail`, alt: "", loading: "lazy", width: 96, height: 54 });
+}
+
+/**
+ * One alert's row; a click on it (outside its links) opens the alert.
+ * @param {Alert} a
+ * @param {(siteId: string) => string} siteName
+ * @param {SiteTimes} times
+ */
+function row(a, siteName, times) {
+  const href = `#/alert/${encodeURIComponent(a.id)}`;
+  const tr = h(
+    "tr",
+    { dataset: { id: a.id, state: a.state }, class: "alert-row" },
+    // the c-* classes place the cells on a card on a phone (style.css)
+    h("td", { class: "c-thumb" }, h("a", { href, class: "row-link", "aria-label": t("feed.open_alert", { rule: tv("rule", a.rule), camera: a.camera_id }) }, thumb(a))),
+    h("td", { class: "c-rule" }, h("span", { class: `rule rule-${a.rule}`, text: tv("rule", a.rule) }), h("div", { class: "muted small", text: `${t("feed.zone")}: ${a.zone_id}` })),
+    h("td", { class: "c-where" }, h("div", { text: siteName(a.site_id) }), h("div", { class: "muted small", text: a.camera_id })),
+    h("td", { class: "c-time" }, times.time(a.site_id, a.started_at), h("div", { class: "muted small age", dataset: { at: a.started_at }, text: fmtAgo(a.started_at) })),
+    h("td", { class: "num c-score", dataset: { label: t("feed.score") }, text: fmtNumber(a.score, 2) }),
+    h("td", { class: "c-state" }, h("span", { class: `state state-${a.state}`, text: tv("state", a.state) }), a.assignee && h("div", { class: "muted small", text: `→ ${a.assignee}` })),
+    h("td", { class: "c-track" }, a.ended_at ? h("span", { class: "muted", text: t("feed.ended") }) : h("span", { class: "ongoing", text: t("feed.ongoing") })),
+  );
+  tr.addEventListener("click", (event) => {
+    if (/** @type {Element} */ (event.target).closest("a")) return;
+    location.hash = href;
+  });
+  return tr;
+}
+
+/**
+ * The feed's state while mounted: the alerts listed and their rows (by id), when each last
+ * came live (performance.now(), ms), how many the server has and how many were read.
+ * @typedef {object} Feed
+ * @property {Filter} f
+ * @property {Map<string, Alert>} alerts
+ * @property {Map<string, HTMLTableRowElement>} rows
+ * @property {Map<string, number>} liveAt
+ * @property {number} total
+ * @property {number} loaded
+ * @property {number} generation bumped by every first-page read and by unmount: a stale read is dropped
+ * @property {ReturnType<typeof setTimeout>[]} timers
+ * @property {(siteId: string) => string} siteName
+ * @property {SiteTimes} times
+ * @property {NewAlerts} newAlerts
+ * @property {HTMLElement} summary
+ * @property {HTMLTableSectionElement} tbody
+ * @property {HTMLButtonElement} more
+ * @property {HTMLElement} error
+ */
+
+/**
+ * The table, its header and the body the rows go in.
+ * @param {HTMLTableSectionElement} tbody
+ */
+function feedTable(tbody) {
+  const columns = ["feed.snapshot", "feed.rule", "feed.where", "feed.started", "feed.score", "feed.state", "feed.track"];
+  return h(
+    "table",
+    { class: "feed", id: "feed" },
+    h("caption", { class: "visually-hidden", text: t("feed.caption") }),
+    h("thead", {}, h("tr", {}, columns.map((k) => h("th", { scope: "col", title: k === "feed.started" ? t("feed.started_zone") : null, text: t(k) })))),
+    tbody,
+  );
+}
+
+/**
+ * Operators and admins, on a list of false positives only: a link to download them as
+ * training data for the next model (null otherwise).
+ * @param {Ctx} ctx
+ * @param {Filter} f
+ */
+function fpExport(ctx, f) {
+  const fpOnly = f.states.length === 1 && f.states[0] === "false_positive";
+  if (!ctx.can("config.write") || !fpOnly) return null;
+  const fpQuery = new URLSearchParams(Object.entries({ site: f.site, camera: f.camera, rule: f.rule, since: f.since, until: f.until }).filter(([, v]) => v));
+  return h("p", { class: "fp-export" }, h("a", { class: "button", id: "fp-export", href: `/api/false-positives/export?${fpQuery}`, download: "", text: t("feed.fp_export") }), " ", h("span", { class: "muted small", text: t("feed.fp_export_hint") }));
+}
+
+/**
+ * The listed alerts in the filter's order (oldest first unless asked otherwise).
+ * @param {Feed} feed
+ */
+function sorted(feed) {
+  const list = [...feed.alerts.values()].sort((a, b) => Date.parse(a.started_at) - Date.parse(b.started_at) || a.id.localeCompare(b.id));
+  return feed.f.order === "newest" ? list.reverse() : list;
+}
+
+/**
+ * Put the rows in order (existing rows move and keep their highlight), drop those of alerts no
+ * longer listed, say how many are shown.
+ * @param {Feed} feed
+ */
+function paint(feed) {
+  const want = sorted(feed);
+  for (const a of want) {
+    const tr = feed.rows.get(a.id);
+    if (tr) feed.tbody.append(tr);
+  }
+  for (const [id, tr] of feed.rows) {
+    if (feed.alerts.has(id)) continue;
+    tr.remove();
+    feed.rows.delete(id);
+  }
+  feed.summary.textContent = want.length ? t("feed.count", { shown: want.length, total: Math.max(feed.total, want.length) }) : t("feed.none");
+  feed.more.hidden = feed.alerts.size >= feed.total; // (a live alert counts in both)
+  feed.newAlerts.paint();
+}
+
+/**
+ * Add or replace an alert and its row; `fresh`: highlighted as new for a while.
+ * @param {Feed} feed
+ * @param {Alert} a
+ * @param {boolean} fresh
+ */
+function put(feed, a, fresh) {
+  const known = feed.alerts.get(a.id);
+  // a list read that is older than a live event already shown
+  if (known && Date.parse(known.updated_at) > Date.parse(a.updated_at)) return;
+  feed.alerts.set(a.id, a);
+  const old = feed.rows.get(a.id);
+  const tr = row(a, feed.siteName, feed.times);
+  if (old) {
+    if (old.classList.contains("fresh")) tr.classList.add("fresh");
+    if (old.dataset.fresh) tr.dataset.fresh = old.dataset.fresh;
+    old.replaceWith(tr);
+  }
+  feed.rows.set(a.id, tr);
+  if (fresh) {
+    tr.classList.add("fresh");
+    tr.dataset.fresh = "1";
+    feed.timers.push(setTimeout(() => feed.rows.get(a.id)?.classList.remove("fresh"), FRESH_MS));
+  }
+}
+
+/**
+ * GET /api/alerts's parameters for the page at `offset`.
+ * @param {Filter} f
+ * @param {number} offset
+ */
+function pageQuery(f, offset) {
+  return { site: f.site, camera: f.camera, rule: f.rule, state: f.states, since: f.since, until: f.until, order: f.order, limit: PAGE, offset };
+}
+
+/**
+ * Read the first page again (on mount and on every live (re)connect: nothing is missed).
+ * @param {Feed} feed
+ * @param {Ctx} ctx
+ * @param {HTMLElement} root its data-loaded says which read is shown (tests wait for it)
+ */
+async function loadFirst(feed, ctx, root) {
+  const mine = ++feed.generation;
+  const started = performance.now();
+  try {
+    /** @type {{items: Alert[], total: number}} */
+    const page = await api("/api/alerts", { params: pageQuery(feed.f, 0) });
+    if (mine !== feed.generation) return;
+    feed.error.textContent = "";
+    const seen = new Set(page.items.map((a) => a.id));
+    for (const id of [...feed.alerts.keys()]) {
+      // an alert pushed live while the list was read may be newer than the read
+      if (!seen.has(id) && !((feed.liveAt.get(id) || 0) > started)) feed.alerts.delete(id);
+    }
+    for (const a of page.items) put(feed, a, false);
+    ctx.remember(page.items.map((a) => a.id));
+    feed.total = page.total;
+    feed.loaded = page.items.length;
+    paint(feed);
+    root.dataset.loaded = String(mine);
+  } catch (err) {
+    feed.error.textContent = t("feed.load_failed", { detail: errorText(err) });
+  }
+}
+
+/**
+ * The "more" button: read the next page and add it.
+ * @param {Feed} feed
+ */
+async function loadMore(feed) {
+  try {
+    /** @type {{items: Alert[], total: number}} */
+    const page = await api("/api/alerts", { params: pageQuery(feed.f, feed.loaded) });
+    for (const a of page.items) put(feed, a, false);
+    feed.total = page.total;
+    feed.loaded += page.items.length;
+    paint(feed);
+  } catch (err) {
+    feed.error.textContent = t("feed.load_failed", { detail: errorText(err) });
+  }
+}
+
+/**
+ * An alert pushed live: shown (a new one highlighted) if the filter lists it, else dropped.
+ * @param {Feed} feed
+ * @param {Alert} a
+ */
+function onAlert(feed, a) {
+  feed.liveAt.set(a.id, performance.now());
+  if (matches(feed.f, a)) {
+    const added = !feed.alerts.has(a.id);
+    put(feed, a, added && a.state === "new");
+    if (added) feed.total += 1;
+    paint(feed);
+    if (added) feed.newAlerts.landed(a.id); // after paint: the row is in its place
+    return;
+  }
+  if (feed.alerts.has(a.id)) {
+    feed.alerts.delete(a.id);
+    feed.total = Math.max(0, feed.total - 1);
+  }
+  paint(feed);
+}
+
+/** @type {import("../core/types.js").Mount} */
+export function mount(root, ctx, _parts, params) {
+  const f = readFilter(params);
+  /** @type {Map<string, HTMLTableRowElement>} */
+  const rows = new Map();
+  /** @type {Feed} */
+  const feed = {
+    f,
+    alerts: new Map(),
+    rows,
+    liveAt: new Map(),
+    total: 0,
+    loaded: 0,
+    generation: 0,
+    timers: [],
+    siteName: (id) => ctx.sites.find((s) => s.id === id)?.name || id,
+    times: siteTimes(ctx, f.site),
+    newAlerts: new NewAlerts(rows),
+    summary: h("p", { class: "summary", id: "feed-summary", role: "status" }),
+    tbody: h("tbody", { id: "feed-rows" }),
+    more: h("button", { type: "button", class: "more", hidden: true, text: t("feed.more") }),
+    error: h("p", { class: "error", role: "alert" }),
+  };
+  fill(
+    root,
+    h("h1", { text: t("feed.title") }),
+    filterBar(ctx, f),
+    fpExport(ctx, f),
+    h("div", { class: "feed-bar" }, feed.summary, feed.newAlerts.banner),
+    feed.error,
+    h("div", { class: "table-wrap" }, feedTable(feed.tbody)),
+    feed.more,
+  );
+  feed.more.addEventListener("click", () => loadMore(feed));
+  const tick = setInterval(() => {
+    for (const el of feed.tbody.querySelectorAll(".age")) {
+      const age = /** @type {HTMLElement} */ (el);
+      age.textContent = fmtAgo(age.dataset.at);
+    }
+  }, 30000);
+  const load = () => loadFirst(feed, ctx, root);
+  const offs = [ctx.live.on("alert", (a) => onAlert(feed, a)), ctx.live.on("open", load)];
+  load();
+  return () => {
+    feed.generation += 1;
+    offs.forEach((off) => off());
+    clearInterval(tick);
+    feed.timers.forEach(clearTimeout);
+    feed.newAlerts.stop();
+  };
+}
