@@ -19,7 +19,7 @@ SYSTEM_PACKAGES := mosquitto ffmpeg python3-gi gstreamer1.0-rtsp gir1.2-gst-rtsp
 TEST_PACKAGES := chromium postgresql
 
 .PHONY: help demo demo-detect test lint typecheck unit train quantize bench clean venv system-deps \
-	test-deps
+	test-deps jscheck
 
 help:
 	@echo "make demo   - sample clips as RTSP cameras -> edge worker -> alerts over MQTT (see README)"
@@ -65,7 +65,19 @@ typecheck: $(VENV)/.installed
 unit: $(VENV)/.installed test-deps
 	SITEWATCH_SHARED=$(SHARED) $(VENV)/bin/pytest -q
 
-test: lint typecheck unit
+# the console's JavaScript type-checked: tsc, strict, on its JSDoc types (tools/js/tsconfig.json).
+# npm ci puts the pinned TypeScript in tools/js/node_modules (git-ignored) when the lock changes;
+# Debian's nodejs and npm are installed only where no npm is (a NodeSource node brings its own)
+JS_TOOLS := tools/js
+$(JS_TOOLS)/node_modules/.installed: $(JS_TOOLS)/package.json $(JS_TOOLS)/package-lock.json
+	command -v npm >/dev/null || scripts/system-deps.sh nodejs npm
+	cd $(JS_TOOLS) && npm ci --no-audit --no-fund
+	touch $@
+
+jscheck: $(JS_TOOLS)/node_modules/.installed
+	$(JS_TOOLS)/node_modules/.bin/tsc -p $(JS_TOOLS)/tsconfig.json
+
+test: lint typecheck jscheck unit
 
 # The shipped model (models/README.md): one long stage 1, two stage-2 runs from it, their
 # average (the 2026-11-22 model), then that average fine-tuned on every hard-hat photo
