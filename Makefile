@@ -11,9 +11,9 @@ ARGS ?=
 export YOLO_OFFLINE := 1
 # Debian packages: the MQTT broker; ffmpeg (segment ring, clips); GStreamer's RTSP server for
 # the sample cameras (its Python bindings run under Debian's /usr/bin/python3); a font for
-# Ultralytics (training only)
+# Ultralytics and the PDF reports, with Droid Sans Fallback for their Chinese
 SYSTEM_PACKAGES := mosquitto ffmpeg python3-gi gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 \
-	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad fonts-dejavu-core
+	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad fonts-dejavu-core fonts-droid-fallback
 # the tests also need chromium (the console's browser tests) and PostgreSQL (the console's
 # database tests; SQLite is the default database)
 TEST_PACKAGES := chromium postgresql

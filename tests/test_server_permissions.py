@@ -18,10 +18,11 @@ from sitewatch.console.store.models import Camera
 
 ROLES = {
     "admin": {"alerts.read", "alerts.workflow", "evidence.read", "evidence.export",
-              "cameras.read", "config.write", "stats.read", "audit.read", "users.manage"},
+              "cameras.read", "config.write", "stats.read", "reports.read", "audit.read",
+              "users.manage"},
     # site safety manager: works alerts, manages no users, changes no zones
     "manager": {"alerts.read", "alerts.workflow", "evidence.read", "evidence.export",
-                "cameras.read", "stats.read"},
+                "cameras.read", "stats.read", "reports.read"},
     # police: reads alerts and evidence, exports packages, changes nothing
     "police": {"alerts.read", "evidence.read", "evidence.export", "stats.read", "audit.read"},
     # operator: cameras, zones and thresholds; reads alerts to tune them, never acts on them
@@ -65,6 +66,7 @@ CALLS = [
         ok=None,  # 503: no MQTT ingest in this test (the config tests send for real)
     ),
     Call("stats.read", "GET", "/api/stats"),
+    Call("reports.read", "GET", "/api/reports?format=xlsx"),
     Call("audit.read", "GET", "/api/audit"),
     Call("users.manage", "GET", "/api/users"),
     Call(
@@ -86,6 +88,8 @@ SOUTH = [
     ("cameras.read", "GET", "/api/cameras?site=south", None),
     ("cameras.read", "GET", "/api/cameras/south/crane/snapshot", None),
     ("stats.read", "GET", "/api/stats?site=south", None),
+    ("reports.read", "GET", "/api/reports?site=south", None),
+    ("evidence.export", "GET", "/api/alerts/{b}/report.pdf", None),
     ("audit.read", "GET", "/api/audit?site=south", None),
 ]
 

@@ -23,6 +23,7 @@ Capability = Literal[
     "cameras.read",  # cameras, their state and snapshots
     "config.write",  # zones and thresholds sent to the edge
     "stats.read",  # statistics
+    "reports.read",  # daily and weekly reports (xlsx, PDF)
     "audit.read",  # the chain-of-custody log
     "users.manage",  # create, change and disable users
 ]
@@ -37,6 +38,7 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
             "cameras.read",
             "config.write",
             "stats.read",
+            "reports.read",
             "audit.read",
             "users.manage",
         }
@@ -50,6 +52,7 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
             "evidence.export",
             "cameras.read",
             "stats.read",
+            "reports.read",
         }
     ),
     # police: reads alerts and evidence, exports packages, changes nothing

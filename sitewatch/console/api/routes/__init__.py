@@ -28,3 +28,7 @@ ROUTERS += [metrics.router]
 from sitewatch.console.api.routes import audit  # noqa: E402
 
 ROUTERS += [audit.router]
+
+from sitewatch.console.api.routes import reports  # noqa: E402
+
+ROUTERS += [reports.router]
