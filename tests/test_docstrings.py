@@ -3,8 +3,8 @@
 A module docstring says what the module does, its invariants and units, in at most
 :data:`MAX_MODULE_DOC_LINES` lines; a measured figure lives in ``bench/RESULTS.md`` (or the
 model card, ``models/README.md``) and is cited by its heading, rationale that needs more lives
-in ``docs/design/``. Every such citation in a docstring must name a heading or a note that
-exists. Field descriptions of the edge config, the console's settings and the MQTT contract are
+in ``docs/design/``. Every such citation, in a docstring or a design note, must name a heading
+or a note that exists. Field descriptions of the edge config, the console's settings and the MQTT contract are
 read by operators: no measured figure (ms, %, fps, x) in them. Pure: source text and pydantic
 schemas, no services.
 """
@@ -127,19 +127,28 @@ def test_cited_headings_and_design_notes_exist() -> None:
         "bench/RESULTS.md": headings(REPO / "bench" / "RESULTS.md"),
         "models/README.md": headings(REPO / "models" / "README.md"),
     }
+    texts = [
+        (f"{path.relative_to(REPO)}:{line}", text)
+        for path in python_files(CITING)
+        for line, text in docstrings(path)
+    ]
+    texts += [
+        (str(note.relative_to(REPO)), note.read_text(encoding="utf-8"))
+        for note in sorted((REPO / "docs" / "design").glob("*.md"))
+    ]
+    assert texts, "expected docstrings and design notes to read, found none"
     missing = []
-    for path in python_files(CITING):
-        for line, text in docstrings(path):
-            where = f"{path.relative_to(REPO)}:{line}"
-            for file, heading in cited_headings(text):
-                if not any(h.startswith(heading) for h in known[file]):
-                    missing.append(f"{where}: {file}, {heading!r}")
-            for note in DESIGN_NOTE.findall(text):
-                if not (REPO / note).is_file():
-                    missing.append(f"{where}: {note}")
+    for where, text in texts:
+        for file, heading in cited_headings(text):
+            if not any(h.startswith(heading) for h in known[file]):
+                missing.append(f"{where}: {file}, {heading!r}")
+        for note in DESIGN_NOTE.findall(text):
+            if not (REPO / note).is_file():
+                missing.append(f"{where}: {note}")
     assert not missing, (
-        f"expected every heading a docstring cites to be a heading of its file and every "
-        f"docs/design note to exist, got: {missing}; fix the citation or add the section"
+        "expected every heading a docstring or design note cites to be a heading of its file "
+        f"and every docs/design note to exist, got: {missing}; fix the citation or add the "
+        "section"
     )
 
 
