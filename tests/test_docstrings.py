@@ -4,9 +4,9 @@ A module docstring says what the module does, its invariants and units, in at mo
 :data:`MAX_MODULE_DOC_LINES` lines; a measured figure lives in ``bench/RESULTS.md`` (or the
 model card, ``models/README.md``) and is cited by its heading, rationale that needs more lives
 in ``docs/design/``. Every such citation, in a docstring or a design note, must name a heading
-or a note that exists. Field descriptions of the edge config, the console's settings and the MQTT contract are
-read by operators: no measured figure (ms, %, fps, x) in them. Pure: source text and pydantic
-schemas, no services.
+or a note that exists. Field descriptions of the edge config, the console's settings and the
+MQTT contract are read by operators: no measured figure (ms, %, fps, x) in them. Pure: source
+text and pydantic schemas, no services.
 """
 
 from __future__ import annotations
