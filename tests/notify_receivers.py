@@ -16,7 +16,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -35,7 +35,8 @@ class Received:
     channel: str
     body: dict[str, Any]
     headers: dict[str, str]
-    at: float
+    at: float  # by ``Receivers.clock``
+    path: str = ""
 
 
 @dataclass
@@ -50,6 +51,7 @@ class Receivers:
     fail_next: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     base: str = ""
+    clock: Callable[[], float] = time.time  # a test on a controlled clock passes its own
 
     def check(
         self,
@@ -166,7 +168,9 @@ def _handler(rx: Receivers) -> type[BaseHTTPRequestHandler]:
             problem = rx.check(channel, parts.path, parse_qs(parts.query), headers, raw)
             with rx.lock:
                 if problem is None:
-                    rx.accepted.append(Received(channel, json.loads(raw), headers, time.time()))
+                    rx.accepted.append(
+                        Received(channel, json.loads(raw), headers, rx.clock(), self.path)
+                    )
                 else:
                     rx.refused.append((channel, problem))
             out = json.dumps(rx.answer(channel, problem)).encode()

@@ -31,9 +31,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     Start-up migrates the database to the newest schema, loads the console's signing key
     (``signing_key_file``, made on first start) and, when ``mqtt_host`` is set, starts MQTT
-    ingest from every site's edge. Every response carries the security headers
-    of :mod:`sitewatch.console.api.headers`; request bodies are bounded by
-    ``max_request_bytes``.
+    ingest from every site's edge; with ``notify_poll_s`` above 0, the notification worker
+    (:mod:`sitewatch.console.notify`). Every response carries the security headers of
+    :mod:`sitewatch.console.api.headers`; request bodies are bounded by ``max_request_bytes``.
     """
     settings = settings or Settings()
     db = Database(settings.database_url)
@@ -56,9 +56,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ingest = Ingest(settings, db, state.hub)
             ingest.start()
             state.ingest = ingest
+        notify = None
+        if settings.notify_poll_s > 0:
+            from sitewatch.console.notify.worker import NotifyWorker
+
+            notify = NotifyWorker(db, settings)
+            notify.start()
         try:
             yield
         finally:
+            if notify is not None:
+                notify.stop()
             if ingest is not None:
                 ingest.stop()
             db.close()

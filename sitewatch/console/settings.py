@@ -151,3 +151,30 @@ class Settings(BaseSettings):
         description="Seconds evidence may wait for the alert that lists it (default 6 h); an "
         "edge whose link drops between a file and its listing must send the listing within it.",
     )
+    notify_poll_s: float = Field(
+        1.0,
+        ge=0,
+        description="Seconds between passes of the notification worker (routes new alerts, "
+        "escalates, sends the outbox); 0 = no notifications from this console.",
+    )
+    notify_escalate_after_min: float = Field(
+        30.0,
+        gt=0,
+        description="Minutes an alert may stay new (not acknowledged) at one notification "
+        "level before it goes to the next (site safety manager, project manager, command "
+        "centre).",
+    )
+    notify_lookback_min: float = Field(
+        60.0,
+        gt=0,
+        description="Only alerts received within this many minutes are notified (a console "
+        "started on an old database does not notify its history).",
+    )
+    smtp_host: str | None = Field(None, description="SMTP server for e-mail notifications.")
+    smtp_port: int = Field(587, ge=1, le=65535, description="SMTP port (465 for ssl).")
+    smtp_security: Literal["starttls", "ssl", "none"] = Field(
+        "starttls", description="SMTP encryption: starttls, ssl (implicit TLS) or none."
+    )
+    smtp_username: str | None = Field(None, description="SMTP login, if the server wants one.")
+    smtp_password: str | None = Field(None, description="SMTP password (keep it in the env).")
+    smtp_from: str = Field("sitewatch@localhost", description="Sender address of the mails.")

@@ -305,3 +305,71 @@ class BrokerAccount(Base):
     public_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+class NotifyRoute(Base):
+    """Who gets what (sitewatch/console/notify/routing.py): a channel and its target, for
+    alerts of some sites, cameras and rules, at one escalation ``level`` (1 site safety manager,
+    2 project manager, 3 command centre), within ``hours`` ("07:00-19:00", the site's zone)."""
+
+    __tablename__ = "notify_routes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    channel: Mapped[str] = mapped_column(String(16))
+    target: Mapped[dict[str, Any]] = mapped_column(JSON)  # url, secret, to (secrets included)
+    level: Mapped[int] = mapped_column(Integer, default=1)
+    sites: Mapped[list[str]] = mapped_column(JSON, default=list)  # ["*"] = every site
+    cameras: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)  # "site/camera"
+    rules: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)  # None = every rule
+    hours: Mapped[str | None] = mapped_column(String(11), nullable=True)  # None = always
+    language: Mapped[str] = mapped_column(String(8), default="zh-CN")
+    rate_per_min: Mapped[int] = mapped_column(Integer, default=20)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Notification(Base):
+    """One notification in the durable outbox and its delivery log.
+
+    ``state``: pending → sending (claimed until ``lease_until``) → sent, or back to pending
+    with ``next_try_at`` after a failure, failed after the last attempt. ``dedupe_key``
+    (alert, level, route) makes enqueueing idempotent; ``message_id`` names the message (one
+    notification, or a digest of several) it last went out in."""
+
+    __tablename__ = "notifications"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    route_id: Mapped[int | None] = mapped_column(
+        ForeignKey("notify_routes.id", ondelete="SET NULL"), nullable=True
+    )
+    channel: Mapped[str] = mapped_column(String(16))
+    alert_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    site_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    camera_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    level: Mapped[int] = mapped_column(Integer, default=1)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)  # title, line, alert facts
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_try_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    message_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    __table_args__ = (
+        Index("ix_notifications_state_next", "state", "next_try_at"),
+        Index("ix_notifications_route_sent", "route_id", "sent_at"),
+    )
+
+
+class AlertNotice(Base):
+    """An alert reached escalation ``level`` at ``at`` (its notifications were enqueued, to
+    ``routes`` routes): one row per alert and level, so a restart neither skips nor repeats."""
+
+    __tablename__ = "alert_notices"
+    alert_id: Mapped[str] = mapped_column(
+        ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True
+    )
+    level: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    routes: Mapped[int] = mapped_column(Integer, default=0)

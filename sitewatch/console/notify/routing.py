@@ -1,0 +1,173 @@
+"""Who gets what, and escalation: alerts become outbox rows for the routes that match them.
+
+A new alert (received within the lookback) reaches level 1: one notification per enabled
+level-1 route whose sites, cameras, rules and hours match it. An alert still ``new`` N minutes
+after reaching level L (L < 3) reaches L + 1 (1 site safety manager, 2 project manager,
+3 the town's command centre), audited as ``escalate``. Each level is one ``alert_notices``
+row, written with its notifications in one transaction: a restart neither skips nor repeats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, time, timedelta
+from typing import Final
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from sitewatch.console.domain import audit
+from sitewatch.console.notify.texts import alert_payload
+from sitewatch.console.permissions import Scope
+from sitewatch.console.store.models import Alert, AlertNotice, Camera, Notification, NotifyRoute
+from sitewatch.console.store.models import Site as SiteRow
+
+TOP_LEVEL: Final = 3
+LEVELS: Final = {1: "site safety manager", 2: "project manager", 3: "command centre"}
+BATCH: Final = 500
+SYSTEM: Final = "system"
+
+
+def parse_hours(hours: str) -> tuple[time, time]:
+    """``"07:00-19:00"`` → its start and end (an end before the start runs past midnight);
+    ValueError says what is expected."""
+    try:
+        start, end = (time.fromisoformat(part.strip()) for part in hours.split("-"))
+    except ValueError as exc:
+        raise ValueError(f"hours are 'HH:MM-HH:MM' (e.g. 07:00-19:00), got {hours!r}") from exc
+    if start == end:
+        raise ValueError(f"hours {hours!r} are empty: leave them out for all day")
+    return start, end
+
+
+def within_hours(hours: str | None, local: time) -> bool:
+    if hours is None:
+        return True
+    start, end = parse_hours(hours)
+    return start <= local < end if start < end else local >= start or local < end
+
+
+def matches(route: NotifyRoute, alert: Alert, timezone: str | None, now: datetime) -> bool:
+    """Whether ``route`` wants ``alert`` at ``now`` (its hours in the site's zone)."""
+    scope = Scope.of(route)
+    if not scope.camera(alert.site_id, alert.camera_id):
+        return False
+    if route.rules is not None and alert.rule not in route.rules:
+        return False
+    local = now.astimezone(ZoneInfo(timezone or "UTC")).time()
+    return within_hours(route.hours, local)
+
+
+def reach_level(
+    s: Session,
+    alert: Alert,
+    level: int,
+    routes: Sequence[NotifyRoute],
+    now: datetime,
+    escalate_after_min: float,
+) -> int:
+    """Record that ``alert`` reached ``level`` and enqueue a notification to every matching
+    route of that level (deduped on alert, level and route); returns how many."""
+    site = s.get(SiteRow, alert.site_id)
+    camera = s.get(Camera, (alert.site_id, alert.camera_id))
+    timezone = site.timezone if site else None
+    facts = {
+        "id": alert.id,
+        "site_id": alert.site_id,
+        "camera_id": alert.camera_id,
+        "rule": alert.rule,
+        "score": alert.score,
+        "started_at": alert.started_at,
+    }
+    count = 0
+    for route in routes:
+        if route.level != level or not route.enabled or not matches(route, alert, timezone, now):
+            continue
+        key = f"alert:{alert.id}:L{level}:route:{route.id}"
+        if s.scalar(select(Notification.id).where(Notification.dedupe_key == key)) is not None:
+            continue
+        payload = alert_payload(
+            language=route.language,
+            level=level,
+            escalate_after_min=escalate_after_min,
+            alert=facts,
+            site_name=(site.name if site and site.name else alert.site_id),
+            camera_name=(camera.name if camera and camera.name else alert.camera_id),
+            timezone=timezone,
+        )
+        s.add(
+            Notification(
+                dedupe_key=key,
+                route_id=route.id,
+                channel=route.channel,
+                alert_id=alert.id,
+                site_id=alert.site_id,
+                camera_id=alert.camera_id,
+                level=level,
+                payload=payload,
+                state="pending",
+                attempts=0,
+                next_try_at=now,
+                created_at=now,
+            )
+        )
+        count += 1
+    s.add(AlertNotice(alert_id=alert.id, level=level, at=now, routes=count))
+    return count
+
+
+def route_new_alerts(
+    s: Session, now: datetime, lookback: timedelta, escalate_after_min: float
+) -> int:
+    """Level 1 for alerts received since ``now - lookback`` that have not reached a level yet."""
+    noticed = select(AlertNotice.alert_id).where(AlertNotice.alert_id == Alert.id).exists()
+    alerts = list(
+        s.scalars(
+            select(Alert)
+            .where(Alert.received_at >= now - lookback, ~noticed)
+            .order_by(Alert.received_at, Alert.id)
+            .limit(BATCH)
+        )
+    )
+    if not alerts:
+        return 0
+    routes = list(s.scalars(select(NotifyRoute).where(NotifyRoute.level == 1)))
+    return sum(reach_level(s, a, 1, routes, now, escalate_after_min) for a in alerts)
+
+
+def escalate(s: Session, now: datetime, after: timedelta) -> int:
+    """Alerts still ``new`` ``after`` reaching their level go one level up; returns how many."""
+    top = (
+        select(
+            AlertNotice.alert_id,
+            func.max(AlertNotice.level).label("level"),
+            func.max(AlertNotice.at).label("at"),
+        )
+        .group_by(AlertNotice.alert_id)
+        .subquery()
+    )
+    rows = s.execute(
+        select(Alert, top.c.level)
+        .join(top, top.c.alert_id == Alert.id)
+        .where(Alert.state == "new", top.c.level < TOP_LEVEL, top.c.at <= now - after)
+        .order_by(top.c.at)
+        .limit(BATCH)
+    ).all()
+    minutes = after.total_seconds() / 60
+    routes = list(s.scalars(select(NotifyRoute).where(NotifyRoute.level > 1)))
+    for alert, level in rows:
+        count = reach_level(s, alert, level + 1, routes, now, minutes)
+        audit.record(
+            s,
+            SYSTEM,
+            "escalate",
+            "alert",
+            alert.id,
+            site_id=alert.site_id,
+            camera_id=alert.camera_id,
+            at=now,
+            detail=f"level {level} -> {level + 1} ({LEVELS[level + 1]}): not acknowledged "
+            f"within {minutes:g} min; {count} notifications",
+        )
+    return len(rows)
