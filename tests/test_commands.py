@@ -93,3 +93,26 @@ def test_an_invalid_change_is_refused_and_nothing_changes(
     assert config_file.read_text() == before
     assert not (config_file.parent / "cameras.yaml.prev").exists()
     assert not (config_file.parent / "cameras.yaml.commands.jsonl").exists()
+
+
+def test_a_bow_tie_zone_is_refused_at_the_edge_in_the_contracts_words(config_file: Path) -> None:
+    """A YAML bow-tie zone gets the words a ConfigCommand's ZoneSpec gets (core.geometry)."""
+    from sitewatch.core.geometry import polygon_problem
+    from sitewatch.edge.config.errors import ConfigError
+
+    bow_tie = [(0.1, 0.1), (0.9, 0.9), (0.9, 0.1), (0.1, 0.9)]
+    problem = polygon_problem(bow_tie)
+    assert problem is not None
+    text = config_file.read_text().replace(
+        "points: [[0.0, 0.12], [1.0, 0.12], [1.0, 1.0], [0.0, 1.0]]",
+        "points: [[0.1, 0.1], [0.9, 0.9], [0.9, 0.1], [0.1, 0.9]]",
+        1,
+    )
+    config_file.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_config(config_file)
+    expected, _, got = problem.partition(", got ")
+    assert len(err.value.problems) == 1
+    found = err.value.problems[0]
+    assert found.expected == expected and got.startswith(found.got)
+    assert found.path == "cameras[0].zones[0]" and found.line is not None

@@ -331,3 +331,41 @@ def test_json_schema_requires_the_schema_field_and_forbids_extras(model: type[m.
     assert doc["additionalProperties"] is False
     described = [name for name, prop in doc["properties"].items() if "description" in prop]
     assert described == list(doc["properties"])
+
+
+BOW_TIE = [(0.1, 0.1), (0.9, 0.9), (0.9, 0.1), (0.1, 0.9)]
+
+
+@pytest.mark.parametrize(
+    ("points", "words"),
+    [
+        (BOW_TIE, "edge 1 (corner 1 to 2) crossing edge 3 (corner 3 to 4), a bow-tie"),
+        ([(0.1, 0.1), (0.9, 0.1), (0.1, 0.1), (0.5, 0.9)], "corner 3 at the same place as"),
+        ([(0.1, 0.1), (0.5, 0.5), (0.9, 0.9)], "lie on one line"),
+        ([(0.1, 0.1), (0.9, 0.1), (0.5, 0.1), (0.5, 0.9)], "edge 1 (corner 1 to 2) crossing"),
+    ],
+)
+def test_a_zone_that_is_no_simple_polygon_is_refused_with_the_geometry_words(
+    points: list[tuple[float, float]], words: str
+) -> None:
+    """The contract's ZoneSpec refuses with exactly the text of core.geometry.polygon_problem
+    (the edge's config and the console's editor say the same)."""
+    from sitewatch.core.geometry import polygon_problem
+
+    problem = polygon_problem(points)
+    assert problem is not None and words in problem
+    with pytest.raises(ValidationError) as err:
+        m.ZoneSpec(id="z", kind="helmet_required", points=points)
+    assert problem in str(err.value)
+    payload = json.dumps(
+        {"id": "z", "kind": "helmet_required", "points": [list(p) for p in points]}
+    )
+    with pytest.raises(ValidationError, match="polygon"):
+        m.ZoneSpec.model_validate_json(payload)
+
+
+def test_a_simple_polygon_in_any_direction_is_a_zone() -> None:
+    square = [(0.1, 0.1), (0.9, 0.1), (0.9, 0.9), (0.1, 0.9)]
+    concave = [(0.1, 0.1), (0.9, 0.1), (0.5, 0.5), (0.9, 0.9), (0.1, 0.9)]
+    for points in (square, square[::-1], concave, concave[::-1]):
+        assert m.ZoneSpec(id="z", kind="mask", points=points).points == points

@@ -50,6 +50,7 @@ from sitewatch.contract.topics import (
     stats,
     topic_table,
 )
+from sitewatch.core.geometry import polygon_problem
 
 __all__ = [
     "ANY",
@@ -307,8 +308,16 @@ class ZoneSpec(Strict):
     points: list[tuple[Unit, Unit]] = Field(
         min_length=3,
         max_length=200,
-        description="Polygon corners as [x, y] normalised 0..1 (x right, y down).",
+        description="Polygon corners as [x, y] normalised 0..1 (x right, y down), in order "
+        "around the outline: no corner twice, edges that do not cross (no bow-tie), an area.",
     )
+
+    @model_validator(mode="after")
+    def _simple_polygon(self) -> ZoneSpec:
+        problem = polygon_problem(self.points)  # the edge's config checks its zones the same
+        if problem is not None:
+            raise ValueError(problem)
+        return self
 
 
 class CameraConfig(Message):

@@ -36,7 +36,7 @@ from pydantic import (
 from sitewatch.contract.messages import ID_PATTERN, Label, RuleName, ZoneKind
 from sitewatch.contract.signing import SigningKeyError, parse_public_key
 from sitewatch.contract.vocabulary import LABELS
-from sitewatch.core.geometry import polygon_area
+from sitewatch.core.geometry import polygon_problem
 from sitewatch.edge.config.rule_specs import RULE_SPECS, RuleSpec, UnknownRule
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -85,11 +85,10 @@ class Zone(Strict):
     )
 
     @model_validator(mode="after")
-    def _has_area(self) -> Zone:
-        if polygon_area(self.points) < 1e-6:
-            raise ValueError(
-                f"a polygon with an area, got points that lie on one line: {self.points}"
-            )
+    def _simple_polygon(self) -> Zone:
+        problem = polygon_problem(self.points)  # the same words as the contract's ZoneSpec
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
 
