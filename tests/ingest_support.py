@@ -67,9 +67,17 @@ class LiveConsole(Console):
     async def _subscribe(self) -> asyncio.Queue[LiveEvent]:
         return self.state.hub.subscribe()
 
-    def next_event(self, q: asyncio.Queue[LiveEvent]) -> LiveEvent:
+    def next_event(
+        self, q: asyncio.Queue[LiveEvent], skip: tuple[str, ...] = ("incident",)
+    ) -> LiveEvent:
+        """The next event not of a kind in ``skip`` (by default the incident events that follow
+        each alert's: tests of incidents pass ``skip=()``)."""
+
         async def get() -> LiveEvent:
-            return await asyncio.wait_for(q.get(), 20.0)
+            while True:
+                event = await asyncio.wait_for(q.get(), 20.0)
+                if event.kind not in skip:
+                    return event
 
         return self.client.portal.call(get)  # type: ignore[union-attr]
 

@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from sitewatch.console.api import headers as security_headers
 from sitewatch.console.api import routes
+from sitewatch.console.api.routes import incidents
 from sitewatch.console.domain.errors import ConsoleError
 from sitewatch.console.domain.security import LoginLimiter
 from sitewatch.console.settings import Settings
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(WorkflowError, domain_error)
     for router in routes.ROUTERS:
         app.include_router(router)
+    app.include_router(incidents.router)
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="console")
     return app
 

@@ -141,6 +141,7 @@ class AlertOut(Out):
     acknowledged_at: datetime | None
     closed_at: datetime | None
     snapshot_url: str | None = None
+    incident_id: str | None = Field(None, description="The incident the alert belongs to.")
 
 
 class AlertPage(Out):
@@ -188,6 +189,80 @@ class ActionIn(In):
     action: ActionName
     note: str = Field("", max_length=4000)
     assignee: str | None = Field(None, max_length=64, description="Required for 'assign'.")
+
+
+IncidentAction = Literal["acknowledge", "assign", "resolve", "false_positive"]
+"""Actions on an incident or a selection: each applied to every alert it covers that allows it."""
+
+
+class IncidentOut(Out):
+    """Alerts of one site, camera, rule and zone close in time (domain/incidents.py)."""
+
+    id: str
+    site_id: str
+    camera_id: str
+    rule: RuleName
+    zone_id: str | None
+    state: AlertState
+    assignee: str | None
+    first_at: datetime
+    last_at: datetime
+    alert_count: int
+    new_alerts: int = Field(0, description="Alerts of the incident still in state 'new'.")
+    best_alert_id: str | None
+    best_score: float
+    reopen_count: int
+    created_at: datetime
+    updated_at: datetime
+    acknowledged_at: datetime | None
+    closed_at: datetime | None
+    snapshot_url: str | None = Field(None, description="The best alert's snapshot, if stored.")
+
+
+class IncidentPage(Out):
+    items: list[IncidentOut]
+    total: int
+
+
+class IncidentView(IncidentOut):
+    """One incident with every alert in it (oldest first) and the actions the user may take."""
+
+    alerts: list[AlertOut]
+    allowed_actions: list[IncidentAction]
+
+
+class IncidentActionIn(In):
+    action: IncidentAction
+    note: str = Field("", max_length=4000)
+    assignee: str | None = Field(None, max_length=64, description="Required for 'assign'.")
+
+
+class BulkActionIn(IncidentActionIn):
+    """One action on a selection; each id is one item, done or refused on its own."""
+
+    alert_ids: list[str] = Field([], max_length=500)
+    incident_ids: list[str] = Field([], max_length=500)
+
+    @model_validator(mode="after")
+    def _some(self) -> BulkActionIn:
+        if not self.alert_ids and not self.incident_ids:
+            raise ValueError("expected alert_ids or incident_ids (or both), got neither")
+        return self
+
+
+class BulkItemOut(Out):
+    kind: Literal["alert", "incident"]
+    id: str
+    ok: bool
+    status: int = Field(description="200 when done, else the status a single request gets.")
+    state: AlertState | None = Field(description="The item's state after the request.")
+    detail: str | None = Field(None, description="Why it was refused.")
+
+
+class BulkResultOut(Out):
+    items: list[BulkItemOut]
+    done: int
+    refused: int
 
 
 class SiteOut(Out):
@@ -289,6 +364,10 @@ class DayCount(Out):
 class StatsOut(Out):
     per_day: list[DayCount]
     by_state: dict[str, int]
+    incidents_by_state: dict[str, int] = Field(
+        {}, description="Incidents per state, of those whose first alert falls in the range."
+    )
+    incidents: int = Field(0, description="Incidents whose first alert falls in the range.")
     ack_seconds_median: float | None
     ack_seconds_p90: float | None
     acknowledged: int

@@ -7,10 +7,12 @@ Every field can be set as ``SITEWATCH_<FIELD>`` (e.g. ``SITEWATCH_DATABASE_URL``
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sitewatch.contract.messages import RuleName
 
 Language = Literal["zh-CN", "en"]
 
@@ -150,6 +152,21 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds evidence may wait for the alert that lists it (default 6 h); an "
         "edge whose link drops between a file and its listing must send the listing within it.",
+    )
+    incident_window_s: float = Field(
+        300.0,
+        gt=0,
+        le=86400,
+        description="Seconds between the last alert of an incident and a new one of the same "
+        "site, camera, rule and zone within which the new one joins it (or re-opens it, if "
+        "closed) instead of starting an incident of its own; a rule's own window in "
+        "incident_windows_s wins. The default is not measured here: it is a few times the "
+        "repeat interval the issue 14 walk-through saw at the demo's gate camera.",
+    )
+    incident_windows_s: dict[RuleName, Annotated[float, Field(gt=0, le=86400)]] = Field(
+        {},
+        description='Per-rule incident windows in seconds, e.g. {"no_helmet": 600} (as JSON in '
+        "SITEWATCH_INCIDENT_WINDOWS_S); rules not named use incident_window_s.",
     )
     notify_poll_s: float = Field(
         1.0,

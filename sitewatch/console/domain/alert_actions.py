@@ -35,6 +35,31 @@ def take_action(
     refreshed); the step taken. Raises the workflow's errors for a step it does not allow,
     :class:`Invalid` for an assignee who may not take the alert, :class:`Conflict` when the
     alert changed while the user acted (two managers on one alert: one wins)."""
+    try:
+        change = record_step(
+            s, user, alert, action, note=note, assignee=assignee, client=client, now=now
+        )
+    except Conflict:
+        s.rollback()
+        raise
+    s.commit()
+    s.refresh(alert)
+    return change
+
+
+def record_step(
+    s: Session,
+    user: User,
+    alert: Alert,
+    action: ActionName,
+    *,
+    note: str,
+    assignee: str | None,
+    client: str | None,
+    now: datetime,
+) -> Change:
+    """:func:`take_action`'s step, its action row and audit row added to ``s`` but not
+    committed (an incident's steps commit together: domain/incidents.py)."""
     change = step(
         Workflow(alert.state, alert.assignee, alert.acknowledged_at, alert.closed_at),
         action,
@@ -58,7 +83,6 @@ def take_action(
         .execution_options(synchronize_session=False)
     )
     if done.rowcount != 1:  # type: ignore[attr-defined]
-        s.rollback()
         raise Conflict(f"alert {alert.id} changed while you acted on it: reload it and try again")
     s.add(
         AlertAction(
@@ -86,8 +110,6 @@ def take_action(
         detail=detail,
         client=client,
     )
-    s.commit()
-    s.refresh(alert)
     return change
 
 

@@ -1,5 +1,5 @@
-"""The live events ingest publishes: rows as the API shows them (AlertOut, CameraOut, SiteOut,
-ConfigRequestOut).
+"""The live events ingest publishes: rows as the API shows them (AlertOut, IncidentOut, CameraOut,
+SiteOut, ConfigRequestOut).
 
 Cameras of an offline edge are reported ``offline`` whatever their last status said.
 """
@@ -9,10 +9,11 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from sitewatch.console.domain.incident_views import incident_outs
 from sitewatch.console.domain.queries import OPEN_STATES, alert_out, camera_out_of, snapshot_names
 from sitewatch.console.events import LiveEvent
 from sitewatch.console.schemas import CameraOut, ConfigRequestOut, SiteOut
-from sitewatch.console.store.models import Alert, Camera, ConfigRequest, Site
+from sitewatch.console.store.models import Alert, Camera, ConfigRequest, Incident, Site
 
 
 def _open_alerts(s: Session, site_id: str, camera_id: str | None = None) -> int:
@@ -46,6 +47,12 @@ def site_out(s: Session, site: Site) -> SiteOut:
 def live_alert(s: Session, alert: Alert) -> LiveEvent:
     out = alert_out(alert, snapshot_names(s, [alert.id]).get(alert.id))
     return LiveEvent("alert", alert.site_id, out.model_dump(mode="json"))
+
+
+def live_incident(s: Session, incident: Incident) -> LiveEvent:
+    """An incident created or changed (kind ``incident``): its IncidentOut."""
+    [out] = incident_outs(s, [incident])
+    return LiveEvent("incident", incident.site_id, out.model_dump(mode="json"))
 
 
 def live_camera(s: Session, camera: Camera, site: Site | None = None) -> LiveEvent:

@@ -1,4 +1,5 @@
-"""Alert messages and evidence bytes: idempotent upsert by alert id, files verified on arrival.
+"""Alert messages and evidence bytes: idempotent upsert by alert id, files verified on arrival,
+each alert grouped into its incident (sitewatch.console.domain.incidents).
 
 Delivery is at-least-once and may reorder, so a repeated ``(id, seq)`` changes nothing (unless
 a verified message replaces an unverified one); every new ``seq`` adds a timeline row and only
@@ -24,7 +25,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sitewatch.console.domain import audit
-from sitewatch.console.domain.live import live_alert
+from sitewatch.console.domain.incidents import group_alert
+from sitewatch.console.domain.live import live_alert, live_incident
 from sitewatch.console.ingest.context import Context, IngestError, ensure_camera
 from sitewatch.console.store.models import Alert, AlertEventRow, Evidence
 from sitewatch.contract import messages as m
@@ -96,7 +98,9 @@ def on_alert(s: Session, ctx: Context, msg: m.AlertEvent) -> None:
             setattr(seen, name, value)
     s.flush()
     _list_evidence(s, ctx, alert, msg.evidence)
+    grouped = group_alert(s, alert, ctx.incident_windows, now=ctx.received_at)
     ctx.events.append(live_alert(s, alert))
+    ctx.events.append(live_incident(s, grouped.incident))
 
 
 def _update(s: Session, ctx: Context, alert: Alert, msg: m.AlertEvent) -> None:

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from sitewatch.console.domain.incidents import Windows
 from sitewatch.console.events import LiveEvent
 from sitewatch.console.ingest.topics import Route
 from sitewatch.console.store.evidence import EvidenceStore
@@ -34,6 +35,8 @@ class Context:
     retained: bool = False
     # the registered edge key (base64) the message verified with (sitewatch.console.ingest.trust)
     signed_by: str | None = None
+    # how close in time alerts of one camera, rule and zone form one incident
+    incident_windows: Windows = field(default_factory=Windows)
     events: list[LiveEvent] = field(default_factory=list)
     rejects: list[tuple[str, str]] = field(default_factory=list)  # (topic, reason)
 

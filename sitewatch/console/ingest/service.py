@@ -27,6 +27,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from sitewatch.console.domain import retention
+from sitewatch.console.domain.incidents import Windows
 from sitewatch.console.events import EventHub
 from sitewatch.console.ingest.alerts import on_alert, on_evidence
 from sitewatch.console.ingest.bounds import Bounds, check_bounds
@@ -122,6 +123,8 @@ class Ingest:
             site_staged_bytes=settings.evidence_staged_site_max_bytes,
         )
         self.bounds = Bounds(settings.clock_skew_max_s, self.quota)
+        per_rule = {str(rule): sec for rule, sec in settings.incident_windows_s.items()}
+        self.windows = Windows(settings.incident_window_s, per_rule)
         self.store = EvidenceStore(settings.evidence_dir, self.quota)
         self.prefix = settings.topic_prefix
         self.subscriptions = m.console_subscriptions(self.prefix)
@@ -327,6 +330,7 @@ class Ingest:
         attempt = 0
         while True:
             ctx = Context(self.store, self.prefix, item.topic, where, item.at, item.retained)
+            ctx.incident_windows = self.windows
             try:
                 with self.db.session() as s:
                     dispatch(s, ctx, item.payload, self.bounds)

@@ -1,9 +1,9 @@
 """Live events for the web console as Server-Sent Events.
 
-Each event is named ``alert``, ``camera``, ``site`` or ``config``; its ``data`` is the
-``AlertOut`` / ``CameraOut`` / ``SiteOut`` / ``ConfigRequestOut`` as JSON. Only events of the
-user's sites and cameras (and kinds their role may read) are sent; a ``: ping`` comment goes
-out every :data:`PING_SECONDS`.
+Each event is named ``alert``, ``incident``, ``camera``, ``site`` or ``config``; its ``data`` is
+the ``AlertOut`` / ``IncidentOut`` / ``CameraOut`` / ``SiteOut`` / ``ConfigRequestOut`` as JSON.
+Only events of the user's sites and cameras (and kinds their role may read) are sent; a
+``: ping`` comment goes out every :data:`PING_SECONDS`.
 
 Invariant: a stream lives only as long as its session. Every :data:`SESSION_CHECK_SECONDS` it
 looks the session up again; after a logout, expiry, disabling, a change of role, sites or
@@ -41,6 +41,7 @@ POLL_SECONDS: float = 0.5  # how often a quiet stream checks for shutdown and di
 SESSION_CHECK_SECONDS: float = 2.0  # how often a stream checks that its session still holds
 NEEDS: Final[dict[str, Capability]] = {
     "alert": "alerts.read",
+    "incident": "alerts.read",
     "camera": "cameras.read",
     "config": "cameras.read",
     "site": "alerts.read",

@@ -1,5 +1,5 @@
-"""Statistics (violations per day per site, camera and rule; time to acknowledge), limited to
-the user's sites."""
+"""Statistics (violations per day per site, camera and rule; time to acknowledge; incidents per
+state), limited to the user's sites."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ from sqlalchemy import BigInteger, ColumnElement, Integer, cast, extract, func, 
 from sqlalchemy.orm import Session
 
 from sitewatch.console.api.deps import DB, require
+from sitewatch.console.domain.incident_views import incident_filters
 from sitewatch.console.domain.queries import alert_filters
 from sitewatch.console.schemas import DayCount, StatsOut
-from sitewatch.console.store.models import ALERT_STATES, Alert, Site, User
+from sitewatch.console.store.models import ALERT_STATES, Alert, Incident, Site, User
 
 router = APIRouter(prefix="/api", tags=["stats"])
 QUARTER_HOUR_S = 900
@@ -35,7 +36,8 @@ def stats(
     """Alerts per day, site, camera and rule (by ``started_at``; a site's days are its local
     dates, in the time zone its edge reports, UTC while unknown); alerts per state; time
     to acknowledge = ``acknowledged_at - received_at`` (from the moment the console had it),
-    median and 90th percentile (linear interpolation) in seconds."""
+    median and 90th percentile (linear interpolation) in seconds; incidents per state (by their
+    first alert's start)."""
     where = alert_filters(user, site=site, camera=camera, since=since, until=until)
     by_state: dict[str, int] = dict.fromkeys(ALERT_STATES, 0)
     for state, n in s.execute(
@@ -48,13 +50,38 @@ def stats(
         )
     ).all()
     seconds = sorted(max(0.0, (a - r).total_seconds()) for r, a in acked if a is not None)
+    incidents = _incidents_by_state(s, user, site, camera, since, until)
     return StatsOut(
         per_day=_per_local_day(s, where),
         by_state=by_state,
+        incidents_by_state=incidents,
+        incidents=sum(incidents.values()),
         ack_seconds_median=percentile(seconds, 0.5),
         ack_seconds_p90=percentile(seconds, 0.9),
         acknowledged=len(seconds),
     )
+
+
+def _incidents_by_state(
+    s: Session,
+    user: User,
+    site: str | None,
+    camera: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> dict[str, int]:
+    """Incidents per state whose first alert started in ``[since, until)``."""
+    where = incident_filters(user, site=site, camera=camera)
+    if since is not None:
+        where.append(Incident.first_at >= since)
+    if until is not None:
+        where.append(Incident.first_at < until)
+    counts: dict[str, int] = dict.fromkeys(ALERT_STATES, 0)
+    for state, n in s.execute(
+        select(Incident.state, func.count()).where(*where).group_by(Incident.state)
+    ):
+        counts[state] = n
+    return counts
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float | None:

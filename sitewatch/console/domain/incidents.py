@@ -1,0 +1,285 @@
+"""Incidents: alerts of one (site, camera, rule, zone) close together in time, as one unit of work.
+
+Grouping (:func:`group_alert`, called by ingest for every stored alert message): a new alert
+joins the open incident of its key whose alerts reach within the rule's window of its start
+(:class:`Windows`), else the most recent such incident even if closed (it re-opens: state back
+to ``new``, audited as user ``ingest``), else starts an incident. The counts, first and last
+time and best alert are recomputed from the alerts each time (:func:`refresh`), so a message
+delivered again never counts twice.
+
+Actions (:func:`act_on_incident`): the workflow step (workflow.py) on every alert of the
+incident that allows it, each with its own action and audit row, and on the incident itself
+when its state allows it; all of one incident commit together or not at all. An alert joining
+an incident someone already acknowledged stays ``new`` (``new_alerts`` counts them) until an
+action covers it: nobody acknowledged it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Final, Literal
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from sitewatch.console.domain import audit
+from sitewatch.console.domain.alert_actions import record_step
+from sitewatch.console.domain.errors import Conflict, ConsoleError
+from sitewatch.console.settings import Settings
+from sitewatch.console.store.models import Alert, Incident, User
+from sitewatch.console.workflow import (
+    CLOSED_STATES,
+    ActionName,
+    InvalidTransition,
+    Workflow,
+    WorkflowError,
+    allowed_actions,
+    step,
+)
+
+DEFAULT_WINDOW_S: Final[float] = Settings.model_fields["incident_window_s"].default
+INGEST_USER: Final = "ingest"
+INCIDENT_ACTIONS: Final[tuple[ActionName, ...]] = (
+    "acknowledge",
+    "assign",
+    "resolve",
+    "false_positive",
+)
+Outcome = Literal["created", "joined", "reopened", "updated"]
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Seconds within which a new alert joins an incident: per rule name, else ``default_s``."""
+
+    default_s: float = DEFAULT_WINDOW_S
+    per_rule_s: Mapping[str, float] = field(default_factory=dict)
+
+    def of(self, rule: str) -> timedelta:
+        return timedelta(seconds=self.per_rule_s.get(rule, self.default_s))
+
+
+@dataclass(frozen=True)
+class Grouped:
+    incident: Incident
+    outcome: Outcome
+
+
+def key_of(alert: Alert) -> tuple[str, str, str, str | None]:
+    """(site, camera, rule, zone) of an alert; an empty zone id is no zone (None)."""
+    return alert.site_id, alert.camera_id, alert.rule, alert.zone_id or None
+
+
+def _key_of_incident(incident: Incident) -> tuple[str, str, str, str | None]:
+    return incident.site_id, incident.camera_id, incident.rule, incident.zone_id
+
+
+def incident_for(s: Session, alert: Alert) -> Incident | None:
+    """The incident ``alert`` belongs to (None before ingest grouped it)."""
+    return None if alert.incident_id is None else s.get(Incident, alert.incident_id)
+
+
+def group_alert(s: Session, alert: Alert, windows: Windows, *, now: datetime) -> Grouped:
+    """Put ``alert`` (flushed) in its incident, creating or re-opening one as needed, and
+    bring the incident's counts up to date. Idempotent: an alert already grouped under its
+    key only refreshes its incident."""
+    current = incident_for(s, alert)
+    if current is not None and _key_of_incident(current) == key_of(alert):
+        refresh(s, current, now)
+        return Grouped(current, "updated")
+    if current is not None:  # a newer message changed the alert's rule or zone: regroup it
+        alert.incident_id = None
+        s.flush()
+        if refresh(s, current, now) == 0:
+            s.delete(current)
+    site, camera, rule, zone = key_of(alert)
+    window = windows.of(rule)
+    candidates = s.scalars(
+        select(Incident)
+        .where(
+            Incident.site_id == site,
+            Incident.camera_id == camera,
+            Incident.rule == rule,
+            Incident.zone_id.is_(None) if zone is None else Incident.zone_id == zone,
+            Incident.last_at >= alert.started_at - window,
+            Incident.first_at <= alert.last_seen_at + window,
+        )
+        .order_by(Incident.last_at.desc(), Incident.id)
+    ).all()
+    open_ = [i for i in candidates if i.state not in CLOSED_STATES]
+    outcome: Outcome = "joined"
+    if open_:
+        incident = open_[0]
+    elif candidates:
+        incident = candidates[0]
+        _reopen(s, incident, alert, window, now)
+        outcome = "reopened"
+    else:
+        incident = Incident(
+            id=str(uuid.uuid4()), site_id=site, camera_id=camera, rule=rule, zone_id=zone,
+            state="new", first_at=alert.started_at, last_at=alert.last_seen_at, alert_count=0,
+            best_alert_id=alert.id, best_score=alert.score, reopen_count=0,
+            created_at=now, updated_at=now,
+        )  # fmt: skip
+        s.add(incident)
+        s.flush()  # the row first: the alert's foreign key names it
+        outcome = "created"
+    alert.incident_id = incident.id
+    s.flush()
+    refresh(s, incident, now)
+    return Grouped(incident, outcome)
+
+
+def _reopen(s: Session, incident: Incident, alert: Alert, window: timedelta, now: datetime) -> None:
+    """The violation came back within the window: the closed incident is open work again."""
+    detail = (
+        f"{incident.state} -> new: alert {alert.id} started within {window.total_seconds():g} s "
+        f"of the incident's last alert"
+    )
+    incident.state, incident.assignee = "new", None
+    incident.acknowledged_at, incident.closed_at = None, None
+    incident.reopen_count += 1
+    audit.record(
+        s, INGEST_USER, "reopen", "incident", incident.id,
+        site_id=incident.site_id, camera_id=incident.camera_id, detail=detail, at=now,
+    )  # fmt: skip
+
+
+def refresh(s: Session, incident: Incident, now: datetime) -> int:
+    """Recompute count, first and last time and best alert from the incident's alerts; the
+    count."""
+    count, first, last = s.execute(
+        select(func.count(), func.min(Alert.started_at), func.max(Alert.last_seen_at)).where(
+            Alert.incident_id == incident.id
+        )
+    ).one()
+    if count:
+        best = s.execute(
+            select(Alert.id, Alert.score)
+            .where(Alert.incident_id == incident.id)
+            .order_by(Alert.score.desc(), Alert.started_at, Alert.id)
+            .limit(1)
+        ).one()
+        incident.first_at, incident.last_at = first, last
+        incident.best_alert_id, incident.best_score = best.id, best.score
+    incident.alert_count = int(count)
+    incident.updated_at = now
+    s.flush()
+    return int(count)
+
+
+def incident_alerts(s: Session, incident: Incident) -> Sequence[Alert]:
+    """The incident's alerts, oldest first."""
+    return s.scalars(
+        select(Alert).where(Alert.incident_id == incident.id).order_by(Alert.started_at, Alert.id)
+    ).all()
+
+
+def new_alert_counts(s: Session, incident_ids: Sequence[str]) -> dict[str, int]:
+    """incident id → how many of its alerts are still ``new``."""
+    if not incident_ids:
+        return {}
+    rows = s.execute(
+        select(Alert.incident_id, func.count())
+        .where(Alert.incident_id.in_(list(incident_ids)), Alert.state == "new")
+        .group_by(Alert.incident_id)
+    )
+    return {str(i): int(n) for i, n in rows}
+
+
+def incident_actions(s: Session, incident: Incident) -> list[ActionName]:
+    """The incident actions that would change something now: allowed from the incident's
+    state or from the state of one of its alerts."""
+    states = {incident.state, *(a.state for a in incident_alerts(s, incident))}
+    return [a for a in INCIDENT_ACTIONS if any(a in allowed_actions(st) for st in states)]
+
+
+def act_on_incident(
+    s: Session,
+    user: User,
+    incident: Incident,
+    action: ActionName,
+    *,
+    note: str,
+    assignee: str | None,
+    client: str | None,
+    now: datetime,
+) -> list[Alert]:
+    """Apply ``action`` to every alert of ``incident`` that allows it (each audited) and to the
+    incident when its state allows it; commit all or nothing. The alerts stepped (refreshed).
+    Raises the workflow's errors when no part allows it, :class:`Conflict` when an alert or
+    the incident changed meanwhile, and what :func:`record_step` raises."""
+    if action not in INCIDENT_ACTIONS:
+        raise WorkflowError(
+            f"expected one of {', '.join(INCIDENT_ACTIONS)} on an incident, got {action!r}: "
+            "act on its alerts one by one for other steps"
+        )
+    try:
+        targets = [a for a in incident_alerts(s, incident) if action in allowed_actions(a.state)]
+        own = action in allowed_actions(incident.state)
+        if not targets and not own:
+            raise InvalidTransition(incident.state, action)
+        for alert in targets:
+            record_step(
+                s, user, alert, action, note=note, assignee=assignee, client=client, now=now
+            )
+        if own:
+            _step_incident(s, user, incident, action, note, assignee, client, now, len(targets))
+        s.commit()
+    except Exception:
+        s.rollback()
+        raise
+    for alert in targets:
+        s.refresh(alert)
+    s.refresh(incident)
+    return targets
+
+
+def _step_incident(
+    s: Session,
+    user: User,
+    incident: Incident,
+    action: ActionName,
+    note: str,
+    assignee: str | None,
+    client: str | None,
+    now: datetime,
+    stepped: int,
+) -> None:
+    current = Workflow(
+        incident.state, incident.assignee, incident.acknowledged_at, incident.closed_at
+    )
+    change = step(current, action, username=user.username, at=now, note=note, assignee=assignee)
+    done = s.execute(
+        update(Incident)
+        .where(Incident.id == incident.id, Incident.state == change.from_state)
+        .values(
+            state=change.to_state,
+            assignee=change.assignee,
+            updated_at=now,
+            acknowledged_at=change.acknowledged_at,
+            closed_at=change.closed_at,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict(
+            f"incident {incident.id} changed while you acted on it: reload it and try again"
+        )
+    detail = f"{change.from_state} -> {change.to_state}, {stepped} alert(s)"
+    if action == "assign":
+        detail += f", assignee {change.assignee}"
+    audit.record(
+        s, user, action, "incident", incident.id, site_id=incident.site_id,
+        camera_id=incident.camera_id, detail=detail, client=client, at=now,
+    )  # fmt: skip
+
+
+def error_status(exc: Exception) -> int:
+    """The HTTP status a single request would get for ``exc`` (as ``create_app`` maps it)."""
+    if isinstance(exc, ConsoleError):
+        return exc.status
+    return 409 if isinstance(exc, InvalidTransition) else 422
