@@ -1,10 +1,11 @@
 """Who gets what, and escalation: alerts become outbox rows for the routes that match them.
 
-A new alert (received within the lookback) reaches level 1: one notification per enabled
-level-1 route whose sites, cameras, rules and hours match it. An alert still ``new`` N minutes
-after reaching level L (L < 3) reaches L + 1 (1 site safety manager, 2 project manager,
-3 the town's command centre), audited as ``escalate``. Each level is one ``alert_notices``
-row, written with its notifications in one transaction: a restart neither skips nor repeats.
+An alert still ``new``, received within the lookback, reaches level 1: one notification per
+enabled level-1 route whose sites, cameras, rules and hours match it. An alert still ``new``
+N minutes after reaching level L (L < 3) reaches L + 1 (1 site safety manager, 2 project
+manager, 3 the town's command centre), audited as ``escalate``. Each level is one
+``alert_notices`` row, written with its notifications in one transaction: a restart neither
+skips nor repeats.
 """
 
 from __future__ import annotations
@@ -120,12 +121,12 @@ def reach_level(
 def route_new_alerts(
     s: Session, now: datetime, lookback: timedelta, escalate_after_min: float
 ) -> int:
-    """Level 1 for alerts received since ``now - lookback`` that have not reached a level yet."""
+    """Level 1 for alerts received since ``now - lookback``, still new, not at a level yet."""
     noticed = select(AlertNotice.alert_id).where(AlertNotice.alert_id == Alert.id).exists()
     alerts = list(
         s.scalars(
             select(Alert)
-            .where(Alert.received_at >= now - lookback, ~noticed)
+            .where(Alert.received_at >= now - lookback, Alert.state == "new", ~noticed)
             .order_by(Alert.received_at, Alert.id)
             .limit(BATCH)
         )

@@ -8,6 +8,11 @@ from sitewatch.console.api.routes import auth
 
 ROUTERS: list[APIRouter] = [auth.router]
 
+# before alerts: its /api/alerts/overdue must not be read as an alert id
+from sitewatch.console.api.routes import notifications  # noqa: E402
+
+ROUTERS += [notifications.router]
+
 from sitewatch.console.api.routes import alerts, events, evidence, health, sites, stats, users  # noqa: E402
 
 ROUTERS += [users.router, sites.router, alerts.router, evidence.router, stats.router]

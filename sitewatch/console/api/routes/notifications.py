@@ -1,0 +1,71 @@
+"""Notifications: routes (admins), the delivery log (admins, managers), overdue alerts (督查).
+
+Route targets come back with their secrets masked; a change without ``target`` keeps the
+stored one. Everything is limited to the user's sites and cameras.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, status
+
+from sitewatch.console.api.deps import DB, app_state, require
+from sitewatch.console.notify import manage
+from sitewatch.console.notify.manage import NotificationOut, OverdueOut, RouteIn, RouteOut
+from sitewatch.console.state import AppState
+from sitewatch.console.store.models import User
+
+router = APIRouter(prefix="/api", tags=["notifications"])
+Admin = Annotated[User, Depends(require("users.manage"))]
+
+
+@router.get("/notify/routes")
+def list_routes(user: Admin, s: DB) -> list[RouteOut]:
+    """Who gets what: every route within the admin's sites, by level."""
+    return [manage.route_out(r) for r in manage.routes_of(s, user)]
+
+
+@router.post("/notify/routes", status_code=status.HTTP_201_CREATED)
+def create_route(user: Admin, s: DB, body: RouteIn) -> RouteOut:
+    """A new route: channel and target, sites/cameras/rules/hours it covers, its level."""
+    return manage.route_out(manage.save_route(s, user, body))
+
+
+@router.put("/notify/routes/{route_id}")
+def change_route(user: Admin, s: DB, route_id: int, body: RouteIn) -> RouteOut:
+    """Change a route (without ``target``: the stored target, secrets included, stays)."""
+    return manage.route_out(manage.save_route(s, user, body, route_id))
+
+
+@router.delete("/notify/routes/{route_id}", status_code=status.HTTP_204_NO_CONTENT)
+def remove_route(user: Admin, s: DB, route_id: int) -> None:
+    """Remove a route; its notifications stay in the log (unsent ones fail, saying why)."""
+    manage.delete_route(s, user, route_id)
+
+
+@router.get("/notifications")
+def delivery_log(
+    user: Annotated[User, Depends(require("alerts.workflow"))],
+    s: DB,
+    state: Annotated[Literal["pending", "sending", "sent", "failed"] | None, Query()] = None,
+    alert: Annotated[str | None, Query(max_length=36, description="one alert's")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> list[NotificationOut]:
+    """The delivery log: every notification, its state, attempts and last error, newest first."""
+    return manage.delivery_log(s, user, state=state, alert=alert, limit=limit, offset=offset)
+
+
+@router.get("/alerts/overdue")
+def overdue_alerts(
+    user: Annotated[User, Depends(require("alerts.read"))],
+    s: DB,
+    state: Annotated[AppState, Depends(app_state)],
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[OverdueOut]:
+    """Alerts not acknowledged within ``notify_escalate_after_min`` of arriving, oldest first,
+    with the escalation level each reached: the supervisors' view (督查)."""
+    after = timedelta(minutes=state.settings.notify_escalate_after_min)
+    return manage.overdue(s, user, datetime.now(UTC), after, limit)
