@@ -25,7 +25,7 @@ from console_support import Console, add_users, console_fixture, seed_alert  # n
 from openpyxl import load_workbook
 from pypdf import PdfReader
 
-from sitewatch.console.domain.report_text import REPORT_TEXT
+from sitewatch.console.domain.report_text import REPORT_TEXT, text
 from sitewatch.console.domain.reports import first_day_of, percentile
 from sitewatch.console.store.models import Alert, AlertAction, AuditEntry, Camera, Site
 
@@ -212,6 +212,10 @@ def test_reports_are_scoped_as_alerts_are(console: Console, week: dict[str, str]
     assert console.login("zhao").get("/api/reports?site=north").status_code == 404
     south = _xlsx(console.login("zhao"), period="week", date="2026-11-16")
     assert {row[0] for row in south["by_camera"]} == {"south"}
+    # no date: yesterday in the site's zone
+    yesterday = (datetime.now(SHANGHAI) - timedelta(days=1)).date()
+    default = _xlsx(console.login("li.wei"), site="north")
+    assert [d.date() for d, _ in default["by_day"]] == [yesterday]
     assert console.login("op").get("/api/reports").status_code == 403  # no reports.read
     assert console.login("officer").get("/api/reports").status_code == 403
     for day in ("2026-11-31", "0001-01-01", "9999-12-31"):  # no such day; beyond the calendar
@@ -282,6 +286,11 @@ def test_an_alert_s_evidence_report_is_one_page_with_hashes_in_chinese(console: 
 
 def test_report_words_exist_in_both_languages() -> None:
     assert set(REPORT_TEXT["en"]) == set(REPORT_TEXT["zh-CN"])
+    # the audit page names a report download in both languages
+    assert (text("en", "audit_object.report"), text("zh-CN", "audit_object.report")) == (
+        "report",
+        "报表",
+    )
 
 
 @pytest.mark.parametrize(

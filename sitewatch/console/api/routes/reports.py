@@ -18,6 +18,7 @@ from sitewatch.console.domain.report_pdf import FontMissing, report_pdf
 from sitewatch.console.domain.report_text import Lang, text
 from sitewatch.console.domain.report_xlsx import report_xlsx
 from sitewatch.console.domain.reports import (
+    DAYS,
     OVERDUE_AFTER_MIN,
     Period,
     build_report,
@@ -50,6 +51,8 @@ def report(
         date | None,
         Query(
             alias="date",
+            ge=DAYS[0],
+            le=DAYS[1],
             description="a local date (YYYY-MM-DD) of the day, or any day of the week "
             "(Monday to Sunday); default: yesterday in the site's zone (UTC for all sites)",
         ),
