@@ -265,6 +265,14 @@ class BulkResultOut(Out):
     refused: int
 
 
+class ConfigRegressed(Out):
+    """An edge or camera reporting an older config version than the last change it applied."""
+
+    applied: str = Field(description="Version of the last change the edge applied.")
+    reported: str = Field(description="The older version it reports now.")
+    since: datetime = Field(description="When the console first saw it go back.")
+
+
 class SiteOut(Out):
     id: str
     name: str
@@ -278,6 +286,9 @@ class SiteOut(Out):
         None,
         description="IANA time zone of the site as its edge reports it (e.g. Asia/Shanghai): "
         "its days are counted and its times shown in it; None until the edge sends one (UTC).",
+    )
+    config_regressed: ConfigRegressed | None = Field(
+        None, description="Set while the edge runs an older config than it last applied."
     )
 
 
@@ -300,6 +311,11 @@ class CameraOut(Out):
     snapshot_at: datetime | None
     last_alert_at: datetime | None = None
     open_alerts: int = 0
+    config_regressed: ConfigRegressed | None = Field(
+        None,
+        description="Set while the camera reports an older config than it last applied: "
+        "POST .../config/resend re-sends the lost change.",
+    )
 
 
 class CameraConfigOut(Out):

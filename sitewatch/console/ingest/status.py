@@ -6,6 +6,10 @@ offline with it; a retained camera status read while the edge is offline is old 
 does not bring the camera back online. An 'offline' status of an edge run older than the one
 the console knows (its ``started_at`` is earlier) is old news too, or forged: refused.
 
+An edge or camera config reporting an older version than the last change applied there is
+marked (``config_regressed``), audited and shown live
+(:mod:`sitewatch.console.domain.config_regress`).
+
 A config result is believed only as the first answer to a request this console sent to that
 site, made after the request was sent (give or take ``clock_skew_max_s``); a second answer
 that says something else is refused.
@@ -18,6 +22,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from sitewatch.console.domain.config_regress import check_camera, check_site
 from sitewatch.console.domain.live import live_camera, live_config, live_site
 from sitewatch.console.ingest.context import Context, IngestError, ensure_camera, ensure_site
 from sitewatch.console.store.models import Camera, ConfigRequest
@@ -64,6 +69,7 @@ def on_edge_status(s: Session, ctx: Context, msg: m.EdgeStatus) -> None:
     if msg.timezone is not None:
         site.timezone = msg.timezone
     site.last_seen_at = ctx.received_at
+    check_site(s, site, ctx.received_at)
     s.flush()
     ctx.events.append(live_site(s, site))
     if msg.state == "offline":
@@ -96,6 +102,7 @@ def on_camera_config(s: Session, ctx: Context, msg: m.CameraConfig) -> None:
     camera.zones = [zone.model_dump(mode="json") for zone in msg.zones]
     camera.rules = {rule: dict(values) for rule, values in msg.rules.items()}
     camera.config_version = msg.version
+    check_camera(s, camera, ctx.received_at)
     s.flush()
     ctx.events.append(live_camera(s, camera))
 

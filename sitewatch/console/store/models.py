@@ -89,6 +89,8 @@ class Site(Base):
     stats_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # IANA zone the edge reports (EdgeStatus.timezone); None until an edge sends one (UTC then)
     timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # the edge runs an older config version than it last applied (domain/config_regress.py)
+    config_regressed: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class Camera(Base):
@@ -110,6 +112,8 @@ class Camera(Base):
     config_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
     snapshot_path: Mapped[str | None] = mapped_column(String(500), nullable=True)
     snapshot_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # the camera reports an older config version than it last applied (domain/config_regress.py)
+    config_regressed: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class Alert(Base):
@@ -305,6 +309,7 @@ class BrokerAccount(Base):
     public_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
 
 class NotifyRoute(Base):
     """Who gets what (sitewatch/console/notify/routing.py): a channel and its target, for

@@ -4,7 +4,8 @@ The edge decides: the change goes out through
 :func:`sitewatch.console.domain.config_changes.send_change` (signed, against the version the
 operator edited) and the edge applies it (a new version) or refuses it (with the reason). The
 request's row follows that answer; the page polls ``/api/config-requests/{id}`` or listens for the
-live ``config`` event.
+live ``config`` event. A camera that lost an applied change (its edge went back to an older
+version) gets it back through ``.../config/resend``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from sitewatch.console.api.deps import DB, app_state, check_camera, client_address, require
 from sitewatch.console.domain.config_changes import SENDING, Sender, pending_request, send_change
+from sitewatch.console.domain.config_regress import resend_change
 from sitewatch.console.permissions import can_see_camera
 from sitewatch.console.schemas import CameraConfigOut, ConfigChangeIn, ConfigRequestOut
 from sitewatch.console.state import AppState
@@ -76,6 +78,28 @@ def change_config(
     (applied with the new version, or refused with the reason) arrives later."""
     camera = _camera(s, user, site_id, camera_id)
     row = send_change(s, state, Sender(user, client_address(request)), camera, body)
+    return ConfigRequestOut.model_validate(row)
+
+
+@router.post(
+    "/api/cameras/{site_id}/{camera_id}/config/resend",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        **NOT_FOUND,
+        **SENDING,
+        409: {"description": "the camera lost no applied change: nothing to re-send"},
+    },
+)
+def resend_config(
+    site_id: str, camera_id: str, request: Request, user: Writer, s: DB, state: State
+) -> ConfigRequestOut:
+    """Re-send the change a camera lost when its edge went back to an older config version
+    (``config_regressed``): the last applied zones and rule overrides, against the version the
+    edge runs now."""
+    camera = _camera(s, user, site_id, camera_id)
+    change, why = resend_change(s, camera)
+    sender = Sender(user, client_address(request), action="config_resend", why=why)
+    row = send_change(s, state, sender, camera, change)
     return ConfigRequestOut.model_validate(row)
 
 

@@ -1,0 +1,223 @@
+"""Configuration that goes backwards, with nothing standing in: a real edge worker (gst-rtsp-server
+camera, the real model, mosquitto) and the console in uvicorn.
+
+An operator's zone change is applied (version 2); the edge stops, its file is put back to
+version 1 and it starts again: the console marks the camera and the site (``config_regressed``),
+pushes it live, audits it, and re-sends the lost change against version 1.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from browser_support import Served, mqtt_fixture, served_fixture, wait_until  # noqa: F401
+from compose import BARE_HEAD, compose_clip
+from e2e_support import SITE, WHOLE, InProcessWorker, camera, write_config, zone
+from mqtt_broker import Mosquitto
+from rtsp_server import RtspServer, _check_gstreamer
+from sqlalchemy import select
+
+from sitewatch.console.store.models import AuditEntry, BrokerAccount
+from sitewatch.contract.signing import load_or_create_key, public_key_text
+from sitewatch.edge.config.load import load_config
+
+pytestmark = pytest.mark.slow
+CAMERA = "cam-gate"
+FIRST = [zone("gate", "helmet_required", WHOLE)]
+DRAWN = {
+    "id": "rest-corner",
+    "name": "休息区",
+    "kind": "mask",
+    "points": [[0.6, 0.6], [0.95, 0.6], [0.95, 0.95], [0.6, 0.95]],
+}
+
+
+class Edge:
+    """The site's edge: its config file, RTSP camera and (while running) worker."""
+
+    def __init__(self, folder: Path, mqtt: Mosquitto, served: Served) -> None:
+        _check_gstreamer()
+        assert served.state.signing_key is not None, "the console started without its key"
+        self.folder, self.port = folder, mqtt.port
+        self.console_key = public_key_text(served.state.signing_key)
+        edge_key = load_or_create_key(folder / "edge.key")  # where write_config keeps it
+        with served.state.db.session() as s:
+            s.add(
+                BrokerAccount(
+                    username=f"edge-{SITE}", role="edge", site_id=SITE,
+                    password_hash="$7$unused", public_key=public_key_text(edge_key),
+                )
+            )  # fmt: skip
+        self.rtsp = RtspServer({"gate": compose_clip(BARE_HEAD, 12.0, (2.0, 8.0))})
+        self.rtsp.start()
+        self.config = self.write_version_1()
+        self.worker: InProcessWorker | None = None
+
+    def write_version_1(self) -> Path:
+        cameras = [camera(CAMERA, self.rtsp.url("gate"), FIRST)]
+        return write_config(self.folder, self.port, cameras, console_public_key=self.console_key)
+
+    def start(self) -> None:
+        self.worker = InProcessWorker(self.config)
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
+
+    def close(self) -> None:
+        self.stop()
+        self.rtsp.stop()
+
+
+@pytest.fixture(name="edge")
+def edge_fixture(tmp_path: Path, mqtt: Mosquitto, served: Served) -> Iterator[Edge]:
+    edge = Edge(tmp_path, mqtt, served)
+    try:
+        edge.start()
+        yield edge
+    finally:
+        edge.close()
+
+
+class Watcher:
+    """The live stream (SSE) of one user, read in a thread: the ``camera`` events that came."""
+
+    def __init__(self, served: Served, username: str) -> None:
+        self.client = served.api(username)
+        self.cameras: list[dict[str, Any]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        kind = ""
+        try:
+            with self.client.stream("GET", "/api/events", timeout=None) as r:
+                for line in r.iter_lines():
+                    if self._stop.is_set():
+                        return
+                    if line.startswith("event: "):
+                        kind = line.removeprefix("event: ")
+                    elif line.startswith("data: ") and kind == "camera":
+                        self.cameras.append(json.loads(line.removeprefix("data: ")))
+        except httpx.HTTPError:
+            return  # closed by close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self.client.close()
+
+
+def _camera(served: Served, client: httpx.Client) -> dict[str, Any]:
+    [cam] = [c for c in served.get_json(client, f"/api/cameras?site={SITE}")]
+    assert cam["camera_id"] == CAMERA
+    return dict(cam)
+
+
+def _applied(served: Served, client: httpx.Client, request_id: str) -> dict[str, Any]:
+    def answered() -> bool:
+        got = served.get_json(client, f"/api/config-requests/{request_id}")
+        return bool(got["status"] != "pending")
+
+    wait_until(f"the edge's answer to request {request_id}", answered, 30)
+    row: dict[str, Any] = served.get_json(client, f"/api/config-requests/{request_id}")
+    assert row["status"] == "applied", row
+    return row
+
+
+def test_a_change_lost_by_an_edge_restart_is_shown_and_sent_again(
+    served: Served, edge: Edge
+) -> None:
+    served.add_user("zhao.op", "operator", [SITE])
+    served.add_user("police.wu", "police", [SITE])
+    operator = served.api("zhao.op")
+    config_url = f"/api/cameras/{SITE}/{CAMERA}/config"
+    wait_until(
+        "the edge's camera config at the console",
+        lambda: served.get_json(operator, config_url)["version"] == "1",
+        60,
+    )
+    change = {
+        "base_version": "1",
+        "zones": [*FIRST, DRAWN],
+        "rules": {"no_helmet": {"min_score": 0.45}},
+    }
+    r = operator.post(config_url, json=change)
+    assert r.status_code == 202, r.text
+    assert _applied(served, operator, r.json()["request_id"])["version"] == "2"
+    wait_until(
+        "version 2 at the console", lambda: _camera(served, operator)["config_version"] == "2"
+    )
+    assert _camera(served, operator)["config_regressed"] is None
+
+    # the edge restarts from its file put back to version 1: the operator's zone is gone
+    watcher = Watcher(served, "zhao.op")
+    edge.stop()
+    edge.write_version_1()
+    edge.start()
+    wait_until(
+        "the console's warning that the camera went back",
+        lambda: _camera(served, operator)["config_regressed"] is not None,
+        60,
+    )
+    cam = _camera(served, operator)
+    assert cam["config_version"] == "1"
+    assert {k: cam["config_regressed"][k] for k in ("applied", "reported")} == {
+        "applied": "2",
+        "reported": "1",
+    }
+    [site] = served.get_json(operator, "/api/sites")
+    assert (
+        site["config_regressed"]["applied"] == "2" and site["config_regressed"]["reported"] == "1"
+    )
+    wait_until(
+        "the warning pushed live",
+        lambda: any(c.get("config_regressed") for c in watcher.cameras if c["camera_id"] == CAMERA),
+    )
+    watcher.close()
+    with served.state.db.session() as s:
+        rows = s.scalars(select(AuditEntry).where(AuditEntry.action == "config_regressed")).all()
+        marked = sorted((row.object_type, row.object_id) for row in rows)
+    assert marked == [("camera", f"{SITE}/{CAMERA}"), ("site", SITE)], marked
+
+    # police may not re-send; the operator does, against the version the edge runs now
+    police = served.api("police.wu")
+    assert police.post(f"{config_url}/resend").status_code == 403
+    r = operator.post(f"{config_url}/resend")
+    assert r.status_code == 202, r.text
+    assert r.json()["base_version"] == "1"
+    # the edge counts on from the version it runs (today 2 again; an edge that keeps its
+    # versions across restarts may say 3): newer than what it reported, and shown
+    version = _applied(served, operator, r.json()["request_id"])["version"]
+    assert int(version) > 1, version
+    wait_until(
+        f"version {version} at the console, the warning gone",
+        lambda: (
+            _camera(served, operator)["config_regressed"] is None
+            and _camera(served, operator)["config_version"] == version
+        ),
+    )
+    shown = served.get_json(operator, config_url)
+    assert [z["id"] for z in shown["zones"]] == ["gate", "rest-corner"]
+    assert shown["rules"]["no_helmet"]["min_score"] == pytest.approx(0.45)
+    [site] = served.get_json(operator, "/api/sites")
+    assert site["config_regressed"] is None
+    assert edge.worker is not None
+    on_disk = load_config(edge.worker.worker.path)
+    assert on_disk.version == int(version)
+    assert [z.id for z in on_disk.camera(CAMERA).zones] == ["gate", "rest-corner"]
+    with served.state.db.session() as s:
+        [resent] = s.scalars(select(AuditEntry).where(AuditEntry.action == "config_resend")).all()
+        assert "re-sending version 2" in resent.detail and resent.username == "zhao.op"
+
+    # nothing is lost now: nothing to re-send
+    again = operator.post(f"{config_url}/resend")
+    assert again.status_code == 409, again.text
+    assert "nothing to re-send" in again.json()["detail"]
