@@ -90,7 +90,7 @@ function mayLeave() {
  */
 export function parseHash(hash = location.hash) {
   const raw = hash.replace(/^#\/?/, "");
-  const [path, search = ""] = raw.split("?");
+  const [path = "", search = ""] = raw.split("?");
   return { parts: path.split("/").filter(Boolean).map(decodeURIComponent), params: new URLSearchParams(search) };
 }
 
@@ -254,8 +254,8 @@ function skipLink() {
   return h("a", { class: "skip", href: "#main", text: t("app.skip"), onclick: focusMain });
 }
 
-/** @param {User} me the signed-in user */
-function renderShell(me) {
+/** @param {User} user the signed-in user */
+function renderShell(user) {
   const nav = h(
     "nav",
     { class: "main", "aria-label": t("nav.label") },
@@ -275,7 +275,7 @@ function renderShell(me) {
       liveIndicator(),
       muteButton(),
       languageSelect(),
-      h("span", { class: "who", text: `${me.username} · ${t(`role.${me.role}`)}` }),
+      h("span", { class: "who", text: `${user.username} · ${t(`role.${user.role}`)}` }),
       h("button", { type: "button", id: "logout", onclick: logout, text: t("app.logout") }),
     ),
   );

@@ -119,7 +119,7 @@ export async function api(path, { method = "GET", body, params } = {}) {
   try {
     response = await fetch(path + query(params), init);
   } catch (err) {
-    throw new ApiError(0, `network: ${err instanceof Error ? err.message : err}`, null);
+    throw new ApiError(0, `network: ${errorText(err)}`, null);
   }
   let data = null;
   const type = response.headers.get("content-type") || "";

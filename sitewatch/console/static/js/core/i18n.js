@@ -125,14 +125,19 @@ export function fmtTime(iso, zone) {
 }
 
 /**
+ * @typedef {{year: string, month: string, day: string, hour: string, minute: string,
+ *   second: string}} WallClock digits, zero-padded to 2 (the year to 4); hour 00..23
+ */
+
+/**
  * The wall-clock fields of a Date in `zone` (undefined: this browser's): year, month, ...
  * @param {Date} date
  * @param {string | undefined} zone
- * @returns {Record<string, string>}
+ * @returns {WallClock}
  */
 function wallClock(date, zone) {
   const f = new Intl.DateTimeFormat("en-US", { timeZone: zone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
-  return Object.fromEntries(f.formatToParts(date).filter((p) => p.type !== "literal").map((p) => [p.type, p.value]));
+  return /** @type {WallClock} */ (Object.fromEntries(f.formatToParts(date).filter((p) => p.type !== "literal").map((p) => [p.type, p.value])));
 }
 
 /**
@@ -175,7 +180,8 @@ export function toZoneInput(iso, zone) {
 export function fromZoneInput(value, zone) {
   const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/.exec(value || "");
   if (!m) return "";
-  const wall = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5]);
+  const [year, month, day, hour, minute] = m.slice(1, 6).map(Number);
+  const wall = Date.UTC(year ?? 0, (month ?? 1) - 1, day, hour, minute);
   let t = wall - offsetMinutes(new Date(wall), zone) * 60000;
   t = wall - offsetMinutes(new Date(t), zone) * 60000; // the offset at that instant (DST)
   return new Date(t).toISOString();

@@ -5,7 +5,7 @@
 // published while we were away is missed. The server ends a stream whose session ended
 // ("end" event): the page then asks /api/auth/me, which signs it out on a 401.
 
-import { api } from "./api.js";
+import { api, statusOf } from "./api.js";
 
 /**
  * What each event carries: the server's records for alert, camera and config; a site event
@@ -105,8 +105,8 @@ export class Live {
       this.setStatus("reconnecting");
       api("/api/auth/me").then(
         () => this.connect(),
-        (err) => {
-          if (err.status !== 401 && !this.stopped) this.timer = setTimeout(() => this.connect(), RETRY_MS);
+        (/** @type {unknown} */ err) => {
+          if (statusOf(err) !== 401 && !this.stopped) this.timer = setTimeout(() => this.connect(), RETRY_MS);
         },
       );
     });

@@ -22,6 +22,7 @@ import { ConfigTracker } from "../widgets/config_tracker.js";
  * @param {string | undefined} zone
  */
 function facts(a, zone) {
+  /** @type {[string, string][]} dictionary key, value */
   const rows = [
     ["alert.site", a.site_id],
     ["alert.camera", a.camera_id],
@@ -308,6 +309,10 @@ export function mount(root, ctx, parts) {
   };
 
   const load = async () => {
+    if (!id) {
+      fill(root, h("a", { href: "#/alerts", class: "back", text: `← ${t("alert.back")}` }), h("p", { class: "error", role: "alert", text: t("alert.not_found") }));
+      return;
+    }
     try {
       /** @type {AlertView} */
       const a = await api(`/api/alerts/${encodeURIComponent(id)}`);

@@ -69,10 +69,11 @@ export function sparkline(points, { height = 120, label = "" } = {}) {
     const t0 = Math.min(...points.map((p) => p.t));
     const t1 = Math.max(...points.map((p) => p.t));
     const span = Math.max(1, t1 - t0);
+    /** @type {[number, number][]} */
     const xy = points.map((p) => [pad.l + (points.length === 1 ? w / 2 : ((p.t - t0) / span) * w), pad.t + hgt * (1 - Math.min(1, Math.max(0, p.v)))]);
     svg.append(h("svg:polyline", { points: xy.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(" "), class: "line" }));
-    points.forEach((p, i) => {
-      svg.append(h("svg:circle", { cx: xy[i][0].toFixed(1), cy: xy[i][1].toFixed(1), r: 3.5, class: "point" }, h("svg:title", { text: p.label })));
+    xy.forEach(([x, y], i) => {
+      svg.append(h("svg:circle", { cx: x.toFixed(1), cy: y.toFixed(1), r: 3.5, class: "point" }, h("svg:title", { text: points[i]?.label })));
     });
     const seconds = Math.round(span / 1000);
     svg.append(h("svg:text", { x: pad.l, y: height - 6, class: "tick", text: t("duration.s", { s: 0 }) }));

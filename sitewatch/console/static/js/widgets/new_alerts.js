@@ -93,11 +93,12 @@ export class NewAlerts {
     trs.sort((a, b) => (a.compareDocumentPosition(b) & Node.DOCUMENT_POSITION_FOLLOWING ? -1 : 1));
     this.unseen.clear();
     this.paint();
-    if (!trs.length) return;
+    const first = trs[0];
+    if (!first) return;
     const still = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
-    trs[0].scrollIntoView({ block: "center", behavior: still ? "auto" : "smooth" });
+    first.scrollIntoView({ block: "center", behavior: still ? "auto" : "smooth" });
     trs.forEach(flash);
-    const link = /** @type {HTMLAnchorElement | null} */ (trs[0].querySelector("a.row-link"));
+    const link = /** @type {HTMLAnchorElement | null} */ (first.querySelector("a.row-link"));
     link?.focus({ preventScroll: true });
   }
 

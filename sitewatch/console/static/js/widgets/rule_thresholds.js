@@ -62,8 +62,8 @@ export function changedRules(rules, before) {
   const out = {};
   for (const [rule, values] of Object.entries(rules)) {
     const was = before[rule] || {};
-    for (const k of THRESHOLDS) {
-      if (k in values && values[k] !== was[k]) (out[rule] ||= {})[k] = values[k];
+    for (const [k, value] of Object.entries(values)) {
+      if (THRESHOLDS.includes(k) && value !== was[k]) (out[rule] ||= {})[k] = value;
     }
   }
   return Object.keys(out).length ? out : null;

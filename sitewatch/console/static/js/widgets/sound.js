@@ -64,10 +64,12 @@ export function beep() {
     gain.gain.setValueAtTime(0.0001, now);
     gain.gain.exponentialRampToValueAtTime(0.25, now + 0.02);
     gain.gain.exponentialRampToValueAtTime(0.0001, now + 0.5);
-    for (const [freq, at] of [
+    /** @type {[number, number][]} Hz, s after now */
+    const tones = [
       [880, 0],
       [1320, 0.18],
-    ]) {
+    ];
+    for (const [freq, at] of tones) {
       const osc = ctx.createOscillator();
       osc.type = "sine";
       osc.frequency.value = freq;

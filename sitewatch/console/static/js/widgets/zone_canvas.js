@@ -203,8 +203,10 @@ export class ZoneCanvas {
       return;
     }
     if (!model.zones[model.sel]) addZone(model);
-    model.zones[model.sel].points.push(this.toNorm(event));
-    model.pt = model.zones[model.sel].points.length - 1;
+    const zone = model.zones[model.sel];
+    if (!zone) return;
+    zone.points.push(this.toNorm(event));
+    model.pt = zone.points.length - 1;
     this.onChange("edit");
   }
 
@@ -215,13 +217,15 @@ export class ZoneCanvas {
       return;
     }
     const { zones, sel, pt } = this.model;
-    if (!zones[sel] || pt < 0) return;
-    const p = zones[sel].points[pt];
+    const zone = zones[sel];
+    const p = zone?.points[pt];
+    if (!zone || !p) return;
     /** @type {Record<string, Point>} */
     const moves = { ArrowLeft: [-STEP, 0], ArrowRight: [STEP, 0], ArrowUp: [0, -STEP], ArrowDown: [0, STEP] };
-    if (event.key in moves) {
-      const [dx, dy] = moves[event.key];
-      zones[sel].points[pt] = [round(clamp(p[0] + dx)), round(clamp(p[1] + dy))];
+    const move = moves[event.key];
+    if (move) {
+      const [dx, dy] = move;
+      zone.points[pt] = [round(clamp(p[0] + dx)), round(clamp(p[1] + dy))];
     } else if (event.key === "Delete" || event.key === "Backspace") {
       deletePoint(this.model);
     } else return;
