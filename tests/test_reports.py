@@ -15,16 +15,25 @@ from __future__ import annotations
 import hashlib
 import io
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import cv2
 import numpy as np
 import pytest
-from console_support import Console, add_users, console_fixture, seed_alert  # noqa: F401
+from console_support import (  # noqa: F401
+    Console,
+    add_users,
+    console_fixture,
+    make_settings,
+    seed_alert,
+)
+from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from pypdf import PdfReader
 
+from sitewatch.console.app import create_app
 from sitewatch.console.domain.report_text import REPORT_TEXT, text
 from sitewatch.console.domain.reports import first_day_of, percentile
 from sitewatch.console.store.models import Alert, AlertAction, AuditEntry, Camera, Site
@@ -162,13 +171,25 @@ def test_a_week_of_one_site_in_xlsx_matches_the_seed(
 
 
 def test_a_day_is_the_site_s_local_day_and_overdue_minutes_are_a_parameter(
-    console: Console, week: dict[str, str]
+    tmp_path: Path,
 ) -> None:
-    c = console.login("li.wei")
-    book = _xlsx(c, site="north", period="day", date="2026-11-18", overdue_after_min="60")
-    assert sorted(row[0] for row in book["by_rule"]) == ["no_helmet", "restricted_zone", "smoking"]
-    assert [(d.date(), n) for d, n in book["by_day"]] == [(date(2026, 11, 18), 3)]
-    assert [row[3] for row in book["overdue"]] == ["Restricted zone entry"]  # 45 min < 60
+    """Overdue by default means later than the escalation (notify_escalate_after_min)."""
+    settings = make_settings(tmp_path, notify_escalate_after_min=60.0)
+    with TestClient(create_app(settings)) as client:
+        console = Console(settings, client)
+        _seed_week(console)
+        add_users(console, ("li.wei", "manager", ["*"]))
+        c = console.login("li.wei")
+        book = _xlsx(c, site="north", period="day", date="2026-11-18")
+        assert sorted(row[0] for row in book["by_rule"]) == [
+            "no_helmet",
+            "restricted_zone",
+            "smoking",
+        ]
+        assert [(d.date(), n) for d, n in book["by_day"]] == [(date(2026, 11, 18), 3)]
+        assert [row[3] for row in book["overdue"]] == ["Restricted zone entry"]  # 45 min < 60
+        asked = _xlsx(c, site="north", period="day", date="2026-11-18", overdue_after_min="40")
+        assert sorted(row[3] for row in asked["overdue"]) == ["Restricted zone entry", "Smoking"]
 
 
 def test_all_sites_count_each_site_s_own_days_and_its_offline_cameras(

@@ -134,7 +134,12 @@ def report_pdf(report: Report, lang: Lang, site_label: str) -> bytes:
             [text(lang, "report.total"), report.total, "", ""],
             _durations_row(lang, text(lang, "report.ack"), report.acknowledge),
             _durations_row(lang, text(lang, "report.close"), report.close),
-            [text(lang, "report.overdue", n=report.overdue_after_min), len(report.overdue), "", ""],
+            [
+                text(lang, "report.overdue", n=f"{report.overdue_after_min:g}"),
+                len(report.overdue),
+                "",
+                "",
+            ],
             [f"{ack_none}", sum(not o.acknowledged for o in report.overdue), "", ""],
         ],
         (5, 2, 2, 2),
@@ -183,7 +188,7 @@ def _durations_row(lang: Lang, name: str, d: Durations) -> list[object]:
 
 
 def _overdue(pdf: FPDF, report: Report, lang: Lang) -> None:
-    heading(pdf, text(lang, "report.overdue", n=report.overdue_after_min))
+    heading(pdf, text(lang, "report.overdue", n=f"{report.overdue_after_min:g}"))
     if not report.overdue:
         line(pdf, text(lang, "report.none"))
         pdf.ln(3)

@@ -47,7 +47,7 @@ def report_xlsx(report: Report, lang: Lang, site_label: str) -> bytes:
             [t("report.close"), report.close.count],
             [t("report.close") + " · " + _s(lang, "report.median"), report.close.median_s],
             [t("report.close") + " · " + _s(lang, "report.p90"), report.close.p90_s],
-            [t("report.overdue", n=report.overdue_after_min), len(report.overdue)],
+            [t("report.overdue", n=f"{report.overdue_after_min:g}"), len(report.overdue)],
             [t("report.offline"), len(report.offline)],
         ],
     )

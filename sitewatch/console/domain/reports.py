@@ -32,7 +32,7 @@ from sitewatch.console.store.models import CLOSED_STATES, Alert, AlertAction, Ca
 
 Period = Literal["day", "week"]
 PERIOD_DAYS: Final[dict[Period, int]] = {"day": 1, "week": 7}
-OVERDUE_AFTER_MIN: Final = 30
+OVERDUE_AFTER_MIN: Final = 30.0  # the API's default is the escalation's (settings)
 UNHEALTHY_CAMERA_STATES: Final = ("offline", "stalled")
 DAYS: Final = (date(2000, 1, 1), date(2999, 12, 31))  # far from the calendar's ends
 
@@ -99,7 +99,7 @@ class Report:
     first_day: date
     days: int
     generated_at: datetime
-    overdue_after_min: int
+    overdue_after_min: float
     sites: tuple[SiteWindow, ...]
     total: int
     by_camera: tuple[CameraCount, ...]  # most first
@@ -153,7 +153,7 @@ def build_report(
     period: Period,
     day: date,
     generated_at: datetime,
-    overdue_after_min: int = OVERDUE_AFTER_MIN,
+    overdue_after_min: float = OVERDUE_AFTER_MIN,
 ) -> Report:
     """The report of the period holding ``day`` for ``site`` (None: all the user's sites);
     :class:`Invalid` for a day outside :data:`DAYS`."""
@@ -270,7 +270,7 @@ def _overdue(
     rows: list[tuple[Alert, ZoneInfo]],
     acked: dict[str, datetime],
     now: datetime,
-    after_min: int,
+    after_min: float,
 ) -> tuple[OverdueAlert, ...]:
     late: list[OverdueAlert] = []
     for a, zone in rows:

@@ -19,7 +19,6 @@ from sitewatch.console.domain.report_text import Lang, text
 from sitewatch.console.domain.report_xlsx import report_xlsx
 from sitewatch.console.domain.reports import (
     DAYS,
-    OVERDUE_AFTER_MIN,
     Period,
     build_report,
     report_sites,
@@ -45,6 +44,7 @@ def report(
     request: Request,
     user: Annotated[User, Depends(require("reports.read"))],
     s: DB,
+    state: Annotated[AppState, Depends(app_state)],
     site: Annotated[str | None, Query(description="a site id; none: all the user's sites")] = None,
     period: Period = "day",
     day: Annotated[
@@ -60,8 +60,14 @@ def report(
     format: Literal["xlsx", "pdf"] = "pdf",
     lang: Annotated[Lang | None, Query(description="default: the user's language")] = None,
     overdue_after_min: Annotated[
-        int, Query(ge=1, le=24 * 60, description="acknowledged later than this is overdue")
-    ] = OVERDUE_AFTER_MIN,
+        float | None,
+        Query(
+            gt=0,
+            le=24 * 60,
+            description="acknowledged later than this many minutes is overdue; default: the "
+            "console's notify_escalate_after_min (when an alert escalates)",
+        ),
+    ] = None,
 ) -> Response:
     """Violations per camera, rule, hour and day, times to acknowledge and to resolve (median,
     90th percentile), overdue alerts and cameras offline; each site's days in its own zone.
@@ -74,7 +80,7 @@ def report(
         day = (now.astimezone(zone) - timedelta(days=1)).date()
     rep = build_report(
         s, user, site=site, period=period, day=day, generated_at=now,
-        overdue_after_min=overdue_after_min,
+        overdue_after_min=overdue_after_min or state.settings.notify_escalate_after_min,
     )  # fmt: skip
     label = (rep.sites[0].name if rep.sites else site or "") if site else ""
     label = label or text(language, "report.all_sites")
