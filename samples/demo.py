@@ -20,8 +20,8 @@ What it starts, and stops again in reverse order:
    ``allow_anonymous false``: the edge may publish only its own site's topics, only the
    console may command it;
 3. ``sitewatch edge`` on a config derived from configs/cameras.yaml (var/demo/cameras.yaml:
-   ports, model, cameras, broker login variables and the ``trust`` keys filled in; edit
-   configs/cameras.yaml, not the derived file);
+   ports, model, cameras, broker login variables and the ``trust`` keys filled in; the zones
+   and cameras the console changed are kept across runs, samples/demo_config.py);
 4. the console (``sitewatch server`` on SQLite under var/console/, port 8080 or a free one)
    with one login per role, whose password is new on every run and printed;
 5. a subscriber to everything under the topic prefix that prints one line per alert message
@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import demo_config
 import paho.mqtt.client as mqtt
 import yaml
 from console_demo import DEMO_USERS, start_console
@@ -168,8 +169,11 @@ def derive_config(
     identity: dict[str, Any] | None = None,
 ) -> Path:
     """Write var/demo/cameras.yaml: ``base`` with absolute paths, the ports and the model, and
-    ``identity`` (add-edge's ``mqtt`` login variables and ``trust`` keys) merged in."""
-    raw = yaml.safe_load(base.read_text(encoding="utf-8"))
+    ``identity`` (add-edge's ``mqtt`` login variables and ``trust`` keys) merged in; the
+    version and cameras of an earlier run's file from the same source are kept
+    (samples/demo_config.py)."""
+    base_text = base.read_text(encoding="utf-8")
+    raw = yaml.safe_load(base_text)
     if not isinstance(raw, dict):
         raise DemoError(f"{base} is not a SiteWatch config (a YAML mapping)")
     folder = base.resolve().parent
@@ -196,8 +200,20 @@ def derive_config(
                     )
     STATE.mkdir(parents=True, exist_ok=True)
     out = STATE / "cameras.yaml"
-    head = f"# Written by samples/demo.py from {base}; edit that file, not this one.\n"
-    out.write_text(head + yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    source = demo_config.fingerprint(base_text, cameras)
+    keep, note = demo_config.kept(out, source)
+    if note:
+        print(f"demo: {note}")
+    if keep:
+        raw["version"] = keep["version"]
+        raw["cameras"] = demo_config.with_port(keep["cameras"], rtsp_port)
+        print(f"demo: edge config {out} kept from the last run (version {keep['version']})")
+    head = (
+        f"# Written by samples/demo.py from {base}; the console's changes are kept across runs"
+        " (delete this file to start again from that one).\n"
+    )
+    out.write_text(head + yaml.safe_dump(raw, sort_keys=False, allow_unicode=True), "utf-8")
+    demo_config.stamp(out, source)
     try:
         _, warnings = load_config_with_warnings(out)
     except ConfigError as exc:
