@@ -31,6 +31,7 @@ from console_support import (  # noqa: F401
 )
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
+from postgres import postgres_fixture, postgres_url  # noqa: F401
 from pypdf import PdfReader
 
 from sitewatch.console.app import create_app
@@ -190,6 +191,21 @@ def test_a_day_is_the_site_s_local_day_and_overdue_minutes_are_a_parameter(
         assert [row[3] for row in book["overdue"]] == ["Restricted zone entry"]  # 45 min < 60
         asked = _xlsx(c, site="north", period="day", date="2026-11-18", overdue_after_min="40")
         assert sorted(row[3] for row in asked["overdue"]) == ["Restricted zone entry", "Smoking"]
+
+
+def test_the_week_on_postgresql(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """The same numbers from PostgreSQL (times and actions as it stores them)."""
+    settings = make_settings(tmp_path, database_url=request.getfixturevalue("postgres_url"))
+    with TestClient(create_app(settings)) as client:
+        console = Console(settings, client)
+        _seed_week(console)
+        add_users(console, ("li.wei", "manager", ["*"]))
+        book = _xlsx(console.login("li.wei"), site="north", period="week", date="2026-11-22")
+    assert {row[1]: row[3] for row in book["by_camera"]} == {"gate": 10, "crane": 7}
+    summary = {row[0]: row[1] for row in book["summary"]}
+    assert summary["Time to acknowledge · Median (s)"] == pytest.approx(1500)
+    assert summary["Overdue: not acknowledged within 30 min"] == 10
+    assert {row[0]: row[1] for row in book["by_hour"]}[23] == 3
 
 
 def test_all_sites_count_each_site_s_own_days_and_its_offline_cameras(
