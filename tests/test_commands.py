@@ -3,6 +3,7 @@ console key the copy names (who may send them: tests/test_command_trust.py)."""
 
 from __future__ import annotations
 
+import difflib
 import shutil
 import uuid
 from datetime import UTC, datetime
@@ -116,3 +117,71 @@ def test_a_bow_tie_zone_is_refused_at_the_edge_in_the_contracts_words(config_fil
     found = err.value.problems[0]
     assert found.expected == expected and got.startswith(found.got)
     assert found.path == "cameras[0].zones[0]" and found.line is not None
+
+
+def _changed_lines(before: str, after: str) -> list[str]:
+    return [
+        line
+        for line in difflib.unified_diff(before.splitlines(), after.splitlines(), n=0)
+        if line[:1] in "+-" and line[:3] not in ("+++", "---")
+    ]
+
+
+def test_the_rewrite_keeps_the_operators_comments_and_layout(config_file: Path) -> None:
+    """One zone moved: the version line and that zone's points line change, nothing else
+    (comments, key order, blank lines, the zone left as it was with its own comment)."""
+    config = load_config(config_file)
+    before = config_file.read_text()
+    assert before.count("#") > 100  # the shipped file is commented throughout
+    floor = m.ZoneSpec(
+        id="floor",
+        name="Shop floor",
+        kind="helmet_required",
+        points=[(0.0, 0.12), (1.0, 0.12), (1.0, 1.0), (0.0, 1.0)],
+    )
+    wall = m.ZoneSpec(
+        id="far-wall",
+        name="Far shelving (people there are too small and cut off)",
+        kind="mask",
+        points=[(0.0, 0.0), (1.0, 0.0), (1.0, 0.15), (0.0, 0.15)],
+    )
+    cmd = command(str(config.version)).model_copy(update={"zones": [floor, wall]})
+    out = apply_command(config, config_file, sign(cmd, CONSOLE))
+    assert out.applied, out.reason
+    after = config_file.read_text()
+    assert _changed_lines(before, after) == [
+        f"-version: {config.version}",
+        f"+version: {config.version + 1}",
+        "-        points: [[0.0, 0.0], [1.0, 0.0], [1.0, 0.12], [0.0, 0.12]]",
+        "+        points: [[0.0, 0.0], [1.0, 0.0], [1.0, 0.15], [0.0, 0.15]]",
+    ]
+    assert load_config(config_file) == out.config
+    assert out.config.camera("cam-factory").zones[1].points[2] == (1.0, 0.15)
+
+
+def test_a_rule_override_changes_its_value_and_keeps_its_comment(config_file: Path) -> None:
+    config = load_config(config_file)
+    before = config_file.read_text()
+    cmd = command(str(config.version), camera="cam-smoking", rules={"smoking": {"dwell_s": 5}})
+    zones = [
+        m.ZoneSpec(id=z.id, name=z.name, kind=z.kind, points=list(z.points))
+        for z in config.camera("cam-smoking").zones
+    ]
+    out = apply_command(config, config_file, sign(cmd.model_copy(update={"zones": zones}), CONSOLE))
+    assert out.applied, out.reason
+    changed = _changed_lines(before, config_file.read_text())
+    assert changed[0] == f"-version: {config.version}"
+    assert changed[1] == f"+version: {config.version + 1}"
+    assert changed[2:] == ["+      smoking:", "+        dwell_s: 5"]
+    assert out.config.camera("cam-smoking").rules.smoking.dwell_s == 5
+    assert out.config.camera("cam-smoking").rules.no_helmet.enabled is False  # untouched
+
+
+def test_a_file_edited_by_hand_since_the_start_is_not_overwritten(config_file: Path) -> None:
+    config = load_config(config_file)
+    edited = config_file.read_text().replace("max_ring_gb: 2", "max_ring_gb: 3", 1)
+    config_file.write_text(edited)
+    out = apply_command(config, config_file, command(str(config.version)))
+    assert not out.applied and out.reason is not None
+    assert "edited since the edge started" in out.reason and "restart the edge" in out.reason
+    assert config_file.read_text() == edited

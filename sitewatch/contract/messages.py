@@ -59,9 +59,12 @@ __all__ = [
     "MAX_MESSAGE_BYTES",
     "MESSAGES",
     "AlertEvent",
+    "CameraCommand",
     "CameraConfig",
+    "CameraSpec",
     "CameraStats",
     "CameraStatus",
+    "Command",
     "ConfigCommand",
     "ConfigResult",
     "ContractError",
@@ -84,6 +87,7 @@ __all__ = [
     "evidence",
     "evidence_filter",
     "last_will",
+    "masked_url",
     "model_for",
     "stats",
     "topic_table",
@@ -299,6 +303,50 @@ class EdgeStats(Message):
     )
 
 
+StreamUrl = Annotated[str, Field(min_length=1, max_length=2000)]
+"""A camera stream URL (rtsp://, rtsps://, http(s):// or file:///); the edge checks the scheme."""
+
+
+def masked_url(url: str) -> str:
+    """``url`` with the password of its user part as ``***`` (the edge publishes this form; a
+    command that sends it back unchanged keeps the password the edge has)."""
+    scheme, sep, rest = url.partition("://")
+    user, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in user:
+        return url
+    return f"{scheme}://{user.split(':', 1)[0]}:***@{host}"
+
+
+class CameraSpec(Strict):
+    """The settings of a camera that the console edits; the edge's other settings of the
+    camera (zones, rules, stall_s, head_look) stay as they are."""
+
+    name: str = Field("", max_length=200, description="Display name; empty = the camera id.")
+    detect: StreamUrl = Field(
+        description="Stream analysed by the detector (usually the sub-stream): rtsp://, "
+        "rtsps://, http(s):// or file:/// URL. A password shown as *** (masked_url) keeps the "
+        "edge's."
+    )
+    record: StreamUrl | None = Field(
+        None,
+        description="Full-resolution main stream recorded for evidence; None = record the "
+        "detect stream.",
+    )
+    detect_fps: float | None = Field(
+        None,
+        gt=0.0,
+        le=30.0,
+        description="Frames per second sent to the detector; None = the site's default.",
+    )
+    input_size: int | None = Field(
+        None,
+        ge=160,
+        le=1280,
+        multiple_of=32,
+        description="Model input side in pixels for this camera; None = the detector's.",
+    )
+
+
 class ZoneSpec(Strict):
     """A zone as sent by the console; the edge validates it against its config tree."""
 
@@ -336,6 +384,11 @@ class CameraConfig(Message):
         description="Effective rule settings per rule (site defaults merged in)."
     )
     at: AwareDatetime = Field(description="When this was written.")
+    camera: CameraSpec | None = Field(
+        None,
+        description="The camera's settings as the console's camera editor shows them, stream "
+        "passwords masked (masked_url); absent from edges that predate camera commands.",
+    )
 
 
 class ConfigCommand(Message):
@@ -369,6 +422,45 @@ class ConfigCommand(Message):
         return self
 
 
+class CameraCommand(Message):
+    """Add, edit or remove one camera of an edge, made by the console against
+    ``base_version``; answered by a :class:`ConfigResult` on the same topics as a
+    :class:`ConfigCommand` (an edge older than this message refuses it unread)."""
+
+    schema_id: Literal["sitewatch.camera_command/1"] = Field(
+        "sitewatch.camera_command/1", alias="schema", description=SCHEMA_DOC
+    )
+    request_id: UUID = Field(description="Id echoed in the ConfigResult.")
+    site_id: Ident = Field(description="Site of the edge that should apply it.")
+    action: Literal["add", "edit", "remove"] = Field(
+        description="add: a new camera (no zones yet); edit: the camera's settings become "
+        "`camera`; remove: the camera, its zones and rules leave the config."
+    )
+    camera_id: Ident = Field(description="The camera added, edited or removed.")
+    camera: CameraSpec | None = Field(
+        None, description="The camera's settings after the change; None exactly on remove."
+    )
+    base_version: Version = Field(
+        description="Config version the change was made against; the edge refuses it if "
+        "its current version differs."
+    )
+    issued_by: str = Field(min_length=1, max_length=200, description="User who made it.")
+    issued_at: AwareDatetime = Field(description="When the console sent it.")
+
+    @model_validator(mode="after")
+    def _camera_unless_removed(self) -> CameraCommand:
+        if (self.action == "remove") != (self.camera is None):
+            raise ValueError(
+                f"camera settings on add and edit and none on remove, got action "
+                f"{self.action} with camera {'set' if self.camera else 'None'}"
+            )
+        return self
+
+
+Command = ConfigCommand | CameraCommand
+"""What the console sends an edge on :func:`config_command`."""
+
+
 class ConfigResult(Message):
     """The edge's answer to a ConfigCommand."""
 
@@ -398,5 +490,6 @@ MESSAGES: tuple[type[Message], ...] = (
     EdgeStatus,
     EdgeStats,
     ConfigCommand,
+    CameraCommand,
     ConfigResult,
 )

@@ -62,7 +62,7 @@ def stats(prefix: str, site: str) -> str:
 
 
 def config_command(prefix: str, site: str) -> str:
-    """ConfigCommand from the console to the edge of ``site``."""
+    """ConfigCommand or CameraCommand from the console to the edge of ``site``."""
     return f"{_site(prefix, site)}/config/set"
 
 
@@ -120,6 +120,9 @@ def topic_table(
         TopicSpec(stats(prefix, site), "sitewatch.stats/1", False, 0, EDGE_TO_CONSOLE),
         TopicSpec(
             config_command(prefix, site), "sitewatch.config_command/1", False, 1, CONSOLE_TO_EDGE
+        ),
+        TopicSpec(
+            config_command(prefix, site), "sitewatch.camera_command/1", False, 1, CONSOLE_TO_EDGE
         ),
         TopicSpec(
             config_result(prefix, site), "sitewatch.config_result/1", False, 1, EDGE_TO_CONSOLE

@@ -67,7 +67,7 @@ class CommandGate:
         self._last_at, self._seen = self._load_state()
 
     # -- checks ------------------------------------------------------------------------------
-    def signature_problem(self, cmd: m.ConfigCommand) -> str | None:
+    def signature_problem(self, cmd: m.Command) -> str | None:
         """Why ``cmd`` is not signed by the console's key, or None. Pure: safe on any thread."""
         if self._key is None:
             return (
@@ -91,7 +91,7 @@ class CommandGate:
             )
         return None
 
-    def take(self, cmd: m.ConfigCommand) -> str | None:
+    def take(self, cmd: m.Command) -> str | None:
         """Why ``cmd`` must not be applied, or None: then it is taken (and remembered)."""
         problem = self.signature_problem(cmd)
         if problem is not None:
@@ -163,7 +163,7 @@ class CommandGate:
             return count
 
     # -- records -----------------------------------------------------------------------------
-    def record(self, cmd: m.ConfigCommand, version: int) -> None:
+    def record(self, cmd: m.Command, version: int) -> None:
         """An applied command: counted, logged and appended to the history file."""
         self._applied.append(self.clock())
         entry = {
@@ -173,6 +173,7 @@ class CommandGate:
             "issued_at": cmd.issued_at.isoformat(),
             "console_key": self.key_fingerprint,
             "camera_id": cmd.camera_id,
+            "action": cmd.action if isinstance(cmd, m.CameraCommand) else "zones",
             "base_version": cmd.base_version,
             "version": version,
         }

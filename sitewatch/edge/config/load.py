@@ -296,7 +296,8 @@ def dump_config(config: SiteConfig, path: str | Path) -> None:
     untouched). Written: the keys that were set (camera rules and ``detect_fps`` only where they
     differ from ``defaults``); paths inside the folder above ``path``'s folder relative to
     ``path``'s folder, others absolute. PyYAML keeps no comments: the operator's comments are
-    lost on rewrite (the ``.prev`` file still has them).
+    lost on rewrite (the ``.prev`` file still has them); config commands edit the file in
+    place instead (:mod:`sitewatch.edge.config.roundtrip`).
     """
     path = Path(path)
     text = f"# Written by SiteWatch; the previous version is {path.name}.prev\n" + yaml.safe_dump(

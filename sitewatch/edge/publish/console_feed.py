@@ -32,6 +32,18 @@ def camera_config_message(site: SiteConfig, cam: CameraSettings) -> m.CameraConf
         ],
         rules={name: cam.rules.of(name).model_dump(mode="json") for name in RULE_SPECS},
         at=datetime.now(UTC),
+        camera=camera_spec(site, cam),
+    )
+
+
+def camera_spec(site: SiteConfig, cam: CameraSettings) -> m.CameraSpec:
+    """What the console's camera editor shows: passwords masked, inherited values None."""
+    return m.CameraSpec(
+        name=cam.name,
+        detect=m.masked_url(cam.detect),
+        record=m.masked_url(cam.record) if cam.record else None,
+        detect_fps=None if cam.detect_fps == site.defaults.detect_fps else cam.detect_fps,
+        input_size=cam.input_size,
     )
 
 
