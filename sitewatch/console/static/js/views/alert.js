@@ -42,7 +42,7 @@ function facts(a, zone) {
   return h("dl", { class: "facts" }, rows.map(([k, v]) => [h("dt", { text: t(k) }), h("dd", { text: v })]));
 }
 
-// the only types the console serves (sitewatch/console/routes/evidence.py); a file of another type,
+// the only types the console serves (sitewatch/console/api/routes/evidence.py); a file of another type,
 // stored by an older release, is listed but not opened: it leaves only in the export package
 const SERVED = new Set(["image/jpeg", "video/mp4"]);
 

@@ -1,9 +1,9 @@
 // @ts-check
 // Zone editor (config.write): the camera's latest snapshot as backdrop, its zones drawn and
 // edited on a ZoneCanvas (zone_canvas.js), the selected zone's id / name / kind (zone_panel.js),
-// the rules' thresholds (rule_thresholds.js). Save sends the change to the edge against the version it was made on; the page
-// shows "pending", then the edge's answer: applied (with the new version) or refused (with
-// its reason).
+// the rules' thresholds (rule_thresholds.js). Save sends the change to the edge against the
+// version it was made on; the page shows "pending", then the edge's answer: applied (with the
+// new version) or refused (with its reason).
 
 import { api, errorText } from "../core/api.js";
 import { fill, h } from "../core/dom.js";
