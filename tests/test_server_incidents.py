@@ -5,6 +5,8 @@ per alert; a user limited to cameras sees only their incidents."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +18,9 @@ from fastapi.testclient import TestClient
 from ingest_support import T0, alert, edge_of, live_console
 from mqtt_broker import Mosquitto, broker_fixture  # noqa: F401
 from postgres import any_database_console, postgres_fixture, postgres_url  # noqa: F401
+from test_server_events import _login, _messages, served  # noqa: F401
 
+from sitewatch.console.api.routes import events as events_route
 from sitewatch.console.domain.incidents import Windows, group_alert
 from sitewatch.console.store.models import Alert, AlertAction, AuditEntry, Incident
 
@@ -229,3 +233,55 @@ def test_a_user_limited_to_cameras_sees_only_their_incidents(console: Console) -
     assert stats["incidents"] == 1
     manager = console.login("li.wei")
     assert manager.get("/api/incidents").json()["total"] == 2
+
+
+def test_an_action_on_one_alert_updates_its_incident_live(console: Console) -> None:
+    c = _manager(console)
+    incident, alerts = _grouped(console, "gate", 2, datetime.now(UTC) - timedelta(hours=1))
+    queue = console.client.portal.call(_subscribe, console)  # type: ignore[union-attr]
+    r = c.post(f"/api/alerts/{alerts[0]}/actions", json={"action": "acknowledge"})
+    assert r.status_code == 200 and r.json()["incident_id"] == incident
+    got = [console.client.portal.call(_next, queue) for _ in range(2)]  # type: ignore[union-attr]
+    assert [(e.kind, e.data["id"]) for e in got] == [("alert", alerts[0]), ("incident", incident)]
+    assert (got[1].data["new_alerts"], got[1].data["state"]) == (1, "new")
+
+
+async def _subscribe(console: Console) -> Any:
+    return console.state.hub.subscribe()
+
+
+async def _next(queue: Any) -> Any:
+    return await asyncio.wait_for(queue.get(), 10.0)
+
+
+def test_the_live_stream_carries_incidents_of_the_user_s_cameras_only(
+    console: Console,
+    served: str,  # noqa: F811  (the fixture)
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(events_route, "PING_SECONDS", 0.2)
+    c = _manager(console)
+    start = datetime.now(UTC) - timedelta(hours=1)
+    gate, _ = _grouped(console, "gate", 2, start)
+    crane, _ = _grouped(console, "crane", 2, start)
+    police = _login(served, "zhou.min")
+    with police.stream("GET", "/api/events") as r:
+        got = _messages(r)
+        assert next(got) == ("comment", "connected")
+        for incident in (crane, gate):
+            act = c.post(f"/api/incidents/{incident}/actions", json={"action": "acknowledge"})
+            assert act.status_code == 200, act.text
+        seen: list[tuple[str, str]] = []
+        pings = 0
+        for kind, data in got:
+            if kind == "comment":
+                pings += 1
+                assert pings < 25, f"no incident event within 5 s of pings; saw {seen}"
+                continue
+            body = json.loads(data)
+            seen.append((kind, body["camera_id"]))
+            if kind == "incident":
+                assert body["id"] == gate and body["state"] == "acknowledged"
+                break
+        assert seen == [("alert", "gate"), ("alert", "gate"), ("incident", "gate")]
+    police.close()

@@ -11,6 +11,8 @@ from sqlalchemy import func, select
 
 from sitewatch.console.api.deps import DB, app_state, client_address, require
 from sitewatch.console.domain.alert_actions import may_take, take_action
+from sitewatch.console.domain.incidents import incident_for
+from sitewatch.console.domain.live import live_incident
 from sitewatch.console.domain.queries import (
     OPEN_STATES,
     alert_detail,
@@ -107,6 +109,9 @@ def act(
     state.hub.publish(
         LiveEvent("alert", alert.site_id, out.model_dump(mode="json", exclude=_DETAIL_ONLY))
     )
+    incident = incident_for(s, alert)
+    if incident is not None:  # its count of new alerts changed
+        state.hub.publish(live_incident(s, incident))
     return _view(out, user)
 
 
