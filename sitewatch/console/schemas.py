@@ -273,6 +273,12 @@ class ConfigRegressed(Out):
     since: datetime = Field(description="When the console first saw it go back.")
 
 
+class SiteNameIn(In):
+    name: str = Field(
+        max_length=200, description="Display name (any script); empty = show the site's id."
+    )
+
+
 class SiteOut(Out):
     id: str
     name: str

@@ -1,5 +1,5 @@
 """Sites and cameras the user sees (their sites; only some cameras for a user limited to
-them), with open alerts, and each camera's latest snapshot.
+them), with open alerts, and each camera's latest snapshot; a site's display name.
 
 A camera of an edge that is offline is reported ``offline`` whatever it said last.
 """
@@ -9,15 +9,24 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import FileResponse, Response
 from sqlalchemy import func, select
 
-from sitewatch.console.api.deps import DB, app_state, check_camera, check_site, require
+from sitewatch.console.api.deps import (
+    DB,
+    app_state,
+    check_camera,
+    check_site,
+    client_address,
+    require,
+)
 from sitewatch.console.domain.custody import snapshot_path
+from sitewatch.console.domain.display_names import rename_site
+from sitewatch.console.domain.live import live_site, site_out
 from sitewatch.console.domain.queries import OPEN_STATES, camera_out_of, scoped, site_for_scope
 from sitewatch.console.permissions import Scope
-from sitewatch.console.schemas import CameraOut, SiteOut
+from sitewatch.console.schemas import CameraOut, SiteNameIn, SiteOut
 from sitewatch.console.state import AppState
 from sitewatch.console.store.models import Alert, Camera, Site, User
 
@@ -49,6 +58,34 @@ def list_sites(user: Annotated[User, Depends(require("alerts.read"))], s: DB) ->
         )
         for site in sites
     ]
+
+
+@router.patch(
+    "/sites/{site_id}",
+    responses={
+        403: {"description": "the role may not change config, or sees only some cameras"},
+        404: {"description": "no such site among the user's sites"},
+    },
+)
+def rename(
+    site_id: str,
+    body: SiteNameIn,
+    request: Request,
+    user: Annotated[User, Depends(require("config.write"))],
+    s: DB,
+    state: State,
+) -> SiteOut:
+    """Set the site's display name (shown instead of its id; empty: the id again). Audited."""
+    check_site(user, site_id)
+    if Scope.of(user).cameras is not None:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"expected a user of the whole site {site_id!r}, got one limited to some of its "
+            "cameras: ask an admin of the site to rename it",
+        )
+    site = rename_site(s, user, site_id, body.name, client_address(request))
+    state.hub.publish(live_site(s, site))
+    return site_out(s, site)
 
 
 @router.get("/cameras")
