@@ -160,8 +160,7 @@ class Settings(BaseSettings):
         description="Seconds between the last alert of an incident and a new one of the same "
         "site, camera, rule and zone within which the new one joins it (or re-opens it, if "
         "closed) instead of starting an incident of its own; a rule's own window in "
-        "incident_windows_s wins. The default is not measured here: it is a few times the "
-        "repeat interval the issue 14 walk-through saw at the demo's gate camera.",
+        "incident_windows_s wins. Why this default: docs/design/incidents.md.",
     )
     incident_windows_s: dict[RuleName, Annotated[float, Field(gt=0, le=86400)]] = Field(
         {},
