@@ -49,6 +49,7 @@ class Receivers:
     accepted: list[Received] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)
     fail_next: int = 0
+    delay_s: float = 0.0  # between recording a message and answering (a slow receiver)
     lock: threading.Lock = field(default_factory=threading.Lock)
     base: str = ""
     clock: Callable[[], float] = time.time  # a test on a controlled clock passes its own
@@ -156,7 +157,10 @@ def _handler(rx: Receivers) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             parts = urlsplit(self.path)
             channel = parts.path.strip("/").split("/")[0]
-            raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            length = int(self.headers.get("Content-Length", "0"))
+            raw = self.rfile.read(length)
+            if len(raw) < length:  # the sender died mid-request: nothing was delivered
+                return
             headers = {k.lower(): v for k, v in self.headers.items()}
             with rx.lock:
                 failing = rx.fail_next > 0
@@ -173,6 +177,7 @@ def _handler(rx: Receivers) -> type[BaseHTTPRequestHandler]:
                     )
                 else:
                     rx.refused.append((channel, problem))
+            time.sleep(rx.delay_s)
             out = json.dumps(rx.answer(channel, problem)).encode()
             status = 200  # robots answer errors in the body; the webhook with its status
             if channel not in ("wecom", "dingtalk", "feishu", "webhook"):

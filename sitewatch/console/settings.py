@@ -186,6 +186,12 @@ class Settings(BaseSettings):
         description="Only alerts received within this many minutes are notified (a console "
         "started on an old database does not notify its history).",
     )
+    notify_lease_s: float = Field(
+        120.0,
+        gt=0,
+        description="Seconds a notification being sent stays claimed: one whose console died "
+        "before recording the receiver's answer is sent again after it.",
+    )
     smtp_host: str | None = Field(None, description="SMTP server for e-mail notifications.")
     smtp_port: int = Field(587, ge=1, le=65535, description="SMTP port (465 for ssl).")
     smtp_security: Literal["starttls", "ssl", "none"] = Field(

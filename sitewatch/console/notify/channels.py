@@ -170,8 +170,8 @@ def webhook_signature(secret: str, timestamp_s: int, body: bytes) -> str:
 def send_webhook(client: httpx.Client, target: Mapping[str, Any], msg: Message, now: float) -> None:
     """Generic JSON webhook (an SMS gateway, a town platform): any 2xx is success.
     Body ``{"delivery", "title", "text", "notifications": [...]}``; headers carry the
-    signature, its timestamp and the delivery id (the same on a resend: dedupe on it or on
-    each notification's ``id``)."""
+    signature, its timestamp and the delivery id (this message's). A notification resent after
+    a console died mid-send may come in another message: dedupe on each one's ``id``."""
     ts = int(now)
     raw = json.dumps(
         {"delivery": msg.key, "title": msg.title, "text": msg.text, "notifications": msg.items},

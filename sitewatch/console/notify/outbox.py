@@ -24,7 +24,6 @@ from sitewatch.console.store.db import Database
 from sitewatch.console.store.models import Notification, NotifyRoute
 
 log = logging.getLogger(__name__)
-LEASE: Final = timedelta(seconds=120)
 BACKOFF_S: Final = (10, 30, 60, 300, 900, 1800)
 MAX_ATTEMPTS: Final = 8
 DIGEST_MAX: Final = 100
@@ -68,9 +67,9 @@ def compose(route: NotifyRoute, rows: Sequence[Notification], key: str) -> tuple
     )
 
 
-def deliver_due(db: Database, now: datetime, send: SendFn) -> int:
+def deliver_due(db: Database, now: datetime, send: SendFn, lease: timedelta) -> int:
     """Send what is due, route by route within each route's rate (``rate_per_min`` messages in
-    any 60 s, at least 60/rate s apart); returns the messages sent."""
+    any 60 s, at least 60/rate s apart), each claimed for ``lease``; returns the messages sent."""
     with db.session() as s:
         pairs = s.execute(
             select(Notification.id, Notification.route_id)
@@ -83,12 +82,17 @@ def deliver_due(db: Database, now: datetime, send: SendFn) -> int:
         by_route.setdefault(route_id, []).append(row_id)
     sent = 0
     for route_id, ids in by_route.items():
-        sent += _deliver_route(db, now, route_id, ids, send)
+        sent += _deliver_route(db, now, route_id, ids, send, lease)
     return sent
 
 
 def _deliver_route(
-    db: Database, now: datetime, route_id: int | None, ids: list[int], send: SendFn
+    db: Database,
+    now: datetime,
+    route_id: int | None,
+    ids: list[int],
+    send: SendFn,
+    lease: timedelta,
 ) -> int:
     with db.session() as s:
         route = s.get(NotifyRoute, route_id) if route_id is not None else None
@@ -121,7 +125,7 @@ def _deliver_route(
         claimed = s.execute(
             update(Notification)
             .where(Notification.id.in_([r.id for r in rows[:count]]), due(now))
-            .values(state="sending", lease_until=now + LEASE, message_id=key)
+            .values(state="sending", lease_until=now + lease, message_id=key)
         ).rowcount  # type: ignore[attr-defined]
     if claimed != count:  # another console took some meanwhile: compose again next tick
         _release(db, key, now)

@@ -81,7 +81,9 @@ class NotifyWorker:
             )
         with self.db.session() as s:
             routing.escalate(s, now, after)
-        sent = outbox.deliver_due(self.db, now, self.send)
+        sent = outbox.deliver_due(
+            self.db, now, self.send, timedelta(seconds=self.settings.notify_lease_s)
+        )
         self.sent += sent
         return sent
 
