@@ -102,8 +102,8 @@ def _tsc() -> Path:
     npm = shutil.which("npm")
     if npm is None or shutil.which("node") is None:
         pytest.skip(
-            "node and npm are not installed: `make test-deps` installs them (Debian's nodejs "
-            "and npm), then `make jscheck` or this test installs tools/js's TypeScript"
+            "node and npm are not installed: `make jscheck` installs Debian's nodejs and npm "
+            "where no npm is, then tools/js's pinned TypeScript"
         )
     done = subprocess.run(
         [npm, "ci", "--no-audit", "--no-fund"],
