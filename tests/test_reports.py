@@ -35,6 +35,7 @@ from postgres import postgres_fixture, postgres_url  # noqa: F401
 from pypdf import PdfReader
 
 from sitewatch.console.app import create_app
+from sitewatch.console.domain.evidence_report import boxed
 from sitewatch.console.domain.report_text import REPORT_TEXT, text
 from sitewatch.console.domain.reports import first_day_of, percentile
 from sitewatch.console.store.models import Alert, AlertAction, AuditEntry, Camera, Site
@@ -299,6 +300,8 @@ def test_an_alert_s_evidence_report_is_one_page_with_hashes_in_chinese(console: 
         assert expected in words, f"{expected!r} not in the PDF's text:\n{words}"
     for _, _, _, data in files:
         assert hashlib.sha256(data).hexdigest() in compact
+    stored = text("zh-CN", "evidence.stored")  # as the alert page says it
+    assert compact.count(stored) == 2  # both files checked against their SHA-256
     with console.state.db.session() as s:
         audit = s.query(AuditEntry).filter_by(object_type="alert", object_id=a).one()
     assert (audit.username, audit.action) == ("officer", "download")
@@ -319,6 +322,28 @@ def test_an_alert_s_evidence_report_is_one_page_with_hashes_in_chinese(console: 
     assert "SHA-256" in refused.json()["detail"]
     with console.state.db.session() as s:
         assert s.query(AuditEntry).filter_by(action="tamper_detected", object_id=a).count() == 1
+
+
+def test_an_alert_without_a_picture_still_gets_its_report(console: Console) -> None:
+    a = seed_alert(console, "north", "gate", rule="smoking")
+    add_users(console, ("officer", "police", ["north"]))
+    r = console.login("officer").get(f"/api/alerts/{a}/report.pdf", params={"lang": "zh-CN"})
+    assert r.status_code == 200, r.text
+    page = PdfReader(io.BytesIO(r.content)).pages[0]
+    assert "此告警没有已存储的抓拍图" in page.extract_text() and not page.images
+
+
+def test_the_box_is_drawn_and_a_bare_head_s_crop_reaches_down_to_the_person() -> None:
+    image = np.zeros((720, 1280, 3), np.uint8)  # black; the box is drawn red (BGR)
+    box = [600 / 1280, 100 / 720, 660 / 1280, 160 / 720]  # a 60x60 px head
+    drawn, crop = boxed(image, box, below=4.0)
+    assert tuple(drawn[100, 630]) == (0, 0, 255)  # the top edge, drawn
+    assert tuple(drawn[130, 630]) == (0, 0, 0)  # inside: not filled
+    # one head size around it, and 4 head heights down: the person under the head
+    assert crop.shape[:2] == (60 + 60 + 4 * 60, 60 + 60 + 60)
+    assert boxed(image, box, below=1.0)[1].shape[:2] == (180, 180)
+    small = [640 / 1280, 100 / 720, 660 / 1280, 120 / 720]  # 20x20 px: widened to 160 px
+    assert boxed(image, small, below=1.0)[1].shape[:2] == (160, 160)
 
 
 def test_report_words_exist_in_both_languages() -> None:

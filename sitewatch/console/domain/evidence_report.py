@@ -3,9 +3,10 @@
 It shows the site, camera and zone by name, the rule, the alert's times in the site's zone, the
 alert id, the SHA-256 of every evidence file, the picture with the detection box drawn at a
 readable size and the person enlarged. The picture is the full-resolution still if there is
-one, else the clean snapshot, else the annotated one; it is read through the chain of custody
-(:func:`custody.verified_file`: a file that no longer matches its SHA-256 is refused, as a
-download would be) and making the report is audited as a download of the alert.
+one, else the clean snapshot, else the annotated one. Every stored file is checked through the
+chain of custody (:func:`custody.verified_file`): one that no longer matches its SHA-256
+refuses the report, as it would an export; the list says each file's state. Making the report
+is audited as a download of the alert.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from fpdf.enums import XPos, YPos
 from sqlalchemy.orm import Session
 
 from sitewatch.console.domain import audit
-from sitewatch.console.domain.custody import verified_file
+from sitewatch.console.domain.custody import EvidenceUnavailable, Tampered, verified_file
 from sitewatch.console.domain.queries import alert_rows, get_alert
 from sitewatch.console.domain.report_pdf import WIDTH, heading, line, new_pdf, table
 from sitewatch.console.domain.report_text import Lang, text, word
@@ -36,6 +37,7 @@ PICTURE_KINDS: Final = ("still", "snapshot_clean", "snapshot")  # first stored o
 BOX_COLOUR: Final = (0, 0, 255)  # BGR red
 CROP_MARGIN: Final = 1.0  # the crop reaches this many box sizes beyond the box on each side
 CROP_MIN_PX: Final = 160  # a crop narrower than this is widened (tiny boxes)
+BELOW_HEAD: Final = 4.0  # a bare head's crop reaches this many head heights down: the person
 CROP_SHOWN_PX: Final = 600  # a narrower crop is enlarged to this width before it is placed
 
 
@@ -70,6 +72,7 @@ def evidence_report(
         None,
     )  # fmt: skip
     image = _read(settings, alert, picture) if picture is not None else None
+    checked = [(e, _checked(settings, alert, e, lang)) for e in rows.evidence]
 
     t = partial(text, lang)
     title = t("evidence_report.title")
@@ -95,16 +98,17 @@ def evidence_report(
     ]
     table(pdf, None, facts, (1, 3))
     if image is not None and picture is not None:
-        _pictures(pdf, image, alert.box, lang, picture.name)
+        below = BELOW_HEAD if alert.label == "head" else CROP_MARGIN
+        _pictures(pdf, boxed(image, alert.box, below), lang, picture.name)
     else:
         line(pdf, t("evidence_report.no_snapshot"))
         pdf.ln(3)
     heading(pdf, t("evidence_report.files"), 10)
     table(
         pdf,
-        [t("evidence.name"), t("evidence.sha256")],
-        [[e.name, e.sha256] for e in rows.evidence],
-        (1, 3),
+        [t("evidence.name"), t("evidence.sha256"), t("evidence.status")],
+        [[e.name, e.sha256, status] for e, status in checked],
+        (4, 13, 4),
     )
     printed = t("evidence_report.printed", user=user.username, time=when(now))
     line(pdf, f"{printed} {t('evidence_report.times', tz=str(zone))}", 8)
@@ -129,6 +133,20 @@ def _zone_name(camera: Camera | None, zone_id: str) -> str:
     return ""
 
 
+def _checked(settings: Settings, alert: Alert, ev: Evidence, lang: Lang) -> str:
+    """The file's state in words, after checking a stored one's bytes; a file that no longer
+    matches its SHA-256 refuses the whole report (:class:`custody.Tampered`)."""
+    if ev.status != "stored":
+        return word(lang, "evidence", ev.status)
+    try:
+        verified_file(settings, alert, ev)
+    except Tampered:
+        raise
+    except EvidenceUnavailable:
+        return text(lang, "evidence_report.missing")
+    return word(lang, "evidence", "stored")
+
+
 def _read(settings: Settings, alert: Alert, ev: Evidence) -> np.ndarray[Any, Any]:
     path = verified_file(settings, alert, ev)
     image = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_COLOR)
@@ -138,11 +156,12 @@ def _read(settings: Settings, alert: Alert, ev: Evidence) -> np.ndarray[Any, Any
 
 
 def boxed(
-    image: np.ndarray[Any, Any], box: list[float]
+    image: np.ndarray[Any, Any], box: list[float], below: float = CROP_MARGIN
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     """The image with ``box`` (normalised 0..1 xyxy) drawn, its line about 0.4 % of the
     image's diagonal (at least 2 px), and the crop around it (the box plus
-    :data:`CROP_MARGIN` box sizes on each side, at least :data:`CROP_MIN_PX` wide)."""
+    :data:`CROP_MARGIN` box sizes on each side, ``below`` box heights under it, at least
+    :data:`CROP_MIN_PX` wide and high), the box drawn in it too."""
     h, w = image.shape[:2]
     x1, y1, x2, y2 = (
         min(max(round(v * s), 0), s - 1) for v, s in zip(box, (w, h, w, h), strict=True)
@@ -154,17 +173,20 @@ def boxed(
     mx = max(int(bw * CROP_MARGIN), (CROP_MIN_PX - bw) // 2)
     my = max(int(bh * CROP_MARGIN), (CROP_MIN_PX - bh) // 2)
     cx1, cy1 = max(0, x1 - mx), max(0, y1 - my)
-    cx2, cy2 = min(w, x2 + mx), min(h, y2 + my)
+    cx2, cy2 = min(w, x2 + mx), min(h, y2 + max(my, int(bh * below)))
     crop = image[cy1:cy2, cx1:cx2].copy()
     cv2.rectangle(crop, (x1 - cx1, y1 - cy1), (x2 - cx1, y2 - cy1), BOX_COLOUR, 2)
     return drawn, crop
 
 
 def _pictures(
-    pdf: FPDF, image: np.ndarray[Any, Any], box: list[float], lang: Lang, name: str
+    pdf: FPDF,
+    pictures: tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]],
+    lang: Lang,
+    name: str,
 ) -> None:
     """The drawn picture (left, 2/3 of the width) and the crop (right), at most 95 mm high."""
-    drawn, crop = boxed(image, box)
+    drawn, crop = pictures
     if crop.shape[1] < CROP_SHOWN_PX:  # enlarge smoothly rather than as blocks in the PDF
         f = CROP_SHOWN_PX / crop.shape[1]
         crop = cv2.resize(crop, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC)
