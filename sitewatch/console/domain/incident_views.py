@@ -10,7 +10,8 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from sitewatch.console.domain.errors import NotFound
-from sitewatch.console.domain.incidents import incident_actions, incident_alerts, new_alert_counts
+from sitewatch.console.domain.incident_actions import incident_actions
+from sitewatch.console.domain.incidents import incident_alerts, new_alert_counts
 from sitewatch.console.domain.queries import (
     alert_outs,
     aware_param,

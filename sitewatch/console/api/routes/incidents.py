@@ -17,13 +17,14 @@ from sqlalchemy import func, select
 from sitewatch.console.api.deps import DB, app_state, client_address, require
 from sitewatch.console.domain.alert_actions import take_action
 from sitewatch.console.domain.errors import ConsoleError
+from sitewatch.console.domain.incident_actions import act_on_incident, error_status
 from sitewatch.console.domain.incident_views import (
     get_incident,
     incident_filters,
     incident_outs,
     incident_view,
 )
-from sitewatch.console.domain.incidents import act_on_incident, error_status, incident_for
+from sitewatch.console.domain.incidents import incident_for
 from sitewatch.console.domain.live import live_alert, live_incident
 from sitewatch.console.domain.queries import OPEN_STATES, get_alert
 from sitewatch.console.schemas import (
