@@ -165,7 +165,8 @@ def _settings(camera: MutableMapping[str, Any], spec: m.CameraSpec, old: Any) ->
     set_value(camera, "name", spec.name or None)
     set_value(camera, "detect", url(spec.detect, old.detect if old else None))
     set_value(camera, "record", url(spec.record, old.record if old else None))
-    set_value(camera, "detect_fps", spec.detect_fps)
+    fps = spec.detect_fps
+    set_value(camera, "detect_fps", int(fps) if fps is not None and fps.is_integer() else fps)
     set_value(camera, "input_size", spec.input_size)
 
 

@@ -43,7 +43,9 @@ class Housekeeper:
     """The periodic chores of one edge over what it is given; keeps the state between reports.
 
     ``readers`` maps camera id to its reader (the cameras reported, in this order);
-    ``evidence_dropped`` is the delivery's live counter, read, never written.
+    ``evidence_dropped`` is the delivery's live counter, read, never written. When cameras
+    come and go the worker assigns new ``readers`` and ``rings``, never changes them in place,
+    so the chores' thread iterates what it read.
     """
 
     def __init__(
@@ -108,6 +110,11 @@ class Housekeeper:
         deadline = time.monotonic() + wait_s
         for d in deliveries:
             d.wait(max(0.0, deadline - time.monotonic()))
+
+    def publish_gone(self, cam_id: str, reader: CameraReader, reason: str) -> Delivery:
+        """The retained status of a camera the edge no longer runs: offline, and why."""
+        self._states.pop(cam_id, None)
+        return self._publish(cam_id, replace(reader.stats(), state="offline", last_error=reason))
 
     def _publish(self, cam_id: str, s: CameraStats) -> Delivery:
         msg = m.CameraStatus(

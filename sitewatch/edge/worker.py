@@ -1,25 +1,21 @@
 """The edge worker: all the wiring in one place. ``sitewatch edge --config configs/cameras.yaml``.
 
 Threads: one reader and one segment recorder per camera; one detector thread per detector
-session (each collects a batch from the shared batcher in turn and detects on it, so inference
-of one batch overlaps the next; ONNX Runtime releases the GIL); the main loop (per-camera
-pipeline → alert delivery on the detectors' results, and config commands, so pipelines are
-touched by one thread only); housekeeping (retained camera status, stats, ring pruning, disk);
-the outbox publisher; paho's network thread; the clip cutter. SIGTERM or SIGINT: open alerts
-end, clips in progress finish, the outbox is flushed, the edge's and every camera's retained
-status go offline, and it exits.
+session (each collects a batch from the shared batcher and detects on it; ONNX Runtime releases
+the GIL); the main loop (pipelines → alert delivery, and config commands, so pipelines and the
+camera set are touched by one thread only); housekeeping; the outbox publisher; paho's network
+thread; the clip cutter. A config command may add, restart (new streams) or stop cameras while
+the others run on. SIGTERM or SIGINT: open alerts end, clips in progress finish, the outbox is
+flushed, the edge's and every camera's retained status go offline, and it exits.
 
-Detector sessions: on a small CPU, sessions of one thread each detect more frames than one
-session with as many threads (ONNX Runtime's threads synchronise per operator, which costs more
-than they gain on small batches; bench/RESULTS.md, "Edge throughput"), so the default is one
-single-threaded session per core (``detector.sessions``/``threads``).
-
-The worker builds every collaborator once, here, and hands each what it uses (the
-:class:`Housekeeper` too); nothing it builds imports it.
+Detector sessions: one single-threaded session per core by default (``detector.sessions``/
+``threads``; bench/RESULTS.md, "Edge throughput"). The worker builds every collaborator once,
+here, and hands each what it uses (the :class:`Housekeeper` too); nothing it builds imports it.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import queue
@@ -30,6 +26,7 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Literal
+from uuid import UUID
 
 import numpy as np
 
@@ -72,6 +69,8 @@ COMMANDS_QUEUED = 64
 """Config commands (and, apart, refusals) waiting for the main loop; more are dropped, counted."""
 REASON_CHARS = 4000
 """Longest refusal reason a ConfigResult carries (the contract's bound)."""
+STREAM_FIELDS = ("detect", "record", "detect_fps", "stall_s", "input_size")
+"""A camera's settings whose change restarts its reader and recorder (others reconfigure)."""
 RESULTS_WAIT_S = 0.2
 """How long the main loop waits for detector results before it runs its timers and commands."""
 
@@ -109,10 +108,10 @@ class EdgeWorker:
         self.started_at = time.time()
         self.stop_event = threading.Event()
         self._ready = threading.Event()  # set by start(): the MQTT hook may run before that
-        self._commands: queue.Queue[m.ConfigCommand] = queue.Queue(maxsize=COMMANDS_QUEUED)
-        self._refusals: queue.Queue[tuple[m.ConfigCommand, str]] = queue.Queue(
+        self._commands: queue.Queue[m.Command] = queue.Queue(maxsize=COMMANDS_QUEUED)
+        self._refusals: queue.Queue[tuple[UUID, str, str]] = queue.Queue(
             maxsize=COMMANDS_QUEUED
-        )
+        )  # request id, issued_by (as it says), reason
         self._snapshots = SnapshotPacer()
         sessions = c.detector.sessions or default_threads()
         label_conf = _label_conf(c)
@@ -145,6 +144,8 @@ class EdgeWorker:
             max_age_s=c.detector.max_frame_age_ms / 1000,
         )
         self.cameras = {cam.id: self._camera(cam) for cam in c.cameras if cam.enabled}
+        self._rings = {k: cam.ring for k, cam in self.cameras.items()}
+        """Every ring this run made, removed cameras' too (their clips and pruning go on)."""
         self.transport = self._transport(c)
         self.outbox = Outbox(
             c.outbox.path, max_evidence_bytes=round(c.outbox.max_evidence_mb * 1e6)
@@ -160,13 +161,13 @@ class EdgeWorker:
             tz=c.site.timezone,
             pre_roll_s=c.evidence.pre_roll_s,
             post_roll_s=c.evidence.post_roll_s,
-            rings={k: cam.ring for k, cam in self.cameras.items()},
+            rings=self._rings,  # shared: the main loop adds the rings of added cameras
             config_version=lambda: str(self.config.version),
             signer=self.signer,
         )
         self.disk = DiskManager(
             c.evidence.dir,
-            [cam.ring for cam in self.cameras.values()],
+            list(self._rings.values()),
             self.store,
             c.evidence.min_free_hours,
             c.evidence.retention_days,
@@ -175,7 +176,7 @@ class EdgeWorker:
             site_id=c.site.id,  # a config command changes cameras only, never these two
             topic_prefix=c.mqtt.topic_prefix,
             readers={k: cam.reader for k, cam in self.cameras.items()},
-            rings=[cam.ring for cam in self.cameras.values()],
+            rings=list(self._rings.values()),
             disk=self.disk,
             batch_stats=self.batcher.stats,
             transport=self.transport,
@@ -185,7 +186,14 @@ class EdgeWorker:
         )
 
     # -- construction -------------------------------------------------------------------
-    def _camera(self, cam: CameraSettings) -> CameraRuntime:
+    def _camera(
+        self,
+        cam: CameraSettings,
+        ring: SegmentRing | None = None,
+        pipeline: CameraPipeline | None = None,
+    ) -> CameraRuntime:
+        """A camera's parts, its reader in the batcher; not started. ``ring`` and ``pipeline``
+        are kept when given (a restart for new streams: its segments and open alerts stay)."""
         ev = self.config.evidence
         keep_s = ev.pre_roll_s + ev.post_roll_s + 30.0
         ring_dir = ev.dir / "ring" / cam.id
@@ -193,8 +201,11 @@ class EdgeWorker:
         reader = CameraReader(cam.id, cam.detect, need_fps=cam.detect_fps, stall_s=cam.stall_s)
         recorder = SegmentRecorder(cam.record or cam.detect, ring_dir, ev.segment_s, keep_s=keep_s)
         budget = int(ev.max_ring_gb * 1e9 / max(1, len(self.config.cameras)))
-        ring = SegmentRing(ring_dir, keep_s=keep_s, max_bytes=budget)
-        pipeline = CameraPipeline(cam, self.config.site.timezone)
+        ring = ring or SegmentRing(ring_dir, keep_s=keep_s, max_bytes=budget)
+        if pipeline is None:
+            pipeline = CameraPipeline(cam, self.config.site.timezone)
+        else:
+            pipeline.reconfigure(cam)
         try:
             self.detector.square(cam.input_size)
         except ValueError as exc:
@@ -397,62 +408,139 @@ class EdgeWorker:
 
     def _on_command(self, topic: str, payload: bytes) -> None:
         """On paho's thread: the signature is checked here, so that a flood of unsigned
-        commands fills only its own bounded queue, never the console's."""
+        commands fills only its own bounded queue, never the console's. A command this edge
+        cannot read is answered too when it names its request id (a newer console's, say)."""
         try:
-            cmd = m.decode(payload, m.ConfigCommand)
+            cmd = m.decode(payload)
+            if not isinstance(cmd, m.ConfigCommand | m.CameraCommand):
+                raise m.ContractError(
+                    f"expected {m.ConfigCommand.SCHEMA} or {m.CameraCommand.SCHEMA}, got "
+                    f"{cmd.SCHEMA}: the sender uses the wrong topic"
+                )
         except m.ContractError as exc:
-            if self.gate.answer_refusal():  # a flood of garbage must not flood the log
-                log.warning("ignored a config command on %s: %s", topic, exc)
+            request_id = _request_id(payload)
+            if request_id is None:
+                if self.gate.answer_refusal():  # a flood of garbage must not flood the log
+                    log.warning("ignored a config command on %s: %s", topic, exc)
+                return
+            reason = f"this edge (SiteWatch {software_version()}) cannot read the command: {exc}"
+            self._queue_refusal((request_id, "(unread)", reason))
             return
         problem = self.gate.signature_problem(cmd)
+        if problem is not None:
+            self._queue_refusal((cmd.request_id, cmd.issued_by, problem))
+            return
         try:
-            if problem is None:
-                self._commands.put_nowait(cmd)
-            else:
-                self._refusals.put_nowait((cmd, problem))
+            self._commands.put_nowait(cmd)
         except queue.Full:
             self.gate.count_unanswered()
 
-    def _refuse(self, cmd: m.ConfigCommand, reason: str) -> None:
-        """A badly signed command: answered (up to a rate), else only counted."""
-        if self.gate.answer_refusal():
-            self._answer(cmd, Outcome(self.config, False, reason))
+    def _queue_refusal(self, refusal: tuple[UUID, str, str]) -> None:
+        try:
+            self._refusals.put_nowait(refusal)
+        except queue.Full:
+            self.gate.count_unanswered()
 
-    def _apply(self, cmd: m.ConfigCommand) -> None:
-        out = obey(self.gate, self.config, self.path, cmd)
+    def _refuse(self, request_id: UUID, issued_by: str, reason: str) -> None:
+        """A badly signed or unreadable command: answered (up to a rate), else only counted."""
+        if self.gate.answer_refusal():
+            self._answer(request_id, issued_by, Outcome(self.config, False, reason))
+
+    def _apply(self, cmd: m.Command) -> None:
+        out = obey(self.gate, self.config, self.path, cmd, self._model_takes)
         if out.applied:
-            self.config = out.config
-            cam = self.cameras.get(cmd.camera_id)
-            if cam is not None:
-                cam.config = out.config.camera(cmd.camera_id)
-                cam.pipeline.reconfigure(cam.config)
-                self.batcher.set_looks(
-                    cam.config.id,
-                    needs_second_look(cam.config),
-                    wants_head_look(out.config, cam.config),
-                )
+            before, self.config = self.config, out.config
+            self._reconcile(before, out.config)
             q = self.config.mqtt
             offline = self.signer.encode(self._status("offline"))
             self.transport.set_will(
                 Will(m.edge_status(q.topic_prefix, self.config.site.id), offline)
             )
             self._on_connect()  # the retained edge status carries the new version
-        self._answer(cmd, out)
+        self._answer(cmd.request_id, cmd.issued_by, out)
 
-    def _answer(self, cmd: m.ConfigCommand, out: Outcome) -> None:
-        """The signed ConfigResult of ``cmd``, through the outbox; a refusal is logged."""
+    # -- cameras that come, change and go ----------------------------------------------------
+    def _model_takes(self, config: SiteConfig) -> str | None:
+        """Why the detector cannot run ``config``'s cameras (an input size its model does not
+        take), or None: checked before a command's file is written."""
+        for cam in config.cameras:
+            if cam.enabled:
+                try:
+                    self.detector.square(cam.input_size)
+                except ValueError as exc:
+                    return f"camera {cam.id}: {exc}; leave its input size empty"
+        return None
+
+    def _reconcile(self, before: SiteConfig, after: SiteConfig) -> None:
+        """Make the running cameras those ``after`` enables: stop the ones gone, start the new,
+        restart the reader and recorder of one whose streams changed, reconfigure the rest.
+        A camera whose settings did not change is not touched."""
+        want = {cam.id: cam for cam in after.cameras if cam.enabled}
+        for cam_id in [k for k in self.cameras if k not in want]:
+            gone = "disabled" if any(c.id == cam_id for c in after.cameras) else "removed"
+            self._stop_camera(cam_id, f"{gone} in the edge's config (version {after.version})")
+        for cam_id, cam in want.items():
+            run = self.cameras.get(cam_id)
+            if run is None:
+                self._start_camera(self._camera(cam))
+            elif any(getattr(run.config, f) != getattr(cam, f) for f in STREAM_FIELDS):
+                self._restart_camera(run, cam)
+            elif run.config != cam:
+                run.config = cam
+                run.pipeline.reconfigure(cam)
+                self.batcher.set_looks(cam.id, needs_second_look(cam), wants_head_look(after, cam))
+        self._share()
+
+    def _start_camera(self, run: CameraRuntime) -> None:
+        self.cameras[run.config.id] = run
+        self._rings[run.config.id] = run.ring
+        self._share()
+        run.reader.start()
+        run.recorder.start()
+        log.info("camera %s started", run.config.id)
+
+    def _restart_camera(self, run: CameraRuntime, cam: CameraSettings) -> None:
+        """New streams for a running camera: its reader and recorder are replaced (the main
+        loop waits for the old ones to stop); its ring, pipeline and open alerts stay."""
+        run.reader.stop()
+        run.recorder.stop()
+        self._start_camera(self._camera(cam, ring=run.ring, pipeline=run.pipeline))
+        log.info("camera %s restarted with its new settings", cam.id)
+
+    def _stop_camera(self, cam_id: str, reason: str) -> None:
+        """A camera removed (or disabled): its open alerts end, it stops, and its retained
+        status says so. Its ring stays with the delivery, disk manager and pruning."""
+        run = self.cameras.pop(cam_id)
+        self._share()
+        for t in run.pipeline.close_all(time.time()):
+            self._deliver(run, t)
+        self.batcher.remove(cam_id)
+        run.reader.stop()
+        run.recorder.stop()
+        self.housekeeper.publish_gone(cam_id, run.reader, reason)
+        log.info("camera %s stopped: %s", cam_id, reason)
+
+    def _share(self) -> None:
+        """Hand the housekeeper and the disk manager the camera set as new containers: they
+        read them on their own thread and never see one change under them."""
+        self.housekeeper.readers = {k: run.reader for k, run in self.cameras.items()}
+        self.housekeeper.rings = list(self._rings.values())
+        self.disk.rings = list(self._rings.values())
+
+    def _answer(self, request_id: UUID, issued_by: str, out: Outcome) -> None:
+        """The signed ConfigResult of a command, through the outbox; a refusal is logged."""
         if not out.applied:
             unanswered = self.gate.take_unanswered()
             more = f" ({unanswered} more refused unanswered before it)" if unanswered else ""
             log.warning(
                 "config change %s (issued_by %r, as it says) refused%s: %s",
-                cmd.request_id,
-                cmd.issued_by,
+                request_id,
+                issued_by,
                 more,
                 out.reason,
             )
         result = m.ConfigResult(
-            request_id=cmd.request_id,
+            request_id=request_id,
             site_id=self.config.site.id,
             status="applied" if out.applied else "refused",
             version=str(self.config.version),
@@ -500,6 +588,15 @@ def needs_second_look(cam: CameraSettings) -> bool:
 def wants_head_look(config: SiteConfig, cam: CameraSettings) -> bool:
     """The camera's own head look setting, else the detector's."""
     return config.detector.head_look if cam.head_look is None else cam.head_look
+
+
+def _request_id(payload: bytes) -> UUID | None:
+    """The ``request_id`` of a command this edge cannot read, if it names a valid one."""
+    try:
+        data = json.loads(payload)
+        return UUID(str(data["request_id"])) if isinstance(data, dict) else None
+    except (ValueError, KeyError, RecursionError):
+        return None
 
 
 def _opt(path: Path | None) -> str | None:
