@@ -15,6 +15,7 @@ import * as stats from "./views/stats.js";
 import * as zones from "./views/zones.js";
 import * as users from "./views/users.js";
 import * as audit from "./views/audit.js";
+import * as notify from "./views/notify.js";
 
 /** @typedef {import("./core/types.js").User} User */
 /** @typedef {import("./core/types.js").Site} Site */
@@ -29,6 +30,7 @@ const VIEWS = [
   { path: "zones", cap: "config.write", module: zones, label: "nav.zones" },
   { path: "users", cap: "users.manage", module: users, label: "nav.users" },
   { path: "audit", cap: "audit.read", module: audit, label: "nav.audit" },
+  { path: "notify", cap: "alerts.read", module: notify, label: "nav.notify" },
 ];
 /** @type {View[]} */
 const HIDDEN = [{ path: "alert", cap: "alerts.read", module: alert }];
