@@ -1,7 +1,7 @@
 """The outbox and escalation on a controlled clock, against real local receivers and a real
-SQLite console database: a burst of 200 alerts as digests within 20 messages a minute,
-retries with backoff, escalation after N minutes (audited), routes matching site, camera,
-rule and hours."""
+console database (SQLite, then PostgreSQL): a burst of 200 alerts as digests within 20
+messages a minute, retries with backoff, escalation after N minutes (audited), routes matching
+site, camera, rule and hours."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pytest
 from console_support import Console, make_settings, seed_alert
 from fastapi.testclient import TestClient
 from notify_receivers import Receivers, serve_receivers
+from postgres import postgres_fixture, postgres_url  # noqa: F401
 from sqlalchemy import select
 
 from sitewatch.console.app import create_app
@@ -36,10 +37,12 @@ class Clock:
         self.at += timedelta(**delta)
 
 
-@pytest.fixture(name="console")
-def console_fixture(tmp_path: Path) -> Iterator[Console]:
-    """The console with its own worker off: the tests drive one on their clock."""
-    settings = make_settings(tmp_path, notify_poll_s=0)
+@pytest.fixture(name="console", params=["sqlite", "postgresql"])
+def console_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Console]:
+    """The console with its own worker off (the tests drive one on their clock), on a real
+    SQLite file, then on a real PostgreSQL database."""
+    url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
+    settings = make_settings(tmp_path, database_url=url, notify_poll_s=0)
     with TestClient(create_app(settings)) as client:
         yield Console(settings, client)
 

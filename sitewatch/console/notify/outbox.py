@@ -43,10 +43,13 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=BACKOFF_S[min(attempts, len(BACKOFF_S)) - 1])
 
 
-def compose(route: NotifyRoute, rows: Sequence[Notification], key: str) -> tuple[Message, int]:
+def compose(
+    route: NotifyRoute, rows: Sequence[Notification], key: str, due_count: int
+) -> tuple[Message, int]:
     """The message for the first rows of ``rows`` that fit the channel's size: one
-    notification as itself, several as a digest; returns it and how many rows it carries."""
-    if len(rows) == 1:
+    notification as itself, several as a digest (saying how many of ``due_count`` follow);
+    returns it and how many rows it carries."""
+    if due_count == 1:
         p = rows[0].payload
         return Message(key, p["title"], p["line"], [{"id": rows[0].id, **p["alert"]}]), 1
     limit = MAX_TEXT_BYTES.get(route.channel, 4000) - 200  # room for the title and a tail
@@ -59,8 +62,8 @@ def compose(route: NotifyRoute, rows: Sequence[Notification], key: str) -> tuple
         lines.append(line)
         size += len(line.encode()) + 1
     taken = rows[: len(lines)]
-    if len(taken) < len(rows):
-        lines.append(text(route.language, "more", count=len(rows) - len(taken)))
+    if len(taken) < due_count:
+        lines.append(text(route.language, "more", count=due_count - len(taken)))
     items = [{"id": r.id, **r.payload["alert"]} for r in taken]
     return Message(key, digest_title(route.language, len(taken)), "\n".join(lines), items), len(
         taken
@@ -118,10 +121,14 @@ def _deliver_route(
     with db.session() as s:
         rows = list(
             s.scalars(
-                select(Notification).where(Notification.id.in_(ids)).order_by(Notification.id)
+                select(Notification)
+                .where(Notification.id.in_(ids[:DIGEST_MAX]))
+                .order_by(Notification.id)
             )
         )
-        msg, count = compose(route, rows, key)
+        if not rows:
+            return 0
+        msg, count = compose(route, rows, key, len(ids))
         claimed = s.execute(
             update(Notification)
             .where(Notification.id.in_([r.id for r in rows[:count]]), due(now))
