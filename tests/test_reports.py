@@ -5,9 +5,9 @@ included); an alert's one-page evidence report from a real JPEG; scoping as the 
 The seeded week is Monday 16 to Sunday 22 November 2026 at site north (Asia/Shanghai, UTC+8),
 each day: a bare head at camera gate at 08:10 local (acknowledged after 5 min, resolved after
 20 min), smoking at camera crane at 14:30 (acknowledged after 45 min: overdue), and on Monday,
-Wednesday and Friday a restricted-zone entry at gate at 23:30 (never acknowledged: overdue);
-site south (UTC) has a bare head at camera yard at 10:00 UTC each day. One alert at north just
-before the week and one just after it must not count.
+Wednesday and Friday a restricted-zone entry at gate at 23:30 (never acknowledged: overdue; the
+three put in one incident); site south (UTC) has a bare head at camera yard at 10:00 UTC each
+day. One alert at north just before the week and one just after it must not count.
 """
 
 from __future__ import annotations
@@ -38,7 +38,14 @@ from sitewatch.console.app import create_app
 from sitewatch.console.domain.evidence_report import boxed
 from sitewatch.console.domain.report_text import REPORT_TEXT, text
 from sitewatch.console.domain.reports import first_day_of, percentile
-from sitewatch.console.store.models import Alert, AlertAction, AuditEntry, Camera, Site
+from sitewatch.console.store.models import (
+    Alert,
+    AlertAction,
+    AuditEntry,
+    Camera,
+    Incident,
+    Site,
+)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MONDAY = date(2026, 11, 16)
@@ -104,6 +111,17 @@ def _seed_week(console: Console) -> dict[str, str]:
         assert crane is not None
         crane.state, crane.error = "stalled", "no frame for 30 s"
         crane.status_at = datetime(2026, 11, 22, 6, tzinfo=UTC)
+        entries = [s.get(Alert, ids[f"restricted{i}"]) for i in (0, 2, 4)]
+        s.add(
+            Incident(
+                id="inc-restricted", site_id="north", camera_id="gate", rule="restricted_zone",
+                zone_id="whole", first_at=entries[0].started_at, last_at=entries[-1].last_seen_at,
+                alert_count=3,
+            )
+        )  # fmt: skip
+        s.flush()
+        for alert in entries:
+            alert.incident_id = "inc-restricted"
     return ids
 
 
@@ -161,6 +179,8 @@ def test_a_week_of_one_site_in_xlsx_matches_the_seed(
         1200
     )
     assert summary["Overdue: not acknowledged within 30 min"] == 10
+    assert summary["Incidents (repeats grouped)"] == 15  # the 3 restricted entries are one
+    assert summary["Overdue incidents"] == 8
     overdue = book["overdue"]
     assert (
         sorted((row[3], row[8]) for row in overdue)

@@ -132,6 +132,7 @@ def report_pdf(report: Report, lang: Lang, site_label: str) -> bytes:
         ["", text(lang, "report.steps"), text(lang, "report.median"), text(lang, "report.p90")],
         [
             [text(lang, "report.total"), report.total, "", ""],
+            [text(lang, "report.incidents"), report.incidents, "", ""],
             _durations_row(lang, text(lang, "report.ack"), report.acknowledge),
             _durations_row(lang, text(lang, "report.close"), report.close),
             [
@@ -141,6 +142,7 @@ def report_pdf(report: Report, lang: Lang, site_label: str) -> bytes:
                 "",
             ],
             [f"{ack_none}", sum(not o.acknowledged for o in report.overdue), "", ""],
+            [text(lang, "report.overdue_incidents"), report.overdue_incidents, "", ""],
         ],
         (5, 2, 2, 2),
     )

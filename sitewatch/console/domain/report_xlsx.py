@@ -41,6 +41,7 @@ def report_xlsx(report: Report, lang: Lang, site_label: str) -> bytes:
             [t("report.generated") + " (UTC)", _naive(report.generated_at)],
             [t("report.sites"), ", ".join(f"{w.site_id} ({w.timezone})" for w in report.sites)],
             [t("report.total"), report.total],
+            [t("report.incidents"), report.incidents],
             [t("report.ack"), report.acknowledge.count],
             [t("report.ack") + " · " + _s(lang, "report.median"), report.acknowledge.median_s],
             [t("report.ack") + " · " + _s(lang, "report.p90"), report.acknowledge.p90_s],
@@ -48,6 +49,7 @@ def report_xlsx(report: Report, lang: Lang, site_label: str) -> bytes:
             [t("report.close") + " · " + _s(lang, "report.median"), report.close.median_s],
             [t("report.close") + " · " + _s(lang, "report.p90"), report.close.p90_s],
             [t("report.overdue", n=f"{report.overdue_after_min:g}"), len(report.overdue)],
+            [t("report.overdue_incidents"), report.overdue_incidents],
             [t("report.offline"), len(report.offline)],
         ],
     )

@@ -10,7 +10,8 @@ the moment the console had the alert (``received_at``), in seconds:
 acknowledged = the first step out of ``new``; closed = the first step to resolved or false
 positive. An alert is overdue when it was not acknowledged within ``overdue_after_min``
 minutes (by ``generated_at`` if never). Cameras offline are the cameras' state as of
-``generated_at`` (an offline edge takes its cameras with it), not a history.
+``generated_at`` (an offline edge takes its cameras with it), not a history. Incidents are
+counted as the distinct incidents of the period's alerts (an alert in none counts as one).
 """
 
 from __future__ import annotations
@@ -102,6 +103,8 @@ class Report:
     overdue_after_min: float
     sites: tuple[SiteWindow, ...]
     total: int
+    incidents: int
+    overdue_incidents: int
     by_camera: tuple[CameraCount, ...]  # most first
     by_rule: tuple[tuple[str, int], ...]  # most first
     by_hour: tuple[int, ...]  # 24 counts, each alert's local hour of its site
@@ -183,6 +186,8 @@ def build_report(
         per_day[local.date()] += 1
     ack_s = sorted(_seconds(a.received_at, acked[a.id]) for a in alerts if a.id in acked)
     close_s = sorted(_seconds(a.received_at, closed[a.id]) for a in alerts if a.id in closed)
+    overdue = _overdue(rows, acked, generated_at, overdue_after_min)
+    incident_of = {a.id: a.incident_id or a.id for a in alerts}
     return Report(
         period=period,
         first_day=first,
@@ -191,6 +196,8 @@ def build_report(
         overdue_after_min=overdue_after_min,
         sites=tuple(windows),
         total=len(alerts),
+        incidents=len(set(incident_of.values())),
+        overdue_incidents=len({incident_of[o.alert_id] for o in overdue}),
         by_camera=tuple(
             CameraCount(si, ci, names.get((si, ci), ci), n)
             for (si, ci), n in sorted(cams.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -201,7 +208,7 @@ def build_report(
         by_state=_most_first(Counter(a.state for a in alerts)),
         acknowledge=durations(ack_s),
         close=durations(close_s),
-        overdue=_overdue(rows, acked, generated_at, overdue_after_min),
+        overdue=overdue,
         offline=_offline(s, user, [w.site_id for w in windows]),
     )
 

@@ -82,8 +82,7 @@ def report(
         s, user, site=site, period=period, day=day, generated_at=now,
         overdue_after_min=overdue_after_min or state.settings.notify_escalate_after_min,
     )  # fmt: skip
-    label = (rep.sites[0].name if rep.sites else site or "") if site else ""
-    label = label or text(language, "report.all_sites")
+    label = rep.sites[0].name if site and rep.sites else text(language, "report.all_sites")
     try:
         data = (
             report_xlsx(rep, language, label)
