@@ -17,8 +17,8 @@ from typing import Final
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
+from sitewatch.console.domain.report_records import Durations, Report
 from sitewatch.console.domain.report_text import Lang, text, word
-from sitewatch.console.domain.reports import Durations, Report
 
 FONT_DIRS: Final = (Path("/usr/share/fonts/truetype"), Path("/usr/share/fonts"))
 FONTS: Final = {

@@ -18,8 +18,8 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
+from sitewatch.console.domain.report_records import Report
 from sitewatch.console.domain.report_text import Lang, text, word
-from sitewatch.console.domain.reports import Report
 
 SHEETS = ("summary", "by_camera", "by_rule", "by_hour", "by_day", "overdue", "offline")
 

@@ -1,5 +1,5 @@
-"""Daily and weekly reports: one typed record (:class:`Report`) for a site or every site a user
-may see, which :mod:`report_xlsx` and :mod:`report_pdf` render.
+"""Daily and weekly reports: builds the record (:class:`report_records.Report`) for a site or
+every site a user may see, which :mod:`report_xlsx` and :mod:`report_pdf` render.
 
 A report covers local calendar days: a day, or the week (Monday to Sunday) holding a date, each
 site's days in its own time zone (the one its edge reports, UTC while unknown), so sites in
@@ -18,9 +18,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Final, Literal
+from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
@@ -28,96 +27,22 @@ from sqlalchemy.orm import Session
 
 from sitewatch.console.domain.errors import Invalid, NotFound
 from sitewatch.console.domain.queries import alert_filters, site_filter
+from sitewatch.console.domain.report_records import (
+    PERIOD_DAYS,
+    CameraCount,
+    Durations,
+    OfflineCamera,
+    OverdueAlert,
+    Period,
+    Report,
+    SiteWindow,
+)
 from sitewatch.console.permissions import Scope
 from sitewatch.console.store.models import CLOSED_STATES, Alert, AlertAction, Camera, Site, User
 
-Period = Literal["day", "week"]
-PERIOD_DAYS: Final[dict[Period, int]] = {"day": 1, "week": 7}
 OVERDUE_AFTER_MIN: Final = 30.0  # the API's default is the escalation's (settings)
 UNHEALTHY_CAMERA_STATES: Final = ("offline", "stalled")
 DAYS: Final = (date(2000, 1, 1), date(2999, 12, 31))  # far from the calendar's ends
-
-
-@dataclass(frozen=True)
-class SiteWindow:
-    """A site in the report and the UTC instants its local days span (``start <= t < end``)."""
-
-    site_id: str
-    name: str
-    timezone: str
-    start: datetime
-    end: datetime
-
-
-@dataclass(frozen=True)
-class CameraCount:
-    site_id: str
-    camera_id: str
-    name: str
-    count: int
-
-
-@dataclass(frozen=True)
-class Durations:
-    """How long steps took, in seconds: how many, the median and the 90th percentile (linear
-    interpolation, as the statistics page); None when none."""
-
-    count: int
-    median_s: float | None
-    p90_s: float | None
-
-
-@dataclass(frozen=True)
-class OverdueAlert:
-    """An alert not acknowledged in time; ``waited_min``: minutes until its acknowledgement (or
-    until the report, if it has none); ``started_local``: in its site's zone."""
-
-    alert_id: str
-    site_id: str
-    camera_id: str
-    rule: str
-    started_local: datetime
-    state: str
-    acknowledged: bool
-    waited_min: float
-
-
-@dataclass(frozen=True)
-class OfflineCamera:
-    site_id: str
-    camera_id: str
-    name: str
-    state: str
-    since: datetime | None  # the last status (UTC); None if none came
-    error: str | None
-
-
-@dataclass(frozen=True)
-class Report:
-    """A day's or a week's alerts of ``sites``; ``first_day`` is a local date of each site."""
-
-    period: Period
-    first_day: date
-    days: int
-    generated_at: datetime
-    overdue_after_min: float
-    sites: tuple[SiteWindow, ...]
-    total: int
-    incidents: int
-    overdue_incidents: int
-    by_camera: tuple[CameraCount, ...]  # most first
-    by_rule: tuple[tuple[str, int], ...]  # most first
-    by_hour: tuple[int, ...]  # 24 counts, each alert's local hour of its site
-    by_day: tuple[tuple[date, int], ...]  # every local day of the period, in order
-    by_state: tuple[tuple[str, int], ...]
-    acknowledge: Durations
-    close: Durations
-    overdue: tuple[OverdueAlert, ...]  # oldest first
-    offline: tuple[OfflineCamera, ...]
-
-    @property
-    def last_day(self) -> date:
-        return self.first_day + timedelta(days=self.days - 1)
 
 
 def first_day_of(period: Period, day: date) -> date:

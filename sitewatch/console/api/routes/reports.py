@@ -15,15 +15,10 @@ from sitewatch.console.domain.custody import EvidenceUnavailable, Tampered
 from sitewatch.console.domain.evidence_report import evidence_report
 from sitewatch.console.domain.queries import get_alert
 from sitewatch.console.domain.report_pdf import FontMissing, report_pdf
+from sitewatch.console.domain.report_records import Period
 from sitewatch.console.domain.report_text import Lang, text
 from sitewatch.console.domain.report_xlsx import report_xlsx
-from sitewatch.console.domain.reports import (
-    DAYS,
-    Period,
-    build_report,
-    report_sites,
-    zone_of,
-)
+from sitewatch.console.domain.reports import DAYS, build_report, report_sites, zone_of
 from sitewatch.console.state import AppState
 from sitewatch.console.store.models import User
 
