@@ -481,14 +481,24 @@ class EdgeWorker:
             self._stop_camera(cam_id, f"{gone} in the edge's config (version {after.version})")
         for cam_id, cam in want.items():
             run = self.cameras.get(cam_id)
-            if run is None:
-                self._start_camera(self._camera(cam))
-            elif any(getattr(run.config, f) != getattr(cam, f) for f in STREAM_FIELDS):
-                self._restart_camera(run, cam)
-            elif run.config != cam:
-                run.config = cam
-                run.pipeline.reconfigure(cam)
-                self.batcher.set_looks(cam.id, needs_second_look(cam), wants_head_look(after, cam))
+            try:
+                if run is None:
+                    self._start_camera(self._camera(cam))
+                elif any(getattr(run.config, f) != getattr(cam, f) for f in STREAM_FIELDS):
+                    self._restart_camera(run, cam)
+                elif run.config != cam:
+                    run.config = cam
+                    run.pipeline.reconfigure(cam)
+                    look = needs_second_look(cam), wants_head_look(after, cam)
+                    self.batcher.set_looks(cam.id, *look)
+            except (OSError, ValueError, ModelError) as exc:  # written: the others run on
+                log.error(
+                    "camera %s could not start with config version %d: %s; it stays stopped "
+                    "until the next change or restart",
+                    cam_id,
+                    after.version,
+                    exc,
+                )
         self._share()
 
     def _start_camera(self, run: CameraRuntime) -> None:
