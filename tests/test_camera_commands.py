@@ -421,3 +421,21 @@ def test_a_bow_tie_from_the_console_is_refused_in_the_geometry_words(
     assert result.status == "refused" and result.version == "1"
     assert result.reason is not None and problem in result.reason
     assert run.worker.config.version == 1
+
+
+@pytest.mark.slow
+def test_a_command_from_a_newer_console_is_refused_with_the_reason(
+    edge: tuple[InProcessWorker, Collector],
+) -> None:
+    """What this edge answers a message version it does not know: what came, and to upgrade
+    the edge (an edge older than CameraCommand could only log it)."""
+    run, col = edge
+    data = json.loads(m.encode(camera_command(1, "remove", "cam-b", CONSOLE_KEY, site=SITE)))
+    data["schema"] = "sitewatch.camera_command/2"
+    result = send(col, json.dumps(data).encode())
+    assert (result.status, result.version) == ("refused", "1")
+    assert result.reason is not None
+    assert "cannot read the command" in result.reason
+    assert "got newer sitewatch.camera_command/2" in result.reason
+    assert "upgrade this reader" in result.reason
+    assert set(run.worker.cameras) == {"cam-a", "cam-b"}

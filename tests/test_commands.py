@@ -185,3 +185,60 @@ def test_a_file_edited_by_hand_since_the_start_is_not_overwritten(config_file: P
     assert not out.applied and out.reason is not None
     assert "edited since the edge started" in out.reason and "restart the edge" in out.reason
     assert config_file.read_text() == edited
+
+
+LAYOUT = """\
+# a hand-written layout: quotes, flow mappings, sequences not indented (PyYAML's own style)
+version: 7
+site: {id: demo-site, name: "Demo 工地", timezone: 'Asia/Shanghai'}
+mqtt:
+  host: "127.0.0.1"   # quoted on purpose
+  topic_prefix: sitewatch
+detector:
+  model: model.onnx
+evidence: {dir: var/evidence}
+outbox: {path: var/outbox.sqlite}
+trust: {console_public_key: KEY}
+defaults:
+  rules:
+    no_helmet:
+      active_hours:
+      - {start: "07:00", end: "12:00"}   # morning shift
+cameras:
+- id: cam-a
+  detect: 'rtsp://10.0.0.1/sub'
+  zones:
+  - {id: gate, name: "Gate 大门", kind: helmet_required, points: [[0, 0], [1, 0], [1, 1]]}
+  - id: yard   # the yard
+    kind: helmet_required
+    points:
+    - [0.1, 0.1]
+    - [0.5, 0.1]
+    - [0.5, 0.5]
+"""
+
+
+def test_the_rewrite_keeps_another_layout_as_it_is(tmp_path: Path) -> None:
+    """Quotes, flow mappings and unindented sequences survive; the moved corner is the only
+    zone line that changes, the unchanged zone keeps its flow mapping."""
+    path = tmp_path / "cameras.yaml"
+    path.write_text(LAYOUT.replace("KEY", public_key_text(CONSOLE)), encoding="utf-8")
+    config = load_config(path)
+    before = path.read_text(encoding="utf-8")
+    gate, yard = (
+        m.ZoneSpec(id=z.id, name=z.name, kind=z.kind, points=list(z.points))
+        for z in config.camera("cam-a").zones
+    )
+    moved = yard.model_copy(update={"points": [(0.1, 0.1), (0.6, 0.1), (0.5, 0.5)]})
+    cmd = command("7", camera="cam-a").model_copy(
+        update={"site_id": "demo-site", "zones": [gate, moved]}
+    )
+    out = apply_command(config, path, sign(cmd, CONSOLE))
+    assert out.applied, out.reason
+    assert _changed_lines(before, path.read_text(encoding="utf-8")) == [
+        "-version: 7",
+        "+version: 8",
+        "-    - [0.5, 0.1]",
+        "+    - [0.6, 0.1]",
+    ]
+    assert load_config(path) == out.config

@@ -71,11 +71,30 @@ def _has_mapping(value: Any) -> bool:
 
 def set_value(mapping: Document, key: str, value: Any) -> None:
     """``mapping[key] = value``, unless it already holds that value (its node then stays);
-    ``None`` deletes the key."""
+    ``None`` deletes the key. A list of as many items as the one there changes item by item
+    (a moved corner rewrites that corner only, in the list's own style)."""
     if value is None:
         mapping.pop(key, None)
-    elif key not in mapping or _plain(mapping[key]) != value:
+    elif key not in mapping:
         mapping[key] = node(value)
+    else:
+        _update(mapping, key, value)
+
+
+def _update(container: Any, key: Any, value: Any) -> None:
+    here = container[key]
+    if _plain(here) == value:
+        return
+    if (
+        isinstance(here, MutableSequence)
+        and isinstance(value, list | tuple)
+        and len(here) == len(value)
+        and not _has_mapping(value)
+    ):
+        for i, item in enumerate(value):
+            _update(here, i, item)
+    else:
+        container[key] = node(value)
 
 
 def merge_into(mapping: Document, override: Mapping[str, Any]) -> None:
