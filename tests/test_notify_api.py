@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from sitewatch.console.app import create_app
 from sitewatch.console.notify.worker import NotifyWorker
-from sitewatch.console.store.models import AuditEntry, NotifyRoute
+from sitewatch.console.store.models import AuditEntry, Notification, NotifyRoute
 
 
 @pytest.fixture(name="console")
@@ -130,3 +130,47 @@ def test_the_delivery_log_and_the_overdue_view_keep_to_the_users_sites(
     assert late[0]["minutes_open"] >= 40
     assert [a["id"] for a in root.get("/api/alerts/overdue").json()] == [old_south, old_north]
     assert console.login("police").get("/api/alerts/overdue").status_code == 200
+
+
+def test_an_admin_sends_a_route_a_test_message(console: Console, rx: Receivers) -> None:
+    admin = console.login("north.admin")
+    good = admin.post("/api/notify/routes", json=ding(rx)).json()["id"]
+    bad = admin.post(
+        "/api/notify/routes",
+        json=ding(rx, target={"url": f"{rx.base}/dingtalk?access_token=t", "secret": "wrong"}),
+    ).json()["id"]
+    r = admin.post(f"/api/notify/routes/{good}/test")
+    assert r.status_code == 200, r.text
+    (body,) = rx.messages("dingtalk")
+    assert "测试消息" in body["markdown"]["title"] and "north.admin" in body["markdown"]["text"]
+    r = admin.post(f"/api/notify/routes/{bad}/test")
+    assert r.status_code == 503 and "sign not match" in r.json()["detail"], r.text
+    assert console.login("li.wei").post(f"/api/notify/routes/{good}/test").status_code == 403
+    with console.state.db.session() as s:
+        tested = s.scalars(select(AuditEntry).where(AuditEntry.action == "notify_route_tested"))
+        assert [e.detail for e in tested] == ["sent"], "a refused test changes nothing"
+
+
+def test_a_failed_notification_is_put_back_in_the_outbox(console: Console, rx: Receivers) -> None:
+    root = console.login("root")
+    assert root.post("/api/notify/routes", json=ding(rx, sites=["*"])).status_code == 201
+    seed_alert(console, "north", "gate", received_at=datetime.now(UTC))
+    worker = NotifyWorker(console.state.db, console.settings)
+    with console.state.db.session() as s:
+        route = s.scalars(select(NotifyRoute)).one()
+        route.target = {**route.target, "secret": "rotated-by-someone"}
+    worker.tick()
+    with console.state.db.session() as s:
+        row = s.scalars(select(Notification)).one()
+        row.state = "failed"  # as after its last attempt (MAX_ATTEMPTS over hours)
+    (log,) = root.get("/api/notifications").json()
+    assert log["state"] == "failed" and "sign not match" in log["last_error"]
+    assert root.post(f"/api/notifications/{log['id']}/retry").status_code == 200
+    assert root.post(f"/api/notifications/{log['id']}/retry").status_code == 409
+    with console.state.db.session() as s:
+        route = s.scalars(select(NotifyRoute)).one()
+        route.target = {**route.target, "secret": "SEC-ding"}  # the admin fixed the secret
+    worker.tick()
+    assert root.get("/api/notifications").json()[0]["state"] == "sent"
+    assert len(rx.messages("dingtalk")) == 1
+    assert console.login("li.wei").post(f"/api/notifications/{log['id']}/retry").status_code == 403

@@ -1,7 +1,8 @@
 """The notifications page in headless Chromium against the real console (uvicorn, its own
 notification worker, real mosquitto for the ingest it starts) and a real WeCom-format
-receiver: an admin adds a route in the page, the worker notifies an overdue alert, and a
-manager's zh-CN page shows the alert overdue at level 1 and the message sent (督查)."""
+receiver: an admin adds a route in the page and sends it a test, the worker notifies an
+overdue alert, and a manager's zh-CN page shows the alert overdue at level 1 and the message
+sent (督查)."""
 
 from __future__ import annotations
 
@@ -47,12 +48,17 @@ def test_admin_adds_a_route_and_a_manager_sees_the_overdue_alert_notified(
     page.click("#notify-route-form button[type=submit]")
     page.wait_for_selector("#notify-routes tr[data-route] th:text-is('north gate group')")
     assert "secr…" in str(served.get_json(served.api("nfy.admin"), "/api/notify/routes"))
+    page.click("#notify-routes tr[data-route] button:text-is('Send a test')")
+    page.wait_for_selector("#notify-status:has-text('Test message sent to north gate group')")
     context.close()
     assert errors == [], "the admin's page logged script errors"
 
-    wait_until("the worker notifies the overdue alert", lambda: rx.messages("wecom"))
-    (message,) = rx.messages("wecom")
-    assert "未戴安全帽" in message["markdown"]["content"]
+    def contents() -> list[str]:
+        return [m["markdown"]["content"] for m in rx.messages("wecom")]
+
+    wait_until("the worker notifies the overdue alert", lambda: len(contents()) == 2)
+    assert sorted("测试消息" in c for c in contents()) == [False, True]
+    assert any("未戴安全帽" in c for c in contents())
 
     context = browser.new_context()
     page, errors = open_page(context)

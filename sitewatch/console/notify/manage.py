@@ -189,20 +189,16 @@ def delivery_log(
     if alert is not None:
         stmt = stmt.where(Notification.alert_id == alert)
     rows = s.scalars(stmt.order_by(Notification.id.desc()).limit(limit).offset(offset))
-    return [
-        NotificationOut.model_validate(
-            {
-                **{
-                    k: getattr(r, k)
-                    for k in NotificationOut.model_fields
-                    if k not in ("title", "line")
-                },
-                "title": r.payload.get("title", ""),
-                "line": r.payload.get("line", ""),
-            }
-        )
-        for r in rows
-    ]
+    return [notification_out(r) for r in rows]
+
+
+def notification_out(row: Notification) -> NotificationOut:
+    fields = {
+        k: getattr(row, k) for k in NotificationOut.model_fields if k not in ("title", "line")
+    }
+    return NotificationOut(
+        **fields, title=row.payload.get("title", ""), line=row.payload.get("line", "")
+    )
 
 
 def overdue(

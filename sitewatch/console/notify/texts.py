@@ -23,6 +23,8 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "line": "{time} {site} / {camera} {rule}(置信度 {score:.2f})",
         "digest": "[SiteWatch] {count} 条通知",
         "more": "另有 {count} 条将随后发送",
+        "test_title": "[SiteWatch] 测试消息",
+        "test_text": "这是通知对象“{name}”的测试消息。发送人: {user}",
     },
     "en": {
         "title": "[SiteWatch] {rule} · {site} / {camera}",
@@ -30,6 +32,8 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "line": "{time} {site} / {camera} {rule} (score {score:.2f})",
         "digest": "[SiteWatch] {count} notifications",
         "more": "{count} more follow",
+        "test_title": "[SiteWatch] test message",
+        "test_text": "A test message of the route {name!r}, sent by {user}.",
     },
 }
 

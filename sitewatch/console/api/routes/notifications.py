@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, status
 
 from sitewatch.console.api.deps import DB, app_state, require
-from sitewatch.console.notify import manage
+from sitewatch.console.notify import actions, manage
 from sitewatch.console.notify.manage import NotificationOut, OverdueOut, RouteIn, RouteOut
 from sitewatch.console.state import AppState
 from sitewatch.console.store.models import User
@@ -43,6 +43,21 @@ def change_route(user: Admin, s: DB, route_id: int, body: RouteIn) -> RouteOut:
 def remove_route(user: Admin, s: DB, route_id: int) -> None:
     """Remove a route; its notifications stay in the log (unsent ones fail, saying why)."""
     manage.delete_route(s, user, route_id)
+
+
+@router.post("/notify/routes/{route_id}/test")
+def test_route(
+    user: Admin, s: DB, state: Annotated[AppState, Depends(app_state)], route_id: int
+) -> dict[str, str]:
+    """Send the route a test message now; 503 with the receiver's answer if it refused."""
+    return {"delivery": actions.test_route(s, user, route_id, state.settings, datetime.now(UTC))}
+
+
+@router.post("/notifications/{notification_id}/retry")
+def retry_notification(user: Admin, s: DB, notification_id: int) -> NotificationOut:
+    """Put a failed notification back in the outbox (409 unless it failed)."""
+    row = actions.retry(s, user, notification_id, datetime.now(UTC))
+    return manage.notification_out(row)
 
 
 @router.get("/notifications")

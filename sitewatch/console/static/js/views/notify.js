@@ -2,7 +2,8 @@
 // Notifications: the overdue alerts (督查: new past the escalation time, with the level each
 // reached; alerts.read), the delivery log (alerts.workflow: managers and admins) and the routes
 // that say who gets what (users.manage: admins; a target's secrets never come back, a route is
-// added or removed here). Times in each row's site's zone.
+// added, tested or removed here, a failed notification sent again). Times in each row's site's
+// zone.
 
 import { api, errorText } from "../core/api.js";
 import { fill, h } from "../core/dom.js";
@@ -54,8 +55,24 @@ function overdueRow(ctx, a) {
 /**
  * @param {Ctx} ctx
  * @param {Sent} n
+ * @param {(message?: string) => void} reload
  */
-function sentRow(ctx, n) {
+function sentRow(ctx, n, reload) {
+  const retry =
+    n.state === "failed" &&
+    ctx.can("users.manage") &&
+    h("button", {
+      type: "button",
+      text: t("notify.retry"),
+      onclick: async () => {
+        try {
+          await api(`/api/notifications/${n.id}/retry`, { method: "POST" });
+          reload(t("notify.retried"));
+        } catch (err) {
+          reload(t("notify.failed", { detail: errorText(err) }));
+        }
+      },
+    });
   return h(
     "tr",
     { dataset: { state: n.state } },
@@ -65,6 +82,7 @@ function sentRow(ctx, n) {
     h("td", { text: n.line, title: n.title }),
     h("td", { text: tv("notify.state", n.state), title: n.last_error || "" }),
     h("td", { class: "num", text: String(n.attempts) }),
+    h("td", { class: "buttons" }, retry),
   );
 }
 
@@ -87,6 +105,18 @@ function routeRow(r, reload) {
       }
     },
   });
+  const test = h("button", {
+    type: "button",
+    text: t("notify.test"),
+    onclick: async () => {
+      try {
+        await api(`/api/notify/routes/${r.id}/test`, { method: "POST" });
+        reload(t("notify.tested", { name: r.name }));
+      } catch (err) {
+        reload(t("notify.test_failed", { name: r.name, detail: errorText(err) }));
+      }
+    },
+  });
   return h(
     "tr",
     { dataset: { route: String(r.id) } },
@@ -96,7 +126,7 @@ function routeRow(r, reload) {
     h("td", { text: r.sites.join(", ") }),
     h("td", { text: (r.rules || []).map((x) => tv("rule", x)).join(", ") || t("notify.all") }),
     h("td", { text: r.hours || t("notify.all_day") }),
-    h("td", { class: "buttons" }, remove),
+    h("td", { class: "buttons" }, test, remove),
   );
 }
 
@@ -164,7 +194,7 @@ export function mount(root, ctx) {
       if (ctx.can("alerts.workflow")) {
         /** @type {Sent[]} */
         const sent = await api("/api/notifications", { params: { limit: 100 } });
-        fill(log, sent.map((n) => sentRow(ctx, n)));
+        fill(log, sent.map((n) => sentRow(ctx, n, load)));
       }
       if (ctx.can("users.manage")) {
         /** @type {Route[]} */
@@ -183,7 +213,7 @@ export function mount(root, ctx) {
     done,
     h("h2", { text: t("notify.overdue") }),
     table(["notify.received", "notify.where", "notify.rule", "notify.minutes", "notify.level"], late, "notify-overdue"),
-    ctx.can("alerts.workflow") && [h("h2", { text: t("notify.log") }), table(["notify.when", "notify.channel_label", "notify.level", "notify.what", "notify.state_label", "notify.attempts"], log, "notify-log")],
+    ctx.can("alerts.workflow") && [h("h2", { text: t("notify.log") }), table(["notify.when", "notify.channel_label", "notify.level", "notify.what", "notify.state_label", "notify.attempts", "notify.actions"], log, "notify-log")],
     ctx.can("users.manage") && [h("h2", { text: t("notify.routes") }), table(["notify.name", "notify.channel_label", "notify.level", "notify.sites", "notify.rule", "notify.hours", "notify.actions"], routes, "notify-routes"), routeForm(load)],
   );
   load();
