@@ -1,12 +1,30 @@
 """Display names and the camera editor: a site's name kept by the console (zh-CN too), who may
-change it, and that it is audited."""
+change it, and that it is audited; cameras added (with a password in the stream URL), edited
+and removed from the console at a real running edge (real mosquitto, RTSP server, model)."""
 
 from __future__ import annotations
 
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from browser_support import Served, mqtt_fixture, served_fixture, wait_until  # noqa: F401
+from config_edge_support import CAMERA, ConfigEdge
 from console_support import Console, add_users, console_fixture  # noqa: F401
+from e2e_support import SITE
+from fastapi.testclient import TestClient
+from mqtt_broker import Mosquitto
 from sqlalchemy import select
 
-from sitewatch.console.store.models import AuditEntry, Site
+from sitewatch.console.app import create_app
+from sitewatch.console.store.models import AuditEntry, ConfigRequest, Site
+from sitewatch.edge.config.load import load_config
+
+SECRET = "s3cret-Pa55"
 
 
 def _site(console: Console, site_id: str) -> None:
@@ -51,3 +69,113 @@ def test_a_site_gets_a_display_name_in_any_script(console: Console) -> None:
     assert limited.status_code == 403 and "limited to some of its cameras" in limited.text
     assert operator.patch("/api/sites/north", json={"name": "x" * 201}).status_code == 422
     assert operator.patch("/api/sites/north", json={"name": "x", "id": "y"}).status_code == 422
+
+
+# -- the camera editor against a real running edge -----------------------------------------------
+
+
+@pytest.fixture(name="edge")
+def edge_fixture(tmp_path: Path, mqtt: Mosquitto, served: Served) -> Iterator[ConfigEdge]:
+    edge = ConfigEdge(tmp_path, mqtt, served)
+    try:
+        edge.start()
+        yield edge
+    finally:
+        edge.close()
+
+
+def _cameras(served: Served, client: httpx.Client) -> dict[str, dict[str, Any]]:
+    return {c["camera_id"]: c for c in served.get_json(client, f"/api/cameras?site={SITE}")}
+
+
+def _answer(served: Served, client: httpx.Client, r: httpx.Response) -> dict[str, Any]:
+    """The edge's answer to the request ``r`` started (202): applied, with its version."""
+    assert r.status_code == 202, r.text
+    url = f"/api/config-requests/{r.json()['request_id']}"
+    wait_until(
+        f"the edge's answer ({url})",
+        lambda: served.get_json(client, url)["status"] != "pending",
+        30,
+    )
+    row: dict[str, Any] = served.get_json(client, url)
+    assert row["status"] == "applied", row
+    return row
+
+
+def test_cameras_are_added_edited_and_removed_at_a_running_edge(
+    served: Served, edge: ConfigEdge
+) -> None:
+    served.add_user("qian.op", "operator", [SITE])
+    served.add_user("sun.mgr", "manager", [SITE])
+    operator = served.api("qian.op")
+    wait_until(
+        "the edge's camera with its settings at the console",
+        lambda: (_cameras(served, operator).get(CAMERA) or {}).get("settings") is not None,
+        60,
+    )
+    [site] = served.get_json(operator, "/api/sites")
+    version = site["config_version"]
+    yard = edge.rtsp.url("yard").replace("rtsp://", f"rtsp://viewer:{SECRET}@")
+    new = {"camera_id": "cam-yard", "base_version": version, "name": "堆场", "detect": yard}
+
+    # a manager may not; invalid settings (fps 0) are refused before anything is sent
+    manager = served.api("sun.mgr")
+    assert manager.post(f"/api/sites/{SITE}/cameras", json=new).status_code == 403
+    bad = operator.post(f"/api/sites/{SITE}/cameras", json={**new, "detect_fps": 0})
+    assert bad.status_code == 422 and "detect_fps" in bad.text, bad.text
+
+    added = _answer(served, operator, operator.post(f"/api/sites/{SITE}/cameras", json=new))
+    assert int(added["version"]) == int(version) + 1
+    wait_until(
+        "the new camera online at the console with a snapshot",
+        lambda: (
+            (_cameras(served, operator).get("cam-yard") or {}).get("state") == "online"
+            and _cameras(served, operator)["cam-yard"]["snapshot_url"] is not None
+        ),
+        60,
+    )
+    cam = _cameras(served, operator)["cam-yard"]
+    assert cam["name"] == "堆场"
+    assert cam["settings"]["detect"] == yard.replace(SECRET, "***")
+    assert operator.get(cam["snapshot_url"]).status_code == 200
+    # the password reached the edge, and nothing of the console's shows or keeps it
+    assert edge.worker is not None
+    assert load_config(edge.worker.worker.path).camera("cam-yard").detect == yard
+    with served.state.db.session() as s:
+        texts = [a.detail for a in s.scalars(select(AuditEntry))]
+        texts += [json.dumps(r.payload) for r in s.scalars(select(ConfigRequest))]
+    assert all(SECRET not in text for text in texts)
+    assert any("add camera cam-yard" in text for text in texts)
+
+    # edit its fps and name; the masked URL it sends back keeps the edge's password
+    edit = {"base_version": added["version"], "detect_fps": 1, "name": "堆场 东"}
+    edited = _answer(
+        served, operator, operator.patch(f"/api/sites/{SITE}/cameras/cam-yard", json=edit)
+    )
+    wait_until(
+        "the new fps at the console",
+        lambda: _cameras(served, operator)["cam-yard"]["settings"]["detect_fps"] == 1,
+        30,
+    )
+    assert _cameras(served, operator)["cam-yard"]["name"] == "堆场 东"
+    running = load_config(edge.worker.worker.path).camera("cam-yard")
+    assert (running.detect, running.detect_fps) == (yard, 1)
+    assert edge.worker.worker.cameras["cam-yard"].config.detect_fps == 1
+
+    # remove it: gone from the console, and its edge's last words about it do not bring it back
+    url = f"/api/sites/{SITE}/cameras/cam-yard?base_version={edited['version']}"
+    _answer(served, operator, operator.delete(url))
+    wait_until("the camera gone", lambda: "cam-yard" not in _cameras(served, operator), 30)
+    assert "cam-yard" not in [c.id for c in load_config(edge.worker.worker.path).cameras]
+    time.sleep(3)  # the edge's retained 'offline' status of the removed camera arrives
+    assert set(_cameras(served, operator)) == {CAMERA}
+    # a console (re)starting on the same database reads the retained topics again
+    again = served.settings.model_copy(update={"mqtt_client_id": "console-restarted"})
+    with TestClient(create_app(again)) as restarted:
+        ingest = restarted.app.state.sitewatch.ingest  # type: ignore[attr-defined]
+        assert ingest.wait_ready(20.0)
+        wait_until("the retained topics read again", lambda: ingest.received >= 4, 20)
+        time.sleep(2)
+    assert set(_cameras(served, operator)) == {CAMERA}
+    stale = operator.delete(url)
+    assert stale.status_code == 404, stale.text

@@ -17,19 +17,15 @@ from typing import Any
 import httpx
 import pytest
 from browser_support import Served, mqtt_fixture, served_fixture, wait_until  # noqa: F401
-from compose import BARE_HEAD, compose_clip
-from e2e_support import SITE, WHOLE, InProcessWorker, camera, write_config, zone
+from config_edge_support import CAMERA, FIRST_ZONES, ConfigEdge
+from e2e_support import SITE
 from mqtt_broker import Mosquitto
-from rtsp_server import RtspServer, _check_gstreamer
 from sqlalchemy import select
 
-from sitewatch.console.store.models import AuditEntry, BrokerAccount
-from sitewatch.contract.signing import load_or_create_key, public_key_text
+from sitewatch.console.store.models import AuditEntry
 from sitewatch.edge.config.load import load_config
 
 pytestmark = pytest.mark.slow
-CAMERA = "cam-gate"
-FIRST = [zone("gate", "helmet_required", WHOLE)]
 DRAWN = {
     "id": "rest-corner",
     "name": "休息区",
@@ -38,47 +34,9 @@ DRAWN = {
 }
 
 
-class Edge:
-    """The site's edge: its config file, RTSP camera and (while running) worker."""
-
-    def __init__(self, folder: Path, mqtt: Mosquitto, served: Served) -> None:
-        _check_gstreamer()
-        assert served.state.signing_key is not None, "the console started without its key"
-        self.folder, self.port = folder, mqtt.port
-        self.console_key = public_key_text(served.state.signing_key)
-        edge_key = load_or_create_key(folder / "edge.key")  # where write_config keeps it
-        with served.state.db.session() as s:
-            s.add(
-                BrokerAccount(
-                    username=f"edge-{SITE}", role="edge", site_id=SITE,
-                    password_hash="$7$unused", public_key=public_key_text(edge_key),
-                )
-            )  # fmt: skip
-        self.rtsp = RtspServer({"gate": compose_clip(BARE_HEAD, 12.0, (2.0, 8.0))})
-        self.rtsp.start()
-        self.config = self.write_version_1()
-        self.worker: InProcessWorker | None = None
-
-    def write_version_1(self) -> Path:
-        cameras = [camera(CAMERA, self.rtsp.url("gate"), FIRST)]
-        return write_config(self.folder, self.port, cameras, console_public_key=self.console_key)
-
-    def start(self) -> None:
-        self.worker = InProcessWorker(self.config)
-
-    def stop(self) -> None:
-        if self.worker is not None:
-            self.worker.stop()
-            self.worker = None
-
-    def close(self) -> None:
-        self.stop()
-        self.rtsp.stop()
-
-
 @pytest.fixture(name="edge")
-def edge_fixture(tmp_path: Path, mqtt: Mosquitto, served: Served) -> Iterator[Edge]:
-    edge = Edge(tmp_path, mqtt, served)
+def edge_fixture(tmp_path: Path, mqtt: Mosquitto, served: Served) -> Iterator[ConfigEdge]:
+    edge = ConfigEdge(tmp_path, mqtt, served)
     try:
         edge.start()
         yield edge
@@ -133,7 +91,7 @@ def _applied(served: Served, client: httpx.Client, request_id: str) -> dict[str,
 
 
 def test_a_change_lost_by_an_edge_restart_is_shown_and_sent_again(
-    served: Served, edge: Edge
+    served: Served, edge: ConfigEdge
 ) -> None:
     served.add_user("zhao.op", "operator", [SITE])
     served.add_user("police.wu", "police", [SITE])
@@ -146,7 +104,7 @@ def test_a_change_lost_by_an_edge_restart_is_shown_and_sent_again(
     )
     change = {
         "base_version": "1",
-        "zones": [*FIRST, DRAWN],
+        "zones": [*FIRST_ZONES, DRAWN],
         "rules": {"no_helmet": {"min_score": 0.45}},
     }
     r = operator.post(config_url, json=change)

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 from sitewatch.console.settings import Language
 from sitewatch.console.workflow import ActionName as ActionName  # defined by the workflow
 from sitewatch.console.workflow import AlertState as AlertState
-from sitewatch.contract.messages import RuleName, ZoneSpec
+from sitewatch.contract.messages import CameraSpec, Ident, RuleName, ZoneSpec
 
 Role = Literal["admin", "manager", "police", "operator"]
 Username = str
@@ -298,6 +298,36 @@ class SiteOut(Out):
     )
 
 
+class CameraSettingsOut(Out):
+    """A camera's settings as its edge reports them, stream passwords masked (``***``)."""
+
+    name: str
+    detect: str
+    record: str | None
+    detect_fps: float | None
+    input_size: int | None
+
+
+class CameraAddIn(CameraSpec):
+    """A new camera: its id, its settings, and the site config version the form was made
+    against (the edge refuses the change if it runs another)."""
+
+    camera_id: Ident = Field(description="The new camera's id, unique at the site.")
+    base_version: str = Field(min_length=1, max_length=64)
+
+
+class CameraEditIn(In):
+    """A camera's settings to change: each field given replaces the edge's (null too, where
+    allowed), the others stay; a URL with its password shown as *** keeps the edge's."""
+
+    base_version: str = Field(min_length=1, max_length=64)
+    name: str | None = None
+    detect: str | None = None
+    record: str | None = None
+    detect_fps: float | None = None
+    input_size: int | None = None
+
+
 class CameraOut(Out):
     site_id: str
     camera_id: str
@@ -321,6 +351,9 @@ class CameraOut(Out):
         None,
         description="Set while the camera reports an older config than it last applied: "
         "POST .../config/resend re-sends the lost change.",
+    )
+    settings: CameraSettingsOut | None = Field(
+        None, description="Name, streams, fps and input size as the edge reports them."
     )
 
 

@@ -12,7 +12,7 @@ from sitewatch.console.domain.security import LoginLimiter
 from sitewatch.console.events import EventHub
 from sitewatch.console.settings import Settings
 from sitewatch.console.store.db import Database
-from sitewatch.contract.messages import ConfigCommand
+from sitewatch.contract.messages import Command
 
 
 class IngestHandle(Protocol):
@@ -29,8 +29,8 @@ class IngestHandle(Protocol):
     def dropped(self) -> int: ...
     @property
     def evidence_evicted(self) -> int: ...
-    def send_config(self, command: ConfigCommand) -> None:
-        """Publish a config command to its site's edge (QoS 1); raises if not connected."""
+    def send_config(self, command: Command) -> None:
+        """Publish a config or camera command to its site's edge (QoS 1); raises if offline."""
 
 
 @dataclass

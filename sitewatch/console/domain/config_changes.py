@@ -24,7 +24,7 @@ from sitewatch.console.domain import audit
 from sitewatch.console.domain.errors import Invalid, Unavailable
 from sitewatch.console.domain.live import live_config
 from sitewatch.console.schemas import ConfigChangeIn
-from sitewatch.console.state import AppState
+from sitewatch.console.state import AppState, IngestHandle
 from sitewatch.console.store.models import Camera, ConfigRequest, User
 from sitewatch.contract import messages as m
 from sitewatch.contract.signing import sign
@@ -71,12 +71,7 @@ def send_change(
     signing key (nothing sent; a row whose send failed is marked refused), :class:`Invalid`
     for an invalid command."""
     site_id, camera_id, user = camera.site_id, camera.camera_id, sender.user
-    ingest = state.ingest
-    if ingest is None or not ingest.connected:
-        raise Unavailable(
-            "the console is not connected to the MQTT broker, so the change cannot reach the "
-            "edge: nothing was sent; try again when the broker is back"
-        )
+    _connected(state)
     try:
         command = m.ConfigCommand(
             request_id=uuid4(),
@@ -91,6 +86,25 @@ def send_change(
     except ValidationError as exc:
         problems = "; ".join(str(e["msg"]) for e in exc.errors())
         raise Invalid(f"expected a valid change, got: {problems}") from None
+    summary = f"{len(command.zones)} zone(s) {[z.id for z in command.zones]}" + (
+        f", rules {sorted(command.rules)}" if command.rules else ""
+    )
+    return dispatch(s, state, sender, command, summary)
+
+
+def dispatch(
+    s: Session,
+    state: AppState,
+    sender: Sender,
+    command: m.Command,
+    summary: str,
+    payload: dict[str, Any] | None = None,
+) -> ConfigRequest:
+    """Sign ``command``, record it (the request's row, pending, and its audit row, both
+    committed first), send it and publish the live ``config`` event; the row keeps
+    ``payload`` (default: the signed command) and the audit row says ``summary``."""
+    site_id, camera_id, user = command.site_id, command.camera_id, sender.user
+    ingest = _connected(state)
     if state.signing_key is None:  # only an app whose start-up did not run
         raise Unavailable(
             "the console has no signing key loaded, and an edge applies only signed commands: "
@@ -104,7 +118,7 @@ def send_change(
         issued_by=user.username,
         issued_at=command.issued_at,
         base_version=command.base_version,
-        payload=json.loads(m.encode(command)),
+        payload=payload if payload is not None else json.loads(m.encode(command)),
         status="pending",
     )
     s.add(row)
@@ -118,8 +132,7 @@ def send_change(
         site_id=site_id,
         camera_id=camera_id,
         detail=sender.why + f"request {row.request_id} against version {command.base_version}: "
-        f"{len(command.zones)} zone(s) {[z.id for z in command.zones]}"
-        + (f", rules {sorted(command.rules)}" if command.rules else ""),
+        f"{summary}",
         client=sender.client,
     )
     s.commit()  # the row exists before the edge can answer
@@ -132,3 +145,14 @@ def send_change(
         raise Unavailable(str(exc)) from None
     state.hub.publish(live_config(row))
     return row
+
+
+def _connected(state: AppState) -> IngestHandle:
+    """The console's ingest, connected to the broker; :class:`Unavailable` otherwise."""
+    ingest = state.ingest
+    if ingest is None or not ingest.connected:
+        raise Unavailable(
+            "the console is not connected to the MQTT broker, so the change cannot reach the "
+            "edge: nothing was sent; try again when the broker is back"
+        )
+    return ingest

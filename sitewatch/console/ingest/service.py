@@ -192,7 +192,7 @@ class Ingest:
         """Messages handled (stored or rejected) by the worker."""
         return self._handled
 
-    def send_config(self, command: m.ConfigCommand) -> None:
+    def send_config(self, command: m.Command) -> None:
         """Publish ``command`` to its site's edge (QoS 1); :class:`IngestNotConnected` if the
         broker is not connected (nothing is sent then)."""
         if not self.connected:

@@ -2,13 +2,11 @@
 
 Retained topics hold state: a console that (re)subscribes gets the latest of each again, so
 a repeat must change nothing. An edge that goes offline (its last will) takes its cameras
-offline with it; a retained camera status read while the edge is offline is old news and
-does not bring the camera back online. An 'offline' status of an edge run older than the one
-the console knows (its ``started_at`` is earlier) is old news too, or forged: refused.
-
-An edge or camera config reporting an older version than the last change applied there is
-marked (``config_regressed``), audited and shown live
-(:mod:`sitewatch.console.domain.config_regress`).
+offline with it; a retained camera status read while the edge is offline is old news, and so
+is an 'offline' status of an edge run older than the one the console knows (or forged):
+refused. A camera the edge removed is forgotten; its retained status, snapshot and older
+configs are ignored. A config reporting an older version than the last change applied there
+is marked ``config_regressed``, audited and shown (domain/config_regress.py).
 
 A config result is believed only as the first answer to a request this console sent to that
 site, made after the request was sent (give or take ``clock_skew_max_s``); a second answer
@@ -22,6 +20,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from sitewatch.console.domain.camera_changes import forget_if_removed, masked, removal
 from sitewatch.console.domain.config_regress import check_camera, check_site
 from sitewatch.console.domain.live import live_camera, live_config, live_site
 from sitewatch.console.ingest.context import Context, IngestError, ensure_camera, ensure_site
@@ -29,9 +28,18 @@ from sitewatch.console.store.models import Camera, ConfigRequest
 from sitewatch.contract import messages as m
 
 
+def _removed(s: Session, site_id: str, camera_id: str) -> bool:
+    """A camera the edge removed, not seen running since: what is said about it is ignored."""
+    return (
+        s.get(Camera, (site_id, camera_id)) is None and removal(s, site_id, camera_id) is not None
+    )
+
+
 def on_camera_status(s: Session, ctx: Context, msg: m.CameraStatus) -> None:
     ctx.same_site(msg.site_id)
     ctx.same_camera(msg.camera_id)
+    if _removed(s, msg.site_id, msg.camera_id):
+        return
     camera = ensure_camera(s, msg.site_id, msg.camera_id)
     if camera.status_at is not None and msg.at <= camera.status_at:
         return  # a repeat, or older than what we have
@@ -93,12 +101,16 @@ def on_stats(s: Session, ctx: Context, msg: m.EdgeStats) -> None:
 
 
 def on_camera_config(s: Session, ctx: Context, msg: m.CameraConfig) -> None:
-    """The zones and rules a camera runs with: what the zone editor starts from."""
+    """The zones, rules and settings a camera runs with: what the editors start from. One
+    written before the edge removed the camera is old news."""
     ctx.same_site(msg.site_id)
     ctx.same_camera(msg.camera_id)
+    gone = removal(s, msg.site_id, msg.camera_id)
+    if gone is not None and msg.at <= gone:
+        return
     camera = ensure_camera(s, msg.site_id, msg.camera_id)
-    if msg.name:
-        camera.name = msg.name
+    camera.name = msg.camera.name if msg.camera is not None else msg.name or camera.name
+    camera.settings = masked(msg.camera) if msg.camera is not None else None
     camera.zones = [zone.model_dump(mode="json") for zone in msg.zones]
     camera.rules = {rule: dict(values) for rule, values in msg.rules.items()}
     camera.config_version = msg.version
@@ -111,6 +123,8 @@ def on_snapshot(s: Session, ctx: Context, payload: bytes) -> None:
     """A camera's latest JPEG, the zone editor's backdrop."""
     route = ctx.route
     assert route.camera_id is not None
+    if _removed(s, route.site_id, route.camera_id):
+        return
     try:
         path = ctx.store.write_snapshot(route.site_id, route.camera_id, payload)
     except ValueError as exc:
@@ -161,5 +175,6 @@ def on_config_result(s: Session, ctx: Context, msg: m.ConfigResult, skew_s: floa
     request.version = msg.version
     request.reason = msg.reason
     request.answered_at = ctx.received_at
+    forget_if_removed(s, request)
     s.flush()
     ctx.events.append(live_config(request))

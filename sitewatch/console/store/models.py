@@ -114,6 +114,8 @@ class Camera(Base):
     snapshot_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # the camera reports an older config version than it last applied (domain/config_regress.py)
     config_regressed: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # name, stream URLs (passwords masked), fps, input size as CameraConfig.camera reports them
+    settings: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class Alert(Base):

@@ -1,4 +1,5 @@
-"""A camera's zones and rules, and changes to them sent to its edge.
+"""A camera's zones and rules, and changes to them sent to its edge; cameras added, edited
+(name, streams, fps, input size) and removed the same way.
 
 The edge decides: the change goes out through
 :func:`sitewatch.console.domain.config_changes.send_change` (signed, against the version the
@@ -13,16 +14,30 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from sqlalchemy.orm import Session
 
-from sitewatch.console.api.deps import DB, app_state, check_camera, client_address, require
+from sitewatch.console.api.deps import (
+    DB,
+    app_state,
+    check_camera,
+    check_site,
+    client_address,
+    require,
+)
+from sitewatch.console.domain.camera_changes import SPEC_FIELDS, camera_spec, send_camera_command
 from sitewatch.console.domain.config_changes import SENDING, Sender, pending_request, send_change
 from sitewatch.console.domain.config_regress import resend_change
-from sitewatch.console.permissions import can_see_camera
-from sitewatch.console.schemas import CameraConfigOut, ConfigChangeIn, ConfigRequestOut
+from sitewatch.console.permissions import Scope, can_see_camera
+from sitewatch.console.schemas import (
+    CameraAddIn,
+    CameraConfigOut,
+    CameraEditIn,
+    ConfigChangeIn,
+    ConfigRequestOut,
+)
 from sitewatch.console.state import AppState
-from sitewatch.console.store.models import Camera, ConfigRequest, User
+from sitewatch.console.store.models import Camera, ConfigRequest, Site, User
 from sitewatch.contract import messages as m
 
 router = APIRouter(tags=["config"])
@@ -100,6 +115,91 @@ def resend_config(
     change, why = resend_change(s, camera)
     sender = Sender(user, client_address(request), action="config_resend", why=why)
     row = send_change(s, state, sender, camera, change)
+    return ConfigRequestOut.model_validate(row)
+
+
+def _site(s: Session, user: User, site_id: str) -> Site:
+    """A site the user sees whole (a camera is added to the site, not to their cameras)."""
+    check_site(user, site_id)
+    site = s.get(Site, site_id)
+    if site is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            f"no site {site_id!r}: it appears once its edge reports",
+        )
+    if Scope.of(user).cameras is not None:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"expected a user of the whole site {site_id!r}, got one limited to some of its "
+            "cameras: ask an admin of the site to add the camera",
+        )
+    return site
+
+
+@router.post(
+    "/api/sites/{site_id}/cameras",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={**NOT_FOUND, **SENDING, 409: {"description": "the site has that camera id"}},
+)
+def add_camera(
+    site_id: str, body: CameraAddIn, request: Request, user: Writer, s: DB, state: State
+) -> ConfigRequestOut:
+    """Add a camera to the site's edge (no zones yet: draw them once it reports)."""
+    site = _site(s, user, site_id)
+    spec = camera_spec(None, body.model_dump(include=set(SPEC_FIELDS)))
+    sender = Sender(user, client_address(request), action="camera_add")
+    row = send_camera_command(
+        s, state, sender, site, body.camera_id, "add", spec, body.base_version
+    )
+    return ConfigRequestOut.model_validate(row)
+
+
+@router.patch(
+    "/api/sites/{site_id}/cameras/{camera_id}",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={**NOT_FOUND, **SENDING},
+)
+def edit_camera(
+    site_id: str,
+    camera_id: str,
+    body: CameraEditIn,
+    request: Request,
+    user: Writer,
+    s: DB,
+    state: State,
+) -> ConfigRequestOut:
+    """Change a camera's name, streams, fps or input size (the fields given; a URL whose
+    password shows as *** keeps the edge's)."""
+    camera = _camera(s, user, site_id, camera_id)
+    given = body.model_dump(include=body.model_fields_set & set(SPEC_FIELDS))
+    spec = camera_spec(camera.settings or {"name": camera.name}, given)
+    site = s.get(Site, site_id)
+    assert site is not None  # a camera's site row exists (ingest makes it first)
+    sender = Sender(user, client_address(request), action="camera_edit")
+    row = send_camera_command(s, state, sender, site, camera_id, "edit", spec, body.base_version)
+    return ConfigRequestOut.model_validate(row)
+
+
+@router.delete(
+    "/api/sites/{site_id}/cameras/{camera_id}",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={**NOT_FOUND, **SENDING},
+)
+def remove_camera(
+    site_id: str,
+    camera_id: str,
+    base_version: Annotated[str, Query(min_length=1, max_length=64)],
+    request: Request,
+    user: Writer,
+    s: DB,
+    state: State,
+) -> ConfigRequestOut:
+    """Remove a camera from its edge (its zones and rules too; its alerts stay here)."""
+    _camera(s, user, site_id, camera_id)
+    site = s.get(Site, site_id)
+    assert site is not None
+    sender = Sender(user, client_address(request), action="camera_remove")
+    row = send_camera_command(s, state, sender, site, camera_id, "remove", None, base_version)
     return ConfigRequestOut.model_validate(row)
 
 

@@ -1,8 +1,10 @@
-"""config going backwards: sites.config_regressed, cameras.config_regressed
+"""config going backwards: sites.config_regressed, cameras.config_regressed; cameras.settings
 
-Set while an edge (a site) or one camera's config reports an older config version than the
-last change the console saw applied there: ``{"applied", "reported", "since"}``, NULL otherwise
-(sitewatch/console/domain/config_regress.py).
+``config_regressed`` is set while an edge (a site) or one camera's config reports an older
+config version than the last change the console saw applied there: ``{"applied", "reported",
+"since"}``, NULL otherwise (sitewatch/console/domain/config_regress.py). ``cameras.settings``:
+the camera's name, stream URLs (passwords masked), fps and input size as its edge reports them
+(the camera editor's start; NULL from edges that predate camera commands).
 
 Revision ID: 0008
 Revises: 0007
@@ -24,9 +26,13 @@ def upgrade() -> None:
     for table in ("sites", "cameras"):
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.add_column(sa.Column("config_regressed", sa.JSON(), nullable=True))
+    with op.batch_alter_table("cameras", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("settings", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("cameras", schema=None) as batch_op:
+        batch_op.drop_column("settings")
     for table in ("cameras", "sites"):
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.drop_column("config_regressed")
