@@ -9,6 +9,7 @@ import { Live } from "./core/live.js";
 import { loginView } from "./views/login.js";
 import * as sound from "./widgets/sound.js";
 import * as feed from "./views/feed.js";
+import * as incidents from "./views/incidents.js";
 import * as alert from "./views/alert.js";
 import * as cameras from "./views/cameras.js";
 import * as stats from "./views/stats.js";
@@ -25,6 +26,7 @@ import * as notify from "./views/notify.js";
 /** @type {(View & {label: string})[]} */
 const VIEWS = [
   { path: "alerts", cap: "alerts.read", module: feed, label: "nav.alerts" },
+  { path: "incidents", cap: "alerts.read", module: incidents, label: "nav.incidents" },
   { path: "cameras", cap: "cameras.read", module: cameras, label: "nav.cameras" },
   { path: "stats", cap: "stats.read", module: stats, label: "nav.stats" },
   { path: "zones", cap: "config.write", module: zones, label: "nav.zones" },

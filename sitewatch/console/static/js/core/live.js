@@ -8,10 +8,12 @@
 import { api, statusOf } from "./api.js";
 
 /**
- * What each event carries: the server's records for alert, camera and config; a site event
- * only says that the site list changed; open: whether it is a reconnect; status: the stream's.
+ * What each event carries: the server's records for alert, incident, camera and config; a site
+ * event only says that the site list changed; open: whether it is a reconnect; status: the
+ * stream's.
  * @typedef {object} LiveEvents
  * @property {import("./types.js").Alert} alert
+ * @property {import("./types.js").Incident} incident
  * @property {import("./types.js").Camera} camera
  * @property {unknown} site
  * @property {import("./types.js").ConfigRequest} config
@@ -19,8 +21,8 @@ import { api, statusOf } from "./api.js";
  * @property {string} status "connecting" | "open" | "reconnecting" | "off"
  */
 
-/** @type {readonly ("alert" | "camera" | "site" | "config")[]} */
-const KINDS = ["alert", "camera", "site", "config"];
+/** @type {readonly ("alert" | "incident" | "camera" | "site" | "config")[]} */
+const KINDS = ["alert", "incident", "camera", "site", "config"];
 const RETRY_MS = 3000;
 
 export class Live {

@@ -73,6 +73,25 @@
  */
 
 /**
+ * @typedef {object} Incident IncidentOut: alerts of one camera, rule and zone close in time.
+ * @property {string} id
+ * @property {string} site_id
+ * @property {string} camera_id
+ * @property {string} rule
+ * @property {string | null} zone_id
+ * @property {string} state
+ * @property {string | null} assignee
+ * @property {string} first_at
+ * @property {string} last_at
+ * @property {number} alert_count
+ * @property {number} new_alerts alerts of it still new
+ * @property {string | null} best_alert_id
+ * @property {number} best_score
+ * @property {string} updated_at
+ * @property {string | null} [snapshot_url]
+ */
+
+/**
  * @typedef {object} TimelineEntry
  * @property {number} seq
  * @property {string} event
