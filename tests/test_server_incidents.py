@@ -285,3 +285,23 @@ def test_the_live_stream_carries_incidents_of_the_user_s_cameras_only(
                 break
         assert seen == [("alert", "gate"), ("alert", "gate"), ("incident", "gate")]
     police.close()
+
+
+def test_an_alert_whose_zone_changes_moves_to_that_zone_s_incident(console: Console) -> None:
+    start = datetime.now(UTC) - timedelta(hours=1)
+    incident, alerts = _grouped(console, "gate", 2, start)
+    with console.state.db.session() as s:
+        moved = s.get(Alert, alerts[1])
+        assert moved is not None
+        moved.zone_id = "ramp"  # a newer message of a not yet reviewed alert may change it
+        again = group_alert(s, moved, Windows(), now=datetime.now(UTC))
+        assert again.outcome == "created" and again.incident.zone_id == "ramp"
+        old = s.get(Incident, incident)
+        assert old is not None and (old.alert_count, old.best_alert_id) == (1, alerts[0])
+        lone = s.get(Alert, alerts[0])
+        assert lone is not None
+        lone.zone_id = "ramp"
+        joined = group_alert(s, lone, Windows(), now=datetime.now(UTC))
+        assert (joined.outcome, joined.incident.id) == ("joined", again.incident.id)
+        assert joined.incident.alert_count == 2
+        assert s.get(Incident, incident) is None  # emptied: gone
