@@ -1,7 +1,8 @@
 """The incidents page in headless Chromium against the real console (uvicorn, real mosquitto
 ingest): a violation repeated five times at the gate shows as one incident of five alerts, a
 bulk acknowledge of two incidents acknowledges every alert in them, and a return of the
-violation updates the row live; a zh-CN manager reads the page in Chinese."""
+violation updates the row live; statistics count both; a zh-CN manager reads the page in
+Chinese."""
 
 from __future__ import annotations
 
@@ -80,6 +81,10 @@ def test_a_repeated_violation_is_one_incident_and_a_bulk_acknowledge_covers_ever
     _violations(edge, "gate", [start + timedelta(seconds=140)])
     page.wait_for_selector(f"#incident-rows tr[data-id='{gate_incident}'][data-count='6']")
     assert "1 not acknowledged" in page.inner_text(f"#incident-rows tr[data-id='{gate_incident}']")
+    page.click("nav.main a[data-path=stats]")  # statistics count both
+    page.wait_for_selector("#kpi-incidents:text-is('2')")
+    acknowledged = page.inner_text("#stats-states tr[data-state=acknowledged]").split()
+    assert acknowledged[-2:] == ["7", "2"], acknowledged  # 7 alerts, 2 incidents
     context.close()
     assert errors == [], "the manager's page logged script errors"
 

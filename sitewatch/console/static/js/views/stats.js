@@ -25,6 +25,8 @@ import { cameraInput, field, foldable, hashFor, siteSelect } from "../widgets/fi
  * @property {number | null} ack_seconds_median
  * @property {number | null} ack_seconds_p90
  * @property {number} acknowledged
+ * @property {Record<string, number>} incidents_by_state incidents per state, by their first alert
+ * @property {number} incidents
  */
 
 const GROUPS = ["rule", "site", "camera"];
@@ -152,12 +154,16 @@ export function mount(root, ctx, _parts, params) {
       h("div", { class: "kpi" }, h("span", { class: "kpi-value", id: "kpi-median", text: fmtDuration(s.ack_seconds_median) }), h("span", { class: "kpi-label", text: t("stats.ack_median") })),
       h("div", { class: "kpi" }, h("span", { class: "kpi-value", id: "kpi-p90", text: fmtDuration(s.ack_seconds_p90) }), h("span", { class: "kpi-label", text: t("stats.ack_p90") })),
       h("div", { class: "kpi" }, h("span", { class: "kpi-value", text: fmtNumber(s.acknowledged) }), h("span", { class: "kpi-label", text: t("stats.acknowledged") })),
+      h("div", { class: "kpi" }, h("span", { class: "kpi-value", id: "kpi-incidents", text: fmtNumber(s.incidents) }), h("span", { class: "kpi-label", text: t("nav.incidents") })),
     );
+    /** @param {string} k */
+    const incidents = (k) => h("td", { class: "num", text: fmtNumber(s.incidents_by_state[k] || 0) });
     const states = h(
       "table",
       { class: "compact" },
       h("caption", { text: t("stats.by_state") }),
-      h("tbody", {}, Object.entries(s.by_state).map(([k, v]) => h("tr", {}, h("th", { scope: "row" }, h("span", { class: `state state-${k}`, text: tv("state", k) })), h("td", { class: "num", text: fmtNumber(v) }))), h("tr", {}, h("th", { scope: "row", text: t("stats.total") }), h("td", { class: "num", text: fmtNumber(stateTotal) }))),
+      h("thead", {}, h("tr", {}, h("td"), h("th", { scope: "col", text: t("nav.alerts") }), h("th", { scope: "col", text: t("nav.incidents") }))),
+      h("tbody", { id: "stats-states" }, Object.entries(s.by_state).map(([k, v]) => h("tr", { dataset: { state: k } }, h("th", { scope: "row" }, h("span", { class: `state state-${k}`, text: tv("state", k) })), h("td", { class: "num", text: fmtNumber(v) }), incidents(k))), h("tr", {}, h("th", { scope: "row", text: t("stats.total") }), h("td", { class: "num", text: fmtNumber(stateTotal) }), h("td", { class: "num", text: fmtNumber(s.incidents) }))),
     );
     const rows = [...s.per_day].sort((a, b) => b.day.localeCompare(a.day) || a.site_id.localeCompare(b.site_id) || a.camera_id.localeCompare(b.camera_id) || a.rule.localeCompare(b.rule));
     const table = h(
