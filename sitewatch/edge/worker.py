@@ -15,7 +15,6 @@ here, and hands each what it uses (the :class:`Housekeeper` too); nothing it bui
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import queue
@@ -26,7 +25,6 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Literal
-from uuid import UUID
 
 import numpy as np
 
@@ -34,6 +32,7 @@ from sitewatch.contract import messages as m
 from sitewatch.contract.signing import Signer
 from sitewatch.edge.analysis.alerts import AlertTransition
 from sitewatch.edge.analysis.pipeline import CameraPipeline
+from sitewatch.edge.command_desk import CommandDesk
 from sitewatch.edge.command_gate import CommandGate
 from sitewatch.edge.commands import Outcome, obey
 from sitewatch.edge.config.load import load_config
@@ -65,10 +64,6 @@ DETECTOR_CONF = 0.1
 """Scores kept by the detector: the tracker keeps tracks alive on weak boxes; rules apply
 their own ``min_score``."""
 TICK_AFTER_S = 1.0
-COMMANDS_QUEUED = 64
-"""Config commands (and, apart, refusals) waiting for the main loop; more are dropped, counted."""
-REASON_CHARS = 4000
-"""Longest refusal reason a ConfigResult carries (the contract's bound)."""
 STREAM_FIELDS = ("detect", "record", "detect_fps", "stall_s", "input_size")
 """A camera's settings whose change restarts its reader and recorder (others reconfigure)."""
 RESULTS_WAIT_S = 0.2
@@ -108,10 +103,7 @@ class EdgeWorker:
         self.started_at = time.time()
         self.stop_event = threading.Event()
         self._ready = threading.Event()  # set by start(): the MQTT hook may run before that
-        self._commands: queue.Queue[m.Command] = queue.Queue(maxsize=COMMANDS_QUEUED)
-        self._refusals: queue.Queue[tuple[UUID, str, str]] = queue.Queue(
-            maxsize=COMMANDS_QUEUED
-        )  # request id, issued_by (as it says), reason
+        self.desk = CommandDesk(self.gate, self._post_result, software_version())
         self._snapshots = SnapshotPacer()
         sessions = c.detector.sessions or default_threads()
         label_conf = _label_conf(c)
@@ -240,7 +232,7 @@ class EdgeWorker:
             will=will,
             on_connect=self._on_connect,
             # in place before the first connect: commands queued while the edge was away
-            subscriptions={m.config_command(q.topic_prefix, c.site.id): self._on_command},
+            subscriptions={m.config_command(q.topic_prefix, c.site.id): self.desk.receive},
         )
 
     # -- running ------------------------------------------------------------------------
@@ -291,10 +283,7 @@ class EdgeWorker:
                     if now - cam.last_analysed > TICK_AFTER_S:
                         for t in cam.pipeline.tick(now):
                             self._deliver(cam, t)
-                while not self._refusals.empty():
-                    self._refuse(*self._refusals.get())
-                while not self._commands.empty():
-                    self._apply(self._commands.get())
+                self.desk.serve(self.config, self._apply)
                 self._watch_detectors()
         finally:
             self.stop_event.set()
@@ -406,47 +395,8 @@ class EdgeWorker:
         except ValueError as exc:
             log.warning("no snapshot of %s: %s", camera_id, exc)
 
-    def _on_command(self, topic: str, payload: bytes) -> None:
-        """On paho's thread: the signature is checked here, so that a flood of unsigned
-        commands fills only its own bounded queue, never the console's. A command this edge
-        cannot read is answered too when it names its request id (a newer console's, say)."""
-        try:
-            cmd = m.decode(payload)
-            if not isinstance(cmd, m.ConfigCommand | m.CameraCommand):
-                raise m.ContractError(
-                    f"expected {m.ConfigCommand.SCHEMA} or {m.CameraCommand.SCHEMA}, got "
-                    f"{cmd.SCHEMA}: the sender uses the wrong topic"
-                )
-        except m.ContractError as exc:
-            request_id = _request_id(payload)
-            if request_id is None:
-                if self.gate.answer_refusal():  # a flood of garbage must not flood the log
-                    log.warning("ignored a config command on %s: %s", topic, exc)
-                return
-            reason = f"this edge (SiteWatch {software_version()}) cannot read the command: {exc}"
-            self._queue_refusal((request_id, "(unread)", reason))
-            return
-        problem = self.gate.signature_problem(cmd)
-        if problem is not None:
-            self._queue_refusal((cmd.request_id, cmd.issued_by, problem))
-            return
-        try:
-            self._commands.put_nowait(cmd)
-        except queue.Full:
-            self.gate.count_unanswered()
-
-    def _queue_refusal(self, refusal: tuple[UUID, str, str]) -> None:
-        try:
-            self._refusals.put_nowait(refusal)
-        except queue.Full:
-            self.gate.count_unanswered()
-
-    def _refuse(self, request_id: UUID, issued_by: str, reason: str) -> None:
-        """A badly signed or unreadable command: answered (up to a rate), else only counted."""
-        if self.gate.answer_refusal():
-            self._answer(request_id, issued_by, Outcome(self.config, False, reason))
-
-    def _apply(self, cmd: m.Command) -> None:
+    def _apply(self, cmd: m.Command) -> Outcome:
+        """A command the gate let through: applied (the cameras follow) or refused."""
         out = obey(self.gate, self.config, self.path, cmd, self._model_takes)
         if out.applied:
             before, self.config = self.config, out.config
@@ -457,7 +407,7 @@ class EdgeWorker:
                 Will(m.edge_status(q.topic_prefix, self.config.site.id), offline)
             )
             self._on_connect()  # the retained edge status carries the new version
-        self._answer(cmd.request_id, cmd.issued_by, out)
+        return out
 
     # -- cameras that come, change and go ----------------------------------------------------
     def _model_takes(self, config: SiteConfig) -> str | None:
@@ -537,28 +487,9 @@ class EdgeWorker:
         self.housekeeper.rings = list(self._rings.values())
         self.disk.rings = list(self._rings.values())
 
-    def _answer(self, request_id: UUID, issued_by: str, out: Outcome) -> None:
-        """The signed ConfigResult of a command, through the outbox; a refusal is logged."""
-        if not out.applied:
-            unanswered = self.gate.take_unanswered()
-            more = f" ({unanswered} more refused unanswered before it)" if unanswered else ""
-            log.warning(
-                "config change %s (issued_by %r, as it says) refused%s: %s",
-                request_id,
-                issued_by,
-                more,
-                out.reason,
-            )
-        result = m.ConfigResult(
-            request_id=request_id,
-            site_id=self.config.site.id,
-            status="applied" if out.applied else "refused",
-            version=str(self.config.version),
-            reason=out.reason[:REASON_CHARS] if out.reason else None,
-            at=utc(time.time()),
-        )
-        q = self.config.mqtt
-        topic = m.config_result(q.topic_prefix, self.config.site.id)
+    def _post_result(self, result: m.ConfigResult) -> None:
+        """A command's answer, signed, through the outbox."""
+        topic = m.config_result(self.config.mqtt.topic_prefix, self.config.site.id)
         self.outbox.put(topic, self.signer.encode(result))
         self.publisher.wake()
 
@@ -598,15 +529,6 @@ def needs_second_look(cam: CameraSettings) -> bool:
 def wants_head_look(config: SiteConfig, cam: CameraSettings) -> bool:
     """The camera's own head look setting, else the detector's."""
     return config.detector.head_look if cam.head_look is None else cam.head_look
-
-
-def _request_id(payload: bytes) -> UUID | None:
-    """The ``request_id`` of a command this edge cannot read, if it names a valid one."""
-    try:
-        data = json.loads(payload)
-        return UUID(str(data["request_id"])) if isinstance(data, dict) else None
-    except (ValueError, KeyError, RecursionError):
-        return None
 
 
 def _opt(path: Path | None) -> str | None:
