@@ -11,7 +11,7 @@ against another version, names a camera that is not (or, to add, already is) the
 when the result does not validate as a whole config (the same checks as ``sitewatch
 validate-config``) or fails the worker's own check. Otherwise the file is edited in place (its
 comments and layout kept, :mod:`sitewatch.edge.config.roundtrip`) and written atomically with
-its previous copy as ``.prev``, and the version goes up by one.
+its previous copy as ``.prev``, and the version goes up by one (docs/design/config-commands.md).
 """
 
 from __future__ import annotations
