@@ -17,6 +17,7 @@ import * as zones from "./views/zones.js";
 import * as users from "./views/users.js";
 import * as audit from "./views/audit.js";
 import * as notify from "./views/notify.js";
+import * as cameraEditor from "./views/camera_editor.js";
 
 /** @typedef {import("./core/types.js").User} User */
 /** @typedef {import("./core/types.js").Site} Site */
@@ -35,7 +36,10 @@ const VIEWS = [
   { path: "notify", cap: "alerts.read", module: notify, label: "nav.notify" },
 ];
 /** @type {View[]} */
-const HIDDEN = [{ path: "alert", cap: "alerts.read", module: alert }];
+const HIDDEN = [
+  { path: "alert", cap: "alerts.read", module: alert },
+  { path: "camera", cap: "config.write", module: cameraEditor },
+];
 
 const root = byId("app");
 const live = new Live();

@@ -25,6 +25,24 @@
  * @property {number} open_alerts
  * @property {EdgeStats | null} [stats]
  * @property {string | null} [timezone] IANA zone the edge reported
+ * @property {ConfigRegressed | null} [config_regressed] runs an older config than it applied
+ */
+
+/**
+ * @typedef {object} ConfigRegressed An edge or camera reporting an older config version than
+ *   the last change it applied.
+ * @property {string} applied
+ * @property {string} reported
+ * @property {string} since
+ */
+
+/**
+ * @typedef {object} CameraSettings CameraSettingsOut: as the edge reports them, passwords ***.
+ * @property {string} name
+ * @property {string} detect
+ * @property {string | null} record
+ * @property {number | null} detect_fps
+ * @property {number | null} input_size
  */
 
 /**
@@ -137,6 +155,8 @@
  * @property {string | null} snapshot_at
  * @property {string | null} [last_alert_at]
  * @property {number} [open_alerts]
+ * @property {ConfigRegressed | null} [config_regressed]
+ * @property {CameraSettings | null} [settings]
  */
 
 /**

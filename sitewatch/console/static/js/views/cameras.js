@@ -6,6 +6,7 @@ import { api, errorText } from "../core/api.js";
 import { debounce, fill, h } from "../core/dom.js";
 import { fmtAgo, fmtNumber, fmtTime, t, tv } from "../core/i18n.js";
 import { ALERT_STATES } from "../generated/enums.js";
+import { cameraRegressBanner, siteRegressBanner } from "../widgets/config_regress.js";
 
 /** @typedef {import("../core/types.js").Camera} Camera */
 /** @typedef {import("../core/types.js").Ctx} Ctx */
@@ -57,7 +58,9 @@ function card(c, ctx) {
       h("dd", { text: c.config_version || "—" }),
     ),
     c.error && h("p", { class: "error small", text: c.error }),
+    cameraRegressBanner(c, ctx),
     ctx.can("config.write") && h("a", { class: "button", href: `#/zones/${encodeURIComponent(c.site_id)}/${encodeURIComponent(c.camera_id)}`, text: t("camera.edit_zones") }),
+    ctx.can("config.write") && h("a", { class: "button camera-edit", href: `#/camera/${encodeURIComponent(c.site_id)}/${encodeURIComponent(c.camera_id)}`, text: t("camera.edit_camera") }),
   );
 }
 
@@ -88,8 +91,11 @@ function edgeHealth(site) {
   );
 }
 
-/** @param {Site} site */
-function siteHeader(site) {
+/**
+ * @param {Site} site
+ * @param {Ctx} ctx
+ */
+function siteHeader(site, ctx) {
   return h(
     "div",
     { class: "site-head" },
@@ -105,7 +111,29 @@ function siteHeader(site) {
       }),
     ),
     edgeHealth(site),
+    siteRegressBanner(site),
+    ctx.can("config.write") && h("p", { class: "site-tools" }, h("a", { class: "button camera-add", href: `#/camera/${encodeURIComponent(site.id)}`, text: t("camera.add") }), " ", renameButton(site, ctx)),
   );
+}
+
+/**
+ * Rename the site (its display name, shown instead of its id).
+ * @param {Site} site
+ * @param {Ctx} ctx
+ */
+function renameButton(site, ctx) {
+  const button = h("button", { type: "button", class: "site-rename", text: t("site.rename") });
+  button.addEventListener("click", async () => {
+    const name = window.prompt(t("site.rename_prompt", { id: site.id }), site.name || "");
+    if (name === null) return;
+    try {
+      await api(`/api/sites/${encodeURIComponent(site.id)}`, { method: "PATCH", body: { name } });
+      await ctx.refreshSites();
+    } catch (err) {
+      window.alert(t("site.rename_failed", { detail: errorText(err) }));
+    }
+  });
+  return button;
 }
 
 /** @type {import("../core/types.js").Mount} */
@@ -135,7 +163,7 @@ export function mount(root, ctx) {
         /** @type {Site} */
         const site = ctx.sites.find((s) => s.id === id) || { id, name: id, edge_state: "unknown", open_alerts: 0 };
         const cams = (bySite.get(id) || []).sort((a, b) => a.camera_id.localeCompare(b.camera_id));
-        return h("section", { class: "site", dataset: { site: id } }, siteHeader(site), cams.length ? h("div", { class: "camera-grid" }, cams.map((c) => card(c, ctx))) : h("p", { class: "muted", text: t("camera.none_site") }));
+        return h("section", { class: "site", dataset: { site: id } }, siteHeader(site, ctx), cams.length ? h("div", { class: "camera-grid" }, cams.map((c) => card(c, ctx))) : h("p", { class: "muted", text: t("camera.none_site") }));
       }),
     );
   };
@@ -157,7 +185,7 @@ export function mount(root, ctx) {
     else list.push(c);
     paint();
   };
-  const offs = [ctx.live.on("camera", onCamera), ctx.live.on("site", reload), ctx.live.on("alert", reload), ctx.live.on("open", load)];
+  const offs = [ctx.live.on("camera", onCamera), ctx.live.on("site", reload), ctx.live.on("alert", reload), ctx.live.on("config", reload), ctx.live.on("open", load)];
   const tick = setInterval(paint, 30000);
   load();
   return () => {
