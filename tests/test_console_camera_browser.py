@@ -3,7 +3,8 @@ the real model, mosquitto) and the console in uvicorn.
 
 An operator's zone change is lost when the edge restarts from its file put back to version 1:
 the cameras page warns on the camera and the site, and its button re-sends the change. Then the
-camera editor adds a camera (it comes online at the edge), changes its fps, and removes it.
+site is renamed in Chinese, and the camera editor adds a camera (it comes online at the edge),
+changes its fps, and removes it.
 """
 
 from __future__ import annotations
@@ -83,6 +84,12 @@ def test_the_lost_change_warning_and_the_camera_editor(
     page.locator(f"section[data-site='{SITE}'] [data-regressed=site]").wait_for(state="detached")
     assert edge.worker is not None
     assert "rest" in [z.id for z in load_config(edge.worker.worker.path).camera(CAMERA).zones]
+
+    # the site gets a display name in Chinese, shown instead of its id
+    page.once("dialog", lambda dialog: dialog.accept("北区工地"))
+    page.click(f"section[data-site='{SITE}'] button.site-rename")
+    page.locator(f"section[data-site='{SITE}'] h2:has-text('北区工地')").wait_for(timeout=10_000)
+    page.locator(f"#site-badges [data-site='{SITE}']:has-text('北区工地')").wait_for()
 
     # the camera editor: add a camera, then change its fps, then remove it
     page.click(f"section[data-site='{SITE}'] a.camera-add")
