@@ -8,7 +8,7 @@ An admin limited to some sites manages only routes within them and makes none be
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import func, select
@@ -43,7 +43,9 @@ class RouteIn(BaseModel):
     level: int = Field(
         1, ge=1, le=3, description="1 site safety manager, 2 project manager, 3 command centre"
     )
-    sites: list[str] = Field(min_length=1, description='site ids, ["*"] = every site')
+    sites: list[Annotated[str, Field(min_length=1, max_length=40)]] = Field(
+        min_length=1, description='site ids, ["*"] = every site'
+    )
     cameras: list[str] | None = Field(None, description='"site/camera" entries; None = all')
     rules: list[str] | None = Field(None, description="rule names; None = every rule")
     hours: str | None = Field(None, description="HH:MM-HH:MM in the site's zone; None = always")

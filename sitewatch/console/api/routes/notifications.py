@@ -7,9 +7,9 @@ stored one. Everything is limited to the user's sites and cameras.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Path, Query, status
 
 from sitewatch.console.api.deps import DB, app_state, require
 from sitewatch.console.notify import actions, manage
@@ -18,7 +18,13 @@ from sitewatch.console.state import AppState
 from sitewatch.console.store.models import User
 
 router = APIRouter(prefix="/api", tags=["notifications"])
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such route of yours"}}
+INVALID: dict[int | str, dict[str, Any]] = {
+    422: {"description": "the route cannot be used as given (target, hours, scope): says why"}
+}
 Admin = Annotated[User, Depends(require("users.manage"))]
+RouteId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+NotificationId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 @router.get("/notify/routes")
@@ -27,34 +33,45 @@ def list_routes(user: Admin, s: DB) -> list[RouteOut]:
     return [manage.route_out(r) for r in manage.routes_of(s, user)]
 
 
-@router.post("/notify/routes", status_code=status.HTTP_201_CREATED)
+@router.post("/notify/routes", status_code=status.HTTP_201_CREATED, responses=INVALID)
 def create_route(user: Admin, s: DB, body: RouteIn) -> RouteOut:
     """A new route: channel and target, sites/cameras/rules/hours it covers, its level."""
     return manage.route_out(manage.save_route(s, user, body))
 
 
-@router.put("/notify/routes/{route_id}")
-def change_route(user: Admin, s: DB, route_id: int, body: RouteIn) -> RouteOut:
+@router.put("/notify/routes/{route_id}", responses={**NOT_FOUND, **INVALID})
+def change_route(user: Admin, s: DB, route_id: RouteId, body: RouteIn) -> RouteOut:
     """Change a route (without ``target``: the stored target, secrets included, stays)."""
     return manage.route_out(manage.save_route(s, user, body, route_id))
 
 
-@router.delete("/notify/routes/{route_id}", status_code=status.HTTP_204_NO_CONTENT)
-def remove_route(user: Admin, s: DB, route_id: int) -> None:
+@router.delete(
+    "/notify/routes/{route_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND
+)
+def remove_route(user: Admin, s: DB, route_id: RouteId) -> None:
     """Remove a route; its notifications stay in the log (unsent ones fail, saying why)."""
     manage.delete_route(s, user, route_id)
 
 
-@router.post("/notify/routes/{route_id}/test")
+@router.post(
+    "/notify/routes/{route_id}/test",
+    responses={**NOT_FOUND, 503: {"description": "the receiver refused: its answer"}},
+)
 def test_route(
-    user: Admin, s: DB, state: Annotated[AppState, Depends(app_state)], route_id: int
+    user: Admin, s: DB, state: Annotated[AppState, Depends(app_state)], route_id: RouteId
 ) -> dict[str, str]:
     """Send the route a test message now; 503 with the receiver's answer if it refused."""
     return {"delivery": actions.test_route(s, user, route_id, state.settings, datetime.now(UTC))}
 
 
-@router.post("/notifications/{notification_id}/retry")
-def retry_notification(user: Admin, s: DB, notification_id: int) -> NotificationOut:
+@router.post(
+    "/notifications/{notification_id}/retry",
+    responses={
+        404: {"description": "no such notification of yours"},
+        409: {"description": "not failed"},
+    },
+)
+def retry_notification(user: Admin, s: DB, notification_id: NotificationId) -> NotificationOut:
     """Put a failed notification back in the outbox (409 unless it failed)."""
     row = actions.retry(s, user, notification_id, datetime.now(UTC))
     return manage.notification_out(row)
