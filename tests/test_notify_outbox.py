@@ -213,3 +213,22 @@ def test_hours_run_past_midnight() -> None:
     assert not within_hours("22:00-06:00", time(6, 0))
     assert within_hours("07:00-19:00", time(7, 0)) and not within_hours("07:00-19:00", time(19, 0))
     assert within_hours(None, time(3, 0))
+
+
+def test_a_notification_whose_route_was_removed_fails_saying_so(
+    console: Console, rx: Receivers
+) -> None:
+    clock = Clock(datetime.now(UTC))
+    route = add_route(console, channel="wecom", target={"url": f"{rx.base}/wecom?key=k"})
+    worker = NotifyWorker(console.state.db, console.settings, now=clock)
+    rx.fail_next = 1
+    seed_alert(console, received_at=clock())
+    worker.tick()
+    with console.state.db.session() as s:
+        s.delete(s.get(NotifyRoute, route))
+    clock.advance(seconds=10)
+    worker.tick()
+    with console.state.db.session() as s:
+        row = s.scalars(select(Notification)).one()
+    assert (row.state, row.last_error) == ("failed", "not sent: its route was removed")
+    assert rx.accepted == []

@@ -19,7 +19,7 @@ from sitewatch.console.notify import outbox, routing
 from sitewatch.console.notify.channels import Message, Smtp, send
 from sitewatch.console.settings import Settings
 from sitewatch.console.store.db import Database
-from sitewatch.console.store.models import NotifyRoute
+from sitewatch.console.store.models import Notification, NotifyRoute
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +69,12 @@ class NotifyWorker:
         messages sent."""
         now = self.now()
         with self.db.session() as s:
-            if not s.scalar(select(NotifyRoute.id).limit(1)):
-                return 0  # no routes, nothing in the outbox can be sent either
+            if not s.scalar(select(NotifyRoute.id).limit(1)) and not s.scalar(
+                select(Notification.id)
+                .where(Notification.state.in_(("pending", "sending")))
+                .limit(1)
+            ):
+                return 0  # no routes and an empty outbox: nothing to do
         after = timedelta(minutes=self.settings.notify_escalate_after_min)
         with self.db.session() as s:
             routing.route_new_alerts(
