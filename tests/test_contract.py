@@ -369,3 +369,19 @@ def test_a_simple_polygon_in_any_direction_is_a_zone() -> None:
     concave = [(0.1, 0.1), (0.9, 0.1), (0.5, 0.5), (0.9, 0.9), (0.1, 0.9)]
     for points in (square, square[::-1], concave, concave[::-1]):
         assert m.ZoneSpec(id="z", kind="mask", points=points).points == points
+
+
+def test_polygon_faults_have_codes_and_fields_for_the_editor_to_translate() -> None:
+    """The console's editor mirrors these codes (its own zh-CN/en words, same fields)."""
+    from sitewatch.core.geometry import POLYGON_MESSAGES, polygon_fault
+
+    assert set(POLYGON_MESSAGES) == {"repeated_corner", "no_area", "edges_cross"}
+    assert polygon_fault(BOW_TIE) == ("edges_cross", {"a": 1, "a_next": 2, "b": 3, "b_next": 4})
+    assert polygon_fault([(0.2, 0.2), (0.8, 0.2), (0.8, 0.2), (0.2, 0.8)]) == (
+        "repeated_corner",
+        {"first": 2, "second": 3, "x": 0.8, "y": 0.2},
+    )
+    assert polygon_fault([(0.0, 0.0), (0.001, 0.0), (0.0, 0.001)]) == ("no_area", {})
+    closing = [(0.1, 0.1), (0.9, 0.1), (0.9, 0.9), (0.1, 0.9), (0.5, 0.1)]  # back onto edge 1
+    fault = polygon_fault(closing)
+    assert fault is not None and fault[0] == "edges_cross"
