@@ -1,22 +1,8 @@
 """The one MQTT client of SiteWatch: a paho-mqtt wrapper that both the edge and the console use.
 
 :class:`MqttClient` speaks MQTT 3.1.1 with a fixed client id, optional TLS and user name, and a
-last will. Its invariants:
-
-- paho's network thread connects and reconnects forever (backoff ``reconnect_min_s`` doubling
-  to ``reconnect_max_s``, in seconds); every subscription is renewed after every (re)connect.
-- A publish while disconnected or closed never raises and is not queued behind the caller's
-  back: its :class:`Delivery` is abandoned at once and the caller publishes it again. One handed
-  to paho while connected is kept by paho and re-sent after a reconnect until acknowledged
-  (PUBACK for QoS 1), so its delivery may complete later.
-- Handlers run on the network thread, one message at a time; an exception in one is logged and
-  never ends that thread.
-- With ``manual_ack`` a QoS 1 message is acknowledged only by :meth:`MqttClient.ack`, so one
-  received but never handled is sent again by the broker (a persistent session keeps it). An
-  ack goes back only on the connection that delivered the message: after a reconnect the broker
-  sends it again anyway. Without ``manual_ack`` paho acknowledges once the handler returns.
-- :meth:`MqttClient.close` publishes the will itself (a clean disconnect cancels it), then
-  disconnects; the broker keeps a persistent session (``clean_session=False``) across it.
+last will; its invariants (reconnect, publish while disconnected, handlers, manual ack, close)
+are in its docstring.
 
 Imports no wing of SiteWatch: it carries bytes, and the contract says what they mean.
 """
@@ -123,7 +109,22 @@ Handler = Callable[[Message], None]  # runs on the network thread
 
 
 class MqttClient:
-    """A paho-mqtt client (MQTT 3.1.1) with the invariants of the module.
+    """A paho-mqtt client (MQTT 3.1.1). Invariants:
+
+    - paho's network thread connects and reconnects forever (backoff ``reconnect_min_s`` doubling
+      to ``reconnect_max_s``, in seconds); every subscription is renewed after every (re)connect.
+    - A publish while disconnected or closed never raises and is not queued behind the caller's
+      back: its :class:`Delivery` is abandoned at once and the caller publishes it again. One handed
+      to paho while connected is kept by paho and re-sent after a reconnect until acknowledged
+      (PUBACK for QoS 1), so its delivery may complete later.
+    - Handlers run on the network thread, one message at a time; an exception in one is logged and
+      never ends that thread.
+    - With ``manual_ack`` a QoS 1 message is acknowledged only by :meth:`MqttClient.ack`, so one
+      received but never handled is sent again by the broker (a persistent session keeps it). An
+      ack goes back only on the connection that delivered the message: after a reconnect the broker
+      sends it again anyway. Without ``manual_ack`` paho acknowledges once the handler returns.
+    - :meth:`MqttClient.close` publishes the will itself (a clean disconnect cancels it), then
+      disconnects; the broker keeps a persistent session (``clean_session=False``) across it.
 
     ``subscriptions`` (topic filter → handler, at ``qos``) are in place before the first
     connect, so messages a persistent session kept arrive to them on the very first connect.
