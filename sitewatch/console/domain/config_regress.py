@@ -37,6 +37,17 @@ def applied_requests(s: Session, site_id: str, camera_id: str | None = None) -> 
     return list(s.scalars(query.order_by(ConfigRequest.answered_at, ConfigRequest.issued_at)))
 
 
+def last_applied(s: Session, site_id: str, camera_id: str | None = None) -> ConfigRequest | None:
+    """The change the edge answered last as applied at the site (or to one camera)."""
+    query = select(ConfigRequest).where(
+        ConfigRequest.site_id == site_id, ConfigRequest.status == "applied"
+    )
+    if camera_id is not None:
+        query = query.where(ConfigRequest.camera_id == camera_id)
+    order = (ConfigRequest.answered_at.desc(), ConfigRequest.issued_at.desc())
+    return s.scalar(query.order_by(*order).limit(1))
+
+
 def older(reported: str | None, applied: str | None) -> bool:
     """Whether ``reported`` is a lower version number than ``applied`` (both decimal)."""
     if reported is None or applied is None:
@@ -55,9 +66,9 @@ def _mark(current: dict[str, Any] | None, applied: str, reported: str, at: datet
 def check_camera(s: Session, camera: Camera, at: datetime) -> bool:
     """Mark or clear the camera's ``config_regressed`` after it reported ``config_version``;
     True when it newly went behind (audited here)."""
-    rows = applied_requests(s, camera.site_id, camera.camera_id)
-    applied = rows[-1].version if rows else None
-    if applied is None or not older(camera.config_version, applied):
+    last = last_applied(s, camera.site_id, camera.camera_id)
+    applied = last.version if last else None
+    if last is None or applied is None or not older(camera.config_version, applied):
         camera.config_regressed = None
         return False
     assert camera.config_version is not None  # older() said so
@@ -69,7 +80,7 @@ def check_camera(s: Session, camera: Camera, at: datetime) -> bool:
         s, SYSTEM_USER, "config_regressed", "camera", f"{camera.site_id}/{camera.camera_id}",
         site_id=camera.site_id, camera_id=camera.camera_id, at=at,
         detail=f"the edge reports config version {camera.config_version}, older than "
-        f"version {applied} applied by request {rows[-1].request_id}: the change was lost "
+        f"version {applied} applied by request {last.request_id}: the change was lost "
         "(the edge restarted from an older file?); re-send it from the console",
     )  # fmt: skip
     return True
@@ -78,9 +89,9 @@ def check_camera(s: Session, camera: Camera, at: datetime) -> bool:
 def check_site(s: Session, site: Site, at: datetime) -> bool:
     """Mark or clear the site's ``config_regressed`` after its edge reported
     ``config_version``; True when it newly went behind (audited here)."""
-    rows = applied_requests(s, site.id)
-    applied = rows[-1].version if rows else None
-    if applied is None or not older(site.config_version, applied):
+    last = last_applied(s, site.id)
+    applied = last.version if last else None
+    if last is None or applied is None or not older(site.config_version, applied):
         site.config_regressed = None
         return False
     assert site.config_version is not None
@@ -91,7 +102,7 @@ def check_site(s: Session, site: Site, at: datetime) -> bool:
     audit.record(
         s, SYSTEM_USER, "config_regressed", "site", site.id, site_id=site.id, at=at,
         detail=f"the edge runs config version {site.config_version}, older than version "
-        f"{applied} it applied (request {rows[-1].request_id}): changes made since were lost",
+        f"{applied} it applied (request {last.request_id}): changes made since were lost",
     )  # fmt: skip
     return True
 
