@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,14 @@ import pytest
 from browser_support import Served, mqtt_fixture, served_fixture, wait_until  # noqa: F401
 from config_edge_support import CAMERA, FIRST_ZONES, ConfigEdge
 from e2e_support import SITE
-from mqtt_broker import Mosquitto
+from ingest_support import PREFIX, T0, edge_of, live_console
+from mqtt_broker import Collector as MqttCollector
+from mqtt_broker import Mosquitto, broker_fixture, until_received  # noqa: F401
 from sqlalchemy import select
 
+from sitewatch.console.domain.config_regress import older
 from sitewatch.console.store.models import AuditEntry
+from sitewatch.contract import messages as m
 from sitewatch.edge.config.load import load_config
 
 pytestmark = pytest.mark.slow
@@ -179,3 +184,77 @@ def test_a_change_lost_by_an_edge_restart_is_shown_and_sent_again(
     again = operator.post(f"{config_url}/resend")
     assert again.status_code == 409, again.text
     assert "nothing to re-send" in again.json()["detail"]
+
+
+# -- the same through ingest alone: an edge stand-in publishing as the edge does -------------------
+
+
+@pytest.mark.parametrize(
+    ("reported", "applied", "behind"),
+    [("1", "2", True), ("9", "10", True), ("10", "9", False), ("2", "2", False),
+     ("v1", "2", False), (None, "2", False), ("1", None, False)],
+)  # fmt: skip
+def test_versions_are_compared_as_numbers(
+    reported: str | None, applied: str | None, behind: bool
+) -> None:
+    assert older(reported, applied) is behind
+
+
+def _camera_config(version: str, zones: list[dict[str, Any]], at: datetime) -> bytes:
+    msg = m.CameraConfig(
+        site_id="north", camera_id="gate", name="Gate", version=version,
+        zones=[m.ZoneSpec.model_validate(z) for z in zones], rules={}, at=at,
+    )  # fmt: skip
+    return m.encode(msg)
+
+
+def test_a_repeated_older_report_is_marked_once_and_a_newer_one_clears_it(
+    tmp_path: Path, broker: Mosquitto
+) -> None:
+    topic = m.camera_config(PREFIX, "north", "gate")
+    with live_console(tmp_path, broker) as console, edge_of(broker) as edge:
+        commands = MqttCollector()
+        edge.transport.subscribe(m.config_command(PREFIX, "+"), commands)
+        until_received(commands, edge.transport, m.config_command(PREFIX, "probe"))
+        edge.send(topic, _camera_config("3", [], T0), retain=True)
+        console.settle(edge.sent)
+        console.add_user("op.north", "operator", ["north"])
+        operator = console.login("op.north")
+        r = operator.post(
+            "/api/cameras/north/gate/config", json={"base_version": "3", "zones": [DRAWN]}
+        )
+        assert r.status_code == 202, r.text
+
+        def answer(version: str) -> m.ConfigCommand:
+            [(_, payload)] = commands.wait_for(1)
+            commands.clear()
+            command = m.decode(payload, m.ConfigCommand)
+            result = m.ConfigResult(
+                request_id=command.request_id, site_id="north", status="applied",
+                version=version, at=datetime.now(UTC),
+            )  # fmt: skip
+            edge.send(m.config_result(PREFIX, "north"), m.encode(result))
+            edge.send(topic, _camera_config(version, [DRAWN], datetime.now(UTC)), retain=True)
+            console.settle(edge.sent)
+            return command
+
+        def regressed() -> Any:
+            [cam] = operator.get("/api/cameras?site=north").json()
+            return cam["config_regressed"]
+
+        answer("4")
+        assert regressed() is None
+        # the edge restarts from its older file, twice (or the console reads it again)
+        for _ in range(2):
+            edge.send(topic, _camera_config("3", [], datetime.now(UTC)), retain=True)
+            console.settle(edge.sent)
+        lost = regressed()
+        assert (lost["applied"], lost["reported"]) == ("4", "3")
+        marked = console.rows(AuditEntry, AuditEntry.action == "config_regressed")
+        assert len(marked) == 1 and marked[0].username == "ingest"
+
+        r = operator.post("/api/cameras/north/gate/config/resend")
+        assert r.status_code == 202, r.text
+        resent = answer("4")
+        assert regressed() is None
+        assert resent.base_version == "3" and [z.id for z in resent.zones] == ["rest-corner"]
