@@ -179,3 +179,44 @@ def test_cameras_are_added_edited_and_removed_at_a_running_edge(
     assert set(_cameras(served, operator)) == {CAMERA}
     stale = operator.delete(url)
     assert stale.status_code == 404, stale.text
+
+
+def test_a_camera_added_then_lost_by_an_edge_restart_is_shown(
+    tmp_path: Path, mqtt: Mosquitto, served: Served
+) -> None:
+    site = "e2e-site-lost"
+    edge = ConfigEdge(tmp_path, mqtt, served, site)
+    try:
+        edge.start()
+        served.add_user("li.op", "operator", [site])
+        operator = served.api("li.op")
+        wait_until(
+            "the edge's config version at the console",
+            lambda: [s["config_version"] for s in served.get_json(operator, "/api/sites")] == ["1"],
+            60,
+        )
+        new = {"camera_id": "cam-yard", "base_version": "1", "detect": edge.rtsp.url("yard")}
+        _answer(served, operator, operator.post(f"/api/sites/{site}/cameras", json=new))
+        cameras = f"/api/cameras?site={site}"
+        wait_until(
+            "the added camera at the console",
+            lambda: "cam-yard" in [c["camera_id"] for c in served.get_json(operator, cameras)],
+        )
+        edge.stop()
+        edge.write_version_1()  # the file without the camera the console added
+        edge.start()
+
+        def yard() -> dict[str, Any]:
+            [cam] = [c for c in served.get_json(operator, cameras) if c["camera_id"] == "cam-yard"]
+            return dict(cam)
+
+        # the edge no longer runs it and says nothing of it: its edge's status marks it
+        wait_until("the lost camera marked", lambda: yard()["config_regressed"] is not None, 60)
+        assert (yard()["config_regressed"]["applied"], yard()["config_regressed"]["reported"]) == (
+            "2",
+            "1",
+        )
+        again = operator.post(f"/api/cameras/{site}/cam-yard/config/resend")
+        assert again.status_code == 409 and "camera editor" in again.json()["detail"], again.text
+    finally:
+        edge.close()

@@ -63,23 +63,24 @@ def _mark(current: dict[str, Any] | None, applied: str, reported: str, at: datet
     return {"applied": applied, "reported": reported, "since": at.isoformat()}
 
 
-def check_camera(s: Session, camera: Camera, at: datetime) -> bool:
-    """Mark or clear the camera's ``config_regressed`` after it reported ``config_version``;
-    True when it newly went behind (audited here)."""
+def check_camera(s: Session, camera: Camera, at: datetime, reported: str | None = None) -> bool:
+    """Mark or clear the camera's ``config_regressed`` after it reported ``config_version``
+    (or its edge ``reported`` a version for all its cameras); True when it newly went behind
+    (audited here)."""
+    version = reported if reported is not None else camera.config_version
     last = last_applied(s, camera.site_id, camera.camera_id)
     applied = last.version if last else None
-    if last is None or applied is None or not older(camera.config_version, applied):
+    if last is None or applied is None or version is None or not older(version, applied):
         camera.config_regressed = None
         return False
-    assert camera.config_version is not None  # older() said so
     before = camera.config_regressed
-    camera.config_regressed = _mark(before, applied, camera.config_version, at)
+    camera.config_regressed = _mark(before, applied, version, at)
     if camera.config_regressed is before:
         return False
     audit.record(
         s, SYSTEM_USER, "config_regressed", "camera", f"{camera.site_id}/{camera.camera_id}",
         site_id=camera.site_id, camera_id=camera.camera_id, at=at,
-        detail=f"the edge reports config version {camera.config_version}, older than "
+        detail=f"the edge reports config version {version}, older than "
         f"version {applied} applied by request {last.request_id}: the change was lost "
         "(the edge restarted from an older file?); re-send it from the console",
     )  # fmt: skip
@@ -119,11 +120,15 @@ def resend_change(s: Session, camera: Camera) -> tuple[ConfigChangeIn, str]:
             f"it applied; camera {camera.site_id}/{camera.camera_id} reports version "
             f"{camera.config_version} and has lost nothing: nothing to re-send"
         )
-    rows = [
-        row
-        for row in applied_requests(s, camera.site_id, camera.camera_id)
-        if row.payload.get("schema") == ZONE_COMMAND
-    ]
+    every = applied_requests(s, camera.site_id, camera.camera_id)
+    if every and every[-1].payload.get("schema") != ZONE_COMMAND:
+        action = every[-1].payload.get("action", "change")
+        raise Conflict(
+            f"expected a lost zone change, got a lost camera {action} (request "
+            f"{every[-1].request_id}): make it again in the camera editor; the console keeps "
+            "no stream password to send again"
+        )
+    rows = [row for row in every if row.payload.get("schema") == ZONE_COMMAND]
     if not rows:
         raise Conflict(
             f"camera {camera.site_id}/{camera.camera_id}: no applied zone change is on record "

@@ -80,12 +80,16 @@ def on_edge_status(s: Session, ctx: Context, msg: m.EdgeStatus) -> None:
     check_site(s, site, ctx.received_at)
     s.flush()
     ctx.events.append(live_site(s, site))
-    if msg.state == "offline":
-        cameras = s.scalars(select(Camera).where(Camera.site_id == site.id))
-        for camera in cameras:
+    offline = msg.state == "offline"
+    for camera in s.scalars(select(Camera).where(Camera.site_id == site.id)).all():
+        # a camera the edge no longer runs (added since its older file) hears of it here only
+        before = camera.config_regressed
+        check_camera(s, camera, ctx.received_at, msg.config_version)
+        if offline:
             camera.state = "offline"
+        if offline or camera.config_regressed != before:
             ctx.events.append(live_camera(s, camera, site))
-        s.flush()
+    s.flush()
 
 
 def on_stats(s: Session, ctx: Context, msg: m.EdgeStats) -> None:
