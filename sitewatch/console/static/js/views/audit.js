@@ -32,7 +32,7 @@ import { ACTIONS as WORKFLOW } from "../generated/enums.js";
  */
 
 const PAGE = 100;
-const ACTIONS = ["view", "view_thumbnail", "download", "export", "tamper_detected", ...WORKFLOW, "config_change", "config.mask_from_alert", "export_training", "login", "login_failed", "logout", "user_create", "user_update"];
+const ACTIONS = ["view", "view_thumbnail", "download", "export", "tamper_detected", ...WORKFLOW, "config_change", "config.mask_from_alert", "config_resend", "config_regressed", "camera_add", "camera_edit", "camera_remove", "site_rename", "export_training", "login", "login_failed", "logout", "user_create", "user_update"];
 
 /**
  * An audit action in words: its own text, else the workflow step's, else as stored.
