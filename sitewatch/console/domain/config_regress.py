@@ -15,11 +15,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sitewatch.console.domain import audit
-from sitewatch.console.domain.errors import Conflict
+from sitewatch.console.domain.errors import Conflict, Invalid
 from sitewatch.console.schemas import ConfigChangeIn
 from sitewatch.console.store.models import Camera, ConfigRequest, Site
 
@@ -111,7 +112,8 @@ def check_site(s: Session, site: Site, at: datetime) -> bool:
 def resend_change(s: Session, camera: Camera) -> tuple[ConfigChangeIn, str]:
     """The change that restores what the camera lost, against the version its edge runs now,
     and a line for the audit log: the zones of the last applied change and the rule overrides
-    of every applied change (a later one wins). :class:`Conflict` when the camera is not behind.
+    of every applied change (a later one wins). :class:`Conflict` when the camera is not behind
+    or lost a camera change, :class:`Invalid` when the lost zones no longer validate.
     """
     lost = camera.config_regressed
     if not lost or camera.config_version is None:
@@ -138,13 +140,19 @@ def resend_change(s: Session, camera: Camera) -> tuple[ConfigChangeIn, str]:
     for row in rows:
         for rule, values in (row.payload.get("rules") or {}).items():
             rules[rule] = {**rules.get(rule, {}), **values}
-    change = ConfigChangeIn.model_validate(
-        {
-            "base_version": camera.config_version,
-            "zones": rows[-1].payload.get("zones") or [],
-            "rules": rules or None,
-        }
-    )
+    site = s.get(Site, camera.site_id)
+    base = (site.config_version if site else None) or camera.config_version  # the edge's now
+    zones = rows[-1].payload.get("zones") or []
+    try:
+        change = ConfigChangeIn.model_validate(
+            {"base_version": base, "zones": zones, "rules": rules or None}
+        )
+    except ValidationError as exc:  # checks the console added since the change was made
+        problems = "; ".join(str(e["msg"]) for e in exc.errors())
+        raise Invalid(
+            f"the lost change of request {rows[-1].request_id} is not valid today ({problems}): "
+            "make it again in the zone editor"
+        ) from None
     why = (
         f"re-sending version {lost.get('applied')} (request {rows[-1].request_id}), lost when "
         f"the edge went back to version {lost.get('reported')}: "
