@@ -7,13 +7,13 @@
 import { api, errorText } from "../core/api.js";
 import { fill, h } from "../core/dom.js";
 import { fmtAgo, t, tv } from "../core/i18n.js";
+import { CLOSED_STATES, OPEN_STATES } from "../generated/enums.js";
 import { siteTimes } from "../widgets/site_times.js";
 
 /** @typedef {import("../core/types.js").Incident} Incident */
 /** @typedef {import("../core/types.js").Alert} Alert */
 /** @typedef {import("../core/types.js").Ctx} Ctx */
 
-const OPEN = ["new", "acknowledged", "assigned"];
 const BULK = ["acknowledge", "resolve", "false_positive"];
 
 /**
@@ -80,7 +80,7 @@ function rows(view, ctx, i) {
  */
 function paint(view, ctx) {
   const list = [...view.items.values()]
-    .filter((i) => OPEN.includes(i.state) !== view.closed)
+    .filter((i) => OPEN_STATES.includes(i.state) !== view.closed)
     .sort((a, b) => Date.parse(a.first_at) - Date.parse(b.first_at) || a.id.localeCompare(b.id));
   fill(view.tbody, list.map((i) => rows(view, ctx, i)));
   view.summary.textContent = list.length ? t("incidents.count", { n: list.length }) : t("incidents.none");
@@ -94,7 +94,7 @@ function paint(view, ctx) {
 async function load(view, ctx, root) {
   const mine = ++view.generation;
   try {
-    const state = view.closed ? ["resolved", "false_positive"] : OPEN;
+    const state = view.closed ? [...CLOSED_STATES] : [...OPEN_STATES];
     /** @type {{items: Incident[]}} */
     const page = await api("/api/incidents", { params: { state, limit: 500 } });
     if (mine !== view.generation) return;
