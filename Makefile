@@ -18,13 +18,14 @@ SYSTEM_PACKAGES := mosquitto ffmpeg python3-gi gstreamer1.0-rtsp gir1.2-gst-rtsp
 # database tests; SQLite is the default database)
 TEST_PACKAGES := chromium postgresql
 
-.PHONY: help demo demo-detect test lint typecheck unit train quantize bench clean venv system-deps \
+.PHONY: help demo demo-detect test lint typecheck unit suite train quantize bench clean venv system-deps \
 	test-deps jscheck
 
 help:
 	@echo "make demo   - sample clips as RTSP cameras -> edge worker -> alerts over MQTT (see README)"
 	@echo "make demo-detect - the detector alone over a clip: annotated video in out/demo/"
 	@echo "make test   - lint, type-check and run the whole test suite"
+	@echo "make unit   - the unit tests alone (seconds; no services)"
 	@echo "make train  - retrain the detector from ../shared (slow on CPU)"
 	@echo "make bench  - run the benchmarks in bench/"
 
@@ -62,7 +63,11 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy
 
-unit: $(VENV)/.installed test-deps
+# tests by layer (tests/README.md): unit in seconds, no services; suite = every layer
+unit: $(VENV)/.installed
+	SITEWATCH_SHARED=$(SHARED) $(VENV)/bin/pytest -q tests/unit
+
+suite: $(VENV)/.installed test-deps
 	SITEWATCH_SHARED=$(SHARED) $(VENV)/bin/pytest -q
 
 # the console's JavaScript type-checked: tsc, strict, on its JSDoc types (tools/js/tsconfig.json).
@@ -77,7 +82,7 @@ $(JS_TOOLS)/node_modules/.installed: $(JS_TOOLS)/package.json $(JS_TOOLS)/packag
 jscheck: $(JS_TOOLS)/node_modules/.installed
 	$(JS_TOOLS)/node_modules/.bin/tsc -p $(JS_TOOLS)/tsconfig.json
 
-test: lint typecheck jscheck unit
+test: lint typecheck jscheck suite
 
 # The shipped model (models/README.md): one long stage 1, two stage-2 runs from it, their
 # average (the 2026-11-22 model), then that average fine-tuned on every hard-hat photo

@@ -5,7 +5,7 @@ against the baseline it replaced (PyAV's ``to_ndarray(format="bgr24")``, FFmpeg'
 interleaved round by round on freshly decoded 640x360 frames of a sample clip's sub-stream (the size
 the edge analyses; each frame converted once, as on the edge: PyAV keeps a frame's swscale
 context, so a second conversion of the same frame is cheaper), and measures both against the
-BT.601 formula (tests/test_colour.py).
+BT.601 formula (tests/unit/test_colour.py).
 """
 
 from __future__ import annotations

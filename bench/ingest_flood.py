@@ -17,7 +17,7 @@ file, an evidence folder, ``sitewatch.console.ingest.service.Ingest``), so its p
 The flood goes to evidence topics of one site, each message a new alert's 1 MiB file: the
 costliest thing a message can ask of the worker (a file written and fsynced), so the worker
 falls behind the network and the queue fills. Messages of another kind larger than 256 KiB
-are refused on arrival whatever the bound (tested in tests/test_server_ingest_flood.py).
+are refused on arrival whatever the bound (tested in tests/component/test_server_ingest_flood.py).
 """
 
 from __future__ import annotations

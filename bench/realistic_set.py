@@ -17,7 +17,7 @@ rebuilt from ``../shared`` (third-party data is never committed):
   55 (heads 4-30 px, as the edge analyses a wide camera).
 
 The synthetic parts are seeded; their labels are derived from the source labels and must equal
-the committed ones (``tests/test_realistic_set.py``).
+the committed ones (``tests/regression/test_realistic_set.py``).
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ the first ``IMAGES_PER_SET`` images (sorted by name) of the val split of each se
 ``../shared/datasets``. Figures: AP50 per label with at least ``MIN_GT_BOXES`` GT boxes, and
 the head-state confusion shares at ``CONF`` (bare heads called helmet, hard hats called head).
 ``--write`` stores them in ``EXPECTED`` with the model file's SHA-256;
-``tests/test_eval_regression.py`` fails when an AP50 falls, or a share rises, by more than
-``TOLERANCE``. Exit 1 when it would fail.
+``tests/regression/test_eval_regression.py`` fails when an AP50 falls, or a share rises, by more
+than ``TOLERANCE``. Exit 1 when it would fail.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from sitewatch.tools.cli import LARGE_INPUT, MAX_CROPS
 from sitewatch.tools.evaluate import AP_CONF, evaluate
 
 ROOT = Path(__file__).resolve().parent.parent
-EXPECTED = ROOT / "tests" / "expected" / "eval_regression.json"
+EXPECTED = ROOT / "tests" / "regression" / "expected" / "eval_regression.json"
 SETS = ("hardhat", "neuhardhat", "cigarette", "sub360", "factory")
 """Val splits under ``../shared/datasets``, then parts of the realistic set (built from
 ``../shared`` by ``bench/realistic_set.py``): wide views, where the head look works."""

@@ -10,7 +10,7 @@ makes the input ``uint8`` ``[B, H, W, 3]`` in BGR order, the letterbox canvas it
 * the first convolution's weights take their input channels in reverse order, so BGR in
   gives what RGB gave before.
 
-The model's outputs are bit-identical (tests/test_pixel_input.py); the metadata says
+The model's outputs are bit-identical (tests/component/test_pixel_input.py); the metadata says
 ``input_layout: bgr_nhwc_uint8``. Speed: bench/RESULTS.md, "Detector speed", "Pixel input".
 """
 

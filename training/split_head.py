@@ -12,7 +12,7 @@ threshold, so this tool ends the graph at the head's two raw outputs instead:
 and records in the metadata ``dfl_strides`` (the head's levels, e.g. ``[8, 16, 32]``, anchors
 in that order, row-major per level) and ``reg_max``. ``sitewatch.edge.detect.decode.decode_dfl``
 finishes the job for the kept anchors only; the result is the same boxes and scores
-(tests/test_split_head.py). Speed: bench/RESULTS.md, "Detector speed", "Split head".
+(tests/unit/test_split_head.py). Speed: bench/RESULTS.md, "Detector speed", "Split head".
 """
 
 from __future__ import annotations

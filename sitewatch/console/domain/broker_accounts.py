@@ -52,7 +52,8 @@ def password_hash(password: str, *, salt: bytes | None = None, iterations: int =
     """``$7$ITERATIONS$SALT$HASH`` (base64 salt and PBKDF2-HMAC-SHA512 of the UTF-8 password),
     the line format mosquitto 2.0's password_file reads. Written with hashlib rather than by
     running mosquitto_passwd: it is one standard function, needs no binary where the console
-    runs, and tests/test_broker_identity.py checks it against the real mosquitto_passwd."""
+    runs, and tests/component/test_broker_identity.py checks it against the real
+    mosquitto_passwd."""
     salt = secrets.token_bytes(SALT_BYTES) if salt is None else salt
     digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations)
     return f"$7${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"

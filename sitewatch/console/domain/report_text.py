@@ -4,7 +4,7 @@ Words the console's pages already show (rules, states, site, camera, zone, alert
 come from the pages' own lang files (``static/lang/{en,zh-CN}.json``), so a report says what
 the page says. Words only the reports use live in :data:`REPORT_TEXT` below: the server renders
 them into files, the browser never needs them, and each language lists the same keys
-(tests/test_reports.py checks it).
+(tests/component/test_reports.py checks it).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ stage reads each rule's cooldown from its own config section (:meth:`Rule.config
 
 Adding a rule touches the contract's ``RuleName``, its edge config section and ``RuleSpec``,
 and one :class:`Rule` subclass here with its entry in :data:`RULES` (steps:
-docs/design/rules.md). Nothing else compares rule names; ``tests/test_rule_registry.py`` fails
+docs/design/rules.md). Nothing else compares rule names; ``tests/unit/test_rule_registry.py`` fails
 until the contract, the config and this table agree.
 """
 

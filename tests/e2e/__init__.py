@@ -1,0 +1,1 @@
+"""End-to-end tests: processes, the demo, the wheel, real Chromium."""

@@ -1,0 +1,1 @@
+"""Regression tests: committed figures (tests/regression/expected/) a change must not lower."""

@@ -1,0 +1,1 @@
+"""Test helpers: real services (mosquitto, RTSP, PostgreSQL, Chromium), composed clips."""
