@@ -4,10 +4,11 @@ Every message carries a literal ``schema`` field, ``"sitewatch.<name>/<version>"
 routes on it and refuses what it does not know (:func:`decode`). Readers also refuse unknown
 fields, so a change to a message is a new version, except an added *optional* field with a
 default (old messages still parse, e.g. ``EdgeStatus.timezone``) or an added value of a word
-list such as ``RuleName`` or ``ZoneKind`` (``restricted_zone``, ``restricted``); either way,
-ship the console that reads the new messages before the edges that write them (an older
-console refuses them). ``python -m sitewatch.contract.schema`` writes the JSON Schema of every
-message into ``docs/schemas/``. Codec and topics live in :mod:`sitewatch.contract.codec` and
+list such as ``RuleName``, ``ZoneKind`` or ``EvidenceKind`` (``restricted_zone``,
+``restricted``, ``still_annotated``); either way, ship the console that reads the new messages
+before the edges that write them (an older console refuses them).
+``python -m sitewatch.contract.schema`` writes the JSON Schema of every message into
+``docs/schemas/``. Codec and topics live in :mod:`sitewatch.contract.codec` and
 :mod:`sitewatch.contract.topics` and are re-exported here: this module is the whole contract.
 
 Delivery is at-least-once (QoS 1 from an outbox), so a reader must treat a repeated
@@ -107,10 +108,10 @@ RuleName = Literal["no_helmet", "smoking", "restricted_zone"]
 Label = Literal["helmet", "head", "person", "cigarette"]
 """The detector's labels, in the model's class order (an alert's ``label`` is one of them)."""
 ZoneKind = Literal["helmet_required", "no_smoking", "smoking_area", "restricted", "mask"]
-EvidenceKind = Literal["snapshot", "snapshot_clean", "clip", "still"]
+EvidenceKind = Literal["snapshot", "snapshot_clean", "clip", "still", "still_annotated"]
 EvidenceType = Literal["image/jpeg", "video/mp4"]
 MAX_EVIDENCE_FILES = 16
-"""Evidence files one alert message may list (the edge makes at most four)."""
+"""Evidence files one alert message may list (the edge makes at most five)."""
 
 
 def _known_zone(name: str) -> str:
@@ -136,8 +137,9 @@ class EvidenceFile(Strict):
 
     kind: EvidenceKind = Field(
         description="snapshot: annotated best frame; still: that moment at the record "
-        "stream's full resolution (taken from the clip); snapshot_clean: the same frame without "
-        "drawings; clip: pre/post-roll video."
+        "stream's full resolution (taken from the clip), untouched; still_annotated: the still "
+        "with the box drawn (added value, version kept); snapshot_clean: the snapshot's frame "
+        "without drawings; clip: pre/post-roll video."
     )
     name: str = Field(
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",

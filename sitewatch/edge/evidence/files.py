@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from sitewatch.edge.atomic import write_atomic
-from sitewatch.edge.evidence.annotate import COLOURS, OTHER_COLOUR
+from sitewatch.edge.evidence.annotate import COLOURS, OTHER_COLOUR, draw_box
 from sitewatch.edge.evidence.index import EvidenceIndex
 from sitewatch.edge.video.recorder import Segment, SegmentRing
 
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["snapshot", "snapshot_clean", "clip", "still"]
+Kind = Literal["snapshot", "snapshot_clean", "clip", "still", "still_annotated"]
 Reason = Literal["retention", "disk: ring", "disk: evidence"]
 Box = tuple[float, float, float, float]
 ZONE_COLOUR = (0, 215, 255)  # BGR amber
@@ -110,12 +110,7 @@ def draw_snapshot(
             cv2.putText(out, zone_name, org, cv2.FONT_HERSHEY_SIMPLEX, scale, ZONE_COLOUR, 1)
     for box, label, score in zip(boxes, labels, scores, strict=True):
         x1, y1, x2, y2 = (round(v) for v in box)
-        colour = COLOURS.get(label, OTHER_COLOUR)
-        cv2.rectangle(out, (x1, y1), (x2, y2), colour, thick)
-        cv2.putText(
-            out, f"{label} {score:.2f}", (x1, max(12, y1 - 4)),
-            cv2.FONT_HERSHEY_SIMPLEX, scale, colour, 1, cv2.LINE_AA,
-        )  # fmt: skip
+        draw_box(out, (x1, y1, x2, y2), f"{label} {score:.2f}", COLOURS.get(label, OTHER_COLOUR))
     return out
 
 

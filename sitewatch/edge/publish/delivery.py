@@ -2,10 +2,11 @@
 
 A start goes out first, alone; its snapshots (annotated and clean JPEG of the best frame) are
 made on a snapshot thread and its clip (stream copy of the pinned segment ring, plus a
-full-resolution still) on a clip thread at nice :data:`EVIDENCE_NICE`; each sends an update
-listing its files once they are queued. An update lists every evidence file known so far. The
-end is held back until the snapshots and the clip are done (a clip that cannot be cut is
-logged, and the end goes without it). ``seq`` is counted here per alert (start 0).
+full-resolution still, untouched, and a copy of it with the alert's box drawn) on a clip thread
+at nice :data:`EVIDENCE_NICE`; each sends an update listing its files once they are queued. An
+update lists every evidence file known so far. The end is held back until the snapshots and the
+clip are done (a clip that cannot be cut is logged, and the end goes without it). ``seq`` is
+counted here per alert (start 0).
 
 A full disk never stops detection: nothing in :meth:`AlertDelivery.handle` or the evidence
 threads raises for it; evidence that cannot be written is dropped and counted by reason in
@@ -31,16 +32,24 @@ from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
 from sitewatch.contract import messages as m
 from sitewatch.contract.signing import Signer
 from sitewatch.edge.analysis.alerts import AlertTransition
+from sitewatch.edge.atomic import write_atomic
 from sitewatch.edge.config.schema import Zone
 from sitewatch.edge.detections import AnalysedFrame
+from sitewatch.edge.evidence.annotate import COLOURS, OTHER_COLOUR, draw_box_norm
 from sitewatch.edge.evidence.clips import ClipError, cut_clip, extract_still, wait_covered
-from sitewatch.edge.evidence.files import EvidenceFileInfo, evidence_folder, write_snapshots
+from sitewatch.edge.evidence.files import (
+    EvidenceFileInfo,
+    evidence_folder,
+    sha256_file,
+    write_snapshots,
+)
 from sitewatch.edge.evidence.index import EvidenceIndex
 from sitewatch.edge.publish.outbox import Outbox
 from sitewatch.edge.video.recorder import SegmentRing
@@ -80,6 +89,9 @@ class _ClipJob:
     t0: float
     t1: float
     best_ts: float  # the moment the still shows
+    box_norm: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # drawn on a copy
+    tag: str = ""  # the box's tag: rule, label and score
+    label: str = ""
 
 
 EVIDENCE_NICE = 19
@@ -229,7 +241,8 @@ class AlertDelivery:
             t0, t1 = t.started_at - self.pre_roll_s, t.started_at + self.post_roll_s
             ring.pin(t.id, t0 - 5.0, t1 + 5.0)
             alert.clip_pending = True
-            self._jobs.put(_ClipJob(t.id, t.camera, t0, t1, t.best_ts))
+            tag = f"{t.rule}: {t.label} {t.score:.2f}"
+            self._jobs.put(_ClipJob(t.id, t.camera, t0, t1, t.best_ts, t.box_norm, tag, t.label))
         self._send(alert)
 
     def _folder(self, camera: str, t: float) -> Path:
@@ -342,9 +355,10 @@ class AlertDelivery:
                 files.append(clip.file_info())
                 still = folder / f"{job.alert_id}_still.jpg"
                 files.append(extract_still(clip, job.best_ts, still))
+                files.append(annotate_still(files[-1], job))
             except (ClipError, OSError) as exc:
                 self.clips_failed += int(not files)
-                what = "still" if files else "clip"
+                what = ("clip", "still", "annotated still")[min(len(files), 2)]
                 self.evidence_dropped[f"{what}: {why_failed(exc)}"] += 1
                 log.warning(
                     "alert %s: no %s from camera %s: %s", job.alert_id, what, job.camera, exc
@@ -352,6 +366,24 @@ class AlertDelivery:
             finally:
                 ring.unpin(job.alert_id)
             self._done(job.alert_id, files, clip=True)
+
+
+def annotate_still(still: EvidenceFileInfo, job: _ClipJob) -> EvidenceFileInfo:
+    """``<alert_id>_still_annotated.jpg`` beside ``still``: the same picture with the alert's
+    normalised box scaled to its resolution and drawn with its tag; the still stays untouched
+    (police want the frame as the camera recorded it). ``OSError`` if it cannot be made."""
+    image: npt.NDArray[np.uint8] | None = cv2.imread(str(still.path), cv2.IMREAD_COLOR)  # type: ignore[assignment]
+    if image is None:
+        raise OSError(f"cannot read the still {still.path} back to draw the box on it")
+    drawn = draw_box_norm(image, job.box_norm, job.tag, COLOURS.get(job.label, OTHER_COLOUR))
+    ok, buf = cv2.imencode(".jpg", drawn, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    if not ok:
+        raise OSError(f"JPEG encoding failed for the annotated still of alert {job.alert_id}")
+    path = still.path.with_name(f"{job.alert_id}_still_annotated.jpg")
+    write_atomic(path, buf.tobytes())
+    return EvidenceFileInfo(
+        "still_annotated", path.name, path, path.stat().st_size, sha256_file(path), "image/jpeg"
+    )
 
 
 def _unit_box(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:

@@ -61,7 +61,7 @@ export const LABELS = Object.freeze(["helmet", "head", "person", "cigarette"]);
  * Kinds of an alert's evidence files.
  * @type {readonly string[]}
  */
-export const EVIDENCE_KINDS = Object.freeze(["snapshot", "snapshot_clean", "clip", "still"]);
+export const EVIDENCE_KINDS = Object.freeze(["snapshot", "snapshot_clean", "clip", "still", "still_annotated"]);
 
 /**
  * Site, camera and zone ids: new RegExp(ID_PATTERN).
