@@ -200,3 +200,14 @@ class Settings(BaseSettings):
     smtp_username: str | None = Field(None, description="SMTP login, if the server wants one.")
     smtp_password: str | None = Field(None, description="SMTP password (keep it in the env).")
     smtp_from: str = Field("sitewatch@localhost", description="Sender address of the mails.")
+    vapid_key_file: Path | None = Field(
+        None,
+        description="The console's VAPID key for Web Push (P-256, PEM, mode 0600), made on "
+        "first use; default: vapid.key beside signing_key_file.",
+    )
+    vapid_subject: str = Field(
+        "mailto:sitewatch@localhost",
+        pattern=r"^(mailto:|https://)",
+        description="VAPID 'sub' claim: a mailto: or https: contact that push services may use "
+        "to reach the console's operator (RFC 8292).",
+    )

@@ -28,11 +28,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CONSOLE_CSP: Final = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
-    "media-src 'self'; connect-src 'self'; font-src 'self'; object-src 'none'; "
-    "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+    "media-src 'self'; connect-src 'self'; font-src 'self'; worker-src 'self'; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
 """The console's pages and API: its own files only (module JS, one style sheet, images and
-clips from the API, fetch and EventSource to itself); style changes through the CSSOM only."""
+clips from the API, fetch and EventSource to itself, its service worker ``/sw.js`` for Web
+Push); style changes through the CSSOM only."""
 
 DOCS_CSP: Final = (
     "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "

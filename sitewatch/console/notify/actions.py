@@ -5,6 +5,7 @@ comes back), and put a failed notification back in the outbox. Audited when they
 from __future__ import annotations
 
 import uuid
+from contextlib import nullcontext
 from datetime import datetime
 
 import httpx
@@ -14,6 +15,7 @@ from sitewatch.console.domain import audit
 from sitewatch.console.domain.errors import Conflict, NotFound, Unavailable
 from sitewatch.console.notify.channels import Message, SendError, send
 from sitewatch.console.notify.texts import text
+from sitewatch.console.notify.webpush import Pusher
 from sitewatch.console.notify.worker import smtp_of
 from sitewatch.console.permissions import can_see_camera, grant_problem
 from sitewatch.console.settings import Settings
@@ -40,6 +42,7 @@ def test_route(s: Session, admin: User, route_id: int, settings: Settings, now: 
                 client=client,
                 smtp=smtp_of(settings),
                 now=now.timestamp(),
+                push=Pusher(lambda: nullcontext(s), settings),
             )
     except SendError as exc:  # nothing changed: nothing to audit
         raise Unavailable(

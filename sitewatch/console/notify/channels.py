@@ -24,7 +24,7 @@ from typing import Any, Final, Literal, get_args
 
 import httpx
 
-ChannelName = Literal["wecom", "dingtalk", "feishu", "webhook", "email"]
+ChannelName = Literal["wecom", "dingtalk", "feishu", "webhook", "email", "webpush"]
 CHANNELS: Final[tuple[ChannelName, ...]] = get_args(ChannelName)
 SIGNATURE_HEADER: Final = "X-SiteWatch-Signature"
 TIMESTAMP_HEADER: Final = "X-SiteWatch-Timestamp"
@@ -64,6 +64,7 @@ NEEDS: Final[dict[ChannelName, tuple[str, ...]]] = {
     "feishu": ("url",),
     "webhook": ("url", "secret"),
     "email": ("to",),
+    "webpush": (),
 }
 OPTIONAL: Final[dict[ChannelName, tuple[str, ...]]] = {
     "wecom": (),
@@ -71,6 +72,7 @@ OPTIONAL: Final[dict[ChannelName, tuple[str, ...]]] = {
     "feishu": ("secret",),
     "webhook": (),
     "email": (),
+    "webpush": ("users",),  # user names; none = every subscribed user (webpush.py)
 }
 
 
@@ -91,6 +93,11 @@ def check_target(channel: str, target: Mapping[str, Any]) -> str | None:
         not isinstance(to, list) or not all(isinstance(a, str) and "@" in a for a in to)
     ):
         return f"email target: 'to' must be a list of addresses, got {to!r}"
+    users = target.get("users")
+    if name == "webpush" and not (
+        users is None or (isinstance(users, list) and all(isinstance(u, str) for u in users))
+    ):
+        return f"webpush target: 'users' is a list of user names (or left out), got {users!r}"
     return None
 
 
@@ -227,6 +234,7 @@ MAX_TEXT_BYTES: Final[dict[str, int]] = {
     "feishu": 18000,
     "webhook": 60000,
     "email": 60000,
+    "webpush": 1500,  # a push payload is at most 4 KB, encrypted
 }
 
 
@@ -238,10 +246,16 @@ def send(
     client: httpx.Client,
     smtp: Smtp | None,
     now: float,
+    push: Callable[[Mapping[str, Any], Message], None] | None = None,
 ) -> None:
-    """Send ``msg`` on ``channel``; :class:`SendError` unless the receiver confirmed it."""
+    """Send ``msg`` on ``channel``; :class:`SendError` unless the receiver confirmed it.
+    ``push`` sends Web Push (:class:`sitewatch.console.notify.webpush.Pusher`)."""
     try:
-        if channel == "email":
+        if channel == "webpush":
+            if push is None:
+                raise SendError("web push is not set up in this console process")
+            push(target, msg)
+        elif channel == "email":
             send_email(smtp, target, msg)
         elif channel in HTTP_SENDERS:
             HTTP_SENDERS[channel](client, target, msg, now)

@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from sitewatch.console.notify import outbox, routing
 from sitewatch.console.notify.channels import Message, Smtp, send
+from sitewatch.console.notify.webpush import Pusher
 from sitewatch.console.settings import Settings
 from sitewatch.console.store.db import Database
 from sitewatch.console.store.models import Notification, NotifyRoute
@@ -50,6 +51,7 @@ class NotifyWorker:
         self.db, self.settings, self.now = db, settings, now
         self.client = httpx.Client(timeout=10.0)
         self.smtp = smtp_of(settings)
+        self.push = Pusher(db.session, settings)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.sent = 0
@@ -62,6 +64,7 @@ class NotifyWorker:
             client=self.client,
             smtp=self.smtp,
             now=self.now().timestamp(),
+            push=self.push,
         )
 
     def tick(self) -> int:

@@ -380,3 +380,18 @@ class AlertNotice(Base):
     level: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     routes: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PushSubscription(Base):
+    """A browser's Web Push subscription (sitewatch/console/notify/webpush.py): its push
+    service ``endpoint`` and RFC 8291 keys (``p256dh`` public key, ``auth`` secret; base64url),
+    for the user it notifies. Removed when the push service answers 404 or 410."""
+
+    __tablename__ = "push_subscriptions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    endpoint: Mapped[str] = mapped_column(String(1000), unique=True)
+    p256dh: Mapped[str] = mapped_column(String(200))
+    auth: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

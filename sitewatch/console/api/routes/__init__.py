@@ -37,3 +37,7 @@ ROUTERS += [audit.router]
 from sitewatch.console.api.routes import reports  # noqa: E402
 
 ROUTERS += [reports.router]
+
+from sitewatch.console.api.routes import push  # noqa: E402
+
+ROUTERS += [push.router]
