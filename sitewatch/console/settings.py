@@ -192,6 +192,19 @@ class Settings(BaseSettings):
         description="Seconds a notification being sent stays claimed: one whose console died "
         "before recording the receiver's answer is sent again after it.",
     )
+    notify_report_at: str = Field(
+        "08:00",
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description="Local time (HH:MM, each site's zone) after which the daily report of "
+        "yesterday, and on Mondays the weekly report of last week, go to the report routes; a "
+        "console down at that time sends them once when it is back.",
+    )
+    console_url: str | None = Field(
+        None,
+        description="The console's address as its users open it (e.g. https://sitewatch.example)"
+        ", for links in messages (a report's download); default: the first public_origins "
+        "entry, else the link is a path only.",
+    )
     smtp_host: str | None = Field(None, description="SMTP server for e-mail notifications.")
     smtp_port: int = Field(587, ge=1, le=65535, description="SMTP port (465 for ssl).")
     smtp_security: Literal["starttls", "ssl", "none"] = Field(

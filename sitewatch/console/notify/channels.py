@@ -36,6 +36,15 @@ class SendError(Exception):
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file a mail carries (a report's workbook); other channels link to it instead."""
+
+    filename: str
+    content_type: str  # "maintype/subtype"
+    data: bytes
+
+
+@dataclass(frozen=True)
 class Message:
     """One message: a single notification or a digest of several (``items``: their payloads,
     each with its notification ``id``, for receivers that dedupe). ``key``: the delivery id."""
@@ -44,6 +53,7 @@ class Message:
     title: str
     text: str  # markdown-light: lines, "- " bullets
     items: list[dict[str, Any]] = field(default_factory=list)
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -197,13 +207,17 @@ def send_webhook(client: httpx.Client, target: Mapping[str, Any], msg: Message, 
 
 
 def send_email(smtp: Smtp | None, target: Mapping[str, Any], msg: Message) -> None:
-    """Plain-text mail to ``target["to"]`` through the console's SMTP server."""
+    """Plain-text mail to ``target["to"]`` through the console's SMTP server, with the
+    message's attachments."""
     if smtp is None:
         raise SendError("no SMTP server: set SITEWATCH_SMTP_HOST (and port, security, from)")
     mail = EmailMessage()
     mail["Subject"], mail["From"], mail["To"] = msg.title, smtp.sender, ", ".join(target["to"])
     mail["Message-ID"] = f"<{msg.key}@sitewatch>"
     mail.set_content(msg.text)
+    for a in msg.attachments:
+        maintype, _, subtype = a.content_type.partition("/")
+        mail.add_attachment(a.data, maintype=maintype, subtype=subtype, filename=a.filename)
     try:
         if smtp.security == "ssl":
             server: smtplib.SMTP = smtplib.SMTP_SSL(

@@ -1,5 +1,5 @@
 """What the API does with notifications: routes (create, change, remove, list with secrets
-masked), the delivery log, and the overdue alerts (督查) a supervisor sees.
+masked), the delivery log, and the overdue incidents (督查) a supervisor sees.
 
 An admin limited to some sites manages only routes within them and makes none beyond them
 (:func:`sitewatch.console.permissions.grant_problem`). Refusals are domain errors.
@@ -18,11 +18,12 @@ from sitewatch.console.domain import audit
 from sitewatch.console.domain.errors import Invalid, NotFound
 from sitewatch.console.domain.queries import scoped
 from sitewatch.console.notify.channels import CHANNELS, ChannelName, check_target
+from sitewatch.console.notify.leads import Lead, alert_lead, current_lead
 from sitewatch.console.notify.routing import parse_hours
 from sitewatch.console.permissions import camera_scope_problem, grant_problem
 from sitewatch.console.store.models import (
     Alert,
-    AlertNotice,
+    Incident,
     Notification,
     NotifyRoute,
     User,
@@ -52,6 +53,18 @@ class RouteIn(BaseModel):
     language: Literal["zh-CN", "en"] = "zh-CN"
     rate_per_min: int = Field(20, ge=1, le=600, description="messages a minute (robots: 20)")
     enabled: bool = True
+    reports: list[Literal["daily", "weekly"]] | None = Field(
+        None,
+        description="None: a route of alerts; daily and/or weekly: a route that gets its sites' "
+        "scheduled reports instead (level, rules and hours do not apply)",
+    )
+
+    @field_validator("reports")
+    @classmethod
+    def _reports(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and not value:
+            raise ValueError("reports: name daily and/or weekly, or leave it out (null)")
+        return None if value is None else sorted(set(value))
 
     @field_validator("hours")
     @classmethod
@@ -80,6 +93,7 @@ class RouteOut(BaseModel):
     language: str
     rate_per_min: int
     enabled: bool
+    reports: list[str] | None
     updated_at: datetime
 
 
@@ -104,7 +118,12 @@ class NotificationOut(BaseModel):
 
 
 class OverdueOut(BaseModel):
+    """An incident (or an alert in none) still new past the escalation time; ``id``: the
+    alert to open (the incident's first alert still new)."""
+
     id: str
+    incident_id: str | None
+    alerts: int  # the incident's alerts (1 for an alert in none)
     site_id: str
     camera_id: str
     rule: str
@@ -206,38 +225,64 @@ def notification_out(row: Notification) -> NotificationOut:
 def overdue(
     s: Session, user: User, now: datetime, after: timedelta, limit: int
 ) -> list[OverdueOut]:
-    """Alerts of the user's scope still new ``after`` they arrived, oldest first, with the
-    escalation level each has reached."""
-    top = (
+    """Incidents of the user's scope still new ``after`` their first alert still new arrived,
+    and alerts in no incident still new as long, oldest first, with the escalation level each
+    has reached (their lead's)."""
+    first = (
         select(
-            AlertNotice.alert_id,
-            func.max(AlertNotice.level).label("level"),
-            func.max(AlertNotice.at).label("at"),
+            Alert.incident_id.label("incident_id"),
+            func.min(Alert.received_at).label("since"),
         )
-        .group_by(AlertNotice.alert_id)
+        .where(Alert.state == "new", Alert.incident_id.is_not(None))
+        .group_by(Alert.incident_id)
         .subquery()
     )
-    stmt = scoped(
-        select(Alert, top.c.level, top.c.at).outerjoin(top, top.c.alert_id == Alert.id),
-        Alert.site_id,
-        user,
-        Alert.camera_id,
-    ).where(Alert.state == "new", Alert.received_at <= now - after)
-    rows = s.execute(stmt.order_by(Alert.received_at).limit(limit)).all()
-    return [
-        OverdueOut(
-            id=a.id,
-            site_id=a.site_id,
-            camera_id=a.camera_id,
-            rule=a.rule,
-            started_at=a.started_at,
-            received_at=a.received_at,
-            minutes_open=round((now - a.received_at).total_seconds() / 60, 1),
-            level=level or 0,
-            level_at=at,
+    incidents = s.execute(
+        scoped(
+            select(Incident, first.c.since).join(first, first.c.incident_id == Incident.id),
+            Incident.site_id,
+            user,
+            Incident.camera_id,
         )
-        for a, level, at in rows
-    ]
+        .where(Incident.state == "new", first.c.since <= now - after)
+        .order_by(first.c.since)
+        .limit(limit)
+    ).all()
+    out: list[OverdueOut] = []
+    for incident, _ in incidents:
+        alert = s.scalars(
+            select(Alert)
+            .where(Alert.incident_id == incident.id, Alert.state == "new")
+            .order_by(Alert.received_at, Alert.id)
+            .limit(1)
+        ).one()
+        out.append(_overdue(alert, incident, current_lead(s, incident), now))
+    loose = s.scalars(
+        scoped(select(Alert), Alert.site_id, user, Alert.camera_id)
+        .where(Alert.state == "new", Alert.incident_id.is_(None), Alert.received_at <= now - after)
+        .order_by(Alert.received_at)
+        .limit(limit)
+    )
+    out += [_overdue(a, None, alert_lead(s, a.id), now) for a in loose]
+    return sorted(out, key=lambda o: (o.received_at, o.id))[:limit]
+
+
+def _overdue(
+    alert: Alert, incident: Incident | None, lead: Lead | None, now: datetime
+) -> OverdueOut:
+    return OverdueOut(
+        id=alert.id,
+        incident_id=incident.id if incident else None,
+        alerts=incident.alert_count if incident else 1,
+        site_id=alert.site_id,
+        camera_id=alert.camera_id,
+        rule=alert.rule,
+        started_at=alert.started_at,
+        received_at=alert.received_at,
+        minutes_open=round((now - alert.received_at).total_seconds() / 60, 1),
+        level=lead.level if lead else 0,
+        level_at=lead.level_at if lead else None,
+    )
 
 
 __all__ = ["CHANNELS", "RouteIn", "delete_route", "delivery_log", "overdue", "save_route"]

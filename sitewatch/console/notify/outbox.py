@@ -1,5 +1,6 @@
 """The durable outbox: due notifications claimed with a lease, sent per route within its rate
-limit (several due at once go as one digest), marked sent, or retried with backoff.
+limit (several due at once go as one digest; a report always alone, composed when sent by
+``compose_report``), marked sent, or retried with backoff.
 
 Delivery is at least once to the receiver: a row is claimed (``sending``, ``lease_until``) and
 committed before the send, and marked ``sent`` after the receiver confirmed it. A console that
@@ -17,7 +18,9 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy.orm import Session
 
+from sitewatch.console.domain.errors import ConsoleError
 from sitewatch.console.notify.channels import MAX_TEXT_BYTES, Message, SendError
 from sitewatch.console.notify.texts import digest_title, text
 from sitewatch.console.store.db import Database
@@ -29,6 +32,7 @@ MAX_ATTEMPTS: Final = 8
 DIGEST_MAX: Final = 100
 WINDOW: Final = timedelta(seconds=60)
 SendFn = Callable[[NotifyRoute, Message], None]
+ReportFn = Callable[[Session, NotifyRoute, Notification, str], Message]
 
 
 def due(now: datetime) -> ColumnElement[bool]:
@@ -70,7 +74,13 @@ def compose(
     )
 
 
-def deliver_due(db: Database, now: datetime, send: SendFn, lease: timedelta) -> int:
+def deliver_due(
+    db: Database,
+    now: datetime,
+    send: SendFn,
+    lease: timedelta,
+    compose_report: ReportFn | None = None,
+) -> int:
     """Send what is due, route by route within each route's rate (``rate_per_min`` messages in
     any 60 s, at least 60/rate s apart), each claimed for ``lease``; returns the messages sent."""
     with db.session() as s:
@@ -85,7 +95,7 @@ def deliver_due(db: Database, now: datetime, send: SendFn, lease: timedelta) -> 
         by_route.setdefault(route_id, []).append(row_id)
     sent = 0
     for route_id, ids in by_route.items():
-        sent += _deliver_route(db, now, route_id, ids, send, lease)
+        sent += _deliver_route(db, now, route_id, ids, send, lease, compose_report)
     return sent
 
 
@@ -96,6 +106,7 @@ def _deliver_route(
     ids: list[int],
     send: SendFn,
     lease: timedelta,
+    compose_report: ReportFn | None,
 ) -> int:
     with db.session() as s:
         route = s.get(NotifyRoute, route_id) if route_id is not None else None
@@ -128,7 +139,18 @@ def _deliver_route(
         )
         if not rows:
             return 0
-        msg, count = compose(route, rows, key, len(ids))
+        reports = [r for r in rows if "report" in r.payload]
+        if reports:  # a report goes alone, composed from the database now
+            if compose_report is None:
+                return 0
+            rows = reports[:1]
+            try:
+                msg, count = compose_report(s, route, rows[0], key), 1
+            except ConsoleError as exc:  # e.g. its site was removed: it can never be made
+                rows[0].state, rows[0].last_error = "failed", f"report not made: {exc}"
+                return 0
+        else:
+            msg, count = compose(route, rows, key, len(ids))
         claimed = s.execute(
             update(Notification)
             .where(Notification.id.in_([r.id for r in rows[:count]]), due(now))

@@ -1,11 +1,17 @@
-"""Who gets what, and escalation: alerts become outbox rows for the routes that match them.
+"""Who gets what, and escalation, per incident: an incident's first alert becomes outbox rows
+for the routes that match it; its later alerts do not notify again.
 
-An alert still ``new``, received within the lookback, reaches level 1: one notification per
-enabled level-1 route whose sites, cameras, rules and hours match it. An alert still ``new``
-N minutes after reaching level L (L < 3) reaches L + 1 (1 site safety manager, 2 project
-manager, 3 the town's command centre), audited as ``escalate``. Each level is one
-``alert_notices`` row, written with its notifications in one transaction: a restart neither
-skips nor repeats.
+An alert still ``new``, received within the lookback, not noticed yet: if its incident is
+``new`` and has no lead in its current episode (:mod:`.leads`), it leads the incident and
+reaches level 1: one notification per enabled level-1 alert route whose sites, cameras, rules
+and hours match it. Otherwise it is folded into the incident (a level-0 notice, nothing
+sent): ten alerts of one incident make one notification, and each escalation message says how
+many alerts the incident holds by then. A re-opened incident notifies again. A lead whose
+incident is still ``new`` (its state never left new: nobody acknowledged it) N minutes after
+reaching level L (L < 3) reaches L + 1 (1 site safety manager, 2 project manager, 3 the town's
+command centre), audited as ``escalate`` on the incident. An alert in no incident is its own
+incident. Each level is one ``alert_notices`` row, written with its notifications in one
+transaction: a restart neither skips nor repeats.
 """
 
 from __future__ import annotations
@@ -15,13 +21,21 @@ from datetime import datetime, time, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from sitewatch.console.domain import audit
+from sitewatch.console.notify.leads import current_lead, per_alert
 from sitewatch.console.notify.texts import alert_payload
 from sitewatch.console.permissions import Scope
-from sitewatch.console.store.models import Alert, AlertNotice, Camera, Notification, NotifyRoute
+from sitewatch.console.store.models import (
+    Alert,
+    AlertNotice,
+    Camera,
+    Incident,
+    Notification,
+    NotifyRoute,
+)
 from sitewatch.console.store.models import Site as SiteRow
 
 TOP_LEVEL: Final = 3
@@ -50,7 +64,10 @@ def within_hours(hours: str | None, local: time) -> bool:
 
 
 def matches(route: NotifyRoute, alert: Alert, timezone: str | None, now: datetime) -> bool:
-    """Whether ``route`` wants ``alert`` at ``now`` (its hours in the site's zone)."""
+    """Whether alert route ``route`` wants ``alert`` at ``now`` (its hours in the site's zone);
+    a report route wants no alert."""
+    if route.reports is not None:
+        return False
     scope = Scope.of(route)
     if not scope.camera(alert.site_id, alert.camera_id):
         return False
@@ -67,9 +84,11 @@ def reach_level(
     routes: Sequence[NotifyRoute],
     now: datetime,
     escalate_after_min: float,
+    incident: Incident | None = None,
 ) -> int:
-    """Record that ``alert`` reached ``level`` and enqueue a notification to every matching
-    route of that level (deduped on alert, level and route); returns how many."""
+    """Record that lead ``alert`` reached ``level`` and enqueue a notification to every
+    matching route of that level (deduped on incident and its episode, or on the alert in no
+    incident, with level and route); returns how many."""
     site = s.get(SiteRow, alert.site_id)
     camera = s.get(Camera, (alert.site_id, alert.camera_id))
     timezone = site.timezone if site else None
@@ -80,12 +99,18 @@ def reach_level(
         "rule": alert.rule,
         "score": alert.score,
         "started_at": alert.started_at,
+        "incident_id": incident.id if incident else None,
+        "alerts": incident.alert_count if incident else 1,
     }
     count = 0
     for route in routes:
         if route.level != level or not route.enabled or not matches(route, alert, timezone, now):
             continue
-        key = f"alert:{alert.id}:L{level}:route:{route.id}"
+        key = (
+            f"incident:{incident.id}:R{incident.reopen_count}:L{level}:route:{route.id}"
+            if incident
+            else f"alert:{alert.id}:L{level}:route:{route.id}"
+        )
         if s.scalar(select(Notification.id).where(Notification.dedupe_key == key)) is not None:
             continue
         payload = alert_payload(
@@ -121,7 +146,9 @@ def reach_level(
 def route_new_alerts(
     s: Session, now: datetime, lookback: timedelta, escalate_after_min: float
 ) -> int:
-    """Level 1 for alerts received since ``now - lookback``, still new, not at a level yet."""
+    """Level 1 for the first alert of each incident (or episode) received since
+    ``now - lookback``; the incident's other new alerts are folded into it. Returns the
+    notifications enqueued."""
     noticed = select(AlertNotice.alert_id).where(AlertNotice.alert_id == Alert.id).exists()
     alerts = list(
         s.scalars(
@@ -134,41 +161,62 @@ def route_new_alerts(
     if not alerts:
         return 0
     routes = list(s.scalars(select(NotifyRoute).where(NotifyRoute.level == 1)))
-    return sum(reach_level(s, a, 1, routes, now, escalate_after_min) for a in alerts)
+    count = 0
+    led: set[str] = set()  # incidents given a lead in this pass
+    for alert in alerts:
+        incident = None if alert.incident_id is None else s.get(Incident, alert.incident_id)
+        if incident is not None and (
+            incident.state != "new" or incident.id in led or current_lead(s, incident)
+        ):
+            s.add(AlertNotice(alert_id=alert.id, level=0, at=now, routes=0))
+            continue
+        count += reach_level(s, alert, 1, routes, now, escalate_after_min, incident)
+        if incident is not None:
+            led.add(incident.id)
+        s.flush()
+    return count
 
 
 def escalate(s: Session, now: datetime, after: timedelta) -> int:
-    """Alerts still ``new`` ``after`` reaching their level go one level up; returns how many."""
-    top = (
-        select(
-            AlertNotice.alert_id,
-            func.max(AlertNotice.level).label("level"),
-            func.max(AlertNotice.at).label("at"),
-        )
-        .group_by(AlertNotice.alert_id)
-        .subquery()
-    )
+    """Leads whose incident (or the alert itself, in none) is still ``new`` ``after`` reaching
+    their level go one level up, audited on the incident; returns how many."""
+    top = per_alert()
     rows = s.execute(
-        select(Alert, top.c.level)
+        select(Alert, Incident, top.c.level)
         .join(top, top.c.alert_id == Alert.id)
-        .where(Alert.state == "new", top.c.level < TOP_LEVEL, top.c.at <= now - after)
+        .outerjoin(Incident, Incident.id == Alert.incident_id)
+        .where(
+            or_(
+                and_(Alert.incident_id.is_(None), Alert.state == "new"),
+                Incident.state == "new",
+            ),
+            top.c.level < TOP_LEVEL,
+            top.c.at <= now - after,
+        )
         .order_by(top.c.at)
         .limit(BATCH)
     ).all()
     minutes = after.total_seconds() / 60
     routes = list(s.scalars(select(NotifyRoute).where(NotifyRoute.level > 1)))
-    for alert, level in rows:
-        count = reach_level(s, alert, level + 1, routes, now, minutes)
+    done = 0
+    for alert, incident, level in rows:
+        if incident is not None:
+            lead = current_lead(s, incident)
+            if lead is None or lead.alert_id != alert.id:
+                continue  # the lead of an earlier episode: its incident re-opened since
+        count = reach_level(s, alert, level + 1, routes, now, minutes, incident)
+        what = f"incident of {incident.alert_count} alert(s), " if incident else ""
         audit.record(
             s,
             SYSTEM,
             "escalate",
-            "alert",
-            alert.id,
+            "incident" if incident else "alert",
+            incident.id if incident else alert.id,
             site_id=alert.site_id,
             camera_id=alert.camera_id,
             at=now,
-            detail=f"level {level} -> {level + 1} ({LEVELS[level + 1]}): not acknowledged "
-            f"within {minutes:g} min; {count} notifications",
+            detail=f"level {level} -> {level + 1} ({LEVELS[level + 1]}): {what}not "
+            f"acknowledged within {minutes:g} min; {count} notifications",
         )
-    return len(rows)
+        done += 1
+    return done

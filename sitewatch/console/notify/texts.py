@@ -23,6 +23,7 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "line": "{time} {site} / {camera} {rule}(置信度 {score:.2f})",
         "digest": "[SiteWatch] {count} 条通知",
         "more": "另有 {count} 条将随后发送",
+        "incident": "(同一事件共 {count} 条告警)",
         "test_title": "[SiteWatch] 测试消息",
         "test_text": "这是通知对象“{name}”的测试消息。发送人: {user}",
     },
@@ -32,6 +33,7 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "line": "{time} {site} / {camera} {rule} (score {score:.2f})",
         "digest": "[SiteWatch] {count} notifications",
         "more": "{count} more follow",
+        "incident": " (one incident of {count} alerts)",
         "test_title": "[SiteWatch] test message",
         "test_text": "A test message of the route {name!r}, sent by {user}.",
     },
@@ -64,16 +66,21 @@ def alert_payload(
     timezone: str | None,
 ) -> dict[str, Any]:
     """The stored payload of one notification: ``title``, ``line`` and the alert's facts
-    (``alert``: id, site, camera, rule, score, started_at ISO 8601, level)."""
+    (``alert``: id, site, camera, rule, score, started_at ISO 8601, level, incident_id and
+    ``alerts``, how many alerts its incident holds; the line says so when more than one)."""
     rule = rule_names(language).get(alert["rule"], alert["rule"])
     started: datetime = alert["started_at"]
     local = started.astimezone(ZoneInfo(timezone or "UTC"))
     values = {"rule": rule, "site": site_name, "camera": camera_name, "score": alert["score"]}
     line = text(language, "line", time=local.strftime("%m-%d %H:%M:%S"), **values)
+    if alert.get("alerts", 1) > 1:
+        line += text(language, "incident", count=alert["alerts"])
     if level > 1:
         line = text(language, "escalated", level=level, minutes=f"{escalate_after_min:g}") + line
     facts = {
         **{k: alert[k] for k in ("id", "site_id", "camera_id", "rule", "score")},
+        "incident_id": alert.get("incident_id"),
+        "alerts": alert.get("alerts", 1),
         "started_at": started.isoformat(),
         "level": level,
     }

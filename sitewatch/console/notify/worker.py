@@ -1,5 +1,6 @@
-"""The notification worker: one thread that, every ``notify_poll_s``, routes new alerts,
-escalates unacknowledged ones and sends what is due (:mod:`.routing`, :mod:`.outbox`).
+"""The notification worker: one thread that, every ``notify_poll_s``, routes new incidents,
+escalates unacknowledged ones, enqueues the reports due and sends what is due
+(:mod:`.routing`, :mod:`.schedule`, :mod:`.outbox`).
 
 ``now`` is a function so tests drive it on a controlled clock (:meth:`NotifyWorker.tick`
 without the thread); an error in one pass is logged and the next pass tries again.
@@ -14,8 +15,9 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from sitewatch.console.notify import outbox, routing
+from sitewatch.console.notify import outbox, routing, schedule
 from sitewatch.console.notify.channels import Message, Smtp, send
 from sitewatch.console.notify.webpush import Pusher
 from sitewatch.console.settings import Settings
@@ -67,9 +69,14 @@ class NotifyWorker:
             push=self.push,
         )
 
+    def compose_report(
+        self, s: Session, route: NotifyRoute, row: Notification, key: str
+    ) -> Message:
+        return schedule.report_message(s, route, row, key, self.now(), self.settings)
+
     def tick(self) -> int:
-        """One pass: level 1 for new alerts, escalation, then the due sends; returns the
-        messages sent."""
+        """One pass: level 1 for new incidents, escalation, the reports due, then the due
+        sends; returns the messages sent."""
         now = self.now()
         with self.db.session() as s:
             if not s.scalar(select(NotifyRoute.id).limit(1)) and not s.scalar(
@@ -88,8 +95,14 @@ class NotifyWorker:
             )
         with self.db.session() as s:
             routing.escalate(s, now, after)
+        with self.db.session() as s:
+            schedule.enqueue_reports(s, now, self.settings)
         sent = outbox.deliver_due(
-            self.db, now, self.send, timedelta(seconds=self.settings.notify_lease_s)
+            self.db,
+            now,
+            self.send,
+            timedelta(seconds=self.settings.notify_lease_s),
+            self.compose_report,
         )
         self.sent += sent
         return sent

@@ -331,6 +331,8 @@ class NotifyRoute(Base):
     language: Mapped[str] = mapped_column(String(8), default="zh-CN")
     rate_per_min: Mapped[int] = mapped_column(Integer, default=20)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # None: an alert route; ["daily"], ["weekly"] or both: a report route (notify/schedule.py)
+    reports: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
