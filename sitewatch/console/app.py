@@ -8,19 +8,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from sitewatch.console.api import errors as api_errors
 from sitewatch.console.api import headers as security_headers
 from sitewatch.console.api import routes
 from sitewatch.console.api.routes import incidents
-from sitewatch.console.domain.errors import ConsoleError
 from sitewatch.console.domain.security import LoginLimiter
 from sitewatch.console.settings import Settings
 from sitewatch.console.state import AppState
 from sitewatch.console.store.db import Database, migrate
-from sitewatch.console.workflow import InvalidTransition, WorkflowError
 from sitewatch.contract.signing import load_or_create_key
 
 log = logging.getLogger(__name__)
@@ -80,28 +78,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.sitewatch = state
     security_headers.install(app, settings.max_request_bytes)
-    app.add_exception_handler(ConsoleError, domain_error)
-    app.add_exception_handler(WorkflowError, domain_error)
+    api_errors.install(app)  # one error shape with codes (api/errors.py)
     for router in routes.ROUTERS:
         app.include_router(router)
     app.include_router(incidents.router)
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="console")
     return app
-
-
-def error_status(exc: Exception) -> int:
-    """The HTTP status of a domain error: its own (:mod:`sitewatch.console.domain.errors`); 409 for
-    a step the workflow does not allow from the alert's state, 422 for one it lacks input for."""
-    if isinstance(exc, ConsoleError):
-        return exc.status
-    if isinstance(exc, InvalidTransition):
-        return 409
-    if isinstance(exc, WorkflowError):
-        return 422
-    raise TypeError(f"expected a console domain error, got {type(exc).__name__}: {exc}")
-
-
-async def domain_error(request: Request, exc: Exception) -> JSONResponse:
-    """Every domain error, as the console's one error shape: ``{"detail": "<why, what to do>"}``
-    with :func:`error_status` (the shape of FastAPI's ``HTTPException``, which routes use)."""
-    return JSONResponse({"detail": str(exc)}, status_code=error_status(exc))

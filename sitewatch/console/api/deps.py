@@ -6,10 +6,11 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Request, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from sitewatch.console.api.errors import refuse
 from sitewatch.console.domain.security import CSRF_HEADER, SESSION_COOKIE, token_hash
 from sitewatch.console.permissions import Capability, allowed, can_see_camera, can_see_site
 from sitewatch.console.state import AppState
@@ -36,15 +37,23 @@ def current_user(request: Request, s: DB) -> User:
     :func:`check_request_origin` (the console's defence against cross-site requests)."""
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "not logged in: POST /api/auth/login")
+        raise refuse(
+            status.HTTP_401_UNAUTHORIZED,
+            "auth.not_logged_in",
+            "not logged in: POST /api/auth/login",
+        )
     ws = s.get(WebSession, token_hash(token))
     if ws is None or ws.expires_at <= datetime.now(UTC):
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "session expired or unknown: log in again"
+        raise refuse(
+            status.HTTP_401_UNAUTHORIZED,
+            "auth.session_expired",
+            "session expired or unknown: log in again",
         )
     user = s.get(User, ws.user_id)
     if user is None or not user.active:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "account disabled: ask an admin")
+        raise refuse(
+            status.HTTP_401_UNAUTHORIZED, "auth.account_disabled", "account disabled: ask an admin"
+        )
     if request.method not in SAFE_METHODS:
         check_request_origin(request)
     return user
@@ -59,10 +68,12 @@ def check_request_origin(request: Request) -> None:
     that sends neither passes on the header alone. Why no token: docs/design/csrf.md.
     """
     if not request.headers.get(CSRF_HEADER):
-        raise HTTPException(
+        raise refuse(
             status.HTTP_403_FORBIDDEN,
+            "csrf.missing",
             f"missing {CSRF_HEADER} header: send it (any non-empty value, the console page "
             "sends 'console') with every POST, PUT, PATCH and DELETE",
+            header=CSRF_HEADER,
         )
     check_origin(request)
 
@@ -75,8 +86,9 @@ def check_origin(request: Request) -> None:
     if origin is not None:
         public = {o.lower().rstrip("/") for o in app_state(request).settings.public_origins}
         if origin.lower() != own and origin.lower() not in public:
-            raise HTTPException(
+            raise refuse(
                 status.HTTP_403_FORBIDDEN,
+                "csrf.cross_origin",
                 f"cross-origin request refused: Origin {origin!r}, the console is {own!r}"
                 f"{' or one of ' + ', '.join(sorted(public)) if public else ''}: use the "
                 "console's own pages; behind a proxy, pass the Host header on or list the "
@@ -85,8 +97,9 @@ def check_origin(request: Request) -> None:
         return
     site = request.headers.get("sec-fetch-site")
     if site is not None and site != "same-origin":
-        raise HTTPException(
+        raise refuse(
             status.HTTP_403_FORBIDDEN,
+            "csrf.cross_origin",
             f"cross-site request refused: Sec-Fetch-Site {site!r}, expected 'same-origin': "
             "use the console's own pages",
         )
@@ -100,9 +113,12 @@ def require(capability: Capability) -> Callable[[User], User]:
 
     def check(user: CurrentUser) -> User:
         if not allowed(user.role, capability):
-            raise HTTPException(
+            raise refuse(
                 status.HTTP_403_FORBIDDEN,
+                "auth.role_may_not",
                 f"role {user.role!r} may not {capability}: ask an admin for a role that may",
+                role=user.role,
+                capability=capability,
             )
         return user
 
@@ -112,15 +128,21 @@ def require(capability: Capability) -> Callable[[User], User]:
 def check_site(user: User, site_id: str) -> None:
     """404 for a site outside the user's scope: its existence is not revealed."""
     if not can_see_site(user, site_id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no site {site_id!r}")
+        raise refuse(
+            status.HTTP_404_NOT_FOUND, "scope.no_site", f"no site {site_id!r}", site=site_id
+        )
 
 
 def check_camera(user: User, site_id: str, camera_id: str) -> None:
     """404 for a camera outside the user's scope (sites and cameras): nothing is revealed."""
     check_site(user, site_id)
     if not can_see_camera(user, site_id, camera_id):
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND, f"no camera {camera_id!r} at site {site_id!r}"
+        raise refuse(
+            status.HTTP_404_NOT_FOUND,
+            "scope.no_camera",
+            f"no camera {camera_id!r} at site {site_id!r}",
+            site=site_id,
+            camera=camera_id,
         )
 
 

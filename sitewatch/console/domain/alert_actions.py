@@ -83,7 +83,11 @@ def record_step(
         .execution_options(synchronize_session=False)
     )
     if done.rowcount != 1:  # type: ignore[attr-defined]
-        raise Conflict(f"alert {alert.id} changed while you acted on it: reload it and try again")
+        raise Conflict(
+            f"alert {alert.id} changed while you acted on it: reload it and try again",
+            code="alert.changed",
+            params={"alert": alert.id},
+        )
     s.add(
         AlertAction(
             alert_id=alert.id,
@@ -129,5 +133,7 @@ def _check_assignee(s: Session, username: str, alert: Alert) -> None:
             f"cannot assign to {username!r}: expected the user name of an active console user "
             f"who may work alerts (manager or admin) and sees site {alert.site_id!r} and its "
             f"camera {alert.camera_id!r} "
-            f"(GET /api/alerts/{alert.id}/assignees lists them)"
+            f"(GET /api/alerts/{alert.id}/assignees lists them)",
+            code="alert.bad_assignee",
+            params={"user": username},
         )

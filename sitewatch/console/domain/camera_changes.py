@@ -49,7 +49,11 @@ def camera_spec(current: dict[str, Any] | None, given: dict[str, Any]) -> m.Came
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'camera'}: {e['msg']}" for e in exc.errors()
         )
-        raise Invalid(f"expected valid camera settings, got: {problems}") from None
+        raise Invalid(
+            f"expected valid camera settings, got: {problems}",
+            code="config.invalid",
+            params={"problems": problems},
+        ) from None
 
 
 def send_camera_command(
@@ -67,7 +71,9 @@ def send_camera_command(
     if action == "add" and known:
         raise Conflict(
             f"expected a new camera id, got {camera_id!r}: site {site.id!r} has that camera; "
-            "edit it, or choose another id"
+            "edit it, or choose another id",
+            code="config.camera_exists",
+            params={"site": site.id, "camera": camera_id},
         )
     try:
         command = m.CameraCommand(
@@ -82,7 +88,11 @@ def send_camera_command(
         )
     except ValidationError as exc:
         problems = "; ".join(str(e["msg"]) for e in exc.errors())
-        raise Invalid(f"expected a valid camera change, got: {problems}") from None
+        raise Invalid(
+            f"expected a valid camera change, got: {problems}",
+            code="config.invalid",
+            params={"problems": problems},
+        ) from None
     shown = masked(spec) if spec is not None else None
     payload = {**command.model_dump(mode="json", by_alias=True), "camera": shown}
     summary = f"{action} camera {camera_id}" + (f": {shown}" if shown else "")

@@ -85,7 +85,11 @@ def send_change(
         )
     except ValidationError as exc:
         problems = "; ".join(str(e["msg"]) for e in exc.errors())
-        raise Invalid(f"expected a valid change, got: {problems}") from None
+        raise Invalid(
+            f"expected a valid change, got: {problems}",
+            code="config.invalid",
+            params={"problems": problems},
+        ) from None
     summary = f"{len(command.zones)} zone(s) {[z.id for z in command.zones]}" + (
         f", rules {sorted(command.rules)}" if command.rules else ""
     )
@@ -108,7 +112,8 @@ def dispatch(
     if state.signing_key is None:  # only an app whose start-up did not run
         raise Unavailable(
             "the console has no signing key loaded, and an edge applies only signed commands: "
-            "nothing was sent; restart the console (it loads SITEWATCH_SIGNING_KEY_FILE)"
+            "nothing was sent; restart the console (it loads SITEWATCH_SIGNING_KEY_FILE)",
+            code="config.no_signing_key",
         )
     command = sign(command, state.signing_key)
     row = ConfigRequest(
@@ -153,6 +158,7 @@ def _connected(state: AppState) -> IngestHandle:
     if ingest is None or not ingest.connected:
         raise Unavailable(
             "the console is not connected to the MQTT broker, so the change cannot reach the "
-            "edge: nothing was sent; try again when the broker is back"
+            "edge: nothing was sent; try again when the broker is back",
+            code="config.broker_down",
         )
     return ingest

@@ -120,7 +120,9 @@ def resend_change(s: Session, camera: Camera) -> tuple[ConfigChangeIn, str]:
         raise Conflict(
             f"expected a camera whose edge reports an older config version than the last one "
             f"it applied; camera {camera.site_id}/{camera.camera_id} reports version "
-            f"{camera.config_version} and has lost nothing: nothing to re-send"
+            f"{camera.config_version} and has lost nothing: nothing to re-send",
+            code="config.nothing_lost",
+            params={"camera": camera.camera_id},
         )
     every = applied_requests(s, camera.site_id, camera.camera_id)
     if every and every[-1].payload.get("schema") != ZONE_COMMAND:
@@ -128,13 +130,15 @@ def resend_change(s: Session, camera: Camera) -> tuple[ConfigChangeIn, str]:
         raise Conflict(
             f"expected a lost zone change, got a lost camera {action} (request "
             f"{every[-1].request_id}): make it again in the camera editor; the console keeps "
-            "no stream password to send again"
+            "no stream password to send again",
+            code="config.lost_camera_change",
         )
     rows = [row for row in every if row.payload.get("schema") == ZONE_COMMAND]
     if not rows:
         raise Conflict(
             f"camera {camera.site_id}/{camera.camera_id}: no applied zone change is on record "
-            "to re-send; make the change again in the zone editor"
+            "to re-send; make the change again in the zone editor",
+            code="config.no_applied_change",
         )
     rules: dict[str, dict[str, Any]] = {}
     for row in rows:
@@ -151,7 +155,9 @@ def resend_change(s: Session, camera: Camera) -> tuple[ConfigChangeIn, str]:
         problems = "; ".join(str(e["msg"]) for e in exc.errors())
         raise Invalid(
             f"the lost change of request {rows[-1].request_id} is not valid today ({problems}): "
-            "make it again in the zone editor"
+            "make it again in the zone editor",
+            code="config.invalid",
+            params={"problems": problems},
         ) from None
     why = (
         f"re-sending version {lost.get('applied')} (request {rows[-1].request_id}), lost when "

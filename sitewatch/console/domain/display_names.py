@@ -18,7 +18,9 @@ def rename_site(s: Session, user: User, site_id: str, name: str, client: str | N
     site = s.get(Site, site_id)
     if site is None:
         raise NotFound(
-            f"no site {site_id!r} yet: a site appears once its edge reports; name it then"
+            f"no site {site_id!r} yet: a site appears once its edge reports; name it then",
+            code="config.no_site",
+            params={"site": site_id},
         )
     new = name.strip()
     if new != site.name:

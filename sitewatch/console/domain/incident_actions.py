@@ -112,7 +112,9 @@ def _step_incident(
     )
     if done.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict(
-            f"incident {incident.id} changed while you acted on it: reload it and try again"
+            f"incident {incident.id} changed while you acted on it: reload it and try again",
+            code="incident.changed",
+            params={"incident": incident.id},
         )
     detail = f"{change.from_state} -> {change.to_state}, {stepped} alert(s)"
     if action == "assign":

@@ -42,10 +42,14 @@ def incident_filters(
         where.append(scope)
     if site is not None:
         if not can_see_site(user, site):
-            raise NotFound(f"no site {site!r}")
+            raise NotFound(f"no site {site!r}", code="scope.no_site", params={"site": site})
         where.append(Incident.site_id == site)
         if camera is not None and not can_see_camera(user, site, camera):
-            raise NotFound(f"no camera {camera!r} at {site!r}")
+            raise NotFound(
+                f"no camera {camera!r} at {site!r}",
+                code="scope.no_camera",
+                params={"site": site, "camera": camera},
+            )
     if camera is not None:
         where.append(Incident.camera_id == camera)
     if rule is not None:
@@ -62,7 +66,11 @@ def get_incident(s: Session, user: User, incident_id: str) -> Incident:
     (the same answer either way)."""
     incident = s.get(Incident, incident_id)
     if incident is None or not can_see_camera(user, incident.site_id, incident.camera_id):
-        raise NotFound(f"no incident {incident_id!r}")
+        raise NotFound(
+            f"no incident {incident_id!r}",
+            code="incident.not_found",
+            params={"incident": incident_id},
+        )
     return incident
 
 

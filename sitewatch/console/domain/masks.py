@@ -68,7 +68,9 @@ def mask_alert_spot(
     except (TypeError, ValueError) as exc:
         raise Conflict(
             f"alert {alert.id} has no box to mask: {exc}; draw the mask in the zone editor "
-            f"(#/zones/{alert.site_id}/{alert.camera_id}) instead"
+            f"(#/zones/{alert.site_id}/{alert.camera_id}) instead",
+            code="mask.no_box",
+            params={"alert": alert.id},
         ) from None
     camera = _reported_camera(s, alert)
     zones = [m.ZoneSpec.model_validate(z) for z in camera.zones or []]
@@ -97,13 +99,17 @@ def _reported_camera(s: Session, alert: Alert) -> Camera:
         raise Conflict(
             f"the edge has not reported the zones of {where} yet, so there is nothing to add "
             "the mask to: nothing was sent; try again once the edge is online and the zone "
-            "editor shows the camera's config version"
+            "editor shows the camera's config version",
+            code="config.not_reported",
+            params={"where": where},
         )
     pending = pending_request(s, alert.site_id, alert.camera_id)
     if pending is not None:
         raise Conflict(
             f"a change to the zones of {where} (request {pending.request_id}, sent by "
             f"{pending.issued_by}) is still waiting for the edge's answer: nothing was sent; "
-            f"wait for the answer (GET /api/config-requests/{pending.request_id}) and try again"
+            f"wait for the answer (GET /api/config-requests/{pending.request_id}) and try again",
+            code="config.pending",
+            params={"where": where},
         )
     return camera

@@ -83,10 +83,14 @@ def alert_filters(
         where.append(scope)
     if site is not None:
         if not can_see_site(user, site):
-            raise NotFound(f"no site {site!r}")
+            raise NotFound(f"no site {site!r}", code="scope.no_site", params={"site": site})
         where.append(Alert.site_id == site)
         if camera is not None and not can_see_camera(user, site, camera):
-            raise NotFound(f"no camera {camera!r} at {site!r}")
+            raise NotFound(
+                f"no camera {camera!r} at {site!r}",
+                code="scope.no_camera",
+                params={"site": site, "camera": camera},
+            )
     if camera is not None:
         where.append(Alert.camera_id == camera)
     if rule is not None:
@@ -103,7 +107,7 @@ def get_alert(s: Session, user: User, alert_id: str) -> Alert:
     (the same answer): :class:`NotFound`."""
     alert = s.get(Alert, alert_id)
     if alert is None or not can_see_camera(user, alert.site_id, alert.camera_id):
-        raise NotFound(f"no alert {alert_id!r}")
+        raise NotFound(f"no alert {alert_id!r}", code="alert.not_found", params={"alert": alert_id})
     return alert
 
 
@@ -198,6 +202,8 @@ def aware_param(t: datetime, name: str) -> datetime:
     if t.tzinfo is None:
         raise Invalid(
             f"{name}={t.isoformat()} has no time zone: add one, e.g. {t.isoformat()}Z",
+            code="time.no_zone",
+            params={"name": name},
         )
     return t
 

@@ -69,7 +69,11 @@ def report_sites(s: Session, user: User, site: str | None) -> list[Site]:
         stmt = stmt.where(Site.id == site)
     rows = list(s.scalars(stmt))
     if site is not None and not rows:
-        raise NotFound(f"no site {site!r}: ask for one of your sites, or leave site out for all")
+        raise NotFound(
+            f"no site {site!r}: ask for one of your sites, or leave site out for all",
+            code="scope.no_site",
+            params={"site": site},
+        )
     return rows
 
 
@@ -88,7 +92,9 @@ def build_report(
     if not DAYS[0] <= day <= DAYS[1]:
         raise Invalid(
             f"date {day.isoformat()} is outside the days reports cover "
-            f"({DAYS[0].isoformat()} to {DAYS[1].isoformat()}): ask for a day of the alerts"
+            f"({DAYS[0].isoformat()} to {DAYS[1].isoformat()}): ask for a day of the alerts",
+            code="report.bad_day",
+            params={"day": day.isoformat()},
         )
     first, days = first_day_of(period, day), PERIOD_DAYS[period]
     windows: list[SiteWindow] = []

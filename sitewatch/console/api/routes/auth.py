@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from sitewatch.console.api.deps import DB, CurrentUser, app_state, check_origin, client_address
+from sitewatch.console.api.errors import refuse
 from sitewatch.console.domain import audit
 from sitewatch.console.domain.queries import user_out
 from sitewatch.console.domain.security import (
@@ -55,11 +56,13 @@ def login(body: LoginIn, request: Request, response: Response, s: DB, state: Sta
             status.HTTP_503_SERVICE_UNAVAILABLE if exc.busy else status.HTTP_429_TOO_MANY_REQUESTS
         )
         headers = {"Retry-After": str(int(exc.retry_after) + 1)}
-        raise HTTPException(code, exc.detail, headers=headers) from None
+        raise refuse(code, f"http.{code}", exc.detail, headers=headers) from None
     if user is None or not user.active or not ok:
         why = "unknown user" if user is None else "wrong password" if not ok else "disabled"
         _failed(s, body.username, why, address)
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong user name or password")
+        raise refuse(
+            status.HTTP_401_UNAUTHORIZED, "auth.wrong_credentials", "wrong user name or password"
+        )
     state.limiter.succeeded(attempt)
     now = datetime.now(UTC)
     s.execute(delete(WebSession).where(WebSession.expires_at <= now))

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from sqlalchemy.orm import Session
 
 from sitewatch.console.api.deps import (
@@ -25,6 +25,7 @@ from sitewatch.console.api.deps import (
     client_address,
     require,
 )
+from sitewatch.console.api.errors import refuse
 from sitewatch.console.domain.camera_changes import SPEC_FIELDS, camera_spec, send_camera_command
 from sitewatch.console.domain.config_changes import SENDING, Sender, pending_request, send_change
 from sitewatch.console.domain.config_regress import resend_change
@@ -53,9 +54,12 @@ def _camera(s: Session, user: User, site_id: str, camera_id: str) -> Camera:
     check_camera(user, site_id, camera_id)
     camera = s.get(Camera, (site_id, camera_id))
     if camera is None:
-        raise HTTPException(
+        raise refuse(
             status.HTTP_404_NOT_FOUND,
+            "config.no_camera",
             f"no camera {camera_id!r} at site {site_id!r}: it appears once its edge reports it",
+            site=site_id,
+            camera=camera_id,
         )
     return camera
 
@@ -123,15 +127,19 @@ def _site(s: Session, user: User, site_id: str) -> Site:
     check_site(user, site_id)
     site = s.get(Site, site_id)
     if site is None:
-        raise HTTPException(
+        raise refuse(
             status.HTTP_404_NOT_FOUND,
+            "config.no_site",
             f"no site {site_id!r}: it appears once its edge reports",
+            site=site_id,
         )
     if Scope.of(user).cameras is not None:
-        raise HTTPException(
+        raise refuse(
             status.HTTP_403_FORBIDDEN,
+            "scope.whole_site_needed",
             f"expected a user of the whole site {site_id!r}, got one limited to some of its "
             "cameras: ask an admin of the site to add the camera",
+            site=site_id,
         )
     return site
 
@@ -208,5 +216,10 @@ def get_request(request_id: UUID, user: Reader, s: DB) -> ConfigRequestOut:
     """A config change and the edge's answer (pending, applied with its version, refused)."""
     row = s.get(ConfigRequest, str(request_id))
     if row is None or not can_see_camera(user, row.site_id, row.camera_id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no config request {request_id}")
+        raise refuse(
+            status.HTTP_404_NOT_FOUND,
+            "config.request_not_found",
+            f"no config request {request_id}",
+            request=request_id,
+        )
     return ConfigRequestOut.model_validate(row)

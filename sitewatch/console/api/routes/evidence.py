@@ -22,6 +22,7 @@ from fastapi.responses import FileResponse
 from sqlalchemy import select
 
 from sitewatch.console.api.deps import DB, app_state, client_address, require
+from sitewatch.console.api.errors import refuse
 from sitewatch.console.api.headers import CLIP_CSP, EVIDENCE_CSP
 from sitewatch.console.domain import audit
 from sitewatch.console.domain.custody import EvidenceUnavailable, Tampered, verified_file
@@ -71,7 +72,13 @@ def evidence_file(
     alert = get_alert(s, user, alert_id)
     ev = s.scalar(select(Evidence).where(Evidence.alert_id == alert.id, Evidence.name == name))
     if ev is None:
-        raise HTTPException(404, f"alert {alert_id} has no evidence file {name!r}")
+        raise refuse(
+            404,
+            "evidence.not_found",
+            f"alert {alert_id} has no evidence file {name!r}",
+            alert=alert_id,
+            name=name,
+        )
     if ev.content_type not in SERVED_TYPES:
         raise HTTPException(
             415,
@@ -144,7 +151,7 @@ def export(
         )  # fmt: skip
     except EvidenceUnavailable as exc:
         _log_refusal(s, user, request, alert, exc)
-        raise HTTPException(exc.status, f"export refused: {exc}") from None
+        raise refuse(exc.status, "evidence.export_refused", f"export refused: {exc}") from None
     alert.exported_at = alert.exported_at or now
     alert.legal_hold = True
     digest = hashlib.sha256(data).hexdigest()

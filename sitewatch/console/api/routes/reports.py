@@ -10,6 +10,7 @@ from typing import Annotated, Final, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
 from sitewatch.console.api.deps import DB, app_state, client_address, require
+from sitewatch.console.api.errors import refuse
 from sitewatch.console.domain import audit
 from sitewatch.console.domain.custody import EvidenceUnavailable, Tampered
 from sitewatch.console.domain.evidence_report import evidence_report
@@ -85,7 +86,9 @@ def report(
             else report_pdf(rep, language, label)
         )
     except FontMissing as exc:
-        raise HTTPException(503, f"the PDF cannot be made: {exc}; or ask for format=xlsx") from None
+        raise refuse(
+            503, "report.pdf_unavailable", f"the PDF cannot be made: {exc}; or ask for format=xlsx"
+        ) from None
     name = f"sitewatch-{site or 'all'}-{period}-{rep.first_day.isoformat()}.{format}"
     digest = hashlib.sha256(data).hexdigest()
     audit.record(
@@ -134,7 +137,7 @@ def alert_report(
             s.commit()
         raise HTTPException(exc.status, f"evidence report refused: {exc}") from None
     except FontMissing as exc:
-        raise HTTPException(503, f"the PDF cannot be made: {exc}") from None
+        raise refuse(503, "report.pdf_unavailable", f"the PDF cannot be made: {exc}") from None
     s.commit()  # the audit row is written before a byte leaves
     return Response(
         made.pdf,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, Request, status
 from fastapi.responses import FileResponse, Response
 from sqlalchemy import func, select
 
@@ -21,6 +21,7 @@ from sitewatch.console.api.deps import (
     client_address,
     require,
 )
+from sitewatch.console.api.errors import refuse
 from sitewatch.console.domain.custody import snapshot_path
 from sitewatch.console.domain.display_names import rename_site
 from sitewatch.console.domain.live import live_site, site_out
@@ -78,10 +79,12 @@ def rename(
     """Set the site's display name (shown instead of its id; empty: the id again). Audited."""
     check_site(user, site_id)
     if Scope.of(user).cameras is not None:
-        raise HTTPException(
+        raise refuse(
             status.HTTP_403_FORBIDDEN,
+            "scope.whole_site_needed",
             f"expected a user of the whole site {site_id!r}, got one limited to some of its "
             "cameras: ask an admin of the site to rename it",
+            site=site_id,
         )
     site = rename_site(s, user, site_id, body.name, client_address(request))
     state.hub.publish(live_site(s, site))
@@ -141,13 +144,21 @@ def camera_snapshot(
     check_camera(user, site, camera)
     cam = s.get(Camera, (site, camera))
     if cam is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no camera {camera!r} at site {site!r}")
+        raise refuse(
+            status.HTTP_404_NOT_FOUND,
+            "scope.no_camera",
+            f"no camera {camera!r} at site {site!r}",
+            site=site,
+            camera=camera,
+        )
     path = snapshot_path(state.settings, cam)
     if path is None or not path.is_file():
-        raise HTTPException(
+        raise refuse(
             status.HTTP_404_NOT_FOUND,
+            "snapshot.none",
             f"camera {site}/{camera} has sent no snapshot yet: the edge sends one when the "
             "camera comes online",
+            camera=camera,
         )
     return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "no-cache"})
 

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, Request, status
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from sitewatch.console.api.deps import DB, app_state, client_address, require
+from sitewatch.console.api.errors import refuse
 from sitewatch.console.domain import audit
 from sitewatch.console.domain.queries import user_out
 from sitewatch.console.domain.security import hash_password
@@ -51,8 +52,11 @@ def list_users(user: Admin, s: DB) -> list[UserOut]:
 def add_user(body: UserCreateIn, request: Request, user: Admin, s: DB, state: State) -> UserOut:
     _may_grant(user, body.sites, body.cameras, f"create {body.username!r}")
     if s.scalar(select(User).where(func.lower(User.username) == body.username.lower())):
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, f"user {body.username!r} exists already: pick another name"
+        raise refuse(
+            status.HTTP_409_CONFLICT,
+            "user.exists",
+            f"user {body.username!r} exists already: pick another name",
+            user=body.username,
         )
     try:
         new = create_user(
@@ -65,7 +69,7 @@ def add_user(body: UserCreateIn, request: Request, user: Admin, s: DB, state: St
             cameras=body.cameras,
         )
     except UserError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+        raise refuse(status.HTTP_422_UNPROCESSABLE_CONTENT, "user.invalid", str(exc)) from None
     audit.record(
         s,
         user,
@@ -92,11 +96,14 @@ def add_user(body: UserCreateIn, request: Request, user: Admin, s: DB, state: St
 def change_user(username: str, body: UserUpdateIn, request: Request, user: Admin, s: DB) -> UserOut:
     target = s.scalar(select(User).where(User.username == username))
     if target is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {username!r}")
+        raise refuse(
+            status.HTTP_404_NOT_FOUND, "user.not_found", f"no user {username!r}", user=username
+        )
     _may_grant(user, target.sites, target.cameras, f"change {username!r}")
     if body.sites is not None and "*" in body.sites and body.sites != ["*"]:
-        raise HTTPException(
+        raise refuse(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "user.star_alone",
             f"'*' means every site and stands alone, got {body.sites}",
         )
     sites = list(body.sites) if body.sites is not None else target.sites
@@ -104,7 +111,7 @@ def change_user(username: str, body: UserUpdateIn, request: Request, user: Admin
     try:
         check_scope(sites, cameras)
     except UserError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+        raise refuse(status.HTTP_422_UNPROCESSABLE_CONTENT, "user.invalid", str(exc)) from None
     _may_grant(user, sites, cameras, f"give {username!r} this scope")
     role = body.role if body.role is not None else target.role
     active = body.active if body.active is not None else target.active
@@ -135,7 +142,9 @@ def _may_grant(admin: User, sites: list[str], cameras: list[str] | None, what: s
     """403 unless ``admin`` may manage a user of ``sites`` / ``cameras``."""
     problem = grant_problem(admin, sites, cameras)
     if problem is not None:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"you may not {what}: {problem}")
+        raise refuse(
+            status.HTTP_403_FORBIDDEN, "user.may_not_grant", f"you may not {what}: {problem}"
+        )
 
 
 def _keep_an_admin(
@@ -145,17 +154,21 @@ def _keep_an_admin(
     admins = list(s.scalars(select(User).where(User.role == "admin", User.active)))
     stays_admin = role == "admin" and active
     if target in admins and not stays_admin and len(admins) <= 1:
-        raise HTTPException(
+        raise refuse(
             status.HTTP_409_CONFLICT,
+            "user.last_admin",
             f"{target.username!r} is the last active admin: make another admin first",
+            user=target.username,
         )
     global_admins = [u for u in admins if Scope.of(u).every_site]
     stays_global = stays_admin and sites == ["*"] and cameras is None
     if target in global_admins and not stays_global and len(global_admins) <= 1:
-        raise HTTPException(
+        raise refuse(
             status.HTTP_409_CONFLICT,
+            "user.last_admin",
             f"{target.username!r} is the last active admin of every site: make another admin "
             "of every site ('*') first",
+            user=target.username,
         )
 
 

@@ -1,10 +1,14 @@
 // @ts-check
 // fetch wrapper for the console's API: JSON in and out, the request-origin header on every
-// state-changing request, errors that carry the server's own message.
+// state-changing request, errors in the user's language: the server's answer carries a code
+// and params (sitewatch/console/error_codes.py), shown as the language file's error.<code>;
+// the server's English detail only for a code this page does not know.
 //
 // There is no CSRF token to read: the session cookie is HttpOnly and SameSite=Strict, and a
 // state-changing request is accepted when it carries the X-CSRF-Token header (a custom header
 // no other site can make a browser send) and the browser's own Origin is the console's.
+
+import { has, t, tv } from "./i18n.js";
 
 const REQUEST_HEADER = "X-CSRF-Token";
 const SIGNED_IN_HINT = "sitewatch.signedIn";
@@ -12,18 +16,45 @@ const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);
 /** @type {Set<() => void>} */
 const unauthorizedHandlers = new Set();
 
-/** A request that failed: `status` is the HTTP status (0: no answer), `detail` the body. */
+/**
+ * A request that failed: `status` is the HTTP status (0: no answer), `detail` the body,
+ * `code` the server's error code ("" when none came).
+ */
 export class ApiError extends Error {
   /**
    * @param {number} status
    * @param {string} message
    * @param {unknown} detail
+   * @param {string} [code]
    */
-  constructor(status, message, detail) {
+  constructor(status, message, detail, code = "") {
     super(message);
     this.status = status;
     this.detail = detail;
+    this.code = code;
   }
+}
+
+/** Params the server sends as words of the page's enumerations (prefix of their texts). */
+const PARAM_WORDS = /** @type {Record<string, string>} */ ({ action: "action", allowed: "action", state: "state", role: "role" });
+
+/**
+ * A server error in the user's language: the text of error.<code> filled from `params`
+ * (workflow actions, states and roles in words), or null when this page has no such code.
+ * @param {string} code
+ * @param {Record<string, unknown>} [params]
+ * @returns {string | null}
+ */
+export function codeText(code, params = {}) {
+  if (!code || !has(`error.${code}`)) return null;
+  /** @type {Record<string, string>} */
+  const vars = {};
+  for (const [name, value] of Object.entries(params || {})) {
+    const text = Array.isArray(value) ? value.join(", ") : value === null || value === undefined ? "" : String(value);
+    const prefix = PARAM_WORDS[name];
+    vars[name] = prefix ? text.split(", ").map((v) => tv(prefix, v)).join("、") : text;
+  }
+  return t(`error.${code}`, vars);
 }
 
 /**
@@ -86,6 +117,8 @@ export function query(params) {
  * @returns {string}
  */
 function messageOf(status, body, fallback) {
+  const coded = codeText(body && typeof body.code === "string" ? body.code : `http.${status}`, body && body.params);
+  if (coded !== null) return coded;
   const detail = body && body.detail;
   if (typeof detail === "string") return detail;
   if (Array.isArray(detail)) {
@@ -133,7 +166,7 @@ export async function api(path, { method = "GET", body, params } = {}) {
       hint(false);
       for (const fn of unauthorizedHandlers) fn();
     }
-    throw new ApiError(response.status, messageOf(response.status, data, response.statusText), data);
+    throw new ApiError(response.status, messageOf(response.status, data, response.statusText), data, (data && data.code) || "");
   }
   return data;
 }

@@ -72,6 +72,14 @@ export function t(key, vars = {}) {
 }
 
 /**
+ * Whether the language shown now (or English, its fallback) has a text for `key`.
+ * @param {string} key
+ */
+export function has(key) {
+  return key in table || key in fallback;
+}
+
+/**
  * t() for enumerations such as state.new, rule.smoking; unknown values show as they are.
  * @param {string} prefix
  * @param {string} value
