@@ -88,6 +88,7 @@
  * @property {string} received_at
  * @property {string} updated_at
  * @property {string | null} [snapshot_url]
+ * @property {number[]} [box] the best box, normalised x1, y1, x2, y2 (0..1)
  */
 
 /**
@@ -107,6 +108,8 @@
  * @property {number} best_score
  * @property {string} updated_at
  * @property {string | null} [snapshot_url]
+ * @property {number[] | null} [box] the best alert's box, normalised (when the server sends it)
+ * @property {string | null} [label] the best alert's label (when the server sends it)
  */
 
 /**

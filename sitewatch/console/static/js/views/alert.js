@@ -11,6 +11,7 @@ import { debounce, fill, h } from "../core/dom.js";
 import { fmtBytes, fmtNumber, fmtTime, siteZone, t, tv, tzLabel } from "../core/i18n.js";
 import { sparkline } from "../widgets/chart.js";
 import { ConfigTracker } from "../widgets/config_tracker.js";
+import { evidenceCrop } from "../widgets/evidence_crop.js";
 
 /** @typedef {import("../core/types.js").AlertView} AlertView */
 /** @typedef {import("../core/types.js").Ctx} Ctx */
@@ -56,11 +57,26 @@ function media(a) {
   const snap = stored("snapshot") || stored("snapshot_clean");
   const clip = stored("clip");
   const waiting = a.evidence.some((e) => e.status === "expected");
-  const still = stored("still");
+  // a click on the snapshot opens the full-resolution still with its box (else the clean
+  // still, else the snapshot itself) at full size; the close-up is cut from the same picture
+  const still = stored("still_annotated") || stored("still");
+  const full = still || snap;
   const caption = h("figcaption", {}, t("alert.snapshot"), still ? [" · ", h("a", { id: "still-link", href: still.url, target: "_blank", rel: "noopener", text: t("alert.still") })] : null);
-  const snapshot = snap
-    ? h("figure", {}, h("a", { href: snap.url, target: "_blank", rel: "noopener" }, h("img", { id: "snapshot", src: snap.url, alt: t("alert.snapshot_alt", { rule: tv("rule", a.rule), camera: a.camera_id }) })), caption)
-    : h("p", { class: "placeholder", text: waiting ? t("alert.evidence_waiting") : t("alert.no_snapshot") });
+  const crop = full && full.url ? evidenceCrop(full.url, a.box, a.label, { width: 150, height: 200, alt: t("crop.alt", { label: tv("label", a.label) }), className: "large" }) : null;
+  const snapshot =
+    snap && full
+      ? h(
+          "figure",
+          {},
+          h(
+            "div",
+            { class: "evidence-pair large" },
+            h("a", { id: "snapshot-open", href: full.url, target: "_blank", rel: "noopener", title: t("alert.open_still") }, h("img", { id: "snapshot", src: snap.url, alt: t("alert.snapshot_alt", { rule: tv("rule", a.rule), camera: a.camera_id }) })),
+            crop && h("a", { href: full.url, target: "_blank", rel: "noopener", title: t("alert.open_still") }, crop),
+          ),
+          caption,
+        )
+      : h("p", { class: "placeholder", text: waiting ? t("alert.evidence_waiting") : t("alert.no_snapshot") });
   const video = clip
     ? h(
         "figure",

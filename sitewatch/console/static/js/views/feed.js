@@ -6,6 +6,7 @@
 import { api, errorText } from "../core/api.js";
 import { fill, h } from "../core/dom.js";
 import { fmtAgo, fmtNumber, t, tv } from "../core/i18n.js";
+import { evidenceCrop } from "../widgets/evidence_crop.js";
 import { filterBar, matches, readFilter } from "../widgets/feed_filter.js";
 import { NewAlerts } from "../widgets/new_alerts.js";
 import { siteTimes } from "../widgets/site_times.js";
@@ -18,11 +19,16 @@ import { siteTimes } from "../widgets/site_times.js";
 const PAGE = 200;
 const FRESH_MS = 15000;
 
-/** @param {Alert} a */
+/**
+ * The snapshot and, beside it, the close-up of the violator cut from the same picture.
+ * @param {Alert} a
+ */
 function thumb(a) {
   if (!a.snapshot_url) return h("span", { class: "thumb none", "aria-hidden": "true" });
   // audited as a thumbnail view (hidden in the audit log unless asked), not as a view
-  return h("img", { class: "thumb", src: `${a.snapshot_url}?purpose=thumbnail`, alt: "", loading: "lazy", width: 96, height: 54 });
+  const src = `${a.snapshot_url}?purpose=thumbnail`;
+  const crop = evidenceCrop(src, a.box, a.label, { width: 54, height: 72, alt: t("crop.alt", { label: tv("label", a.label) }) });
+  return h("span", { class: "evidence-pair" }, h("img", { class: "thumb", src, alt: "", loading: "lazy", width: 128, height: 72 }), crop);
 }
 
 /**

@@ -8,6 +8,7 @@ import { api, errorText } from "../core/api.js";
 import { fill, h } from "../core/dom.js";
 import { fmtAgo, t, tv } from "../core/i18n.js";
 import { CLOSED_STATES, OPEN_STATES } from "../generated/enums.js";
+import { evidenceCrop } from "../widgets/evidence_crop.js";
 import { siteTimes } from "../widgets/site_times.js";
 
 /** @typedef {import("../core/types.js").Incident} Incident */
@@ -30,10 +31,16 @@ const BULK = ["acknowledge", "resolve", "false_positive"];
  * @property {HTMLElement} error
  */
 
-/** @param {Incident} i */
+/**
+ * The best snapshot and, when the incident carries its box, the close-up of the violator.
+ * @param {Incident} i
+ */
 function thumb(i) {
   if (!i.snapshot_url) return h("span", { class: "thumb none", "aria-hidden": "true" });
-  return h("img", { class: "thumb", src: `${i.snapshot_url}?purpose=thumbnail`, alt: "", loading: "lazy", width: 96, height: 54 });
+  const src = `${i.snapshot_url}?purpose=thumbnail`;
+  const label = i.label || "";
+  const crop = evidenceCrop(src, i.box, label, { width: 54, height: 72, alt: t("crop.alt", { label: label ? tv("label", label) : tv("rule", i.rule) }) });
+  return h("span", { class: "evidence-pair" }, h("img", { class: "thumb", src, alt: "", loading: "lazy", width: 128, height: 72 }), crop);
 }
 
 /**
