@@ -94,7 +94,9 @@ class PushService:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                service.received.append(Push(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                service.received.append(
+                    Push(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                )
                 code = service.status.get(self.path, 201)
                 self.send_response(code)
                 self.send_header("Content-Length", "0")

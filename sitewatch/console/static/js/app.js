@@ -8,6 +8,7 @@ import { LANGUAGES, lang, setLanguage, storedLanguage, t } from "./core/i18n.js"
 import { Live } from "./core/live.js";
 import { loginView } from "./views/login.js";
 import * as sound from "./widgets/sound.js";
+import * as browserNotify from "./widgets/browser_notify.js";
 import * as feed from "./views/feed.js";
 import * as incidents from "./views/incidents.js";
 import * as alert from "./views/alert.js";
@@ -356,6 +357,7 @@ async function signedIn(user) {
 async function boot() {
   sound.installUnlock();
   live.on("alert", onAlertEvent);
+  browserNotify.install(ctx); // notifications of new incidents or alerts, once allowed
   live.on("site", refreshSitesSoon);
   live.on("open", refreshSites);
   live.on("open", () => checkHealth());

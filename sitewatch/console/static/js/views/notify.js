@@ -8,6 +8,7 @@
 import { api, errorText } from "../core/api.js";
 import { fill, h } from "../core/dom.js";
 import { fmtTime, siteZone, t, tv } from "../core/i18n.js";
+import * as browserNotify from "../widgets/browser_notify.js";
 
 /** @typedef {import("../core/types.js").Ctx} Ctx */
 /**
@@ -24,7 +25,7 @@ import { fmtTime, siteZone, t, tv } from "../core/i18n.js";
  *   enabled: boolean}} Route
  */
 
-const CHANNELS = ["wecom", "dingtalk", "feishu", "webhook", "email"];
+const CHANNELS = ["wecom", "dingtalk", "feishu", "webhook", "email", "webpush"];
 
 /**
  * @param {string[]} keys
@@ -158,7 +159,8 @@ function routeForm(reload) {
     event.preventDefault();
     const to = url.value.split(",").map((s) => s.trim()).filter(Boolean);
     /** @type {Record<string, unknown>} */
-    const target = channel.value === "email" ? { to } : { url: url.value.trim() };
+    // webpush: the field names users (none: every subscribed user in scope; notify/webpush.py)
+    const target = channel.value === "email" ? { to } : channel.value === "webpush" ? (to.length ? { users: to } : {}) : { url: url.value.trim() };
     if (secret.value) target.secret = secret.value;
     const body = {
       name: name.value.trim(),
@@ -211,6 +213,8 @@ export function mount(root, ctx) {
     h("h1", { text: t("notify.title") }),
     error,
     done,
+    h("h2", { text: t("browser_notify.heading") }),
+    browserNotify.panel(),
     h("h2", { text: t("notify.overdue") }),
     table(["notify.received", "notify.where", "notify.rule", "notify.minutes", "notify.level"], late, "notify-overdue"),
     ctx.can("alerts.workflow") && [h("h2", { text: t("notify.log") }), table(["notify.when", "notify.channel_label", "notify.level", "notify.what", "notify.state_label", "notify.attempts", "notify.actions"], log, "notify-log")],
