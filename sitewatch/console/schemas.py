@@ -217,6 +217,12 @@ class IncidentOut(Out):
     acknowledged_at: datetime | None
     closed_at: datetime | None
     snapshot_url: str | None = Field(None, description="The best alert's snapshot, if stored.")
+    box: list[float] | None = Field(
+        None, description="That snapshot's alert's box, normalised x1, y1, x2, y2 (the close-up)."
+    )
+    label: str | None = Field(
+        None, description="That alert's label (a bare head: the close-up reaches down to it)."
+    )
 
 
 class IncidentPage(Out):

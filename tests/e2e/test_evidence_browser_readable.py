@@ -156,6 +156,8 @@ def test_close_up_phone_layout_and_full_still(
 
     page.goto(served.url + "/#/incidents")
     page.wait_for_selector("#incident-rows tr.incident-row")
+    crop = page.wait_for_selector("#incident-rows tr.incident-row canvas[data-ready='1']")
+    _check_crop(crop, page, 640, 360, 54 / 72, "incidents")
     wide = page.evaluate("() => [document.scrollingElement.scrollWidth, innerWidth]")
     assert wide[0] <= wide[1], f"the incidents page scrolls sideways on a phone: {wide}"
     for button in page.locator("#incidents-bulk button").all():

@@ -84,27 +84,31 @@ def incident_outs(s: Session, incidents: Sequence[Incident]) -> list[IncidentOut
     for incident in incidents:
         out = IncidentOut.model_validate(incident)
         out.new_alerts = fresh.get(incident.id, 0)
-        out.snapshot_url = shots.get(incident.id)
+        if shot := shots.get(incident.id):
+            out.snapshot_url, out.box, out.label = shot
         outs.append(out)
     return outs
 
 
-def _snapshots(s: Session, incidents: Sequence[Incident]) -> dict[str, str]:
+def _snapshots(
+    s: Session, incidents: Sequence[Incident]
+) -> dict[str, tuple[str, list[float], str]]:
+    """incident id → the snapshot's URL, its alert's box and label."""
     rows = s.execute(
-        select(Alert.id, Alert.incident_id)
+        select(Alert.id, Alert.incident_id, Alert.box, Alert.label)
         .where(Alert.incident_id.in_([i.id for i in incidents]))
         .order_by(Alert.started_at, Alert.id)
     ).all()
-    names = snapshot_names(s, [alert_id for alert_id, _ in rows])
+    names = snapshot_names(s, [alert_id for alert_id, *_ in rows])
     best = {i.id: i.best_alert_id for i in incidents}
-    urls: dict[str, str] = {}
-    for alert_id, incident_id in rows:
+    shots: dict[str, tuple[str, list[float], str]] = {}
+    for alert_id, incident_id, box, label in rows:
         name = names.get(alert_id)
         if name is None:
             continue
-        if alert_id == best.get(str(incident_id)) or incident_id not in urls:
-            urls[str(incident_id)] = evidence_url(alert_id, name)
-    return urls
+        if alert_id == best.get(str(incident_id)) or incident_id not in shots:
+            shots[str(incident_id)] = (evidence_url(alert_id, name), list(box), label)
+    return shots
 
 
 def incident_view(s: Session, incident: Incident, user: User) -> IncidentView:
