@@ -113,6 +113,9 @@ def record_step(
         camera_id=alert.camera_id,
         detail=detail,
         client=client,
+        key="step_assign" if change.action == "assign" else "step",
+        params={"from_state": change.from_state, "to_state": change.to_state}
+        | ({"assignee": change.assignee} if change.action == "assign" else {}),
     )
     return change
 

@@ -3,10 +3,14 @@
 A view is recorded once per user, file and 10 minutes (:func:`record_view`): a player seeking a
 clip sends many requests and the feed reloads its thumbnails, and a row for each would bury the
 views that matter. Downloads, exports and changes are recorded every time (:func:`record`).
+A row's ``detail`` is English text; given ``key``, the row also stores that template's name and
+``params`` (migration 0010) so that the audit page says it in the reader's language
+(``audit_detail.<key>`` in static/lang/*.json, placeholders filled from ``params``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
@@ -32,9 +36,12 @@ def record(
     detail: str = "",
     client: str | None = None,
     at: datetime | None = None,
+    key: str | None = None,
+    params: Mapping[str, object] | None = None,
 ) -> None:
     """Add an audit row to ``session`` (committed with the caller's transaction); ``at``
-    defaults to now."""
+    defaults to now. ``key`` and ``params``: the detail as a template the page translates
+    (``detail`` stays the English text)."""
     session.add(
         AuditEntry(
             at=at or datetime.now(UTC),
@@ -45,6 +52,8 @@ def record(
             site_id=site_id,
             camera_id=camera_id,
             detail=detail,
+            detail_key=key,
+            detail_params=dict(params) if params is not None else None,
             client=client,
         )
     )

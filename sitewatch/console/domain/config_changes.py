@@ -139,6 +139,8 @@ def dispatch(
         detail=sender.why + f"request {row.request_id} against version {command.base_version}: "
         f"{summary}",
         client=sender.client,
+        key="config_request",
+        params={"request": row.request_id, "base_version": command.base_version},
     )
     s.commit()  # the row exists before the edge can answer
     try:

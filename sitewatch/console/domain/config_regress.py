@@ -84,6 +84,8 @@ def check_camera(s: Session, camera: Camera, at: datetime, reported: str | None 
         detail=f"the edge reports config version {version}, older than "
         f"version {applied} applied by request {last.request_id}: the change was lost "
         "(the edge restarted from an older file?); re-send it from the console",
+        key="camera_regressed",
+        params={"version": version, "applied": applied, "request": last.request_id},
     )  # fmt: skip
     return True
 
@@ -105,6 +107,8 @@ def check_site(s: Session, site: Site, at: datetime) -> bool:
         s, SYSTEM_USER, "config_regressed", "site", site.id, site_id=site.id, at=at,
         detail=f"the edge runs config version {site.config_version}, older than version "
         f"{applied} it applied (request {last.request_id}): changes made since were lost",
+        key="site_regressed",
+        params={"version": site.config_version, "applied": applied, "request": last.request_id},
     )  # fmt: skip
     return True
 

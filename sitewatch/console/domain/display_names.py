@@ -27,6 +27,7 @@ def rename_site(s: Session, user: User, site_id: str, name: str, client: str | N
         audit.record(
             s, user, "site_rename", "site", site_id, site_id=site_id, client=client,
             detail=f"display name {site.name!r} -> {new!r}",
+            key="site_rename", params={"old": site.name or site_id, "new": new},
         )  # fmt: skip
         site.name = new
     s.flush()

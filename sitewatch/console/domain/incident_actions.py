@@ -122,6 +122,9 @@ def _step_incident(
     audit.record(
         s, user, action, "incident", incident.id, site_id=incident.site_id,
         camera_id=incident.camera_id, detail=detail, client=client, at=now,
+        key="incident_step_assign" if action == "assign" else "incident_step",
+        params={"from_state": change.from_state, "to_state": change.to_state,
+                "alerts": stepped, "assignee": change.assignee or ""},
     )  # fmt: skip
 
 

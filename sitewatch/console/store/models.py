@@ -265,6 +265,10 @@ class AuditEntry(Base):
     site_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     camera_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     detail: Mapped[str] = mapped_column(Text, default="")
+    # the detail's template (audit_detail.<key> in the page's lang files) and its values; NULL
+    # in rows from before migration 0010, which show ``detail`` as stored
+    detail_key: Mapped[str | None] = mapped_column(String(48), nullable=True)
+    detail_params: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     client: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 

@@ -87,10 +87,17 @@ def login(body: LoginIn, request: Request, response: Response, s: DB, state: Sta
     return user_out(user)
 
 
+LOGIN_REASONS = frozenset({"unknown_user", "wrong_password", "disabled", "paused"})
+
+
 def _failed(s: Session, username: str, why: str, address: str | None) -> None:
     """Audit a failed login and commit it at once: the error answer that follows rolls the
     request's session back."""
-    audit.record(s, username, "login_failed", "user", username, detail=why, client=address)
+    reason = why.split(":", 1)[0].replace(" ", "_")  # unknown_user, wrong_password, paused ...
+    audit.record(
+        s, username, "login_failed", "user", username, detail=why, client=address,
+        key=f"login_{reason}" if reason in LOGIN_REASONS else None,
+    )  # fmt: skip
     s.commit()
 
 

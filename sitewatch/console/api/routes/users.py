@@ -79,6 +79,8 @@ def add_user(body: UserCreateIn, request: Request, user: Admin, s: DB, state: St
         detail=f"role {new.role}, sites {','.join(new.sites)}"
         + (f", cameras {','.join(new.cameras)}" if new.cameras else ""),
         client=client_address(request),
+        key="user_create",
+        params={"role": new.role, "sites": ", ".join(new.sites)},
     )
     s.commit()  # before the answer: the next request must see it
     return user_out(new)

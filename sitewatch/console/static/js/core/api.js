@@ -111,6 +111,31 @@ export function query(params) {
 }
 
 /**
+ * The edge's refusal reasons the page knows (sitewatch/edge/commands.py, the polygon check of
+ * sitewatch/core/geometry.py POLYGON_MESSAGES): English template -> text key and its fields.
+ * @type {[RegExp, string, string[]][]}
+ */
+const EDGE_REASONS = [
+  [/the change was made against config version (\S+), the edge runs (\S+?):/, "edge_reason.version_mismatch", ["base", "current"]],
+  [/got edge (\d+) \(corner \d+ to \d+\) crossing edge (\d+) /, "edge_reason.edges_cross", ["a", "b"]],
+  [/got corner (\d+) at the same place as corner (\d+)/, "edge_reason.repeated_corner", ["second", "first"]],
+  [/got corners that lie on one line/, "edge_reason.no_area", []],
+];
+
+/**
+ * An edge's reason for refusing a config change in the user's language: a known template
+ * translated, else the edge's own English text, marked as the edge's (the edge sends no code).
+ * @param {string} reason
+ */
+export function edgeReason(reason) {
+  for (const [pattern, key, names] of EDGE_REASONS) {
+    const m = pattern.exec(reason);
+    if (m) return t(key, Object.fromEntries(names.map((n, i) => [n, m[i + 1] || ""])));
+  }
+  return t("edge_reason.from_edge", { text: reason });
+}
+
+/**
  * @param {number} status
  * @param {any} body the error's JSON body, if any
  * @param {string} fallback

@@ -7,12 +7,15 @@
 // custody; the feed's thumbnail views are hidden unless asked for. Each time is in its row's
 // site's zone, as in the feed (a row without a site: this browser's zone); From / Until are read
 // in the sites' zone when they share one, else in this browser's, and their labels say which.
+// A row's detail is the language file's audit_detail.<detail_key> filled from detail_params
+// (states and roles in words), else the English text stored with older rows; the site shows
+// its display name, its id in the tooltip.
 
 import { api, errorText } from "../core/api.js";
 import { fill, h } from "../core/dom.js";
 import { siteTimes } from "../widgets/site_times.js";
 import { field, foldable, hashFor, timeRange } from "../widgets/filters.js";
-import { t, tv, tzLabel } from "../core/i18n.js";
+import { has, t, tv, tzLabel } from "../core/i18n.js";
 import { ACTIONS as WORKFLOW } from "../generated/enums.js";
 
 /** @typedef {import("../core/types.js").Ctx} Ctx */
@@ -28,8 +31,28 @@ import { ACTIONS as WORKFLOW } from "../generated/enums.js";
  * @property {string} object_id
  * @property {string | null} site_id
  * @property {string} detail
+ * @property {string | null} [detail_key]
+ * @property {Record<string, unknown> | null} [detail_params]
  * @property {string | null} client
  */
+
+/** Detail params shown as words of an enumeration (the prefix of their texts). */
+const DETAIL_WORDS = /** @type {Record<string, string>} */ ({ from_state: "state", to_state: "state", role: "role" });
+
+/**
+ * The row's detail in the user's language when it was stored as a template, else as stored.
+ * @param {AuditRecord} r
+ */
+function detailText(r) {
+  if (!r.detail_key || !has(`audit_detail.${r.detail_key}`)) return r.detail;
+  /** @type {Record<string, string>} */
+  const vars = {};
+  for (const [name, value] of Object.entries(r.detail_params || {})) {
+    const text = value === null || value === undefined ? "" : String(value);
+    vars[name] = DETAIL_WORDS[name] ? tv(DETAIL_WORDS[name], text) : text;
+  }
+  return t(`audit_detail.${r.detail_key}`, vars);
+}
 
 const PAGE = 100;
 const ACTIONS = ["view", "view_thumbnail", "download", "export", "tamper_detected", ...WORKFLOW, "config_change", "config.mask_from_alert", "config_resend", "config_regressed", "camera_add", "camera_edit", "camera_remove", "site_rename", "export_training", "login", "login_failed", "logout", "user_create", "user_update"];
@@ -118,8 +141,10 @@ function filterBar(ctx, f) {
 /**
  * @param {AuditRecord} r
  * @param {import("../widgets/site_times.js").SiteTimes} times
+ * @param {Ctx} ctx
  */
-function row(r, times) {
+function row(r, times, ctx) {
+  const site = r.site_id ? ctx.sites.find((s) => s.id === r.site_id)?.name || r.site_id : "—";
   return h(
     "tr",
     { dataset: { action: r.action } },
@@ -127,8 +152,8 @@ function row(r, times) {
     h("td", { class: "nowrap", text: r.username }),
     h("td", { class: "nowrap", title: r.action, text: actionText(r.action) }),
     objectCell(r),
-    h("td", { class: "nowrap", text: r.site_id || "—" }),
-    h("td", { class: "audit-detail", text: r.detail }),
+    h("td", { class: "nowrap", title: r.site_id || "", text: site }),
+    h("td", { class: "audit-detail", title: r.detail, text: detailText(r) }),
     h("td", { class: "nowrap", text: r.client || "—" }),
   );
 }
@@ -181,7 +206,7 @@ export function mount(root, ctx, _parts, params) {
   api("/api/audit", { params: query })
     .then((/** @type {AuditRecord[]} */ rows) => {
       const page = rows.slice(0, PAGE);
-      fill(body, page.length ? page.map((r) => row(r, times)) : h("tr", {}, h("td", { colspan: 7, class: "muted", text: t("audit.none") })));
+      fill(body, page.length ? page.map((r) => row(r, times, ctx)) : h("tr", {}, h("td", { colspan: 7, class: "muted", text: t("audit.none") })));
       fill(paging, pager(f, page.length, rows.length > PAGE));
     })
     .catch((err) => fill(body, h("tr", {}, h("td", { colspan: 7, class: "error", text: t("audit.load_failed", { detail: errorText(err) }) }))));

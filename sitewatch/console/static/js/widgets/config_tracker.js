@@ -2,7 +2,7 @@
 // Follows one config change until the edge answers: the SSE "config" event, with polling of
 // GET /api/config-requests/{id} as a fallback (a missed event, a proxy that buffers SSE).
 
-import { api, errorText } from "../core/api.js";
+import { api, edgeReason, errorText } from "../core/api.js";
 import { fmtTime, t } from "../core/i18n.js";
 
 const POLL_MS = 2000;
@@ -74,7 +74,7 @@ export class ConfigTracker {
     this.el.className = `config-status status-${r.status}`;
     if (r.status === "pending") this.el.textContent = t("config.pending", { at: fmtTime(r.issued_at) });
     else if (r.status === "applied") this.el.textContent = t("config.applied", { version: r.version || "—" });
-    else this.el.textContent = t("config.refused", { reason: r.reason || "—", version: r.version || "—" });
+    else this.el.textContent = t("config.refused", { reason: r.reason ? edgeReason(r.reason) : "—", version: r.version || "—" });
   }
 
   stop() {
