@@ -442,6 +442,10 @@ class AuditOut(Out):
     object_id: str
     site_id: str | None
     detail: str
+    detail_key: str | None = Field(
+        None, description="the detail's template (audit_detail.<key>); null: show `detail`"
+    )
+    detail_params: dict[str, Any] | None = Field(None, description="the values it fills in")
     client: str | None
 
 
