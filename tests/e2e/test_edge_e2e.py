@@ -208,13 +208,19 @@ def test_bare_head_in_zone_raises_one_alert_with_evidence(site: Site) -> None:
 
     files = check_evidence_first(received, alert_id)  # bytes before the message listing them
     kinds = {f.kind: f for f in end.evidence}
-    assert set(kinds) == {"snapshot", "snapshot_clean", "clip", "still"}
+    assert set(kinds) == {"snapshot", "snapshot_clean", "clip", "still", "still_annotated"}
     assert start.evidence == [], "the start goes first; its snapshots follow in an update"
     first = next(e for e in events if e.evidence)
     assert {f.kind for f in first.evidence} == {"snapshot", "snapshot_clean"}
-    for kind in ("snapshot", "snapshot_clean", "still"):  # the record stream is the detect one
+    images = {}
+    for kind in ("snapshot", "snapshot_clean", "still", "still_annotated"):  # record = detect
         image = cv2.imdecode(np.frombuffer(files[kinds[kind].name], np.uint8), cv2.IMREAD_COLOR)
         assert image is not None and image.shape == (360, 640, 3)
+        images[kind] = image
+    # the box is drawn on the annotated still's copy, along the alert's normalised box
+    ym, xl = round((y1 + y2) / 2 * 360), round(x1 * 640)
+    moved = np.abs(images["still_annotated"].astype(int) - images["still"].astype(int)).max(axis=2)
+    assert moved[ym - 2 : ym + 3, xl - 2 : xl + 3].max() > 60, "no box line on the annotated still"
     codec, duration, clip = probe_clip(files[kinds["clip"].name], site.folder)
     assert codec == "h264"
     assert abs(duration - CLIP_S) <= 1.0, f"clip of {duration:.2f} s, expected {CLIP_S} +- 1"

@@ -135,7 +135,8 @@ def test_alert_raised_while_the_broker_is_away_arrives_once(
     ((alert_id, events),) = by_id.items()
     assert [e.seq for e in events] == list(range(len(events)))
     assert [e.event for e in events].count("start") == 1 and events[-1].event == "end"
-    assert {f.kind for f in events[-1].evidence} == {"snapshot", "snapshot_clean", "clip", "still"}
+    kinds = {f.kind for f in events[-1].evidence}
+    assert kinds == {"snapshot", "snapshot_clean", "clip", "still", "still_annotated"}
     check_evidence_first(received, alert_id)
     repeats = len(raw) - len(events)
     assert repeats <= 2, f"{repeats} repeated (id, seq): at-least-once, but not a flood"
