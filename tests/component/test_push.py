@@ -252,3 +252,16 @@ def test_the_service_worker_type_checks_as_a_worker() -> None:
     args += ["--lib", "es2023,webworker", "--skipLibCheck", str(sw)]
     done = subprocess.run([str(TSC), *args], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_an_admin_makes_a_webpush_route_naming_users_or_none(console: Console) -> None:
+    console.add_user("boss", "admin", ["*"])
+    admin = console.login("boss")
+    base = {"name": "phones", "channel": "webpush", "sites": ["north"], "language": "zh-CN"}
+    for target in ({}, {"users": ["pm", "lead"]}):
+        r = admin.post("/api/notify/routes", json={**base, "target": target})
+        assert r.status_code == 201, r.text
+        assert r.json()["channel"] == "webpush" and r.json()["target"] == target
+    for target, why in (({"users": "pm"}, "list of user names"), ({"url": "https://x"}, "url")):
+        r = admin.post("/api/notify/routes", json={**base, "target": target})
+        assert r.status_code == 422 and why in r.text, r.text
