@@ -169,3 +169,31 @@ def test_close_up_phone_layout_and_full_still(
     assert errors == [], errors
     context.close()
     edge.close()
+
+
+def test_phone_header_stays_compact_in_chinese(
+    browser: Any, served: Served, mqtt: Mosquitto
+) -> None:
+    """The zh-CN brand is longer (it wrapped to two lines): it is cut, not wrapped; every page
+    of the navigation stays reachable by scrolling it sideways."""
+    served.add_user("readable.zh", "admin", [SITE], "zh-CN")
+    context = browser.new_context(viewport=PHONE, device_scale_factor=2, has_touch=True)
+    page, errors = open_page(context)
+    login(page, served.url, "readable.zh")
+    page.wait_for_selector("main h1")
+    header = page.locator("header.top").bounding_box()
+    assert header["height"] <= 0.12 * PHONE["height"], f"zh-CN header {header['height']} px"
+    brand = page.locator("header.top .brand").bounding_box()
+    assert brand["height"] < 32, f"the brand wraps to {brand['height']} px instead of one line"
+    wide = page.evaluate("() => [document.scrollingElement.scrollWidth, innerWidth]")
+    assert wide[0] <= wide[1], f"the page scrolls sideways on a phone in zh-CN: {wide}"
+    last = page.locator("nav.main a").last
+    last.scroll_into_view_if_needed()
+    box = last.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"] + 1, f"last page: {box}"
+    last.click()
+    page.wait_for_selector(
+        f"nav.main a[aria-current=page][data-path={last.get_attribute('data-path')}]"
+    )
+    assert errors == [], errors
+    context.close()
