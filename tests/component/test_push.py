@@ -258,10 +258,15 @@ def test_an_admin_makes_a_webpush_route_naming_users_or_none(console: Console) -
     console.add_user("boss", "admin", ["*"])
     admin = console.login("boss")
     base = {"name": "phones", "channel": "webpush", "sites": ["north"], "language": "zh-CN"}
-    for target in ({}, {"users": ["pm", "lead"]}):
+    good: list[dict[str, Any]] = [{}, {"users": ["pm", "lead"]}]
+    for target in good:
         r = admin.post("/api/notify/routes", json={**base, "target": target})
         assert r.status_code == 201, r.text
         assert r.json()["channel"] == "webpush" and r.json()["target"] == target
-    for target, why in (({"users": "pm"}, "list of user names"), ({"url": "https://x"}, "url")):
+    bad: list[tuple[dict[str, Any], str]] = [
+        ({"users": "pm"}, "list of user names"),
+        ({"url": "https://x"}, "url"),
+    ]
+    for target, why in bad:
         r = admin.post("/api/notify/routes", json={**base, "target": target})
         assert r.status_code == 422 and why in r.text, r.text
