@@ -325,6 +325,7 @@ async function checkHealth() {
 
 async function logout() {
   if (!mayLeave()) return;
+  await browserNotify.forgetPush(); // no pushes for this user to a browser they left
   try {
     await api("/api/auth/logout", { method: "POST" });
   } catch (err) {

@@ -117,6 +117,23 @@ async function subscribePush() {
   }
 }
 
+/**
+ * On logout: stop pushing to this browser (the console forgets its subscription, the browser
+ * drops it); nothing to do where it never subscribed.
+ */
+export async function forgetPush() {
+  if (!("serviceWorker" in navigator)) return;
+  try {
+    const registration = await navigator.serviceWorker.getRegistration("/");
+    const subscription = registration && (await registration.pushManager.getSubscription());
+    if (!subscription) return;
+    await api("/api/push/subscriptions", { method: "DELETE", body: { endpoint: subscription.endpoint } }).catch(() => null);
+    await subscription.unsubscribe();
+  } catch (err) {
+    console.warn("browser notifications: push not forgotten", errorText(err));
+  }
+}
+
 /** The Notifications page's part: what to notify of, and the button that asks permission. */
 export function panel() {
   const status = h("span", { class: "small", id: "browser-notify-status", role: "status" });
