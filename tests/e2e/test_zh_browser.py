@@ -113,6 +113,7 @@ def test_zh_cn_pages_and_server_errors_are_chinese(
         url = served.url
         feed = check_page(page, f"{url}/#/alerts", "#feed-summary:not(:empty)")
         assert "一号工地" in feed, "the feed names the site by its display name"
+        page.locator("#feed td.c-where", has_text="东大门").first.wait_for()  # and the camera
         check_page(page, f"{url}/#/incidents", "main h1")
         check_page(page, f"{url}/#/stats", "main h1")
         cameras = check_page(page, f"{url}/#/cameras", "main h2")
@@ -124,7 +125,8 @@ def test_zh_cn_pages_and_server_errors_are_chinese(
         assert "显示名称“" in audit, "the rename's detail in Chinese"
 
         # 1. a workflow step no longer allowed: resolved behind the page's back
-        check_page(page, f"{url}/#/alert/{alert_ids[0]}", '#alert-state[data-state="new"]')
+        alert = check_page(page, f"{url}/#/alert/{alert_ids[0]}", '#alert-state[data-state="new"]')
+        assert "一号工地" in alert and "东大门" in alert, "the alert names its site and camera"
         done = other.post(f"/api/alerts/{alert_ids[0]}/actions", json={"action": "resolve"})
         assert done.status_code == 200, done.text
         page.click('#workflow button[data-action="acknowledge"]')

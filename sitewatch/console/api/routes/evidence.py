@@ -151,7 +151,9 @@ def export(
         )  # fmt: skip
     except EvidenceUnavailable as exc:
         _log_refusal(s, user, request, alert, exc)
-        raise refuse(exc.status, "evidence.export_refused", f"export refused: {exc}") from None
+        raise refuse(
+            exc.status, "evidence.export_refused", f"export refused: {exc}", reason=str(exc)
+        ) from None
     alert.exported_at = alert.exported_at or now
     alert.legal_hold = True
     digest = hashlib.sha256(data).hexdigest()

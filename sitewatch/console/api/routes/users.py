@@ -69,7 +69,9 @@ def add_user(body: UserCreateIn, request: Request, user: Admin, s: DB, state: St
             cameras=body.cameras,
         )
     except UserError as exc:
-        raise refuse(status.HTTP_422_UNPROCESSABLE_CONTENT, "user.invalid", str(exc)) from None
+        raise refuse(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "user.invalid", str(exc), problem=str(exc)
+        ) from None
     audit.record(
         s,
         user,
@@ -113,7 +115,9 @@ def change_user(username: str, body: UserUpdateIn, request: Request, user: Admin
     try:
         check_scope(sites, cameras)
     except UserError as exc:
-        raise refuse(status.HTTP_422_UNPROCESSABLE_CONTENT, "user.invalid", str(exc)) from None
+        raise refuse(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "user.invalid", str(exc), problem=str(exc)
+        ) from None
     _may_grant(user, sites, cameras, f"give {username!r} this scope")
     role = body.role if body.role is not None else target.role
     active = body.active if body.active is not None else target.active
@@ -145,7 +149,11 @@ def _may_grant(admin: User, sites: list[str], cameras: list[str] | None, what: s
     problem = grant_problem(admin, sites, cameras)
     if problem is not None:
         raise refuse(
-            status.HTTP_403_FORBIDDEN, "user.may_not_grant", f"you may not {what}: {problem}"
+            status.HTTP_403_FORBIDDEN,
+            "user.may_not_grant",
+            f"you may not {what}: {problem}",
+            what=what,
+            problem=problem,
         )
 
 

@@ -2,13 +2,14 @@
 // fetch wrapper for the console's API: JSON in and out, the request-origin header on every
 // state-changing request, errors in the user's language: the server's answer carries a code
 // and params (sitewatch/console/error_codes.py), shown as the language file's error.<code>;
-// the server's English detail only for a code this page does not know.
+// the server's English detail only for a code this page does not know, and on English pages
+// (where it is the fuller text).
 //
 // There is no CSRF token to read: the session cookie is HttpOnly and SameSite=Strict, and a
 // state-changing request is accepted when it carries the X-CSRF-Token header (a custom header
 // no other site can make a browser send) and the browser's own Origin is the console's.
 
-import { has, t, tv } from "./i18n.js";
+import { has, lang, t, tv } from "./i18n.js";
 
 const REQUEST_HEADER = "X-CSRF-Token";
 const SIGNED_IN_HINT = "sitewatch.signedIn";
@@ -142,6 +143,7 @@ export function edgeReason(reason) {
  * @returns {string}
  */
 function messageOf(status, body, fallback) {
+  if (lang() === "en" && body && typeof body.detail === "string") return body.detail; // the server's own words, in full
   const coded = codeText(body && typeof body.code === "string" ? body.code : `http.${status}`, body && body.params);
   if (coded !== null) return coded;
   const detail = body && body.detail;

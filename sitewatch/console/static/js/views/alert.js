@@ -6,6 +6,7 @@
 // "Ignore this spot" (config.write) turns the alert's box into a mask zone on its camera
 // (POST /api/alerts/{id}/mask) and follows the edge's answer as the zone editor does.
 
+import { cameraLabel, siteLabel } from "../core/names.js";
 import { api, errorText, statusOf } from "../core/api.js";
 import { debounce, fill, h } from "../core/dom.js";
 import { fmtBytes, fmtNumber, fmtTime, siteZone, t, tv, tzLabel } from "../core/i18n.js";
@@ -21,12 +22,13 @@ import { evidenceCrop } from "../widgets/evidence_crop.js";
  * browser's): `zone`.
  * @param {AlertView} a
  * @param {string | undefined} zone
+ * @param {Ctx} ctx
  */
-function facts(a, zone) {
-  /** @type {[string, string][]} dictionary key, value */
+function facts(a, zone, ctx) {
+  /** @type {[string, string | Node][]} dictionary key, value */
   const rows = [
-    ["alert.site", a.site_id],
-    ["alert.camera", a.camera_id],
+    ["alert.site", siteLabel(ctx, a.site_id)],
+    ["alert.camera", cameraLabel(a.site_id, a.camera_id)],
     ["alert.zone", a.zone_id],
     ["alert.label", tv("label", a.label)],
     ["alert.score", fmtNumber(a.score, 2)],
@@ -40,7 +42,7 @@ function facts(a, zone) {
     ["alert.config_version", a.config_version],
     ["alert.id", a.id],
   ];
-  return h("dl", { class: "facts" }, rows.map(([k, v]) => [h("dt", { text: t(k) }), h("dd", { text: v })]));
+  return h("dl", { class: "facts" }, rows.map(([k, v]) => [h("dt", { text: t(k) }), h("dd", {}, v)]));
 }
 
 // the only types the console serves (sitewatch/console/api/routes/evidence.py); a file of another type,
@@ -311,7 +313,7 @@ export function mount(root, ctx, parts) {
     const zone = siteZone(ctx, a.site_id);
     fill(slots.timeline, timeline(a, zone));
     fill(slots.evidence, evidenceList(a, ctx));
-    fill(slots.facts, facts(a, zone));
+    fill(slots.facts, facts(a, zone, ctx));
     if (!last || resetActions || last.state !== a.state || last.assignee !== a.assignee) {
       fill(slots.actions, actions(a, (next) => render(next, { resetActions: true })));
     }

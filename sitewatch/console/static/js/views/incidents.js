@@ -4,6 +4,7 @@
 // a selection takes one action (acknowledge, resolve, false positive) on every alert of each
 // chosen incident, answered per incident. Live "incident" events update rows in place.
 
+import { cameraLabel } from "../core/names.js";
 import { api, errorText } from "../core/api.js";
 import { fill, h } from "../core/dom.js";
 import { fmtAgo, t, tv } from "../core/i18n.js";
@@ -66,7 +67,7 @@ function rows(view, ctx, i) {
     h("td", { class: "c-pick" }, ctx.can("alerts.workflow") && pick),
     h("td", { class: "c-thumb" }, thumb(i)),
     h("td", { class: "c-rule" }, h("span", { class: `rule rule-${i.rule}`, text: tv("rule", i.rule) }), i.zone_id && h("div", { class: "muted small", text: `${t("feed.zone")}: ${i.zone_id}` })),
-    h("td", { class: "c-where" }, h("div", { text: site }), h("div", { class: "muted small", text: i.camera_id })),
+    h("td", { class: "c-where" }, h("div", { text: site }), h("div", {}, cameraLabel(i.site_id, i.camera_id, "muted small"))),
     h("td", { class: "c-time" }, times.time(i.site_id, i.first_at), h("div", { class: "muted small", text: `${t("incidents.last")}: ${fmtAgo(i.last_at)}` })),
     h("td", { class: "c-count num" }, toggle, i.new_alerts > 0 && h("div", { class: "muted small new-count", text: t("incidents.new", { n: i.new_alerts }) })),
     h("td", { class: "c-state" }, h("span", { class: `state state-${i.state}`, text: tv("state", i.state) }), i.assignee && h("div", { class: "muted small", text: `→ ${i.assignee}` })),

@@ -5,6 +5,7 @@
 // added, tested or removed here, a failed notification sent again). Times in each row's site's
 // zone.
 
+import { cameraLabel, siteLabel } from "../core/names.js";
 import { api, errorText } from "../core/api.js";
 import { fill, h } from "../core/dom.js";
 import { fmtTime, siteZone, t, tv } from "../core/i18n.js";
@@ -46,7 +47,7 @@ function overdueRow(ctx, a) {
     "tr",
     { dataset: { alert: a.id } },
     h("td", {}, h("a", { href: `#/alert/${encodeURIComponent(a.id)}`, text: fmtTime(a.received_at, siteZone(ctx, a.site_id)) })),
-    h("td", { text: `${a.site_id} / ${a.camera_id}` }),
+    h("td", {}, siteLabel(ctx, a.site_id), " / ", cameraLabel(a.site_id, a.camera_id)),
     h("td", { text: tv("rule", a.rule) }),
     h("td", { class: "num", text: String(Math.floor(a.minutes_open)) }),
     h("td", { class: "level", text: a.level ? t("notify.level_n", { n: a.level }) : t("notify.not_yet") }),

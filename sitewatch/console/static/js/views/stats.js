@@ -4,6 +4,7 @@
 // site's days in the site's time zone (UTC while its edge has not reported one): when the
 // chosen sites share a zone, From/Until and the days on the axis are in it too.
 
+import { cameraLabel, siteLabel } from "../core/names.js";
 import { api, errorText } from "../core/api.js";
 import { fill, h } from "../core/dom.js";
 import { dayIn, fmtDuration, fmtNumber, fromZoneInput, t, toZoneInput, tv, tzLabel } from "../core/i18n.js";
@@ -171,7 +172,7 @@ export function mount(root, ctx, _parts, params) {
       { class: "compact", id: "stats-table" },
       h("caption", { text: t("stats.table") }),
       h("thead", {}, h("tr", {}, ["stats.day", "filter.site", "filter.camera", "filter.rule", "stats.count"].map((k) => h("th", { scope: "col", text: t(k) })))),
-      h("tbody", {}, rows.length ? rows.map((d) => h("tr", {}, h("td", { text: d.day, title: d.timezone }), h("td", { text: d.site_id }), h("td", { text: d.camera_id }), h("td", { text: tv("rule", d.rule) }), h("td", { class: "num", text: fmtNumber(d.count) }))) : h("tr", {}, h("td", { colspan: 5, class: "muted", text: t("stats.none") }))),
+      h("tbody", {}, rows.length ? rows.map((d) => h("tr", {}, h("td", { text: d.day, title: d.timezone }), h("td", {}, siteLabel(ctx, d.site_id)), h("td", {}, cameraLabel(d.site_id, d.camera_id)), h("td", { text: tv("rule", d.rule) }), h("td", { class: "num", text: fmtNumber(d.count) }))) : h("tr", {}, h("td", { colspan: 5, class: "muted", text: t("stats.none") }))),
     );
     fill(
       body,
