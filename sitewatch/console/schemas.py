@@ -361,6 +361,9 @@ class CameraOut(Out):
     settings: CameraSettingsOut | None = Field(
         None, description="Name, streams, fps and input size as the edge reports them."
     )
+    zone_names: dict[str, str] = Field(
+        default_factory=dict, description="Zone id -> display name, of the zones that have one."
+    )
 
 
 class CameraConfigOut(Out):

@@ -114,6 +114,7 @@ def test_zh_cn_pages_and_server_errors_are_chinese(
         feed = check_page(page, f"{url}/#/alerts", "#feed-summary:not(:empty)")
         assert "一号工地" in feed, "the feed names the site by its display name"
         page.locator("#feed td.c-where", has_text="东大门").first.wait_for()  # and the camera
+        page.locator("#feed td.c-rule", has_text="作业区").first.wait_for()  # and the zone
         check_page(page, f"{url}/#/incidents", "main h1")
         check_page(page, f"{url}/#/stats", "main h1")
         cameras = check_page(page, f"{url}/#/cameras", "main h2")
@@ -127,6 +128,7 @@ def test_zh_cn_pages_and_server_errors_are_chinese(
         # 1. a workflow step no longer allowed: resolved behind the page's back
         alert = check_page(page, f"{url}/#/alert/{alert_ids[0]}", '#alert-state[data-state="new"]')
         assert "一号工地" in alert and "东大门" in alert, "the alert names its site and camera"
+        page.locator("dl.facts", has_text="作业区").wait_for()
         done = other.post(f"/api/alerts/{alert_ids[0]}/actions", json={"action": "resolve"})
         assert done.status_code == 200, done.text
         page.click('#workflow button[data-action="acknowledge"]')

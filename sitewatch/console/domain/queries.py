@@ -220,6 +220,11 @@ def camera_out_of(
         else None,
         last_alert_at=last_alert_at,
         open_alerts=open_alerts,
+        zone_names={
+            str(z["id"]): str(z["name"])
+            for z in cam.zones or []
+            if isinstance(z, dict) and z.get("id") and z.get("name")
+        },
     )
     return CameraOut.model_validate(values)
 

@@ -6,7 +6,7 @@
 // "Ignore this spot" (config.write) turns the alert's box into a mask zone on its camera
 // (POST /api/alerts/{id}/mask) and follows the edge's answer as the zone editor does.
 
-import { cameraLabel, siteLabel } from "../core/names.js";
+import { cameraLabel, siteLabel, zoneLabel } from "../core/names.js";
 import { api, errorText, statusOf } from "../core/api.js";
 import { debounce, fill, h } from "../core/dom.js";
 import { fmtBytes, fmtNumber, fmtTime, siteZone, t, tv, tzLabel } from "../core/i18n.js";
@@ -29,7 +29,7 @@ function facts(a, zone, ctx) {
   const rows = [
     ["alert.site", siteLabel(ctx, a.site_id)],
     ["alert.camera", cameraLabel(a.site_id, a.camera_id)],
-    ["alert.zone", a.zone_id],
+    ["alert.zone", zoneLabel(a.site_id, a.camera_id, a.zone_id)],
     ["alert.label", tv("label", a.label)],
     ["alert.score", fmtNumber(a.score, 2)],
     ["alert.track", String(a.track_id)],

@@ -3,7 +3,7 @@
 // in the URL hash, new alerts pushed by SSE appear in place with a highlight; those that land
 // off screen are announced by a "N new alerts — show" banner at the top (new_alerts.js).
 
-import { cameraLabel } from "../core/names.js";
+import { cameraLabel, zoneLabel } from "../core/names.js";
 import { api, errorText } from "../core/api.js";
 import { fill, h } from "../core/dom.js";
 import { fmtAgo, fmtNumber, t, tv } from "../core/i18n.js";
@@ -45,7 +45,7 @@ function row(a, siteName, times) {
     { dataset: { id: a.id, state: a.state }, class: "alert-row" },
     // the c-* classes place the cells on a card on a phone (style.css)
     h("td", { class: "c-thumb" }, h("a", { href, class: "row-link", "aria-label": t("feed.open_alert", { rule: tv("rule", a.rule), camera: a.camera_id }) }, thumb(a))),
-    h("td", { class: "c-rule" }, h("span", { class: `rule rule-${a.rule}`, text: tv("rule", a.rule) }), h("div", { class: "muted small", text: `${t("feed.zone")}: ${a.zone_id}` })),
+    h("td", { class: "c-rule" }, h("span", { class: `rule rule-${a.rule}`, text: tv("rule", a.rule) }), h("div", { class: "muted small" }, `${t("feed.zone")}: `, zoneLabel(a.site_id, a.camera_id, a.zone_id))),
     h("td", { class: "c-where" }, h("div", { text: siteName(a.site_id) }), h("div", {}, cameraLabel(a.site_id, a.camera_id, "muted small"))),
     h("td", { class: "c-time" }, times.time(a.site_id, a.started_at), h("div", { class: "muted small age", dataset: { at: a.started_at }, text: fmtAgo(a.started_at) })),
     h("td", { class: "num c-score", dataset: { label: t("feed.score") }, text: fmtNumber(a.score, 2) }),

@@ -4,7 +4,7 @@
 // a selection takes one action (acknowledge, resolve, false positive) on every alert of each
 // chosen incident, answered per incident. Live "incident" events update rows in place.
 
-import { cameraLabel } from "../core/names.js";
+import { cameraLabel, zoneLabel } from "../core/names.js";
 import { api, errorText } from "../core/api.js";
 import { fill, h } from "../core/dom.js";
 import { fmtAgo, t, tv } from "../core/i18n.js";
@@ -66,7 +66,7 @@ function rows(view, ctx, i) {
     { class: "incident-row", dataset: { id: i.id, state: i.state, count: String(i.alert_count) } },
     h("td", { class: "c-pick" }, ctx.can("alerts.workflow") && pick),
     h("td", { class: "c-thumb" }, thumb(i)),
-    h("td", { class: "c-rule" }, h("span", { class: `rule rule-${i.rule}`, text: tv("rule", i.rule) }), i.zone_id && h("div", { class: "muted small", text: `${t("feed.zone")}: ${i.zone_id}` })),
+    h("td", { class: "c-rule" }, h("span", { class: `rule rule-${i.rule}`, text: tv("rule", i.rule) }), i.zone_id && h("div", { class: "muted small" }, `${t("feed.zone")}: `, zoneLabel(i.site_id, i.camera_id, i.zone_id))),
     h("td", { class: "c-where" }, h("div", { text: site }), h("div", {}, cameraLabel(i.site_id, i.camera_id, "muted small"))),
     h("td", { class: "c-time" }, times.time(i.site_id, i.first_at), h("div", { class: "muted small", text: `${t("incidents.last")}: ${fmtAgo(i.last_at)}` })),
     h("td", { class: "c-count num" }, toggle, i.new_alerts > 0 && h("div", { class: "muted small new-count", text: t("incidents.new", { n: i.new_alerts }) })),
