@@ -172,3 +172,32 @@ def test_validation_problems_get_a_code_and_params(
     assert got_code in CODES
     assert {k: got_params[k] for k in params} == params
     assert set(PLACEHOLDER.findall(CODES[code])) <= set(got_params)
+
+
+def _audit_keys() -> set[str]:
+    """The detail keys the console's audit rows can carry: literal ``key=`` of audit.record
+    calls, and those made from a word (failed logins, report periods)."""
+    keys = {f"login_{why}" for why in ("unknown_user", "wrong_password", "disabled", "paused")}
+    keys |= {"report_day", "report_week"}
+    for path in CONSOLE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "record":
+                for k in node.keywords:
+                    if k.arg == "key" and isinstance(k.value, ast.IfExp):
+                        keys |= {
+                            v.value
+                            for v in (k.value.body, k.value.orelse)
+                            if isinstance(v, ast.Constant) and isinstance(v.value, str)
+                        }
+                    elif k.arg == "key" and isinstance(k.value, ast.Constant):
+                        keys.add(str(k.value.value))
+    return keys
+
+
+@pytest.mark.parametrize("language", ["en", "zh-CN"])
+def test_every_audit_detail_key_has_a_text(language: str) -> None:
+    keys = _audit_keys()
+    assert {"step", "site_rename", "export_zip", "config_request"} <= keys, "the scan finds them"
+    table = _table(language)
+    missing = sorted(k for k in keys if f"audit_detail.{k}" not in table)
+    assert missing == [], f"add to static/lang/{language}.json: audit_detail.{missing}"

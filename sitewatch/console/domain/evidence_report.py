@@ -118,6 +118,7 @@ def evidence_report(
     audit.record(
         s, user, "download", "alert", alert.id, site_id=alert.site_id, camera_id=alert.camera_id,
         detail=f"evidence report PDF ({lang}), sha256 {digest}{drawn}", client=client, at=now,
+        key="evidence_report", params={"language": lang, "sha256": digest},
     )  # fmt: skip
     return EvidenceReport(data, digest, picture.name if picture else None)
 

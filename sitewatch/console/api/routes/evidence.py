@@ -168,6 +168,8 @@ def export(
         detail=f"zip sha256 {digest}, {len(data)} bytes, {files_note(evidence)}; legal hold",
         client=client,
         at=now,  # the time custody.json gives this export
+        key="export_zip",
+        params={"sha256": digest, "bytes": len(data)},
     )
     s.commit()
     return Response(

@@ -94,7 +94,8 @@ def report(
     audit.record(
         s, user, "download", "report", name, site_id=site,
         detail=f"{period} report {format} ({language}), sha256 {digest}",
-        client=client_address(request), at=now,
+        client=client_address(request), at=now, key=f"report_{period}",
+        params={"format": format, "language": language, "sha256": digest},
     )  # fmt: skip
     s.commit()
     return Response(
