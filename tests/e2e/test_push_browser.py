@@ -1,7 +1,7 @@
 """Browser notifications in headless Chromium against the real console (uvicorn, mosquitto
 ingest): with permission granted, a new incident arriving live shows a Notification (title:
-rule and camera name, body: site and time), and the service worker registers and shows a push
-delivered to it.
+rule and camera name, body: site and time) whose click opens the alert, and the service worker
+registers, shows a push delivered to it and, clicked, brings the console tab to the push's page.
 
 Headless Chromium draws no notifications on a screen, so the page's ``window.Notification`` is
 wrapped by an init script that records each one (and still makes the real one); the service
@@ -138,6 +138,19 @@ def test_a_new_incident_shows_a_notification_and_the_worker_shows_a_push(
     assert shown == [
         {"title": "Push title", "body": "Push body", "tag": "t-1", "url": "/#/incidents"}
     ]
+    # a click on it: DevTools cannot click a notification, so the worker gets a notificationclick
+    # made in its own scope for the notification it shows (untrusted: its waitUntil throws,
+    # after the handler has started to focus the tab, which then follows the push's url)
+    [worker] = [w for w in context.service_workers if w.url == served.url + "/sw.js"]
+    worker.evaluate(
+        """async () => {
+          const [note] = await self.registration.getNotifications();
+          try {
+            self.dispatchEvent(new NotificationEvent("notificationclick", { notification: note }));
+          } catch (err) {}
+        }"""
+    )
+    page.wait_for_function("() => location.hash === '#/incidents'")
     page.click("#logout")  # forgets this browser's push subscription first (none here)
     page.wait_for_selector("#username")
     assert [e for e in errors if "Push API in incognito" not in e] == [], errors
