@@ -98,6 +98,11 @@ def test_a_new_incident_shows_a_notification_and_the_worker_shows_a_push(
     )
     page.wait_for_timeout(1000)
     assert page.evaluate("() => window.__notes.length") == 1, "a growing incident is not new"
+    page.click("nav.main a[data-path=notify]")
+    page.select_option("#browser-notify-choice", "alerts")  # every new alert, this user chose
+    edge.publish_alert(edge.alert_start(uuid.uuid4(), "gate", [], started + timedelta(seconds=20)))
+    page.wait_for_function("() => window.__notes.length === 2", timeout=20_000)
+    assert page.evaluate("() => window.__notes[1].title") == "No hard hat · Gate"
 
     # the service worker: registered by the button, controls the page's origin
     scope = page.evaluate("async () => (await navigator.serviceWorker.ready).scope", None)
