@@ -120,12 +120,15 @@ def _reopen(s: Session, incident: Incident, alert: Alert, window: timedelta, now
         f"{incident.state} -> new: alert {alert.id} started within {window.total_seconds():g} s "
         f"of the incident's last alert"
     )
+    params = {"from_state": incident.state, "to_state": "new", "alert": alert.id}
+    params["seconds"] = f"{window.total_seconds():g}"
     incident.state, incident.assignee = "new", None
     incident.acknowledged_at, incident.closed_at = None, None
     incident.reopen_count += 1
     audit.record(
         s, INGEST_USER, "reopen", "incident", incident.id,
         site_id=incident.site_id, camera_id=incident.camera_id, detail=detail, at=now,
+        key="incident_reopened", params=params,
     )  # fmt: skip
 
 
