@@ -124,6 +124,8 @@ def test_zh_cn_pages_and_server_errors_are_chinese(
         audit = check_page(page, f"{url}/#/audit", '#audit tbody tr[data-action="acknowledge"]')
         assert "新告警 → 已确认" in audit, "the workflow step's detail in Chinese"
         assert "显示名称“" in audit, "the rename's detail in Chinese"
+        offsets = page.locator('#audit tbody tr[data-action="acknowledge"] .tz-offset')
+        assert "UTC" in offsets.first.inner_text(), "each time says its zone's offset"
 
         # 1. a workflow step no longer allowed: resolved behind the page's back
         alert = check_page(page, f"{url}/#/alert/{alert_ids[0]}", '#alert-state[data-state="new"]')

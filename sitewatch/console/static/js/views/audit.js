@@ -13,6 +13,7 @@
 
 import { api, errorText } from "../core/api.js";
 import { fill, h } from "../core/dom.js";
+import { cameraLabel } from "../core/names.js";
 import { siteTimes } from "../widgets/site_times.js";
 import { field, foldable, hashFor, timeRange } from "../widgets/filters.js";
 import { has, t, tv, tzLabel } from "../core/i18n.js";
@@ -72,6 +73,8 @@ function actionText(action) {
  */
 function objectCell(r) {
   const type = tv("audit_object", r.object_type);
+  const [site, camera] = r.object_id.split("/");
+  if (r.object_type === "camera" && site && camera) return h("td", { class: "audit-object" }, h("span", { class: "muted", text: `${type} ` }), cameraLabel(site, camera));
   const alertId = r.object_type === "alert" ? r.object_id : r.object_type === "evidence" ? r.object_id.split("/")[0] : null;
   const id = alertId ? h("a", { href: `#/alert/${encodeURIComponent(alertId)}`, text: r.object_id }) : r.object_id;
   return h("td", { class: "audit-object" }, h("span", { class: "muted", text: `${type} ` }), id);
@@ -183,7 +186,7 @@ export function mount(root, ctx, _parts, params) {
   const f = readFilter(params);
   const body = h("tbody", {}, h("tr", {}, h("td", { colspan: 7, class: "muted", text: t("app.loading") })));
   const paging = h("div", {});
-  const times = siteTimes(ctx);
+  const times = siteTimes(ctx, "", true); // the log mixes zones: every time says its offset
   const zones = t(times.named ? "audit.times_sites" : "app.times_in", { tz: tzLabel() });
   fill(
     root,

@@ -13,11 +13,12 @@ import { fmtTime, siteZone, tzLabel } from "../core/i18n.js";
  * this browser's zone, so each time also shows its short offset ("UTC+8") beside it.
  * @param {import("../core/types.js").Ctx} ctx
  * @param {string} [siteFilter] only this site's zone counts ("": every site's)
+ * @param {boolean} [always] show the offset beside every time even when all zones agree
  */
-export function siteTimes(ctx, siteFilter = "") {
+export function siteTimes(ctx, siteFilter = "", always = false) {
   const here = Intl.DateTimeFormat().resolvedOptions().timeZone;
   const sites = ctx.sites.filter((s) => !siteFilter || s.id === siteFilter);
-  const named = sites.some((s) => (siteZone(ctx, s.id) || here) !== here);
+  const named = always || sites.some((s) => (siteZone(ctx, s.id) || here) !== here);
   /**
    * @param {string | null} siteId
    * @param {string} iso
