@@ -40,7 +40,7 @@ SITE = "zhsite"
 CAMERAS = {"gate": "东大门", "crane": "塔吊"}
 ADMIN, OTHER = "zh.admin", "zh.other"
 ALLOWED = {"SiteWatch", "RTSP", "MQTT", "JSON", "PDF", "xlsx", "CSV", "English", "UTC", "GMT"}
-ALLOWED |= {SITE, *CAMERAS, ADMIN, OTHER, "floor"}
+ALLOWED |= {SITE, *CAMERAS, ADMIN, OTHER, "zh.third", "floor"}
 WORD = "[A-Za-z][A-Za-z0-9._'\u2019-]*"
 STALE_REASON = (
     "the change was made against config version 7, the edge runs 8: reload the camera and "
@@ -105,6 +105,9 @@ def test_zh_cn_pages_and_server_errors_are_chinese(
         )
         step = other.post(f"/api/alerts/{alert_ids[2]}/actions", json={"action": "acknowledge"})
         assert step.status_code == 200, step.text  # an audited step, shown in the audit log
+        served.add_user("zh.third", "manager", [SITE], "zh-CN")
+        changed = admin.patch("/api/users/zh.third", json={"role": "operator"})
+        assert changed.status_code == 200, changed.text  # an audited user change
 
         context = browser.new_context(locale="zh-CN")
         page, errors = open_page(context)
@@ -124,6 +127,7 @@ def test_zh_cn_pages_and_server_errors_are_chinese(
         audit = check_page(page, f"{url}/#/audit", '#audit tbody tr[data-action="acknowledge"]')
         assert "新告警 → 已确认" in audit, "the workflow step's detail in Chinese"
         assert "显示名称“" in audit, "the rename's detail in Chinese"
+        assert "已修改：角色" in audit, "the user change's detail in Chinese"
         offsets = page.locator('#audit tbody tr[data-action="acknowledge"] .tz-offset')
         assert "UTC" in offsets.first.inner_text(), "each time says its zone's offset"
 

@@ -139,6 +139,8 @@ def change_user(username: str, body: UserUpdateIn, request: Request, user: Admin
         target.username,
         detail="; ".join(changes.values()) if changes else "no change",
         client=client_address(request),
+        key="user_update" if changes else "user_unchanged",
+        params={"fields": ", ".join(changes)},
     )
     s.commit()
     return user_out(target)

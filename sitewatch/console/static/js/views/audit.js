@@ -38,7 +38,7 @@ import { ACTIONS as WORKFLOW } from "../generated/enums.js";
  */
 
 /** Detail params shown as words of an enumeration (the prefix of their texts). */
-const DETAIL_WORDS = /** @type {Record<string, string>} */ ({ from_state: "state", to_state: "state", role: "role" });
+const DETAIL_WORDS = /** @type {Record<string, string>} */ ({ from_state: "state", to_state: "state", role: "role", fields: "user_field" });
 
 /**
  * The row's detail in the user's language when it was stored as a template, else as stored.
@@ -50,7 +50,8 @@ function detailText(r) {
   const vars = {};
   for (const [name, value] of Object.entries(r.detail_params || {})) {
     const text = value === null || value === undefined ? "" : String(value);
-    vars[name] = DETAIL_WORDS[name] ? tv(DETAIL_WORDS[name], text) : text;
+    const prefix = DETAIL_WORDS[name];
+    vars[name] = prefix ? text.split(", ").map((v) => tv(prefix, v)).join("、") : text;
   }
   return t(`audit_detail.${r.detail_key}`, vars);
 }
