@@ -69,21 +69,24 @@ def say(language: str, key: str, **values: object) -> str:
     return TEXTS.get(language, TEXTS["en"])[key].format(**values)
 
 
-def due_period(kind: str, local_now: datetime, at: time) -> date:
-    """The first day of the period due at local time ``local_now``: the day before the latest
-    ``at`` passed (daily), or the week (Monday) before the latest Monday ``at`` (weekly)."""
+def due_period(kind: str, local_now: datetime, at: time) -> tuple[date, datetime]:
+    """The first day of the period due at local time ``local_now``, and when it fell due: the
+    day before the latest ``at`` passed (daily), or the week (Monday) before the latest Monday
+    ``at`` (weekly)."""
     today = local_now.date()
     passed = local_now.time() >= at
     if kind == "daily":
-        return today - timedelta(days=1 if passed else 2)
+        point = today if passed else today - timedelta(days=1)
+        return point - timedelta(days=1), datetime.combine(point, at, local_now.tzinfo)
     monday = today - timedelta(days=today.weekday())
     if monday == today and not passed:
         monday -= timedelta(days=7)
-    return monday - timedelta(days=7)
+    return monday - timedelta(days=7), datetime.combine(monday, at, local_now.tzinfo)
 
 
 def enqueue_reports(s: Session, now: datetime, settings: Settings) -> int:
-    """Enqueue every report now due to every enabled report route, once; returns how many."""
+    """Enqueue every report now due to every enabled report route, once (none that fell due
+    before the route was made); returns how many."""
     routes = [
         r
         for r in s.scalars(select(NotifyRoute).order_by(NotifyRoute.id))
@@ -99,7 +102,9 @@ def enqueue_reports(s: Session, now: datetime, settings: Settings) -> int:
         for site in (x for x in sites if scope.site(x.id)):
             local = now.astimezone(zone_of(site.timezone))
             for kind in route.reports or []:
-                first = due_period(kind, local, at)
+                first, due_at = due_period(kind, local, at)
+                if due_at < route.created_at:
+                    continue
                 key = f"report:{kind}:{site.id}:{first.isoformat()}:route:{route.id}"
                 if s.scalar(select(Notification.id).where(Notification.dedupe_key == key)):
                     continue
