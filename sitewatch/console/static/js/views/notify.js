@@ -15,7 +15,8 @@ import * as browserNotify from "../widgets/browser_notify.js";
 /**
  * OverdueOut.
  * @typedef {{id: string, site_id: string, camera_id: string, rule: string, started_at: string,
- *   received_at: string, minutes_open: number, level: number, level_at: string | null}} Overdue
+ *   received_at: string, minutes_open: number, level: number, level_at: string | null,
+ *   incident_id: string | null, alerts: number}} Overdue
  * NotificationOut.
  * @typedef {{id: number, channel: string, alert_id: string | null, site_id: string | null,
  *   level: number, state: string, attempts: number, created_at: string, sent_at: string | null,
@@ -23,9 +24,10 @@ import * as browserNotify from "../widgets/browser_notify.js";
  * RouteOut.
  * @typedef {{id: number, name: string, channel: string, target: Record<string, unknown>,
  *   level: number, sites: string[], rules: string[] | null, hours: string | null,
- *   enabled: boolean}} Route
+ *   enabled: boolean, reports: string[] | null}} Route
  */
 
+const KINDS = ["alerts", "daily", "weekly", "daily+weekly"];
 const CHANNELS = ["wecom", "dingtalk", "feishu", "webhook", "email", "webpush"];
 
 /**
@@ -48,7 +50,7 @@ function overdueRow(ctx, a) {
     { dataset: { alert: a.id } },
     h("td", {}, h("a", { href: `#/alert/${encodeURIComponent(a.id)}`, text: fmtTime(a.received_at, siteZone(ctx, a.site_id)) })),
     h("td", {}, siteLabel(ctx, a.site_id), " / ", cameraLabel(a.site_id, a.camera_id)),
-    h("td", { text: tv("rule", a.rule) }),
+    h("td", { text: a.alerts > 1 ? t("notify.incident_of", { rule: tv("rule", a.rule), n: a.alerts }) : tv("rule", a.rule) }),
     h("td", { class: "num", text: String(Math.floor(a.minutes_open)) }),
     h("td", { class: "level", text: a.level ? t("notify.level_n", { n: a.level }) : t("notify.not_yet") }),
   );
@@ -124,7 +126,7 @@ function routeRow(r, reload) {
     { dataset: { route: String(r.id) } },
     h("th", { scope: "row", text: r.name }),
     h("td", { text: tv("notify.channel", r.channel) }),
-    h("td", { text: t("notify.level_n", { n: r.level }) }),
+    h("td", { text: r.reports ? r.reports.map((k) => tv("notify.kind", k)).join(", ") : t("notify.level_n", { n: r.level }) }),
     h("td", { text: r.sites.join(", ") }),
     h("td", { text: (r.rules || []).map((x) => tv("rule", x)).join(", ") || t("notify.all") }),
     h("td", { text: r.hours || t("notify.all_day") }),
@@ -141,6 +143,8 @@ function routeForm(reload) {
   const url = h("input", { id: "nr-url", placeholder: "https://…", autocomplete: "off" });
   const secret = h("input", { id: "nr-secret", type: "password", autocomplete: "new-password" });
   const level = h("select", { id: "nr-level" }, [1, 2, 3].map((n) => h("option", { value: String(n), text: t(`notify.level_${n}`) })));
+  // a route of alerts, or of scheduled reports (the API's RouteIn.reports)
+  const kind = h("select", { id: "nr-kind" }, KINDS.map((k) => h("option", { value: k, text: tv("notify.kind", k) })));
   const sites = h("input", { id: "nr-sites", value: "*" });
   const hours = h("input", { id: "nr-hours", placeholder: "07:00-19:00" });
   const message = h("span", { class: "error small", role: "alert" });
@@ -151,6 +155,7 @@ function routeForm(reload) {
     field("nr-channel", t("notify.channel_label"), channel),
     field("nr-url", t("notify.url"), url),
     field("nr-secret", t("notify.secret"), secret),
+    field("nr-kind", t("notify.kind_label"), kind),
     field("nr-level", t("notify.level"), level),
     field("nr-sites", t("notify.sites"), sites),
     field("nr-hours", t("notify.hours"), hours),
@@ -170,6 +175,7 @@ function routeForm(reload) {
       level: Number(level.value),
       sites: sites.value.split(",").map((s) => s.trim()).filter(Boolean),
       hours: hours.value.trim() || null,
+      reports: kind.value === "alerts" ? null : kind.value.split("+"),
     };
     try {
       await api("/api/notify/routes", { method: "POST", body });
