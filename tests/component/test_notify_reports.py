@@ -22,7 +22,7 @@ from sitewatch.console.domain.report_text import text
 from sitewatch.console.notify.worker import NotifyWorker
 from sitewatch.console.settings import Settings
 from sitewatch.console.store.models import Alert, Notification, NotifyRoute, Site
-from tests.support.console_support import Console, make_settings, seed_alert
+from tests.support.console_support import Console, add_users, make_settings, seed_alert
 from tests.support.notify_receivers import MailBox, Receivers, serve_receivers, serve_smtp
 
 SHANGHAI_0759 = datetime(2026, 12, 1, 23, 59, tzinfo=UTC)  # Wed 2 Dec 07:59 in Shanghai
@@ -155,3 +155,22 @@ def test_the_daily_report_arrives_once_by_mail_and_robot_across_restarts(
     with console.state.db.session() as s:
         rows = s.scalars(select(Notification).order_by(Notification.id)).all()
     assert [(r.state, r.level) for r in rows] == [("sent", 0)] * 4
+
+
+def test_an_admin_makes_a_report_route(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, notify_poll_s=0)
+    console = next(gen := console_at(settings))
+    add_users(console, ("root", "admin", ["*"]))
+    admin = console.login("root")
+    body = {
+        "name": "reports", "channel": "email", "target": {"to": ["boss@example.com"]},
+        "sites": ["north"], "reports": ["weekly", "daily", "weekly"],
+    }  # fmt: skip
+    r = admin.post("/api/notify/routes", json=body)
+    assert r.status_code == 201, r.text
+    assert r.json()["reports"] == ["daily", "weekly"]
+    r = admin.post("/api/notify/routes", json={**body, "reports": []})
+    assert r.status_code == 422 and "daily and/or weekly" in r.text, r.text
+    r = admin.post("/api/notify/routes", json={**body, "reports": ["monthly"]})
+    assert r.status_code == 422, r.text
+    gen.close()
