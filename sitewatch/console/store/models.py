@@ -346,7 +346,8 @@ class Notification(Base):
 
     ``state``: pending → sending (claimed until ``lease_until``) → sent, or back to pending
     with ``next_try_at`` after a failure, failed after the last attempt. ``dedupe_key``
-    (alert, level, route) makes enqueueing idempotent; ``message_id`` names the message (one
+    (incident and episode or alert, level, route; a report's kind, site, period and route)
+    makes enqueueing idempotent; ``message_id`` names the message (one
     notification, or a digest of several) it last went out in."""
 
     __tablename__ = "notifications"
@@ -377,7 +378,8 @@ class Notification(Base):
 
 class AlertNotice(Base):
     """An alert reached escalation ``level`` at ``at`` (its notifications were enqueued, to
-    ``routes`` routes): one row per alert and level, so a restart neither skips nor repeats."""
+    ``routes`` routes): one row per alert and level, so a restart neither skips nor repeats.
+    Level 0: the alert was folded into its incident's lead (notify/leads.py), nothing sent."""
 
     __tablename__ = "alert_notices"
     alert_id: Mapped[str] = mapped_column(
