@@ -22,6 +22,7 @@ ALERT_KEYS = {
     *("id", "site_id", "camera_id", "rule", "track_id", "zone_id", "label", "score", "box"),
     *("started_at", "last_seen_at", "ended_at", "event", "seq", "config_version", "state"),
     *("assignee", "received_at", "updated_at", "acknowledged_at", "closed_at", "snapshot_url"),
+    "incident_id",
     *("timeline", "actions", "evidence"),
 }
 
@@ -36,7 +37,7 @@ def test_alert_json_is_a_versioned_record_of_the_alert(console: Console) -> None
     assert r.status_code == 200, r.text
     zf = zipfile.ZipFile(io.BytesIO(r.content))
     record = json.loads(zf.read(f"sitewatch-alert-{alert_id}/alert.json"))
-    assert record["record"] == ALERT_RECORD == "sitewatch.package_alert/1"
+    assert record["record"] == ALERT_RECORD == "sitewatch.package_alert/2"
     assert set(record) == {"record", "alert", "exported_by", "exported_at"}
     assert set(record["alert"]) == ALERT_KEYS
     assert record["alert"]["snapshot_url"] == f"/api/alerts/{alert_id}/evidence/snapshot.jpg"

@@ -39,12 +39,12 @@ from sitewatch.console.store.models import (
 )
 from sitewatch.contract.signing import fingerprint, public_key_text
 
-ALERT_RECORD = "sitewatch.package_alert/1"
+ALERT_RECORD = "sitewatch.package_alert/2"  # /2: the alert's incident_id
 """The version of alert.json's record; a change to its fields is a new version."""
 ALERT_FIELDS = (
     *("id", "site_id", "camera_id", "rule", "track_id", "zone_id", "label", "score", "box"),
     *("started_at", "last_seen_at", "ended_at", "event", "seq", "config_version", "state"),
-    *("assignee", "received_at", "updated_at", "acknowledged_at", "closed_at"),
+    *("assignee", "received_at", "updated_at", "acknowledged_at", "closed_at", "incident_id"),
 )
 TIMELINE_FIELDS = ("seq", "event", "score", "box", "last_seen_at", "sent_at", "received_at")
 ACTION_FIELDS = ("at", "username", "action", "from_state", "to_state", "assignee", "note")

@@ -1,21 +1,13 @@
 """Web Push to the browsers of the console's users: RFC 8030 delivery, RFC 8291 ``aes128gcm``
-encryption, RFC 8292 VAPID (``Authorization: vapid t=<ES256 JWT>, k=<public key>``), through
-pywebpush.
+encryption, RFC 8292 VAPID, through pywebpush.
 
-The console's VAPID key (P-256, PEM, mode 0600) is made on first use, beside its signing key;
-pages get its public key (:func:`public_key`: base64url of the uncompressed point) to subscribe.
-
-Who gets a ``webpush`` route's messages: the subscribed users its target names
-(``{"users": ["alice"]}``), or with no names every subscribed user; either way only active
-users who may read alerts and whose own scope covers every alert in the message. The route says
-which alerts (sites, cameras, rules, hours, level), each user's scope who may see them: a site
-manager who subscribes a new phone needs no route edited, and no push names a camera its reader
-cannot open.
-
-A message is sent when every subscription's push service took it (2xx) or answered 404/410 (the
-subscription is gone and deleted); any other answer is a :class:`SendError`, and the outbox
-sends the whole message again later. The push's ``tag`` is the message key, so a browser shows
-a resent message in place of the first one, not beside it.
+The console's VAPID key (P-256, PEM, mode 0600) is made on first use beside its signing key;
+pages get its public key (:func:`public_key`) to subscribe. A ``webpush`` route reaches the
+subscribed users its target names (``{"users": [...]}``, or every subscribed user), and only
+active users who may read alerts and whose scope covers every alert in the message. A message is
+sent when every push service took it (2xx) or answered 404/410 (that subscription is deleted);
+anything else is a :class:`SendError` and the outbox sends it again. The push's ``tag`` is the
+message key, so a resent message replaces the first in the browser. Why: docs/design/webpush.md.
 """
 
 from __future__ import annotations
