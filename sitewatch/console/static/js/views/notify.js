@@ -82,7 +82,7 @@ function sentRow(ctx, n, reload) {
     { dataset: { state: n.state } },
     h("td", { text: fmtTime(n.sent_at || n.created_at, n.site_id ? siteZone(ctx, n.site_id) : undefined) }),
     h("td", { text: tv("notify.channel", n.channel) }),
-    h("td", { text: t("notify.level_n", { n: n.level }) }),
+    h("td", { text: n.level ? t("notify.level_n", { n: n.level }) : t("notify.report_row") }),
     h("td", { text: n.line, title: n.title }),
     h("td", { text: tv("notify.state", n.state), title: n.last_error || "" }),
     h("td", { class: "num", text: String(n.attempts) }),
