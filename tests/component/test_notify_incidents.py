@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -168,3 +169,32 @@ def test_a_reopened_incident_notifies_again(console: Console, rx: Receivers) -> 
     clock.advance(minutes=31)
     worker.tick()
     assert keys(rx) == ["safety", "safety", "pm"], "one more alert folds; then level 2 once"
+
+
+def test_a_route_that_asks_gets_n_more_lines_at_most_one_a_minute(
+    console: Console, rx: Receivers
+) -> None:
+    clock, worker = setup(console, rx)
+    with console.state.db.session() as s:
+        s.add(
+            NotifyRoute(
+                name="chatty", channel="wecom", level=1, sites=["*"], incident_updates=True,
+                target={"url": f"{rx.base}/wecom?key=chatty"},
+            )
+        )  # fmt: skip
+    for _ in range(10):  # an alert every 20 s for 200 s
+        ingest(console, clock)
+        worker.tick()
+        clock.advance(seconds=20)
+    clock.advance(seconds=60)
+    worker.tick()
+    assert keys(rx).count("safety") == 1, "a route that does not ask: one notification"
+    chatty = [r for r in rx.accepted if r.path.endswith("=chatty")]
+    assert 2 <= len(chatty) <= 1 + 4, "the first alert, then at most one line a minute"
+    gaps = [b.at - a.at for a, b in pairwise(chatty[1:])]
+    assert all(g >= 60 for g in gaps), gaps
+    with console.state.db.session() as s:
+        rows = s.scalars(select(Notification).where(Notification.dedupe_key.like("%:more:%")))
+        more = [(r.state, r.payload["alert"]["more"]) for r in rows]
+    assert {state for state, _ in more} == {"sent"} and sum(n for _, n in more) == 9, more
+    assert "同一事件又有" in chatty[-1].body["markdown"]["content"]

@@ -53,6 +53,11 @@ class RouteIn(BaseModel):
     language: Literal["zh-CN", "en"] = "zh-CN"
     rate_per_min: int = Field(20, ge=1, le=600, description="messages a minute (robots: 20)")
     enabled: bool = True
+    incident_updates: bool = Field(
+        False,
+        description='level 1: also a "N more" line (at most one a minute) as an incident it '
+        "was told of grows; off: one notification per incident (and its escalations)",
+    )
     reports: list[Literal["daily", "weekly"]] | None = Field(
         None,
         description="None: a route of alerts; daily and/or weekly: a route that gets its sites' "
@@ -94,6 +99,7 @@ class RouteOut(BaseModel):
     rate_per_min: int
     enabled: bool
     reports: list[str] | None
+    incident_updates: bool
     updated_at: datetime
 
 

@@ -6,7 +6,8 @@ An alert still ``new``, received within the lookback, not noticed yet: if its in
 reaches level 1: one notification per enabled level-1 alert route whose sites, cameras, rules
 and hours match it. Otherwise it is folded into the incident (a level-0 notice, nothing
 sent): ten alerts of one incident make one notification, and each escalation message says how
-many alerts the incident holds by then. A re-opened incident notifies again. A lead whose
+many alerts the incident holds by then; a route that asks for updates also gets a "N more"
+line, at most one a minute (:mod:`.updates`). A re-opened incident notifies again. A lead whose
 incident is still ``new`` (its state never left new: nobody acknowledged it) N minutes after
 reaching level L (L < 3) reaches L + 1 (1 site safety manager, 2 project manager, 3 the town's
 command centre), audited as ``escalate`` on the incident. An alert in no incident is its own
@@ -27,6 +28,7 @@ from sqlalchemy.orm import Session
 from sitewatch.console.domain import audit
 from sitewatch.console.notify.leads import current_lead, per_alert
 from sitewatch.console.notify.texts import alert_payload
+from sitewatch.console.notify.updates import count_update
 from sitewatch.console.permissions import Scope
 from sitewatch.console.store.models import (
     Alert,
@@ -169,12 +171,24 @@ def route_new_alerts(
             incident.state != "new" or incident.id in led or current_lead(s, incident)
         ):
             s.add(AlertNotice(alert_id=alert.id, level=0, at=now, routes=0))
+            if incident.state == "new" and (wanting := _wanting_updates(s, routes, alert, now)):
+                count_update(s, alert, incident, wanting, now)
             continue
         count += reach_level(s, alert, 1, routes, now, escalate_after_min, incident)
         if incident is not None:
             led.add(incident.id)
         s.flush()
     return count
+
+
+def _wanting_updates(
+    s: Session, routes: Sequence[NotifyRoute], alert: Alert, now: datetime
+) -> list[NotifyRoute]:
+    asking = [r for r in routes if r.incident_updates and r.enabled and r.level == 1]
+    if not asking:
+        return []
+    site = s.get(SiteRow, alert.site_id)
+    return [r for r in asking if matches(r, alert, site.timezone if site else None, now)]
 
 
 def escalate(s: Session, now: datetime, after: timedelta) -> int:

@@ -24,6 +24,7 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "digest": "[SiteWatch] {count} 条通知",
         "more": "另有 {count} 条将随后发送",
         "incident": "(同一事件共 {count} 条告警)",
+        "more_in_incident": "{site} / {camera} {rule}: 同一事件又有 {count} 条告警(共 {total} 条)",
         "test_title": "[SiteWatch] 测试消息",
         "test_text": "这是通知对象“{name}”的测试消息。发送人: {user}",
     },
@@ -34,6 +35,8 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "digest": "[SiteWatch] {count} notifications",
         "more": "{count} more follow",
         "incident": " (one incident of {count} alerts)",
+        "more_in_incident": "{site} / {camera} {rule}: {count} more alerts in the incident "
+        "({total} in all)",
         "test_title": "[SiteWatch] test message",
         "test_text": "A test message of the route {name!r}, sent by {user}.",
     },

@@ -337,6 +337,8 @@ class NotifyRoute(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     # None: an alert route; ["daily"], ["weekly"] or both: a report route (notify/schedule.py)
     reports: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    # a level-1 alert route: also a "N more" line (at most one a minute) as an incident grows
+    incident_updates: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
