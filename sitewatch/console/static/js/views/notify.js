@@ -24,7 +24,7 @@ import * as browserNotify from "../widgets/browser_notify.js";
  * RouteOut.
  * @typedef {{id: number, name: string, channel: string, target: Record<string, unknown>,
  *   level: number, sites: string[], rules: string[] | null, hours: string | null,
- *   enabled: boolean, reports: string[] | null}} Route
+ *   enabled: boolean, reports: string[] | null, incident_updates: boolean}} Route
  */
 
 const KINDS = ["alerts", "daily", "weekly", "daily+weekly"];
@@ -145,6 +145,7 @@ function routeForm(reload) {
   const level = h("select", { id: "nr-level" }, [1, 2, 3].map((n) => h("option", { value: String(n), text: t(`notify.level_${n}`) })));
   // a route of alerts, or of scheduled reports (the API's RouteIn.reports)
   const kind = h("select", { id: "nr-kind" }, KINDS.map((k) => h("option", { value: k, text: tv("notify.kind", k) })));
+  const updates = h("input", { id: "nr-updates", type: "checkbox" });
   const sites = h("input", { id: "nr-sites", value: "*" });
   const hours = h("input", { id: "nr-hours", placeholder: "07:00-19:00" });
   const message = h("span", { class: "error small", role: "alert" });
@@ -157,6 +158,7 @@ function routeForm(reload) {
     field("nr-secret", t("notify.secret"), secret),
     field("nr-kind", t("notify.kind_label"), kind),
     field("nr-level", t("notify.level"), level),
+    field("nr-updates", t("notify.updates"), updates),
     field("nr-sites", t("notify.sites"), sites),
     field("nr-hours", t("notify.hours"), hours),
     h("div", { class: "field buttons" }, h("button", { type: "submit", class: "primary", text: t("notify.add") }), message),
@@ -176,6 +178,7 @@ function routeForm(reload) {
       sites: sites.value.split(",").map((s) => s.trim()).filter(Boolean),
       hours: hours.value.trim() || null,
       reports: kind.value === "alerts" ? null : kind.value.split("+"),
+      incident_updates: kind.value === "alerts" && Number(level.value) === 1 && updates.checked,
     };
     try {
       await api("/api/notify/routes", { method: "POST", body });
