@@ -56,7 +56,9 @@ def console_at(settings: Settings) -> Generator[Console]:
         yield Console(settings, client)
 
 
-def seed_day(console: Console) -> None:
+def seed_day(
+    console: Console, reports: tuple[str, ...] = ("daily",), made: datetime = MADE
+) -> None:
     """Tue 1 Dec (Shanghai): gate 3 alerts a minute apart (one incident) and 2 more at 14:00
     (another), crane 2 smoking alerts at 10:00 (one); one the day before and one the day
     after, which the report leaves out."""
@@ -81,13 +83,13 @@ def seed_day(console: Console) -> None:
         s.add(
             NotifyRoute(
                 name="daily mail", channel="email", target={"to": ["boss@example.com"]},
-                sites=["north"], reports=["daily"], language="zh-CN", created_at=MADE,
+                sites=["north"], reports=list(reports), language="zh-CN", created_at=made,
             )
         )  # fmt: skip
         s.add(
             NotifyRoute(
                 name="daily robot", channel="wecom", target={"url": "http://127.0.0.1:1/wecom?key=r"},
-                sites=["north"], reports=["daily"], language="zh-CN", created_at=MADE,
+                sites=["north"], reports=list(reports), language="zh-CN", created_at=made,
             )
         )  # fmt: skip
 
@@ -174,3 +176,30 @@ def test_an_admin_makes_a_report_route(tmp_path: Path) -> None:
     r = admin.post("/api/notify/routes", json={**body, "reports": ["monthly"]})
     assert r.status_code == 422, r.text
     gen.close()
+
+
+def test_the_weekly_report_goes_after_monday_0800_with_last_week(
+    tmp_path: Path, smtp: tuple[MailBox, int]
+) -> None:
+    box, port = smtp
+    settings = make_settings(
+        tmp_path, notify_poll_s=0, smtp_host="127.0.0.1", smtp_port=port, smtp_security="none",
+    )  # fmt: skip
+    monday_0800 = datetime(2026, 12, 7, 0, 0, 5, tzinfo=UTC)  # Mon 7 Dec 08:00:05 Shanghai
+    clock = Clock(monday_0800 - timedelta(minutes=1))
+    console = next(gen := console_at(settings))
+    seed_day(console, ("weekly",), made=monday_0800 - timedelta(days=1))
+    worker = NotifyWorker(console.state.db, settings, now=clock)
+    worker.tick()
+    assert not box.mails, "Monday 07:59: not yet (and nothing for the week before the route)"
+    clock.advance(minutes=1)
+    worker.tick()
+    clock.advance(hours=30)  # Tuesday: still that week's, sent already
+    worker.tick()
+    gen.close()
+    assert len(box.mails) == 1 and "周报" in box.mails[0]["Subject"]
+    part = next(p for p in box.mails[0].iter_attachments() if p.get_filename())
+    assert part.get_filename() == "sitewatch-north-week-2026-11-30.xlsx"
+    workbook = load_workbook(io.BytesIO(part.get_content()))
+    summary = {row[0]: row[1] for row in workbook["summary"].iter_rows(values_only=True)}
+    assert summary[text("zh-CN", "report.total")] == 9, "Mon 30 Nov to Sun 6 Dec, local"
