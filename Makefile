@@ -87,7 +87,7 @@ test: lint typecheck jscheck suite
 # The shipped model (models/README.md): one long stage 1, two stage-2 runs from it, their
 # average (the 2026-11-22 model), then that average fine-tuned on every hard-hat photo
 # (neuhardhat too, training/finetune.py) and averaged half and half with its fine-tune
-# (WiSE-FT), its INT8 copy. The shipped model stopped the fine-tune after epoch 3 of 4. On a GPU: TRAIN_DEVICE=0
+# (WiSE-FT), its INT8 copy. On a GPU: TRAIN_DEVICE=0
 # TRAIN_WORKERS=5; on this 2-core CPU the first part takes about a day, the fine-tune about
 # 20 minutes an epoch.
 TRAIN_DEVICE ?= cpu
