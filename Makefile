@@ -32,7 +32,7 @@ help:
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "SiteWatch needs Python >= 3.11, found " + sys.version' 
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q --upgrade pip 'setuptools>=77'  # the venv's own 65 cannot read the SPDX license (wheel test)
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
