@@ -150,3 +150,15 @@ def test_the_last_admin_of_every_site_stays_one(console: Console) -> None:
     assert root.post("/api/users", json=_new("root2", "admin", ["*"])).status_code == 201
     r = root.patch("/api/users/root", json={"sites": ["north"]})
     assert r.status_code == 200 and r.json()["sites"] == ["north"]
+
+
+def test_a_site_id_off_the_contracts_pattern_is_refused_on_create_and_change(
+    console: Console,
+) -> None:
+    _world(console)
+    c = console.login("root")
+    r = c.post("/api/users", json=_new("odd", "manager", ["x!y"]))
+    assert r.status_code == 422 and "x!y" in r.text and "lower-case" in r.text, r.text
+    r = c.patch("/api/users/north.mgr", json={"sites": ["north", "South "]})
+    assert r.status_code == 422 and "South " in r.text, r.text
+    assert _users(c)["north.mgr"]["sites"] == ["north"]

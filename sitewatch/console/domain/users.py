@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from sitewatch.console.domain.security import hash_password
 from sitewatch.console.permissions import camera_scope_problem
 from sitewatch.console.store.models import ROLES, User, WebSession
+from sitewatch.contract.vocabulary import ID_RE
 
 ID_OK = "lower-case letters, digits, '-' or '_', or '*' for every site"
 
@@ -50,7 +51,11 @@ def create_user(
 
 
 def check_scope(sites: list[str], cameras: list[str] | None) -> None:
-    """UserError if ``cameras`` is no valid camera scope for a user of ``sites``."""
+    """UserError if a site id breaks the contract's id pattern (``*`` aside), or ``cameras`` is
+    no valid camera scope for a user of ``sites``."""
+    bad = [site for site in sites if site != "*" and not ID_RE.fullmatch(site)]
+    if bad:
+        raise UserError(f"site ids must be {ID_OK}; got {bad}: correct or remove them")
     problem = camera_scope_problem(sites, cameras)
     if problem is not None:
         raise UserError(problem)
