@@ -21,6 +21,7 @@ Capability = Literal[
     "evidence.read",  # view snapshots and clips
     "evidence.export",  # download the evidence package (zip with manifest)
     "cameras.read",  # cameras, their state and snapshots
+    "video.view",  # live view and playback of the cameras in one's scope
     "config.write",  # zones and thresholds sent to the edge
     "stats.read",  # statistics
     "reports.read",  # daily and weekly reports (xlsx, PDF)
@@ -32,6 +33,7 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
     "admin": frozenset(
         {
             "alerts.read",
+            "video.view",
             "alerts.workflow",
             "evidence.read",
             "evidence.export",
@@ -47,6 +49,7 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
     "manager": frozenset(
         {
             "alerts.read",
+            "video.view",
             "alerts.workflow",
             "evidence.read",
             "evidence.export",
@@ -57,10 +60,19 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
     ),
     # police: reads alerts and evidence, exports packages, changes nothing
     "police": frozenset(
-        {"alerts.read", "evidence.read", "evidence.export", "stats.read", "audit.read"}
+        {
+            "alerts.read",
+            "evidence.read",
+            "evidence.export",
+            "stats.read",
+            "audit.read",
+            "video.view",
+        }
     ),
     # operator: cameras, zones, thresholds; reads alerts to tune against false positives
-    "operator": frozenset({"alerts.read", "evidence.read", "cameras.read", "config.write"}),
+    "operator": frozenset(
+        {"alerts.read", "evidence.read", "cameras.read", "config.write", "video.view"}
+    ),
 }
 
 

@@ -30,6 +30,21 @@ class Settings(BaseSettings):
     evidence_dir: Path = Field(
         Path("data/evidence"), description="Directory for evidence files (snapshots, clips)."
     )
+    video_dir: Path = Field(
+        Path("data/video"),
+        description="Directory for video the edges upload: playback windows (a cache, pruned "
+        "oldest first to video_cache_gb) and range exports (kept like evidence).",
+    )
+    video_cache_gb: float = Field(
+        5.0, gt=0, le=100000, description="Most disk the playback cache may use, in GB."
+    )
+    edge_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^\s/]+(/[^\s]*)?$",
+        description="The console's address as the edges reach it (e.g. https://console.example:8443)"
+        ", where they POST live and recorded video; default: console_url, else "
+        "http://127.0.0.1 with the port the console listens on.",
+    )
     mqtt_host: str | None = Field(
         "localhost", description="MQTT broker the edges publish to; empty/None = no ingest."
     )

@@ -45,6 +45,8 @@ from sitewatch.contract.topics import (
     config_command,
     config_result,
     console_subscriptions,
+    recording_index,
+    video_command,
     edge_status,
     evidence,
     evidence_filter,
@@ -69,6 +71,11 @@ __all__ = [
     "ConfigCommand",
     "ConfigResult",
     "ContractError",
+    "MAX_VIDEO_RANGE_S",
+    "RecordedSpan",
+    "RecordingIndex",
+    "VideoCommand",
+    "VideoStream",
     "EdgeStats",
     "EdgeStatus",
     "EvidenceFile",
@@ -90,6 +97,8 @@ __all__ = [
     "last_will",
     "masked_url",
     "model_for",
+    "recording_index",
+    "video_command",
     "stats",
     "topic_table",
 ]
@@ -110,6 +119,12 @@ Label = Literal["helmet", "head", "person", "cigarette"]
 ZoneKind = Literal["helmet_required", "no_smoking", "smoking_area", "restricted", "mask"]
 EvidenceKind = Literal["snapshot", "snapshot_clean", "clip", "still", "still_annotated"]
 EvidenceType = Literal["image/jpeg", "video/mp4"]
+VideoStream = Literal["detect", "record"]
+"""A camera's two streams: ``detect`` (the sub-stream, the default for live view and the
+continuous recording) and ``record`` (the main stream; the same as ``detect`` when the camera
+has none)."""
+MAX_VIDEO_RANGE_S = 3600.0
+"""The longest range one :class:`VideoCommand` may ask for, in seconds."""
 MAX_EVIDENCE_FILES = 16
 """Evidence files one alert message may list (the edge makes at most five)."""
 
@@ -485,6 +500,85 @@ class ConfigResult(Message):
         return self
 
 
+class VideoCommand(Message):
+    """Console -> edge: stream one camera live, stop that, or send one recorded range, to the
+    console over HTTP(S) that the edge opens (no port opens at the site). Signed by the console.
+
+    ``live`` streams until ``expires_at`` unless renewed by another ``live`` of the same
+    ``request_id`` (the console renews while anyone watches); ``range`` is dropped when it
+    cannot start by ``expires_at``. How the edge uploads: docs/design/live-video.md.
+    """
+
+    schema_id: Literal["sitewatch.video_command/1"] = Field(
+        "sitewatch.video_command/1", alias="schema", description=SCHEMA_DOC
+    )
+    request_id: UUID = Field(description="The video session; every upload names it.")
+    site_id: Ident = Field(description="Site of the edge that should send the video.")
+    camera_id: Ident = Field(description="Camera whose video is wanted.")
+    action: Literal["live", "stop", "range"] = Field(
+        description="live: stream (or keep streaming) now; stop: end that stream; range: send "
+        "the recording from start to end."
+    )
+    stream: VideoStream = Field("detect", description="Which of the camera's streams.")
+    start: AwareDatetime | None = Field(None, description="range only: first moment wanted.")
+    end: AwareDatetime | None = Field(None, description="range only: last moment wanted.")
+    upload_url: str = Field(
+        pattern=r"^https?://[^\s]+$",
+        max_length=2000,
+        description="Where the edge POSTs the video of this session (http:// or https://).",
+    )
+    expires_at: AwareDatetime = Field(
+        description="live: stop streaming then unless renewed; range: drop it if not begun by then."
+    )
+    issued_by: str = Field(min_length=1, max_length=200, description="User who asked.")
+    issued_at: AwareDatetime = Field(description="When the console sent it.")
+
+    @model_validator(mode="after")
+    def _range_fields(self) -> VideoCommand:
+        if self.action != "range":
+            if self.start is not None or self.end is not None:
+                raise ValueError("start and end belong to action 'range' only")
+            return self
+        if self.start is None or self.end is None:
+            raise ValueError("action 'range' needs start and end")
+        length = (self.end - self.start).total_seconds()
+        if not 0 < length <= MAX_VIDEO_RANGE_S:
+            raise ValueError(
+                f"a range of more than 0 and at most {MAX_VIDEO_RANGE_S:g} s, got {length:g} s "
+                "from start to end: ask for shorter pieces"
+            )
+        return self
+
+
+class RecordedSpan(Strict):
+    """One stretch of continuous recording (gaps shorter than two segments are bridged)."""
+
+    start: AwareDatetime = Field(description="First recorded moment.")
+    end: AwareDatetime = Field(description="Last recorded moment.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RecordedSpan:
+        _ordered(self.start, self.end, "end")
+        return self
+
+
+class RecordingIndex(Message):
+    """Edge -> console, retained per camera and stream: what is recorded and can be played back."""
+
+    schema_id: Literal["sitewatch.recording_index/1"] = Field(
+        "sitewatch.recording_index/1", alias="schema", description=SCHEMA_DOC
+    )
+    site_id: Ident = Field(description="Site of the camera.")
+    camera_id: Ident = Field(description="Camera id.")
+    stream: VideoStream = Field(description="Which of the camera's streams is recorded.")
+    spans: list[RecordedSpan] = Field(
+        max_length=5000, description="Recorded stretches, oldest first, not overlapping."
+    )
+    size_bytes: Count = Field(description="Disk the recording of this stream uses, in bytes.")
+    keep_s: float = Field(ge=0.0, description="Retention set for this stream, in seconds.")
+    at: AwareDatetime = Field(description="When this index was written.")
+
+
 MESSAGES: tuple[type[Message], ...] = (
     AlertEvent,
     CameraStatus,
@@ -494,4 +588,6 @@ MESSAGES: tuple[type[Message], ...] = (
     ConfigCommand,
     CameraCommand,
     ConfigResult,
+    VideoCommand,
+    RecordingIndex,
 )

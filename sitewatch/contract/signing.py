@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -55,6 +55,52 @@ def verify(msg: Message, public_key: Ed25519PublicKey) -> bool:
         return False
     try:
         public_key.verify(base64.b64decode(text, validate=True), canonical(msg))
+    except (InvalidSignature, binascii.Error, ValueError):
+        return False
+    return True
+
+
+VIDEO_UPLOAD = "sitewatch.video_upload/1"
+"""First line of the text a video upload's signature covers (docs/design/live-video.md)."""
+VideoPart = Literal["init", "media", "range", "error"]
+
+
+def video_upload_text(
+    site_id: str,
+    request_id: str,
+    part: VideoPart,
+    seq: int,
+    time: float,
+    end: float | None,
+    sent: float,
+    body: bytes,
+) -> bytes:
+    """The bytes the ``X-SiteWatch-Signature`` of a video upload covers: the upload's headers
+    and the SHA-256 of its body, one per line. Times are Unix seconds as the headers carry
+    them (``repr`` of the float), ``end`` empty but for a ``range`` part."""
+    lines = [
+        VIDEO_UPLOAD,
+        site_id,
+        request_id,
+        part,
+        str(seq),
+        repr(float(time)),
+        "" if end is None else repr(float(end)),
+        repr(float(sent)),
+        hashlib.sha256(body).hexdigest(),
+    ]
+    return "\n".join(lines).encode()
+
+
+def sign_bytes(text: bytes, key: Ed25519PrivateKey) -> str:
+    """Base64 Ed25519 signature of ``key`` over ``text``."""
+    return base64.b64encode(key.sign(text)).decode()
+
+
+def verify_bytes(text: bytes, signature: str, public_key: Ed25519PublicKey) -> bool:
+    """Whether ``signature`` (base64) is ``public_key``'s over ``text``; False when malformed."""
+    try:
+        public_key.verify(base64.b64decode(signature, validate=True), text)
     except (InvalidSignature, binascii.Error, ValueError):
         return False
     return True

@@ -71,6 +71,17 @@ def config_result(prefix: str, site: str) -> str:
     return f"{_site(prefix, site)}/config/result"
 
 
+def video_command(prefix: str, site: str) -> str:
+    """VideoCommand from the console to the edge of ``site`` (live view, playback ranges)."""
+    return f"{_site(prefix, site)}/video/command"
+
+
+def recording_index(prefix: str, site: str, camera: str) -> str:
+    """Retained RecordingIndex of one camera (both streams' indexes share the topic's camera;
+    the message says which stream)."""
+    return f"{_site(prefix, site)}/cameras/{_level(camera, 'camera id')}/recordings"
+
+
 def evidence(prefix: str, site: str, alert_id: str, name: str) -> str:
     """One evidence file of an alert: the payload is the file's bytes, checked by the console
     against the SHA-256 in the alert's ``evidence`` list. Published through the outbox before
@@ -126,6 +137,16 @@ def topic_table(
         ),
         TopicSpec(
             config_result(prefix, site), "sitewatch.config_result/1", False, 1, EDGE_TO_CONSOLE
+        ),
+        TopicSpec(
+            video_command(prefix, site), "sitewatch.video_command/1", False, 1, CONSOLE_TO_EDGE
+        ),
+        TopicSpec(
+            recording_index(prefix, site, camera),
+            "sitewatch.recording_index/1",
+            True,
+            1,
+            EDGE_TO_CONSOLE,
         ),
     )
 
