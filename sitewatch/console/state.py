@@ -12,7 +12,7 @@ from sitewatch.console.domain.security import LoginLimiter
 from sitewatch.console.events import EventHub
 from sitewatch.console.settings import Settings
 from sitewatch.console.store.db import Database
-from sitewatch.contract.messages import Command
+from sitewatch.contract.messages import Command, VideoCommand
 
 
 class IngestHandle(Protocol):
@@ -31,6 +31,9 @@ class IngestHandle(Protocol):
     def evidence_evicted(self) -> int: ...
     def send_config(self, command: Command) -> None:
         """Publish a config or camera command to its site's edge (QoS 1); raises if offline."""
+
+    def send_video(self, command: VideoCommand) -> None:
+        """Publish a video command to its site's edge (QoS 1); raises if offline."""
 
 
 @dataclass

@@ -200,7 +200,19 @@ class Ingest:
                 f"the console is not connected to the MQTT broker {self._where}: the change "
                 "was not sent; check the broker (SITEWATCH_MQTT_HOST/PORT) and try again"
             )
-        topic = m.config_command(self.prefix, command.site_id)
+        self._send(m.config_command(self.prefix, command.site_id), command)
+
+    def send_video(self, command: m.VideoCommand) -> None:
+        """Publish a video command (live view, playback range) to its site's edge (QoS 1);
+        :class:`IngestNotConnected` if the broker is not connected (nothing is sent then)."""
+        if not self.connected:
+            raise IngestNotConnected(
+                f"the console is not connected to the MQTT broker {self._where}: the video "
+                "request was not sent; check the broker (SITEWATCH_MQTT_HOST/PORT) and try again"
+            )
+        self._send(m.video_command(self.prefix, command.site_id), command)
+
+    def _send(self, topic: str, command: m.Message) -> None:
         # once taken, the client keeps the QoS 1 message and re-sends it after a reconnect
         if self._client.publish(topic, m.encode(command), qos=1).abandoned:
             raise IngestNotConnected(

@@ -41,3 +41,7 @@ ROUTERS += [reports.router]
 from sitewatch.console.api.routes import push  # noqa: E402
 
 ROUTERS += [push.router]
+
+from sitewatch.console.api.routes import video_live, video_playback  # noqa: E402
+
+ROUTERS += [video_live.router, video_playback.router]
