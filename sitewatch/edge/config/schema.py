@@ -432,6 +432,26 @@ class TrustConfig(Strict):
     )
 
 
+class VideoConfig(Strict):
+    """Live view and playback: video the edge POSTs to the console when a signed command asks
+    (docs/design/live-video.md)."""
+
+    max_live: int = Field(
+        4,
+        ge=0,
+        le=64,
+        description="Most live streams at once (each one ffmpeg copying a camera stream and "
+        "its upload); one more is answered 'busy'. 0 = no live view from this edge.",
+    )
+    upload_timeout_s: float = Field(
+        10.0,
+        gt=0.0,
+        le=300.0,
+        description="Seconds to wait for the console to connect, take a part and answer; a live "
+        "fragment not answered in time is dropped, a range is retried.",
+    )
+
+
 class DefaultsConfig(Strict):
     """Site-wide defaults merged into every camera (a camera's own values win)."""
 
@@ -521,6 +541,9 @@ class SiteConfig(Strict):
         default_factory=dict,  # validated like a given section: key_file is resolved
         validate_default=True,
         description="Signing keys: the edge's own and the console's public key.",
+    )
+    video: VideoConfig = Field(
+        default_factory=VideoConfig, description="Live view and playback uploads."
     )
     cameras: list[CameraSettings] = Field(min_length=1, description="The site's cameras.")
 
