@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -405,3 +406,50 @@ class PushSubscription(Base):
     auth: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class RecordingIndexRow(Base):
+    """The latest RecordingIndex of one camera's stream as its edge published it (a newer
+    ``at`` replaces it, an older one is ignored). ``spans``: ``[[start, end], ...]`` in Unix
+    seconds, oldest first; ``keep_s``: the stream's retention in seconds."""
+
+    __tablename__ = "recording_indexes"
+    site_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    camera_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    stream: Mapped[str] = mapped_column(String(8), primary_key=True)
+    spans: Mapped[list[list[float]]] = mapped_column(JSON)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    keep_s: Mapped[float] = mapped_column(Float)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)  # when the edge wrote it
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class VideoExport(Base):
+    """A recorded range a user asked to keep as evidence (sitewatch/console/video/exports.py).
+
+    ``state``: pending until the edge's upload is stored (``ready``: ``path``, ``sha256`` and
+    ``size_bytes`` computed by the console from the file, ``actual_start``/``actual_end`` the
+    wall clock of its first and last frame) or it failed (``error_code``, ``error``: why). An
+    export naming ``alert_id`` goes into that alert's police package."""
+
+    __tablename__ = "video_exports"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(40))
+    camera_id: Mapped[str] = mapped_column(String(40))
+    stream: Mapped[str] = mapped_column(String(8))
+    start: Mapped[datetime] = mapped_column(UTCDateTime)
+    end: Mapped[datetime] = mapped_column(UTCDateTime)
+    alert_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    state: Mapped[str] = mapped_column(String(8), default="pending")
+    requested_by: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    request_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    actual_start: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    actual_end: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    path: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    error_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    __table_args__ = (Index("ix_video_exports_site_camera", "site_id", "camera_id"),)
