@@ -90,6 +90,19 @@ CODES: Final[Mapping[str, str]] = {
     "report.bad_day": "Date {day} is outside the days reports cover.",
     "report.pdf_unavailable": "The PDF cannot be made: ask for xlsx.",
     "snapshot.none": "Camera {camera} has sent no snapshot yet.",
+    # live view, playback and range exports (docs/design/live-video.md)
+    "video.edge_offline": "The edge of site {site} is offline: try again when it is back.",
+    "video.camera_offline": "Camera {camera} is offline: {error}",
+    "video.not_recorded": "Camera {camera} has no recording of that time (never, or deleted).",
+    "video.busy": "The edge of site {site} is sending as much video as it may: try later.",
+    "video.timeout": "The edge of site {site} sent no video in {seconds} s: try again.",
+    "video.failed": "The edge could not cut that video: {reason}",
+    "video.broker_down": "The console is not connected to the MQTT broker: try again later.",
+    "video.range_invalid": "Not a range to export: {problem}",
+    "video.export_not_found": "No video export {export}.",
+    "video.export_not_ready": "Video export {export} is {state}, not ready.",
+    "video.cache_gone": "That video window is no longer cached: ask for it again.",
+    "video.alert_mismatch": "Alert {alert} is not of camera {camera} at site {site}.",
 }
 
 
