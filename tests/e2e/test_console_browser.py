@@ -123,6 +123,7 @@ def test_alert_from_mqtt_shows_live_is_acknowledged_clip_plays_and_police_export
         context = browser.new_context(accept_downloads=True)
         page, errors = open_page(context)
         login(page, served.url, "li.wei")
+        page.goto(f"{served.url}/#/alerts")  # incidents are the page after login
         page.wait_for_selector("#feed-summary:not(:empty)")
         assert _rows(page) == 0
 
@@ -334,7 +335,7 @@ def test_manager_page_in_chinese(browser: Any, served: Served) -> None:
     assert page.inner_text("nav.main a[data-path=alerts]") == "告警"
     assert page.inner_text("nav.main a[data-path=cameras]") == "摄像头"
     assert page.inner_text("#logout") == "退出登录"
-    assert "告警" in page.inner_text("main h1")
+    assert page.inner_text("main h1") == "事件"  # incidents: the page after login
     # the choice is per user and kept on the server
     page.select_option("#language", "en")
     page.wait_for_selector("nav.main a[data-path=alerts]:text-is('Alerts')")
@@ -358,6 +359,7 @@ def test_feed_catches_up_on_what_it_missed_while_the_live_stream_was_down(
         context = browser.new_context()
         page, errors = open_page(context)
         login(page, proxy.url, "chen.jie")
+        page.goto(f"{proxy.url}/#/alerts")  # incidents are the page after login
         page.wait_for_selector("#feed-summary:not(:empty)")
         proxy.cut()  # the network between the control room and the console goes
         page.wait_for_selector("body[data-live=reconnecting]")
@@ -393,6 +395,7 @@ def test_feed_announces_an_alert_that_lands_below_the_screen(
         context = browser.new_context(viewport={"width": 1280, "height": 330})  # a short window
         page, errors = open_page(context)
         login(page, served.url, "qian.li")
+        page.goto(f"{served.url}/#/alerts")  # incidents are the page after login
         page.wait_for_selector("#feed-summary:not(:empty)")
         assert page.locator("#feed-new").is_hidden()
         alert_id = uuid.uuid4()

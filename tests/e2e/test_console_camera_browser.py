@@ -48,6 +48,15 @@ def edge_fixture(tmp_path: Path, mqtt: Mosquitto, served: Served) -> Iterator[Co
         edge.close()
 
 
+def _answered(page: Any, action: str) -> None:
+    """Wait for the edge's answer to the editor's ``action`` and require "applied"; on a
+    refusal the failure says the edge's reason. 60 s: a loaded CI box starts cameras slowly."""
+    status = page.locator(f"#camera-status[data-action={action}]:not([data-status=pending])")
+    status.wait_for(timeout=60_000)
+    said = status.get_attribute("data-status"), status.inner_text()
+    assert said[0] == "applied", f"the edge did not apply the camera {action}: {said}"
+
+
 def test_the_lost_change_warning_and_the_camera_editor(
     browser: Any, served: Served, edge: ConfigEdge
 ) -> None:
@@ -97,7 +106,7 @@ def test_the_lost_change_warning_and_the_camera_editor(
     page.fill("#camera-name", "堆场")
     page.fill("#camera-detect", edge.rtsp.url("yard"))
     page.click("#camera-save")
-    page.locator("#camera-status[data-action=add][data-status=applied]").wait_for(timeout=30_000)
+    _answered(page, "add")
     page.goto(f"{served.url}/#/cameras")
     yard = page.locator(f"article[data-camera='{SITE}/cam-yard'][data-state=online]")
     yard.wait_for(timeout=60_000)
@@ -109,12 +118,12 @@ def test_the_lost_change_warning_and_the_camera_editor(
     )
     page.fill("#camera-fps", "1")
     page.click("#camera-save")
-    page.locator("#camera-status[data-action=edit][data-status=applied]").wait_for(timeout=30_000)
+    _answered(page, "edit")
     assert edge.worker.worker.cameras["cam-yard"].config.detect_fps == 1
 
     page.once("dialog", lambda dialog: dialog.accept())
     page.click("#camera-remove")
-    page.locator("#camera-status[data-action=remove][data-status=applied]").wait_for(timeout=30_000)
+    _answered(page, "remove")
     assert "cam-yard" not in edge.worker.worker.cameras
     page.goto(f"{served.url}/#/cameras")
     page.locator(f"article[data-camera='{SITE}/{CAMERA}']").wait_for()

@@ -58,8 +58,10 @@ def test_a_repeated_violation_is_one_incident_and_a_bulk_acknowledge_covers_ever
     context = browser.new_context()
     page, errors = open_page(context)
     login(page, served.url, "inc.manager")
-    page.click("nav.main a[data-path=incidents]")
+    # incidents are the page after login, first in the navigation, and the site badges open them
     row = page.wait_for_selector(f"#incident-rows tr[data-id='{gate_incident}'][data-count='5']")
+    assert page.locator("nav.main a").first.get_attribute("data-path") == "incidents"
+    assert page.locator("nav.main a[data-path=incidents]").get_attribute("aria-current") == "page"
     assert "5 alerts" in row.inner_text() and "5 not acknowledged" in row.inner_text()
     assert page.locator("#incident-rows tr.incident-row").count() == 2
     row.query_selector("button.open-alerts").click()
@@ -85,6 +87,12 @@ def test_a_repeated_violation_is_one_incident_and_a_bulk_acknowledge_covers_ever
     page.wait_for_selector("#kpi-incidents:text-is('2')")
     acknowledged = page.inner_text("#stats-states tr[data-state=acknowledged]").split()
     assert acknowledged[-2:] == ["7", "2"], acknowledged  # 7 alerts, 2 incidents
+    page.click(f".site-badge[data-site='{SITE}']")  # a site's badge: its incidents only
+    page.wait_for_selector(f"#incidents-scope, #incident-rows tr[data-id='{gate_incident}']")
+    assert page.locator("#incidents-scope").count() == 1
+    page.click("#incidents-scope a")  # back to every site
+    page.wait_for_selector(f"#incident-rows tr[data-id='{gate_incident}']")
+    assert page.locator("#incidents-scope").count() == 0
     context.close()
     assert errors == [], "the manager's page logged script errors"
 

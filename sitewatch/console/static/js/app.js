@@ -27,8 +27,9 @@ import * as cameraEditor from "./views/camera_editor.js";
 // Navigation entries, shown only to roles with the capability.
 /** @type {(View & {label: string})[]} */
 const VIEWS = [
-  { path: "alerts", cap: "alerts.read", module: feed, label: "nav.alerts" },
+  // incidents first: the page after login and the brand link (a flood of alerts is one row each)
   { path: "incidents", cap: "alerts.read", module: incidents, label: "nav.incidents" },
+  { path: "alerts", cap: "alerts.read", module: feed, label: "nav.alerts" },
   { path: "cameras", cap: "cameras.read", module: cameras, label: "nav.cameras" },
   { path: "stats", cap: "stats.read", module: stats, label: "nav.stats" },
   { path: "zones", cap: "config.write", module: zones, label: "nav.zones" },
@@ -159,7 +160,7 @@ function renderBadges() {
       "a",
       {
         class: ["site-badge", site.open_alerts > 0 && "has-open"],
-        href: `#/alerts?site=${encodeURIComponent(site.id)}`,
+        href: `#/incidents?site=${encodeURIComponent(site.id)}`,
         title: t("badge.title", { site: site.name || site.id, n: site.open_alerts, edge: t(`edge.${site.edge_state}`) }),
         dataset: { site: site.id, open: String(site.open_alerts), edge: site.edge_state },
       },

@@ -25,6 +25,7 @@ const BULK = ["acknowledge", "resolve", "false_positive"];
  * @property {Set<string>} chosen
  * @property {Set<string>} opened incident ids whose alerts are shown
  * @property {boolean} closed whether closed incidents are listed instead of open ones
+ * @property {{site?: string, camera?: string}} only the site and camera of "#/incidents?site=&camera="
  * @property {number} generation
  * @property {HTMLTableSectionElement} tbody
  * @property {HTMLElement} summary
@@ -83,12 +84,21 @@ function rows(view, ctx, i) {
 }
 
 /**
+ * Whether the incident belongs to the site and camera the page is limited to.
+ * @param {View} view
+ * @param {Incident} i
+ */
+function matches(view, i) {
+  return (!view.only.site || i.site_id === view.only.site) && (!view.only.camera || i.camera_id === view.only.camera);
+}
+
+/**
  * @param {View} view
  * @param {Ctx} ctx
  */
 function paint(view, ctx) {
   const list = [...view.items.values()]
-    .filter((i) => OPEN_STATES.includes(i.state) !== view.closed)
+    .filter((i) => OPEN_STATES.includes(i.state) !== view.closed && matches(view, i))
     .sort((a, b) => Date.parse(a.first_at) - Date.parse(b.first_at) || a.id.localeCompare(b.id));
   fill(view.tbody, list.map((i) => rows(view, ctx, i)));
   view.summary.textContent = list.length ? t("incidents.count", { n: list.length }) : t("incidents.none");
@@ -104,7 +114,7 @@ async function load(view, ctx, root) {
   try {
     const state = view.closed ? [...CLOSED_STATES] : [...OPEN_STATES];
     /** @type {{items: Incident[]}} */
-    const page = await api("/api/incidents", { params: { state, limit: 500 } });
+    const page = await api("/api/incidents", { params: { state, limit: 500, ...view.only } });
     if (mine !== view.generation) return;
     view.items = new Map(page.items.map((i) => [i.id, i]));
     view.error.textContent = "";
@@ -141,13 +151,17 @@ async function bulk(view, ctx, root, action) {
 }
 
 /** @type {import("../core/types.js").Mount} */
-export function mount(root, ctx) {
+export function mount(root, ctx, _parts, params) {
   /** @type {View} */
   const view = {
     items: new Map(),
     chosen: new Set(),
     opened: new Set(),
     closed: false,
+    only: {
+      ...(params.get("site") ? { site: String(params.get("site")) } : {}),
+      ...(params.get("camera") ? { camera: String(params.get("camera")) } : {}),
+    },
     generation: 0,
     tbody: h("tbody", { id: "incident-rows" }),
     summary: h("p", { class: "summary", id: "incidents-summary", role: "status" }),
@@ -168,6 +182,13 @@ export function mount(root, ctx) {
     root,
     h("h1", { text: t("incidents.title") }),
     h("p", { class: "muted", text: t("incidents.hint") }),
+    view.only.site &&
+      h(
+        "p",
+        { class: "scope", id: "incidents-scope" },
+        `${t("feed.where")}: ${ctx.sites.find((s) => s.id === view.only.site)?.name || view.only.site}${view.only.camera ? ` / ${view.only.camera}` : ""} · `,
+        h("a", { href: "#/incidents", text: t("filter.reset") }),
+      ),
     h("label", {}, closed, " ", t("incidents.show_closed")),
     actions,
     view.result,
