@@ -90,6 +90,9 @@ CODES: Final[Mapping[str, str]] = {
     "report.bad_day": "Date {day} is outside the days reports cover.",
     "report.pdf_unavailable": "The PDF cannot be made: ask for xlsx.",
     "snapshot.none": "Camera {camera} has sent no snapshot yet.",
+    # the edge's video uploads (docs/design/live-video.md, "Uploads")
+    "video.upload_refused": "Video upload refused: {reason}",
+    "video.session_over": "Video session {request} is over: stop sending.",
     # live view, playback and range exports (docs/design/live-video.md)
     "video.edge_offline": "The edge of site {site} is offline: try again when it is back.",
     "video.camera_offline": "Camera {camera} is offline: {error}",
