@@ -1,4 +1,4 @@
-"""The record stream of a camera as a ring of short MPEG-TS segments, cut by stream copy.
+"""A camera stream recorded as short MPEG-TS segments, by stream copy.
 
 :class:`SegmentRecorder` runs one ``ffmpeg`` per camera that reads the record URL and writes
 ``<run>-000001.ts``, ... by stream copy (``-f segment``, video only), plus ``<run>.csv``: the
@@ -6,49 +6,40 @@ segment muxer's list of *complete* segments with their start and end in stream t
 restarted forever with a capped backoff; a watchdog kills one that closes no segment for
 ``stall_s`` (a frozen camera that keeps its TCP connection open).
 
-:class:`SegmentRing` indexes the complete segments of one camera with wall-clock times taken
-from the file system (a segment's mtime is the wall time of its end), never from a camera
-clock. The ring prunes by age and by a disk budget but never deletes a segment pinned by an
-open alert. Why mtimes: docs/design/video.md.
+:class:`SegmentRing` (``sitewatch.edge.video.ring``, re-exported here) indexes the complete
+segments with wall-clock times from the file system and prunes them, never a held one.
 """
 
 from __future__ import annotations
 
-import csv
 import logging
 import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
 from sitewatch.edge.video.redact import redact_text, redact_url
+from sitewatch.edge.video.ring import LIST_SPAN_S, Pin, Segment, SegmentRing, plan_prune
 
 log = logging.getLogger(__name__)
 
 RecorderState = Literal["stopped", "starting", "recording", "backoff"]
 HEALTHY_RUN_S = 60.0
-MAX_SEGMENT_S = 120.0
-LIST_SETTLE_S = 0.25
-"""A list younger than this may name a segment ffmpeg has not closed yet (its mtime is early)."""
-
-
-@dataclass(frozen=True)
-class Segment:
-    """One complete segment: wall-clock ``start`` (epoch seconds), ``duration`` in seconds."""
-
-    path: Path
-    start: float
-    duration: float
-    size: int
-
-    @property
-    def end(self) -> float:
-        return self.start + self.duration
+__all__ = [
+    "Pin",
+    "RecorderStatus",
+    "Segment",
+    "SegmentRecorder",
+    "SegmentRing",
+    "input_args",
+    "next_backoff",
+    "plan_prune",
+    "record_command",
+]
 
 
 _FFLAGS = "+genpts+discardcorrupt"
@@ -117,7 +108,8 @@ class SegmentRecorder:
         input_args(url)  # fail fast on an unsupported URL
         self.url, self.directory, self.segment_s = url, directory, segment_s
         self.ffmpeg = ffmpeg
-        self.list_size = int(keep_s / segment_s) + 10  # the list outlives the ring's window
+        # the list outlives the ring's refreshes; older segments are indexed by their mtimes
+        self.list_size = int(min(keep_s, LIST_SPAN_S) / segment_s) + 10
         # ffmpeg writes a segment file in one go when it closes: allow the longest segment
         # (a GOP longer than segment_s makes them longer) before calling the stream stalled
         self.stall_s = stall_s if stall_s is not None else max(20.0, 5 * segment_s)
@@ -223,154 +215,3 @@ def _drain(proc: subprocess.Popen[bytes], tail: deque[str]) -> None:
 def _newest_mtime(directory: Path, run_id: str) -> float | None:
     times = [p.stat().st_mtime for p in directory.glob(f"{run_id}-*.ts")]
     return max(times) if times else None
-
-
-@dataclass(frozen=True)
-class Pin:
-    alert_id: str
-    start: float
-    end: float
-
-
-def plan_prune(
-    segments: Sequence[Segment], pins: Sequence[Pin], now: float, keep_s: float, max_bytes: int
-) -> list[Segment]:
-    """Segments to delete: those ended more than ``keep_s`` ago, then the oldest until the rest
-    fit in ``max_bytes``; never one that overlaps a pin."""
-
-    def pinned(seg: Segment) -> bool:
-        return any(seg.start < p.end and seg.end > p.start for p in pins)
-
-    ordered = sorted(segments, key=lambda s: s.start)
-    doomed = [s for s in ordered if s.end < now - keep_s and not pinned(s)]
-    total = sum(s.size for s in ordered) - sum(s.size for s in doomed)
-    for seg in ordered:
-        if total <= max_bytes:
-            break
-        if seg not in doomed and not pinned(seg):
-            doomed.append(seg)
-            total -= seg.size
-    return doomed
-
-
-class SegmentRing:
-    """The complete segments of one camera's recorder directory, with pins and pruning."""
-
-    def __init__(self, directory: Path, keep_s: float = 60.0, max_bytes: int = 2 * 10**9) -> None:
-        self.directory, self.keep_s, self.max_bytes = directory, keep_s, max_bytes
-        self._index: dict[str, Segment] = {}
-        self._pins: dict[str, Pin] = {}
-        self._bad: set[str] = set()  # listed with an impossible duration; pruned as orphans
-        self._closed: dict[str, float] = {}  # segment name -> mtime (when the next one began)
-        self._lock = threading.Lock()
-
-    def refresh(self) -> list[Segment]:
-        """Index segments newly listed by the recorder; forget deleted ones; all, oldest first."""
-        with self._lock:
-            for listing in self.directory.glob("*.csv"):
-                rows = _read_list(listing)
-                if rows and time.time() - listing.stat().st_mtime < LIST_SETTLE_S:
-                    rows = rows[:-1]  # ffmpeg may still be flushing the newest listed segment
-                for name, s, e in rows:
-                    path = self.directory / name
-                    if name in self._index or name in self._bad or not path.is_file():
-                        continue
-                    duration = e - s
-                    if not 0.0 < duration <= MAX_SEGMENT_S:  # timestamps jumped (camera reset)
-                        log.warning("ring %s: ignoring %s, listed as %.1f s", listing, name, e - s)
-                        self._bad.add(name)
-                        continue
-                    st = path.stat()
-                    start = self._closed.get(_previous(name), st.st_mtime - duration)
-                    self._index[name] = Segment(path, start, duration, st.st_size)
-                    self._closed[name] = st.st_mtime
-            for name in [n for n, seg in self._index.items() if not seg.path.exists()]:
-                del self._index[name]
-            self._closed = {n: t for n, t in self._closed.items() if n in self._index}
-            return sorted(self._index.values(), key=lambda seg: seg.start)
-
-    def segments(self) -> list[Segment]:
-        with self._lock:
-            return sorted(self._index.values(), key=lambda seg: seg.start)
-
-    def covered_until(self) -> float | None:
-        """Wall time up to which video is recorded (end of the newest complete segment)."""
-        segs = self.refresh()
-        return max(s.end for s in segs) if segs else None
-
-    def bytes_per_hour(self) -> float:
-        """Observed recording rate; 0 while nothing is recorded."""
-        segs = self.refresh()
-        seconds = sum(s.duration for s in segs)
-        return sum(s.size for s in segs) / seconds * 3600.0 if seconds > 0 else 0.0
-
-    def pin(self, alert_id: str, start: float, end: float) -> None:
-        """Keep every segment overlapping [start, end] until :meth:`unpin` (the clip is cut)."""
-        with self._lock:
-            self._pins[alert_id] = Pin(alert_id, start, end)
-
-    def unpin(self, alert_id: str) -> None:
-        with self._lock:
-            self._pins.pop(alert_id, None)
-
-    def is_pinned(self, seg: Segment) -> bool:
-        with self._lock:
-            return any(seg.start < p.end and seg.end > p.start for p in self._pins.values())
-
-    def delete(self, seg: Segment) -> None:
-        """Delete one segment (the disk manager's emergency path); refuses a pinned one."""
-        if self.is_pinned(seg):
-            raise ValueError(f"segment {seg.path.name} is pinned by an open alert; not deleting")
-        seg.path.unlink(missing_ok=True)
-        with self._lock:
-            self._index.pop(seg.path.name, None)
-
-    def prune(self, now: float | None = None) -> list[Segment]:
-        """Apply :func:`plan_prune`; also delete stale unlisted files and finished lists."""
-        now = time.time() if now is None else now
-        segs = self.refresh()
-        with self._lock:
-            doomed = plan_prune(segs, list(self._pins.values()), now, self.keep_s, self.max_bytes)
-            for seg in doomed:
-                seg.path.unlink(missing_ok=True)
-                self._index.pop(seg.path.name, None)
-            known = set(self._index)
-        young = [s for s in doomed if s.end >= now - self.keep_s]
-        if young:
-            log.warning(
-                "ring %s over its %d-byte budget: deleted %d segments younger than %.0f s",
-                self.directory, self.max_bytes, len(young), self.keep_s,
-            )  # fmt: skip
-        for path in [*self.directory.glob("*.ts"), *self.directory.glob("*.csv")]:
-            # a killed ffmpeg leaves an unlisted last segment; an ended run leaves its list
-            try:
-                stale = path.stat().st_mtime < now - self.keep_s
-            except FileNotFoundError:
-                continue
-            if stale and path.name not in known and not self._listed_alive(path, known):
-                path.unlink(missing_ok=True)
-        return doomed
-
-    def _listed_alive(self, path: Path, known: set[str]) -> bool:
-        return path.suffix == ".csv" and any(name in known for name, _, _ in _read_list(path))
-
-
-def _previous(name: str) -> str:
-    """``r1-000007.ts`` -> ``r1-000006.ts``: the segment before it in the same ffmpeg run."""
-    run, _, number = name.removesuffix(".ts").rpartition("-")
-    return f"{run}-{int(number) - 1:06d}.ts" if number.isdigit() else ""
-
-
-def _read_list(path: Path) -> list[tuple[str, float, float]]:
-    """Rows ``name,start,end`` of a segment list (rewritten atomically by ffmpeg)."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        return []
-    rows = []
-    for row in csv.reader(text.splitlines()):
-        try:
-            rows.append((row[0], float(row[1]), float(row[2])))
-        except (IndexError, ValueError):
-            log.warning("segment list %s: skipping malformed row %r", path, row)
-    return rows
