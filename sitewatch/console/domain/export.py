@@ -7,7 +7,10 @@ response), ``messages.json`` (every message as the edge sent it, with its signat
 ``manifest.json`` (SHA-256 and size of every file, who exported, when), ``manifest.sha256``
 and ``manifest.json.sig`` (the console's Ed25519 signature). Evidence that has not arrived or
 was deleted is listed under ``missing``; a file whose bytes no longer match refuses the export.
-``sitewatch verify`` (:mod:`sitewatch.console.domain.verify_package`) checks it all offline.
+``video/<export id>.mp4`` holds every ready range export made from the alert (issue 15: the
+SHA-256 the console computed when the edge uploaded it; the manifest lists camera, stream and
+range). ``sitewatch verify`` (:mod:`sitewatch.console.domain.verify_package`) checks it all
+offline.
 Layout and why: docs/design/police-package.md.
 """
 
@@ -19,6 +22,7 @@ import io
 import json
 import zipfile
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -27,7 +31,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sitewatch.console.domain.audit import VIEW_WINDOW, alert_trail
-from sitewatch.console.domain.custody import EvidenceUnavailable, verified_file
+from sitewatch.console.domain.custody import (
+    EvidenceUnavailable,
+    Tampered,
+    sha256_file,
+    verified_file,
+)
 from sitewatch.console.domain.queries import alert_rows, evidence_url
 from sitewatch.console.settings import Settings
 from sitewatch.console.store.models import (
@@ -36,6 +45,7 @@ from sitewatch.console.store.models import (
     AuditEntry,
     BrokerAccount,
     Evidence,
+    VideoExport,
 )
 from sitewatch.contract.signing import fingerprint, public_key_text
 
@@ -50,6 +60,7 @@ TIMELINE_FIELDS = ("seq", "event", "score", "box", "last_seen_at", "sent_at", "r
 ACTION_FIELDS = ("at", "username", "action", "from_state", "to_state", "assignee", "note")
 EVIDENCE_FIELDS = ("name", "kind", "sha256", "size_bytes", "content_type", "duration_s", "status")
 EVIDENCE_DIR = "evidence"
+VIDEO_DIR = "video"
 SIGNATURE_FILE = "manifest.json.sig"
 COMPRESSED_KINDS = frozenset({"image/jpeg", "image/png", "video/mp4", "video/webm"})
 CUSTODY_ABOUT = (
@@ -142,6 +153,20 @@ def build_package(
                 }
             )
 
+        for vx in video_exports(s, alert):
+            name = f"{VIDEO_DIR}/{vx.id}.mp4"
+            try:
+                data = verified_video(vx).read_bytes()
+            except EvidenceUnavailable as exc:
+                if exc.status == 409:
+                    raise
+                missing.append({"name": name, "kind": "video_export", "status": str(exc)})
+                continue
+            put(name, data, compress=False)
+            if hashes[name] != vx.sha256:  # changed between the check and the read
+                raise EvidenceUnavailable(409, f"video export {vx.id} changed while exporting")
+            files.append({"name": name, **video_entry(vx), "size_bytes": len(data)})
+
         def put_record(name: str, kind: str, obj: dict[str, Any]) -> None:
             data = _json(obj)
             put(name, data, compress=True)
@@ -177,6 +202,45 @@ def build_package(
         signature = base64.b64encode(console_key.sign(manifest)).decode() + "\n"
         put(SIGNATURE_FILE, signature.encode(), compress=False)
     return buf.getvalue()
+
+
+def video_exports(s: Session, alert: Alert) -> list[VideoExport]:
+    """The alert's ready range exports, oldest first."""
+    return list(
+        s.scalars(
+            select(VideoExport)
+            .where(VideoExport.alert_id == alert.id, VideoExport.state == "ready")
+            .order_by(VideoExport.requested_at, VideoExport.id)
+        )
+    )
+
+
+def verified_video(vx: VideoExport) -> Path:
+    """A ready export's file after checking its bytes against its SHA-256; raises
+    :class:`EvidenceUnavailable` (410 gone) or :class:`Tampered` (409)."""
+    path = Path(vx.path or "")
+    if not vx.path or not path.is_file():
+        raise EvidenceUnavailable(
+            410, f"video export {vx.id} is recorded as ready but its file {path} is missing"
+        )
+    found = sha256_file(path)
+    if found != vx.sha256:
+        raise Tampered(f"video/{vx.id}.mp4", str(vx.sha256), found)
+    return path
+
+
+def video_entry(vx: VideoExport) -> dict[str, Any]:
+    """A range export as the manifest lists it (times ISO 8601)."""
+    return {
+        "kind": "video_export",
+        "sha256": vx.sha256,
+        "camera_id": vx.camera_id,
+        "stream": vx.stream,
+        "start": to_jsonable_python(vx.actual_start or vx.start),
+        "end": to_jsonable_python(vx.actual_end or vx.end),
+        "requested_by": vx.requested_by,
+        "hashed_by": "console, on upload",
+    }
 
 
 def alert_record(s: Session, alert: Alert) -> dict[str, Any]:

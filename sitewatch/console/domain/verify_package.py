@@ -5,7 +5,8 @@ Needs no console, database or network: only the zip. Every check prints one line
 or UNSIGNED, and what it found (NOTE lines name evidence the package lacks): the zip's entries,
 the manifest's signature by the console key, every file's SHA-256 and size, every alert
 message's signature by the site edge's key, every evidence file against the edge's signed
-listing, and the custody log (this alert, in time order, ending with this export).
+listing, every range export (video/) against the manifest's entry for it, and the custody
+log (this alert, in time order, ending with this export).
 
 Exit status: 0 when nothing FAILED, 1 when something did, 2 when the file is not a readable
 zip. UNSIGNED (a site with no registered edge key) does not fail unless ``--require-signed``.
@@ -34,6 +35,7 @@ from sitewatch.contract.signing import SigningKeyError, fingerprint, parse_publi
 
 OWN = ("manifest.json", "manifest.sha256", "manifest.json.sig")
 EVIDENCE = "evidence/"
+VIDEO = "video/"
 Status = Literal["OK", "FAILED", "UNSIGNED", "NOTE"]  # NOTE: for the reader, not a check
 
 
@@ -95,6 +97,7 @@ def verify_package(path: Path) -> Report:
     edge = _edge_keys(report, keys)
     messages = _check_messages(report, data, manifest, edge)
     _check_listings(report, actual, messages)
+    _check_video(report, manifest, actual)
     _check_custody(report, data, manifest, actual)
     return report
 
@@ -255,6 +258,25 @@ def _check_listings(
             report.add("OK", f"listing {name}: as the edge's signed message seq {seq} lists it")
         else:
             report.add("UNSIGNED", f"listing {name}: as unsigned message seq {seq} lists it")
+
+
+def _check_video(report: Report, manifest: Any, actual: dict[str, str]) -> None:
+    """Each range export (``video/``) is listed as one, with the SHA-256 of its bytes; its hash
+    was computed by the console on upload, so the manifest's signature is what vouches."""
+    listed = {str(f.get("name")): f for f in manifest.get("files", [])}
+    for name in sorted(n for n in actual if n.startswith(VIDEO)):
+        entry = listed.get(name, {})
+        if entry.get("kind") != "video_export":
+            report.add("FAILED", f"video {name}: not listed in manifest.json as a range export")
+        elif entry.get("sha256") != actual[name]:
+            report.add("FAILED", f"video {name}: not the bytes the console stored")
+        else:
+            report.add(
+                "OK",
+                f"video {name}: camera {entry.get('camera_id')} ({entry.get('stream')}) from "
+                f"{entry.get('start')} to {entry.get('end')}, SHA-256 as the console computed "
+                "it on upload (the manifest's signature covers it; no edge signature)",
+            )
 
 
 def _check_custody(report: Report, data: dict[str, bytes], manifest: Any, actual: Any) -> None:

@@ -47,6 +47,7 @@ from sitewatch.console.settings import Settings
 from sitewatch.console.store.db import Database
 from sitewatch.console.store.evidence import EvidenceStore, OverQuota, Quota, UnsafePath
 from sitewatch.console.store.models import IngestReject
+from sitewatch.console.video import recordings
 from sitewatch.contract import messages as m
 from sitewatch.mqtt import Message, MqttClient, Receipt, Tls
 
@@ -104,6 +105,9 @@ def dispatch(s: Session, ctx: Context, payload: bytes, bounds: Bounds = DEFAULT_
         on_camera_config(s, ctx, msg)
     elif isinstance(msg, m.ConfigResult):
         on_config_result(s, ctx, msg, bounds.clock_skew_max_s)
+    elif isinstance(msg, m.RecordingIndex):
+        ctx.same_camera(msg.camera_id)
+        recordings.store_index(s, msg, ctx.received_at)
 
 
 class Ingest:

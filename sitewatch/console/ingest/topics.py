@@ -23,6 +23,7 @@ Kind = Literal[
     "stats",
     "config_result",
     "evidence",
+    "recording_index",
 ]
 
 MODELS: dict[Kind, type[m.Message]] = {
@@ -32,6 +33,7 @@ MODELS: dict[Kind, type[m.Message]] = {
     "edge_status": m.EdgeStatus,
     "stats": m.EdgeStats,
     "config_result": m.ConfigResult,
+    "recording_index": m.RecordingIndex,
 }
 """The JSON message each kind must carry; snapshot and evidence payloads are raw bytes."""
 
@@ -40,6 +42,7 @@ CAMERA_KINDS: dict[str, Kind] = {
     "status": "camera_status",
     "config": "camera_config",
     "snapshot": "snapshot",
+    "recordings": "recording_index",
 }
 
 

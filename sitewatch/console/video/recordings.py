@@ -1,0 +1,138 @@
+"""What each camera has recorded, and the playback timeline drawn from it.
+
+The edge publishes a retained RecordingIndex per camera and stream (docs/design/live-video.md,
+"Index"); :func:`store_index` keeps the latest per (site, camera, stream): a newer ``at``
+replaces the row, an older or equal one (a retained copy coming again) changes nothing.
+:func:`timeline` answers the playback page: the recorded spans clipped to what it asked,
+the camera's alerts and incidents in that time as markers, and the edge's state. Times are
+Unix seconds (floats) throughout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from sitewatch.console.store.models import Alert, Incident, RecordingIndexRow, Site
+from sitewatch.contract import messages as m
+
+Span = tuple[float, float]
+MARKERS_MAX = 1000
+"""Most alerts (and incidents) one timeline answer lists, the newest kept."""
+
+
+def store_index(s: Session, msg: m.RecordingIndex, received_at: datetime) -> bool:
+    """Keep ``msg`` as its camera and stream's index unless the stored one is as new or newer;
+    returns whether it was stored."""
+    row = s.get(RecordingIndexRow, (msg.site_id, msg.camera_id, msg.stream))
+    if row is not None and row.at >= msg.at:
+        return False
+    if row is None:
+        row = RecordingIndexRow(site_id=msg.site_id, camera_id=msg.camera_id, stream=msg.stream)
+        s.add(row)
+    row.spans = [[span.start.timestamp(), span.end.timestamp()] for span in msg.spans]
+    row.size_bytes = msg.size_bytes
+    row.keep_s = msg.keep_s
+    row.at = msg.at
+    row.received_at = received_at
+    return True
+
+
+def clip_spans(spans: Iterable[Span], lo: float, hi: float) -> list[Span]:
+    """``spans`` merged where they overlap or touch, clipped to ``[lo, hi]``, oldest first;
+    spans wholly outside, and those clipped to nothing, are left out."""
+    out: list[Span] = []
+    for start, end in sorted(spans):
+        start, end = max(start, lo), min(end, hi)
+        if end <= start:
+            continue
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
+def recorded(s: Session, site_id: str, camera_id: str, stream: str, at: float) -> bool | None:
+    """Whether the camera's latest index holds ``at``; None when no index came yet."""
+    row = s.get(RecordingIndexRow, (site_id, camera_id, stream))
+    if row is None:
+        return None
+    return any(start <= at <= end for start, end in row.spans)
+
+
+def timeline(
+    s: Session, site_id: str, camera_id: str, stream: str, lo: float, hi: float
+) -> dict[str, Any]:
+    """The playback timeline of one camera and stream from ``lo`` to ``hi`` (see the Console
+    API in docs/design/live-video.md): spans, alerts and incidents overlapping the range
+    (at most :data:`MARKERS_MAX` each, the newest), ``keep_s``, ``index_at`` and the edge."""
+    row = s.get(RecordingIndexRow, (site_id, camera_id, stream))
+    spans = clip_spans(((a, b) for a, b in row.spans), lo, hi) if row is not None else []
+    t_lo, t_hi = _utc(lo), _utc(hi)
+    alerts = s.scalars(
+        select(Alert)
+        .where(
+            Alert.site_id == site_id,
+            Alert.camera_id == camera_id,
+            Alert.started_at <= t_hi,
+            Alert.last_seen_at >= t_lo,
+        )
+        .order_by(Alert.started_at.desc())
+        .limit(MARKERS_MAX)
+    )
+    incidents = s.scalars(
+        select(Incident)
+        .where(
+            Incident.site_id == site_id,
+            Incident.camera_id == camera_id,
+            Incident.first_at <= t_hi,
+            Incident.last_at >= t_lo,
+        )
+        .order_by(Incident.first_at.desc())
+        .limit(MARKERS_MAX)
+    )
+    return {
+        "spans": [{"start": a, "end": b} for a, b in spans],
+        "alerts": [
+            {
+                "id": a.id,
+                "at": a.started_at.timestamp(),
+                "rule": a.rule,
+                "state": a.state,
+                "incident_id": a.incident_id,
+            }
+            for a in reversed(list(alerts))
+        ],
+        "incidents": [
+            {
+                "id": i.id,
+                "first_at": i.first_at.timestamp(),
+                "last_at": i.last_at.timestamp(),
+                "rule": i.rule,
+                "state": i.state,
+            }
+            for i in reversed(list(incidents))
+        ],
+        "keep_s": row.keep_s if row is not None else None,
+        "index_at": row.at.timestamp() if row is not None else None,
+        "edge": edge_state(s, site_id),
+    }
+
+
+def edge_state(s: Session, site_id: str) -> dict[str, Any]:
+    """``{state, since}`` of the site's edge: since its last message when offline, else since
+    it started (Unix seconds; None when unknown)."""
+    site = s.get(Site, site_id)
+    if site is None:
+        return {"state": "unknown", "since": None}
+    since = site.last_seen_at if site.edge_state == "offline" else site.edge_started_at
+    return {"state": site.edge_state, "since": since.timestamp() if since else None}
+
+
+def _utc(t: float) -> datetime:
+    return datetime.fromtimestamp(t, UTC)
