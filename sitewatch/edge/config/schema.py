@@ -352,6 +352,49 @@ class DetectorConfig(Strict):
         return {label: value.get(label, DEFAULT_LABEL_CONF) for label in LABELS}
 
 
+CLIP_MARGIN_S = 30.0
+"""The clip ring keeps at least pre-roll + post-roll + this (a clip is cut after its post-roll)."""
+
+
+def _hours_mapping(value: Any) -> Any:
+    if value is not None and not isinstance(value, dict | BaseModel):
+        raise ValueError(
+            f"hours per stream, such as {{detect: 168, record: 1}}, got {value!r}; "
+            "a stream left out keeps its default"
+        )
+    return value
+
+
+class KeepHours(Strict):
+    """Hours of continuous recording kept per stream (older segments are deleted)."""
+
+    detect: float = Field(
+        168.0,
+        ge=0.0,
+        le=8760.0,
+        description="Hours of the detect (sub-)stream kept for playback; 0 = not recorded on a "
+        "camera with a record stream (about 5.4 GB a day per camera at 0.5 Mbit/s).",
+    )
+    record: float = Field(
+        1.0,
+        ge=0.0,
+        le=8760.0,
+        description="Hours of the record (main) stream kept, where a camera has one; alert "
+        "clips are cut from it, so at least their pre- and post-roll plus 30 s is kept.",
+    )
+
+
+class CameraKeepHours(Strict):
+    """A camera's own retention per stream; a stream left out keeps evidence.keep_hours'."""
+
+    detect: float | None = Field(
+        None, ge=0.0, le=8760.0, description="Hours of the detect stream; absent = the site's."
+    )
+    record: float | None = Field(
+        None, ge=0.0, le=8760.0, description="Hours of the record stream; absent = the site's."
+    )
+
+
 class EvidenceConfig(Strict):
     """Snapshots and clips recorded around each alert, and the disk they may use."""
 
@@ -375,8 +418,40 @@ class EvidenceConfig(Strict):
         "of recording than this.",
     )
     max_ring_gb: float = Field(
-        2.0, gt=0.0, le=10000.0, description="Most disk the segment ring may use, in GB."
+        2.0,
+        gt=0.0,
+        le=10000.0,
+        description="Most disk all continuous recordings of this edge may use together (every "
+        "camera and stream), in GB; over it the oldest segments go first, whichever camera "
+        "they belong to, before their keep_hours end. A week of a 0.5 Mbit/s sub-stream is "
+        "about 40 GB per camera.",
     )
+    keep_hours: KeepHours = Field(
+        default_factory=KeepHours,
+        description="Hours of continuous recording kept per stream, e.g. {detect: 168, "
+        "record: 1}; a camera's keep_hours overrides it.",
+    )
+
+    _keep_hours_mapping = field_validator("keep_hours", mode="before")(_hours_mapping)
+
+    @property
+    def clip_window_s(self) -> float:
+        """Seconds the clip stream keeps at least: pre-roll + post-roll + a margin."""
+        return self.pre_roll_s + self.post_roll_s + CLIP_MARGIN_S
+
+    def keep_s(self, cam: CameraSettings) -> dict[str, float]:
+        """Seconds of ``detect`` and ``record`` that ``cam`` keeps: its own keep_hours over
+        the site's; the stream its clips come from (record when it has a separate one, else
+        detect) keeps at least :attr:`clip_window_s`."""
+        own = cam.keep_hours
+        hours = {
+            "detect": own.detect if own.detect is not None else self.keep_hours.detect,
+            "record": own.record if own.record is not None else self.keep_hours.record,
+        }
+        clips = "record" if cam.record is not None and cam.record != cam.detect else "detect"
+        out = {stream: h * 3600.0 for stream, h in hours.items()}
+        out[clips] = max(out[clips], self.clip_window_s)
+        return out
 
 
 class OutboxConfig(Strict):
@@ -516,7 +591,14 @@ class CameraSettings(Strict):
         description="This camera's head look (see detector.head_look); absent = "
         "detector.head_look.",
     )
+    keep_hours: CameraKeepHours = Field(
+        default_factory=CameraKeepHours,
+        description="This camera's hours of recording per stream, over evidence.keep_hours, "
+        "e.g. {detect: 24}.",
+    )
     zones: list[Zone] = Field(default_factory=list, description="Zones on this camera.")
+
+    _keep_hours_mapping = field_validator("keep_hours", mode="before")(_hours_mapping)
     rules: Rules = Field(
         default_factory=Rules,
         description="This camera's rule settings, merged over defaults.rules.",
