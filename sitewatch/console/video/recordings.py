@@ -57,12 +57,16 @@ def clip_spans(spans: Iterable[Span], lo: float, hi: float) -> list[Span]:
     return out
 
 
-def recorded(s: Session, site_id: str, camera_id: str, stream: str, at: float) -> bool | None:
-    """Whether the camera's latest index holds ``at``; None when no index came yet."""
+def may_hold(s: Session, site_id: str, camera_id: str, stream: str, lo: float, hi: float) -> bool:
+    """Whether the edge may hold some of ``[lo, hi]``: its latest index has a span there, or
+    the range reaches past the index (recorded since). False with no index at all: an edge
+    that records publishes one (retained), so none means nothing is recorded."""
     row = s.get(RecordingIndexRow, (site_id, camera_id, stream))
     if row is None:
-        return None
-    return any(start <= at <= end for start, end in row.spans)
+        return False
+    if hi > row.at.timestamp():
+        return True
+    return any(start < hi and lo < end for start, end in row.spans)
 
 
 def timeline(
