@@ -25,6 +25,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from sitewatch.contract import messages as m
 from sitewatch.edge.video.boxes import BoxError, FragmentSplitter, Part
 from sitewatch.edge.video.recorder import input_args
 from sitewatch.edge.video.redact import redact_text, redact_url
@@ -61,18 +62,21 @@ class LiveStream:
         uploader: Uploader,
         expires_at: float,
         *,
+        stream: m.VideoStream = "detect",
         ffmpeg: str = "ffmpeg",
         stall_s: float = STALL_S,
         on_end: Callable[[LiveStream], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.command = live_command(url, ffmpeg)  # ValueError for an unsupported URL
-        self.request_id, self.camera_id, self.url = request_id, camera_id, url
+        self.request_id, self.camera_id, self.stream, self.url = request_id, camera_id, stream, url
         self.uploader, self.expires_at, self.stall_s = uploader, expires_at, stall_s
         self.on_end, self.clock = on_end, clock
         self.ended: str | None = None
         """Why the stream ended (None while it runs)."""
         self.sent = self.dropped = self.bytes_sent = 0
+        self.closed_by_console = False
+        """The console ended the session (410) or refused it (401, 403): never restart it."""
         self._stop = threading.Event()
         self._parts: deque[tuple[int, float, Part]] = deque()  # seq, time, part
         self._ready = threading.Condition()
@@ -181,6 +185,7 @@ class LiveStream:
                     self.sent += 1
                     self.bytes_sent += len(part.data)
                 elif answer.final:
+                    self.closed_by_console = True
                     self._end(f"the console answered {answer.status} {answer.reason}")
                 else:  # 5xx, 413 or no answer: this fragment is lost, the next has a keyframe
                     self.dropped += 1
