@@ -1,4 +1,5 @@
-"""The edge's periodic chores: retained camera status, stats, ring pruning, disk space.
+"""The edge's periodic chores: retained camera status, stats, ring pruning, disk space,
+and each camera's retained recording index.
 
 Camera status is state (retained, the latest wins) and goes straight to the broker, not
 through the outbox; it is published every ``STATUS_EVERY_S``, at once when a camera's state
@@ -8,9 +9,11 @@ analyse, or overtaken), not the frames a camera sends beyond its detect fps. Sta
 interval since the previous report; ``evidence_dropped`` and ``outbox_dropped`` are the
 delivery's and the outbox's drop counters (by reason) over that interval (:func:`since`).
 
-A :class:`Housekeeper` is given its collaborators (readers, rings, disk manager, batch stats,
-transport, signer, outbox, the delivery's drop counter); the worker builds one and keeps it, for
-the chores' thread and for the offline status at its stop. It imports nothing of the worker.
+Rings are pruned by age every ``PRUNE_EVERY_S`` and, given ``max_ring_bytes``, to that budget
+across all of them (:func:`prune_rings`); the disk manager deletes earlier when the free disk
+holds too few hours. Each camera's :class:`RecordingIndex` per stream (retained) goes out every
+``INDEX_EVERY_S`` and after a prune or disk run that deleted segments. A :class:`Housekeeper`
+is given its collaborators; the worker builds one and keeps it. It imports nothing of the worker.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from sitewatch.edge.publish.outbox import Outbox
 from sitewatch.edge.publish.transport import Delivery, Transport
 from sitewatch.edge.video.capture import CameraReader, CameraStats
 from sitewatch.edge.video.recorder import SegmentRing
+from sitewatch.edge.video.recording import CameraRecording, prune_rings
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +41,7 @@ STATUS_EVERY_S = 5.0
 STATS_EVERY_S = 60.0
 PRUNE_EVERY_S = 10.0
 DISK_EVERY_S = 60.0
+INDEX_EVERY_S = 60.0
 
 
 class Housekeeper:
@@ -45,7 +50,9 @@ class Housekeeper:
     ``readers`` maps camera id to its reader (the cameras reported, in this order);
     ``evidence_dropped`` is the delivery's live counter, read, never written. When cameras
     come and go the worker assigns new ``readers`` and ``rings``, never changes them in place,
-    so the chores' thread iterates what it read.
+    so the chores' thread iterates what it read; the same for ``recordings`` (camera id to its
+    recording, whose index is published). ``max_ring_bytes``: the budget of all ``rings``
+    together (None: each ring's own ``max_bytes`` only).
     """
 
     def __init__(
@@ -61,11 +68,15 @@ class Housekeeper:
         signer: Signer,
         outbox: Outbox,
         evidence_dropped: Mapping[str, int],
+        recordings: Mapping[str, CameraRecording] | None = None,
+        max_ring_bytes: int | None = None,
     ) -> None:
         self.site_id, self.topic_prefix = site_id, topic_prefix
         self.readers, self.rings, self.disk = readers, rings, disk
         self.batch_stats, self.transport, self.signer = batch_stats, transport, signer
         self.outbox, self.evidence_dropped = outbox, evidence_dropped
+        self.recordings: Mapping[str, CameraRecording] = recordings or {}
+        self.max_ring_bytes = max_ring_bytes
         self._states: dict[str, str] = {}
         self._last_counts: dict[str, tuple[int, int]] = {}
         self._last_batch = (0, 0, 0)
@@ -74,6 +85,7 @@ class Housekeeper:
 
     def run(self, stop: threading.Event) -> None:
         due = {"status": 0.0, "stats": time.time() + STATS_EVERY_S, "prune": 0.0, "disk": 0.0}
+        due["index"] = 0.0
         while not stop.wait(0.5):
             now = time.time()
             try:
@@ -81,17 +93,38 @@ class Housekeeper:
                 if now >= due["status"]:
                     due["status"] = now + STATUS_EVERY_S
                 if now >= due["prune"]:
-                    for ring in self.rings:
-                        ring.prune()
+                    if self.prune(now):
+                        due["index"] = now
                     due["prune"] = now + PRUNE_EVERY_S
                 if now >= due["disk"]:
-                    self.hours_left = self.disk.run().hours_left
+                    report = self.disk.run()
+                    self.hours_left = report.hours_left
+                    if any(d.reason == "disk: ring" for d in report.deleted):
+                        due["index"] = now
                     due["disk"] = now + DISK_EVERY_S
+                if now >= due["index"]:
+                    self.publish_index(now)
+                    due["index"] = now + INDEX_EVERY_S
                 if now >= due["stats"]:
                     self.publish_stats(STATS_EVERY_S)
                     due["stats"] = now + STATS_EVERY_S
             except OSError as exc:  # a full or failing disk must not stop the chores
                 log.warning("housekeeping: %s", exc)
+
+    def prune(self, now: float) -> int:
+        """Prune every ring by age, and all together to ``max_ring_bytes``; segments deleted."""
+        if self.max_ring_bytes is not None:
+            return prune_rings(self.rings, self.max_ring_bytes, now)
+        return sum(len(ring.prune(now)) for ring in self.rings)
+
+    def publish_index(self, now: float) -> list[Delivery]:
+        """Each camera's retained :class:`RecordingIndex`, one per recorded stream."""
+        out = []
+        for cam_id, recording in self.recordings.items():
+            topic = m.recording_index(self.topic_prefix, self.site_id, cam_id)
+            for msg in recording.index(self.site_id, cam_id, now):
+                out.append(self.transport.publish(topic, self.signer.encode(msg), retain=True))
+        return out
 
     def publish_status(self, force: bool) -> None:
         for cam_id, reader in self.readers.items():
