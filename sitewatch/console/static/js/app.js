@@ -19,6 +19,7 @@ import * as users from "./views/users.js";
 import * as audit from "./views/audit.js";
 import * as notify from "./views/notify.js";
 import * as cameraEditor from "./views/camera_editor.js";
+import * as liveView from "./views/live.js";
 
 /** @typedef {import("./core/types.js").User} User */
 /** @typedef {import("./core/types.js").Site} Site */
@@ -31,6 +32,7 @@ const VIEWS = [
   { path: "incidents", cap: "alerts.read", module: incidents, label: "nav.incidents" },
   { path: "alerts", cap: "alerts.read", module: feed, label: "nav.alerts" },
   { path: "cameras", cap: "cameras.read", module: cameras, label: "nav.cameras" },
+  { path: "live", cap: "video.view", module: liveView, label: "nav.live" },
   { path: "stats", cap: "stats.read", module: stats, label: "nav.stats" },
   { path: "zones", cap: "config.write", module: zones, label: "nav.zones" },
   { path: "users", cap: "users.manage", module: users, label: "nav.users" },

@@ -192,6 +192,70 @@
  */
 
 /**
+ * @typedef {object} VideoCamera One entry of GET /api/video/cameras (docs/design/live-video.md):
+ *   a camera the user may watch. Times: Unix seconds or ISO (widgets/timeline.js toSeconds).
+ * @property {string} site_id
+ * @property {string} site_name
+ * @property {string} camera_id
+ * @property {string} name
+ * @property {string} state camera state: "online" | "offline" | "stalled" | "unknown"
+ * @property {string | null} error the camera's last error
+ * @property {string} edge_state "online" | "offline" | "unknown"
+ * @property {number | string | null} edge_since since when the edge is in that state
+ * @property {string[]} streams "detect", and "record" where the camera has a main stream
+ * @property {Record<string, {first: number | string, last: number | string}>} recorded per stream
+ */
+
+/**
+ * @typedef {object} LiveInfo GET /api/video/live/{site}/{camera}/info: the live session.
+ * @property {string} session
+ * @property {number} viewers
+ * @property {number} upstream_bytes bytes the edge uploaded in this session
+ * @property {number} parts
+ * @property {number | null} last_part_time the edge's clock at the newest fragment's first frame
+ * @property {number | null} last_part_at the console's clock when it came
+ * @property {string} mime
+ */
+
+/**
+ * @typedef {object} VideoTimeline GET /api/video/timeline/{site}/{camera}: Unix seconds.
+ * @property {{start: number | string, end: number | string}[]} spans recorded, oldest first
+ * @property {{id: string, at: number | string, rule: string, state: string, incident_id: string | null}[]} alerts
+ * @property {{id: string, first_at: number | string, last_at: number | string, rule: string, state: string}[]} incidents
+ * @property {number} keep_s
+ * @property {number | string | null} index_at
+ * @property {{state: string, since: number | string | null}} edge
+ */
+
+/**
+ * @typedef {object} PlaybackWindow GET /api/video/playback/{site}/{camera}?at=: one cached
+ *   window; start/end the wall clock (Unix s) of its first and last frame.
+ * @property {string} url the MP4 (HTTP range requests)
+ * @property {number} start
+ * @property {number} end
+ * @property {number} window_start
+ * @property {number} window_end
+ */
+
+/**
+ * @typedef {object} VideoExport GET /api/video/exports/{id}: a range cut at the edge.
+ * @property {string} id
+ * @property {string} state "pending" | "ready" | "failed"
+ * @property {string} site_id
+ * @property {string} camera_id
+ * @property {string} stream
+ * @property {number | string} start
+ * @property {number | string} end
+ * @property {number | string | null} [actual_start]
+ * @property {number | string | null} [actual_end]
+ * @property {string | null} [sha256]
+ * @property {number | null} [size_bytes]
+ * @property {string | null} [error]
+ * @property {string | null} [url]
+ * @property {string | null} [alert_id]
+ */
+
+/**
  * @typedef {object} Ctx What app.js gives every view.
  * @property {User | null} me
  * @property {(cap: string) => boolean} can

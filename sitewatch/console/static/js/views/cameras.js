@@ -59,6 +59,8 @@ function card(c, ctx) {
     ),
     c.error && h("p", { class: "error small", text: c.error }),
     cameraRegressBanner(c, ctx),
+    ctx.can("video.view") && h("a", { class: "button camera-live", href: `#/live/${encodeURIComponent(c.site_id)}/${encodeURIComponent(c.camera_id)}`, text: t("camera.live") }),
+    ctx.can("video.view") && h("a", { class: "button camera-playback", href: `#/live/${encodeURIComponent(c.site_id)}/${encodeURIComponent(c.camera_id)}?at=${Math.floor(Date.now() / 1000 - 600)}`, text: t("camera.playback") }),
     ctx.can("config.write") && h("a", { class: "button", href: `#/zones/${encodeURIComponent(c.site_id)}/${encodeURIComponent(c.camera_id)}`, text: t("camera.edit_zones") }),
     ctx.can("config.write") && h("a", { class: "button camera-edit", href: `#/camera/${encodeURIComponent(c.site_id)}/${encodeURIComponent(c.camera_id)}`, text: t("camera.edit_camera") }),
   );
