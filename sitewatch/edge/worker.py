@@ -51,7 +51,8 @@ from sitewatch.edge.publish.outbox import Outbox, Publisher
 from sitewatch.edge.publish.transport import MqttTransport, Tls, Will
 from sitewatch.edge.video.capture import CameraReader
 from sitewatch.edge.video.motion import MotionGate
-from sitewatch.edge.video.recorder import SegmentRecorder, SegmentRing
+from sitewatch.edge.video.recorder import Segment, SegmentRecorder, SegmentRing
+from sitewatch.edge.video_desk import VideoDesk
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,8 @@ class EdgeWorker:
     def __init__(self, config_path: Path) -> None:
         self.path = config_path
         self.config = c = load_config(config_path)  # ConfigError: refuse to start
-        self.signer = Signer(edge_key(config_path, c))
+        key = edge_key(config_path, c)
+        self.signer = Signer(key)
         self.gate = CommandGate(config_path, c.trust.console_public_key, c.trust.command_max_age_s)
         if self.gate.key_fingerprint is None:
             log.warning(
@@ -104,6 +106,7 @@ class EdgeWorker:
         self.stop_event = threading.Event()
         self._ready = threading.Event()  # set by start(): the MQTT hook may run before that
         self.desk = CommandDesk(self.gate, self._post_result, software_version())
+        self.video = VideoDesk(c, key, self._video_segments, c.evidence.dir / "video-cuts")
         self._snapshots = SnapshotPacer()
         sessions = c.detector.sessions or default_threads()
         label_conf = _label_conf(c)
@@ -232,7 +235,10 @@ class EdgeWorker:
             will=will,
             on_connect=self._on_connect,
             # in place before the first connect: commands queued while the edge was away
-            subscriptions={m.config_command(q.topic_prefix, c.site.id): self.desk.receive},
+            subscriptions={
+                m.config_command(q.topic_prefix, c.site.id): self.desk.receive,
+                m.video_command(q.topic_prefix, c.site.id): self.video.receive,
+            },
         )
 
     # -- running ------------------------------------------------------------------------
@@ -352,6 +358,7 @@ class EdgeWorker:
         self.delivery.handle(t, cam.pipeline.frame_at(t.best_ts), zone)
 
     def shutdown(self) -> None:
+        self.video.stop()  # live uploads end; a range being cut finishes first
         now = time.time()
         for cam in self.cameras.values():
             for t in cam.pipeline.close_all(now):
@@ -401,6 +408,7 @@ class EdgeWorker:
         if out.applied:
             before, self.config = self.config, out.config
             self._reconcile(before, out.config)
+            self.video.configure(out.config)
             q = self.config.mqtt
             offline = self.signer.encode(self._status("offline"))
             self.transport.set_will(
@@ -486,6 +494,19 @@ class EdgeWorker:
         self.housekeeper.readers = {k: run.reader for k, run in self.cameras.items()}
         self.housekeeper.rings = list(self._rings.values())
         self.disk.rings = list(self._rings.values())
+
+    def _video_segments(self, camera_id: str, stream: m.VideoStream) -> list[Segment]:
+        """The recorded segments of a camera's stream, for the video desk's range cuts (on its
+        thread). One ring per camera records ``record`` when there is one, else ``detect``
+        (which is then also the ``record`` stream); ``KeyError`` for any other stream."""
+        run = self.cameras.get(camera_id)
+        ring = self._rings.get(camera_id)
+        if ring is None:
+            raise KeyError(f"camera {camera_id} has recorded nothing at this edge")
+        main = run is not None and run.config.record not in (None, run.config.detect)
+        if stream == "detect" and main:
+            raise KeyError(f"camera {camera_id} records its record stream only; ask for that one")
+        return ring.refresh()
 
     def _post_result(self, result: m.ConfigResult) -> None:
         """A command's answer, signed, through the outbox."""
