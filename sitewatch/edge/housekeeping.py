@@ -1,5 +1,4 @@
-"""The edge's periodic chores: retained camera status, stats, ring pruning, disk space,
-and each camera's retained recording index.
+"""The edge's periodic chores: camera status, stats, ring pruning, disk, recording indexes.
 
 Camera status is state (retained, the latest wins) and goes straight to the broker, not
 through the outbox; it is published every ``STATUS_EVERY_S``, at once when a camera's state
