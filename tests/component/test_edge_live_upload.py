@@ -146,3 +146,22 @@ def test_a_console_that_does_not_answer_never_blocks_the_stream(
     live.stop()
     wait_ended(live, 2.0)
     assert time.monotonic() - stopped < 2.0
+
+
+def test_a_camera_that_freezes_ends_the_stream_with_an_error_part(
+    rtsp_server: RtspServer,  # noqa: F811
+    receiver_factory: Factory,  # noqa: F811
+) -> None:
+    """The server frozen (SIGSTOP), its TCP connection open: ffmpeg's socket timeout (5 s) or
+    the stream's own stall watchdog ends it, and the console is told the camera is offline."""
+    receiver = receiver_factory(SITE, KEY.public_key())
+    live = stream_to(receiver, rtsp_server.url("cam1"))
+    receiver.wait_for(lambda u: len(media(u)) >= 1, 20.0, "a first fragment")
+    rtsp_server.pause()
+    try:
+        wait_ended(live, 25.0)
+    finally:
+        rtsp_server.resume()
+    error = receiver.wait_for(lambda u: u[-1].part == "error", 5.0, "an error part")[-1]
+    assert json.loads(error.body)["code"] == "camera_offline"
+    assert error.seq == 0 and receiver.problems == []

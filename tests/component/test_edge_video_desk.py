@@ -182,3 +182,24 @@ def test_a_range_is_cut_from_the_recording_and_posted_as_one_part(
     assert 90 <= len(frames) <= 110 and set(frames) == {(640, 360)}  # 4 s at 25 fps
     assert list((site.desk.work_dir).iterdir()) == []  # the cut is deleted once sent
     assert site.receiver.problems == []
+
+
+def test_a_camera_moved_to_another_url_restarts_on_the_next_renewal(
+    site: Site,
+    rtsp_server: RtspServer,  # noqa: F811
+) -> None:
+    cmd = site.command("live")
+    rid = str(cmd.request_id)
+    site.receiver.wait_for(lambda u: any(x.part == "media" for x in u), 20.0, "a fragment")
+    old = site.desk.config
+    cams = [old.cameras[0].model_copy(update={"detect": rtsp_server.url("cam2")})]
+    site.desk.configure(old.model_copy(update={"cameras": cams}))
+    live_ends(site.desk, 5.0)
+    before = len(site.uploads(cmd))
+    site.command("live", request_id=cmd.request_id)  # the console's renewal
+    uploads = site.receiver.wait_for(
+        lambda u: sum(x.request_id == rid and x.part == "init" for x in u) == 2, 20.0, "a new init"
+    )
+    again = [u for u in uploads if u.request_id == rid][before:]
+    assert again[0].part == "init" and again[0].seq == 0  # a restart begins with its own init
+    assert site.desk.live_count() == 1 and site.receiver.problems == []

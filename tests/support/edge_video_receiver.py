@@ -46,6 +46,8 @@ class VideoReceiver:
         self.problems: list[str] = []
         self.answer: Callable[[Upload], int] = lambda upload: 204
         self.connections = 0
+        self.idle_timeout_s: float | None = None
+        """Close a connection idle this long (None: keep it until the client closes it)."""
         self._changed = threading.Condition()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -91,6 +93,8 @@ class VideoReceiver:
 
             def setup(self) -> None:
                 super().setup()
+                if receiver.idle_timeout_s is not None:
+                    self.connection.settimeout(receiver.idle_timeout_s)
                 with receiver._changed:
                     receiver.connections += 1
 
