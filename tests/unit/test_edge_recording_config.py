@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from sitewatch.contract.messages import VideoStream
 from sitewatch.edge.config.load import ConfigError, load_config, parse_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -26,9 +27,10 @@ cameras:
 
 def keep_s(
     site: str = "", record: str = "rtsp://192.0.2.10/main", camera: str = "{}"
-) -> dict[str, float]:
+) -> dict[VideoStream, float]:
+    """Seconds kept per stream of the one camera of a config with these snippets."""
     text = CONFIG.format(site=site, record=record, camera=camera)
-    config, _ = parse_config(text, Path("/tmp/x/cameras.yaml"))
+    config, _ = parse_config(text, REPO / "configs" / "retention.yaml")
     return config.evidence.keep_s(config.cameras[0])
 
 

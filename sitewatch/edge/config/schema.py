@@ -33,7 +33,7 @@ from pydantic import (
     model_validator,
 )
 
-from sitewatch.contract.messages import ID_PATTERN, Label, RuleName, ZoneKind
+from sitewatch.contract.messages import ID_PATTERN, Label, RuleName, VideoStream, ZoneKind
 from sitewatch.contract.signing import SigningKeyError, parse_public_key
 from sitewatch.contract.vocabulary import LABELS
 from sitewatch.core.geometry import polygon_problem
@@ -439,16 +439,16 @@ class EvidenceConfig(Strict):
         """Seconds the clip stream keeps at least: pre-roll + post-roll + a margin."""
         return self.pre_roll_s + self.post_roll_s + CLIP_MARGIN_S
 
-    def keep_s(self, cam: CameraSettings) -> dict[str, float]:
+    def keep_s(self, cam: CameraSettings) -> dict[VideoStream, float]:
         """Seconds of ``detect`` and ``record`` that ``cam`` keeps: its own keep_hours over
         the site's; the stream its clips come from (record when it has a separate one, else
         detect) keeps at least :attr:`clip_window_s`."""
         own = cam.keep_hours
-        hours = {
+        hours: dict[VideoStream, float] = {
             "detect": own.detect if own.detect is not None else self.keep_hours.detect,
             "record": own.record if own.record is not None else self.keep_hours.record,
         }
-        clips = "record" if cam.record is not None and cam.record != cam.detect else "detect"
+        clips: VideoStream = "record" if cam.record not in (None, cam.detect) else "detect"
         out = {stream: h * 3600.0 for stream, h in hours.items()}
         out[clips] = max(out[clips], self.clip_window_s)
         return out
