@@ -15,10 +15,14 @@ from sitewatch.console.api import errors as api_errors
 from sitewatch.console.api import headers as security_headers
 from sitewatch.console.api import routes
 from sitewatch.console.api.routes import incidents
+from sitewatch.console.api.routes.video_live import UPLOAD_PREFIX
 from sitewatch.console.domain.security import LoginLimiter
 from sitewatch.console.settings import Settings
 from sitewatch.console.state import AppState
 from sitewatch.console.store.db import Database, migrate
+from sitewatch.console.video import faults
+from sitewatch.console.video.hub import HubTiming, LiveHub
+from sitewatch.console.video.ranges import RangeRequests
 from sitewatch.contract.signing import load_or_create_key
 
 log = logging.getLogger(__name__)
@@ -32,7 +36,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     (``signing_key_file``, made on first start) and, when ``mqtt_host`` is set, starts MQTT
     ingest from every site's edge; with ``notify_poll_s`` above 0, the notification worker
     (:mod:`sitewatch.console.notify`). Every response carries the security headers of
-    :mod:`sitewatch.console.api.headers`; request bodies are bounded by ``max_request_bytes``.
+    :mod:`sitewatch.console.api.headers`; request bodies are bounded by ``max_request_bytes``,
+    the edges' video uploads by ``video_upload_max_bytes``. The live relay
+    (:mod:`sitewatch.console.video.hub`) and the range requests are made at start.
     """
     settings = settings or Settings()
     db = Database(settings.database_url)
@@ -47,7 +53,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         migrate(db.engine)
         state.signing_key = load_or_create_key(settings.signing_key_file)
         settings.evidence_dir.mkdir(parents=True, exist_ok=True)
+        settings.video_dir.mkdir(parents=True, exist_ok=True)
         state.hub.bind(asyncio.get_running_loop())
+        timing = HubTiming(
+            grace_s=settings.video_live_grace_s, viewer_bytes=settings.video_viewer_buffer_bytes
+        )
+        state.video_hub = live = LiveHub(faults.sender(state), timing)
+        state.video_ranges = RangeRequests(state)
         ingest = None
         if settings.mqtt_host:
             from sitewatch.console.ingest.service import Ingest
@@ -64,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await live.close()
             if notify is not None:
                 notify.stop()
             if ingest is not None:
@@ -77,7 +90,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.sitewatch = state
-    security_headers.install(app, settings.max_request_bytes)
+    video_uploads = {UPLOAD_PREFIX: settings.video_upload_max_bytes}
+    security_headers.install(app, settings.max_request_bytes, video_uploads)
     api_errors.install(app)  # one error shape with codes (api/errors.py)
     for router in routes.ROUTERS:
         app.include_router(router)

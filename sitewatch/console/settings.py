@@ -38,6 +38,26 @@ class Settings(BaseSettings):
     video_cache_gb: float = Field(
         5.0, gt=0, le=100000, description="Most disk the playback cache may use, in GB."
     )
+    video_upload_max_bytes: int = Field(
+        2 * 1024**3,
+        ge=1024 * 1024,
+        description="Largest video upload from an edge in bytes (default 2 GiB: an hour's range "
+        "of a 4 Mbit/s stream); a larger one gets 413. Video uploads are bounded by this, not "
+        "by max_request_bytes.",
+    )
+    video_live_grace_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="Seconds a live stream goes on after its last viewer left (a viewer who "
+        "comes back within it gets the stream at once); then the edge is told to stop.",
+    )
+    video_viewer_buffer_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=64 * 1024,
+        description="Live video bytes queued for one viewer (default 16 MiB); a viewer who "
+        "falls further behind is dropped (its stream ends), never the upstream.",
+    )
     edge_url: str | None = Field(
         None,
         pattern=r"^https?://[^\s/]+(/[^\s]*)?$",

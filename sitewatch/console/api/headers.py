@@ -11,6 +11,8 @@ Three pieces, installed by :func:`install` in ``create_app``:
   its own CSP (evidence files: ``sandbox``) keeps it.
 - :class:`BodyLimit` (ASGI middleware) answers 413 to a body over ``max_bytes`` before it is
   read whole: at once from ``Content-Length``, or as soon as a chunked body passes the limit.
+  Paths under an ``uploads`` prefix (the edges' video) have their own, larger limit: a declared
+  length is checked here, a chunked body by the route, which streams it to disk.
 - :func:`validation_error` is the 422 handler: FastAPI's error shape, with every ``input``
   it echoes cut to :data:`ECHO_CHARS` characters (a 900 kB note is not sent back whole).
 """
@@ -18,6 +20,7 @@ Three pieces, installed by :func:`install` in ``create_app``:
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any, Final
 
 from fastapi import FastAPI, Request
@@ -112,12 +115,17 @@ class BodyLimit:
     """413 for a request body over ``max_bytes`` bytes, said before the body is read whole.
 
     A declared ``Content-Length`` over the limit is refused at once; a chunked body is read
-    into memory up to the limit (at most ``max_bytes``) and then handed to the app.
+    into memory up to the limit (at most ``max_bytes``) and then handed to the app. A path
+    starting with a key of ``uploads`` has that limit instead, and a chunked body there goes to
+    the route unread (it streams the body to disk within the same limit).
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, uploads: Mapping[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.uploads = dict(uploads or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -125,10 +133,14 @@ class BodyLimit:
             return
         headers = dict(scope["headers"])
         length = headers.get(b"content-length")
-        if length is not None:
-            declared = int(length) if length.isdigit() else -1
-            if declared < 0 or declared > self.max_bytes:
-                await self._refuse(send, f"{length.decode(errors='replace')} bytes")
+        path = scope.get("path", "")
+        upload = next((n for prefix, n in self.uploads.items() if path.startswith(prefix)), None)
+        if length is not None or upload is not None:
+            limit = self.max_bytes if upload is None else upload
+            declared = 0 if length is None else int(length) if length.isdigit() else -1
+            if declared < 0 or declared > limit:
+                came = f"{(length or b'').decode(errors='replace')} bytes"
+                await self._refuse(send, came, limit, upload is not None)
                 return
             await self.app(scope, receive, send)
             return
@@ -144,7 +156,7 @@ class BodyLimit:
                 break
             total += len(message.get("body", b""))
             if total > self.max_bytes:
-                await self._refuse(send, f"more than {total} bytes (chunked)")
+                await self._refuse(send, f"more than {total} bytes (chunked)", self.max_bytes)
                 return
             if not message.get("more_body", False):
                 break
@@ -154,12 +166,18 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send: Send, came: str) -> None:
+    async def _refuse(self, send: Send, came: str, limit: int, upload: bool = False) -> None:
+        why = (
+            "video_upload_max_bytes): send shorter ranges"
+            if upload
+            else "max_request_bytes): send less (evidence arrives over MQTT, never over HTTP)"
+        )
         body = json.dumps(
             {
                 "detail": f"request body too large: {came}, the console takes at most "
-                f"{self.max_bytes} bytes (max_request_bytes): send less (evidence arrives "
-                "over MQTT, never over HTTP)"
+                f"{limit} bytes ({why}",
+                "code": "http.413",
+                "params": {},
             }
         ).encode()
         await send(
@@ -203,8 +221,9 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
 
 
-def install(app: FastAPI, max_request_bytes: int) -> None:
-    """Add the headers, the body limit and the short 422 errors to ``app``."""
+def install(app: FastAPI, max_request_bytes: int, uploads: Mapping[str, int] | None = None) -> None:
+    """Add the headers, the body limit (``uploads``: path prefix -> its own limit) and the
+    short 422 errors to ``app``."""
     app.add_exception_handler(RequestValidationError, validation_error)
-    app.add_middleware(BodyLimit, max_bytes=max_request_bytes)
+    app.add_middleware(BodyLimit, max_bytes=max_request_bytes, uploads=uploads)
     app.add_middleware(SecurityHeaders)  # outermost: the 413 gets the headers too
