@@ -42,8 +42,6 @@ SegmentsOf = Callable[[str, m.VideoStream], Sequence[Segment]]
 JOBS_QUEUED = 16
 """Range cuts and error parts waiting for a job thread; more are dropped and logged."""
 JOB_THREADS = 2
-RANGE_RETRIES = 3
-"""A range part not answered (or answered 5xx) is sent again this many times, with backoff."""
 CLOSED_REMEMBERED = 256
 
 
@@ -248,12 +246,7 @@ class VideoDesk:
             return
         uploader = self._uploader(cmd)
         try:
-            for attempt in range(RANGE_RETRIES + 1):
-                answer = uploader.post("range", 0, cut.start, cut.path, end=cut.end)
-                if answer.ok or answer.final or answer.status == 413:
-                    break
-                if attempt < RANGE_RETRIES:
-                    time.sleep(2.0**attempt)  # 1, 2, 4 s
+            answer = uploader.post_range(cut.path, cut.start, cut.end)
             if not answer.ok:
                 log.warning(
                     "range %s of camera %s (%d bytes) not taken by the console: %s %s",

@@ -1,35 +1,26 @@
-"""The edge's video desk: which video commands it obeys (the console's signature, fresh) and
-the ``error`` parts it answers signed commands it cannot serve with, POSTed to a real HTTP
-receiver in this process that checks the edge's signature. No camera, no ffmpeg run here: the
-live streams themselves are in tests/component/test_edge_live_upload.py and
-test_edge_video_desk.py."""
+"""The edge's video desk: which video commands it obeys (the console's signature, issued
+within the age config commands may have) and which camera URL serves a stream. Pure: the
+error parts it POSTs are in tests/component/test_edge_video_refusals.py, its live streams and
+ranges in tests/component/test_edge_video_desk.py."""
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from sitewatch.contract import messages as m
 from sitewatch.contract.signing import public_key_text, sign
 from sitewatch.edge.config.schema import SiteConfig
-from sitewatch.edge.video.ring import Segment
-from sitewatch.edge.video_desk import VideoDesk, command_problem, stream_url
-from tests.support.edge_video_receiver import (
-    Upload,
-    VideoReceiver,
-    receiver_factory,  # noqa: F401
-)
+from sitewatch.edge.video_desk import command_problem, stream_url
 
 SITE = "demo-site"
 CONSOLE, ATTACKER, EDGE = (Ed25519PrivateKey.generate() for _ in range(3))
-Factory = Callable[[str, Ed25519PublicKey], VideoReceiver]
 
 
 def site_config(tmp_path: Path, **video: Any) -> SiteConfig:
@@ -80,42 +71,6 @@ def command(
     return cmd if key is None else sign(cmd, key)
 
 
-@pytest.fixture
-def receiver(receiver_factory: Factory) -> VideoReceiver:  # noqa: F811
-    return receiver_factory(SITE, EDGE.public_key())
-
-
-@pytest.fixture
-def desk_factory(tmp_path: Path) -> Iterator[Callable[..., VideoDesk]]:
-    made: list[VideoDesk] = []
-
-    def make(segments: list[Segment] | None = None, **video: Any) -> VideoDesk:
-        def segments_of(camera_id: str, stream: str) -> list[Segment]:
-            if segments is None:
-                raise KeyError(f"camera {camera_id} does not record its {stream} stream")
-            return segments
-
-        desk = VideoDesk(site_config(tmp_path, **video), EDGE, segments_of, tmp_path / "cuts")
-        made.append(desk)
-        return desk
-
-    yield make
-    for desk in made:
-        desk.stop()
-
-
-def error_of(receiver: VideoReceiver, cmd: m.VideoCommand) -> dict[str, str]:
-    def came(uploads: list[Upload]) -> bool:
-        return any(u.request_id == str(cmd.request_id) for u in uploads)
-
-    receiver.wait_for(came, 10.0, f"an error part for {cmd.request_id}")
-    (upload,) = receiver.of(str(cmd.request_id))
-    assert (upload.part, upload.seq, upload.end) == ("error", 0, None)
-    assert receiver.problems == []
-    body: dict[str, str] = json.loads(upload.body)
-    return body
-
-
 def test_a_fresh_command_signed_by_the_console_passes() -> None:
     cmd = command("http://console/api/edge/video/x")
     assert command_problem(cmd, CONSOLE.public_key(), 300.0, datetime.now(UTC).timestamp()) is None
@@ -155,60 +110,3 @@ def test_the_record_stream_of_a_camera_without_one_is_its_detect_stream(tmp_path
         "rtsp://cam2/sub",
         "rtsp://cam2/main",
     )
-
-
-def test_refused_commands_get_no_upload_and_are_counted(
-    receiver: VideoReceiver, desk_factory: Callable[..., VideoDesk]
-) -> None:
-    desk = desk_factory()
-    url = receiver.url("x")
-    for bad in (command(url, key=None), command(url, key=ATTACKER), command(url, ago_s=400)):
-        desk.receive("sitewatch/demo-site/video/command", m.encode(bad))
-    desk.receive("sitewatch/demo-site/video/command", b"not json")
-    assert desk.refused == 4 and desk.live_count() == 0
-    rid = uuid.uuid4()
-    marker = command(receiver.url(str(rid)), request_id=rid, camera_id="nope")
-    desk.receive("t", m.encode(marker))
-    error_of(receiver, marker)  # the refused ones, handled before it, sent nothing
-    assert len(receiver.uploads) == 1
-
-
-@pytest.mark.parametrize(
-    ("extra", "video", "code", "words"),
-    [
-        ({"camera_id": "nope"}, {}, "failed", "camera nope is not in this edge's config"),
-        ({"camera_id": "cam3"}, {}, "camera_offline", "camera cam3 is disabled"),
-        ({"site_id": "other-site"}, {}, "failed", "serves site demo-site, not other-site"),
-        ({}, {"max_live": 0}, "busy", "at most 0 cameras live"),
-    ],
-    ids=["unknown-camera", "disabled-camera", "other-site", "busy"],
-)
-def test_a_live_command_the_edge_cannot_serve_gets_an_error_part(
-    receiver: VideoReceiver,
-    desk_factory: Callable[..., VideoDesk],
-    extra: dict[str, Any],
-    video: dict[str, int],
-    code: str,
-    words: str,
-) -> None:
-    desk = desk_factory(**video)
-    rid = uuid.uuid4()
-    cmd = command(receiver.url(str(rid)), request_id=rid, **extra)
-    desk.receive("t", m.encode(cmd))
-    error = error_of(receiver, cmd)
-    assert error["code"] == code and words in error["detail"]
-    assert desk.live_count() == 0
-
-
-@pytest.mark.parametrize("segments", [None, []], ids=["stream-not-recorded", "nothing-recorded"])
-def test_a_range_with_nothing_recorded_gets_not_recorded(
-    receiver: VideoReceiver,
-    desk_factory: Callable[..., VideoDesk],
-    segments: list[Segment] | None,
-) -> None:
-    desk = desk_factory(segments)
-    rid = uuid.uuid4()
-    cmd = command(receiver.url(str(rid)), "range", request_id=rid)
-    desk.receive("t", m.encode(cmd))
-    error = error_of(receiver, cmd)
-    assert error["code"] == "not_recorded", error

@@ -92,7 +92,7 @@ class LiveStream:
         return self.ended is None
 
     def start(self) -> None:
-        """Start ffmpeg and the threads; a failure to start ends the stream (``camera_offline``)."""
+        """Start the threads (ffmpeg starts on one); a stream that fails ends with an error part."""
         self._threads = [
             threading.Thread(target=self._read, name=f"live-read-{self.camera_id}", daemon=True),
             threading.Thread(target=self._send, name=f"live-send-{self.camera_id}", daemon=True),

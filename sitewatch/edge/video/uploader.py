@@ -30,6 +30,8 @@ from sitewatch.contract.signing import VideoPart, sign_bytes, video_upload_text
 ErrorCode = Literal["camera_offline", "not_recorded", "busy", "failed"]
 """What an ``error`` part says went wrong (the design's error codes)."""
 ERROR_CODES: tuple[str, ...] = get_args(ErrorCode)
+RANGE_RETRIES = 3
+"""A range part not answered (or answered 5xx) is sent again this many times, with backoff."""
 DETAIL_CHARS = 1000
 """Longest ``detail`` an error part carries."""
 CHUNK = 1 << 20
@@ -103,6 +105,21 @@ class Uploader:
         answer = self._send(headers, body)
         if answer.status is None and reused and answer.reason.startswith("closed"):
             answer = self._send(headers, body)  # the idle connection was closed: send it again
+        return answer
+
+    def post_range(
+        self, path: Path, start: float, end: float, *, retries: int = RANGE_RETRIES,
+        backoff_s: float = 1.0, sleep: Callable[[float], None] = time.sleep,
+    ) -> Answer:  # fmt: skip
+        """A recorded range (``start``/``end``: wall clock of its first and last frame) as one
+        ``range`` part, sent again up to ``retries`` times while no answer or a 5xx comes, after
+        ``backoff_s``, doubling; the last answer."""
+        for attempt in range(retries + 1):
+            answer = self.post("range", 0, start, path, end=end)
+            if answer.status is not None and answer.status < 500:
+                break  # taken, or refused in a way a retry cannot mend (401, 403, 410, 413)
+            if attempt < retries:
+                sleep(backoff_s * 2.0**attempt)
         return answer
 
     def post_error(self, code: ErrorCode, detail: str, at: float | None = None) -> Answer:

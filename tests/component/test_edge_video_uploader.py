@@ -1,6 +1,7 @@
-"""Signed POSTs of video parts: the headers the design names, one keep-alive connection, and a
-connection the console closed while idle reopened without losing the part. The receiver is a
-real HTTP server in this process; "closed while idle" is its real socket timeout."""
+"""Signed POSTs of video parts: the headers the design names, one keep-alive connection, a
+connection the console closed while idle reopened without losing the part, a range retried
+with backoff on 5xx. The receiver is a real HTTP server in this process; "closed while idle"
+is its real socket timeout."""
 
 from __future__ import annotations
 
@@ -86,3 +87,34 @@ def test_no_answer_comes_back_as_status_none_within_the_timeout() -> None:
 def test_an_upload_url_without_a_host_is_refused() -> None:
     with pytest.raises(ValueError, match="http"):
         Uploader("ftp://console/x", SITE, RID, KEY)
+
+
+@pytest.mark.parametrize(
+    ("statuses", "posts", "waits"),
+    [
+        ([503, 500, 204], 3, [1.0, 2.0]),  # retried with backoff until taken
+        ([503, 503, 503, 503, 204], 4, [1.0, 2.0, 4.0]),  # three retries, then given up
+        ([410], 1, []),  # the console is done with it: never retried
+        ([413], 1, []),  # too large: a retry cannot help
+    ],
+)
+def test_a_range_is_retried_three_times_with_backoff_on_5xx(
+    receiver_factory: Factory,  # noqa: F811
+    tmp_path: Path,
+    statuses: list[int],
+    posts: int,
+    waits: list[float],
+) -> None:
+    receiver = receiver_factory(SITE, KEY.public_key())
+    answers = iter(statuses)
+    receiver.answer = lambda upload: next(answers)
+    file = tmp_path / "range.mp4"
+    file.write_bytes(b"\0\0\0\x08free")
+    slept: list[float] = []
+    uploader = Uploader(receiver.url(RID), SITE, RID, KEY, timeout_s=5.0)
+    try:
+        answer = uploader.post_range(file, 10.0, 70.0, sleep=slept.append)
+    finally:
+        uploader.close()
+    assert answer.status == statuses[posts - 1] and slept == waits
+    assert len(receiver.uploads) == posts and receiver.problems == []
