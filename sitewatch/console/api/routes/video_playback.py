@@ -71,7 +71,10 @@ def _ranges(state: AppState) -> RangeRequests:
     return state.video_ranges
 
 
-@router.get("/timeline/{site}/{camera}")
+@router.get(
+    "/timeline/{site}/{camera}",
+    responses={422: {"description": "invalid: 'to' not after 'from', or more than 8 days"}},
+)
 def timeline(
     site: str,
     camera: str,
@@ -143,7 +146,15 @@ def cached_window(
     return FileResponse(got.path, media_type="video/mp4", headers=MP4_HEADERS)
 
 
-@router.post("/exports", status_code=202)
+@router.post(
+    "/exports",
+    status_code=202,
+    responses={
+        404: {"description": "no such camera, or its index holds nothing of the range"},
+        422: {"description": "invalid: a range not in (0, 3600] s, or an alert of another camera"},
+        503: {"description": "the edge is offline, or the console has no broker connection"},
+    },
+)
 async def create_export(
     body: ExportIn, request: Request, user: Exporter, s: DB, state: State
 ) -> dict[str, Any]:
