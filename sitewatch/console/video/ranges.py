@@ -8,7 +8,8 @@ multiples of it, cached under ``video_dir/cache/`` (pruned oldest first to
 flight for it and later viewers get the cached file. Export ranges go to
 ``video_dir/exports/<request_id>.mp4``. An edge's ``error`` part becomes a
 :class:`~sitewatch.console.domain.errors.ConsoleError` with a ``video.*`` code. Times are Unix
-seconds. No HTTP and no MQTT here: the command goes out through ``state.ingest.send_video``.
+seconds. No HTTP and no MQTT here: the command goes out through
+:func:`sitewatch.console.video.faults.sender` (signed, then ``state.ingest.send_video``).
 """
 
 from __future__ import annotations
@@ -27,10 +28,10 @@ from pathlib import Path
 from typing import Literal
 from uuid import UUID, uuid4
 
-from sitewatch.console.domain.errors import ConsoleError, NotFound, Unavailable
+from sitewatch.console.domain.errors import ConsoleError
 from sitewatch.console.state import AppState
+from sitewatch.console.video import faults
 from sitewatch.contract import messages as m
-from sitewatch.contract.signing import sign
 
 log = logging.getLogger(__name__)
 PLAYBACK_WINDOW_S = 60.0
@@ -41,16 +42,6 @@ LATE_S = 120.0
 """How long after its wait a request still takes its upload (cached for the next viewer)."""
 Purpose = Literal["playback", "export"]
 Part = Literal["range", "error"]
-
-
-class Timeout(ConsoleError):
-    status = 504
-    default_code = "video.timeout"
-
-
-class CutFailed(ConsoleError):
-    status = 502
-    default_code = "video.failed"
 
 
 @dataclass(frozen=True)
@@ -67,11 +58,16 @@ class _Pending:
     request_id: UUID
     site_id: str
     camera_id: str
+    stream: m.VideoStream
     purpose: Purpose
     key: str  # the cache key (playback) or the request id (export)
     deadline: float  # monotonic: after this an upload is refused (410)
     future: asyncio.Future[RangeFile] = field(repr=False)
     loop: asyncio.AbstractEventLoop = field(repr=False)
+
+    @property
+    def where(self) -> tuple[str, str, str]:
+        return self.site_id, self.camera_id, self.stream
 
 
 def window_of(at: float) -> tuple[float, float]:
@@ -149,10 +145,12 @@ class RangeRequests:
         with self._lock:
             self._expire(now)
             pending = self._by_key.get(key) if key else None
+            if pending is None and key and (hit := self.cached(key)) is not None:
+                return hit  # stored while we looked
             if pending is None:
                 request_id = uuid4()
                 pending = _Pending(
-                    request_id, site_id, camera_id, purpose, key or str(request_id),
+                    request_id, site_id, camera_id, stream, purpose, key or str(request_id),
                     now + wait + LATE_S, loop.create_future(), loop,
                 )  # fmt: skip
                 self._by_id[request_id] = pending
@@ -170,11 +168,7 @@ class RangeRequests:
         try:
             return await asyncio.wait_for(asyncio.shield(pending.future), wait)
         except TimeoutError:
-            raise Timeout(
-                f"the edge of site {site_id!r} sent no video of camera {camera_id!r} within "
-                f"{wait:g} s (its link may be slow or the request lost): try again",
-                params={"site": site_id, "seconds": int(wait)},
-            ) from None
+            raise faults.timeout((site_id, camera_id, stream), wait) from None
 
     def deliver(
         self,
@@ -191,22 +185,22 @@ class RangeRequests:
         with self._lock:
             self._expire(clock.monotonic())
             pending = self._by_id.get(request_id)
-            if pending is None or pending.site_id != site_id:
-                return False
-            self._by_id.pop(request_id)
-            if self._by_key.get(pending.key) is pending:
-                self._by_key.pop(pending.key)
+        if pending is None or pending.site_id != site_id:
+            return False
         if part == "error":
-            self._settle(pending, error=_edge_error(pending, body_path))
-            return True
-        try:
-            result = self._store(pending, body_path, time, time if end is None else end)
-        except OSError as exc:
-            log.exception("could not store the range upload of %s", request_id)
-            self._settle(pending, error=CutFailed(f"the console could not store it: {exc}",
-                                                  params={"reason": str(exc)}))  # fmt: skip
-            return True
-        self._settle(pending, result=result)
+            error: ConsoleError = _edge_error(pending, body_path)
+        else:
+            try:  # stored before the request is dropped: a viewer asking now finds the file
+                result = self._store(pending, body_path, time, time if end is None else end)
+            except OSError as exc:
+                log.exception("could not store the range upload of %s", request_id)
+                error = faults.failed(pending.where, f"not stored: {exc}")
+            else:
+                self._forget(pending)
+                self._settle(pending, result=result)
+                return True
+        self._forget(pending)
+        self._settle(pending, error=error)
         return True
 
     # -- inside ---------------------------------------------------------------------------
@@ -220,13 +214,6 @@ class RangeRequests:
         issued_by: str,
         fallback_url: str | None,
     ) -> None:
-        ingest, key = self.state.ingest, self.state.signing_key
-        if ingest is None or not ingest.connected or key is None:
-            raise Unavailable(
-                "the console is not connected to the MQTT broker (or has no signing key), so "
-                "the request cannot reach the edge: nothing was sent; try again later",
-                code="video.broker_down",
-            )
         now = datetime.now(UTC)
         command = m.VideoCommand(
             request_id=pending.request_id,
@@ -241,10 +228,7 @@ class RangeRequests:
             issued_by=issued_by,
             issued_at=now,
         )
-        try:
-            ingest.send_video(sign(command, key))
-        except RuntimeError as exc:
-            raise Unavailable(str(exc), code="video.broker_down") from None
+        faults.sender(self.state)(command)  # signed; edge_offline / broker_down if it cannot go
         self.sent += 1
 
     def _store(self, pending: _Pending, body: Path, start: float, end: float) -> RangeFile:
@@ -311,7 +295,7 @@ class RangeRequests:
 
 
 def _edge_error(pending: _Pending, body: Path) -> ConsoleError:
-    """The coded error of an edge's ``error`` part (unreadable: ``failed``)."""
+    """The coded error of an edge's ``error`` part (one that cannot be read: ``failed``)."""
     try:
         doc = json.loads(body.read_text(encoding="utf-8"))
         code, detail = str(doc["code"]), str(doc.get("detail", ""))
@@ -319,26 +303,9 @@ def _edge_error(pending: _Pending, body: Path) -> ConsoleError:
         code, detail = "failed", f"its error part was not JSON with a code ({exc})"
     finally:
         body.unlink(missing_ok=True)
-    where = {"site": pending.site_id, "camera": pending.camera_id}
     if code == "not_recorded":
-        return NotFound(
+        detail = (
             f"camera {pending.camera_id!r} at site {pending.site_id!r} has no recording of "
-            f"that time: {detail}",
-            code="video.not_recorded",
-            params=where,
+            f"that time ({pending.stream} stream): {detail}"
         )
-    if code == "camera_offline":
-        return Unavailable(
-            f"camera {pending.camera_id!r} is offline: {detail}",
-            code="video.camera_offline",
-            params={**where, "error": detail},
-        )
-    if code == "busy":
-        return Unavailable(
-            f"the edge of site {pending.site_id!r} is busy: {detail}; try later",
-            code="video.busy",
-            params=where,
-        )
-    return CutFailed(
-        f"the edge could not cut the range ({code}): {detail}", params={"reason": detail}
-    )
+    return faults.from_edge(pending.where, code, detail)

@@ -29,7 +29,7 @@ from sitewatch.console.domain.export import verified_video
 from sitewatch.console.permissions import can_see_camera
 from sitewatch.console.state import AppState
 from sitewatch.console.store.models import AuditEntry, Camera, Site, User, VideoExport
-from sitewatch.console.video import exports, recordings
+from sitewatch.console.video import exports, faults, recordings
 from sitewatch.console.video.ranges import RangeRequests, cache_key, window_of
 from sitewatch.contract.messages import VideoStream
 
@@ -229,8 +229,7 @@ def _may_ask(s: DB, site: str, camera: str, stream: str, lo: float, hi: float) -
     says it does not hold (404)."""
     edge = s.get(Site, site)
     if edge is not None and edge.edge_state == "offline":
-        raise refuse(503, "video.edge_offline", f"the edge of site {site!r} is offline: video "
-                     "comes back when it reconnects", site=site)  # fmt: skip
+        raise faults.edge_offline(site, edge.last_seen_at, "it cannot send recorded video")
     if not recordings.may_hold(s, site, camera, stream, lo, hi):
         raise NotFound(
             f"camera {camera!r} at site {site!r} has no recording of that time ({stream} "
