@@ -23,6 +23,7 @@ import uuid
 import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -171,8 +172,9 @@ class Served:
             return list(s.scalars(select(model).where(*where)))
 
 
-@pytest.fixture
-def served(tmp_path: Path, broker: Mosquitto) -> Iterator[Served]:
+@contextmanager
+def serve(tmp_path: Path, broker: Mosquitto, **extra: Any) -> Iterator[Served]:
+    """The console app in uvicorn (a background thread), ingest subscribed to ``broker``."""
     with socket.socket() as sock:
         sock.bind((HOST, 0))
         port = int(sock.getsockname()[1])
@@ -181,7 +183,7 @@ def served(tmp_path: Path, broker: Mosquitto) -> Iterator[Served]:
         database_url=f"sqlite:///{tmp_path / 'console.db'}", evidence_dir=tmp_path / "evidence",
         video_dir=tmp_path / "video", signing_key_file=tmp_path / "console.key", edge_url=url,
         mqtt_host=HOST, mqtt_port=broker.port, mqtt_client_id=f"console-{uuid.uuid4().hex[:8]}",
-        topic_prefix=PREFIX, notify_poll_s=0,
+        topic_prefix=PREFIX, notify_poll_s=0, **extra,
     )  # fmt: skip
     app = create_app(settings)
     server = _Uvicorn(uvicorn.Config(app, host=HOST, port=port, log_level="warning"))
@@ -193,9 +195,17 @@ def served(tmp_path: Path, broker: Mosquitto) -> Iterator[Served]:
         time.sleep(0.05)
     state: AppState = app.state.sitewatch
     assert state.ingest is not None and state.ingest.wait_ready(20.0)  # type: ignore[attr-defined]
-    yield Served(url, state)
-    server.should_exit = True
-    thread.join(20)
+    try:
+        yield Served(url, state)
+    finally:
+        server.should_exit = True
+        thread.join(20)
+
+
+@pytest.fixture
+def served(tmp_path: Path, broker: Mosquitto) -> Iterator[Served]:
+    with serve(tmp_path, broker) as console:
+        yield console
 
 
 def _edge(served: Served, broker: Mosquitto, body: bytes) -> FakeEdge:
@@ -365,3 +375,31 @@ def test_an_export_left_pending_by_a_stopped_console_shows_failed(served: Served
         ))  # fmt: skip
     got = served.client("ana").get("/api/video/exports/00000000-0000-4000-8000-000000000001")
     assert got.json()["state"] == "failed" and "console stopped" in got.json()["error"]
+
+
+def test_the_cache_keeps_to_its_budget(tmp_path: Path, broker: Mosquitto, mp4: bytes) -> None:
+    """With room for one window (video_cache_gb), a second window pushes the first out, and
+    asking for the first again sends the edge a new command."""
+    with serve(tmp_path, broker, video_cache_gb=len(mp4) * 1.5 / 1e9) as served:
+        served.add_users(("ana", "manager", [SITE]))
+        edge = _edge(served, broker, mp4)
+        try:
+            _index_and_alert(edge, served)
+            ana = served.client("ana")
+            _until(
+                "the index is stored",
+                lambda: ana.get(
+                    f"/api/video/timeline/{SITE}/{CAMERA}?from={NOW - 7200}&to={NOW}"
+                ).json()["spans"],
+            )
+            play = f"/api/video/playback/{SITE}/{CAMERA}?at="
+            first = ana.get(play + str(ALERT_AT)).json()
+            second = ana.get(play + str(ALERT_AT + 60)).json()
+            assert ana.get(second["url"]).content == mp4
+            gone = ana.get(first["url"])
+            assert (gone.status_code, gone.json()["code"]) == (404, "video.cache_gone")
+            assert len(list((tmp_path / "video" / "cache").glob("*.mp4"))) == 1
+            assert ana.get(play + str(ALERT_AT)).status_code == 200
+            assert len(edge.commands) == 3
+        finally:
+            edge.close()
