@@ -297,7 +297,7 @@ def test_an_upload_not_signed_by_the_site_s_edge_key_is_refused(
     }
     got = {why: (r.status_code, r.json()["code"]) for why, r in refusals.items()}
     assert got == {
-        "unsigned": (400, "video.upload_refused"),  # no X-SiteWatch-Signature header
+        "unsigned": (401, "video.upload_refused"),  # no X-SiteWatch-Signature header
         "another key": (401, "video.upload_refused"),
         "sent 20 min ago": (401, "video.upload_refused"),
         "another site": (403, "video.upload_refused"),

@@ -6,8 +6,9 @@ SHA-256). The body is read as it comes, hashed on the way and bounded: a live pa
 ``media``) in memory (at most :data:`LIVE_PART_MAX_BYTES`) for the hub, a ``range`` or
 ``error`` part to a temp file under ``video_dir/incoming/`` for
 :class:`~sitewatch.console.video.ranges.RangeRequests` (an ``error`` of a live session goes to
-the hub). Refusals are coded domain errors: 400 malformed, 401 signature or staleness, 403
-another site's session, 410 the session is over, 413 too large (the edge stops on all but 5xx).
+the hub). Refusals are coded domain errors: 400 malformed, 401 unsigned, wrongly signed or
+stale, 403 another site's session, 410 the session is over, 413 too large (the edge stops on
+all but 5xx).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from sitewatch.contract.signing import (
 
 LIVE_PART_MAX_BYTES = 64 * 1024 * 1024
 """Largest init or media part (a fragment is one GOP: a few MB at most)."""
+SPOOL_BATCH_BYTES = 1024 * 1024
 
 
 class Refused(ConsoleError):
@@ -79,8 +81,9 @@ class Upload:
 
         def need(name: str) -> str:
             value = headers.get(f"x-sitewatch-{name}")
-            if not value:
-                raise _refuse(Refused, f"expected header X-SiteWatch-{name.title()}, got none")
+            if not value:  # unsigned is 401 (the edge stops), any other header missing 400
+                kind = Unsigned if name == "signature" else Refused
+                raise _refuse(kind, f"expected header X-SiteWatch-{name.title()}, got none")
             return value
 
         def number(name: str, kind: type[float] | type[int]) -> Any:
@@ -245,8 +248,10 @@ async def _read(body: AsyncIterator[bytes], limit: int) -> tuple[bytes, str]:
 
 
 async def _spool(body: AsyncIterator[bytes], path: Path, limit: int) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    size, sha = 0, hashlib.sha256()
+    """Write the body to ``path`` in batches of :data:`SPOOL_BATCH_BYTES` (off the loop);
+    its SHA-256."""
+    await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+    size, sha, batch = 0, hashlib.sha256(), bytearray()
     f: BinaryIO = await asyncio.to_thread(path.open, "wb")
     try:
         async for chunk in body:
@@ -254,7 +259,11 @@ async def _spool(body: AsyncIterator[bytes], path: Path, limit: int) -> str:
             if size > limit:
                 raise _refuse(TooLarge, f"more than {limit} bytes (video_upload_max_bytes)")
             sha.update(chunk)
-            await asyncio.to_thread(f.write, chunk)
+            batch += chunk
+            if len(batch) >= SPOOL_BATCH_BYTES:
+                await asyncio.to_thread(f.write, bytes(batch))
+                batch.clear()
+        await asyncio.to_thread(f.write, bytes(batch))
     finally:
         await asyncio.to_thread(f.close)
     return sha.hexdigest()
