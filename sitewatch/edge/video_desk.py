@@ -104,6 +104,7 @@ class VideoDesk:
         self._closed: deque[str] = deque(maxlen=CLOSED_REMEMBERED)  # sessions the console ended
         self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=JOBS_QUEUED)
         self._logged: deque[float] = deque()  # clock() of recent refusal log lines
+        self._closing = False
         self.refused = 0
         """Commands refused for their signature or age, or dropped with the job queue full."""
         self._threads = [
@@ -133,8 +134,10 @@ class VideoDesk:
             return len(self._live)
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        """Stop every live stream and the job threads (a range being cut finishes first)."""
+        """Stop every live stream and the job threads (a range being cut finishes first);
+        commands that come after are ignored."""
         with self._lock:
+            self._closing = True
             streams = list(self._live.values())
         for live in streams:
             live.stop("the edge is shutting down")
@@ -151,6 +154,8 @@ class VideoDesk:
     # -- paho's thread ---------------------------------------------------------------------
     def receive(self, topic: str, payload: bytes) -> None:
         """On paho's thread: one command read, checked and handed on; never blocks."""
+        if self._closing:
+            return
         try:
             cmd = m.decode(payload, m.VideoCommand)
         except m.ContractError as exc:
@@ -159,8 +164,8 @@ class VideoDesk:
         config = self.config
         problem = command_problem(cmd, self._console, config.trust.command_max_age_s, self.clock())
         if problem is not None:
-            self._refuse(f"video command {cmd.request_id} (by {cmd.issued_by!r}, as it says) "
-                         f"refused: {problem}")  # fmt: skip
+            who = f"by {cmd.issued_by!r}, as it says"
+            self._refuse(f"video command {cmd.request_id} ({who}) refused: {problem}")
             return
         if cmd.site_id != config.site.id:
             self._error(cmd, "failed", f"this edge serves site {config.site.id}, not {cmd.site_id}")

@@ -6,6 +6,7 @@ No camera and no ffmpeg run here."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -118,3 +119,14 @@ def test_a_range_with_nothing_recorded_gets_not_recorded(
     desk.receive("t", m.encode(cmd))
     error = error_of(receiver, cmd)
     assert error["code"] == "not_recorded", error
+
+
+def test_a_stopped_desk_ignores_commands(
+    receiver: VideoReceiver, desk_factory: Callable[..., VideoDesk]
+) -> None:
+    desk = desk_factory()
+    desk.stop()
+    rid = uuid.uuid4()
+    desk.receive("t", m.encode(command(receiver.url(str(rid)), request_id=rid, camera_id="nope")))
+    time.sleep(1.0)
+    assert receiver.uploads == [] and desk.live_count() == 0
