@@ -84,7 +84,7 @@ class LiveStream:
         self._last_byte = time.monotonic()
         self._proc: subprocess.Popen[bytes] | None = None
         self._tail: deque[str] = deque(maxlen=5)  # ffmpeg's last stderr lines
-        self._failure: tuple[ErrorCode, str] | None = None  # error code and detail to send
+        self._failure: tuple[ErrorCode, str, float] | None = None  # code, detail, when
         self._threads: list[threading.Thread] = []
 
     @property
@@ -194,8 +194,7 @@ class LiveStream:
                         self.request_id, self.camera_id, seq, answer.status, answer.reason,
                     )  # fmt: skip
             if self._failure is not None:
-                code, detail = self._failure
-                answer = self.uploader.post_error(code, detail)
+                answer = self.uploader.post_error(*self._failure)
                 if not answer.ok:
                     log.warning("live %s: error part not taken: %s", self.request_id, answer)
         finally:
@@ -228,7 +227,7 @@ class LiveStream:
     # -- ending --------------------------------------------------------------------------
     def _fail(self, code: ErrorCode, detail: str) -> None:
         if self._failure is None and not self._stop.is_set():
-            self._failure = (code, detail)
+            self._failure = (code, detail, self.clock())
             log.warning("live %s of camera %s: %s", self.request_id, self.camera_id, detail)
         self._end(detail)
 
