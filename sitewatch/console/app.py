@@ -53,7 +53,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         migrate(db.engine)
         state.signing_key = load_or_create_key(settings.signing_key_file)
         settings.evidence_dir.mkdir(parents=True, exist_ok=True)
-        settings.video_dir.mkdir(parents=True, exist_ok=True)
         state.hub.bind(asyncio.get_running_loop())
         timing = HubTiming(
             grace_s=settings.video_live_grace_s, viewer_bytes=settings.video_viewer_buffer_bytes
