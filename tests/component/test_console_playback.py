@@ -40,7 +40,7 @@ from sitewatch.console.domain.security import hash_password
 from sitewatch.console.domain.verify_package import verify_package
 from sitewatch.console.settings import Settings
 from sitewatch.console.state import AppState
-from sitewatch.console.store.models import AuditEntry, BrokerAccount, User, VideoExport
+from sitewatch.console.store.models import AuditEntry, BrokerAccount, User
 from sitewatch.contract import messages as m
 from sitewatch.contract.signing import (
     parse_public_key,
@@ -208,9 +208,8 @@ def served(tmp_path: Path, broker: Mosquitto) -> Iterator[Served]:
         yield console
 
 
-def _edge(served: Served, broker: Mosquitto, body: bytes) -> FakeEdge:
-    """Register an edge key for the site (as 'sitewatch server add-edge' does) and connect."""
-    key = Ed25519PrivateKey.generate()
+def _register(served: Served, key: Ed25519PrivateKey) -> None:
+    """Register the site's edge key, as 'sitewatch server add-edge' does (password unused)."""
     with served.state.db.session() as s:
         account = BrokerAccount(
             username=f"edge-{SITE}",
@@ -220,8 +219,19 @@ def _edge(served: Served, broker: Mosquitto, body: bytes) -> FakeEdge:
             public_key=public_key_text(key),
         )
         s.add(account)  # fmt: skip
+
+
+def _edge(served: Served, broker: Mosquitto, body: bytes) -> FakeEdge:
+    """A registered edge for the site, connected and listening for video commands."""
+    key = Ed25519PrivateKey.generate()
+    _register(served, key)
     assert served.state.signing_key is not None
     return FakeEdge(broker, key, public_key_text(served.state.signing_key), body)
+
+
+def _timeline(client: httpx.Client) -> Any:
+    """The camera's timeline of the last two hours."""
+    return client.get(f"/api/video/timeline/{SITE}/{CAMERA}?from={NOW - 7200}&to={NOW}").json()
 
 
 def _until(what: str, check: Any, timeout_s: float = 20.0) -> Any:
@@ -363,18 +373,36 @@ def test_playback_export_and_police_package(
         edge.close()
 
 
-def test_an_export_left_pending_by_a_stopped_console_shows_failed(served: Served) -> None:
-    """What a console that stopped mid-export leaves (a pending row, no task): the row is
-    written as such, since stopping uvicorn mid-upload cannot be timed reliably."""
-    served.add_users(("ana", "manager", [SITE]))
-    with served.state.db.session() as s:
-        s.add(VideoExport(
-            id="00000000-0000-4000-8000-000000000001", site_id=SITE, camera_id=CAMERA,
-            stream="detect", start=datetime.now(UTC) - timedelta(minutes=5),
-            end=datetime.now(UTC) - timedelta(minutes=4), state="pending", requested_by="ana",
-        ))  # fmt: skip
-    got = served.client("ana").get("/api/video/exports/00000000-0000-4000-8000-000000000001")
-    assert got.json()["state"] == "failed" and "console stopped" in got.json()["error"]
+def test_an_export_left_pending_by_a_console_that_stopped_shows_failed(
+    tmp_path: Path, broker: Mosquitto
+) -> None:
+    """An export asked for while the edge does not answer, then the console stops: the next
+    console (same database) shows it failed, with the reason, instead of pending for ever."""
+    key = Ed25519PrivateKey.generate()
+    with serve(tmp_path, broker) as first:
+        first.add_users(("ana", "manager", [SITE]))
+        _register(first, key)
+        edge = broker.transport()
+        try:
+            assert edge.wait_connected(10.0)
+            index = m.RecordingIndex(
+                site_id=SITE, camera_id=CAMERA, stream="detect", size_bytes=1, keep_s=3600.0,
+                spans=[m.RecordedSpan(start=utc(RECORDED[0]), end=utc(RECORDED[1]))], at=utc(NOW),
+            )  # fmt: skip
+            topic = m.recording_index(PREFIX, SITE, CAMERA)
+            assert edge.publish(topic, m.encode(sign(index, key)), qos=1).wait(10.0)
+        finally:
+            edge.close()
+        ana = first.client("ana")
+        _until("the index is stored", lambda: _timeline(ana)["spans"])
+        body = {"site_id": SITE, "camera_id": CAMERA, "start": NOW - 600, "end": NOW - 540}
+        made = ana.post("/api/video/exports", json=body)
+        assert made.status_code == 202, made.text
+        export_id = made.json()["id"]
+        assert ana.get(f"/api/video/exports/{export_id}").json()["state"] == "pending"
+    with serve(tmp_path, broker) as second:
+        got = second.client("ana").get(f"/api/video/exports/{export_id}").json()
+    assert got["state"] == "failed" and "console stopped" in got["error"], got
 
 
 def test_the_cache_keeps_to_its_budget(tmp_path: Path, broker: Mosquitto, mp4: bytes) -> None:

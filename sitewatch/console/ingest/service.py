@@ -31,7 +31,7 @@ from sitewatch.console.domain.incidents import Windows
 from sitewatch.console.events import EventHub
 from sitewatch.console.ingest.alerts import on_alert, on_evidence
 from sitewatch.console.ingest.bounds import Bounds, check_bounds
-from sitewatch.console.ingest.context import Context, IngestError
+from sitewatch.console.ingest.context import Context, IngestError, ensure_camera
 from sitewatch.console.ingest.queue import BoundedQueue
 from sitewatch.console.ingest.status import (
     on_camera_config,
@@ -107,6 +107,7 @@ def dispatch(s: Session, ctx: Context, payload: bytes, bounds: Bounds = DEFAULT_
         on_config_result(s, ctx, msg, bounds.clock_skew_max_s)
     elif isinstance(msg, m.RecordingIndex):
         ctx.same_camera(msg.camera_id)
+        ensure_camera(s, msg.site_id, msg.camera_id)
         recordings.store_index(s, msg, ctx.received_at)
 
 

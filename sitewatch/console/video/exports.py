@@ -97,44 +97,41 @@ def create(
 
 
 def start(state: AppState, ranges: RangeRequests, export_id: str, fallback_url: str) -> None:
-    """Run export ``export_id`` in the background on the running loop."""
-    ranges.running_exports.add(export_id)
+    """Run export ``export_id`` in the background on the running loop; the task always
+    leaves the row ready or failed (unless the console stops meanwhile: :func:`settle_stale`)."""
     ranges.keep(
         asyncio.get_running_loop().create_task(_run(state, ranges, export_id, fallback_url))
     )
 
 
 async def _run(state: AppState, ranges: RangeRequests, export_id: str, fallback: str) -> None:
+    with state.db.session() as s:
+        row = s.get(VideoExport, export_id)
+        assert row is not None, f"export {export_id} vanished"
+        args = (row.site_id, row.camera_id, row.stream, row.start, row.end, row.requested_by)
+    site_id, camera_id, stream, begin, end, by = args
     try:
-        with state.db.session() as s:
-            row = s.get(VideoExport, export_id)
-            assert row is not None, f"export {export_id} vanished"
-            args = (row.site_id, row.camera_id, row.stream, row.start, row.end, row.requested_by)
-        site_id, camera_id, stream, begin, end, by = args
-        try:
-            got = await ranges.fetch(
-                site_id, camera_id, stream, begin.timestamp(), end.timestamp(),  # type: ignore[arg-type]
-                "export", by, fallback_url=fallback,
-            )  # fmt: skip
-            digest = await asyncio.to_thread(sha256_file, got.path)
-            size = got.path.stat().st_size
-        except ConsoleError as exc:
-            _finish(state, export_id, error=(exc.code, str(exc)))
-            return
-        except Exception as exc:  # a bug or the disk: the row says so rather than stay pending
-            log.exception("video export %s failed", export_id)
-            _finish(state, export_id, error=("video.failed", f"console error: {exc}"))
-            return
-        with state.db.session() as s:
-            row = s.get(VideoExport, export_id)
-            assert row is not None
-            row.state, row.sha256, row.size_bytes = "ready", digest, size
-            row.path = str(got.path.resolve())
-            row.actual_start = datetime.fromtimestamp(got.start, UTC)
-            row.actual_end = datetime.fromtimestamp(got.end, UTC)
-            row.finished_at = datetime.now(UTC)
-    finally:
-        ranges.running_exports.discard(export_id)
+        got = await ranges.fetch(
+            site_id, camera_id, stream, begin.timestamp(), end.timestamp(),  # type: ignore[arg-type]
+            "export", by, fallback_url=fallback,
+        )  # fmt: skip
+        digest = await asyncio.to_thread(sha256_file, got.path)
+        size = got.path.stat().st_size
+    except ConsoleError as exc:
+        _finish(state, export_id, error=(exc.code, str(exc)))
+        return
+    except Exception as exc:  # a bug or the disk: the row says so rather than stay pending
+        log.exception("video export %s failed", export_id)
+        _finish(state, export_id, error=("video.failed", f"console error: {exc}"))
+        return
+    with state.db.session() as s:
+        row = s.get(VideoExport, export_id)
+        assert row is not None
+        row.state, row.sha256, row.size_bytes = "ready", digest, size
+        row.path = str(got.path.resolve())
+        row.actual_start = datetime.fromtimestamp(got.start, UTC)
+        row.actual_end = datetime.fromtimestamp(got.end, UTC)
+        row.finished_at = datetime.now(UTC)
 
 
 def _finish(state: AppState, export_id: str, *, error: tuple[str, str]) -> None:
@@ -145,11 +142,13 @@ def _finish(state: AppState, export_id: str, *, error: tuple[str, str]) -> None:
             row.finished_at = datetime.now(UTC)
 
 
-def settle_stale(s: Session, running: set[str]) -> int:
-    """Mark failed every pending export whose task does not run in this process (its console
-    stopped); returns how many. The caller commits."""
+def settle_stale(s: Session, started_at: datetime) -> int:
+    """Mark failed every export still pending that was asked for before this console started
+    (``started_at``): the console that ran it stopped. Returns how many; the caller commits."""
     stale = s.scalars(
-        select(VideoExport).where(VideoExport.state == "pending", VideoExport.id.not_in(running))
+        select(VideoExport).where(
+            VideoExport.state == "pending", VideoExport.requested_at < started_at
+        )
     ).all()
     for row in stale:
         row.state, row.error_code, row.error = "failed", "video.failed", STALE_REASON

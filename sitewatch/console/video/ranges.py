@@ -98,7 +98,7 @@ class RangeRequests:
         self.cache_dir = state.settings.video_dir / "cache"
         self.exports_dir = state.settings.video_dir / "exports"
         self.sent = 0  # commands sent (tests count them)
-        self.running_exports: set[str] = set()  # export ids whose task runs in this process
+        self.started_at = datetime.now(UTC)  # exports asked for before ran in another process
         self._lock = threading.Lock()
         self._by_id: dict[UUID, _Pending] = {}
         self._by_key: dict[str, _Pending] = {}
