@@ -405,9 +405,12 @@ def test_an_export_left_pending_by_a_console_that_stopped_shows_failed(
     assert got["state"] == "failed" and "console stopped" in got["error"], got
 
 
-def test_the_cache_keeps_to_its_budget(tmp_path: Path, broker: Mosquitto, mp4: bytes) -> None:
+def test_the_cache_keeps_to_its_budget_and_outlives_the_edge(
+    tmp_path: Path, broker: Mosquitto, mp4: bytes
+) -> None:
     """With room for one window (video_cache_gb), a second window pushes the first out, and
-    asking for the first again sends the edge a new command."""
+    asking for the first again sends the edge a new command. With the edge offline, a window
+    not cached is refused at once (503), a cached one still plays."""
     with serve(tmp_path, broker, video_cache_gb=len(mp4) * 1.5 / 1e9) as served:
         served.add_users(("ana", "manager", [SITE]))
         edge = _edge(served, broker, mp4)
@@ -428,6 +431,18 @@ def test_the_cache_keeps_to_its_budget(tmp_path: Path, broker: Mosquitto, mp4: b
             assert (gone.status_code, gone.json()["code"]) == (404, "video.cache_gone")
             assert len(list((tmp_path / "video" / "cache").glob("*.mp4"))) == 1
             assert ana.get(play + str(ALERT_AT)).status_code == 200
+            assert len(edge.commands) == 3
+
+            # the edge goes offline (its will): a window not cached is refused at once
+            offline = m.EdgeStatus(
+                site_id=SITE, state="offline", software_version="1", config_version="1",
+                started_at=utc(NOW - 86400), cameras=1, at=datetime.now(UTC),
+            )  # fmt: skip
+            edge.publish(offline, m.edge_status(PREFIX, SITE), retain=True)
+            _until("the edge is offline", lambda: _timeline(ana)["edge"]["state"] == "offline")
+            refused = ana.get(play + str(ALERT_AT + 120))
+            assert (refused.status_code, refused.json()["code"]) == (503, "video.edge_offline")
+            assert ana.get(play + str(ALERT_AT)).status_code == 200  # cached: still served
             assert len(edge.commands) == 3
         finally:
             edge.close()
