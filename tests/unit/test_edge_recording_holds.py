@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from sitewatch.edge.video.holds import HOLDS_FILE, PIN_MAX_AGE_S, HoldsFileError, HoldStore
+from sitewatch.edge.video.holds import (
+    HOLDS_FILE,
+    PIN_MAX_AGE_S,
+    RECHECK_S,
+    HoldsFileError,
+    HoldStore,
+)
 
 
 def test_pins_and_holds_survive_a_new_store_on_the_folder(tmp_path: Path) -> None:
@@ -87,8 +93,33 @@ def test_an_unreadable_file_holds_everything_until_repaired(
         store = HoldStore(tmp_path)
     assert "deletes no segment until it is repaired or removed" in caplog.text
     assert store.broken and store.covers(0.0, 1.0) and store.covers(1e12, 1e12 + 1)
+    store.pin("alert-1", 0.0, 1.0)  # an alert's start never fails: all is kept anyway
     with pytest.raises(HoldsFileError, match="repair or remove it"):
-        store.pin("alert-1", 0.0, 1.0)
+        store.hold("case-1", 0.0, 1.0, "order 1")
     assert (tmp_path / HOLDS_FILE).read_text() == text  # never overwritten
     (tmp_path / HOLDS_FILE).unlink()
     assert not store.broken and not store.covers(0.0, 1.0)
+
+
+def test_a_hold_written_by_another_process_is_seen_within_a_recheck(tmp_path: Path) -> None:
+    store = HoldStore(tmp_path)
+    assert not store.covers(0.0, 1.0)
+    hold = {"id": "case-2", "kind": "legal", "start": 0.0, "end": 5.0, "reason": "order 2"}
+    (tmp_path / HOLDS_FILE).write_text(json.dumps({"holds": [hold]}))
+    time.sleep(RECHECK_S + 0.1)
+    assert store.covers(0.0, 1.0)
+
+
+def test_when_the_file_cannot_be_written_a_pin_holds_in_memory_and_a_hold_fails(
+    tmp_path: Path,
+) -> None:
+    """A full disk is not made here: a file where the ring's folder should be makes the
+    atomic write fail with an OSError the same way (the e2e disk-full test has the real one)."""
+    folder = tmp_path / "ring"
+    store = HoldStore(folder)
+    folder.write_text("not a folder")
+    store.pin("alert-1", 0.0, 10.0)
+    assert store.covers(5.0, 6.0)
+    with pytest.raises(OSError):
+        store.hold("case-1", 20.0, 30.0, "order 1")
+    assert not store.covers(25.0, 26.0)

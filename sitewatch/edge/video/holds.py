@@ -11,7 +11,7 @@ the same folder, so both survive a restart. Each entry is a wall-clock range (ep
 Several stores on one folder (a camera's ring replaced at a restart) see each other's changes:
 every change re-reads the file first, and :meth:`HoldStore.spans` re-reads it when it changed.
 A file that cannot be read makes :meth:`HoldStore.covers` say True for everything, so nothing
-is deleted until someone repairs or removes it.
+is deleted until someone repairs or removes it. Pins never raise (see ``_change``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,10 @@ HoldKind = Literal["pin", "legal"]
 HOLDS_FILE = "holds.json"
 PIN_MAX_AGE_S = 86400.0
 """An alert pin lives for seconds in a healthy run; one this old lost its clip job."""
+RECHECK_S = 0.5
+"""How often a store looks at its file for changes made outside this process."""
 _LOCK = threading.Lock()  # one for all stores: two stores on one folder must not interleave
+_SAVES: dict[Path, int] = {}  # saves per file in this process: stores see each other at once
 
 
 @dataclass(frozen=True)
@@ -59,8 +62,9 @@ class HoldStore:
         self._holds: dict[str, Hold] = {}
         self._stamp: tuple[int, int, int] | None = None  # the file last read; None: absent
         self._broken = ""
+        self._seen = (-1, float("-inf"))  # (saves in this process, monotonic time) at last look
         with _LOCK:
-            self._load()
+            self._load(force=True)
 
     def pin(self, alert_id: str, start: float, end: float) -> None:
         """Keep [start, end] for an open alert's clip until :meth:`unpin`."""
@@ -85,7 +89,7 @@ class HoldStore:
     def release(self, hold_id: str) -> None:
         """End a legal hold; ``KeyError`` naming the holds there are if there is none."""
         with _LOCK:
-            self._load()
+            self._load(force=True)
             if self._holds.get(hold_id, Hold("", "pin", 0, 0)).kind != "legal":
                 known = sorted(h.id for h in self._holds.values() if h.kind == "legal")
                 raise KeyError(f"no legal hold {hold_id!r} in {self.path}; holds: {known}")
@@ -113,13 +117,16 @@ class HoldStore:
     def expire(self, now: float) -> list[Hold]:
         """Drop pins older than :data:`PIN_MAX_AGE_S` (logged); the legal holds stay."""
         with _LOCK:
-            self._load()
+            self._load(force=True)
             old = [h for h in self._holds.values() if h.kind == "pin"]
             old = [h for h in old if h.created_at < now - PIN_MAX_AGE_S]
             if old:
                 for h in old:
                     del self._holds[h.id]
-                self._save()
+                try:
+                    self._save()
+                except OSError as exc:  # pruning must go on on a full disk
+                    log.warning("holds file %s not written (%s)", self.path, exc)
         for h in old:
             log.warning(
                 "ring %s: dropping the pin of alert %s, set %.1f h ago (its clip was never cut)",
@@ -128,32 +135,56 @@ class HoldStore:
         return old
 
     def _change(self, key: str, value: Hold | None, kind: HoldKind | None = None) -> None:
+        """Set or remove one entry and save. A pin never raises (an alert's start must not
+        fail for it): with the file unreadable everything is kept anyway, and on a full disk
+        the pin holds in memory until a later save. A legal hold raises instead."""
+        is_pin = (value.kind if value is not None else kind) == "pin"
         with _LOCK:
-            self._load()
+            self._load(force=True)
             if self._broken:
+                if is_pin:
+                    return
                 raise HoldsFileError(self._broken)
+            before = dict(self._holds)
             if value is not None:
                 self._holds[key] = value
             elif key in self._holds and self._holds[key].kind == kind:
                 del self._holds[key]
             else:
                 return
-            self._save()
+            try:
+                self._save()
+            except OSError as exc:
+                if not is_pin:
+                    self._holds = before
+                    raise
+                log.warning(
+                    "holds file %s not written (%s): the pin of %s is kept in memory only",
+                    self.path, exc, key,
+                )  # fmt: skip
 
     def _save(self) -> None:
         data = {"holds": [asdict(h) for h in self._holds.values()]}
         write_atomic(self.path, json.dumps(data, indent=1).encode())
         self._stamp = _stamp(self.path)
+        _SAVES[self.path] = _SAVES.get(self.path, 0) + 1
+        self._seen = (_SAVES[self.path], time.monotonic())
 
-    def _load(self) -> None:
-        """Re-read the file if it changed since the last read (caller holds ``_LOCK``)."""
-        stamp = _stamp(self.path)
-        if stamp == self._stamp and not self._broken:
+    def _load(self, force: bool = False) -> None:
+        """Re-read the file if it changed since the last read (caller holds ``_LOCK``); the
+        file is looked at when this process saved it or ``RECHECK_S`` passed, or ``force``."""
+        saves, now = _SAVES.get(self.path, 0), time.monotonic()
+        fresh = saves == self._seen[0] and now - self._seen[1] < RECHECK_S
+        if fresh and not force and not self._broken:
             return
-        if stamp is None:
-            self._holds, self._stamp, self._broken = {}, None, ""
-            return
+        self._seen = (saves, now)
         try:
+            stamp = _stamp(self.path)
+            if stamp == self._stamp and not self._broken:
+                return
+            if stamp is None:
+                self._holds, self._stamp, self._broken = {}, None, ""
+                return
             raw = json.loads(self.path.read_text(encoding="utf-8"))
             holds = [_hold(item) for item in raw["holds"]]
         except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -172,7 +203,7 @@ def _stamp(path: Path) -> tuple[int, int, int] | None:
     """(inode, mtime ns, size): every atomic rewrite makes a new inode."""
     try:
         st = path.stat()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
     return st.st_ino, st.st_mtime_ns, st.st_size
 

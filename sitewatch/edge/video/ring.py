@@ -98,6 +98,8 @@ class SegmentRing:
         self._names: set[str] = set()  # the folder's entries at its last listing
         self._dir_stamp = -1  # the folder's mtime_ns at that listing
         self._lists: dict[str, int] = {}  # CSV name -> mtime_ns when last read
+        self._csvs: list[str] = []  # the CSV lists among ``_names``
+        self._ordered: list[Segment] | None = None  # the index by start; None: to sort again
         self._swept_at = float("-inf")
         self._lock = threading.Lock()
 
@@ -106,16 +108,29 @@ class SegmentRing:
         with self._lock:
             stamp = self.directory.stat().st_mtime_ns
             # a change within the folder's timestamp tick of the last listing would be missed
-            if stamp != self._dir_stamp or time.time_ns() - stamp < 1_000_000_000:
+            relist = stamp != self._dir_stamp or time.time_ns() - stamp < 1_000_000_000
+            if relist:
                 self._names = set(os.listdir(self.directory))
                 self._dir_stamp = stamp
+                self._csvs = sorted(n for n in self._names if n.endswith(".csv"))
                 for name in [n for n in self._index if n not in self._names]:
-                    del self._index[name]
-                    self._closed.pop(name, None)
-            for name in sorted(n for n in self._names if n.endswith(".csv")):
+                    self._forget(name)
+            for name in self._csvs:
                 self._read_listing(name)
-            self._adopt_unlisted()
-            return sorted(self._index.values(), key=lambda seg: seg.start)
+            if relist:
+                self._adopt_unlisted()
+            return self._sorted()
+
+    def _sorted(self) -> list[Segment]:
+        """A copy of the index ordered by start (caller holds the lock)."""
+        if self._ordered is None:
+            self._ordered = sorted(self._index.values(), key=lambda seg: seg.start)
+        return list(self._ordered)
+
+    def _forget(self, name: str) -> None:
+        self._index.pop(name, None)
+        self._closed.pop(name, None)
+        self._ordered = None
 
     def _read_listing(self, name: str) -> None:
         listing = self.directory / name
@@ -168,10 +183,11 @@ class SegmentRing:
         start = self._closed.get(_neighbour(name, -1), st.st_mtime - duration)
         self._index[name] = Segment(path, start, duration, st.st_size)
         self._closed[name] = st.st_mtime
+        self._ordered = None
 
     def segments(self) -> list[Segment]:
         with self._lock:
-            return sorted(self._index.values(), key=lambda seg: seg.start)
+            return self._sorted()
 
     def covered_until(self) -> float | None:
         """Wall time up to which video is recorded (end of the newest complete segment)."""
@@ -206,7 +222,7 @@ class SegmentRing:
             raise ValueError(f"segment {seg.path.name} is pinned or on hold; not deleting")
         seg.path.unlink(missing_ok=True)
         with self._lock:
-            self._index.pop(seg.path.name, None)
+            self._forget(seg.path.name)
 
     def prune(self, now: float | None = None) -> list[Segment]:
         """Apply :func:`plan_prune`; also delete stale unlisted files and finished lists."""
@@ -220,7 +236,7 @@ class SegmentRing:
             doomed = plan_prune(segs, held, now, self.keep_s, self.max_bytes)
             for seg in doomed:
                 seg.path.unlink(missing_ok=True)
-                self._index.pop(seg.path.name, None)
+                self._forget(seg.path.name)
             known = set(self._index)
         young = [s for s in doomed if s.end >= now - self.keep_s]
         if young:
