@@ -21,6 +21,8 @@ const SPANS = [3600, 6 * 3600, 24 * 3600, 7 * 24 * 3600];
 const RATES = [1, 2, 4];
 const INFO_MS = 5000;
 const TIMELINE_MS = 60000;
+/** Where live falls back to without MSE: this long ago is surely recorded and uploadable, s. */
+const RECENT_S = 75;
 
 /** @type {import("../core/types.js").Mount} */
 export function mount(root, ctx, parts, params) {
@@ -76,7 +78,11 @@ export function mount(root, ctx, parts, params) {
       if (state === "playing") say("playing", t("video.playing_live"));
       else if (state === "connecting") say("connecting", t("video.connecting"));
       else if (state === "ended") say("ended", t("video.live_ended"));
-      else if (state === "unsupported") say("unsupported", t("video.err_unsupported"));
+      else if (state === "unsupported") {
+        // no MSE (iPhones before iOS 17.1): the newest recorded minute, played natively
+        say("unsupported", t("video.err_unsupported"));
+        goPlayback(Date.now() / 1000 - RECENT_S);
+      }
       else say("error", answer ? faultText(faultOf(answer), cam) : t("video.live_broken", { detail: why || "—" }));
     });
     stopLive = player.stop;

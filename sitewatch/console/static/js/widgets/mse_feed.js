@@ -1,10 +1,8 @@
 // @ts-check
 // One live stream into one MediaSource: fetch() of GET /api/video/live/..., read chunk by
-// chunk into a SourceBuffer of the type the console names in X-SiteWatch-Mime. Runs in a
-// dedicated worker (widgets/mse_worker.js: Chromium, whose MediaSource lives there and reaches
-// the <video> as a handle, so no blob: URL, which the console's CSP "media-src 'self'"
-// refuses) or on the page (browsers without MSE in workers). The player (video_player.js)
-// keeps the <video> near the live edge; this file only feeds bytes.
+// chunk into a SourceBuffer of the type the console names in X-SiteWatch-Mime. The player
+// (video_player.js) attaches the MediaSource and keeps the <video> near the live edge; this
+// file only feeds bytes.
 
 /** How much played video the buffer keeps behind the play position, in seconds. */
 const KEEP_BEHIND_S = 20;
@@ -28,7 +26,7 @@ const MAX_QUEUED = 8 * 1024 * 1024;
  * @property {(ms: MediaSource) => void} attach give the MediaSource to a <video>
  * @property {(bytes: number) => void} progress bytes received so far
  * @property {(why: string) => void} end the stream ended ("" normal end, else why)
- * @property {() => number} [playhead] the <video>'s currentTime (for trimming), if known here
+ * @property {() => number} playhead the <video>'s currentTime (what lies well behind it is removed)
  */
 
 /**
@@ -40,14 +38,6 @@ const MAX_QUEUED = 8 * 1024 * 1024;
 export function mediaSourceClass() {
   const g = /** @type {any} */ (globalThis);
   return g.ManagedMediaSource || g.MediaSource || null;
-}
-
-/**
- * Whether this browser can build the console's live MediaSource in a worker (Chromium 108+).
- */
-export function workerMse() {
-  const g = /** @type {any} */ (globalThis);
-  return Boolean(g.MediaSource && g.MediaSource.canConstructInDedicatedWorker && typeof Worker !== "undefined");
 }
 
 /**
@@ -114,14 +104,12 @@ async function pump(reader, buffer, signal, hooks) {
   let lastTrim = 0;
   const next = () => {
     if (buffer.updating || !queue.length) return;
-    const playhead = hooks.playhead ? hooks.playhead() : NaN;
+    const playhead = hooks.playhead();
     const ranges = buffer.buffered;
-    // remove what lies well behind the play position (or behind the newest data, in a worker
-    // that does not see the <video>), at most once a few seconds
-    const behind = Number.isFinite(playhead) ? playhead : ranges.length ? ranges.end(ranges.length - 1) : 0;
-    if (ranges.length && behind - ranges.start(0) > KEEP_BEHIND_S * 2 && performance.now() - lastTrim > 5000) {
+    // remove what lies well behind the play position, at most once every few seconds
+    if (ranges.length && playhead - ranges.start(0) > KEEP_BEHIND_S * 2 && performance.now() - lastTrim > 5000) {
       lastTrim = performance.now();
-      buffer.remove(0, behind - KEEP_BEHIND_S);
+      buffer.remove(0, playhead - KEEP_BEHIND_S);
       return;
     }
     const chunk = /** @type {Uint8Array<ArrayBuffer>} */ (queue.shift());

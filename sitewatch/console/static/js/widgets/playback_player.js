@@ -17,8 +17,8 @@ const AHEAD_S = 10;
 
 /**
  * A playback <video> for one camera and stream. `onTime` hears the wall clock (Unix seconds)
- * of the frame shown; `onState` how loading goes. The <video>'s data-wall holds that time
- * and data-window the window's start, for scripts and tests.
+ * of the frame shown; `onState` how loading goes. The <video>'s data-wall holds that time,
+ * data-start the wall clock of its currentTime 0 and data-window the window's start (tests).
  * @param {{site: string, camera: string, stream: string,
  *   onTime: (at: number) => void, onState: (s: PlaybackState) => void}} options
  */
@@ -51,6 +51,7 @@ export function playbackPlayer({ site, camera, stream, onTime, onState }) {
     current = w;
     next = null;
     video.dataset.window = String(w.window_start);
+    video.dataset.start = String(w.start); // the wall clock of currentTime 0
     const offset = Math.max(0, at - w.start);
     const begin = () => {
       video.currentTime = Math.min(offset, Math.max(0, (video.duration || offset) - 0.1));

@@ -2,18 +2,16 @@
 // A live <video> of one camera: the console's fMP4 stream fed through Media Source Extensions
 // (widgets/mse_feed.js), kept within a few seconds of the live edge.
 //
-// Where the MediaSource lives:
-// - Chromium (desktop, Android): in a dedicated worker (mse_worker.js); the <video> gets its
-//   handle as srcObject. No blob: URL, which the console's CSP (media-src 'self') refuses.
-// - Safari 17+ / iPhone iOS 17.1+: ManagedMediaSource (iPhones have no classic MediaSource) on
-//   the page, given as srcObject where the browser takes a MediaSource there, else as a blob:
-//   URL (that one needs "media-src 'self' blob:" in the CSP; without it the load is refused
-//   and the player reports "unsupported").
-// - No MSE at all (iPhones before iOS 17.1): the player reports "unsupported" at once and the
-//   page offers the latest playback window instead (plain MP4 over HTTP range requests, which
-//   every browser plays natively): not live, but the last minute.
+// The MediaSource lives on the page and reaches the <video> as a blob: URL, which the
+// console's CSP must allow ("media-src 'self' blob:"; Chromium refuses it otherwise, and a
+// MediaSource built in a worker reaches the <video> as a blob: load too). Safari 17+ and iPhones
+// from iOS 17.1 have ManagedMediaSource (iPhones have no classic MediaSource), used the same
+// way; remote playback (AirPlay) is switched off, as it requires. Without either (iPhones
+// before iOS 17.1) the player reports "unsupported" at once and the page offers the timeline:
+// playback windows are plain MP4 over HTTP range requests, which every browser plays natively,
+// so the last recorded minute is there even where live is not.
 
-import { feed, mediaSourceClass, workerMse } from "./mse_feed.js";
+import { feed, mediaSourceClass } from "./mse_feed.js";
 
 /** The most the play position may trail the newest buffered frame before it jumps ahead, s. */
 export const MAX_LAG_S = 2.5;
@@ -40,8 +38,6 @@ export function livePlayer(url, onState) {
   video.setAttribute("playsinline", "");
   video.dataset.mode = "live";
   video.dataset.bytes = "0";
-  /** @type {Worker | null} */
-  let worker = null;
   const abort = new AbortController();
   let stopped = false;
 
@@ -60,21 +56,10 @@ export function livePlayer(url, onState) {
     if (!stopped) onState(why ? "error" : "ended", undefined, why);
   };
 
-  if (workerMse()) {
-    worker = new Worker(new URL("./mse_worker.js", import.meta.url), { type: "module" });
-    worker.onmessage = (event) => {
-      const data = event.data || {};
-      if (data.type === "answer") answered(data.answer);
-      else if (data.type === "handle") video.srcObject = data.handle;
-      else if (data.type === "progress") progress(data.bytes);
-      else if (data.type === "end") ended(data.why);
-    };
-    worker.onerror = (event) => ended(`worker: ${event.message}`);
-    worker.postMessage({ type: "start", url: new URL(url, location.href).href });
-  } else if (mediaSourceClass()) {
+  if (mediaSourceClass()) {
     feed(url, abort.signal, {
       answer: answered,
-      attach: (ms) => attachOnPage(video, ms),
+      attach: (ms) => attach(video, ms),
       progress,
       end: ended,
       playhead: () => video.currentTime,
@@ -92,7 +77,6 @@ export function livePlayer(url, onState) {
     // a late viewer's first fragment starts where the stream is now, not at 0
     if (video.currentTime < start || end - video.currentTime > MAX_LAG_S) video.currentTime = Math.max(start, end - LAND_S);
     if (video.paused) video.play().catch(() => {});
-    if (worker) worker.postMessage({ type: "playhead", t: video.currentTime });
     if (!playing && video.currentTime > 0 && !video.paused) {
       playing = true;
       onState("playing");
@@ -104,11 +88,6 @@ export function livePlayer(url, onState) {
     stopped = true;
     clearInterval(timer);
     abort.abort();
-    if (worker) {
-      worker.postMessage({ type: "stop" });
-      const w = worker;
-      setTimeout(() => w.terminate(), 1000); // after it cancelled the fetch
-    }
     video.removeAttribute("src");
     video.srcObject = null;
   };
@@ -116,17 +95,13 @@ export function livePlayer(url, onState) {
 }
 
 /**
- * Give a page-side MediaSource to the <video>: as srcObject where the browser takes one
- * (Safari), else as a blob: URL.
+ * Give the MediaSource to the <video> as a blob: URL; the URL is revoked once opened (the
+ * <video> keeps its source).
  * @param {HTMLVideoElement} video
  * @param {MediaSource} ms
  */
-function attachOnPage(video, ms) {
-  try {
-    video.srcObject = /** @type {any} */ (ms);
-    if (video.srcObject === /** @type {any} */ (ms)) return;
-  } catch {
-    // this browser takes only a MediaStream there
-  }
-  video.src = URL.createObjectURL(ms);
+function attach(video, ms) {
+  const url = URL.createObjectURL(ms);
+  ms.addEventListener("sourceopen", () => URL.revokeObjectURL(url), { once: true });
+  video.src = url;
 }
