@@ -1,0 +1,122 @@
+"""The cluster example (deploy/cluster/, not yet measured): 3 RabbitMQ nodes that know each
+other, the ingest quorum queue bound to every topic the edges publish, 2 console replicas on
+PostgreSQL with their own MQTT client ids, and haproxy in front naming only services that
+exist (``haproxy -c`` when haproxy is installed)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from sitewatch.contract.topics import console_subscriptions
+from tests.unit.test_deploy_files import (
+    compose_problems,
+    load_compose,
+    parse_sitewatch,
+    settings_problems,
+    sitewatch_services,
+)
+
+CLUSTER = Path(__file__).resolve().parents[2] / "deploy" / "cluster"
+
+
+def amqp_binding_key(mqtt_filter: str) -> str:
+    """RabbitMQ's MQTT plugin maps topic ``a/+/b`` to routing key ``a.*.b`` on amq.topic."""
+    return mqtt_filter.replace("/", ".").replace("+", "*")
+
+
+def test_cluster_compose_names_only_what_exists() -> None:
+    assert compose_problems(CLUSTER / "compose.yaml") == []
+
+
+def test_three_rabbitmq_nodes_that_list_each_other() -> None:
+    services = load_compose(CLUSTER / "compose.yaml")["services"]
+    rabbits = {n: s for n, s in services.items() if s["image"].startswith("rabbitmq:3.10")}
+    assert len(rabbits) == 3
+    conf = (CLUSTER / "rabbitmq.conf").read_text()
+    nodes = re.findall(r"^cluster_formation\.classic_config\.nodes\.\d+ = (\S+)$", conf, re.M)
+    assert sorted(nodes) == sorted(f"rabbit@{s['hostname']}" for s in rabbits.values())
+    assert re.search(r"^mqtt\.durable_queue_type = quorum$", conf, re.M)
+    assert "rabbitmq_mqtt" in (CLUSTER / "enabled_plugins").read_text()
+
+
+def test_the_ingest_quorum_queue_is_bound_to_every_topic_the_edges_publish() -> None:
+    definitions = json.loads((CLUSTER / "definitions.json").read_text())
+    (queue,) = definitions["queues"]
+    assert queue["arguments"]["x-queue-type"] == "quorum" and queue["durable"]
+    keys = {b["routing_key"] for b in definitions["bindings"] if b["destination"] == queue["name"]}
+    assert keys == {amqp_binding_key(t) for t in console_subscriptions()}
+
+
+def test_two_console_replicas_on_postgresql_after_one_migration() -> None:
+    services = sitewatch_services(load_compose(CLUSTER / "compose.yaml"))
+    commands = {name: parse_sitewatch(s["command"]).action for name, s in services.items()}
+    replicas = [name for name, action in commands.items() if action == "run"]
+    assert len(replicas) == 2 and list(commands.values()).count("migrate") == 1, commands
+    ids = set()
+    for name in replicas:
+        env = services[name]["environment"]
+        assert settings_problems(env) == []
+        assert env["SITEWATCH_DATABASE_URL"].startswith("postgresql+psycopg://"), name
+        assert services[name]["depends_on"]["migrate"]["condition"].endswith("successfully")
+        ids.add(env["SITEWATCH_MQTT_CLIENT_ID"])
+    assert len(ids) == 2, "each replica needs its own MQTT client id"
+
+
+def test_the_proxy_names_only_services_of_the_compose_file() -> None:
+    services = load_compose(CLUSTER / "compose.yaml")["services"]
+    cfg = (CLUSTER / "haproxy.cfg").read_text()
+    servers = re.findall(r"^\s+server \S+ (\S+):(\d+)", cfg, re.M)
+    assert {host for host, _ in servers} <= set(services)
+    consoles = {h for h, port in servers if port == "8080"}
+    assert consoles == {n for n in sitewatch_services({"services": services}) if n != "migrate"}
+    assert re.search(r"^\s+timeout server 1h$", cfg, re.M), "the SSE feed outlives 60 s"
+
+
+def test_haproxy_accepts_the_config(tmp_path: Path) -> None:
+    haproxy = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin")
+    if haproxy is None:
+        pytest.skip("haproxy is not installed here (Debian's haproxy package)")
+    pem = tmp_path / "site.pem"
+    pem.write_bytes(_self_signed_pem())
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(
+        (CLUSTER / "haproxy.cfg").read_text().replace("/usr/local/etc/haproxy/site.pem", str(pem))
+    )
+    done = subprocess.run(
+        [haproxy, "-c", "-f", str(cfg)], capture_output=True, text=True, timeout=60
+    )
+    warnings = [line for line in done.stderr.splitlines() if "[WARNING]" in line]
+    # the services' names resolve only inside the compose network
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [w for w in warnings if "could not resolve address" not in w] == []
+
+
+def _self_signed_pem() -> bytes:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "sitewatch.test")])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(datetime.datetime(2025, 1, 1))
+        .not_valid_after(datetime.datetime(2099, 1, 1))
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return cert.public_bytes(serialization.Encoding.PEM) + key_pem
