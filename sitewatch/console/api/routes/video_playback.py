@@ -97,7 +97,8 @@ def timeline(
 
 @router.get(
     "/playback/{site}/{camera}",
-    responses={404: {"description": "not recorded"}, 503: {"description": "edge offline"},
+    responses={404: {"description": "not recorded"}, 502: {"description": "the cut failed"},
+               503: {"description": "edge or camera offline, edge busy, no broker"},
                504: {"description": "no video in 20 s"}},
 )  # fmt: skip
 async def playback(
