@@ -1,11 +1,18 @@
 """Recorded spans as the timeline draws them: merged where they overlap or touch, clipped to
-the range asked for; playback windows aligned to a minute (literal data, Unix seconds)."""
+the range asked for; playback windows aligned to a minute, and when a cached one is final
+(literal data, Unix seconds)."""
 
 from __future__ import annotations
 
 import pytest
 
-from sitewatch.console.video.ranges import PLAYBACK_WINDOW_S, cache_key, window_of
+from sitewatch.console.video.ranges import (
+    PLAYBACK_WINDOW_S,
+    SETTLE_S,
+    cache_key,
+    settled,
+    window_of,
+)
 from sitewatch.console.video.recordings import Span, clip_spans
 
 
@@ -52,3 +59,22 @@ def test_cache_key_names_camera_stream_and_window() -> None:
     assert (
         cache_key("north", "gate-2", "detect", 1_764_979_200.0) == "north.gate-2.detect.1764979200"
     )
+
+
+W = 1_764_979_260.0  # a window's end
+
+
+@pytest.mark.parametrize(
+    ("end", "stored_at", "final"),
+    [
+        (W - 0.5, W - 20.0, True),  # reaches the window's end (within a second)
+        (W - 30.0, W - 20.0, False),  # cut while the window was being recorded: may grow
+        (W - 30.0, W + SETTLE_S - 1, False),  # the edge may not have closed its segment yet
+        (W - 30.0, W + SETTLE_S, True),  # cut well after: the rest was never recorded
+    ],
+)
+def test_a_cached_window_is_final_once_whole_or_cut_after_it_settled(
+    end: float, stored_at: float, final: bool
+) -> None:
+    meta = {"start": W - 60.0, "end": end, "window_end": W, "stored_at": stored_at}
+    assert settled(meta) is final

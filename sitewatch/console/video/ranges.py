@@ -22,6 +22,7 @@ import os
 import shutil
 import threading
 import time as clock
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,6 +39,8 @@ PLAYBACK_WINDOW_S = 60.0
 """Length of one playback window; windows start at multiples of it (Unix time)."""
 PLAYBACK_WAIT_S = 20.0
 EXPORT_WAIT_S = 900.0
+SETTLE_S = 60.0
+"""After its end, how long a window may still grow at the edge (segments not yet closed)."""
 LATE_S = 120.0
 """How long after its wait a request still takes its upload (cached for the next viewer)."""
 Purpose = Literal["playback", "export"]
@@ -76,6 +79,16 @@ def window_of(at: float) -> tuple[float, float]:
     return start, start + PLAYBACK_WINDOW_S
 
 
+def settled(meta: Mapping[str, float]) -> bool:
+    """Whether a cached window is final: its video reaches the window's end, or it was cut
+    :data:`SETTLE_S` or more after the window ended (what it lacks then was not recorded).
+    A window cut while it was still being recorded is asked for again."""
+    return bool(
+        meta["end"] >= meta["window_end"] - 1.0
+        or meta["stored_at"] >= meta["window_end"] + SETTLE_S
+    )
+
+
 def cache_key(site_id: str, camera_id: str, stream: str, start: float) -> str:
     """The cache file's stem (ids follow the contract's pattern, so no dots or slashes)."""
     return f"{site_id}.{camera_id}.{stream}.{int(start)}"
@@ -109,13 +122,16 @@ class RangeRequests:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def cached(self, key: str) -> RangeFile | None:
-        """The cached window ``key``, if on disk (its use makes it the newest for pruning)."""
+    def cached(self, key: str, *, final: bool = False) -> RangeFile | None:
+        """The cached window ``key``, if on disk (its use makes it the newest for pruning);
+        with ``final``, only one that cannot grow any more (:func:`settled`)."""
         path, meta = self.cache_dir / f"{key}.mp4", self.cache_dir / f"{key}.json"
         try:
             times = json.loads(meta.read_text())
+            if final and not settled(times):
+                return None
             os.utime(path)
-        except (OSError, ValueError):
+        except (OSError, ValueError, KeyError, TypeError):
             return None
         return RangeFile(path, float(times["start"]), float(times["end"]))
 
@@ -138,14 +154,14 @@ class RangeRequests:
         failed (502)."""
         wait = PLAYBACK_WAIT_S if purpose == "playback" else EXPORT_WAIT_S
         key = cache_key(site_id, camera_id, stream, start) if purpose == "playback" else ""
-        if key and (hit := self.cached(key)) is not None:
+        if key and (hit := self.cached(key, final=True)) is not None:
             return hit
         loop = asyncio.get_running_loop()
         now = clock.monotonic()
         with self._lock:
             self._expire(now)
             pending = self._by_key.get(key) if key else None
-            if pending is None and key and (hit := self.cached(key)) is not None:
+            if pending is None and key and (hit := self.cached(key, final=True)) is not None:
                 return hit  # stored while we looked
             if pending is None:
                 request_id = uuid4()
@@ -240,9 +256,9 @@ class RangeRequests:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         path = self.cache_dir / f"{pending.key}.mp4"
         shutil.move(body, path)
-        (self.cache_dir / f"{pending.key}.json").write_text(
-            json.dumps({"start": start, "end": end})
-        )
+        window_end = float(pending.key.rsplit(".", 1)[1]) + PLAYBACK_WINDOW_S
+        meta = {"start": start, "end": end, "window_end": window_end, "stored_at": clock.time()}
+        (self.cache_dir / f"{pending.key}.json").write_text(json.dumps(meta))
         self._prune(keep=path)
         return RangeFile(path, start, end)
 

@@ -117,7 +117,7 @@ async def playback(
     _camera(s, user, site, camera)
     start, end = window_of(at)
     ranges = _ranges(state)
-    if ranges.cached(cache_key(site, camera, stream, start)) is None:
+    if ranges.cached(cache_key(site, camera, stream, start), final=True) is None:
         _may_ask(s, site, camera, stream, start, end)
     _audit_playback(s, user, site, camera, client_address(request), at)
     s.commit()  # the audit row is written before the video is
