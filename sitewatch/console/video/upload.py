@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import math
 import time as clock
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -89,10 +90,14 @@ class Upload:
         def number(name: str, kind: type[float] | type[int]) -> Any:
             text = need(name)
             try:
-                return kind(text)
+                value = kind(text)
+                if not math.isfinite(value):
+                    raise ValueError(text)
+                return value
             except ValueError:
                 raise _refuse(
-                    Refused, f"expected X-SiteWatch-{name.title()} as a number, got {text[:40]!r}"
+                    Refused,
+                    f"expected X-SiteWatch-{name.title()} as a finite number, got {text[:40]!r}",
                 ) from None
 
         part = need("part")
