@@ -342,6 +342,9 @@ def test_playback_export_and_police_package(
         assert hashlib.sha256(got.content).hexdigest() == ready["sha256"]
         listed = ana.get(f"/api/video/exports?alert_id={alert_id}").json()
         assert [e["id"] for e in listed] == [export_id]
+        assert bob.get("/api/video/exports").json() == []  # another site's user sees none
+        other = bob.get(f"/api/video/exports/{export_id}")
+        assert (other.status_code, other.json()["code"]) == (404, "video.export_not_found")
 
         # the audit trail: one playback row per user and camera, the export, the download
         rows = served.rows(AuditEntry, AuditEntry.action.in_(["video.playback", "video.export",

@@ -26,7 +26,7 @@ from sitewatch.console.domain import audit
 from sitewatch.console.domain.custody import EvidenceUnavailable
 from sitewatch.console.domain.errors import NotFound
 from sitewatch.console.domain.export import verified_video
-from sitewatch.console.permissions import can_see_camera
+from sitewatch.console.permissions import Scope, can_see_camera
 from sitewatch.console.state import AppState
 from sitewatch.console.store.models import AuditEntry, Camera, Site, User, VideoExport
 from sitewatch.console.video import exports, faults, recordings
@@ -184,6 +184,10 @@ def list_exports(
     query = select(VideoExport).order_by(VideoExport.requested_at.desc()).limit(200)
     if alert_id is not None:
         query = query.where(VideoExport.alert_id == alert_id)
+    scope = Scope.of(user)
+    sites = scope.sites if scope.cameras is None else frozenset(scope.cameras)
+    if sites is not None:  # the user's sites in SQL, their cameras below
+        query = query.where(VideoExport.site_id.in_(sites))
     rows = s.scalars(query).all()
     return [exports.view(r) for r in rows if can_see_camera(user, r.site_id, r.camera_id)]
 
