@@ -7,8 +7,9 @@ from the run's CSV list. A segment the lists no longer name (the list keeps the 
 neighbours once its successor exists. Never a camera clock; why: docs/design/video.md.
 
 Pruning deletes by age (``keep_s``) and then oldest first down to ``max_bytes``, never a
-segment overlapping a pin or legal hold (:mod:`sitewatch.edge.video.holds`). The folder is
-listed again only when its mtime changed, so a refresh of a week of segments stays cheap.
+segment overlapping a pin or legal hold (:mod:`sitewatch.edge.video.holds`). New segments
+come from the lists' new rows; the folder is listed again only when it changed, and for a big
+ring at most :data:`RELIST_SHARE` of the time, so a refresh of a week of segments stays cheap.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ LIST_SETTLE_S = 0.25
 LIST_SPAN_S = 600.0
 """Seconds of segments a run's CSV list keeps (older ones are indexed already, or by mtimes)."""
 SWEEP_EVERY_S = 60.0
+RELIST_SHARE = 0.05
+"""Listing a changed folder again (deletions by others, new runs) takes at most this share of
+the time once a listing takes over 5 ms: a week of segments is listed every few seconds."""
 """How often :meth:`SegmentRing.prune` looks for orphans (stale files no index holds)."""
 
 
@@ -97,7 +101,8 @@ class SegmentRing:
         self._closed: dict[str, float] = {}  # segment name -> mtime (when the next one began)
         self._names: set[str] = set()  # the folder's entries at its last listing
         self._dir_stamp = -1  # the folder's mtime_ns at that listing
-        self._lists: dict[str, int] = {}  # CSV name -> mtime_ns when last read
+        self._lists: dict[str, tuple[int, int]] = {}  # CSV -> (mtime_ns, last number read)
+        self._listed_at, self._list_cost = float("-inf"), 0.0  # monotonic; seconds it took
         self._csvs: list[str] = []  # the CSV lists among ``_names``
         self._ordered: list[Segment] | None = None  # the index by start; None: to sort again
         self._swept_at = float("-inf")
@@ -108,10 +113,16 @@ class SegmentRing:
         with self._lock:
             stamp = self.directory.stat().st_mtime_ns
             # a change within the folder's timestamp tick of the last listing would be missed
-            relist = stamp != self._dir_stamp or time.time_ns() - stamp < 1_000_000_000
+            changed = stamp != self._dir_stamp or time.time_ns() - stamp < 1_000_000_000
+            began = time.monotonic()
+            cheap = (
+                self._list_cost < 0.005
+                or (began - self._listed_at) * RELIST_SHARE >= self._list_cost
+            )
+            relist = changed and cheap
             if relist:
                 self._names = set(os.listdir(self.directory))
-                self._dir_stamp = stamp
+                self._dir_stamp, self._listed_at = stamp, began
                 self._csvs = sorted(n for n in self._names if n.endswith(".csv"))
                 for name in [n for n in self._index if n not in self._names]:
                     self._forget(name)
@@ -119,6 +130,7 @@ class SegmentRing:
                 self._read_listing(name)
             if relist:
                 self._adopt_unlisted()
+                self._list_cost = time.monotonic() - began
             return self._sorted()
 
     def _sorted(self) -> list[Segment]:
@@ -139,21 +151,29 @@ class SegmentRing:
         except FileNotFoundError:
             return
         settling = time.time() - st.st_mtime < LIST_SETTLE_S
-        if self._lists.get(name) == st.st_mtime_ns and not settling:
+        stamp, done = self._lists.get(name, (-1, -1))
+        if stamp == st.st_mtime_ns and not settling:
             return
         rows = _read_list(listing)
         if settling and rows:
             rows = rows[:-1]  # ffmpeg may still be flushing the newest listed segment
-        else:
-            self._lists[name] = st.st_mtime_ns
         for seg_name, s, e in rows:
-            if seg_name in self._index or seg_name in self._bad or seg_name not in self._names:
+            number = _number(seg_name)
+            if number <= done:
+                continue  # read before: indexed, ignored or gone
+            done = max(done, number)
+            if seg_name in self._index or seg_name in self._bad:
                 continue
+            if seg_name not in self._names:  # written since the last listing
+                if not (self.directory / seg_name).is_file():
+                    continue
+                self._names.add(seg_name)
             if not 0.0 < e - s <= MAX_SEGMENT_S:  # timestamps jumped (camera reset)
                 log.warning("ring %s: ignoring %s, listed as %.1f s", listing, seg_name, e - s)
                 self._bad.add(seg_name)
                 continue
             self._add(seg_name, e - s)
+        self._lists[name] = (st.st_mtime_ns if not settling else -1, done)
 
     def _adopt_unlisted(self) -> None:
         """Index unlisted segments whose predecessor and successor exist (closed, timed)."""
@@ -271,6 +291,12 @@ def _neighbour(name: str, step: int) -> str:
     """``r1-000007.ts`` -> ``r1-000006.ts`` (step -1): a segment beside it in the same run."""
     run, _, number = name.removesuffix(".ts").rpartition("-")
     return f"{run}-{int(number) + step:06d}.ts" if number.isdigit() else ""
+
+
+def _number(name: str) -> int:
+    """``r1-000007.ts`` -> 7; -1 for a name not of that form."""
+    number = name.removesuffix(".ts").rpartition("-")[2]
+    return int(number) if number.isdigit() else -1
 
 
 def _read_list(path: Path) -> list[tuple[str, float, float]]:
