@@ -31,8 +31,8 @@ from sitewatch.edge.publish.delivery import utc
 from sitewatch.edge.publish.outbox import Outbox
 from sitewatch.edge.publish.transport import Delivery, Transport
 from sitewatch.edge.video.capture import CameraReader, CameraStats
-from sitewatch.edge.video.recorder import SegmentRing
 from sitewatch.edge.video.recording import CameraRecording, prune_rings
+from sitewatch.edge.video.ring import SegmentRing
 
 log = logging.getLogger(__name__)
 
