@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sitewatch.edge.video.recording import spans
+from sitewatch.edge.video.recording import CameraRecording, spans
 from sitewatch.edge.video.ring import Pin, Segment, plan_prune
 
 
@@ -38,3 +38,18 @@ def test_plan_prune_by_age_then_budget_oldest_first_never_held() -> None:
     by_budget = plan_prune(ring, held, now=120.0, keep_s=100.0, max_bytes=450)
     assert [s.start for s in by_budget] == [104, 106, 108, 110, 114, 116]
     assert plan_prune(ring, held, now=120.0, keep_s=100.0, max_bytes=0)[-1].start == 118
+
+
+def test_the_clip_stream_must_be_kept(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="record stream feeds alert clips"):
+        CameraRecording(
+            "gate", "file:///sub.mp4", "file:///main.mp4", tmp_path,
+            segment_s=2.0, keep_s={"detect": 60.0},
+        )  # fmt: skip
+    rec = CameraRecording(
+        "gate", "file:///sub.mp4", "file:///main.mp4", tmp_path,
+        segment_s=2.0, keep_s={"detect": 0.0, "record": 60.0},
+    )  # fmt: skip
+    assert list(rec.rings) == ["record"] and rec.clip_ring is rec.ring("record")
+    with pytest.raises(KeyError, match="does not record its detect stream"):
+        rec.ring("detect")

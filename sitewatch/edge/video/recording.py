@@ -59,6 +59,11 @@ class CameraRecording:
         if self.clip_stream == "detect" or keep_s.get("detect", 0.0) <= 0.0:
             urls = {s: u for s, u in urls.items() if s == self.clip_stream}
         self.keep_s = {s: keep_s.get(s, 0.0) for s in urls}
+        if self.keep_s[self.clip_stream] <= 0.0:
+            raise ValueError(
+                f"camera {camera_id}: its {self.clip_stream} stream feeds alert clips and needs "
+                f"a retention above 0 s, got {keep_s}; use EvidenceConfig.keep_s"
+            )
         self.rings: dict[m.VideoStream, SegmentRing] = {}
         self.recorders: dict[m.VideoStream, SegmentRecorder] = {}
         _adopt_legacy(root, root / self.clip_stream)
