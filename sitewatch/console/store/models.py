@@ -19,6 +19,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
@@ -28,6 +29,9 @@ from sitewatch.console.workflow import ALERT_STATES as ALERT_STATES  # defined b
 from sitewatch.console.workflow import CLOSED_STATES as CLOSED_STATES
 
 ROLES = ("admin", "manager", "police", "operator")
+
+
+_OPEN = text("state IN ('new', 'acknowledged', 'assigned')")  # OPEN_STATES; partial indexes
 
 
 def utcnow() -> datetime:
@@ -156,6 +160,10 @@ class Alert(Base):
         Index("ix_alerts_site_state_started", "site_id", "state", "started_at"),
         Index("ix_alerts_site_camera_started", "site_id", "camera_id", "started_at"),
         Index("ix_alerts_started", "started_at"),
+        # the open alerts only, in the feed's order (migration 0013; a county's history)
+        Index(
+            "ix_alerts_open_started", "started_at", "id", postgresql_where=_OPEN, sqlite_where=_OPEN
+        ),
     )
 
 
@@ -191,6 +199,9 @@ class Incident(Base):
         Index("ix_incidents_key_last", "site_id", "camera_id", "rule", "zone_id", "last_at"),
         Index("ix_incidents_site_state_last", "site_id", "state", "last_at"),
         Index("ix_incidents_last", "last_at"),
+        Index(
+            "ix_incidents_open_first", "first_at", "id", postgresql_where=_OPEN, sqlite_where=_OPEN
+        ),
     )
 
 
