@@ -31,12 +31,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CONSOLE_CSP: Final = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
-    "media-src 'self'; connect-src 'self'; font-src 'self'; worker-src 'self'; "
+    "media-src 'self' blob:; connect-src 'self'; font-src 'self'; worker-src 'self'; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
 """The console's pages and API: its own files only (module JS, one style sheet, images and
 clips from the API, fetch and EventSource to itself, its service worker ``/sw.js`` for Web
-Push); style changes through the CSSOM only."""
+Push); style changes through the CSSOM only. ``blob:`` media: the live player's MediaSource
+reaches its <video> as a blob: URL the page made itself (Chromium checks media-src for it)."""
 
 DOCS_CSP: Final = (
     "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
