@@ -231,6 +231,14 @@ def escalate(s: Session, now: datetime, after: timedelta) -> int:
             at=now,
             detail=f"level {level} -> {level + 1} ({LEVELS[level + 1]}): {what}not "
             f"acknowledged within {minutes:g} min; {count} notifications",
+            key="escalate_incident" if incident else "escalate",
+            params={
+                "from": level,
+                "to": level + 1,
+                "alerts": incident.alert_count if incident else 1,
+                "minutes": f"{minutes:g}",
+                "sent": count,
+            },
         )
         done += 1
     return done

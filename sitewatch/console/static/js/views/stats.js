@@ -70,6 +70,38 @@ function zoneNote(ctx, site, zone) {
   return unknown ? t("stats.zone_unknown") : t("stats.zone_site", { tz: tzLabel(zone) });
 }
 
+/**
+ * Daily and weekly reports of the chosen site (or all one's sites) to download, as PDF or xlsx:
+ * plain links to GET /api/reports, which the session cookie authorises.
+ * @param {string} siteId
+ * @param {string | undefined} zone the sites' shared zone, for "yesterday"
+ */
+function reports(siteId, zone) {
+  const yesterday = new Date(Date.parse(`${dayIn(new Date(), zone)}T00:00:00Z`) - DAY).toISOString().slice(0, 10);
+  const day = h("input", { id: "r-date", type: "date", value: yesterday });
+  const period = h("select", { id: "r-period" }, ["day", "week"].map((p) => h("option", { value: p, text: t(`stats.report_${p}`) })));
+  const link = (/** @type {string} */ format) => h("a", { class: "button", id: `r-${format}`, download: "", text: t(`stats.report_${format}`) });
+  const links = [link("pdf"), link("xlsx")];
+  const update = () => {
+    for (const a of links) {
+      const q = new URLSearchParams({ period: period.value, date: day.value || yesterday, format: a.id.slice(2) });
+      if (siteId) q.set("site", siteId);
+      a.setAttribute("href", `/api/reports?${q}`);
+    }
+  };
+  day.addEventListener("change", update);
+  period.addEventListener("change", update);
+  update();
+  return h(
+    "section",
+    { class: "reports filters", id: "stats-reports", "aria-label": t("stats.reports") },
+    h("h2", { text: t("stats.reports") }),
+    field("r-period", t("stats.report_period"), period),
+    field("r-date", t("stats.report_date"), day),
+    h("div", { class: "field buttons" }, links),
+  );
+}
+
 /** @type {import("../core/types.js").Mount} */
 export function mount(root, ctx, _parts, params) {
   const siteId = params.get("site") || "";
@@ -105,7 +137,7 @@ export function mount(root, ctx, _parts, params) {
   const body = h("div", { id: "stats" }, h("p", { class: "muted", text: t("app.loading") }));
   const note = h("p", { class: "muted", id: "stats-zone", dataset: { zone: zone || "" }, text: zoneNote(ctx, f.site, zone ?? null) });
   const active = [f.site, f.camera, params.get("since"), f.until].filter(Boolean).length; // not the default window
-  fill(root, h("h1", { text: t("stats.title") }), foldable("stats", form, active), note, body);
+  fill(root, h("h1", { text: t("stats.title") }), foldable("stats", form, active), note, ctx.can("reports.read") && reports(f.site, zone), body);
 
   let alive = true;
   (async () => {
