@@ -97,6 +97,7 @@ export function mount(root, ctx, parts, params) {
     if (stopLive) stopLive();
     stopLive = null;
     mode = "playback";
+    info.textContent = ""; // the live session's viewers and upstream: not this video's
     liveButton.setAttribute("aria-pressed", "false");
     rateButtons.forEach((b) => (b.disabled = false));
     if (!playback) {
