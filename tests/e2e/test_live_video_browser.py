@@ -230,6 +230,12 @@ def test_live_view_playback_and_export_of_a_real_camera_in_the_browser(
     # playback of the moment two minutes back: picked on the timeline's scrubber
     wait_until("two minutes of recording", lambda: time.time() - recording_since > BACK_S + 40, 300)
     target = round(time.time() - BACK_S)
+
+    def indexed() -> bool:
+        line = served.get_json(api, f"/api/video/timeline/{SITE}/{CAMERA}?stream=detect")
+        return any(span["start"] <= target <= span["end"] for span in line["spans"])
+
+    wait_until(f"the edge's recording index at the console holding {target}", indexed, 90)
     page_a.wait_for_selector("#timeline-scrub")
     page_a.eval_on_selector(
         "#timeline-scrub",
