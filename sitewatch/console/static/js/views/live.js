@@ -12,7 +12,7 @@ import { timeline } from "../widgets/timeline.js";
 import { videoExport } from "../widgets/video_export.js";
 import { faultOf, faultText } from "../widgets/video_errors.js";
 import { livePlayer } from "../widgets/video_player.js";
-import { mountGrid } from "./live_grid.js";
+import { mountGrid } from "../widgets/live_grid.js";
 
 /** @typedef {import("../core/types.js").VideoCamera} VideoCamera */
 /** @typedef {import("../core/types.js").LiveInfo} LiveInfo */

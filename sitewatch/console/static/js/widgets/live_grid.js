@@ -1,13 +1,13 @@
 // @ts-check
-// "#/live" and "#/live/{site}": the cameras of one site playing live side by side (one column
-// on a phone); each tile says why it does not play, and opens the camera's page (timeline,
-// playback, export).
+// The grid of "#/live" and "#/live/{site}" (views/live.js): the cameras of one site playing
+// live side by side (one column on a phone); each tile says why it does not play, and opens
+// the camera's page (timeline, playback, export).
 
 import { api, errorText } from "../core/api.js";
 import { fill, h } from "../core/dom.js";
 import { t, tv } from "../core/i18n.js";
-import { faultOf, faultText } from "../widgets/video_errors.js";
-import { livePlayer } from "../widgets/video_player.js";
+import { faultOf, faultText } from "./video_errors.js";
+import { livePlayer } from "./video_player.js";
 
 /** @typedef {import("../core/types.js").VideoCamera} VideoCamera */
 /** @typedef {import("../core/types.js").Ctx} Ctx */
