@@ -87,6 +87,17 @@ CODES: Final[Mapping[str, str]] = {
     "user.last_admin": "{user} is the last active admin: make another admin first.",
     "evidence.not_found": "Alert {alert} has no evidence file {name}.",
     "evidence.export_refused": "Export refused: {reason}",
+    "evidence.not_arrived": "Evidence {name} has not arrived from the edge yet: try again shortly.",
+    "evidence.refused_at_ingest": "Evidence {name} arrived with another SHA-256 than listed and "
+    "was refused; the edge sends it again.",
+    "evidence.deleted": "Evidence {name} was deleted when its retention period passed.",
+    "evidence.file_missing": "Evidence {name} is missing from the console's disk: restore it "
+    "from a backup and tell an admin.",
+    "evidence.tampered": "Evidence {name} no longer matches its SHA-256: it was changed on disk "
+    "and is not served; restore it from a backup and tell an admin.",
+    "evidence.type_not_served": "Evidence {name} is stored as {type}, which the console does "
+    "not serve: export the alert to examine it.",
+    "export.no_signing_key": "Export refused: the console has no signing key loaded.",
     "report.bad_day": "Date {day} is outside the days reports cover.",
     "report.pdf_unavailable": "The PDF cannot be made: ask for xlsx.",
     "snapshot.none": "Camera {camera} has sent no snapshot yet.",

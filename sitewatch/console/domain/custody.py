@@ -21,11 +21,14 @@ CHUNK: Final = 1 << 20
 
 
 class EvidenceUnavailable(Exception):
-    """The file cannot be served; ``status`` is the HTTP status, ``str()`` says why."""
+    """The file cannot be served; ``status`` is the HTTP status, ``str()`` says why in English,
+    ``code`` and ``params`` say it for the page (sitewatch/console/error_codes.py)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, code: str, name: str) -> None:
         super().__init__(message)
         self.status = status
+        self.code = code
+        self.params = {"name": name}
 
 
 class Tampered(EvidenceUnavailable):
@@ -35,6 +38,8 @@ class Tampered(EvidenceUnavailable):
             f"evidence file {name!r} no longer matches the SHA-256 it arrived with "
             f"(expected {expected}, found {found}): it was changed on disk, so it is not "
             "served; restore it from a backup and tell an admin (this was logged)",
+            "evidence.tampered",
+            name,
         )
         self.expected = expected
         self.found = found
@@ -80,17 +85,25 @@ def verified_file(settings: Settings, alert: Alert, ev: Evidence) -> Path:
     :class:`EvidenceUnavailable` (or :class:`Tampered`) when it must not be served."""
     if ev.status == "expected":
         raise EvidenceUnavailable(
-            404, f"evidence {ev.name!r} has not arrived from the edge yet: try again shortly"
+            404,
+            f"evidence {ev.name!r} has not arrived from the edge yet: try again shortly",
+            "evidence.not_arrived",
+            ev.name,
         )
     if ev.status == "mismatch":
         raise EvidenceUnavailable(
             409,
             f"evidence {ev.name!r} arrived with another SHA-256 than the alert listed and "
             "was refused at ingest; the edge keeps resending it until a good copy arrives",
+            "evidence.refused_at_ingest",
+            ev.name,
         )
     if ev.status == "deleted":
         raise EvidenceUnavailable(
-            410, f"evidence {ev.name!r} was deleted when its retention period passed"
+            410,
+            f"evidence {ev.name!r} was deleted when its retention period passed",
+            "evidence.deleted",
+            ev.name,
         )
     path = evidence_path(settings, alert, ev)
     try:
@@ -100,6 +113,8 @@ def verified_file(settings: Settings, alert: Alert, ev: Evidence) -> Path:
             410,
             f"evidence {ev.name!r} is recorded as stored but its file {path} is missing: "
             "restore it from a backup and tell an admin",
+            "evidence.file_missing",
+            ev.name,
         ) from None
     with _lock:
         known = _verified.get(str(path))

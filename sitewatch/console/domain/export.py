@@ -142,7 +142,12 @@ def build_package(
             name = f"{EVIDENCE_DIR}/{ev.name}"
             put(name, data, compress=ev.content_type not in COMPRESSED_KINDS)
             if hashes[name] != ev.sha256:  # changed between the check and the read
-                raise EvidenceUnavailable(409, f"evidence {ev.name!r} changed while exporting")
+                raise EvidenceUnavailable(
+                    409,
+                    f"evidence {ev.name!r} changed while exporting",
+                    "evidence.tampered",
+                    ev.name,
+                )
             files.append(
                 {
                     "name": name,
@@ -164,7 +169,12 @@ def build_package(
                 continue
             put(name, data, compress=False)
             if hashes[name] != vx.sha256:  # changed between the check and the read
-                raise EvidenceUnavailable(409, f"video export {vx.id} changed while exporting")
+                raise EvidenceUnavailable(
+                    409,
+                    f"video export {vx.id} changed while exporting",
+                    "evidence.tampered",
+                    name,
+                )
             files.append({"name": name, **video_entry(vx), "size_bytes": len(data)})
 
         def put_record(name: str, kind: str, obj: dict[str, Any]) -> None:
@@ -221,7 +231,10 @@ def verified_video(vx: VideoExport) -> Path:
     path = Path(vx.path or "")
     if not vx.path or not path.is_file():
         raise EvidenceUnavailable(
-            410, f"video export {vx.id} is recorded as ready but its file {path} is missing"
+            410,
+            f"video export {vx.id} is recorded as ready but its file {path} is missing",
+            "evidence.file_missing",
+            f"video/{vx.id}.mp4",
         )
     found = sha256_file(path)
     if found != vx.sha256:

@@ -17,12 +17,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Final, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse
 from sqlalchemy import select
 
 from sitewatch.console.api.deps import DB, app_state, client_address, require
-from sitewatch.console.api.errors import refuse
+from sitewatch.console.api.errors import CodedHTTPException, refuse
 from sitewatch.console.api.headers import CLIP_CSP, EVIDENCE_CSP
 from sitewatch.console.domain import audit
 from sitewatch.console.domain.custody import EvidenceUnavailable, Tampered, verified_file
@@ -80,11 +80,14 @@ def evidence_file(
             name=name,
         )
     if ev.content_type not in SERVED_TYPES:
-        raise HTTPException(
+        raise refuse(
             415,
+            "evidence.type_not_served",
             f"evidence {name!r} of alert {alert_id} is stored as {ev.content_type!r}; the console "
             f"serves only {', '.join(sorted(SERVED_TYPES))}: the file is kept, export the alert "
             "to examine it offline",
+            name=name,
+            type=ev.content_type,
         )
     object_id = f"{alert.id}/{ev.name}"
     path = _verified(s, state, user, request, alert, ev)
@@ -142,7 +145,9 @@ def export(
         s.scalars(select(Evidence).where(Evidence.alert_id == alert.id).order_by(Evidence.id))
     )
     if state.signing_key is None:  # only an app whose start-up did not run
-        raise HTTPException(503, "export refused: the console has no signing key loaded")
+        raise refuse(
+            503, "export.no_signing_key", "export refused: the console has no signing key loaded"
+        )
     now, client = datetime.now(UTC), client_address(request)
     try:
         data = build_package(
@@ -151,8 +156,8 @@ def export(
         )  # fmt: skip
     except EvidenceUnavailable as exc:
         _log_refusal(s, user, request, alert, exc)
-        raise refuse(
-            exc.status, "evidence.export_refused", f"export refused: {exc}", reason=str(exc)
+        raise CodedHTTPException(
+            exc.status, exc.code, f"export refused: {exc}", exc.params
         ) from None
     alert.exported_at = alert.exported_at or now
     alert.legal_hold = True
@@ -190,7 +195,7 @@ def _verified(
         return verified_file(state.settings, alert, ev)
     except EvidenceUnavailable as exc:
         _log_refusal(s, user, request, alert, exc)
-        raise HTTPException(exc.status, str(exc)) from None
+        raise CodedHTTPException(exc.status, exc.code, str(exc), exc.params) from None
 
 
 def _log_refusal(

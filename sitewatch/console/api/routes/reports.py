@@ -7,10 +7,10 @@ import hashlib
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Final, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from sitewatch.console.api.deps import DB, app_state, client_address, require
-from sitewatch.console.api.errors import refuse
+from sitewatch.console.api.errors import CodedHTTPException, refuse
 from sitewatch.console.domain import audit
 from sitewatch.console.domain.custody import EvidenceUnavailable, Tampered
 from sitewatch.console.domain.evidence_report import evidence_report
@@ -136,7 +136,8 @@ def alert_report(
                 camera_id=alert.camera_id, detail=str(exc), client=client_address(request),
             )  # fmt: skip
             s.commit()
-        raise HTTPException(exc.status, f"evidence report refused: {exc}") from None
+        why = f"evidence report refused: {exc}"
+        raise CodedHTTPException(exc.status, exc.code, why, exc.params) from None
     except FontMissing as exc:
         raise refuse(503, "report.pdf_unavailable", f"the PDF cannot be made: {exc}") from None
     s.commit()  # the audit row is written before a byte leaves

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import select
 
 from sitewatch.console.api.deps import DB, app_state, client_address, require
+from sitewatch.console.api.errors import CodedHTTPException
 from sitewatch.console.domain import audit
 from sitewatch.console.domain.custody import Tampered
 from sitewatch.console.domain.queries import alert_filters
@@ -57,7 +58,7 @@ def export_false_positives(
     try:
         data, n = build_false_positives(s, state.settings, alerts, by=user.username, at=now)
     except Tampered as exc:
-        raise HTTPException(409, f"export refused: {exc}") from None
+        raise CodedHTTPException(409, exc.code, f"export refused: {exc}", exc.params) from None
     audit.record(
         s,
         user,

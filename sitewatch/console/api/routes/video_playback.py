@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from sitewatch.console.api.deps import DB, app_state, check_camera, client_address, require
-from sitewatch.console.api.errors import refuse
+from sitewatch.console.api.errors import CodedHTTPException, refuse
 from sitewatch.console.api.headers import CLIP_CSP
 from sitewatch.console.domain import audit
 from sitewatch.console.domain.custody import EvidenceUnavailable
@@ -209,7 +209,7 @@ def export_file(export_id: str, request: Request, user: Exporter, s: DB) -> File
     try:
         path = verified_video(row)
     except EvidenceUnavailable as exc:
-        raise refuse(exc.status, "evidence.export_refused", str(exc), reason=str(exc)) from None
+        raise CodedHTTPException(exc.status, exc.code, str(exc), exc.params) from None
     object_type, object_id = exports.subject(row)
     audit.record(
         s, user, "download", object_type, object_id, site_id=row.site_id,
