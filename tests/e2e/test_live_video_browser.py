@@ -30,13 +30,16 @@ import uvicorn
 from sitewatch.console.app import create_app
 from sitewatch.console.settings import Settings
 from sitewatch.console.store.models import BrokerAccount
+from sitewatch.contract import messages as m
 from sitewatch.contract.signing import load_or_create_key, public_key_text
 from tests.support.browser_support import (  # noqa: F401   (fixtures: browser, mqtt)
     PREFIX,
     Served,
+    SiteEdge,
     _free_port,
     _Uvicorn,
     browser_fixture,
+    jpeg,
     login,
     mqtt_fixture,
     open_page,
@@ -271,3 +274,49 @@ def test_live_view_playback_and_export_of_a_real_camera_in_the_browser(
 
     ctx_a.close()
     assert errors_a == [] and errors_b == [], f"script errors: {errors_a + errors_b}"
+
+
+def test_the_page_says_why_a_camera_cannot_be_watched(
+    browser: Any, served: Served, mqtt: Mosquitto, tmp_path: Path
+) -> None:
+    """An edge that sends nothing: "no video in time"; an edge offline: "offline since";
+    a camera of another site: as if it did not exist. The edge is a stand-in on MQTT only."""
+    site = "quiet-site"
+    served.add_user("zhou.mgr", "manager", [site], "en")
+    edge = SiteEdge(mqtt, site)
+    try:
+        edge.online({"gate": "Main gate"}, jpeg(tmp_path), zones=[])
+        api = served.api("zhou.mgr")
+        wait_until(
+            "the stand-in's camera at the console",
+            lambda: any(
+                c["camera_id"] == "gate" for c in served.get_json(api, "/api/video/cameras")
+            ),
+        )
+        context = browser.new_context(timezone_id="UTC")
+        page, errors = open_page(context)
+        login(page, served.url, "zhou.mgr")
+        page.goto(f"{served.url}/#/live/{site}")
+        tile = page.locator(f'.live-tile[data-camera="{site}/gate"][data-state=error]')
+        tile.wait_for(timeout=40_000)  # the console gives up after 15 s without a first part
+        assert "no video in time" in tile.inner_text()
+
+        now = datetime.now(UTC)
+        offline = m.EdgeStatus(
+            site_id=site, state="offline", software_version="0.4.0", config_version="7",
+            started_at=now, cameras=1, at=now,
+        )  # fmt: skip
+        edge.send(m.edge_status(PREFIX, site), m.encode(offline), retain=True)
+        wait_until(
+            "the edge offline at the console",
+            lambda: [x["edge_state"] for x in served.get_json(api, "/api/sites")] == ["offline"],
+        )
+        page.goto(f"{served.url}/#/live/{site}/gate")
+        page.wait_for_selector("#video-status[data-state=error]:has-text('offline since')")
+
+        page.goto(f"{served.url}/#/live/e2e-site/{CAMERA}")  # not this user's site
+        page.wait_for_selector("#video-status[data-state=error]:has-text('that you may watch')")
+        context.close()
+        assert errors == [], f"script errors: {errors}"
+    finally:
+        edge.close()
