@@ -76,10 +76,12 @@ def video_command(prefix: str, site: str) -> str:
     return f"{_site(prefix, site)}/video/command"
 
 
-def recording_index(prefix: str, site: str, camera: str) -> str:
-    """Retained RecordingIndex of one camera (both streams' indexes share the topic's camera;
-    the message says which stream)."""
-    return f"{_site(prefix, site)}/cameras/{_level(camera, 'camera id')}/recordings"
+def recording_index(prefix: str, site: str, camera: str, stream: str) -> str:
+    """Retained RecordingIndex of one camera's ``stream`` (detect or record): one retained
+    message per stream, so a new subscriber gets both."""
+    if stream not in (ANY, "detect", "record", "{stream}"):
+        raise ValueError(f"stream {stream!r} must be 'detect' or 'record'")
+    return f"{_site(prefix, site)}/cameras/{_level(camera, 'camera id')}/recordings/{stream}"
 
 
 def evidence(prefix: str, site: str, alert_id: str, name: str) -> str:
@@ -142,7 +144,7 @@ def topic_table(
             video_command(prefix, site), "sitewatch.video_command/1", False, 1, CONSOLE_TO_EDGE
         ),
         TopicSpec(
-            recording_index(prefix, site, camera),
+            recording_index(prefix, site, camera, ANY if camera == ANY else "{stream}"),
             "sitewatch.recording_index/1",
             True,
             1,

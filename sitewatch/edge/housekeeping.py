@@ -120,8 +120,8 @@ class Housekeeper:
         """Each camera's retained :class:`RecordingIndex`, one per recorded stream."""
         out = []
         for cam_id, recording in self.recordings.items():
-            topic = m.recording_index(self.topic_prefix, self.site_id, cam_id)
             for msg in recording.index(self.site_id, cam_id, now):
+                topic = m.recording_index(self.topic_prefix, self.site_id, cam_id, msg.stream)
                 out.append(self.transport.publish(topic, self.signer.encode(msg), retain=True))
         return out
 

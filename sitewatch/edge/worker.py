@@ -1,6 +1,6 @@
 """The edge worker: all the wiring in one place. ``sitewatch edge --config configs/cameras.yaml``.
 
-Threads: one reader and one segment recorder per camera; one detector thread per detector
+Threads: a reader per camera, a segment recorder per stream; one detector thread per detector
 session (each collects a batch from the shared batcher and detects on it; ONNX Runtime releases
 the GIL); the main loop (pipelines → alert delivery, and config commands, so pipelines and the
 camera set are touched by one thread only); housekeeping; the outbox publisher; paho's network
@@ -51,7 +51,8 @@ from sitewatch.edge.publish.outbox import Outbox, Publisher
 from sitewatch.edge.publish.transport import MqttTransport, Tls, Will
 from sitewatch.edge.video.capture import CameraReader
 from sitewatch.edge.video.motion import MotionGate
-from sitewatch.edge.video.recorder import Segment, SegmentRecorder, SegmentRing
+from sitewatch.edge.video.recorder import Segment, SegmentRing
+from sitewatch.edge.video.recording import CameraRecording
 from sitewatch.edge.video_desk import VideoDesk
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ DETECTOR_CONF = 0.1
 """Scores kept by the detector: the tracker keeps tracks alive on weak boxes; rules apply
 their own ``min_score``."""
 TICK_AFTER_S = 1.0
-STREAM_FIELDS = ("detect", "record", "detect_fps", "stall_s", "input_size")
+STREAM_FIELDS = ("detect", "record", "detect_fps", "stall_s", "input_size", "keep_hours")
 """A camera's settings whose change restarts its reader and recorder (others reconfigure)."""
 RESULTS_WAIT_S = 0.2
 """How long the main loop waits for detector results before it runs its timers and commands."""
@@ -82,11 +83,15 @@ def software_version() -> str:
 class CameraRuntime:
     config: CameraSettings
     reader: CameraReader
-    recorder: SegmentRecorder
-    ring: SegmentRing
+    recording: CameraRecording  # a recorder and ring per stream
     pipeline: CameraPipeline
     last_analysed: float = 0.0
     last_ts: float = 0.0  # stream time of the newest frame the pipeline processed
+
+    @property
+    def ring(self) -> SegmentRing:
+        """The ring alert clips are cut from (record when the camera has one, else detect)."""
+        return self.recording.clip_ring
 
 
 class EdgeWorker:
@@ -140,7 +145,11 @@ class EdgeWorker:
         )
         self.cameras = {cam.id: self._camera(cam) for cam in c.cameras if cam.enabled}
         self._rings = {k: cam.ring for k, cam in self.cameras.items()}
-        """Every ring this run made, removed cameras' too (their clips and pruning go on)."""
+        """Each camera's clip ring, removed cameras' too (their clips go on)."""
+        self._all_rings = {
+            r.directory: r for cam in self.cameras.values() for r in cam.recording.rings.values()
+        }
+        """Every ring this run made, of every stream, removed cameras' too (pruning goes on)."""
         self.transport = self._transport(c)
         self.outbox = Outbox(
             c.outbox.path, max_evidence_bytes=round(c.outbox.max_evidence_mb * 1e6)
@@ -162,7 +171,7 @@ class EdgeWorker:
         )
         self.disk = DiskManager(
             c.evidence.dir,
-            list(self._rings.values()),
+            list(self._all_rings.values()),
             self.store,
             c.evidence.min_free_hours,
             c.evidence.retention_days,
@@ -171,32 +180,39 @@ class EdgeWorker:
             site_id=c.site.id,  # a config command changes cameras only, never these two
             topic_prefix=c.mqtt.topic_prefix,
             readers={k: cam.reader for k, cam in self.cameras.items()},
-            rings=list(self._rings.values()),
+            rings=list(self._all_rings.values()),
             disk=self.disk,
             batch_stats=self.batcher.stats,
             transport=self.transport,
             signer=self.signer,
             outbox=self.outbox,
             evidence_dropped=self.delivery.evidence_dropped,
+            recordings={k: cam.recording for k, cam in self.cameras.items()},
+            max_ring_bytes=int(c.evidence.max_ring_gb * 1e9),
         )
 
     # -- construction -------------------------------------------------------------------
     def _camera(
         self,
         cam: CameraSettings,
-        ring: SegmentRing | None = None,
+        recording: CameraRecording | None = None,
         pipeline: CameraPipeline | None = None,
     ) -> CameraRuntime:
-        """A camera's parts, its reader in the batcher; not started. ``ring`` and ``pipeline``
-        are kept when given (a restart for new streams: its segments and open alerts stay)."""
+        """A camera's parts, its reader in the batcher; not started. The rings of
+        ``recording`` and ``pipeline`` are kept when given (a restart for new streams: its
+        segments, holds and open alerts stay)."""
         ev = self.config.evidence
-        keep_s = ev.pre_roll_s + ev.post_roll_s + 30.0
-        ring_dir = ev.dir / "ring" / cam.id
-        ring_dir.mkdir(parents=True, exist_ok=True)
         reader = CameraReader(cam.id, cam.detect, need_fps=cam.detect_fps, stall_s=cam.stall_s)
-        recorder = SegmentRecorder(cam.record or cam.detect, ring_dir, ev.segment_s, keep_s=keep_s)
-        budget = int(ev.max_ring_gb * 1e9 / max(1, len(self.config.cameras)))
-        ring = ring or SegmentRing(ring_dir, keep_s=keep_s, max_bytes=budget)
+        recording = CameraRecording(
+            cam.id,
+            cam.detect,
+            cam.record,
+            ev.dir / "ring" / cam.id,
+            segment_s=ev.segment_s,
+            keep_s=ev.keep_s(cam),
+            max_bytes=int(ev.max_ring_gb * 1e9),  # all rings together: the housekeeper's
+            rings=recording.rings if recording is not None else None,
+        )
         if pipeline is None:
             pipeline = CameraPipeline(cam, self.config.site.timezone)
         else:
@@ -213,7 +229,7 @@ class EdgeWorker:
             input_size=cam.input_size,
             head_look=wants_head_look(self.config, cam),
         )
-        return CameraRuntime(cam, reader, recorder, ring, pipeline)
+        return CameraRuntime(cam, reader, recording, pipeline)
 
     def _transport(self, c: SiteConfig) -> MqttTransport:
         q = c.mqtt
@@ -257,7 +273,7 @@ class EdgeWorker:
         self.delivery.start()
         for cam in self.cameras.values():
             cam.reader.start()
-            cam.recorder.start()
+            cam.recording.start()
         self._housekeeping = threading.Thread(
             target=self.housekeeper.run, args=(self.stop_event,), name="housekeeping", daemon=True
         )
@@ -366,7 +382,7 @@ class EdgeWorker:
             cam.reader.stop()
         self.delivery.stop(timeout_s=self.config.evidence.post_roll_s + 30.0)
         for cam in self.cameras.values():
-            cam.recorder.stop()
+            cam.recording.stop()
         self.stop_event.set()
         if self._housekeeping is not None:
             self._housekeeping.join(5.0)  # its next status must not undo the offline below
@@ -462,17 +478,18 @@ class EdgeWorker:
     def _start_camera(self, run: CameraRuntime) -> None:
         self.cameras[run.config.id] = run
         self._rings[run.config.id] = run.ring
+        self._all_rings.update((r.directory, r) for r in run.recording.rings.values())
         self._share()
         run.reader.start()
-        run.recorder.start()
+        run.recording.start()
         log.info("camera %s started", run.config.id)
 
     def _restart_camera(self, run: CameraRuntime, cam: CameraSettings) -> None:
         """New streams for a running camera: its reader and recorder are replaced (the main
         loop waits for the old ones to stop); its ring, pipeline and open alerts stay."""
         run.reader.stop()
-        run.recorder.stop()
-        self._start_camera(self._camera(cam, ring=run.ring, pipeline=run.pipeline))
+        run.recording.stop()
+        self._start_camera(self._camera(cam, recording=run.recording, pipeline=run.pipeline))
         log.info("camera %s restarted with its new settings", cam.id)
 
     def _stop_camera(self, cam_id: str, reason: str) -> None:
@@ -484,7 +501,7 @@ class EdgeWorker:
             self._deliver(run, t)
         self.batcher.remove(cam_id)
         run.reader.stop()
-        run.recorder.stop()
+        run.recording.stop()
         self.housekeeper.publish_gone(cam_id, run.reader, reason)
         log.info("camera %s stopped: %s", cam_id, reason)
 
@@ -492,21 +509,18 @@ class EdgeWorker:
         """Hand the housekeeper and the disk manager the camera set as new containers: they
         read them on their own thread and never see one change under them."""
         self.housekeeper.readers = {k: run.reader for k, run in self.cameras.items()}
-        self.housekeeper.rings = list(self._rings.values())
-        self.disk.rings = list(self._rings.values())
+        self.housekeeper.recordings = {k: run.recording for k, run in self.cameras.items()}
+        self.housekeeper.rings = list(self._all_rings.values())
+        self.disk.rings = list(self._all_rings.values())
 
     def _video_segments(self, camera_id: str, stream: m.VideoStream) -> list[Segment]:
         """The recorded segments of a camera's stream, for the video desk's range cuts (on its
-        thread). One ring per camera records ``record`` when there is one, else ``detect``
-        (which is then also the ``record`` stream); ``KeyError`` for any other stream."""
+        thread); ``record`` is the ``detect`` ring on a camera without a main stream;
+        ``KeyError`` for a camera not running or a stream not recorded."""
         run = self.cameras.get(camera_id)
-        ring = self._rings.get(camera_id)
-        if ring is None:
-            raise KeyError(f"camera {camera_id} has recorded nothing at this edge")
-        main = run is not None and run.config.record not in (None, run.config.detect)
-        if stream == "detect" and main:
-            raise KeyError(f"camera {camera_id} records its record stream only; ask for that one")
-        return ring.refresh()
+        if run is None:
+            raise KeyError(f"camera {camera_id} is not running at this edge")
+        return run.recording.ring(stream).refresh()
 
     def _post_result(self, result: m.ConfigResult) -> None:
         """A command's answer, signed, through the outbox."""

@@ -253,7 +253,7 @@ def _index_and_alert(edge: FakeEdge, served: Served) -> str:
         site_id=SITE, camera_id=CAMERA, stream="detect", size_bytes=123_456_789, keep_s=604800.0,
         spans=[m.RecordedSpan(start=utc(RECORDED[0]), end=utc(RECORDED[1]))], at=utc(NOW),
     )  # fmt: skip
-    edge.publish(index, m.recording_index(PREFIX, SITE, CAMERA), retain=True)
+    edge.publish(index, m.recording_index(PREFIX, SITE, CAMERA, "detect"), retain=True)
     aid = uuid.uuid4()
     t0 = utc(ALERT_AT)
     for msg in (
@@ -392,7 +392,7 @@ def test_an_export_left_pending_by_a_console_that_stopped_shows_failed(
                 site_id=SITE, camera_id=CAMERA, stream="detect", size_bytes=1, keep_s=3600.0,
                 spans=[m.RecordedSpan(start=utc(RECORDED[0]), end=utc(RECORDED[1]))], at=utc(NOW),
             )  # fmt: skip
-            topic = m.recording_index(PREFIX, SITE, CAMERA)
+            topic = m.recording_index(PREFIX, SITE, CAMERA, "detect")
             assert edge.publish(topic, m.encode(sign(index, key)), qos=1).wait(10.0)
         finally:
             edge.close()

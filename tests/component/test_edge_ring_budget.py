@@ -183,9 +183,9 @@ def test_a_camera_records_both_streams_and_publishes_their_index(
     )  # fmt: skip
     key = load_or_create_key(tmp_path / "edge.key")
     edge, console, got = broker.transport(), broker.transport(), Collector()
-    topic = m.recording_index("sitewatch", "north", "gate")
+    topic = m.recording_index("sitewatch", "north", "gate", m.ANY)
     console.subscribe(topic, got)
-    until_received(got, edge, topic)
+    until_received(got, edge, m.recording_index("sitewatch", "north", "gate", "detect"))
     keeper = Housekeeper(
         site_id="north", topic_prefix="sitewatch", readers={}, rings=list(rec.rings.values()),
         disk=DiskManager(tmp_path, list(rec.rings.values()), EvidenceIndex(tmp_path / "e.db")),
@@ -202,8 +202,10 @@ def test_a_camera_records_both_streams_and_publishes_their_index(
         rec.stop()
     for delivery in keeper.publish_index(time.time()):
         assert delivery.wait(5.0)
-    messages = [m.decode(payload, m.RecordingIndex) for _, payload in got.wait_for(2)]
+    received = got.wait_for(2)
+    messages = [m.decode(payload, m.RecordingIndex) for _, payload in received]
     assert [(i.stream, i.camera_id) for i in messages] == [("record", "gate"), ("detect", "gate")]
+    assert [topic.rsplit("/", 1)[1] for topic, _ in received] == ["record", "detect"]
     for index in messages:
         assert verify(index, key.public_key())
         segs = rec.rings[index.stream].refresh()

@@ -3,8 +3,9 @@ logged in as an admin, with seeded alerts, evidence, cameras and a real MQTT ing
 config changes really go out): no 500s, and 2xx bodies match the documented schemas.
 
 Bounded: 12 examples per operation and mode (about a minute on 2 cores), derandomized so a
-failure reproduces. ``/api/events`` is left out (an endless stream; it has its own tests) and
-so is logout (it would end the session the run uses). Cases go through our own TestClient with
+failure reproduces. ``/api/events`` and the live video stream are left out (endless streams,
+the second needs an edge to answer: each case would wait for its 504; both have their own
+tests) and so is logout (it would end the session the run uses). Cases go through our own TestClient with
 ``raise_server_exceptions=False``: schemathesis' ASGI transport let an exception raised by a
 route pass as success, and its pytest plugin (``from_fixture``) does not run on pytest 9.
 """
@@ -90,7 +91,7 @@ def _operations() -> list[tuple[str, str]]:
     ]
 
 
-SKIP = {"/api/events", "/api/auth/logout"}
+SKIP = {"/api/events", "/api/auth/logout", "/api/video/live/{site}/{camera}"}
 
 
 @pytest.mark.parametrize("mode", list(GenerationMode), ids=lambda m: m.value)

@@ -107,6 +107,11 @@ def dispatch(s: Session, ctx: Context, payload: bytes, bounds: Bounds = DEFAULT_
         on_config_result(s, ctx, msg, bounds.clock_skew_max_s)
     elif isinstance(msg, m.RecordingIndex):
         ctx.same_camera(msg.camera_id)
+        if msg.stream != ctx.route.name:
+            raise IngestError(
+                f"expected stream {ctx.route.name!r} (the topic's), got {msg.stream!r}: the edge "
+                "publishes one stream's index on the other's topic"
+            )
         ensure_camera(s, msg.site_id, msg.camera_id)
         recordings.store_index(s, msg, ctx.received_at)
 

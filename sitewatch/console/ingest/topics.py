@@ -42,7 +42,6 @@ CAMERA_KINDS: dict[str, Kind] = {
     "status": "camera_status",
     "config": "camera_config",
     "snapshot": "snapshot",
-    "recordings": "recording_index",
 }
 
 
@@ -74,6 +73,12 @@ def route(prefix: str, topic: str) -> Route:
     if len(rest) == 3 and rest[0] == "cameras" and rest[2] in CAMERA_KINDS:
         camera = check_id(rest[1], "camera id")
         return Route(CAMERA_KINDS[rest[2]], site, camera_id=camera)
+    if len(rest) == 4 and rest[0] == "cameras" and rest[2] == "recordings":
+        if rest[3] not in ("detect", "record"):
+            raise TopicError(f"expected a stream 'detect' or 'record' at the end of {topic!r}")
+        return Route(
+            "recording_index", site, camera_id=check_id(rest[1], "camera id"), name=rest[3]
+        )
     if len(rest) == 3 and rest[0] == "evidence":
         return Route("evidence", site, alert_id=check_alert_id(rest[1]), name=check_name(rest[2]))
     raise TopicError(
