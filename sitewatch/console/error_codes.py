@@ -110,7 +110,7 @@ CODES: Final[Mapping[str, str]] = {
     "video.not_recorded": "Camera {camera} has no recording of that time (never, or deleted).",
     "video.busy": "The edge of site {site} is sending as much video as it may: try later.",
     "video.timeout": "The edge of site {site} sent no video in {seconds} s: try again.",
-    "video.failed": "The edge could not cut that video: {reason}",
+    "video.failed": "The edge could not send that video: {reason}",
     "video.broker_down": "The console is not connected to the MQTT broker: try again later.",
     "video.range_invalid": "Not a range to export: {problem}",
     "video.export_not_found": "No video export {export}.",
