@@ -54,7 +54,8 @@ def test_the_ingest_quorum_queue_is_bound_to_every_topic_the_edges_publish() -> 
     (queue,) = definitions["queues"]
     assert queue["arguments"]["x-queue-type"] == "quorum" and queue["durable"]
     keys = {b["routing_key"] for b in definitions["bindings"] if b["destination"] == queue["name"]}
-    assert keys == {amqp_binding_key(t) for t in console_subscriptions()}
+    expected = {amqp_binding_key(t) for t in console_subscriptions()}
+    assert keys == expected, "the contract's topics changed: bind definitions.json's queue to them"
 
 
 def test_two_console_replicas_on_postgresql_after_one_migration() -> None:
