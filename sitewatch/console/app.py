@@ -21,6 +21,7 @@ from sitewatch.console.settings import Settings
 from sitewatch.console.state import AppState
 from sitewatch.console.store.db import Database, migrate
 from sitewatch.console.video import faults
+from sitewatch.console.video import services as video_services
 from sitewatch.console.video.hub import HubTiming, LiveHub
 from sitewatch.console.video.ranges import RangeRequests
 from sitewatch.contract.signing import load_or_create_key
@@ -57,8 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         timing = HubTiming(
             grace_s=settings.video_live_grace_s, viewer_bytes=settings.video_viewer_buffer_bytes
         )
-        state.video_hub = live = LiveHub(faults.sender(state), timing)
-        state.video_ranges = RangeRequests(state)
+        live = LiveHub(faults.sender(state), timing)
+        video_services.install(state, live, RangeRequests(state))
         ingest = None
         if settings.mqtt_host:
             from sitewatch.console.ingest.service import Ingest

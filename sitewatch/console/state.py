@@ -5,7 +5,7 @@ video relay and range requests (docs/design/live-video.md)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -14,10 +14,6 @@ from sitewatch.console.events import EventHub
 from sitewatch.console.settings import Settings
 from sitewatch.console.store.db import Database
 from sitewatch.contract.messages import Command, VideoCommand
-
-if TYPE_CHECKING:  # the video package imports this module
-    from sitewatch.console.video.hub import LiveHub
-    from sitewatch.console.video.ranges import RangeRequests
 
 
 class IngestHandle(Protocol):
@@ -49,5 +45,6 @@ class AppState:
     limiter: LoginLimiter = field(default_factory=lambda: LoginLimiter(5, 300.0))
     ingest: IngestHandle | None = None
     signing_key: Ed25519PrivateKey | None = None  # loaded at start (sitewatch.console.app)
-    video_hub: LiveHub | None = None  # live relay, made at start (sitewatch.console.video.hub)
-    video_ranges: RangeRequests | None = None  # recorded ranges in flight (video.ranges)
+    services: dict[str, object] = field(default_factory=dict)
+    """What a package below keeps while the app runs, read back typed by its owner (the video
+    relay and range requests: :mod:`sitewatch.console.video.services`)."""

@@ -73,11 +73,15 @@ def video_upload_text(
     time: float,
     end: float | None,
     sent: float,
-    body: bytes,
+    body: bytes | None,
+    sha256: str | None = None,
 ) -> bytes:
     """The bytes the ``X-SiteWatch-Signature`` of a video upload covers: the upload's headers
     and the SHA-256 of its body, one per line. Times are Unix seconds as the headers carry
-    them (``repr`` of the float), ``end`` empty but for a ``range`` part."""
+    them (``repr`` of the float), ``end`` empty but for a ``range`` part. A body streamed from
+    disk passes ``body=None`` and its hex ``sha256`` instead."""
+    if (body is None) == (sha256 is None):
+        raise ValueError("give the body or its sha256, not both")
     lines = [
         VIDEO_UPLOAD,
         site_id,
@@ -87,7 +91,7 @@ def video_upload_text(
         repr(float(time)),
         "" if end is None else repr(float(end)),
         repr(float(sent)),
-        hashlib.sha256(body).hexdigest(),
+        hashlib.sha256(body).hexdigest() if body is not None else str(sha256).lower(),
     ]
     return "\n".join(lines).encode()
 

@@ -1,20 +1,14 @@
 """Web hardening of the console: security headers, a bound on request bodies, short errors.
 
-Three pieces, installed by :func:`install` in ``create_app``:
-
-- :class:`SecurityHeaders` (ASGI middleware) gives every response a strict
-  Content-Security-Policy (no inline script, nothing from other origins, no framing),
-  ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY``, ``Referrer-Policy:
-  no-referrer``, ``Cross-Origin-Opener-Policy`` and ``Cross-Origin-Resource-Policy:
-  same-origin`` (no other site embeds a snapshot or clip) and, when the request came over
-  HTTPS (directly, or behind a proxy with uvicorn's proxy headers), HSTS. A route that sets
-  its own CSP (evidence files: ``sandbox``) keeps it.
-- :class:`BodyLimit` (ASGI middleware) answers 413 to a body over ``max_bytes`` before it is
-  read whole: at once from ``Content-Length``, or as soon as a chunked body passes the limit.
-  Paths under an ``uploads`` prefix (the edges' video) have their own, larger limit: a declared
-  length is checked here, a chunked body by the route, which streams it to disk.
-- :func:`validation_error` is the 422 handler: FastAPI's error shape, with every ``input``
-  it echoes cut to :data:`ECHO_CHARS` characters (a 900 kB note is not sent back whole).
+Installed by :func:`install` in ``create_app``: :class:`SecurityHeaders` gives every response
+a strict Content-Security-Policy (no inline script, nothing from other origins, no framing;
+a route's own CSP, e.g. evidence files' ``sandbox``, is kept), ``nosniff``, ``DENY`` framing,
+``no-referrer``, same-origin opener and resource policies, and HSTS over HTTPS (direct or via
+uvicorn's proxy headers). :class:`BodyLimit` answers 413 to a body over ``max_bytes`` before it
+is read whole (from ``Content-Length``, or as soon as a chunked body passes it); paths under an
+``uploads`` prefix (the edges' video) have their own larger limit, a chunked one bounded by the
+route, which streams it to disk. :func:`validation_error` is the 422 handler: FastAPI's error
+shape with every echoed ``input`` cut to :data:`ECHO_CHARS` characters.
 """
 
 from __future__ import annotations

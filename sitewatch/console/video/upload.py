@@ -29,6 +29,7 @@ from sqlalchemy import select
 from sitewatch.console.domain.errors import ConsoleError, Unavailable
 from sitewatch.console.state import AppState
 from sitewatch.console.store.models import BrokerAccount
+from sitewatch.console.video import services
 from sitewatch.contract.signing import (
     SigningKeyError,
     VideoPart,
@@ -119,10 +120,10 @@ class Upload:
 
     def text(self, request_id: UUID, sha256: str) -> bytes:
         """The signed text; its last line is the body's SHA-256 (given, the body is on disk)."""
-        head = video_upload_text(
-            self.site_id, str(request_id), self.part, self.seq, self.time, self.end, self.sent, b""
-        )
-        return head.rsplit(b"\n", 1)[0] + b"\n" + sha256.encode()
+        return video_upload_text(
+            self.site_id, str(request_id), self.part, self.seq, self.time, self.end, self.sent,
+            None, sha256,
+        )  # fmt: skip
 
 
 def _refuse(kind: type[ConsoleError], reason: str) -> ConsoleError:
@@ -142,7 +143,7 @@ async def receive_upload(
             f"sent {skew:.0f} s from the console's clock (at most "
             f"{settings.clock_skew_max_s:g} s): check the edge's NTP",
         )
-    hub, ranges = state.video_hub, state.video_ranges
+    hub, ranges = services.hub_or_none(state), services.ranges_or_none(state)
     live = hub.find(request_id) if hub is not None else None
     if live is None and up.part in ("init", "media"):
         raise Over(
@@ -217,8 +218,7 @@ def _verify(up: Upload, request_id: UUID, digest: str, key_text: str | None) -> 
 
 
 def _to_hub(state: AppState, request_id: UUID, up: Upload, data: bytes) -> None:
-    assert state.video_hub is not None
-    hub = state.video_hub
+    hub = services.hub(state)
     if up.part == "error":
         try:
             doc = json.loads(data)

@@ -86,9 +86,10 @@ class Uploader:
         """Send one part (``body`` in memory, or a file streamed from disk) and its answer."""
         digest, size = _digest(body)
         sent = self.clock()
-        # signed without holding a file in memory: the text's last line is the body's SHA-256
-        text = video_upload_text(self.site_id, self.request_id, part, seq, at, end, sent, b"")
-        text = text.rsplit(b"\n", 1)[0] + b"\n" + digest.encode()
+        # signed without holding a file in memory: by the body's SHA-256
+        text = video_upload_text(
+            self.site_id, self.request_id, part, seq, at, end, sent, None, digest
+        )
         headers = {
             "Content-Type": "application/json" if part == "error" else "video/mp4",
             "Content-Length": str(size),

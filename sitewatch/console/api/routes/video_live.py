@@ -16,6 +16,7 @@ from sitewatch.console.api.deps import DB, app_state, check_camera, client_addre
 from sitewatch.console.domain import audit
 from sitewatch.console.state import AppState
 from sitewatch.console.store.models import User
+from sitewatch.console.video import services
 from sitewatch.console.video.cameras import check_live, video_cameras
 from sitewatch.console.video.hub import LiveHub, Viewer
 from sitewatch.console.video.ranges import upload_url
@@ -119,8 +120,7 @@ async def live_info(
 
 
 def _hub(state: AppState) -> LiveHub:
-    assert state.video_hub is not None, "the app's start-up makes the hub"
-    return state.video_hub
+    return services.hub(state)
 
 
 def _check_live(state: AppState, site: str, camera: str, stream: str) -> None:

@@ -29,7 +29,7 @@ from sitewatch.console.domain.export import verified_video
 from sitewatch.console.permissions import Scope, can_see_camera
 from sitewatch.console.state import AppState
 from sitewatch.console.store.models import AuditEntry, Camera, Site, User, VideoExport
-from sitewatch.console.video import exports, faults, recordings
+from sitewatch.console.video import exports, faults, recordings, services
 from sitewatch.console.video.ranges import RangeRequests, cache_key, window_of
 from sitewatch.contract.messages import VideoStream
 
@@ -66,9 +66,7 @@ def _camera(s: DB, user: User, site: str, camera: str) -> Camera:
 
 
 def _ranges(state: AppState) -> RangeRequests:
-    if state.video_ranges is None:  # an app whose start-up did not run (made there)
-        state.video_ranges = RangeRequests(state)
-    return state.video_ranges
+    return services.ranges(state)
 
 
 @router.get(
