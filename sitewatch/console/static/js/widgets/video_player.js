@@ -17,6 +17,10 @@ import { feed, mediaSourceClass } from "./mse_feed.js";
 export const MAX_LAG_S = 2.5;
 /** Where a jump lands: this far behind the newest buffered frame, s. */
 const LAND_S = 0.4;
+/** Trailing more than this (more than a whole fragment of a 1-s GOP buffered ahead), the video
+ * plays a little faster until it is back: no jump, no visible skip, s. */
+const CATCH_UP_S = 1.3;
+const CATCH_UP_RATE = 1.15;
 const CHECK_MS = 500;
 
 /**
@@ -76,6 +80,7 @@ export function livePlayer(url, onState) {
     const end = b.end(b.length - 1);
     // a late viewer's first fragment starts where the stream is now, not at 0
     if (video.currentTime < start || end - video.currentTime > MAX_LAG_S) video.currentTime = Math.max(start, end - LAND_S);
+    video.playbackRate = end - video.currentTime > CATCH_UP_S ? CATCH_UP_RATE : 1;
     if (video.paused) video.play().catch(() => {});
     if (!playing && video.currentTime > 0 && !video.paused) {
       playing = true;
