@@ -8,7 +8,7 @@ import { api, errorText } from "../core/api.js";
 import { fill, h } from "../core/dom.js";
 import { fmtBytes, fmtTime, siteZone, t, tv, tzLabel } from "../core/i18n.js";
 import { playbackPlayer } from "../widgets/playback_player.js";
-import { timeline } from "../widgets/timeline.js";
+import { timeline, toSeconds } from "../widgets/timeline.js";
 import { videoExport } from "../widgets/video_export.js";
 import { faultOf, faultText } from "../widgets/video_errors.js";
 import { livePlayer } from "../widgets/video_player.js";
@@ -193,6 +193,14 @@ export function mount(root, ctx, parts, params) {
         return;
       }
       fill(title, cam.name || camera, " ", h("span", { class: "muted small", text: `${cam.site_name || site} · ${tv("camera_state", cam.state)}` }));
+      if (!params.has("span")) {
+        // a recording younger than the 24-h view: the shortest view that shows all of it
+        const first = toSeconds(cam.recorded[stream]?.first ?? null);
+        const age = Date.now() / 1000 - first;
+        const fits = SPANS.find((s) => s >= age);
+        if (Number.isFinite(age) && fits !== undefined && fits < span) span = fits;
+        spanButtons.forEach((x) => x.setAttribute("aria-pressed", String(Number(x.dataset.span) === span)));
+      }
       fill(streamPick, (cam.streams.length ? cam.streams : ["detect"]).map((s) => h("option", { value: s, selected: s === stream, text: tv("video.stream_name", s) })));
       const at = Number(params.get("at"));
       if (params.has("at") && Number.isFinite(at)) goPlayback(at);
