@@ -28,6 +28,13 @@ def run_edge(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if not args.config.is_file():  # a restart cannot make it appear: exit as for a bad config
+        print(
+            f"sitewatch: refusing to start: no config file {args.config}: give its path with "
+            "--config (an example: configs/cameras.yaml)",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
     try:
         worker = EdgeWorker(args.config)
     except ConfigError as exc:

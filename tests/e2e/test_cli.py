@@ -255,3 +255,11 @@ def test_eval_plots_into_a_file_exits_2(
     done = _sitewatch("eval", folder, "--model", model_path, "--plots", blocker / "plots")
     assert done.returncode == 2
     assert f"--plots {blocker / 'plots'}" in done.stderr and done.stdout == ""
+
+
+def test_edge_without_its_config_file_exits_1(tmp_path: Path) -> None:
+    """1 = fix the config: a supervisor (systemd's RestartPreventExitStatus=1) does not loop."""
+    missing = tmp_path / "cameras.yaml"
+    done = _sitewatch("edge", "--config", missing)
+    assert done.returncode == 1, done.stderr
+    assert f"no config file {missing}" in done.stderr
