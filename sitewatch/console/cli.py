@@ -71,10 +71,16 @@ def server_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_server(args: argparse.Namespace) -> int:
-    from sitewatch.console.settings import Settings
+    from sitewatch.console.settings_env import SettingsProblem, settings_from_env
     from sitewatch.console.store.db import Database, migrate
 
-    settings = Settings()
+    try:
+        settings = settings_from_env()
+    except SettingsProblem as exc:
+        for line in exc.lines:
+            print(f"sitewatch: {line}", file=sys.stderr)
+        print("sitewatch: refusing to start: fix the settings above", file=sys.stderr)
+        return 1
     if args.action == "migrate":
         db = Database(settings.database_url)
         migrate(db.engine)
