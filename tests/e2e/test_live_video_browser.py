@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -285,8 +285,9 @@ def test_live_view_playback_and_export_of_a_real_camera_in_the_browser(
 def test_the_page_says_why_a_camera_cannot_be_watched(
     browser: Any, served: Served, mqtt: Mosquitto, tmp_path: Path
 ) -> None:
-    """An edge that sends nothing: "no video in time"; an edge offline: "offline since";
-    a camera of another site: as if it did not exist. The edge is a stand-in on MQTT only."""
+    """An edge that sends nothing: "no video in time"; an alert's marker played where nothing
+    was recorded: "nothing recorded"; an edge offline: "offline since"; a camera of another
+    site: as if it did not exist. The edge is a stand-in on MQTT only."""
     site = "quiet-site"
     served.add_user("zhou.mgr", "manager", [site], "en")
     edge = SiteEdge(mqtt, site)
@@ -307,6 +308,18 @@ def test_the_page_says_why_a_camera_cannot_be_watched(
         tile.wait_for(timeout=40_000)  # the console gives up after 15 s without a first part
         assert "no video in time" in tile.inner_text()
 
+        # an alert is a marker on the timeline; played, its moment was never recorded
+        alert_id = uuid.uuid4()
+        snapshot = {"snapshot.jpg": ("snapshot", jpeg(tmp_path))}
+        started = datetime.now(UTC) - timedelta(minutes=5)
+        edge.publish_alert(
+            edge.alert_start(alert_id, "gate", edge.evidence(alert_id, snapshot), started)
+        )
+        served.get_json(api, f"/api/alerts/{alert_id}")  # at the console before the page asks
+        page.goto(f"{served.url}/#/live/{site}/gate")
+        page.click(f'.tl-alert[data-id="{alert_id}"]', timeout=20_000)
+        page.wait_for_selector("#video-status[data-state=error]:has-text('Nothing was recorded')")
+
         now = datetime.now(UTC)
         offline = m.EdgeStatus(
             site_id=site, state="offline", software_version="0.4.0", config_version="7",
@@ -317,7 +330,7 @@ def test_the_page_says_why_a_camera_cannot_be_watched(
             "the edge offline at the console",
             lambda: [x["edge_state"] for x in served.get_json(api, "/api/sites")] == ["offline"],
         )
-        page.goto(f"{served.url}/#/live/{site}/gate")
+        page.reload()  # the same address: a new page, which asks again
         page.wait_for_selector("#video-status[data-state=error]:has-text('offline since')")
 
         page.goto(f"{served.url}/#/live/e2e-site/{CAMERA}")  # not this user's site
