@@ -1,6 +1,7 @@
 """Edge throughput: how many cameras one box analyses at 2 fps, SiteWatch against a naive baseline.
 
     .venv/bin/python -m bench.edge_throughput [--steps 1,2,4,6,8,12,16] [--window 20] [--smoking]
+        [--watch 1]
 
 Not a test: a measurement, reported in bench/RESULTS.md. One run does all of this:
 
@@ -22,9 +23,15 @@ Not a test: a measurement, reported in bench/RESULTS.md. One run does all of thi
   default threads: all cores; the second look exactly when SiteWatch takes it) on the frame it
   just decoded. No recording, tracking or alerts: it does less than SiteWatch.
 
-For each N of ``--steps`` both run in turn (SiteWatch first) on the same server and streams;
-after ``--warmup`` s, ``--window`` s are measured. Per camera: frames that went through the
-detector per second (probed at ``Batcher.run``); per frame: the latency from the frame's
+* **Watched** (``--watch K``, K >= 1): SiteWatch once more ("sitewatch+live"), the same but its
+  first K cameras watched live through the edge's own path (a signed live command over
+  mosquitto, ffmpeg remux, signed POSTs) to a local sink standing for the console, which
+  verifies nothing (bench/live_watch.py). Its row adds ``live``: the live streams' CPU and
+  upstream. Default (K = 0): nobody watches and this system is not run.
+
+For each N of ``--steps`` the systems run in turn (SiteWatch first) on the same server and
+streams; after ``--warmup`` s, ``--window`` s are measured. Per camera: frames that went through
+the detector per second (probed at ``Batcher.run``); per frame: the latency from the frame's
 stream time (its RTP time on the wall clock, anchored at the earliest arrival, so a reader
 falling behind shows as latency) and from its decode (``Frame.captured_at``) to detections
 ready. SiteWatch alerts: from the first analysed frame that shows that bare head at the rule's
@@ -66,7 +73,9 @@ import av
 import numpy as np
 import numpy.typing as npt
 import yaml
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from bench.live_watch import LiveWatch
 from bench.violation_clip import build_clip, camera_streams, choose_scenes
 from sitewatch.contract import messages as m
 from sitewatch.edge.detect.batcher import DetectFn
@@ -166,14 +175,15 @@ class CpuSample:
     box: tuple[int, int]
     own: float  # this process (all threads) + its children other than the servers
     server: float  # the RTSP server
-    broker: float
+    broker: float  # and the live sink (--watch)
 
     @staticmethod
     def take(servers: Sequence[int]) -> CpuSample:
+        """``servers``: the RTSP server, the broker, then the live sink when there is one."""
         t = os.times()
         own = t.user + t.system + t.children_user + t.children_system
         own += sum(_children(set(servers)).values())
-        rtsp, broker = (_proc_seconds(pid) for pid in servers)
+        rtsp, broker = _proc_seconds(servers[0]), sum(_proc_seconds(p) for p in servers[1:])
         return CpuSample(_box_jiffies(), own, rtsp, broker)
 
 
@@ -218,6 +228,7 @@ class Step:
     no_clip: int = 0  # alerts started in the window whose clip never came
     reused: int = 0
     batch_mean: float | None = None
+    live: dict[str, Any] | None = None  # --watch: LiveWatch.spent over the window
 
     @property
     def sustained(self) -> bool:
@@ -251,13 +262,16 @@ class Step:
             "inference_skipped_by_motion_gate": self.reused,
             "mean_batch": r(self.batch_mean),
             "sustained": self.sustained,
+            **({"live": self.live} if self.live is not None else {}),
         }
 
 
 def measured(
-    system: str, n: int, args: argparse.Namespace, servers: Sequence[int], measure: Measure
-) -> Step:
+    system: str, n: int, args: argparse.Namespace, servers: Sequence[int], measure: Measure,
+    watch: LiveWatch | None = None,
+) -> Step:  # fmt: skip
     time.sleep(args.warmup)
+    live = watch.snapshot() if watch is not None else None
     before = CpuSample.take(servers)
     began = time.time()
     with measure.lock:
@@ -268,6 +282,7 @@ def measured(
     span = time.time() - began  # frames were counted over exactly this
     after = CpuSample.take(servers)
     cpu_span = time.time() - began  # and the CPU between the two readings
+    spent = LiveWatch.spent(live, watch.snapshot()) if watch is not None and live else None
     busy, total = (a - b for a, b in zip(after.box, before.box, strict=True))
     cores = os.cpu_count() or 1
     ours = (after.own + after.server + after.broker) - (before.own + before.server + before.broker)
@@ -283,6 +298,7 @@ def measured(
         100.0 * (after.server - before.server) / cpu_span,
         max(0.0, 100.0 * other / (cpu_span * cores)),
         reused=measure.reused,
+        live=spent,
     )
 
 
@@ -311,6 +327,7 @@ def sitewatch_config(folder: Path, n: int, rtsp: int, mqtt: int, args: argparse.
                 "smoking": {"enabled": args.smoking, "dwell_s": DWELL_S, "cooldown_s": 0},
             },
         },
+        **({"trust": {"console_public_key": args.watch_key}} if args.watch else {}),
         "cameras": [
             {
                 "id": f"cam{i}",
@@ -382,8 +399,10 @@ class Alerts:
 
 
 def run_sitewatch(
-    n: int, args: argparse.Namespace, ports: tuple[int, int], servers: Sequence[int], alerts: Alerts
-) -> Step:
+    n: int, args: argparse.Namespace, ports: tuple[int, int], servers: Sequence[int],
+    alerts: Alerts, watch: LiveWatch | None = None,
+) -> Step:  # fmt: skip
+    """One SiteWatch step; with ``watch``, its first ``args.watch`` cameras watched live."""
     folder = Path(tempfile.mkdtemp(prefix=f"sitewatch-n{n}-", dir=args.tmp))
     worker = EdgeWorker(sitewatch_config(folder, n, *ports, args))
     measure = Measure()
@@ -411,8 +430,13 @@ def run_sitewatch(
     loop = threading.Thread(target=worker.main_loop, name="main-loop", daemon=True)
     loop.start()
     began = time.time() + args.warmup
-    step = measured("sitewatch", n, args, servers, measure)
+    if watch is not None:
+        watch.start(f"bench-n{n}", [f"cam{i}" for i in range(min(args.watch, n))])
+    system = "sitewatch" if watch is None else "sitewatch+live"
+    step = measured(system, n, args, servers, measure, watch)
     ended = time.time()
+    if watch is not None:
+        watch.stop()
     step.batch_mean = worker.batcher.stats.mean_batch
     worker.stop_event.set()
     loop.join(30.0)
@@ -515,12 +539,12 @@ def table(steps: list[Step]) -> str:
     for s in steps:
         alert = (
             f"{f(pct(s.alert_onset, 50))} / {f(pct(s.alert_onset, 95))} s ({len(s.alert_onset)})"
-            if s.system == "sitewatch"
+            if s.system.startswith("sitewatch")
             else "n/a"
         )
         clip = (
             f"{f(pct(s.clip_delay, 50))} / {f(pct(s.clip_delay, 95))} s ({s.no_clip})"
-            if s.system == "sitewatch"
+            if s.system.startswith("sitewatch")
             else "n/a"
         )
         lines.append(
@@ -543,7 +567,14 @@ def main() -> None:
         help="cameras also have a no-smoking zone and rule, so every frame gets the second look "
         "for cigarettes (in both systems); default: hard-hat cameras only",
     )  # fmt: skip
-    ap.add_argument("--only", choices=["sitewatch", "baseline"], help="run one system only")
+    ap.add_argument(
+        "--only", choices=["sitewatch", "sitewatch+live", "baseline"], help="run one system only"
+    )
+    ap.add_argument(
+        "--watch", type=int, default=0,
+        help="also run SiteWatch with its first K cameras watched live (system "
+        "'sitewatch+live'; bench/live_watch.py); default 0: nobody watches",
+    )  # fmt: skip
     ap.add_argument(
         "--input-size", type=int, default=None,
         help="SiteWatch's detector.input_size (default: the model's own, 416); the baseline "
@@ -564,6 +595,8 @@ def main() -> None:
         f"{delivery.EVIDENCE_NICE}; 0 = same priority as detection, as before 2026-11-22)",
     )  # fmt: skip
     args = ap.parse_args()
+    if args.only == "sitewatch+live" and args.watch < 1:
+        ap.error("--only sitewatch+live needs --watch K (K >= 1 cameras watched)")
     if args.evidence_nice is not None:
         delivery.EVIDENCE_NICE = args.evidence_nice
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -581,16 +614,23 @@ def main() -> None:
         broker = start_mosquitto(Path(tmp), mqtt_port)
         servers = [server.pid, broker.pid]
         alerts = Alerts(mqtt_port)
+        watch = LiveWatch(alerts.transport, Ed25519PrivateKey.generate()) if args.watch else None
+        if watch is not None:
+            args.watch_key = watch.console_key
+            servers.append(watch.proc.pid)
+        systems = ("sitewatch", *(["sitewatch+live"] if watch else []), "baseline")
         done: list[Step] = []
-        running = {args.only} if args.only else {"sitewatch", "baseline"}
+        running = {args.only} if args.only else set(systems)
         try:
             for n in steps:
-                for system in ("sitewatch", "baseline"):
+                for system in systems:
                     if system not in running:
                         continue
                     for attempt in range(1 + args.retries):
-                        if system == "sitewatch":
-                            step = run_sitewatch(n, args, (rtsp_port, mqtt_port), servers, alerts)
+                        if system.startswith("sitewatch"):
+                            live = watch if system == "sitewatch+live" else None
+                            ports = (rtsp_port, mqtt_port)
+                            step = run_sitewatch(n, args, ports, servers, alerts, live)
                         else:
                             step = run_baseline(n, args, rtsp_port, servers)
                         if step.cpu_other <= args.max_other:
@@ -609,12 +649,14 @@ def main() -> None:
                     break
         finally:
             alerts.transport.close()
+            if watch is not None:
+                watch.close()
             for proc in (server, broker):
                 proc.terminate()
                 proc.wait(10)
     best = {
         system: max((s.cameras for s in done if s.system == system and s.sustained), default=0)
-        for system in ("sitewatch", "baseline")
+        for system in systems
     }
     print(table(done))
     summary = {
@@ -630,6 +672,16 @@ def main() -> None:
         "warmup_s": args.warmup,
         "sustained_cameras": best,
         "ratio": round(best["sitewatch"] / best["baseline"], 2) if best["baseline"] else None,
+        **(
+            {
+                "watched_cameras": args.watch,
+                "ratio_watched": round(best["sitewatch+live"] / best["baseline"], 2)
+                if best["baseline"]
+                else None,
+            }
+            if watch
+            else {}
+        ),
         "steps": [s.row() for s in done],
     }
     print(json.dumps(summary))
