@@ -11,6 +11,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from sitewatch.console.api import docs as api_docs
 from sitewatch.console.api import errors as api_errors
 from sitewatch.console.api import headers as security_headers
 from sitewatch.console.api import routes
@@ -88,6 +89,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1",
         summary="Alerts, evidence, cameras and zones of every SiteWatch site.",
         lifespan=lifespan,
+        docs_url=None,  # served by api/docs.py, from the installed bundle (no CDN)
+        redoc_url=None,
     )
     app.state.sitewatch = state
     video_uploads = {UPLOAD_PREFIX: settings.video_upload_max_bytes}
@@ -96,5 +99,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in routes.ROUTERS:
         app.include_router(router)
     app.include_router(incidents.router)
+    api_docs.install(app)
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="console")
     return app

@@ -19,14 +19,15 @@ from tests.support.postgres import any_database_console, postgres_fixture, postg
 ROLES = {
     "admin": {"alerts.read", "alerts.workflow", "evidence.read", "evidence.export",
               "cameras.read", "config.write", "stats.read", "reports.read", "audit.read",
-              "users.manage"},
+              "users.manage", "video.view"},
     # site safety manager: works alerts, manages no users, changes no zones
     "manager": {"alerts.read", "alerts.workflow", "evidence.read", "evidence.export",
-                "cameras.read", "stats.read", "reports.read"},
+                "cameras.read", "stats.read", "reports.read", "video.view"},
     # police: reads alerts and evidence, exports packages, changes nothing
-    "police": {"alerts.read", "evidence.read", "evidence.export", "stats.read", "audit.read"},
+    "police": {"alerts.read", "evidence.read", "evidence.export", "stats.read", "audit.read",
+               "video.view"},
     # operator: cameras, zones and thresholds; reads alerts to tune them, never acts on them
-    "operator": {"alerts.read", "evidence.read", "cameras.read", "config.write"},
+    "operator": {"alerts.read", "evidence.read", "cameras.read", "config.write", "video.view"},
 }  # fmt: skip
 
 
@@ -56,6 +57,8 @@ CALLS = [
     Call("evidence.read", "GET", "/api/alerts/{a}/evidence/snapshot.jpg"),
     Call("evidence.export", "GET", "/api/alerts/{a}/export"),
     Call("cameras.read", "GET", "/api/cameras"),
+    Call("video.view", "GET", "/api/video/cameras"),
+    Call("video.view", "GET", "/api/video/timeline/north/gate"),
     Call("cameras.read", "GET", "/api/cameras/north/gate/snapshot"),
     Call("cameras.read", "GET", "/api/cameras/north/gate/config"),
     Call(

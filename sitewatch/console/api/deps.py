@@ -6,7 +6,8 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, Request, status
+from fastapi import Depends, Request, Security, status
+from fastapi.security import APIKeyCookie, APIKeyHeader
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -17,6 +18,20 @@ from sitewatch.console.state import AppState
 from sitewatch.console.store.models import User, WebSession
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# The API docs' security schemes: named here so that every route that needs a login lists them
+# (checked below, not by these objects: auto_error=False; api/docs.py drops csrf from reads)
+SESSION_SCHEME = APIKeyCookie(
+    name=SESSION_COOKIE,
+    scheme_name="session",
+    description="The session cookie POST /api/auth/login sets (HttpOnly).",
+    auto_error=False,
+)
+CSRF_SCHEME = APIKeyHeader(
+    name=CSRF_HEADER,
+    scheme_name="csrf",
+    description="Any non-empty value, on every POST, PUT, PATCH and DELETE (docs/design/csrf.md).",
+    auto_error=False,
+)
 
 
 def app_state(request: Request) -> AppState:
@@ -32,7 +47,12 @@ def db_session(state: Annotated[AppState, Depends(app_state)]) -> Iterator[Sessi
 DB = Annotated[Session, Depends(db_session, scope="function")]  # commit before the response
 
 
-def current_user(request: Request, s: DB) -> User:
+def current_user(
+    request: Request,
+    s: DB,
+    _session: Annotated[str | None, Security(SESSION_SCHEME)] = None,
+    _csrf: Annotated[str | None, Security(CSRF_SCHEME)] = None,
+) -> User:
     """The user of the session cookie; a state-changing request must also pass
     :func:`check_request_origin` (the console's defence against cross-site requests)."""
     token = request.cookies.get(SESSION_COOKIE)

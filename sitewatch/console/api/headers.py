@@ -34,17 +34,15 @@ Push); style changes through the CSSOM only. ``blob:`` media: the live player's 
 reaches its <video> as a blob: URL the page made itself (Chromium checks media-src for it)."""
 
 DOCS_CSP: Final = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-    "img-src 'self' data: https://fastapi.tiangolo.com; font-src https://fonts.gstatic.com; "
-    "worker-src blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
-    "frame-ancestors 'none'; form-action 'self'"
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self'; worker-src blob:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
-"""FastAPI's API docs (Swagger UI, ReDoc) load their code from a CDN and start it with an
-inline script. These pages are fixed HTML that carries no user or edge data, so nothing can
-be injected into them; every other path gets :data:`CONSOLE_CSP`."""
+"""The API docs (api/docs.py): Swagger UI from the console's own files, started by a script
+file; its React components set inline styles, so only styles may be inline. The page is fixed
+HTML that carries no user or edge data; every other path gets :data:`CONSOLE_CSP`."""
 
-DOCS_PATHS: Final = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+DOCS_PATHS: Final = frozenset({"/docs"})
 
 EVIDENCE_CSP: Final = "sandbox; default-src 'none'; img-src 'self'; media-src 'self'"
 """Evidence files (and refusals in their place): even opened on their own (a new tab), a file
