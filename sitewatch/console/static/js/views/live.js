@@ -209,10 +209,20 @@ export function mount(root, ctx, parts, params) {
     },
     (err) => say("error", t("video.load_failed", { detail: errorText(err) })),
   );
+  // a hidden tab (a phone in a pocket) stops the live stream; shown again, it is live again
+  const onVisibility = () => {
+    if (mode !== "live" || !cam) return;
+    if (document.visibilityState === "hidden" && stopLive) {
+      stopLive();
+      stopLive = null;
+    } else if (document.visibilityState === "visible" && !stopLive) goLive();
+  };
+  document.addEventListener("visibilitychange", onVisibility);
   const infoTimer = setInterval(pollInfo, INFO_MS);
   const lineTimer = setInterval(loadTimeline, TIMELINE_MS);
   return () => {
     gone = true;
+    document.removeEventListener("visibilitychange", onVisibility);
     clearInterval(infoTimer);
     clearInterval(lineTimer);
     if (stopLive) stopLive();

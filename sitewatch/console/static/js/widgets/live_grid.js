@@ -100,8 +100,17 @@ export function mountGrid(root, ctx, parts) {
       error.textContent = t("video.load_failed", { detail: errorText(err) });
     },
   );
+  // a hidden tab (a phone in a pocket) streams nothing; shown again, the observer says which
+  // tiles are on screen
+  const onVisibility = () => {
+    seen.disconnect();
+    tiles.forEach((one) => one.pause());
+    if (document.visibilityState === "visible") tiles.forEach((_, el) => seen.observe(el));
+  };
+  document.addEventListener("visibilitychange", onVisibility);
   return () => {
     gone = true;
+    document.removeEventListener("visibilitychange", onVisibility);
     seen.disconnect();
     tiles.forEach((one) => one.pause());
   };
