@@ -101,6 +101,9 @@ CODES: Final[Mapping[str, str]] = {
     "report.bad_day": "Date {day} is outside the days reports cover.",
     "report.pdf_unavailable": "The PDF cannot be made: ask for xlsx.",
     "snapshot.none": "Camera {camera} has sent no snapshot yet.",
+    # Prometheus at /metrics (api/routes/metrics.py)
+    "metrics.off": "Metrics are off: set {variable} to turn them on.",
+    "metrics.token": "Wrong or missing metrics token: send the header {header}.",
     # the edge's video uploads (docs/design/live-video.md, "Uploads")
     "video.upload_refused": "Video upload refused: {reason}",
     "video.session_over": "Video session {request} is over: stop sending.",
