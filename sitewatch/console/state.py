@@ -5,6 +5,7 @@ video relay and range requests (docs/design/live-video.md)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -30,6 +31,10 @@ class IngestHandle(Protocol):
     def dropped(self) -> int: ...
     @property
     def evidence_evicted(self) -> int: ...
+    @property
+    def handled(self) -> int: ...
+    @property
+    def oldest_waiting_at(self) -> datetime | None: ...
     def send_config(self, command: Command) -> None:
         """Publish a config or camera command to its site's edge (QoS 1); raises if offline."""
 

@@ -202,6 +202,15 @@ class Ingest:
         """Messages handled (stored or rejected) by the worker."""
         return self._handled
 
+    @property
+    def oldest_waiting_at(self) -> datetime | None:
+        """When the oldest message still in the worker's queue arrived (the console's clock),
+        None when none waits; the one being handled now is not in the queue. The metric
+        ``sitewatch_ingest_lag_seconds`` is its age (sitewatch.console.domain.metrics)."""
+        queue = self._queue
+        with queue._changed:  # read-only peek: the queue has no method for it
+            return next((x.at for x, _ in queue._items if isinstance(x, Received)), None)
+
     def send_config(self, command: m.Command) -> None:
         """Publish ``command`` to its site's edge (QoS 1); :class:`IngestNotConnected` if the
         broker is not connected (nothing is sent then)."""
