@@ -81,6 +81,9 @@ def run_server(args: argparse.Namespace) -> int:
             print(f"sitewatch: {line}", file=sys.stderr)
         print("sitewatch: refusing to start: fix the settings above", file=sys.stderr)
         return 1
+    from sitewatch.console.logs import configure
+
+    log_config = configure(settings.log_level, settings.log_format)
     if args.action == "migrate":
         db = Database(settings.database_url)
         migrate(db.engine)
@@ -97,7 +100,13 @@ def run_server(args: argparse.Namespace) -> int:
 
     from sitewatch.console.app import create_app
 
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_config=log_config,  # its access and error logs in the console's format
+        log_level=settings.log_level.lower(),
+    )
     return 0
 
 

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from sitewatch.console.logs import LogFormat, LogLevel
 from sitewatch.contract.messages import RuleName
 
 Language = Literal["zh-CN", "en"]
@@ -146,6 +147,14 @@ class Settings(BaseSettings):
         None,
         min_length=16,
         description="Bearer token for Prometheus at /metrics; None (default) = /metrics is off.",
+    )
+    log_level: LogLevel = Field(
+        "INFO", description="Least severe log records written: DEBUG, INFO, WARNING or ERROR."
+    )
+    log_format: LogFormat = Field(
+        "text",
+        description="Log lines on stderr: text ('<time> LEVEL logger: message') or json (one "
+        "object per line: time in UTC, level, logger, message, exception), uvicorn's too.",
     )
     default_language: Language = Field("zh-CN", description="Language of new users.")
     ingest_queue_bytes: int = Field(
