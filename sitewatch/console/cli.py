@@ -81,9 +81,6 @@ def run_server(args: argparse.Namespace) -> int:
             print(f"sitewatch: {line}", file=sys.stderr)
         print("sitewatch: refusing to start: fix the settings above", file=sys.stderr)
         return 1
-    from sitewatch.console.logs import configure
-
-    log_config = configure(settings.log_level, settings.log_format)
     if args.action == "migrate":
         db = Database(settings.database_url)
         migrate(db.engine)
@@ -99,7 +96,9 @@ def run_server(args: argparse.Namespace) -> int:
     import uvicorn
 
     from sitewatch.console.app import create_app
+    from sitewatch.console.logs import configure
 
+    log_config = configure(settings.log_level, settings.log_format)  # the one-off actions print
     uvicorn.run(
         create_app(settings),
         host=args.host,
