@@ -111,3 +111,16 @@ def test_a_level_or_format_not_offered_is_refused_naming_the_variable(
     lines = caught.value.lines
     assert any(x.startswith("SITEWATCH_LOG_LEVEL='verbose'") and "DEBUG" in x for x in lines)
     assert any(x.startswith("SITEWATCH_LOG_FORMAT='xml'") and "json" in x for x in lines)
+
+
+def test_uvicorn_configured_with_it_writes_its_logs_in_the_same_form(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """uvicorn applies ``log_config`` in its Config (as ``uvicorn.run`` does), no server."""
+    import uvicorn
+
+    uvicorn.Config("sitewatch.console.app:create_app", log_config=configure("INFO", "json"))
+    assert logging.getLogger("uvicorn.access").handlers == []
+    logging.getLogger("uvicorn.error").info("Started server process [%d]", 42)
+    line = json.loads(capsys.readouterr().err)
+    assert (line["logger"], line["message"]) == ("uvicorn.error", "Started server process [42]")
