@@ -72,7 +72,7 @@ def test_a_qos0_flood_beyond_the_queue_bound_is_dropped_and_counted(
         assert console.ingest.rejected == queued
         assert all("not JSON" in r.reason for r in console.rows(IngestReject))
         r = console.client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
-        dropped = f'sitewatch_ingest_messages_total{{outcome="dropped"}} {60 - queued}'
+        dropped = f'sitewatch_ingest_messages_total{{outcome="dropped"}} {60 - queued}.0'
         assert dropped in r.text.splitlines()
 
 

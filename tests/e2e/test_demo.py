@@ -76,6 +76,7 @@ def test_demo_prints_a_login_and_alerts_reach_the_console(shared: Path, tmp_path
                 "snapshot",
                 "snapshot_clean",
             }
+            _live_and_timeline(client, deadline + 30)
         assert proc.wait(SECONDS + 120) == 0, "".join(lines[-30:])
     finally:
         if proc.poll() is None:
@@ -95,6 +96,28 @@ def test_demo_prints_a_login_and_alerts_reach_the_console(shared: Path, tmp_path
     assert derived["mqtt"]["username_env"] == "SITEWATCH_EDGE_MQTT_USERNAME"
     assert derived["trust"]["console_public_key"]
     assert derived["trust"]["key_file"] == str(tmp_path / "demo" / "edge" / "edge.key")
+
+
+def _live_and_timeline(client: httpx.Client, deadline: float) -> None:
+    """The demo's cameras are listed for live view, the gate plays live (fragmented MP4 from
+    the edge through the console) and its timeline shows what the edge recorded."""
+    cameras = client.get("/api/video/cameras").json()
+    gate = next(c for c in cameras if c["camera_id"] == "cam-gate")
+    site = gate["site_id"]
+    with client.stream("GET", f"/api/video/live/{site}/cam-gate", timeout=30) as live:
+        assert live.status_code == 200, live.read()
+        assert live.headers["x-sitewatch-mime"].startswith("video/mp4")
+        head = b""
+        for chunk in live.iter_bytes():
+            head += chunk
+            if len(head) > 4096:
+                break
+        assert head[4:8] == b"ftyp" and b"moof" in head, head[:64]
+    spans: list[object] = []
+    while time.monotonic() < deadline and not spans:
+        spans = client.get(f"/api/video/timeline/{site}/cam-gate").json()["spans"]
+        time.sleep(2)
+    assert spans, "the gate camera's timeline shows no recording"
 
 
 def _refused_anonymous(port: int) -> bool:

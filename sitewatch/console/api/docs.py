@@ -51,7 +51,9 @@ def _document(app: FastAPI) -> dict[str, Any]:
             if path.startswith("/api/edge/video/"):
                 op["security"] = [{"edgeSignature": []}]
             elif "security" in op:  # FastAPI lists session OR csrf: both are needed
-                need = {"session": []} if method.upper() in SAFE else {"session": [], "csrf": []}
+                need: dict[str, list[str]] = {"session": []}
+                if method.upper() not in SAFE:
+                    need["csrf"] = []
                 op["security"] = [need]
                 for status, answer in ANSWERS.items():
                     op.setdefault("responses", {}).setdefault(status, answer)
