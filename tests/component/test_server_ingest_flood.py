@@ -7,41 +7,24 @@ the SQLite write lock, and the worker waits for it as it would for a busy databa
 
 from __future__ import annotations
 
-import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from sitewatch.console.store.models import Alert, IngestReject
 from sitewatch.contract import messages as m
-from tests.support.ingest_support import PREFIX, LiveConsole, alert, edge_of, live_console
+from tests.support.ingest_support import (
+    PREFIX,
+    alert,
+    database_locked,
+    edge_of,
+    live_console,
+    wait_for,
+)
 from tests.support.mqtt_broker import Mosquitto, broker_fixture  # noqa: F401
 
 TOKEN = "flood-metrics-token-1234"
 MOSQUITTO_INFLIGHT = 20  # mosquitto's max_inflight_messages default
-
-
-@contextmanager
-def database_locked(console: LiveConsole) -> Iterator[None]:
-    """Hold SQLite's write lock from another connection: the worker waits at its next write."""
-    path = console.settings.database_url.removeprefix("sqlite:///")
-    conn = sqlite3.connect(path, timeout=0, isolation_level=None)
-    conn.execute("BEGIN EXCLUSIVE")
-    try:
-        yield
-    finally:
-        conn.execute("ROLLBACK")
-        conn.close()
-
-
-def wait_for(what: str, check: object, timeout_s: float = 20.0) -> None:
-    assert callable(check)
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, f"{what} did not happen in {timeout_s} s"
-        time.sleep(0.02)
 
 
 def test_a_qos0_flood_beyond_the_queue_bound_is_dropped_and_counted(

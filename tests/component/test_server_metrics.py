@@ -4,11 +4,8 @@ mosquitto, and each edge's numbers per camera as its status and stats messages l
 
 from __future__ import annotations
 
-import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,7 +21,15 @@ from sitewatch.console.app import create_app
 from sitewatch.console.store.models import Camera, Site
 from sitewatch.contract import messages as m
 from tests.support.console_support import Console, console_fixture, make_settings, seed_alert  # noqa: F401
-from tests.support.ingest_support import PREFIX, T0, LiveConsole, alert, edge_of, live_console
+from tests.support.ingest_support import (
+    PREFIX,
+    T0,
+    alert,
+    database_locked,
+    edge_of,
+    live_console,
+    wait_for,
+)
 from tests.support.mqtt_broker import Mosquitto, broker_fixture  # noqa: F401
 
 TOKEN = "scrape-me-please-0123456789"
@@ -155,28 +160,6 @@ def test_alerts_cameras_and_edges_as_ingest_stored_them(tmp_path: Path) -> None:
     for name in ("sitewatch_edge_disk_hours_left", "sitewatch_edge_outbox_messages"):
         assert value(f, name, **south) is None
     assert value(f, "sitewatch_edge_inference_seconds", quantile="0.5", **south) is None
-
-
-@contextmanager
-def database_locked(console: LiveConsole) -> Iterator[None]:
-    """Hold SQLite's write lock from another connection (WAL: readers go on, the ingest worker
-    waits at its next write, as for a busy database)."""
-    path = console.settings.database_url.removeprefix("sqlite:///")
-    conn = sqlite3.connect(path, timeout=0, isolation_level=None)
-    conn.execute("BEGIN EXCLUSIVE")
-    try:
-        yield
-    finally:
-        conn.execute("ROLLBACK")
-        conn.close()
-
-
-def wait_for(what: str, check: object, timeout_s: float = 20.0) -> None:
-    assert callable(check)
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, f"{what} did not happen in {timeout_s} s"
-        time.sleep(0.02)
 
 
 def test_ingest_counts_add_up_and_lag_grows_while_the_worker_waits(

@@ -5,9 +5,10 @@ config changes really go out): no 500s, and 2xx bodies match the documented sche
 Bounded: 12 examples per operation and mode (about a minute on 2 cores), derandomized so a
 failure reproduces. ``/api/events`` and the live video stream are left out (endless streams,
 the second needs an edge to answer: each case would wait for its 504; both have their own
-tests) and so is logout (it would end the session the run uses). Cases go through our own TestClient with
-``raise_server_exceptions=False``: schemathesis' ASGI transport let an exception raised by a
-route pass as success, and its pytest plugin (``from_fixture``) does not run on pytest 9.
+tests) and so is logout (it would end the session the run uses). Cases go through our own
+TestClient with ``raise_server_exceptions=False``: schemathesis' ASGI transport let an
+exception raised by a route pass as success, and its pytest plugin (``from_fixture``) does not
+run on pytest 9.
 """
 
 from __future__ import annotations

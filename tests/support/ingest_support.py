@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import sqlite3
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -175,3 +177,25 @@ def alert(
     }
     values.update(fields)
     return m.AlertEvent.model_validate(values)
+
+
+@contextmanager
+def database_locked(console: LiveConsole) -> Iterator[None]:
+    """Hold SQLite's write lock from another connection (WAL: readers go on, the ingest worker
+    waits at its next write, as for a busy database)."""
+    path = console.settings.database_url.removeprefix("sqlite:///")
+    conn = sqlite3.connect(path, timeout=0, isolation_level=None)
+    conn.execute("BEGIN EXCLUSIVE")
+    try:
+        yield
+    finally:
+        conn.execute("ROLLBACK")
+        conn.close()
+
+
+def wait_for(what: str, check: object, timeout_s: float = 20.0) -> None:
+    assert callable(check)
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, f"{what} did not happen in {timeout_s} s"
+        time.sleep(0.02)
