@@ -54,6 +54,12 @@ CODES: Final[Mapping[str, str]] = {
     "validation.json": "The request body is not valid JSON.",
     "validation.extra": "{field}: not a field of this request.",
     "validation.invalid": "{field}: invalid value {got}.",
+    # a zone refused for its polygon: the words of the edge's refusal (edge_reason.* texts)
+    "zone.edges_cross": "Edge {a} of the zone crosses edge {b} (a bow-tie): put the corners in "
+    "order around the outline",
+    "zone.no_area": "The zone's corners lie on one line: move a corner off that line",
+    "zone.repeated_corner": "Corner {second} of the zone is at the same place as corner "
+    "{first}: delete one of them",
     # alerts, incidents and the workflow
     "alert.not_found": "No alert {alert}.",
     "alert.changed": "Alert {alert} changed while you acted on it: reload it and try again.",

@@ -103,3 +103,20 @@ def test_a_workflow_step_is_audited_with_its_template(console: Console) -> None:
         s.commit()
         stored = s.scalar(select(AuditEntry).where(AuditEntry.username == "x"))
         assert stored is not None and stored.detail_key is None, "rows without one show detail"
+
+
+def test_a_bow_tie_zone_is_refused_in_the_edge_refusal_s_words(console: Console) -> None:
+    """The editor shows the console's refusal of a self-crossing zone with the code the edge's
+    refusal of it maps to (zone.edges_cross = edge_reason.edges_cross): the same message."""
+    add_users(console, ("wu.op", "operator", ["north"]))
+    seed_alert(console, "north", "gate")
+    operator = console.login("wu.op")
+    bow_tie = {"id": "yard", "kind": "helmet_required",
+               "points": [[0.1, 0.1], [0.9, 0.9], [0.9, 0.1], [0.1, 0.9]]}  # fmt: skip
+    body = _coded(
+        operator.post("/api/cameras/north/gate/config", json={"base_version": "1",
+                      "zones": [bow_tie]}),  # fmt: skip
+        422,
+        "zone.edges_cross",
+    )
+    assert body["params"]["a"] == 1 and body["params"]["b"] == 3, body["params"]

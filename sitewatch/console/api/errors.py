@@ -23,6 +23,7 @@ from sitewatch.console.api.headers import short
 from sitewatch.console.domain.errors import ConsoleError
 from sitewatch.console.error_codes import CODES, known
 from sitewatch.console.workflow import InvalidTransition, MissingInput, WorkflowError
+from sitewatch.core.geometry import polygon_fault
 
 # pydantic error types -> (code, what was expected); the rest: validation.invalid
 VALIDATION: dict[str, tuple[str, str]] = {
@@ -152,9 +153,30 @@ def validation_code(error: Mapping[str, Any]) -> tuple[str, dict[str, object]]:
     return "validation.invalid", params
 
 
+def zone_code(error: Mapping[str, Any]) -> tuple[str, dict[str, object]] | None:
+    """A zone refused for its polygon: ``zone.<fault>`` and the fault's fields, the codes of
+    :data:`sitewatch.core.geometry.POLYGON_MESSAGES` (the page shows the same words as for the
+    edge's refusal of that zone), or None for any other problem."""
+    zone = error.get("input")
+    if error.get("type") != "value_error" or not isinstance(zone, Mapping):
+        return None
+    points = zone.get("points")
+    if not isinstance(points, list):
+        return None
+    try:
+        fault = polygon_fault(points)
+    except (TypeError, ValueError):
+        return None
+    if fault is None:
+        return None
+    loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
+    return f"zone.{fault[0]}", {"field": ".".join(loc) or "body", **fault[1]}
+
+
 async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     """FastAPI's 422 list (inputs shortened) with the first problem's code and params."""
     assert isinstance(exc, RequestValidationError)
+    zone = zone_code(exc.errors()[0]) if exc.errors() else None
     errors = []
     for error in exc.errors():
         error = dict(error)
@@ -163,7 +185,7 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
         if isinstance(error.get("ctx"), dict):
             error["ctx"] = {k: short(v) for k, v in error["ctx"].items()}
         errors.append(error)
-    code, params = (
+    code, params = zone or (
         validation_code(errors[0])
         if errors
         else ("validation.invalid", {"field": "body", "got": ""})
