@@ -114,8 +114,9 @@ def test_a_bow_tie_zone_is_refused_in_the_edge_refusal_s_words(console: Console)
     bow_tie = {"id": "yard", "kind": "helmet_required",
                "points": [[0.1, 0.1], [0.9, 0.9], [0.9, 0.1], [0.1, 0.9]]}  # fmt: skip
     body = _coded(
-        operator.post("/api/cameras/north/gate/config", json={"base_version": "1",
-                      "zones": [bow_tie]}),  # fmt: skip
+        operator.post(
+            "/api/cameras/north/gate/config", json={"base_version": "1", "zones": [bow_tie]}
+        ),
         422,
         "zone.edges_cross",
     )
