@@ -164,6 +164,17 @@ class Alert(Base):
         Index(
             "ix_alerts_open_started", "started_at", "id", postgresql_where=_OPEN, sqlite_where=_OPEN
         ),
+        # a site's statistics over a time range from the index alone (migration 0013)
+        Index(
+            "ix_alerts_site_started_stats",
+            "site_id",
+            "started_at",
+            "camera_id",
+            "rule",
+            "state",
+            "received_at",
+            "acknowledged_at",
+        ),
     )
 
 
@@ -202,6 +213,7 @@ class Incident(Base):
         Index(
             "ix_incidents_open_first", "first_at", "id", postgresql_where=_OPEN, sqlite_where=_OPEN
         ),
+        Index("ix_incidents_site_first", "site_id", "first_at", "state"),
     )
 
 
