@@ -235,6 +235,36 @@ def wait_listed(console: ConsoleProcess, timeout_s: float) -> None:
     raise SystemExit(f"bench: the console did not list {CAMERA} online in {timeout_s:g} s")
 
 
+def run(
+    folder: Path, ports: tuple[int, int], kbps: dict[str, float], counts: list[int],
+    args: argparse.Namespace, rows: list[dict[str, Any]],
+) -> None:  # fmt: skip
+    """The console and the edge on the running camera and broker; every configuration."""
+    rtsp_port, mqtt_port = ports
+    edge_key = public_key_text(load_or_create_key(folder / "edge.key"))
+    console = ConsoleProcess(folder, mqtt_port, SITE, edge_key)
+    try:
+        config = edge_config(folder, rtsp_port, mqtt_port, console.public_key, args.main)
+        worker = EdgeWorker(config)
+        loop = threading.Thread(target=worker.main_loop, name="main-loop", daemon=True)
+        try:
+            worker.start()
+            loop.start()
+            wait_listed(console, 90)
+            for stream in kbps:
+                for n in counts:
+                    row = measure(Config(stream, n, kbps[stream]), console, args)
+                    rows.append(row)
+                    print(json.dumps(row), flush=True)
+        finally:
+            worker.stop_event.set()
+            if loop.is_alive():
+                loop.join(30)
+            worker.shutdown()
+    finally:
+        console.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--minutes", type=float, default=2.0, help="minutes measured per config")
@@ -255,28 +285,12 @@ def main() -> None:
         rtsp_port, mqtt_port = free_port(), free_port()
         server = start_rtsp({"sub": files["sub"], "main": files.get("main", files["sub"])}, 1,
                             rtsp_port)  # fmt: skip
-        broker = start_mosquitto(folder, mqtt_port)
-        edge_key = public_key_text(load_or_create_key(folder / "edge.key"))
-        console = ConsoleProcess(folder, mqtt_port, SITE, edge_key)
-        worker = EdgeWorker(
-            edge_config(folder, rtsp_port, mqtt_port, console.public_key, args.main)
-        )
-        loop = threading.Thread(target=worker.main_loop, name="main-loop", daemon=True)
+        servers = [server]
         try:
-            worker.start()
-            loop.start()
-            wait_listed(console, 90)
-            for stream in kbps:
-                for n in counts:
-                    row = measure(Config(stream, n, kbps[stream]), console, args)
-                    rows.append(row)
-                    print(json.dumps(row), flush=True)
+            servers.append(start_mosquitto(folder, mqtt_port))
+            run(folder, (rtsp_port, mqtt_port), kbps, counts, args, rows)
         finally:
-            worker.stop_event.set()
-            loop.join(30)
-            worker.shutdown()
-            console.close()
-            for proc in (server, broker):
+            for proc in servers:
                 proc.terminate()
                 proc.wait(10)
     print(table(rows))
