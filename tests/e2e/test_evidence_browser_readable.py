@@ -119,6 +119,7 @@ def test_close_up_phone_layout_and_full_still(
     context = browser.new_context(viewport=PHONE, device_scale_factor=2, has_touch=True)
     page, errors = open_page(context)
     login(page, served.url, "readable.manager")
+    page.goto(f"{served.url}/#/alerts")  # incidents are the page after login
     page.wait_for_selector(f"#feed-rows tr[data-id='{first}']")
     header = page.locator("header.top").bounding_box()
     assert header["height"] <= 0.12 * PHONE["height"], (
