@@ -33,10 +33,10 @@ LIST_SETTLE_S = 0.25
 LIST_SPAN_S = 600.0
 """Seconds of segments a run's CSV list keeps (older ones are indexed already, or by mtimes)."""
 SWEEP_EVERY_S = 60.0
+"""How often :meth:`SegmentRing.prune` looks for orphans (stale files no index holds)."""
 RELIST_SHARE = 0.05
 """Listing a changed folder again (deletions by others, new runs) takes at most this share of
 the time once a listing takes over 5 ms: a week of segments is listed every few seconds."""
-"""How often :meth:`SegmentRing.prune` looks for orphans (stale files no index holds)."""
 
 
 @dataclass(frozen=True)
