@@ -14,9 +14,10 @@ export YOLO_OFFLINE := 1
 # Ultralytics and the PDF reports, with Droid Sans Fallback for their Chinese
 SYSTEM_PACKAGES := mosquitto ffmpeg python3-gi gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 \
 	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad fonts-dejavu-core fonts-droid-fallback
-# the tests also need chromium (the console's browser tests) and PostgreSQL (the console's
-# database tests; SQLite is the default database)
-TEST_PACKAGES := chromium postgresql
+# the tests also need chromium (the console's browser tests), PostgreSQL (the console's
+# database tests; SQLite is the default database), and RabbitMQ and haproxy (the cluster tests:
+# 3 broker nodes and 2 console replicas behind a proxy, on loopback)
+TEST_PACKAGES := chromium postgresql rabbitmq-server haproxy
 
 .PHONY: help demo demo-detect test lint typecheck unit suite train quantize bench clean venv system-deps \
 	test-deps jscheck
