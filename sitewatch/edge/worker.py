@@ -49,6 +49,7 @@ from sitewatch.edge.publish.console_feed import SnapshotPacer, camera_config_mes
 from sitewatch.edge.publish.delivery import AlertDelivery, utc
 from sitewatch.edge.publish.outbox import Outbox, Publisher
 from sitewatch.edge.publish.transport import MqttTransport, Tls, Will
+from sitewatch.edge.video.budget import check_ring_budget
 from sitewatch.edge.video.capture import CameraReader
 from sitewatch.edge.video.motion import MotionGate
 from sitewatch.edge.video.recorder import Segment, SegmentRing
@@ -202,7 +203,6 @@ class EdgeWorker:
         ``recording`` and ``pipeline`` are kept when given (a restart for new streams: its
         segments, holds and open alerts stay)."""
         ev = self.config.evidence
-        reader = CameraReader(cam.id, cam.detect, need_fps=cam.detect_fps, stall_s=cam.stall_s)
         recording = CameraRecording(
             cam.id,
             cam.detect,
@@ -212,6 +212,14 @@ class EdgeWorker:
             keep_s=ev.keep_s(cam),
             max_bytes=int(ev.max_ring_gb * 1e9),  # all rings together: the housekeeper's
             rings=recording.rings if recording is not None else None,
+            detect_from_reader=True,  # no second connection to the camera, no ffmpeg
+        )
+        reader = CameraReader(
+            cam.id,
+            cam.detect,
+            need_fps=cam.detect_fps,
+            stall_s=cam.stall_s,
+            packets=recording.packet_sink,
         )
         if pipeline is None:
             pipeline = CameraPipeline(cam, self.config.site.timezone)
@@ -282,6 +290,7 @@ class EdgeWorker:
         if self.transport.connected:  # connected before start(): the hook skipped its work
             self._on_connect()
         log.info("edge %s started: %d cameras", self.config.site.id, len(self.cameras))
+        self._check_ring_budget()
 
     def main_loop(self) -> None:
         """Run the detector threads and process their results until ``stop_event``."""
@@ -425,6 +434,7 @@ class EdgeWorker:
             before, self.config = self.config, out.config
             self._reconcile(before, out.config)
             self.video.configure(out.config)
+            self._check_ring_budget()
             q = self.config.mqtt
             offline = self.signer.encode(self._status("offline"))
             self.transport.set_will(
@@ -521,6 +531,11 @@ class EdgeWorker:
         if run is None:
             raise KeyError(f"camera {camera_id} is not running at this edge")
         return run.recording.ring(stream).refresh()
+
+    def _check_ring_budget(self) -> None:
+        """Warn when the running cameras' retention does not fit in ``evidence.max_ring_gb``."""
+        budget = int(self.config.evidence.max_ring_gb * 1e9)
+        check_ring_budget({k: run.recording for k, run in self.cameras.items()}, budget)
 
     def _post_result(self, result: m.ConfigResult) -> None:
         """A command's answer, signed, through the outbox."""

@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 import av
 import cv2
@@ -39,6 +39,16 @@ RESYNC_S = 5.0
 """Stream time this far behind the wall clock is taken as a camera reset: re-anchor."""
 RATE_WINDOW_S = 5.0
 """Window over which fps_in / fps_decoded / fps_taken are measured."""
+
+
+class PacketSink(Protocol):
+    """Takes the stream's packets as they arrive (``sitewatch.edge.video.packet_recorder``):
+    ``begin`` per connection, ``feed`` per video packet, after it was decoded, ``end`` when
+    the connection ends. Called on the reader thread: it must be quick and never raise."""
+
+    def begin(self, stream: av.video.stream.VideoStream) -> None: ...
+    def feed(self, packet: av.Packet[Any]) -> None: ...
+    def end(self) -> None: ...
 
 
 class Frame:
@@ -132,7 +142,8 @@ class CameraReader:
     ``need_fps``: the most frames a second the caller takes (None: all); at a quarter of the
     stream's rate or less, non-reference frames are not decoded. ``backoff_s``: first and
     longest wait between attempts; the wait doubles per failure and is reset after
-    ``healthy_s`` of frames.
+    ``healthy_s`` of frames. ``packets``: given every video packet (the stream recorded
+    without a second connection to the camera).
     """
 
     def __init__(
@@ -145,6 +156,7 @@ class CameraReader:
         open_timeout_s: float = 5.0,
         backoff_s: tuple[float, float] = (0.5, 30.0),
         healthy_s: float = 10.0,
+        packets: PacketSink | None = None,
     ) -> None:
         if need_fps is not None and need_fps <= 0:
             raise ValueError(f"need_fps must be positive or None (all frames), got {need_fps}")
@@ -155,6 +167,7 @@ class CameraReader:
         self.name, self.url = name, url
         self.need_fps, self.stall_s, self.open_timeout_s = need_fps, stall_s, open_timeout_s
         self.backoff_s, self.healthy_s = backoff_s, healthy_s
+        self.packets = packets
         self._stop = threading.Event()
         self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._run, name=f"camera-{name}", daemon=True)
@@ -299,19 +312,38 @@ class CameraReader:
             self._offset = None
             with self._cond:
                 self._last_frame_mono = time.monotonic()
-            for packet in c.demux():  # every stream's packets, so this loop sees any data
-                now = time.monotonic()
-                if self._stop.is_set():
-                    return
-                if now - self._last_frame_mono > self.stall_s:
-                    raise _Stalled(f"data but no decoded frame for {self.stall_s:g} s")
-                if packet.stream_index != stream.index:
-                    continue
-                if packet.size:
-                    with self._cond:
-                        self._in.add(now)
-                for frame in stream.decode(packet):
-                    self._on_frame(frame)
+            sink = self.packets
+            if sink is None:
+                self._decode(c, stream)
+                return
+            sink.begin(stream)
+            try:
+                self._decode(c, stream, sink)
+            finally:
+                sink.end()
+
+    def _decode(
+        self,
+        c: av.container.InputContainer,
+        stream: av.video.stream.VideoStream,
+        sink: PacketSink | None = None,
+    ) -> None:
+        """Demux and decode until the stream ends, stalls or the reader stops."""
+        for packet in c.demux():  # every stream's packets, so this loop sees any data
+            now = time.monotonic()
+            if self._stop.is_set():
+                return
+            if now - self._last_frame_mono > self.stall_s:
+                raise _Stalled(f"data but no decoded frame for {self.stall_s:g} s")
+            if packet.stream_index != stream.index:
+                continue
+            if packet.size:
+                with self._cond:
+                    self._in.add(now)
+            for frame in stream.decode(packet):
+                self._on_frame(frame)
+            if sink is not None:
+                sink.feed(packet)
 
     def _on_frame(self, frame: av.VideoFrame) -> None:
         wall, mono = time.time(), time.monotonic()

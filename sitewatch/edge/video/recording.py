@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sitewatch.contract import messages as m
+from sitewatch.edge.video.packet_recorder import PacketRecorder
 from sitewatch.edge.video.recorder import SegmentRecorder
 from sitewatch.edge.video.ring import Segment, SegmentRing
 
@@ -35,7 +36,9 @@ class CameraRecording:
 
     ``keep_s`` maps each stream to its retention in seconds (a stream kept 0 s is not
     recorded, unless it feeds the clips); ``rings`` are reused when given (a camera restarted
-    for new stream URLs keeps its segments, holds and pins).
+    for new stream URLs keeps its segments, holds and pins). With ``detect_from_reader`` the
+    ``detect`` stream is recorded from the packets the camera's reader receives
+    (:attr:`packet_sink`, given to ``CameraReader(packets=...)``), not by an ffmpeg of its own.
     """
 
     def __init__(
@@ -50,6 +53,7 @@ class CameraRecording:
         max_bytes: int = 2 * 10**9,
         ffmpeg: str = "ffmpeg",
         rings: Mapping[m.VideoStream, SegmentRing] | None = None,
+        detect_from_reader: bool = False,
     ) -> None:
         self.camera_id, self.root, self.segment_s = camera_id, root, segment_s
         urls: dict[m.VideoStream, str] = {"detect": detect_url}
@@ -65,7 +69,8 @@ class CameraRecording:
                 f"a retention above 0 s, got {keep_s}; use EvidenceConfig.keep_s"
             )
         self.rings: dict[m.VideoStream, SegmentRing] = {}
-        self.recorders: dict[m.VideoStream, SegmentRecorder] = {}
+        self.recorders: dict[m.VideoStream, SegmentRecorder | PacketRecorder] = {}
+        self.packet_sink: PacketRecorder | None = None
         _adopt_legacy(root, root / self.clip_stream)
         for stream, url in urls.items():
             folder = root / stream
@@ -74,6 +79,10 @@ class CameraRecording:
                 ring = SegmentRing(folder, keep_s=self.keep_s[stream], max_bytes=max_bytes)
             ring.keep_s = self.keep_s[stream]
             self.rings[stream] = ring
+            if stream == "detect" and detect_from_reader:
+                self.packet_sink = PacketRecorder(folder, segment_s, keep_s=self.keep_s[stream])
+                self.recorders[stream] = self.packet_sink
+                continue
             self.recorders[stream] = SegmentRecorder(
                 url, folder, segment_s, keep_s=self.keep_s[stream], ffmpeg=ffmpeg
             )
