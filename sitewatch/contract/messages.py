@@ -18,11 +18,19 @@ Delivery is at-least-once (QoS 1 from an outbox), so a reader must treat a repea
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, AwareDatetime, Field, JsonValue, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    Field,
+    JsonValue,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 from sitewatch.contract.codec import (
     MAX_MESSAGE_BYTES,
@@ -59,6 +67,7 @@ __all__ = [
     "ANY",
     "DEFAULT_PREFIX",
     "MAX_EVIDENCE_FILES",
+    "MAX_HOLD_S",
     "MAX_MESSAGE_BYTES",
     "MAX_VIDEO_RANGE_S",
     "MESSAGES",
@@ -125,6 +134,8 @@ continuous recording) and ``record`` (the main stream; the same as ``detect`` wh
 has none)."""
 MAX_VIDEO_RANGE_S = 3600.0
 """The longest range one :class:`VideoCommand` may ask for, in seconds."""
+MAX_HOLD_S = 8 * 86400.0
+"""The longest range one legal hold (:class:`VideoCommand` ``hold``) may cover, in seconds."""
 MAX_EVIDENCE_FILES = 16
 """Evidence files one alert message may list (the edge makes at most five)."""
 
@@ -506,7 +517,11 @@ class VideoCommand(Message):
 
     ``live`` streams until ``expires_at`` unless renewed by another ``live`` of the same
     ``request_id`` (the console renews while anyone watches); ``range`` is dropped when it
-    cannot start by ``expires_at``. How the edge uploads: docs/design/live-video.md.
+    cannot start by ``expires_at``. ``hold`` (added to version 1 later: an older edge refuses
+    it as unreadable, and the console times out) puts a legal hold with id ``request_id`` on
+    ``start``..``end`` of every recorded stream of the camera, kept until released at the
+    edge, and answers with a ``held`` part (or an ``error`` part). How the edge uploads:
+    docs/design/live-video.md.
     """
 
     schema_id: Literal["sitewatch.video_command/1"] = Field(
@@ -515,13 +530,22 @@ class VideoCommand(Message):
     request_id: UUID = Field(description="The video session; every upload names it.")
     site_id: Ident = Field(description="Site of the edge that should send the video.")
     camera_id: Ident = Field(description="Camera whose video is wanted.")
-    action: Literal["live", "stop", "range"] = Field(
+    action: Literal["live", "stop", "range", "hold"] = Field(
         description="live: stream (or keep streaming) now; stop: end that stream; range: send "
-        "the recording from start to end."
+        "the recording from start to end; hold: keep the recording from start to end (every "
+        "stream) until the hold is released (a legal hold)."
     )
     stream: VideoStream = Field("detect", description="Which of the camera's streams.")
-    start: AwareDatetime | None = Field(None, description="range only: first moment wanted.")
-    end: AwareDatetime | None = Field(None, description="range only: last moment wanted.")
+    start: AwareDatetime | None = Field(
+        None, description="range and hold only: first moment wanted."
+    )
+    end: AwareDatetime | None = Field(None, description="range and hold only: last moment wanted.")
+    reason: str | None = Field(
+        None,
+        min_length=1,
+        max_length=500,
+        description="hold only: why the recording is kept (case number, who asked).",
+    )
     upload_url: str = Field(
         pattern=r"^https?://[^\s]+$",
         max_length=2000,
@@ -533,18 +557,29 @@ class VideoCommand(Message):
     issued_by: str = Field(min_length=1, max_length=200, description="User who asked.")
     issued_at: AwareDatetime = Field(description="When the console sent it.")
 
+    @model_serializer(mode="wrap")
+    def _without_reason(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """No ``reason`` key but in a hold: an edge older than ``hold`` reads the others."""
+        data: dict[str, Any] = handler(self)
+        if self.reason is None:
+            data.pop("reason", None)
+        return data
+
     @model_validator(mode="after")
     def _range_fields(self) -> VideoCommand:
-        if self.action != "range":
+        if (self.action == "hold") != (self.reason is not None):
+            raise ValueError("action 'hold' needs a reason, and only it has one")
+        if self.action not in ("range", "hold"):
             if self.start is not None or self.end is not None:
-                raise ValueError("start and end belong to action 'range' only")
+                raise ValueError("start and end belong to actions 'range' and 'hold' only")
             return self
         if self.start is None or self.end is None:
-            raise ValueError("action 'range' needs start and end")
+            raise ValueError(f"action {self.action!r} needs start and end")
         length = (self.end - self.start).total_seconds()
-        if not 0 < length <= MAX_VIDEO_RANGE_S:
+        longest = MAX_VIDEO_RANGE_S if self.action == "range" else MAX_HOLD_S
+        if not 0 < length <= longest:
             raise ValueError(
-                f"a range of more than 0 and at most {MAX_VIDEO_RANGE_S:g} s, got {length:g} s "
+                f"a {self.action} of more than 0 and at most {longest:g} s, got {length:g} s "
                 "from start to end: ask for shorter pieces"
             )
         return self

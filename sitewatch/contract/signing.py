@@ -62,7 +62,8 @@ def verify(msg: Message, public_key: Ed25519PublicKey) -> bool:
 
 VIDEO_UPLOAD = "sitewatch.video_upload/1"
 """First line of the text a video upload's signature covers (docs/design/live-video.md)."""
-VideoPart = Literal["init", "media", "range", "error"]
+VideoPart = Literal["init", "media", "range", "error", "held"]
+"""``held``: the edge put the legal hold a ``hold`` command asked for (its body JSON)."""
 
 
 def video_upload_text(

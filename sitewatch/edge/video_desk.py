@@ -8,7 +8,8 @@ threads (a ``range`` cut and POSTed, and every ``error`` part). A command that f
 is only logged (rate-capped): its ``upload_url`` is not to be trusted. A signed command the
 edge cannot serve gets an ``error`` part: ``failed`` (another site, an unknown camera),
 ``camera_offline`` (a disabled camera, or it failed), ``busy`` (``video.max_live`` streams
-run) or ``not_recorded``. Renewals reuse the request id, so a signed command replayed within
+run) or ``not_recorded``. A ``hold`` puts a legal hold on the camera's recordings (a job)
+and answers with a ``held`` part. Renewals reuse the request id, so a signed command replayed within
 its age can restart a live stream to the console's own URL; the console answers 410 to a
 session it does not hold, and a session it ended is never restarted here.
 Protocol: docs/design/live-video.md.
@@ -16,6 +17,7 @@ Protocol: docs/design/live-video.md.
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
@@ -39,6 +41,10 @@ log = logging.getLogger(__name__)
 
 SegmentsOf = Callable[[str, m.VideoStream], Sequence[Segment]]
 """The recorded segments of (camera, stream); ``KeyError`` when that stream is not recorded."""
+HoldOf = Callable[[str, str, float, float, str], None]
+"""Put a legal hold ``(camera, hold id, start, end, reason)`` on every recorded stream of the
+camera (wall clock, epoch seconds); ``KeyError`` for a camera not running here, ``OSError`` or
+:class:`~sitewatch.edge.video.holds.HoldsFileError` when the holds file cannot be written."""
 JOBS_QUEUED = 16
 """Range cuts and error parts waiting for a job thread; more are dropped and logged."""
 JOB_THREADS = 2
@@ -94,8 +100,10 @@ class VideoDesk:
         *,
         ffmpeg: str = "ffmpeg",
         clock: Callable[[], float] = time.time,
+        hold: HoldOf | None = None,
     ) -> None:
         self.key, self.segments, self.work_dir = key, segments, work_dir
+        self.hold = hold
         self.ffmpeg, self.clock = ffmpeg, clock
         self.config = config
         self._console = _console_key(config)
@@ -174,6 +182,8 @@ class VideoDesk:
             self._stop_live(str(cmd.request_id))
         elif cmd.action == "live":
             self._live_command(cmd, config)
+        elif cmd.action == "hold":
+            self._job(cmd, lambda: self._hold(cmd))
         else:
             self._job(cmd, lambda: self._range(cmd))
 
@@ -260,6 +270,38 @@ class VideoDesk:
         finally:
             uploader.close()
             out.unlink(missing_ok=True)
+
+    def _hold(self, cmd: m.VideoCommand) -> None:
+        """Put the legal hold and answer with a ``held`` part (JSON: the hold), or an ``error``
+        part; a hold already there under this id is put again (a repeated command)."""
+        assert cmd.start is not None and cmd.end is not None and cmd.reason is not None
+        start, end, rid = cmd.start.timestamp(), cmd.end.timestamp(), str(cmd.request_id)
+        reason = f"{cmd.reason} (asked by {cmd.issued_by} at the console)"
+        if self.clock() > cmd.expires_at.timestamp():
+            log.warning("hold %s dropped: not begun by its expires_at (the console gave up)", rid)
+            return
+        if self.hold is None:
+            self._send_error(cmd, "failed", "this edge keeps no legal holds (no recordings)")
+            return
+        try:
+            self.hold(cmd.camera_id, rid, start, end, reason)
+        except KeyError as exc:
+            self._send_error(cmd, "camera_offline", str(exc).strip("'\""))
+            return
+        except (OSError, RuntimeError, ValueError) as exc:  # HoldsFileError is a RuntimeError
+            self._send_error(cmd, "failed", f"the hold could not be written: {exc}")
+            return
+        body = json.dumps({"id": rid, "start": start, "end": end, "reason": reason}).encode()
+        uploader = self._uploader(cmd)
+        try:
+            answer = uploader.post("held", 0, self.clock(), body)
+        finally:
+            uploader.close()
+        if not answer.ok:
+            log.warning(
+                "hold %s of camera %s is kept, but the console did not take its answer: %s %s",
+                rid, cmd.camera_id, answer.status, answer.reason,
+            )  # fmt: skip
 
     def _error(self, cmd: m.VideoCommand, code: ErrorCode, detail: str) -> None:
         log.warning("video command %s refused (%s): %s", cmd.request_id, code, detail)

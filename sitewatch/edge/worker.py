@@ -112,7 +112,9 @@ class EdgeWorker:
         self.stop_event = threading.Event()
         self._ready = threading.Event()  # set by start(): the MQTT hook may run before that
         self.desk = CommandDesk(self.gate, self._post_result, software_version())
-        self.video = VideoDesk(c, key, self._video_segments, c.evidence.dir / "video-cuts")
+        self.video = VideoDesk(
+            c, key, self._video_segments, c.evidence.dir / "video-cuts", hold=self._video_hold
+        )
         self._snapshots = SnapshotPacer()
         sessions = c.detector.sessions or default_threads()
         label_conf = _label_conf(c)
@@ -531,6 +533,14 @@ class EdgeWorker:
         if run is None:
             raise KeyError(f"camera {camera_id} is not running at this edge")
         return run.recording.ring(stream).refresh()
+
+    def _video_hold(self, camera_id: str, hold_id: str, start: float, end: float, why: str) -> None:
+        """A legal hold on every recorded stream of a running camera (the video desk's job
+        thread); ``KeyError`` for a camera not running."""
+        run = self.cameras.get(camera_id)
+        if run is None:
+            raise KeyError(f"camera {camera_id} is not running at this edge")
+        run.recording.hold(hold_id, start, end, why)
 
     def _check_ring_budget(self) -> None:
         """Warn when the running cameras' retention does not fit in ``evidence.max_ring_gb``."""

@@ -1,15 +1,17 @@
-"""The video relay and range requests of a running app, kept in ``AppState.services`` and read
+"""The video relay, range and hold requests of a running app, kept in ``AppState.services`` and read
 back typed: AppState names no video type (the video package imports the state, not the other
 way round)."""
 
 from __future__ import annotations
 
 from sitewatch.console.state import AppState
+from sitewatch.console.video.holds import HoldRequests
 from sitewatch.console.video.hub import LiveHub
 from sitewatch.console.video.ranges import RangeRequests
 
 HUB = "video.hub"
 RANGES = "video.ranges"
+HOLDS = "video.holds"
 
 
 def install(state: AppState, hub: LiveHub, ranges: RangeRequests) -> None:
@@ -44,4 +46,19 @@ def ranges(state: AppState) -> RangeRequests:
     if got is None:
         got = RangeRequests(state)
         state.services[RANGES] = got
+    return got
+
+
+def holds_or_none(state: AppState) -> HoldRequests | None:
+    """The hold requests waiting for their edge, or None before the first was made."""
+    got = state.services.get(HOLDS)
+    return got if isinstance(got, HoldRequests) else None
+
+
+def holds(state: AppState) -> HoldRequests:
+    """The hold requests; made here the first time."""
+    got = holds_or_none(state)
+    if got is None:
+        got = HoldRequests(state)
+        state.services[HOLDS] = got
     return got

@@ -6,9 +6,10 @@ SHA-256). The body is read as it comes, hashed on the way and bounded: a live pa
 ``media``) in memory (at most :data:`LIVE_PART_MAX_BYTES`) for the hub, a ``range`` or
 ``error`` part to a temp file under ``video_dir/incoming/`` for
 :class:`~sitewatch.console.video.ranges.RangeRequests` (an ``error`` of a live session goes to
-the hub). Refusals are coded domain errors: 400 malformed, 401 unsigned, wrongly signed or
-stale, 403 another site's session, 410 the session is over, 413 too large (the edge stops on
-all but 5xx).
+the hub); the answer to a hold command (``held`` or ``error``, JSON) in memory for
+:class:`~sitewatch.console.video.holds.HoldRequests`. Refusals are coded domain errors: 400
+malformed, 401 unsigned, wrongly signed or stale, 403 another site's session, 410 the
+session is over, 413 too large (the edge stops on all but 5xx).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from sitewatch.console.domain.errors import ConsoleError, Unavailable
 from sitewatch.console.state import AppState
 from sitewatch.console.store.models import BrokerAccount
 from sitewatch.console.video import services
+from sitewatch.console.video.holds import HOLD_PART_MAX_BYTES, HoldRequests
 from sitewatch.contract.signing import (
     SigningKeyError,
     VideoPart,
@@ -105,7 +107,8 @@ class Upload:
         if part not in get_args(VideoPart):
             raise _refuse(
                 Refused,
-                f"expected X-SiteWatch-Part one of init, media, range, error, got {part[:40]!r}",
+                "expected X-SiteWatch-Part one of init, media, range, error, held, got "
+                f"{part[:40]!r}",
             )
         end = number("end", float) if part == "range" else None
         return cls(
@@ -152,6 +155,10 @@ async def receive_upload(
         )
     if live is not None and live.key[0] != up.site_id:
         raise _refuse(WrongSite, f"session {request_id} is not site {up.site_id!r}'s")
+    holds = services.holds_or_none(state)
+    if live is None and (up.part == "held" or (holds is not None and holds.expects(request_id))):
+        await _to_holds(state, holds, request_id, up, body)
+        return
     if live is None and ranges is None:
         raise Unavailable(
             "this console takes no recorded ranges yet: retry later", code="unavailable"
@@ -183,6 +190,29 @@ async def receive_upload(
         path.unlink(missing_ok=True)
         raise Over(
             f"no request {request_id} for site {up.site_id!r} (over, or unknown): stop",
+            params={"request": str(request_id)},
+        )
+
+
+async def _to_holds(
+    state: AppState,
+    holds: HoldRequests | None,
+    request_id: UUID,
+    up: Upload,
+    body: AsyncIterator[bytes],
+) -> None:
+    """The edge's answer to a hold command (``held`` or ``error``, a small JSON body)."""
+    if holds is None or not holds.expects(request_id) or up.part not in ("held", "error"):
+        raise Over(
+            f"no hold request {request_id} waits for a {up.part} part (over, or unknown): stop",
+            params={"request": str(request_id)},
+        )
+    key_text = await asyncio.to_thread(_edge_key, state, up.site_id)
+    data, digest = await _read(body, HOLD_PART_MAX_BYTES)
+    _verify(up, request_id, digest, key_text)
+    if not holds.deliver(request_id, up.site_id, up.part, data):
+        raise Over(
+            f"no hold request {request_id} for site {up.site_id!r} (over, or unknown): stop",
             params={"request": str(request_id)},
         )
 

@@ -3,7 +3,8 @@
 
 Every route is scoped: a camera outside the user's sites and cameras answers 404 as if it did
 not exist. Timeline, playback and the cached windows need ``video.view``; exports need
-``evidence.export``. Playback is audited ``video.playback`` once per user, camera and 10
+``evidence.export``, and so do legal holds (audited ``video.hold`` once the edge has put
+one). Playback is audited ``video.playback`` once per user, camera and 10
 minutes (a player asks for a window a minute); exports ``video.export`` every time, and each
 download of an export's file ``download``. The work is in :mod:`sitewatch.console.video`.
 """
@@ -29,7 +30,7 @@ from sitewatch.console.domain.export import verified_video
 from sitewatch.console.permissions import Scope, can_see_camera
 from sitewatch.console.state import AppState
 from sitewatch.console.store.models import AuditEntry, Camera, Site, User, VideoExport
-from sitewatch.console.video import exports, faults, recordings, services
+from sitewatch.console.video import exports, faults, holds, recordings, services
 from sitewatch.console.video.ranges import RangeRequests, cache_key, window_of
 from sitewatch.contract.messages import VideoStream
 
@@ -53,6 +54,17 @@ class ExportIn(BaseModel):
     start: float = Field(ge=0, le=1e11, description="Unix seconds")
     end: float = Field(ge=0, le=1e11, description="Unix seconds")
     alert_id: str | None = Field(None, max_length=36, description="Alert it is evidence of.")
+
+
+class HoldIn(BaseModel):
+    """A legal hold on a recorded range of a camera (every stream), at most MAX_HOLD_S long."""
+
+    model_config = ConfigDict(extra="forbid")
+    site_id: str = Field(max_length=40)
+    camera_id: str = Field(max_length=40)
+    start: float = Field(ge=0, le=1e11, description="Unix seconds")
+    end: float = Field(ge=0, le=1e11, description="Unix seconds")
+    reason: str = Field(min_length=1, max_length=500, description="Who asked, case number.")
 
 
 def _camera(s: DB, user: User, site: str, camera: str) -> Camera:
@@ -90,7 +102,38 @@ def timeline(
     if not 0 < hi - lo <= TIMELINE_MAX_S:
         problem = f"expected 'to' after 'from' and at most {TIMELINE_MAX_S:g} s later"
         raise refuse(422, "video.range_invalid", problem, problem=problem)
-    return recordings.timeline(s, site, camera, stream, lo, hi)
+    return {**recordings.timeline(s, site, camera, stream, lo, hi),
+            "holds": holds.listed(s, site, camera, lo, hi)}  # fmt: skip
+
+
+@router.post(
+    "/holds",
+    status_code=201,
+    responses={
+        404: {"description": "no such camera"},
+        422: {"description": "invalid: a range not in (0, 8 days], or no reason"},
+        503: {"description": "the edge or camera is offline, or the console has no broker"},
+        504: {"description": "the edge did not answer in 15 s"},
+    },
+)
+async def create_hold(
+    body: HoldIn, request: Request, user: Exporter, s: DB, state: State
+) -> dict[str, Any]:
+    """Put a legal hold on a recorded range of a camera: its edge keeps every stream of it
+    until the hold is released there. 201 once the edge confirmed it (audited ``video.hold``
+    on the camera, listed in the camera's timeline)."""
+    _camera(s, user, body.site_id, body.camera_id)
+    edge = s.get(Site, body.site_id)
+    if edge is not None and edge.edge_state == "offline":
+        raise faults.edge_offline(body.site_id, edge.last_seen_at, "it cannot hold recordings")
+    s.commit()  # no transaction held open while the edge answers
+    held = await services.holds(state).put(
+        body.site_id, body.camera_id, body.start, body.end, body.reason, user.username,
+        fallback_url=str(request.base_url),
+    )  # fmt: skip
+    holds.record(s, user, body.site_id, body.camera_id, held, client_address(request))
+    s.commit()
+    return {"id": held.id, "start": held.start, "end": held.end, "reason": held.reason}
 
 
 @router.get(

@@ -225,6 +225,7 @@
  * @property {number} keep_s
  * @property {number | string | null} index_at
  * @property {{state: string, since: number | string | null}} edge
+ * @property {{id: string, start: number, end: number, reason: string, by: string, at: number}[]} [holds] legal holds
  */
 
 /**
@@ -240,7 +241,7 @@
 /**
  * @typedef {object} VideoExport GET /api/video/exports/{id}: a range cut at the edge.
  * @property {string} id
- * @property {string} state "pending" | "ready" | "failed"
+ * @property {string} state "pending" | "ready" | "failed" | "deleted" (by retention)
  * @property {string} site_id
  * @property {string} camera_id
  * @property {string} stream

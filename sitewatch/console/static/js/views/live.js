@@ -170,7 +170,7 @@ export function mount(root, ctx, parts, params) {
   });
 
   const exportBox = ctx.can("evidence.export")
-    ? videoExport({ site, camera, stream, zone, position: () => (playback && mode === "playback" ? playback.wall() : NaN), alertId: params.get("alert") || undefined })
+    ? videoExport({ site, camera, stream, zone, position: () => (playback && mode === "playback" ? playback.wall() : NaN), alertId: params.get("alert") || undefined, onHeld: () => loadTimeline() })
     : null;
 
   fill(

@@ -1,6 +1,6 @@
 // @ts-check
-// A camera's recording timeline over [from, to]: recorded spans as a bar, incidents as bands
-// and alerts as markers above it, the moment shown as a cursor, and a scrubber (a range
+// A camera's recording timeline over [from, to]: recorded spans as a bar, legal holds as
+// hatched bands on it, incidents as bands and alerts as markers above it, the moment shown as a cursor, and a scrubber (a range
 // input: keyboard and touch work, phones too) that picks a moment. Clicking the bar or an
 // alert marker picks too. Times are Unix seconds.
 
@@ -43,6 +43,9 @@ export function timeline({ from, to, data, zone, onPick, at }) {
     .map((i) => ({ i, a: toSeconds(i.first_at), b: toSeconds(i.last_at) }))
     .filter(({ a, b }) => b >= from && a <= to)
     .map(({ i, a, b }) => h("span", { class: "tl-incident", style: band(a, b), dataset: { id: i.id, state: i.state }, title: t("video.incident_marker", { rule: tv("rule", i.rule), state: tv("state", i.state), at: when(a) }) }));
+  const holds = (data.holds || [])
+    .filter((x) => x.end > from && x.start < to)
+    .map((x) => h("span", { class: "tl-hold", style: band(x.start, x.end), dataset: { id: x.id }, title: t("video.hold_marker", { from: when(x.start), to: when(x.end), reason: x.reason, by: x.by }) }));
   const alerts = data.alerts
     .map((a) => ({ a, s: toSeconds(a.at) }))
     .filter(({ s }) => s >= from && s <= to)
@@ -58,7 +61,7 @@ export function timeline({ from, to, data, zone, onPick, at }) {
       }),
     );
   const cursor = h("span", { class: "tl-cursor", hidden: true, "aria-hidden": "true" });
-  const bar = h("div", { class: "tl-bar", title: t("video.timeline_click") }, spans, incidents, cursor);
+  const bar = h("div", { class: "tl-bar", title: t("video.timeline_click") }, spans, holds, incidents, cursor);
   const marks = h("div", { class: "tl-marks" }, alerts);
   const scrub = h("input", { type: "range", id: "timeline-scrub", class: "tl-scrub", min: Math.floor(from), max: Math.ceil(to), step: 1, value: String(Math.round(at ?? to)), "aria-label": t("video.scrub") });
   const shown = h("output", { class: "tl-time", for: "timeline-scrub" });
@@ -86,7 +89,7 @@ export function timeline({ from, to, data, zone, onPick, at }) {
 
   const el = h(
     "div",
-    { class: "timeline", id: "timeline", dataset: { from: String(from), to: String(to), spans: String(spans.length), alerts: String(alerts.length) } },
+    { class: "timeline", id: "timeline", dataset: { from: String(from), to: String(to), spans: String(spans.length), alerts: String(alerts.length), holds: String(holds.length) } },
     marks,
     bar,
     scrub,

@@ -2,6 +2,8 @@
 // Export a chosen range of a camera's recording as evidence: from/to (the site's wall clock,
 // to the second; "from here"/"to here" take the moment playing), POST /api/video/exports,
 // then the export's state until it is ready: its file, SHA-256 and size, or why it failed.
+// The same range can be put on legal hold (with a reason): POST /api/video/holds; the edge
+// then keeps it until the hold is released there, and the timeline shows it.
 
 import { api, errorText } from "../core/api.js";
 import { fill, h } from "../core/dom.js";
@@ -9,6 +11,7 @@ import { fmtBytes, fromZoneInput, t, toZoneInput, tv } from "../core/i18n.js";
 
 const POLL_MS = 1000;
 const MAX_RANGE_S = 3600; // MAX_VIDEO_RANGE_S of the contract
+const MAX_HOLD_S = 8 * 86400; // MAX_HOLD_S of the contract
 
 /** @typedef {import("../core/types.js").VideoExport} VideoExport */
 
@@ -37,14 +40,17 @@ export function inputSeconds(value, zone) {
 /**
  * The export form of one camera.
  * @param {{site: string, camera: string, stream: string, zone?: string,
- *   position: () => number, alertId?: string}} options `position`: the moment playing (NaN: none)
+ *   position: () => number, alertId?: string, onHeld?: () => void}} options `position`: the
+ *   moment playing (NaN: none); `onHeld`: after a legal hold on the range was put
  */
-export function videoExport({ site, camera, stream, zone, position, alertId }) {
+export function videoExport({ site, camera, stream, zone, position, alertId, onHeld }) {
   const now = Date.now() / 1000;
   const fromInput = h("input", { type: "datetime-local", id: "export-from", step: 1, value: inputValue(now - 90, zone) });
   const toInput = h("input", { type: "datetime-local", id: "export-to", step: 1, value: inputValue(now - 30, zone) });
   const status = h("div", { id: "export-status", class: "export-status", role: "status" });
   const button = h("button", { type: "button", id: "export-start", class: "primary", text: t("video.export_start") });
+  const reasonInput = h("input", { type: "text", id: "hold-reason", maxlength: 500, placeholder: t("video.hold_reason_hint") });
+  const holdButton = h("button", { type: "button", id: "hold-start", text: t("video.hold_start") });
   /** @param {HTMLInputElement} input */
   const here = (input) => () => {
     const at = position();
@@ -66,6 +72,8 @@ export function videoExport({ site, camera, stream, zone, position, alertId }) {
       );
     } else if (x.state === "failed") {
       fill(status, h("p", { class: "error", text: t("video.export_failed", { detail: x.error || "—" }) }));
+    } else if (x.state === "deleted") {
+      fill(status, h("p", { class: "muted", text: t("video.export_deleted", { detail: x.error || "—" }) }));
     } else {
       fill(status, h("p", { class: "muted", text: t("video.export_pending", { state: tv("video.export_state", x.state) }) }));
     }
@@ -111,6 +119,32 @@ export function videoExport({ site, camera, stream, zone, position, alertId }) {
     }
   });
 
+  holdButton.addEventListener("click", async () => {
+    const start = inputSeconds(fromInput.value, zone);
+    const end = inputSeconds(toInput.value, zone);
+    const reason = reasonInput.value.trim();
+    if (!(end > start) || end - start > MAX_HOLD_S || !reason) {
+      status.dataset.state = "invalid";
+      fill(status, h("p", { class: "error", text: t("video.hold_invalid", { days: MAX_HOLD_S / 86400 }) }));
+      return;
+    }
+    holdButton.disabled = true;
+    fill(status, h("p", { class: "muted", text: t("video.hold_pending") }));
+    try {
+      /** @type {{id: string, start: number, end: number, reason: string}} */
+      const x = await api("/api/video/holds", { method: "POST", body: { site_id: site, camera_id: camera, start, end, reason } });
+      status.dataset.state = "held";
+      status.dataset.id = x.id;
+      fill(status, h("p", { class: "done", text: t("video.hold_done") }));
+      if (onHeld) onHeld();
+    } catch (err) {
+      status.dataset.state = "refused";
+      fill(status, h("p", { class: "error", text: t("video.hold_refused", { detail: errorText(err) }) }));
+    } finally {
+      holdButton.disabled = false;
+    }
+  });
+
   const el = h(
     "section",
     { class: "video-export panel", "aria-labelledby": "export-title" },
@@ -122,6 +156,8 @@ export function videoExport({ site, camera, stream, zone, position, alertId }) {
       h("label", { class: "field" }, h("span", { text: t("video.export_to") }), toInput, h("button", { type: "button", class: "link", onclick: here(toInput), text: t("video.export_here") })),
     ),
     button,
+    h("label", { class: "field" }, h("span", { text: t("video.hold_reason") }), reasonInput),
+    holdButton,
     status,
   );
   return { el, stop: () => (polling += 1) };
