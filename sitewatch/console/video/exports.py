@@ -5,8 +5,9 @@ committed before anything is sent); :func:`start` runs it in the background: the
 upload is stored under ``video_dir/exports/`` and the row becomes ``ready`` with the SHA-256
 and size the console computed from the file, or ``failed`` with a code and a reason. Nothing
 accepted is lost silently: a row left ``pending`` by a console that stopped is marked failed
-(:func:`settle_stale`) with a reason the page shows. An export naming an alert is audited on
-that alert (its custody) and goes into the alert's police package
+(:func:`settle_stale`) with a reason the page shows. Retention (:func:`sweep`) deletes the
+file of an old export no alert keeps; its row stays, ``deleted``. An export naming an alert
+is audited on that alert (its custody) and goes into the alert's police package
 (:mod:`sitewatch.console.domain.export`).
 """
 
@@ -14,22 +15,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from sitewatch.console.domain import audit
 from sitewatch.console.domain.custody import sha256_file
 from sitewatch.console.domain.errors import ConsoleError, Invalid
 from sitewatch.console.state import AppState
+from sitewatch.console.store.db import Database
 from sitewatch.console.store.models import Alert, User, VideoExport
 from sitewatch.console.video.ranges import RangeRequests
 from sitewatch.contract import messages as m
 
 log = logging.getLogger(__name__)
+RETENTION_REASON = (
+    "deleted by retention on {at}: asked for more than {days:g} days before, and no open, "
+    "held or recently closed alert keeps it"
+)
 STALE_REASON = (
     "the console stopped before the edge's upload arrived, so this export was not finished: "
     "ask for it again"
@@ -154,6 +161,63 @@ def settle_stale(s: Session, started_at: datetime) -> int:
         row.state, row.error_code, row.error = "failed", "video.failed", STALE_REASON
         row.finished_at = datetime.now(UTC)
     return len(stale)
+
+
+def sweep(
+    db: Database,
+    retention_days: float,
+    now: datetime | None = None,
+    false_positive_days: float | None = None,
+) -> int:
+    """Delete the files of ready exports asked for more than ``retention_days`` before
+    ``now``, unless an alert keeps them: an export of an alert goes with its alert's evidence
+    (:mod:`sitewatch.console.domain.retention`'s rule: not while the alert is open or on legal
+    hold, a resolved one ``retention_days`` after it closed, a false positive's only given
+    ``false_positive_days``). The row stays, ``deleted``, with its SHA-256, size and why;
+    rows are committed before any file goes. One replica at a time (the others return 0).
+    Returns how many files were deleted."""
+    with db.exclusive("video_exports") as mine:
+        if not mine:
+            return 0
+        now = now or datetime.now(UTC)
+        cutoff = now - timedelta(days=retention_days)
+        alert_done = and_(Alert.state == "resolved", Alert.closed_at < cutoff)
+        if false_positive_days is not None:
+            fp_cutoff = now - timedelta(days=false_positive_days)
+            fp_done = and_(Alert.state == "false_positive", Alert.closed_at < fp_cutoff)
+            alert_done = or_(alert_done, fp_done)
+        released = or_(
+            VideoExport.alert_id.is_(None),
+            Alert.id.is_(None),  # the alert itself is gone
+            and_(Alert.closed_at.is_not(None), Alert.legal_hold.is_(False), alert_done),
+        )
+        paths: list[Path] = []
+        with db.session() as s:
+            due = s.scalars(
+                select(VideoExport)
+                .outerjoin(Alert, Alert.id == VideoExport.alert_id)
+                .where(VideoExport.state == "ready", VideoExport.requested_at < cutoff, released)
+            ).all()
+            for row in due:
+                if row.path is not None:
+                    paths.append(Path(row.path))
+                row.state, row.path = "deleted", None
+                row.error = RETENTION_REASON.format(days=retention_days, at=now.isoformat())
+        deleted = 0
+        for path in paths:
+            try:
+                path.unlink()
+                deleted += 1
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                log.warning("video export file %s not deleted by retention: %s", path, exc)
+        if due:
+            log.info(
+                "retention: %d video export(s) asked for before %s deleted (%d file(s))",
+                len(due), cutoff.isoformat(), deleted,
+            )  # fmt: skip
+        return deleted
 
 
 def view(row: VideoExport) -> dict[str, Any]:
