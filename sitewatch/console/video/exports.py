@@ -174,50 +174,47 @@ def sweep(
     (:mod:`sitewatch.console.domain.retention`'s rule: not while the alert is open or on legal
     hold, a resolved one ``retention_days`` after it closed, a false positive's only given
     ``false_positive_days``). The row stays, ``deleted``, with its SHA-256, size and why;
-    rows are committed before any file goes. One replica at a time (the others return 0).
-    Returns how many files were deleted."""
-    with db.exclusive("video_exports") as mine:
-        if not mine:
-            return 0
-        now = now or datetime.now(UTC)
-        cutoff = now - timedelta(days=retention_days)
-        alert_done = and_(Alert.state == "resolved", Alert.closed_at < cutoff)
-        if false_positive_days is not None:
-            fp_cutoff = now - timedelta(days=false_positive_days)
-            fp_done = and_(Alert.state == "false_positive", Alert.closed_at < fp_cutoff)
-            alert_done = or_(alert_done, fp_done)
-        released = or_(
-            VideoExport.alert_id.is_(None),
-            Alert.id.is_(None),  # the alert itself is gone
-            and_(Alert.closed_at.is_not(None), Alert.legal_hold.is_(False), alert_done),
-        )
-        paths: list[Path] = []
-        with db.session() as s:
-            due = s.scalars(
-                select(VideoExport)
-                .outerjoin(Alert, Alert.id == VideoExport.alert_id)
-                .where(VideoExport.state == "ready", VideoExport.requested_at < cutoff, released)
-            ).all()
-            for row in due:
-                if row.path is not None:
-                    paths.append(Path(row.path))
-                row.state, row.path = "deleted", None
-                row.error = RETENTION_REASON.format(days=retention_days, at=now.isoformat())
-        deleted = 0
-        for path in paths:
-            try:
-                path.unlink()
-                deleted += 1
-            except FileNotFoundError:
-                pass
-            except OSError as exc:
-                log.warning("video export file %s not deleted by retention: %s", path, exc)
-        if due:
-            log.info(
-                "retention: %d video export(s) asked for before %s deleted (%d file(s))",
-                len(due), cutoff.isoformat(), deleted,
-            )  # fmt: skip
-        return deleted
+    rows are committed before any file goes. Safe to run in two replicas at once (a file
+    already gone is skipped). Returns how many files were deleted."""
+    now = now or datetime.now(UTC)
+    cutoff = now - timedelta(days=retention_days)
+    alert_done = and_(Alert.state == "resolved", Alert.closed_at < cutoff)
+    if false_positive_days is not None:
+        fp_cutoff = now - timedelta(days=false_positive_days)
+        fp_done = and_(Alert.state == "false_positive", Alert.closed_at < fp_cutoff)
+        alert_done = or_(alert_done, fp_done)
+    released = or_(
+        VideoExport.alert_id.is_(None),
+        Alert.id.is_(None),  # the alert itself is gone
+        and_(Alert.closed_at.is_not(None), Alert.legal_hold.is_(False), alert_done),
+    )
+    paths: list[Path] = []
+    with db.session() as s:
+        due = s.scalars(
+            select(VideoExport)
+            .outerjoin(Alert, Alert.id == VideoExport.alert_id)
+            .where(VideoExport.state == "ready", VideoExport.requested_at < cutoff, released)
+        ).all()
+        for row in due:
+            if row.path is not None:
+                paths.append(Path(row.path))
+            row.state, row.path = "deleted", None
+            row.error = RETENTION_REASON.format(days=retention_days, at=now.isoformat())
+    deleted = 0
+    for path in paths:
+        try:
+            path.unlink()
+            deleted += 1
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            log.warning("video export file %s not deleted by retention: %s", path, exc)
+    if due:
+        log.info(
+            "retention: %d video export(s) asked for before %s deleted (%d file(s))",
+            len(due), cutoff.isoformat(), deleted,
+        )  # fmt: skip
+    return deleted
 
 
 def view(row: VideoExport) -> dict[str, Any]:
