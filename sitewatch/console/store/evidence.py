@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sitewatch.console.ids import check_alert_id, check_id, check_name
+from sitewatch.console.store.blobs import remove_empty_dirs as _remove_empty_dirs
 from sitewatch.contract.messages import MAX_EVIDENCE_FILES
 
 log = logging.getLogger(__name__)
@@ -299,13 +300,3 @@ def _aside(path: Path, name: str) -> bool:
     """Whether ``path`` is a copy of ``name`` kept aside by :meth:`EvidenceStore._keep_aside`."""
     rest = path.name[len(name) + 1 :]
     return len(rest) == 64 and all(c in "0123456789abcdef" for c in rest) and path.is_file()
-
-
-def _remove_empty_dirs(folder: Path, stop: Path) -> None:
-    """Remove ``folder`` and its parents while empty, up to (not including) ``stop``."""
-    while folder != stop and folder.is_relative_to(stop):
-        try:
-            folder.rmdir()
-        except OSError:
-            return
-        folder = folder.parent
