@@ -11,8 +11,8 @@ of the reader is a run; a segment open when the connection ends is closed and li
 Timestamps restart at 0 in every segment (ffmpeg's ``-reset_timestamps 1``).
 
 Why not a second ffmpeg per camera: each costs an RTSP session at the camera (cheap cameras
-allow 2-4) and ~2 % of a core (bench/RESULTS.md, "Edge throughput", "Analysed stream recorded
-from the reader's packets"). A muxing error never reaches the reader: the segment is dropped,
+allow 2-4) and ~2 % of a core (bench/RESULTS.md, "Edge throughput", "Quiet run: watched
+against the baseline"). A muxing error never reaches the reader: the segment is dropped,
 counted in :meth:`status`, and the next keyframe starts a new one.
 """
 
