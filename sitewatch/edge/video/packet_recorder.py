@@ -1,5 +1,4 @@
-"""The analysed stream recorded from the packets its reader already receives: no second
-connection to the camera, no ffmpeg process.
+"""The analysed stream recorded from the packets its reader already receives.
 
 :class:`PacketRecorder` is fed every video packet by :class:`~sitewatch.edge.video.capture.
 CameraReader` (its reader thread) and writes them, by stream copy (PyAV muxing, no decoding),
@@ -7,8 +6,8 @@ as MPEG-TS segments ``<run>-000001.ts``, ... cut at the first keyframe after ``s
 ``<run>.csv`` listing the complete ones (``name,start,end``, seconds of stream time) exactly as
 :class:`~sitewatch.edge.video.recorder.SegmentRecorder`'s ffmpeg does, so the same
 :class:`~sitewatch.edge.video.ring.SegmentRing` indexes, cuts and prunes them. Each connection
-of the reader is a run; a segment open when the connection ends is closed and listed.
-Timestamps restart at 0 in every segment (ffmpeg's ``-reset_timestamps 1``).
+of the reader is a run; a segment open when it ends is closed and listed. Timestamps restart
+at 0 in every segment (ffmpeg's ``-reset_timestamps 1``).
 
 Why not a second ffmpeg per camera: each costs an RTSP session at the camera (cheap cameras
 allow 2-4) and ~2 % of a core (bench/RESULTS.md, "Edge throughput", "Quiet run: watched
