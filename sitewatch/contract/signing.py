@@ -97,6 +97,44 @@ def video_upload_text(
     return "\n".join(lines).encode()
 
 
+EVIDENCE_UPLOAD = "sitewatch.evidence_upload/1"
+"""First line of the text an evidence upload's signature covers (docs/design/evidence-upload.md)."""
+EvidencePart = Literal["status", "chunk"]
+
+
+def evidence_upload_text(
+    site_id: str,
+    alert_id: str,
+    name: str,
+    part: EvidencePart,
+    offset: int,
+    size: int,
+    sha256: str,
+    sent: float,
+    chunk_sha256: str = "",
+) -> bytes:
+    """The bytes the ``X-SiteWatch-Signature`` of an evidence upload covers, one per line:
+    the site, alert id and file name, ``status`` (how much the console holds) or ``chunk``
+    (bytes at ``offset``), the whole file's ``size`` (bytes) and lowercase hex ``sha256`` as
+    the alert lists them, ``sent`` (edge wall clock, Unix seconds, ``repr`` of the float) and
+    the chunk's own SHA-256 (empty for ``status``)."""
+    if (part == "status") != (chunk_sha256 == ""):
+        raise ValueError(f"a {part} text needs {'no' if part == 'status' else 'a'} chunk SHA-256")
+    lines = [
+        EVIDENCE_UPLOAD,
+        site_id,
+        alert_id,
+        name,
+        part,
+        str(int(offset)),
+        str(int(size)),
+        sha256.lower(),
+        repr(float(sent)),
+        chunk_sha256.lower(),
+    ]
+    return "\n".join(lines).encode()
+
+
 def sign_bytes(text: bytes, key: Ed25519PrivateKey) -> str:
     """Base64 Ed25519 signature of ``key`` over ``text``."""
     return base64.b64encode(key.sign(text)).decode()

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -37,6 +37,10 @@ FACTS = ("rule", "track_id", "zone_id", "label", "score", "started_at", "config_
 """Fields (with ``box``) that the newest seq decides until the alert is reviewed or exported."""
 NEWEST_FIELDS = FACTS + TIMELINE_FIELDS
 INGEST_USER = "ingest"  # the audit log's user for what ingest refused
+Taken = Literal["repeat", "deleted", "staged", "stored", "mismatch"]
+"""What became of evidence bytes (:func:`on_evidence`): a repeat of the stored file, past
+retention (dropped), staged for the listing to come, stored (verified), or refused as not the
+listed file (counted in ``ctx.rejects``)."""
 
 
 def facts_fixed(alert: Alert) -> bool:
@@ -202,16 +206,17 @@ def _drop_stored(ctx: Context, row: Evidence) -> None:
     row.status, row.path, row.stored_at = "expected", None, None
 
 
-def _verify(ctx: Context, alert: Alert, row: Evidence) -> None:
-    """Check the staged bytes of ``row`` (if any arrived) and store or refuse them."""
+def _verify(ctx: Context, alert: Alert, row: Evidence) -> Taken | None:
+    """Check the staged bytes of ``row`` (if any arrived) and store or refuse them; None when
+    none arrived."""
     verdict = ctx.store.promote(alert.site_id, alert.id, row.name, row.sha256, row.size_bytes)
     if verdict is None:
-        return  # not arrived yet
+        return None  # not arrived yet
     if verdict.path is not None:
         row.status = "stored"
         row.path = str(verdict.path)
         row.stored_at = ctx.received_at
-        return
+        return "stored"
     row.status = "mismatch"
     ctx.reject(
         f"evidence {row.name} of alert {alert.id}: expected {row.size_bytes} bytes with SHA-256 "
@@ -219,10 +224,13 @@ def _verify(ctx: Context, alert: Alert, row: Evidence) -> None:
         "was refused (not kept): it was damaged or altered on the way",
         topic=m.evidence(ctx.prefix, alert.site_id, alert.id, row.name),
     )
+    return "mismatch"
 
 
-def on_evidence(s: Session, ctx: Context, payload: bytes) -> None:
-    """Evidence bytes: stage them, and verify at once if their alert already lists them."""
+def on_evidence(s: Session, ctx: Context, payload: bytes) -> Taken:
+    """Evidence bytes of ``ctx.route``'s file, over MQTT or uploaded whole over HTTP
+    (sitewatch.console.api.routes.evidence_upload): stage them, and verify at once if their
+    alert already lists them; what became of them."""
     route = ctx.route
     assert route.alert_id is not None and route.name is not None
     alert = s.get(Alert, route.alert_id)
@@ -237,10 +245,10 @@ def on_evidence(s: Session, ctx: Context, payload: bytes) -> None:
             select(Evidence).where(Evidence.alert_id == alert.id, Evidence.name == route.name)
         )
     if row is not None and row.status == "deleted":
-        return  # past retention
+        return "deleted"  # past retention
     if row is not None and row.status == "stored":
         if hashlib.sha256(payload).hexdigest() == row.sha256:
-            return  # a repeat of a file already verified
+            return "repeat"  # a repeat of a file already verified
         if row.signed:
             raise IngestError(
                 f"evidence {row.name} of alert {row.alert_id} is stored as the site's edge "
@@ -250,7 +258,8 @@ def on_evidence(s: Session, ctx: Context, payload: bytes) -> None:
         # an unverified listing's file: keep these bytes staged for a verified listing
     ctx.store.stage(route.site_id, route.alert_id, route.name, payload)
     if alert is None or row is None or row.status == "stored":
-        return  # the alert message that lists (or claims) it comes next
-    _verify(ctx, alert, row)
+        return "staged"  # the alert message that lists (or claims) it comes next
+    taken = _verify(ctx, alert, row) or "staged"
     s.flush()
     ctx.events.append(live_alert(s, alert))
+    return taken

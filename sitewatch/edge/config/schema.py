@@ -466,6 +466,20 @@ class OutboxConfig(Strict):
         "files, not copies); beyond it the oldest evidence is dropped, counted and logged. "
         "Alert messages are never dropped.",
     )
+    evidence_over_http: bool = Field(
+        False,
+        description="Upload evidence files to the console over HTTP(S), signed by the edge's "
+        "key and resumable, instead of publishing them on the broker (alert messages stay on "
+        "MQTT; docs/design/evidence-upload.md). Needs the site's edge key registered at the "
+        "console and the console's address: evidence_url, else the upload_url of the first "
+        "signed video command; until one is known evidence goes over MQTT.",
+    )
+    evidence_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^\s/]+(/[^\s]*)?$",
+        description="The console's address as this edge reaches it (e.g. "
+        "https://console.example:8443), for evidence_over_http; the console's edge_url.",
+    )
 
 
 def _console_key(value: str | None) -> str | None:

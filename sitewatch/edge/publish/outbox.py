@@ -22,8 +22,10 @@ import sqlite3
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Protocol
 
 from sitewatch.edge.publish.transport import Delivery, Transport
 
@@ -89,22 +91,39 @@ class Row:
         """
         if self.file is None:
             return self.payload
+        data = b"".join(self._blocks())
+        self._same(len(data), hashlib.sha256(data).hexdigest())
+        return data
+
+    def check_file(self) -> None:
+        """:class:`EvidenceGone` unless the evidence file is there as listed (read in blocks,
+        for a sender that streams it)."""
+        digest, size = hashlib.sha256(), 0
+        for block in self._blocks():
+            size += len(block)
+            digest.update(block)
+        self._same(size, digest.hexdigest())
+
+    def _blocks(self) -> Iterator[bytes]:
+        assert self.file is not None, "an evidence row's file is read"
         try:
-            data = self.file.read_bytes()
+            with self.file.open("rb") as f:
+                while block := f.read(1 << 20):
+                    yield block
         except FileNotFoundError:
             raise EvidenceGone(
                 "evidence gone", f"{self.file} was deleted before it was sent"
             ) from None
         except OSError as exc:
             raise EvidenceGone("evidence unreadable", f"{self.file} is unreadable: {exc}") from None
-        sha = hashlib.sha256(data).hexdigest()
-        if len(data) != self.size_bytes or sha != self.sha256:
+
+    def _same(self, size: int, sha: str) -> None:
+        if size != self.size_bytes or sha != self.sha256:
             raise EvidenceGone(
                 "evidence changed",
-                f"{self.file} changed since it was listed: {len(data)} bytes with SHA-256 "
+                f"{self.file} changed since it was listed: {size} bytes with SHA-256 "
                 f"{sha[:12]}..., expected {self.size_bytes} bytes with {self.sha256[:12]}...",
             )
-        return data
 
 
 class Outbox:
@@ -160,13 +179,14 @@ class Outbox:
         self._cap()
         return row_id
 
-    def pending(self, limit: int = 100) -> list[Row]:
+    def pending(self, limit: int = 100, files: bool | None = None) -> list[Row]:
         """The oldest ``limit`` rows not yet acknowledged: stored ones in id order, then those
-        kept in memory."""
+        kept in memory; only evidence rows (``files`` True) or only messages (False)."""
+        where = {None: "", True: "WHERE file_path IS NOT NULL ", False: "WHERE file_path IS NULL "}
         with self._lock:
             got = self._db.execute(
                 "SELECT id, topic, payload, qos, retain, file_path, size_bytes, sha256 "
-                "FROM outbox ORDER BY id LIMIT ?",
+                f"FROM outbox {where[files]}ORDER BY id LIMIT ?",
                 (limit + len(self._deleting),),
             ).fetchall()
             rows = [
@@ -174,7 +194,8 @@ class Outbox:
                 for i, t, p, q, r, f, n, s in got
                 if i not in self._deleting
             ][:limit]
-            rows += list(self._spill)[: limit - len(rows)]
+            spilled = [r for r in self._spill if files is None or (r.file is not None) == files]
+            rows += spilled[: limit - len(rows)]
         return rows
 
     def remove(self, ids: list[int]) -> None:
@@ -354,6 +375,16 @@ def _check(topic: str, qos: int) -> None:
         raise ValueError(f"outbox topic must be a concrete topic name, got {topic!r}")
 
 
+class EvidenceLane(Protocol):
+    """A sender that takes the outbox's evidence rows off the broker (sitewatch.edge.publish.
+    evidence_upload): while it is ``ready`` the :class:`Publisher` sends messages only."""
+
+    def ready(self) -> bool: ...
+    def start(self) -> object: ...
+    def wake(self) -> None: ...
+    def stop(self, timeout_s: float = 5.0) -> None: ...
+
+
 class Publisher:
     """A thread that drains an :class:`Outbox` through a :class:`Transport`, in id order.
 
@@ -363,7 +394,9 @@ class Publisher:
     ends the round; the next one starts after a backoff from ``retry_min_s`` doubling up to
     ``retry_max_s``, or at once after :meth:`wake`. An evidence row's file is read when it is
     published (:meth:`Row.load`); one gone or changed is dropped, not sent. Each loop first
-    retries what a full disk held back (:meth:`Outbox.settle`).
+    retries what a full disk held back (:meth:`Outbox.settle`). With an ``evidence`` lane that
+    is ready, evidence rows are its (over HTTP) and this thread publishes the messages only;
+    it is started, woken and stopped with this one.
     """
 
     def __init__(
@@ -375,8 +408,10 @@ class Publisher:
         retry_min_s: float = 0.5,
         retry_max_s: float = 5.0,
         resend_after_s: float = 60.0,
+        evidence: EvidenceLane | None = None,
     ) -> None:
         self.outbox = outbox
+        self.evidence = evidence
         self.transport = transport
         self.window = window
         self.retry_min_s = retry_min_s
@@ -389,11 +424,15 @@ class Publisher:
 
     def start(self) -> Publisher:
         self._thread.start()
+        if self.evidence is not None:
+            self.evidence.start()
         return self
 
     def wake(self) -> None:
         """Retry now (e.g. from the transport's on_connect hook) instead of after the backoff."""
         self._wake.set()
+        if self.evidence is not None:
+            self.evidence.wake()
 
     def flush(self, timeout_s: float) -> bool:
         """Wait until the outbox is empty; False if rows are still pending after ``timeout_s``.
@@ -412,6 +451,8 @@ class Publisher:
     def stop(self, timeout_s: float = 5.0) -> None:
         self._stop.set()
         self._wake.set()
+        if self.evidence is not None:
+            self.evidence.stop(timeout_s)
         if self._thread.is_alive():
             self._thread.join(timeout_s)
 
@@ -421,7 +462,8 @@ class Publisher:
             try:
                 self.outbox.settle()
                 self.outbox.forget_added()
-                rows = self.outbox.pending(self.window)
+                lane = self.evidence is not None and self.evidence.ready()
+                rows = self.outbox.pending(self.window, files=False if lane else None)
                 if not rows:
                     self.outbox.wait_added(0.5)
                     continue

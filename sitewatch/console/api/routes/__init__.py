@@ -45,3 +45,7 @@ ROUTERS += [push.router]
 from sitewatch.console.api.routes import video_live, video_playback  # noqa: E402
 
 ROUTERS += [video_live.router, video_playback.router]
+
+from sitewatch.console.api.routes import evidence_upload  # noqa: E402
+
+ROUTERS += [evidence_upload.router]
