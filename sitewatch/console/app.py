@@ -16,6 +16,7 @@ from sitewatch.console.api import errors as api_errors
 from sitewatch.console.api import headers as security_headers
 from sitewatch.console.api import routes
 from sitewatch.console.api.routes import incidents
+from sitewatch.console.api.routes.evidence_upload import INTAKE as EVIDENCE_INTAKE
 from sitewatch.console.api.routes.video_live import UPLOAD_PREFIX
 from sitewatch.console.domain.security import LoginLimiter
 from sitewatch.console.settings import Settings
@@ -68,6 +69,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ingest = Ingest(settings, db, state.hub)
             ingest.start()
             state.ingest = ingest
+        from sitewatch.console.ingest.evidence_http import EvidenceIntake  # evidence over HTTP
+
+        state.services[EVIDENCE_INTAKE] = EvidenceIntake(state)
         notify = None
         if settings.notify_poll_s > 0:
             from sitewatch.console.notify.worker import NotifyWorker
