@@ -45,7 +45,22 @@ def sweep(
 ) -> SweepResult:
     """Delete the evidence of alerts resolved more than ``retention_days`` before ``now`` (false
     positives: ``false_positive_days``, None = keep), and staged files older than
-    ``incoming_max_age_s``."""
+    ``incoming_max_age_s``. Replicas sharing a database (and the evidence mount) sweep one at a
+    time: a replica whose sweep finds another one sweeping does nothing (all zeros)."""
+    with db.exclusive("retention") as mine:
+        if not mine:
+            return SweepResult(0, 0, 0)
+        return _sweep(db, store, retention_days, now, incoming_max_age_s, false_positive_days)
+
+
+def _sweep(
+    db: Database,
+    store: EvidenceStore,
+    retention_days: float,
+    now: datetime | None,
+    incoming_max_age_s: float,
+    false_positive_days: float | None,
+) -> SweepResult:
     now = now or datetime.now(UTC)
     cutoff = now - timedelta(days=retention_days)
     closed = Alert.state == "resolved"

@@ -76,7 +76,13 @@ class NotifyWorker:
 
     def tick(self) -> int:
         """One pass: level 1 for new incidents, escalation, the reports due, then the due
-        sends; returns the messages sent."""
+        sends; returns the messages sent. Replicas sharing a database take turns: a pass
+        runs only in the one replica holding ``db.exclusive("notify")`` (the others' passes
+        return 0), so two replicas never route the same incident twice."""
+        with self.db.exclusive("notify") as mine:
+            return self._pass() if mine else 0
+
+    def _pass(self) -> int:
         now = self.now()
         with self.db.session() as s:
             if not s.scalar(select(NotifyRoute.id).limit(1)) and not s.scalar(
