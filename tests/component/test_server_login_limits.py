@@ -2,6 +2,8 @@
 different addresses of 127.0.0.0/8: argon2 checks bounded in parallel, many user names from
 one address paused, the real user never locked out from another address by one attacker,
 unknown user names checked against a hash like the real ones, every failed login audited.
+The failures are counted in the database (shared by replicas, issue 16): the tests marked
+``database_url`` run on SQLite and on PostgreSQL.
 
 The argon2 function is wrapped (not replaced) to count the checks: the real argon2 runs.
 """
@@ -18,12 +20,17 @@ import httpx
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select, update
 
 from sitewatch.console.app import create_app
 from sitewatch.console.domain import security
+from sitewatch.console.domain.login_failures import TableFailures
 from sitewatch.console.domain.security import LoginLimiter
+from sitewatch.console.store.db import Database, migrate
+from sitewatch.console.store.models import LoginFailure
 from tests.component.test_server_events import _free_port
 from tests.support.console_support import PASSWORD, Console, add_users, make_settings
+from tests.support.postgres import postgres_fixture, postgres_url  # noqa: F401
 
 
 class Checks:
@@ -55,10 +62,22 @@ def checks(monkeypatch: pytest.MonkeyPatch) -> Checks:
     return counter
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str | None:
+    """None (SQLite in the test's folder), then a fresh PostgreSQL database's URL."""
+    if request.param == "sqlite":
+        return None
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
 @contextmanager
-def serve(tmp_path: Path, **limits: float) -> Iterator[tuple[Console, str]]:
-    """A console with ``limits`` (Settings fields) served by uvicorn; (console, base URL)."""
-    settings = make_settings(tmp_path, None, **limits)
+def serve(
+    tmp_path: Path, url: str | None = None, /, **limits: float
+) -> Iterator[tuple[Console, str]]:
+    """A console on ``url`` (None: SQLite) with ``limits`` (Settings fields) served by
+    uvicorn; (console, base URL)."""
+    settings = make_settings(tmp_path, url, **limits)
     with TestClient(create_app(settings)) as client:
         console = Console(settings, client)
         add_users(console, ("li.wei", "manager", ["north"]), ("admin", "admin", ["*"]))
@@ -127,9 +146,9 @@ def test_parallel_checks_are_bounded_and_the_rest_refused_at_once(
 
 
 def test_parallel_wrong_passwords_run_no_more_checks_than_the_limit(
-    tmp_path: Path, checks: Checks
+    tmp_path: Path, checks: Checks, database_url: str | None
 ) -> None:
-    with serve(tmp_path) as (console, base):
+    with serve(tmp_path, database_url) as (console, base):
         got = _parallel(base, 60)
         codes = [r.status_code for r in got]
         assert checks.calls <= console.settings.login_attempts, checks.calls
@@ -166,9 +185,9 @@ def test_an_attacker_at_one_address_cannot_lock_the_user_out_from_another(
 
 
 def test_one_user_name_from_many_addresses_is_paused_everywhere(
-    tmp_path: Path, checks: Checks
+    tmp_path: Path, checks: Checks, database_url: str | None
 ) -> None:
-    with serve(tmp_path, login_attempts=2, login_attempts_per_user=4) as (_, base):
+    with serve(tmp_path, database_url, login_attempts=2, login_attempts_per_user=4) as (_, base):
         for address in ("127.0.0.1", "127.0.0.2"):
             c = _client(base, address)
             assert [_login(c, "li.wei", "nope").status_code for _ in range(3)] == [401, 401, 429]
@@ -214,10 +233,12 @@ def test_unknown_and_disabled_users_cost_the_same_argon2_check(
     assert argon2.extract_parameters(unknown) == argon2.extract_parameters(real)
 
 
-def test_every_failed_login_is_in_the_audit_log(tmp_path: Path, checks: Checks) -> None:
+def test_every_failed_login_is_in_the_audit_log(
+    tmp_path: Path, checks: Checks, database_url: str | None
+) -> None:
     """Each failed check has its row; of the refusals of a pause only the first (a flood of
     refused requests writes no more)."""
-    with serve(tmp_path) as (console, base):
+    with serve(tmp_path, database_url) as (console, base):
         c = _client(base, "127.0.0.5")
         assert _login(c, "nobody", "not-the-password").status_code == 401
         codes = [_login(c, "li.wei", "not-the-password").status_code for _ in range(9)]
@@ -229,3 +250,33 @@ def test_every_failed_login_is_in_the_audit_log(tmp_path: Path, checks: Checks) 
     paused = [row for row in got if row[2].startswith("paused:")]
     assert len(paused) == 1 and len(got) == 7, got
     assert paused[0][:2] == ("li.wei", "li.wei") and "from your address" in paused[0][2]
+
+
+def test_failures_in_the_table_are_shared_taken_back_and_pruned(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    """Two limiters on one database (as two replicas) count the same failures; a success
+    takes its login back; rows out of the window are deleted at the next start."""
+    db = Database(database_url or f"sqlite:///{tmp_path / 'console.db'}")
+    migrate(db.engine)
+    try:
+        a, b = (LoginLimiter(2, 300.0, per_user=3, failures=TableFailures(db)) for _ in "ab")
+        a.start("li.wei", "10.0.0.1")
+        ok = b.start("li.wei", "10.0.0.1")
+        with pytest.raises(security.LoginRefused, match="from your address") as refused:
+            a.start("li.wei", "10.0.0.1")
+        assert refused.value.first and 299 <= refused.value.retry_after <= 300
+        assert a.counters == b.counters == 3  # the pair, the address, the user name
+        b.succeeded(ok)  # the pair starts afresh, the other two lose one failure
+        a.start("li.wei", "10.0.0.1")
+        b.start("li.wei", "10.0.0.2")  # li.wei's third failure in the window
+        with pytest.raises(security.LoginRefused, match="several addresses"):
+            a.start("li.wei", "10.0.0.3")
+        with db.session() as s:
+            s.execute(update(LoginFailure).values(at=LoginFailure.at - 400))  # 400 s ago
+        c = LoginLimiter(2, 300.0, per_user=3, failures=TableFailures(db))  # a new replica
+        c.start("li.wei", "10.0.0.1")  # prunes first: a new limiter has not pruned yet
+        with db.session() as s:
+            assert s.scalar(select(func.count()).select_from(LoginFailure)) == 3
+    finally:
+        db.close()

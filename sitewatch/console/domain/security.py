@@ -1,4 +1,5 @@
-"""Passwords (argon2id), session tokens and the login rate limit."""
+"""Passwords (argon2id), session tokens and the login rate limit (its counts: in
+:mod:`sitewatch.console.domain.login_failures`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import hashlib
 import secrets
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
@@ -14,8 +15,11 @@ from typing import TYPE_CHECKING
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from sitewatch.console.domain.login_failures import Failures, MemoryFailures, TableFailures
+
 if TYPE_CHECKING:
     from sitewatch.console.settings import Settings
+    from sitewatch.console.store.db import Database
 
 _HASHER = PasswordHasher()
 MIN_PASSWORD = 10
@@ -61,7 +65,8 @@ class Attempt:
     :meth:`LoginLimiter.succeeded` takes it back."""
 
     keys: tuple[str, str, str]  # (user name, address) pair, address, user name
-    at: float  # time.monotonic() when it started
+    at: float  # Unix seconds (time.time(): replicas share the failures) when it started
+    ref: str  # names this login's failures (a random hex string)
 
 
 class LoginRefused(Exception):
@@ -86,8 +91,14 @@ class LoginLimiter:
     A login is counted as failed when it starts (parallel requests cannot slip past the limit
     while their checks run) and taken back when it succeeds. At most ``checks`` argon2
     verifications run at once (each holds argon2's memory cost and a CPU); a login beyond that
-    is refused at once (:class:`LoginRefused`, ``busy``) instead of queueing. At most
-    ``max_keys`` counters are kept (the least recently failed go first).
+    is refused at once (:class:`LoginRefused`, ``busy``) instead of queueing.
+
+    The failures are counted in ``failures``: by default in this process (at most
+    ``max_keys`` counters, the least recently failed go first); the console counts them in
+    its database (:class:`~sitewatch.console.domain.login_failures.TableFailures`), so every
+    replica sees the same counts. The bound on checks at once is per replica. Which refusal
+    was the first of a pause (the one audited) is known per replica: with N replicas a pause
+    is audited at most N times.
     """
 
     def __init__(
@@ -99,6 +110,7 @@ class LoginLimiter:
         per_user: int = 50,
         checks: int = 4,
         max_keys: int = 50_000,
+        failures: Failures | None = None,
     ) -> None:
         if per_user <= attempts:
             raise ValueError(
@@ -109,55 +121,55 @@ class LoginLimiter:
         self.attempts, self.window_s = attempts, window_s
         self.per_address, self.per_user, self.checks = per_address, per_user, checks
         self.max_keys = max_keys
-        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
-        self._noted: dict[str, float] = {}  # key -> the pause (its oldest failure) refused
+        self.failures: Failures = failures or MemoryFailures(max_keys)
+        self._noted: OrderedDict[str, float] = OrderedDict()  # key -> the pause refused
         self._lock = threading.Lock()
         self._checks = threading.BoundedSemaphore(checks)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> LoginLimiter:
+    def from_settings(cls, settings: Settings, db: Database | None = None) -> LoginLimiter:
+        """The limiter of ``settings``, counting in ``db``'s table when given."""
         return cls(
             settings.login_attempts,
             settings.login_window_s,
             per_address=settings.login_attempts_per_address,
             per_user=settings.login_attempts_per_user,
             checks=settings.login_checks_at_once,
+            failures=None if db is None else TableFailures(db),
         )
 
     def start(self, username: str, address: str | None) -> Attempt:
         """Count a login of ``username`` from ``address`` as failed, or raise
         :class:`LoginRefused` (429) when one of the three limits is reached."""
-        name, addr = username.lower(), address or "?"
+        name, addr = username.lower(), (address or "?")[:100]
         keys = (f"pair|{name}|{addr}", f"addr|{addr}", f"user|{name}")
-        now = time.monotonic()
+        now, ref = time.time(), secrets.token_hex(16)
+        limits = (self.attempts, self.per_address, self.per_user)
+        refused = self.failures.count_or_refuse(keys, limits, ref, now, self.window_s)
+        if refused is None:
+            return Attempt(keys, now, ref)
+        i, oldest = refused
+        wait = max(1.0, oldest + self.window_s - now)
         with self._lock:
-            self._forget_old(now)
-            limits = self._limits()
-            for key, limit, why in zip(keys, limits, self._reasons(username), strict=True):
-                q = self._recent(key, now)
-                if len(q) >= limit:
-                    wait = max(1.0, q[0] + self.window_s - now)
-                    first = self._noted.get(key) != q[0]
-                    self._noted[key] = q[0]
-                    raise LoginRefused(f"{why}: try again in {wait:.0f} s", wait, first=first)
-            for key, limit in zip(keys, limits, strict=True):
-                self._failures.setdefault(key, deque(maxlen=limit)).append(now)
-                self._failures.move_to_end(key)
-            while len(self._failures) > self.max_keys:
-                self._noted.pop(self._failures.popitem(last=False)[0], None)
-        return Attempt(keys, now)
+            first = self._noted.get(keys[i]) != oldest
+            self._noted[keys[i]] = oldest
+            self._noted.move_to_end(keys[i])
+            while len(self._noted) > self.max_keys:
+                self._noted.popitem(last=False)
+        why = self._reasons(username)[i]
+        raise LoginRefused(f"{why}: try again in {wait:.0f} s", wait, first=first)
 
     @property
     def counters(self) -> int:
-        """How many counters are kept now (at most ``max_keys``)."""
-        with self._lock:
-            return len(self._failures)
+        """How many counters are kept now (in memory: at most ``max_keys``)."""
+        return self.failures.counters(time.time(), self.window_s)
 
     def verify(self, attempt: Attempt, stored: str | None, password: str) -> bool:
         """``password`` checked against ``stored`` (an unknown user: :func:`dummy_hash`, the
         same work, then False); :class:`LoginRefused` (busy) if ``checks`` run already."""
         if not self._checks.acquire(blocking=False):
-            self._take_back(attempt, attempt.keys)  # not checked: not a failure either
+            # not checked: not a failure either
+            self.failures.take_back(attempt.ref, attempt.at, attempt.keys)
             raise LoginRefused(
                 f"{self.checks} logins are being checked right now: try again in a second",
                 1.0,
@@ -171,20 +183,10 @@ class LoginLimiter:
 
     def succeeded(self, attempt: Attempt) -> None:
         """Take ``attempt`` back: its pair starts afresh, the other two counters lose it."""
+        self.failures.forget(attempt.keys[0])
         with self._lock:
-            self._failures.pop(attempt.keys[0], None)
             self._noted.pop(attempt.keys[0], None)
-        self._take_back(attempt, attempt.keys[1:])
-
-    def _take_back(self, attempt: Attempt, keys: tuple[str, ...]) -> None:
-        with self._lock:
-            for key in keys:
-                q = self._failures.get(key)
-                if q is not None and attempt.at in q:
-                    q.remove(attempt.at)
-
-    def _limits(self) -> tuple[int, int, int]:
-        return self.attempts, self.per_address, self.per_user
+        self.failures.take_back(attempt.ref, attempt.at, attempt.keys[1:])
 
     def _reasons(self, username: str) -> tuple[str, str, str]:
         return (
@@ -193,21 +195,3 @@ class LoginLimiter:
             f"too many failed logins for {username!r} from several addresses (ask an admin "
             "if that was not you)",
         )
-
-    def _recent(self, key: str, now: float) -> deque[float]:
-        """The failures of ``key`` within the window (a new empty deque, not stored, if none)."""
-        q = self._failures.get(key)
-        if q is None:
-            return deque()
-        while q and q[0] <= now - self.window_s:
-            q.popleft()
-        return q
-
-    def _forget_old(self, now: float) -> None:
-        """Drop counters whose newest failure is out of the window (oldest first)."""
-        while self._failures:
-            key, q = next(iter(self._failures.items()))
-            if q and q[-1] > now - self.window_s:
-                return
-            del self._failures[key]
-            self._noted.pop(key, None)

@@ -476,3 +476,29 @@ class VideoExport(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     __table_args__ = (Index("ix_video_exports_site_camera", "site_id", "camera_id"),)
+
+
+class LoginFailure(Base):
+    """A login counted as failed under one of its limiter keys (``pair|name|address``,
+    ``addr|address``, ``user|name``), shared by every replica on the database
+    (sitewatch/console/domain/login_failures.py). ``attempt`` names the login (its three rows
+    share it: a success or a refusal takes them back); ``at``: Unix seconds, the replica's
+    wall clock. Rows older than the limiter's window are pruned."""
+
+    __tablename__ = "login_failures"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(255))
+    attempt: Mapped[str] = mapped_column(String(32))
+    at: Mapped[float] = mapped_column(Float, index=True)
+    __table_args__ = (Index("ix_login_failures_key_at", "key", "at"),)
+
+
+class LiveEventRow(Base):
+    """A live event too large for a PostgreSQL NOTIFY payload (8000 bytes): the replica that
+    published it stores its JSON here and notifies the row's id; the others read it
+    (sitewatch/console/store/pg_events.py). Pruned after a few minutes."""
+
+    __tablename__ = "live_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    body: Mapped[str] = mapped_column(Text)
