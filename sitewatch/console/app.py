@@ -30,6 +30,7 @@ from sitewatch.contract.signing import load_or_create_key
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
+RELAY = "live.relay"  # state.services key of the PostgreSQL live relay (replicas)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -41,14 +42,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     (:mod:`sitewatch.console.notify`). Every response carries the security headers of
     :mod:`sitewatch.console.api.headers`; request bodies are bounded by ``max_request_bytes``,
     the edges' video uploads by ``video_upload_max_bytes``. The live relay
-    (:mod:`sitewatch.console.video.hub`) and the range requests are made at start.
+    (:mod:`sitewatch.console.video.hub`) and the range requests are made at start. On
+    PostgreSQL, live events also go to and come from the other replicas on the database
+    (:mod:`sitewatch.console.store.pg_events`) and the login limits count in it.
     """
     settings = settings or Settings()
     db = Database(settings.database_url)
     state = AppState(
         settings=settings,
         db=db,
-        limiter=LoginLimiter.from_settings(settings),
+        limiter=LoginLimiter.from_settings(settings, db),
     )
 
     @asynccontextmanager
@@ -57,6 +60,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.signing_key = load_or_create_key(settings.signing_key_file)
         settings.evidence_dir.mkdir(parents=True, exist_ok=True)
         state.hub.bind(asyncio.get_running_loop())
+        relay = None
+        if db.shared:  # replicas on one PostgreSQL database: live events to every one
+            from sitewatch.console.store.pg_events import PgEventRelay
+
+            relay = PgEventRelay(db, state.hub)
+            relay.start()
+            state.services[RELAY] = relay
         timing = HubTiming(
             grace_s=settings.video_live_grace_s, viewer_bytes=settings.video_viewer_buffer_bytes
         )
@@ -86,6 +96,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 notify.stop()
             if ingest is not None:
                 ingest.stop()
+            if relay is not None:
+                relay.stop()
             db.close()
 
     app = FastAPI(

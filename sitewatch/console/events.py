@@ -3,12 +3,18 @@
 Ingest runs on the MQTT client's thread; :meth:`EventHub.publish` is thread-safe and hands
 each event to every subscriber's asyncio queue on the app's loop. A slow browser never slows
 ingest: its queue is bounded and the oldest event is dropped (the page re-reads on reconnect).
+
+Replicas on one PostgreSQL database: a relay (:mod:`sitewatch.console.store.pg_events`) is
+attached with :meth:`EventHub.relay_to`; every event published here goes to this replica's
+streams and to the relay, which hands it to the other replicas' hubs by :meth:`deliver`
+(their streams only, never back to a relay): each stream on each replica sees each event once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +32,12 @@ class EventHub:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queues: set[asyncio.Queue[LiveEvent]] = set()
         self._lock = threading.Lock()
+        self._relay: Callable[[LiveEvent], None] | None = None
+
+    def relay_to(self, relay: Callable[[LiveEvent], None] | None) -> None:
+        """Also hand every event published from now on to ``relay`` (None: stop); it must not
+        block (it is called on ingest's thread)."""
+        self._relay = relay
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Called at app start-up with the loop the SSE streams run on."""
@@ -42,7 +54,15 @@ class EventHub:
             self._queues.discard(q)
 
     def publish(self, event: LiveEvent) -> None:
-        """Thread-safe; a no-op before :meth:`bind` (no page can be listening then)."""
+        """To this replica's streams and the relay, if any. Thread-safe."""
+        relay = self._relay
+        if relay is not None:
+            relay(event)
+        self.deliver(event)
+
+    def deliver(self, event: LiveEvent) -> None:
+        """To this replica's streams only (an event from another replica). Thread-safe; a
+        no-op before :meth:`bind` (no page can be listening then)."""
         loop = self._loop
         if loop is None or loop.is_closed():
             return
