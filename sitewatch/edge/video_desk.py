@@ -115,6 +115,9 @@ class VideoDesk:
         self._closing = False
         self.refused = 0
         """Commands refused for their signature or age, or dropped with the job queue full."""
+        self.on_upload_url: Callable[[str], None] | None = None
+        """Told each signed command's ``upload_url`` (the evidence lane learns the console's
+        address from it: sitewatch.edge.publish.evidence_upload)."""
         self._threads = [
             threading.Thread(target=self._work, name=f"video-jobs-{i}", daemon=True)
             for i in range(JOB_THREADS)
@@ -178,6 +181,8 @@ class VideoDesk:
         if cmd.site_id != config.site.id:
             self._error(cmd, "failed", f"this edge serves site {config.site.id}, not {cmd.site_id}")
             return
+        if self.on_upload_url is not None:
+            self.on_upload_url(cmd.upload_url)
         if cmd.action == "stop":
             self._stop_live(str(cmd.request_id))
         elif cmd.action == "live":

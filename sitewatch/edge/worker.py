@@ -47,6 +47,7 @@ from sitewatch.edge.housekeeping import Housekeeper
 from sitewatch.edge.identity import edge_key
 from sitewatch.edge.publish.console_feed import SnapshotPacer, camera_config_message, snapshot_jpeg
 from sitewatch.edge.publish.delivery import AlertDelivery, utc
+from sitewatch.edge.publish.evidence_upload import evidence_lane
 from sitewatch.edge.publish.outbox import Outbox, Publisher
 from sitewatch.edge.publish.transport import MqttTransport, Tls, Will
 from sitewatch.edge.video.budget import check_ring_budget
@@ -157,7 +158,10 @@ class EdgeWorker:
         self.outbox = Outbox(
             c.outbox.path, max_evidence_bytes=round(c.outbox.max_evidence_mb * 1e6)
         )
-        self.publisher = Publisher(self.outbox, self.transport)
+        lane = evidence_lane(c, self.outbox, key)  # evidence over HTTP, when configured
+        if lane is not None:
+            self.video.on_upload_url = lane.heard
+        self.publisher = Publisher(self.outbox, self.transport, evidence=lane)
         self.store = EvidenceIndex(c.evidence.dir / "evidence_index.db")
         self.delivery = AlertDelivery(
             site_id=c.site.id,

@@ -60,7 +60,9 @@ class EdgeRig:
 
 
 @contextmanager
-def edge(tmp_path: Path, broker: Mosquitto, key: Ed25519PrivateKey, url: str) -> Iterator[EdgeRig]:
+def edge(
+    tmp_path: Path, broker: Mosquitto, key: Ed25519PrivateKey, url: str | None
+) -> Iterator[EdgeRig]:
     outbox = Outbox(tmp_path / "outbox.db")
     sender = EvidenceSender(
         outbox, site_id=SITE, prefix=PREFIX, key=key, console_url=url, timeout_s=10.0,
@@ -228,3 +230,28 @@ def test_nothing_is_lost_while_the_console_is_down(
                 clip = stored(served, aid, "clip.mp4")
                 assert Path(clip.path or "").read_bytes() == CLIP
                 until("the outbox empty", lambda: rig.outbox.depth() == 0)
+
+
+def test_until_the_console_is_known_evidence_goes_over_mqtt_then_over_http(
+    tmp_path: Path,
+    broker: Mosquitto,
+) -> None:
+    key = Ed25519PrivateKey.generate()
+    first, second = uuid.uuid4(), uuid.uuid4()
+    with serve(tmp_path, broker) as served, edge(tmp_path, broker, key, None) as rig:
+        register(served, SITE, key)
+        ingest = served.state.ingest
+        assert ingest is not None and not rig.sender.ready()
+        received_before = ingest.received
+        rig.file(first, "clip.mp4", CLIP)
+        rig.alert(first, [evidence_file("clip.mp4", CLIP, "clip")])
+        stored(served, first, "clip.mp4")
+        assert ingest.received - received_before == 2  # the file came on the broker
+        # a signed video command names the console's upload URL: evidence follows it
+        rig.sender.heard(f"{served.url}/api/edge/video/{uuid.uuid4()}")
+        assert rig.sender.ready()
+        rig.file(second, "clip.mp4", CLIP)
+        rig.alert(second, [evidence_file("clip.mp4", CLIP, "clip")])
+        stored(served, second, "clip.mp4")
+        until("the outbox empty", lambda: rig.outbox.depth() == 0)
+        assert rig.sender.sent == 1 and ingest.received - received_before == 3

@@ -203,6 +203,7 @@ class EvidenceSender:
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="evidence-upload", daemon=True)
         self._warned: set[str] = set()  # problems logged since the last file went
+        self._fixed = console_url is not None  # configured: video commands do not move it
         if console_url is not None:
             self.learn(console_url)
 
@@ -221,6 +222,16 @@ class EvidenceSender:
             old.close()
         log.info("evidence goes to the console at %s over HTTP", base)
         self.wake()
+
+    def heard(self, upload_url: str) -> None:
+        """A signed video command's ``upload_url``: the console's address, unless the config
+        names one (on paho's thread: no I/O; a URL that is not http(s) is logged)."""
+        if self._fixed:
+            return
+        try:
+            self.learn(upload_url)
+        except ValueError as exc:
+            log.warning("evidence keeps its way: %s", exc)
 
     def ready(self) -> bool:
         """Whether the console's address is known (until then the broker carries evidence)."""
