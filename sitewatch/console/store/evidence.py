@@ -1,11 +1,13 @@
-"""The evidence store on disk: files staged on arrival, verified against the SHA-256 their
-alert lists, then moved into place atomically.
+"""The evidence store: files staged on arrival, verified against the SHA-256 their alert
+lists, then moved into place atomically, in a blob store (:mod:`.blobs`: the files under
+``evidence_dir`` by default, or an S3 bucket; docs/design/evidence-storage.md).
 
-Under ``evidence_dir``: ``_incoming/<site>/<alert_id>/<name>`` (bytes that came before their
+Under ``evidence_dir`` (as keys of the blob store): ``_incoming/<site>/<alert_id>/<name>`` (bytes that came before their
 listing), ``<site>/<alert_id>/<name>`` (verified evidence, what the API serves) and
 ``_cameras/<site>/<camera>.jpg`` (each camera's latest snapshot). Every path is built from ids
 checked against the contract's patterns and checked again to stay inside ``evidence_dir``;
-paths stored in the database are absolute. Sizes in bytes.
+paths stored in the database are absolute (off the filesystem: the bare key). Sizes in
+bytes.
 
 Bounds (:class:`Quota`): a file or snapshot over its limit is refused before anything is
 written; an alert holds at most ``alert_files`` files and ``alert_bytes``; a site's staged
@@ -15,7 +17,6 @@ files go first, counted in ``evicted``). Why: docs/design/console-evidence.md.
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import logging
 import os
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sitewatch.console.ids import check_alert_id, check_id, check_name
-from sitewatch.console.store.blobs import remove_empty_dirs as _remove_empty_dirs
+from sitewatch.console.store.blobs import BlobStore, FileBlobStore, UnsafeKey, check_key
 from sitewatch.contract.messages import MAX_EVIDENCE_FILES
 
 log = logging.getLogger(__name__)
@@ -35,8 +36,9 @@ CAMERAS = "_cameras"
 JPEG_MAGIC = b"\xff\xd8\xff"
 
 
-class UnsafePath(ValueError):
-    """A path that would leave the evidence directory."""
+UnsafePath = UnsafeKey
+"""A path that would leave the evidence directory (the blob store's own refusal, so a key
+its backend refuses is caught where a path was)."""
 
 
 class OverQuota(ValueError):
@@ -95,11 +97,17 @@ def file_digest(path: Path) -> tuple[int, str]:
 
 
 class EvidenceStore:
-    """Evidence and camera snapshots under one directory."""
+    """Evidence and camera snapshots in one blob store (by default the files under ``root``).
 
-    def __init__(self, root: Path, quota: Quota | None = None) -> None:
+    Every file lives under a key ``<site>/<alert>/<name>``, ``_incoming/...`` or
+    ``_cameras/...`` of ``blobs`` (:mod:`sitewatch.console.store.blobs`); a returned or
+    stored path is ``root/<key>`` for the filesystem backend (as ever) and the bare key,
+    relative, for another (resolved by its backend, not the disk)."""
+
+    def __init__(self, root: Path, quota: Quota | None = None, blobs: BlobStore | None = None):
         self.root = root.resolve()
         self.quota = quota or Quota()
+        self.blobs = blobs or FileBlobStore(self.root)
         self.evicted = 0  # staged files dropped oldest-first for their site's quota
         self._evicting: set[str] = set()  # sites warned about since their last eviction
 
@@ -109,20 +117,50 @@ class EvidenceStore:
             raise UnsafePath(f"{'/'.join(parts)!r} would leave the evidence directory {self.root}")
         return path
 
+    def _where(self, key: str) -> Path:
+        """What callers keep for ``key``: its file, or the key itself off the filesystem."""
+        return self._inside(key) if isinstance(self.blobs, FileBlobStore) else Path(key)
+
+    def _key(self, path: Path) -> str:
+        """The key of a path :meth:`_where` gave (:class:`UnsafePath` for any other)."""
+        if path.is_absolute():
+            target = path.resolve()
+            if target == self.root or not target.is_relative_to(self.root):
+                raise UnsafePath(f"{path} is outside the evidence directory {self.root}")
+            path = target.relative_to(self.root)
+        try:
+            return check_key(path.as_posix())
+        except UnsafeKey as exc:
+            raise UnsafePath(str(exc)) from None
+
+    @staticmethod
+    def staged_key(site_id: str, alert_id: str, name: str) -> str:
+        site, alert = check_id(site_id, "site id"), check_alert_id(alert_id)
+        return f"{INCOMING}/{site}/{alert}/{check_name(name)}"
+
+    @staticmethod
+    def final_key(site_id: str, alert_id: str, name: str) -> str:
+        site, alert = check_id(site_id, "site id"), check_alert_id(alert_id)
+        return f"{site}/{alert}/{check_name(name)}"
+
     def staged_path(self, site_id: str, alert_id: str, name: str) -> Path:
-        return self._inside(
-            INCOMING, check_id(site_id, "site id"), check_alert_id(alert_id), check_name(name)
-        )
+        return self._inside(self.staged_key(site_id, alert_id, name))
 
     def final_path(self, site_id: str, alert_id: str, name: str) -> Path:
-        return self._inside(
-            check_id(site_id, "site id"), check_alert_id(alert_id), check_name(name)
-        )
+        return self._inside(self.final_key(site_id, alert_id, name))
 
     def snapshot_path(self, site_id: str, camera_id: str) -> Path:
         return self._inside(
             CAMERAS, check_id(site_id, "site id"), check_id(camera_id, "camera id") + ".jpg"
         )
+
+    def _sizes(self, prefix: str) -> dict[str, int]:
+        """Size of every blob directly under the folder ``prefix`` (ending in ``/``), by name."""
+        return {
+            e.key[len(prefix) :]: e.size
+            for e in self.blobs.list(prefix)
+            if "/" not in e.key[len(prefix) :]
+        }
 
     def stage(self, site_id: str, alert_id: str, name: str, data: bytes) -> Path:
         """Keep arrived bytes until the alert that lists them is known (other bytes under the
@@ -131,7 +169,7 @@ class EvidenceStore:
         :class:`OverQuota` if the file or its alert is over its limit (nothing written); the
         site's oldest staged files are deleted first when its staged total would pass its own.
         """
-        path = self.staged_path(site_id, alert_id, name)
+        key = self.staged_key(site_id, alert_id, name)
         q = self.quota
         where = f"evidence {name} of alert {alert_id} (site {site_id})"
         if len(data) > q.file_bytes:
@@ -140,9 +178,9 @@ class EvidenceStore:
                 "refused; the edge's clips must be shorter or the console's "
                 "SITEWATCH_EVIDENCE_FILE_MAX_BYTES larger"
             )
-        final = self.final_path(site_id, alert_id, name).parent
-        alert_files = {p.name: p.stat().st_size for p in _files(final)}
-        alert_files.update({p.name: p.stat().st_size for p in _files(path.parent)})
+        final = self.final_key(site_id, alert_id, name)
+        alert_files = self._sizes(final.rsplit("/", 1)[0] + "/")
+        alert_files.update(self._sizes(key.rsplit("/", 1)[0] + "/"))
         alert_files.pop(name, None)
         if len(alert_files) + 1 > q.alert_files:
             raise OverQuota(
@@ -155,12 +193,12 @@ class EvidenceStore:
                 f"{sum(alert_files.values())} and this file {len(data)}: refused; raise "
                 "SITEWATCH_EVIDENCE_ALERT_MAX_BYTES if the edge's evidence is that large"
             )
-        self._make_room(site_id, path, len(data))
-        self._keep_aside(path, data)
-        write_atomically(path, data)
-        return path
+        self._make_room(site_id, key, len(data))
+        self._keep_aside(key, data)
+        self.blobs.put_bytes(key, data)
+        return self._where(key)
 
-    def _make_room(self, site_id: str, keep: Path, size: int) -> None:
+    def _make_room(self, site_id: str, keep: str, size: int) -> None:
         """Delete the site's oldest staged files until ``size`` more bytes fit its quota."""
         q = self.quota
         if size > q.site_staged_bytes:
@@ -169,19 +207,17 @@ class EvidenceStore:
                 f"{q.site_staged_bytes} staged bytes per site: refused (raise "
                 "SITEWATCH_EVIDENCE_STAGED_SITE_MAX_BYTES if files are that large)"
             )
-        site = self._inside(INCOMING, check_id(site_id, "site id"))
-        staged = []
-        for path in site.glob("*/*"):
-            if path != keep and path.is_file() and not path.name.startswith("."):
-                st = path.stat()
-                staged.append((st.st_mtime, str(path), st.st_size))
-        staged.sort()
+        site = f"{INCOMING}/{check_id(site_id, 'site id')}/"
+        staged = sorted(
+            (e.modified_s, e.key, e.size)
+            for e in self.blobs.list(site)
+            if e.key != keep and e.key.count("/") == 3  # _incoming/<site>/<alert>/<name>
+        )
         total = sum(s for _, _, s in staged)
         count, deleted = len(staged), 0
         while staged and (total + size > q.site_staged_bytes or count + 1 > q.site_staged_files):
             _, oldest, oldest_size = staged.pop(0)
-            Path(oldest).unlink(missing_ok=True)
-            _remove_empty_dirs(Path(oldest).parent, self.root / INCOMING)
+            self.blobs.delete(oldest)
             total, count, deleted = total - oldest_size, count - 1, deleted + 1
         if not deleted:
             self._evicting.discard(site_id)
@@ -206,44 +242,41 @@ class EvidenceStore:
         """Verify the staged bytes of ``name`` against the listed size and SHA-256: the copy
         that matches (the newest, or one an overwrite kept aside) moves into place, every other
         copy is deleted. None when nothing is staged under that name."""
-        staged = self.staged_path(site_id, alert_id, name)
-        final = self.final_path(site_id, alert_id, name)
-        copies = [staged] if staged.is_file() else []
-        copies += sorted(p for p in staged.parent.glob(f"{glob.escape(name)}.*") if _aside(p, name))
+        staged = self.staged_key(site_id, alert_id, name)
+        final = self.final_key(site_id, alert_id, name)
+        copies = [staged] if self.blobs.exists(staged) else []
+        copies += sorted(e.key for e in self.blobs.list(staged + ".") if _aside(e.key, staged))
         if not copies:
-            if final.is_file():  # moved in by an attempt whose transaction did not commit
-                size, digest = file_digest(final)
+            if self.blobs.exists(final):  # moved in by an attempt whose transaction did not commit
+                size, digest = self.blobs.digest(final)
                 if size == size_bytes and digest == sha256:
-                    return Verdict(size, digest, final)
+                    return Verdict(size, digest, self._where(final))
             return None
-        match: Path | None = None
+        match: str | None = None
         refused = Verdict(0, "", None)
         for copy in copies:
-            size, digest = file_digest(copy)
+            size, digest = self.blobs.digest(copy)
             if match is None and size == size_bytes and digest == sha256:
                 match = copy
                 continue
-            copy.unlink(missing_ok=True)
+            self.blobs.delete(copy)
             if not refused.sha256:
                 refused = Verdict(size, digest, None)
         if match is None:
-            _remove_empty_dirs(staged.parent, self.root / INCOMING)
             return refused
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(match, final)
-        _remove_empty_dirs(staged.parent, self.root / INCOMING)
-        return Verdict(size_bytes, sha256, final)
+        self.blobs.move(match, final)
+        return Verdict(size_bytes, sha256, self._where(final))
 
-    def _keep_aside(self, path: Path, data: bytes) -> None:
-        """Before other bytes overwrite the staged ``path``, keep its bytes as
+    def _keep_aside(self, key: str, data: bytes) -> None:
+        """Before other bytes overwrite the staged ``key``, keep its bytes as
         ``<name>.<sha256>``: whoever publishes under a file's name after the edge cannot
         erase the edge's copy; the listing's SHA-256 decides (:meth:`promote`)."""
-        if not path.is_file():
+        if not self.blobs.exists(key):
             return
-        size, digest = file_digest(path)
+        size, digest = self.blobs.digest(key)
         if size == len(data) and digest == hashlib.sha256(data).hexdigest():
             return
-        os.replace(path, path.with_name(f"{path.name}.{digest}"))
+        self.blobs.move(key, f"{key}.{digest}")
 
     def write_snapshot(self, site_id: str, camera_id: str, data: bytes) -> Path:
         """Store a camera's latest JPEG; :class:`ValueError` if the bytes are not a JPEG or
@@ -259,44 +292,23 @@ class EvidenceStore:
                 f"expected JPEG bytes (starting ff d8 ff), got {len(data)} bytes starting "
                 f"{data[:4].hex(' ') or 'nothing'}; the edge must publish the camera's JPEG"
             )
-        path = self.snapshot_path(site_id, camera_id)
-        write_atomically(path, data)
-        return path
+        site, camera = check_id(site_id, "site id"), check_id(camera_id, "camera id")
+        key = f"{CAMERAS}/{site}/{camera}.jpg"
+        self.blobs.put_bytes(key, data)
+        return self._where(key)
 
     def delete(self, path: Path) -> bool:
         """Delete one stored file (inside the store only); True if it was there."""
-        target = path.resolve()
-        if not target.is_relative_to(self.root) or target == self.root:
-            raise UnsafePath(f"{path} is outside the evidence directory {self.root}")
-        existed = target.is_file()
-        target.unlink(missing_ok=True)
-        _remove_empty_dirs(target.parent, self.root)
-        return existed
+        return self.blobs.delete(self._key(path))
 
     def sweep_incoming(self, max_age_s: float, now: float | None = None) -> int:
         """Delete staged files older than ``max_age_s`` (no alert ever listed them)."""
         cutoff = (time.time() if now is None else now) - max_age_s
-        incoming = self.root / INCOMING
-        removed = 0
-        if not incoming.is_dir():
-            return 0
-        for path in sorted(incoming.rglob("*"), reverse=True):
-            if path.is_file() and path.stat().st_mtime < cutoff:
-                path.unlink(missing_ok=True)
-                removed += 1
-            elif path.is_dir() and not any(path.iterdir()):
-                path.rmdir()
-        return removed
+        old = [e.key for e in self.blobs.list(INCOMING + "/") if e.modified_s < cutoff]
+        return sum(self.blobs.delete(key) for key in old)
 
 
-def _files(folder: Path) -> list[Path]:
-    """The plain files directly in ``folder`` (none if it does not exist), temporaries aside."""
-    if not folder.is_dir():
-        return []
-    return [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
-
-
-def _aside(path: Path, name: str) -> bool:
-    """Whether ``path`` is a copy of ``name`` kept aside by :meth:`EvidenceStore._keep_aside`."""
-    rest = path.name[len(name) + 1 :]
-    return len(rest) == 64 and all(c in "0123456789abcdef" for c in rest) and path.is_file()
+def _aside(key: str, staged: str) -> bool:
+    """Whether ``key`` is a copy of ``staged`` kept aside by :meth:`EvidenceStore._keep_aside`."""
+    rest = key[len(staged) + 1 :]
+    return len(rest) == 64 and all(c in "0123456789abcdef" for c in rest)
