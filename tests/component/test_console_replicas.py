@@ -139,6 +139,40 @@ def test_an_event_published_on_one_replica_reaches_the_streams_of_the_other_once
     assert relay_of(pair.b).received == 4 and relay_of(pair.a).dropped == 0
 
 
+def test_the_relay_reconnects_after_its_connections_are_cut(pair: Pair) -> None:
+    """The server ends every relay connection (as a failover or a network cut would): both
+    replicas reconnect, and A's next event reaches B's stream."""
+    b = relay_of(pair.b)
+    c = _login(pair.b.base, "li.wei")
+    with c.stream("GET", "/api/events") as r:
+        got = _messages(r)
+        assert next(got) == ("comment", "connected")
+        with psycopg.connect(pair.url.replace("+psycopg", ""), autocommit=True) as admin:
+            cut = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name LIKE 'sitewatch-live-%'"
+            ).fetchall()
+        assert len(cut) == 4  # a sender and a listener per replica
+        deadline = time.monotonic() + 20
+        while b.listening.is_set() and time.monotonic() < deadline:
+            time.sleep(0.05)  # B notices its listener's end (it waits 0.5 s to reconnect) ...
+        assert not b.listening.is_set(), "B did not notice its listener's connection end"
+        assert b.listening.wait(20), "B's listener did not come back"  # ... and comes back
+        for i in range(50):  # A's sender may find its cut connection first: send till one lands
+            event = LiveEvent("alert", "north", {"id": f"after-{i}", "site_id": "north"})
+            pair.a.state.hub.publish(event)
+            time.sleep(0.1)
+            if relay_of(pair.a).sent:
+                break
+        deadline = time.monotonic() + 20
+        for kind, data in got:
+            if kind == "alert":
+                assert json.loads(data)["id"].startswith("after-")
+                break
+            assert time.monotonic() < deadline, "no event reached B after the cut"
+    c.close()
+
+
 def test_a_session_made_on_one_replica_works_on_the_other(pair: Pair) -> None:
     on_a = _login(pair.a.base, "li.wei")
     on_b = pair.b.client()

@@ -106,11 +106,14 @@ class PgEventRelay:
             thread.join(timeout=10)
 
     def _forever(self, name: str, run: Callable[[psycopg.Connection[Any]], None]) -> None:
-        """Run ``run`` until stopped, reconnecting after each failure with :data:`RETRY_S`."""
+        """Run ``run`` until stopped, reconnecting after each failure with :data:`RETRY_S`.
+        The connection's ``application_name`` is ``sitewatch-live-<name>`` (seen in
+        ``pg_stat_activity``)."""
         failures = 0
+        dsn = make_conninfo(self.conninfo, application_name=f"sitewatch-live-{name}")
         while not self._stop.is_set():
             try:
-                with psycopg.connect(self.conninfo, autocommit=True) as conn:
+                with psycopg.connect(dsn, autocommit=True) as conn:
                     failures = 0
                     run(conn)
             except psycopg.Error as exc:
