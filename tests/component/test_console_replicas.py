@@ -1,7 +1,8 @@
 """Console replicas on one real PostgreSQL database (issue 16): two ``create_app`` consoles
 share the live feed (LISTEN/NOTIFY), the sessions and the login limits; several processes
 migrate one fresh database at the same moment; two notification workers send a notification
-once, and a worker takes over when the other's connection dies."""
+once, and a worker takes over when the other's connection dies; one retention sweep at a
+time."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -24,6 +25,8 @@ from fastapi import FastAPI
 from sqlalchemy import select, text
 
 from sitewatch.console.app import RELAY, create_app
+from sitewatch.console.domain import retention
+from sitewatch.console.domain.retention import SweepResult
 from sitewatch.console.domain.security import SESSION_COOKIE
 from sitewatch.console.domain.users import create_user
 from sitewatch.console.events import LiveEvent
@@ -31,6 +34,7 @@ from sitewatch.console.notify.worker import NotifyWorker
 from sitewatch.console.settings import Settings
 from sitewatch.console.state import AppState
 from sitewatch.console.store.db import Database
+from sitewatch.console.store.evidence import EvidenceStore
 from sitewatch.console.store.models import Notification, NotifyRoute
 from sitewatch.console.store.pg_events import NOTIFY_MAX_BYTES, PgEventRelay
 from tests.component.test_server_events import _free_port, _login, _messages
@@ -304,5 +308,25 @@ def test_a_worker_takes_over_when_the_holders_connection_dies(pair: Pair, rx: Re
         assert len(rx.messages("wecom")) == 1
     finally:
         worker.client.close()
+        holder.close()
+        other.close()
+
+
+def test_one_replica_sweeps_retention_at_a_time(pair: Pair) -> None:
+    """While A sweeps (holds the retention job), B's sweep does nothing; after, B's deletes."""
+    old = datetime.now(UTC) - timedelta(days=90)
+    files = [("snapshot.jpg", "snapshot", "image/jpeg", b"jpeg")]
+    alert = seed_alert(pair.a, state="resolved", closed_at=old, started_at=old, files=files)
+    path = pair.a.settings.evidence_dir / "north" / alert / "snapshot.jpg"
+    store = EvidenceStore(pair.a.settings.evidence_dir)
+    holder, other = Database(pair.url), Database(pair.url)
+    try:
+        with holder.exclusive("retention") as mine:
+            assert mine
+            assert retention.sweep(other, store, retention_days=30) == SweepResult(0, 0, 0)
+            assert path.exists()
+        assert retention.sweep(other, store, retention_days=30).files_deleted == 1
+        assert not path.exists()
+    finally:
         holder.close()
         other.close()
