@@ -1,20 +1,15 @@
 """Live events between console replicas on one PostgreSQL database (LISTEN/NOTIFY).
 
-Each replica's :class:`PgEventRelay` sends what its :class:`~sitewatch.console.events.EventHub`
-publishes as a NOTIFY on :data:`CHANNEL`, and LISTENs there on a dedicated connection: an event
-from another replica goes to this replica's streams (:meth:`EventHub.deliver`); its own (the
-payload names its origin) are skipped, since the hub gave them to its streams already. Each
-stream on each replica thus sees each event once.
+Each replica's :class:`PgEventRelay` NOTIFYs on :data:`CHANNEL` what its
+:class:`~sitewatch.console.events.EventHub` publishes, and LISTENs there on a dedicated
+connection: other replicas' events go to this replica's streams (:meth:`EventHub.deliver`); its
+own (the payload names its origin) are skipped. Each stream sees each event once.
 
-Payloads: ``{"o": origin, "n": seq, "e": {"kind", "site_id", "data"}}``. PostgreSQL refuses a
-payload of 8000 bytes or more; an event whose payload would pass :data:`NOTIFY_MAX_BYTES` is
-stored in ``live_events`` (in the NOTIFY's transaction, so it is there when the notification
-arrives) and the payload carries ``"ref": id`` instead of ``"e"``; rows go after
-:data:`KEEP_ROWS_S`.
-
-Like the hub, the relay is lossy and never slows ingest: :meth:`PgEventRelay.send` only queues
-(a full queue drops and counts); both connections reconnect forever; events sent while a
-replica's listener is reconnecting do not reach it (its pages re-read when they reconnect).
+Payload: ``{"o": origin, "n": seq, "e": {"kind", "site_id", "data"}}``; over
+:data:`NOTIFY_MAX_BYTES` (PostgreSQL refuses 8000 bytes) the event is stored in ``live_events``
+in the NOTIFY's transaction and ``"ref": id`` replaces ``"e"``. Lossy like the hub, never
+slowing ingest: :meth:`PgEventRelay.send` only queues; both connections reconnect forever.
+Why and the payload sizes: docs/design/replicas.md.
 """
 
 from __future__ import annotations
