@@ -31,12 +31,14 @@ from sitewatch.console.domain.security import SESSION_COOKIE
 from sitewatch.console.domain.users import create_user
 from sitewatch.console.events import LiveEvent
 from sitewatch.console.notify.worker import NotifyWorker
+from sitewatch.console.schemas import SiteOut
 from sitewatch.console.settings import Settings
 from sitewatch.console.state import AppState
 from sitewatch.console.store.db import Database
 from sitewatch.console.store.evidence import EvidenceStore
 from sitewatch.console.store.models import Notification, NotifyRoute
-from sitewatch.console.store.pg_events import NOTIFY_MAX_BYTES, PgEventRelay
+from sitewatch.console.store.pg_events import NOTIFY_MAX_BYTES, PgEventRelay, payload_of
+from sitewatch.contract.messages import CameraStats, EdgeStats
 from tests.component.test_server_events import _free_port, _login, _messages
 from tests.support.console_support import PASSWORD, make_settings, seed_alert
 from tests.support.notify_receivers import Receivers, serve_receivers
@@ -330,3 +332,36 @@ def test_one_replica_sweeps_retention_at_a_time(pair: Pair) -> None:
     finally:
         holder.close()
         other.close()
+
+
+def _site_event(cameras: int) -> LiveEvent:
+    """A site event as ingest publishes it, the edge's stats listing ``cameras`` cameras,
+    with long ids and every optional field filled."""
+    now = datetime.now(UTC)
+    stats = EdgeStats(
+        site_id="county-site-0042", at=now, interval_s=10.0,
+        cameras=[
+            CameraStats(
+                camera_id=f"camera-{i:04d}", state="online", fps_in=12.5, fps_analysed=4.25,
+                frames_dropped=3, reconnects=0,
+            )
+            for i in range(cameras)
+        ],
+        batches=100, batch_size_mean=3.5, inference_ms_p50=12.3, inference_ms_p95=25.1,
+        frames_dropped_stale=0, outbox_depth=0, disk_hours_left=123.4,
+    )  # fmt: skip
+    site = SiteOut(
+        id="county-site-0042", name="County site 42", edge_state="online",
+        software_version="1.0.0", config_version="sha256:" + "a" * 64, last_seen_at=now,
+        open_alerts=12, stats=stats.model_dump(mode="json", exclude={"schema_id"}),
+        timezone="Asia/Shanghai",
+    )  # fmt: skip
+    return LiveEvent("site", site.id, site.model_dump(mode="json"))
+
+
+@pytest.mark.parametrize(("cameras", "inline"), [(1, True), (35, True), (60, True), (100, False)])
+def test_a_site_event_goes_inline_up_to_about_60_cameras(cameras: int, inline: bool) -> None:
+    """The largest events are site events (their edge's stats, a line per camera): one edge
+    box's (35 cameras, docs/design/replicas.md) fits a NOTIFY; a larger edge's goes by row."""
+    size = len(payload_of("0123456789abcdef", 123456, _site_event(cameras)).encode())
+    assert (size <= NOTIFY_MAX_BYTES) is inline, size

@@ -61,6 +61,13 @@ def conninfo(db: Database) -> str:
     return url.render_as_string(hide_password=False)
 
 
+def payload_of(origin: str, seq: int, event: LiveEvent) -> str:
+    """The NOTIFY payload carrying ``event`` inline (sent as is up to
+    :data:`NOTIFY_MAX_BYTES`)."""
+    body = {"kind": event.kind, "site_id": event.site_id, "data": event.data}
+    return json.dumps({"o": origin, "n": seq, "e": body}, separators=(",", ":"))
+
+
 class PgEventRelay:
     """Relays ``hub``'s events to and from the other replicas on ``db``; ``start``/``stop``
     run the sender and the listener threads. ``sent``, ``received``, ``dropped``: counts."""
@@ -145,16 +152,15 @@ class PgEventRelay:
         with conn.transaction():
             for event in batch:
                 self._seq += 1
-                body = {"kind": event.kind, "site_id": event.site_id, "data": event.data}
-                head: dict[str, Any] = {"o": self.origin, "n": self._seq}
-                payload = json.dumps({**head, "e": body}, separators=(",", ":"))
+                payload = payload_of(self.origin, self._seq, event)
                 if len(payload.encode()) > NOTIFY_MAX_BYTES:
+                    body = {"kind": event.kind, "site_id": event.site_id, "data": event.data}
                     row = conn.execute(
                         f"INSERT INTO {TABLE} (created_at, body) VALUES (%s, %s) RETURNING id",
                         (datetime.now(UTC), json.dumps(body, separators=(",", ":"))),
                     ).fetchone()
                     assert row is not None
-                    payload = json.dumps({**head, "ref": row[0]})
+                    payload = json.dumps({"o": self.origin, "n": self._seq, "ref": row[0]})
                 conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
 
     def _prune(self, conn: psycopg.Connection[Any]) -> None:
