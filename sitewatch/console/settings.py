@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from sitewatch.console.logs import LogFormat, LogLevel
 from sitewatch.contract.messages import RuleName
@@ -77,6 +77,26 @@ class Settings(BaseSettings):
     )
     mqtt_client_id: str = Field("sitewatch-console", description="MQTT client id (unique).")
     topic_prefix: str = Field("sitewatch", description="Topic prefix shared with the edges.")
+    amqp_urls: Annotated[list[str], NoDecode] = Field(
+        [],
+        description="RabbitMQ nodes (comma-separated amqp:// or amqps:// URLs, tried in turn) "
+        "to consume the ingest queue from instead of subscribing over MQTT: set it on every "
+        "replica of a cluster (deploy/cluster/), so each message is stored by one replica; "
+        "commands to the edges still go over MQTT (SITEWATCH_MQTT_HOST).",
+    )
+    amqp_queue: str = Field(
+        "sitewatch.ingest",
+        min_length=1,
+        description="The quorum queue bound to the edges' topics "
+        "(deploy/cluster/definitions.json).",
+    )
+    amqp_prefetch: int = Field(
+        20,
+        ge=1,
+        le=1000,
+        description="Messages the broker hands one replica before it acknowledges any (its "
+        "in-flight window, as mosquitto's max_inflight_messages): bounds ingest's memory.",
+    )
     signing_key_file: Path = Field(
         Path("data/console.key"),
         description="The console's Ed25519 key (PEM), made on first start: it signs every "
@@ -268,3 +288,19 @@ class Settings(BaseSettings):
         description="VAPID 'sub' claim: a mailto: or https: contact that push services may use "
         "to reach the console's operator (RFC 8292).",
     )
+
+    @field_validator("amqp_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: object) -> object:
+        """``a,b`` (the environment's form) is the list ``[a, b]``; each URL is amqp(s)://."""
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            for url in value:
+                if not str(url).startswith(("amqp://", "amqps://")):
+                    scheme = str(url).partition("://")[0] if "://" in str(url) else "no scheme"
+                    raise ValueError(  # the URL itself is not shown: it may hold a password
+                        f"expected amqp:// or amqps:// URLs separated by commas, got one with "
+                        f"{scheme!r}: write each node as amqp://user:password@host:5672/%2F"
+                    )
+        return value

@@ -17,7 +17,7 @@ PREFIX = "SITEWATCH_"
 OTHERS = ("SITEWATCH_EDGE_", "SITEWATCH_SHARED", "SITEWATCH_MODEL", "SITEWATCH_BUILD",
           "SITEWATCH_DEMO_", "SITEWATCH_IMAGE_")  # fmt: skip
 """Prefixes of variables that belong to the edge, the demo, training or the tests."""
-SECRET_WORDS = ("PASSWORD", "TOKEN", "SECRET", "KEY")
+SECRET_WORDS = ("PASSWORD", "TOKEN", "SECRET", "KEY", "AMQP_URLS")  # AMQP URLs hold passwords
 
 
 class SettingsProblem(ValueError):

@@ -16,7 +16,8 @@ API (all ports on 127.0.0.1):
   ``first``: give each replica another order), ``mqtt_ports()``, ``kill(node)`` (SIGKILL, as
   ``kill -9``: no goodbye to the peers), ``restart(node)`` (start it again and wait until it
   serves; it rejoins by itself), ``leader(queue)`` (the node holding the quorum queue's
-  leader), ``ctl(*args, node=None)`` (rabbitmqctl's output).
+  leader), ``active_consumer(queue)`` (the consumer tag the queue delivers to now),
+  ``ctl(*args, node=None)`` (rabbitmqctl's output).
 - :class:`Node`: ``letter`` (a, b, c), ``name`` (``rabbit-a-<tag>@localhost``), ``amqp_port``,
   ``mqtt_port``, ``dist_port``, ``folder``, ``running``, ``amqp_url``.
 - :func:`running_cluster` ``(folder, size=3)``: a context manager, the started cluster.
@@ -294,6 +295,18 @@ class RabbitCluster:
         if not names:
             pytest.fail(f"expected quorum queue {queue!r} on the cluster, got {rows}")
         return next(n for n in self.nodes if n.name == names[0])
+
+    def active_consumer(self, queue: str = "sitewatch.ingest") -> str | None:
+        """The consumer tag of the queue's active consumer (single active consumer), None if
+        none consumes now (the console's tag is ``<its MQTT client id>.<connection>``)."""
+        rows = json.loads(
+            self.ctl(
+                "list_consumers", "queue_name", "consumer_tag", "active", "--formatter", "json",
+                "--quiet",
+            )
+        )  # fmt: skip
+        tags = [r["consumer_tag"] for r in rows if r["queue_name"] == queue and r["active"]]
+        return tags[0] if tags else None
 
     def amqp_urls(self, first: int = 0) -> list[str]:
         """Every node's AMQP URL, starting at node ``first`` (the order a consumer tries)."""

@@ -1,7 +1,8 @@
 """The cluster example (deploy/cluster/, not yet measured): 3 RabbitMQ nodes that know each
-other, the ingest quorum queue bound to every topic the edges publish, 2 console replicas on
-PostgreSQL with their own MQTT client ids, and haproxy in front naming only services that
-exist (``haproxy -c`` when haproxy is installed)."""
+other, the ingest quorum queue (single active consumer) bound to every topic the edges publish,
+2 console replicas on PostgreSQL with their own MQTT client ids consuming that queue from every
+node, and haproxy in front naming only services that exist (``haproxy -c`` when haproxy is
+installed)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from sitewatch.console.ingest.amqp import routing_key_to_topic
+from sitewatch.console.settings import Settings
+from sitewatch.console.settings_env import SettingsProblem, settings_from_env
 from sitewatch.contract.topics import console_subscriptions
 from tests.unit.test_deploy_files import (
     compose_problems,
@@ -56,6 +60,57 @@ def test_the_ingest_quorum_queue_is_bound_to_every_topic_the_edges_publish() -> 
     keys = {b["routing_key"] for b in definitions["bindings"] if b["destination"] == queue["name"]}
     expected = {amqp_binding_key(t) for t in console_subscriptions()}
     assert keys == expected, "the contract's topics changed: bind definitions.json's queue to them"
+
+
+def test_one_replica_at_a_time_consumes_the_ingest_queue_in_order() -> None:
+    (queue,) = json.loads((CLUSTER / "definitions.json").read_text())["queues"]
+    assert queue["arguments"]["x-single-active-consumer"] is True
+    assert queue["arguments"]["x-quorum-initial-group-size"] == 3
+    assert queue["name"] == Settings.model_fields["amqp_queue"].default
+
+
+@pytest.mark.parametrize(
+    ("routing_key", "topic"),
+    [
+        ("sitewatch.north.alerts", "sitewatch/north/alerts"),
+        (
+            "sitewatch.north.cameras.gate.recordings.detect",
+            "sitewatch/north/cameras/gate/recordings/detect",
+        ),
+        ("acme/sitewatch.north.stats", "acme.sitewatch/north/stats"),  # the plugin swaps / and .
+    ],
+)
+def test_a_routing_key_is_its_mqtt_topic_again(routing_key: str, topic: str) -> None:
+    assert routing_key_to_topic(routing_key) == topic
+    assert routing_key_to_topic(routing_key_to_topic(routing_key)) == routing_key
+
+
+def test_every_replica_consumes_from_every_node_over_amqp() -> None:
+    services = load_compose(CLUSTER / "compose.yaml")["services"]
+    rabbits = {n for n, s in services.items() if s["image"].startswith("rabbitmq:")}
+    for name, service in sitewatch_services({"services": services}).items():
+        if name == "migrate":
+            continue
+        env = service["environment"]
+        urls = env["SITEWATCH_AMQP_URLS"].replace("${SITEWATCH_MQTT_PASSWORD}", "pw")
+        settings = Settings(amqp_urls=urls)  # the environment's form: "a,b,c"
+        hosts = {re.sub(r"^amqp://[^@]+@([^:/]+):5672/%2F$", r"\1", u) for u in settings.amqp_urls}
+        assert hosts == rabbits, f"{name} consumes from {hosts}, expected every node {rabbits}"
+        assert env["SITEWATCH_MQTT_HOST"] == "proxy", "commands to the edges go over MQTT"
+    conf = (CLUSTER / "rabbitmq.conf").read_text()
+    assert re.search(r"^listeners\.tcp\.default = 5672$", conf, re.M)
+
+
+@pytest.mark.parametrize("urls", ["http://u:secret@rabbit1:5672/", "amqp://a/%2F,u:secret@b:5672"])
+def test_amqp_urls_that_are_not_amqp_are_refused_without_showing_them(
+    urls: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SITEWATCH_AMQP_URLS", urls)
+    with pytest.raises(SettingsProblem) as caught:
+        settings_from_env()
+    [line] = [line for line in caught.value.lines if "AMQP_URLS" in line]
+    assert line.startswith("SITEWATCH_AMQP_URLS=***: ") and "expected amqp://" in line, line
+    assert "secret" not in line
 
 
 def test_two_console_replicas_on_postgresql_after_one_migration() -> None:

@@ -1,35 +1,38 @@
 """MQTT ingest: every site's alerts, evidence, status and stats into the console's database.
 
-One :class:`sitewatch.mqtt.MqttClient` with a fixed client id and a persistent session, and
+One :class:`sitewatch.mqtt.MqttClient` (fixed client id, persistent session; with
+``amqp_urls``, a cluster's quorum queue instead: :mod:`sitewatch.console.ingest.amqp`), and
 messages acknowledged only after they are handled: what edges publish while the console is away
 waits at the broker, and a message received but not stored comes again. One worker thread
-handles messages in arrival order (per-alert order holds), each in its own transaction, and
-publishes live events after the commit.
+handles messages in arrival order (per-alert order holds), each in its own transaction (again,
+fresh, if another replica wrote the same row: ``IntegrityError``), then publishes live events.
 
 Memory is bounded (``sitewatch.console.ingest.queue``): QoS 0 messages beyond
 ``ingest_queue_bytes`` / ``ingest_queue_messages`` are dropped and counted, QoS 1 ones wait at
 the broker, a message over its kind's size is refused unqueued. A bad message is logged,
 counted and kept in ``ingest_rejects`` (the newest :data:`REJECTS_KEPT`); a database that is
 down is waited for (backoff up to :data:`DB_RETRY_MAX_S` seconds), never skipped. The
-broker's settings this relies on, and why: docs/design/ingest.md.
+broker's settings this relies on, and why: docs/design/ingest.md (the cluster: "The cluster").
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from sitewatch.console.domain import retention
 from sitewatch.console.domain.incidents import Windows
 from sitewatch.console.events import EventHub
 from sitewatch.console.ingest.alerts import on_alert, on_evidence
+from sitewatch.console.ingest.amqp import AmqpConsumer
 from sitewatch.console.ingest.bounds import Bounds, check_bounds
 from sitewatch.console.ingest.context import Context, IngestError, ensure_camera
 from sitewatch.console.ingest.queue import BoundedQueue
@@ -55,6 +58,9 @@ log = logging.getLogger(__name__)
 REJECTS_KEPT = 1000
 SWEEP_EVERY_S = 3600.0
 DB_RETRY_MAX_S = 30.0
+RACE_RETRIES = 5
+"""Fresh transactions for a message that met another writer (IntegrityError): one is enough
+for a race; one that fails every time is a bug, kept as a console error."""
 REFUSED = (TopicError, m.ContractError, IngestError, UnsafePath, OverQuota)
 DEFAULT_BOUNDS = Bounds()
 
@@ -138,6 +144,17 @@ class Ingest:
         self.store = EvidenceStore(settings.evidence_dir, self.quota)
         self.prefix = settings.topic_prefix
         self.subscriptions = m.console_subscriptions(self.prefix)
+        self._amqp = (
+            AmqpConsumer(
+                settings.amqp_urls,
+                settings.amqp_queue,
+                self._on_message,
+                prefetch=settings.amqp_prefetch,
+                tag=settings.mqtt_client_id,  # unique per replica
+            )
+            if settings.amqp_urls
+            else None
+        )
         self._where = f"{settings.mqtt_host}:{settings.mqtt_port}"
         self._queue: BoundedQueue[Received | Job | None] = BoundedQueue(
             settings.ingest_queue_bytes, settings.ingest_queue_messages
@@ -157,9 +174,11 @@ class Ingest:
             tls=None if settings.mqtt_tls_ca is None else Tls(ca_file=str(settings.mqtt_tls_ca)),
             username=settings.mqtt_username,
             password=settings.mqtt_password,
-            clean_session=False,
+            clean_session=self._amqp is not None,  # AMQP mode: no session to keep
             manual_ack=True,
-            subscriptions={topic: self._on_message for topic in self.subscriptions},
+            subscriptions=(
+                {} if self._amqp else {topic: self._on_message for topic in self.subscriptions}
+            ),
             name="ingest",
             hint="check SITEWATCH_MQTT_HOST/PORT and that the broker runs",
         )
@@ -167,7 +186,8 @@ class Ingest:
     # -- the IngestHandle protocol (sitewatch.console.state) ------------------------------------
     @property
     def connected(self) -> bool:
-        return self._client.connected
+        """Connected to the MQTT broker and, in AMQP mode, consuming the ingest queue."""
+        return self._client.connected and (self._amqp is None or self._amqp.connected)
 
     @property
     def received(self) -> int:
@@ -214,7 +234,7 @@ class Ingest:
     def send_config(self, command: m.Command) -> None:
         """Publish ``command`` to its site's edge (QoS 1); :class:`IngestNotConnected` if the
         broker is not connected (nothing is sent then)."""
-        if not self.connected:
+        if not self._client.connected:  # commands go over MQTT, whatever ingest consumes
             raise IngestNotConnected(
                 f"the console is not connected to the MQTT broker {self._where}: the change "
                 "was not sent; check the broker (SITEWATCH_MQTT_HOST/PORT) and try again"
@@ -224,7 +244,7 @@ class Ingest:
     def send_video(self, command: m.VideoCommand) -> None:
         """Publish a video command (live view, playback range) to its site's edge (QoS 1);
         :class:`IngestNotConnected` if the broker is not connected (nothing is sent then)."""
-        if not self.connected:
+        if not self._client.connected:  # commands go over MQTT, whatever ingest consumes
             raise IngestNotConnected(
                 f"the console is not connected to the MQTT broker {self._where}: the video "
                 "request was not sent; check the broker (SITEWATCH_MQTT_HOST/PORT) and try again"
@@ -249,19 +269,30 @@ class Ingest:
         for thread in self._threads:
             thread.start()
         self._client.start()
+        if self._amqp is not None:
+            self._amqp.start()
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Disconnect, then finish the messages already received (those not acknowledged
-        come again on the next start: the broker keeps the session)."""
+        come again on the next start: the broker keeps the session; in AMQP mode they go to
+        the replica that takes over)."""
         self._stopping.set()
+        if self._amqp is not None:  # first: the queue goes to another replica at once
+            self._amqp.close(timeout_s)
         self._client.close()
         self._queue.put(None)
         for thread in self._threads:
             thread.join(timeout_s)
 
     def wait_ready(self, timeout_s: float) -> bool:
-        """True once connected and subscribed to every topic (tests wait on this)."""
-        return self._client.wait_subscribed(timeout_s)
+        """True once connected and subscribed to every topic, or in AMQP mode connected to
+        the MQTT broker and consuming the queue (tests wait on this)."""
+        if self._amqp is None:
+            return self._client.wait_subscribed(timeout_s)
+        deadline = time.monotonic() + timeout_s
+        if not self._client.wait_connected(timeout_s):
+            return False
+        return self._amqp.wait_consuming(max(0.0, deadline - time.monotonic()))
 
     def wait_handled(self, count: int, timeout_s: float) -> bool:
         """True once at least ``count`` messages have been handled since start."""
@@ -358,7 +389,7 @@ class Ingest:
         except TopicError as exc:
             self._reject(item.topic, str(exc))
             return
-        attempt = 0
+        attempt = races = 0
         while True:
             ctx = Context(self.store, self.prefix, item.topic, where, item.at, item.retained)
             ctx.incident_windows = self.windows
@@ -371,6 +402,14 @@ class Ingest:
             except REFUSED as exc:
                 self._reject(item.topic, str(exc))
                 return
+            except IntegrityError:
+                # another replica stored the same row between our read and our commit: again,
+                # in a fresh transaction, where the message is a repeat (never a reject)
+                races += 1
+                if races > RACE_RETRIES:
+                    raise
+                log.info("ingest met another writer on %s; handling it again", item.topic)
+                continue
             except OperationalError as exc:
                 # the database is locked or down: wait for it rather than lose the message
                 # (unacknowledged messages wait at the broker meanwhile)
@@ -389,7 +428,8 @@ class Ingest:
 
     def _ack(self, item: Received) -> None:
         if not self._stopping.is_set():
-            self._client.ack(item.receipt)
+            source = self._client if self._amqp is None else self._amqp
+            source.ack(item.receipt)
         # if not acknowledged, the broker sends it again on the next connection; a repeat
         # changes nothing
 
