@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from sitewatch.console.store.blob_backends import open_blob_store
 from sitewatch.console.store.blobs import (
     MIB,
     BadRange,
@@ -28,7 +29,6 @@ from sitewatch.console.store.blobs import (
     StorageUnavailable,
     TooLarge,
     UnsafeKey,
-    open_blob_store,
 )
 from sitewatch.console.store.evidence import EvidenceStore
 from tests.support.s3_server import S3Server, free_ports, s3_server_fixture  # noqa: F401

@@ -1,28 +1,17 @@
-"""Where evidence and video files live: a small store of named byte blobs, on a filesystem
-(one disk, or a mount shared by the console's replicas) or in an S3-compatible bucket.
+"""Where evidence and video files live: named byte blobs on a filesystem (one disk, or a
+mount shared by the console's replicas) or, in :mod:`.blobs_s3`, an S3-compatible bucket.
 
-A **key** is a ``/``-separated path of segments, each matching :data:`SEGMENT_RE` (letters,
-digits, ``_``, then also ``.`` and ``-``; no empty, ``.``, ``..`` or hidden segment, no
-leading ``/``); at most :data:`MAX_KEY_CHARS` characters. Anything else is
-:class:`UnsafeKey` before any I/O, so a key built from a sender's ids can never leave the
-store. Sizes and offsets are in bytes; digests are lower-hex SHA-256.
+A key is ``/``-separated segments matching :data:`SEGMENT_RE` (no empty, ``.``, ``..`` or
+hidden segment, no leading ``/``), at most :data:`MAX_KEY_CHARS` long; anything else is
+:class:`UnsafeKey` before any I/O. Sizes and offsets in bytes; digests lower-hex SHA-256.
 
-Invariants every backend keeps (tests/component/test_blob_store.py runs one contract
-against each):
-
-- :meth:`BlobStore.put` streams its source once, computes size and SHA-256 on the way and
-  makes the blob visible only whole: a reader sees the old bytes or all the new ones. With
-  an :class:`Expect` (the listed size and SHA-256) a mismatch is :class:`DigestMismatch` and
-  the key keeps what it held before; past ``max_bytes`` it is :class:`TooLarge`, read no
-  further.
-- :meth:`BlobStore.open` reads ``length`` bytes from ``offset`` (to the end if None); a
-  range past the end is clipped, an ``offset`` past the end is :class:`BadRange`.
-- :meth:`BlobStore.list` yields every blob whose key starts with the prefix (a plain string
-  prefix, as S3 has it), sorted by key.
-
-The S3 backend is in :mod:`sitewatch.console.store.blobs_s3` (optional extra ``[s3]``);
-:func:`open_blob_store` picks one from :class:`BlobSettings`. Why this shape:
-docs/design/evidence-storage.md.
+Every backend keeps (tests/component/test_blob_store.py): :meth:`BlobStore.put` streams its
+source once, hashing it, and shows a blob only whole; bytes not as :class:`Expect` says are
+:class:`DigestMismatch` (past ``max_bytes``: :class:`TooLarge`) and the key keeps what it
+held. :meth:`BlobStore.open` clips a range at the end and refuses an offset past it
+(:class:`BadRange`). :meth:`BlobStore.list` yields the keys starting with a plain string
+prefix, sorted. :func:`~.blob_backends.open_blob_store` picks a backend from
+:class:`BlobSettings`. Why this shape: docs/design/evidence-storage.md.
 """
 
 from __future__ import annotations
@@ -452,21 +441,3 @@ class BlobSettings:
     part_bytes: int = 16 * MIB
     ca_file: Path | None = None
     timeout_s: float = 30.0
-
-
-def open_blob_store(settings: BlobSettings) -> BlobStore:
-    """The backend ``settings`` names (the S3 one checks its bucket before it is returned)."""
-    if settings.backend == "fs":
-        return FileBlobStore(settings.root)
-    if settings.backend == "s3":
-        try:
-            from sitewatch.console.store.blobs_s3 import S3BlobStore
-        except ImportError as exc:
-            raise BlobError(
-                f"the S3 evidence backend needs the minio client ({exc}): install "
-                "sitewatch[s3], or set the backend to 'fs'"
-            ) from None
-        store = S3BlobStore(settings)
-        store.check()
-        return store
-    raise BlobError(f"expected blob backend 'fs' or 's3', got {settings.backend!r}")
