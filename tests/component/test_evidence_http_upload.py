@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sitewatch.console.store.models import BrokerAccount, Evidence, IngestReject
 from sitewatch.contract import messages as m
 from sitewatch.contract.signing import Signer, public_key_text
-from sitewatch.edge.publish.evidence_upload import EvidenceClient, EvidenceSender
+from sitewatch.edge.publish.evidence_upload import CHUNK_BYTES, EvidenceClient, EvidenceSender
 from sitewatch.edge.publish.outbox import Outbox, Publisher
 from tests.component.test_console_playback import Served, serve
 from tests.support.ingest_support import PREFIX, alert, evidence_file
@@ -61,12 +61,13 @@ class EdgeRig:
 
 @contextmanager
 def edge(
-    tmp_path: Path, broker: Mosquitto, key: Ed25519PrivateKey, url: str | None
-) -> Iterator[EdgeRig]:
+    tmp_path: Path, broker: Mosquitto, key: Ed25519PrivateKey, url: str | None,
+    chunk_bytes: int = CHUNK,
+) -> Iterator[EdgeRig]:  # fmt: skip
     outbox = Outbox(tmp_path / "outbox.db")
     sender = EvidenceSender(
         outbox, site_id=SITE, prefix=PREFIX, key=key, console_url=url, timeout_s=10.0,
-        chunk_bytes=CHUNK, retry_min_s=0.05, retry_max_s=0.5,
+        chunk_bytes=chunk_bytes, retry_min_s=0.05, retry_max_s=0.5,
     )  # fmt: skip
     transport = broker.transport()
     publisher = Publisher(outbox, transport, evidence=sender, retry_min_s=0.05).start()
@@ -94,32 +95,33 @@ def test_files_go_over_http_verified_and_the_broker_carries_only_the_alerts(
 ) -> None:
     key = Ed25519PrivateKey.generate()
     snap = b"\xff\xd8\xff\xe0" + b"jpeg" * 5000
+    clip = CLIP * 10  # 3 MB: chunks of 1 MiB, the default and the console's max_request_bytes
     with serve(tmp_path, broker) as served:
         register(served, SITE, key)
         received_before = served.state.ingest.received  # type: ignore[union-attr]
-        with edge(tmp_path, broker, key, served.url) as rig:
+        with edge(tmp_path, broker, key, served.url, chunk_bytes=CHUNK_BYTES) as rig:
             aid = uuid.uuid4()
-            rig.file(aid, "clip.mp4", CLIP)
+            rig.file(aid, "clip.mp4", clip)
             rig.file(aid, "snapshot.jpg", snap)
-            rig.alert(aid, [evidence_file("clip.mp4", CLIP, "clip"),
+            rig.alert(aid, [evidence_file("clip.mp4", clip, "clip"),
                             evidence_file("snapshot.jpg", snap)])  # fmt: skip
-            clip = stored(served, aid, "clip.mp4")
+            kept = stored(served, aid, "clip.mp4")
             shot = stored(served, aid, "snapshot.jpg")
             until("the outbox empty", lambda: rig.outbox.depth() == 0)
-            assert Path(clip.path or "").read_bytes() == CLIP and clip.signed
+            assert Path(kept.path or "").read_bytes() == clip and kept.signed
             assert Path(shot.path or "").read_bytes() == snap
-            assert rig.sender.sent == 2 and rig.sender.bytes_sent == len(CLIP) + len(snap)
+            assert rig.sender.sent == 2 and rig.sender.bytes_sent == len(clip) + len(snap)
             assert rig.outbox.dropped == {}
             # the broker carried the alert message only, not the files
             assert served.state.ingest.received - received_before == 1  # type: ignore[union-attr]
             # a repeat of a complete file changes nothing
             client = EvidenceClient(served.url, SITE, key)
-            sha = hashlib.sha256(CLIP).hexdigest()
-            again = client.status(str(aid), "clip.mp4", len(CLIP), sha)
-            assert again.status == 200 and again.complete and again.received == len(CLIP)
-            repeat = client.put(str(aid), "clip.mp4", len(CLIP), sha, 0, CLIP[:CHUNK])
+            sha = hashlib.sha256(clip).hexdigest()
+            again = client.status(str(aid), "clip.mp4", len(clip), sha)
+            assert again.status == 200 and again.complete and again.received == len(clip)
+            repeat = client.put(str(aid), "clip.mp4", len(clip), sha, 0, clip[:CHUNK])
             assert repeat.status == 200 and repeat.held["outcome"] == "repeat"
-            assert stored(served, aid, "clip.mp4").stored_at == clip.stored_at
+            assert stored(served, aid, "clip.mp4").stored_at == kept.stored_at
             client.close()
 
 

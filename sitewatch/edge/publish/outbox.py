@@ -493,6 +493,8 @@ class Publisher:
             held = self._in_flight.get(row.id)
             if held is not None and not held[0].abandoned and now - held[1] < self.resend_after_s:
                 continue
+            if row.file is not None and self.evidence is not None and self.evidence.ready():
+                continue  # the evidence lane became ready since the rows were read: its row
             try:
                 payload = row.load()
             except EvidenceGone as gone:
