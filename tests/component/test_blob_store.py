@@ -30,7 +30,7 @@ from sitewatch.console.store.blobs import (
     TooLarge,
     UnsafeKey,
 )
-from sitewatch.console.store.evidence import EvidenceStore
+from sitewatch.console.store.evidence import EvidenceStore, Quota
 from tests.support.s3_server import S3Server, free_ports, s3_server_fixture  # noqa: F401
 
 JPEG = b"\xff\xd8\xff\xe0" + bytes(100)
@@ -265,3 +265,17 @@ def test_the_evidence_store_runs_on_either_backend(store: BlobStore, tmp_path: P
     assert list(store.list("_incoming/")) == []
     assert evidence.delete(verdict.path) is True
     assert not store.exists(key)
+
+
+def test_a_finished_upload_is_staged_from_its_file(store: BlobStore, tmp_path: Path) -> None:
+    """A large upload goes in from its file (streamed, 12 MiB: parts on S3) and is promoted."""
+    evidence = EvidenceStore(tmp_path / "evidence", Quota(file_bytes=64 * MIB), blobs=store)
+    alert = "5d1f0c64-1f7e-4c8e-8a57-0b1e2d3c4f50"
+    upload = tmp_path / "upload.part"
+    upload.write_bytes(os.urandom(12 * MIB))
+    evidence.stage_file("north", alert, "clip.mp4", upload)
+    size, digest = upload.stat().st_size, sha(upload.read_bytes())
+    verdict = evidence.promote("north", alert, "clip.mp4", digest, size)
+    assert verdict is not None and verdict.ok
+    assert store.digest(f"north/{alert}/clip.mp4") == (size, digest)
+    assert upload.is_file()  # the caller's to delete

@@ -2,12 +2,11 @@
 lists, then moved into place atomically, in a blob store (:mod:`.blobs`: the files under
 ``evidence_dir`` by default, or an S3 bucket; docs/design/evidence-storage.md).
 
-Under ``evidence_dir`` (as keys of the blob store): ``_incoming/<site>/<alert_id>/<name>`` (bytes that came before their
-listing), ``<site>/<alert_id>/<name>`` (verified evidence, what the API serves) and
-``_cameras/<site>/<camera>.jpg`` (each camera's latest snapshot). Every path is built from ids
-checked against the contract's patterns and checked again to stay inside ``evidence_dir``;
-paths stored in the database are absolute (off the filesystem: the bare key). Sizes in
-bytes.
+Keys: ``_incoming/<site>/<alert_id>/<name>`` (bytes that came before their listing),
+``<site>/<alert_id>/<name>`` (verified evidence, what the API serves) and
+``_cameras/<site>/<camera>.jpg`` (each camera's latest snapshot), all built from ids checked
+against the contract's patterns; paths stored in the database are absolute files under
+``evidence_dir`` (off the filesystem: the bare key). Sizes in bytes.
 
 Bounds (:class:`Quota`): a file or snapshot over its limit is refused before anything is
 written; an alert holds at most ``alert_files`` files and ``alert_bytes``; a site's staged
@@ -24,9 +23,10 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from sitewatch.console.ids import check_alert_id, check_id, check_name
-from sitewatch.console.store.blobs import BlobStore, FileBlobStore, UnsafeKey, check_key
+from sitewatch.console.store.blobs import BlobStore, Expect, FileBlobStore, UnsafeKey, check_key
 from sitewatch.contract.messages import MAX_EVIDENCE_FILES
 
 log = logging.getLogger(__name__)
@@ -94,6 +94,46 @@ def file_digest(path: Path) -> tuple[int, str]:
             size += len(chunk)
             digest.update(chunk)
     return size, digest.hexdigest()
+
+
+class _Arrival(Protocol):
+    """Bytes to stage: ``size`` of them, their SHA-256 on demand, and how to store them."""
+
+    @property
+    def size(self) -> int: ...
+
+    def sha256(self) -> str: ...
+
+    def put(self, blobs: BlobStore, key: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class _InMemory:
+    data: bytes
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    def put(self, blobs: BlobStore, key: str) -> None:
+        blobs.put_bytes(key, self.data)
+
+
+@dataclass(frozen=True)
+class _InFile:
+    """Streamed from ``path``, never held whole; ``size`` as it was when it arrived."""
+
+    path: Path
+    size: int
+
+    def sha256(self) -> str:
+        return file_digest(self.path)[1]
+
+    def put(self, blobs: BlobStore, key: str) -> None:
+        blobs.put_file(key, self.path, Expect(size=self.size))  # a file that grew: refused
 
 
 class EvidenceStore:
@@ -169,12 +209,20 @@ class EvidenceStore:
         :class:`OverQuota` if the file or its alert is over its limit (nothing written); the
         site's oldest staged files are deleted first when its staged total would pass its own.
         """
+        return self._stage(site_id, alert_id, name, _InMemory(data))
+
+    def stage_file(self, site_id: str, alert_id: str, name: str, path: Path) -> Path:
+        """:meth:`stage` for bytes in a file (a finished upload): streamed into the store,
+        never held whole in memory; the file itself is left to the caller."""
+        return self._stage(site_id, alert_id, name, _InFile(path, path.stat().st_size))
+
+    def _stage(self, site_id: str, alert_id: str, name: str, data: _Arrival) -> Path:
         key = self.staged_key(site_id, alert_id, name)
         q = self.quota
         where = f"evidence {name} of alert {alert_id} (site {site_id})"
-        if len(data) > q.file_bytes:
+        if data.size > q.file_bytes:
             raise OverQuota(
-                f"{where}: expected at most {q.file_bytes} bytes per file, got {len(data)}: "
+                f"{where}: expected at most {q.file_bytes} bytes per file, got {data.size}: "
                 "refused; the edge's clips must be shorter or the console's "
                 "SITEWATCH_EVIDENCE_FILE_MAX_BYTES larger"
             )
@@ -187,15 +235,15 @@ class EvidenceStore:
                 f"{where}: expected at most {q.alert_files} files per alert, it has "
                 f"{len(alert_files)} already: refused; an edge sends a handful per alert"
             )
-        if sum(alert_files.values()) + len(data) > q.alert_bytes:
+        if sum(alert_files.values()) + data.size > q.alert_bytes:
             raise OverQuota(
                 f"{where}: expected at most {q.alert_bytes} bytes per alert, it has "
-                f"{sum(alert_files.values())} and this file {len(data)}: refused; raise "
+                f"{sum(alert_files.values())} and this file {data.size}: refused; raise "
                 "SITEWATCH_EVIDENCE_ALERT_MAX_BYTES if the edge's evidence is that large"
             )
-        self._make_room(site_id, key, len(data))
+        self._make_room(site_id, key, data.size)
         self._keep_aside(key, data)
-        self.blobs.put_bytes(key, data)
+        data.put(self.blobs, key)
         return self._where(key)
 
     def _make_room(self, site_id: str, keep: str, size: int) -> None:
@@ -267,14 +315,14 @@ class EvidenceStore:
         self.blobs.move(match, final)
         return Verdict(size_bytes, sha256, self._where(final))
 
-    def _keep_aside(self, key: str, data: bytes) -> None:
+    def _keep_aside(self, key: str, data: _Arrival) -> None:
         """Before other bytes overwrite the staged ``key``, keep its bytes as
         ``<name>.<sha256>``: whoever publishes under a file's name after the edge cannot
         erase the edge's copy; the listing's SHA-256 decides (:meth:`promote`)."""
         if not self.blobs.exists(key):
             return
         size, digest = self.blobs.digest(key)
-        if size == len(data) and digest == hashlib.sha256(data).hexdigest():
+        if size == data.size and digest == data.sha256():
             return
         self.blobs.move(key, f"{key}.{digest}")
 
