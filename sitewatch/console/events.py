@@ -8,6 +8,9 @@ Replicas on one PostgreSQL database: a relay (:mod:`sitewatch.console.store.pg_e
 attached with :meth:`EventHub.relay_to`; every event published here goes to this replica's
 streams and to the relay, which hands it to the other replicas' hubs by :meth:`deliver`
 (their streams only, never back to a relay): each stream on each replica sees each event once.
+Ingest hands its events to the relay inside the transaction that stored them
+(:meth:`EventHub.publish_in`): the other replicas get them at that commit or never, so a replica
+killed after a commit cannot take its events with it.
 """
 
 from __future__ import annotations
@@ -33,11 +36,27 @@ class EventHub:
         self._queues: set[asyncio.Queue[LiveEvent]] = set()
         self._lock = threading.Lock()
         self._relay: Callable[[LiveEvent], None] | None = None
+        self._relay_in: Callable[[Any, list[LiveEvent]], None] | None = None
 
-    def relay_to(self, relay: Callable[[LiveEvent], None] | None) -> None:
+    def relay_to(
+        self,
+        relay: Callable[[LiveEvent], None] | None,
+        in_transaction: Callable[[Any, list[LiveEvent]], None] | None = None,
+    ) -> None:
         """Also hand every event published from now on to ``relay`` (None: stop); it must not
-        block (it is called on ingest's thread)."""
-        self._relay = relay
+        block (it is called on ingest's thread). ``in_transaction(session, events)`` sends
+        events within a database session's transaction (:meth:`publish_in`)."""
+        self._relay, self._relay_in = relay, in_transaction
+
+    def publish_in(self, session: Any, events: list[LiveEvent]) -> bool:
+        """Send ``events`` to the other replicas within ``session``'s transaction (delivered at
+        its commit, dropped with its rollback). True if done: then :meth:`deliver` them here
+        after the commit; False (no such relay): :meth:`publish` them after the commit."""
+        relay_in = self._relay_in
+        if relay_in is None or not events:
+            return relay_in is not None
+        relay_in(session, events)
+        return True
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Called at app start-up with the loop the SSE streams run on."""

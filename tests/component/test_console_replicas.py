@@ -145,6 +145,36 @@ def test_an_event_published_on_one_replica_reaches_the_streams_of_the_other_once
     assert relay_of(pair.b).received == 4 and relay_of(pair.a).dropped == 0
 
 
+def test_events_sent_in_a_transaction_reach_the_other_replica_at_its_commit_only(
+    pair: Pair,
+) -> None:
+    """Ingest's way (EventHub.publish_in): events of a rolled-back transaction never reach B;
+    those of a committed one do, once each, the large one too; A's relay is not used twice."""
+    big = {"id": "tx-big", "site_id": "north", "note": "y" * 20_000}
+    hub = pair.a.state.hub
+    c = _login(pair.b.base, "li.wei")
+    with c.stream("GET", "/api/events") as r:
+        got = _messages(r)
+        assert next(got) == ("comment", "connected")
+        with pytest.raises(RuntimeError), pair.a.state.db.session() as s:
+            assert hub.publish_in(s, [LiveEvent("alert", "north", {"id": "rolled-back"})])
+            raise RuntimeError("the transaction fails after the events were handed over")
+        with pair.a.state.db.session() as s:
+            events = [LiveEvent("alert", "north", {"id": "tx-a"}), LiveEvent("alert", "north", big)]
+            assert hub.publish_in(s, events)
+            time.sleep(1.0)  # not before the commit
+            assert relay_of(pair.b).received == 0
+        hub.publish(LiveEvent("alert", "north", {"id": "end", "site_id": "north"}))
+        seen = []
+        for kind, data in got:
+            if kind == "alert":
+                seen.append(json.loads(data)["id"])
+                if seen[-1] == "end":
+                    break
+    c.close()
+    assert seen == ["tx-a", "tx-big", "end"], seen
+
+
 def test_the_relay_reconnects_after_its_connections_are_cut(pair: Pair) -> None:
     """The server ends every relay connection (as a failover or a network cut would): both
     replicas reconnect, and A's next event reaches B's stream."""

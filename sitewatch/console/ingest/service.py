@@ -390,6 +390,7 @@ class Ingest:
             self._reject(item.topic, str(exc))
             return
         attempt = races = 0
+        relayed = False
         while True:
             ctx = Context(self.store, self.prefix, item.topic, where, item.at, item.retained)
             ctx.incident_windows = self.windows
@@ -398,6 +399,8 @@ class Ingest:
                     dispatch(s, ctx, item.payload, self.bounds)
                     for topic, reason in ctx.rejects:
                         add_reject(s, topic, reason)
+                    # the other replicas get the events at this commit or never
+                    relayed = self.hub.publish_in(s, ctx.events)
                 break
             except REFUSED as exc:
                 self._reject(item.topic, str(exc))
@@ -424,7 +427,10 @@ class Ingest:
         for topic, reason in ctx.rejects:
             self._count_reject(topic, reason)
         for event in ctx.events:
-            self.hub.publish(event)
+            if relayed:
+                self.hub.deliver(event)
+            else:
+                self.hub.publish(event)
 
     def _ack(self, item: Received) -> None:
         if not self._stopping.is_set():

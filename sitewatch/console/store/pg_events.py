@@ -26,6 +26,8 @@ from typing import Any, Final
 
 import psycopg
 from psycopg.conninfo import make_conninfo
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from sitewatch.console.events import EventHub, LiveEvent
 from sitewatch.console.store.db import Database
@@ -80,6 +82,7 @@ class PgEventRelay:
         self._out: queue.Queue[LiveEvent] = queue.Queue(QUEUE_MAX)
         self._stop = threading.Event()
         self._seq = 0
+        self._seq_lock = threading.Lock()  # the sender thread and ingest's both number events
         self._pruned_at = 0.0
         self._threads: list[threading.Thread] = []
 
@@ -97,7 +100,7 @@ class PgEventRelay:
             thread = threading.Thread(target=target, name=f"live-relay-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
-        self.hub.relay_to(self.send)
+        self.hub.relay_to(self.send, self.notify_in)
         if not self.listening.wait(wait_s):
             log.warning("live relay: not listening after %.0f s; going on, still trying", wait_s)
 
@@ -151,17 +154,28 @@ class PgEventRelay:
         """NOTIFY each event of ``batch`` in one transaction (delivered at its commit)."""
         with conn.transaction():
             for event in batch:
-                self._seq += 1
-                payload = payload_of(self.origin, self._seq, event)
-                if len(payload.encode()) > NOTIFY_MAX_BYTES:
-                    body = {"kind": event.kind, "site_id": event.site_id, "data": event.data}
-                    row = conn.execute(
-                        f"INSERT INTO {TABLE} (created_at, body) VALUES (%s, %s) RETURNING id",
-                        (datetime.now(UTC), json.dumps(body, separators=(",", ":"))),
-                    ).fetchone()
-                    assert row is not None
-                    payload = json.dumps({"o": self.origin, "n": self._seq, "ref": row[0]})
+                payload = self._payload(event, lambda body: _insert_row(conn, body))
                 conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
+
+    def notify_in(self, session: Session, events: list[LiveEvent]) -> None:
+        """NOTIFY ``events`` within ``session``'s transaction: the other replicas get them at
+        its commit, or never (ingest's events: sitewatch.console.events.EventHub.publish_in)."""
+        for event in events:
+            payload = self._payload(event, lambda body: _insert_row_in(session, body))
+            session.execute(select(func.pg_notify(CHANNEL, payload)))
+        self.sent += len(events)
+
+    def _payload(self, event: LiveEvent, store: Callable[[str], int]) -> str:
+        """The NOTIFY payload: the event inline, or a reference to the row ``store`` wrote."""
+        with self._seq_lock:
+            self._seq += 1
+            seq = self._seq
+        payload = payload_of(self.origin, seq, event)
+        if len(payload.encode()) <= NOTIFY_MAX_BYTES:
+            return payload
+        body = {"kind": event.kind, "site_id": event.site_id, "data": event.data}
+        ref = store(json.dumps(body, separators=(",", ":")))
+        return json.dumps({"o": self.origin, "n": seq, "ref": ref})
 
     def _prune(self, conn: psycopg.Connection[Any]) -> None:
         if time.monotonic() - self._pruned_at < KEEP_ROWS_S / 5:
@@ -210,3 +224,19 @@ class PgEventRelay:
                 "live relay: a notification that is not an event (%s): %.200s", exc, payload
             )
             return None
+
+
+def _insert_row(conn: psycopg.Connection[Any], body: str) -> int:
+    row = conn.execute(
+        f"INSERT INTO {TABLE} (created_at, body) VALUES (%s, %s) RETURNING id",
+        (datetime.now(UTC), body),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _insert_row_in(session: Session, body: str) -> int:
+    row = LiveEventRow(created_at=datetime.now(UTC), body=body)
+    session.add(row)
+    session.flush()
+    return int(row.id)
