@@ -50,7 +50,7 @@ from sitewatch.console.settings import Settings
 from sitewatch.console.store.db import Database
 from sitewatch.console.store.evidence import EvidenceStore, OverQuota, Quota, UnsafePath
 from sitewatch.console.store.models import IngestReject
-from sitewatch.console.video import recordings
+from sitewatch.console.video import exports, recordings
 from sitewatch.contract import messages as m
 from sitewatch.mqtt import Message, MqttClient, Receipt, Tls
 
@@ -467,6 +467,14 @@ class Ingest:
             false_positive_days=self.settings.false_positive_retention_days,
             incoming_max_age_s=self.settings.evidence_staged_max_age_s,
         )
+        # video range exports: the same retention, kept while their alert keeps its evidence
+        with self.db.exclusive("retention.exports") as mine:
+            if mine:
+                exports.sweep(
+                    self.db,
+                    self.settings.evidence_retention_days,
+                    false_positive_days=self.settings.false_positive_retention_days,
+                )
 
 
 def add_reject(s: Session, topic: str, reason: str) -> None:
