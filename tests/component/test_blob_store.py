@@ -31,7 +31,12 @@ from sitewatch.console.store.blobs import (
     UnsafeKey,
 )
 from sitewatch.console.store.evidence import EvidenceStore, Quota
-from tests.support.s3_server import S3Server, free_ports, s3_server_fixture  # noqa: F401
+from tests.support.s3_server import (  # noqa: F401
+    S3Server,
+    free_ports,
+    s3_server_fixture,
+    s3_tls_server_fixture,
+)
 
 JPEG = b"\xff\xd8\xff\xe0" + bytes(100)
 PART = 5 * MIB  # the S3 backend's part size here: S3's floor, so 12 MiB is three parts
@@ -219,6 +224,16 @@ def test_missing_bucket_and_no_server_are_clear_errors(s3_server: S3Server) -> N
     (closed,) = free_ports(1)
     with pytest.raises(StorageUnavailable, match="SITEWATCH_S3_ENDPOINT"):
         open_blob_store(s3_settings(s3_server, endpoint=f"http://127.0.0.1:{closed}"))
+
+
+def test_https_with_a_private_ca(s3_tls_server: S3Server) -> None:
+    """Over HTTPS, the certificate checked against SITEWATCH_S3_CA_FILE (a multipart put)."""
+    store = open_blob_store(s3_settings(s3_tls_server, ca_file=s3_tls_server.ca_file))
+    data = os.urandom(PART + 5)
+    assert store.put_bytes("tls/clip.mp4", data).sha256 == sha(data)
+    assert store.read("tls/clip.mp4", PART - 3) == data[PART - 3 :]
+    with pytest.raises(StorageUnavailable, match="SITEWATCH_S3_CA_FILE"):
+        open_blob_store(s3_settings(s3_tls_server))  # certifi's CAs do not know the test CA
 
 
 @pytest.mark.parametrize(

@@ -139,6 +139,12 @@ class S3BlobStore(BlobStore):
             if exc.code == "InvalidRange":
                 raise BadRange(f"{what}: range outside the object in {where}") from exc
             raise BlobError(f"{what}: {where} answered {exc.code}: {exc.message}") from exc
+        reason = getattr(exc, "reason", exc)
+        if isinstance(reason, urllib3.exceptions.SSLError):
+            raise StorageUnavailable(
+                f"{what}: the TLS certificate of {where} was refused ({reason}): expected one "
+                "signed by a trusted CA; set SITEWATCH_S3_CA_FILE to the PEM of a private CA"
+            ) from exc
         raise StorageUnavailable(
             f"{what}: could not reach {where} ({type(exc).__name__}: {exc}): expected a "
             "running S3-compatible server there; check SITEWATCH_S3_ENDPOINT and the network"
