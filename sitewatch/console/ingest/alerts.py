@@ -28,6 +28,7 @@ from sitewatch.console.domain import audit
 from sitewatch.console.domain.incidents import group_alert
 from sitewatch.console.domain.live import live_alert, live_incident
 from sitewatch.console.ingest.context import Context, IngestError, ensure_camera
+from sitewatch.console.store.evidence import file_digest
 from sitewatch.console.store.models import Alert, AlertEventRow, Evidence
 from sitewatch.contract import messages as m
 
@@ -227,10 +228,11 @@ def _verify(ctx: Context, alert: Alert, row: Evidence) -> Taken | None:
     return "mismatch"
 
 
-def on_evidence(s: Session, ctx: Context, payload: bytes) -> Taken:
-    """Evidence bytes of ``ctx.route``'s file, over MQTT or uploaded whole over HTTP
-    (sitewatch.console.api.routes.evidence_upload): stage them, and verify at once if their
-    alert already lists them; what became of them."""
+def on_evidence(s: Session, ctx: Context, payload: bytes | Path) -> Taken:
+    """Evidence bytes of ``ctx.route``'s file, over MQTT, or uploaded over HTTP and given as
+    the finished upload's file (sitewatch.console.ingest.evidence_http; streamed, never read
+    whole, and left to the caller): stage them, and verify at once if their alert already
+    lists them; what became of them."""
     route = ctx.route
     assert route.alert_id is not None and route.name is not None
     alert = s.get(Alert, route.alert_id)
@@ -247,7 +249,11 @@ def on_evidence(s: Session, ctx: Context, payload: bytes) -> Taken:
     if row is not None and row.status == "deleted":
         return "deleted"  # past retention
     if row is not None and row.status == "stored":
-        if hashlib.sha256(payload).hexdigest() == row.sha256:
+        if isinstance(payload, Path):
+            got = file_digest(payload)[1]
+        else:
+            got = hashlib.sha256(payload).hexdigest()
+        if got == row.sha256:
             return "repeat"  # a repeat of a file already verified
         if row.signed:
             raise IngestError(
@@ -256,7 +262,10 @@ def on_evidence(s: Session, ctx: Context, payload: bytes) -> Taken:
                 "not kept; something other than the edge publishes on its evidence topic"
             )
         # an unverified listing's file: keep these bytes staged for a verified listing
-    ctx.store.stage(route.site_id, route.alert_id, route.name, payload)
+    if isinstance(payload, Path):
+        ctx.store.stage_file(route.site_id, route.alert_id, route.name, payload)
+    else:
+        ctx.store.stage(route.site_id, route.alert_id, route.name, payload)
     if alert is None or row is None or row.status == "stored":
         return "staged"  # the alert message that lists (or claims) it comes next
     taken = _verify(ctx, alert, row) or "staged"

@@ -15,6 +15,7 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Literal
 
 from sqlalchemy import select
@@ -25,13 +26,7 @@ from sitewatch.console.ingest.service import Ingest, add_reject
 from sitewatch.console.ingest.topics import Route, TopicError
 from sitewatch.console.ingest.trust import edge_key
 from sitewatch.console.state import AppState
-from sitewatch.console.store.evidence import (
-    EvidenceStore,
-    OverQuota,
-    Quota,
-    UnsafePath,
-    file_digest,
-)
+from sitewatch.console.store.evidence import EvidenceStore, OverQuota, Quota, UnsafePath
 from sitewatch.console.store.models import Evidence
 from sitewatch.contract import messages as m
 
@@ -77,22 +72,24 @@ class EvidenceIntake:
 
     def held_whole(self, site_id: str, alert_id: str, name: str, size: int, sha256: str) -> bool:
         """Whether the console holds the file whole: stored (or past retention) as listed with
-        ``sha256``, or staged with it for the listing to come."""
+        ``sha256``, or staged with it for the listing to come (read back from the store)."""
         with self.state.db.session() as s:
             row = s.scalar(
                 select(Evidence).where(Evidence.alert_id == alert_id, Evidence.name == name)
             )
             if row is not None and row.status in ("stored", "deleted") and row.sha256 == sha256:
                 return True
-        staged = self.store.staged_path(site_id, alert_id, name)
-        return staged.is_file() and file_digest(staged) == (size, sha256)
+        staged = self.store.staged_key(site_id, alert_id, name)
+        blobs = self.store.blobs
+        return blobs.exists(staged) and blobs.digest(staged) == (size, sha256)
 
     def take(
-        self, site_id: str, alert_id: str, name: str, data: bytes, signed_by: str
+        self, site_id: str, alert_id: str, name: str, path: Path, signed_by: str
     ) -> concurrent.futures.Future[tuple[Outcome, str]]:
-        """Queue ``data`` as the file ``name`` of the alert; the future holds the outcome and
-        the reason of a refusal ("" when none)."""
-        job = _Take(self, site_id, alert_id, name, data, signed_by)
+        """Queue the finished upload in ``path`` as the file ``name`` of the alert (streamed
+        into the store; ``path`` stays the caller's, untouched until the future is done); the
+        future holds the outcome and the reason of a refusal ("" when none)."""
+        job = _Take(self, site_id, alert_id, name, path, signed_by)
         if self._jobs is not None:
             self._jobs(job)
         else:
@@ -104,10 +101,10 @@ class _Take:
     """One file through :func:`on_evidence` (a job for the ingest worker)."""
 
     def __init__(
-        self, intake: EvidenceIntake, site_id: str, alert_id: str, name: str, data: bytes,
+        self, intake: EvidenceIntake, site_id: str, alert_id: str, name: str, path: Path,
         signed_by: str,
     ) -> None:  # fmt: skip
-        self.intake, self.data, self.signed_by = intake, data, signed_by
+        self.intake, self.path, self.signed_by = intake, path, signed_by
         self.site_id, self.alert_id, self.name = site_id, alert_id, name
         self.done: concurrent.futures.Future[tuple[Outcome, str]] = concurrent.futures.Future()
 
@@ -128,7 +125,7 @@ class _Take:
         ctx.signed_by = self.signed_by
         try:
             with state.db.session() as s:
-                taken = on_evidence(s, ctx, self.data)
+                taken = on_evidence(s, ctx, self.path)
                 for where, reason in ctx.rejects:
                     add_reject(s, where, reason)
         except (IngestError, TopicError, UnsafePath) as exc:

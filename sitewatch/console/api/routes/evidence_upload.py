@@ -35,6 +35,7 @@ from sitewatch.console.api.deps import app_state
 from sitewatch.console.domain.errors import ConsoleError, Invalid, Unavailable
 from sitewatch.console.ids import TopicError, check_alert_id, check_id, check_name
 from sitewatch.console.state import AppState
+from sitewatch.console.store.evidence import file_digest
 from sitewatch.console.video.upload import Refused, TooLarge, Unsigned
 from sitewatch.contract.signing import (
     EvidencePart,
@@ -154,7 +155,7 @@ class Intake(Protocol):
         self, site_id: str, alert_id: str, name: str, size: int, sha256: str
     ) -> bool: ...
     def take(
-        self, site_id: str, alert_id: str, name: str, data: bytes, signed_by: str
+        self, site_id: str, alert_id: str, name: str, path: Path, signed_by: str
     ) -> concurrent.futures.Future[tuple[str, str]]: ...
 
 
@@ -338,21 +339,20 @@ def _append(box: Uploads, up: Upload, chunk: bytes) -> int:
 
 
 async def _finish(box: Uploads, up: Upload, key_text: str) -> str:
-    """Check the whole partial file against the signed SHA-256 and hand it to the ingest
-    (at most :data:`TAKE_TIMEOUT_S`); the partial file is gone afterwards, whatever came of
-    it. What became of it, or the refusal."""
+    """Check the whole partial file against the signed size and SHA-256 and hand it to the
+    ingest (at most :data:`TAKE_TIMEOUT_S`; streamed, never read whole here); the partial file
+    is gone afterwards, whatever came of it. What became of it, or the refusal."""
     path = box.partial(up)
     try:
-        data = await asyncio.to_thread(path.read_bytes)
-        got = hashlib.sha256(data).hexdigest()
-        if got != up.sha256:
+        size, got = await asyncio.to_thread(file_digest, path)
+        if (size, got) != (up.size, up.sha256):
             raise _refuse(
                 Invalid,
-                f"{up.where}: expected SHA-256 {up.sha256} (signed), the {len(data)} bytes "
-                f"uploaded hash to {got}: not kept; the file changed at the edge while it was "
-                "sent, upload it again from 0",
+                f"{up.where}: expected {up.size} bytes with SHA-256 {up.sha256} (signed), the "
+                f"{size} bytes uploaded hash to {got}: not kept; the file changed at the edge "
+                "while it was sent, upload it again from 0",
             )
-        done = box.intake.take(up.site_id, up.alert_id, up.name, data, key_text)
+        done = box.intake.take(up.site_id, up.alert_id, up.name, path, key_text)
         try:
             outcome, reason = await asyncio.wait_for(asyncio.wrap_future(done), TAKE_TIMEOUT_S)
         except TimeoutError:
