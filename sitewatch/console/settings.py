@@ -125,7 +125,8 @@ class Settings(BaseSettings):
         1024 * 1024,
         ge=1024,
         description="Largest HTTP request body in bytes (default 1 MiB); a larger one gets 413. "
-        "Evidence arrives over MQTT, never over HTTP.",
+        "Edges upload evidence over HTTP in chunks of at most this size (a file's own limit is "
+        "the evidence quota); live and playback video have their own limit.",
     )
     session_hours: float = Field(12.0, gt=0, description="How long a login lasts.")
     login_attempts: int = Field(
