@@ -3,13 +3,14 @@
 haproxy, PostgreSQL); one JSON line per configuration.
 
     .venv/bin/python -m bench.console_load [--edges 300] [--cameras 35] [--minutes 2]
-        [--configs a,b,c] [--kill] [--keep DIR]
+        [--configs a,b,c] [--kill] [--evidence auto|mqtt|http] [--keep DIR]
 
 Reported (bench/RESULTS.md, "Console load (issue 16)"): messages and alerts per second
 offered and ingested, p50/p95 publish -> stored (the database polled every 0.25 s) and
 publish -> shown in a logged-in browser's live feed (SSE), CPU and peak memory per component,
-and ``lost`` (alert messages acknowledged by the broker and never stored) and ``duplicated``
-(stored more than once), plus evidence files stored against those listed.
+and ``lost`` (alert messages published and never stored) and ``duplicated`` (stored more than
+once), plus ``evidence_lost`` (files listed and never stored). Files travel on the broker on
+one box (the edge's default) and over HTTP uploads in the cluster (``--evidence`` chooses).
 
 What is simulated (bench/console_load_edges.py): every edge's messages at the edge's own rates
 (statuses, snapshots, recording indexes, stats, alerts with files, a 100x burst in the middle),
@@ -36,6 +37,7 @@ from typing import Any
 import pytest
 
 from bench.console_load_edges import Ledger, Profile, Schedule, SimEdge
+from bench.console_load_upload import Uploader
 from bench.console_load_watch import (
     LiveFeed,
     StoredWatch,
@@ -104,8 +106,10 @@ def run_config(config: str, args: argparse.Namespace, folder: Path) -> dict[str,
         usage.start()
         ledger = Ledger()
         ends = rig.mqtt_endpoints
+        path = evidence_path(config, args.evidence)
+        uploader = Uploader(rig.url) if path == "http" else None
         edges = [
-            SimEdge(creds[s], args.cameras, ends[i % len(ends)], ledger, rig.edge_logins)
+            SimEdge(creds[s], args.cameras, ends[i % len(ends)], ledger, rig.edge_logins, uploader)
             for i, s in enumerate(sites)
         ]
         try:
@@ -123,11 +127,13 @@ def run_config(config: str, args: argparse.Namespace, folder: Path) -> dict[str,
                 kill_mid_run(rig, config, killed)
             runner.join()
             published_s = time.time() - start
-            drain_s, drained = drain(ledger, stored, args.drain_s)
+            drain_s, drained = drain(ledger, stored, args.drain_s, uploader)
             time.sleep(3.0)  # the browser's last events
         finally:
             for edge in edges:
                 edge.close()
+            if uploader is not None:
+                uploader.close()
         feed.stop()
         spent = usage.stop()
         stored.stop()
@@ -136,7 +142,10 @@ def run_config(config: str, args: argparse.Namespace, folder: Path) -> dict[str,
     lost, doubled = lost_and_duplicated(ledger.sent, final["rows"])  # type: ignore[arg-type]
     to_stored = delays(ledger.sent, stored.seen)
     to_shown = delays(ledger.sent, feed.shown)
-    busy_s = published_s + drain_s
+    last = schedule.last  # the last message any edge sent: stored means all were handled
+    done_at = stored.seen.get(last) if last is not None else None
+    busy_s = done_at - start if done_at is not None else published_s + drain_s
+    lag_end = done_at - ledger.sent[last] if done_at is not None and last is not None else None
     alerts = len({a for a, _ in ledger.sent})
     return {
         "config": config,
@@ -159,6 +168,7 @@ def run_config(config: str, args: argparse.Namespace, folder: Path) -> dict[str,
             "msgs_per_s": round(ledger.messages / busy_s, 1),
             "alerts_per_s": round(alerts / busy_s, 2),
             "drain_s": round(drain_s, 1),
+            "last_message_stored_after_s": r3(lag_end),
             "drained": drained,
         },
         "publish_to_stored_s": {
@@ -178,7 +188,19 @@ def run_config(config: str, args: argparse.Namespace, folder: Path) -> dict[str,
         "alerts_stored": final["alerts"],
         "evidence": final["evidence"],
         "evidence_listed": 3 * alerts,
+        "evidence_lost": 3 * alerts - int(final["evidence"].get("stored", 0)),  # type: ignore[attr-defined]
+        "evidence_path": path,
+        "evidence_http": None
+        if uploader is None
+        else {
+            "failed": uploader.failed,
+            "retries": uploader.retries,
+            "last_problem": uploader.last_problem,
+        },
         "cpu_percent": {k: round(100 * v / busy_s, 1) for k, v in sorted(spent.cpu_s.items())},
+        "cpu_ms_per_message": {
+            k: round(1000 * v / ledger.messages, 2) for k, v in sorted(spent.cpu_s.items())
+        },
         "peak_rss_mib": {k: round(v / 1024) for k, v in sorted(spent.peak_rss_kib.items())},
         "generator_lag_s": round(schedule.lag_s, 2),
         "replica_health": health,
@@ -188,14 +210,16 @@ def run_config(config: str, args: argparse.Namespace, folder: Path) -> dict[str,
     }
 
 
-def drain(ledger: Ledger, stored: StoredWatch, limit_s: float) -> tuple[float, bool]:
-    """Wait until every alert message sent is stored (or ``limit_s``, or :data:`STALL_S`
-    without progress); (seconds waited, whether all were stored)."""
+def drain(
+    ledger: Ledger, stored: StoredWatch, limit_s: float, uploader: Uploader | None
+) -> tuple[float, bool]:
+    """Wait until every alert message sent is stored and every upload is done (or
+    ``limit_s``, or :data:`STALL_S` without progress); (seconds waited, whether all were)."""
     began = last_progress = time.time()
     count = -1
     while True:
         missing = [k for k in list(ledger.sent) if k not in stored.seen]
-        if not missing:
+        if not missing and (uploader is None or uploader.pending == 0):
             return time.time() - began, True
         now = time.time()
         if len(stored.seen) != count:
@@ -203,6 +227,14 @@ def drain(ledger: Ledger, stored: StoredWatch, limit_s: float) -> tuple[float, b
         if now - began > limit_s or now - last_progress > STALL_S:
             return now - began, False
         time.sleep(0.25)
+
+
+def evidence_path(config: str, asked: str) -> str:
+    """``mqtt`` or ``http``: ``auto`` is the broker on one box (the edge's default) and HTTP
+    in the cluster (its design: large files leave the broker)."""
+    if asked != "auto":
+        return asked
+    return "http" if config == "c" else "mqtt"
 
 
 def replica_health(rig: ConsoleRig) -> dict[str, Any]:
@@ -238,6 +270,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--burst-s", type=float, default=20.0)
     parser.add_argument("--snapshot-bytes", type=int, default=100_000)
     parser.add_argument("--clip-bytes", type=int, default=1_800_000)
+    parser.add_argument(
+        "--evidence",
+        choices=("auto", "mqtt", "http"),
+        default="auto",
+        help="how files travel: auto = MQTT on one box, HTTP uploads in the cluster",
+    )
     parser.add_argument("--drain-s", type=float, default=600.0, help="longest wait after")
     parser.add_argument("--keep", type=Path, help="keep logs and databases in this folder")
     args = parser.parse_args(argv)

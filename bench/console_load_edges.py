@@ -37,6 +37,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from bench.console_load_upload import Uploader
 from sitewatch.console.domain.broker_accounts import EdgeCredentials
 from sitewatch.contract import messages as m
 from sitewatch.contract.signing import Signer
@@ -130,11 +131,14 @@ class SimEdge:
         endpoint: tuple[str, int],
         ledger: Ledger,
         login: bool = True,
+        uploader: Uploader | None = None,
     ) -> None:
         assert creds.private_key is not None, "the bench registers edges with keys it holds"
         self.site = creds.site_id
         self.cameras = [f"cam{i:02d}" for i in range(cameras)]
+        self.key = creds.private_key
         self.signer = Signer(creds.private_key)
+        self.uploader = uploader  # evidence over HTTP; None: over MQTT
         self.ledger = ledger
         self.started = time.time()
         self._pending: dict[int, tuple[str, int] | None] = {}  # mid -> alert message or None
@@ -266,7 +270,11 @@ class SimEdge:
         names = {0: [], 1: ["snapshot.jpg", "snapshot_clean.jpg"], 2: ["clip.mp4"]}[seq]
         for name in names:
             data = filler.files[name][1]
-            self.send("evidence", m.evidence(PREFIX, self.site, str(alert_id), name), data)
+            if self.uploader is None:
+                self.send("evidence", m.evidence(PREFIX, self.site, str(alert_id), name), data)
+            else:
+                self.uploader.submit(self.site, self.key, str(alert_id), filler.listing[name], data)
+                self.ledger.count("evidence_http", len(data))
         listed = (
             []
             if seq == 0
@@ -316,6 +324,7 @@ class Schedule:
         self._order = itertools.count()
         self.lag_s = 0.0
         self.alerts_started = 0
+        self.last: tuple[str, int] | None = None  # the last message of all (see _plan_alerts)
         self.stop = threading.Event()
 
     def at(self, due: float, job: Job) -> None:
@@ -349,6 +358,9 @@ class Schedule:
         return middle - self.profile.burst_s / 2, middle + self.profile.burst_s / 2
 
     def _plan_alerts(self, start: float, end: float) -> None:
+        """Poisson starts (``burst_factor`` times faster in the burst window), and one last
+        alert at ``end`` whose end message is the last thing any edge sends: once it is stored,
+        a console that handles messages in order has handled everything."""
         cameras = [(e, c) for e in self.edges for c in e.cameras]
         base = len(cameras) * self.profile.alerts_per_camera_day / SECONDS_PER_DAY
         b0, b1 = self.burst_window(start)
@@ -357,16 +369,17 @@ class Schedule:
             rate = base * (self.profile.burst_factor if b0 <= t < b1 else 1.0)
             t += self.rng.expovariate(rate)
             if t >= end:
-                return
-            edge, cam = self.rng.choice(cameras)
-            alert_id = uuid.UUID(int=self.rng.getrandbits(128), version=4)
-            for seq, after in (
-                (0, 0.0),
-                (1, SNAPSHOT_AFTER_S),
-                (2, SNAPSHOT_AFTER_S + CLIP_AFTER_S),
-            ):
-                self.at(t + after, partial_alert(edge, alert_id, cam, seq, t, self.filler))
-            self.alerts_started += 1
+                break
+            self._alert(t, *self.rng.choice(cameras))
+        self.last = self._alert(end, *cameras[-1])
+
+    def _alert(self, t: float, edge: SimEdge, camera: str) -> tuple[str, int]:
+        """Plan an alert's three messages from ``t``; the key of its last."""
+        alert_id = uuid.UUID(int=self.rng.getrandbits(128), version=4)
+        for seq, after in ((0, 0.0), (1, SNAPSHOT_AFTER_S), (2, SNAPSHOT_AFTER_S + CLIP_AFTER_S)):
+            self.at(t + after, partial_alert(edge, alert_id, camera, seq, t, self.filler))
+        self.alerts_started += 1
+        return str(alert_id), 2
 
     def run(self) -> None:
         while self._heap and not self.stop.is_set():

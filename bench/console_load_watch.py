@@ -119,7 +119,9 @@ class StoredWatch(threading.Thread):
 
 class LiveFeed(threading.Thread):
     """A browser's live feed: ``GET /api/events`` streamed with a logged-in client, each
-    ``alert`` event's ``(id, seq)`` timed on arrival; reconnects (as EventSource does, after
+    ``alert`` event's ``(id, seq)`` timed on its first arrival (``repeats`` counts the same
+    event body arriving again; an alert shown again because a file of it arrived is not one);
+    reconnects (as EventSource does, after
     its ``retry``) when the stream breaks, e.g. when the replica behind the proxy dies."""
 
     def __init__(self, client: httpx.Client) -> None:
@@ -127,6 +129,7 @@ class LiveFeed(threading.Thread):
         self.client = client
         self.shown: dict[tuple[str, int], float] = {}
         self.repeats = 0
+        self._last: dict[tuple[str, int], str] = {}
         self.events: dict[str, int] = {}
         self.reconnects = 0
         self.connected = threading.Event()
@@ -166,10 +169,11 @@ class LiveFeed(threading.Thread):
             return
         body = json.loads(data)
         key = (str(body["id"]), int(body["seq"]))
-        if key in self.shown:
-            self.repeats += 1
-        else:
+        if key not in self.shown:
             self.shown[key] = time.time()
+        elif self._last.get(key) == data:
+            self.repeats += 1  # the same view again (an alert changed by its files is not)
+        self._last[key] = data
 
     def stop(self) -> None:
         self._halt.set()
