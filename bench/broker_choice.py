@@ -342,6 +342,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--front", choices=("proxy", "list"), default="proxy")
     parser.add_argument("--drain-s", type=float, default=20.0)
     parser.add_argument("--max-s", type=float, default=300.0)
+    parser.add_argument("--keep", type=Path, help="run in this folder and keep it (logs)")
     options = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
     logging.getLogger("pika").setLevel(logging.CRITICAL)  # a killed node's connection resets
@@ -353,6 +354,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         run.dot = "." if options.evidence_name == "dotted" else "_"
         if run.restart_after < 0:
             run.restart_after = 5.0 if name == "mosquitto" else 0.0
+        if options.keep is not None:  # the nodes' logs and data stay for a look
+            print(json.dumps(measure(name, run, options.keep)), flush=True)
+            continue
         with tempfile.TemporaryDirectory(prefix=f"broker-{name}-") as folder:
             print(json.dumps(measure(name, run, Path(folder))), flush=True)
 
