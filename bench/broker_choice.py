@@ -1,8 +1,11 @@
 """Which broker for a SiteWatch cluster (issue 16): mosquitto, RabbitMQ or NATS JetStream,
 measured with the same simulated edges and the same consumer bookkeeping.
 
-    .venv/bin/python -m bench.broker_choice [--brokers mosquitto,rabbitmq,nats] [--edges 10]
-        [--messages 200] [--size 1500] [--rate 0] [--evidence 0] [--kill] [--front proxy|list]
+    .venv/bin/python -m bench.broker_choice [--brokers mosquitto,rabbitmq,nats,nats-mqtt]
+        [--edges 10] [--messages 200] [--size 1500] [--rate 0] [--evidence 0]
+        [--evidence-name dotted|plain] [--kill] [--restart-after S] [--front proxy|list]
+
+The NATS rigs need ``nats-py`` in the venv (``pip install nats-py``; not a project dependency).
 
 Not a test: a measurement, reported in bench/RESULTS.md ("Broker choice (issue 16)"). One
 JSON line per broker on stdout. For each broker (bench/broker_rigs.py starts it):
@@ -11,21 +14,24 @@ JSON line per broker on stdout. For each broker (bench/broker_rigs.py starts it)
   session, QoS 1), publish ``--messages`` alert-sized messages (``--size`` bytes, a JSON head
   with the message id and the time it was first published, padded), at most ``--window``
   unacknowledged at a time and ``--rate`` per second per edge (0: as fast as PUBACKs come);
-  ``--evidence K`` adds K messages of 2 MB per edge (an evidence file each). A publish the
+  ``--evidence K`` adds K messages of 2 MB per edge (an evidence file each, on the edge's
+  topic ``.../evidence/<alert>/<alert>_clip.mp4``; ``plain``: ``_mp4``). A publish the
   client abandons (disconnected) or that waits over ``--resend-s`` is published again with
   the same id, as the edge's outbox does: at least once.
-* the console's consumer stores each message in a dict keyed by id, then acknowledges it;
-  a second copy of an id counts as a duplicate.
+* the console's consumer (``nats-mqtt``: NATS with the console on MQTT) stores each message
+  in a dict keyed by id, then acknowledges it; a second copy of an id counts as a duplicate.
 * ``--kill``: once half the messages are acknowledged, ``kill -9`` the node holding the
-  ingest queue's (RabbitMQ) or stream's (NATS) leader; mosquitto (one node) is killed and
-  restarted after ``--restart-after`` s. ``--front proxy``: the edges connect to haproxy in
-  front of the nodes (deploy/cluster/haproxy.cfg's way); ``list``: each edge starts on node
-  ``i % 3`` and, disconnected for 2 s, moves to the next node in its list.
+  ingest queue's (RabbitMQ) or stream's (NATS; ``nats-mqtt``: ``$MQTT_msgs``) leader;
+  mosquitto (one node) is killed and restarted after ``--restart-after`` s. ``--front
+  proxy``: the edges connect to haproxy in front of the nodes (deploy/cluster/haproxy.cfg's
+  way); ``list``: each edge starts on node ``i % 3`` and, disconnected for 2 s, moves to the
+  next node in its list.
 
 Measured: messages/s consumed (first publish to last store), p50/p95 latency first publish
 -> stored (ms, alerts and evidence apart), broker CPU (s, and % of one core) and RSS (MiB,
 peak of the sum over nodes), lost (acknowledged to an edge, never stored), duplicates, and
-per edge the longest wait between two PUBACKs (the fail-over time with ``--kill``).
+per edge the longest wait between two PUBACKs (the fail-over time with ``--kill``); for NATS,
+``lost_in_broker``: lost ids the stream never held.
 """
 
 from __future__ import annotations
