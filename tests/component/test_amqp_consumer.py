@@ -1,7 +1,8 @@
 """The console's AMQP consumer (sitewatch/console/ingest/amqp.py) on a real one-node RabbitMQ
 with deploy/cluster/definitions.json: a message published on ``amq.topic`` arrives with its MQTT
 topic back, stays unacknowledged until acked, comes again on the next connection after the
-link broke, and an ack for the broken link's delivery is dropped."""
+link broke, and an ack for the broken link's delivery is dropped; an edge's evidence topic, its
+file name's dots included, comes back whole."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import pika  # type: ignore[import-untyped]
 
 from sitewatch.console.ingest.amqp import AmqpConsumer
+from sitewatch.edge.publish.transport import MqttTransport
 from sitewatch.mqtt import Message
 from tests.support.rabbitmq import RabbitCluster, running_cluster
 
@@ -91,3 +93,33 @@ def waiting(cluster: RabbitCluster) -> int:
         cluster.ctl("list_queues", "name", "messages", "--formatter", "json", "--quiet")
     )
     return int(next(r["messages"] for r in rows if r["name"] == QUEUE))
+
+
+def test_an_evidence_file_name_with_dots_arrives_whole_from_mqtt(tmp_path: Path) -> None:
+    """RabbitMQ 3.10's MQTT plugin keeps a topic's own dots in the routing key: the queue's
+    evidence binding (``#``) takes the file, and the consumer gives the name back whole."""
+    with running_cluster(tmp_path / "rabbitmq", size=1) as cluster:
+        (node,) = cluster.nodes
+        inbox = Inbox()
+        consumer = AmqpConsumer([node.amqp_url], QUEUE, inbox, tag="replica-1")
+        consumer.start()
+        edge = MqttTransport("127.0.0.1", node.mqtt_port, client_id="edge-north")
+        try:
+            assert consumer.wait_consuming(20.0)
+            assert edge.wait_connected(20.0)
+            topics = [
+                "sitewatch/north/evidence/a1/a1_clip.mp4",
+                "sitewatch/north/evidence/a1/a1.still.jpg",
+                "sitewatch/north/alerts",
+            ]
+            for topic in topics:
+                assert edge.publish(topic, topic.encode(), qos=1).wait(10.0), topic
+            got = inbox.wait_for(len(topics))
+            assert sorted((msg.topic, msg.payload.decode()) for msg in got) == sorted(
+                (topic, topic) for topic in topics
+            )
+            for msg in got:
+                consumer.ack(msg.receipt)
+        finally:
+            edge.close()
+            consumer.close()

@@ -34,8 +34,13 @@ CLUSTER = Path(__file__).resolve().parents[2] / "deploy" / "cluster"
 
 
 def amqp_binding_key(mqtt_filter: str) -> str:
-    """RabbitMQ's MQTT plugin maps topic ``a/+/b`` to routing key ``a.*.b`` on amq.topic."""
-    return mqtt_filter.replace("/", ".").replace("+", "*")
+    """RabbitMQ's MQTT plugin maps topic ``a/+/b`` to routing key ``a.*.b`` on amq.topic and
+    keeps a topic's own ``.``: an evidence file name (``a1_clip.mp4``) is two key levels or
+    more, so evidence is bound with ``#`` (bench/RESULTS.md, "Broker choice (issue 16)")."""
+    key = mqtt_filter.replace("/", ".").replace("+", "*")
+    return (
+        key.removesuffix(".evidence.*.*") + ".evidence.#" if key.endswith(".evidence.*.*") else key
+    )
 
 
 def test_cluster_compose_names_only_what_exists() -> None:
@@ -77,12 +82,21 @@ def test_one_replica_at_a_time_consumes_the_ingest_queue_in_order() -> None:
             "sitewatch.north.cameras.gate.recordings.detect",
             "sitewatch/north/cameras/gate/recordings/detect",
         ),
-        ("acme/sitewatch.north.stats", "acme.sitewatch/north/stats"),  # the plugin swaps / and .
+        (
+            "sitewatch.north.evidence.a1.a1_clip.mp4",  # the plugin keeps the name's own dot
+            "sitewatch/north/evidence/a1/a1_clip.mp4",
+        ),
+        ("sitewatch.north.evidence.a1.clip", "sitewatch/north/evidence/a1/clip"),
+        ("other.north.alerts", "other/north/alerts"),  # not ours: ingest refuses it
     ],
 )
 def test_a_routing_key_is_its_mqtt_topic_again(routing_key: str, topic: str) -> None:
     assert routing_key_to_topic(routing_key) == topic
-    assert routing_key_to_topic(routing_key_to_topic(routing_key)) == routing_key
+
+
+def test_a_topic_prefix_with_levels_comes_back_whole() -> None:
+    key = "acme.sw.north.evidence.a1.a1.still.jpg"
+    assert routing_key_to_topic(key, "acme/sw") == "acme/sw/north/evidence/a1/a1.still.jpg"
 
 
 def test_every_replica_consumes_from_every_node_over_amqp() -> None:

@@ -34,9 +34,19 @@ POLL_S = 0.2  # how often the connection thread looks at close(), in seconds
 HEARTBEAT_S = 15  # a node that is gone without a word is noticed within ~2 of these
 
 
-def routing_key_to_topic(key: str) -> str:
-    """The MQTT topic of a routing key: RabbitMQ's MQTT plugin swaps ``/`` and ``.``."""
-    return key.translate(str.maketrans("./", "/."))
+def routing_key_to_topic(key: str, prefix: str = "sitewatch") -> str:
+    """The MQTT topic of a routing key. RabbitMQ 3.10's MQTT plugin turns each ``/`` into
+    ``.`` and keeps a topic's own ``.``: only an evidence file name has one (ids cannot), so
+    the levels after ``<prefix>.<site>.evidence.<alert>`` are that name, joined by ``.``
+    again. A key outside ``prefix`` comes back with every ``.`` a ``/`` (ingest refuses it,
+    saying why)."""
+    head = prefix.replace("/", ".") + "."
+    if not key.startswith(head):
+        return key.replace(".", "/")
+    levels = key[len(head) :].split(".")
+    if len(levels) > 4 and levels[1] == "evidence":  # site, evidence, alert, the name
+        levels = [*levels[:3], ".".join(levels[3:])]
+    return "/".join([prefix, *levels])
 
 
 @dataclass
@@ -64,6 +74,7 @@ class AmqpConsumer:
         *,
         prefetch: int = 20,
         tag: str = "sitewatch-console",
+        prefix: str = "sitewatch",
         reconnect_min_s: float = 0.5,
         reconnect_max_s: float = 10.0,
         name: str = "ingest-amqp",
@@ -77,6 +88,7 @@ class AmqpConsumer:
         self._handler = handler
         self._prefetch = prefetch
         self._tag = tag
+        self._prefix = prefix  # the topics' (SITEWATCH_TOPIC_PREFIX)
         self._backoff = (reconnect_min_s, reconnect_max_s)
         self._name = name
         self._lock = threading.Lock()
@@ -210,7 +222,7 @@ class AmqpConsumer:
         body: bytes,
     ) -> None:
         receipt = Receipt(mid=method.delivery_tag, qos=1, connection=number)
-        topic = routing_key_to_topic(method.routing_key)
+        topic = routing_key_to_topic(method.routing_key, self._prefix)
         try:
             self._handler(Message(topic, bytes(body), 1, False, receipt))
         except Exception:  # an exception here would end the connection

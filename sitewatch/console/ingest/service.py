@@ -151,6 +151,7 @@ class Ingest:
                 self._on_message,
                 prefetch=settings.amqp_prefetch,
                 tag=settings.mqtt_client_id,  # unique per replica
+                prefix=settings.topic_prefix,
             )
             if settings.amqp_urls
             else None
