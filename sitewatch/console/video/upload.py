@@ -228,22 +228,30 @@ def _edge_key(state: AppState, site_id: str) -> str | None:
 
 
 def _verify(up: Upload, request_id: UUID, digest: str, key_text: str | None) -> None:
+    verify_edge(up.site_id, key_text, up.text(request_id, digest), up.signature)
+
+
+def verify_edge(site_id: str, key_text: str | None, text: bytes, signature: str) -> None:
+    """:class:`Unsigned` unless ``signature`` is ``site_id``'s registered edge key (base64,
+    ``key_text``; None: none registered) over ``text``: live video, playback and evidence
+    uploads alike."""
     if key_text is None:
         raise _refuse(
             Unsigned,
-            f"site {up.site_id!r} has no registered edge key: register the "
-            f"edge with 'sitewatch server add-edge {up.site_id}'",
+            f"site {site_id!r} has no registered edge key, and an edge uploads only with one: "
+            f"register the edge with 'sitewatch server add-edge {site_id}'",
         )
     try:
         key = parse_public_key(key_text)
     except SigningKeyError as exc:
-        reason = f"the registered key of site {up.site_id!r} is unusable: {exc}"
+        reason = f"the registered key of site {site_id!r} is unusable: {exc}"
         raise _refuse(Unsigned, reason) from None
-    if not verify_bytes(up.text(request_id, digest), up.signature, key):
+    if not verify_bytes(text, signature, key):
         raise _refuse(
             Unsigned,
-            f"expected a signature of site {up.site_id!r}'s registered edge "
-            "key over the upload's text, got another: stop",
+            f"expected a signature of site {site_id!r}'s registered edge key over the "
+            "upload's text, got another: check the edge's site id and key ('sitewatch server "
+            f"add-edge {site_id}' after a new key)",
         )
 
 

@@ -36,13 +36,10 @@ from sitewatch.console.domain.errors import ConsoleError, Invalid, Unavailable
 from sitewatch.console.ids import TopicError, check_alert_id, check_id, check_name
 from sitewatch.console.state import AppState
 from sitewatch.console.store.evidence import file_digest
-from sitewatch.console.video.upload import Refused, TooLarge, Unsigned
+from sitewatch.console.video.upload import Refused, TooLarge, Unsigned, verify_edge
 from sitewatch.contract.signing import (
     EvidencePart,
-    SigningKeyError,
     evidence_upload_text,
-    parse_public_key,
-    verify_bytes,
 )
 
 UPLOAD_PREFIX = "/api/edge/evidence/"
@@ -302,24 +299,8 @@ async def _check_signed(state: AppState, box: Uploads, up: Upload, chunk_sha: st
             f"{state.settings.clock_skew_max_s:g} s): check the edge's NTP",
         )
     key_text = await asyncio.to_thread(box.intake.edge_key, up.site_id)
-    if key_text is None:
-        raise _refuse(
-            Unsigned,
-            f"site {up.site_id!r} has no registered edge key, and evidence goes over HTTP only "
-            f"with one: register the edge with 'sitewatch server add-edge {up.site_id}'",
-        )
-    try:
-        key = parse_public_key(key_text)
-    except SigningKeyError as exc:
-        reason = f"the registered key of site {up.site_id!r} is unusable: {exc}"
-        raise _refuse(Unsigned, reason) from None
-    if not verify_bytes(up.text(chunk_sha), up.signature, key):
-        raise _refuse(
-            Unsigned,
-            f"expected a signature of site {up.site_id!r}'s registered edge key over the "
-            "upload's text, got another: check the edge's site id and key ('sitewatch server "
-            f"add-edge {up.site_id}' after a new key)",
-        )
+    verify_edge(up.site_id, key_text, up.text(chunk_sha), up.signature)
+    assert key_text is not None  # verify_edge refused otherwise
     return key_text
 
 
