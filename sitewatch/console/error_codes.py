@@ -97,6 +97,8 @@ CODES: Final[Mapping[str, str]] = {
     "evidence.refused_at_ingest": "Evidence {name} arrived with another SHA-256 than listed and "
     "was refused; the edge sends it again.",
     "evidence.deleted": "Evidence {name} was deleted when its retention period passed.",
+    "evidence.backend_unsupported": "The evidence is kept in S3 storage, which this feature "
+    "does not read yet: view or download the files one by one.",
     "evidence.file_missing": "Evidence {name} is missing from the console's disk: restore it "
     "from a backup and tell an admin.",
     "evidence.tampered": "Evidence {name} no longer matches its SHA-256: it was changed on disk "

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from sitewatch.console.logs import LogFormat, LogLevel
@@ -290,6 +290,47 @@ class Settings(BaseSettings):
         "to reach the console's operator (RFC 8292).",
     )
 
+    s3_endpoint: str = Field(
+        "",
+        pattern=r"^(https?://[^\s/]+/?)?$",
+        description="S3 evidence backend: the server as http(s)://host[:port] (http:// only on a "
+        "trusted network); needed when evidence_backend is s3.",
+    )
+    s3_bucket: str = Field("", description="S3 evidence backend: an existing bucket.")
+    s3_access_key: str = Field("", description="S3 evidence backend: the access key id.")
+    s3_secret_key: str = Field(
+        "", repr=False, description="S3 evidence backend: the secret key (keep it in the env)."
+    )
+    s3_region: str = Field("us-east-1", min_length=1, description="S3 evidence backend: region.")
+    s3_prefix: str = Field(
+        "",
+        pattern=r"^([A-Za-z0-9_][A-Za-z0-9._-]*(/[A-Za-z0-9_][A-Za-z0-9._-]*)*)?$",
+        description="S3 evidence backend: key prefix inside the bucket (several consoles, one "
+        "bucket), e.g. console-a; empty: the bucket's root.",
+    )
+    s3_part_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=5 * 1024 * 1024,
+        description="S3 evidence backend: multipart upload part size in bytes (default 16 MiB, "
+        "at least 5 MiB: S3's floor).",
+    )
+    s3_ca_file: Path | None = Field(
+        None, description="S3 evidence backend: PEM bundle of a private CA (default: certifi's)."
+    )
+    s3_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        le=600,
+        description="S3 evidence backend: connect and read timeout of one request, in seconds.",
+    )
+    evidence_backend: Literal["fs", "s3"] = Field(
+        "fs",
+        validate_default=True,
+        description="Where evidence files and snapshots live: fs (files under evidence_dir, "
+        "a shared mount across replicas) or s3 (an S3-compatible bucket: set the s3_* "
+        "settings). docs/design/evidence-storage.md.",
+    )
+
     @field_validator("amqp_urls", mode="before")
     @classmethod
     def _split_urls(cls, value: object) -> object:
@@ -304,4 +345,20 @@ class Settings(BaseSettings):
                         f"expected amqp:// or amqps:// URLs separated by commas, got one with "
                         f"{scheme!r}: write each node as amqp://user:password@host:5672/%2F"
                     )
+        return value
+
+    @field_validator("evidence_backend")
+    @classmethod
+    def _s3_complete(cls, value: str, info: ValidationInfo) -> str:
+        """The S3 backend needs its endpoint, bucket and key pair (declared above, so already
+        validated); a missing one is named by its variable."""
+        if value == "s3":
+            needed = ("s3_endpoint", "s3_bucket", "s3_access_key", "s3_secret_key")
+            missing = [f"SITEWATCH_{name.upper()}" for name in needed if not info.data.get(name)]
+            if missing:
+                raise ValueError(
+                    f"the s3 evidence backend needs {', '.join(missing)}, got none: set "
+                    f"{'them' if len(missing) > 1 else 'it'} (docs/design/evidence-storage.md), "
+                    "or set SITEWATCH_EVIDENCE_BACKEND=fs"
+                )
         return value

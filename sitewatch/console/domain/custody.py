@@ -80,9 +80,52 @@ def _stat_key(path: Path) -> _StatKey:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
+class NotOnThisBackend(EvidenceUnavailable):
+    """A feature that reads evidence as local files, asked for it on the S3 backend."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            501,
+            f"evidence {name!r} is kept in S3 (SITEWATCH_EVIDENCE_BACKEND=s3), and this "
+            "feature (the export package, the evidence report, training data) reads evidence "
+            "as local files: not supported on S3 yet; view or download the files one by one",
+            "evidence.backend_unsupported",
+            name,
+        )
+
+
 def verified_file(settings: Settings, alert: Alert, ev: Evidence) -> Path:
     """The path of ``ev`` after checking its status and its bytes; raises
-    :class:`EvidenceUnavailable` (or :class:`Tampered`) when it must not be served."""
+    :class:`EvidenceUnavailable` (or :class:`Tampered`) when it must not be served, and
+    :class:`NotOnThisBackend` when evidence is not on the filesystem."""
+    check_status(ev)
+    if settings.evidence_backend != "fs":
+        raise NotOnThisBackend(ev.name)
+    path = evidence_path(settings, alert, ev)
+    try:
+        key = _stat_key(path)
+    except FileNotFoundError:
+        raise EvidenceUnavailable(
+            410,
+            f"evidence {ev.name!r} is recorded as stored but its file {path} is missing: "
+            "restore it from a backup and tell an admin",
+            "evidence.file_missing",
+            ev.name,
+        ) from None
+    with _lock:
+        known = _verified.get(str(path))
+    if known is not None and known[0] == key and known[1] == ev.sha256:
+        return path
+    found = sha256_file(path)
+    if found != ev.sha256:
+        raise Tampered(ev.name, ev.sha256, found)
+    with _lock:
+        _verified[str(path)] = (key, found)
+    return path
+
+
+def check_status(ev: Evidence) -> None:
+    """:class:`EvidenceUnavailable` unless ``ev`` is recorded as stored (whatever the backend)."""
     if ev.status == "expected":
         raise EvidenceUnavailable(
             404,
@@ -105,24 +148,3 @@ def verified_file(settings: Settings, alert: Alert, ev: Evidence) -> Path:
             "evidence.deleted",
             ev.name,
         )
-    path = evidence_path(settings, alert, ev)
-    try:
-        key = _stat_key(path)
-    except FileNotFoundError:
-        raise EvidenceUnavailable(
-            410,
-            f"evidence {ev.name!r} is recorded as stored but its file {path} is missing: "
-            "restore it from a backup and tell an admin",
-            "evidence.file_missing",
-            ev.name,
-        ) from None
-    with _lock:
-        known = _verified.get(str(path))
-    if known is not None and known[0] == key and known[1] == ev.sha256:
-        return path
-    found = sha256_file(path)
-    if found != ev.sha256:
-        raise Tampered(ev.name, ev.sha256, found)
-    with _lock:
-        _verified[str(path)] = (key, found)
-    return path

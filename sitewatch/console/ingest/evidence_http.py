@@ -26,7 +26,8 @@ from sitewatch.console.ingest.service import Ingest, add_reject
 from sitewatch.console.ingest.topics import Route, TopicError
 from sitewatch.console.ingest.trust import edge_key
 from sitewatch.console.state import AppState
-from sitewatch.console.store.evidence import EvidenceStore, OverQuota, Quota, UnsafePath
+from sitewatch.console.store.blob_backends import evidence_store
+from sitewatch.console.store.evidence import OverQuota, Quota, UnsafePath
 from sitewatch.console.store.models import Evidence
 from sitewatch.contract import messages as m
 
@@ -57,7 +58,7 @@ class EvidenceIntake:
                 alert_bytes=settings.evidence_alert_max_bytes,
                 site_staged_bytes=settings.evidence_staged_site_max_bytes,
             )
-            self.store = EvidenceStore(settings.evidence_dir, quota)
+            self.store = evidence_store(settings, quota)
         self._serial = threading.Lock()
 
     @property

@@ -47,8 +47,9 @@ from sitewatch.console.ingest.status import (
 from sitewatch.console.ingest.topics import MODELS, TopicError, route
 from sitewatch.console.ingest.trust import check_sender
 from sitewatch.console.settings import Settings
+from sitewatch.console.store.blob_backends import evidence_store
 from sitewatch.console.store.db import Database
-from sitewatch.console.store.evidence import EvidenceStore, OverQuota, Quota, UnsafePath
+from sitewatch.console.store.evidence import OverQuota, Quota, UnsafePath
 from sitewatch.console.store.models import IngestReject
 from sitewatch.console.video import exports, recordings
 from sitewatch.contract import messages as m
@@ -141,7 +142,7 @@ class Ingest:
         self.bounds = Bounds(settings.clock_skew_max_s, self.quota)
         per_rule = {str(rule): sec for rule, sec in settings.incident_windows_s.items()}
         self.windows = Windows(settings.incident_window_s, per_rule)
-        self.store = EvidenceStore(settings.evidence_dir, self.quota)
+        self.store = evidence_store(settings, self.quota)
         self.prefix = settings.topic_prefix
         self.subscriptions = m.console_subscriptions(self.prefix)
         self._amqp = (

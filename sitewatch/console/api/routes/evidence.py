@@ -21,14 +21,18 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse
 from sqlalchemy import select
 
+from sitewatch.console.api.blob_files import blob_response, refuse_off_filesystem, seeks
 from sitewatch.console.api.deps import DB, app_state, client_address, require
 from sitewatch.console.api.errors import CodedHTTPException, refuse
 from sitewatch.console.api.headers import CLIP_CSP, EVIDENCE_CSP
 from sitewatch.console.domain import audit
 from sitewatch.console.domain.custody import EvidenceUnavailable, Tampered, verified_file
+from sitewatch.console.domain.custody_blobs import verified_blob
 from sitewatch.console.domain.export import build_package, files_note, folder
 from sitewatch.console.domain.queries import get_alert
 from sitewatch.console.state import AppState
+from sitewatch.console.store.blob_backends import evidence_blobs
+from sitewatch.console.store.blobs import BlobStore
 from sitewatch.console.store.models import Alert, Evidence, User
 
 router = APIRouter(prefix="/api/alerts", tags=["evidence"])
@@ -90,7 +94,11 @@ def evidence_file(
             type=ev.content_type,
         )
     object_id = f"{alert.id}/{ev.name}"
-    path = _verified(s, state, user, request, alert, ev)
+    blobs = evidence_blobs(state.settings)
+    if blobs is None:
+        path, stored = _verified(s, state, user, request, alert, ev), ("", 0)
+    else:
+        path, stored = None, _verified_blob(s, state, blobs, user, request, alert, ev)
     site, camera, client = alert.site_id, alert.camera_id, client_address(request)
     detail = f"sha256 {ev.sha256}"
     if download:
@@ -105,16 +113,25 @@ def evidence_file(
             site_id=site, camera_id=camera, detail=detail, client=client,
         )  # fmt: skip
     s.commit()  # the audit row is written before a byte leaves
+    headers = {
+        "Cache-Control": "private, no-store",
+        "Content-Security-Policy": CLIP_CSP if ev.content_type == "video/mp4" else EVIDENCE_CSP,
+        "X-Content-Type-Options": "nosniff",
+    }
+    disposition = "attachment" if download else "inline"
+    if blobs is not None:  # not on the filesystem: streamed from the store, Range kept
+        key, size = stored
+        return blob_response(
+            request, blobs, key, size, media_type=ev.content_type, headers=headers,
+            filename=ev.name, disposition=disposition,
+        )  # fmt: skip
+    assert path is not None
     return FileResponse(
         path,
         media_type=ev.content_type,
         filename=ev.name,
-        content_disposition_type="attachment" if download else "inline",
-        headers={
-            "Cache-Control": "private, no-store",
-            "Content-Security-Policy": CLIP_CSP if ev.content_type == "video/mp4" else EVIDENCE_CSP,
-            "X-Content-Type-Options": "nosniff",
-        },
+        content_disposition_type=disposition,
+        headers=headers,
     )
 
 
@@ -125,6 +142,7 @@ def evidence_file(
         200: {"description": "the zip", "content": {"application/zip": {}}},
         404: {"description": "no such alert"},
         409: {"description": "an evidence file no longer matches its SHA-256: refused"},
+        501: {"description": "evidence is kept in S3: the package is not made yet"},
     },
 )
 def export(
@@ -141,6 +159,7 @@ def export(
     every time; from the first export the alert's facts are fixed and its evidence is on legal
     hold (retention never deletes it)."""
     alert = get_alert(s, user, alert_id)
+    refuse_off_filesystem(state.settings, "the evidence package")
     evidence = list(
         s.scalars(select(Evidence).where(Evidence.alert_id == alert.id).order_by(Evidence.id))
     )
@@ -193,6 +212,18 @@ def _verified(
 ) -> Path:
     try:
         return verified_file(state.settings, alert, ev)
+    except EvidenceUnavailable as exc:
+        _log_refusal(s, user, request, alert, exc)
+        raise CodedHTTPException(exc.status, exc.code, str(exc), exc.params) from None
+
+
+def _verified_blob(
+    s: DB, state: AppState, blobs: BlobStore, user: User, request: Request, alert: Alert,
+    ev: Evidence,
+) -> tuple[str, int]:  # fmt: skip
+    try:
+        seek = seeks(request.headers.get("range"))
+        return verified_blob(state.settings, blobs, alert, ev, cached_ok=seek)
     except EvidenceUnavailable as exc:
         _log_refusal(s, user, request, alert, exc)
         raise CodedHTTPException(exc.status, exc.code, str(exc), exc.params) from None

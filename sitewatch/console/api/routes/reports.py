@@ -9,6 +9,7 @@ from typing import Annotated, Final, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from sitewatch.console.api.blob_files import refuse_off_filesystem
 from sitewatch.console.api.deps import DB, app_state, client_address, require
 from sitewatch.console.api.errors import CodedHTTPException, refuse
 from sitewatch.console.domain import audit
@@ -123,6 +124,7 @@ def alert_report(
     lang: Annotated[Lang | None, Query(description="default: the user's language")] = None,
 ) -> Response:
     """The alert's printable one-page evidence report; audited as a download of the alert."""
+    refuse_off_filesystem(state.settings, "the evidence report")
     try:
         made = evidence_report(
             s, state.settings, user, alert_id, lang or _lang(user),

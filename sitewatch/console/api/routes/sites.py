@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Request, status
 from fastapi.responses import FileResponse, Response
 from sqlalchemy import func, select
 
+from sitewatch.console.api.blob_files import blob_response
 from sitewatch.console.api.deps import (
     DB,
     app_state,
@@ -21,14 +22,17 @@ from sitewatch.console.api.deps import (
     client_address,
     require,
 )
-from sitewatch.console.api.errors import refuse
+from sitewatch.console.api.errors import CodedHTTPException, refuse
 from sitewatch.console.domain.custody import snapshot_path
+from sitewatch.console.domain.custody_blobs import snapshot_key
 from sitewatch.console.domain.display_names import rename_site
 from sitewatch.console.domain.live import live_site, site_out
 from sitewatch.console.domain.queries import OPEN_STATES, camera_out_of, scoped, site_for_scope
 from sitewatch.console.permissions import Scope
 from sitewatch.console.schemas import CameraOut, SiteNameIn, SiteOut
 from sitewatch.console.state import AppState
+from sitewatch.console.store.blob_backends import evidence_blobs
+from sitewatch.console.store.blobs import BlobError, BlobStore
 from sitewatch.console.store.models import Alert, Camera, Site, User
 
 router = APIRouter(prefix="/api", tags=["sites"])
@@ -136,6 +140,7 @@ def list_cameras(
 def camera_snapshot(
     site: str,
     camera: str,
+    request: Request,
     user: Annotated[User, Depends(require("cameras.read"))],
     s: DB,
     state: State,
@@ -151,16 +156,37 @@ def camera_snapshot(
             site=site,
             camera=camera,
         )
+    blobs = evidence_blobs(state.settings)
+    if blobs is not None:  # not on the filesystem: streamed from the store
+        return _snapshot_blob(request, blobs, snapshot_key(state.settings, cam), site, camera)
     path = snapshot_path(state.settings, cam)
     if path is None or not path.is_file():
-        raise refuse(
-            status.HTTP_404_NOT_FOUND,
-            "snapshot.none",
-            f"camera {site}/{camera} has sent no snapshot yet: the edge sends one when the "
-            "camera comes online",
-            camera=camera,
-        )
+        raise _no_snapshot(site, camera)
     return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "no-cache"})
+
+
+def _snapshot_blob(
+    request: Request, blobs: BlobStore, key: str | None, site: str, camera: str
+) -> Response:
+    try:
+        size = blobs.size(key) if key is not None else None
+    except BlobError:
+        size = None
+    if key is None or size is None:
+        raise _no_snapshot(site, camera)
+    return blob_response(
+        request, blobs, key, size, media_type="image/jpeg", headers={"Cache-Control": "no-cache"}
+    )
+
+
+def _no_snapshot(site: str, camera: str) -> CodedHTTPException:
+    return refuse(
+        status.HTTP_404_NOT_FOUND,
+        "snapshot.none",
+        f"camera {site}/{camera} has sent no snapshot yet: the edge sends one when the "
+        "camera comes online",
+        camera=camera,
+    )
 
 
 def _aware(t: datetime) -> datetime:

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import select
 
+from sitewatch.console.api.blob_files import refuse_off_filesystem
 from sitewatch.console.api.deps import DB, app_state, client_address, require
 from sitewatch.console.api.errors import CodedHTTPException
 from sitewatch.console.domain import audit
@@ -45,6 +46,7 @@ def export_false_positives(
 ) -> Response:
     """A zip of the clean snapshots of false positives (newest first, at most ``limit``) with
     the wrong boxes in labels.jsonl: hard negatives for the next model."""
+    refuse_off_filesystem(state.settings, "the training data export")
     where = alert_filters(user, site=site, camera=camera, rule=rule, since=since, until=until)
     alerts = list(
         s.scalars(
