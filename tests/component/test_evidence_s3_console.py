@@ -1,9 +1,10 @@
 """The console with its evidence in S3 (``SITEWATCH_EVIDENCE_BACKEND=s3``) on a real
 SeaweedFS server (tests/support/s3_server.py) and a real mosquitto: an alert's snapshot and
 clip ingested over MQTT land in the bucket, the API serves them back byte-exact (and a byte
-range of the clip), a changed object is refused as tampered, and nothing is written under
-``evidence_dir``. Features that read evidence as local files refuse with
-``evidence.backend_unsupported``. Plus the settings' refusal of an incomplete S3 setup."""
+range of the clip), a file uploaded over HTTP lands there too, a changed object is refused as
+tampered, and nothing is left under ``evidence_dir``. Features that read evidence as local
+files refuse with ``evidence.backend_unsupported``. Plus the settings' refusal of an
+incomplete S3 setup."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from sitewatch.console.settings import Settings
 from sitewatch.console.settings_env import SettingsProblem, settings_from_env
@@ -22,6 +24,9 @@ from sitewatch.console.store.blob_backends import blob_settings, evidence_blobs
 from sitewatch.console.store.blobs import BlobStore
 from sitewatch.console.store.models import Camera, Evidence
 from sitewatch.contract import messages as m
+from sitewatch.edge.publish.evidence_upload import CHUNK_BYTES
+from tests.component.test_console_playback import serve
+from tests.component.test_evidence_http_upload import edge, register, stored
 from tests.support.console_support import add_users
 from tests.support.ingest_support import (
     CLIP,
@@ -124,6 +129,27 @@ def test_evidence_ingested_over_mqtt_is_kept_in_s3_and_served_back(
 
     # only the evidence folder itself (made at start); no file of evidence on local disk
     assert files_under(console.settings.evidence_dir) == []
+
+
+def test_evidence_uploaded_over_http_goes_to_the_bucket(
+    tmp_path: Path, broker: Mosquitto, s3_server: S3Server
+) -> None:
+    key = Ed25519PrivateKey.generate()
+    clip = bytes(range(256)) * 12_000  # 3 MB: three chunks of 1 MiB, the last short
+    with serve(tmp_path, broker, **s3_extra(s3_server)) as served:
+        register(served, "north", key)
+        with edge(tmp_path, broker, key, served.url, chunk_bytes=CHUNK_BYTES) as rig:
+            aid = uuid.uuid4()
+            rig.file(aid, "clip.mp4", clip)
+            rig.alert(aid, [evidence_file("clip.mp4", clip, "clip")])
+            row = stored(served, aid, "clip.mp4")
+        assert row.path == f"north/{aid}/clip.mp4" and row.signed
+        blobs = evidence_blobs(served.state.settings)
+        assert blobs is not None
+        assert blobs.digest(row.path) == (len(clip), hashlib.sha256(clip).hexdigest())
+        assert [e.key for e in blobs.list("_incoming/")] == []
+        # the partial upload was local (docs/design/evidence-storage.md) and is gone once whole
+        assert files_under(served.state.settings.evidence_dir) == []
 
 
 def test_an_object_changed_in_the_bucket_is_refused_as_tampered(
