@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from sitewatch.console.domain import audit
 from sitewatch.console.domain.incidents import group_alert
 from sitewatch.console.domain.live import live_alert, live_incident
-from sitewatch.console.ingest.context import Context, IngestError, ensure_camera
+from sitewatch.console.ingest.context import Context, IngestError, ensure_camera, lock_alert
 from sitewatch.console.store.evidence import file_digest
 from sitewatch.console.store.models import Alert, AlertEventRow, Evidence
 from sitewatch.contract import messages as m
@@ -53,6 +53,7 @@ def on_alert(s: Session, ctx: Context, msg: m.AlertEvent) -> None:
     """Upsert the alert, add (or verify) its timeline row and its evidence rows."""
     ctx.same_site(msg.site_id)
     alert_id = str(msg.id)
+    lock_alert(s, alert_id)
     alert = s.get(Alert, alert_id)
     seen: AlertEventRow | None = None
     if alert is not None:
@@ -235,6 +236,7 @@ def on_evidence(s: Session, ctx: Context, payload: bytes | Path) -> Taken:
     lists them; what became of them."""
     route = ctx.route
     assert route.alert_id is not None and route.name is not None
+    lock_alert(s, route.alert_id)
     alert = s.get(Alert, route.alert_id)
     if alert is not None and alert.site_id != route.site_id:
         raise IngestError(

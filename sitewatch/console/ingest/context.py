@@ -10,11 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from sitewatch.console.domain.incidents import Windows
 from sitewatch.console.events import LiveEvent
 from sitewatch.console.ingest.topics import Route
+from sitewatch.console.store.db import lock_key
 from sitewatch.console.store.evidence import EvidenceStore
 from sitewatch.console.store.models import Camera, Site
 
@@ -93,3 +95,12 @@ def ensure_camera(s: Session, site_id: str, camera_id: str) -> Camera:
         s.add(camera)
         s.flush()
     return camera
+
+
+def lock_alert(s: Session, alert_id: str) -> None:
+    """Serialise this transaction with every other one handling ``alert_id`` until it ends:
+    on PostgreSQL ``pg_advisory_xact_lock`` (replicas: the consumer storing an alert's listing
+    and another replica storing an upload of its file would otherwise each miss the other's
+    uncommitted half and leave the file staged forever); SQLite has one writer anyway."""
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(select(func.pg_advisory_xact_lock(lock_key(f"alert:{alert_id}"))))

@@ -355,8 +355,16 @@ async def _finish(box: Uploads, up: Upload, key_text: str) -> str:
 def _sweep(box: Uploads, site_id: str, max_age_s: float) -> None:
     """Delete the site's partial files untouched for ``max_age_s`` (an edge gave them up)."""
     cutoff = clock.time() - max_age_s
-    for path in (box.root / site_id).glob("*/*"):
-        if path.is_file() and path.stat().st_mtime < cutoff:
+    try:
+        paths = list((box.root / site_id).glob("*/*"))
+    except FileNotFoundError:  # another upload of the site removed a folder meanwhile
+        return
+    for path in paths:
+        try:
+            old = path.is_file() and path.stat().st_mtime < cutoff
+        except FileNotFoundError:  # finished or dropped by a request running beside this one
+            continue
+        if old:
             _drop_partial(box, path)
 
 
