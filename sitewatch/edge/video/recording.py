@@ -37,8 +37,9 @@ class CameraRecording:
     ``keep_s`` maps each stream to its retention in seconds (a stream kept 0 s is not
     recorded, unless it feeds the clips); ``rings`` are reused when given (a camera restarted
     for new stream URLs keeps its segments, holds and pins). With ``detect_from_reader`` the
-    ``detect`` stream is recorded from the packets the camera's reader receives
-    (:attr:`packet_sink`, given to ``CameraReader(packets=...)``), not by an ffmpeg of its own.
+    ``detect`` stream of a camera with a main stream is recorded from the packets the camera's
+    reader receives (:attr:`packet_sink`, given to ``CameraReader(packets=...)``), not by an
+    ffmpeg of its own.
     """
 
     def __init__(
@@ -79,7 +80,10 @@ class CameraRecording:
                 ring = SegmentRing(folder, keep_s=self.keep_s[stream], max_bytes=max_bytes)
             ring.keep_s = self.keep_s[stream]
             self.rings[stream] = ring
-            if stream == "detect" and detect_from_reader:
+            # only beside a main stream: a detect-only camera cuts its clips from this ring,
+            # and its exit clip is not yet finished from the reader's packets (the ffmpeg
+            # recorder lists its last segment on SIGTERM); it had one recorder anyway
+            if stream == "detect" and detect_from_reader and self.clip_stream == "record":
                 self.packet_sink = PacketRecorder(folder, segment_s, keep_s=self.keep_s[stream])
                 self.recorders[stream] = self.packet_sink
                 continue
