@@ -37,6 +37,8 @@ class EventHub:
         self._lock = threading.Lock()
         self._relay: Callable[[LiveEvent], None] | None = None
         self._relay_in: Callable[[Any, list[LiveEvent]], None] | None = None
+        # origins of the relays ever attached here: their NOTIFYs are this hub's own events
+        self.origins: set[str] = set()
 
     def relay_to(
         self,

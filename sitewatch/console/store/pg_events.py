@@ -100,6 +100,7 @@ class PgEventRelay:
             thread = threading.Thread(target=target, name=f"live-relay-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
+        self.hub.origins.add(self.origin)
         self.hub.relay_to(self.send, self.notify_in)
         if not self.listening.wait(wait_s):
             log.warning("live relay: not listening after %.0f s; going on, still trying", wait_s)
@@ -208,7 +209,7 @@ class PgEventRelay:
         """The event in ``payload``; None if it is this replica's own or cannot be read."""
         try:
             note = json.loads(payload)
-            if note["o"] == self.origin:
+            if note["o"] in self.hub.origins:  # this hub's own, whichever relay sent it
                 return None
             body = note.get("e")
             if body is None:
