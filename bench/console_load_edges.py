@@ -4,7 +4,7 @@ rates, signed with the key its site was registered with, over one MQTT connectio
 
 Per camera (the edge's constants, imported from its code so they cannot drift):
 
-* a retained CameraStatus every ``STATUS_EVERY_S`` (5 s);
+* a retained CameraStatus every ``STATUS_EVERY_S`` (60 s; 5 s before 2026-12-06);
 * a retained snapshot JPEG every ``SNAPSHOT_EVERY_S`` (60 s), ``snapshot_bytes`` of filler;
 * a retained RecordingIndex per stream (detect and record) every ``INDEX_EVERY_S`` (60 s);
 * alerts, a Poisson process of ``alerts_per_camera_day`` (20: the issue's county figure), and
