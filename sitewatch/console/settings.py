@@ -66,6 +66,14 @@ class Settings(BaseSettings):
         ", where they POST live and recorded video; default: console_url, else "
         "http://127.0.0.1 with the port the console listens on.",
     )
+    replica_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^\s/]+/?$",
+        description="This replica's own address as the other replicas reach it (e.g. "
+        "http://console1:8000), on PostgreSQL behind a proxy: edges' video uploads that the "
+        "proxy hands another replica are passed on to the one that asked "
+        "(docs/design/replicas.md, \"Uploads to the replica that asked\"); unset: not passed on.",
+    )
     mqtt_host: str | None = Field(
         "localhost", description="MQTT broker the edges publish to; empty/None = no ingest."
     )
