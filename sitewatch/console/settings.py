@@ -197,6 +197,12 @@ class Settings(BaseSettings):
     ingest_queue_messages: int = Field(
         10_000, ge=1, description="Messages waiting for the ingest worker before QoS 0 drops."
     )
+    ingest_batch: int = Field(
+        64,
+        ge=1,
+        description="Most messages the ingest worker stores in one database transaction (each "
+        "in its own savepoint; acknowledged after the commit); 1 = a transaction per message.",
+    )
     clock_skew_max_s: float = Field(
         600.0,
         ge=0,
