@@ -72,7 +72,7 @@ class Settings(BaseSettings):
         description="This replica's own address as the other replicas reach it (e.g. "
         "http://console1:8000), on PostgreSQL behind a proxy: edges' video uploads that the "
         "proxy hands another replica are passed on to the one that asked "
-        "(docs/design/replicas.md, \"Uploads to the replica that asked\"); unset: not passed on.",
+        '(docs/design/replicas.md, "Uploads to the replica that asked"); unset: not passed on.',
     )
     mqtt_host: str | None = Field(
         "localhost", description="MQTT broker the edges publish to; empty/None = no ingest."
@@ -103,7 +103,28 @@ class Settings(BaseSettings):
         ge=1,
         le=1000,
         description="Messages the broker hands one replica before it acknowledges any (its "
-        "in-flight window, as mosquitto's max_inflight_messages): bounds ingest's memory.",
+        "in-flight window, as mosquitto's max_inflight_messages), per shard it consumes: "
+        "bounds ingest's memory.",
+    )
+    amqp_shards: int = Field(
+        4,
+        ge=1,
+        le=64,
+        description="Ingest queues: amqp_queue.0 .. amqp_queue.<n-1>, filled by a "
+        "consistent-hash exchange (deploy/cluster/definitions.json); every replica consumes "
+        "all of them. 1: the single queue amqp_queue itself (a cluster set up before shards).",
+    )
+    amqp_replicas: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Replicas that consume the shards (spreads them: see amqp_replica).",
+    )
+    amqp_replica: int = Field(
+        0,
+        ge=0,
+        description="This replica's place, 0 .. amqp_replicas-1: it subscribes at once to the "
+        "shards s with s % amqp_replicas == amqp_replica, to the others 30 s later (standby).",
     )
     signing_key_file: Path = Field(
         Path("data/console.key"),
@@ -359,6 +380,17 @@ class Settings(BaseSettings):
                         f"expected amqp:// or amqps:// URLs separated by commas, got one with "
                         f"{scheme!r}: write each node as amqp://user:password@host:5672/%2F"
                     )
+        return value
+
+    @field_validator("amqp_replica")
+    @classmethod
+    def _replica_in_range(cls, value: int, info: ValidationInfo) -> int:
+        replicas = info.data.get("amqp_replicas", 1)
+        if value >= replicas:
+            raise ValueError(
+                f"expected 0 .. {replicas - 1} (SITEWATCH_AMQP_REPLICAS is {replicas}), got "
+                f"{value}: number the replicas from 0"
+            )
         return value
 
     @field_validator("evidence_backend")
