@@ -146,16 +146,7 @@ class Ingest:
         self.prefix = settings.topic_prefix
         self.subscriptions = m.console_subscriptions(self.prefix)
         self._amqp = (
-            AmqpConsumer(
-                settings.amqp_urls,
-                settings.amqp_queue,
-                self._on_message,
-                prefetch=settings.amqp_prefetch,
-                tag=settings.mqtt_client_id,  # unique per replica
-                prefix=settings.topic_prefix,
-            )
-            if settings.amqp_urls
-            else None
+            AmqpConsumer.from_settings(settings, self._on_message) if settings.amqp_urls else None
         )
         self._where = f"{settings.mqtt_host}:{settings.mqtt_port}"
         self._queue: BoundedQueue[Received | Job | None] = BoundedQueue(
