@@ -1,8 +1,9 @@
 """The console's AMQP consumer (sitewatch/console/ingest/amqp.py) on a real one-node RabbitMQ
-with deploy/cluster/definitions.json: a message published on ``amq.topic`` arrives with its MQTT
-topic back, stays unacknowledged until acked, comes again on the next connection after the
-link broke, and an ack for the broken link's delivery is dropped; an edge's evidence topic, its
-file name's dots included, comes back whole."""
+with deploy/cluster/definitions.json (its shards): a message published on ``amq.topic`` arrives
+with its MQTT topic back from the shard the consistent-hash exchange chose, stays
+unacknowledged until acked, comes again on the next connection after the link broke, and an ack
+for the broken link's delivery is dropped; an edge's evidence topic, its file name's dots
+included, comes back whole."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from sitewatch.mqtt import Message
 from tests.support.rabbitmq import RabbitCluster, running_cluster
 
 QUEUE = "sitewatch.ingest"
+SHARDS = 4  # deploy/cluster/definitions.json
 
 
 class Inbox:
@@ -48,7 +50,13 @@ def test_unacked_comes_again_on_the_next_link_and_a_stale_ack_is_dropped(
         (node,) = cluster.nodes
         inbox = Inbox()
         consumer = AmqpConsumer(
-            [node.amqp_url], QUEUE, inbox, prefetch=5, tag="replica-1", reconnect_max_s=1.0
+            [node.amqp_url],
+            QUEUE,
+            inbox,
+            prefetch=5,
+            tag="replica-1",
+            shards=SHARDS,
+            reconnect_max_s=1.0,
         )
         consumer.start()
         try:
@@ -65,7 +73,8 @@ def test_unacked_comes_again_on_the_next_link_and_a_stale_ack_is_dropped(
                 False,
             )
             assert first.receipt.connection == 1
-            assert cluster.active_consumer() == "replica-1.1"
+            shard = cluster.shard_of("sitewatch.north.alerts")
+            assert cluster.active_consumer(shard) == f"replica-1.1.{shard.rsplit('.', 1)[1]}"
 
             cluster.ctl("close_all_connections", "test: the link breaks")
             _, again = inbox.wait_for(2)  # unacknowledged: delivered again on link 2
@@ -88,11 +97,11 @@ def test_unacked_comes_again_on_the_next_link_and_a_stale_ack_is_dropped(
 
 
 def waiting(cluster: RabbitCluster) -> int:
-    """Messages in the queue, ready or unacknowledged."""
+    """Messages in the shards, ready or unacknowledged."""
     rows = json.loads(
         cluster.ctl("list_queues", "name", "messages", "--formatter", "json", "--quiet")
     )
-    return int(next(r["messages"] for r in rows if r["name"] == QUEUE))
+    return sum(int(r["messages"]) for r in rows if r["name"].startswith(QUEUE + "."))
 
 
 def test_an_evidence_file_name_with_dots_arrives_whole_from_mqtt(tmp_path: Path) -> None:
@@ -101,7 +110,7 @@ def test_an_evidence_file_name_with_dots_arrives_whole_from_mqtt(tmp_path: Path)
     with running_cluster(tmp_path / "rabbitmq", size=1) as cluster:
         (node,) = cluster.nodes
         inbox = Inbox()
-        consumer = AmqpConsumer([node.amqp_url], QUEUE, inbox, tag="replica-1")
+        consumer = AmqpConsumer([node.amqp_url], QUEUE, inbox, tag="replica-1", shards=SHARDS)
         consumer.start()
         edge = MqttTransport("127.0.0.1", node.mqtt_port, client_id="edge-north")
         try:

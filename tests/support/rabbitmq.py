@@ -1,7 +1,9 @@
 """A real RabbitMQ cluster on loopback for tests and benchmarks: Debian's rabbitmq-server (3.10),
-every node its own process, ports and folders, joined into one cluster, the MQTT plugin on, and
-deploy/cluster/definitions.json imported (the quorum queue ``sitewatch.ingest`` bound to every
-topic the edges publish).
+every node its own process, ports and folders, joined into one cluster, the MQTT and
+consistent-hash exchange plugins on (deploy/cluster/enabled_plugins' but the management one),
+and deploy/cluster/definitions.json imported (the quorum queues ``sitewatch.ingest.0`` .. ``.3``
+filled through the consistent-hash exchange ``sitewatch.ingest.shards`` from every topic the
+edges publish).
 
     from tests.support.rabbitmq import RabbitCluster, rabbit_cluster_fixture  # noqa: F401
     # the fixture "rabbit_cluster": 3 running nodes; or, in a benchmark:
@@ -17,7 +19,9 @@ API (all ports on 127.0.0.1):
   ``first``: give each replica another order), ``mqtt_ports()``, ``kill(node)`` (SIGKILL, as
   ``kill -9``: no goodbye to the peers), ``restart(node)`` (start it again and wait until it
   serves; it rejoins by itself), ``leader(queue)`` (the node holding the quorum queue's
-  leader), ``active_consumer(queue)`` (the consumer tag the queue delivers to now),
+  leader; default the first shard), ``active_consumer(queue)`` (the consumer tag the queue
+  delivers to now; default the first shard), ``active_consumers()`` (queue -> that tag, every
+  queue), ``shard_of(routing_key)`` (the shard queue the exchange routes that key to),
   ``ctl(*args, node=None)`` (rabbitmqctl's output).
 - :class:`Node`: ``letter`` (a, b, c), ``name`` (``rabbit-a-<tag>@localhost``), ``amqp_port``,
   ``mqtt_port``, ``dist_port``, ``folder``, ``running``, ``amqp_url``.
@@ -59,6 +63,9 @@ INSTALL = (
 BOOT_S = 180.0  # a node's boot on a 2-core box shared with others (20-40 s seen at load 10-20)
 CTL_S = 60.0
 ERL_ARGS = "+S 2:2 +A 8"  # 2 schedulers per node: 3 nodes share a small box
+PLUGINS = ("rabbitmq_mqtt", "rabbitmq_consistent_hash_exchange")  # not the management one
+SHARDS_EXCHANGE = "sitewatch.ingest.shards"  # definitions.json's consistent-hash exchange
+FIRST_SHARD = "sitewatch.ingest.0"
 
 
 def installed() -> bool:
@@ -133,7 +140,7 @@ class RabbitCluster:
         cookie = folder / ".erlang.cookie"
         cookie.write_text(secrets.token_hex(20))
         cookie.chmod(0o400)
-        (folder / "enabled_plugins").write_text("[rabbitmq_mqtt].\n")
+        (folder / "enabled_plugins").write_text(f"[{','.join(PLUGINS)}].\n")
         self.nodes = [
             Node(
                 letter=letter,
@@ -305,7 +312,7 @@ class RabbitCluster:
             )
         return done.stdout
 
-    def leader(self, queue: str = "sitewatch.ingest") -> Node:
+    def leader(self, queue: str = FIRST_SHARD) -> Node:
         """The node that holds the quorum queue's leader now."""
         rows = json.loads(
             self.ctl("list_queues", "name", "leader", "--formatter", "json", "--quiet")
@@ -315,17 +322,35 @@ class RabbitCluster:
             pytest.fail(f"expected quorum queue {queue!r} on the cluster, got {rows}")
         return next(n for n in self.nodes if n.name == names[0])
 
-    def active_consumer(self, queue: str = "sitewatch.ingest") -> str | None:
+    def active_consumer(self, queue: str = FIRST_SHARD) -> str | None:
         """The consumer tag of the queue's active consumer (single active consumer), None if
-        none consumes now (the console's tag is ``<its MQTT client id>.<connection>``)."""
+        none consumes now (the console's tag is ``<its MQTT client id>.<connection>`` and, with
+        shards, ``.<shard>``)."""
+        return self.active_consumers().get(queue)
+
+    def active_consumers(self) -> dict[str, str]:
+        """Each queue that has an active consumer now -> that consumer's tag."""
         rows = json.loads(
             self.ctl(
                 "list_consumers", "queue_name", "consumer_tag", "active", "--formatter", "json",
                 "--quiet",
             )
         )  # fmt: skip
-        tags = [r["consumer_tag"] for r in rows if r["queue_name"] == queue and r["active"]]
-        return tags[0] if tags else None
+        return {r["queue_name"]: r["consumer_tag"] for r in rows if r["active"]}
+
+    def shard_of(self, routing_key: str, exchange: str = SHARDS_EXCHANGE) -> str:
+        """The queue the consistent-hash ``exchange`` routes ``routing_key`` to, asked of the
+        broker's own routing (``rabbitmqctl eval``; nothing is published)."""
+        name, key = json.dumps(exchange), json.dumps(routing_key)  # Erlang strings alike
+        expr = (
+            f'X = rabbit_exchange:lookup_or_die(rabbit_misc:r(<<"/">>, exchange, <<{name}>>)), '
+            f"Content = rabbit_basic:build_content({{'P_basic'{', undefined' * 14}}}, <<>>), "
+            f'{{ok, Msg}} = rabbit_basic:message(rabbit_misc:r(<<"/">>, exchange, <<{name}>>), '
+            f"<<{key}>>, Content), "
+            "[{resource, _, queue, Q}] = rabbit_exchange:route(X, "
+            'rabbit_basic:delivery(false, false, Msg, undefined)), io:format("~s", [Q]).'
+        )
+        return self.ctl("eval", expr).strip().removesuffix("ok").strip()
 
     def amqp_urls(self, first: int = 0) -> list[str]:
         """Every node's AMQP URL, starting at node ``first`` (the order a consumer tries)."""

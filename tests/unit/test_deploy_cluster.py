@@ -1,5 +1,6 @@
 """The cluster example (deploy/cluster/, not yet measured): 3 RabbitMQ nodes that know each
-other, the ingest quorum queue (single active consumer) bound to every topic the edges publish,
+other, the ingest quorum queues (shards, each with a single active consumer) filled through a
+consistent-hash exchange bound to every topic the edges publish,
 2 console replicas on PostgreSQL with their own MQTT client ids consuming that queue from every
 node, and haproxy in front naming only services that exist (``haproxy -c`` when haproxy is
 installed)."""
@@ -18,7 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from sitewatch.console.ingest.amqp import routing_key_to_topic
+from sitewatch.console.ingest.amqp import routing_key_to_topic, shard_queues
 from sitewatch.console.settings import Settings
 from sitewatch.console.settings_env import SettingsProblem, settings_from_env
 from sitewatch.contract.topics import console_subscriptions
@@ -58,20 +59,37 @@ def test_three_rabbitmq_nodes_that_list_each_other() -> None:
     assert "rabbitmq_mqtt" in (CLUSTER / "enabled_plugins").read_text()
 
 
-def test_the_ingest_quorum_queue_is_bound_to_every_topic_the_edges_publish() -> None:
+def test_the_ingest_shards_are_filled_from_every_topic_the_edges_publish() -> None:
     definitions = json.loads((CLUSTER / "definitions.json").read_text())
-    (queue,) = definitions["queues"]
-    assert queue["arguments"]["x-queue-type"] == "quorum" and queue["durable"]
-    keys = {b["routing_key"] for b in definitions["bindings"] if b["destination"] == queue["name"]}
+    (exchange,) = definitions["exchanges"]
+    assert exchange["type"] == "x-consistent-hash" and exchange["durable"]
+    assert "rabbitmq_consistent_hash_exchange" in (CLUSTER / "enabled_plugins").read_text()
+    keys = {b["routing_key"] for b in definitions["bindings"] if b["source"] == "amq.topic"}
+    assert all(
+        b["destination"] == exchange["name"] and b["destination_type"] == "exchange"
+        for b in definitions["bindings"]
+        if b["source"] == "amq.topic"
+    )
     expected = {amqp_binding_key(t) for t in console_subscriptions()}
-    assert keys == expected, "the contract's topics changed: bind definitions.json's queue to them"
+    assert keys == expected, "the contract's topics changed: bind definitions.json's exchange"
+    shards = {
+        b["destination"]: b["routing_key"]
+        for b in definitions["bindings"]
+        if b["source"] == exchange["name"]
+    }
+    assert shards == {q["name"]: "1" for q in definitions["queues"]}  # equal weights
 
 
-def test_one_replica_at_a_time_consumes_the_ingest_queue_in_order() -> None:
-    (queue,) = json.loads((CLUSTER / "definitions.json").read_text())["queues"]
-    assert queue["arguments"]["x-single-active-consumer"] is True
-    assert queue["arguments"]["x-quorum-initial-group-size"] == 3
-    assert queue["name"] == Settings.model_fields["amqp_queue"].default
+def test_one_replica_at_a_time_consumes_each_shard_in_order() -> None:
+    queues = json.loads((CLUSTER / "definitions.json").read_text())["queues"]
+    fields = Settings.model_fields
+    assert [q["name"] for q in queues] == shard_queues(
+        str(fields["amqp_queue"].default), int(fields["amqp_shards"].default)
+    )
+    for queue in queues:
+        assert queue["arguments"]["x-queue-type"] == "quorum" and queue["durable"]
+        assert queue["arguments"]["x-single-active-consumer"] is True
+        assert queue["arguments"]["x-quorum-initial-group-size"] == 3
 
 
 @pytest.mark.parametrize(

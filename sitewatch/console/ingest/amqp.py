@@ -1,6 +1,13 @@
-"""The ingest queue of a RabbitMQ cluster consumed over AMQP 0-9-1 (pika); why and how:
+"""The ingest queues of a RabbitMQ cluster consumed over AMQP 0-9-1 (pika); why and how:
 docs/design/ingest.md, "The cluster". Each delivery reaches the handler as a
 :class:`sitewatch.mqtt.Message` (its MQTT topic back from the routing key), as from MQTT.
+
+The queue is ``shards`` quorum queues ``<queue>.0`` .. ``<queue>.<shards-1>`` (one routing key
+always lands on the same one: a consistent-hash exchange), or the single queue ``<queue>``
+when ``shards`` is 1. Each has a single active consumer; every replica subscribes to every
+shard, to its own ones (``shard % replicas == replica``) at once and to the others
+``standby_after_s`` later, so that each replica is active on its share and a survivor takes over
+a lost replica's shards.
 
 Invariants of :class:`AmqpConsumer`:
 
@@ -8,7 +15,10 @@ Invariants of :class:`AmqpConsumer`:
   ``add_callback_threadsafe`` (:meth:`AmqpConsumer.ack`).
 - It tries the node URLs in turn, forever, waiting ``reconnect_min_s`` doubling to
   ``reconnect_max_s`` seconds after a round in which no node took it.
-- At most ``prefetch`` messages are unacknowledged (``basic_qos``); one is acknowledged only by
+- One channel per connection, one consumer per shard on it; deliveries of one shard reach the
+  handler in the shard's order.
+- At most ``prefetch`` messages per shard are unacknowledged (``basic_qos``, per consumer: quorum
+  queues know no channel-wide limit); one is acknowledged only by
   :meth:`AmqpConsumer.ack`, after its commit. An ack for a delivery of an earlier connection is
   dropped and the broker delivers the message again: handling must be idempotent.
 """
@@ -17,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -27,11 +38,13 @@ import pika  # type: ignore[import-untyped]  # pika ships no types
 import pika.exceptions  # type: ignore[import-untyped]
 from pika.adapters.blocking_connection import BlockingChannel  # type: ignore[import-untyped]
 
+from sitewatch.console.settings import Settings
 from sitewatch.mqtt import Message, Receipt
 
 log = logging.getLogger(__name__)
 POLL_S = 0.2  # how often the connection thread looks at close(), in seconds
 HEARTBEAT_S = 15  # a node that is gone without a word is noticed within ~2 of these
+STANDBY_AFTER_S = 30.0  # another replica's shards: subscribed this long after connecting
 
 
 def routing_key_to_topic(key: str, prefix: str = "sitewatch") -> str:
@@ -58,10 +71,23 @@ class _Link:
     channel: BlockingChannel
 
 
+def shard_queues(queue: str, shards: int) -> list[str]:
+    """The ingest queues of ``shards`` shards: ``queue`` itself for 1 (a cluster set up before
+    shards), else ``<queue>.0`` .. ``<queue>.<shards-1>`` (deploy/cluster/definitions.json)."""
+    if shards < 1:
+        raise ValueError(f"expected at least 1 shard (SITEWATCH_AMQP_SHARDS), got {shards}")
+    return [queue] if shards == 1 else [f"{queue}.{i}" for i in range(shards)]
+
+
 class AmqpConsumer:
-    """Consume ``queue`` from the first of ``urls`` that takes us; ``start()`` / ``close()``.
-    Each connection's consumer tag is ``<tag>.<connection number>`` (``tag``: the replica's
-    name, e.g. its MQTT client id), so ``rabbitmqctl list_consumers`` shows which is active.
+    """Consume the shards of ``queue`` from the first of ``urls`` that takes us; ``start()`` /
+    ``close()``. Each consumer tag is ``<tag>.<connection number>`` (one shard) or
+    ``<tag>.<connection number>.<shard>`` (``tag``: the replica's name, e.g. its MQTT client
+    id), so ``rabbitmqctl list_consumers`` shows which replica is active on which shard.
+
+    ``replica`` is ``(place, replicas)``: the shards ``s % replicas == place`` are subscribed at
+    once on each connection, the others ``standby_after_s`` seconds later (then this replica
+    waits behind the one already active there, or takes a shard nobody consumes).
 
     ``handler`` runs on the connection thread with each delivery (QoS 1, never retained); it
     must return quickly (queue the message) and never block on the worker."""
@@ -75,6 +101,9 @@ class AmqpConsumer:
         prefetch: int = 20,
         tag: str = "sitewatch-console",
         prefix: str = "sitewatch",
+        shards: int = 1,
+        replica: tuple[int, int] = (0, 1),
+        standby_after_s: float = STANDBY_AFTER_S,
         reconnect_min_s: float = 0.5,
         reconnect_max_s: float = 10.0,
         name: str = "ingest-amqp",
@@ -83,8 +112,17 @@ class AmqpConsumer:
             raise ValueError("expected at least one amqp:// URL (SITEWATCH_AMQP_URLS), got none")
         if prefetch < 1:
             raise ValueError(f"expected a prefetch of at least 1 message, got {prefetch}")
+        place, replicas = replica
+        if not 0 <= place < replicas:
+            raise ValueError(
+                f"expected a replica's place 0 .. replicas-1 (SITEWATCH_AMQP_REPLICA, _REPLICAS), "
+                f"got {place} of {replicas}"
+            )
         self._urls = list(urls)
         self._queue = queue
+        self._queues = shard_queues(queue, shards)
+        self._own = [i for i in range(shards) if i % replicas == place]
+        self._standby_after_s = standby_after_s
         self._handler = handler
         self._prefetch = prefetch
         self._tag = tag
@@ -98,9 +136,29 @@ class AmqpConsumer:
         self._closing = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
+    @classmethod
+    def from_settings(cls, settings: Settings, handler: Callable[[Message], None]) -> AmqpConsumer:
+        """The consumer of a console replica (``SITEWATCH_AMQP_*``; its tag the MQTT client id,
+        unique per replica)."""
+        return cls(
+            settings.amqp_urls,
+            settings.amqp_queue,
+            handler,
+            prefetch=settings.amqp_prefetch,
+            tag=settings.mqtt_client_id,
+            prefix=settings.topic_prefix,
+            shards=settings.amqp_shards,
+            replica=(settings.amqp_replica, settings.amqp_replicas),
+        )
+
+    @property
+    def queues(self) -> list[str]:
+        """The queues consumed: every shard, in shard order."""
+        return list(self._queues)
+
     @property
     def connected(self) -> bool:
-        """Connected to a node and subscribed to the queue (maybe waiting as the standby)."""
+        """Connected to a node and subscribed to its own shards (maybe waiting as the standby)."""
         return self._consuming.is_set()
 
     @property
@@ -109,7 +167,7 @@ class AmqpConsumer:
         return self._connections
 
     def wait_consuming(self, timeout_s: float) -> bool:
-        """True once subscribed to the queue on some node."""
+        """True once subscribed to its own shards on some node."""
         return self._consuming.wait(timeout_s)
 
     def start(self) -> None:
@@ -178,27 +236,43 @@ class AmqpConsumer:
         link: _Link | None = None
         consumed = False
         try:
+            self._check_queues(connection, where)
             channel = connection.channel()
             channel.basic_qos(prefetch_count=self._prefetch)
             with self._lock:
                 self._connections += 1
                 link = _Link(self._connections, connection, channel)
                 self._link = link
-            channel.basic_consume(
-                self._queue,
-                partial(self._deliver, link.number),
-                auto_ack=False,
-                consumer_tag=f"{self._tag}.{link.number}",  # rabbitmqctl list_consumers
-            )
+            shards = range(len(self._queues))
+            standby = [i for i in shards if i not in self._own]
+            self._subscribe(link, [i for i in shards if i in self._own])
             self._consuming.set()
             consumed = True
-            log.info("%s consumes %s on %s (link %d)", self._name, self._queue, where, link.number)
+            log.info(
+                "%s consumes %s on %s (link %d)%s",
+                self._name,
+                ", ".join(self._queues[i] for i in self._own),
+                where,
+                link.number,
+                f"; the other {len(standby)} shard(s) in {self._standby_after_s:.0f} s"
+                if standby
+                else "",
+            )
+            standby_at = time.monotonic() + self._standby_after_s
             while not self._closing.is_set():
                 connection.process_data_events(time_limit=POLL_S)
+                if standby and time.monotonic() >= standby_at:
+                    self._subscribe(link, standby)
+                    log.info("%s also consumes %d other shard(s)", self._name, len(standby))
+                    standby = []
         except pika.exceptions.ChannelClosedByBroker as exc:
             hint = ""
             if exc.reply_code == 404:
-                hint = ": the queue does not exist; import deploy/cluster/definitions.json"
+                hint = (
+                    ": a queue does not exist; import deploy/cluster/definitions.json, or set "
+                    "SITEWATCH_AMQP_SHARDS to the cluster's number of ingest queues (1: one "
+                    f"queue named {self._queue})"
+                )
             log.error("%s: node %s closed the channel (%s)%s", self._name, where, exc, hint)
         except (pika.exceptions.AMQPError, OSError) as exc:
             if not self._closing.is_set():
@@ -212,6 +286,39 @@ class AmqpConsumer:
                 with suppress(pika.exceptions.AMQPError, OSError):  # gone anyway
                     connection.close()
         return consumed
+
+    def _subscribe(self, link: _Link, shards: Sequence[int]) -> None:
+        for i in shards:
+            suffix = "" if len(self._queues) == 1 else f".{i}"
+            link.channel.basic_consume(
+                self._queues[i],
+                partial(self._deliver, link.number),
+                auto_ack=False,
+                consumer_tag=f"{self._tag}.{link.number}{suffix}",  # rabbitmqctl list_consumers
+            )
+
+    def _check_queues(self, connection: pika.BlockingConnection, where: str) -> None:
+        """Every shard exists (else ChannelClosedByBroker, 404); a shard past the last one
+        configured is logged as an error: its messages would never be ingested."""
+        probe = connection.channel()
+        for queue in self._queues:
+            probe.queue_declare(queue, passive=True)
+        probe.close()
+        beyond = f"{self._queue}.{len(self._queues) if len(self._queues) > 1 else 0}"
+        probe = connection.channel()
+        try:
+            probe.queue_declare(beyond, passive=True)
+        except pika.exceptions.ChannelClosedByBroker:
+            return  # 404: no more shards than we consume
+        probe.close()
+        log.error(
+            "%s: node %s has queue %s beyond the %d ingest queue(s) consumed: its messages are "
+            "never ingested; set SITEWATCH_AMQP_SHARDS to the cluster's number of shards",
+            self._name,
+            where,
+            beyond,
+            len(self._queues),
+        )
 
     def _deliver(
         self,
