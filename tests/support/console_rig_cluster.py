@@ -1,9 +1,11 @@
 """The cluster of issue 16 as real processes on loopback: 3 RabbitMQ nodes
-(tests/support/rabbitmq.py, deploy/cluster/definitions.json's quorum queue), haproxy in TCP mode
-before their MQTT ports for the edges (tests/support/haproxy.py), PostgreSQL, and console
-replicas that consume the quorum queue over AMQP (``SITEWATCH_AMQP_URLS``, each replica trying
-the nodes in another order) behind haproxy in HTTP mode, the way deploy/cluster/haproxy.cfg
-fronts them (health checks on ``/api/health``, a long idle timeout for the live feed).
+(tests/support/rabbitmq.py, deploy/cluster/definitions.json's sharded quorum queues), haproxy in
+TCP mode before their MQTT ports for the edges (tests/support/haproxy.py), PostgreSQL, and
+console replicas that consume the shards over AMQP (``SITEWATCH_AMQP_URLS``, each replica trying
+the nodes in another order; ``SITEWATCH_AMQP_REPLICA`` its index, so each is active on its share
+of the shards at once and on the others' only after they are gone) behind haproxy in HTTP mode,
+the way deploy/cluster/haproxy.cfg fronts them (health checks on ``/api/health``, a long idle
+timeout for the live feed).
 
     with ClusterRig(tmp_path) as rig:      # the ConsoleRig API, plus:
         rig.start()
@@ -105,6 +107,8 @@ class ClusterRig(ConsoleRig):
         index = self.replicas.index(replica)
         env["SITEWATCH_MQTT_PORT"] = str(self.mqtt_front.port)  # commands to the edges
         env["SITEWATCH_AMQP_URLS"] = ",".join(self.rabbit.amqp_urls(first=index))
+        env["SITEWATCH_AMQP_REPLICAS"] = str(len(self.replicas))  # each its share of the shards
+        env["SITEWATCH_AMQP_REPLICA"] = str(index)
         return env
 
     @property
