@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from sitewatch.console.domain import audit
+from sitewatch.console.domain import audit, stats_rollup
 from sitewatch.console.domain.errors import Conflict, Invalid
 from sitewatch.console.permissions import allowed, can_see_camera
 from sitewatch.console.store.models import Alert, AlertAction, User
@@ -88,6 +88,7 @@ def record_step(
             code="alert.changed",
             params={"alert": alert.id},
         )
+    stats_rollup.alert_moved(s, alert, change.to_state, change.acknowledged_at)
     s.add(
         AlertAction(
             alert_id=alert.id,

@@ -17,6 +17,7 @@ from sitewatch.console.domain import audit
 from sitewatch.console.domain.alert_actions import record_step
 from sitewatch.console.domain.errors import Conflict, ConsoleError
 from sitewatch.console.domain.incidents import incident_alerts
+from sitewatch.console.domain.stats_rollup import incident_moved
 from sitewatch.console.store.models import Alert, Incident, User
 from sitewatch.console.workflow import (
     ActionName,
@@ -116,6 +117,7 @@ def _step_incident(
             code="incident.changed",
             params={"incident": incident.id},
         )
+    incident_moved(s, incident, change.to_state)
     detail = f"{change.from_state} -> {change.to_state}, {stepped} alert(s)"
     if action == "assign":
         detail += f", assignee {change.assignee}"

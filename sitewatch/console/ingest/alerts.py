@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sitewatch.console.domain import audit
+from sitewatch.console.domain import stats_rollup as stats_rollup  # its flush listener counts
 from sitewatch.console.domain.incidents import group_alert
 from sitewatch.console.domain.live import live_alert, live_incident
 from sitewatch.console.ingest.context import Context, IngestError, ensure_camera, lock_alert
