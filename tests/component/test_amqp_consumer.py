@@ -8,11 +8,13 @@ included, comes back whole."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from pathlib import Path
 
 import pika  # type: ignore[import-untyped]
+import pytest
 
 from sitewatch.console.ingest.amqp import AmqpConsumer
 from sitewatch.edge.publish.transport import MqttTransport
@@ -132,3 +134,44 @@ def test_an_evidence_file_name_with_dots_arrives_whole_from_mqtt(tmp_path: Path)
         finally:
             edge.close()
             consumer.close()
+
+
+def test_one_shard_is_the_single_queue_and_a_shard_count_unlike_the_cluster_is_told(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SITEWATCH_AMQP_SHARDS=1 consumes the queue of a cluster set up before shards
+    (``sitewatch.ingest`` itself, declared here as deploy/cluster/definitions.json had it); a
+    cluster with more shards than the consumer's is an error in the log (their messages would
+    wait forever), and a queue that does not exist names the fix."""
+    caplog.set_level(logging.INFO, logger="sitewatch.console.ingest.amqp")
+    with running_cluster(tmp_path / "rabbitmq", size=1) as cluster:
+        (node,) = cluster.nodes
+        admin = pika.BlockingConnection(pika.URLParameters(node.amqp_url))
+        channel = admin.channel()
+        legacy = {"x-queue-type": "quorum", "x-single-active-consumer": True}
+        channel.queue_declare(QUEUE, durable=True, arguments=legacy)
+        channel.queue_bind(QUEUE, "amq.topic", "sitewatch.*.alerts")
+        inbox = Inbox()
+        consumers = [
+            AmqpConsumer([node.amqp_url], QUEUE, inbox, tag="old", shards=1),
+            AmqpConsumer([node.amqp_url], QUEUE, Inbox(), tag="two", shards=2),
+            AmqpConsumer([node.amqp_url], "nope", Inbox(), tag="none", reconnect_max_s=1.0),
+        ]
+        for consumer in consumers:
+            consumer.start()
+        try:
+            old, two, _ = consumers
+            assert old.wait_consuming(20.0) and two.wait_consuming(20.0)
+            channel.basic_publish("amq.topic", "sitewatch.north.alerts", b"{}")
+            (got,) = inbox.wait_for(1)
+            assert got.topic == "sitewatch/north/alerts"
+            assert cluster.active_consumer(QUEUE) == "old.1"
+            assert not consumers[2].wait_consuming(3.0)
+        finally:
+            admin.close()
+            for consumer in consumers:
+                consumer.close()
+    text = caplog.text
+    assert "has queue sitewatch.ingest.0 beyond the 1 ingest queue(s)" in text
+    assert "has queue sitewatch.ingest.2 beyond the 2 ingest queue(s)" in text
+    assert "a queue does not exist" in text and "SITEWATCH_AMQP_SHARDS" in text

@@ -62,6 +62,24 @@ def routing_key_to_topic(key: str, prefix: str = "sitewatch") -> str:
     return "/".join([prefix, *levels])
 
 
+class _NotFoundExpected(logging.Filter):
+    """Drops pika's warning about the 404 that :meth:`AmqpConsumer._check_queues` expects."""
+
+    def __init__(self, queue: str) -> None:
+        super().__init__()
+        self.text = f"no queue '{queue}'"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.text not in record.getMessage()
+
+
+def _quiet_not_found(queue: str) -> None:
+    pika_channel = logging.getLogger("pika.channel")
+    if not any(isinstance(f, _NotFoundExpected) and f.text == f"no queue '{queue}'"
+               for f in pika_channel.filters):  # fmt: skip
+        pika_channel.addFilter(_NotFoundExpected(queue))
+
+
 @dataclass
 class _Link:
     """One open connection with its consuming channel; ``number`` counts from 1."""
@@ -305,6 +323,7 @@ class AmqpConsumer:
             probe.queue_declare(queue, passive=True)
         probe.close()
         beyond = f"{self._queue}.{len(self._queues) if len(self._queues) > 1 else 0}"
+        _quiet_not_found(beyond)
         probe = connection.channel()
         try:
             probe.queue_declare(beyond, passive=True)
