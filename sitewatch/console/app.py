@@ -23,6 +23,7 @@ from sitewatch.console.settings import Settings
 from sitewatch.console.state import AppState
 from sitewatch.console.store.db import Database, migrate
 from sitewatch.console.video import faults
+from sitewatch.console.video import forward as video_forward
 from sitewatch.console.video import services as video_services
 from sitewatch.console.video.hub import HubTiming, LiveHub
 from sitewatch.console.video.ranges import RangeRequests
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         live = LiveHub(faults.sender(state), timing)
         video_services.install(state, live, RangeRequests(state))
+        video_forward.start(state)  # PostgreSQL with replica_url: uploads to the one that asked
         ingest = None
         if settings.mqtt_host:
             from sitewatch.console.ingest.service import Ingest
@@ -92,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await live.close()
+            await video_forward.stop(state)
             if notify is not None:
                 notify.stop()
             if ingest is not None:

@@ -502,3 +502,16 @@ class LiveEventRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     body: Mapped[str] = mapped_column(Text)
+
+
+class ConsoleReplica(Base):
+    """A console replica on the shared PostgreSQL database: its id (made at each start), the
+    address the other replicas reach it at (``replica_url``), when it started and when it last
+    said it is alive (every few seconds; sitewatch/console/store/replicas.py). Rows of replicas
+    gone an hour are deleted."""
+
+    __tablename__ = "console_replicas"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

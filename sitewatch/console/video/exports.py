@@ -29,10 +29,12 @@ from sitewatch.console.domain.errors import ConsoleError, Invalid
 from sitewatch.console.state import AppState
 from sitewatch.console.store.db import Database
 from sitewatch.console.store.models import Alert, User, VideoExport
-from sitewatch.console.video.ranges import RangeRequests
+from sitewatch.console.video.ranges import EXPORT_WAIT_S, LATE_S, RangeRequests
 from sitewatch.contract import messages as m
 
 log = logging.getLogger(__name__)
+RUN_MAX = timedelta(seconds=EXPORT_WAIT_S + LATE_S)
+"""Longer than any export stays pending on a running console (its wait, then it fails)."""
 RETENTION_REASON = (
     "deleted by retention on {at}: asked for more than {days:g} days before, and no open, "
     "held or recently closed alert keeps it"
@@ -150,12 +152,13 @@ def _finish(state: AppState, export_id: str, *, error: tuple[str, str]) -> None:
 
 
 def settle_stale(s: Session, started_at: datetime) -> int:
-    """Mark failed every export still pending that was asked for before this console started
-    (``started_at``): the console that ran it stopped. Returns how many; the caller commits."""
+    """Mark failed every export still pending that was asked for before ``started_at`` (when
+    this console started; with replicas, the longest-running live one: the one that ran it
+    stopped) or longer ago than any export runs (:data:`RUN_MAX`: the replica that ran it
+    restarted). Returns how many; the caller commits."""
+    before = max(started_at, datetime.now(UTC) - RUN_MAX)
     stale = s.scalars(
-        select(VideoExport).where(
-            VideoExport.state == "pending", VideoExport.requested_at < started_at
-        )
+        select(VideoExport).where(VideoExport.state == "pending", VideoExport.requested_at < before)
     ).all()
     for row in stale:
         row.state, row.error_code, row.error = "failed", "video.failed", STALE_REASON

@@ -31,6 +31,7 @@ from uuid import UUID, uuid4
 
 from sitewatch.console.domain.errors import ConsoleError
 from sitewatch.console.state import AppState
+from sitewatch.console.store import replicas
 from sitewatch.console.video import faults
 from sitewatch.contract import messages as m
 
@@ -96,10 +97,16 @@ def cache_key(site_id: str, camera_id: str, stream: str, start: float) -> str:
 
 def upload_url(state: AppState, request_id: UUID, fallback: str | None = None) -> str:
     """Where the edge POSTs: ``{edge_url}/api/edge/video/{request_id}``; ``edge_url`` defaults
-    to ``console_url``, then ``fallback`` (the address the request came in on)."""
+    to ``console_url``, then ``fallback`` (the address the request came in on). A registered
+    replica names itself (``?replica=<id>``): another replica handed the upload passes it on
+    (:mod:`sitewatch.console.video.forward`)."""
     settings = state.settings
     base = settings.edge_url or settings.console_url or fallback or "http://127.0.0.1:8000"
-    return f"{base.rstrip('/')}/api/edge/video/{request_id}"
+    url = f"{base.rstrip('/')}/api/edge/video/{request_id}"
+    registry = state.services.get(replicas.SERVICE)
+    if isinstance(registry, replicas.Registry):
+        url += f"?{replicas.PARAM}={registry.id}"
+    return url
 
 
 class RangeRequests:

@@ -4,7 +4,10 @@ way round)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sitewatch.console.state import AppState
+from sitewatch.console.store import replicas as replica_rows
 from sitewatch.console.video.holds import HoldRequests
 from sitewatch.console.video.hub import LiveHub
 from sitewatch.console.video.ranges import RangeRequests
@@ -62,3 +65,13 @@ def holds(state: AppState) -> HoldRequests:
         got = HoldRequests(state)
         state.services[HOLDS] = got
     return got
+
+
+def stale_before(state: AppState) -> datetime:
+    """Work in memory asked for before this is lost: when this console started, or with
+    replicas the longest-running live one (read from the registry)."""
+    started = ranges(state).started_at
+    registry = state.services.get(replica_rows.SERVICE)
+    if isinstance(registry, replica_rows.Registry):
+        return min(started, registry.oldest_start())
+    return started

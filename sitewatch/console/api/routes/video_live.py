@@ -16,7 +16,7 @@ from sitewatch.console.api.deps import DB, app_state, check_camera, client_addre
 from sitewatch.console.domain import audit
 from sitewatch.console.state import AppState
 from sitewatch.console.store.models import User
-from sitewatch.console.video import services
+from sitewatch.console.video import forward, services
 from sitewatch.console.video.cameras import check_live, video_cameras
 from sitewatch.console.video.hub import LiveHub, Viewer
 from sitewatch.console.video.ranges import upload_url
@@ -49,7 +49,13 @@ LIVE_ERRORS: dict[int | str, dict[str, Any]] = {
 )
 async def edge_upload(request_id: UUID, request: Request, state: State) -> Response:
     """A part of a video session from an edge (no login: the edge key's signature over
-    ``video_upload_text`` authenticates it). 204: go on."""
+    ``video_upload_text`` authenticates it). 204: go on. One for a session of another replica
+    (``?replica=``) is passed on to it and answered as it answered (video/forward.py)."""
+    url = await forward.owner(state, request.query_params, request.headers)
+    if url is not None:
+        target = f"{request.url.path}?{request.url.query}"
+        got = await forward.relay(state, url, target, request.headers, request.stream())
+        return Response(got.body, status_code=got.status, media_type=got.content_type)
     await receive_upload(state, request_id, request.headers, request.stream())
     return Response(status_code=204)
 

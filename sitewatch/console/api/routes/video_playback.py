@@ -221,7 +221,7 @@ def list_exports(
     alert_id: Annotated[str | None, Query(max_length=36)] = None,
 ) -> list[dict[str, Any]]:
     """The exports of an alert (or the latest 200 in scope), newest first."""
-    exports.settle_stale(s, _ranges(state).started_at)
+    exports.settle_stale(s, services.stale_before(state))
     query = select(VideoExport).order_by(VideoExport.requested_at.desc()).limit(200)
     if alert_id is not None:
         query = query.where(VideoExport.alert_id == alert_id)
@@ -236,7 +236,7 @@ def list_exports(
 @router.get("/exports/{export_id}")
 def get_export(export_id: str, user: Exporter, s: DB, state: State) -> dict[str, Any]:
     """One export: pending, ready (SHA-256, size, url) or failed (error)."""
-    exports.settle_stale(s, _ranges(state).started_at)
+    exports.settle_stale(s, services.stale_before(state))
     return exports.view(_export(s, user, export_id))
 
 
