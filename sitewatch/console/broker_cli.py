@@ -1,7 +1,7 @@
 """``sitewatch server add-edge SITE``, ``broker-files`` and ``public-key``: the broker's
-identities from the command line (the logic is sitewatch/console/domain/broker_accounts.py and
-sitewatch/console/domain/edge_bundle.py). Exit codes: 0 done, 2 something to fix (said on
-stderr)."""
+identities from the command line (the logic is sitewatch/console/domain/broker_accounts.py,
+broker_accounts_rabbitmq.py for ``--rabbitmq FILE``, and edge_bundle.py beside them). Exit
+codes: 0 done, 2 something to fix (said on stderr)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from sitewatch.console.domain.broker_accounts import (
     set_console_account,
     write_broker_files,
 )
+from sitewatch.console.domain.broker_accounts_rabbitmq import write_rabbitmq_definitions
 from sitewatch.console.domain.edge_bundle import ENV_FILE, KEY_FILE, SNIPPET_FILE, write_bundle
 from sitewatch.console.settings import Settings
 from sitewatch.console.store.db import Database, migrate
@@ -52,18 +53,36 @@ def _with_database(args: argparse.Namespace, settings: Settings) -> int:
                 _add_edge(s, args, settings)
             console = _console_account(s, settings)
         with db.session() as s:
-            count = write_broker_files(
-                s, settings.broker_password_file, settings.broker_acl_file, settings.topic_prefix
-            )
+            done = _write_files(s, args, settings)
     finally:
         db.close()
     print(console, file=sys.stdout if console.startswith("console") else sys.stderr)
-    print(
+    print(done)
+    return 0
+
+
+def _write_files(s: Session, args: argparse.Namespace, settings: Settings) -> str:
+    """Mosquitto's password and ACL files, or with ``--rabbitmq FILE`` RabbitMQ's
+    definitions; what was written and how to make the broker use it."""
+    rabbitmq: Path | None = args.rabbitmq
+    if rabbitmq is not None:
+        count = write_rabbitmq_definitions(s, rabbitmq, settings.topic_prefix, settings.amqp_queue)
+        return (
+            f"wrote the RabbitMQ definitions {rabbitmq} ({_accounts(count)}); import them on "
+            f"one node of the cluster: rabbitmqctl import_definitions {rabbitmq}"
+        )
+    count = write_broker_files(
+        s, settings.broker_password_file, settings.broker_acl_file, settings.topic_prefix
+    )
+    return (
         f"wrote the broker's password file {settings.broker_password_file} and ACL file "
-        f"{settings.broker_acl_file} ({count} account{'s' * (count != 1)}); "
+        f"{settings.broker_acl_file} ({_accounts(count)}); "
         "reload mosquitto so they apply: kill -HUP <mosquitto's pid> (systemctl reload mosquitto)"
     )
-    return 0
+
+
+def _accounts(count: int) -> str:
+    return f"{count} account{'s' * (count != 1)}"
 
 
 def _console_account(s: Session, settings: Settings) -> str:

@@ -68,6 +68,13 @@ def server_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="add-edge: folder for the edge's files (default data/edges/SITE/)",
     )
+    parser.add_argument(
+        "--rabbitmq",
+        type=Path,
+        metavar="FILE",
+        help="add-edge, broker-files: for a RabbitMQ cluster, write the accounts as this "
+        "definitions file (rabbitmqctl import_definitions FILE) instead of mosquitto's files",
+    )
 
 
 def run_server(args: argparse.Namespace) -> int:

@@ -1,10 +1,12 @@
 """Identities on the MQTT broker: the console's account and one account per site's edge, kept
-in ``broker_accounts`` and written out as mosquitto's password file and ACL file.
+in ``broker_accounts`` and written out as mosquitto's password file and ACL file (or as a
+RabbitMQ definitions file: sitewatch/console/domain/broker_accounts_rabbitmq.py).
 
 Invariants: the two files are always written together from ALL rows (never edited in place),
 atomically (a reader sees the old file or the new one); a password is never stored, only its
-hash in mosquitto_passwd's ``$7$`` format (PBKDF2-SHA512); anonymous clients get no rule (the
-broker runs with ``allow_anonymous false``). The topics each account may use come from the
+hashes: mosquitto_passwd's ``$7$`` format (PBKDF2-SHA512) and RabbitMQ's salted SHA-256, both
+made when the password is set (neither can be made from the other); anonymous clients get no
+rule (the broker runs with ``allow_anonymous false``). The topics each account may use come from the
 contract (sitewatch/contract/topics.py), so the ACL follows any change of the topic table:
 
 - an edge writes only its own site's edge → console topics and reads only its own
@@ -39,6 +41,7 @@ ITERATIONS = 101
 """PBKDF2 rounds, as mosquitto_passwd 2.0 writes them. Edge passwords are 32 random bytes, for
 which more rounds add nothing; the console's password is the operator's: make it long."""
 SALT_BYTES = 12  # as mosquitto_passwd
+RABBITMQ_SALT_BYTES = 4  # as RabbitMQ's rabbit_password_hashing_sha256
 EDGE_PREFIX = "edge-"
 CONSOLE_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 FILE_MODE = 0o640  # the broker (group mosquitto) reads them; nobody else
@@ -69,6 +72,27 @@ def password_matches(password: str, hashed: str) -> bool:
     except (binascii.Error, ValueError):
         return False
     return hmac.compare_digest(password_hash(password, salt=salt, iterations=int(parts[2])), hashed)
+
+
+def rabbitmq_password_hash(password: str, *, salt: bytes | None = None) -> str:
+    """base64(salt + SHA-256(salt + UTF-8 password)) with a 4-byte random salt: the
+    ``password_hash`` of a user in RabbitMQ's definitions (``rabbit_password_hashing_sha256``,
+    RabbitMQ's "Credentials and Passwords" guide). One round of SHA-256: fine for the edges'
+    32 random bytes; the console's password is the operator's, so make it long."""
+    salt = secrets.token_bytes(RABBITMQ_SALT_BYTES) if salt is None else salt
+    return base64.b64encode(salt + hashlib.sha256(salt + password.encode()).digest()).decode()
+
+
+def rabbitmq_password_matches(password: str, hashed: str | None) -> bool:
+    """Whether ``password`` is the one behind a RabbitMQ SHA-256 hash (False for None)."""
+    try:
+        raw = base64.b64decode(hashed or "", validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    if len(raw) != RABBITMQ_SALT_BYTES + hashlib.sha256().digest_size:
+        return False
+    mine = rabbitmq_password_hash(password, salt=raw[:RABBITMQ_SALT_BYTES])
+    return hmac.compare_digest(mine, hashed or "")
 
 
 def edge_username(site_id: str) -> str:
@@ -126,6 +150,7 @@ def add_edge(
         row = BrokerAccount(username=username, role="edge", site_id=site_id)
         s.add(row)
     row.password_hash = password_hash(password)
+    row.rabbitmq_hash = rabbitmq_password_hash(password)
     row.public_key = public
     row.updated_at = utcnow()
     s.flush()
@@ -150,6 +175,9 @@ def set_console_account(s: Session, username: str, password: str) -> str:
         if row is not current:
             s.delete(row)
     if current is not None and password_matches(password, current.password_hash):
+        if not rabbitmq_password_matches(password, current.rabbitmq_hash):
+            current.rabbitmq_hash = rabbitmq_password_hash(password)  # a row older than the column
+            return "updated"
         return "unchanged" if len(rows) == 1 else "updated"
     if current is None:
         s.flush()
@@ -159,6 +187,7 @@ def set_console_account(s: Session, username: str, password: str) -> str:
     else:
         what = "updated"
     current.password_hash = password_hash(password)
+    current.rabbitmq_hash = rabbitmq_password_hash(password)
     current.public_key = None
     current.updated_at = utcnow()
     s.flush()
@@ -211,13 +240,14 @@ def _name(row: BrokerAccount) -> str:
 def write_broker_files(s: Session, password_file: Path, acl_file: Path, prefix: str) -> int:
     """Rewrite both broker files from every row; returns how many accounts they hold."""
     accounts = s.scalars(select(BrokerAccount)).all()
-    _write(password_file, password_file_text(accounts))
-    _write(acl_file, acl_text(accounts, prefix))
+    write_atomic(password_file, password_file_text(accounts))
+    write_atomic(acl_file, acl_text(accounts, prefix))
     return len(accounts)
 
 
-def _write(path: Path, text: str) -> None:
-    """Atomic replace, mode 0640, keeping the group of the file it replaces (``mosquitto``)."""
+def write_atomic(path: Path, text: str) -> None:
+    """Atomic replace, mode 0640, keeping the group of the file it replaces (``mosquitto``,
+    ``rabbitmq``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     group = path.stat().st_gid if path.exists() else None
     tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"

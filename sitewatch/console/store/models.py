@@ -336,6 +336,9 @@ class BrokerAccount(Base):
     role: Mapped[str] = mapped_column(String(16))  # console / edge
     site_id: Mapped[str | None] = mapped_column(String(40), nullable=True, unique=True)
     password_hash: Mapped[str] = mapped_column(String(300))
+    # RabbitMQ's salted SHA-256 of the same password (its definitions file); None on a row set
+    # before the column came: a new password (add-edge --rotate) fills it
+    rabbitmq_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     public_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
