@@ -146,7 +146,10 @@ class AlertOut(Out):
 
 class AlertPage(Out):
     items: list[AlertOut]
-    total: int
+    total: int = Field(description="Matching alerts, counted up to 10,000 (``total_capped``).")
+    total_capped: bool = Field(
+        False, description="True: more than ``total`` match (the count stopped there)."
+    )
 
 
 class TimelineEntry(Out):
@@ -227,7 +230,10 @@ class IncidentOut(Out):
 
 class IncidentPage(Out):
     items: list[IncidentOut]
-    total: int
+    total: int = Field(description="Matching incidents, counted up to 10,000 (``total_capped``).")
+    total_capped: bool = Field(
+        False, description="True: more than ``total`` match (the count stopped there)."
+    )
 
 
 class IncidentView(IncidentOut):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, false, or_, select
+from sqlalchemy import ColumnElement, Select, and_, false, func, literal, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from sitewatch.console.domain.errors import Invalid, NotFound
@@ -27,6 +27,10 @@ from sitewatch.console.store.models import Alert, AlertAction, AlertEventRow, Ca
 from sitewatch.console.workflow import OPEN_STATES as OPEN_STATES  # defined by the workflow
 
 S = TypeVar("S", bound=Select[*tuple[Any, ...]])
+TOTAL_CAP = 10_000
+"""Lists count their matching rows up to this many: a total over it is answered as "at least
+TOTAL_CAP" (``total_capped``), because an exact count reads every matching index entry
+(9.8 M closed alerts of a county: 1.3 s) while counting to the cap takes milliseconds."""
 
 
 def site_filter(
@@ -100,6 +104,16 @@ def alert_filters(
     if until is not None:
         where.append(Alert.started_at < aware_param(until, "until"))
     return where
+
+
+def capped_total(
+    s: Session, table: Any, where: Sequence[ColumnElement[bool]], cap: int = TOTAL_CAP
+) -> tuple[int, bool]:
+    """How many rows of ``table`` match ``where``, counted up to ``cap``: (the count, False)
+    when at most ``cap`` match, else (``cap``, True), meaning "more than ``cap``"."""
+    first = select(literal(1)).select_from(table).where(*where).limit(cap + 1).subquery()
+    n = s.scalar(select(func.count()).select_from(first)) or 0
+    return (cap, True) if n > cap else (n, False)
 
 
 def get_alert(s: Session, user: User, alert_id: str) -> Alert:

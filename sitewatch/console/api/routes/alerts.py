@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from sitewatch.console.api.deps import DB, app_state, client_address, require
 from sitewatch.console.domain.alert_actions import may_take, take_action
@@ -18,6 +18,7 @@ from sitewatch.console.domain.queries import (
     alert_detail,
     alert_filters,
     alert_outs,
+    capped_total,
     get_alert,
 )
 from sitewatch.console.events import LiveEvent
@@ -64,12 +65,12 @@ def list_alerts(
     oldest first — the order a manager works them in."""
     where = alert_filters(user, site=site, camera=camera, rule=rule, since=since, until=until)
     where.append(Alert.state.in_(list(state or OPEN_STATES)))
-    total = s.scalar(select(func.count()).select_from(Alert).where(*where))
+    total, capped = capped_total(s, Alert, where)
     by = Alert.started_at.asc() if order == "oldest" else Alert.started_at.desc()
     rows = s.scalars(
         select(Alert).where(*where).order_by(by, Alert.id).limit(limit).offset(offset)
     ).all()
-    return AlertPage(items=alert_outs(s, rows), total=total or 0)
+    return AlertPage(items=alert_outs(s, rows), total=total, total_capped=capped)
 
 
 @router.get("/{alert_id}", responses=NOT_FOUND)

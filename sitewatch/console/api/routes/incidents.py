@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from sitewatch.console.api.deps import DB, app_state, client_address, require
 from sitewatch.console.domain.alert_actions import take_action
@@ -26,7 +26,7 @@ from sitewatch.console.domain.incident_views import (
 )
 from sitewatch.console.domain.incidents import incident_for
 from sitewatch.console.domain.live import live_alert, live_incident
-from sitewatch.console.domain.queries import OPEN_STATES, get_alert
+from sitewatch.console.domain.queries import OPEN_STATES, capped_total, get_alert
 from sitewatch.console.schemas import (
     AlertState,
     BulkActionIn,
@@ -71,12 +71,12 @@ def list_incidents(
     (by first alert), as the alert feed."""
     where = incident_filters(user, site=site, camera=camera, rule=rule, since=since, until=until)
     where.append(Incident.state.in_(list(state or OPEN_STATES)))
-    total = s.scalar(select(func.count()).select_from(Incident).where(*where))
+    total, capped = capped_total(s, Incident, where)
     by = Incident.first_at.asc() if order == "oldest" else Incident.last_at.desc()
     rows = s.scalars(
         select(Incident).where(*where).order_by(by, Incident.id).limit(limit).offset(offset)
     ).all()
-    return IncidentPage(items=incident_outs(s, rows), total=total or 0)
+    return IncidentPage(items=incident_outs(s, rows), total=total, total_capped=capped)
 
 
 @router.get("/api/incidents/{incident_id}", responses=NOT_FOUND)

@@ -68,6 +68,7 @@ function row(a, siteName, times) {
  * @property {Map<string, HTMLTableRowElement>} rows
  * @property {Map<string, number>} liveAt
  * @property {number} total
+ * @property {boolean} capped the server stopped counting at `total`: more match
  * @property {number} loaded
  * @property {number} generation bumped by every first-page read and by unmount: a stale read is dropped
  * @property {ReturnType<typeof setTimeout>[]} timers
@@ -133,8 +134,10 @@ function paint(feed) {
     tr.remove();
     feed.rows.delete(id);
   }
-  feed.summary.textContent = want.length ? t("feed.count", { shown: want.length, total: Math.max(feed.total, want.length) }) : t("feed.none");
-  feed.more.hidden = feed.alerts.size >= feed.total; // (a live alert counts in both)
+  const total = Math.max(feed.total, want.length);
+  const capped = feed.capped && total <= feed.total; // "10,000+": the server counts up to a cap
+  feed.summary.textContent = want.length ? t(capped ? "feed.count_capped" : "feed.count", { shown: fmtNumber(want.length), total: fmtNumber(total) }) : t("feed.none");
+  feed.more.hidden = !feed.capped && feed.alerts.size >= feed.total; // (a live alert counts in both)
   feed.newAlerts.paint();
 }
 
@@ -183,7 +186,7 @@ async function loadFirst(feed, ctx, root) {
   const mine = ++feed.generation;
   const started = performance.now();
   try {
-    /** @type {{items: Alert[], total: number}} */
+    /** @type {{items: Alert[], total: number, total_capped?: boolean}} */
     const page = await api("/api/alerts", { params: pageQuery(feed.f, 0) });
     if (mine !== feed.generation) return;
     feed.error.textContent = "";
@@ -195,6 +198,7 @@ async function loadFirst(feed, ctx, root) {
     for (const a of page.items) put(feed, a, false);
     ctx.remember(page.items.map((a) => a.id));
     feed.total = page.total;
+    feed.capped = Boolean(page.total_capped);
     feed.loaded = page.items.length;
     paint(feed);
     root.dataset.loaded = String(mine);
@@ -209,11 +213,13 @@ async function loadFirst(feed, ctx, root) {
  */
 async function loadMore(feed) {
   try {
-    /** @type {{items: Alert[], total: number}} */
+    /** @type {{items: Alert[], total: number, total_capped?: boolean}} */
     const page = await api("/api/alerts", { params: pageQuery(feed.f, feed.loaded) });
     for (const a of page.items) put(feed, a, false);
     feed.total = page.total;
+    feed.capped = Boolean(page.total_capped);
     feed.loaded += page.items.length;
+    if (feed.capped && page.items.length < PAGE) [feed.capped, feed.total] = [false, feed.loaded]; // the end
     paint(feed);
   } catch (err) {
     feed.error.textContent = t("feed.load_failed", { detail: errorText(err) });
@@ -254,6 +260,7 @@ export function mount(root, ctx, _parts, params) {
     rows,
     liveAt: new Map(),
     total: 0,
+    capped: false,
     loaded: 0,
     generation: 0,
     timers: [],
