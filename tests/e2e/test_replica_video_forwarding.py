@@ -9,7 +9,8 @@ account and answers them with the edge's own upload client (:class:`sitewatch.ed
 uploader.Uploader`, signed by the site's registered key) through the proxy, so every other
 upload lands on the replica that did not ask. A viewer on replica A gets every byte of the
 live parts (none is refused 410 on B); a hold asked on A and answered through the proxy (one
-of two answers lands on B) completes; an upload naming a replica that is gone is refused 410.
+of two answers lands on B) completes, and so do two playback windows asked on A (a range of
+3 MB each, streamed on); an upload naming a replica that is gone is refused 410.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from sitewatch.console.store.models import Camera
+from sitewatch.console.store.models import Camera, RecordingIndexRow
 from sitewatch.contract import messages as m
 from sitewatch.edge.publish.transport import MqttTransport
 from sitewatch.edge.video.uploader import Uploader
@@ -138,6 +140,10 @@ def rig(tmp_path: Path) -> Iterator[tuple[ReplicaRig, Edge]]:
         cluster.add_user("boss", PASSWORD, role="admin")
         with cluster.db.session() as s:
             s.add(Camera(site_id=SITE, camera_id=CAMERA, state="online"))
+            now = time.time()  # the edge records the last hour (its index)
+            s.add(RecordingIndexRow(site_id=SITE, camera_id=CAMERA, stream="detect",
+                                    spans=[[now - 3600, now]], size_bytes=1, keep_s=86400.0,
+                                    at=datetime.fromtimestamp(now, UTC)))  # fmt: skip
         cluster.start()
         edge = Edge(cluster, creds)
         try:
@@ -220,3 +226,33 @@ def test_a_hold_asked_on_one_replica_is_answered_through_the_other(
     stray.close()
     a.close()
     assert [x.status for x in answers] == [410, 410], [x.reason for x in answers]
+
+
+def test_playback_windows_asked_on_one_replica_come_through_either(
+    rig: tuple[ReplicaRig, Edge],
+) -> None:
+    cluster, edge = rig
+    a = cluster.login("boss", PASSWORD, url=cluster.replicas[0].url)
+    now = time.time()
+    for n in range(2):  # round robin: one of the two ranges goes through the other replica
+        at = now - 1800 + 60 * n
+        answer: list[httpx.Response] = []
+        url = f"/api/video/playback/{SITE}/{CAMERA}?at={at}"
+        asked = threading.Thread(target=lambda u=url, out=answer: out.append(a.get(u)))
+        asked.start()
+        cmd = edge.next("range")
+        body = bytes([n]) * (3 * 1024 * 1024)
+        up = edge.uploader(cmd)
+        start, end = cmd["start"], cmd["end"]
+        sent = up.post(
+            "range", 0, datetime.fromisoformat(start).timestamp(), body,
+            end=datetime.fromisoformat(end).timestamp(),
+        )  # fmt: skip
+        up.close()
+        asked.join(WAIT_S)
+        assert sent.status == 204, sent.reason
+        assert [r.status_code for r in answer] == [200], [r.text[:300] for r in answer]
+        video = a.get(answer[0].json()["url"])
+        assert video.status_code == 200 and video.content == body
+    a.close()
+    assert cluster.passed_on(1) == 1
