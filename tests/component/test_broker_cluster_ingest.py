@@ -118,7 +118,8 @@ def replicas(
 def consuming(cluster: RabbitCluster, replicas: tuple[Replica, Replica]) -> Replica:
     """The replica the broker delivers to now (by its consumer tag, its MQTT client id)."""
     deadline = time.monotonic() + 20.0
-    while (tag := cluster.active_consumer()) is None:  # a takeover is under way
+    shard = cluster.shard_of(f"{PREFIX}.{SITE}.alerts")  # the site's alerts go to one shard
+    while (tag := cluster.active_consumer(shard)) is None:  # a takeover is under way
         assert time.monotonic() < deadline, "no replica consumed the queue for 20 s"
         time.sleep(0.2)
     ids = [r.console.settings.mqtt_client_id for r in replicas]
@@ -182,7 +183,7 @@ def test_each_message_is_stored_once_through_a_node_kill_and_a_replica_stop(
             third = len(burst) // 3
             for msg in burst[:third]:
                 edge.send(msg)
-            leader = rabbit_cluster.leader()
+            leader = rabbit_cluster.leader(rabbit_cluster.shard_of(f"{PREFIX}.{SITE}.alerts"))
             rabbit_cluster.kill(leader)  # kill -9 mid-burst: a new leader among the other two
             for msg in burst[third : 2 * third]:
                 edge.send(msg)

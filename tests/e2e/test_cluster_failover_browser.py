@@ -76,7 +76,8 @@ class Edge:
 def consuming(rig: ClusterRig) -> Replica:
     """The replica the queue delivers to now (its consumer tag starts with its client id)."""
     deadline = time.monotonic() + 60.0
-    while (tag := rig.rabbit.active_consumer()) is None:
+    shard = rig.rabbit.shard_of(f"{PREFIX}.{SITE}.alerts")  # the site's alerts go to one shard
+    while (tag := rig.rabbit.active_consumer(shard)) is None:
         assert time.monotonic() < deadline, "no replica consumed the ingest queue for 60 s"
         time.sleep(0.5)
     found = [r for r in rig.replicas if tag.startswith(f"sitewatch-{r.name}.")]
@@ -132,7 +133,8 @@ def test_every_alert_stored_once_and_shown_live_through_a_node_and_a_replica_kil
         active.kill()  # the consuming replica, mid-burst: the survivor takes the queue over
         for msg in burst[third : 2 * third]:
             edge.send(msg)
-        rig.rabbit.kill(rig.rabbit.leader())  # then the queue leader's node
+        shard = rig.rabbit.shard_of(f"{PREFIX}.{SITE}.alerts")
+        rig.rabbit.kill(rig.rabbit.leader(shard))  # then the leader's node of the site's shard
         for msg in burst[2 * third :]:
             edge.send(msg)
     finally:
