@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -58,9 +59,28 @@ class BoundedQueue(Generic[T]):
         """The oldest item, waiting for one."""
         with self._changed:
             self._changed.wait_for(lambda: bool(self._items))
-            item, size = self._items.popleft()
-            self._bytes -= size
-            return item
+            return self._take()
+
+    def get_batch(self, max_items: int, joins: Callable[[T], bool]) -> list[T]:
+        """The oldest item, waiting for one, and after it up to ``max_items`` - 1 more of those
+        already queued, oldest first, while the first and each next one ``joins`` (a batch
+        never waits for more, and an item that does not join is left for the next call, so
+        one that does not join comes alone)."""
+        if max_items < 1:
+            raise ValueError(f"expected a batch of at least 1 item, got max_items={max_items}")
+        with self._changed:
+            self._changed.wait_for(lambda: bool(self._items))
+            batch = [self._take()]
+            if not joins(batch[0]):
+                return batch
+            while self._items and len(batch) < max_items and joins(self._items[0][0]):
+                batch.append(self._take())
+            return batch
+
+    def _take(self) -> T:
+        item, size = self._items.popleft()
+        self._bytes -= size
+        return item
 
     @property
     def bytes(self) -> int:

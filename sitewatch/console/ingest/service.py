@@ -4,8 +4,9 @@ One :class:`sitewatch.mqtt.MqttClient` (fixed client id, persistent session; wit
 ``amqp_urls``, a cluster's quorum queue instead: :mod:`sitewatch.console.ingest.amqp`), and
 messages acknowledged only after they are handled: what edges publish while the console is away
 waits at the broker, and a message received but not stored comes again. One worker thread
-handles messages in arrival order (per-alert order holds), each in its own transaction (again,
-fresh, if another replica wrote the same row: ``IntegrityError``), then publishes live events.
+handles messages in arrival order (per-alert order holds), up to ``ingest_batch`` of those
+already received in one transaction, each in its own savepoint (again if another replica wrote
+the same row: ``IntegrityError``), then acknowledges them and publishes their live events.
 
 Memory is bounded (``sitewatch.console.ingest.queue``): QoS 0 messages beyond
 ``ingest_queue_bytes`` / ``ingest_queue_messages`` are dropped and counted, QoS 1 ones wait at
@@ -24,13 +25,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from sitewatch.console.domain import retention
 from sitewatch.console.domain.incidents import Windows
-from sitewatch.console.events import EventHub
+from sitewatch.console.events import EventHub, LiveEvent
 from sitewatch.console.ingest.alerts import on_alert, on_evidence
 from sitewatch.console.ingest.amqp import AmqpConsumer
 from sitewatch.console.ingest.bounds import Bounds, check_bounds
@@ -44,11 +45,11 @@ from sitewatch.console.ingest.status import (
     on_snapshot,
     on_stats,
 )
-from sitewatch.console.ingest.topics import MODELS, TopicError, route
+from sitewatch.console.ingest.topics import MODELS, Route, TopicError, route
 from sitewatch.console.ingest.trust import check_sender
 from sitewatch.console.settings import Settings
 from sitewatch.console.store.blob_backends import evidence_store
-from sitewatch.console.store.db import Database
+from sitewatch.console.store.db import Database, lock_key
 from sitewatch.console.store.evidence import OverQuota, Quota, UnsafePath
 from sitewatch.console.store.models import IngestReject
 from sitewatch.console.video import exports, recordings
@@ -67,7 +68,7 @@ DEFAULT_BOUNDS = Bounds()
 
 
 class Abandoned(Exception):
-    """A message left unhandled at stop (the database was down); the broker sends it again."""
+    """Messages left unhandled at stop (the database was down); the broker sends them again."""
 
 
 class IngestNotConnected(RuntimeError):
@@ -87,9 +88,30 @@ class Received:
 Job = Callable[[], object]
 
 
-def dispatch(s: Session, ctx: Context, payload: bytes, bounds: Bounds = DEFAULT_BOUNDS) -> None:
+@dataclass(frozen=True)
+class _Stored:
+    """A message handled in a batch: what is left to do once the batch committed."""
+
+    item: Received
+    rejects: list[tuple[str, str]]  # (topic, reason): to count
+    events: list[LiveEvent]
+    relayed: bool  # the events went to the other replicas in the transaction (deliver them)
+
+
+def _is_received(item: Received | Job | None) -> bool:
+    """Whether ``item`` may join a batch: a message (a job and the stop mark come alone)."""
+    return isinstance(item, Received)
+
+
+def dispatch(
+    s: Session,
+    ctx: Context,
+    payload: bytes,
+    bounds: Bounds = DEFAULT_BOUNDS,
+    decoded: m.Message | None = None,
+) -> None:
     """Hand one message to its handler by the kind of its topic, once it is known to come
-    from its site's edge and to keep ``bounds``."""
+    from its site's edge and to keep ``bounds``; ``decoded``: ``payload`` decoded already."""
     kind = ctx.route.kind
     if kind == "evidence":
         on_evidence(s, ctx, payload)
@@ -97,7 +119,7 @@ def dispatch(s: Session, ctx: Context, payload: bytes, bounds: Bounds = DEFAULT_
     if kind == "snapshot":
         on_snapshot(s, ctx, payload)
         return
-    msg = m.decode(payload, MODELS[kind])
+    msg = decoded if decoded is not None else m.decode(payload, MODELS[kind])
     check_sender(s, ctx, msg)
     check_bounds(s, ctx, msg, bounds)
     if isinstance(msg, m.AlertEvent):
@@ -351,79 +373,168 @@ class Ingest:
     # -- the worker ----------------------------------------------------------------------------
     def _work(self) -> None:
         while True:
-            item = self._queue.get()
-            if item is None:
+            batch = self._queue.get_batch(self.settings.ingest_batch, _is_received)
+            first = batch[0]
+            if first is None:
                 return
-            if not isinstance(item, Received):
-                try:
-                    item()
-                except Exception:
-                    log.exception("ingest job %r failed", item)
+            if isinstance(first, Received):
+                self._work_on([item for item in batch if isinstance(item, Received)])
                 continue
             try:
-                self._handle(item)
-                self._ack(item)
+                first()
+            except Exception:
+                log.exception("ingest job %r failed", first)
+
+    def _work_on(self, items: list[Received]) -> None:
+        """Store ``items`` in as few transactions as :meth:`_store` allows; after a failure of
+        no one message (a bug outside the handlers) they go one per transaction."""
+        most = len(items)
+        while items:
+            batch = items[:most]
+            try:
+                done = self._store(batch)
             except Abandoned:
-                log.warning("stopping with the database down: %s is left to the broker", item.topic)
+                log.warning(
+                    "stopping with the database down: %d messages from %s on are left to the "
+                    "broker",
+                    len(batch),
+                    batch[0].topic,
+                )
+                done = len(batch)
             except Exception as exc:  # a bug: log it, keep it, go on with the next message
-                log.exception("ingest failed on a message on %s", item.topic)
-                self._reject(item.topic, f"console error {type(exc).__name__}: {exc}")
-                self._ack(item)
+                if len(batch) > 1:
+                    log.exception("ingest failed on a batch; handling it one message at a time")
+                    most = 1
+                    continue
+                log.exception("ingest failed on a message on %s", batch[0].topic)
+                self._reject(batch[0].topic, f"console error {type(exc).__name__}: {exc}")
+                self._ack(batch[0])
+                done = 1
+            items = items[done:]
             with self._counts:
-                self._handled += 1
+                self._handled += done
                 self._counts.notify_all()
 
-    def _handle(self, item: Received) -> None:
+    def _store(self, items: list[Received]) -> int:
+        """Handle the first messages of ``items`` in one transaction (all of them, unless one
+        needs an alert another transaction holds: the batch ends before it), then acknowledge
+        them, count their rejects and publish their live events, in order; how many.
+
+        A database that is locked or down is waited for and the whole batch handled again
+        (:class:`Abandoned` at stop): a message's files are staged, moved into place or
+        deleted before its commit, and its handling again redoes or finds them
+        (:meth:`EvidenceStore.promote` takes a file moved in by an attempt that did not
+        commit), as a redelivered message does after a crash."""
+        attempt = 0
+        while True:
+            try:
+                with self.db.session() as s:
+                    stored = self._fill(s, items)
+                break
+            except OperationalError as exc:
+                # unacknowledged messages wait at the broker meanwhile
+                if self._stopping.is_set():
+                    raise Abandoned(items[0].topic) from exc
+                delay = min(2.0**attempt, DB_RETRY_MAX_S)
+                attempt += 1
+                log.warning(
+                    "database unavailable (%s); retrying %d messages from %s in %.0f s",
+                    exc,
+                    len(items),
+                    items[0].topic,
+                    delay,
+                )
+                self._stopping.wait(delay)
+        for done in stored:
+            self._ack(done.item)
+            for topic, reason in done.rejects:
+                self._count_reject(topic, reason)
+            for event in done.events:
+                if done.relayed:
+                    self.hub.deliver(event)
+                else:
+                    self.hub.publish(event)
+        return len(stored)
+
+    def _fill(self, s: Session, items: list[Received]) -> list[_Stored]:
+        """Each message in its own savepoint of ``s``, in order, until one may not join.
+
+        Alert locks (PostgreSQL, ``lock_alert``): the first message waits for its alert's
+        lock holding nothing else; each later one only tries its alert's lock, and the batch
+        ends before it if another transaction (an HTTP upload, another replica) holds it. So a
+        batch never waits for an alert lock while it holds one, and no cycle of alert locks
+        can form. Rows read by an earlier message are read again (``expire_all``), as a fresh
+        transaction would. SQLite: ``BEGIN IMMEDIATE`` takes the one write lock for the batch
+        (pysqlite begins no transaction before a SAVEPOINT, whose RELEASE would commit)."""
+        if not self.db.shared:
+            s.execute(text("BEGIN IMMEDIATE"))
+        stored: list[_Stored] = []
+        for item in items:
+            if stored and self.db.shared:
+                s.expire_all()
+            done = self._one(s, item, first=not stored)
+            if done is None:
+                break
+            stored.append(done)
+        return stored
+
+    def _one(self, s: Session, item: Received, first: bool) -> _Stored | None:
+        """Handle one message in a savepoint of ``s``; None (nothing done) when its alert is
+        locked by another transaction and it is not the ``first`` of its batch. A refused
+        message, or one that meets a bug, is rolled back alone and kept as a reject; one that
+        met another writer (``IntegrityError``) is handled again, where it is a repeat."""
         if item.refused is not None:
-            self._reject(item.topic, item.refused)
-            return
+            return self._refused(s, item, item.refused)
         try:
             where = route(self.prefix, item.topic)
-        except TopicError as exc:
-            self._reject(item.topic, str(exc))
-            return
-        attempt = races = 0
-        relayed = False
+            decoded = m.decode(item.payload, m.AlertEvent) if where.kind == "alert" else None
+        except REFUSED as exc:
+            return self._refused(s, item, str(exc))
+        if not first and not self._try_lock(s, where, decoded):
+            return None
+        races = 0
         while True:
             ctx = Context(self.store, self.prefix, item.topic, where, item.at, item.retained)
             ctx.incident_windows = self.windows
             try:
-                with self.db.session() as s:
-                    dispatch(s, ctx, item.payload, self.bounds)
+                with s.begin_nested():
+                    dispatch(s, ctx, item.payload, self.bounds, decoded)
                     for topic, reason in ctx.rejects:
                         add_reject(s, topic, reason)
                     # the other replicas get the events at this commit or never
                     relayed = self.hub.publish_in(s, ctx.events)
-                break
+                return _Stored(item, ctx.rejects, ctx.events, relayed)
             except REFUSED as exc:
-                self._reject(item.topic, str(exc))
-                return
-            except IntegrityError:
+                return self._refused(s, item, str(exc))
+            except IntegrityError as exc:
                 # another replica stored the same row between our read and our commit: again,
-                # in a fresh transaction, where the message is a repeat (never a reject)
+                # after its savepoint, where the message is a repeat (never a reject)
                 races += 1
-                if races > RACE_RETRIES:
-                    raise
-                log.info("ingest met another writer on %s; handling it again", item.topic)
-                continue
-            except OperationalError as exc:
-                # the database is locked or down: wait for it rather than lose the message
-                # (unacknowledged messages wait at the broker meanwhile)
-                if self._stopping.is_set():
-                    raise Abandoned(item.topic) from exc
-                delay = min(2.0**attempt, DB_RETRY_MAX_S)
-                attempt += 1
-                log.warning(
-                    "database unavailable (%s); retrying %s in %.0f s", exc, item.topic, delay
-                )
-                self._stopping.wait(delay)
-        for topic, reason in ctx.rejects:
-            self._count_reject(topic, reason)
-        for event in ctx.events:
-            if relayed:
-                self.hub.deliver(event)
-            else:
-                self.hub.publish(event)
+                if races <= RACE_RETRIES:
+                    log.info("ingest met another writer on %s; handling it again", item.topic)
+                    continue
+                bug: Exception = exc
+            except OperationalError:
+                raise  # the database: the whole batch again (see _store)
+            except Exception as exc:
+                bug = exc
+            log.error("ingest failed on a message on %s", item.topic, exc_info=bug)
+            return self._refused(s, item, f"console error {type(bug).__name__}: {bug}")
+
+    def _try_lock(self, s: Session, where: Route, decoded: m.AlertEvent | None) -> bool:
+        """Take the alert lock the message's handler takes (``lock_alert``: an alert message's
+        id, an evidence file's alert) without waiting; False if another transaction holds it.
+        Held to the transaction's end; SQLite has none (True)."""
+        alert_id = str(decoded.id) if decoded is not None else where.alert_id
+        if not self.db.shared or alert_id is None or where.kind not in ("alert", "evidence"):
+            return True
+        key = lock_key(f"alert:{alert_id}")  # as ingest.context.lock_alert
+        return bool(s.scalar(select(func.pg_try_advisory_xact_lock(key))))
+
+    def _refused(self, s: Session, item: Received, reason: str) -> _Stored:
+        """Keep the reject of the whole message in the batch's transaction."""
+        add_reject(s, item.topic, reason)
+        return _Stored(item, [(item.topic, reason)], [], relayed=False)
 
     def _ack(self, item: Received) -> None:
         if not self._stopping.is_set():
