@@ -423,7 +423,7 @@ class DayCount(Out):
         description="YYYY-MM-DD: the site's local date, in its time zone (``timezone``)."
     )
     site_id: str
-    camera_id: str
+    camera_id: str = Field(description="Empty: all the site's cameras (``source`` rollup).")
     rule: str
     count: int
     timezone: str = Field(
@@ -441,6 +441,18 @@ class StatsOut(Out):
     ack_seconds_median: float | None
     ack_seconds_p90: float | None
     acknowledged: int
+    source: Literal["alerts", "rollup"] = Field(
+        "alerts",
+        description="alerts: counted from the alerts, exact (one site, or cameras). rollup: "
+        "several sites, from the per-site daily rollup: ``per_day`` per day, site and rule "
+        "(``camera_id`` empty), the range widened to whole local days of each site, the "
+        "times to acknowledge read from a histogram (``ack_resolution``).",
+    )
+    ack_resolution: float | None = Field(
+        None,
+        description="None: exact percentiles. Else the relative width of the histogram's bins "
+        "(0.189: within 19 % of the exact value).",
+    )
 
 
 class AuditOut(Out):

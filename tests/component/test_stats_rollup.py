@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -126,3 +127,59 @@ def test_the_rollup_matches_a_direct_count(console: Console) -> None:
         written = rebuild(conn)
     assert written["alert"] == len(before["alert"])
     assert stored(console) == before == direct(console)
+
+
+def exact(client: Any, **params: str) -> dict[str, Any]:
+    r = client.get("/api/stats", params=params)
+    assert r.status_code == 200, r.text
+    out: dict[str, Any] = r.json()
+    assert out["source"] == "alerts"
+    return out
+
+
+def per_site_day_rule(per_day: list[dict[str, Any]]) -> Counter[tuple[str, str, str]]:
+    """Violations per (day, site, rule), over cameras."""
+    out: Counter[tuple[str, str, str]] = Counter()
+    for d in per_day:
+        out[(d["day"], d["site_id"], d["rule"])] += d["count"]
+    return out
+
+
+def test_a_view_of_several_sites_reads_the_rollup(console: Console, monkeypatch: Any) -> None:
+    from sitewatch.console.api.routes import stats as stats_route
+
+    ids = seed(console)
+    add_users(console, ("boss", "admin", ["*"]), ("two", "manager", ["north", "south"]))
+    boss = console.login("boss")
+    for alert_id, action in ((ids[0], "acknowledge"), (ids[2], "resolve")):
+        assert boss.post(f"/api/alerts/{alert_id}/actions", json={"action": action}).is_success
+    whole = exact(boss)  # 12 alerts: under EXACT_MAX, exact
+    monkeypatch.setattr(stats_route, "EXACT_MAX", 3)
+    for user in ("boss", "two"):
+        r = console.login(user).get("/api/stats")
+        assert r.status_code == 200, r.text
+        got = r.json()
+        assert got["source"] == "rollup" and got["ack_resolution"] == 0.189
+        assert {d["camera_id"] for d in got["per_day"]} == {""}
+        assert per_site_day_rule(got["per_day"]) == per_site_day_rule(whole["per_day"])
+        for name in ("by_state", "incidents_by_state", "incidents", "acknowledged"):
+            assert got[name] == whole[name], name
+        for name in ("ack_seconds_median", "ack_seconds_p90"):
+            assert abs(got[name] - whole[name]) <= 0.19 * whole[name], (name, got, whole)
+
+    # a range: each site's touched local days, as exact counts of those whole days add up
+    since, until = BASE + timedelta(hours=1), BASE + timedelta(hours=11)
+    got = boss.get("/api/stats", params={"since": since.isoformat(),
+                                         "until": until.isoformat()}).json()  # fmt: skip
+    want: Counter[tuple[str, str, str]] = Counter()
+    states: Counter[str] = Counter()
+    for site, tz_name in ZONES.items():
+        tz = ZoneInfo(tz_name)
+        first = since.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
+        last = (until - timedelta(microseconds=1)).astimezone(tz)
+        end = (last + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+        part = exact(boss, site=site, since=first.isoformat(), until=end.isoformat())
+        want += per_site_day_rule(part["per_day"])
+        states.update(part["by_state"])
+    assert per_site_day_rule(got["per_day"]) == want
+    assert got["by_state"] == dict(states)

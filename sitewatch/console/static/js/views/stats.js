@@ -28,6 +28,9 @@ import { cameraInput, field, foldable, hashFor, siteSelect } from "../widgets/fi
  * @property {number} acknowledged
  * @property {Record<string, number>} incidents_by_state incidents per state, by their first alert
  * @property {number} incidents
+ * @property {"alerts" | "rollup"} [source] rollup: several sites from daily totals: per_day per
+ *   site, day and rule (camera_id ""), whole local days, binned times to acknowledge
+ * @property {number | null} [ack_resolution] the histogram bins' relative width (rollup)
  */
 
 const GROUPS = ["rule", "site", "camera"];
@@ -151,7 +154,7 @@ export function mount(root, ctx, _parts, params) {
     }
     if (!alive) return;
     /** @param {DayCount} d */
-    const keyOf = (d) => (f.group === "site" ? d.site_id : f.group === "camera" ? `${d.site_id}/${d.camera_id}` : d.rule);
+    const keyOf = (d) => (f.group === "site" || (f.group === "camera" && !d.camera_id) ? d.site_id : f.group === "camera" ? `${d.site_id}/${d.camera_id}` : d.rule);
     /** @param {string} k */
     const labelOf = (k) => (f.group === "rule" ? tv("rule", k) : k);
     /** @type {Map<string, Map<string, number>>} day -> key -> violations */
@@ -204,10 +207,12 @@ export function mount(root, ctx, _parts, params) {
       { class: "compact", id: "stats-table" },
       h("caption", { text: t("stats.table") }),
       h("thead", {}, h("tr", {}, ["stats.day", "filter.site", "filter.camera", "filter.rule", "stats.count"].map((k) => h("th", { scope: "col", text: t(k) })))),
-      h("tbody", {}, rows.length ? rows.map((d) => h("tr", {}, h("td", { text: d.day, title: d.timezone }), h("td", {}, siteLabel(ctx, d.site_id)), h("td", {}, cameraLabel(d.site_id, d.camera_id)), h("td", { text: tv("rule", d.rule) }), h("td", { class: "num", text: fmtNumber(d.count) }))) : h("tr", {}, h("td", { colspan: 5, class: "muted", text: t("stats.none") }))),
+      h("tbody", {}, rows.length ? rows.map((d) => h("tr", {}, h("td", { text: d.day, title: d.timezone }), h("td", {}, siteLabel(ctx, d.site_id)), h("td", {}, d.camera_id ? cameraLabel(d.site_id, d.camera_id) : t("stats.all_cameras")), h("td", { text: tv("rule", d.rule) }), h("td", { class: "num", text: fmtNumber(d.count) }))) : h("tr", {}, h("td", { colspan: 5, class: "muted", text: t("stats.none") }))),
     );
+    const rollup = s.source === "rollup" ? h("p", { class: "muted", id: "stats-rollup", text: t("stats.rollup_note", { pct: Math.round((s.ack_resolution || 0) * 100) }) }) : null;
     fill(
       body,
+      rollup,
       cards,
       h("section", { class: "panel" }, h("h2", { text: t("stats.per_day") }), h("div", { class: "chart-wrap" }, stackedBars(cats, series, value, { label: t("stats.chart_label", { n: total }) })), legend(series)),
       h("div", { class: "two-col" }, h("section", { class: "panel" }, table), h("section", { class: "panel" }, states)),
