@@ -9,9 +9,12 @@ settings below) or a SQLite file, migrated by the console's migrations, filled b
 bench/db_scale_gen.py; then every query of bench/db_scale_queries.py for every user, through
 the console's app in this process (TestClient, logged-in sessions): one JSON line per query and
 user, then a table. ``before``: without migration 0013's indexes (dropped, the schema stamped
-at head so start-up does not add them back); ``after``: 0013 applied (its build time is
-printed). ``--data`` with ``--keep`` keeps the database, and a later run on it skips the
-generation. Not a test: a measurement, reported in bench/RESULTS.md ("Database at county size").
+at head so start-up does not add them back); ``after``: 0013 applied, then 0015 (the
+statistics rollup's tables and backfill), each timed when it runs. ``--data`` with ``--keep``
+keeps the database, and a later run on it skips the generation; ``--generate-only`` stops after
+it. Each JSON line's ``answer`` says how a statistics answer was made (``alerts``: exact;
+``rollup``) and whether a list's total was capped (``capped``). Not a test: a measurement,
+reported in bench/RESULTS.md ("Database at county size").
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from alembic import command
+from alembic.migration import MigrationContext
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, inspect
 
@@ -55,6 +59,7 @@ from sitewatch.console.store.db import MIGRATIONS, alembic_config, migrate
 
 PASSWORD = "county-size-bench"
 BASE_REVISION = "0012"
+ROLLUP_REVISION = "0015"  # the statistics rollup: its backfill is timed
 PG_SETTINGS = {  # a modest dedicated server's; fsync off as in the tests (timings are reads)
     "shared_buffers": "2GB",
     "effective_cache_size": "8GB",
@@ -170,9 +175,25 @@ def set_phase(engine: Engine, phase: str) -> None:
             cfg.attributes["connection"] = conn
             command.stamp(cfg, BASE_REVISION)
         t0 = time.perf_counter()
-        migrate(engine)
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0013")
         log(f"migration 0013 (indexes) took {time.perf_counter() - t0:.1f} s")
         vacuum(engine)
+    with engine.connect() as conn:
+        at = MigrationContext.configure(conn).get_current_revision() or ""
+    if at < ROLLUP_REVISION:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0014")
+        t0 = time.perf_counter()
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, ROLLUP_REVISION)
+        took = time.perf_counter() - t0
+        log(f"migration {ROLLUP_REVISION} (statistics rollup) took {took:.1f} s")
+        vacuum(engine)
+    migrate(engine)
 
 
 def run_phase(
@@ -197,8 +218,10 @@ def run_phase(
                     plans.append(plans_of(engine, clients[name], q, p, now, args.phase_now))
                 ms = time_query(clients[name], q, p, runs=args.runs, budget_s=args.budget,
                                 seed=i, now=now)  # fmt: skip
+                body = request(clients[name], q, p, random.Random(i), now)
                 line = {"database": engine.dialect.name, "alerts": shape.alerts,
                         "phase": args.phase_now, "query": q.name, "user": name,
+                        "answer": _answer(body),
                         "runs": len(ms), "p50_ms": round(statistics.median(ms), 1),
                         "p95_ms": round(_p95(ms), 1), "max_ms": round(max(ms), 1)}  # fmt: skip
                 print(json.dumps(line), flush=True)
@@ -224,6 +247,15 @@ def plans_of(engine: Engine, client: TestClient, q: Any, p: Persona, now: dateti
     return "\n".join(out) + "\n"
 
 
+def _answer(body: Any) -> str:
+    """How the answer was made: a statistics ``source``, a list's ``capped`` total, else ''."""
+    if not isinstance(body, dict):
+        return ""
+    if "source" in body:
+        return str(body["source"])
+    return "capped" if body.get("total_capped") else ""
+
+
 def _p95(ms: list[float]) -> float:
     return statistics.quantiles(ms, n=20, method="inclusive")[-1] if len(ms) > 1 else ms[0]
 
@@ -246,11 +278,12 @@ def _login(app: TestClient, state: Any, shape: Shape) -> dict[str, TestClient]:
 
 def table(lines: list[dict[str, Any]]) -> str:
     out = [
-        "| phase | query | user | runs | p50 ms | p95 ms | max ms |",
-        "|---|---|---|---|---|---|---|",
+        "| phase | query | user | answer | runs | p50 ms | p95 ms | max ms |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for x in lines:
-        out.append(f"| {x['phase']} | {x['query']} | {x['user']} | {x['runs']} | {x['p50_ms']} "
+        out.append(f"| {x['phase']} | {x['query']} | {x['user']} | {x.get('answer', '')} "
+                   f"| {x['runs']} | {x['p50_ms']} "
                    f"| {x['p95_ms']} | {x['max_ms']} |")  # fmt: skip
     return "\n".join(out)
 
@@ -269,6 +302,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--runs", type=int, default=30, help="timed requests per query and user")
     ap.add_argument("--budget", type=float, default=60.0, help="seconds per query and user")
     ap.add_argument("--explain", type=Path, help="append each query's plans to this file")
+    ap.add_argument(
+        "--generate-only",
+        action="store_true",
+        help="fill --data's database (with --keep) and stop: no migration, no query",
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="# %(message)s", stream=sys.stderr)
     for noisy in ("httpx", "alembic"):
@@ -282,7 +320,8 @@ def main(argv: list[str] | None = None) -> None:
             engine = create_engine(url)
             now = fill(engine, shape, args.data)
             lines = []
-            for phase in ("before", "after") if args.phase == "both" else (args.phase,):
+            phases = ("before", "after") if args.phase == "both" else (args.phase,)
+            for phase in () if args.generate_only else phases:
                 set_phase(engine, phase)
                 args.phase_now = phase
                 lines += run_phase(url, shape, now, args)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
-from sqlalchemy import Connection, Engine, insert, text
+from sqlalchemy import Connection, Engine, insert, inspect, text
 
 from bench.db_scale_sql import FILL, STAGING
 from sitewatch.console.store.models import Camera, Site
@@ -91,6 +91,11 @@ def generate(engine: Engine, shape: Shape, now: datetime) -> None:
         log.info("indexes and constraints rebuilt in %.0f s", time.perf_counter() - t0)
         conn.exec_driver_sql("DROP TABLE gen_alerts")
         conn.exec_driver_sql("DROP TABLE gen_incidents")
+    if inspect(engine).has_table("stats_alert_days"):  # migrated past 0015: count the rollup
+        from sitewatch.console.domain.stats_rollup_build import rebuild as recount
+
+        with engine.begin() as conn:
+            recount(conn)
 
 
 FILLED = ("alerts", "incidents", "alert_events", "evidence", "alert_actions", "audit_log")
