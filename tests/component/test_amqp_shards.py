@@ -9,7 +9,8 @@ active consumer of its own shards at the same time as the other of its own; evid
 so often on the other replica) are all verified and stored; then one replica is killed
 (``kill -9``) mid-burst and the survivor takes over its shards: every alert is stored exactly
 once, each ``(id, seq)`` once, nothing refused, and each site's messages stored in the order
-its edge sent them."""
+its edge sent them. The killed replica then comes back and gets its shards back from the
+survivor (which renews its subscriptions to them every 30 s), and ingests them again."""
 
 from __future__ import annotations
 
@@ -176,10 +177,25 @@ def test_replicas_ingest_their_shards_at_once_and_a_survivor_takes_over(rig: Clu
         edges.burst(BURST, files_first=False)
     finally:
         edges.close()
+    sent = edges.sent
     settle(rig, len(SITES) * (CALM + BURST))
     after = actives(rig, 4)
     assert {r.name for r in after.values()} == {survivor.name}, after
     assert survivor.alive, f"the survivor died: see {survivor.log}"
+
+    victim.start()  # it comes back: the survivor hands its shards back within ~30 s
+    deadline = time.monotonic() + 90.0
+    while (back := actives(rig, 4)) != active:
+        assert time.monotonic() < deadline, f"expected the shards back as {active}, got {back}"
+        time.sleep(1.0)
+    edges = Edges(rig, keys)
+    try:
+        edges.sent = sent
+        edges.burst(CALM, files_first=True)
+    finally:
+        edges.close()
+    total = len(SITES) * (CALM + BURST + CALM)
+    settle(rig, total)
 
     with rig.db.session() as s:
         rows = s.execute(
@@ -191,7 +207,7 @@ def test_replicas_ingest_their_shards_at_once_and_a_survivor_takes_over(rig: Clu
         events = set(s.execute(select(Alert.event)).scalars())
     assert rejects == [], rejects
     pairs = [(aid, seq) for _, aid, seq in rows]
-    assert len(pairs) == len(set(pairs)) == len(SITES) * (CALM + BURST) * SEQS
+    assert len(pairs) == len(set(pairs)) == total * SEQS
     for site in SITES:  # each site's messages stored in the order its edge sent them
         assert [(a, q) for s_, a, q in rows if s_ == site] == edges.sent[site], site
     assert events == {"end"}

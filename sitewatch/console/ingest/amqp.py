@@ -7,7 +7,9 @@ always lands on the same one: a consistent-hash exchange), or the single queue `
 when ``shards`` is 1. Each has a single active consumer; every replica subscribes to every
 shard, to its own ones (``shard % replicas == replica``) at once and to the others
 ``standby_after_s`` later, so that each replica is active on its share and a survivor takes over
-a lost replica's shards.
+a lost replica's shards. Every ``standby_after_s`` after that, it cancels and renews its
+subscriptions to the others' shards, so a replica that came back gets its shards back (RabbitMQ
+3.10 never moves an active consumer by itself).
 
 Invariants of :class:`AmqpConsumer`:
 
@@ -105,7 +107,8 @@ class AmqpConsumer:
 
     ``replica`` is ``(place, replicas)``: the shards ``s % replicas == place`` are subscribed at
     once on each connection, the others ``standby_after_s`` seconds later (then this replica
-    waits behind the one already active there, or takes a shard nobody consumes).
+    waits behind the one already active there, or takes a shard nobody consumes), and those are
+    renewed every ``standby_after_s`` (:meth:`_hand_on`: a shard taken over goes back).
 
     ``handler`` runs on the connection thread with each delivery (QoS 1, never retained); it
     must return quickly (queue the message) and never block on the worker."""
@@ -276,13 +279,16 @@ class AmqpConsumer:
                 if standby
                 else "",
             )
-            standby_at = time.monotonic() + self._standby_after_s
+            standby_at, subscribed = time.monotonic() + self._standby_after_s, False
             while not self._closing.is_set():
                 connection.process_data_events(time_limit=POLL_S)
                 if standby and time.monotonic() >= standby_at:
-                    self._subscribe(link, standby)
-                    log.info("%s also consumes %d other shard(s)", self._name, len(standby))
-                    standby = []
+                    if subscribed:
+                        self._hand_on(link, standby)
+                    else:
+                        self._subscribe(link, standby)
+                        log.info("%s also consumes %d other shard(s)", self._name, len(standby))
+                    standby_at, subscribed = time.monotonic() + self._standby_after_s, True
         except pika.exceptions.ChannelClosedByBroker as exc:
             hint = ""
             if exc.reply_code == 404:
@@ -305,15 +311,31 @@ class AmqpConsumer:
                     connection.close()
         return consumed
 
+    def _consumer_tag(self, link: _Link, shard: int) -> str:
+        suffix = "" if len(self._queues) == 1 else f".{shard}"
+        return f"{self._tag}.{link.number}{suffix}"  # rabbitmqctl list_consumers
+
     def _subscribe(self, link: _Link, shards: Sequence[int]) -> None:
         for i in shards:
-            suffix = "" if len(self._queues) == 1 else f".{i}"
             link.channel.basic_consume(
                 self._queues[i],
                 partial(self._deliver, link.number),
                 auto_ack=False,
-                consumer_tag=f"{self._tag}.{link.number}{suffix}",  # rabbitmqctl list_consumers
+                consumer_tag=self._consumer_tag(link, i),
             )
+
+    def _hand_on(self, link: _Link, shards: Sequence[int]) -> None:
+        """Cancel and renew the subscription of each of ``shards`` (other replicas' own): one
+        this replica is active on passes to the consumer that waited longest (its owner, back,
+        if there are 2 replicas) or comes straight back if none waits. What the cancelled
+        consumer was given stays unacknowledged on this channel: handled and acked as usual
+        (pika hands back the deliveries that crossed the cancel; they go to the handler)."""
+        for i in shards:
+            pending = link.channel.basic_cancel(self._consumer_tag(link, i))
+            for channel, method, properties, body in pending:
+                self._deliver(link.number, channel, method, properties, body)
+            self._subscribe(link, [i])
+        log.debug("%s handed on %d other shard(s)", self._name, len(shards))
 
     def _check_queues(self, connection: pika.BlockingConnection, where: str) -> None:
         """Every shard exists (else ChannelClosedByBroker, 404); a shard past the last one
