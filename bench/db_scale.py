@@ -148,10 +148,15 @@ def fill(engine: Engine, shape: Shape, data: Path) -> datetime:
     return now
 
 
-def vacuum(engine: Engine) -> None:
+def vacuum(engine: Engine, *tables: str) -> None:
+    """VACUUM (ANALYZE) ``tables`` (none named: the whole database); SQLite: ANALYZE."""
     pg = engine.dialect.name == "postgresql"
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql("VACUUM (ANALYZE)" if pg else "ANALYZE")
+        if pg:
+            conn.exec_driver_sql("VACUUM (ANALYZE) " + ", ".join(tables))
+            return
+        for table in tables or ("",):
+            conn.exec_driver_sql(f"ANALYZE {table}")
 
 
 def set_phase(engine: Engine, phase: str) -> None:
@@ -192,7 +197,7 @@ def set_phase(engine: Engine, phase: str) -> None:
             command.upgrade(cfg, ROLLUP_REVISION)
         took = time.perf_counter() - t0
         log(f"migration {ROLLUP_REVISION} (statistics rollup) took {took:.1f} s")
-        vacuum(engine)
+        vacuum(engine, "stats_alert_days", "stats_ack_days", "stats_incident_days")
     migrate(engine)
 
 
