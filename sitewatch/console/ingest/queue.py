@@ -8,6 +8,8 @@ broker sends no more than its in-flight window (mosquitto's ``max_inflight_messa
 default) before the worker catches up, and the rest wait at the broker, not here.
 
 So the queue's payload bytes stay under ``max_bytes`` + in-flight window x largest message.
+The worker takes what is queued in batches (:meth:`BoundedQueue.get_batch`, at most
+``ingest_batch`` items): those it holds are no longer counted here.
 """
 
 from __future__ import annotations

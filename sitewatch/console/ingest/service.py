@@ -240,7 +240,7 @@ class Ingest:
     @property
     def oldest_waiting_at(self) -> datetime | None:
         """When the oldest message still in the worker's queue arrived (the console's clock),
-        None when none waits; the one being handled now is not in the queue. The metric
+        None when none waits; the batch being handled now is not in the queue. The metric
         ``sitewatch_ingest_lag_seconds`` is its age (sitewatch.console.domain.metrics)."""
         queue = self._queue
         with queue._changed:  # read-only peek: the queue has no method for it
