@@ -20,6 +20,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import TypeAdapter
 from sqlalchemy import ColumnElement, and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -34,6 +35,7 @@ from sitewatch.console.domain.stats_rollup import (
 from sitewatch.console.schemas import DayCount, StatsOut
 from sitewatch.console.store.models import ALERT_STATES, Site
 
+DAY_COUNTS = TypeAdapter(list[DayCount])
 ACK_RESOLUTION = 2 ** (1 / 4) - 1
 """Relative width of a histogram bin (0.189): the binned percentiles' resolution."""
 
@@ -48,6 +50,7 @@ def rollup_stats(
         select(AlertDay.day, AlertDay.site_id, AlertDay.rule, func.sum(AlertDay.n))
         .where(where[AlertDay])
         .group_by(AlertDay.day, AlertDay.site_id, AlertDay.rule)
+        .order_by(AlertDay.day, AlertDay.site_id, AlertDay.rule)
     ).all()
     by_state = _per_state(s, AlertDay, where[AlertDay])
     incidents = _per_state(s, IncidentDay, where[IncidentDay])
@@ -59,18 +62,20 @@ def rollup_stats(
         if n
     ]
     names = {site_id: str(z) for site_id, z in zones.items()}
-    per_day = [
-        DayCount.model_construct(
-            day=day,
-            site_id=site_id,
-            camera_id="",
-            rule=rule,
-            count=int(n),
-            timezone=names.get(site_id, "UTC"),
-        )
-        for day, site_id, rule, n in sorted(rows)
-        if n
-    ]
+    per_day = DAY_COUNTS.validate_python(
+        [
+            {
+                "day": day,
+                "site_id": site_id,
+                "camera_id": "",
+                "rule": rule,
+                "count": n,
+                "timezone": names.get(site_id, "UTC"),
+            }
+            for day, site_id, rule, n in rows
+            if n
+        ]
+    )  # validated in one call: 28k rows of a county's month in tens of ms
     return StatsOut(
         per_day=per_day,
         by_state=by_state,
@@ -121,6 +126,15 @@ def _zones(s: Session, sites: list[str] | None) -> dict[str, Any]:
     return known
 
 
+Bounds = tuple[str | None, str | None]  # first and last local day, None: open
+
+
+def _bounds(tz: Any, since: datetime | None, until: datetime | None) -> Bounds:
+    first = None if since is None else local_day(since, tz)
+    last = None if until is None else local_day(until - timedelta(microseconds=1), tz)
+    return first, last
+
+
 def _days(
     table: Any,
     zones: dict[str, Any],
@@ -128,27 +142,35 @@ def _days(
     since: datetime | None,
     until: datetime | None,
 ) -> ColumnElement[bool]:
-    """WHERE on ``table``: the sites' local days that ``[since, until)`` touches, one clause
-    per zone (a county is usually one); false when no site is in range. ``table.site_id.is_not
-    (None)``: every site, every day."""
-    by_zone: dict[str, list[str]] = defaultdict(list)
-    for site_id, z in zones.items():
-        by_zone[str(z)].append(site_id)
+    """WHERE on ``table``: the sites' local days that ``[since, until)`` touches. Sites whose
+    zones give the same first and last day share one clause (a county is usually one: a
+    range of the primary key's leading ``day``, no list of sites when it spans them all);
+    sites without a row count in UTC."""
+    groups: dict[Bounds, list[str]] = defaultdict(list)
+    for site_id, tz in zones.items():
+        groups[_bounds(tz, since, until)].append(site_id)
+    utc = _bounds(zone(None), since, until)
     if sites is None:
-        by_zone.setdefault("UTC", [])  # sites without a row count in UTC
+        groups.setdefault(utc, [])
     clauses = []
-    zoned = sorted(site_id for name, ids in by_zone.items() if name != "UTC" for site_id in ids)
-    for name, ids in sorted(by_zone.items()):
-        tz = zone(name)
-        day = []
-        if since is not None:
-            day.append(table.day >= local_day(since, tz))
-        if until is not None:
-            day.append(table.day <= local_day(until - timedelta(microseconds=1), tz))
-        if name == "UTC" and sites is None:
-            who = table.site_id.not_in(zoned) if zoned else None
-        else:
-            who = table.site_id.in_(sorted(ids))
-        parts = [p for p in (who, *day) if p is not None]
+    for (first, last), ids in sorted(groups.items(), key=lambda kv: repr(kv[0])):
+        parts: list[ColumnElement[bool]] = []
+        if first is not None:
+            parts.append(table.day >= first)
+        if last is not None:
+            parts.append(table.day <= last)
+        if sites is not None:
+            parts.append(table.site_id.in_(sorted(ids)))
+        elif len(groups) > 1:  # every site: the others' sites, or (UTC) none of the others'
+            others = sorted(x for b, group in groups.items() if b != (first, last) for x in group)
+            who = table.site_id.not_in(others) if (first, last) == utc else table.site_id.in_(ids)
+            parts.append(who)
         clauses.append(and_(*parts) if parts else table.site_id.is_not(None))
-    return or_(*clauses) if clauses else false()
+    if not clauses:
+        return false()
+    lows = [b[0] for b in groups]
+    highs = [b[1] for b in groups]
+    if len(clauses) > 1 and None not in lows and None not in highs:  # an index range first
+        span = and_(table.day >= min(lows), table.day <= max(highs))  # type: ignore[type-var]
+        return and_(span, or_(*clauses))
+    return or_(*clauses)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from sqlalchemy import BigInteger, ColumnElement, Integer, cast, extract, func, select
 from sqlalchemy.orm import Session
 
@@ -29,7 +29,7 @@ EXACT_MAX = 10_000
 (one site's month of a county, 11k alerts, takes 50-130 ms); above it, from the rollup."""
 
 
-@router.get("/stats")
+@router.get("/stats", response_model=StatsOut)
 def stats(
     user: Annotated[User, Depends(require("stats.read"))],
     s: DB,
@@ -37,7 +37,7 @@ def stats(
     camera: str | None = None,
     since: Annotated[datetime | None, Query(description="started_at >= since")] = None,
     until: Annotated[datetime | None, Query(description="started_at < until")] = None,
-) -> StatsOut:
+) -> StatsOut | Response:
     """Alerts per day, site, camera and rule (by ``started_at``; a site's days are its local
     dates, in the time zone its edge reports, UTC while unknown); alerts per state; time
     to acknowledge = ``acknowledged_at - received_at`` (from the moment the console had it),
@@ -55,7 +55,9 @@ def stats(
         and (sites is None or len(sites) > 1)
         and capped_total(s, Alert, where, EXACT_MAX)[1]
     ):
-        return rollup_stats(s, sites, since, until)
+        # thousands of rows: serialized once, not validated again on the way out (1 s)
+        body = rollup_stats(s, sites, since, until).model_dump_json()
+        return Response(body, media_type="application/json")
     by_state: dict[str, int] = dict.fromkeys(ALERT_STATES, 0)
     for state, n in s.execute(
         select(Alert.state, func.count()).where(*where).group_by(Alert.state)
