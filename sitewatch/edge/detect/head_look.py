@@ -8,9 +8,15 @@ merging the crops' head states into the frame's, and resolving a head reported i
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import cv2
 import numpy as np
+import onnxruntime as ort
 
 from sitewatch.edge.detect.decode import box_iou, nms_per_class
+from sitewatch.edge.detect.model import ModelError
+from sitewatch.edge.detect.second_look import HEAD_OF_HEIGHT, HEAD_OF_WIDTH
 from sitewatch.edge.detections import Detections
 
 HEAD_STATES = ("helmet", "head")
@@ -97,3 +103,171 @@ def one_state_per_head(dets: Detections, other_factor: float) -> Detections:
     out = Detections(dets.xyxy, scores, dets.class_ids, dets.labels, dets.track_ids)
     out = out[scores > 0] if other_factor <= 0 else out
     return out[np.argsort(-out.scores, kind="stable")]
+
+
+# --- the head-state classifier (models/README.md, "Head-state classifier") -------------------
+
+CLASSIFIER_CLASSES = ("helmet", "head", "none")
+"""The classifier's outputs, in order: the two head states and "no head here"."""
+CLASSIFIER_CONTEXT = 2.0
+"""A classifier crop is this many head sizes wide (the head and a margin), square."""
+
+
+def head_crop_box(
+    xyxy: tuple[float, float, float, float], context: float = CLASSIFIER_CONTEXT
+) -> tuple[float, float, float, float]:
+    """The square crop (xyxy px, may leave the frame) around a head box: centred on it,
+    ``context`` times its long side."""
+    x1, y1, x2, y2 = xyxy
+    side = context * max(x2 - x1, y2 - y1)
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    return (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
+
+
+def cut_square(image: np.ndarray, box: tuple[float, float, float, float], px: int) -> np.ndarray:
+    """``box`` (xyxy px; what lies outside the image is edge-replicated) resized to ``px`` x
+    ``px``: the crop the classifier sees, from the full-resolution frame."""
+    h, w = image.shape[:2]
+    x1, y1, x2, y2 = (round(v) for v in box)
+    x2, y2 = max(x2, x1 + 1), max(y2, y1 + 1)
+    pad = max(0, -x1, -y1, x2 - w, y2 - h)
+    if pad:
+        image = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        x1, y1, x2, y2 = x1 + pad, y1 + pad, x2 + pad, y2 + pad
+    crop = image[y1:y2, x1:x2]
+    interp = cv2.INTER_AREA if crop.shape[0] > px else cv2.INTER_LINEAR
+    return cv2.resize(crop, (px, px), interpolation=interp)
+
+
+def person_head_boxes(people: np.ndarray) -> np.ndarray:
+    """``(N, 4)`` xyxy head boxes estimated from person boxes: a square of the head size
+    ``second_look`` estimates (the larger of 0.3 x width, height / 7), centred in x, at the
+    box's top."""
+    x1, y1, x2, y2 = people.T
+    s = np.maximum((x2 - x1) * HEAD_OF_WIDTH, (y2 - y1) * HEAD_OF_HEIGHT)
+    cx = (x1 + x2) / 2
+    return np.stack([cx - s / 2, y1, cx + s / 2, y1 + s], axis=1).astype(np.float32)
+
+
+class HeadClassifier:
+    """Hard hat / bare head / no head, for head boxes of a BGR frame (ONNX Runtime only).
+
+    The model takes ``(N, 3, S, S)`` float32 BGR 0-1 crops (``S`` from the file) and answers
+    ``(N, 3)`` probabilities in ``CLASSIFIER_CLASSES`` order (``training/head_classifier.py``).
+    """
+
+    def __init__(self, path: str | Path, threads: int = 1) -> None:
+        """Open ``path``; ``ModelError`` when it is missing or not a 3-class crop classifier."""
+        path = Path(path)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        try:
+            self._session = ort.InferenceSession(
+                str(path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # ONNX Runtime raises its own types for missing/bad files
+            raise ModelError(
+                f"cannot load head classifier {path}: expected an ONNX file written by "
+                f"training/head_classifier.py --export; ONNX Runtime said: {exc}"
+            ) from exc
+        shape = self._session.get_inputs()[0].shape
+        out = self._session.get_outputs()[0].shape
+        if len(shape) != 4 or not isinstance(shape[2], int) or out[-1] != 3:
+            raise ModelError(
+                f"head classifier {path} has input {shape} and output {out}: expected "
+                "(N, 3, S, S) crops in and (N, 3) probabilities out"
+            )
+        self.crop_px: int = shape[2]
+        self._input = self._session.get_inputs()[0].name
+
+    def classify(self, frame: np.ndarray, heads: np.ndarray) -> np.ndarray:
+        """``(N, 3)`` float32 probabilities (helmet, head, none) for ``(N, 4)`` xyxy head boxes
+        (frame px) of ``frame``; ``(0, 3)`` for none."""
+        if len(heads) == 0:
+            return np.zeros((0, 3), dtype=np.float32)
+        crops = np.stack(
+            [cut_square(frame, head_crop_box(tuple(b)), self.crop_px) for b in heads.tolist()]
+        )
+        x = crops.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+        probs: np.ndarray = self._session.run(None, {self._input: x})[0]
+        return probs.astype(np.float32)
+
+
+CLASSIFY_MIN_SCORE = 0.25
+"""People and head boxes scoring at least this are classified."""
+KEEP_STATE_ABOVE = 1.0
+"""Head boxes the detector scored at least this keep its state (1: the classifier decides all)."""
+FLIP_SHARE = 0.5
+"""The classifier changes a head box's state when it prefers the other one by more than this
+share of the two states' probability (0.5: whichever it prefers)."""
+PERSON_HEAD_NONE = 0.5
+"""A person's estimated head is added only when the classifier's "none" is below this."""
+
+
+def classify_head_states(
+    frame: np.ndarray,
+    dets: Detections,
+    classifier: HeadClassifier,
+    *,
+    min_score: float = CLASSIFY_MIN_SCORE,
+    iou: float = 0.45,
+    from_people: bool = True,
+    fuse: bool = True,
+    flip: float = FLIP_SHARE,
+    keep_above: float = KEEP_STATE_ABOVE,
+) -> Detections:
+    """Detections whose head states the classifier decides.
+
+    Every ``helmet``/``head`` box scoring at least ``min_score`` takes the state the classifier
+    prefers by more than ``flip`` of the two states' probability (else, or when it calls the
+    box "none", or the detector scored it at least ``keep_above``, the detector's state
+    stays); with ``fuse`` its score becomes sqrt(score x p(its final state)), else it is kept.
+    Every ``person`` scoring at least ``min_score`` whose estimated head box
+    (:func:`person_head_boxes`) no head box overlaps gets one, in the preferred state, when
+    the classifier sees a head there ("none" below ``PERSON_HEAD_NONE``), scored person score
+    x (1 - none) (``from_people`` False: none added). Head boxes are then de-duplicated per
+    state (NMS at ``iou``); best first.
+    """
+    states = head_state_ids(dets.labels)
+    if len(states) != 2:
+        return dets
+    helmet, head = states
+    ids, scores = dets.class_ids.copy(), dets.scores.copy()
+    strong = np.isin(ids, states) & (dets.scores >= min_score)
+    idx = np.flatnonzero(strong)
+    if len(idx):
+        p = classifier.classify(frame, dets.xyxy[idx])
+        share = p[:, :2] / np.maximum(p[:, :2].sum(axis=1, keepdims=True), 1e-6)
+        sure = (p[:, 2] < p[:, :2].max(axis=1)) & (share.max(axis=1) > flip)
+        sure &= dets.scores[idx] < keep_above
+        ids[idx[sure]] = np.where(share[sure, 1] > share[sure, 0], head, helmet)
+        if fuse:  # the probability of the state the box ends in: a wrong state sinks
+            p_state = np.where(ids[idx] == head, p[:, 1], p[:, 0])
+            scores[idx] = np.sqrt(scores[idx] * p_state)
+    parts = [Detections(dets.xyxy, scores, ids, dets.labels, dets.track_ids)]
+    if from_people and "person" in dets.labels:
+        people = dets[(dets.class_ids == dets.labels.index("person")) & (dets.scores >= min_score)]
+        est = person_head_boxes(people.xyxy)
+        heads_xyxy = dets.xyxy[strong]
+        if len(est) and len(heads_xyxy):
+            est_free = box_iou(est, heads_xyxy).max(axis=1) < 0.1
+        else:
+            est_free = np.ones(len(est), dtype=bool)
+        est, people = est[est_free], people[est_free]
+        if len(est):
+            p = classifier.classify(frame, est)
+            add = p[:, 2] < PERSON_HEAD_NONE
+            cls = np.where(p[:, 1] > p[:, 0], head, helmet)[add]
+            score = (people.scores * (1.0 - p[:, 2]))[add].astype(np.float32)
+            parts.append(Detections(est[add], score, cls.astype(np.int64), dets.labels))
+    out = Detections.concat(parts)
+    keep_state = np.isin(out.class_ids, states)
+    others, hs = out[~keep_state], out[keep_state]
+    hs = hs[nms_per_class(hs.xyxy, hs.scores, hs.class_ids, iou, MAX_HEADS)]
+    merged = Detections.concat([others, hs])
+    return merged[np.argsort(-merged.scores, kind="stable")]
+
+
+MAX_HEADS = 300
+"""Most head boxes kept per frame after the classifier."""
