@@ -45,7 +45,7 @@ from sitewatch.console.ingest.status import (
     on_snapshot,
     on_stats,
 )
-from sitewatch.console.ingest.topics import MODELS, Route, TopicError, route
+from sitewatch.console.ingest.topics import MODELS, TopicError, route
 from sitewatch.console.ingest.trust import check_sender
 from sitewatch.console.settings import Settings
 from sitewatch.console.store.blob_backends import evidence_store
@@ -469,18 +469,20 @@ class Ingest:
         if not self.db.shared:
             s.execute(text("BEGIN IMMEDIATE"))
         stored: list[_Stored] = []
+        held: set[str] = set()  # alerts whose lock this transaction holds
         for item in items:
             if stored and self.db.shared:
                 s.expire_all()
-            done = self._one(s, item, first=not stored)
+            done = self._one(s, item, not stored, held)
             if done is None:
                 break
             stored.append(done)
         return stored
 
-    def _one(self, s: Session, item: Received, first: bool) -> _Stored | None:
+    def _one(self, s: Session, item: Received, first: bool, held: set[str]) -> _Stored | None:
         """Handle one message in a savepoint of ``s``; None (nothing done) when its alert is
-        locked by another transaction and it is not the ``first`` of its batch. A refused
+        locked by another transaction and it is not the ``first`` of its batch (``held``: the
+        alerts whose lock the batch holds, this message's added). A refused
         message, or one that meets a bug, is rolled back alone and kept as a reject; one that
         met another writer (``IntegrityError``) is handled again, where it is a repeat."""
         if item.refused is not None:
@@ -490,8 +492,13 @@ class Ingest:
             decoded = m.decode(item.payload, m.AlertEvent) if where.kind == "alert" else None
         except REFUSED as exc:
             return self._refused(s, item, str(exc))
-        if not first and not self._try_lock(s, where, decoded):
-            return None
+        alert_id = str(decoded.id) if decoded is not None else where.alert_id
+        if where.kind not in ("alert", "evidence"):
+            alert_id = None  # only those handlers lock an alert
+        if not first and alert_id is not None and alert_id not in held:
+            if not self._try_lock(s, alert_id):
+                return None
+            held.add(alert_id)
         races = 0
         while True:
             ctx = Context(self.store, self.prefix, item.topic, where, item.at, item.retained)
@@ -503,6 +510,8 @@ class Ingest:
                         add_reject(s, topic, reason)
                     # the other replicas get the events at this commit or never
                     relayed = self.hub.publish_in(s, ctx.events)
+                if alert_id is not None:
+                    held.add(alert_id)  # its savepoint released: the transaction holds it
                 return _Stored(item, ctx.rejects, ctx.events, relayed)
             except REFUSED as exc:
                 return self._refused(s, item, str(exc))
@@ -521,12 +530,11 @@ class Ingest:
             log.error("ingest failed on a message on %s", item.topic, exc_info=bug)
             return self._refused(s, item, f"console error {type(bug).__name__}: {bug}")
 
-    def _try_lock(self, s: Session, where: Route, decoded: m.AlertEvent | None) -> bool:
+    def _try_lock(self, s: Session, alert_id: str) -> bool:
         """Take the alert lock the message's handler takes (``lock_alert``: an alert message's
         id, an evidence file's alert) without waiting; False if another transaction holds it.
         Held to the transaction's end; SQLite has none (True)."""
-        alert_id = str(decoded.id) if decoded is not None else where.alert_id
-        if not self.db.shared or alert_id is None or where.kind not in ("alert", "evidence"):
+        if not self.db.shared:
             return True
         key = lock_key(f"alert:{alert_id}")  # as ingest.context.lock_alert
         return bool(s.scalar(select(func.pg_try_advisory_xact_lock(key))))
