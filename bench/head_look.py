@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import pickle
 import re
 import time
@@ -32,7 +33,7 @@ import numpy as np
 from bench.realistic_set import PARTS, ROOT, SHARED, build
 from sitewatch.core.geometry import Image
 from sitewatch.edge.detect.decode import box_iou
-from sitewatch.edge.detect.detector import DEFAULT_MODEL, Detector
+from sitewatch.edge.detect.detector import DEFAULT_MODEL, HEAD_SMALL_PX, Detector
 from sitewatch.edge.detect.head_look import (
     CLASSIFY_MIN_SCORE,
     FLIP_SHARE,
@@ -65,12 +66,14 @@ class ClassifiedDetector(Detector):
         min_score: float = CLASSIFY_MIN_SCORE,
         flip: float = FLIP_SHARE,
         keep_above: float = KEEP_STATE_ABOVE,
+        small_only: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(model, **kwargs)
         self.base = f"{Path(model).resolve()}|{base}"
         self.classifier, self.mode = classifier, mode
         self.min_score, self.flip, self.keep_above = min_score, flip, keep_above
+        self.small_only = small_only
 
     def detect(
         self,
@@ -90,9 +93,25 @@ class ClassifiedDetector(Detector):
             return found
         c, people, fuse = self.classifier, self.mode == "cls", self.mode != "clsr"
         return [
-            classify_head_states(f, d, c, min_score=self.min_score, from_people=people, fuse=fuse)
+            classify_head_states(
+                f,
+                d,
+                c,
+                min_score=self.min_score,
+                from_people=people,
+                fuse=fuse,
+                flip=self.flip,
+                keep_above=self.keep_above,
+                max_head=self.small_head(f) if self.small_only else math.inf,
+            )
             for f, d in zip(frames, found, strict=True)
         ]
+
+    def small_head(self, frame: Image) -> float:
+        """Frame px of a head the whole pass saw ``HEAD_SMALL_PX`` model px tall."""
+        large = self.large_hw and max(frame.shape[:2]) >= self.large_frame
+        square = self.large_hw if large and self.large_hw else self.info.input_hw
+        return float(HEAD_SMALL_PX / min(square[0] / frame.shape[0], square[1] / frame.shape[1]))
 
 
 def detector(
@@ -104,14 +123,15 @@ def detector(
     people; ``:clsf`` adds none from people; ``:clsr`` only relabels; a number after it is the
     least score classified, ``~x`` the flip share, ``^k`` the score from which the detector's
     state stays (``:clsf0.1~0.8^0.5``; defaults ``CLASSIFY_MIN_SCORE``, ``FLIP_SHARE``,
-    ``KEEP_STATE_ABOVE``)."""
+    ``KEEP_STATE_ABOVE``); an ``s`` before the number classifies only heads the whole pass
+    saw smaller than ``HEAD_SMALL_PX`` model px, as the head look crops (``:clsfs0.1``)."""
     base, _, suffix = variant.partition(":")
-    match = re.fullmatch(r"(cls[fr]?)([0-9.]*)~?([0-9.]*)\^?([0-9.]*)", suffix)
+    match = re.fullmatch(r"(cls[fr]?)(s?)([0-9.]*)~?([0-9.]*)\^?([0-9.]*)", suffix)
     if suffix and not match:
         raise ValueError(
             f"variant suffix must be :cls, :clsf or :clsr (+ a score), got {variant!r}"
         )
-    mode, score, flip, keep = match.groups() if match else ("", "", "", "")
+    mode, small, score, flip, keep = match.groups() if match else ("", "", "", "", "")
     return ClassifiedDetector(
         model,
         base,
@@ -120,6 +140,7 @@ def detector(
         float(score) if score else CLASSIFY_MIN_SCORE,
         float(flip) if flip else FLIP_SHARE,
         float(keep) if keep else KEEP_STATE_ABOVE,
+        bool(small),
         **detector_args(base, threads),
     )
 

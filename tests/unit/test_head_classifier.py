@@ -10,11 +10,13 @@ import pytest
 from sitewatch.edge.detect.head_look import (
     CLASSIFIER_CONTEXT,
     HeadClassifier,
+    classify_head_states,
     cut_square,
     head_crop_box,
     person_head_boxes,
 )
 from sitewatch.edge.detect.model import ModelError
+from sitewatch.edge.detections import Detections
 
 
 @pytest.mark.parametrize(
@@ -62,3 +64,30 @@ def test_person_head_boxes_sit_at_the_top_centre() -> None:
 def test_a_missing_classifier_file_says_what_was_expected(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match=r"training/head_classifier\.py --export"):
         HeadClassifier(tmp_path / "head-state.onnx")
+
+
+def test_the_committed_classifier_answers_on_crops() -> None:
+    model = Path(__file__).resolve().parents[2] / "models" / "head-state.onnx"
+    classifier = HeadClassifier(model)
+    frame = np.full((120, 160, 3), 128, dtype=np.uint8)
+    probs = classifier.classify(frame, np.asarray([[60, 20, 90, 50], [0, 0, 10, 12]], np.float32))
+    assert probs.shape == (2, 3)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-4)
+    assert classifier.classify(frame, np.zeros((0, 4), np.float32)).shape == (0, 3)
+
+
+def test_a_classifier_that_may_not_flip_or_fuse_changes_nothing() -> None:
+    model = Path(__file__).resolve().parents[2] / "models" / "head-state.onnx"
+    frame = np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    dets = Detections(
+        np.asarray([[60, 20, 90, 50], [10, 10, 30, 30], [0, 0, 60, 110]], np.float32),
+        np.asarray([0.9, 0.4, 0.8], np.float32),
+        np.asarray([0, 1, 2], np.int64),
+        labels=("helmet", "head", "person", "cigarette"),
+    )
+    out = classify_head_states(
+        frame, dets, HeadClassifier(model), flip=1.0, fuse=False, from_people=False
+    )
+    best_first = np.argsort(-dets.scores)
+    np.testing.assert_array_equal(out.class_ids, dets.class_ids[best_first])
+    np.testing.assert_allclose(out.scores, dets.scores[best_first])

@@ -8,6 +8,7 @@ merging the crops' head states into the frame's, and resolving a head reported i
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import cv2
@@ -216,6 +217,7 @@ def classify_head_states(
     fuse: bool = True,
     flip: float = FLIP_SHARE,
     keep_above: float = KEEP_STATE_ABOVE,
+    max_head: float = math.inf,
 ) -> Detections:
     """Detections whose head states the classifier decides.
 
@@ -223,6 +225,7 @@ def classify_head_states(
     prefers by more than ``flip`` of the two states' probability (else, or when it calls the
     box "none", or the detector scored it at least ``keep_above``, the detector's state
     stays); with ``fuse`` its score becomes sqrt(score x p(its final state)), else it is kept.
+    Boxes with a side over ``max_head`` px are left as they are (the whole pass saw them well).
     Every ``person`` scoring at least ``min_score`` whose estimated head box
     (:func:`person_head_boxes`) no head box overlaps gets one, in the preferred state, when
     the classifier sees a head there ("none" below ``PERSON_HEAD_NONE``), scored person score
@@ -234,7 +237,8 @@ def classify_head_states(
         return dets
     helmet, head = states
     ids, scores = dets.class_ids.copy(), dets.scores.copy()
-    strong = np.isin(ids, states) & (dets.scores >= min_score)
+    sides = np.maximum(dets.xyxy[:, 2] - dets.xyxy[:, 0], dets.xyxy[:, 3] - dets.xyxy[:, 1])
+    strong = np.isin(ids, states) & (dets.scores >= min_score) & (sides <= max_head)
     idx = np.flatnonzero(strong)
     if len(idx):
         p = classifier.classify(frame, dets.xyxy[idx])
