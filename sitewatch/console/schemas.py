@@ -104,17 +104,23 @@ class LanguageIn(In):
     language: Language
 
 
-class EvidenceOut(Out):
+class EvidenceState(Out):
+    """An evidence file of an alert as lists and the live stream show it: what it is and
+    whether it has arrived."""
+
     name: str
     kind: str
-    sha256: str
-    size_bytes: int
-    content_type: str
-    duration_s: float | None
     status: Literal["expected", "stored", "mismatch", "deleted"] = Field(
         description="expected: listed, not arrived yet; stored: arrived and verified; "
         "mismatch: arrived with another SHA-256 (refused); deleted: retention passed."
     )
+
+
+class EvidenceOut(EvidenceState):
+    sha256: str
+    size_bytes: int
+    content_type: str
+    duration_s: float | None
     url: str | None = Field(description="Where to fetch it (only when stored).")
 
 
@@ -142,6 +148,11 @@ class AlertOut(Out):
     closed_at: datetime | None
     snapshot_url: str | None = None
     incident_id: str | None = Field(None, description="The incident the alert belongs to.")
+    evidence_files: list[EvidenceState] = Field(
+        default_factory=list,
+        description="Each evidence file the alert lists, in listing order, and whether it has "
+        "arrived: a file's arrival changes it (the live stream sends the alert again then).",
+    )
 
 
 class AlertPage(Out):

@@ -58,4 +58,8 @@ def test_the_record_says_what_the_api_says_today(console: Console) -> None:
     with console.state.db.session() as s:
         alert = s.get(Alert, alert_id)
         assert alert is not None
-        assert alert_record(s, alert)["alert"] == alert_detail(s, alert).model_dump(mode="json")
+        api = alert_detail(s, alert).model_dump(mode="json")
+        # kept out of the record (no new version): the files' states in brief, which the
+        # record's evidence carries whole
+        del api["evidence_files"]
+        assert alert_record(s, alert)["alert"] == api

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from sitewatch.console.domain.incident_views import incident_outs
-from sitewatch.console.domain.queries import OPEN_STATES, alert_out, camera_out_of, snapshot_names
+from sitewatch.console.domain.queries import OPEN_STATES, alert_out, camera_out_of, evidence_states
 from sitewatch.console.events import LiveEvent
 from sitewatch.console.schemas import CameraOut, ConfigRequestOut, SiteOut
 from sitewatch.console.store.models import Alert, Camera, ConfigRequest, Incident, Site
@@ -45,7 +45,10 @@ def site_out(s: Session, site: Site) -> SiteOut:
 
 
 def live_alert(s: Session, alert: Alert) -> LiveEvent:
-    out = alert_out(alert, snapshot_names(s, [alert.id]).get(alert.id))
+    """An alert stored or changed, or a file of it arrived (kind ``alert``): its AlertOut,
+    whose ``evidence_files`` say which files have arrived, so each event of an alert differs
+    from the one before (an identical body again is a repeat)."""
+    out = alert_out(alert, evidence_states(s, [alert.id]).get(alert.id, []))
     return LiveEvent("alert", alert.site_id, out.model_dump(mode="json"))
 
 

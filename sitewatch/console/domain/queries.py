@@ -20,6 +20,7 @@ from sitewatch.console.schemas import (
     AlertOut,
     CameraOut,
     EvidenceOut,
+    EvidenceState,
     TimelineEntry,
     UserOut,
 )
@@ -155,15 +156,34 @@ def snapshot_names(s: Session, alert_ids: Sequence[str]) -> dict[str, str]:
     return names
 
 
-def alert_out(alert: Alert, snapshot: str | None) -> AlertOut:
+def evidence_states(s: Session, alert_ids: Sequence[str]) -> dict[str, list[EvidenceState]]:
+    """alert id → its evidence files (in listing order) and their status; one query."""
+    if not alert_ids:
+        return {}
+    rows = s.execute(
+        select(Evidence.alert_id, Evidence.name, Evidence.kind, Evidence.status)
+        .where(Evidence.alert_id.in_(list(alert_ids)))
+        .order_by(Evidence.id)
+    )
+    states: dict[str, list[EvidenceState]] = {}
+    for alert_id, name, kind, status in rows:
+        states.setdefault(alert_id, []).append(EvidenceState(name=name, kind=kind, status=status))
+    return states
+
+
+def alert_out(alert: Alert, files: Sequence[EvidenceState]) -> AlertOut:
+    """The alert with its ``files`` (:func:`evidence_states`); its snapshot is the first
+    stored file of kind ``snapshot`` (as :func:`snapshot_names`)."""
     out = AlertOut.model_validate(alert)
+    out.evidence_files = list(files)
+    snapshot = next((f.name for f in files if f.kind == "snapshot" and f.status == "stored"), None)
     out.snapshot_url = evidence_url(alert.id, snapshot) if snapshot else None
     return out
 
 
 def alert_outs(s: Session, alerts: Sequence[Alert]) -> list[AlertOut]:
-    names = snapshot_names(s, [a.id for a in alerts])
-    return [alert_out(a, names.get(a.id)) for a in alerts]
+    states = evidence_states(s, [a.id for a in alerts])
+    return [alert_out(a, states.get(a.id, [])) for a in alerts]
 
 
 @dataclass(frozen=True)
@@ -198,9 +218,10 @@ def alert_rows(s: Session, alert: Alert) -> AlertRows:
 def alert_detail(s: Session, alert: Alert) -> AlertDetail:
     """The alert with its timeline (every message), workflow actions and evidence."""
     rows = alert_rows(s, alert)
-    events, actions, evidence, snapshot = rows.events, rows.actions, rows.evidence, rows.snapshot
+    events, actions, evidence = rows.events, rows.actions, rows.evidence
+    files = [EvidenceState.model_validate(e) for e in evidence]
     return AlertDetail(
-        **dict(alert_out(alert, snapshot)),
+        **dict(alert_out(alert, files)),
         timeline=[TimelineEntry.model_validate(e) for e in events],
         actions=[ActionOut.model_validate(a) for a in actions],
         evidence=[evidence_out(e) for e in evidence],
