@@ -53,7 +53,8 @@ class HeadNet(nn.Module):
         self.head = nn.Linear(8 * w, len(CLASSES))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x).mean(dim=(2, 3)))
+        out: torch.Tensor = self.head(self.features(x).mean(dim=(2, 3)))
+        return out
 
 
 class Probs(nn.Module):
