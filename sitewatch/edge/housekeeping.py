@@ -1,20 +1,17 @@
 """The edge's periodic chores: camera status, stats, ring pruning, disk, recording indexes.
 
-Camera status is state (retained, the latest wins) and goes straight to the broker, not
-through the outbox; it is published every ``STATUS_EVERY_S``, at once when a camera's state or
-error changes or its frame rate moves (:func:`status_changed`), and as ``offline`` for every
-camera when the worker stops: a steady camera costs the broker and the console one message a
-minute (at 5 s, statuses were 78 % of a county's messages: bench/RESULTS.md, "Console load").
-``fps_in`` counts frames received from the stream; ``frames_dropped`` counts frames dropped as
-stale (too old to analyse, or overtaken), not the frames a camera sends beyond its detect fps.
-Stats cover the interval since the previous report; ``evidence_dropped`` and ``outbox_dropped``
-are the delivery's and the outbox's drop counters (by reason) over that interval (:func:`since`).
+Camera status is state (retained, the latest wins), straight to the broker, not through the
+outbox: every ``STATUS_EVERY_S``, at once when a camera's state or error changes or its frame
+rate moves (:func:`status_changed`), and ``offline`` for every camera when the worker stops.
+``fps_in`` counts frames received; ``frames_dropped`` frames dropped as stale (too old to
+analyse, or overtaken), not those beyond the detect fps. Stats cover the interval since the
+previous report, the delivery's and outbox's drop counters by reason included (:func:`since`).
 
 Rings are pruned by age every ``PRUNE_EVERY_S`` and, given ``max_ring_bytes``, to that budget
 across all of them (:func:`prune_rings`); the disk manager deletes earlier when the free disk
 holds too few hours. Each camera's :class:`RecordingIndex` per stream (retained) goes out every
-``INDEX_EVERY_S`` and after a prune or disk run that deleted segments. A :class:`Housekeeper`
-is given its collaborators; the worker builds one and keeps it. It imports nothing of the worker.
+``INDEX_EVERY_S`` and after a prune or disk run that deleted segments. Why a minute for the
+status: bench/RESULTS.md, "Console load (issue 16)". It imports nothing of the worker.
 """
 
 from __future__ import annotations

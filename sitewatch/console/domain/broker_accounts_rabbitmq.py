@@ -1,28 +1,13 @@
 """The ``broker_accounts`` rows as a RabbitMQ definitions file (``rabbitmqctl
 import_definitions FILE``): the same identities and topic rights as mosquitto's password file
 and ACL (sitewatch/console/domain/broker_accounts.py), for a cluster whose edges speak MQTT to
-RabbitMQ 3.10's MQTT plugin (deploy/cluster/README.md).
+RabbitMQ 3.10's MQTT plugin. What each account gets (password hash, vhost and topic
+permissions) and why: docs/design/broker-accounts.md.
 
-What each account gets, on the vhost ``/`` (the plugin's ``mqtt.vhost``):
-
-- **password**: RabbitMQ's salted SHA-256 hash (``rabbit_password_hashing_sha256``), kept in
-  ``broker_accounts.rabbitmq_hash`` beside mosquitto's: a row without one (made before the
-  column) stops the file, naming the command that gives it one.
-- **vhost permissions** (configure, write, read: regexes over queue and exchange names): an
-  edge may only declare, bind and consume its own MQTT session's queues
-  ``mqtt-subscription-<client id>qos0|qos1`` (its client id is the edge's default,
-  ``sitewatch-edge-<site>``), and write/read ``amq.topic``; the console also consumes the
-  ingest queue (AMQP; or its shards ``<queue>.<n>``) and may use any MQTT session queue (each
-  replica has its own client id).
-- **topic permissions** on ``amq.topic`` (regexes over routing keys; the plugin turns MQTT's
-  ``/`` into ``.``, ``+`` into ``*``): from the contract's topic table, as the ACL: an edge
-  writes only its own site's edge → console topics and reads only its own console → edge
-  topics; the console reads everything under the prefix and writes console → edge topics.
-  Every account has them: RabbitMQ lets a user without topic permissions use any routing key.
-
-Invariants: built from ALL rows each time, written atomically (mode 0640). Importing adds and
-updates users and rights; it never deletes a user the file no longer names (there is no
-account removal in SiteWatch yet; ``rabbitmqctl delete_user NAME`` does it by hand).
+Invariants: built from ALL rows each time, written atomically (mode 0640); a row without a
+RabbitMQ hash stops the file, naming the command that gives it one; every account has topic
+permissions (RabbitMQ lets a user without them use any routing key). Importing adds and
+updates users and rights; it never deletes a user the file no longer names.
 """
 
 from __future__ import annotations
