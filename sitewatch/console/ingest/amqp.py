@@ -2,27 +2,18 @@
 docs/design/ingest.md, "The cluster". Each delivery reaches the handler as a
 :class:`sitewatch.mqtt.Message` (its MQTT topic back from the routing key), as from MQTT.
 
-The queue is ``shards`` quorum queues ``<queue>.0`` .. ``<queue>.<shards-1>`` (one routing key
-always lands on the same one: a consistent-hash exchange), or the single queue ``<queue>``
-when ``shards`` is 1. Each has a single active consumer; every replica subscribes to every
-shard, to its own ones (``shard % replicas == replica``) at once and to the others
-``standby_after_s`` later, so that each replica is active on its share and a survivor takes over
-a lost replica's shards. Every ``standby_after_s`` after that, it cancels and renews its
-subscriptions to the others' shards, so a replica that came back gets its shards back (RabbitMQ
-3.10 never moves an active consumer by itself).
+The queue is ``shards`` quorum queues ``<queue>.0`` .. ``<queue>.<shards-1>`` filled by a
+consistent-hash exchange (one routing key, one shard), or ``<queue>`` alone when ``shards`` is
+1; each has a single active consumer. A replica subscribes to its own shards (``shard %
+replicas == replica``) at once and to the others ``standby_after_s`` later, renewing those
+every ``standby_after_s`` so that a returning replica gets its shards back.
 
-Invariants of :class:`AmqpConsumer`:
-
-- One thread owns the pika ``BlockingConnection``; other threads reach it only through
-  ``add_callback_threadsafe`` (:meth:`AmqpConsumer.ack`).
-- It tries the node URLs in turn, forever, waiting ``reconnect_min_s`` doubling to
-  ``reconnect_max_s`` seconds after a round in which no node took it.
-- One channel per connection, one consumer per shard on it; deliveries of one shard reach the
-  handler in the shard's order.
-- At most ``prefetch`` messages per shard are unacknowledged (``basic_qos``, per consumer: quorum
-  queues know no channel-wide limit); one is acknowledged only by
-  :meth:`AmqpConsumer.ack`, after its commit. An ack for a delivery of an earlier connection is
-  dropped and the broker delivers the message again: handling must be idempotent.
+Invariants of :class:`AmqpConsumer`: one thread owns the pika connection (others reach it
+through ``add_callback_threadsafe``); it tries the node URLs in turn forever, backing off from
+``reconnect_min_s`` to ``reconnect_max_s``; one channel per connection, one consumer per shard,
+each shard's deliveries in its order; at most ``prefetch`` unacknowledged per shard, each acked
+only by :meth:`AmqpConsumer.ack` after its commit (an ack of an earlier connection is dropped
+and the message comes again: handling is idempotent).
 """
 
 from __future__ import annotations
