@@ -433,17 +433,30 @@ class DayCount(Out):
     day: str = Field(
         description="YYYY-MM-DD: the site's local date, in its time zone (``timezone``)."
     )
-    site_id: str
+    site_id: str = Field(description="Empty: all the sites in the view (``source`` rollup).")
     camera_id: str = Field(description="Empty: all the site's cameras (``source`` rollup).")
     rule: str
     count: int
     timezone: str = Field(
-        "UTC", description="Time zone ``day`` is in: the site's, UTC while it is unknown."
+        "UTC",
+        description="Time zone ``day`` is in: the site's, UTC while it is unknown; empty when "
+        "the row sums sites of several zones (each site's own local day).",
     )
+
+
+class SiteCount(Out):
+    site_id: str
+    rule: str
+    count: int = Field(description="Alerts of the site and rule in the whole range.")
 
 
 class StatsOut(Out):
     per_day: list[DayCount]
+    per_site: list[SiteCount] = Field(
+        [],
+        description="``source`` rollup only: alerts per site and rule over the whole range "
+        "(``per_day`` is then summed over sites).",
+    )
     by_state: dict[str, int]
     incidents_by_state: dict[str, int] = Field(
         {}, description="Incidents per state, of those whose first alert falls in the range."
@@ -455,8 +468,9 @@ class StatsOut(Out):
     source: Literal["alerts", "rollup"] = Field(
         "alerts",
         description="alerts: counted from the alerts, exact (one site, or cameras). rollup: "
-        "several sites, from the per-site daily rollup: ``per_day`` per day, site and rule "
-        "(``camera_id`` empty), the range widened to whole local days of each site, the "
+        "several sites, from the per-site daily rollup: ``per_day`` per day and rule, "
+        "summed over sites (``site_id`` and ``camera_id`` empty), ``per_site`` per site and "
+        "rule, the range widened to whole local days of each site, the "
         "times to acknowledge read from a histogram (``ack_resolution``).",
     )
     ack_resolution: float | None = Field(
