@@ -6,15 +6,16 @@ the incident list and a month's statistics with N alerts in the database.
 
 A real PostgreSQL (Debian's binaries, tests/support/postgres.py's cluster with the server
 settings below) or a SQLite file, migrated by the console's migrations, filled by
-bench/db_scale_gen.py; then every query of bench/db_scale_queries.py for every user, through
-the console's app in this process (TestClient, logged-in sessions): one JSON line per query and
-user, then a table. ``before``: without migration 0013's indexes (dropped, the schema stamped
-at head so start-up does not add them back); ``after``: 0013 applied, then 0015 (the
-statistics rollup's tables and backfill), each timed when it runs. ``--data`` with ``--keep``
-keeps the database, and a later run on it skips the generation; ``--generate-only`` stops after
-it. Each JSON line's ``answer`` says how a statistics answer was made (``alerts``: exact;
-``rollup``) and whether a list's total was capped (``capped``). Not a test: a measurement,
-reported in bench/RESULTS.md ("Database at county size").
+bench/db_scale_gen.py; then every query of bench/db_scale_queries.py for every user, through the
+console's app in this process (TestClient, logged-in sessions): one JSON line per query and
+user, then a table. ``before``: without migration 0013's indexes (dropped, the schema stamped at
+head so start-up does not add them back); ``after``: 0013 applied, then 0015 (the statistics
+rollup's tables and backfill), each timed when it runs. ``--data`` with ``--keep`` keeps the
+database, and a later run on it skips the generation; ``--generate-only`` stops after it;
+``--only stats_month,stats_month_site`` and ``--users admin`` run a subset. Each JSON line's
+``answer`` says how a statistics answer was made (``alerts``: exact; ``rollup``) and whether a
+list's total was capped (``capped``). Not a test: a measurement, reported in bench/RESULTS.md
+("Database at county size").
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ from sitewatch.console.store.db import MIGRATIONS, alembic_config, migrate
 PASSWORD = "county-size-bench"
 BASE_REVISION = "0012"
 ROLLUP_REVISION = "0015"  # the statistics rollup: its backfill is timed
+ACK_ALL_REVISION = "0018"  # its acknowledgement histogram summed over sites: timed
 PG_SETTINGS = {  # a modest dedicated server's; fsync off as in the tests (timings are reads)
     "shared_buffers": "2GB",
     "effective_cache_size": "8GB",
@@ -185,20 +187,31 @@ def set_phase(engine: Engine, phase: str) -> None:
             command.upgrade(cfg, "0013")
         log(f"migration 0013 (indexes) took {time.perf_counter() - t0:.1f} s")
         vacuum(engine)
+    timed_upgrade(engine, cfg, "0014", ROLLUP_REVISION, "statistics rollup",
+                  ("stats_alert_days", "stats_ack_days", "stats_incident_days"))  # fmt: skip
+    timed_upgrade(engine, cfg, "0017", ACK_ALL_REVISION, "ack histogram over sites",
+                  ("stats_ack_all_days",))  # fmt: skip
+    migrate(engine)
+
+
+def timed_upgrade(
+    engine: Engine, cfg: Any, before: str, revision: str, what: str, tables: tuple[str, ...]
+) -> None:
+    """Upgrade to ``before`` (untimed), then to ``revision`` (timed, logged), then vacuum its
+    ``tables``; nothing when the database is at ``revision`` or later."""
     with engine.connect() as conn:
         at = MigrationContext.configure(conn).get_current_revision() or ""
-    if at < ROLLUP_REVISION:
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "0014")
-        t0 = time.perf_counter()
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, ROLLUP_REVISION)
-        took = time.perf_counter() - t0
-        log(f"migration {ROLLUP_REVISION} (statistics rollup) took {took:.1f} s")
-        vacuum(engine, "stats_alert_days", "stats_ack_days", "stats_incident_days")
-    migrate(engine)
+    if at >= revision:
+        return
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, before)
+    t0 = time.perf_counter()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+    log(f"migration {revision} ({what}) took {time.perf_counter() - t0:.1f} s")
+    vacuum(engine, *tables)
 
 
 def run_phase(
@@ -218,7 +231,11 @@ def run_phase(
             scope_sites = None if sites == ["*"] else sites
             p = Persona(name, sites if scope_sites else [shape.site(i) for i in range(shape.sites)],
                         cameras, alert_sample(engine, scope_sites, cameras))  # fmt: skip
+            if args.users and name not in args.users.split(","):
+                continue
             for i, q in enumerate(QUERIES):
+                if args.only and q.name not in args.only.split(","):
+                    continue
                 if args.explain:
                     plans.append(plans_of(engine, clients[name], q, p, now, args.phase_now))
                 ms = time_query(clients[name], q, p, runs=args.runs, budget_s=args.budget,
@@ -307,6 +324,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--runs", type=int, default=30, help="timed requests per query and user")
     ap.add_argument("--budget", type=float, default=60.0, help="seconds per query and user")
     ap.add_argument("--explain", type=Path, help="append each query's plans to this file")
+    ap.add_argument("--only", help="comma-separated query names to run (default: all)")
+    ap.add_argument("--users", help="comma-separated user names to run as (default: all)")
     ap.add_argument(
         "--generate-only",
         action="store_true",

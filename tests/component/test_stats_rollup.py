@@ -1,7 +1,7 @@
 """The statistics rollup (domain/stats_rollup.py) against a direct count of the alerts and
 incidents, on SQLite and PostgreSQL: after inserts, workflow steps through the API (alerts and
 incidents), an ingest-style change of an alert's start, a site's time zone change, and a
-recount from scratch (migration 0015's backfill)."""
+recount from scratch (migration 0015's backfill); and what GET /api/stats answers from it."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from sitewatch.console.domain.incidents import Windows, group_alert
 from sitewatch.console.domain.stats_rollup import (
+    AckAllDay,
     AckDay,
     AlertDay,
     IncidentDay,
@@ -33,7 +34,8 @@ BASE = datetime(2026, 11, 1, 18, 10, tzinfo=UTC)  # north's 23:55 local: near it
 
 def direct(console: Console) -> dict[str, Counter[Any]]:
     """What the rollup should hold, counted from the rows themselves."""
-    want: dict[str, Counter[Any]] = {"alert": Counter(), "ack": Counter(), "incident": Counter()}
+    want: dict[str, Counter[Any]] = {"alert": Counter(), "ack": Counter(), "incident": Counter(),
+                                     "ack_all": Counter()}  # fmt: skip
     with console.state.db.session() as s:
         alerts = s.scalars(select(Alert)).all()
         incidents = s.scalars(select(Incident)).all()
@@ -44,6 +46,8 @@ def direct(console: Console) -> dict[str, Counter[Any]]:
         for i in incidents:
             name, key = incident_key(i.site_id, i.first_at, i.state, zones[i.site_id])
             want[name][key] += 1
+    for (day, _site, b), n in want["ack"].items():  # the histogram summed over sites
+        want["ack_all"][(day, b)] += n
     return want
 
 
@@ -54,6 +58,7 @@ def stored(console: Console) -> dict[str, Counter[Any]]:
         for name, table, cols in (
             ("alert", AlertDay, ("day", "site_id", "rule", "state")),
             ("ack", AckDay, ("day", "site_id", "bin")),
+            ("ack_all", AckAllDay, ("day", "bin")),
             ("incident", IncidentDay, ("day", "site_id", "state")),
         ):
             got[name] = Counter()
@@ -137,11 +142,19 @@ def exact(client: Any, **params: str) -> dict[str, Any]:
     return out
 
 
-def per_site_day_rule(per_day: list[dict[str, Any]]) -> Counter[tuple[str, str, str]]:
-    """Violations per (day, site, rule), over cameras."""
-    out: Counter[tuple[str, str, str]] = Counter()
+def per_day_rule(per_day: list[dict[str, Any]]) -> Counter[tuple[str, str]]:
+    """Violations per (day, rule), over sites and cameras."""
+    out: Counter[tuple[str, str]] = Counter()
     for d in per_day:
-        out[(d["day"], d["site_id"], d["rule"])] += d["count"]
+        out[(d["day"], d["rule"])] += d["count"]
+    return out
+
+
+def per_site_rule(per_day: list[dict[str, Any]]) -> Counter[tuple[str, str]]:
+    """Violations per (site, rule), over days and cameras."""
+    out: Counter[tuple[str, str]] = Counter()
+    for d in per_day:
+        out[(d["site_id"], d["rule"])] += d["count"]
     return out
 
 
@@ -160,8 +173,11 @@ def test_a_view_of_several_sites_reads_the_rollup(console: Console, monkeypatch:
         assert r.status_code == 200, r.text
         got = r.json()
         assert got["source"] == "rollup" and got["ack_resolution"] == 0.189
-        assert {d["camera_id"] for d in got["per_day"]} == {""}
-        assert per_site_day_rule(got["per_day"]) == per_site_day_rule(whole["per_day"])
+        assert {(d["site_id"], d["camera_id"]) for d in got["per_day"]} == {("", "")}
+        assert {d["timezone"] for d in got["per_day"]} == {""}  # two zones summed
+        assert per_day_rule(got["per_day"]) == per_day_rule(whole["per_day"])
+        assert per_site_rule(got["per_site"]) == per_site_rule(whole["per_day"])
+        assert whole["per_site"] == []
         for name in ("by_state", "incidents_by_state", "incidents", "acknowledged"):
             assert got[name] == whole[name], name
         for name in ("ack_seconds_median", "ack_seconds_p90"):
@@ -171,7 +187,8 @@ def test_a_view_of_several_sites_reads_the_rollup(console: Console, monkeypatch:
     since, until = BASE + timedelta(hours=1), BASE + timedelta(hours=11)
     got = boss.get("/api/stats", params={"since": since.isoformat(),
                                          "until": until.isoformat()}).json()  # fmt: skip
-    want: Counter[tuple[str, str, str]] = Counter()
+    want: Counter[tuple[str, str]] = Counter()
+    sites: Counter[tuple[str, str]] = Counter()
     states: Counter[str] = Counter()
     for site, tz_name in ZONES.items():
         tz = ZoneInfo(tz_name)
@@ -179,7 +196,17 @@ def test_a_view_of_several_sites_reads_the_rollup(console: Console, monkeypatch:
         last = (until - timedelta(microseconds=1)).astimezone(tz)
         end = (last + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
         part = exact(boss, site=site, since=first.isoformat(), until=end.isoformat())
-        want += per_site_day_rule(part["per_day"])
+        want += per_day_rule(part["per_day"])
+        sites += per_site_rule(part["per_day"])
         states.update(part["by_state"])
-    assert per_site_day_rule(got["per_day"]) == want
+    assert per_day_rule(got["per_day"]) == want
+    assert per_site_rule(got["per_site"]) == sites
     assert got["by_state"] == dict(states)
+
+    # every site, a range whose first and last local day are the same in both zones (and UTC):
+    # the histogram summed over sites answers, with the per-site rows' numbers
+    wide = {"since": "2026-10-31T12:00:00+00:00", "until": "2026-11-03T12:00:00+00:00"}
+    got = boss.get("/api/stats", params=wide).json()
+    two = console.login("two").get("/api/stats", params=wide).json()  # per-site rows
+    assert got["acknowledged"] == two["acknowledged"] == whole["acknowledged"] > 0
+    assert got["ack_seconds_p90"] == two["ack_seconds_p90"] is not None

@@ -1,8 +1,10 @@
-"""Recounting the statistics rollup (:mod:`sitewatch.console.domain.stats_rollup`) from the
-alerts and incidents themselves: migration 0015's backfill (every site) and a site whose time
-zone changed (its local days move). The database groups by local day: PostgreSQL with ``AT TIME
-ZONE`` (one statement per zone), SQLite with two functions this module registers on the
-connection (Python's zoneinfo and the histogram bin), so both count exactly as the flush does.
+"""Recounting the statistics rollup (:mod:`sitewatch.console.domain.stats_rollup`) from the alerts
+and incidents themselves: migration 0015's backfill (every site) and a site whose time zone
+changed (its local days move); the sum over sites of the acknowledgement histogram
+(``stats_ack_all_days``, migration 0018) is recounted from the per-site rows after either. The
+database groups by local day: PostgreSQL with ``AT TIME ZONE`` (one statement per zone), SQLite
+with two functions this module registers on the connection (Python's zoneinfo and the histogram
+bin), so both count exactly as the flush does.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sqlalchemy import (
     extract,
     func,
     insert,
+    inspect,
     literal,
     select,
 )
@@ -30,6 +33,7 @@ from sqlalchemy import (
 from sitewatch.console.domain.stats_rollup import (
     BINS_PER_OCTAVE,
     LAST_BIN,
+    AckAllDay,
     AckDay,
     AlertDay,
     IncidentDay,
@@ -72,7 +76,24 @@ def rebuild(conn: Connection, site_ids: Sequence[str] | None = None) -> dict[str
             if rows:
                 conn.execute(insert(table), rows)
             written[{AlertDay: "alert", AckDay: "ack", IncidentDay: "incident"}[table]] += len(rows)
+    if inspect(conn).has_table(AckAllDay.__tablename__):  # migration 0015 runs before 0018
+        written["ack_all"] = sum_ack_over_sites(conn)
     return written
+
+
+def sum_ack_over_sites(conn: Connection) -> int:
+    """Replace ``stats_ack_all_days`` by ``stats_ack_days`` summed over sites (every day: a
+    site's zone change can move any of its days); rows written. A county's history (~2 M rows
+    of ``stats_ack_days``) takes seconds; it runs at the migration and when a site's zone
+    changes (its edge reports one: rare)."""
+    conn.execute(delete(AckAllDay))
+    summed = (
+        select(AckDay.day, AckDay.bin, func.sum(AckDay.n))
+        .group_by(AckDay.day, AckDay.bin)
+        .having(func.sum(AckDay.n) != 0)
+    )
+    result = conn.execute(insert(AckAllDay).from_select(["day", "bin", "n"], summed))
+    return int(result.rowcount or 0)
 
 
 def _zone_groups(

@@ -19,9 +19,15 @@ import { cameraInput, field, foldable, hashFor, siteSelect } from "../widgets/fi
  */
 
 /**
+ * SiteCount: violations of one rule at one site over the whole range (rollup).
+ * @typedef {{site_id: string, rule: string, count: number}} SiteCount
+ */
+
+/**
  * StatsOut.
  * @typedef {object} Stats
  * @property {DayCount[]} per_day
+ * @property {SiteCount[]} [per_site] rollup: per site and rule (per_day is then summed over sites)
  * @property {Record<string, number>} by_state
  * @property {number | null} ack_seconds_median
  * @property {number | null} ack_seconds_p90
@@ -29,7 +35,8 @@ import { cameraInput, field, foldable, hashFor, siteSelect } from "../widgets/fi
  * @property {Record<string, number>} incidents_by_state incidents per state, by their first alert
  * @property {number} incidents
  * @property {"alerts" | "rollup"} [source] rollup: several sites from daily totals: per_day per
- *   site, day and rule (camera_id ""), whole local days, binned times to acknowledge
+ *   day and rule (site_id and camera_id ""), per_site per site and rule, whole local days,
+ *   binned times to acknowledge
  * @property {number | null} [ack_resolution] the histogram bins' relative width (rollup)
  */
 
@@ -103,6 +110,21 @@ function reports(siteId, zone) {
     field("r-date", t("stats.report_date"), day),
     h("div", { class: "field buttons" }, links),
   );
+}
+
+/**
+ * A rollup's per-site totals as a chart's categories (sites), series (rules) and values.
+ * @param {SiteCount[]} perSite
+ */
+function siteTotals(perSite) {
+  /** @type {Map<string, number>} "site\u0000rule" -> violations */
+  const counts = new Map();
+  for (const d of perSite) counts.set(`${d.site_id}\u0000${d.rule}`, d.count);
+  return {
+    cats: [...new Set(perSite.map((d) => d.site_id))].sort(),
+    rules: [...new Set(perSite.map((d) => d.rule))].sort(),
+    value: (/** @type {string} */ site, /** @type {string} */ rule) => counts.get(`${site}\u0000${rule}`) || 0,
+  };
 }
 
 /** @type {import("../core/types.js").Mount} */
@@ -181,6 +203,12 @@ export function mount(root, ctx, _parts, params) {
      */
     const value = (day, k) => counts.get(day)?.get(k) || 0;
     const total = s.per_day.reduce((n, d) => n + d.count, 0);
+    const sites = s.source === "rollup" ? siteTotals(s.per_site || []) : null;
+    const chart =
+      sites && f.group !== "rule" // per site (the rollup has no site's day): x = site, stacked by rule
+        ? stackedBars(sites.cats, sites.rules.map((k) => ({ key: k, label: tv("rule", k) })), sites.value, { label: t("stats.chart_sites_label", { n: total }), tick: (c) => c })
+        : stackedBars(cats, series, value, { label: t("stats.chart_label", { n: total }) });
+    const chartLegend = sites && f.group !== "rule" ? legend(sites.rules.map((k) => ({ key: k, label: tv("rule", k) }))) : legend(series);
     const stateTotal = Object.values(s.by_state).reduce((n, v) => n + v, 0);
 
     const cards = h(
@@ -201,6 +229,13 @@ export function mount(root, ctx, _parts, params) {
       h("thead", {}, h("tr", {}, h("td"), h("th", { scope: "col", text: t("nav.alerts") }), h("th", { scope: "col", text: t("nav.incidents") }))),
       h("tbody", { id: "stats-states" }, Object.entries(s.by_state).map(([k, v]) => h("tr", { dataset: { state: k } }, h("th", { scope: "row" }, h("span", { class: `state state-${k}`, text: tv("state", k) })), h("td", { class: "num", text: fmtNumber(v) }), incidents(k))), h("tr", {}, h("th", { scope: "row", text: t("stats.total") }), h("td", { class: "num", text: fmtNumber(stateTotal) }), h("td", { class: "num", text: fmtNumber(s.incidents) }))),
     );
+    const siteTable = h(
+      "table",
+      { class: "compact", id: "stats-table" },
+      h("caption", { text: t("stats.table_sites") }),
+      h("thead", {}, h("tr", {}, ["filter.site", "filter.rule", "stats.count"].map((k) => h("th", { scope: "col", text: t(k) })))),
+      h("tbody", {}, (s.per_site || []).length ? (s.per_site || []).map((d) => h("tr", {}, h("td", {}, siteLabel(ctx, d.site_id)), h("td", { text: tv("rule", d.rule) }), h("td", { class: "num", text: fmtNumber(d.count) }))) : h("tr", {}, h("td", { colspan: 3, class: "muted", text: t("stats.none") }))),
+    );
     const rows = [...s.per_day].sort((a, b) => b.day.localeCompare(a.day) || a.site_id.localeCompare(b.site_id) || a.camera_id.localeCompare(b.camera_id) || a.rule.localeCompare(b.rule));
     const table = h(
       "table",
@@ -214,8 +249,8 @@ export function mount(root, ctx, _parts, params) {
       body,
       rollup,
       cards,
-      h("section", { class: "panel" }, h("h2", { text: t("stats.per_day") }), h("div", { class: "chart-wrap" }, stackedBars(cats, series, value, { label: t("stats.chart_label", { n: total }) })), legend(series)),
-      h("div", { class: "two-col" }, h("section", { class: "panel" }, table), h("section", { class: "panel" }, states)),
+      h("section", { class: "panel" }, h("h2", { text: t(sites && f.group !== "rule" ? "stats.per_site" : "stats.per_day") }), h("div", { class: "chart-wrap" }, chart), chartLegend),
+      h("div", { class: "two-col" }, h("section", { class: "panel" }, sites ? siteTable : table), h("section", { class: "panel" }, states)),
     );
   })();
   return () => {

@@ -46,7 +46,7 @@ function fitted(props, height, minWidth, initialWidth, draw) {
   return svg;
 }
 
-/** @typedef {{height?: number, label?: string}} ChartOptions height px; label: its accessible name */
+/** @typedef {{height?: number, label?: string, tick?: (category: string) => string}} ChartOptions height px; label: its accessible name; tick: a category's label under its bar (default: a day's "MM-DD") */
 
 /**
  * Score over time: points [{t: ms, v: 0..1, label}], y from 0 to 1.
@@ -94,7 +94,7 @@ const LABEL_GAP = 22; // px between two day labels (every k-th day is labelled b
  * @param {(category: string, key: string) => number} value
  * @param {ChartOptions} [options]
  */
-export function stackedBars(categories, series, value, { height = 260, label = "" } = {}) {
+export function stackedBars(categories, series, value, { height = 260, label = "", tick = (c) => c.slice(5) } = {}) {
   const pad = { l: 40, r: 10, t: 12, b: 46 };
   const n = Math.max(1, categories.length);
   const totals = categories.map((c) => series.reduce((sum, s) => sum + value(c, s.key), 0));
@@ -126,7 +126,7 @@ export function stackedBars(categories, series, value, { height = 260, label = "
       });
       if ((n - 1 - i) % every) return; // the latest day always has its label
       const ly = height - bottom + 14;
-      const text = c.slice(5);
+      const text = tick(c);
       if (upright) svg.append(h("svg:text", { x: mid, y: ly, "text-anchor": "middle", class: "tick", text }));
       else svg.append(h("svg:text", { x: mid, y: ly, "text-anchor": "end", transform: `rotate(-40 ${mid} ${ly})`, class: "tick", text }));
     });
