@@ -416,6 +416,38 @@ def test_feed_announces_an_alert_that_lands_below_the_screen(
         edge.close()
 
 
+def test_feed_row_shows_the_clip_arriving_after_its_listing(
+    browser: Any, served: Served, mqtt: Mosquitto, tmp_path: Path
+) -> None:
+    """The clip comes after the message that lists it: the live stream sends the alert again
+    with the clip's new status (AlertOut.evidence_files), and its row shows it in place."""
+    served.add_user("wu.fang", "manager", ["east"], "en")
+    edge = SiteEdge(mqtt, "east")
+    clip = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8
+    try:
+        context = browser.new_context()
+        page, errors = open_page(context)
+        login(page, served.url, "wu.fang")
+        page.goto(f"{served.url}/#/alerts")
+        page.wait_for_selector("#feed-summary:not(:empty)")
+        alert_id = uuid.uuid4()
+        listed = [  # not sent yet
+            m.EvidenceFile(
+                kind="clip", name="clip.mp4", sha256=hashlib.sha256(clip).hexdigest(),
+                size_bytes=len(clip), content_type="video/mp4", duration_s=4.0,
+            )
+        ]  # fmt: skip
+        edge.publish_alert(edge.alert_start(alert_id, "gate", listed, datetime.now(UTC)))
+        track = page.locator(f'#feed-rows tr[data-id="{alert_id}"] td.c-track')
+        track.locator(".ev-expected", has_text="Clip: arriving").wait_for(timeout=10_000)
+        edge.send(m.evidence(PREFIX, "east", str(alert_id), "clip.mp4"), clip)
+        track.locator(".ev-stored", has_text="Clip: stored, verified").wait_for(timeout=10_000)
+        context.close()
+        assert errors == [], "the page logged script errors"
+    finally:
+        edge.close()
+
+
 def test_admin_creates_changes_and_disables_a_user(browser: Any, served: Served) -> None:
     served.add_user("root.admin", "admin", ["*"], "en")
     context = browser.new_context()

@@ -89,6 +89,8 @@
  * @property {string} updated_at
  * @property {string | null} [snapshot_url]
  * @property {number[]} [box] the best box, normalised x1, y1, x2, y2 (0..1)
+ * @property {Pick<Evidence, "name" | "kind" | "status">[]} [evidence_files] each file it lists and
+ *   whether it has arrived (a file's arrival sends the alert again)
  */
 
 /**

@@ -33,6 +33,17 @@ function thumb(a) {
 }
 
 /**
+ * Whether the alert's clip has arrived (a file may come after the message that lists it: the
+ * live stream then sends the alert again); null when it lists no clip.
+ * @param {Alert} a
+ */
+function clipState(a) {
+  const clip = (a.evidence_files || []).find((f) => f.kind === "clip");
+  if (!clip) return null;
+  return h("div", { class: `muted small ev-${clip.status}`, text: `${tv("kind", "clip")}: ${tv("evidence", clip.status)}` });
+}
+
+/**
  * One alert's row; a click on it (outside its links) opens the alert.
  * @param {Alert} a
  * @param {(siteId: string) => string} siteName
@@ -50,7 +61,7 @@ function row(a, siteName, times) {
     h("td", { class: "c-time" }, times.time(a.site_id, a.started_at), h("div", { class: "muted small age", dataset: { at: a.started_at }, text: fmtAgo(a.started_at) })),
     h("td", { class: "num c-score", dataset: { label: t("feed.score") }, text: fmtNumber(a.score, 2) }),
     h("td", { class: "c-state" }, h("span", { class: `state state-${a.state}`, text: tv("state", a.state) }), a.assignee && h("div", { class: "muted small", text: `→ ${a.assignee}` })),
-    h("td", { class: "c-track" }, a.ended_at ? h("span", { class: "muted", text: t("feed.ended") }) : h("span", { class: "ongoing", text: t("feed.ongoing") })),
+    h("td", { class: "c-track" }, a.ended_at ? h("span", { class: "muted", text: t("feed.ended") }) : h("span", { class: "ongoing", text: t("feed.ongoing") }), clipState(a)),
   );
   tr.addEventListener("click", (event) => {
     if (/** @type {Element} */ (event.target).closest("a")) return;
