@@ -119,10 +119,11 @@ class StoredWatch(threading.Thread):
 
 class LiveFeed(threading.Thread):
     """A browser's live feed: ``GET /api/events`` streamed with a logged-in client, each
-    ``alert`` event's ``(id, seq)`` timed on its first arrival (``repeats`` counts the same
-    event body arriving again; an alert shown again because a file of it arrived is not one);
-    reconnects (as EventSource does, after
-    its ``retry``) when the stream breaks, e.g. when the replica behind the proxy dies."""
+    ``alert`` event's ``(id, seq)`` timed on its first arrival; ``repeats`` counts an event
+    whose body is the one its ``(id, seq)`` last came with (an alert sent again because a file
+    of it arrived differs in ``evidence_files``: a repeat tells the browser nothing new);
+    reconnects (as EventSource does, after its ``retry``) when the stream breaks, e.g. when the
+    replica behind the proxy dies."""
 
     def __init__(self, client: httpx.Client) -> None:
         super().__init__(name="live-feed", daemon=True)
@@ -172,7 +173,7 @@ class LiveFeed(threading.Thread):
         if key not in self.shown:
             self.shown[key] = time.time()
         elif self._last.get(key) == data:
-            self.repeats += 1  # the same view again (an alert changed by its files is not)
+            self.repeats += 1  # the same view again
         self._last[key] = data
 
     def stop(self) -> None:
