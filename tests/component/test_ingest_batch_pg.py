@@ -16,10 +16,18 @@ from sqlalchemy import func, select, text
 
 from sitewatch.console.ingest.context import ensure_camera
 from sitewatch.console.store.db import Database, lock_key
-from sitewatch.console.store.models import Alert, AlertEventRow
+from sitewatch.console.store.models import Alert, AlertEventRow, Evidence
 from tests.component.test_ingest_batch import worker_held
 from tests.component.test_server_ingest_outage import admin
-from tests.support.ingest_support import LiveConsole, alert, edge_of, live_console, wait_for
+from tests.support.ingest_support import (
+    CLIP,
+    LiveConsole,
+    alert,
+    edge_of,
+    evidence_file,
+    live_console,
+    wait_for,
+)
 from tests.support.mqtt_broker import Mosquitto, broker_fixture  # noqa: F401
 from tests.support.postgres import Postgres, postgres_fixture, postgres_url  # noqa: F401
 
@@ -104,8 +112,9 @@ def test_a_batch_killed_before_its_commit_comes_again_whole(
     postgres_url: str,  # noqa: F811
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """The first message's savepoint was released, the second one waits; the batch's
-    connection dies and the console stops: neither was acknowledged, both come again."""
+    """The first messages' savepoints were released (a clip staged, then moved into place by
+    its listing), the last one waits; the batch's connection dies and the console stops:
+    nothing was acknowledged, all come again, and the clip is stored once, in place."""
     known, first, second = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     name = postgres_url.rsplit("/", 1)[1]
     other = Database(postgres_url)
@@ -118,8 +127,9 @@ def test_a_batch_killed_before_its_commit_comes_again_whole(
             edge.alert(alert(known, 0))
             console.settle(1)
             ensure_camera(replica, "north", "yard")  # holds the worker at the second message
-            with worker_held(console, queued=2, settle=False):
-                edge.alert(alert(first, 0))
+            with worker_held(console, queued=3, settle=False):
+                edge.evidence("north", first, "clip.mp4", CLIP)
+                edge.alert(alert(first, 0, evidence=[evidence_file("clip.mp4", CLIP, "clip")]))
                 edge.alert(alert(second, 0, camera="yard"))
             wait_for("the worker waiting", lambda: waiting_pid(other, "INSERT INTO cameras"))
             pid = waiting_pid(other, "INSERT INTO cameras")
@@ -132,7 +142,10 @@ def test_a_batch_killed_before_its_commit_comes_again_whole(
         assert "left to the broker" in caplog.text
         admin(postgres, f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
         with live_console(tmp_path, broker, "console-batch", database_url=postgres_url) as again:
-            again.settle(2)
+            again.settle(3)
+            [clip] = again.rows(Evidence)
+            assert clip.status == "stored" and clip.path and Path(clip.path).read_bytes() == CLIP
+            assert not list((tmp_path / "evidence" / "_incoming").rglob("clip.mp4*"))
             assert stored(again) == sorted([(str(known), 0), (str(first), 0), (str(second), 0)])
             assert {row.id for row in again.rows(Alert)} == {str(known), str(first), str(second)}
             assert again.ingest.rejected == 0
