@@ -92,8 +92,8 @@ def sum_ack_over_sites(conn: Connection) -> int:
         .group_by(AckDay.day, AckDay.bin)
         .having(func.sum(AckDay.n) != 0)
     )
-    result = conn.execute(insert(AckAllDay).from_select(["day", "bin", "n"], summed))
-    return int(result.rowcount or 0)
+    conn.execute(insert(AckAllDay).from_select(["day", "bin", "n"], summed))
+    return int(conn.scalar(select(func.count()).select_from(AckAllDay)) or 0)
 
 
 def _zone_groups(
