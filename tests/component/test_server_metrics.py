@@ -166,7 +166,10 @@ def test_ingest_counts_add_up_and_lag_grows_while_the_worker_waits(
     tmp_path: Path, broker: Mosquitto
 ) -> None:
     with (
-        live_console(tmp_path, broker, metrics_token=TOKEN, ingest_queue_messages=2) as console,
+        # ingest_batch=1: the worker takes one message at a time (a batch takes what waits)
+        live_console(
+            tmp_path, broker, metrics_token=TOKEN, ingest_queue_messages=2, ingest_batch=1
+        ) as console,
         edge_of(broker) as edge,
     ):
         with database_locked(console):
