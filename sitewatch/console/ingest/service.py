@@ -1,19 +1,18 @@
 """MQTT ingest: every site's alerts, evidence, status and stats into the console's database.
 
-One :class:`sitewatch.mqtt.MqttClient` (fixed client id, persistent session; with
-``amqp_urls``, a cluster's quorum queue instead: :mod:`sitewatch.console.ingest.amqp`), and
-messages acknowledged only after they are handled: what edges publish while the console is away
-waits at the broker, and a message received but not stored comes again. One worker thread
-handles messages in arrival order (per-alert order holds), up to ``ingest_batch`` of those
-already received in one transaction, each in its own savepoint (again if another replica wrote
+One :class:`sitewatch.mqtt.MqttClient` (fixed client id, persistent session; or a cluster's
+queues: :mod:`sitewatch.console.ingest.amqp`); a message is acknowledged only once stored, so
+what edges publish while the console is away waits at the broker. One worker thread handles
+messages in arrival order (per-alert order holds), up to ``ingest_batch`` of those already
+received in one transaction, each in its own savepoint (again if another replica wrote
 the same row: ``IntegrityError``), then acknowledges them and publishes their live events.
 
 Memory is bounded (``sitewatch.console.ingest.queue``): QoS 0 messages beyond
 ``ingest_queue_bytes`` / ``ingest_queue_messages`` are dropped and counted, QoS 1 ones wait at
 the broker, a message over its kind's size is refused unqueued. A bad message is logged,
 counted and kept in ``ingest_rejects`` (the newest :data:`REJECTS_KEPT`); a database that is
-down is waited for (backoff up to :data:`DB_RETRY_MAX_S` seconds), never skipped. The
-broker's settings this relies on, and why: docs/design/ingest.md (the cluster: "The cluster").
+down is waited for (backoff up to :data:`DB_RETRY_MAX_S` s), never skipped. Why, and the
+broker's settings it relies on: docs/design/ingest.md ("Batches", "The cluster").
 """
 
 from __future__ import annotations
