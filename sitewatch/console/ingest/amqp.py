@@ -1,6 +1,5 @@
-"""The ingest queues of a RabbitMQ cluster consumed over AMQP 0-9-1 (pika); why and how:
-docs/design/ingest.md, "The cluster". Each delivery reaches the handler as a
-:class:`sitewatch.mqtt.Message` (its MQTT topic back from the routing key), as from MQTT.
+"""The ingest queues of a RabbitMQ cluster consumed over AMQP 0-9-1 (pika; docs/design/ingest.md,
+"The cluster"): each delivery reaches the handler as a :class:`sitewatch.mqtt.Message`.
 
 The queue is ``shards`` quorum queues ``<queue>.0`` .. ``<queue>.<shards-1>`` filled by a
 consistent-hash exchange (one routing key, one shard), or ``<queue>`` alone when ``shards`` is
