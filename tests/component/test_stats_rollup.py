@@ -190,6 +190,7 @@ def test_a_view_of_several_sites_reads_the_rollup(console: Console, monkeypatch:
     want: Counter[tuple[str, str]] = Counter()
     sites: Counter[tuple[str, str]] = Counter()
     states: Counter[str] = Counter()
+    acked = incidents = 0
     for site, tz_name in ZONES.items():
         tz = ZoneInfo(tz_name)
         first = since.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -199,9 +200,11 @@ def test_a_view_of_several_sites_reads_the_rollup(console: Console, monkeypatch:
         want += per_day_rule(part["per_day"])
         sites += per_site_rule(part["per_day"])
         states.update(part["by_state"])
+        acked, incidents = acked + part["acknowledged"], incidents + part["incidents"]
     assert per_day_rule(got["per_day"]) == want
     assert per_site_rule(got["per_site"]) == sites
     assert got["by_state"] == dict(states)
+    assert (got["acknowledged"], got["incidents"]) == (acked, incidents)  # core + edge days
 
     # every site, a range whose first and last local day are the same in both zones (and UTC):
     # the histogram summed over sites answers, with the per-site rows' numbers

@@ -20,12 +20,12 @@ The answer differs from the exact one (api/routes/stats.py) in three stated ways
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, true, tuple_
 from sqlalchemy.orm import Session
 
 from sitewatch.console.domain.stats_rollup import (
@@ -50,21 +50,27 @@ def rollup_stats(
     """The statistics of ``sites`` (None: every site) from the rollup: ``per_day`` per day and
     rule summed over the sites, ``per_site`` per site and rule over the range."""
     zones = _zones(s, sites)
-    where = {t: _days(t, zones, sites, since, until) for t in (AlertDay, AckDay, IncidentDay)}
-    day_rule, site_rule_state = _alert_totals(s, where[AlertDay])
+    parts = {t: _parts(t, zones, sites, since, until) for t in (AlertDay, AckDay, IncidentDay)}
+    day_rule_n: Counter[tuple[str, str]] = Counter()
     by_state: dict[str, int] = dict.fromkeys(ALERT_STATES, 0)
     per_site: dict[tuple[str, str], int] = defaultdict(int)
-    for site_id, rule, state, n in site_rule_state:
-        by_state[state] = by_state.get(state, 0) + int(n)
-        per_site[(site_id, rule)] += int(n)
-    incidents = _per_state(s, IncidentDay, where[IncidentDay])
-    bins = _ack_bins(s, zones, sites, since, until, where[AckDay])
+    for where in parts[AlertDay]:
+        day_rule, site_rule_state = _alert_totals(s, where)
+        for day, rule, n in day_rule:
+            day_rule_n[(day, rule)] += n
+        for site_id, rule, state, n in site_rule_state:
+            by_state[state] = by_state.get(state, 0) + n
+            per_site[(site_id, rule)] += n
+    incidents: Counter[str] = Counter(dict.fromkeys(ALERT_STATES, 0))
+    for where in parts[IncidentDay]:
+        incidents.update(_per_state(s, IncidentDay, where))
+    bins = _ack_bins(s, zones, sites, since, until, parts[AckDay])
     names = {str(z) for z in zones.values()}
     shared = names.pop() if len(names) == 1 else ""
     return StatsOut(
         per_day=[
             DayCount(day=day, site_id="", camera_id="", rule=rule, count=int(n), timezone=shared)
-            for day, rule, n in day_rule
+            for (day, rule), n in sorted(day_rule_n.items())
             if n
         ],
         per_site=[
@@ -73,7 +79,7 @@ def rollup_stats(
             if n
         ],
         by_state=by_state,
-        incidents_by_state=incidents,
+        incidents_by_state=dict(incidents),
         incidents=sum(incidents.values()),
         ack_seconds_median=binned_percentile(bins, 0.5),
         ack_seconds_p90=binned_percentile(bins, 0.9),
@@ -121,22 +127,58 @@ def _ack_bins(
     sites: list[str] | None,
     since: datetime | None,
     until: datetime | None,
-    per_site: ColumnElement[bool],
+    per_site: list[ColumnElement[bool]],
 ) -> list[tuple[int, int]]:
-    """The acknowledgement histogram ``[(bin, n)]`` of the view: from the sum over every site
-    (``stats_ack_all_days``, ~50 rows a day) when the view is every site and they all share
-    the same first and last local day; else from the per-site rows (``per_site``: WHERE)."""
+    """The acknowledgement histogram ``[(bin, n)]`` of the view. Every site: the days all
+    sites' ranges share from the sum over sites (``stats_ack_all_days``, ~50 rows a day), the
+    other days (``per_site[1:]``, see :func:`_parts`) from the per-site rows; else from the
+    per-site rows (``per_site``: WHEREs of disjoint parts)."""
+    wheres: list[tuple[Any, ColumnElement[bool]]] = [(AckDay, w) for w in per_site]
+    if sites is None:
+        core = _core(zones, since, until)
+        wheres[0] = (AckAllDay, and_(true(), *_day_range(AckAllDay, *core)))
+    counts: Counter[int] = Counter()
+    for table, where in wheres:
+        for b, n in s.execute(
+            select(table.bin, func.sum(table.n)).where(where).group_by(table.bin)
+        ):
+            counts[int(b)] += int(n)
+    return [(b, n) for b, n in sorted(counts.items()) if n]
+
+
+def _core(zones: dict[str, Any], since: datetime | None, until: datetime | None) -> Bounds:
+    """The local days that every site's range covers (sites without a row count in UTC): the
+    latest first day and the earliest last day (None: open)."""
     bounds = {_bounds(tz, since, until) for tz in zones.values()} | {
         _bounds(zone(None), since, until)
     }
-    if sites is None and len(bounds) == 1:
-        first, last = bounds.pop()
-        table: Any = AckAllDay
-        where = _day_range(AckAllDay, first, last)
-    else:
-        table, where = AckDay, [per_site]
-    rows = s.execute(select(table.bin, func.sum(table.n)).where(*where).group_by(table.bin))
-    return [(int(b), int(n)) for b, n in rows if n]
+    firsts = [f for f, _ in bounds if f is not None]
+    lasts = [x for _, x in bounds if x is not None]
+    return (max(firsts) if firsts else None), (min(lasts) if lasts else None)
+
+
+def _parts(
+    table: Any,
+    zones: dict[str, Any],
+    sites: list[str] | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> list[ColumnElement[bool]]:
+    """WHEREs on ``table`` of disjoint parts that together make :func:`_days`. Every site: the
+    days every site's range covers, without a list of sites (an index range), then, when sites
+    in other zones start or end on another day, the remaining days of each site (a day or two
+    at each end: a few thousand rows where the list of sites is checked); else one part."""
+    every = _days(table, zones, sites, since, until)
+    if sites is None:
+        first, last = _core(zones, since, until)
+        core = and_(true(), *_day_range(table, first, last))
+        outside = [table.day < first] if first is not None else []
+        outside += [table.day > last] if last is not None else []
+        groups = {_bounds(tz, since, until) for tz in zones.values()}
+        if len(groups | {_bounds(zone(None), since, until)}) == 1 or not outside:
+            return [core]
+        return [core, and_(every, or_(*outside))]
+    return [every]
 
 
 def _per_state(s: Session, table: Any, where: ColumnElement[bool]) -> dict[str, int]:
