@@ -1,33 +1,17 @@
 """The statistics rollup: alerts and incidents counted per site and local day, kept in the same
 transaction as every change to them, so a statistics view over many sites reads thousands of
-rows instead of millions of alerts (docs/design/stats-rollup.md).
+rows instead of millions of alerts (tables, rationale: docs/design/stats-rollup.md).
 
-Tables (migration 0015 creates and fills them):
+Tables: ``stats_alert_days`` (day, site_id, rule, state), ``stats_ack_days`` (day, site_id,
+bin of ``acknowledged_at - received_at`` in seconds, :func:`ack_bin`), ``stats_incident_days``
+(day, site_id, state), ``stats_ack_all_days`` (day, bin: ``stats_ack_days`` summed over sites),
+each -> ``n``. ``day`` is ``YYYY-MM-DD`` in the site's zone (``sites.timezone``, else UTC).
 
-- ``stats_alert_days`` (day, site_id, rule, state) -> n: alerts by ``started_at``'s local date
-  at their site, rule and current state.
-- ``stats_ack_days`` (day, site_id, bin) -> n: acknowledged alerts by that same day and the
-  histogram bin (:func:`ack_bin`) of their time to acknowledge, ``acknowledged_at -
-  received_at`` in seconds.
-- ``stats_incident_days`` (day, site_id, state) -> n: incidents by ``first_at``'s local date.
-- ``stats_ack_all_days`` (day, bin) -> n: ``stats_ack_days`` summed over every site (migration
-  0018), so every site's month reads ~1.5k rows instead of ~240k. Written with each
-  ``stats_ack_days`` delta (acknowledgements: a human's pace, so one row per day and bin for the
-  whole county is not a point of contention, unlike alerts, which ingest writes all the time).
-
-``day`` is ``YYYY-MM-DD`` in the site's time zone (``sites.timezone``; UTC while unknown or not
-an IANA name), as the exact statistics count it (api/routes/stats.py).
-
-Invariant: for every key, ``n`` equals the count of the rows it summarises. It is kept by
-(1) an ``after_flush`` listener on every ORM session, which turns each flushed insert, change
-(of site, start, rule, state, received or acknowledged time; of an incident's site, first time
-or state) and delete of an :class:`Alert` or :class:`Incident` into +1/-1 deltas, and recounts a
-site whose time zone changed (:func:`rebuild`); (2) :func:`alert_moved` and
-:func:`incident_moved`, which the workflow calls after its guarded core ``UPDATE`` statements
-(those bypass the ORM). Code that changes these columns with core statements must call them.
-Deltas are written as upserts (``INSERT .. ON CONFLICT DO UPDATE SET n = n + delta``) in the
-caller's transaction, keys in sorted order (two replicas' transactions lock the same rows in the
-same order: no deadlock between them); a rolled back transaction rolls its deltas back too.
+Invariant: for every key, ``n`` equals the count of the rows it summarises. Kept by an
+``after_flush`` listener on every ORM session (inserts, changes, deletes of alerts and
+incidents; a site's zone change recounts it) and by :func:`alert_moved` /
+:func:`incident_moved`, which code changing these columns with core ``UPDATE``s must call.
+Deltas are upserts in the caller's transaction, keys in sorted order (no deadlock).
 """
 
 from __future__ import annotations

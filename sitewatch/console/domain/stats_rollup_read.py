@@ -2,20 +2,14 @@
 alerts: what ``GET /api/stats`` answers when the range spans more than one site and no camera.
 
 The answer differs from the exact one (api/routes/stats.py) in three stated ways
-(``StatsOut.source == "rollup"``):
-
-- ``per_day`` has one row per local day and rule, summed over the sites (``site_id`` and
-  ``camera_id`` empty), and ``per_site`` one per site and rule over the whole range: a county's
-  month is 30 x 3 + 300 x 3 rows instead of 476,722 (per day, site, camera and rule) or 27,900
-  (per day, site and rule: building and sending those took 100-550 ms).
-- The range is widened to whole local days of each site: a site's day counts if ``since`` or
-  ``until`` (exclusive) falls on it or between them. With ``since``/``until`` on the sites'
-  midnights (the page's default, when they share a zone) nothing changes.
-- Time to acknowledge: the median and 90th percentile are read from the histogram of
-  :data:`.stats_rollup.BINS_PER_OCTAVE` bins per doubling, by linear interpolation within the
-  bin the rank falls in, so they are within one bin (19 %) of the exact value. Every site's
-  view reads the histogram summed over sites (``stats_ack_all_days``) when the sites share
-  their first and last local day (one zone, or the range on midnights of all of them).
+(``StatsOut.source == "rollup"``; why: docs/design/stats-rollup.md, "What the API answers"):
+``per_day`` has one row per local day and rule summed over the sites (``site_id`` and
+``camera_id`` empty), ``per_site`` one per site and rule over the whole range; the range is
+widened to whole local days of each site it touches; the median and 90th percentile of the
+time to acknowledge are read from the histogram (:data:`.stats_rollup.BINS_PER_OCTAVE` bins
+per doubling, linear within the bin the rank falls in: within one bin, 19 %, of the exact
+value), summed over sites (``stats_ack_all_days``) for every site's view when the sites share
+their first and last local day.
 """
 
 from __future__ import annotations
