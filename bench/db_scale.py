@@ -14,13 +14,15 @@ rollup's tables and backfill), each timed when it runs. ``--data`` with ``--keep
 database, and a later run on it skips the generation; ``--generate-only`` stops after it;
 ``--only stats_month,stats_month_site`` and ``--users admin`` run a subset. Each JSON line's
 ``answer`` says how a statistics answer was made (``alerts``: exact; ``rollup``) and whether a
-list's total was capped (``capped``). Not a test: a measurement, reported in bench/RESULTS.md
-("Database at county size").
+list's total was capped (``capped``); ``full_gc`` how many full garbage collections ran during
+the timed runs (each stalls its request). Not a test: a measurement, reported in
+bench/RESULTS.md ("Database at county size").
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib.util
 import json
 import logging
@@ -238,14 +240,17 @@ def run_phase(
                     continue
                 if args.explain:
                     plans.append(plans_of(engine, clients[name], q, p, now, args.phase_now))
+                full_gc = gc.get_stats()[2]["collections"]
                 ms = time_query(clients[name], q, p, runs=args.runs, budget_s=args.budget,
                                 seed=i, now=now)  # fmt: skip
+                full_gc = gc.get_stats()[2]["collections"] - full_gc
                 body = request(clients[name], q, p, random.Random(i), now)
                 line = {"database": engine.dialect.name, "alerts": shape.alerts,
                         "phase": args.phase_now, "query": q.name, "user": name,
                         "answer": _answer(body),
                         "runs": len(ms), "p50_ms": round(statistics.median(ms), 1),
-                        "p95_ms": round(_p95(ms), 1), "max_ms": round(max(ms), 1)}  # fmt: skip
+                        "p95_ms": round(_p95(ms), 1), "max_ms": round(max(ms), 1),
+                        "full_gc": full_gc}  # fmt: skip
                 print(json.dumps(line), flush=True)
                 lines.append(line)
     if args.explain:
