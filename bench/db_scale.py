@@ -229,6 +229,9 @@ def run_phase(
         state = app.app.state.sitewatch  # type: ignore[attr-defined]
         engine = state.db.engine
         clients = _login(app, state, shape)
+        if args.gc_freeze:  # what a server would do once started: full collections skip these
+            gc.collect()
+            gc.freeze()
         for name, (_role, sites, cameras) in personas(shape).items():
             scope_sites = None if sites == ["*"] else sites
             p = Persona(name, sites if scope_sites else [shape.site(i) for i in range(shape.sites)],
@@ -331,6 +334,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--explain", type=Path, help="append each query's plans to this file")
     ap.add_argument("--only", help="comma-separated query names to run (default: all)")
     ap.add_argument("--users", help="comma-separated user names to run as (default: all)")
+    ap.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="gc.freeze() once the app has started (the console does not, as of this option)",
+    )
     ap.add_argument(
         "--generate-only",
         action="store_true",
