@@ -22,7 +22,8 @@ from sitewatch.console.store.models import ALERT_STATES, Alert, Incident, User
 router = APIRouter(prefix="/api", tags=["stats"])
 EXACT_MAX = 10_000
 """Alerts in range up to which a view of several sites is counted exactly from the alerts
-(one site's month of a county, 11k alerts, takes 50-130 ms); above it, from the rollup."""
+(as one site's month of a county is, ~10k alerts: docs/design/stats-rollup.md); above it,
+from the rollup."""
 
 
 @router.get("/stats", response_model=StatsOut)
