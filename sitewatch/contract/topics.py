@@ -98,6 +98,12 @@ def evidence_filter(prefix: str, site: str = ANY) -> str:
     return f"{_site(prefix, site)}/evidence/+/+"
 
 
+def edge_client_id(site_id: str) -> str:
+    """The MQTT client id an edge of ``site_id`` uses unless configured otherwise; broker
+    accounts grant its session queues by it (RabbitMQ: ``mqtt-subscription-<id>qos1``)."""
+    return f"sitewatch-edge-{site_id}"
+
+
 @dataclass(frozen=True)
 class TopicSpec:
     """One topic: its name (or pattern), the message schema on it, and how it is published."""

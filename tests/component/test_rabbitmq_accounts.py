@@ -35,7 +35,7 @@ from sitewatch.console.domain.broker_accounts_rabbitmq import definitions, routi
 from sitewatch.console.store.models import BrokerAccount
 from sitewatch.contract import messages as m
 from sitewatch.contract import topics as t
-from sitewatch.edge.config.schema import default_client_id
+from sitewatch.contract.topics import edge_client_id
 from sitewatch.edge.publish.transport import MqttTransport
 from sitewatch.mqtt import Handler, MqttClient
 from tests.support.mqtt_broker import Collector, until_received
@@ -72,7 +72,7 @@ class Rabbit:
         edge = MqttTransport(
             HOST,
             self.mqtt_port,
-            client_id=default_client_id(site),
+            client_id=edge_client_id(site),
             username=user,
             password=password,
             subscriptions=dict(subscriptions),
@@ -293,13 +293,13 @@ def test_an_edge_publishes_only_its_own_sites_topics(rabbit: Rabbit) -> None:
 
 def test_an_edge_reads_only_its_own_commands(rabbit: Rabbit) -> None:
     port, login = rabbit.mqtt_port, rabbit.login("north")
-    north_id = default_client_id("north")
+    north_id = edge_client_id("north")
     for topic in [f"{PREFIX}/south/#", m.config_command(PREFIX, "south"), f"{PREFIX}/north/#"]:
         answer = probe(port, login, north_id, subscribing(topic))
         assert answer.refused, f"subscribing {topic}: {answer.events}"
     # its own command topic, but on another edge's session (client id): queue refused
     own = m.config_command(PREFIX, "north")
-    answer = probe(port, login, default_client_id("south"), subscribing(own))
+    answer = probe(port, login, edge_client_id("south"), subscribing(own))
     assert answer.refused, f"subscribing on south's session: {answer.events}"
     # and the console's commands do reach it
     got = Collector()

@@ -14,16 +14,18 @@ from sqlalchemy import select
 
 from sitewatch.console.domain.incidents import Windows, group_alert
 from sitewatch.console.domain.stats_rollup import (
-    AckAllDay,
-    AckDay,
-    AlertDay,
-    IncidentDay,
     alert_keys,
     facts_of,
     incident_key,
     site_zones,
 )
 from sitewatch.console.domain.stats_rollup_build import rebuild
+from sitewatch.console.domain.stats_rollup_tables import (
+    AckAllDay,
+    AckDay,
+    AlertDay,
+    IncidentDay,
+)
 from sitewatch.console.store.models import Alert, Incident, Site
 from tests.support.console_support import Console, add_users, seed_alert
 from tests.support.postgres import any_database_console, postgres_fixture, postgres_url  # noqa: F401

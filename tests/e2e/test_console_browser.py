@@ -421,8 +421,8 @@ def test_feed_row_shows_the_clip_arriving_after_its_listing(
 ) -> None:
     """The clip comes after the message that lists it: the live stream sends the alert again
     with the clip's new status (AlertOut.evidence_files), and its row shows it in place."""
-    served.add_user("wu.fang", "manager", ["east"], "en")
-    edge = SiteEdge(mqtt, "east")
+    served.add_user("wu.fang", "manager", ["dock"], "en")
+    edge = SiteEdge(mqtt, "dock")
     clip = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8
     try:
         context = browser.new_context()
@@ -440,7 +440,7 @@ def test_feed_row_shows_the_clip_arriving_after_its_listing(
         edge.publish_alert(edge.alert_start(alert_id, "gate", listed, datetime.now(UTC)))
         track = page.locator(f'#feed-rows tr[data-id="{alert_id}"] td.c-track')
         track.locator(".ev-expected", has_text="Clip: arriving").wait_for(timeout=10_000)
-        edge.send(m.evidence(PREFIX, "east", str(alert_id), "clip.mp4"), clip)
+        edge.send(m.evidence(PREFIX, "dock", str(alert_id), "clip.mp4"), clip)
         track.locator(".ev-stored", has_text="Clip: stored, verified").wait_for(timeout=10_000)
         context.close()
         assert errors == [], "the page logged script errors"

@@ -28,7 +28,7 @@ from sitewatch.console.domain.broker_accounts import (
 )
 from sitewatch.console.store.models import BrokerAccount
 from sitewatch.contract import topics as t
-from sitewatch.edge.config.schema import default_client_id
+from sitewatch.contract.topics import edge_client_id
 
 VHOST = "/"
 EXCHANGE = "amq.topic"  # the MQTT plugin's mqtt.exchange
@@ -70,7 +70,7 @@ def _rights(row: BrokerAccount, prefix: str, ingest_queue: str) -> tuple[dict[st
         consume = rf"{queues}|{re.escape(ingest_queue)}(?:\.[0-9]+)?"  # or its shards
     elif row.site_id is not None:
         writes, reads = edge_topics(prefix, row.site_id)
-        queues = _session_queues(re.escape(default_client_id(row.site_id)))
+        queues = _session_queues(re.escape(edge_client_id(row.site_id)))
         consume = queues
     else:
         return ()

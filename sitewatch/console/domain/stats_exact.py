@@ -35,7 +35,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from sitewatch.console.domain.stats_rollup import site_zones, zone
+from sitewatch.console.domain.stats_rollup import site_zones
+from sitewatch.console.domain.stats_rollup_tables import zone
 from sitewatch.console.schemas import DayCount
 from sitewatch.console.store.models import Alert, Site
 

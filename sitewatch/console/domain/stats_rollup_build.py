@@ -30,7 +30,7 @@ from sqlalchemy import (
     select,
 )
 
-from sitewatch.console.domain.stats_rollup import (
+from sitewatch.console.domain.stats_rollup_tables import (
     BINS_PER_OCTAVE,
     LAST_BIN,
     AckAllDay,

@@ -6,7 +6,7 @@ The answer differs from the exact one (api/routes/stats.py) in three stated ways
 ``per_day`` has one row per local day and rule summed over the sites (``site_id`` and
 ``camera_id`` empty), ``per_site`` one per site and rule over the whole range; the range is
 widened to whole local days of each site it touches; the median and 90th percentile of the
-time to acknowledge are read from the histogram (:data:`.stats_rollup.BINS_PER_OCTAVE` bins
+time to acknowledge are read from the histogram (:data:`.stats_rollup_tables.BINS_PER_OCTAVE` bins
 per doubling, linear within the bin the rank falls in: within one bin, 19 %, of the exact
 value), summed over sites (``stats_ack_all_days``) for every site's view when the sites share
 their first and last local day.
@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, false, func, or_, select, true, tuple_
 from sqlalchemy.orm import Session
 
-from sitewatch.console.domain.stats_rollup import (
+from sitewatch.console.domain.stats_rollup_tables import (
     AckAllDay,
     AckDay,
     AlertDay,

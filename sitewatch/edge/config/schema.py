@@ -35,6 +35,7 @@ from pydantic import (
 
 from sitewatch.contract.messages import ID_PATTERN, Label, RuleName, VideoStream, ZoneKind
 from sitewatch.contract.signing import SigningKeyError, parse_public_key
+from sitewatch.contract.topics import edge_client_id
 from sitewatch.contract.vocabulary import LABELS
 from sitewatch.core.geometry import polygon_problem
 from sitewatch.edge.config.rule_specs import RULE_SPECS, RuleSpec, UnknownRule
@@ -706,4 +707,5 @@ def merge_camera_defaults(data: Any) -> Any:
 
 
 def default_client_id(site_id: str) -> str:
-    return f"sitewatch-edge-{site_id}"
+    """The edge's MQTT client id when the config names none (the contract's)."""
+    return edge_client_id(site_id)
