@@ -337,7 +337,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--gc-freeze",
         action="store_true",
-        help="gc.freeze() once the app has started (the console does not, as of this option)",
+        help="gc.freeze() once the app has started, as `sitewatch server run` does",
     )
     ap.add_argument(
         "--generate-only",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -34,7 +35,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 RELAY = "live.relay"  # state.services key of the PostgreSQL live relay (replicas)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> FastAPI:
     """The console app for ``settings`` (default: from ``SITEWATCH_*`` environment variables).
 
     Start-up migrates the database to the newest schema, loads the console's signing key
@@ -45,7 +46,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     the edges' video uploads by ``video_upload_max_bytes``. The live relay
     (:mod:`sitewatch.console.video.hub`) and the range requests are made at start. On
     PostgreSQL, live events also go to and come from the other replicas on the database
-    (:mod:`sitewatch.console.store.pg_events`) and the login limits count in it.
+    (:mod:`sitewatch.console.store.pg_events`) and the login limits count in it. With
+    ``freeze_gc`` (the server process, not tests: they start many apps in one process), what
+    start-up made is frozen out of the garbage collector's full passes, which otherwise stall a
+    request by ~150 ms (bench/RESULTS.md, "Database at county size").
     """
     settings = settings or Settings()
     db = Database(settings.database_url)
@@ -90,6 +94,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
             notify = NotifyWorker(db, settings)
             notify.start()
+        if freeze_gc:
+            gc.collect()
+            gc.freeze()
         try:
             yield
         finally:

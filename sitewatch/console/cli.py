@@ -107,7 +107,7 @@ def run_server(args: argparse.Namespace) -> int:
 
     log_config = configure(settings.log_level, settings.log_format)  # the one-off actions print
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, freeze_gc=True),
         host=args.host,
         port=args.port,
         log_config=log_config,  # its access and error logs in the console's format
