@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
     (:mod:`sitewatch.console.store.pg_events`) and the login limits count in it. With
     ``freeze_gc`` (the server process, not tests: they start many apps in one process), what
     start-up made is frozen out of the garbage collector's full passes, which otherwise stall a
-    request by ~150 ms (bench/RESULTS.md, "Database at county size").
+    request (bench/RESULTS.md, "Database at county size").
     """
     settings = settings or Settings()
     db = Database(settings.database_url)

@@ -31,7 +31,7 @@ S = TypeVar("S", bound=Select[*tuple[Any, ...]])
 TOTAL_CAP = 10_000
 """Lists count their matching rows up to this many: a total over it is answered as "at least
 TOTAL_CAP" (``total_capped``), because an exact count reads every matching index entry
-(9.8 M closed alerts of a county: 1.3 s) while counting to the cap takes milliseconds."""
+while counting to the cap stops early (bench/RESULTS.md, "Database at county size")."""
 
 
 def site_filter(

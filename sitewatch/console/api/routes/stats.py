@@ -52,7 +52,7 @@ def stats(
         and (sites is None or len(sites) > 1)
         and capped_total(s, Alert, where, EXACT_MAX)[1]
     ):
-        # thousands of rows: serialized once, not validated again on the way out (1 s)
+        # thousands of rows: serialized once, not validated again on the way out
         body = rollup_stats(s, sites, since, until).model_dump_json()
         return Response(body, media_type="application/json")
     by_state: dict[str, int] = dict.fromkeys(ALERT_STATES, 0)

@@ -2,10 +2,10 @@
 covering indexes on the per-site tables
 
 ``stats_ack_all_days`` (day, bin) -> n: ``stats_ack_days`` summed over sites, so the statistics
-of every site for a month read ~1.5k rows instead of ~240k (the ~100 ms that kept a county's
-month over 200 ms; docs/design/stats-rollup.md). Kept with each ``stats_ack_days`` delta from
-then on (sitewatch/console/domain/stats_rollup.py); the upgrade fills it from
-``stats_ack_days``. ``ix_stats_alert_days_cover`` (day, rule, site_id, state, n) and
+of every site for a month read one row per day and bin instead of one per site, day and bin
+(bench/RESULTS.md, "Database at county size"; docs/design/stats-rollup.md). Kept with each
+``stats_ack_days`` delta from then on (sitewatch/console/domain/stats_rollup.py); the upgrade
+fills it from ``stats_ack_days``. ``ix_stats_alert_days_cover`` (day, rule, site_id, state, n) and
 ``ix_stats_incident_days_cover`` (day, state, n): a month of every site is read from the index
 alone (a third of the rows a scan of the table reads at two months of history, more later).
 
