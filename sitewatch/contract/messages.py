@@ -597,6 +597,11 @@ class RecordedSpan(Strict):
         return self
 
 
+RECORDING_INDEX_REFRESH_S = 900.0
+"""An edge publishes each stream's RecordingIndex at least this often (seconds), news or not;
+a console extends a growing span no further than two of these past the index's ``at``."""
+
+
 class RecordingIndex(Message):
     """Edge -> console, retained per camera and stream: what is recorded and can be played back."""
 
@@ -612,6 +617,17 @@ class RecordingIndex(Message):
     size_bytes: Count = Field(description="Disk the recording of this stream uses, in bytes.")
     keep_s: float = Field(ge=0.0, description="Retention set for this stream, in seconds.")
     at: AwareDatetime = Field(description="When this index was written.")
+    recording: bool = Field(
+        False,
+        description=(
+            "The last span is still being recorded: until a newer index, its end is taken as "
+            "the later of `end` and the camera's last status time (no later than its last "
+            "frame, nor 30 minutes after `at`) while that status says online and the edge is "
+            "not offline. False (also an index without it): the spans are as listed. The edge "
+            "sends a new index when anything but that growing end changes, and at least every "
+            "15 minutes."
+        ),
+    )
 
 
 MESSAGES: tuple[type[Message], ...] = (
