@@ -9,9 +9,12 @@ previous report, the delivery's and outbox's drop counters by reason included (:
 
 Rings are pruned by age every ``PRUNE_EVERY_S`` and, given ``max_ring_bytes``, to that budget
 across all of them (:func:`prune_rings`); the disk manager deletes earlier when the free disk
-holds too few hours. Each camera's :class:`RecordingIndex` per stream (retained) goes out every
-``INDEX_EVERY_S`` and after a prune or disk run that deleted segments. Why a minute for the
-status: bench/RESULTS.md, "Console load (issue 16)". It imports nothing of the worker.
+holds too few hours. Each camera's :class:`RecordingIndex` per stream (retained) is built every
+``INDEX_CHECK_S`` and after a prune or disk run that deleted segments, and goes out only when it
+is news against the one last published (:func:`~sitewatch.edge.video.recording.index_news`:
+not the last span's end growing while it records, nor spans aging out), and at least every
+``INDEX_REFRESH_S``. Why a minute for the status: bench/RESULTS.md, "Console load (issue 16)".
+It imports nothing of the worker.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from sitewatch.edge.publish.delivery import utc
 from sitewatch.edge.publish.outbox import Outbox
 from sitewatch.edge.publish.transport import Delivery, Transport
 from sitewatch.edge.video.capture import CameraReader, CameraStats
-from sitewatch.edge.video.recording import CameraRecording, prune_rings
+from sitewatch.edge.video.recording import CameraRecording, index_news, prune_rings
 from sitewatch.edge.video.ring import SegmentRing
 
 log = logging.getLogger(__name__)
@@ -40,7 +43,7 @@ FPS_MOVED = 0.25  # a frame rate this much (and 1 fps) away from the one publish
 STATS_EVERY_S = 60.0
 PRUNE_EVERY_S = 10.0
 DISK_EVERY_S = 60.0
-INDEX_EVERY_S = 60.0
+INDEX_CHECK_S = 10.0  # how often the indexes are built and compared with the published ones
 
 
 def status_changed(last: CameraStats | None, now: CameraStats) -> bool:
@@ -93,6 +96,8 @@ class Housekeeper:
         self.recordings: Mapping[str, CameraRecording] = recordings or {}
         self.max_ring_bytes = max_ring_bytes
         self._published: dict[str, CameraStats] = {}
+        # (camera, stream): the index last published and its delivery
+        self._indexes: dict[tuple[str, str], tuple[m.RecordingIndex, Delivery]] = {}
         self._last_counts: dict[str, tuple[int, int]] = {}
         self._last_batch = (0, 0, 0)
         self._last_drops: tuple[dict[str, int], dict[str, int]] = ({}, {})
@@ -119,7 +124,7 @@ class Housekeeper:
                     due["disk"] = now + DISK_EVERY_S
                 if now >= due["index"]:
                     self.publish_index(now)
-                    due["index"] = now + INDEX_EVERY_S
+                    due["index"] = now + INDEX_CHECK_S
                 if now >= due["stats"]:
                     self.publish_stats(STATS_EVERY_S)
                     due["stats"] = now + STATS_EVERY_S
@@ -133,12 +138,26 @@ class Housekeeper:
         return sum(len(ring.prune(now)) for ring in self.rings)
 
     def publish_index(self, now: float) -> list[Delivery]:
-        """Each camera's retained :class:`RecordingIndex`, one per recorded stream."""
+        """Each camera's retained :class:`RecordingIndex` per recorded stream that is news
+        against the one last published for it (all of them the first time; again when the
+        client abandoned the last one)."""
         out = []
-        for cam_id, recording in self.recordings.items():
+        recordings = self.recordings
+        self._indexes = {k: v for k, v in self._indexes.items() if k[0] in recordings}
+        for cam_id, recording in recordings.items():
+            # a prune's period and two segments: starts this close to the retention aged out
+            slack_s = PRUNE_EVERY_S + 2.0 * recording.segment_s
             for msg in recording.index(self.site_id, cam_id, now):
+                key = (cam_id, msg.stream)
+                last, sent = self._indexes.get(key, (None, None))
+                why = index_news(None if sent is None or sent.abandoned else last, msg, slack_s)
+                if why is None:
+                    continue
+                log.debug("camera %s %s: recording index (%s)", cam_id, msg.stream, why)
                 topic = m.recording_index(self.topic_prefix, self.site_id, cam_id, msg.stream)
-                out.append(self.transport.publish(topic, self.signer.encode(msg), retain=True))
+                delivery = self.transport.publish(topic, self.signer.encode(msg), retain=True)
+                self._indexes[key] = (msg, delivery)
+                out.append(delivery)
         return out
 
     def publish_status(self, force: bool) -> None:

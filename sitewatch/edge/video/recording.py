@@ -6,7 +6,9 @@ one, else ``detect``. Folders: ``<root>/<stream>/`` (``root`` is ``<evidence.dir
 segments an older edge left in ``root`` itself belong to the clip stream and are moved there.
 
 :meth:`CameraRecording.index` says what each stream holds as :class:`RecordingIndex` messages
-(spans merged across holes shorter than two segments). Retention per stream is the ring's
+(spans merged across holes shorter than two segments; ``recording`` while the newest segment
+ended within :data:`GROWING_SEGMENTS` segments and :data:`GROWING_LAG_S`), and
+:func:`index_news` whether one is worth publishing. Retention per stream is the ring's
 ``keep_s``; the disk budget across cameras is :func:`prune_rings`'s. Legal holds apply to every
 stream of the camera. Design: docs/design/live-video.md, "Recording retention".
 """
@@ -29,6 +31,13 @@ log = logging.getLogger(__name__)
 
 STREAMS: tuple[m.VideoStream, ...] = ("detect", "record")
 MAX_SPANS = 5000  # RecordingIndex.spans' bound
+GROWING_SEGMENTS = 2.0  # the last span grows while its end is this many segments old at most
+GROWING_LAG_S = 5.0  # ... plus this (a segment is listed once its file is closed)
+INDEX_REFRESH_S = m.RECORDING_INDEX_REFRESH_S
+"""An index goes out at least this often (s), news or not (a console that missed one)."""
+SIZE_MOVED = 0.10
+"""A size (or a start trimmed for the disk budget, as a share of the time covered) this much
+away from the published one is news."""
 
 
 class CameraRecording:
@@ -139,6 +148,7 @@ class CameraRecording:
                     camera_id, stream, len(pairs), MAX_SPANS,
                 )  # fmt: skip
                 pairs = pairs[-MAX_SPANS:]
+            growing = GROWING_SEGMENTS * self.segment_s + GROWING_LAG_S
             out.append(
                 m.RecordingIndex(
                     site_id=site_id,
@@ -148,9 +158,52 @@ class CameraRecording:
                     size_bytes=sum(s.size for s in segs),
                     keep_s=ring.keep_s,
                     at=_utc(now),
+                    recording=bool(pairs) and now - pairs[-1][1] <= growing,
                 )
             )
         return out
+
+
+def index_news(last: m.RecordingIndex | None, new: m.RecordingIndex, slack_s: float) -> str | None:
+    """Why ``new`` is worth publishing after ``last`` (the one published for its stream), or
+    None when it differs only in what the console works out itself until the next refresh.
+
+    News: the first index; one :data:`INDEX_REFRESH_S` after ``last``; recording started or
+    stopped; ``keep_s`` changed; ``size_bytes`` moved by more than :data:`SIZE_MOVED`; a span
+    added, closed or changed. Not news: the last span's end growing while both say
+    ``recording``; spans and starts aged out, i.e. before ``new.at - keep_s + slack_s``
+    (``slack_s``, seconds: a prune's period and a segment); a start trimmed for the disk
+    budget by at most :data:`SIZE_MOVED` of the time ``new`` covers (the console shows that
+    much too early a start until the refresh)."""
+    if last is None:
+        return "first"
+    now = new.at.timestamp()
+    if now - last.at.timestamp() >= INDEX_REFRESH_S:
+        return "refresh"
+    if new.recording != last.recording:
+        return "recording started" if new.recording else "recording stopped"
+    if new.keep_s != last.keep_s:
+        return "keep_s"
+    if abs(new.size_bytes - last.size_bytes) > SIZE_MOVED * last.size_bytes:
+        return "size"
+    old, cur = _pairs(last), _pairs(new)
+    if not cur or not old:
+        return "spans" if cur != old else None
+    first = cur[0][0]
+    clipped = [(max(a, first), b) for a, b in old if b > first]
+    if new.recording and clipped and len(clipped) == len(cur):
+        clipped[-1] = (clipped[-1][0], cur[-1][1])  # the growing end
+    if clipped != cur:
+        return "spans"
+    trimmed = first - old[0][0]
+    aged = first <= now - new.keep_s + slack_s
+    if trimmed > 0 and not aged and trimmed > SIZE_MOVED * (now - first):
+        return "trimmed"
+    return None
+
+
+def _pairs(index: m.RecordingIndex) -> list[tuple[float, float]]:
+    return [(s.start.timestamp(), s.end.timestamp()) for s in index.spans]
 
 
 def spans(segments: Sequence[Segment], bridge_s: float) -> list[tuple[float, float]]:
