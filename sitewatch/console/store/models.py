@@ -437,7 +437,8 @@ class PushSubscription(Base):
 class RecordingIndexRow(Base):
     """The latest RecordingIndex of one camera's stream as its edge published it (a newer
     ``at`` replaces it, an older one is ignored). ``spans``: ``[[start, end], ...]`` in Unix
-    seconds, oldest first; ``keep_s``: the stream's retention in seconds."""
+    seconds, oldest first; ``keep_s``: the stream's retention in seconds; ``recording``: the
+    last span is still growing (sitewatch/console/video/recordings.py, ``shown_spans``)."""
 
     __tablename__ = "recording_indexes"
     site_id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -448,6 +449,7 @@ class RecordingIndexRow(Base):
     keep_s: Mapped[float] = mapped_column(Float)
     at: Mapped[datetime] = mapped_column(UTCDateTime)  # when the edge wrote it
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    recording: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class VideoExport(Base):

@@ -3,6 +3,7 @@ view (docs/design/live-video.md, "Console API"). Times are Unix seconds."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sqlalchemy import select
@@ -12,7 +13,7 @@ from sitewatch.console.domain.errors import NotFound, Unavailable
 from sitewatch.console.domain.queries import scoped
 from sitewatch.console.store.models import Camera, RecordingIndexRow, Site, User
 from sitewatch.console.video import faults
-from sitewatch.console.video.recordings import edge_state
+from sitewatch.console.video.recordings import edge_state, recorded_until
 
 
 def streams_of(camera: Camera) -> list[str]:
@@ -23,21 +24,22 @@ def streams_of(camera: Camera) -> list[str]:
 
 def video_cameras(s: Session, user: User) -> list[dict[str, Any]]:
     """Every camera in the user's scope with its state, its edge's state and since when, its
-    streams and, per recorded stream, the first and last recorded moment."""
+    streams and, per recorded stream, the first and last recorded moment (the last one grown
+    as :func:`~sitewatch.console.video.recordings.recorded_until` says)."""
     cameras = s.scalars(
         scoped(select(Camera), Camera.site_id, user, Camera.camera_id).order_by(
             Camera.site_id, Camera.camera_id
         )
     ).all()
     sites = {site.id: site for site in s.scalars(select(Site))}
+    by_key = {(cam.site_id, cam.camera_id): cam for cam in cameras}
     recorded: dict[tuple[str, str], dict[str, dict[str, float]]] = {}
+    now = time.time()
     for row in s.scalars(scoped(select(RecordingIndexRow), RecordingIndexRow.site_id, user)):
-        if row.spans:
-            first, last = row.spans[0][0], row.spans[-1][1]
-            recorded.setdefault((row.site_id, row.camera_id), {})[row.stream] = {
-                "first": first,
-                "last": last,
-            }
+        key = (row.site_id, row.camera_id)
+        last = recorded_until(row, by_key.get(key), sites.get(row.site_id), now)
+        if last is not None:
+            recorded.setdefault(key, {})[row.stream] = {"first": row.spans[0][0], "last": last}
     out = []
     for cam in cameras:
         site = sites.get(cam.site_id)

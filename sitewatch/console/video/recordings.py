@@ -3,13 +3,16 @@
 The edge publishes a retained RecordingIndex per camera and stream (docs/design/live-video.md,
 "Index"); :func:`store_index` keeps the latest per (site, camera, stream): a newer ``at``
 replaces the row, an older or equal one (a retained copy coming again) changes nothing.
-:func:`timeline` answers the playback page: the recorded spans clipped to what it asked,
-the camera's alerts and incidents in that time as markers, and the edge's state. Times are
-Unix seconds (floats) throughout.
+An index that says ``recording`` is not sent again while only its last span's end grows:
+:func:`recorded_until` extends that end up to the camera's last status, bounded so that it
+never shows recording that did not happen. :func:`timeline` answers the playback page: the
+recorded spans clipped to what it asked, the camera's alerts and incidents in that time as
+markers, and the edge's state. Times are Unix seconds (floats) throughout.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -17,12 +20,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sitewatch.console.store.models import Alert, Incident, RecordingIndexRow, Site
+from sitewatch.console.store.models import Alert, Camera, Incident, RecordingIndexRow, Site
 from sitewatch.contract import messages as m
 
 Span = tuple[float, float]
 MARKERS_MAX = 1000
 """Most alerts (and incidents) one timeline answer lists, the newest kept."""
+GROWING_MAX_S = 2.0 * m.RECORDING_INDEX_REFRESH_S
+"""A growing span is extended at most this far past its index's ``at`` (s): an edge that
+sent no refresh in two of its periods is not taken to be recording (a lost index, a bug)."""
 
 
 def store_index(s: Session, msg: m.RecordingIndex, received_at: datetime) -> bool:
@@ -39,7 +45,42 @@ def store_index(s: Session, msg: m.RecordingIndex, received_at: datetime) -> boo
     row.keep_s = msg.keep_s
     row.at = msg.at
     row.received_at = received_at
+    row.recording = msg.recording
     return True
+
+
+def recorded_until(
+    row: RecordingIndexRow, camera: Camera | None, site: Site | None, now: float
+) -> float | None:
+    """Where the last span of ``row`` ends as the console shows it (None: no spans).
+
+    Its ``end`` as listed, unless the index says ``recording`` and the camera's last status
+    says ``online`` while its edge is not ``offline``: then the later of ``end`` and the
+    earliest of that status's time, the camera's last frame, ``now`` and ``at`` +
+    :data:`GROWING_MAX_S`. An offline camera or edge freezes the end at the index's (the edge
+    sends a new index when recording stops); the status lags by up to its period (60 s)."""
+    if not row.spans:
+        return None
+    end = row.spans[-1][1]
+    if not row.recording or camera is None or camera.state != "online":
+        return end
+    if camera.status_at is None or (site is not None and site.edge_state == "offline"):
+        return end
+    heard = min(camera.status_at.timestamp(), now, row.at.timestamp() + GROWING_MAX_S)
+    if camera.last_frame_at is not None:
+        heard = min(heard, camera.last_frame_at.timestamp())
+    return max(end, heard)
+
+
+def shown_spans(
+    row: RecordingIndexRow, camera: Camera | None, site: Site | None, now: float
+) -> list[Span]:
+    """``row``'s spans with the last one ending at :func:`recorded_until`."""
+    spans: list[Span] = [(a, b) for a, b in row.spans]
+    until = recorded_until(row, camera, site, now)
+    if until is not None:
+        spans[-1] = (spans[-1][0], until)
+    return spans
 
 
 def clip_spans(spans: Iterable[Span], lo: float, hi: float) -> list[Span]:
@@ -76,7 +117,10 @@ def timeline(
     API in docs/design/live-video.md): spans, alerts and incidents overlapping the range
     (at most :data:`MARKERS_MAX` each, the newest), ``keep_s``, ``index_at`` and the edge."""
     row = s.get(RecordingIndexRow, (site_id, camera_id, stream))
-    spans = clip_spans(((a, b) for a, b in row.spans), lo, hi) if row is not None else []
+    spans: list[Span] = []
+    if row is not None:
+        camera, site = s.get(Camera, (site_id, camera_id)), s.get(Site, site_id)
+        spans = clip_spans(shown_spans(row, camera, site, time.time()), lo, hi)
     t_lo, t_hi = _utc(lo), _utc(hi)
     alerts = s.scalars(
         select(Alert)
