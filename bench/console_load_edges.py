@@ -6,7 +6,10 @@ Per camera (the edge's constants, imported from its code so they cannot drift):
 
 * a retained CameraStatus every ``STATUS_EVERY_S`` (60 s; 5 s before 2026-12-06);
 * a retained snapshot JPEG every ``SNAPSHOT_EVERY_S`` (60 s), ``snapshot_bytes`` of filler;
-* a retained RecordingIndex per stream (detect and record) every ``INDEX_EVERY_S`` (60 s);
+* a retained RecordingIndex per stream (detect and record) at connect (staggered over the
+  first minute, like the camera's other messages) and then every ``INDEX_REFRESH_S`` (900 s),
+  saying ``recording``: a healthy camera's index changes only at its growing end, which the
+  console extends itself (60 s before 2026-12-06);
 * alerts, a Poisson process of ``alerts_per_camera_day`` (20: the issue's county figure), and
   ``burst_factor`` times that (100x) during one burst of ``burst_s`` in the middle of the run.
 
@@ -41,8 +44,9 @@ from bench.console_load_upload import Uploader
 from sitewatch.console.domain.broker_accounts import EdgeCredentials
 from sitewatch.contract import messages as m
 from sitewatch.contract.signing import Signer
-from sitewatch.edge.housekeeping import INDEX_EVERY_S, STATS_EVERY_S, STATUS_EVERY_S
+from sitewatch.edge.housekeeping import STATS_EVERY_S, STATUS_EVERY_S
 from sitewatch.edge.publish.console_feed import SNAPSHOT_EVERY_S
+from sitewatch.edge.video.recording import INDEX_REFRESH_S
 from tests.support.ingest_support import evidence_file
 
 PREFIX = "sitewatch"
@@ -70,8 +74,10 @@ class Profile:
     clip_bytes: int = 1_800_000
 
     def messages_per_camera_s(self) -> float:
-        """Steady messages per second of one camera, alerts' files and messages included."""
-        steady = 1 / STATUS_EVERY_S + 1 / SNAPSHOT_EVERY_S + 2 / INDEX_EVERY_S
+        """Steady messages per second of one camera, alerts' files and messages included (the
+        two indexes at connect left out: a run shorter than ``INDEX_REFRESH_S`` sends those
+        and no other)."""
+        steady = 1 / STATUS_EVERY_S + 1 / SNAPSHOT_EVERY_S + 2 / INDEX_REFRESH_S
         return steady + self.alerts_per_camera_day / SECONDS_PER_DAY * 6  # 3 messages, 3 files
 
 
@@ -241,6 +247,7 @@ class SimEdge:
                 size_bytes=3_600_000_000,
                 keep_s=3600.0 if stream == "record" else 604800.0,
                 at=utc(now),
+                recording=True,
             )
             topic = m.recording_index(PREFIX, self.site, camera, stream)
             self.signed("recording_index", topic, msg, retain=True)
@@ -350,7 +357,8 @@ class Schedule:
                 index = partial_job(edge.recording_index, cam)
                 self.every(start + rng.uniform(0, STATUS_EVERY_S), STATUS_EVERY_S, end, status)
                 self.every(start + rng.uniform(0, SNAPSHOT_EVERY_S), SNAPSHOT_EVERY_S, end, snap)
-                self.every(start + rng.uniform(0, INDEX_EVERY_S), INDEX_EVERY_S, end, index)
+                connect = start + rng.uniform(0, STATUS_EVERY_S)
+                self.every(connect, INDEX_REFRESH_S, end, index)
         self._plan_alerts(start, end)
 
     def burst_window(self, start: float) -> tuple[float, float]:
