@@ -114,3 +114,10 @@ def test_the_index_says_recording_while_the_newest_segment_is_recent(tmp_path: P
     (now_stopped,) = rec.index("north", "gate", end + 25.5)
     assert now_growing.spans and now_growing.spans[-1].end.timestamp() == pytest.approx(end)
     assert now_growing.recording and not now_stopped.recording
+
+
+def test_an_older_edges_index_without_recording_still_validates() -> None:
+    payload = LAST.model_dump(mode="json", by_alias=True)
+    del payload["recording"]
+    old = m.RecordingIndex.model_validate(payload)
+    assert old.recording is False and old.spans == LAST.spans
