@@ -134,25 +134,28 @@ def _reopen(s: Session, incident: Incident, alert: Alert, window: timedelta, now
 
 def refresh(s: Session, incident: Incident, now: datetime) -> int:
     """Recompute count, first and last time and best alert from the incident's alerts; the
-    count."""
-    count, first, last = s.execute(
-        select(func.count(), func.min(Alert.started_at), func.max(Alert.last_seen_at)).where(
-            Alert.incident_id == incident.id
+    count. One statement: the best alert's row (highest score, then earliest, then id) with
+    the counts and times over all of the incident's alerts as window aggregates."""
+    best = s.execute(
+        select(
+            Alert.id,
+            Alert.score,
+            func.count().over().label("n"),
+            func.min(Alert.started_at).over().label("first"),
+            func.max(Alert.last_seen_at).over().label("last"),
         )
-    ).one()
-    if count:
-        best = s.execute(
-            select(Alert.id, Alert.score)
-            .where(Alert.incident_id == incident.id)
-            .order_by(Alert.score.desc(), Alert.started_at, Alert.id)
-            .limit(1)
-        ).one()
-        incident.first_at, incident.last_at = first, last
+        .where(Alert.incident_id == incident.id)
+        .order_by(Alert.score.desc(), Alert.started_at, Alert.id)
+        .limit(1)
+    ).first()
+    count = 0 if best is None else int(best.n)
+    if best is not None:
+        incident.first_at, incident.last_at = best.first, best.last
         incident.best_alert_id, incident.best_score = best.id, best.score
-    incident.alert_count = int(count)
+    incident.alert_count = count
     incident.updated_at = now
     s.flush()
-    return int(count)
+    return count
 
 
 def incident_alerts(s: Session, incident: Incident) -> Sequence[Alert]:

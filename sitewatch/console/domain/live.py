@@ -24,17 +24,15 @@ def _open_alerts(s: Session, site_id: str, camera_id: str | None = None) -> int:
 
 
 def camera_out(s: Session, camera: Camera, site: Site | None = None) -> CameraOut:
+    """The camera as the API shows it, with its latest alert's start and its open alerts
+    (one statement of two subqueries, each using its own index)."""
     site = site or s.get(Site, camera.site_id)
-    last_alert = s.scalar(
-        select(func.max(Alert.started_at)).where(
-            Alert.site_id == camera.site_id, Alert.camera_id == camera.camera_id
-        )
-    )
+    ours = (Alert.site_id == camera.site_id, Alert.camera_id == camera.camera_id)
+    last = select(func.max(Alert.started_at)).where(*ours).scalar_subquery()
+    open_ = select(func.count()).where(*ours, Alert.state.in_(OPEN_STATES)).scalar_subquery()
+    last_alert, open_alerts = s.execute(select(last, open_)).one()
     return camera_out_of(
-        camera,
-        site is not None and site.edge_state == "offline",
-        last_alert,
-        _open_alerts(s, camera.site_id, camera.camera_id),
+        camera, site is not None and site.edge_state == "offline", last_alert, int(open_alerts)
     )
 
 

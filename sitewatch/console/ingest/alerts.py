@@ -72,6 +72,7 @@ def on_alert(s: Session, ctx: Context, msg: m.AlertEvent) -> None:
         if seen is not None and (seen.signed or not ctx.signed):
             return  # a repeat of a message already kept
     ensure_camera(s, msg.site_id, msg.camera_id)
+    created = alert is None
     if alert is None:
         alert = Alert(
             id=alert_id,
@@ -104,7 +105,7 @@ def on_alert(s: Session, ctx: Context, msg: m.AlertEvent) -> None:
         for name, value in values.items():
             setattr(seen, name, value)
     s.flush()
-    _list_evidence(s, ctx, alert, msg.evidence)
+    _list_evidence(s, ctx, alert, msg.evidence, created)
     grouped = group_alert(s, alert, ctx.incident_windows, now=ctx.received_at)
     ctx.events.append(live_alert(s, alert))
     ctx.events.append(live_incident(s, grouped.incident))
@@ -159,9 +160,17 @@ def _audit(s: Session, alert: Alert, detail: str, action: str = "ingest_replaced
     )  # fmt: skip
 
 
-def _list_evidence(s: Session, ctx: Context, alert: Alert, files: list[m.EvidenceFile]) -> None:
-    rows = s.scalars(select(Evidence).where(Evidence.alert_id == alert.id))
-    known = {row.name: row for row in rows}
+def _list_evidence(
+    s: Session, ctx: Context, alert: Alert, files: list[m.EvidenceFile], created: bool
+) -> None:
+    """Add, verify or refuse each listed file; ``created``: the alert is new in this message
+    (it has no evidence rows yet, so none are read)."""
+    if not files:
+        return
+    known: dict[str, Evidence] = {}
+    if not created:
+        rows = s.scalars(select(Evidence).where(Evidence.alert_id == alert.id))
+        known = {row.name: row for row in rows}
     fixed = facts_fixed(alert)
     for file in files:
         row = known.get(file.name)

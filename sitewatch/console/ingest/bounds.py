@@ -69,28 +69,37 @@ def times(msg: BaseModel) -> Iterator[tuple[str, datetime]]:
             yield path, value
 
 
+def _value_problem(value: object, depth: int) -> str | None:
+    """What a value should have been, if a database or a JSON answer could not hold it."""
+    if depth > MAX_DEPTH:
+        return f"at most {MAX_DEPTH} levels of nesting, got {depth}"
+    if (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and not INT64_MIN <= value < -INT64_MIN
+    ):
+        return f"an integer of at most 64 bits, got one of {value.bit_length() + 1} bits"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"a finite number, got {value}"
+    if isinstance(value, str) and not _clean_text(value):
+        return f"text without NUL characters or lone surrogates, got {value[:40]!r}"
+    return None
+
+
+def _refuse_value(msg: m.Message, path: str, why: str) -> IngestError:
+    return IngestError(
+        f"{msg.SCHEMA} field {path or '(message)'}: expected {why}: refused; the "
+        "sender is broken or hostile"
+    )
+
+
 def check_values(msg: m.Message) -> None:
     """Refuse what a database or a JSON answer could not hold: integers beyond 64 bits, floats
     that are not finite, text with NUL or lone surrogates, nesting deeper than MAX_DEPTH."""
     for path, value, depth in leaves(msg):
-        why = None
-        if depth > MAX_DEPTH:
-            why = f"at most {MAX_DEPTH} levels of nesting, got {depth}"
-        elif (
-            isinstance(value, int)
-            and not isinstance(value, bool)
-            and not INT64_MIN <= value < -INT64_MIN
-        ):
-            why = f"an integer of at most 64 bits, got one of {value.bit_length() + 1} bits"
-        elif isinstance(value, float) and not math.isfinite(value):
-            why = f"a finite number, got {value}"
-        elif isinstance(value, str) and not _clean_text(value):
-            why = f"text without NUL characters or lone surrogates, got {value[:40]!r}"
+        why = _value_problem(value, depth)
         if why is not None:
-            raise IngestError(
-                f"{msg.SCHEMA} field {path or '(message)'}: expected {why}: refused; the "
-                "sender is broken or hostile"
-            )
+            raise _refuse_value(msg, path, why)
 
 
 def _clean_text(text: str) -> bool:
@@ -108,21 +117,25 @@ def check_times(ctx: Context, msg: m.Message, clock_skew_max_s: float) -> None:
     latest = ctx.received_at + timedelta(seconds=clock_skew_max_s)
     for path, at in times(msg):
         if at > latest:
-            ahead = (at - ctx.received_at).total_seconds()
-            raise IngestError(
-                f"{msg.SCHEMA} field {path}: expected a time at most {clock_skew_max_s:.0f} s "
-                f"ahead of the console's clock ({ctx.received_at.isoformat()}), got "
-                f"{at.isoformat()} ({ahead:.0f} s ahead): refused; check the clock of site "
-                f"{ctx.route.site_id}'s edge (NTP: timedatectl, chronyc tracking)"
-            )
+            raise _refuse_time(ctx, msg, path, at, clock_skew_max_s)
+
+
+def _refuse_time(
+    ctx: Context, msg: m.Message, path: str, at: datetime, clock_skew_max_s: float
+) -> IngestError:
+    ahead = (at - ctx.received_at).total_seconds()
+    return IngestError(
+        f"{msg.SCHEMA} field {path}: expected a time at most {clock_skew_max_s:.0f} s "
+        f"ahead of the console's clock ({ctx.received_at.isoformat()}), got "
+        f"{at.isoformat()} ({ahead:.0f} s ahead): refused; check the clock of site "
+        f"{ctx.route.site_id}'s edge (NTP: timedatectl, chronyc tracking)"
+    )
 
 
 def check_listing(s: Session, msg: m.AlertEvent, quota: Quota) -> None:
     """Refuse a listing that would take its alert over its files or bytes."""
-    listed = {
-        row.name: row.size_bytes
-        for row in s.scalars(select(Evidence).where(Evidence.alert_id == str(msg.id)))
-    }
+    query = select(Evidence.name, Evidence.size_bytes).where(Evidence.alert_id == str(msg.id))
+    listed: dict[str, int] = {name: size for name, size in s.execute(query)}
     for file in msg.evidence:
         if file.size_bytes > quota.file_bytes:
             raise IngestError(
@@ -140,8 +153,17 @@ def check_listing(s: Session, msg: m.AlertEvent, quota: Quota) -> None:
 
 
 def check_bounds(s: Session, ctx: Context, msg: m.Message, bounds: Bounds) -> None:
-    """All of the above, for any decoded message."""
-    check_values(msg)
-    check_times(ctx, msg, bounds.clock_skew_max_s)
+    """All of the above, for any decoded message, in one walk over its values (a value out of
+    bounds is refused before a time too far ahead, as checking them one after the other)."""
+    latest = ctx.received_at + timedelta(seconds=bounds.clock_skew_max_s)
+    ahead: tuple[str, datetime] | None = None
+    for path, value, depth in leaves(msg):
+        why = _value_problem(value, depth)
+        if why is not None:
+            raise _refuse_value(msg, path, why)
+        if ahead is None and isinstance(value, datetime) and value > latest:
+            ahead = (path, value)
+    if ahead is not None:
+        raise _refuse_time(ctx, msg, *ahead, bounds.clock_skew_max_s)
     if isinstance(msg, m.AlertEvent):
         check_listing(s, msg, bounds.quota)

@@ -67,13 +67,21 @@ class Context:
             )
 
 
+_HELD = "sitewatch.ingest.sites"
+"""``Session.info`` key: the site rows :func:`ensure_site` returned in this session."""
+
+
 def ensure_site(s: Session, site_id: str) -> Site:
-    """The site's row, created on first sight."""
+    """The site's row, created on first sight. The session holds on to it (its identity map
+    holds rows weakly), so the site's next message in the same batch finds it without a query;
+    ``Session.get`` still reads it again once expired (a cluster replica expires every row
+    between messages)."""
     site = s.get(Site, site_id)
     if site is None:
         site = Site(id=site_id, name="", edge_state="unknown")
         s.add(site)
         s.flush()
+    s.info.setdefault(_HELD, {})[site_id] = site
     return site
 
 

@@ -28,19 +28,23 @@ from sitewatch.console.store.models import Camera, ConfigRequest
 from sitewatch.contract import messages as m
 
 
-def _removed(s: Session, site_id: str, camera_id: str) -> bool:
-    """A camera the edge removed, not seen running since: what is said about it is ignored."""
-    return (
-        s.get(Camera, (site_id, camera_id)) is None and removal(s, site_id, camera_id) is not None
-    )
+def _running_camera(s: Session, site_id: str, camera_id: str) -> Camera | None:
+    """The camera's row (created on first sight); None for a camera the edge removed, not seen
+    running since: what is said about it is ignored."""
+    camera = s.get(Camera, (site_id, camera_id))
+    if camera is not None:
+        return camera
+    if removal(s, site_id, camera_id) is not None:
+        return None
+    return ensure_camera(s, site_id, camera_id)
 
 
 def on_camera_status(s: Session, ctx: Context, msg: m.CameraStatus) -> None:
     ctx.same_site(msg.site_id)
     ctx.same_camera(msg.camera_id)
-    if _removed(s, msg.site_id, msg.camera_id):
+    camera = _running_camera(s, msg.site_id, msg.camera_id)
+    if camera is None:
         return
-    camera = ensure_camera(s, msg.site_id, msg.camera_id)
     if camera.status_at is not None and msg.at <= camera.status_at:
         return  # a repeat, or older than what we have
     site = ensure_site(s, msg.site_id)
@@ -127,13 +131,13 @@ def on_snapshot(s: Session, ctx: Context, payload: bytes) -> None:
     """A camera's latest JPEG, the zone editor's backdrop."""
     route = ctx.route
     assert route.camera_id is not None
-    if _removed(s, route.site_id, route.camera_id):
+    camera = _running_camera(s, route.site_id, route.camera_id)
+    if camera is None:
         return
     try:
         path = ctx.store.write_snapshot(route.site_id, route.camera_id, payload)
     except ValueError as exc:
         raise IngestError(str(exc)) from None
-    camera = ensure_camera(s, route.site_id, route.camera_id)
     camera.snapshot_path = str(path)
     camera.snapshot_at = ctx.received_at
     s.flush()

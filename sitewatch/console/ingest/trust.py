@@ -5,10 +5,14 @@ add-edge`` stored, never one that came in a message.
 A site with no registered edge (a console set up before identities, or a test) is open: its
 messages are accepted unsigned, as before, and what they list is kept as unverified (a
 verified listing of the same file later replaces it). Registering the site's edge closes it.
+
+The key is read once per session (``Session.info``): the ingest worker's session is one batch's
+transaction, so a key replaced or removed (``add-edge --rotate``) counts from the next batch on.
 """
 
 from __future__ import annotations
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -27,15 +31,30 @@ def edge_key(s: Session, site_id: str) -> str | None:
     )
 
 
+_KEYS = "sitewatch.ingest.edge_keys"
+"""``Session.info`` key: site id -> (key text, parsed key), or None for an open site."""
+
+
+def session_edge_key(s: Session, site_id: str) -> tuple[str, Ed25519PublicKey] | None:
+    """:func:`edge_key` and its parsed key, read once per session ``s`` (a batch's transaction):
+    what a verified message's ``signed_by`` is and what it verifies against."""
+    keys: dict[str, tuple[str, Ed25519PublicKey] | None] = s.info.setdefault(_KEYS, {})
+    if site_id not in keys:
+        text = edge_key(s, site_id)
+        keys[site_id] = None if text is None else (text, parse_public_key(text))
+    return keys[site_id]
+
+
 def check_sender(s: Session, ctx: Context, msg: m.Message) -> None:
     """Refuse (IngestError) a message about a registered site that its edge did not sign;
     ``ctx.signed_by`` is the key it verified with (False: an open site's, accepted unsigned)."""
     site_id = getattr(msg, "site_id", ctx.route.site_id)
     ctx.same_site(site_id)
-    key = edge_key(s, site_id)
-    if key is None:
+    known = session_edge_key(s, site_id)
+    if known is None:
         return
-    if verify(msg, parse_public_key(key)):
+    key, public = known
+    if verify(msg, public):
         ctx.signed_by = key
         return
     what = "unsigned" if msg.signature is None else "signed with another key"
