@@ -10,11 +10,13 @@ previous report, the delivery's and outbox's drop counters by reason included (:
 Rings are pruned by age every ``PRUNE_EVERY_S`` and, given ``max_ring_bytes``, to that budget
 across all of them (:func:`prune_rings`); the disk manager deletes earlier when the free disk
 holds too few hours. Each camera's :class:`RecordingIndex` per stream (retained) is built every
-``INDEX_CHECK_S`` and after a prune or disk run that deleted segments, and goes out only when it
-is news against the one last published (:func:`~sitewatch.edge.video.recording.index_news`:
-not the last span's end growing while it records, nor spans aging out), and at least every
-``INDEX_REFRESH_S``. Why a minute for the status: bench/RESULTS.md, "Console load (issue 16)".
-It imports nothing of the worker.
+``INDEX_CHECK_S`` (as often as before: building it walks every segment), after a prune or disk
+run that deleted segments, and for one camera when its status changed or, checked every
+``GROWING_CHECK_S`` from its newest segment only, its recording stopped or started; it goes out
+only when it is news against the one last published
+(:func:`~sitewatch.edge.video.recording.index_news`: not the last span's end growing while it
+records, nor spans aging out), and at least every ``INDEX_REFRESH_S``. Why a minute for the
+status: bench/RESULTS.md, "Console load (issue 16)". It imports nothing of the worker.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 
 from sitewatch.contract import messages as m
@@ -43,7 +45,8 @@ FPS_MOVED = 0.25  # a frame rate this much (and 1 fps) away from the one publish
 STATS_EVERY_S = 60.0
 PRUNE_EVERY_S = 10.0
 DISK_EVERY_S = 60.0
-INDEX_CHECK_S = 10.0  # how often the indexes are built and compared with the published ones
+INDEX_CHECK_S = 60.0  # how often every index is built and compared with the published one
+GROWING_CHECK_S = 10.0  # how often each recording's newest segment is looked at
 
 
 def status_changed(last: CameraStats | None, now: CameraStats) -> bool:
@@ -105,11 +108,11 @@ class Housekeeper:
 
     def run(self, stop: threading.Event) -> None:
         due = {"status": 0.0, "stats": time.time() + STATS_EVERY_S, "prune": 0.0, "disk": 0.0}
-        due["index"] = 0.0
+        due["index"], due["growing"] = 0.0, 0.0
         while not stop.wait(0.5):
             now = time.time()
             try:
-                self.publish_status(force=now >= due["status"])
+                news = self.publish_status(force=now >= due["status"])
                 if now >= due["status"]:
                     due["status"] = now + STATUS_EVERY_S
                 if now >= due["prune"]:
@@ -124,7 +127,12 @@ class Housekeeper:
                     due["disk"] = now + DISK_EVERY_S
                 if now >= due["index"]:
                     self.publish_index(now)
-                    due["index"] = now + INDEX_CHECK_S
+                    due["index"] = due["growing"] = now + INDEX_CHECK_S
+                if now >= due["growing"]:
+                    news |= self.recording_turned(now)
+                    due["growing"] = now + GROWING_CHECK_S
+                if news:
+                    self.publish_index(now, only=news)
                 if now >= due["stats"]:
                     self.publish_stats(STATS_EVERY_S)
                     due["stats"] = now + STATS_EVERY_S
@@ -137,14 +145,27 @@ class Housekeeper:
             return prune_rings(self.rings, self.max_ring_bytes, now)
         return sum(len(ring.prune(now)) for ring in self.rings)
 
-    def publish_index(self, now: float) -> list[Delivery]:
-        """Each camera's retained :class:`RecordingIndex` per recorded stream that is news
-        against the one last published for it (all of them the first time; again when the
-        client abandoned the last one)."""
+    def recording_turned(self, now: float) -> set[str]:
+        """The cameras with a stream whose recording stopped or started since the index last
+        published for it said (none before the first)."""
+        turned = set()
+        for cam_id, recording in self.recordings.items():
+            for stream, growing in recording.growing(now).items():
+                last = self._indexes.get((cam_id, stream))
+                if last is not None and last[0].recording != growing:
+                    turned.add(cam_id)
+        return turned
+
+    def publish_index(self, now: float, only: Collection[str] | None = None) -> list[Delivery]:
+        """Each camera's (of ``only``, if given) retained :class:`RecordingIndex` per recorded
+        stream that is news against the one last published for it (all of them the first
+        time; again when the client abandoned the last one)."""
         out = []
         recordings = self.recordings
         self._indexes = {k: v for k, v in self._indexes.items() if k[0] in recordings}
         for cam_id, recording in recordings.items():
+            if only is not None and cam_id not in only:
+                continue
             # a prune's period and two segments: starts this close to the retention aged out
             slack_s = PRUNE_EVERY_S + 2.0 * recording.segment_s
             for msg in recording.index(self.site_id, cam_id, now):
@@ -160,13 +181,20 @@ class Housekeeper:
                 out.append(delivery)
         return out
 
-    def publish_status(self, force: bool) -> None:
+    def publish_status(self, force: bool) -> set[str]:
+        """Each camera's status that changed (every one when ``force``); returns the cameras
+        whose status changed (their recording may have stopped or started)."""
+        changed = set()
         for cam_id, reader in self.readers.items():
             s = reader.stats()
-            if not force and not status_changed(self._published.get(cam_id), s):
+            news = status_changed(self._published.get(cam_id), s)
+            if not force and not news:
                 continue
+            if news:
+                changed.add(cam_id)
             self._published[cam_id] = s
             self._publish(cam_id, s)
+        return changed
 
     def publish_offline(self, wait_s: float = 2.0) -> None:
         """Every camera's retained status as offline (the worker stops); waits for the acks."""

@@ -10,6 +10,7 @@ the newest ended 5 s ago); the housekeeper is asked at chosen times (Unix second
 from __future__ import annotations
 
 import os
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,12 +24,19 @@ from sitewatch.edge.evidence.files import DiskManager
 from sitewatch.edge.evidence.index import EvidenceIndex
 from sitewatch.edge.housekeeping import Housekeeper
 from sitewatch.edge.publish.outbox import Outbox
+from sitewatch.edge.publish.transport import MqttTransport
 from sitewatch.edge.video.recording import CameraRecording
 from tests.support.ingest_support import PREFIX, edge_of, live_console
-from tests.support.mqtt_broker import Mosquitto, broker_fixture  # noqa: F401
+from tests.support.mqtt_broker import (  # noqa: F401  (the fixture)
+    Collector,
+    Mosquitto,
+    broker_fixture,
+    until_received,
+)
 
 SITE, CAMERA = "north", "gate"
 SEGMENT_S = 10.0
+HOUR = 3600.0
 
 
 def write_segments(folder: Path, count: int, end: float) -> None:
@@ -45,6 +53,17 @@ def write_segments(folder: Path, count: int, end: float) -> None:
     os.utime(folder / "r1.csv", (end, end))
 
 
+def housekeeper(tmp_path: Path, rec: CameraRecording, transport: MqttTransport) -> Housekeeper:
+    """The edge's chores over one camera's recording, publishing unsigned on ``transport``."""
+    rings = list(rec.rings.values())
+    return Housekeeper(
+        site_id=SITE, topic_prefix=PREFIX, readers={}, rings=rings,
+        disk=DiskManager(tmp_path, rings, EvidenceIndex(tmp_path / "e.db")),
+        batch_stats=BatchStats(), transport=transport, signer=Signer(None),
+        outbox=Outbox(tmp_path / "outbox.db"), evidence_dropped={}, recordings={CAMERA: rec},
+    )  # fmt: skip
+
+
 def utc(t: float) -> datetime:
     return datetime.fromtimestamp(t, UTC)
 
@@ -57,19 +76,14 @@ def test_the_growing_end_is_shown_until_the_edge_says_it_stopped(
     root = tmp_path / "ring" / CAMERA
     write_segments(root / "detect", 6, last_end)  # a minute, ended 5 s ago: still recording
     rec = CameraRecording(
-        CAMERA, "rtsp://192.0.2.1/sub", None, root, segment_s=SEGMENT_S,
-        keep_s={"detect": 3600.0},
-    )  # fmt: skip
+        CAMERA, "rtsp://192.0.2.1/sub", None, root, segment_s=SEGMENT_S, keep_s={"detect": HOUR}
+    )
     with live_console(tmp_path / "console", broker) as console, edge_of(broker) as edge:
-        keeper = Housekeeper(
-            site_id=SITE, topic_prefix=PREFIX, readers={}, rings=list(rec.rings.values()),
-            disk=DiskManager(tmp_path, list(rec.rings.values()), EvidenceIndex(tmp_path / "e.db")),
-            batch_stats=BatchStats(), transport=edge.transport, signer=Signer(None),
-            outbox=Outbox(tmp_path / "outbox.db"), evidence_dropped={}, recordings={CAMERA: rec},
-        )  # fmt: skip
+        keeper = housekeeper(tmp_path, rec, edge.transport)
         [first] = keeper.publish_index(now)
         assert first.wait(10.0)
         assert keeper.publish_index(now + 10.0) == []  # nothing but the growing end: no message
+        assert keeper.recording_turned(now + 20.0) == set()  # the newest segment 25 s old
         status = m.CameraStatus(
             site_id=SITE, camera_id=CAMERA, state="online", fps_in=12.5, fps_analysed=2.0,
             frames_dropped=0, reconnects=0, last_frame_at=utc(now), error=None, at=utc(now),
@@ -85,9 +99,39 @@ def test_the_growing_end_is_shown_until_the_edge_says_it_stopped(
         assert span["start"] == approx(last_end - 60.0) and span["end"] == approx(now), line
 
         # recording stopped: the edge notices (two segments and 5 s on) and says so
-        [stopped] = keeper.publish_index(now + 40.0)
+        assert keeper.recording_turned(now + 40.0) == {CAMERA}
+        [stopped] = keeper.publish_index(now + 40.0, only={CAMERA})
+        assert keeper.publish_index(now + 50.0) == []  # said once
         assert stopped.wait(10.0)
         console.settle(3)
         line = ana.get(where).json()
         assert line["spans"] == [{"start": approx(last_end - 60.0), "end": approx(last_end)}]
         assert line["index_at"] == approx(now + 40.0)
+
+
+def test_the_running_housekeeper_sends_a_growing_index_once(
+    tmp_path: Path, broker: Mosquitto
+) -> None:
+    """Real time, about 3 s: the chores' loop publishes the index at once, then nothing while
+    the recording only grows (checked every half second, the growing look at once)."""
+    root = tmp_path / "ring" / CAMERA
+    write_segments(root / "detect", 6, time.time() - 1.0)
+    rec = CameraRecording(
+        CAMERA, "rtsp://192.0.2.1/sub", None, root, segment_s=SEGMENT_S, keep_s={"detect": HOUR}
+    )
+    with edge_of(broker) as edge, edge_of(broker) as console:
+        got = Collector()
+        console.transport.subscribe(m.recording_index(PREFIX, SITE, CAMERA, m.ANY), got)
+        until_received(got, edge.transport, m.recording_index(PREFIX, SITE, CAMERA, "detect"))
+        keeper = housekeeper(tmp_path, rec, edge.transport)
+        stop = threading.Event()
+        chores = threading.Thread(target=keeper.run, args=(stop,), daemon=True)
+        chores.start()
+        [(_, payload)] = got.wait_for(1)
+        time.sleep(2.5)
+        stop.set()
+        chores.join(5.0)
+        assert not chores.is_alive()
+    assert len(got.messages) == 1, got.messages
+    index = m.decode(payload, m.RecordingIndex)
+    assert index.recording and len(index.spans) == 1

@@ -148,7 +148,6 @@ class CameraRecording:
                     camera_id, stream, len(pairs), MAX_SPANS,
                 )  # fmt: skip
                 pairs = pairs[-MAX_SPANS:]
-            growing = GROWING_SEGMENTS * self.segment_s + GROWING_LAG_S
             out.append(
                 m.RecordingIndex(
                     site_id=site_id,
@@ -158,10 +157,23 @@ class CameraRecording:
                     size_bytes=sum(s.size for s in segs),
                     keep_s=ring.keep_s,
                     at=_utc(now),
-                    recording=bool(pairs) and now - pairs[-1][1] <= growing,
+                    recording=self._growing(segs, now),
                 )
             )
         return out
+
+    def growing(self, now: float) -> dict[m.VideoStream, bool]:
+        """Whether each recorded stream's last span is still growing, as :meth:`index` says
+        it; cheap (the newest segment only), to notice recording stop or start between
+        indexes."""
+        return {stream: self._growing(ring.refresh(), now) for stream, ring in self.rings.items()}
+
+    def _growing(self, segs: Sequence[Segment], now: float) -> bool:
+        """The newest of ``segs`` (oldest first) ended within :data:`GROWING_SEGMENTS`
+        segments and :data:`GROWING_LAG_S` of ``now``."""
+        return (
+            bool(segs) and now - segs[-1].end <= GROWING_SEGMENTS * self.segment_s + GROWING_LAG_S
+        )
 
 
 def index_news(last: m.RecordingIndex | None, new: m.RecordingIndex, slack_s: float) -> str | None:
