@@ -10,10 +10,10 @@ previous report, the delivery's and outbox's drop counters by reason included (:
 Rings are pruned by age every ``PRUNE_EVERY_S`` and, given ``max_ring_bytes``, to that budget
 across all of them (:func:`prune_rings`); the disk manager deletes earlier when the free disk
 holds too few hours. Each camera's :class:`RecordingIndex` per stream (retained) is built every
-``INDEX_CHECK_S`` (as often as before: building it walks every segment), after a prune or disk
-run that deleted segments, and for one camera when its status changed or, checked every
-``GROWING_CHECK_S`` from its newest segment only, its recording stopped or started; it goes out
-only when it is news against the one last published
+``INDEX_CHECK_S`` (building it walks every segment) and after a disk run that deleted segments
+(not after a prune: at the retention each one deletes some), and one camera's when its status
+changed or, looked at every ``GROWING_CHECK_S`` from the newest segment only, its recording
+stopped or started. It goes out only when it is news against the one last published
 (:func:`~sitewatch.edge.video.recording.index_news`: not the last span's end growing while it
 records, nor spans aging out), and at least every ``INDEX_REFRESH_S``. Why a minute for the
 status: bench/RESULTS.md, "Console load (issue 16)". It imports nothing of the worker.
@@ -116,8 +116,7 @@ class Housekeeper:
                 if now >= due["status"]:
                     due["status"] = now + STATUS_EVERY_S
                 if now >= due["prune"]:
-                    if self.prune(now):
-                        due["index"] = now
+                    self.prune(now)  # by age: not news; by budget: the next build says
                     due["prune"] = now + PRUNE_EVERY_S
                 if now >= due["disk"]:
                     report = self.disk.run()
