@@ -77,6 +77,17 @@ def test_spans_aging_out_at_the_retention_are_not_news() -> None:
     assert index_news(full, budget, SLACK_S) == "trimmed"
 
 
+def test_a_held_span_before_the_retention_leaves_the_budget_rule_as_it_is() -> None:
+    held = (T - 90_000, T - 89_000)  # a legal hold a day back, kept beyond the retention
+    last = index(T, held, (T - 3000, T - 10))
+    assert index_news(last, index(T + 60, held, (T - 2990, T + 50)), SLACK_S) is None
+    assert index_news(last, index(T + 60, held, (T - 2400, T + 50)), SLACK_S) == "trimmed"
+    assert index_news(last, index(T + 60, (T - 3000, T + 50)), SLACK_S) is None  # released
+    # a hole deleted inside a span splits it: news
+    split = index(T + 60, held, (T - 3000, T - 2000), (T - 1900, T + 50))
+    assert index_news(last, split, SLACK_S) == "spans"
+
+
 def test_the_first_index_and_recording_starting_are_news() -> None:
     stopped = index(T, (T - 3000, T - 600), recording=False)
     assert index_news(None, stopped, SLACK_S) == "first"

@@ -36,8 +36,8 @@ GROWING_LAG_S = 5.0  # ... plus this (a segment is listed once its file is close
 INDEX_REFRESH_S = m.RECORDING_INDEX_REFRESH_S
 """An index goes out at least this often (s), news or not (a console that missed one)."""
 SIZE_MOVED = 0.10
-"""A size (or a start trimmed for the disk budget, as a share of the time covered) this much
-away from the published one is news."""
+"""A size (or recording deleted for the disk budget, as a share of the time recorded) this
+much away from the published one is news."""
 
 
 class CameraRecording:
@@ -182,15 +182,15 @@ def index_news(last: m.RecordingIndex | None, new: m.RecordingIndex, slack_s: fl
 
     News: the first index; one :data:`INDEX_REFRESH_S` after ``last``; recording started or
     stopped; ``keep_s`` changed; ``size_bytes`` moved by more than :data:`SIZE_MOVED`; a span
-    added, closed or changed. Not news: the last span's end growing while both say
-    ``recording``; spans and starts aged out, i.e. before ``new.at - keep_s + slack_s``
-    (``slack_s``, seconds: a prune's period and a segment); a start trimmed for the disk
-    budget by at most :data:`SIZE_MOVED` of the time ``new`` covers (the console shows that
-    much too early a start until the refresh)."""
+    added, closed, split or otherwise changed but at its start. Not news: the last span's
+    end growing while both say ``recording``; segments deleted from the front of spans (the
+    prune deletes the oldest not held) before ``new.at - keep_s + slack_s`` (aged out;
+    ``slack_s``, seconds: a prune's period and two segments), or after it (the disk budget) by
+    at most :data:`SIZE_MOVED` of the time ``new`` holds (the console shows that much too
+    early a start until the refresh). Spans are matched by their end, which a prune keeps."""
     if last is None:
         return "first"
-    now = new.at.timestamp()
-    if now - last.at.timestamp() >= INDEX_REFRESH_S:
+    if new.at.timestamp() - last.at.timestamp() >= INDEX_REFRESH_S:
         return "refresh"
     if new.recording != last.recording:
         return "recording started" if new.recording else "recording stopped"
@@ -199,19 +199,18 @@ def index_news(last: m.RecordingIndex | None, new: m.RecordingIndex, slack_s: fl
     if abs(new.size_bytes - last.size_bytes) > SIZE_MOVED * last.size_bytes:
         return "size"
     old, cur = _pairs(last), _pairs(new)
-    if not cur or not old:
-        return "spans" if cur != old else None
-    first = cur[0][0]
-    clipped = [(max(a, first), b) for a, b in old if b > first]
-    if new.recording and clipped and len(clipped) == len(cur):
-        clipped[-1] = (clipped[-1][0], cur[-1][1])  # the growing end
-    if clipped != cur:
-        return "spans"
-    trimmed = first - old[0][0]
-    aged = first <= now - new.keep_s + slack_s
-    if trimmed > 0 and not aged and trimmed > SIZE_MOVED * (now - first):
-        return "trimmed"
-    return None
+    if new.recording and old and cur and cur[-1][0] < old[-1][1] <= cur[-1][1]:
+        old[-1] = (old[-1][0], cur[-1][1])  # the same span, grown
+    starts = {end: start for start, end in old}
+    if any(end not in starts or start < starts[end] for start, end in cur):
+        return "spans"  # a span added, closed, split or grown where it may not
+    # what remains is segments deleted from the front of spans: by age, or for the budget
+    now, kept = new.at.timestamp(), {end: start for start, end in cur}
+    aged = now - new.keep_s + slack_s
+    cut = [(start, kept.get(end, end)) for start, end in old]
+    young = sum(max(0.0, b - max(a, aged)) for a, b in cut)
+    recorded = sum(end - start for start, end in cur)
+    return "trimmed" if young > SIZE_MOVED * recorded else None
 
 
 def _pairs(index: m.RecordingIndex) -> list[tuple[float, float]]:
