@@ -6,14 +6,16 @@ Cameras of an offline edge are reported ``offline`` whatever their last status s
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from sitewatch.console.domain.incident_views import incident_outs
 from sitewatch.console.domain.queries import OPEN_STATES, alert_out, camera_out_of, evidence_states
 from sitewatch.console.events import LiveEvent
-from sitewatch.console.schemas import CameraOut, ConfigRequestOut, SiteOut
-from sitewatch.console.store.models import Alert, Camera, ConfigRequest, Incident, Site
+from sitewatch.console.schemas import CameraOut, ConfigRequestOut, EvidenceState, SiteOut
+from sitewatch.console.store.models import Alert, Camera, ConfigRequest, Evidence, Incident, Site
 
 
 def _open_alerts(s: Session, site_id: str, camera_id: str | None = None) -> int:
@@ -42,11 +44,17 @@ def site_out(s: Session, site: Site) -> SiteOut:
     return out
 
 
-def live_alert(s: Session, alert: Alert) -> LiveEvent:
+def live_alert(s: Session, alert: Alert, rows: Iterable[Evidence] | None = None) -> LiveEvent:
     """An alert stored or changed, or a file of it arrived (kind ``alert``): its AlertOut,
     whose ``evidence_files`` say which files have arrived, so each event of an alert differs
-    from the one before (an identical body again is a repeat)."""
-    out = alert_out(alert, evidence_states(s, [alert.id]).get(alert.id, []))
+    from the one before (an identical body again is a repeat). ``rows``: all of the alert's
+    evidence rows, flushed, when the caller holds them (else they are read)."""
+    if rows is None:
+        files = evidence_states(s, [alert.id]).get(alert.id, [])
+    else:  # as evidence_states: in listing order
+        ordered = sorted(rows, key=lambda row: row.id)
+        files = [EvidenceState(name=r.name, kind=r.kind, status=r.status) for r in ordered]
+    out = alert_out(alert, files)
     return LiveEvent("alert", alert.site_id, out.model_dump(mode="json"))
 
 

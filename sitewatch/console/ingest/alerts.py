@@ -105,9 +105,9 @@ def on_alert(s: Session, ctx: Context, msg: m.AlertEvent) -> None:
         for name, value in values.items():
             setattr(seen, name, value)
     s.flush()
-    _list_evidence(s, ctx, alert, msg.evidence, created)
+    rows = _list_evidence(s, ctx, alert, msg.evidence, created)
     grouped = group_alert(s, alert, ctx.incident_windows, now=ctx.received_at)
-    ctx.events.append(live_alert(s, alert))
+    ctx.events.append(live_alert(s, alert, rows))
     ctx.events.append(live_incident(s, grouped.incident))
 
 
@@ -162,11 +162,14 @@ def _audit(s: Session, alert: Alert, detail: str, action: str = "ingest_replaced
 
 def _list_evidence(
     s: Session, ctx: Context, alert: Alert, files: list[m.EvidenceFile], created: bool
-) -> None:
+) -> list[Evidence] | None:
     """Add, verify or refuse each listed file; ``created``: the alert is new in this message
-    (it has no evidence rows yet, so none are read)."""
+    (it has no evidence rows yet, so none are read). All of the alert's rows, flushed; None
+    when none were read (nothing listed)."""
+    if created and not files:
+        return []
     if not files:
-        return
+        return None
     known: dict[str, Evidence] = {}
     if not created:
         rows = s.scalars(select(Evidence).where(Evidence.alert_id == alert.id))
@@ -204,6 +207,7 @@ def _list_evidence(
         if row.status in ("expected", "mismatch"):
             _verify(ctx, alert, row)
     s.flush()
+    return list(known.values())
 
 
 def _take_listing(row: Evidence, file: m.EvidenceFile, signed: bool) -> None:

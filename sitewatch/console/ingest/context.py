@@ -69,6 +69,7 @@ class Context:
 
 _HELD = "sitewatch.ingest.sites"
 """``Session.info`` key: the site rows :func:`ensure_site` returned in this session."""
+_HELD_CAMERAS = "sitewatch.ingest.cameras"
 
 
 def ensure_site(s: Session, site_id: str) -> Site:
@@ -86,7 +87,8 @@ def ensure_site(s: Session, site_id: str) -> Site:
 
 
 def ensure_camera(s: Session, site_id: str, camera_id: str) -> Camera:
-    """The camera's row (and its site's), created on first sight."""
+    """The camera's row (and its site's), created on first sight; held for the session as
+    :func:`ensure_site`'s (an alert burst brings many messages of one camera per batch)."""
     ensure_site(s, site_id)
     camera = s.get(Camera, (site_id, camera_id))
     if camera is None:
@@ -102,6 +104,7 @@ def ensure_camera(s: Session, site_id: str, camera_id: str) -> Camera:
         )
         s.add(camera)
         s.flush()
+    s.info.setdefault(_HELD_CAMERAS, {})[site_id, camera_id] = camera
     return camera
 
 

@@ -141,7 +141,7 @@ def on_snapshot(s: Session, ctx: Context, payload: bytes) -> None:
     camera.snapshot_path = str(path)
     camera.snapshot_at = ctx.received_at
     s.flush()
-    ctx.events.append(live_camera(s, camera))
+    ctx.events.append(live_camera(s, camera, ensure_site(s, route.site_id)))
 
 
 def on_config_result(s: Session, ctx: Context, msg: m.ConfigResult, skew_s: float = 600.0) -> None:
