@@ -10,7 +10,7 @@ so often on the other replica) are all verified and stored; then one replica is 
 (``kill -9``) mid-burst and the survivor takes over its shards: every alert is stored exactly
 once, each ``(id, seq)`` once, nothing refused, and each site's messages stored in the order
 its edge sent them. The killed replica then comes back and gets its shards back from the
-survivor (which renews its subscriptions to them every 30 s), and ingests them again."""
+survivor (which offers them back every 30 s: ``AmqpConsumer._offer``), and ingests them again."""
 
 from __future__ import annotations
 

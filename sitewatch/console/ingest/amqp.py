@@ -1,18 +1,18 @@
 """The ingest queues of a RabbitMQ cluster consumed over AMQP 0-9-1 (pika; docs/design/ingest.md,
 "The cluster"): each delivery reaches the handler as a :class:`sitewatch.mqtt.Message`.
 
-The queue is ``shards`` quorum queues ``<queue>.0`` .. ``<queue>.<shards-1>`` filled by a
-consistent-hash exchange (one routing key, one shard), or ``<queue>`` alone when ``shards`` is
-1; each has a single active consumer. A replica subscribes to its own shards (``shard %
-replicas == replica``) at once and to the others ``standby_after_s`` later, renewing those
-every ``standby_after_s`` so that a returning replica gets its shards back.
+``shards`` quorum queues ``<queue>.0`` .. ``<queue>.<shards-1>`` (or ``<queue>`` alone), each with
+a single active consumer. A replica consumes its own shards (``shard % replicas == replica``) on
+one channel at once, each other one on a channel of its own ``standby_after_s`` later, and every
+``standby_after_s`` renews those: a standby one at once, one it is active on by a hand-back
+(:meth:`AmqpConsumer._offer`). RabbitMQ 3.10 shows no client whether a consumer waits (queue.
+declare-ok counts the active one only), so every such shard is offered: deliveries stop reaching
+the handler, those handed are acked, then the channel ends without basic.cancel, so the broker
+puts the rest back at the shard's head before it activates the consumer that waited longest.
 
-Invariants of :class:`AmqpConsumer`: one thread owns the pika connection (others reach it
-through ``add_callback_threadsafe``); it tries the node URLs in turn forever, backing off from
-``reconnect_min_s`` to ``reconnect_max_s``; one channel per connection, one consumer per shard,
-each shard's deliveries in its order; at most ``prefetch`` unacknowledged per shard, each acked
-only by :meth:`AmqpConsumer.ack` after its commit (an ack of an earlier connection is dropped
-and the message comes again: handling is idempotent).
+Invariants: one thread owns the connection; at most ``prefetch`` unacked per shard, each acked
+only by :meth:`AmqpConsumer.ack` after its commit (a stale ack is dropped and the message comes
+again: handling is idempotent); no consumer tag is ever used twice; each shard's order kept.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 POLL_S = 0.2  # how often the connection thread looks at close(), in seconds
 HEARTBEAT_S = 15  # a node that is gone without a word is noticed within ~2 of these
 STANDBY_AFTER_S = 30.0  # another replica's shards: subscribed this long after connecting
+DRAIN_S = 5.0  # a hand-back waits at most this long for the acks of what the handler holds
+HAND_BACK = "hand-back"  # <queue>.<shard>.hand-back: no such queue (its 404 ends a channel)
 
 
 def routing_key_to_topic(key: str, prefix: str = "sitewatch") -> str:
@@ -74,11 +76,18 @@ def _quiet_not_found(queue: str) -> None:
 
 @dataclass
 class _Link:
-    """One open connection with its consuming channel; ``number`` counts from 1."""
+    """One channel of an open connection and its consumers: this replica's own shards, or one
+    other replica's shard. ``number`` counts every channel this consumer opened, from 1: a
+    receipt's ``connection`` is it, and so is the consumer tags' middle part (never reused)."""
 
     number: int
     connection: pika.BlockingConnection
     channel: BlockingChannel
+    shards: tuple[int, ...]
+    delivered: int = 0  # deliveries on this channel so far
+    held: int = 0  # of those, come while offered back: never handled, never acked
+    handed: set[int] = field(default_factory=set)  # delivery tags with the handler, not acked
+    draining_since: float | None = None  # monotonic s: offered back; deliveries are held
 
 
 def shard_queues(queue: str, shards: int) -> list[str]:
@@ -91,14 +100,15 @@ def shard_queues(queue: str, shards: int) -> list[str]:
 
 class AmqpConsumer:
     """Consume the shards of ``queue`` from the first of ``urls`` that takes us; ``start()`` /
-    ``close()``. Each consumer tag is ``<tag>.<connection number>`` (one shard) or
-    ``<tag>.<connection number>.<shard>`` (``tag``: the replica's name, e.g. its MQTT client
-    id), so ``rabbitmqctl list_consumers`` shows which replica is active on which shard.
+    ``close()``. Each consumer tag is ``<tag>.<channel number>`` (one shard) or ``<tag>.<channel
+    number>.<shard>`` (``tag``: the replica's name, e.g. its MQTT client id), so ``rabbitmqctl
+    list_consumers`` shows which replica is active on which shard.
 
     ``replica`` is ``(place, replicas)``: the shards ``s % replicas == place`` are subscribed at
-    once on each connection, the others ``standby_after_s`` seconds later (then this replica
-    waits behind the one already active there, or takes a shard nobody consumes), and those are
-    renewed every ``standby_after_s`` (:meth:`_hand_on`: a shard taken over goes back).
+    once on each connection, on one channel; each other one ``standby_after_s`` seconds later on
+    a channel of its own (then this replica waits behind the one active there, or takes a shard
+    nobody consumes), and every ``standby_after_s`` again: renewed if nothing came on it,
+    offered back if something did (:meth:`_offer`, :meth:`_hand_back`).
 
     ``handler`` runs on the connection thread with each delivery (QoS 1, never retained); it
     must return quickly (queue the message) and never block on the worker."""
@@ -115,6 +125,7 @@ class AmqpConsumer:
         shards: int = 1,
         replica: tuple[int, int] = (0, 1),
         standby_after_s: float = STANDBY_AFTER_S,
+        drain_s: float = DRAIN_S,
         reconnect_min_s: float = 0.5,
         reconnect_max_s: float = 10.0,
         name: str = "ingest-amqp",
@@ -134,6 +145,7 @@ class AmqpConsumer:
         self._queues = shard_queues(queue, shards)
         self._own = [i for i in range(shards) if i % replicas == place]
         self._standby_after_s = standby_after_s
+        self._drain_s = drain_s
         self._handler = handler
         self._prefetch = prefetch
         self._tag = tag
@@ -141,7 +153,8 @@ class AmqpConsumer:
         self._backoff = (reconnect_min_s, reconnect_max_s)
         self._name = name
         self._lock = threading.Lock()
-        self._link: _Link | None = None
+        self._links: dict[int, _Link] = {}  # the open channels by number (ack finds its own)
+        self._channels = 0
         self._connections = 0
         self._consuming = threading.Event()
         self._closing = threading.Event()
@@ -193,11 +206,11 @@ class AmqpConsumer:
             self._thread.join(timeout_s)
 
     def ack(self, receipt: Receipt) -> bool:
-        """Acknowledge a handled message; False if it cannot be (another connection, or closed):
-        the broker then delivers it again."""
+        """Acknowledge a handled message; False if it cannot be (its channel is gone, or
+        closed): the broker then delivers it again."""
         with self._lock:
-            link = self._link
-        if link is None or link.number != receipt.connection or self._closing.is_set():
+            link = self._links.get(receipt.connection)
+        if link is None or self._closing.is_set():
             return False
         try:
             link.connection.add_callback_threadsafe(partial(self._ack_now, link, receipt.mid))
@@ -244,41 +257,26 @@ class AmqpConsumer:
         except (pika.exceptions.AMQPError, OSError) as exc:
             log.info("%s: node %s did not take us: %r", self._name, where, exc)
             return False
-        link: _Link | None = None
         consumed = False
         try:
             self._check_queues(connection, where)
-            channel = connection.channel()
-            channel.basic_qos(prefetch_count=self._prefetch)
             with self._lock:
                 self._connections += 1
-                link = _Link(self._connections, connection, channel)
-                self._link = link
-            shards = range(len(self._queues))
-            standby = [i for i in shards if i not in self._own]
-            self._subscribe(link, [i for i in shards if i in self._own])
+            own = self._open(connection, tuple(self._own))
             self._consuming.set()
             consumed = True
+            standby = [i for i in range(len(self._queues)) if i not in self._own]
             log.info(
-                "%s consumes %s on %s (link %d)%s",
+                "%s consumes %s on %s (channel %d)%s",
                 self._name,
                 ", ".join(self._queues[i] for i in self._own),
                 where,
-                link.number,
+                own.number,
                 f"; the other {len(standby)} shard(s) in {self._standby_after_s:.0f} s"
                 if standby
                 else "",
             )
-            standby_at, subscribed = time.monotonic() + self._standby_after_s, False
-            while not self._closing.is_set():
-                connection.process_data_events(time_limit=POLL_S)
-                if standby and time.monotonic() >= standby_at:
-                    if subscribed:
-                        self._hand_on(link, standby)
-                    else:
-                        self._subscribe(link, standby)
-                        log.info("%s also consumes %d other shard(s)", self._name, len(standby))
-                    standby_at, subscribed = time.monotonic() + self._standby_after_s, True
+            self._serve(connection, standby)
         except pika.exceptions.ChannelClosedByBroker as exc:
             hint = ""
             if exc.reply_code == 404:
@@ -294,38 +292,119 @@ class AmqpConsumer:
         finally:
             self._consuming.clear()
             with self._lock:
-                if self._link is link:
-                    self._link = None
+                self._links = {}  # one connection at a time: every channel was on this one
             if connection.is_open:
                 with suppress(pika.exceptions.AMQPError, OSError):  # gone anyway
                     connection.close()
         return consumed
 
-    def _consumer_tag(self, link: _Link, shard: int) -> str:
-        suffix = "" if len(self._queues) == 1 else f".{shard}"
-        return f"{self._tag}.{link.number}{suffix}"  # rabbitmqctl list_consumers
+    def _serve(self, connection: pika.BlockingConnection, standby: Sequence[int]) -> None:
+        """Process the connection's events until close(); the other replicas' shards
+        (``standby``) subscribed ``standby_after_s`` in, then renewed or offered back every
+        ``standby_after_s``; an offered one handed back once drained."""
+        others: dict[int, _Link] = {}  # shard -> its channel
+        look_at = time.monotonic() + self._standby_after_s
+        while not self._closing.is_set():
+            connection.process_data_events(time_limit=POLL_S)
+            for shard, link in list(others.items()):
+                if link.draining_since is not None and self._drained(link):
+                    others[shard] = self._hand_back(link)
+            if not standby or time.monotonic() < look_at:
+                continue
+            if not others:
+                others = {i: self._open(connection, (i,)) for i in standby}
+                log.info("%s also consumes %d other shard(s)", self._name, len(standby))
+            else:
+                others = {i: self._offer(link) for i, link in others.items()}
+            look_at = time.monotonic() + self._standby_after_s
 
-    def _subscribe(self, link: _Link, shards: Sequence[int]) -> None:
+    def _open(self, connection: pika.BlockingConnection, shards: tuple[int, ...]) -> _Link:
+        """A new channel consuming ``shards``, each with a consumer tag never used before."""
+        channel = connection.channel()
+        channel.basic_qos(prefetch_count=self._prefetch)
+        with self._lock:
+            self._channels += 1
+            link = _Link(self._channels, connection, channel, shards)
+            self._links[link.number] = link
         for i in shards:
-            link.channel.basic_consume(
+            channel.basic_consume(
                 self._queues[i],
-                partial(self._deliver, link.number),
+                partial(self._deliver, link),
                 auto_ack=False,
                 consumer_tag=self._consumer_tag(link, i),
             )
+        return link
 
-    def _hand_on(self, link: _Link, shards: Sequence[int]) -> None:
-        """Cancel and renew the subscription of each of ``shards`` (other replicas' own): one
-        this replica is active on passes to the consumer that waited longest (its owner, back,
-        if there are 2 replicas) or comes straight back if none waits. What the cancelled
-        consumer was given stays unacknowledged on this channel: handled and acked as usual
-        (pika hands back the deliveries that crossed the cancel; they go to the handler)."""
-        for i in shards:
-            pending = link.channel.basic_cancel(self._consumer_tag(link, i))
-            for channel, method, properties, body in pending:
-                self._deliver(link.number, channel, method, properties, body)
-            self._subscribe(link, [i])
-        log.debug("%s handed on %d other shard(s)", self._name, len(shards))
+    def _forget(self, link: _Link) -> None:
+        with self._lock:
+            self._links.pop(link.number, None)
+
+    def _offer(self, link: _Link) -> _Link:
+        """Another replica's shard, every ``standby_after_s``: nothing came on it (this replica
+        waits there): renewed at once, on a new channel with a new tag (RabbitMQ 3.10.8 crashes
+        a channel that consumes again under a cancelled tag while deliveries are on their way,
+        rabbitmq-server#5927), which puts it behind a returning owner. Something came (this
+        replica is or was active there): from now on deliveries are held, not handled, and the
+        channel is handed back once the handler's are acked (:meth:`_hand_back`)."""
+        if link.draining_since is not None:
+            return link
+        if link.delivered == 0 and not link.handed:
+            self._forget(link)
+            link.channel.close()  # a waiting consumer holds nothing: cancel and close
+            return self._open(link.connection, link.shards)
+        link.draining_since = time.monotonic()
+        return link
+
+    def _drained(self, link: _Link) -> bool:
+        """Whether an offered channel may end: the handler's deliveries acked, or ``drain_s``
+        passed (what it still holds then comes again, to whoever is active next)."""
+        if not link.handed:
+            return True
+        if link.draining_since is None or time.monotonic() - link.draining_since < self._drain_s:
+            return False
+        log.warning(
+            "%s: %d delivery(ies) of %s not acked %.0f s after the shard was offered back; "
+            "they come again to the next active consumer (ingest stores each once)",
+            self._name,
+            len(link.handed),
+            self._queues[link.shards[0]],
+            self._drain_s,
+        )
+        return True
+
+    def _hand_back(self, link: _Link) -> _Link:
+        """End ``link``'s channel without basic.cancel (a passive declare of a queue that does
+        not exist: the broker closes the channel, 404): RabbitMQ 3.10 then returns every
+        delivery not acked to the head of the shard, in order, and activates the consumer that
+        waited longest in the same step (after a basic.cancel it would activate that one first
+        and return ours after what it already sent). Subscribes again on a new channel: active
+        again at once if nobody waited, else waiting."""
+        self._forget(link)
+        (shard,) = link.shards
+        probe = f"{self._queues[shard]}.{HAND_BACK}"
+        _quiet_not_found(probe)
+        try:
+            link.channel.queue_declare(probe, passive=True)
+        except pika.exceptions.ChannelClosedByBroker as exc:
+            if exc.reply_code != 404:
+                raise
+        else:  # someone made that queue: close as usual (order may then differ at the handover)
+            log.error("%s: queue %s exists; delete it (it ends hand-backs)", self._name, probe)
+            link.channel.close()
+        again = self._open(link.connection, link.shards)
+        log.info(
+            "%s offered %s back (%d delivery(ies) held return to its head); channel %d waits "
+            "or takes it again",
+            self._name,
+            self._queues[shard],
+            link.held,
+            again.number,
+        )
+        return again
+
+    def _consumer_tag(self, link: _Link, shard: int) -> str:
+        suffix = "" if len(self._queues) == 1 else f".{shard}"
+        return f"{self._tag}.{link.number}{suffix}"  # rabbitmqctl list_consumers
 
     def _check_queues(self, connection: pika.BlockingConnection, where: str) -> None:
         """Every shard exists (else ChannelClosedByBroker, 404); a shard past the last one
@@ -353,21 +432,29 @@ class AmqpConsumer:
 
     def _deliver(
         self,
-        number: int,
+        link: _Link,
         channel: BlockingChannel,
         method: Any,
         properties: pika.BasicProperties,
         body: bytes,
     ) -> None:
-        receipt = Receipt(mid=method.delivery_tag, qos=1, connection=number)
+        link.delivered += 1
+        if link.draining_since is not None:
+            link.held += 1  # never acked: back at the shard's head when the channel ends
+            return
+        tag = method.delivery_tag
+        link.handed.add(tag)
+        receipt = Receipt(mid=tag, qos=1, connection=link.number)
         topic = routing_key_to_topic(method.routing_key, self._prefix)
         try:
             self._handler(Message(topic, bytes(body), 1, False, receipt))
         except Exception:  # an exception here would end the connection
+            link.handed.discard(tag)  # never acked: it comes again after this channel
             log.exception("%s: the handler failed on a message on %s", self._name, topic)
 
     @staticmethod
     def _ack_now(link: _Link, tag: int) -> None:
+        link.handed.discard(tag)
         if link.channel.is_open:
             # the channel may close meanwhile: the broker delivers the message again
             with suppress(pika.exceptions.AMQPError):
