@@ -2,14 +2,19 @@
 
 What may be dropped (QoS 0: the sender asked for at most once) is queued only while the queue
 holds less than ``max_bytes`` payload bytes and ``max_items`` items; beyond that it is refused
-and the caller counts the drop. What may not be dropped (QoS 1 messages, worker jobs, the stop
-mark) is always queued: QoS 1 messages are acknowledged only after they are handled, so the
-broker sends no more than its in-flight window (mosquitto's ``max_inflight_messages``, 20 by
-default) before the worker catches up, and the rest wait at the broker, not here.
+and the caller counts the drop. What may not be dropped (QoS 1 messages) waits for room under
+the same bounds (:meth:`BoundedQueue.put_when_room`), blocking its producer, paho's network
+thread: it reads no more from the socket meanwhile, so TCP holds the broker back and the
+backlog waits at the broker, not here. The broker's in-flight window (mosquitto's
+``max_inflight_messages``) is not relied on: mosquitto 2.0.11 (Debian 12, Ubuntu 22.04) sends
+every queued QoS 1 message once the client has acknowledged one (bench/RESULTS.md, "Console
+load (issue 16)", "The console's memory under a backlog"). Worker jobs and the stop mark are
+always queued (:meth:`BoundedQueue.put`).
 
-So the queue's payload bytes stay under ``max_bytes`` + in-flight window x largest message.
-The worker takes what is queued in batches (:meth:`BoundedQueue.get_batch`, at most
-``ingest_batch`` items): those it holds are no longer counted here.
+So the queue's payload bytes stay under ``max_bytes`` + the largest message (one that does not
+fit is queued alone, once the queue is empty). The worker takes what is queued in batches
+(:meth:`BoundedQueue.get_batch`, at most ``ingest_batch`` items): those it holds are no longer
+counted here.
 """
 
 from __future__ import annotations
@@ -36,7 +41,9 @@ class BoundedQueue(Generic[T]):
         self._items: deque[tuple[T, int]] = deque()
         self._bytes = 0
         self._peak_bytes = 0
-        self._changed = threading.Condition()
+        lock = threading.Lock()
+        self._changed = threading.Condition(lock)  # an item queued
+        self._room = threading.Condition(lock)  # an item taken
 
     def offer(self, item: T, size: int) -> bool:
         """Queue a droppable item if it fits under both bounds; False (nothing queued) if not."""
@@ -46,8 +53,28 @@ class BoundedQueue(Generic[T]):
             self._append(item, size)
             return True
 
+    def put_when_room(
+        self, item: T, size: int, cancelled: threading.Event, poll_s: float = 0.5
+    ) -> bool:
+        """Queue an item that must not be dropped once it fits under both bounds (or the queue
+        is empty: one larger than ``max_bytes`` comes alone), waiting for the consumer to take
+        items; False (nothing queued) if ``cancelled`` is set first (checked every ``poll_s``
+        seconds)."""
+        with self._changed:
+            while not self._fits(size):
+                if cancelled.is_set():
+                    return False
+                self._room.wait(poll_s)
+            self._append(item, size)
+            return True
+
+    def _fits(self, size: int) -> bool:
+        if not self._items:
+            return True
+        return len(self._items) < self.max_items and self._bytes + size <= self.max_bytes
+
     def put(self, item: T, size: int = 0) -> None:
-        """Queue an item that must not be dropped (bounded by its producer, see the module)."""
+        """Queue an item whatever the bounds (a worker job, the stop mark: few and small)."""
         with self._changed:
             self._append(item, size)
 
@@ -82,6 +109,7 @@ class BoundedQueue(Generic[T]):
     def _take(self) -> T:
         item, size = self._items.popleft()
         self._bytes -= size
+        self._room.notify_all()
         return item
 
     @property

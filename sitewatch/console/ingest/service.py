@@ -8,8 +8,10 @@ received in one transaction, each in its own savepoint (again if another replica
 the same row: ``IntegrityError``), then acknowledges them and publishes their live events.
 
 Memory is bounded (``sitewatch.console.ingest.queue``): QoS 0 messages beyond
-``ingest_queue_bytes`` / ``ingest_queue_messages`` are dropped and counted, QoS 1 ones wait at
-the broker, a message over its kind's size is refused unqueued. A bad message is logged,
+``ingest_queue_bytes`` / ``ingest_queue_messages`` are dropped and counted; a QoS 1 one waits
+there, holding paho's network thread (so it reads no more and the backlog waits at the broker;
+in AMQP mode the consumer's prefetch bounds them); a message over its kind's size is refused
+unqueued. A bad message is logged,
 counted and kept in ``ingest_rejects`` (the newest :data:`REJECTS_KEPT`); a database that is
 down is waited for (backoff up to :data:`DB_RETRY_MAX_S` s), never skipped. Why, and the
 broker's settings it relies on: docs/design/ingest.md ("Batches", "The cluster").
@@ -336,8 +338,12 @@ class Ingest:
                 "broker's message_size_limit should stop them"
             )
             item = replace(item, payload=b"", refused=reason)
-        if item.receipt.qos > 0:
-            self._queue.put(item, len(item.payload))
+        if item.receipt.qos > 0 and self._amqp is not None:
+            self._queue.put(item, len(item.payload))  # the consumer's prefetch bounds these
+        elif item.receipt.qos > 0:
+            # blocks paho's network thread until the worker makes room (see the module)
+            if not self._queue.put_when_room(item, len(item.payload), self._stopping):
+                log.info("stopping: %s left unacknowledged to the broker", item.topic)
         elif self._queue.offer(item, len(item.payload)):
             self._dropping = False
         else:
