@@ -213,7 +213,7 @@ class Settings(BaseSettings):
         description="Payload bytes of received MQTT messages waiting for the ingest worker "
         "(default 64 MiB): beyond it QoS 0 messages are dropped and counted (metric "
         'sitewatch_ingest_messages_total{outcome="dropped"}); QoS 1 messages are never '
-        "dropped: the broker's in-flight window (max_inflight_messages) bounds them.",
+        "dropped: beyond it they wait at the broker until the worker makes room.",
     )
     ingest_queue_messages: int = Field(
         10_000, ge=1, description="Messages waiting for the ingest worker before QoS 0 drops."
