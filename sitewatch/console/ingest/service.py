@@ -11,10 +11,10 @@ Memory is bounded (``sitewatch.console.ingest.queue``): QoS 0 messages beyond
 ``ingest_queue_bytes`` / ``ingest_queue_messages`` are dropped and counted; a QoS 1 one waits
 there, holding paho's network thread (so it reads no more and the backlog waits at the broker;
 in AMQP mode the consumer's prefetch bounds them); a message over its kind's size is refused
-unqueued. A bad message is logged,
-counted and kept in ``ingest_rejects`` (the newest :data:`REJECTS_KEPT`); a database that is
-down is waited for (backoff up to :data:`DB_RETRY_MAX_S` s), never skipped. Why, and the
-broker's settings it relies on: docs/design/ingest.md ("Batches", "The cluster").
+unqueued. A bad message is logged, counted and kept in ``ingest_rejects`` (the newest
+:data:`REJECTS_KEPT`); a database that is down is waited for (backoff up to
+:data:`DB_RETRY_MAX_S` s), never skipped. Why, and the broker's settings it relies on:
+docs/design/ingest.md ("Batches", "Bounded memory", "The cluster").
 """
 
 from __future__ import annotations
