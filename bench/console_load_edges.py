@@ -4,7 +4,8 @@ rates, signed with the key its site was registered with, over one MQTT connectio
 
 Per camera (the edge's constants, imported from its code so they cannot drift):
 
-* a retained CameraStatus every ``STATUS_EVERY_S`` (60 s; 5 s before 2026-12-06);
+* a retained CameraStatus every ``STATUS_EVERY_S`` (300 s; 60 s earlier on 2026-12-06, 5 s
+  before);
 * a retained snapshot JPEG every ``SNAPSHOT_EVERY_S`` (60 s), ``snapshot_bytes`` of filler;
 * a retained RecordingIndex per stream (detect and record) every ``INDEX_REFRESH_S`` (900 s),
   each camera's first at a random moment of the first 900 s: the steady state of edges that

@@ -1,22 +1,18 @@
 """The edge's periodic chores: camera status, stats, ring pruning, disk, recording indexes.
 
-Camera status is state (retained, the latest wins), straight to the broker, not through the
-outbox: every ``STATUS_EVERY_S``, at once when a camera's state or error changes or its frame
-rate moves (:func:`status_changed`), and ``offline`` for every camera when the worker stops.
-``fps_in`` counts frames received; ``frames_dropped`` frames dropped as stale (too old to
-analyse, or overtaken), not those beyond the detect fps. Stats cover the interval since the
-previous report, the delivery's and outbox's drop counters by reason included (:func:`since`).
+Camera status (retained, the latest wins) goes straight to the broker, not through the outbox:
+at once when a camera's state or error changes or its frame rate moves (:func:`status_changed`),
+else every ``STATUS_EVERY_S`` (the edge's stats say every minute that it lives), and ``offline``
+for every camera when the worker stops. ``frames_dropped`` counts frames dropped as stale, not
+those beyond the detect fps. Stats cover the interval since the previous report (:func:`since`).
 
-Rings are pruned by age every ``PRUNE_EVERY_S`` and, given ``max_ring_bytes``, to that budget
-across all of them (:func:`prune_rings`); the disk manager deletes earlier when the free disk
-holds too few hours. Each camera's :class:`RecordingIndex` per stream (retained) is built every
-``INDEX_CHECK_S`` (building it walks every segment) and after a disk run that deleted segments
-(not after a prune: at the retention each one deletes some), and one camera's when its status
-changed or, looked at every ``GROWING_CHECK_S`` from the newest segment only, its recording
-stopped or started. It goes out only when it is news against the one last published
-(:func:`~sitewatch.edge.video.recording.index_news`: not the last span's end growing while it
-records, nor spans aging out), and at least every ``INDEX_REFRESH_S``. Why a minute for the
-status: bench/RESULTS.md, "Console load (issue 16)". It imports nothing of the worker.
+Rings are pruned by age every ``PRUNE_EVERY_S`` and to ``max_ring_bytes`` across all of them
+(:func:`prune_rings`); the disk manager deletes earlier when the free disk holds too few hours.
+Each camera's :class:`RecordingIndex` per stream (retained) is built every ``INDEX_CHECK_S``,
+after a disk run that deleted segments, and for one camera when its status changed or its
+recording stopped or started (newest segment looked at every ``GROWING_CHECK_S``); it goes out
+only when it is news (:func:`~sitewatch.edge.video.recording.index_news`) and at least every
+``INDEX_REFRESH_S``. Why these periods: bench/RESULTS.md, "Console load (issue 16)".
 """
 
 from __future__ import annotations
@@ -40,7 +36,7 @@ from sitewatch.edge.video.ring import SegmentRing
 
 log = logging.getLogger(__name__)
 
-STATUS_EVERY_S = 60.0
+STATUS_EVERY_S = 300.0  # a retained status's refresh; news goes at once, stats every 60 s
 FPS_MOVED = 0.25  # a frame rate this much (and 1 fps) away from the one published is news
 STATS_EVERY_S = 60.0
 PRUNE_EVERY_S = 10.0

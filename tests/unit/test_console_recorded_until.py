@@ -1,6 +1,7 @@
 """The growing end of a recording index as the console shows it: extended up to the camera's
-last status only while the index says recording, the camera is online and its edge is not
-offline; never past its last frame, now, or half an hour after the index (Unix seconds)."""
+last status or its edge's later stats only while the index says recording, the camera is
+online and its edge is not offline; never past a last frame its status said was old, now, or
+half an hour after the index (Unix seconds)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,8 @@ def camera(
 
 
 ONLINE = Site(id="north", edge_state="online")
+STATS = Site(id="north", edge_state="online", stats_at=utc(T + 350))  # the edge's stats, later
+EARLY_STATS = Site(id="north", edge_state="online", stats_at=utc(T + 100))
 NOW = T + 400
 
 
@@ -45,8 +48,14 @@ NOW = T + 400
     [
         # growing, camera online: up to its last status
         (row(), camera(), ONLINE, NOW, T + 300),
-        # ... not past its last frame
+        # ... not past its last frame when the status said frames had stopped
         (row(), camera(frame=T + 200), ONLINE, NOW, T + 200),
+        (row(), camera(frame=T + 200), STATS, NOW, T + 200),
+        # ... up to the edge's later stats while frames flowed at the status
+        (row(), camera(frame=T + 298), STATS, NOW, T + 350),
+        (row(), camera(), STATS, NOW, T + 350),
+        # ... stats before the status: the status
+        (row(), camera(), EARLY_STATS, NOW, T + 300),
         # ... nor past now (an edge clock ahead)
         (row(), camera(status=T + 900), ONLINE, NOW, NOW),
         # ... nor half an hour past the index (no refresh came)

@@ -29,6 +29,9 @@ MARKERS_MAX = 1000
 GROWING_MAX_S = 2.0 * m.RECORDING_INDEX_REFRESH_S
 """A growing span is extended at most this far past its index's ``at`` (s): an edge that
 sent no refresh in two of its periods is not taken to be recording (a lost index, a bug)."""
+FRAMES_STOPPED_S = 10.0
+"""A status whose last frame is older than its own time by more than this (s) says the
+camera's frames had stopped: its recording is not extended past that frame."""
 
 
 def store_index(s: Session, msg: m.RecordingIndex, received_at: datetime) -> bool:
@@ -56,9 +59,12 @@ def recorded_until(
 
     Its ``end`` as listed, unless the index says ``recording`` and the camera's last status
     says ``online`` while its edge is not ``offline``: then the later of ``end`` and the
-    earliest of that status's time, the camera's last frame, ``now`` and ``at`` +
-    :data:`GROWING_MAX_S`. An offline camera or edge freezes the end at the index's (the edge
-    sends a new index when recording stops); the status lags by up to its period (60 s)."""
+    earliest of when the camera was last heard of, ``now`` and ``at`` + :data:`GROWING_MAX_S`.
+    Heard of: the later of its status's time and its edge's last stats (every 60 s; a camera
+    whose state changes sends a status at once, so stats after an ``online`` status mean it
+    is still online), but no later than its last frame when that status said its frames had
+    stopped (:data:`FRAMES_STOPPED_S` before the status). An offline camera or edge freezes
+    the end at the index's (the edge sends a new index when recording stops)."""
     if not row.spans:
         return None
     end = row.spans[-1][1]
@@ -66,10 +72,16 @@ def recorded_until(
         return end
     if camera.status_at is None or (site is not None and site.edge_state == "offline"):
         return end
-    heard = min(camera.status_at.timestamp(), now, row.at.timestamp() + GROWING_MAX_S)
-    if camera.last_frame_at is not None:
-        heard = min(heard, camera.last_frame_at.timestamp())
-    return max(end, heard)
+    status = camera.status_at.timestamp()
+    heard = status
+    if site is not None and site.stats_at is not None:
+        heard = max(heard, site.stats_at.timestamp())
+    if (
+        camera.last_frame_at is not None
+        and camera.last_frame_at.timestamp() < status - FRAMES_STOPPED_S
+    ):
+        heard = camera.last_frame_at.timestamp()
+    return max(end, min(heard, now, row.at.timestamp() + GROWING_MAX_S))
 
 
 def shown_spans(
