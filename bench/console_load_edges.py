@@ -6,7 +6,8 @@ Per camera (the edge's constants, imported from its code so they cannot drift):
 
 * a retained CameraStatus every ``STATUS_EVERY_S`` (300 s; 60 s earlier on 2026-12-06, 5 s
   before);
-* a retained snapshot JPEG every ``SNAPSHOT_EVERY_S`` (60 s), ``snapshot_bytes`` of filler;
+* a retained snapshot JPEG every ``SNAPSHOT_EVERY_S`` (300 s; 60 s before 2026-12-06),
+  ``snapshot_bytes`` of filler;
 * a retained RecordingIndex per stream (detect and record) every ``INDEX_REFRESH_S`` (900 s),
   each camera's first at a random moment of the first 900 s: the steady state of edges that
   have been running for a while (an edge sends its indexes at connect too; a county whose

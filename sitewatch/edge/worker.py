@@ -116,7 +116,7 @@ class EdgeWorker:
         self.video = VideoDesk(
             c, key, self._video_segments, c.evidence.dir / "video-cuts", hold=self._video_hold
         )
-        self._snapshots = SnapshotPacer()
+        self._snapshots = SnapshotPacer(c.video.snapshot_every_s)
         sessions = c.detector.sessions or default_threads()
         label_conf = _label_conf(c)
         self.detectors = [
@@ -440,6 +440,7 @@ class EdgeWorker:
             before, self.config = self.config, out.config
             self._reconcile(before, out.config)
             self.video.configure(out.config)
+            self._snapshots.every_s = out.config.video.snapshot_every_s
             self._check_ring_budget()
             q = self.config.mqtt
             offline = self.signer.encode(self._status("offline"))

@@ -37,10 +37,10 @@ def test_lost_and_duplicated() -> None:
     assert lost_and_duplicated(published, stored) == ([("a", 1)], [("b", 0)])
 
 
-def test_a_camera_sends_about_one_and_a_half_messages_a_minute() -> None:
-    # status every 300 s, snapshot every 60 s, two recording indexes every 900 s, alerts' 6
+def test_a_camera_sends_about_two_thirds_of_a_message_a_minute() -> None:
+    # status every 300 s, snapshot every 300 s, two recording indexes every 900 s, alerts' 6
     rate = Profile(alerts_per_camera_day=20.0).messages_per_camera_s()
-    assert rate == pytest.approx(1 / 300 + 1 / 60 + 2 / 900 + 20 * 6 / 86400)
+    assert rate == pytest.approx(1 / 300 + 1 / 300 + 2 / 900 + 20 * 6 / 86400)
 
 
 class FakeEdge:

@@ -540,6 +540,14 @@ class VideoConfig(Strict):
         description="Seconds to wait for the console to connect, take a part and answer; a live "
         "fragment not answered in time is dropped, a range is retried.",
     )
+    snapshot_every_s: float = Field(
+        300.0,
+        ge=10.0,
+        le=3600.0,
+        description="Seconds between a camera's latest-frame JPEGs sent to the console (the "
+        "camera list's picture, the zone editor's backdrop; the live view is video); a camera's "
+        "first frame goes at once. At county scale these are a quarter of all messages.",
+    )
 
 
 class DefaultsConfig(Strict):

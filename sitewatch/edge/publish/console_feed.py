@@ -1,6 +1,7 @@
 """What the edge tells the console about each camera besides alerts: the zones and rules it
 runs with (retained CameraSettings, the zone editor's starting point) and a latest-frame JPEG
-(retained, the editor's backdrop), published at most every ``SNAPSHOT_EVERY_S``."""
+(retained, the editor's backdrop), published at most every ``video.snapshot_every_s`` of the
+site's config (:data:`SNAPSHOT_EVERY_S` by default)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ import numpy as np
 
 from sitewatch.contract import messages as m
 from sitewatch.edge.config.rule_specs import RULE_SPECS
-from sitewatch.edge.config.schema import CameraSettings, SiteConfig
+from sitewatch.edge.config.schema import CameraSettings, SiteConfig, VideoConfig
 
-SNAPSHOT_EVERY_S = 60.0
+SNAPSHOT_EVERY_S: float = VideoConfig.model_fields["snapshot_every_s"].default
 SNAPSHOT_MAX_WIDTH = 1280
 SNAPSHOT_QUALITY = 80
 
