@@ -340,12 +340,15 @@ class Schedule:
         heapq.heappush(self._heap, (due, next(self._order), job))
 
     def every(self, first: float, period: float, end: float, job: Job) -> None:
+        """``job`` at ``first`` and every ``period`` after, while before ``end``."""
+
         def tick(now: float) -> None:
             job(now)
             if now + period < end:
                 self.at(now + period, tick)
 
-        self.at(first, tick)
+        if first < end:
+            self.at(first, tick)
 
     def plan(self, start: float) -> None:
         end = start + self.seconds
