@@ -214,16 +214,18 @@ def drain(
     ledger: Ledger, stored: StoredWatch, limit_s: float, uploader: Uploader | None
 ) -> tuple[float, bool]:
     """Wait until every alert message sent is stored and every upload is done (or
-    ``limit_s``, or :data:`STALL_S` without progress); (seconds waited, whether all were)."""
+    ``limit_s``, or :data:`STALL_S` without progress: a message stored or an upload ended);
+    (seconds waited, whether all were)."""
     began = last_progress = time.time()
-    count = -1
+    count: tuple[int, int] = (-1, -1)
     while True:
         missing = [k for k in list(ledger.sent) if k not in stored.seen]
         if not missing and (uploader is None or uploader.pending == 0):
             return time.time() - began, True
         now = time.time()
-        if len(stored.seen) != count:
-            count, last_progress = len(stored.seen), now
+        seen = (len(stored.seen), uploader.pending if uploader is not None else 0)
+        if seen != count:
+            count, last_progress = seen, now
         if now - began > limit_s or now - last_progress > STALL_S:
             return now - began, False
         time.sleep(0.25)
