@@ -168,14 +168,14 @@ def test_ingest_counts_add_up_and_lag_grows_while_the_worker_waits(
     with (
         # ingest_batch=1: the worker takes one message at a time (a batch takes what waits)
         live_console(
-            tmp_path, broker, metrics_token=TOKEN, ingest_queue_messages=2, ingest_batch=1
+            tmp_path, broker, metrics_token=TOKEN, ingest_queue_messages=3, ingest_batch=1
         ) as console,
         edge_of(broker) as edge,
     ):
         with database_locked(console):
-            for _ in range(4):  # QoS 1: the worker takes one and waits, 3 wait in the queue
-                edge.alert(alert(uuid.uuid4(), 0))
-            for _ in range(2):  # QoS 0 beyond the queue's bound of 2: dropped
+            for _ in range(4):  # QoS 1: the worker takes one and waits, 3 fill the queue
+                edge.alert(alert(uuid.uuid4(), 0))  # (a 4th would wait at the broker)
+            for _ in range(2):  # QoS 0 beyond the queue's bound of 3: dropped
                 assert edge.transport.publish(m.stats(PREFIX, "north"), b"{}", qos=0).wait(10)
             wait_for("6 received", lambda: console.ingest.received == 6)
             time.sleep(0.5)

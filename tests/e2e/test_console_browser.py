@@ -463,7 +463,7 @@ def test_admin_creates_changes_and_disables_a_user(browser: Any, served: Served)
     asked: list[str] = []
     page.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))  # a typo? cancel
     page.click(".create-user button[type=submit]")
-    page.wait_for_function("() => document.querySelector('#new-username').value === 'liu.yang'")
+    page.wait_for_function("() => document.querySelector('#new-username')?.value === 'liu.yang'")
     # "east" has no edge in this module ("north" may have, from the tests before this one)
     assert len(asked) == 1 and "east" in asked[0], asked
     assert page.locator('#users tr[data-user="liu.yang"]').count() == 0, "nothing saved"

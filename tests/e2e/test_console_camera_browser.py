@@ -113,8 +113,8 @@ def test_the_lost_change_warning_and_the_camera_editor(
     assert "堆场" in yard.locator("h3").inner_text()
 
     yard.locator("a.camera-edit").click()
-    page.wait_for_function(
-        "() => document.querySelector('#camera-detect').value.startsWith('rtsp://')"
+    page.wait_for_function(  # the editor may not be drawn yet: null is "not yet", not an error
+        "() => (document.querySelector('#camera-detect')?.value ?? '').startsWith('rtsp://')"
     )
     page.fill("#camera-fps", "1")
     page.click("#camera-save")

@@ -4,17 +4,14 @@ What may be dropped (QoS 0: the sender asked for at most once) is queued only wh
 holds less than ``max_bytes`` payload bytes and ``max_items`` items; beyond that it is refused
 and the caller counts the drop. What may not be dropped (QoS 1 messages) waits for room under
 the same bounds (:meth:`BoundedQueue.put_when_room`), blocking its producer, paho's network
-thread: it reads no more from the socket meanwhile, so TCP holds the broker back and the
-backlog waits at the broker, not here. The broker's in-flight window (mosquitto's
-``max_inflight_messages``) is not relied on: mosquitto 2.0.11 (Debian 12, Ubuntu 22.04) sends
-every queued QoS 1 message once the client has acknowledged one (bench/RESULTS.md, "Console
-load (issue 16)", "The console's memory under a backlog"). Worker jobs and the stop mark are
-always queued (:meth:`BoundedQueue.put`).
+thread, so the backlog waits at the broker (TCP), not here. The broker's in-flight window is
+not relied on: mosquitto 2.0.11 (Debian 12) sends every queued QoS 1 message once the client
+has acknowledged one (bench/RESULTS.md, "The console's memory under a backlog"). Worker jobs
+and the stop mark are always queued (:meth:`BoundedQueue.put`).
 
 So the queue's payload bytes stay under ``max_bytes`` + the largest message (one that does not
 fit is queued alone, once the queue is empty). The worker takes what is queued in batches
-(:meth:`BoundedQueue.get_batch`, at most ``ingest_batch`` items): those it holds are no longer
-counted here.
+(:meth:`BoundedQueue.get_batch`, at most ``ingest_batch`` items), no longer counted here.
 """
 
 from __future__ import annotations

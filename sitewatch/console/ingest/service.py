@@ -3,18 +3,15 @@
 One :class:`sitewatch.mqtt.MqttClient` (fixed client id, persistent session; or a cluster's
 queues: :mod:`sitewatch.console.ingest.amqp`); a message is acknowledged only once stored, so
 what edges publish while the console is away waits at the broker. One worker thread handles
-messages in arrival order (per-alert order holds), up to ``ingest_batch`` of those already
-received in one transaction, each in its own savepoint (again if another replica wrote
-the same row: ``IntegrityError``), then acknowledges them and publishes their live events.
-
-Memory is bounded (``sitewatch.console.ingest.queue``): QoS 0 messages beyond
-``ingest_queue_bytes`` / ``ingest_queue_messages`` are dropped and counted; a QoS 1 one waits
-there, holding paho's network thread (so it reads no more and the backlog waits at the broker;
-in AMQP mode the consumer's prefetch bounds them); a message over its kind's size is refused
-unqueued. A bad message is logged, counted and kept in ``ingest_rejects`` (the newest
-:data:`REJECTS_KEPT`); a database that is down is waited for (backoff up to
-:data:`DB_RETRY_MAX_S` s), never skipped. Why, and the broker's settings it relies on:
-docs/design/ingest.md ("Batches", "Bounded memory", "The cluster").
+messages in arrival order (per-alert order holds), up to ``ingest_batch`` of those received
+in one transaction, each in its own savepoint (again on another replica's ``IntegrityError``),
+then acknowledges them and publishes their live events. Memory is bounded
+(``sitewatch.console.ingest.queue``): QoS 0 messages beyond ``ingest_queue_bytes`` /
+``ingest_queue_messages`` are dropped and counted, a QoS 1 one waits for room holding paho's
+network thread (the backlog waits at the broker; AMQP: the prefetch), one over its kind's size
+is refused. A bad message is logged, counted and kept in ``ingest_rejects`` (the newest
+:data:`REJECTS_KEPT`); a database that is down is waited for (up to :data:`DB_RETRY_MAX_S` s
+apart), never skipped. Why: docs/design/ingest.md ("Batches", "Bounded memory", "The cluster").
 """
 
 from __future__ import annotations
@@ -36,7 +33,7 @@ from sitewatch.console.events import EventHub, LiveEvent
 from sitewatch.console.ingest.alerts import on_alert, on_evidence
 from sitewatch.console.ingest.amqp import AmqpConsumer
 from sitewatch.console.ingest.bounds import Bounds, check_bounds
-from sitewatch.console.ingest.context import Context, IngestError, ensure_camera
+from sitewatch.console.ingest.context import Context, IngestError
 from sitewatch.console.ingest.queue import BoundedQueue
 from sitewatch.console.ingest.status import (
     on_camera_config,
@@ -45,6 +42,7 @@ from sitewatch.console.ingest.status import (
     on_edge_status,
     on_snapshot,
     on_stats,
+    running_camera,
 )
 from sitewatch.console.ingest.topics import MODELS, TopicError, route
 from sitewatch.console.ingest.trust import check_sender
@@ -142,8 +140,8 @@ def dispatch(
                 f"expected stream {ctx.route.name!r} (the topic's), got {msg.stream!r}: the edge "
                 "publishes one stream's index on the other's topic"
             )
-        ensure_camera(s, msg.site_id, msg.camera_id)
-        recordings.store_index(s, msg, ctx.received_at)
+        if running_camera(s, msg.site_id, msg.camera_id) is not None:  # not one removed
+            recordings.store_index(s, msg, ctx.received_at)
 
 
 class Ingest:

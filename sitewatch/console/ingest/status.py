@@ -28,7 +28,7 @@ from sitewatch.console.store.models import Camera, ConfigRequest
 from sitewatch.contract import messages as m
 
 
-def _running_camera(s: Session, site_id: str, camera_id: str) -> Camera | None:
+def running_camera(s: Session, site_id: str, camera_id: str) -> Camera | None:
     """The camera's row (created on first sight); None for a camera the edge removed, not seen
     running since: what is said about it is ignored."""
     camera = s.get(Camera, (site_id, camera_id))
@@ -42,7 +42,7 @@ def _running_camera(s: Session, site_id: str, camera_id: str) -> Camera | None:
 def on_camera_status(s: Session, ctx: Context, msg: m.CameraStatus) -> None:
     ctx.same_site(msg.site_id)
     ctx.same_camera(msg.camera_id)
-    camera = _running_camera(s, msg.site_id, msg.camera_id)
+    camera = running_camera(s, msg.site_id, msg.camera_id)
     if camera is None:
         return
     if camera.status_at is not None and msg.at <= camera.status_at:
@@ -131,7 +131,7 @@ def on_snapshot(s: Session, ctx: Context, payload: bytes) -> None:
     """A camera's latest JPEG, the zone editor's backdrop."""
     route = ctx.route
     assert route.camera_id is not None
-    camera = _running_camera(s, route.site_id, route.camera_id)
+    camera = running_camera(s, route.site_id, route.camera_id)
     if camera is None:
         return
     try:
