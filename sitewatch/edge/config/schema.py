@@ -546,7 +546,7 @@ class VideoConfig(Strict):
         le=3600.0,
         description="Seconds between a camera's latest-frame JPEGs sent to the console (the "
         "camera list's picture, the zone editor's backdrop; the live view is video); a camera's "
-        "first frame goes at once. At county scale these are a quarter of all messages.",
+        'first frame goes at once (why 300 s: bench/RESULTS.md, "Console load (issue 16)").',
     )
 
 
