@@ -4,7 +4,9 @@
 
 For each variant (a model input side, ``+look`` for the head look with crops enlarged up
 to 1x, ``+look2`` up to 2x, ``/f`` for ``other_state`` f, ``@n`` for n crops per frame,
-``%s`` for head crops at input s; ``cli``: ``sitewatch detect``'s defaults; ``:cls``,
+``%s`` for head crops at input s, one scale; ``cli``: ``sitewatch detect``'s defaults,
+``cli-fine`` the same without the fine look, ``cli-1`` without the coarse and fine looks;
+``:cls``,
 ``:clsf``, ``:clsr``: the head-state classifier after it, see ``detector``) and each part
 of the realistic set and ``neuhardhat`` / ``hardhat`` val: AP50 helmet / head, and at the
 alert threshold (``--conf``, 0.3) bare-head recall, bare heads called helmet, hard hats called
@@ -43,7 +45,7 @@ from sitewatch.edge.detect.head_look import (
     person_head_boxes,
 )
 from sitewatch.edge.detections import Detections
-from sitewatch.tools.cli import LARGE_INPUT, MAX_CROPS
+from sitewatch.tools.cli import FINE_INPUT, LARGE_INPUT, MAX_CROPS
 from sitewatch.tools.dataset import open_dataset, read_labels
 from sitewatch.tools.evaluate import AP_CONF, evaluate
 
@@ -81,13 +83,14 @@ class ClassifiedDetector(Detector):
         look: Sequence[bool] | None = None,
         sizes: Sequence[int | None] | None = None,
         heads: Sequence[bool] | None = None,
+        coarse: Sequence[bool] | None = None,
     ) -> list[Detections]:
         key = (
             self.base,
             tuple(hashlib.blake2b(f.tobytes(), digest_size=8).hexdigest() for f in frames),
         )
-        if key not in _CACHE or look or sizes or heads:
-            _CACHE[key] = super().detect(frames, look, sizes, heads)
+        if key not in _CACHE or look or sizes or heads or coarse:
+            _CACHE[key] = super().detect(frames, look, sizes, heads, coarse)
         found = _CACHE[key]
         if self.classifier is None:
             return found
@@ -154,6 +157,8 @@ def detector_args(variant: str, threads: int | None) -> dict[str, Any]:
             max_crops=MAX_CROPS,
             large_input=LARGE_INPUT,
             threads=threads,
+            coarse_look=not variant.startswith("cli-1"),
+            fine_input=None if variant.startswith(("cli-1", "cli-fine")) else FINE_INPUT,
             **({"other_state": float(factor)} if factor else {}),
         )
     variant, _, crop_size = variant.partition("%")
@@ -166,6 +171,7 @@ def detector_args(variant: str, threads: int | None) -> dict[str, Any]:
         head_look=bool(look),
         max_upscale=float(look.removeprefix("look") or 1) if look else 1.0,
         other_state=float(factor) if factor else 1.0,
+        coarse_look=False,
         threads=threads,
         max_crops=int(crops or 8),
         head_crop_size=int(crop_size) if crop_size else None,

@@ -1,13 +1,13 @@
 """Accuracy regression figures on a small fixed subset: ``python -m bench.regression [--write]``.
 
 The model (default ``sitewatch.edge.detect.detector.DEFAULT_MODEL``) with ``sitewatch eval``'s
-settings (one label per box, second look and head look on, ``MAX_CROPS``) and ``conf=AP_CONF``, on
-the first ``IMAGES_PER_SET`` images (sorted by name) of the val split of each set in ``SETS`` under
-``../shared/datasets``. Figures: AP50 per label with at least ``MIN_GT_BOXES`` GT boxes, and
-the head-state confusion shares at ``CONF`` (bare heads called helmet, hard hats called head).
-``--write`` stores them in ``EXPECTED`` with the model file's SHA-256;
-``tests/regression/test_eval_regression.py`` fails when an AP50 falls, or a share rises, by more
-than ``TOLERANCE``. Exit 1 when it would fail.
+settings (one label per box, second, head, coarse and fine looks on, ``MAX_CROPS``) and
+``conf=AP_CONF``, on the first ``IMAGES_PER_SET`` images (sorted by name) of the val split of
+each set in ``SETS`` under ``../shared/datasets``. Figures: AP50 per label with at least
+``MIN_GT_BOXES`` GT boxes, and the head-state confusion shares at ``CONF`` (bare heads called
+helmet, hard hats called head). ``--write`` stores them in ``EXPECTED`` with the model file's
+SHA-256; ``tests/regression/test_eval_regression.py`` fails when an AP50 falls, or a share rises,
+by more than ``TOLERANCE``. Exit 1 when it would fail.
 """
 
 from __future__ import annotations
@@ -23,14 +23,15 @@ from typing import Any
 from bench.far_set import SHARED
 from bench.realistic_set import PARTS, build
 from sitewatch.edge.detect.detector import DEFAULT_MODEL, Detector
-from sitewatch.tools.cli import LARGE_INPUT, MAX_CROPS
+from sitewatch.tools.cli import FINE_INPUT, LARGE_INPUT, MAX_CROPS
 from sitewatch.tools.evaluate import AP_CONF, evaluate
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPECTED = ROOT / "tests" / "regression" / "expected" / "eval_regression.json"
-SETS = ("hardhat", "neuhardhat", "cigarette", "sub360", "factory")
+SETS = ("hardhat", "neuhardhat", "cigarette", "sub360", "factory", "caps")
 """Val splits under ``../shared/datasets``, then parts of the realistic set (built from
-``../shared`` by ``bench/realistic_set.py``): wide views, where the head look works."""
+``../shared`` by ``bench/realistic_set.py``): wide views, where the head look works, and
+close-ups, where the coarse look does."""
 IMAGES_PER_SET = 40
 CONF = 0.25
 """Operating threshold of the confusion shares (``sitewatch eval``'s default ``--conf``)."""
@@ -48,7 +49,14 @@ def figures(model: Path, shared: Path) -> dict[str, Any]:
     ``sets`` maps set name -> ``images``, ``gt_boxes`` and ``ap50`` per label and ``shares``
     (``<state>_called_<other>``), for labels and states with ``MIN_GT_BOXES`` GT boxes or more.
     """
-    detector = Detector(model, conf=AP_CONF, max_crops=MAX_CROPS, large_input=LARGE_INPUT)
+    detector = Detector(
+        model,
+        conf=AP_CONF,
+        max_crops=MAX_CROPS,
+        large_input=LARGE_INPUT,
+        coarse_look=True,
+        fine_input=FINE_INPUT,
+    )
     sets: dict[str, Any] = {}
     for name in SETS:
         folder = shared / "datasets" / name
@@ -80,6 +88,8 @@ def figures(model: Path, shared: Path) -> dict[str, Any]:
             "multi_label": detector.multi_label,
             "second_look": detector.second_look,
             "head_look": detector.head_look,
+            "coarse_look": detector.coarse_look,
+            "fine_input": FINE_INPUT,
             "max_crops": detector.max_crops,
             "large_input": LARGE_INPUT,
         },

@@ -128,6 +128,7 @@ class EdgeWorker:
                 threads=c.detector.threads or max(1, default_threads() // sessions),
                 second_look=c.detector.second_look,
                 head_look=c.detector.head_look,
+                coarse_look=c.detector.coarse_look,
                 head_crop_size=c.detector.head_crop_size,
                 input_size=c.detector.input_size,
                 rect=c.detector.rect,
@@ -242,6 +243,7 @@ class EdgeWorker:
             second_look=needs_second_look(cam),
             input_size=cam.input_size,
             head_look=wants_head_look(self.config, cam),
+            coarse_look=wants_coarse_look(self.config, cam),
         )
         return CameraRuntime(cam, reader, recording, pipeline)
 
@@ -480,8 +482,9 @@ class EdgeWorker:
                 elif run.config != cam:
                     run.config = cam
                     run.pipeline.reconfigure(cam)
+                if run is not None:  # the looks follow the detector's defaults too
                     look = needs_second_look(cam), wants_head_look(after, cam)
-                    self.batcher.set_looks(cam.id, *look)
+                    self.batcher.set_looks(cam.id, *look, wants_coarse_look(after, cam))
             except (OSError, ValueError, ModelError) as exc:  # written: the others run on
                 log.error(
                     "camera %s could not start with config version %d: %s; it stays stopped "
@@ -594,6 +597,11 @@ def needs_second_look(cam: CameraSettings) -> bool:
 def wants_head_look(config: SiteConfig, cam: CameraSettings) -> bool:
     """The camera's own head look setting, else the detector's."""
     return config.detector.head_look if cam.head_look is None else cam.head_look
+
+
+def wants_coarse_look(config: SiteConfig, cam: CameraSettings) -> bool:
+    """The camera's own coarse look setting, else the detector's."""
+    return config.detector.coarse_look if cam.coarse_look is None else cam.coarse_look
 
 
 def _opt(path: Path | None) -> str | None:

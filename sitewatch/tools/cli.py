@@ -35,6 +35,9 @@ people, and here time matters less than finding each of them."""
 LARGE_INPUT = 640
 """Model input for large images (a 1080p camera, a phone photo) in ``detect`` and ``eval``:
 measured in models/README.md, "Head look"."""
+FINE_INPUT = 640
+"""``detect`` and ``eval`` look at smaller images' heads once more at this input (the fine
+look: models/README.md, "Coarse and fine looks")."""
 
 
 def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,6 +60,20 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
         default=True,
         help="re-run the model on crops of people whose heads the whole image shows small, "
         "and let the crops decide hard hat or bare head (wide views, large photos)",
+    )
+    parser.add_argument(
+        "--coarse-look",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run each image once more at a small input and add the large heads found there "
+        "(close-ups: a head filling a third of the image)",
+    )
+    parser.add_argument(
+        "--fine-input",
+        type=int,
+        default=FINE_INPUT,
+        help="run images analysed at a smaller input once more at this one and add the heads "
+        "found there (0: off)",
     )
     parser.add_argument(
         "--large-input",
@@ -82,6 +99,8 @@ def _open_detector(args: argparse.Namespace, conf: float) -> Detector | None:
             threads=args.threads,
             second_look=args.second_look,
             head_look=args.head_look,
+            coarse_look=args.coarse_look,
+            fine_input=args.fine_input or None,
             max_crops=args.max_crops,
             large_input=None if args.input_size else args.large_input,
             multi_label=getattr(args, "multi_label", False),
@@ -302,10 +321,13 @@ def _eval_table(report: EvalReport) -> str:
         rows.append(f"not in the model, not evaluated: {', '.join(report.not_in_model)}")
     look = "on" if report.second_look else "off"
     heads = "on" if report.head_look else "off"
+    coarse = "on" if report.coarse_look else "off"
+    fine = f"at {report.fine_input}" if report.fine_input else "off"
     rows.append(
         f"throughput: {report.ms_per_image:.1f} ms/image, {report.images_per_s:.2f} images/s "
         f"({report.images} {report.split} images, batch {report.batch}, "
-        f"{report.threads} threads, second look {look}, head look {heads})"
+        f"{report.threads} threads, second look {look}, head look {heads}, coarse look {coarse}, "
+        f"fine look {fine})"
     )
     rows.append(
         f"AP at conf {AP_CONF}, {'several labels' if report.multi_label else 'one label'} per box"

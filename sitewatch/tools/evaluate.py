@@ -252,6 +252,8 @@ class EvalReport:
     threads: int
     second_look: bool
     head_look: bool
+    coarse_look: bool
+    fine_input: int | None
     multi_label: bool
     confusions: Confusions
     head_states: list[StateConfusion]
@@ -407,6 +409,8 @@ def evaluate(
         threads=detector.threads,
         second_look=detector.second_look,
         head_look=detector.head_look,
+        coarse_look=detector.coarse_look,
+        fine_input=min(detector.fine_hw) if detector.fine_hw else None,
         multi_label=detector.multi_label,
         confusions=totals.confusions(),
         head_states=totals.head_states(scores),

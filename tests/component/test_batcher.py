@@ -41,6 +41,7 @@ class CountingDetector:
         self.calls: list[int] = []
         self.sizes: list[list[int | None]] = []
         self.heads: list[list[bool]] = []
+        self.coarse: list[list[bool]] = []
 
     def __call__(
         self,
@@ -48,11 +49,13 @@ class CountingDetector:
         look: Sequence[bool],
         sizes: Sequence[int | None],
         heads: Sequence[bool],
+        coarse: Sequence[bool],
     ) -> list[Detections]:
-        assert len(look) == len(images) == len(sizes) == len(heads)
+        assert len(look) == len(images) == len(sizes) == len(heads) == len(coarse)
         self.calls.append(len(images))
         self.sizes.append(list(sizes))
         self.heads.append(list(heads))
+        self.coarse.append(list(coarse))
         return [Detections.empty() for _ in images]
 
 
@@ -101,6 +104,25 @@ def test_each_frame_goes_with_its_cameras_head_look_and_a_change_applies() -> No
         assert heads == ({"near": False, "far": True} if seq == 1 else {"near": True, "far": False})
         batcher.set_looks("near", second_look=False, head_look=True)
         batcher.set_looks("far", second_look=False, head_look=False)
+        clock.now += 1.0
+
+
+def test_each_frame_goes_with_its_cameras_coarse_look_and_a_change_applies() -> None:
+    det, clock = CountingDetector(), Clock()
+    batcher = Batcher(det, clock=clock, poll_s=0.0, deadline_s=0.0)  # type: ignore[arg-type]
+    gate, yard = Camera("gate"), Camera("yard")
+    batcher.add(gate, fps=2.0, coarse_look=True)
+    batcher.add(yard, fps=2.0)
+    for seq in (1, 2):
+        gate.put(seq, clock.now)
+        yard.put(seq, clock.now)
+        out = batcher.next_batch(threading.Event())
+        coarse = dict(zip((a.camera for a in out), det.coarse[-1], strict=True))
+        assert coarse == (
+            {"gate": True, "yard": False} if seq == 1 else {"gate": False, "yard": True}
+        )
+        batcher.set_looks("gate", second_look=False, head_look=False, coarse_look=False)
+        batcher.set_looks("yard", second_look=False, head_look=False, coarse_look=True)
         clock.now += 1.0
 
 

@@ -1,5 +1,6 @@
-"""The head look's pure parts on literal detections: merging the crops' head states, one state
-per head, and which regions are worth a crop."""
+"""The head look's and the coarse look's pure parts on literal detections (merging the crops'
+and the coarse pass's head states, one state per head, which regions are worth a crop), then
+both on real frames with the real model."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 from sitewatch.edge.detect.decode import box_iou
 from sitewatch.edge.detect.detector import Detector
-from sitewatch.edge.detect.head_look import merge_head_states, one_state_per_head
+from sitewatch.edge.detect.head_look import merge_head_states, merge_other_scale, one_state_per_head
 from sitewatch.edge.detect.second_look import head_regions
 from sitewatch.edge.detections import Detections
 from sitewatch.tools.dataset import read_labels
@@ -46,6 +47,36 @@ def test_a_crop_replaces_the_whole_frames_state_of_the_same_head() -> None:
 def test_crops_without_head_states_change_nothing() -> None:
     frame = _dets(([100, 100, 110, 112], 0.6, "helmet"))
     assert merge_head_states(frame, [_dets(([0, 0, 5, 5], 0.9, "cigarette"))], 0.45, 300) is frame
+
+
+def test_the_coarse_look_adds_large_heads_and_yields_to_sure_states() -> None:
+    frame = _dets(
+        ([0, 0, 400, 400], 0.9, "person"),
+        ([100, 100, 300, 320], 0.12, "head"),  # a close-up head, scored low: the coarse box wins
+        ([500, 100, 620, 230], 0.7, "head"),  # sure: the coarse pass's helmet here is dropped
+        ([700, 100, 720, 120], 0.5, "helmet"),  # small, the whole pass's: untouched
+    )
+    coarse = _dets(
+        ([105, 98, 298, 318], 0.65, "head"),
+        ([502, 101, 618, 228], 0.6, "helmet"),
+        ([900, 100, 960, 150], 0.4, "head"),  # 50 frame px x 0.25 = 12.5 model px: too small
+        ([900, 300, 1000, 420], 0.35, "head"),  # 30 model px, nobody saw it: added
+        ([10, 10, 50, 50], 0.9, "cigarette"),  # not a head state: ignored
+    )
+    merged = merge_other_scale(frame, coarse, 0.25, min_px=16, iou=0.45, max_detections=300)
+    assert _rows(merged) == [
+        ([0.0, 0.0, 400.0, 400.0], 0.9, "person"),
+        ([500.0, 100.0, 620.0, 230.0], 0.7, "head"),
+        ([105.0, 98.0, 298.0, 318.0], 0.65, "head"),
+        ([700.0, 100.0, 720.0, 120.0], 0.5, "helmet"),
+        ([900.0, 300.0, 1000.0, 420.0], 0.35, "head"),
+    ]
+
+
+def test_a_coarse_pass_with_nothing_to_add_changes_nothing() -> None:
+    frame = _dets(([100, 100, 110, 112], 0.6, "helmet"))
+    small = _dets(([0, 0, 20, 20], 0.9, "head"))  # 5 model px at scale 0.25
+    assert merge_other_scale(frame, small, 0.25, 16, 0.45, 300) is frame
 
 
 @pytest.mark.parametrize(
@@ -142,9 +173,68 @@ def test_a_near_photo_gets_no_head_look_crops(model_path: Path, shared: Path) ->
 
 def test_a_cameras_head_look_overrides_the_detectors() -> None:
     from sitewatch.edge.config.load import load_config
-    from sitewatch.edge.worker import wants_head_look
+    from sitewatch.edge.worker import wants_coarse_look, wants_head_look
 
     config = load_config(Path(__file__).resolve().parents[2] / "configs" / "cameras.yaml")
     looks = {cam.id: wants_head_look(config, cam) for cam in config.cameras}
     assert config.detector.head_look is False
     assert looks == {"cam-factory": True, "cam-smoking": False, "cam-gate": False}
+    gate = config.cameras[2].model_copy(update={"coarse_look": True})
+    assert not wants_coarse_look(config, config.cameras[2])
+    assert wants_coarse_look(config, gate)
+
+
+CLOSE_UPS = (  # evalsets/caps: two bare heads each, filling a third of the photo
+    "1119_jpg.rf.929ceca0633df20471e52c40d5d1aafd",
+    "1123_jpg.rf.96d3920b76eae4df2d28a4118f706423",
+)
+
+
+def test_the_coarse_look_finds_the_bare_heads_of_close_ups(model_path: Path, shared: Path) -> None:
+    caps = Path(__file__).resolve().parents[2] / "evalsets" / "caps" / "labels"
+    photos, heads = [], []
+    for stem in CLOSE_UPS:
+        photo = cv2.imread(
+            str(shared / "datasets" / "cigarette" / "images" / "val" / f"{stem}.jpg")
+        )
+        ids, boxes = read_labels(caps / f"{stem}.txt", photo.shape[1], photo.shape[0])
+        photos.append(photo)
+        heads.append(boxes[ids == 1])
+    detector = Detector(model_path, second_look=False, head_look=False)
+
+    def bare(found: list[Detections]) -> int:
+        hits = 0
+        for dets, gt in zip(found, heads, strict=True):
+            boxes = dets[dets.scores >= 0.3].with_label("head").xyxy
+            hits += int((box_iou(gt, boxes) >= 0.5).any(axis=1).sum()) if len(boxes) else 0
+        return hits
+
+    without = bare(detector.detect(photos))
+    looked = bare(detector.detect(photos, coarse=[True, True]))
+    assert sum(len(h) for h in heads) == 4
+    assert looked >= max(without + 2, 3), (without, looked)  # 0 -> 4 with the 2026-12-05 model
+    assert bare(detector.detect(photos, sizes=[256, 256], coarse=[True, True])) == bare(
+        detector.detect(photos, sizes=[256, 256])
+    )  # a frame already analysed at the coarse size gets no coarse pass
+
+
+def test_the_fine_look_finds_more_heads_of_a_cctv_view(shared: Path, model_path: Path) -> None:
+    from bench.realistic_set import ROOT, build
+
+    folder = build("factory", ROOT / "build" / "realistic")  # 11 hand-labelled 640x352 frames
+    frames, heads = [], []
+    for path in sorted((folder / "images" / "val").iterdir()):
+        frame = cv2.imread(str(path))
+        _, boxes = read_labels(folder / "labels" / "val" / f"{path.stem}.txt", 640, 352)
+        frames.append(frame)
+        heads.append(boxes)
+    plain = Detector(model_path, second_look=False, head_look=False)
+    fine = Detector(model_path, second_look=False, head_look=False, fine_input=640)
+    without = sum(_found(d, h) for d, h in zip(plain.detect(frames), heads, strict=True))
+    looked = sum(_found(d, h) for d, h in zip(fine.detect(frames), heads, strict=True))
+    assert sum(len(h) for h in heads) == 54
+    assert looked >= without + 5, (without, looked)  # 22 -> 31 with the 2026-12-05 model
+    at_640 = [640] * len(frames)  # already analysed at the fine input: no fine pass
+    same = zip(plain.detect(frames, sizes=at_640), fine.detect(frames, sizes=at_640), strict=True)
+    for a, b in same:
+        np.testing.assert_array_equal(a.scores, b.scores)

@@ -332,6 +332,14 @@ class DetectorConfig(Strict):
         "bare heads as 416 for well under half the work per crop (bench/RESULTS.md, "
         '"Head look").',
     )
+    coarse_look: bool = Field(
+        False,
+        description="Coarse look: run each frame once more at 256 px and add the large heads "
+        "found there (close-ups: a head over about a sixth of the frame, which the whole pass "
+        'scores low or misses: models/README.md, "Coarse look"). One more inference per frame '
+        "at about 40 % of a 416 one: turn it on for close cameras (gates, lifts, canteens: "
+        "cameras[].coarse_look).",
+    )
     stall_s: float = Field(
         60.0,
         ge=5.0,
@@ -613,6 +621,11 @@ class CameraSettings(Strict):
         None,
         description="This camera's head look (see detector.head_look); absent = "
         "detector.head_look.",
+    )
+    coarse_look: bool | None = Field(
+        None,
+        description="This camera's coarse look (see detector.coarse_look); absent = "
+        "detector.coarse_look.",
     )
     keep_hours: CameraKeepHours = Field(
         default_factory=CameraKeepHours,

@@ -49,6 +49,7 @@ class _Slot:
     second_look: bool = True
     input_size: int | None = None
     head_look: bool = True
+    coarse_look: bool = False
     next_due: float = 0.0
     last_seq: int = -1
     last_detections: Detections | None = None
@@ -81,10 +82,11 @@ class BatchStats:
 
 
 DetectFn = Callable[
-    [Sequence[Image], Sequence[bool], Sequence[int | None], Sequence[bool]], list[Detections]
+    [Sequence[Image], Sequence[bool], Sequence[int | None], Sequence[bool], Sequence[bool]],
+    list[Detections],
 ]
-"""Frames and, per frame, whether it needs the second look for cigarettes and its camera's
-model input size (None: the detector's own)."""
+"""Frames and, per frame, whether it needs the second look for cigarettes, its camera's model
+input size (None: the detector's own), whether it gets the head look and the coarse look."""
 
 
 class Batcher:
@@ -120,15 +122,16 @@ class Batcher:
         second_look: bool = True,
         input_size: int | None = None,
         head_look: bool = True,
+        coarse_look: bool = False,
     ) -> None:
         """Analyse ``source`` at ``fps``; ``second_look``: its frames need the cigarette crops;
         ``input_size``: its model input side (None: the detector's own); ``head_look``: its
-        frames get the head-state crops."""
+        frames get the head-state crops; ``coarse_look``: the coarse pass for large heads."""
         if fps <= 0:
             raise ValueError(f"detect fps of {source.name} must be > 0, got {fps}")
         with self._lock:
             self._slots[source.name] = _Slot(
-                source, 1.0 / fps, gate, second_look, input_size, head_look
+                source, 1.0 / fps, gate, second_look, input_size, head_look, coarse_look
             )
 
     def remove(self, camera_id: str) -> None:
@@ -213,7 +216,9 @@ class Batcher:
             looks = [s.second_look if s else True for s in slots]
             sizes = [s.input_size if s else None for s in slots]
             heads = [s.head_look if s else True for s in slots]
-            found = (detect or self._detect)([f.image for f in fresh], looks, sizes, heads)
+            coarse = [s.coarse_look if s else False for s in slots]
+            images = [f.image for f in fresh]
+            found = (detect or self._detect)(images, looks, sizes, heads, coarse)
             self.stats.inference_ms.append((time.perf_counter() - began) * 1000)
             with self.stats.lock:
                 self.stats.batches += 1
@@ -229,12 +234,16 @@ class Batcher:
             self.stats.reused += len(frames) - len(fresh)
         return [out[i] for i in range(len(frames))]
 
-    def set_looks(self, camera: str, second_look: bool, head_look: bool) -> None:
-        """A camera's second looks after a config change (cigarettes, head states)."""
+    def set_looks(
+        self, camera: str, second_look: bool, head_look: bool, coarse_look: bool = False
+    ) -> None:
+        """A camera's second looks after a config change (cigarettes, head states, large
+        heads)."""
         with self._lock:
             if camera in self._slots:
-                self._slots[camera].second_look = second_look
-                self._slots[camera].head_look = head_look
+                slot = self._slots[camera]
+                slot.second_look, slot.head_look = second_look, head_look
+                slot.coarse_look = coarse_look
 
 
 def analysed(frame: Frame, detections: Detections, reused: bool) -> AnalysedFrame:

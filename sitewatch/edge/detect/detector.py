@@ -30,6 +30,7 @@ from sitewatch.edge.detect.head_look import (
     cut_by_edge,
     head_state_ids,
     merge_head_states,
+    merge_other_scale,
     one_state_per_head,
 )
 from sitewatch.edge.detect.letterbox import boxes_to_frame, letterbox_batch, letterbox_canvas
@@ -91,6 +92,12 @@ head estimated from its box): larger heads it judges well, and enlarged they rea
 HEAD_MAX_UPSCALE = 2.0
 """The head look's crops are at least the crop input over this: a head in them is enlarged at
 most this much (1: crops at the frame's own resolution; models/README.md, "Head look")."""
+COARSE_INPUT = 256
+"""The coarse look's square model input: close-up heads, too large for the whole pass, are the
+size the model learnt there (models/README.md, "Coarse look")."""
+COARSE_MIN_PX = 16.0
+"""The coarse look adds only heads at least this many of its model px tall: smaller ones are
+the whole pass's to judge (models/README.md, "Coarse look")."""
 OTHER_STATE_FACTOR = 1.0
 """Score factor for the weaker state of a head seen both ways: 1 keeps both as found (0.5
 changed the confusions by a box or two and cost recall: bench/RESULTS.md, "The fine-tune's
@@ -116,6 +123,9 @@ class Detector:
         head_crop_size: int | None = None,
         min_gain: float = HEAD_MIN_GAIN,
         max_upscale: float = HEAD_MAX_UPSCALE,
+        coarse_look: bool = False,
+        coarse_input: int = COARSE_INPUT,
+        fine_input: int | None = None,
         other_state: float = OTHER_STATE_FACTOR,
         max_crops: int = 8,
         crop_conf: float = 0.25,
@@ -143,7 +153,13 @@ class Detector:
         only where they show a region at least ``min_gain`` times larger than the whole frame did (a
         frame near the input size gets none). ``head_crop_size`` is their square input (None: the
         size the model was exported at, whatever ``input_size``; the cigarette crops use the
-        detector's input). ``other_state`` multiplies the score of the weaker state of a head seen
+        detector's input). ``coarse_look`` runs each frame once more at the smaller square
+        ``coarse_input`` and adds the large heads it finds (``merge_other_scale``: close-ups);
+        only for frames whose input is larger, on models with dynamic height/width and both head
+        states (else off, as ``coarse_hw`` None says). ``fine_input`` likewise runs every frame
+        whose input is smaller once more at that larger square and adds its heads of any size
+        (``sitewatch detect``: small heads; too costly for the edge).
+        ``other_state`` multiplies the score of the weaker state of a head seen
         both ways (0 drops it, 1 keeps both as found).
         ``input_size`` overrides the square input the model was exported at (dynamic models).
         ``large_input``: frames whose long side is at least ``large_frame`` px run at this
@@ -185,6 +201,10 @@ class Detector:
         self.rect = rect and self.info.dynamic_hw and not self.info.fixed_batch
         self.second_look = second_look and "cigarette" in self.labels
         self.head_look = head_look and len(head_state_ids(self.labels)) == 2
+        can_coarse = self.info.dynamic_hw and len(head_state_ids(self.labels)) == 2
+        self.coarse_hw = self.square(coarse_input) if can_coarse else None
+        self.coarse_look = coarse_look and self.coarse_hw is not None
+        self.fine_hw = self.square(fine_input) if fine_input and can_coarse else None
         _check_range("other_state", other_state, -1e-9, 1.0)
         self.min_gain, self.max_upscale, self.other_state = min_gain, max_upscale, other_state
         self.max_crops, self.crop_conf, self.min_crop = max_crops, crop_conf, min_crop
@@ -210,6 +230,7 @@ class Detector:
         look: Sequence[bool] | None = None,
         sizes: Sequence[int | None] | None = None,
         heads: Sequence[bool] | None = None,
+        coarse: Sequence[bool] | None = None,
     ) -> list[Detections]:
         """One ``Detections`` per frame (BGR ``uint8`` HxWx3, any sizes), boxes in frame px.
 
@@ -217,12 +238,14 @@ class Detector:
         when the detector's ``second_look`` is on); cameras without a smoking rule need none.
         ``heads`` says per frame whether it gets the head look (default: all when the
         detector's ``head_look`` is on, none when it is off; given, it overrides it).
+        ``coarse`` likewise for the coarse look (never on a model it cannot run on).
         ``sizes`` gives per frame the square model input side its camera wants (None: the
         detector's own); frames of one size share a ``session.run``.
         """
         for i, frame in enumerate(frames):
             _check_frame(i, frame)
-        for name, per_frame in (("look", look), ("sizes", sizes), ("heads", heads)):
+        per_frame_args = (("look", look), ("sizes", sizes), ("heads", heads), ("coarse", coarse))
+        for name, per_frame in per_frame_args:
             if per_frame is not None and len(per_frame) != len(frames):
                 raise ValueError(
                     f"{name} needs one value per frame: {len(frames)}, got {len(per_frame)}"
@@ -240,7 +263,44 @@ class Detector:
         )
         if (any(look) or any(heads)) and found:
             found = self._second_look(frames, found, look, heads, squares)
+        if coarse is None:
+            coarse = [self.coarse_look] * len(frames)
+        if self.coarse_hw is not None:
+            found = self._other_scale(frames, found, coarse, squares, self.coarse_hw, True)
+        if self.fine_hw is not None:
+            found = self._other_scale(frames, found, everyone, squares, self.fine_hw, False)
         return [one_state_per_head(d, self.other_state) for d in found]
+
+    def _other_scale(
+        self,
+        frames: Sequence[Image],
+        found: list[Detections],
+        wanted: Sequence[bool],
+        squares: list[tuple[int, int]],
+        hw: tuple[int, int],
+        coarse: bool,
+    ) -> list[Detections]:
+        """Head states of the frames in ``wanted`` seen at the square input ``hw`` too, in one
+        batched pass that decodes head states only, merged in (``merge_other_scale``): the
+        ``coarse`` look adds heads of at least ``COARSE_MIN_PX`` of its px to frames whose input
+        is larger than ``hw``, the fine look heads of any size to frames whose input is
+        smaller."""
+        idx = [
+            i
+            for i, want in enumerate(wanted)
+            if want and (min(squares[i]) > min(hw) if coarse else min(squares[i]) < min(hw))
+        ]
+        if not idx:
+            return found
+        states = np.asarray(head_state_ids(self.labels), dtype=np.int64)
+        ran = self._run([frames[i] for i in idx], states, [hw] * len(idx))
+        out = list(found)
+        for i, dets in zip(idx, ran, strict=True):
+            fh, fw = frames[i].shape[:2]
+            scale = min(hw[0] / fh, hw[1] / fw)
+            min_px = COARSE_MIN_PX if coarse else 0.0
+            out[i] = merge_other_scale(found[i], dets, scale, min_px, self.iou, MAX_DETECTIONS)
+        return out
 
     def _default_square(self, frame: Image) -> tuple[int, int]:
         """The model input for a frame whose camera asks for none: ``large_input`` for a

@@ -1,9 +1,11 @@
-"""Head states from the second look, and one state per head.
+"""Head states from the second looks, and one state per head.
 
 A head is either under a hard hat (``helmet``) or bare (``head``). In a wide view the whole-frame
 pass sees a head a few pixels tall and often picks the wrong state (a knit cap reads as a hard
-hat); the second look's crops see it at the frame's full resolution. These are the pure parts:
-merging the crops' head states into the frame's, and resolving a head reported in both states.
+hat); the head look's crops see it at the frame's full resolution. In a close-up the head fills
+a third of the frame, larger than any the model learnt, and scores low or is missed; the coarse
+look sees the frame smaller. These are the pure parts: merging the crops' and the other scales'
+head states into the frame's, and resolving a head reported in both states.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ seen sharper, replaces it."""
 BOTH_STATES_IOU = 0.5
 """Two head boxes of different states overlapping this much are one head seen both ways."""
 
+
+SURE_STATE = 0.3
+"""A whole-pass head box scoring at least this much (the alert threshold) keeps its state: a
+box of the other state on the same head from a pass at another scale is dropped."""
 
 EDGE_PX = 2.0
 """A box within this many pixels of a crop's inner edge was cut by it."""
@@ -77,6 +83,40 @@ def merge_head_states(
     seen = frame_dets[is_state]
     again = box_iou(seen.xyxy, crops.xyxy).max(axis=1) >= SAME_HEAD_IOU
     merged = Detections.concat([frame_dets[~is_state], seen[~again], crops])
+    return merged[np.argsort(-merged.scores, kind="stable")[:max_detections]]
+
+
+def merge_other_scale(
+    frame_dets: Detections,
+    other: Detections,
+    scale: float,
+    min_px: float,
+    iou: float,
+    max_detections: int,
+) -> Detections:
+    """Whole-frame detections with the head boxes (frame px) of a pass at another scale added.
+
+    ``scale`` is that pass's model px per frame px. Kept from it: head boxes at least ``min_px``
+    of its model px tall that contradict no whole-pass head box of the other state scoring
+    ``SURE_STATE`` or more on the same head (IoU ``SAME_HEAD_IOU``); then NMS per state over
+    both passes' head boxes (a head seen by both keeps its better-scored box); other labels
+    untouched. Best score first, at most ``max_detections``.
+    """
+    states = head_state_ids(frame_dets.labels)
+    tall = (other.xyxy[:, 3] - other.xyxy[:, 1]) * scale >= min_px
+    extra = other[np.isin(other.class_ids, states) & tall]
+    is_sure = frame_dets.scores >= SURE_STATE
+    sure = frame_dets[np.isin(frame_dets.class_ids, states) & is_sure]
+    if len(extra) and len(sure):
+        same = box_iou(extra.xyxy, sure.xyxy) >= SAME_HEAD_IOU
+        contradicts = extra.class_ids[:, None] != sure.class_ids[None, :]
+        extra = extra[~(same & contradicts).any(axis=1)]
+    if len(extra) == 0:
+        return frame_dets
+    is_state = np.isin(frame_dets.class_ids, states)
+    heads = Detections.concat([frame_dets[is_state], extra])
+    heads = heads[nms_per_class(heads.xyxy, heads.scores, heads.class_ids, iou, max_detections)]
+    merged = Detections.concat([frame_dets[~is_state], heads])
     return merged[np.argsort(-merged.scores, kind="stable")[:max_detections]]
 
 
