@@ -9,7 +9,7 @@ ratio of detector time per frame, and the crops per frame. A camera with the hea
 the box that ratio in detector time (the reader, tracker and recorder cost the same), so on a
 box whose detector is its bottleneck N such cameras take the place of N x ratio without it.
 ``--look coarse`` measures the coarse look instead (one more pass at 256; no crops). Results in
-bench/RESULTS.md, "Head look" and "Coarse look".
+bench/RESULTS.md, "Head look" and "Coarse and fine looks".
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from typing import Any
 from bench.far_set import SHARED
 from bench.realistic_set import PARTS, build
 from sitewatch.edge.detect.detector import DEFAULT_MODEL, Detector
-from sitewatch.tools.cli import FINE_INPUT, LARGE_INPUT, MAX_CROPS
+from sitewatch.tools.cli import FINE_SCALE, LARGE_INPUT, MAX_CROPS
 from sitewatch.tools.evaluate import AP_CONF, evaluate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,7 +55,7 @@ def figures(model: Path, shared: Path) -> dict[str, Any]:
         max_crops=MAX_CROPS,
         large_input=LARGE_INPUT,
         coarse_look=True,
-        fine_input=FINE_INPUT,
+        fine_scale=FINE_SCALE,
     )
     sets: dict[str, Any] = {}
     for name in SETS:
@@ -89,7 +89,7 @@ def figures(model: Path, shared: Path) -> dict[str, Any]:
             "second_look": detector.second_look,
             "head_look": detector.head_look,
             "coarse_look": detector.coarse_look,
-            "fine_input": FINE_INPUT,
+            "fine_scale": FINE_SCALE,
             "max_crops": detector.max_crops,
             "large_input": LARGE_INPUT,
         },

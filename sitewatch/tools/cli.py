@@ -35,9 +35,9 @@ people, and here time matters less than finding each of them."""
 LARGE_INPUT = 640
 """Model input for large images (a 1080p camera, a phone photo) in ``detect`` and ``eval``:
 measured in models/README.md, "Head look"."""
-FINE_INPUT = 640
-"""``detect`` and ``eval`` look at smaller images' heads once more at this input (the fine
-look: models/README.md, "Coarse and fine looks")."""
+FINE_SCALE = 1.5
+"""``detect`` and ``eval`` look at each image's heads once more at its input times this (the
+fine look: 416 -> 640, 640 -> 960; models/README.md, "Coarse and fine looks")."""
 
 
 def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,11 +69,11 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "(close-ups: a head filling a third of the image)",
     )
     parser.add_argument(
-        "--fine-input",
-        type=int,
-        default=FINE_INPUT,
-        help="run images analysed at a smaller input once more at this one and add the heads "
-        "found there (0: off)",
+        "--fine-scale",
+        type=float,
+        default=FINE_SCALE,
+        help="run each image once more at its input times this and add the small heads found "
+        "there (0: off)",
     )
     parser.add_argument(
         "--large-input",
@@ -100,7 +100,7 @@ def _open_detector(args: argparse.Namespace, conf: float) -> Detector | None:
             second_look=args.second_look,
             head_look=args.head_look,
             coarse_look=args.coarse_look,
-            fine_input=args.fine_input or None,
+            fine_scale=args.fine_scale or None,
             max_crops=args.max_crops,
             large_input=None if args.input_size else args.large_input,
             multi_label=getattr(args, "multi_label", False),
@@ -322,7 +322,7 @@ def _eval_table(report: EvalReport) -> str:
     look = "on" if report.second_look else "off"
     heads = "on" if report.head_look else "off"
     coarse = "on" if report.coarse_look else "off"
-    fine = f"at {report.fine_input}" if report.fine_input else "off"
+    fine = f"x{report.fine_scale:g}" if report.fine_scale else "off"
     rows.append(
         f"throughput: {report.ms_per_image:.1f} ms/image, {report.images_per_s:.2f} images/s "
         f"({report.images} {report.split} images, batch {report.batch}, "

@@ -253,7 +253,7 @@ class EvalReport:
     second_look: bool
     head_look: bool
     coarse_look: bool
-    fine_input: int | None
+    fine_scale: float | None
     multi_label: bool
     confusions: Confusions
     head_states: list[StateConfusion]
@@ -410,7 +410,7 @@ def evaluate(
         second_look=detector.second_look,
         head_look=detector.head_look,
         coarse_look=detector.coarse_look,
-        fine_input=min(detector.fine_hw) if detector.fine_hw else None,
+        fine_scale=detector.fine_scale,
         multi_label=detector.multi_label,
         confusions=totals.confusions(),
         head_states=totals.head_states(scores),

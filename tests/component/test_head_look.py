@@ -229,12 +229,15 @@ def test_the_fine_look_finds_more_heads_of_a_cctv_view(shared: Path, model_path:
         frames.append(frame)
         heads.append(boxes)
     plain = Detector(model_path, second_look=False, head_look=False)
-    fine = Detector(model_path, second_look=False, head_look=False, fine_input=640)
+    fine = Detector(model_path, second_look=False, head_look=False, fine_scale=1.5)
     without = sum(_found(d, h) for d, h in zip(plain.detect(frames), heads, strict=True))
     looked = sum(_found(d, h) for d, h in zip(fine.detect(frames), heads, strict=True))
     assert sum(len(h) for h in heads) == 54
     assert looked >= without + 5, (without, looked)  # 22 -> 31 with the 2026-12-05 model
-    at_640 = [640] * len(frames)  # already analysed at the fine input: no fine pass
-    same = zip(plain.detect(frames, sizes=at_640), fine.detect(frames, sizes=at_640), strict=True)
-    for a, b in same:
-        np.testing.assert_array_equal(a.scores, b.scores)
+    assert [fine.fine((s, s)) for s in (256, 416, 640, 1280)] == [
+        (384, 384),
+        (640, 640),
+        (960, 960),
+        None,  # the largest input: no finer look
+    ]
+    assert plain.fine((416, 416)) is None

@@ -336,9 +336,9 @@ class DetectorConfig(Strict):
         False,
         description="Coarse look: run each frame once more at 256 px and add the large heads "
         "found there (close-ups: a head over about a sixth of the frame, which the whole pass "
-        'scores low or misses: models/README.md, "Coarse look"). One more inference per frame '
-        "at about 40 % of a 416 one: turn it on for close cameras (gates, lifts, canteens: "
-        "cameras[].coarse_look).",
+        "scores low or misses). One more inference per frame, smaller than the whole pass's "
+        '(its cost: bench/RESULTS.md, "Coarse and fine looks"): turn it on for close cameras '
+        "(gates, lifts, canteens: cameras[].coarse_look).",
     )
     stall_s: float = Field(
         60.0,

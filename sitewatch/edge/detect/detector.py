@@ -94,10 +94,10 @@ HEAD_MAX_UPSCALE = 2.0
 most this much (1: crops at the frame's own resolution; models/README.md, "Head look")."""
 COARSE_INPUT = 256
 """The coarse look's square model input: close-up heads, too large for the whole pass, are the
-size the model learnt there (models/README.md, "Coarse look")."""
+size the model learnt there (models/README.md, "Coarse and fine looks")."""
 COARSE_MIN_PX = 16.0
 """The coarse look adds only heads at least this many of its model px tall: smaller ones are
-the whole pass's to judge (models/README.md, "Coarse look")."""
+the whole pass's to judge (models/README.md, "Coarse and fine looks")."""
 OTHER_STATE_FACTOR = 1.0
 """Score factor for the weaker state of a head seen both ways: 1 keeps both as found (0.5
 changed the confusions by a box or two and cost recall: bench/RESULTS.md, "The fine-tune's
@@ -125,7 +125,7 @@ class Detector:
         max_upscale: float = HEAD_MAX_UPSCALE,
         coarse_look: bool = False,
         coarse_input: int = COARSE_INPUT,
-        fine_input: int | None = None,
+        fine_scale: float | None = None,
         other_state: float = OTHER_STATE_FACTOR,
         max_crops: int = 8,
         crop_conf: float = 0.25,
@@ -156,9 +156,9 @@ class Detector:
         detector's input). ``coarse_look`` runs each frame once more at the smaller square
         ``coarse_input`` and adds the large heads it finds (``merge_other_scale``: close-ups);
         only for frames whose input is larger, on models with dynamic height/width and both head
-        states (else off, as ``coarse_hw`` None says). ``fine_input`` likewise runs every frame
-        whose input is smaller once more at that larger square and adds its heads of any size
-        (``sitewatch detect``: small heads; too costly for the edge).
+        states (else off, as ``coarse_hw`` None says). ``fine_scale`` (> 1) likewise runs every
+        frame once more at its input times this (a multiple of 32, at most 1280) and adds its
+        heads of any size (``sitewatch detect``: small heads; too costly for the edge).
         ``other_state`` multiplies the score of the weaker state of a head seen
         both ways (0 drops it, 1 keeps both as found).
         ``input_size`` overrides the square input the model was exported at (dynamic models).
@@ -204,7 +204,11 @@ class Detector:
         can_coarse = self.info.dynamic_hw and len(head_state_ids(self.labels)) == 2
         self.coarse_hw = self.square(coarse_input) if can_coarse else None
         self.coarse_look = coarse_look and self.coarse_hw is not None
-        self.fine_hw = self.square(fine_input) if fine_input and can_coarse else None
+        if fine_scale is not None and fine_scale <= 1.0:
+            raise ValueError(
+                f"fine_scale must be above 1 (or None for no fine look), got {fine_scale}"
+            )
+        self.fine_scale = fine_scale if can_coarse else None
         _check_range("other_state", other_state, -1e-9, 1.0)
         self.min_gain, self.max_upscale, self.other_state = min_gain, max_upscale, other_state
         self.max_crops, self.crop_conf, self.min_crop = max_crops, crop_conf, min_crop
@@ -265,40 +269,42 @@ class Detector:
             found = self._second_look(frames, found, look, heads, squares)
         if coarse is None:
             coarse = [self.coarse_look] * len(frames)
-        if self.coarse_hw is not None:
-            found = self._other_scale(frames, found, coarse, squares, self.coarse_hw, True)
-        if self.fine_hw is not None:
-            found = self._other_scale(frames, found, everyone, squares, self.fine_hw, False)
+        low = self.coarse_hw
+        if low is not None:
+            pairs = zip(coarse, squares, strict=True)
+            smaller = [low if c and min(sq) > min(low) else None for c, sq in pairs]
+            found = self._other_scale(frames, found, smaller, COARSE_MIN_PX)
+        if self.fine_scale is not None:
+            found = self._other_scale(frames, found, [self.fine(sq) for sq in squares], 0.0)
         return [one_state_per_head(d, self.other_state) for d in found]
+
+    def fine(self, square: tuple[int, int]) -> tuple[int, int] | None:
+        """The fine look's square input for a frame analysed at ``square`` (None: none)."""
+        if self.fine_scale is None:
+            return None
+        side = min(1280, math.ceil(min(square) * self.fine_scale / 32) * 32)
+        return (side, side) if side > min(square) else None
 
     def _other_scale(
         self,
         frames: Sequence[Image],
         found: list[Detections],
-        wanted: Sequence[bool],
-        squares: list[tuple[int, int]],
-        hw: tuple[int, int],
-        coarse: bool,
+        inputs: Sequence[tuple[int, int] | None],
+        min_px: float,
     ) -> list[Detections]:
-        """Head states of the frames in ``wanted`` seen at the square input ``hw`` too, in one
-        batched pass that decodes head states only, merged in (``merge_other_scale``): the
-        ``coarse`` look adds heads of at least ``COARSE_MIN_PX`` of its px to frames whose input
-        is larger than ``hw``, the fine look heads of any size to frames whose input is
-        smaller."""
-        idx = [
-            i
-            for i, want in enumerate(wanted)
-            if want and (min(squares[i]) > min(hw) if coarse else min(squares[i]) < min(hw))
-        ]
+        """Head states of each frame seen at its square input in ``inputs`` too (None: not
+        seen again), in one batched pass that decodes head states only, merged in
+        (``merge_other_scale`` keeps heads of at least ``min_px`` of that input's px)."""
+        idx = [i for i, hw in enumerate(inputs) if hw is not None]
         if not idx:
             return found
         states = np.asarray(head_state_ids(self.labels), dtype=np.int64)
-        ran = self._run([frames[i] for i in idx], states, [hw] * len(idx))
+        squares = [hw for hw in inputs if hw is not None]
+        ran = self._run([frames[i] for i in idx], states, squares)
         out = list(found)
-        for i, dets in zip(idx, ran, strict=True):
+        for i, hw, dets in zip(idx, squares, ran, strict=True):
             fh, fw = frames[i].shape[:2]
             scale = min(hw[0] / fh, hw[1] / fw)
-            min_px = COARSE_MIN_PX if coarse else 0.0
             out[i] = merge_other_scale(found[i], dets, scale, min_px, self.iou, MAX_DETECTIONS)
         return out
 
