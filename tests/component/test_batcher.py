@@ -6,6 +6,7 @@ import threading
 from collections.abc import Sequence
 
 import numpy as np
+import pytest
 
 from sitewatch.edge.detect.batcher import Batcher
 from sitewatch.edge.detections import Detections
@@ -90,39 +91,22 @@ def test_each_frame_goes_with_its_cameras_input_size() -> None:
     assert sizes == {"near": None, "far": 640}
 
 
-def test_each_frame_goes_with_its_cameras_head_look_and_a_change_applies() -> None:
+@pytest.mark.parametrize("look", ["head_look", "coarse_look"])
+def test_each_frame_goes_with_its_cameras_look_and_a_change_applies(look: str) -> None:
     det, clock = CountingDetector(), Clock()
     batcher = Batcher(det, clock=clock, poll_s=0.0, deadline_s=0.0)  # type: ignore[arg-type]
-    near, far = Camera("near"), Camera("far")
-    batcher.add(near, fps=2.0, head_look=False)
-    batcher.add(far, fps=2.0)
+    on, off = Camera("on"), Camera("off")
+    batcher.add(on, fps=2.0, **{look: True})  # type: ignore[arg-type]
+    batcher.add(off, fps=2.0, **{look: False})  # type: ignore[arg-type]
     for seq in (1, 2):
-        near.put(seq, clock.now)
-        far.put(seq, clock.now)
+        on.put(seq, clock.now)
+        off.put(seq, clock.now)
         out = batcher.next_batch(threading.Event())
-        heads = dict(zip((a.camera for a in out), det.heads[-1], strict=True))
-        assert heads == ({"near": False, "far": True} if seq == 1 else {"near": True, "far": False})
-        batcher.set_looks("near", second_look=False, head_look=True)
-        batcher.set_looks("far", second_look=False, head_look=False)
-        clock.now += 1.0
-
-
-def test_each_frame_goes_with_its_cameras_coarse_look_and_a_change_applies() -> None:
-    det, clock = CountingDetector(), Clock()
-    batcher = Batcher(det, clock=clock, poll_s=0.0, deadline_s=0.0)  # type: ignore[arg-type]
-    gate, yard = Camera("gate"), Camera("yard")
-    batcher.add(gate, fps=2.0, coarse_look=True)
-    batcher.add(yard, fps=2.0)
-    for seq in (1, 2):
-        gate.put(seq, clock.now)
-        yard.put(seq, clock.now)
-        out = batcher.next_batch(threading.Event())
-        coarse = dict(zip((a.camera for a in out), det.coarse[-1], strict=True))
-        assert coarse == (
-            {"gate": True, "yard": False} if seq == 1 else {"gate": False, "yard": True}
-        )
-        batcher.set_looks("gate", second_look=False, head_look=False, coarse_look=False)
-        batcher.set_looks("yard", second_look=False, head_look=False, coarse_look=True)
+        flags = det.heads[-1] if look == "head_look" else det.coarse[-1]
+        got = dict(zip((a.camera for a in out), flags, strict=True))
+        assert got == ({"on": True, "off": False} if seq == 1 else {"on": False, "off": True})
+        batcher.set_looks("on", second_look=False, head_look=False, coarse_look=False)
+        batcher.set_looks("off", second_look=False, head_look=True, coarse_look=True)
         clock.now += 1.0
 
 
