@@ -149,6 +149,12 @@ def test_garbage_model_exits_2(inputs: list[Path], tmp_path: Path) -> None:
     assert f"cannot load model {garbage}" in done.stderr
 
 
+def test_a_fine_scale_below_1_exits_2_and_says_why(inputs: list[Path]) -> None:
+    done = _sitewatch("detect", "--json", "--fine-scale", "0.5", inputs[0])
+    assert done.returncode == 2 and done.stdout == ""
+    assert "fine_scale must be above 1" in done.stderr and "--fine-scale 0" in done.stderr
+
+
 @pytest.fixture(scope="module")
 def eval_set(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, int]]:
     """The first 5 hard-hat val images showing a bare head, and the GT boxes per label."""

@@ -206,7 +206,8 @@ class Detector:
         self.coarse_look = coarse_look and self.coarse_hw is not None
         if fine_scale is not None and fine_scale <= 1.0:
             raise ValueError(
-                f"fine_scale must be above 1 (or None for no fine look), got {fine_scale}"
+                f"fine_scale must be above 1 (the fine look's input over the frame's), got "
+                f"{fine_scale}; leave it out for no fine look (sitewatch detect: --fine-scale 0)"
             )
         self.fine_scale = fine_scale if can_coarse else None
         _check_range("other_state", other_state, -1e-9, 1.0)
