@@ -5,7 +5,8 @@ deterministic clips (tests/support/compose.py) that loop every 24 s: the scene i
 person stands in it from 6 s to 15 s, then it is empty again.
 
 - ``cam-head``: a bare-headed man inside a ``helmet_required`` zone: one alert, with evidence;
-- ``cam-corner``: the same clip, its zone in a corner where no head is: no alert;
+- ``cam-corner``: the same clip, its zone in a corner where no head is: no alert; with the
+  coarse look (a second pass at 256 per frame) that still finds and tracks the same head;
 - ``cam-smoke`` / ``cam-smoke-area``: a smoker in a ``no_smoking`` zone, the second also in a
   ``smoking_area`` (only with a model that has the ``cigarette`` label);
 - ``cam-ghost``: a mount the RTSP server does not have (down from the start);
@@ -107,7 +108,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         flaky.start()
         cams = [
             camera("cam-head", main.url("bare"), [zone("work", "helmet_required", HEAD_ZONE)]),
-            camera("cam-corner", main.url("bare"), [zone("corner", "helmet_required", CORNER)]),
+            camera(
+                "cam-corner",
+                main.url("bare"),
+                [zone("corner", "helmet_required", CORNER)],
+                coarse_look=True,
+            ),
             camera("cam-ghost", main.url("no-such-mount"), []),
             camera("cam-flaky", flaky.url("bare"), []),
         ]
@@ -247,6 +253,10 @@ def test_zone_where_no_head_is_raises_nothing(site: Site) -> None:
     assert seen is not None
     tracked = seen.detections[seen.detections.track_ids >= 0]
     assert "head" in tracked.label_names(), "the corner camera tracked the bare head"
+    heads = tracked.with_label("head")
+    assert len(heads) == 1, f"one head, with the coarse look too: {heads.xyxy.tolist()}"
+    looks = {c: site.run.worker.batcher._slots[c].coarse_look for c in ("cam-corner", "cam-head")}
+    assert looks == {"cam-corner": True, "cam-head": False}
 
 
 @needs_cigarette()
