@@ -231,6 +231,19 @@ INVALID = [
         id="camera-head-look",
     ),
     pytest.param(
+        HEAD + CAMERA + "    coarse_look: 256  # <-\n",
+        "cameras[0].coarse_look",
+        ["boolean", "256"],
+        id="camera-coarse-look",
+    ),
+    pytest.param(
+        HEAD.replace("{model: ../models/m.onnx}", "{model: m.onnx, coarse_look: often}  # <-")
+        + CAMERA,
+        "detector.coarse_look",
+        ["boolean", "often"],
+        id="detector-coarse-look",
+    ),
+    pytest.param(
         HEAD.replace("{model: ../models/m.onnx}", "{model: m.onnx, head_crop_size: 250}  # <-")
         + CAMERA,
         "detector.head_crop_size",

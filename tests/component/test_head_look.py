@@ -146,9 +146,10 @@ def _wide_frame(shared: Path) -> tuple[np.ndarray, np.ndarray]:
     return frame, boxes[np.isin(ids, [0, 1])] + np.asarray([700, 300, 700, 300], np.float32)
 
 
-def _found(dets: Detections, heads: np.ndarray) -> int:
-    """Heads that a head-state box scoring at least 0.3 overlaps by IoU 0.5."""
-    boxes = dets[dets.scores >= 0.3].with_label("helmet", "head").xyxy
+def _found(dets: Detections, heads: np.ndarray, *states: str) -> int:
+    """Heads that a box of ``states`` (default: either) scoring at least 0.3 overlaps by IoU
+    0.5."""
+    boxes = dets[dets.scores >= 0.3].with_label(*(states or ("helmet", "head"))).xyxy
     return int((box_iou(heads, boxes) >= 0.5).any(axis=1).sum()) if len(boxes) else 0
 
 
@@ -203,11 +204,7 @@ def test_the_coarse_look_finds_the_bare_heads_of_close_ups(model_path: Path, sha
     detector = Detector(model_path, second_look=False, head_look=False)
 
     def bare(found: list[Detections]) -> int:
-        hits = 0
-        for dets, gt in zip(found, heads, strict=True):
-            boxes = dets[dets.scores >= 0.3].with_label("head").xyxy
-            hits += int((box_iou(gt, boxes) >= 0.5).any(axis=1).sum()) if len(boxes) else 0
-        return hits
+        return sum(_found(d, gt, "head") for d, gt in zip(found, heads, strict=True))
 
     without = bare(detector.detect(photos))
     looked = bare(detector.detect(photos, coarse=[True, True]))
