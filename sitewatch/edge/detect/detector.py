@@ -201,15 +201,15 @@ class Detector:
         self.rect = rect and self.info.dynamic_hw and not self.info.fixed_batch
         self.second_look = second_look and "cigarette" in self.labels
         self.head_look = head_look and len(head_state_ids(self.labels)) == 2
-        can_coarse = self.info.dynamic_hw and len(head_state_ids(self.labels)) == 2
-        self.coarse_hw = self.square(coarse_input) if can_coarse else None
+        other_scales = self.info.dynamic_hw and len(head_state_ids(self.labels)) == 2
+        self.coarse_hw = self.square(coarse_input) if other_scales else None
         self.coarse_look = coarse_look and self.coarse_hw is not None
         if fine_scale is not None and fine_scale <= 1.0:
             raise ValueError(
                 f"fine_scale must be above 1 (the fine look's input over the frame's), got "
                 f"{fine_scale}; leave it out for no fine look (sitewatch detect: --fine-scale 0)"
             )
-        self.fine_scale = fine_scale if can_coarse else None
+        self.fine_scale = fine_scale if other_scales else None
         _check_range("other_state", other_state, -1e-9, 1.0)
         self.min_gain, self.max_upscale, self.other_state = min_gain, max_upscale, other_state
         self.max_crops, self.crop_conf, self.min_crop = max_crops, crop_conf, min_crop
