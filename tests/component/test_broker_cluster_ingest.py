@@ -35,7 +35,12 @@ from tests.support.console_support import Console, make_settings
 from tests.support.haproxy import TcpFront, tcp_front
 from tests.support.ingest_support import PREFIX, alert
 from tests.support.postgres import postgres_fixture, postgres_url  # noqa: F401
-from tests.support.rabbitmq import HOST, RabbitCluster, rabbit_cluster_fixture  # noqa: F401
+from tests.support.rabbitmq import (  # noqa: F401
+    HOST,
+    RabbitCluster,
+    mqtt_accepts,
+    rabbit_cluster_fixture,
+)
 
 SITE = "north"
 SEQS = 3  # messages per alert: start, update, end
@@ -43,6 +48,7 @@ CALM_ALERTS = 10  # both replicas up, no fault
 BURST_ALERTS = 40  # the node and the replica go down in the middle of these
 TOTAL_ALERTS = CALM_ALERTS + BURST_ALERTS + 1  # and one after the node is back
 SETTLE_S = 60.0
+CONNECT_S = 60.0  # each refused try costs the broker's client-id registration timeout
 
 
 class Replica:
@@ -83,11 +89,17 @@ class Publisher:
     """An edge's MQTT client through haproxy: each message QoS 1, sent again until the broker
     acknowledged it (a node's loss abandons what was in flight, as the edge's outbox does)."""
 
-    def __init__(self, front: TcpFront) -> None:
+    def __init__(self, front: TcpFront, cluster: RabbitCluster) -> None:
         self.transport = MqttTransport(
             HOST, front.port, client_id=f"edge-{uuid.uuid4().hex[:8]}", reconnect_max_s=1
         )
-        assert self.transport.wait_connected(20.0), "the edge did not connect through haproxy"
+        if not self.transport.wait_connected(CONNECT_S):
+            nodes = {n.name: mqtt_accepts(n.mqtt_port) for n in cluster.nodes}
+            logs = "\n".join(n.log_tail() for n in cluster.nodes if not nodes[n.name][0])
+            raise AssertionError(
+                f"the edge did not connect through haproxy in {CONNECT_S:.0f} s; each node now "
+                f"(accepts, why): {nodes}\n{logs}"
+            )
         self.resent = 0
 
     def send(self, msg: m.AlertEvent) -> None:
@@ -168,7 +180,7 @@ def test_each_message_is_stored_once_through_a_node_kill_and_a_replica_stop(
         replicas(tmp_path, postgres_url, front, rabbit_cluster) as (one, two),
     ):
         register_edge(one.console, SITE, key)
-        edge = Publisher(front)
+        edge = Publisher(front, rabbit_cluster)
         try:
             calm = messages(CALM_ALERTS, key)
             for msg in calm:

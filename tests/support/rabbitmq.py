@@ -13,16 +13,16 @@ API (all ports on 127.0.0.1):
 
 - :class:`RabbitCluster` ``(folder, size=3, definitions=DEFINITIONS)``: ``start()`` (boot the
   first node, then the others, which join it by classic_config peer discovery; check the
-  cluster; import the definitions), ``stop()`` (kill every node and the
-  cluster's own epmd; the folder is left for the caller), ``nodes`` (list of :class:`Node`),
-  ``amqp_urls(first=0)`` (one ``amqp://guest:guest@...`` URL per node, starting at node
-  ``first``: give each replica another order), ``mqtt_ports()``, ``kill(node)`` (SIGKILL, as
-  ``kill -9``: no goodbye to the peers), ``restart(node)`` (start it again and wait until it
-  serves; it rejoins by itself), ``leader(queue)`` (the node holding the quorum queue's
-  leader; default the first shard), ``active_consumer(queue)`` (the consumer tag the queue
-  delivers to now; default the first shard), ``active_consumers()`` (queue -> that tag, every
-  queue), ``shard_of(routing_key)`` (the shard queue the exchange routes that key to),
-  ``ctl(*args, node=None)`` (rabbitmqctl's output).
+  cluster; import the definitions), ``stop()`` (kill every node and the cluster's own epmd; the
+  folder is left for the caller), ``nodes`` (list of :class:`Node`), ``amqp_urls(first=0)`` (one
+  ``amqp://guest:guest@...`` URL per node, starting at node ``first``: give each replica another
+  order), ``mqtt_ports()``, ``kill(node)`` (SIGKILL, as ``kill -9``: no goodbye to the peers),
+  ``restart(node)`` (start it again and wait until it serves, MQTT sessions included; it rejoins
+  by itself), ``leader(queue)`` (the node holding the quorum queue's leader; default the first
+  shard), ``active_consumer(queue)`` (the consumer tag the queue delivers to now; default the
+  first shard), ``active_consumers()`` (queue -> that tag, every queue),
+  ``shard_of(routing_key)`` (the shard queue the exchange routes that key to), ``ctl(*args,
+  node=None)`` (rabbitmqctl's output).
 - :class:`Node`: ``letter`` (a, b, c), ``name`` (``rabbit-a-<tag>@localhost``), ``amqp_port``,
   ``mqtt_port``, ``dist_port``, ``folder``, ``running``, ``amqp_url``.
 - :func:`running_cluster` ``(folder, size=3)``: a context manager, the started cluster.
@@ -87,6 +87,32 @@ def listening(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def mqtt_accepts(port: int, timeout: float = 10.0) -> tuple[bool, str]:
+    """Whether 127.0.0.1:``port`` accepts an MQTT 3.1.1 session now (CONNACK code 0), and what
+    came instead. A listening node may still refuse (code 3, "server unavailable") until its
+    client-id tracker, a Raft cluster of its own, has a leader: on a loaded box that lags the
+    listeners by seconds. Written by hand (one CONNECT, one 4-byte CONNACK, one DISCONNECT):
+    paho's callback loop is more than a yes/no needs."""
+    client_id = f"probe-{secrets.token_hex(4)}".encode()
+    body = b"\x00\x04MQTT\x04\x02\x00\x3c" + len(client_id).to_bytes(2, "big") + client_id
+    try:
+        with socket.create_connection((HOST, port), timeout=timeout) as sock:
+            sock.sendall(bytes([0x10, len(body)]) + body)
+            ack = b""
+            while len(ack) < 4:
+                chunk = sock.recv(4 - len(ack))
+                if not chunk:
+                    return False, f"closed after {ack!r}"
+                ack += chunk
+            with suppress(OSError):
+                sock.sendall(b"\xe0\x00")
+    except OSError as exc:
+        return False, repr(exc)
+    if ack[:2] != b"\x20\x02":
+        return False, f"not a CONNACK: {ack!r}"
+    return ack[3] == 0, f"CONNACK return code {ack[3]}"
 
 
 def _epmd() -> str | None:
@@ -232,6 +258,8 @@ class RabbitCluster:
                 f"expected the nodes {[n.name for n in self.nodes]} in one cluster, got "
                 f"{running} running:\n" + "\n".join(n.log_tail() for n in self.nodes)
             )
+        for node in self.nodes:  # joined: each takes MQTT sessions once its tracker has a quorum
+            self._wait_serving(node)
         if self.definitions is not None:
             self.ctl("import_definitions", str(self.definitions))
 
@@ -279,17 +307,24 @@ class RabbitCluster:
             )
 
     def _wait_serving(self, node: Node) -> None:
+        """Until the node listens for AMQP and MQTT and takes an MQTT session (see
+        :func:`mqtt_accepts`), or the test fails with its log."""
         deadline = time.monotonic() + BOOT_S
-        while not (listening(node.amqp_port) and listening(node.mqtt_port)):
+        while True:
+            why = "it does not listen"
+            if listening(node.amqp_port) and listening(node.mqtt_port):
+                accepted, why = mqtt_accepts(node.mqtt_port)
+                if accepted:
+                    return
             if not node.running:
                 pytest.fail(f"RabbitMQ node {node.name} exited:\n{node.log_tail()}", pytrace=False)
             if time.monotonic() > deadline:
                 pytest.fail(
                     f"RabbitMQ node {node.name} did not serve AMQP on {node.amqp_port} and MQTT "
-                    f"on {node.mqtt_port} in {BOOT_S:.0f} s:\n{node.log_tail()}",
+                    f"sessions on {node.mqtt_port} in {BOOT_S:.0f} s ({why}):\n{node.log_tail()}",
                     pytrace=False,
                 )
-            time.sleep(0.1)
+            time.sleep(0.2)
 
     # -- questions -----------------------------------------------------------------------------
     def ctl(self, *args: str, node: Node | None = None) -> str:
