@@ -14,7 +14,10 @@ rebuilt from ``../shared`` (third-party data is never committed):
   (x0.8-1.2) into a 1920x1080 frame and saved as JPEG quality 55: heads keep their few
   pixels while the frame is that of a 1080p site camera, analysed at 416;
 * ``sub360``: the same photos at half the height of a 640x360 sub-stream frame, JPEG quality
-  55 (heads 4-30 px, as the edge analyses a wide camera).
+  55 (heads 4-30 px, as the edge analyses a wide camera);
+* ``caps1080``: the ``caps`` photos, our labels with them, shrunk until their tallest head is
+  32-48 px and pasted into a 1920x1080 frame, JPEG quality 55: the worker in a knit cap seen by
+  a 1080p site camera from a distance (the issue's "a head 40 px tall in the main stream").
 
 The synthetic parts are seeded; their labels are derived from the source labels and must equal
 the committed ones (``tests/regression/test_realistic_set.py``).
@@ -27,6 +30,7 @@ import hashlib
 import os
 import random
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -38,9 +42,15 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("SITEWATCH_SHARED", ROOT.parent / "shared"))
 EVALSETS = ROOT / "evalsets"
 NAMES = "names:\n  0: helmet\n  1: head\n"  # the hard-hat states only: no other label is evaluated
-PARTS = ("factory", "caps", "wide1080", "sub360")
-SYNTHETIC = {"wide1080": ((1920, 1080), None), "sub360": ((640, 360), 0.5)}
-"""Canvas (w, h) and the photo's height as a share of it (None: about its own size)."""
+PARTS = ("factory", "caps", "wide1080", "sub360", "caps1080")
+SYNTHETIC = {
+    "wide1080": ((1920, 1080), None),
+    "sub360": ((640, 360), 0.5),
+    "caps1080": ((1920, 1080), None),
+}
+"""Canvas (w, h) and the photo's height as a share of it (None: about its own size, or for
+``caps1080`` its tallest head :data:`FAR_HEAD_PX` tall)."""
+FAR_HEAD_PX = (32, 48)
 JPEG_QUALITY = 55
 EVERY = 3
 """The synthetic parts use every third ``neuhardhat`` val photo (sorted by name): 201 photos."""
@@ -120,14 +130,32 @@ def _copy_labels(part: str, stem: str, target: Path) -> None:
     (target / "labels" / "val" / f"{stem}.txt").write_text(text)
 
 
+def _sources(part: str) -> Iterator[tuple[Path, np.ndarray, np.ndarray]]:
+    """Each source photo of a synthetic part with its labels (ids, xyxy boxes in its pixels)."""
+    if part == "caps1080":
+        folder = SHARED / "datasets" / "cigarette" / "images" / "val"
+        for name in (EVALSETS / "caps" / "images.txt").read_text().split():
+            path = folder / name
+            h, w = cv2.imread(str(path), cv2.IMREAD_COLOR).shape[:2]
+            yield path, *read_labels(EVALSETS / "caps" / "labels" / f"{path.stem}.txt", w, h)
+        return
+    src = open_dataset(SHARED / "datasets" / "neuhardhat", "val")
+    for path in src.images[::EVERY]:
+        h, w = cv2.imread(str(path), cv2.IMREAD_COLOR).shape[:2]
+        yield path, *read_labels(src.label_file(path), w, h)
+
+
 def _synthetic(part: str, target: Path) -> None:
     (cw, ch), share = SYNTHETIC[part]
-    src = open_dataset(SHARED / "datasets" / "neuhardhat", "val")
     rng = random.Random(f"sitewatch-{part}")
-    for path in src.images[::EVERY]:
+    for path, all_ids, all_boxes in _sources(part):
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         h, w = image.shape[:2]
-        f = share * ch / h if share else rng.uniform(0.8, 1.2)
+        if part == "caps1080":
+            tallest = float((all_boxes[:, 3] - all_boxes[:, 1]).max())
+            f = rng.uniform(*FAR_HEAD_PX) / tallest
+        else:
+            f = share * ch / h if share else rng.uniform(0.8, 1.2)
         f = min(f, 0.9 * cw / w, 0.9 * ch / h)
         small = cv2.resize(
             image, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA
@@ -139,9 +167,8 @@ def _synthetic(part: str, target: Path) -> None:
         ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
         assert ok
         (target / "images" / "val" / f"{path.stem}.jpg").write_bytes(buf.tobytes())
-        ids, boxes = read_labels(src.label_file(path), w, h)
         lines = []
-        for c, (x1, y1, x2, y2) in zip(ids.tolist(), boxes.tolist(), strict=True):
+        for c, (x1, y1, x2, y2) in zip(all_ids.tolist(), all_boxes.tolist(), strict=True):
             if c not in (0, 1):  # hard-hat states only: person is sparse in neuhardhat
                 continue
             X1, Y1, X2, Y2 = x0 + x1 * f, y0 + y1 * f, x0 + x2 * f, y0 + y2 * f

@@ -10,12 +10,26 @@ from bench import realistic_set
 from sitewatch.tools.dataset import open_dataset
 
 
+def test_far_caps_heads_are_as_a_distant_1080p_camera_sees_them(tmp_path: Path) -> None:
+    folder = realistic_set.build("caps1080", tmp_path)
+    data = open_dataset(folder)
+    tallest = []
+    for path in data.images:
+        rows = [line.split() for line in data.label_file(path).read_text().splitlines()]
+        tallest.append(max(float(r[4]) for r in rows) * 1080)
+    low, high = realistic_set.FAR_HEAD_PX
+    assert all(low - 1 <= t <= high + 1 for t in tallest), (
+        sorted(tallest)[:3] + sorted(tallest)[-3:]
+    )
+
+
 @pytest.mark.parametrize("part", sorted(realistic_set.SYNTHETIC))
 def test_synthetic_parts_rebuild_with_the_committed_labels(part: str, tmp_path: Path) -> None:
     folder = realistic_set.build(part, tmp_path)
     committed = (realistic_set.EVALSETS / part / "labels.txt").read_text()
     assert realistic_set.synthetic_labels(folder) == committed
-    assert len(open_dataset(folder).images) == 201
+    sources = 45 if part == "caps1080" else 201  # the caps photos; every third neuhardhat val
+    assert len(open_dataset(folder).images) == sources
 
 
 @pytest.mark.parametrize("part", ["factory", "caps"])
