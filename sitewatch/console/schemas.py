@@ -329,6 +329,8 @@ class CameraSettingsOut(Out):
     record: str | None
     detect_fps: float | None
     input_size: int | None
+    head_look: bool | None = None
+    coarse_look: bool | None = None
 
 
 class CameraAddIn(CameraSpec):
@@ -349,6 +351,8 @@ class CameraEditIn(In):
     record: str | None = None
     detect_fps: float | None = None
     input_size: int | None = None
+    head_look: bool | None = None
+    coarse_look: bool | None = None
 
 
 class CameraOut(Out):

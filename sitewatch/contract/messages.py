@@ -347,7 +347,7 @@ def masked_url(url: str) -> str:
 
 class CameraSpec(Strict):
     """The settings of a camera that the console edits; the edge's other settings of the
-    camera (zones, rules, stall_s, head_look) stay as they are."""
+    camera (zones, rules, stall_s) stay as they are."""
 
     name: str = Field("", max_length=200, description="Display name; empty = the camera id.")
     detect: StreamUrl = Field(
@@ -372,6 +372,17 @@ class CameraSpec(Strict):
         le=1280,
         multiple_of=32,
         description="Model input side in pixels for this camera; None = the detector's.",
+    )
+    head_look: bool | None = Field(
+        None,
+        description="Second, closer look at the heads of people seen small (wide views, at "
+        "more detector time); None = the detector's setting.",
+    )
+    coarse_look: bool | None = Field(
+        None,
+        description="One more whole-frame pass at a small input, for heads too large for the "
+        "model (close views: gates, lifts, canteens; at more detector time); None = the "
+        "detector's setting.",
     )
 
 

@@ -4,8 +4,8 @@
 first, then :func:`apply_command`, which trusts its caller to have checked the signature.
 
 A ``ConfigCommand`` carries a camera's complete zone list (and optional rule overrides); a
-``CameraCommand`` adds, edits (name, stream URLs, detect fps, input size) or removes a camera.
-Either is made against a config version and is refused, with nothing changed, when it was made
+``CameraCommand`` adds, edits (name, stream URLs, detect fps, input size, head and coarse
+looks) or removes a camera. Either is made against a config version and is refused, with nothing changed, when it was made
 against another version, names a camera that is not (or, to add, already is) there, when
 ``configs/cameras.yaml`` no longer reads as the config the edge runs (edited by hand since), or
 when the result does not validate as a whole config (the same checks as ``sitewatch
@@ -168,6 +168,8 @@ def _settings(camera: MutableMapping[str, Any], spec: m.CameraSpec, old: Any) ->
     fps = spec.detect_fps
     set_value(camera, "detect_fps", int(fps) if fps is not None and fps.is_integer() else fps)
     set_value(camera, "input_size", spec.input_size)
+    set_value(camera, "head_look", spec.head_look)
+    set_value(camera, "coarse_look", spec.coarse_look)
 
 
 def _zone(zone: m.ZoneSpec) -> dict[str, Any]:

@@ -164,6 +164,38 @@ def test_an_edit_changes_only_that_cameras_lines_and_keeps_a_masked_password(
     ]
 
 
+def test_a_cameras_looks_are_set_and_given_back_to_the_detector(config_file: Path) -> None:
+    """On and off are written to the camera's entry; None takes the line away (the camera then
+    follows detector.head_look / detector.coarse_look)."""
+    text = config_file.read_text()
+    config = load_config(config_file)
+    gate = camera_config_message(config, config.camera("cam-gate")).camera
+    assert gate is not None and (gate.head_look, gate.coarse_look) == (None, None)
+    spec = gate.model_dump(exclude={"head_look", "coarse_look"})
+    on = apply(
+        config,
+        config_file,
+        camera_command(
+            config.version, "edit", "cam-gate", **spec, coarse_look=True, head_look=False
+        ),
+    )
+    assert on.applied, on.reason
+    assert changed_lines(text, config_file.read_text()) == [
+        "-version: 1",
+        "+version: 2",
+        "+    head_look: false",
+        "+    coarse_look: true",
+    ]
+    shown = camera_config_message(on.config, on.config.camera("cam-gate")).camera
+    assert shown is not None and (shown.head_look, shown.coarse_look) == (False, True)
+    back = apply(
+        on.config, config_file, camera_command(on.config.version, "edit", "cam-gate", **spec)
+    )
+    assert back.applied, back.reason
+    assert changed_lines(text, config_file.read_text()) == ["-version: 1", "+version: 3"]
+    assert back.config.camera("cam-gate").coarse_look is None
+
+
 def changed_lines(before: str, after: str) -> list[str]:
     import difflib
 

@@ -117,9 +117,12 @@ def test_the_lost_change_warning_and_the_camera_editor(
         "() => (document.querySelector('#camera-detect')?.value ?? '').startsWith('rtsp://')"
     )
     page.fill("#camera-fps", "1")
+    assert page.input_value("#camera-head-look") == ""  # the detector's setting
+    page.select_option("#camera-head-look", "on")
     page.click("#camera-save")
     _answered(page, "edit")
-    assert edge.worker.worker.cameras["cam-yard"].config.detect_fps == 1
+    yard_config = edge.worker.worker.cameras["cam-yard"].config
+    assert (yard_config.detect_fps, yard_config.head_look) == (1, True)
 
     page.once("dialog", lambda dialog: dialog.accept())
     page.click("#camera-remove")

@@ -26,7 +26,15 @@ from sitewatch.console.store.models import Camera, ConfigRequest, Site
 from sitewatch.contract import messages as m
 
 CAMERA_COMMAND = "sitewatch.camera_command/1"
-SPEC_FIELDS = ("name", "detect", "record", "detect_fps", "input_size")
+SPEC_FIELDS = (
+    "name",
+    "detect",
+    "record",
+    "detect_fps",
+    "input_size",
+    "head_look",
+    "coarse_look",
+)
 
 
 def masked(spec: m.CameraSpec) -> dict[str, Any]:

@@ -45,6 +45,8 @@ def camera_spec(site: SiteConfig, cam: CameraSettings) -> m.CameraSpec:
         record=m.masked_url(cam.record) if cam.record else None,
         detect_fps=None if cam.detect_fps == site.defaults.detect_fps else cam.detect_fps,
         input_size=cam.input_size,
+        head_look=cam.head_look,
+        coarse_look=cam.coarse_look,
     )
 
 

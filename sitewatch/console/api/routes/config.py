@@ -176,7 +176,7 @@ def edit_camera(
     s: DB,
     state: State,
 ) -> ConfigRequestOut:
-    """Change a camera's name, streams, fps or input size (the fields given; a URL whose
+    """Change a camera's name, streams, fps, input size or looks (the fields given; a URL whose
     password shows as *** keeps the edge's)."""
     camera = _camera(s, user, site_id, camera_id)
     given = body.model_dump(include=body.model_fields_set & set(SPEC_FIELDS))

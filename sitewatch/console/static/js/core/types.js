@@ -43,6 +43,8 @@
  * @property {string | null} record
  * @property {number | null} detect_fps
  * @property {number | null} input_size
+ * @property {boolean | null} [head_look] null: the detector's setting
+ * @property {boolean | null} [coarse_look] null: the detector's setting
  */
 
 /**

@@ -1,6 +1,6 @@
 // @ts-check
 // Camera editor (config.write): #/camera/<site> adds a camera, #/camera/<site>/<camera> edits
-// its name, streams, detect fps and input size or removes it. The change goes to the edge
+// its name, streams, detect fps, input size and head and coarse looks, or removes it. The change goes to the edge
 // against the config version shown (the site's for a new camera, the camera's otherwise); the
 // page shows "pending", then the edge's answer. Stream passwords come back masked (***): a URL
 // left as it is keeps the edge's password.
@@ -27,6 +27,28 @@ function field(id, label, hint, props) {
   return { row, input };
 }
 
+/**
+ * A look's three choices: the detector's setting (null), on (true), off (false).
+ * @param {string} id
+ * @param {string} label
+ * @param {string} hint
+ */
+function lookField(id, label, hint) {
+  const input = h("select", { id, name: id },
+    h("option", { value: "", text: t("cameraedit.look_default") }),
+    h("option", { value: "on", text: t("cameraedit.look_on") }),
+    h("option", { value: "off", text: t("cameraedit.look_off") }));
+  const row = h("div", { class: "field" }, h("label", { for: id, text: label }), input, h("p", { class: "muted small", text: hint }));
+  return {
+    row,
+    input,
+    /** @param {boolean | null | undefined} on */
+    set(on) { input.value = on == null ? "" : on ? "on" : "off"; },
+    /** @returns {boolean | null} */
+    get() { return input.value === "" ? null : input.value === "on"; },
+  };
+}
+
 /** @param {string} value an input's text; empty: null (the edge's default) */
 function orNull(value) {
   const v = value.trim();
@@ -47,9 +69,11 @@ export function mount(root, ctx, parts) {
   const record = field("camera-record", t("cameraedit.record"), t("cameraedit.record_hint"), { autocomplete: "off", spellcheck: false });
   const fps = field("camera-fps", t("cameraedit.fps"), t("cameraedit.fps_hint"), { type: "number", min: 0.1, max: 30, step: 0.1 });
   const size = field("camera-input-size", t("cameraedit.input_size"), t("cameraedit.input_size_hint"), { type: "number", min: 160, max: 1280, step: 32 });
+  const headLook = lookField("camera-head-look", t("cameraedit.head_look"), t("cameraedit.head_look_hint"));
+  const coarseLook = lookField("camera-coarse-look", t("cameraedit.coarse_look"), t("cameraedit.coarse_look_hint"));
   const save = h("button", { type: "submit", id: "camera-save", text: adding ? t("cameraedit.add") : t("cameraedit.save") });
   const remove = adding ? null : h("button", { type: "button", id: "camera-remove", class: "danger", text: t("cameraedit.remove") });
-  const form = h("form", { class: "camera-form", novalidate: true }, adding ? id.row : null, name.row, detect.row, record.row, fps.row, size.row, h("div", { class: "actions" }, save, remove));
+  const form = h("form", { class: "camera-form", novalidate: true }, adding ? id.row : null, name.row, detect.row, record.row, fps.row, size.row, headLook.row, coarseLook.row, h("div", { class: "actions" }, save, remove));
   const title = adding ? t("cameraedit.title_add", { site: siteId }) : t("cameraedit.title_edit", { camera: cameraId });
   fill(root, h("h1", { text: title }), banner, h("p", { class: "muted" }, t("cameraedit.version"), " ", version), error, form, status, h("p", {}, h("a", { href: "#/cameras", text: t("cameraedit.back") })));
 
@@ -84,6 +108,8 @@ export function mount(root, ctx, parts) {
         record.input.value = (s && s.record) || "";
         fps.input.value = s && s.detect_fps != null ? String(s.detect_fps) : "";
         size.input.value = s && s.input_size != null ? String(s.input_size) : "";
+        headLook.set(s && s.head_look);
+        coarseLook.set(s && s.coarse_look);
       }
       version.textContent = base || "—";
     } catch (err) {
@@ -121,6 +147,8 @@ export function mount(root, ctx, parts) {
       record: orNull(record.input.value),
       detect_fps: fpsValue === null ? null : Number(fpsValue),
       input_size: sizeValue === null ? null : Number(sizeValue),
+      head_look: headLook.get(),
+      coarse_look: coarseLook.get(),
     };
     const path = `/api/sites/${encodeURIComponent(siteId)}/cameras`;
     if (adding) send("add", api(path, { method: "POST", body: { ...body, camera_id: id.input.value.trim() } }));
