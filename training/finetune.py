@@ -13,6 +13,14 @@ every image by the starting weights (both hard-hat sets label people sparsely), 
 cigarette images pseudo-labelled by the model being tuned, and the partial-label loss. Half the
 training images are degraded copies (distance, blur, low light, CCTV compression), seeded.
 
+``--smokers bare`` (the run ``caps``) teaches the smokers' heads too: the cigarette set shows no
+hard hat (its 21 helmet boxes >= 0.5 by the shipped model are caps, hoods, scarves and
+objects), so `helmet` is learnt there as absent everywhere (every cap is a hard-hat negative),
+and `head` as positive-only on the heads the shipped model finds there at 0.3 with its coarse
+look, on a person it finds (``training/partial_loss.py``: a head it misses is not taught as
+background).
+``--neu-every N`` takes every Nth ``neuhardhat`` train photo (a shorter epoch on a CPU).
+
 Everything is written under ``SITEWATCH_BUILD`` (default ``build/``): an interrupted run
 resumes from its last epoch when the same command is run again. ``--export`` writes the best
 checkpoint to ONNX (``models/sitewatch-fp32.onnx`` unless ``--out``); ``training/quantize.py``
@@ -44,10 +52,45 @@ from training.unfold import unfold
 
 # helmet, head, person, cigarette: 1 where the image's dataset labels it (people: pseudo-labels)
 LABELLED = {"hardhat": [1, 1, 1, 0], "neuhardhat": [1, 1, 1, 0], "cigarette": [0, 0, 1, 1]}
+# --smokers bare: no hard hat on a cigarette image; its heads positive-only (see the module)
+SMOKERS_BARE = {**LABELLED, "cigarette": [1, 1, 1, 1]}
+SMOKERS_POSITIVE = {"cigarette": [0, 1, 0, 0]}
+SMOKER_HEAD_CONF = 0.3
 HARDHAT_REMAP = {0: 0, 1: 1, 2: 2}
 
 
-def prepare(source: Path, degrade_p: float) -> tuple[Path, Path]:
+def shipped_heads(model: Path, images: list[Path], conf: float) -> dict[str, list[Box]]:
+    """Heads (either state, as ``head``) the shipped ONNX model finds at ``conf`` with its
+    coarse look, as the runtime finds them, each on a person it finds there (normalised
+    ``cx, cy, w, h``). The person keeps out its other "helmets": lamps, fruit, packets."""
+    import cv2
+
+    from sitewatch.edge.detect.detector import Detector
+
+    det = Detector(model, conf=conf, coarse_look=True)
+    out: dict[str, list[Box]] = {}
+    for i in range(0, len(images), 8):
+        chunk = images[i : i + 8]
+        frames = [cv2.imread(str(p), cv2.IMREAD_COLOR) for p in chunk]
+        for path, frame, found in zip(chunk, frames, det.detect(frames), strict=True):
+            h, w = frame.shape[:2]
+            boxes = list(zip(found.xyxy.tolist(), found.class_ids.tolist(), strict=True))
+            people = [b for b, c in boxes if c == 2]
+            out[image_key(path)] = [
+                (1, (x1 + x2) / 2 / w, (y1 + y2) / 2 / h, (x2 - x1) / w, (y2 - y1) / h)
+                for (x1, y1, x2, y2), c in boxes
+                if c in (0, 1) and any(_inside((x1 + x2) / 2, (y1 + y2) / 2, p) for p in people)
+            ]
+    return out
+
+
+def _inside(x: float, y: float, box: list[float]) -> bool:
+    return box[0] <= x <= box[2] and box[1] <= y <= box[3]
+
+
+def prepare(
+    source: Path, degrade_p: float, smokers: str = "unlabelled", neu_every: int = 1
+) -> tuple[Path, Path]:
     """The trainable copy of ``source`` and the merged data set's ``data.yaml``."""
     from training.data import list_images
 
@@ -57,7 +100,9 @@ def prepare(source: Path, degrade_p: float) -> tuple[Path, Path]:
         pool += list_images(SHARED / "datasets" / "cigarette" / "images" / "train")
         diff = unfold(source, pool[:: max(1, len(pool) // 96)][:96], weights)
         print(f"unfolded {source} -> {weights} (max |diff| {diff:.5f})")
-    out = BUILD / "ds_neu"
+    out = BUILD / (
+        "ds_neu" if (smokers, neu_every) == ("unlabelled", 1) else f"ds_{smokers}{neu_every}"
+    )
     if (out / "data.yaml").exists():
         return weights, out / "data.yaml"
     sets = {
@@ -68,14 +113,20 @@ def prepare(source: Path, degrade_p: float) -> tuple[Path, Path]:
     items = {
         (d, s): split_items(d, s, remap) for d, remap in sets.items() for s in ("train", "val")
     }
+    items["neuhardhat", "train"] = items["neuhardhat", "train"][::neu_every]
     everything = [p for rows in items.values() for p, _ in rows]
     start = start_weights()
-    persons = cached(
-        "pseudo_person_all", lambda: predict_boxes(start, everything, {0: 2, 1: 2}, 0.4)
+    persons = cached(  # a subset of neuhardhat has its own cache: the keys are per image
+        "pseudo_person_all" if neu_every == 1 else f"pseudo_person_neu{neu_every}",
+        lambda: predict_boxes(start, everything, {0: 2, 1: 2}, 0.4),
     )
     cig = [p for (d, _), rows in items.items() if d == "cigarette" for p, _ in rows]
     # the model being tuned labels the smokers' heads (all as bare heads: see training/train.py)
-    heads = cached("pseudo_head_tuned", lambda: predict_boxes(weights, cig, {0: 1, 1: 1}, 0.5))
+    if smokers == "bare":
+        model = ROOT / "models" / "sitewatch.onnx"
+        heads = cached("pseudo_head_shipped", lambda: shipped_heads(model, cig, SMOKER_HEAD_CONF))
+    else:
+        heads = cached("pseudo_head_tuned", lambda: predict_boxes(weights, cig, {0: 1, 1: 1}, 0.5))
     for split in ("train", "val"):
         rows: list[tuple[Path, list[Box]]] = []
         for (d, s), part in items.items():
@@ -97,6 +148,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--lr0", type=float, default=0.002, help="initial learning rate (AdamW)")
     ap.add_argument("--degrade-p", type=float, default=0.5)
+    ap.add_argument("--smokers", choices=("unlabelled", "bare"), default="unlabelled")
+    ap.add_argument("--neu-every", type=int, default=1, help="every Nth neuhardhat train photo")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--workers", type=int, default=0)
     ap.add_argument("--batch", type=int, default=16)
@@ -106,10 +159,13 @@ def main() -> None:
     a = ap.parse_args()
     RUN.update(device=a.device, workers=a.workers, batch=a.batch)
     offline_ultralytics()
-    weights, data = prepare(a.source, a.degrade_p)
+    weights, data = prepare(a.source, a.degrade_p, a.smokers, a.neu_every)
     if a.prepare_only:
         return
-    partial_loss.install(LABELLED)
+    if a.smokers == "bare":
+        partial_loss.install(SMOKERS_BARE, SMOKERS_POSITIVE)
+    else:
+        partial_loss.install(LABELLED)
     best = train(
         data,
         weights,
