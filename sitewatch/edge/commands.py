@@ -4,15 +4,15 @@
 first, then :func:`apply_command`, which trusts its caller to have checked the signature.
 
 A ``ConfigCommand`` carries a camera's complete zone list (and optional rule overrides); a
-``CameraCommand`` adds, edits (name, stream URLs, detect fps, input size, head and coarse
-looks) or removes a camera. Either is made against a config version and is refused, with nothing changed, when it was made
-against another version, names a camera that is not (or, to add, already is) there, when
-``configs/cameras.yaml`` no longer reads as the config the edge runs (edited by hand since), or
-when the result does not validate as a whole config (the same checks as ``sitewatch
-validate-config``) or fails the worker's own check. Otherwise the file is edited in place (its
-comments and layout kept, :mod:`sitewatch.edge.config.roundtrip`) and written atomically with
-its previous copy as ``.prev``, and the version goes up by one (docs/design/config-commands.md).
-"""
+``CameraCommand`` adds, edits (name, stream URLs, detect fps, input size, head and coarse looks)
+or removes a camera. Either is made against a config version and is refused, with nothing
+changed, when it was made against another version, names a camera that is not (or, to add,
+already is) there, when ``configs/cameras.yaml`` no longer reads as the config the edge runs
+(edited by hand since), or when the result does not validate as a whole config (the same checks
+as ``sitewatch validate-config``) or fails the worker's own check. Otherwise the file is edited
+in place (its comments and layout kept, :mod:`sitewatch.edge.config.roundtrip`) and written
+atomically with its previous copy as ``.prev``, and the version goes up by one
+(docs/design/config-commands.md)."""
 
 from __future__ import annotations
 
