@@ -88,7 +88,8 @@ test: lint typecheck jscheck suite
 # The shipped model (models/README.md): one long stage 1, two stage-2 runs from it, their
 # average (the 2026-11-22 model), then that average fine-tuned on every hard-hat photo
 # (neuhardhat too, training/finetune.py) and averaged half and half with its fine-tune
-# (WiSE-FT), its INT8 copy. On a GPU: TRAIN_DEVICE=0
+# (WiSE-FT), then fine-tuned once more with the smokers' heads taught (`--smokers bare`, its
+# epoch 3 averaged with its start, "The caps fine-tune"), its INT8 copy. On a GPU: TRAIN_DEVICE=0
 # TRAIN_WORKERS=5; on this 2-core CPU the first part takes about a day, the fine-tune about
 # 20 minutes an epoch.
 TRAIN_DEVICE ?= cpu
@@ -106,6 +107,11 @@ train: $(VENV)/.installed
 		--device $(TRAIN_DEVICE) --workers $(TRAIN_WORKERS) --epochs $(FINETUNE_EPOCHS)
 	$(PY) -m training.soup build/weights/base-fp32_unfolded.pt build/runs/neu/weights/last.pt \
 		--weight 0.5 --pt build/soup/wise.pt
+	$(PY) -m training.quantize
+	SITEWATCH_SHARED=$(SHARED) $(PY) -m training.finetune --name caps --smokers bare \
+		--neu-every 3 --epochs 5 --device $(TRAIN_DEVICE) --workers $(TRAIN_WORKERS)
+	$(PY) -m training.soup build/weights/sitewatch-fp32_unfolded.pt \
+		build/runs/caps/weights/epoch2.pt --weight 0.5 --pt build/soup/caps.pt
 	$(PY) -m training.quantize
 
 bench: $(VENV)/.installed
