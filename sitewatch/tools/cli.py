@@ -38,6 +38,10 @@ measured in models/README.md, "Head look"."""
 FINE_SCALE = 1.5
 """``detect`` and ``eval`` look at each image's heads once more at its input times this (the
 fine look: 416 -> 640, 640 -> 960; models/README.md, "Coarse and fine looks")."""
+OTHER_STATE = 0.5
+"""``detect`` and ``eval`` multiply the weaker state of a head seen both ways by this (a hard
+hat also seen as a bare head is not reported as both; models/README.md, "Accuracy of the
+shipped model (2026-12-06)")."""
 
 
 def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -76,6 +80,13 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "there (0: off)",
     )
     parser.add_argument(
+        "--other-state",
+        type=_share,
+        default=OTHER_STATE,
+        help="score factor of the weaker state of a head seen both as hard hat and as bare head "
+        "(0: dropped, 1: both kept as found)",
+    )
+    parser.add_argument(
         "--large-input",
         type=_positive_int,
         default=LARGE_INPUT,
@@ -101,6 +112,7 @@ def _open_detector(args: argparse.Namespace, conf: float) -> Detector | None:
             head_look=args.head_look,
             coarse_look=args.coarse_look,
             fine_scale=args.fine_scale or None,
+            other_state=args.other_state,
             max_crops=args.max_crops,
             large_input=None if args.input_size else args.large_input,
             multi_label=getattr(args, "multi_label", False),
@@ -327,7 +339,7 @@ def _eval_table(report: EvalReport) -> str:
         f"throughput: {report.ms_per_image:.1f} ms/image, {report.images_per_s:.2f} images/s "
         f"({report.images} {report.split} images, batch {report.batch}, "
         f"{report.threads} threads, second look {look}, head look {heads}, coarse look {coarse}, "
-        f"fine look {fine})"
+        f"fine look {fine}, weaker head state x{report.other_state:g})"
     )
     rows.append(
         f"AP at conf {AP_CONF}, {'several labels' if report.multi_label else 'one label'} per box"
@@ -409,6 +421,13 @@ def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a number above 0, got {text}")
+    return value
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text}")
     return value
 
 

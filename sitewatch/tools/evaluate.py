@@ -254,6 +254,7 @@ class EvalReport:
     head_look: bool
     coarse_look: bool
     fine_scale: float | None
+    other_state: float
     multi_label: bool
     confusions: Confusions
     head_states: list[StateConfusion]
@@ -411,6 +412,7 @@ def evaluate(
         head_look=detector.head_look,
         coarse_look=detector.coarse_look,
         fine_scale=detector.fine_scale,
+        other_state=detector.other_state,
         multi_label=detector.multi_label,
         confusions=totals.confusions(),
         head_states=totals.head_states(scores),

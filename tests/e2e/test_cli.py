@@ -15,6 +15,7 @@ import pytest
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sitewatch.edge.detect.detector import Detector
+from sitewatch.tools.cli import OTHER_STATE
 
 IMAGES = ["hard_hat_workers1137.jpg", "hard_hat_workers1179.jpg"]
 CLIP_FPS = 10
@@ -155,6 +156,12 @@ def test_a_fine_scale_below_1_exits_2_and_says_why(inputs: list[Path]) -> None:
     assert "fine_scale must be above 1" in done.stderr and "--fine-scale 0" in done.stderr
 
 
+def test_a_weaker_state_factor_outside_0_to_1_exits_2_and_says_why(inputs: list[Path]) -> None:
+    done = _sitewatch("detect", "--json", "--other-state", "2", inputs[0])
+    assert done.returncode == 2 and done.stdout == ""
+    assert "--other-state: expected a number from 0 to 1, got 2" in done.stderr
+
+
 @pytest.fixture(scope="module")
 def eval_set(shared: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, int]]:
     """The first 5 hard-hat val images showing a bare head, and the GT boxes per label."""
@@ -193,6 +200,7 @@ def test_eval_prints_ap_per_label(
         assert int(n) == count
         assert (ap == "-") if count == 0 else (0.0 <= float(ap) <= 1.0)
     assert "ms/image" in done.stdout.split("throughput:")[1]
+    assert f"weaker head state x{OTHER_STATE:g})" in done.stdout
     if {"helmet", "head"} <= set(labels):
         line = next(x for x in done.stdout.splitlines() if x.startswith("bare heads called"))
         assert re.fullmatch(
@@ -210,6 +218,7 @@ def test_eval_prints_ap_per_label(
     done = _sitewatch("eval", folder, "--model", model_path, "--no-second-look", "--json")
     report = json.loads(done.stdout)
     assert report["images"] == 5 and report["conf"] == 0.25
+    assert report["other_state"] == OTHER_STATE  # the default, reported
     assert {s["label"]: s["gt_boxes"] for s in report["labels"]} == {
         k: v for k, v in gt.items() if k in labels
     }
