@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StrictBool, model_validator
 
 from sitewatch.console.settings import Language
 from sitewatch.console.workflow import ActionName as ActionName  # defined by the workflow
@@ -351,8 +351,8 @@ class CameraEditIn(In):
     record: str | None = None
     detect_fps: float | None = None
     input_size: int | None = None
-    head_look: bool | None = None
-    coarse_look: bool | None = None
+    head_look: StrictBool | None = None
+    coarse_look: StrictBool | None = None
 
 
 class CameraOut(Out):

@@ -28,6 +28,7 @@ from pydantic import (
     Field,
     JsonValue,
     SerializerFunctionWrapHandler,
+    StrictBool,
     model_serializer,
     model_validator,
 )
@@ -373,12 +374,12 @@ class CameraSpec(Strict):
         multiple_of=32,
         description="Model input side in pixels for this camera; None = the detector's.",
     )
-    head_look: bool | None = Field(
+    head_look: StrictBool | None = Field(
         None,
         description="Second, closer look at the heads of people seen small (wide views, at "
         "more detector time); None = the detector's setting.",
     )
-    coarse_look: bool | None = Field(
+    coarse_look: StrictBool | None = Field(
         None,
         description="One more whole-frame pass at a small input, for heads too large for the "
         "model (close views: gates, lifts, canteens; at more detector time); None = the "

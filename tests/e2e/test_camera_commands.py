@@ -16,6 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 
+from sitewatch.console.schemas import CameraEditIn
 from sitewatch.contract import messages as m
 from sitewatch.contract.signing import public_key_text, sign
 from sitewatch.core.geometry import polygon_problem
@@ -286,6 +287,11 @@ def test_the_contract_wants_settings_exactly_when_a_camera_is_added_or_edited() 
             m.CameraCommand.model_validate({**base, **bad})
     with pytest.raises(ValidationError, match="multiple of 32"):
         m.CameraSpec(detect="rtsp://h/s", input_size=500)
+    for look in ("yes", 1):  # a look is true, false or null (the detector's), nothing else
+        with pytest.raises(ValidationError, match="valid boolean"):
+            m.CameraSpec(detect="rtsp://h/s", coarse_look=look)
+        with pytest.raises(ValidationError, match="valid boolean"):
+            CameraEditIn(base_version="1", head_look=look)
     assert m.masked_url("rtsp://u:p@h:554/s") == "rtsp://u:***@h:554/s"
     assert m.masked_url("rtsp://u@h/s") == "rtsp://u@h/s"  # no password: nothing to mask
     payload = m.encode(camera_command(1, "remove", "cam-1"))
