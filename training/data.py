@@ -10,6 +10,8 @@ background, so the recipe fills the gaps with pseudo-labels:
 
 Training images get a degraded copy with probability ``degrade_p`` (distance, blur, low
 light, CCTV compression), seeded, so a run is reproducible. Val images are never degraded.
+``write_grids`` adds zoomed-out copies: n x n photos of one set in one compressed frame, so
+that the heads of close-ups are also seen at CCTV sizes.
 """
 
 from __future__ import annotations
@@ -114,6 +116,56 @@ def write_split(
             link = img_dir / f"{stem}{src.suffix.lower()}"
             if not link.exists():
                 link.symlink_to(src.resolve())
+
+
+def grid(
+    cells: list[tuple[Path, list[Box]]], n: int, side: int, rng: random.Random
+) -> tuple[np.ndarray, list[Box]]:
+    """``n * n`` photos, each fitted into its cell of a ``side`` px square (grey 114 around it,
+    as letterboxing pads), compressed like CCTV (JPEG 35-70); their boxes moved with them."""
+    canvas = np.full((side, side, 3), 114, np.uint8)
+    cell = side // n
+    boxes: list[Box] = []
+    for k, (src, rows) in enumerate(cells[: n * n]):
+        image = cv2.imread(str(src), cv2.IMREAD_COLOR)
+        h, w = image.shape[:2]
+        f = cell / max(h, w)
+        nw, nh = max(1, round(w * f)), max(1, round(h * f))
+        x0 = (k % n) * cell + (cell - nw) // 2
+        y0 = (k // n) * cell + (cell - nh) // 2
+        canvas[y0 : y0 + nh, x0 : x0 + nw] = cv2.resize(
+            image, (nw, nh), interpolation=cv2.INTER_AREA
+        )
+        for c, cx, cy, bw, bh in rows:
+            boxes.append(
+                (c, (x0 + cx * nw) / side, (y0 + cy * nh) / side, bw * nw / side, bh * nh / side)
+            )
+    ok, buf = cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, rng.randint(35, 70)])
+    assert ok
+    return cv2.imdecode(buf, cv2.IMREAD_COLOR), boxes
+
+
+def write_grids(
+    out: Path,
+    prefix: str,
+    items: list[tuple[Path, list[Box]]],
+    count: int,
+    ns: tuple[int, ...],
+    seed: int,
+    side: int = 832,
+) -> None:
+    """``count`` grids (``grid``) of random photos from ``items`` into ``out``'s train split,
+    named ``<prefix>_grid<k>`` (``prefix`` picks their label weights in the partial loss)."""
+    img_dir, lbl_dir = out / "images" / "train", out / "labels" / "train"
+    rng = random.Random(seed)
+    for k in range(count):
+        n = rng.choice(ns)
+        image, boxes = grid(rng.sample(items, n * n), n, side, rng)
+        cv2.imwrite(str(img_dir / f"{prefix}_grid{k:04d}.jpg"), image)
+        lines = [f"{c} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}" for c, cx, cy, w, h in boxes]
+        (lbl_dir / f"{prefix}_grid{k:04d}.txt").write_text(
+            "\n".join(lines) + ("\n" if lines else "")
+        )
 
 
 def write_yaml(out: Path, names: tuple[str, ...]) -> Path:

@@ -20,6 +20,9 @@ and `head` as positive-only on the heads the shipped model finds there at 0.3 wi
 look, on a person it finds (``training/partial_loss.py``: a head it misses is not taught as
 background).
 ``--neu-every N`` takes every Nth ``neuhardhat`` train photo (a shorter epoch on a CPU).
+``--grids N`` adds N zoomed-out frames of each set (``training.data.write_grids``): 2 x 2
+``neuhardhat`` photos, 3-5 a side of smokers, so that caps and close-up heads are also taught
+at CCTV sizes (15-40 px).
 
 Everything is written under ``SITEWATCH_BUILD`` (default ``build/``): an interrupted run
 resumes from its last epoch when the same command is run again. ``--export`` writes the best
@@ -33,7 +36,7 @@ import argparse
 from pathlib import Path
 
 from training import partial_loss
-from training.data import LABELS, Box, merge_pseudo, write_split, write_yaml
+from training.data import LABELS, Box, merge_pseudo, write_grids, write_split, write_yaml
 from training.train import (
     BUILD,
     ROOT,
@@ -51,10 +54,18 @@ from training.train import (
 from training.unfold import unfold
 
 # helmet, head, person, cigarette: 1 where the image's dataset labels it (people: pseudo-labels)
-LABELLED = {"hardhat": [1, 1, 1, 0], "neuhardhat": [1, 1, 1, 0], "cigarette": [0, 0, 1, 1]}
+# (grids, --grids: cigarettes a few px wide there, so theirs is off and their boxes dropped)
+LABELLED = {
+    "hardhat": [1, 1, 1, 0],
+    "neuhardhat": [1, 1, 1, 0],
+    "cigarette": [0, 0, 1, 1],
+    "neugrid": [1, 1, 1, 0],
+    "ciggrid": [0, 0, 1, 0],
+}
 # --smokers bare: no hard hat on a cigarette image; its heads positive-only (see the module)
-SMOKERS_BARE = {**LABELLED, "cigarette": [1, 1, 1, 1]}
-SMOKERS_POSITIVE = {"cigarette": [0, 1, 0, 0]}
+SMOKERS_BARE = {**LABELLED, "cigarette": [1, 1, 1, 1], "ciggrid": [1, 1, 1, 0]}
+SMOKERS_POSITIVE = {"cigarette": [0, 1, 0, 0], "ciggrid": [0, 1, 0, 0]}
+GRID_NS = {"neugrid": (2,), "ciggrid": (3, 4, 5)}  # photos a side: smokers are close-ups
 SMOKER_HEAD_CONF = 0.3
 HARDHAT_REMAP = {0: 0, 1: 1, 2: 2}
 
@@ -89,7 +100,11 @@ def _inside(x: float, y: float, box: list[float]) -> bool:
 
 
 def prepare(
-    source: Path, degrade_p: float, smokers: str = "unlabelled", neu_every: int = 1
+    source: Path,
+    degrade_p: float,
+    smokers: str = "unlabelled",
+    neu_every: int = 1,
+    grids: int = 0,
 ) -> tuple[Path, Path]:
     """The trainable copy of ``source`` and the merged data set's ``data.yaml``."""
     from training.data import list_images
@@ -103,6 +118,7 @@ def prepare(
     out = BUILD / (
         "ds_neu" if (smokers, neu_every) == ("unlabelled", 1) else f"ds_{smokers}{neu_every}"
     )
+    out = out.with_name(f"{out.name}_g{grids}") if grids else out
     if (out / "data.yaml").exists():
         return weights, out / "data.yaml"
     sets = {
@@ -136,6 +152,11 @@ def prepare(
                 extra = persons[image_key(p)] + (heads[image_key(p)] if d == "cigarette" else [])
                 rows.append((p, merge_pseudo(boxes, extra)))
         write_split(out, split, rows, degrade_p if split == "train" else 0.0, seed=3)
+        if split == "train" and grids:
+            for prefix, dataset in (("neugrid", "neuhardhat"), ("ciggrid", "cigarette")):
+                own = [(p, b) for p, b in rows if p.parent.parent.parent.name == dataset]
+                own = [(p, [x for x in b if x[0] != 3]) for p, b in own]
+                write_grids(out, prefix, own, grids, GRID_NS[prefix], seed=4)
     return weights, write_yaml(out, LABELS)
 
 
@@ -150,6 +171,7 @@ def main() -> None:
     ap.add_argument("--degrade-p", type=float, default=0.5)
     ap.add_argument("--smokers", choices=("unlabelled", "bare"), default="unlabelled")
     ap.add_argument("--neu-every", type=int, default=1, help="every Nth neuhardhat train photo")
+    ap.add_argument("--grids", type=int, default=0, help="zoomed-out frames of each set")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--workers", type=int, default=0)
     ap.add_argument("--batch", type=int, default=16)
@@ -159,7 +181,7 @@ def main() -> None:
     a = ap.parse_args()
     RUN.update(device=a.device, workers=a.workers, batch=a.batch)
     offline_ultralytics()
-    weights, data = prepare(a.source, a.degrade_p, a.smokers, a.neu_every)
+    weights, data = prepare(a.source, a.degrade_p, a.smokers, a.neu_every, a.grids)
     if a.prepare_only:
         return
     if a.smokers == "bare":

@@ -21,7 +21,13 @@ import cv2
 
 from sitewatch.edge.config.load import ConfigError, ConfigProblem, load_config_with_warnings
 from sitewatch.edge.config.schema import SiteConfig
-from sitewatch.edge.detect.detector import DEFAULT_MODEL, LARGE_FRAME, Detector, ModelError
+from sitewatch.edge.detect.detector import (
+    DEFAULT_MODEL,
+    LARGE_FRAME,
+    OTHER_STATE_FACTOR,
+    Detector,
+    ModelError,
+)
 from sitewatch.edge.detections import Detections
 from sitewatch.edge.evidence.annotate import annotate
 from sitewatch.tools.eval_plots import CONFUSION_MATRIX, PR_CURVE, require_matplotlib, write_plots
@@ -38,10 +44,9 @@ measured in models/README.md, "Head look"."""
 FINE_SCALE = 1.5
 """``detect`` and ``eval`` look at each image's heads once more at its input times this (the
 fine look: 416 -> 640, 640 -> 960; models/README.md, "Coarse and fine looks")."""
-OTHER_STATE = 0.5
-"""``detect`` and ``eval`` multiply the weaker state of a head seen both ways by this (a hard
-hat also seen as a bare head is not reported as both; models/README.md, "Accuracy of the
-shipped model (2026-12-06)")."""
+OTHER_STATE = OTHER_STATE_FACTOR
+"""``detect`` and ``eval`` multiply the weaker state of a head seen both ways by this, as the
+edge does."""
 
 
 def _add_model_arguments(parser: argparse.ArgumentParser) -> None:

@@ -98,10 +98,11 @@ size the model learnt there (models/README.md, "Coarse and fine looks")."""
 COARSE_MIN_PX = 16.0
 """The coarse look adds only heads at least this many of its model px tall: smaller ones are
 the whole pass's to judge (models/README.md, "Coarse and fine looks")."""
-OTHER_STATE_FACTOR = 1.0
-"""Score factor for the weaker state of a head seen both ways: 1 keeps both as found (0.5
-changed the confusions by a box or two and cost recall: bench/RESULTS.md, "The fine-tune's
-candidates")."""
+OTHER_STATE_FACTOR = 0.5
+"""Score factor for the weaker state of a head seen both ways, on the edge and in ``sitewatch
+detect``: a hard hat also seen as a bare head is not reported as both (models/README.md,
+"Accuracy of the shipped model (2026-12-06)"; the edge's views: bench/RESULTS.md, "The weaker
+head state on the edge")."""
 
 
 class Detector:
