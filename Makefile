@@ -89,9 +89,10 @@ test: lint typecheck jscheck suite
 # average (the 2026-11-22 model), then that average fine-tuned on every hard-hat photo
 # (neuhardhat too, training/finetune.py) and averaged half and half with its fine-tune
 # (WiSE-FT), then fine-tuned once more with the smokers' heads taught (`--smokers bare`, its
-# epoch 3 averaged with its start, "The caps fine-tune"), its INT8 copy. On a GPU: TRAIN_DEVICE=0
-# TRAIN_WORKERS=5; on this 2-core CPU the first part takes about a day, the fine-tune about
-# 20 minutes an epoch.
+# epoch 3 averaged with its start, "The caps fine-tune"), then once more with zoomed-out
+# frames (`--grids`, its epoch 3 averaged with its start, "The zoomed-out fine-tune"), its
+# INT8 copy. On a GPU: TRAIN_DEVICE=0 TRAIN_WORKERS=5; on this 2-core CPU the first part takes
+# about a day, each fine-tune 15-20 minutes an epoch.
 TRAIN_DEVICE ?= cpu
 TRAIN_WORKERS ?= 0
 FINETUNE_EPOCHS ?= 4
@@ -111,7 +112,14 @@ train: $(VENV)/.installed
 	SITEWATCH_SHARED=$(SHARED) $(PY) -m training.finetune --name caps --smokers bare \
 		--neu-every 3 --epochs 5 --device $(TRAIN_DEVICE) --workers $(TRAIN_WORKERS)
 	$(PY) -m training.soup build/weights/sitewatch-fp32_unfolded.pt \
-		build/runs/caps/weights/epoch2.pt --weight 0.5 --pt build/soup/caps.pt
+		build/runs/caps/weights/epoch2.pt --weight 0.5 --pt build/soup/caps.pt \
+		--out build/caps-fp32.onnx
+	$(PY) -m training.quantize --model build/caps-fp32.onnx
+	SITEWATCH_SHARED=$(SHARED) $(PY) -m training.finetune --name caps2 --smokers bare \
+		--source build/caps-fp32.onnx --neu-every 3 --grids 200 --epochs 4 --lr0 0.0015 \
+		--device $(TRAIN_DEVICE) --workers $(TRAIN_WORKERS)
+	$(PY) -m training.soup build/weights/caps-fp32_unfolded.pt \
+		build/runs/caps2/weights/epoch2.pt --weight 0.5 --pt build/soup/caps2.pt
 	$(PY) -m training.quantize
 
 bench: $(VENV)/.installed

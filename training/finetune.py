@@ -33,6 +33,7 @@ makes the INT8 copy. models/README.md has the figures.
 from __future__ import annotations
 
 import argparse
+import hashlib
 from pathlib import Path
 
 from training import partial_loss
@@ -139,8 +140,9 @@ def prepare(
     cig = [p for (d, _), rows in items.items() if d == "cigarette" for p, _ in rows]
     # the model being tuned labels the smokers' heads (all as bare heads: see training/train.py)
     if smokers == "bare":
-        model = ROOT / "models" / "sitewatch.onnx"
-        heads = cached("pseudo_head_shipped", lambda: shipped_heads(model, cig, SMOKER_HEAD_CONF))
+        model = ROOT / "models" / "sitewatch.onnx"  # one cache per model: runs follow each other
+        digest = hashlib.sha256(model.read_bytes()).hexdigest()[:12]
+        heads = cached(f"pseudo_head_{digest}", lambda: shipped_heads(model, cig, SMOKER_HEAD_CONF))
     else:
         heads = cached("pseudo_head_tuned", lambda: predict_boxes(weights, cig, {0: 1, 1: 1}, 0.5))
     for split in ("train", "val"):
