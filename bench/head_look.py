@@ -35,7 +35,12 @@ import numpy as np
 from bench.realistic_set import PARTS, ROOT, SHARED, build
 from sitewatch.core.geometry import Image
 from sitewatch.edge.detect.decode import box_iou
-from sitewatch.edge.detect.detector import DEFAULT_MODEL, HEAD_SMALL_PX, Detector
+from sitewatch.edge.detect.detector import (
+    DEFAULT_MODEL,
+    HEAD_SMALL_PX,
+    OTHER_STATE_FACTOR,
+    Detector,
+)
 from sitewatch.edge.detect.head_look import (
     CLASSIFY_MIN_SCORE,
     FLIP_SHARE,
@@ -45,7 +50,7 @@ from sitewatch.edge.detect.head_look import (
     person_head_boxes,
 )
 from sitewatch.edge.detections import Detections
-from sitewatch.tools.cli import FINE_SCALE, LARGE_INPUT, MAX_CROPS, OTHER_STATE
+from sitewatch.tools.cli import FINE_SCALE, LARGE_INPUT, MAX_CROPS
 from sitewatch.tools.dataset import open_dataset, read_labels
 from sitewatch.tools.evaluate import AP_CONF, evaluate
 
@@ -159,7 +164,7 @@ def detector_args(variant: str, threads: int | None) -> dict[str, Any]:
             threads=threads,
             coarse_look=not variant.startswith("cli-1"),
             fine_scale=None if variant.startswith(("cli-1", "cli-fine")) else FINE_SCALE,
-            other_state=float(factor) if factor else OTHER_STATE,
+            other_state=float(factor) if factor else OTHER_STATE_FACTOR,
         )
     variant, _, crop_size = variant.partition("%")
     variant, _, crops = variant.partition("@")

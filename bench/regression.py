@@ -23,7 +23,7 @@ from typing import Any
 from bench.far_set import SHARED
 from bench.realistic_set import PARTS, build
 from sitewatch.edge.detect.detector import DEFAULT_MODEL, Detector
-from sitewatch.tools.cli import FINE_SCALE, LARGE_INPUT, MAX_CROPS, OTHER_STATE
+from sitewatch.tools.cli import FINE_SCALE, LARGE_INPUT, MAX_CROPS
 from sitewatch.tools.evaluate import AP_CONF, evaluate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,7 +56,6 @@ def figures(model: Path, shared: Path) -> dict[str, Any]:
         large_input=LARGE_INPUT,
         coarse_look=True,
         fine_scale=FINE_SCALE,
-        other_state=OTHER_STATE,
     )
     sets: dict[str, Any] = {}
     for name in SETS:
@@ -91,7 +90,7 @@ def figures(model: Path, shared: Path) -> dict[str, Any]:
             "head_look": detector.head_look,
             "coarse_look": detector.coarse_look,
             "fine_scale": FINE_SCALE,
-            "other_state": OTHER_STATE,
+            "other_state": detector.other_state,
             "max_crops": detector.max_crops,
             "large_input": LARGE_INPUT,
         },

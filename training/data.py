@@ -93,6 +93,12 @@ def degrade(image: np.ndarray, rng: random.Random) -> np.ndarray:
     return decoded
 
 
+def write_labels(path: Path, boxes: list[Box]) -> None:
+    """One YOLO label file: a ``class cx cy w h`` line per box (normalised)."""
+    lines = [f"{c} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}" for c, cx, cy, w, h in boxes]
+    path.write_text("\n".join(lines) + ("\n" if lines else ""))
+
+
 def write_split(
     out: Path,
     split: str,
@@ -107,8 +113,7 @@ def write_split(
     rng = random.Random(seed)
     for src, boxes in items:
         stem = f"{src.parent.parent.parent.name}_{src.stem}"
-        lines = [f"{c} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}" for c, cx, cy, w, h in boxes]
-        (lbl_dir / f"{stem}.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
+        write_labels(lbl_dir / f"{stem}.txt", boxes)
         if degrade_p and rng.random() < degrade_p:
             image = cv2.imread(str(src), cv2.IMREAD_COLOR)
             cv2.imwrite(str(img_dir / f"{stem}.jpg"), degrade(image, rng))
@@ -162,10 +167,7 @@ def write_grids(
         n = rng.choice(ns)
         image, boxes = grid(rng.sample(items, n * n), n, side, rng)
         cv2.imwrite(str(img_dir / f"{prefix}_grid{k:04d}.jpg"), image)
-        lines = [f"{c} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}" for c, cx, cy, w, h in boxes]
-        (lbl_dir / f"{prefix}_grid{k:04d}.txt").write_text(
-            "\n".join(lines) + ("\n" if lines else "")
-        )
+        write_labels(lbl_dir / f"{prefix}_grid{k:04d}.txt", boxes)
 
 
 def write_yaml(out: Path, names: tuple[str, ...]) -> Path:

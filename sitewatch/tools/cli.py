@@ -44,9 +44,6 @@ measured in models/README.md, "Head look"."""
 FINE_SCALE = 1.5
 """``detect`` and ``eval`` look at each image's heads once more at its input times this (the
 fine look: 416 -> 640, 640 -> 960; models/README.md, "Coarse and fine looks")."""
-OTHER_STATE = OTHER_STATE_FACTOR
-"""``detect`` and ``eval`` multiply the weaker state of a head seen both ways by this, as the
-edge does."""
 
 
 def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -87,7 +84,7 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--other-state",
         type=_share,
-        default=OTHER_STATE,
+        default=OTHER_STATE_FACTOR,
         help="score factor of the weaker state of a head seen both as hard hat and as bare head "
         "(0: dropped, 1: both kept as found)",
     )

@@ -14,8 +14,7 @@ import cv2
 import pytest
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from sitewatch.edge.detect.detector import Detector
-from sitewatch.tools.cli import OTHER_STATE
+from sitewatch.edge.detect.detector import OTHER_STATE_FACTOR, Detector
 
 IMAGES = ["hard_hat_workers1137.jpg", "hard_hat_workers1179.jpg"]
 CLIP_FPS = 10
@@ -200,7 +199,7 @@ def test_eval_prints_ap_per_label(
         assert int(n) == count
         assert (ap == "-") if count == 0 else (0.0 <= float(ap) <= 1.0)
     assert "ms/image" in done.stdout.split("throughput:")[1]
-    assert f"weaker head state x{OTHER_STATE:g})" in done.stdout
+    assert f"weaker head state x{OTHER_STATE_FACTOR:g})" in done.stdout
     if {"helmet", "head"} <= set(labels):
         line = next(x for x in done.stdout.splitlines() if x.startswith("bare heads called"))
         assert re.fullmatch(
@@ -218,7 +217,7 @@ def test_eval_prints_ap_per_label(
     done = _sitewatch("eval", folder, "--model", model_path, "--no-second-look", "--json")
     report = json.loads(done.stdout)
     assert report["images"] == 5 and report["conf"] == 0.25
-    assert report["other_state"] == OTHER_STATE  # the default, reported
+    assert report["other_state"] == OTHER_STATE_FACTOR  # the default, reported
     assert {s["label"]: s["gt_boxes"] for s in report["labels"]} == {
         k: v for k, v in gt.items() if k in labels
     }
