@@ -9,6 +9,11 @@ boxes itself (bench/RESULTS.md, "Detector speed", "Split head"). Last, the input
 letterbox canvas as it is, uint8 BGR ``[B, H, W, 3]`` (``training/pixel_input.py``;
 ``--float-input`` keeps float RGB ``[B, 3, H, W]``): the outputs are bit-identical and the
 runtime converts nothing.
+
+Weights are quantised to 7 bits (``reduce_range``, metadata ``int8_weight_bits: 7``): x86 CPUs
+without VNNI (AVX2, AVX-512 without VNNI) multiply uint8 by int8 into saturating 16-bit sums,
+which full 8-bit weights overflow; with 7 bits every CPU computes the same exact sums
+(models/README.md, "INT8 on CPUs without VNNI").
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from onnxruntime.quantization import (
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from sitewatch.edge.detect.letterbox import letterbox_batch
+from sitewatch.edge.detect.model import WEIGHT_BITS_KEY
 from training.data import list_images
 from training.pixel_input import pixel_input
 from training.split_head import split_head
@@ -121,11 +127,15 @@ def main() -> None:
         weight_type=QuantType.QInt8,
         calibrate_method=METHODS[a.method],
         nodes_to_exclude=exclude,
+        reduce_range=True,
     )
     prep.unlink()
     model = onnx.load(str(out))
     model = model if a.full_head else split_head(model)
     model = model if a.float_input else pixel_input(model)
+    onnx.helper.set_model_props(
+        model, {p.key: p.value for p in model.metadata_props} | {WEIGHT_BITS_KEY: "7"}
+    )
     onnx.save(model, str(out))
     print(
         f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB), {len(exclude)} head nodes kept in float"

@@ -13,7 +13,10 @@ file, what was expected and what came.
 from __future__ import annotations
 
 import ast
+import logging
 import os
+import platform
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +42,13 @@ _LOAD_ERRORS = (
     ort_state.RuntimeException,
 )
 _EXPECTED = "an Ultralytics YOLOv8 detection export to ONNX (yolo export format=onnx)"
+WEIGHT_BITS_KEY = "int8_weight_bits"
+"""Metadata written by ``training/quantize.py``: ``7`` when its int8 weights fit in 7 bits."""
+QUANTISED_KEY = "onnx.quant.pre_process"
+"""Metadata ONNX Runtime's quantisation tool leaves on the models it prepared."""
+VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
+"""x86 CPU flags (``/proc/cpuinfo``) of the int8 dot products that cannot saturate."""
+log = logging.getLogger(__name__)
 
 
 class ModelError(Exception):
@@ -100,7 +110,38 @@ def open_model(
         raise ModelError(
             f"cannot load model {path}: expected {_EXPECTED}, but ONNX Runtime said: {exc}"
         ) from exc
+    meta = session.get_modelmeta().custom_metadata_map
+    if int8_saturates(meta, platform.machine(), cpu_flags()):
+        log.warning(
+            "model %s: its int8 weights use all 8 bits, and this x86 CPU has no VNNI: ONNX "
+            "Runtime's int8 sums saturate here and the model finds far fewer heads "
+            '(models/README.md, "INT8 on CPUs without VNNI"). Quantise it again with '
+            "`python -m training.quantize --model <its float model>` (7-bit weights), or run "
+            "the float model.",
+            path,
+        )
     return session, _check_layout(path, session)
+
+
+def cpu_flags() -> frozenset[str] | None:
+    """The CPU's feature flags from ``/proc/cpuinfo`` (None where there is none to read)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.partition(":")[2].split())
+    return None
+
+
+def int8_saturates(meta: Mapping[str, str], machine: str, flags: frozenset[str] | None) -> bool:
+    """Whether an ONNX Runtime-quantised model with full 8-bit weights (no
+    ``int8_weight_bits: 7``) runs on an x86 CPU whose ``flags`` name no VNNI, where uint8 x
+    int8 products are summed in saturating 16 bits. Unknown flags: False."""
+    x86 = machine.lower() in ("x86_64", "amd64", "i686", "x86")
+    quantised = QUANTISED_KEY in meta and meta.get(WEIGHT_BITS_KEY) != "7"
+    return x86 and quantised and flags is not None and not flags & VNNI_FLAGS
 
 
 def _check_layout(path: Path, session: Any) -> ModelInfo:
