@@ -113,8 +113,9 @@ def open_model(
     meta = session.get_modelmeta().custom_metadata_map
     if int8_saturates(meta, platform.machine(), cpu_flags()):
         log.warning(
-            "model %s: its int8 weights use all 8 bits, and this x86 CPU has no VNNI: ONNX "
-            "Runtime's int8 sums saturate here and the model finds far fewer heads "
+            "model %s: an INT8 model without metadata int8_weight_bits 7 (its weights may use "
+            "all 8 bits), and this x86 CPU has no VNNI: ONNX Runtime's int8 sums can saturate "
+            "here, and such a model found far fewer heads "
             '(models/README.md, "INT8 on CPUs without VNNI"). Quantise it again with '
             "`python -m training.quantize --model <its float model>` (7-bit weights), or run "
             "the float model.",
