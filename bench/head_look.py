@@ -5,7 +5,9 @@
 For each variant (a model input side, ``+look`` for the head look with crops enlarged up
 to 1x, ``+look2`` up to 2x, ``/f`` for ``other_state`` f, ``@n`` for n crops per frame,
 ``%s`` for head crops at input s, one scale; ``cli``: ``sitewatch detect``'s defaults,
-``cli-fine`` the same without the fine look, ``cli-1`` without the coarse and fine looks;
+``cli-fine`` the same without the fine look, ``cli-untiled`` without the tile look,
+``cli-tiles1`` with tiles at the frame's own resolution, ``cli-1`` without the coarse, fine
+and tile looks;
 ``:cls``,
 ``:clsf``, ``:clsr``: the head-state classifier after it, see ``detector``) and each part
 of the realistic set and ``neuhardhat`` / ``hardhat`` val: AP50 helmet / head, and at the
@@ -50,7 +52,7 @@ from sitewatch.edge.detect.head_look import (
     person_head_boxes,
 )
 from sitewatch.edge.detections import Detections
-from sitewatch.tools.cli import FINE_SCALE, LARGE_INPUT, MAX_CROPS
+from sitewatch.tools.cli import FINE_SCALE, LARGE_INPUT, MAX_CROPS, TILE_SCALE
 from sitewatch.tools.dataset import open_dataset, read_labels
 from sitewatch.tools.evaluate import AP_CONF, evaluate
 
@@ -164,6 +166,7 @@ def detector_args(variant: str, threads: int | None) -> dict[str, Any]:
             threads=threads,
             coarse_look=not variant.startswith("cli-1"),
             fine_scale=None if variant.startswith(("cli-1", "cli-fine")) else FINE_SCALE,
+            tile_scale=_tile_scale(variant),
             other_state=float(factor) if factor else OTHER_STATE_FACTOR,
         )
     variant, _, crop_size = variant.partition("%")
@@ -181,6 +184,13 @@ def detector_args(variant: str, threads: int | None) -> dict[str, Any]:
         max_crops=int(crops or 8),
         head_crop_size=int(crop_size) if crop_size else None,
     )
+
+
+def _tile_scale(variant: str) -> float | None:
+    """The tile look's scale of a ``cli`` variant (None: off)."""
+    if variant.startswith(("cli-1", "cli-untiled")):
+        return None
+    return 1.0 if variant.startswith("cli-tiles1") else TILE_SCALE
 
 
 def row(

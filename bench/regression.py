@@ -1,7 +1,7 @@
 """Accuracy regression figures on a small fixed subset: ``python -m bench.regression [--write]``.
 
 The model (default ``sitewatch.edge.detect.detector.DEFAULT_MODEL``) with ``sitewatch eval``'s
-settings (one label per box, second, head, coarse and fine looks on, ``MAX_CROPS``) and
+settings (one label per box, second, head, coarse, fine and tile looks on, ``MAX_CROPS``) and
 ``conf=AP_CONF``, on the first ``IMAGES_PER_SET`` images (sorted by name) of the val split of
 each set in ``SETS`` under ``../shared/datasets``. Figures: AP50 per label with at least
 ``MIN_GT_BOXES`` GT boxes, and the head-state confusion shares at ``CONF`` (bare heads called
@@ -23,15 +23,15 @@ from typing import Any
 from bench.far_set import SHARED
 from bench.realistic_set import PARTS, build
 from sitewatch.edge.detect.detector import DEFAULT_MODEL, Detector
-from sitewatch.tools.cli import FINE_SCALE, LARGE_INPUT, MAX_CROPS
+from sitewatch.tools.cli import FINE_SCALE, LARGE_INPUT, MAX_CROPS, TILE_SCALE
 from sitewatch.tools.evaluate import AP_CONF, evaluate
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPECTED = ROOT / "tests" / "regression" / "expected" / "eval_regression.json"
-SETS = ("hardhat", "neuhardhat", "cigarette", "sub360", "factory", "caps")
+SETS = ("hardhat", "neuhardhat", "cigarette", "sub360", "factory", "caps", "caps1080")
 """Val splits under ``../shared/datasets``, then parts of the realistic set (built from
-``../shared`` by ``bench/realistic_set.py``): wide views, where the head look works, and
-close-ups, where the coarse look does."""
+``../shared`` by ``bench/realistic_set.py``): wide views, where the head look works,
+close-ups, where the coarse look does, and far caps in 1080p frames, where the tile look does."""
 IMAGES_PER_SET = 40
 CONF = 0.25
 """Operating threshold of the confusion shares (``sitewatch eval``'s default ``--conf``)."""
@@ -56,6 +56,7 @@ def figures(model: Path, shared: Path) -> dict[str, Any]:
         large_input=LARGE_INPUT,
         coarse_look=True,
         fine_scale=FINE_SCALE,
+        tile_scale=TILE_SCALE,
     )
     sets: dict[str, Any] = {}
     for name in SETS:
@@ -90,6 +91,7 @@ def figures(model: Path, shared: Path) -> dict[str, Any]:
             "head_look": detector.head_look,
             "coarse_look": detector.coarse_look,
             "fine_scale": FINE_SCALE,
+            "tile_scale": TILE_SCALE,
             "other_state": detector.other_state,
             "max_crops": detector.max_crops,
             "large_input": LARGE_INPUT,

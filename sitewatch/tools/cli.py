@@ -44,6 +44,9 @@ measured in models/README.md, "Head look"."""
 FINE_SCALE = 1.5
 """``detect`` and ``eval`` look at each image's heads once more at its input times this (the
 fine look: 416 -> 640, 640 -> 960; models/README.md, "Coarse and fine looks")."""
+TILE_SCALE = 1.5
+"""``detect`` and ``eval`` see each large image once more in tiles at this many times its own
+resolution (the tile look; models/README.md, "The tile look")."""
 
 
 def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -82,6 +85,14 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "there (0: off)",
     )
     parser.add_argument(
+        "--tile-scale",
+        type=float,
+        default=TILE_SCALE,
+        help=f"see images at least {LARGE_FRAME} px long once more in overlapping tiles at this "
+        "many times their own resolution and add the heads found there (1080p views, large "
+        "photos; 0: off)",
+    )
+    parser.add_argument(
         "--other-state",
         type=_share,
         default=OTHER_STATE_FACTOR,
@@ -114,6 +125,7 @@ def _open_detector(args: argparse.Namespace, conf: float) -> Detector | None:
             head_look=args.head_look,
             coarse_look=args.coarse_look,
             fine_scale=args.fine_scale or None,
+            tile_scale=args.tile_scale or None,
             other_state=args.other_state,
             max_crops=args.max_crops,
             large_input=None if args.input_size else args.large_input,
@@ -337,11 +349,12 @@ def _eval_table(report: EvalReport) -> str:
     heads = "on" if report.head_look else "off"
     coarse = "on" if report.coarse_look else "off"
     fine = f"x{report.fine_scale:g}" if report.fine_scale else "off"
+    tiles = f"x{report.tile_scale:g}" if report.tile_scale else "off"
     rows.append(
         f"throughput: {report.ms_per_image:.1f} ms/image, {report.images_per_s:.2f} images/s "
         f"({report.images} {report.split} images, batch {report.batch}, "
         f"{report.threads} threads, second look {look}, head look {heads}, coarse look {coarse}, "
-        f"fine look {fine}, weaker head state x{report.other_state:g})"
+        f"fine look {fine}, tile look {tiles}, weaker head state x{report.other_state:g})"
     )
     rows.append(
         f"AP at conf {AP_CONF}, {'several labels' if report.multi_label else 'one label'} per box"

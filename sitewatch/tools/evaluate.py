@@ -261,6 +261,8 @@ class EvalReport:
     pr_curves: list[PRCurve]
     not_in_model: list[str] = field(default_factory=list)
     """Dataset labels the model does not know, so not evaluated."""
+    tile_scale: float | None = None
+    """The tile look's scale for large images (``Detector.tile_scale``; None: off)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -412,6 +414,7 @@ def evaluate(
         head_look=detector.head_look,
         coarse_look=detector.coarse_look,
         fine_scale=detector.fine_scale,
+        tile_scale=detector.tile_scale,
         other_state=detector.other_state,
         multi_label=detector.multi_label,
         confusions=totals.confusions(),

@@ -155,6 +155,12 @@ def test_a_fine_scale_below_1_exits_2_and_says_why(inputs: list[Path]) -> None:
     assert "fine_scale must be above 1" in done.stderr and "--fine-scale 0" in done.stderr
 
 
+def test_a_negative_tile_scale_exits_2_and_says_why(inputs: list[Path]) -> None:
+    done = _sitewatch("detect", "--json", "--tile-scale", "-1", inputs[0])
+    assert done.returncode == 2 and done.stdout == ""
+    assert "tile_scale must be above 0" in done.stderr and "--tile-scale 0" in done.stderr
+
+
 def test_a_weaker_state_factor_outside_0_to_1_exits_2_and_says_why(inputs: list[Path]) -> None:
     done = _sitewatch("detect", "--json", "--other-state", "2", inputs[0])
     assert done.returncode == 2 and done.stdout == ""

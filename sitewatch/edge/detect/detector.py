@@ -36,6 +36,7 @@ from sitewatch.edge.detect.head_look import (
 from sitewatch.edge.detect.letterbox import boxes_to_frame, letterbox_batch, letterbox_canvas
 from sitewatch.edge.detect.model import ModelError, open_model
 from sitewatch.edge.detect.second_look import head_regions, merge_cigarettes
+from sitewatch.edge.detect.tiles import TILE_INPUT, tile_regions, tile_scale, tiles_to_frame
 from sitewatch.edge.detections import Detections
 
 __all__ = [
@@ -127,6 +128,7 @@ class Detector:
         coarse_look: bool = False,
         coarse_input: int = COARSE_INPUT,
         fine_scale: float | None = None,
+        tile_scale: float | None = None,
         other_state: float = OTHER_STATE_FACTOR,
         max_crops: int = 8,
         crop_conf: float = 0.25,
@@ -160,6 +162,10 @@ class Detector:
         states (else off, as ``coarse_hw`` None says). ``fine_scale`` (> 1) likewise runs every
         frame once more at its input times this (a multiple of 32, at most 1280) and adds its
         heads of any size (``sitewatch detect``: small heads; too costly for the edge).
+        ``tile_scale`` likewise sees each large frame (``large_frame``) in overlapping tiles at
+        this many times its own resolution (capped by ``TILE_MAX_SIDE``) and adds their heads
+        (``sitewatch.edge.detect.tiles``; same conditions as the coarse look; ``sitewatch
+        detect``: 1080p views and large photos; too costly for the edge).
         ``other_state`` multiplies the score of the weaker state of a head seen
         both ways (0 drops it, 1 keeps both as found).
         ``input_size`` overrides the square input the model was exported at (dynamic models).
@@ -211,6 +217,13 @@ class Detector:
                 f"{fine_scale}; leave it out for no fine look (sitewatch detect: --fine-scale 0)"
             )
         self.fine_scale = fine_scale if other_scales else None
+        if tile_scale is not None and tile_scale <= 0.0:
+            raise ValueError(
+                f"tile_scale must be above 0 (the tiles' model px per frame px), got "
+                f"{tile_scale}; leave it out for no tile look (sitewatch detect: --tile-scale 0)"
+            )
+        self.tile_scale = tile_scale if other_scales else None
+        self.tile_hw = self.square(TILE_INPUT) if self.tile_scale is not None else None
         _check_range("other_state", other_state, -1e-9, 1.0)
         self.min_gain, self.max_upscale, self.other_state = min_gain, max_upscale, other_state
         self.max_crops, self.crop_conf, self.min_crop = max_crops, crop_conf, min_crop
@@ -278,6 +291,8 @@ class Detector:
             found = self._other_scale(frames, found, smaller, COARSE_MIN_PX)
         if self.fine_scale is not None:
             found = self._other_scale(frames, found, [self.fine(sq) for sq in squares], 0.0)
+        if self.tile_scale is not None and self.tile_hw is not None:
+            found = self._tile_look(frames, found, self.tile_scale, self.tile_hw)
         return [one_state_per_head(d, self.other_state) for d in found]
 
     def fine(self, square: tuple[int, int]) -> tuple[int, int] | None:
@@ -308,6 +323,39 @@ class Detector:
             fh, fw = frames[i].shape[:2]
             scale = min(hw[0] / fh, hw[1] / fw)
             out[i] = merge_other_scale(found[i], dets, scale, min_px, self.iou, MAX_DETECTIONS)
+        return out
+
+    def _tile_look(
+        self,
+        frames: Sequence[Image],
+        found: list[Detections],
+        scale: float,
+        tile_hw: tuple[int, int],
+    ) -> list[Detections]:
+        """Head states of each frame of at least ``large_frame`` px seen in its tiles
+        (``tile_regions`` at ``tile_scale``), all tiles in one batched pass, merged in."""
+        tiles: list[Image] = []
+        owners: list[tuple[int, IntArray]] = []  # frame index, its tile regions
+        for i, frame in enumerate(frames):
+            hw = frame.shape[:2]
+            if max(hw) >= self.large_frame:
+                regions = tile_regions(hw, tile_scale(hw, scale), min(tile_hw))
+                owners.append((i, regions))
+                tiles += [frame[y0:y1, x0:x1] for x0, y0, x1, y1 in regions.tolist()]
+        if not tiles:
+            return found
+        states = np.asarray(head_state_ids(self.labels), dtype=np.int64)
+        ran = self._run(tiles, states, [tile_hw] * len(tiles))
+        out, at = list(found), 0
+        for i, regions in owners:
+            hw = frames[i].shape[:2]
+            tiled = tiles_to_frame(
+                ran[at : at + len(regions)], regions, hw, self.iou, MAX_DETECTIONS
+            )
+            at += len(regions)
+            out[i] = merge_other_scale(
+                found[i], tiled, tile_scale(hw, scale), 0.0, self.iou, MAX_DETECTIONS
+            )
         return out
 
     def _default_square(self, frame: Image) -> tuple[int, int]:
