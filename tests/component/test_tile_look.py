@@ -1,5 +1,6 @@
 """The tile look on real 1080p frames with the real model: it finds bare heads that the whole
-pass at 640 misses, and leaves frames under ``LARGE_FRAME`` alone."""
+pass at 640 misses, leaves frames under ``LARGE_FRAME`` alone, and adds no large head (on
+photos enlarged to 2000 px the tiles read large heads wrongly)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import cv2
 import numpy as np
 
 from sitewatch.edge.detect.decode import box_iou
-from sitewatch.edge.detect.detector import LARGE_FRAME, Detector
+from sitewatch.edge.detect.detector import HEAD_SMALL_PX, LARGE_FRAME, Detector
 from sitewatch.edge.detections import Detections
 from sitewatch.tools.dataset import read_labels
 
@@ -48,3 +49,28 @@ def test_the_tile_look_finds_more_bare_heads_of_crowded_1080p_frames(
     small = cv2.resize(frames[0], (LARGE_FRAME - 1, 720))  # under LARGE_FRAME: no tiles
     a, b = plain.detect([small])[0], tiled.detect([small])[0]
     assert np.array_equal(a.xyxy, b.xyxy) and np.array_equal(a.scores, b.scores)
+
+
+def test_the_tile_look_adds_only_heads_the_whole_pass_sees_small(
+    shared: Path, model_path: Path
+) -> None:
+    photos = sorted((shared / "datasets" / "neuhardhat" / "images" / "val").iterdir())[::6][:8]
+    frames = []
+    for path in photos:  # phone-photo sized: long side 2000 px, heads 50-300 px
+        photo = cv2.imread(str(path))
+        frames.append(
+            cv2.resize(photo, None, fx=2000 / max(photo.shape[:2]), fy=2000 / max(photo.shape[:2]))
+        )
+    plain = Detector(model_path, second_look=False, head_look=False, large_input=640)
+    tiled = Detector(
+        model_path, second_look=False, head_look=False, large_input=640, tile_scale=1.5
+    )
+    added = 0
+    for frame, a, b in zip(frames, plain.detect(frames), tiled.detect(frames), strict=True):
+        heads = b[b.scores >= 0.1].with_label("helmet", "head")
+        old = {tuple(x) for x in a.xyxy.round(1).tolist()}
+        new = [x for x in heads.xyxy.round(1).tolist() if tuple(x) not in old]
+        whole = 640 / max(frame.shape[:2])  # the whole pass's model px per frame px
+        assert all((y2 - y1) * whole < HEAD_SMALL_PX for _, y1, _, y2 in new), new
+        added += len(new)
+    assert added > 0  # the tiles did add small ones

@@ -292,7 +292,7 @@ class Detector:
         if self.fine_scale is not None:
             found = self._other_scale(frames, found, [self.fine(sq) for sq in squares], 0.0)
         if self.tile_scale is not None and self.tile_hw is not None:
-            found = self._tile_look(frames, found, self.tile_scale, self.tile_hw)
+            found = self._tile_look(frames, found, squares, self.tile_scale, self.tile_hw)
         return [one_state_per_head(d, self.other_state) for d in found]
 
     def fine(self, square: tuple[int, int]) -> tuple[int, int] | None:
@@ -329,11 +329,14 @@ class Detector:
         self,
         frames: Sequence[Image],
         found: list[Detections],
+        squares: Sequence[tuple[int, int]],
         scale: float,
         tile_hw: tuple[int, int],
     ) -> list[Detections]:
         """Head states of each frame of at least ``large_frame`` px seen in its tiles
-        (``tile_regions`` at ``tile_scale``), all tiles in one batched pass, merged in."""
+        (``tile_regions`` at ``tile_scale``), all tiles in one batched pass, merged in: only
+        heads the whole pass (at ``squares``) would see smaller than ``HEAD_SMALL_PX``, as
+        for the head look (a larger head it judges well; enlarged, a tile misreads it)."""
         tiles: list[Image] = []
         owners: list[tuple[int, IntArray]] = []  # frame index, its tile regions
         for i, frame in enumerate(frames):
@@ -353,6 +356,8 @@ class Detector:
                 ran[at : at + len(regions)], regions, hw, self.iou, MAX_DETECTIONS
             )
             at += len(regions)
+            whole = min(squares[i][0] / hw[0], squares[i][1] / hw[1])  # model px per frame px
+            tiled = tiled[(tiled.xyxy[:, 3] - tiled.xyxy[:, 1]) * whole < HEAD_SMALL_PX]
             out[i] = merge_other_scale(
                 found[i], tiled, tile_scale(hw, scale), 0.0, self.iou, MAX_DETECTIONS
             )
