@@ -12,7 +12,12 @@ import pytest
 
 from sitewatch.edge.detect.decode import box_iou
 from sitewatch.edge.detect.detector import Detector
-from sitewatch.edge.detect.head_look import merge_head_states, merge_other_scale, one_state_per_head
+from sitewatch.edge.detect.head_look import (
+    defer_to_closer,
+    merge_head_states,
+    merge_other_scale,
+    one_state_per_head,
+)
 from sitewatch.edge.detect.second_look import head_regions
 from sitewatch.edge.detections import Detections
 from sitewatch.tools.dataset import read_labels
@@ -77,6 +82,31 @@ def test_a_coarse_pass_with_nothing_to_add_changes_nothing() -> None:
     frame = _dets(([100, 100, 110, 112], 0.6, "helmet"))
     small = _dets(([0, 0, 20, 20], 0.9, "head"))  # 5 model px at scale 0.25
     assert merge_other_scale(frame, small, 0.25, 16, 0.45, 300) is frame
+
+
+def test_a_tile_decides_the_state_of_the_small_heads_it_sees() -> None:
+    frame = _dets(
+        ([100, 100, 112, 112], 0.6, "helmet"),  # a knit cap read as a hard hat, 4 model px
+        ([300, 300, 312, 312], 0.5, "helmet"),  # seen by the tile only at 0.05: kept
+        ([500, 100, 620, 220], 0.7, "helmet"),  # 40 model px: the whole pass judges it
+        ([90, 95, 130, 200], 0.9, "person"),
+    )
+    tiled = _dets(
+        ([99, 99, 112, 113], 0.4, "head"),
+        ([300, 300, 312, 312], 0.05, "head"),
+        ([500, 100, 620, 220], 0.8, "head"),
+    )
+    kept = defer_to_closer(frame, tiled, frame_scale=1 / 3, small_px=24)
+    assert _rows(kept) == [_rows(frame)[i] for i in (1, 2, 3)]
+    merged = merge_other_scale(kept, tiled[:2], 1.0, 0.0, 0.45, 300, sure_state=float("inf"))
+    assert [(b[:2], s, n) for b, s, n in _rows(merged)] == [
+        ([90.0, 95.0], 0.9, "person"),
+        ([500.0, 100.0], 0.7, "helmet"),
+        ([300.0, 300.0], 0.5, "helmet"),
+        ([99.0, 99.0], 0.4, "head"),
+        ([300.0, 300.0], 0.05, "head"),
+    ]
+    assert defer_to_closer(frame, tiled[:0], 1 / 3, 24) is frame
 
 
 @pytest.mark.parametrize(

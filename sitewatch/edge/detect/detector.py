@@ -28,6 +28,7 @@ from sitewatch.edge.detect.decode import (
 )
 from sitewatch.edge.detect.head_look import (
     cut_by_edge,
+    defer_to_closer,
     head_state_ids,
     merge_head_states,
     merge_other_scale,
@@ -336,7 +337,10 @@ class Detector:
         """Head states of each frame of at least ``large_frame`` px seen in its tiles
         (``tile_regions`` at ``tile_scale``), all tiles in one batched pass, merged in: only
         heads the whole pass (at ``squares``) would see smaller than ``HEAD_SMALL_PX``, as
-        for the head look (a larger head it judges well; enlarged, a tile misreads it)."""
+        for the head look (a larger head it judges well; enlarged, a tile misreads it). Where
+        a tile sees such a head, its state stands (``defer_to_closer``): the tile sees it at
+        3-4.5x the whole pass's px, and a knit cap the whole pass calls a hard hat it sees bare
+        (models/README.md, "The tile look")."""
         tiles: list[Image] = []
         owners: list[tuple[int, IntArray]] = []  # frame index, its tile regions
         for i, frame in enumerate(frames):
@@ -358,8 +362,9 @@ class Detector:
             at += len(regions)
             whole = min(squares[i][0] / hw[0], squares[i][1] / hw[1])  # model px per frame px
             tiled = tiled[(tiled.xyxy[:, 3] - tiled.xyxy[:, 1]) * whole < HEAD_SMALL_PX]
+            kept = defer_to_closer(found[i], tiled, whole, HEAD_SMALL_PX)
             out[i] = merge_other_scale(
-                found[i], tiled, tile_scale(hw, scale), 0.0, self.iou, MAX_DETECTIONS
+                kept, tiled, 1.0, 0.0, self.iou, MAX_DETECTIONS, sure_state=math.inf
             )
         return out
 

@@ -35,6 +35,10 @@ SURE_STATE = 0.3
 """A whole-pass head box scoring at least this much (the alert threshold) keeps its state: a
 box of the other state on the same head from a pass at another scale is dropped."""
 
+CLOSER_DECIDES = 0.1
+"""A head box of a closer look (a tile) scoring at least this much decides the state of a small
+head it overlaps: the whole pass's box there is dropped, whatever its state and score."""
+
 EDGE_PX = 2.0
 """A box within this many pixels of a crop's inner edge was cut by it."""
 
@@ -93,19 +97,20 @@ def merge_other_scale(
     min_px: float,
     iou: float,
     max_detections: int,
+    sure_state: float = SURE_STATE,
 ) -> Detections:
     """Whole-frame detections with the head boxes (frame px) of a pass at another scale added.
 
     ``scale`` is that pass's model px per frame px. Kept from it: head boxes at least ``min_px``
     of its model px tall that contradict no whole-pass head box of the other state scoring
-    ``SURE_STATE`` or more on the same head (IoU ``SAME_HEAD_IOU``); then NMS per state over
+    ``sure_state`` or more on the same head (IoU ``SAME_HEAD_IOU``); then NMS per state over
     both passes' head boxes (a head seen by both keeps its better-scored box); other labels
     untouched. Best score first, at most ``max_detections``.
     """
     states = head_state_ids(frame_dets.labels)
     tall = (other.xyxy[:, 3] - other.xyxy[:, 1]) * scale >= min_px
     extra = other[np.isin(other.class_ids, states) & tall]
-    is_sure = frame_dets.scores >= SURE_STATE
+    is_sure = frame_dets.scores >= sure_state
     sure = frame_dets[np.isin(frame_dets.class_ids, states) & is_sure]
     if len(extra) and len(sure):
         same = box_iou(extra.xyxy, sure.xyxy) >= SAME_HEAD_IOU
@@ -118,6 +123,23 @@ def merge_other_scale(
     heads = heads[nms_per_class(heads.xyxy, heads.scores, heads.class_ids, iou, max_detections)]
     merged = Detections.concat([frame_dets[~is_state], heads])
     return merged[np.argsort(-merged.scores, kind="stable")[:max_detections]]
+
+
+def defer_to_closer(
+    frame_dets: Detections, closer: Detections, frame_scale: float, small_px: float
+) -> Detections:
+    """``frame_dets`` without the head boxes it saw smaller than ``small_px`` model px
+    (``frame_scale`` model px per frame px) that a ``closer`` head box (frame px) scoring
+    ``CLOSER_DECIDES`` or more overlaps by ``SAME_HEAD_IOU``: there the closer look's state
+    stands alone. Order kept."""
+    states = head_state_ids(frame_dets.labels)
+    tall = (frame_dets.xyxy[:, 3] - frame_dets.xyxy[:, 1]) * frame_scale
+    small = np.isin(frame_dets.class_ids, states) & (tall < small_px)
+    seen = closer[np.isin(closer.class_ids, states) & (closer.scores >= CLOSER_DECIDES)]
+    if not small.any() or len(seen) == 0:
+        return frame_dets
+    again = (box_iou(frame_dets.xyxy, seen.xyxy) >= SAME_HEAD_IOU).any(axis=1)
+    return frame_dets[~(small & again)]
 
 
 def one_state_per_head(dets: Detections, other_factor: float) -> Detections:
