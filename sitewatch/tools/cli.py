@@ -28,6 +28,7 @@ from sitewatch.edge.detect.detector import (
     Detector,
     ModelError,
 )
+from sitewatch.edge.detect.tiles import TILE_MIN_GAIN
 from sitewatch.edge.detections import Detections
 from sitewatch.edge.evidence.annotate import annotate
 from sitewatch.tools.eval_plots import CONFUSION_MATRIX, PR_CURVE, require_matplotlib, write_plots
@@ -88,9 +89,10 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--tile-scale",
         type=float,
         default=TILE_SCALE,
-        help=f"see images at least {LARGE_FRAME} px long once more in overlapping tiles at this "
-        "many times their own resolution and add the heads found there (1080p views, large "
-        "photos; 0: off)",
+        help="see images once more in overlapping tiles at this many times their own resolution "
+        f"where the tiles show them at least {TILE_MIN_GAIN:g}x larger than the whole pass, and "
+        "add the small heads found there (1080p views, large photos, images from about 832 px "
+        "long; 0: off)",
     )
     parser.add_argument(
         "--other-state",

@@ -1,6 +1,7 @@
 """The tile look on real 1080p frames with the real model: it finds bare heads that the whole
-pass at 640 misses, leaves frames under ``LARGE_FRAME`` alone, and adds no large head (on
-photos enlarged to 2000 px the tiles read large heads wrongly)."""
+pass misses (1080p at 640, 960x540 at 416), leaves frames alone where the tiles would show
+them less than ``TILE_MIN_GAIN`` times larger, and adds no large head (on photos enlarged to
+2000 px the tiles read large heads wrongly)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import cv2
 import numpy as np
 
 from sitewatch.edge.detect.decode import box_iou
-from sitewatch.edge.detect.detector import HEAD_SMALL_PX, LARGE_FRAME, Detector
+from sitewatch.edge.detect.detector import HEAD_SMALL_PX, Detector
 from sitewatch.edge.detections import Detections
 from sitewatch.tools.dataset import read_labels
 
@@ -46,7 +47,13 @@ def test_the_tile_look_finds_more_bare_heads_of_crowded_1080p_frames(
     assert sum(len(h) for h in heads) == 77
     assert looked >= without + 20, (without, looked)  # 35 -> 72 with the 7-bit C3 (2026-12-07)
 
-    small = cv2.resize(frames[0], (LARGE_FRAME - 1, 720))  # under LARGE_FRAME: no tiles
+    mid = [cv2.resize(f, (960, 540), interpolation=cv2.INTER_AREA) for f in frames]
+    heads_mid = [h / 2 for h in heads]  # at 416 the whole pass sees these heads 2.6x smaller
+    without = sum(_bare_found(d, h) for d, h in zip(plain.detect(mid), heads_mid, strict=True))
+    looked = sum(_bare_found(d, h) for d, h in zip(tiled.detect(mid), heads_mid, strict=True))
+    assert looked >= without + 20, (without, looked)  # 25 -> 64 with the 7-bit C3 (2026-12-07)
+
+    small = cv2.resize(frames[0], (800, 450))  # tiles at 1.5x: 2.9x the whole pass's 416
     a, b = plain.detect([small])[0], tiled.detect([small])[0]
     assert np.array_equal(a.xyxy, b.xyxy) and np.array_equal(a.scores, b.scores)
 

@@ -37,7 +37,13 @@ from sitewatch.edge.detect.head_look import (
 from sitewatch.edge.detect.letterbox import boxes_to_frame, letterbox_batch, letterbox_canvas
 from sitewatch.edge.detect.model import ModelError, open_model
 from sitewatch.edge.detect.second_look import head_regions, merge_cigarettes
-from sitewatch.edge.detect.tiles import TILE_INPUT, tile_regions, tile_scale, tiles_to_frame
+from sitewatch.edge.detect.tiles import (
+    TILE_INPUT,
+    TILE_MIN_GAIN,
+    tile_regions,
+    tile_scale,
+    tiles_to_frame,
+)
 from sitewatch.edge.detections import Detections
 
 __all__ = [
@@ -163,10 +169,11 @@ class Detector:
         states (else off, as ``coarse_hw`` None says). ``fine_scale`` (> 1) likewise runs every
         frame once more at its input times this (a multiple of 32, at most 1280) and adds its
         heads of any size (``sitewatch detect``: small heads; too costly for the edge).
-        ``tile_scale`` likewise sees each large frame (``large_frame``) in overlapping tiles at
-        this many times its own resolution (capped by ``TILE_MAX_SIDE``) and adds their heads
-        (``sitewatch.edge.detect.tiles``; same conditions as the coarse look; ``sitewatch
-        detect``: 1080p views and large photos; too costly for the edge).
+        ``tile_scale`` likewise sees each frame in overlapping tiles at this many times its
+        own resolution (capped by ``TILE_MAX_SIDE``), where they show it ``TILE_MIN_GAIN``
+        times larger than the whole pass, and adds their heads (``sitewatch.edge.detect.tiles``;
+        same conditions as the coarse look; ``sitewatch detect``: 1080p views, large photos,
+        frames from 832 px; too costly for the edge).
         ``other_state`` multiplies the score of the weaker state of a head seen
         both ways (0 drops it, 1 keeps both as found).
         ``input_size`` overrides the square input the model was exported at (dynamic models).
@@ -334,18 +341,19 @@ class Detector:
         scale: float,
         tile_hw: tuple[int, int],
     ) -> list[Detections]:
-        """Head states of each frame of at least ``large_frame`` px seen in its tiles
-        (``tile_regions`` at ``tile_scale``), all tiles in one batched pass, merged in: only
-        heads the whole pass (at ``squares``) would see smaller than ``HEAD_SMALL_PX``, as
-        for the head look (a larger head it judges well; enlarged, a tile misreads it). Where
-        a tile sees such a head, its state stands (``defer_to_closer``): the tile sees it at
-        3-4.5x the whole pass's px, and a knit cap the whole pass calls a hard hat it sees bare
-        (models/README.md, "The tile look")."""
+        """Head states of each frame that its tiles (``tile_regions`` at ``tile_scale``) show
+        ``TILE_MIN_GAIN`` times larger than the whole pass (at ``squares``) did, all tiles in
+        one batched pass, merged in: only heads the whole pass would see smaller than
+        ``HEAD_SMALL_PX``, as for the head look (a larger head it judges well; enlarged, a tile
+        misreads it). Where a tile sees such a head, its state stands (``defer_to_closer``):
+        a knit cap the whole pass calls a hard hat a tile sees bare (models/README.md, "The
+        tile look")."""
         tiles: list[Image] = []
         owners: list[tuple[int, IntArray]] = []  # frame index, its tile regions
         for i, frame in enumerate(frames):
             hw = frame.shape[:2]
-            if max(hw) >= self.large_frame:
+            whole = min(squares[i][0] / hw[0], squares[i][1] / hw[1])  # model px per frame px
+            if tile_scale(hw, scale) >= TILE_MIN_GAIN * whole:
                 regions = tile_regions(hw, tile_scale(hw, scale), min(tile_hw))
                 owners.append((i, regions))
                 tiles += [frame[y0:y1, x0:x1] for x0, y0, x1, y1 in regions.tolist()]

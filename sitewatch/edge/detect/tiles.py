@@ -1,11 +1,11 @@
-"""The tile look: a large frame's heads seen again in overlapping tiles near its own pixels.
+"""The tile look: a frame's small heads seen again in overlapping tiles near its own pixels.
 
 A 1080p view or a large photo is analysed whole at 640 and once more at 960 (the fine look):
 a head 40 px tall in the frame is 13-20 model px there, too few to be found or to tell a knit
-cap from a hard hat. The tile look cuts the frame into overlapping squares that the model sees
-at a scale of its own (``sitewatch detect``: 1.5x its own resolution; ``TILE_MAX_SIDE`` bounds
-the work on very large photos) and adds the head states found there (``merge_other_scale``).
-These are the pure parts.
+cap from a hard hat (a 960x540 frame at 416 likewise). The tile look cuts the frame into
+overlapping squares that the model sees at a scale of its own (``sitewatch detect``: 1.5x its
+own resolution; ``TILE_MAX_SIDE`` bounds the work on very large photos) and adds the head
+states found there (``defer_to_closer``, ``merge_other_scale``). These are the pure parts.
 """
 
 from __future__ import annotations
@@ -24,6 +24,11 @@ TILE_INPUT = 640
 TILE_MAX_SIDE = 2880
 """The tiles see a frame at most as if its long side were this many px: at scale 1.5 a 1080p
 frame in 24 tiles, a 4000x3000 photo at 0.72 in 30."""
+TILE_MIN_GAIN = 3.0
+"""A frame is seen in tiles only if they show it at least this many times larger than the whole
+pass did: there a tile judges a small head better than the whole pass, and decides its state
+(with ``sitewatch detect``'s defaults: frames at least 832 px long; models/README.md, "The tile
+look")."""
 TILE_OVERLAP = 0.25
 """Neighbouring tiles share at least this share of a tile's side, so that a head cut by one
 tile's inner edge lies whole in the next (a head is far smaller than a quarter tile)."""
