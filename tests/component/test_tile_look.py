@@ -6,6 +6,7 @@ them less than ``TILE_MIN_GAIN`` times larger, and adds no large head (on photos
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -81,3 +82,26 @@ def test_the_tile_look_adds_only_heads_the_whole_pass_sees_small(
         assert all((y2 - y1) * whole < HEAD_SMALL_PX for _, y1, _, y2 in new), new
         added += len(new)
     assert added > 0  # the tiles did add small ones
+
+
+def test_frames_are_tiled_where_tiles_show_them_3x_larger_and_then_get_no_head_look(
+    model_path: Path,
+) -> None:
+    plain = Detector(model_path, second_look=False, large_input=640)
+    tiled = Detector(model_path, second_look=False, large_input=640, tile_scale=1.5)
+    assert not plain.tiled((1080, 1920), (640, 640))
+    assert tiled.tiled((1080, 1920), (640, 640))  # 1.5 against 1/3: 4.5x
+    assert tiled.tiled((540, 960), (416, 416))  # 1.5 against 0.43: 3.5x
+    assert not tiled.tiled((450, 800), (416, 416))  # 1.5 against 0.52: 2.9x
+    assert not tiled.tiled((352, 640), (416, 416))  # the factory CCTV: 2.3x
+    crops: list[int] = []
+    record = tiled._second_look
+
+    def counting(frames: Any, found: Any, look: Any, heads: list[bool], squares: Any) -> Any:
+        crops.append(sum(heads))
+        return record(frames, found, look, heads, squares)
+
+    tiled._second_look = counting  # type: ignore[method-assign]
+    frame = np.full((1080, 1920, 3), 114, np.uint8)
+    tiled.detect([frame, cv2.resize(frame, (640, 352))], look=[True, True])
+    assert crops == [1]  # the head look only for the frame the tiles do not see

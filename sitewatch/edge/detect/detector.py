@@ -288,6 +288,8 @@ class Detector:
         heads = (
             [states and x for x in heads] if heads is not None else [self.head_look] * len(frames)
         )
+        tiled = [self.tiled(f.shape[:2], sq) for f, sq in zip(frames, squares, strict=True)]
+        heads = [h and not t for h, t in zip(heads, tiled, strict=True)]  # the tiles decide
         if (any(look) or any(heads)) and found:
             found = self._second_look(frames, found, look, heads, squares)
         if coarse is None:
@@ -299,9 +301,18 @@ class Detector:
             found = self._other_scale(frames, found, smaller, COARSE_MIN_PX)
         if self.fine_scale is not None:
             found = self._other_scale(frames, found, [self.fine(sq) for sq in squares], 0.0)
-        if self.tile_scale is not None and self.tile_hw is not None:
-            found = self._tile_look(frames, found, squares, self.tile_scale, self.tile_hw)
+        if any(tiled):
+            found = self._tile_look(frames, found, squares, tiled)
         return [one_state_per_head(d, self.other_state) for d in found]
+
+    def tiled(self, hw: tuple[int, int], square: tuple[int, int]) -> bool:
+        """Whether a frame of ``hw`` analysed at ``square`` gets the tile look: its tiles show
+        it ``TILE_MIN_GAIN`` times larger than the whole pass does. Such a frame gets no head
+        look: for its small heads the tiles decide (models/README.md, "The tile look")."""
+        if self.tile_scale is None or self.tile_hw is None:
+            return False
+        whole = min(square[0] / hw[0], square[1] / hw[1])  # model px per frame px
+        return tile_scale(hw, self.tile_scale) >= TILE_MIN_GAIN * whole
 
     def fine(self, square: tuple[int, int]) -> tuple[int, int] | None:
         """The fine look's square input for a frame analysed at ``square`` (None: none)."""
@@ -338,22 +349,22 @@ class Detector:
         frames: Sequence[Image],
         found: list[Detections],
         squares: Sequence[tuple[int, int]],
-        scale: float,
-        tile_hw: tuple[int, int],
+        tiled: Sequence[bool],
     ) -> list[Detections]:
-        """Head states of each frame that its tiles (``tile_regions`` at ``tile_scale``) show
-        ``TILE_MIN_GAIN`` times larger than the whole pass (at ``squares``) did, all tiles in
-        one batched pass, merged in: only heads the whole pass would see smaller than
-        ``HEAD_SMALL_PX``, as for the head look (a larger head it judges well; enlarged, a tile
-        misreads it). Where a tile sees such a head, its state stands (``defer_to_closer``):
-        a knit cap the whole pass calls a hard hat a tile sees bare (models/README.md, "The
-        tile look")."""
+        """Head states of each frame ``tiled`` says, seen in its tiles (``tile_regions`` at
+        ``tile_scale``), all tiles in one batched pass, merged in: only heads the whole pass
+        (at ``squares``) would see smaller than ``HEAD_SMALL_PX``, as for the head look (a
+        larger head it judges well; enlarged, a tile misreads it). Where a tile sees such a
+        head, its state stands (``defer_to_closer``): a knit cap the whole pass calls a hard
+        hat a tile sees bare (models/README.md, "The tile look")."""
+        scale, tile_hw = self.tile_scale, self.tile_hw
+        if scale is None or tile_hw is None:
+            return found
         tiles: list[Image] = []
         owners: list[tuple[int, IntArray]] = []  # frame index, its tile regions
         for i, frame in enumerate(frames):
             hw = frame.shape[:2]
-            whole = min(squares[i][0] / hw[0], squares[i][1] / hw[1])  # model px per frame px
-            if tile_scale(hw, scale) >= TILE_MIN_GAIN * whole:
+            if tiled[i]:
                 regions = tile_regions(hw, tile_scale(hw, scale), min(tile_hw))
                 owners.append((i, regions))
                 tiles += [frame[y0:y1, x0:x1] for x0, y0, x1, y1 in regions.tolist()]
@@ -364,15 +375,15 @@ class Detector:
         out, at = list(found), 0
         for i, regions in owners:
             hw = frames[i].shape[:2]
-            tiled = tiles_to_frame(
+            seen = tiles_to_frame(
                 ran[at : at + len(regions)], regions, hw, self.iou, MAX_DETECTIONS
             )
             at += len(regions)
             whole = min(squares[i][0] / hw[0], squares[i][1] / hw[1])  # model px per frame px
-            tiled = tiled[(tiled.xyxy[:, 3] - tiled.xyxy[:, 1]) * whole < HEAD_SMALL_PX]
-            kept = defer_to_closer(found[i], tiled, whole, HEAD_SMALL_PX)
+            seen = seen[(seen.xyxy[:, 3] - seen.xyxy[:, 1]) * whole < HEAD_SMALL_PX]
+            kept = defer_to_closer(found[i], seen, whole, HEAD_SMALL_PX)
             out[i] = merge_other_scale(
-                kept, tiled, 1.0, 0.0, self.iou, MAX_DETECTIONS, sure_state=math.inf
+                kept, seen, 1.0, 0.0, self.iou, MAX_DETECTIONS, sure_state=math.inf
             )
         return out
 
