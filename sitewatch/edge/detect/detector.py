@@ -264,7 +264,8 @@ class Detector:
         ``look`` says per frame whether it gets the second look for cigarettes (default: all,
         when the detector's ``second_look`` is on); cameras without a smoking rule need none.
         ``heads`` says per frame whether it gets the head look (default: all when the
-        detector's ``head_look`` is on, none when it is off; given, it overrides it).
+        detector's ``head_look`` is on, none when it is off; given, it overrides it; never a
+        frame the tile look sees, ``tiled``).
         ``coarse`` likewise for the coarse look (never on a model it cannot run on).
         ``sizes`` gives per frame the square model input side its camera wants (None: the
         detector's own); frames of one size share a ``session.run``.
