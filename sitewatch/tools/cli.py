@@ -46,8 +46,8 @@ FINE_SCALE = 1.5
 """``detect`` and ``eval`` look at each image's heads once more at its input times this (the
 fine look: 416 -> 640, 640 -> 960; models/README.md, "Coarse and fine looks")."""
 TILE_SCALE = 1.5
-"""``detect`` and ``eval`` see each large image once more in tiles at this many times its own
-resolution (the tile look; models/README.md, "The tile look")."""
+"""``detect`` and ``eval`` see each image from about 832 px long once more in tiles at this many
+times its own resolution (the tile look; models/README.md, "The tile look")."""
 
 
 def _add_model_arguments(parser: argparse.ArgumentParser) -> None:

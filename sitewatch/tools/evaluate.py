@@ -262,7 +262,7 @@ class EvalReport:
     not_in_model: list[str] = field(default_factory=list)
     """Dataset labels the model does not know, so not evaluated."""
     tile_scale: float | None = None
-    """The tile look's scale for large images (``Detector.tile_scale``; None: off)."""
+    """The tile look's scale (``Detector.tile_scale``; None: off)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
