@@ -2,7 +2,7 @@
 
     python -m bench.realistic_set [--out build/realistic]   # builds every part, prints paths
 
-Four parts, each a YOLO dataset (``<out>/<part>/images/val``, ``labels/val``, ``data.yaml``) with
+Six parts, each a YOLO dataset (``<out>/<part>/images/val``, ``labels/val``, ``data.yaml``) with
 our labels (``helmet`` 0, ``head`` 1) committed under ``evalsets/<part>/``; the pictures are
 rebuilt from ``../shared`` (third-party data is never committed):
 
@@ -17,7 +17,9 @@ rebuilt from ``../shared`` (third-party data is never committed):
   55 (heads 4-30 px, as the edge analyses a wide camera);
 * ``caps1080``: the ``caps`` photos, our labels with them, shrunk until their tallest head is
   32-48 px and pasted into a 1920x1080 frame, JPEG quality 55: the worker in a knit cap seen by
-  a 1080p site camera from a distance (the issue's "a head 40 px tall in the main stream").
+  a 1080p site camera from a distance (the issue's "a head 40 px tall in the main stream");
+* ``wide960``: the ``wide1080`` frames shrunk to 960x540 (area interpolation), JPEG quality 80,
+  the same labels: a 960x540 camera stream or a mid-sized photo, analysed at 416.
 
 The synthetic parts are seeded; their labels are derived from the source labels and must equal
 the committed ones (``tests/regression/test_realistic_set.py``).
@@ -42,7 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("SITEWATCH_SHARED", ROOT.parent / "shared"))
 EVALSETS = ROOT / "evalsets"
 NAMES = "names:\n  0: helmet\n  1: head\n"  # the hard-hat states only: no other label is evaluated
-PARTS = ("factory", "caps", "wide1080", "sub360", "caps1080")
+PARTS = ("factory", "caps", "wide1080", "sub360", "caps1080", "wide960")
 SYNTHETIC = {
     "wide1080": ((1920, 1080), None),
     "sub360": ((640, 360), 0.5),
@@ -54,6 +56,9 @@ FAR_HEAD_PX = (32, 48)
 JPEG_QUALITY = 55
 EVERY = 3
 """The synthetic parts use every third ``neuhardhat`` val photo (sorted by name): 201 photos."""
+SHRUNK = {"wide960": ("wide1080", (960, 540), 80)}
+"""Parts that are another part's frames resized: that part, the size (w, h), the JPEG quality;
+their normalised labels are that part's."""
 
 
 def build(part: str, out: Path) -> Path:
@@ -72,6 +77,8 @@ def build(part: str, out: Path) -> Path:
         _factory(target)
     elif part == "caps":
         _caps(target)
+    elif part in SHRUNK:
+        _shrunk(part, target, out)
     else:
         _synthetic(part, target)
     done.write_text(stamp)
@@ -81,7 +88,8 @@ def build(part: str, out: Path) -> Path:
 def fingerprint(part: str) -> str:
     """SHA-256 of this builder and of the part's committed files: a change rebuilds it."""
     digest = hashlib.sha256(Path(__file__).read_bytes())
-    for path in sorted((EVALSETS / part).rglob("*")):
+    source = SHRUNK[part][0] if part in SHRUNK else part
+    for path in sorted((EVALSETS / source).rglob("*")):
         if path.is_file():
             digest.update(path.relative_to(EVALSETS).as_posix().encode())
             digest.update(path.read_bytes())
@@ -179,6 +187,20 @@ def _synthetic(part: str, target: Path) -> None:
         (target / "labels" / "val" / f"{path.stem}.txt").write_text(
             "".join(f"{x}\n" for x in lines)
         )
+
+
+def _shrunk(part: str, target: Path, out: Path) -> None:
+    source, size, quality = SHRUNK[part]
+    folder = build(source, out)
+    for path in sorted((folder / "images" / "val").iterdir()):
+        small = cv2.resize(
+            cv2.imread(str(path), cv2.IMREAD_COLOR), size, interpolation=cv2.INTER_AREA
+        )
+        ok, buf = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        assert ok
+        (target / "images" / "val" / path.name).write_bytes(buf.tobytes())
+        label = folder / "labels" / "val" / f"{path.stem}.txt"
+        shutil.copyfile(label, target / "labels" / "val" / label.name)
 
 
 def _ground(image: np.ndarray, size: tuple[int, int], rng: random.Random) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import pytest
 
 from bench import realistic_set
@@ -57,3 +58,15 @@ def test_a_changed_label_rebuilds_the_part(tmp_path: Path, monkeypatch: pytest.M
     (evalsets / "caps" / "labels" / f"{Path(names[0]).stem}.txt").write_text("0 0.4 0.4 0.1 0.1\n")
     realistic_set.build("caps", out)
     assert label.read_text() == "0 0.4 0.4 0.1 0.1\n"
+
+
+def test_a_shrunk_part_is_its_source_at_its_size_with_the_same_labels(tmp_path: Path) -> None:
+    folder = realistic_set.build("wide960", tmp_path)
+    assert (
+        realistic_set.synthetic_labels(folder)
+        == (realistic_set.EVALSETS / "wide1080" / "labels.txt").read_text()
+    )
+    data = open_dataset(folder)
+    assert len(data.images) == 201
+    shapes = {cv2.imread(str(p), cv2.IMREAD_COLOR).shape for p in data.images[::40]}
+    assert shapes == {(540, 960, 3)}
