@@ -51,8 +51,9 @@ from sitewatch.edge.detect.head_look import (
     classify_head_states,
     person_head_boxes,
 )
+from sitewatch.edge.detect.tiles import TILE_SCALE
 from sitewatch.edge.detections import Detections
-from sitewatch.tools.cli import FINE_SCALE, LARGE_INPUT, MAX_CROPS, TILE_SCALE
+from sitewatch.tools.cli import FINE_SCALE, LARGE_INPUT, MAX_CROPS
 from sitewatch.tools.dataset import open_dataset, read_labels
 from sitewatch.tools.evaluate import AP_CONF, evaluate
 

@@ -1,5 +1,5 @@
-"""What the head look (or the coarse look) costs an edge camera:
-``python -m bench.head_look_cost [--model M] [--look head|coarse]``.
+"""What the head look (or the coarse or tile look) costs an edge camera:
+``python -m bench.head_look_cost [--model M] [--look head|coarse|tile]``.
 
 The edge's detector as it runs (one thread, batch 8, rectangular input 416x256 for 640x360
 frames) on 640x360 sub-stream frames with people: the ``sub360`` part of the realistic set
@@ -8,8 +8,12 @@ on are interleaved round by round, so background load hits both alike; the resul
 ratio of detector time per frame, and the crops per frame. A camera with the head look costs
 the box that ratio in detector time (the reader, tracker and recorder cost the same), so on a
 box whose detector is its bottleneck N such cameras take the place of N x ratio without it.
-``--look coarse`` measures the coarse look instead (one more pass at 256; no crops). Results in
-bench/RESULTS.md, "Head look" and "Coarse and fine looks".
+``--look coarse`` measures the coarse look instead (one more pass at 256; no crops).
+``--look tile`` measures a wide camera analysed on its 1920x1080 main stream with the tile look
+(``wide1080`` frames, ``--frames`` of them) against the same camera on its 640x360 sub-stream
+(the same frames shrunk) without it: what turning ``cameras[].tile_look`` on (and pointing
+``detect`` at the main stream) costs; the main stream without tiles is timed too. Results in
+bench/RESULTS.md, "Head look", "Coarse and fine looks" and "The tile look on the edge".
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import numpy as np
 
 from bench.realistic_set import ROOT, build
 from sitewatch.edge.detect.detector import DEFAULT_MODEL, Detector
+from sitewatch.edge.detect.tiles import TILE_SCALE
 from sitewatch.tools.dataset import open_dataset
 
 
@@ -35,14 +40,51 @@ def frames(count: int) -> list[np.ndarray]:
     return [cv2.resize(im, (640, 360)) for im in images]  # the factory clip is 640x352
 
 
+def wide_frames(count: int) -> list[np.ndarray]:
+    """``count`` 1920x1080 ``wide1080`` frames: a wide camera's main stream."""
+    paths = open_dataset(build("wide1080", ROOT / "build" / "realistic")).images[:count]
+    return [cv2.imread(str(p), cv2.IMREAD_COLOR) for p in paths]
+
+
 def ms_per_frame(
-    det: Detector, images: list[np.ndarray], heads: bool, coarse: bool = False
+    det: Detector,
+    images: list[np.ndarray],
+    heads: bool,
+    coarse: bool = False,
+    tiles: bool = False,
 ) -> float:
     began = time.perf_counter()
     for i in range(0, len(images), 8):
         n = len(chunk := images[i : i + 8])
-        det.detect(chunk, look=[False] * n, heads=[heads] * n, coarse=[coarse] * n)
+        det.detect(
+            chunk, look=[False] * n, heads=[heads] * n, coarse=[coarse] * n, tiles=[tiles] * n
+        )
     return 1000 * (time.perf_counter() - began) / len(images)
+
+
+def tile_cost(model: Path, count: int, rounds: int) -> dict[str, object]:
+    """The edge's detector (one thread, rectangular 416) on a wide camera: its sub-stream
+    (the baseline), its main stream, its main stream with the tile look; rounds interleaved."""
+    main = wide_frames(count)
+    sub = [cv2.resize(im, (640, 360), interpolation=cv2.INTER_AREA) for im in main]
+    det = Detector(model, threads=1, rect=True, second_look=False, tile_scale=TILE_SCALE)
+    assert all(det.tiled(im.shape[:2], det.info.input_hw) for im in main)
+    ms_per_frame(det, main[:2], False, tiles=True)  # warm-up
+    times: dict[str, list[float]] = {"sub": [], "main": [], "main_tiled": []}
+    for _ in range(rounds):
+        times["sub"].append(ms_per_frame(det, sub, False))
+        times["main"].append(ms_per_frame(det, main, False))
+        times["main_tiled"].append(ms_per_frame(det, main, False, tiles=True))
+    ms = {k: statistics.median(v) for k, v in times.items()}
+    return {
+        "model": str(model),
+        "look": "tile",
+        "frames": len(main),
+        "rounds": rounds,
+        **{f"ms_per_frame_{k}": round(v, 1) for k, v in ms.items()},
+        "ratio_main": round(ms["main"] / ms["sub"], 2),
+        "ratio_main_tiled": round(ms["main_tiled"] / ms["sub"], 2),
+    }
 
 
 def crops_per_frame(det: Detector, images: list[np.ndarray]) -> float:
@@ -58,11 +100,17 @@ def crops_per_frame(det: Detector, images: list[np.ndarray]) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", type=Path, default=DEFAULT_MODEL)
-    ap.add_argument("--frames", type=int, default=64, help="sub360 frames (and 11 factory)")
+    ap.add_argument(
+        "--frames", type=int, default=64, help="sub360 frames (and 11 factory); tile: wide1080"
+    )
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--crop-size", type=int, help="the crops' input side (default: the model's)")
-    ap.add_argument("--look", choices=("head", "coarse"), default="head", help="the look measured")
+    looks = ("head", "coarse", "tile")
+    ap.add_argument("--look", choices=looks, default="head", help="the look measured")
     a = ap.parse_args()
+    if a.look == "tile":
+        print(json.dumps(tile_cost(a.model, a.frames, a.rounds)))
+        return
     images = frames(a.frames)
     det = Detector(a.model, threads=1, rect=True, second_look=False, head_crop_size=a.crop_size)
     heads, coarse = a.look == "head", a.look == "coarse"

@@ -23,7 +23,8 @@ from typing import Any
 from bench.far_set import SHARED
 from bench.realistic_set import PARTS, build
 from sitewatch.edge.detect.detector import DEFAULT_MODEL, Detector
-from sitewatch.tools.cli import FINE_SCALE, LARGE_INPUT, MAX_CROPS, TILE_SCALE
+from sitewatch.edge.detect.tiles import TILE_SCALE
+from sitewatch.tools.cli import FINE_SCALE, LARGE_INPUT, MAX_CROPS
 from sitewatch.tools.evaluate import AP_CONF, evaluate
 
 ROOT = Path(__file__).resolve().parent.parent

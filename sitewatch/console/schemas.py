@@ -331,6 +331,7 @@ class CameraSettingsOut(Out):
     input_size: int | None
     head_look: bool | None = None
     coarse_look: bool | None = None
+    tile_look: bool | None = None
 
 
 class CameraAddIn(CameraSpec):
@@ -353,6 +354,7 @@ class CameraEditIn(In):
     input_size: int | None = None
     head_look: StrictBool | None = None
     coarse_look: StrictBool | None = None
+    tile_look: StrictBool | None = None
 
 
 class CameraOut(Out):

@@ -385,6 +385,12 @@ class CameraSpec(Strict):
         "model (close views: gates, lifts, canteens; at more detector time); None = the "
         "detector's setting.",
     )
+    tile_look: StrictBool | None = Field(
+        None,
+        description="The frame once more in tiles near its own resolution, which decide the "
+        "state of small heads (a wide view analysed on its full-resolution main stream; many "
+        "more inferences per frame); None = the detector's setting.",
+    )
 
 
 class ZoneSpec(Strict):

@@ -170,6 +170,7 @@ def _settings(camera: MutableMapping[str, Any], spec: m.CameraSpec, old: Any) ->
     set_value(camera, "input_size", spec.input_size)
     set_value(camera, "head_look", spec.head_look)
     set_value(camera, "coarse_look", spec.coarse_look)
+    set_value(camera, "tile_look", spec.tile_look)
 
 
 def _zone(zone: m.ZoneSpec) -> dict[str, Any]:

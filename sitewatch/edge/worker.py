@@ -40,6 +40,7 @@ from sitewatch.edge.config.schema import CameraSettings, SiteConfig, armed_rules
 from sitewatch.edge.detect.batcher import Batcher
 from sitewatch.edge.detect.detector import Detector
 from sitewatch.edge.detect.model import ModelError, default_threads, open_model
+from sitewatch.edge.detect.tiles import TILE_SCALE
 from sitewatch.edge.detections import AnalysedFrame
 from sitewatch.edge.evidence.files import DiskManager
 from sitewatch.edge.evidence.index import EvidenceIndex
@@ -89,6 +90,7 @@ class CameraRuntime:
     pipeline: CameraPipeline
     last_analysed: float = 0.0
     last_ts: float = 0.0  # stream time of the newest frame the pipeline processed
+    size_checked: bool = False  # its frames' size checked against its looks (_check_size)
 
     @property
     def ring(self) -> SegmentRing:
@@ -129,6 +131,7 @@ class EdgeWorker:
                 second_look=c.detector.second_look,
                 head_look=c.detector.head_look,
                 coarse_look=c.detector.coarse_look,
+                tile_scale=TILE_SCALE,
                 head_crop_size=c.detector.head_crop_size,
                 input_size=c.detector.input_size,
                 rect=c.detector.rect,
@@ -244,6 +247,7 @@ class EdgeWorker:
             input_size=cam.input_size,
             head_look=wants_head_look(self.config, cam),
             coarse_look=wants_coarse_look(self.config, cam),
+            tile_look=wants_tile_look(self.config, cam),
         )
         return CameraRuntime(cam, reader, recording, pipeline)
 
@@ -381,10 +385,25 @@ class EdgeWorker:
                 self.batcher.stats.dropped(frame.camera)
                 continue
             cam.last_analysed, cam.last_ts = time.time(), frame.ts
+            if not cam.size_checked:
+                cam.size_checked = True
+                self._check_size(cam, frame.image.shape[:2])
             if self._snapshots.due(cam.config.id):
                 self._publish_snapshot(cam.config.id, frame.image)
             for t in cam.pipeline.process(frame):
                 self._deliver(cam, t)
+
+    def _check_size(self, cam: CameraRuntime, hw: tuple[int, int]) -> None:
+        """Warn when a camera's tile look can never run: its frames are too small for tiles."""
+        square = self.detector.square(cam.config.input_size)
+        if wants_tile_look(self.config, cam.config) and not self.detector.tiled(hw, square):
+            log.warning(
+                "camera %s: tile_look is on, but its detect stream's %dx%d frames are too small "
+                "for tiles at input size %d (they need frames about twice that size or more: "
+                "a 1080p main stream); point its detect URL at the camera's main stream, or turn "
+                "tile_look off (its frames still run in batches of their own)",
+                cam.config.id, hw[1], hw[0], max(square),
+            )  # fmt: skip
 
     def _deliver(self, cam: CameraRuntime, t: AlertTransition) -> None:
         zone = next((z for z in cam.pipeline.zones if z.id == t.zone_id), None)
@@ -483,8 +502,10 @@ class EdgeWorker:
                     run.config = cam
                     run.pipeline.reconfigure(cam)
                 if run is not None:  # the looks follow the detector's defaults too
+                    run.size_checked = False
                     look = needs_second_look(cam), wants_head_look(after, cam)
-                    self.batcher.set_looks(cam.id, *look, wants_coarse_look(after, cam))
+                    more = wants_coarse_look(after, cam), wants_tile_look(after, cam)
+                    self.batcher.set_looks(cam.id, *look, *more)
             except (OSError, ValueError, ModelError) as exc:  # written: the others run on
                 log.error(
                     "camera %s could not start with config version %d: %s; it stays stopped "
@@ -602,6 +623,11 @@ def wants_head_look(config: SiteConfig, cam: CameraSettings) -> bool:
 def wants_coarse_look(config: SiteConfig, cam: CameraSettings) -> bool:
     """The camera's own coarse look setting, else the detector's."""
     return config.detector.coarse_look if cam.coarse_look is None else cam.coarse_look
+
+
+def wants_tile_look(config: SiteConfig, cam: CameraSettings) -> bool:
+    """The camera's own tile look setting, else the detector's."""
+    return config.detector.tile_look if cam.tile_look is None else cam.tile_look
 
 
 def _opt(path: Path | None) -> str | None:

@@ -28,7 +28,7 @@ from sitewatch.edge.detect.detector import (
     Detector,
     ModelError,
 )
-from sitewatch.edge.detect.tiles import TILE_MIN_GAIN
+from sitewatch.edge.detect.tiles import TILE_MIN_GAIN, TILE_SCALE
 from sitewatch.edge.detections import Detections
 from sitewatch.edge.evidence.annotate import annotate
 from sitewatch.tools.eval_plots import CONFUSION_MATRIX, PR_CURVE, require_matplotlib, write_plots
@@ -45,9 +45,6 @@ measured in models/README.md, "Head look"."""
 FINE_SCALE = 1.5
 """``detect`` and ``eval`` look at each image's heads once more at its input times this (the
 fine look: 416 -> 640, 640 -> 960; models/README.md, "Coarse and fine looks")."""
-TILE_SCALE = 1.5
-"""``detect`` and ``eval`` see each image from about 832 px long once more in tiles at this many
-times its own resolution (the tile look; models/README.md, "The tile look")."""
 
 
 def _add_model_arguments(parser: argparse.ArgumentParser) -> None:

@@ -43,6 +43,7 @@ class CountingDetector:
         self.sizes: list[list[int | None]] = []
         self.heads: list[list[bool]] = []
         self.coarse: list[list[bool]] = []
+        self.tiles: list[list[bool]] = []
 
     def __call__(
         self,
@@ -51,12 +52,14 @@ class CountingDetector:
         sizes: Sequence[int | None],
         heads: Sequence[bool],
         coarse: Sequence[bool],
+        tiles: Sequence[bool],
     ) -> list[Detections]:
-        assert len(look) == len(images) == len(sizes) == len(heads) == len(coarse)
+        assert len(look) == len(images) == len(sizes) == len(heads) == len(coarse) == len(tiles)
         self.calls.append(len(images))
         self.sizes.append(list(sizes))
         self.heads.append(list(heads))
         self.coarse.append(list(coarse))
+        self.tiles.append(list(tiles))
         return [Detections.empty() for _ in images]
 
 
@@ -91,23 +94,45 @@ def test_each_frame_goes_with_its_cameras_input_size() -> None:
     assert sizes == {"near": None, "far": 640}
 
 
-@pytest.mark.parametrize("look", ["head_look", "coarse_look"])
+@pytest.mark.parametrize("look", ["head_look", "coarse_look", "tile_look"])
 def test_each_frame_goes_with_its_cameras_look_and_a_change_applies(look: str) -> None:
     det, clock = CountingDetector(), Clock()
     batcher = Batcher(det, clock=clock, poll_s=0.0, deadline_s=0.0)  # type: ignore[arg-type]
     on, off = Camera("on"), Camera("off")
     batcher.add(on, fps=2.0, **{look: True})  # type: ignore[arg-type]
     batcher.add(off, fps=2.0, **{look: False})  # type: ignore[arg-type]
+    every = {"head_look": det.heads, "coarse_look": det.coarse, "tile_look": det.tiles}[look]
     for seq in (1, 2):
         on.put(seq, clock.now)
         off.put(seq, clock.now)
-        out = batcher.next_batch(threading.Event())
-        flags = det.heads[-1] if look == "head_look" else det.coarse[-1]
-        got = dict(zip((a.camera for a in out), flags, strict=True))
+        got: dict[str, bool] = {}
+        while len(got) < 2:  # a tile-look frame comes in a batch of its own
+            out = batcher.next_batch(threading.Event())
+            got |= dict(zip((a.camera for a in out), every[-1], strict=True))
         assert got == ({"on": True, "off": False} if seq == 1 else {"on": False, "off": True})
-        batcher.set_looks("on", second_look=False, head_look=False, coarse_look=False)
-        batcher.set_looks("off", second_look=False, head_look=True, coarse_look=True)
+        batcher.set_looks("on", False, head_look=False, coarse_look=False, tile_look=False)
+        batcher.set_looks("off", False, **{"head_look": False, look: True})  # type: ignore[arg-type]
         clock.now += 1.0
+
+
+def test_a_frame_of_a_camera_with_the_tile_look_goes_in_a_batch_of_its_own() -> None:
+    det, clock = CountingDetector(), Clock()
+    batcher = Batcher(det, clock=clock, poll_s=0.0, deadline_s=0.0)  # type: ignore[arg-type]
+    cams = [Camera(name) for name in ("a", "wide", "b", "wide2")]
+    for cam in cams:
+        batcher.add(cam, fps=2.0, tile_look=cam.name.startswith("wide"))
+    for seq in (1, 2):
+        for cam in cams:
+            cam.put(seq, clock.now)
+        got = [sorted(a.camera for a in batcher.next_batch(threading.Event())) for _ in range(3)]
+        assert sorted(got) == [["a", "b"], ["wide"], ["wide2"]], got  # each frame once
+        assert det.tiles[-3:] == [[f[0].startswith("w")] * len(f) for f in got]
+        clock.now += 1.0
+    batcher.set_looks("wide", False, head_look=False, tile_look=False)  # off: batched again
+    for cam in cams:
+        cam.put(3, clock.now)
+    got = [sorted(a.camera for a in batcher.next_batch(threading.Event())) for _ in range(2)]
+    assert sorted(got) == [["a", "b", "wide"], ["wide2"]], got
 
 
 def test_max_batch_splits_and_the_rest_follow() -> None:

@@ -244,6 +244,12 @@ INVALID = [
         id="detector-coarse-look",
     ),
     pytest.param(
+        HEAD + CAMERA + "    tile_look: tiles  # <-\n",
+        "cameras[0].tile_look",
+        ["boolean", "tiles"],
+        id="camera-tile-look",
+    ),
+    pytest.param(
         HEAD.replace("{model: ../models/m.onnx}", "{model: m.onnx, head_crop_size: 250}  # <-")
         + CAMERA,
         "detector.head_crop_size",

@@ -147,12 +147,13 @@ def test_cameras_are_added_edited_and_removed_at_a_running_edge(
     assert all(SECRET not in text for text in texts)
     assert any("add camera cam-yard" in text for text in texts)
 
-    # edit its fps, name and coarse look; the masked URL it sends back keeps the edge's password
+    # edit its fps, name, coarse and tile looks; the masked URL it sends back keeps the password
     edit = {
         "base_version": added["version"],
         "detect_fps": 1,
         "name": "堆场 东",
         "coarse_look": True,
+        "tile_look": True,
     }
     edited = _answer(
         served, operator, operator.patch(f"/api/sites/{SITE}/cameras/cam-yard", json=edit)
@@ -167,9 +168,11 @@ def test_cameras_are_added_edited_and_removed_at_a_running_edge(
     assert (running.detect, running.detect_fps) == (yard, 1)
     assert edge.worker.worker.cameras["cam-yard"].config.detect_fps == 1
     settings = _cameras(served, operator)["cam-yard"]["settings"]
-    assert (settings["coarse_look"], settings["head_look"]) == (True, None)  # None: the detector's
-    assert (running.coarse_look, running.head_look) == (True, None)
-    assert edge.worker.worker.batcher._slots["cam-yard"].coarse_look  # the running camera's
+    looks = [settings[k] for k in ("coarse_look", "tile_look", "head_look")]
+    assert looks == [True, True, None]  # None: the detector's
+    assert (running.coarse_look, running.tile_look, running.head_look) == (True, True, None)
+    slot = edge.worker.worker.batcher._slots["cam-yard"]  # the running camera's
+    assert (slot.coarse_look, slot.tile_look) == (True, True)
 
     # remove it: gone from the console, and its edge's last words about it do not bring it back
     url = f"/api/sites/{SITE}/cameras/cam-yard?base_version={edited['version']}"

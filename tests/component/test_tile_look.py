@@ -105,3 +105,6 @@ def test_frames_are_tiled_where_tiles_show_them_3x_larger_and_then_get_no_head_l
     frame = np.full((1080, 1920, 3), 114, np.uint8)
     tiled.detect([frame, cv2.resize(frame, (640, 352))], look=[True, True])
     assert crops == [1]  # the head look only for the frame the tiles do not see
+    crops.clear()
+    tiled.detect([frame], look=[True], tiles=[False])  # an edge camera without the tile look
+    assert crops == [1]  # not tiled, so the head look is its

@@ -167,17 +167,24 @@ def test_an_edit_changes_only_that_cameras_lines_and_keeps_a_masked_password(
 
 def test_a_cameras_looks_are_set_and_given_back_to_the_detector(config_file: Path) -> None:
     """On and off are written to the camera's entry; None takes the line away (the camera then
-    follows detector.head_look / detector.coarse_look)."""
+    follows detector.head_look / coarse_look / tile_look)."""
     text = config_file.read_text()
     config = load_config(config_file)
     gate = camera_config_message(config, config.camera("cam-gate")).camera
-    assert gate is not None and (gate.head_look, gate.coarse_look) == (None, None)
-    spec = gate.model_dump(exclude={"head_look", "coarse_look"})
+    looks = ("head_look", "coarse_look", "tile_look")
+    assert gate is not None and [getattr(gate, k) for k in looks] == [None, None, None]
+    spec = gate.model_dump(exclude=set(looks))
     on = apply(
         config,
         config_file,
         camera_command(
-            config.version, "edit", "cam-gate", **spec, coarse_look=True, head_look=False
+            config.version,
+            "edit",
+            "cam-gate",
+            **spec,
+            coarse_look=True,
+            head_look=False,
+            tile_look=True,
         ),
     )
     assert on.applied, on.reason
@@ -186,15 +193,17 @@ def test_a_cameras_looks_are_set_and_given_back_to_the_detector(config_file: Pat
         "+version: 2",
         "+    head_look: false",
         "+    coarse_look: true",
+        "+    tile_look: true",
     ]
     shown = camera_config_message(on.config, on.config.camera("cam-gate")).camera
-    assert shown is not None and (shown.head_look, shown.coarse_look) == (False, True)
+    assert shown is not None and [getattr(shown, k) for k in looks] == [False, True, True]
     back = apply(
         on.config, config_file, camera_command(on.config.version, "edit", "cam-gate", **spec)
     )
     assert back.applied, back.reason
     assert changed_lines(text, config_file.read_text()) == ["-version: 1", "+version: 3"]
     assert back.config.camera("cam-gate").coarse_look is None
+    assert back.config.camera("cam-gate").tile_look is None
 
 
 def changed_lines(before: str, after: str) -> list[str]:
@@ -290,6 +299,8 @@ def test_the_contract_wants_settings_exactly_when_a_camera_is_added_or_edited() 
     for look in ("yes", 1):  # a look is true, false or null (the detector's), nothing else
         with pytest.raises(ValidationError, match="valid boolean"):
             m.CameraSpec(detect="rtsp://h/s", coarse_look=look)
+        with pytest.raises(ValidationError, match="valid boolean"):
+            m.CameraSpec(detect="rtsp://h/s", tile_look=look)
         with pytest.raises(ValidationError, match="valid boolean"):
             CameraEditIn(base_version="1", head_look=look)
     assert m.masked_url("rtsp://u:p@h:554/s") == "rtsp://u:***@h:554/s"

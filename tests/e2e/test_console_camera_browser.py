@@ -119,10 +119,13 @@ def test_the_lost_change_warning_and_the_camera_editor(
     page.fill("#camera-fps", "1")
     assert page.input_value("#camera-head-look") == ""  # the detector's setting
     page.select_option("#camera-head-look", "on")
+    assert page.input_value("#camera-tile-look") == ""
+    page.select_option("#camera-tile-look", "off")
     page.click("#camera-save")
     _answered(page, "edit")
     yard_config = edge.worker.worker.cameras["cam-yard"].config
-    assert (yard_config.detect_fps, yard_config.head_look) == (1, True)
+    got = (yard_config.detect_fps, yard_config.head_look, yard_config.tile_look)
+    assert got == (1, True, False)
 
     page.once("dialog", lambda dialog: dialog.accept())
     page.click("#camera-remove")

@@ -34,6 +34,7 @@ SPEC_FIELDS = (
     "input_size",
     "head_look",
     "coarse_look",
+    "tile_look",
 )
 
 

@@ -340,6 +340,18 @@ class DetectorConfig(Strict):
         '(its cost: bench/RESULTS.md, "Coarse and fine looks"): turn it on for close cameras '
         "(gates, lifts, canteens: cameras[].coarse_look).",
     )
+    tile_look: bool = Field(
+        False,
+        description="Tile look: see a large frame once more in overlapping 640 px tiles, each "
+        "part of it at one and a half times its own size, and let the tiles decide the state of "
+        'its small heads (far workers in caps: models/README.md, "The tile look"). Only frames '
+        "the tiles show at least three times larger than the whole pass (at input_size 416: "
+        "832 px wide and up, e.g. a 1080p main "
+        "stream analysed directly; a 640x360 sub-stream never); such frames get no head look. "
+        "A 1080p frame is 24 tiles, each an inference at 640 (its cost: bench/RESULTS.md, "
+        '"The tile look on the edge"): turn it on for a few wide cameras at a low detect_fps '
+        "(cameras[].tile_look).",
+    )
     stall_s: float = Field(
         60.0,
         ge=5.0,
@@ -626,6 +638,11 @@ class CameraSettings(Strict):
         None,
         description="This camera's coarse look (see detector.coarse_look); absent = "
         "detector.coarse_look.",
+    )
+    tile_look: bool | None = Field(
+        None,
+        description="This camera's tile look (see detector.tile_look): for a wide view whose "
+        "detect stream is the full-resolution main stream; absent = detector.tile_look.",
     )
     keep_hours: CameraKeepHours = Field(
         default_factory=CameraKeepHours,

@@ -50,6 +50,7 @@ class _Slot:
     input_size: int | None = None
     head_look: bool = True
     coarse_look: bool = False
+    tile_look: bool = False
     next_due: float = 0.0
     last_seq: int = -1
     last_detections: Detections | None = None
@@ -82,11 +83,19 @@ class BatchStats:
 
 
 DetectFn = Callable[
-    [Sequence[Image], Sequence[bool], Sequence[int | None], Sequence[bool], Sequence[bool]],
+    [
+        Sequence[Image],
+        Sequence[bool],
+        Sequence[int | None],
+        Sequence[bool],
+        Sequence[bool],
+        Sequence[bool],
+    ],
     list[Detections],
 ]
 """Frames and, per frame, whether it needs the second look for cigarettes, its camera's model
-input size (None: the detector's own), whether it gets the head look and the coarse look."""
+input size (None: the detector's own), whether it gets the head look, the coarse look and the
+tile look."""
 
 
 class Batcher:
@@ -123,16 +132,19 @@ class Batcher:
         input_size: int | None = None,
         head_look: bool = True,
         coarse_look: bool = False,
+        tile_look: bool = False,
     ) -> None:
         """Analyse ``source`` at ``fps``; ``second_look``: its frames need the cigarette crops;
         ``input_size``: its model input side (None: the detector's own); ``head_look``: its
-        frames get the head-state crops; ``coarse_look``: the coarse pass for large heads."""
+        frames get the head-state crops; ``coarse_look``: the coarse pass for large heads;
+        ``tile_look``: the tiles for small heads (large frames only)."""
         if fps <= 0:
             raise ValueError(f"detect fps of {source.name} must be > 0, got {fps}")
         with self._lock:
             self._slots[source.name] = _Slot(
-                source, 1.0 / fps, gate, second_look, input_size, head_look, coarse_look
-            )
+                source, 1.0 / fps, gate, second_look, input_size, head_look, coarse_look,
+                tile_look,
+            )  # fmt: skip
 
     def remove(self, camera_id: str) -> None:
         with self._lock:
@@ -171,7 +183,10 @@ class Batcher:
             return frames
 
     def _take_due(self, now: float, room: int) -> tuple[list[Frame], bool]:
-        """Due frames (up to ``room``), and whether a due camera is about to send one."""
+        """Due frames (up to ``room``), and whether a due camera is about to send one. A frame
+        of a camera with the tile look goes in a batch of its own (its tiles take many times a
+        frame's inference: the other cameras' frames must not wait behind them, and one batch
+        must stay well inside the watchdog's ``stall_s``)."""
         taken: list[Frame] = []
         awaited = False
         with self._lock:
@@ -179,6 +194,8 @@ class Batcher:
         for slot in slots:
             if len(taken) >= room or now < slot.next_due:
                 continue
+            if slot.tile_look and (taken or room < self.max_batch):
+                continue  # due still: the next batch takes it
             frame = slot.source.latest(slot.last_seq)
             if frame is None:
                 newest = slot.source.latest(0)  # the frame taken last: is the stream live?
@@ -191,6 +208,8 @@ class Batcher:
             # stay on the camera's rhythm, but never try to catch up on missed slots
             slot.next_due = max(slot.next_due + slot.period_s, now + slot.period_s / 2)
             taken.append(frame)
+            if slot.tile_look:
+                return taken, False
         return taken, awaited
 
     def run(self, frames: Sequence[Frame], detect: DetectFn | None = None) -> list[AnalysedFrame]:
@@ -217,8 +236,9 @@ class Batcher:
             sizes = [s.input_size if s else None for s in slots]
             heads = [s.head_look if s else True for s in slots]
             coarse = [s.coarse_look if s else False for s in slots]
+            tiles = [s.tile_look if s else False for s in slots]
             images = [f.image for f in fresh]
-            found = (detect or self._detect)(images, looks, sizes, heads, coarse)
+            found = (detect or self._detect)(images, looks, sizes, heads, coarse, tiles)
             self.stats.inference_ms.append((time.perf_counter() - began) * 1000)
             with self.stats.lock:
                 self.stats.batches += 1
@@ -235,15 +255,20 @@ class Batcher:
         return [out[i] for i in range(len(frames))]
 
     def set_looks(
-        self, camera: str, second_look: bool, head_look: bool, coarse_look: bool = False
+        self,
+        camera: str,
+        second_look: bool,
+        head_look: bool,
+        coarse_look: bool = False,
+        tile_look: bool = False,
     ) -> None:
         """A camera's second looks after a config change (cigarettes, head states, large
-        heads)."""
+        heads, small heads in tiles)."""
         with self._lock:
             if camera in self._slots:
                 slot = self._slots[camera]
                 slot.second_look, slot.head_look = second_look, head_look
-                slot.coarse_look = coarse_look
+                slot.coarse_look, slot.tile_look = coarse_look, tile_look
 
 
 def analysed(frame: Frame, detections: Detections, reused: bool) -> AnalysedFrame:

@@ -173,7 +173,7 @@ class Detector:
         own resolution (capped by ``TILE_MAX_SIDE``), where they show it ``TILE_MIN_GAIN``
         times larger than the whole pass, and adds their heads (``sitewatch.edge.detect.tiles``;
         same conditions as the coarse look; ``sitewatch detect``: 1080p views, large photos,
-        frames from 832 px; too costly for the edge).
+        frames from 832 px; the edge: the cameras whose ``tile_look`` is on).
         ``other_state`` multiplies the score of the weaker state of a head seen
         both ways (0 drops it, 1 keeps both as found).
         ``input_size`` overrides the square input the model was exported at (dynamic models).
@@ -258,6 +258,7 @@ class Detector:
         sizes: Sequence[int | None] | None = None,
         heads: Sequence[bool] | None = None,
         coarse: Sequence[bool] | None = None,
+        tiles: Sequence[bool] | None = None,
     ) -> list[Detections]:
         """One ``Detections`` per frame (BGR ``uint8`` HxWx3, any sizes), boxes in frame px.
 
@@ -267,12 +268,16 @@ class Detector:
         detector's ``head_look`` is on, none when it is off; given, it overrides it; never a
         frame the tile look sees, ``tiled``).
         ``coarse`` likewise for the coarse look (never on a model it cannot run on).
+        ``tiles`` says per frame whether it may get the tile look (default: all); only frames
+        ``tiled`` says get it, and only when the detector has a ``tile_scale``.
         ``sizes`` gives per frame the square model input side its camera wants (None: the
         detector's own); frames of one size share a ``session.run``.
         """
         for i, frame in enumerate(frames):
             _check_frame(i, frame)
-        per_frame_args = (("look", look), ("sizes", sizes), ("heads", heads), ("coarse", coarse))
+        per_frame_args = (
+            ("look", look), ("sizes", sizes), ("heads", heads), ("coarse", coarse), ("tiles", tiles)
+        )  # fmt: skip
         for name, per_frame in per_frame_args:
             if per_frame is not None and len(per_frame) != len(frames):
                 raise ValueError(
@@ -289,7 +294,11 @@ class Detector:
         heads = (
             [states and x for x in heads] if heads is not None else [self.head_look] * len(frames)
         )
-        tiled = [self.tiled(f.shape[:2], sq) for f, sq in zip(frames, squares, strict=True)]
+        may_tile = tiles if tiles is not None else everyone
+        tiled = [
+            t and self.tiled(f.shape[:2], sq)
+            for f, sq, t in zip(frames, squares, may_tile, strict=True)
+        ]
         heads = [h and not t for h, t in zip(heads, tiled, strict=True)]  # the tiles decide
         if (any(look) or any(heads)) and found:
             found = self._second_look(frames, found, look, heads, squares)

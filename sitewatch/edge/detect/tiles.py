@@ -21,6 +21,9 @@ from sitewatch.edge.detections import Detections
 
 TILE_INPUT = 640
 """The tiles' square model input (model px)."""
+TILE_SCALE = 1.5
+"""The tiles see a frame at this many times its own resolution (``sitewatch detect``'s and the
+edge's ``tile_look``; models/README.md, "The tile look")."""
 TILE_MAX_SIDE = 2880
 """The tiles see a frame at most as if its long side were this many px: at scale 1.5 a 1080p
 frame in 24 tiles, a 4000x3000 photo at 0.72 in 30."""

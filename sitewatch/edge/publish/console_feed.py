@@ -47,6 +47,7 @@ def camera_spec(site: SiteConfig, cam: CameraSettings) -> m.CameraSpec:
         input_size=cam.input_size,
         head_look=cam.head_look,
         coarse_look=cam.coarse_look,
+        tile_look=cam.tile_look,
     )
 
 

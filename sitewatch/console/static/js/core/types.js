@@ -45,6 +45,7 @@
  * @property {number | null} input_size
  * @property {boolean | null} [head_look] null: the detector's setting
  * @property {boolean | null} [coarse_look] null: the detector's setting
+ * @property {boolean | null} [tile_look] null: the detector's setting
  */
 
 /**

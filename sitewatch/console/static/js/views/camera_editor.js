@@ -1,6 +1,6 @@
 // @ts-check
 // Camera editor (config.write): #/camera/<site> adds a camera, #/camera/<site>/<camera> edits
-// its name, streams, detect fps, input size and head and coarse looks, or removes it. The change goes to the edge
+// its name, streams, detect fps, input size and head, coarse and tile looks, or removes it. The change goes to the edge
 // against the config version shown (the site's for a new camera, the camera's otherwise); the
 // page shows "pending", then the edge's answer. Stream passwords come back masked (***): a URL
 // left as it is keeps the edge's password.
@@ -71,9 +71,10 @@ export function mount(root, ctx, parts) {
   const size = field("camera-input-size", t("cameraedit.input_size"), t("cameraedit.input_size_hint"), { type: "number", min: 160, max: 1280, step: 32 });
   const headLook = lookField("camera-head-look", t("cameraedit.head_look"), t("cameraedit.head_look_hint"));
   const coarseLook = lookField("camera-coarse-look", t("cameraedit.coarse_look"), t("cameraedit.coarse_look_hint"));
+  const tileLook = lookField("camera-tile-look", t("cameraedit.tile_look"), t("cameraedit.tile_look_hint"));
   const save = h("button", { type: "submit", id: "camera-save", text: adding ? t("cameraedit.add") : t("cameraedit.save") });
   const remove = adding ? null : h("button", { type: "button", id: "camera-remove", class: "danger", text: t("cameraedit.remove") });
-  const form = h("form", { class: "camera-form", novalidate: true }, adding ? id.row : null, name.row, detect.row, record.row, fps.row, size.row, headLook.row, coarseLook.row, h("div", { class: "actions" }, save, remove));
+  const form = h("form", { class: "camera-form", novalidate: true }, adding ? id.row : null, name.row, detect.row, record.row, fps.row, size.row, headLook.row, coarseLook.row, tileLook.row, h("div", { class: "actions" }, save, remove));
   const title = adding ? t("cameraedit.title_add", { site: siteId }) : t("cameraedit.title_edit", { camera: cameraId });
   fill(root, h("h1", { text: title }), banner, h("p", { class: "muted" }, t("cameraedit.version"), " ", version), error, form, status, h("p", {}, h("a", { href: "#/cameras", text: t("cameraedit.back") })));
 
@@ -110,6 +111,7 @@ export function mount(root, ctx, parts) {
         size.input.value = s && s.input_size != null ? String(s.input_size) : "";
         headLook.set(s && s.head_look);
         coarseLook.set(s && s.coarse_look);
+        tileLook.set(s && s.tile_look);
       }
       version.textContent = base || "—";
     } catch (err) {
@@ -149,6 +151,7 @@ export function mount(root, ctx, parts) {
       input_size: sizeValue === null ? null : Number(sizeValue),
       head_look: headLook.get(),
       coarse_look: coarseLook.get(),
+      tile_look: tileLook.get(),
     };
     const path = `/api/sites/${encodeURIComponent(siteId)}/cameras`;
     if (adding) send("add", api(path, { method: "POST", body: { ...body, camera_id: id.input.value.trim() } }));
