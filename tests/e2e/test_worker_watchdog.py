@@ -39,6 +39,7 @@ def test_a_hung_detector_stops_the_worker_with_the_reason(tmp_path: Path) -> Non
         sizes: Sequence[int | None],
         heads: Sequence[bool],
         coarse: Sequence[bool],
+        tiles: Sequence[bool],
     ) -> list[Detections]:
         calls.append(len(frames))
         release.wait(120)  # the fault: the session never returns (until the test ends)
