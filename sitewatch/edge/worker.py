@@ -394,9 +394,19 @@ class EdgeWorker:
                 self._deliver(cam, t)
 
     def _check_size(self, cam: CameraRuntime, hw: tuple[int, int]) -> None:
-        """Warn when a camera's tile look can never run: its frames are too small for tiles."""
+        """Warn when a camera's tile look can never run: its frames are too small for tiles,
+        or the model cannot take them."""
+        if not wants_tile_look(self.config, cam.config):
+            return
         square = self.detector.square(cam.config.input_size)
-        if wants_tile_look(self.config, cam.config) and not self.detector.tiled(hw, square):
+        if self.detector.tile_scale is None:
+            log.warning(
+                "camera %s: tile_look is on, but the model %s cannot run it (it needs a model "
+                "with dynamic height/width and both head states, as models/sitewatch.onnx); "
+                "use such a model, or turn tile_look off",
+                cam.config.id, self.detector.info.path,
+            )  # fmt: skip
+        elif not self.detector.tiled(hw, square):
             log.warning(
                 "camera %s: tile_look is on, but its detect stream's %dx%d frames are too small "
                 "for tiles at input size %d (they need frames about twice that size or more: "
