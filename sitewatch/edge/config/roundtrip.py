@@ -32,7 +32,7 @@ def edit_text(text: str, edit: Callable[[Document], None]) -> str:
     Raises ``ValueError`` when the text is no YAML mapping (ruamel's own errors are
     ``ValueError`` subclasses too).
     """
-    _, indent, seq_offset = load_yaml_guess_indent(text)
+    _, indent, seq_offset = load_yaml_guess_indent(_without_comment_lines(text))
     rt = YAML()  # round trip
     rt.preserve_quotes = True
     rt.width = 4096  # long lines stay as the operator wrote them
@@ -45,6 +45,15 @@ def edit_text(text: str, edit: Callable[[Document], None]) -> str:
     out = io.StringIO()
     rt.dump(doc, out)
     return out.getvalue()
+
+
+def _without_comment_lines(text: str) -> str:
+    """``text`` without its whole-line comments: ruamel's indent guess reads lines, and takes
+    a comment that ends in ``:`` for a key (``# like this:`` above a list made it guess the
+    list's indent wrong, and the dump was no YAML)."""
+    return "".join(
+        line for line in text.splitlines(keepends=True) if not line.lstrip().startswith("#")
+    )
 
 
 def node(value: Any) -> Any:
