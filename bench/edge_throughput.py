@@ -42,6 +42,12 @@ recorders), the RTSP server (the simulated cameras, which would not run on a rea
 "other load": the box's busy time that none of these used. A step during which other load
 exceeded ``--max-other`` % is measured again (``--retries``), and kept, flagged, if it persists.
 
+* **Wide** (``--wide K``, K >= 1): SiteWatch's config also has K cameras ``wide0..`` that
+  analyse a main stream (1920x1080) with the tile look (``tile_look: true``) at ``--wide-fps``
+  (default 0.2), beside its N sub-stream cameras: how many sub-stream cameras such cameras cost.
+  Their frames and latency are reported apart (``wide_fps``, ``wide_latency_p95_s``) and do not
+  count towards "sustains"; the baseline has none. Default (K = 0): no wide camera.
+
 A system *sustains* N cameras when every camera gets >= 90 % of 2 fps and the p95 frame
 latency (from stream time) is <= 1 s (the worker's ``max_frame_age_ms``): analysing old frames
 at 2 fps is not keeping up. A system stops ramping at its first step that fails.
@@ -94,6 +100,8 @@ MAX_P95_S = 1.0
 DWELL_S = 2.0
 MIN_SCORE = 0.4
 LABEL_CONF = {"helmet": 0.25, "head": 0.25, "person": 0.25, "cigarette": 0.2}
+WIDE = "wide"
+"""Id prefix of the ``--wide`` cameras."""
 ONSET_GAP_S = 3.0
 """A head seen after this long without one is a new appearance (an onset)."""
 Image = npt.NDArray[np.uint8]
@@ -195,6 +203,7 @@ class Measure:
     lag_stream: list[float] = field(default_factory=list)
     lag_decode: list[float] = field(default_factory=list)
     reused: int = 0
+    lag_wide: list[float] = field(default_factory=list)  # --wide cameras' frames, kept apart
     lock: threading.Lock = field(default_factory=threading.Lock)
     on: bool = False
 
@@ -202,6 +211,9 @@ class Measure:
         with self.lock:
             if self.on:
                 self.frames[camera] += 1
+                if camera.startswith(WIDE):
+                    self.lag_wide.append(done - ts)
+                    return
                 self.lag_stream.append(done - ts)
                 self.lag_decode.append(done - decoded)
 
@@ -229,6 +241,8 @@ class Step:
     reused: int = 0
     batch_mean: float | None = None
     live: dict[str, Any] | None = None  # --watch: LiveWatch.spent over the window
+    wide_fps: list[float] = field(default_factory=list)  # --wide cameras, frames analysed / s
+    lag_wide: list[float] = field(default_factory=list)
 
     @property
     def sustained(self) -> bool:
@@ -263,6 +277,15 @@ class Step:
             "mean_batch": r(self.batch_mean),
             "sustained": self.sustained,
             **({"live": self.live} if self.live is not None else {}),
+            **(
+                {
+                    "wide_cameras": len(self.wide_fps),
+                    "wide_fps": [r(v) for v in self.wide_fps],
+                    "wide_latency_p95_s": r(pct(self.lag_wide, 95)),
+                }
+                if self.wide_fps
+                else {}
+            ),
         }
 
 
@@ -299,6 +322,10 @@ def measured(
         max(0.0, 100.0 * other / (cpu_span * cores)),
         reused=measure.reused,
         live=spent,
+        wide_fps=[measure.frames.get(f"{WIDE}{i}", 0) / span for i in range(args.wide)]
+        if system != "baseline"
+        else [],
+        lag_wide=list(measure.lag_wide),
     )
 
 
@@ -341,6 +368,16 @@ def sitewatch_config(folder: Path, n: int, rtsp: int, mqtt: int, args: argparse.
             for i in range(n)
         ],
     }
+    config["cameras"] += [  # type: ignore[operator]
+        {
+            "id": f"{WIDE}{i}",
+            "detect": f"rtsp://127.0.0.1:{rtsp}/main{i}",
+            "detect_fps": args.wide_fps,
+            "tile_look": True,
+            "zones": [{"id": "all", "kind": "helmet_required", "points": whole}],
+        }
+        for i in range(args.wide)
+    ]
     path = folder / "cameras.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
@@ -594,6 +631,12 @@ def main() -> None:
         help="niceness of SiteWatch's clip thread and its ffmpeg (default: the product's, "
         f"{delivery.EVIDENCE_NICE}; 0 = same priority as detection, as before 2026-11-22)",
     )  # fmt: skip
+    ap.add_argument(
+        "--wide", type=int, default=0,
+        help="SiteWatch also runs K cameras on main streams with the tile look (their frames "
+        "reported apart); default 0",
+    )  # fmt: skip
+    ap.add_argument("--wide-fps", type=float, default=0.2, help="detect_fps of the --wide cameras")
     args = ap.parse_args()
     if args.only == "sitewatch+live" and args.watch < 1:
         ap.error("--only sitewatch+live needs --watch K (K >= 1 cameras watched)")
@@ -610,7 +653,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="edge-throughput-") as tmp:
         args.tmp = tmp
         rtsp_port, mqtt_port = _free_port(), _free_port()
-        server = start_rtsp(streams, max(steps), rtsp_port)
+        server = start_rtsp(streams, max(*steps, args.wide), rtsp_port)
         broker = start_mosquitto(Path(tmp), mqtt_port)
         servers = [server.pid, broker.pid]
         alerts = Alerts(mqtt_port)
@@ -667,6 +710,7 @@ def main() -> None:
             args.model.relative_to(ROOT) if args.model.is_relative_to(ROOT) else args.model
         ),
         "smoking_rule": args.smoking,
+        **({"wide_cameras": args.wide, "wide_fps": args.wide_fps} if args.wide else {}),
         "scenes": scenes,
         "window_s": args.window,
         "warmup_s": args.warmup,
