@@ -338,7 +338,13 @@ def test_a_worker_takes_over_when_the_holders_connection_dies(pair: Pair, rx: Re
                     "SELECT pg_terminate_backend(pid) FROM pg_locks "
                     "WHERE locktype = 'advisory' AND granted"
                 ).fetchall()
-            assert killed == [(True,)]
+                assert killed == [(True,)]
+                # pg_terminate_backend only signals: the lock goes when that backend has exited
+                held = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                deadline = time.monotonic() + 10.0
+                while admin.execute(held).fetchone() != (0,):
+                    assert time.monotonic() < deadline, "A's backend still holds the lock"
+                    time.sleep(0.05)
             assert worker.tick() == 1  # the lock went with A's connection
         assert len(rx.messages("wecom")) == 1
     finally:
