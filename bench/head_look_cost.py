@@ -12,7 +12,10 @@ box whose detector is its bottleneck N such cameras take the place of N x ratio 
 ``--look tile`` measures a wide camera analysed on its 1920x1080 main stream with the tile look
 (``wide1080`` frames, ``--frames`` of them) against the same camera on its 640x360 sub-stream
 (the same frames shrunk) without it: what turning ``cameras[].tile_look`` on (and pointing
-``detect`` at the main stream) costs; the main stream without tiles is timed too. Results in
+``detect`` at the main stream) costs; the main stream without tiles is timed too, and with
+the cued tiles only (``TILE_CUE``: the edge's default). ``--scene factory`` takes the factory
+clip's frames enlarged to 1920x1080 instead (a real site's layout of people, where ``wide1080``
+is crowded throughout; enlarged, they hold no more detail than the clip). Results in
 bench/RESULTS.md, "Head look", "Coarse and fine looks" and "The tile look on the edge".
 """
 
@@ -28,6 +31,7 @@ import cv2
 import numpy as np
 
 from bench.realistic_set import ROOT, build
+from sitewatch.edge.config.schema import TILE_CUE
 from sitewatch.edge.detect.detector import DEFAULT_MODEL, Detector
 from sitewatch.edge.detect.tiles import TILE_SCALE
 from sitewatch.tools.dataset import open_dataset
@@ -40,10 +44,12 @@ def frames(count: int) -> list[np.ndarray]:
     return [cv2.resize(im, (640, 360)) for im in images]  # the factory clip is 640x352
 
 
-def wide_frames(count: int) -> list[np.ndarray]:
-    """``count`` 1920x1080 ``wide1080`` frames: a wide camera's main stream."""
-    paths = open_dataset(build("wide1080", ROOT / "build" / "realistic")).images[:count]
-    return [cv2.imread(str(p), cv2.IMREAD_COLOR) for p in paths]
+def wide_frames(count: int, scene: str = "wide1080") -> list[np.ndarray]:
+    """``count`` 1920x1080 frames of ``scene``: ``wide1080`` frames (a wide camera's main
+    stream) or the factory clip's frames enlarged to that size."""
+    paths = open_dataset(build(scene, ROOT / "build" / "realistic")).images[:count]
+    images = [cv2.imread(str(p), cv2.IMREAD_COLOR) for p in paths]
+    return [cv2.resize(im, (1920, 1080), interpolation=cv2.INTER_CUBIC) for im in images]
 
 
 def ms_per_frame(
@@ -62,28 +68,36 @@ def ms_per_frame(
     return 1000 * (time.perf_counter() - began) / len(images)
 
 
-def tile_cost(model: Path, count: int, rounds: int) -> dict[str, object]:
+def tile_cost(model: Path, count: int, rounds: int, scene: str) -> dict[str, object]:
     """The edge's detector (one thread, rectangular 416) on a wide camera: its sub-stream
-    (the baseline), its main stream, its main stream with the tile look; rounds interleaved."""
-    main = wide_frames(count)
+    (the baseline), its main stream, its main stream with the tile look on every tile and on
+    the cued tiles only; rounds interleaved."""
+    main = wide_frames(count, scene)
     sub = [cv2.resize(im, (640, 360), interpolation=cv2.INTER_AREA) for im in main]
     det = Detector(model, threads=1, rect=True, second_look=False, tile_scale=TILE_SCALE)
     assert all(det.tiled(im.shape[:2], det.info.input_hw) for im in main)
     ms_per_frame(det, main[:2], False, tiles=True)  # warm-up
-    times: dict[str, list[float]] = {"sub": [], "main": [], "main_tiled": []}
+    times: dict[str, list[float]] = {"sub": [], "main": [], "main_tiled": [], "main_cued": []}
+    tiles = {"main_tiled": 0, "main_cued": 0}
     for _ in range(rounds):
         times["sub"].append(ms_per_frame(det, sub, False))
         times["main"].append(ms_per_frame(det, main, False))
-        times["main_tiled"].append(ms_per_frame(det, main, False, tiles=True))
+        for key, cue in (("main_tiled", None), ("main_cued", TILE_CUE)):
+            det.tile_cue, before = cue, det.tiles_run
+            times[key].append(ms_per_frame(det, main, False, tiles=True))
+            tiles[key] = det.tiles_run - before
     ms = {k: statistics.median(v) for k, v in times.items()}
     return {
         "model": str(model),
         "look": "tile",
+        "scene": scene,
         "frames": len(main),
         "rounds": rounds,
         **{f"ms_per_frame_{k}": round(v, 1) for k, v in ms.items()},
         "ratio_main": round(ms["main"] / ms["sub"], 2),
         "ratio_main_tiled": round(ms["main_tiled"] / ms["sub"], 2),
+        "ratio_main_cued": round(ms["main_cued"] / ms["sub"], 2),
+        **{f"tiles_per_frame_{k}": round(v / len(main), 2) for k, v in tiles.items()},
     }
 
 
@@ -107,9 +121,12 @@ def main() -> None:
     ap.add_argument("--crop-size", type=int, help="the crops' input side (default: the model's)")
     looks = ("head", "coarse", "tile")
     ap.add_argument("--look", choices=looks, default="head", help="the look measured")
+    ap.add_argument(
+        "--scene", choices=("wide1080", "factory"), default="wide1080", help="tile: the frames"
+    )
     a = ap.parse_args()
     if a.look == "tile":
-        print(json.dumps(tile_cost(a.model, a.frames, a.rounds)))
+        print(json.dumps(tile_cost(a.model, a.frames, a.rounds, a.scene)))
         return
     images = frames(a.frames)
     det = Detector(a.model, threads=1, rect=True, second_look=False, head_crop_size=a.crop_size)

@@ -132,6 +132,7 @@ class EdgeWorker:
                 head_look=c.detector.head_look,
                 coarse_look=c.detector.coarse_look,
                 tile_scale=TILE_SCALE,
+                tile_cue=c.detector.tile_cue,
                 head_crop_size=c.detector.head_crop_size,
                 input_size=c.detector.input_size,
                 rect=c.detector.rect,

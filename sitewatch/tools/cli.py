@@ -92,6 +92,14 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "long; 0: off)",
     )
     parser.add_argument(
+        "--tile-cue",
+        type=_share,
+        default=0.0,
+        help="run only the tiles that a box scoring at least this overlaps (any label; found by "
+        "the whole pass and the fine look, or without one a look at 960 px; the edge's "
+        "detector.tile_cue; 0: every tile)",
+    )
+    parser.add_argument(
         "--other-state",
         type=_share,
         default=OTHER_STATE_FACTOR,
@@ -125,6 +133,7 @@ def _open_detector(args: argparse.Namespace, conf: float) -> Detector | None:
             coarse_look=args.coarse_look,
             fine_scale=args.fine_scale or None,
             tile_scale=args.tile_scale or None,
+            tile_cue=args.tile_cue or None,
             other_state=args.other_state,
             max_crops=args.max_crops,
             large_input=None if args.input_size else args.large_input,
@@ -349,6 +358,10 @@ def _eval_table(report: EvalReport) -> str:
     coarse = "on" if report.coarse_look else "off"
     fine = f"x{report.fine_scale:g}" if report.fine_scale else "off"
     tiles = f"x{report.tile_scale:g}" if report.tile_scale else "off"
+    if report.tile_scale and report.tile_cue:
+        tiles += f" where a box >= {report.tile_cue:g} is"
+    if report.tile_scale:
+        tiles += f", {report.tiles_per_image:.1f} tiles/image"
     rows.append(
         f"throughput: {report.ms_per_image:.1f} ms/image, {report.images_per_s:.2f} images/s "
         f"({report.images} {report.split} images, batch {report.batch}, "

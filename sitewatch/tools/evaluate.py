@@ -263,6 +263,10 @@ class EvalReport:
     """Dataset labels the model does not know, so not evaluated."""
     tile_scale: float | None = None
     """The tile look's scale (``Detector.tile_scale``; None: off)."""
+    tile_cue: float | None = None
+    """The tile look's cue score (``Detector.tile_cue``; None: every tile)."""
+    tiles_per_image: float = 0.0
+    """Tiles the tile look ran, per image (the work it took)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -385,6 +389,7 @@ def evaluate(
     totals = _Totals([detector.labels[m] for m in evaluated], conf)
     seconds = 0.0
     n = len(data.images)
+    tiles_before = detector.tiles_run
     for start in range(0, n, detector.max_batch):
         paths = data.images[start : start + detector.max_batch]
         frames = [_read_image(p) for p in paths]
@@ -415,6 +420,8 @@ def evaluate(
         coarse_look=detector.coarse_look,
         fine_scale=detector.fine_scale,
         tile_scale=detector.tile_scale,
+        tile_cue=detector.tile_cue,
+        tiles_per_image=(detector.tiles_run - tiles_before) / n,
         other_state=detector.other_state,
         multi_label=detector.multi_label,
         confusions=totals.confusions(),

@@ -250,6 +250,12 @@ INVALID = [
         id="camera-tile-look",
     ),
     pytest.param(
+        HEAD.replace("{model: ../models/m.onnx}", "{model: m.onnx, tile_cue: 0}  # <-") + CAMERA,
+        "detector.tile_cue",
+        ["greater than 0", "0"],
+        id="detector-tile-cue",
+    ),
+    pytest.param(
         HEAD.replace("{model: ../models/m.onnx}", "{model: m.onnx, head_crop_size: 250}  # <-")
         + CAMERA,
         "detector.head_crop_size",

@@ -26,19 +26,24 @@ def _bare_found(dets: Detections, heads: np.ndarray) -> int:
     return int((box_iou(heads, boxes) >= 0.5).any(axis=1).sum()) if len(boxes) else 0
 
 
-def test_the_tile_look_finds_more_bare_heads_of_crowded_1080p_frames(
-    shared: Path, model_path: Path
-) -> None:
+def _crowded() -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The ``CROWDED`` frames of ``wide1080`` (photos pasted into 1920x1080) and their labelled
+    bare heads (frame px)."""
     from bench.realistic_set import ROOT, build
 
-    folder = build("wide1080", ROOT / "build" / "realistic")  # photos pasted into 1920x1080
+    folder = build("wide1080", ROOT / "build" / "realistic")
     labelled = []
     for path in sorted((folder / "images" / "val").iterdir()):
         ids, boxes = read_labels(folder / "labels" / "val" / f"{path.stem}.txt", 1920, 1080)
         labelled.append((-int((ids == 1).sum()), path.name, path, boxes[ids == 1]))
     chosen = sorted(labelled, key=lambda t: t[:2])[:CROWDED]
-    frames = [cv2.imread(str(p)) for _, _, p, _ in chosen]
-    heads = [h for *_, h in chosen]
+    return [cv2.imread(str(p)) for _, _, p, _ in chosen], [h for *_, h in chosen]
+
+
+def test_the_tile_look_finds_more_bare_heads_of_crowded_1080p_frames(
+    shared: Path, model_path: Path
+) -> None:
+    frames, heads = _crowded()
     plain = Detector(model_path, second_look=False, head_look=False, large_input=640)
     tiled = Detector(
         model_path, second_look=False, head_look=False, large_input=640, tile_scale=1.5
@@ -57,6 +62,25 @@ def test_the_tile_look_finds_more_bare_heads_of_crowded_1080p_frames(
     small = cv2.resize(frames[0], (800, 450))  # tiles at 1.5x: 2.9x the whole pass's 416
     a, b = plain.detect([small])[0], tiled.detect([small])[0]
     assert np.array_equal(a.xyxy, b.xyxy) and np.array_equal(a.scores, b.scores)
+
+
+def test_cued_tiles_find_the_bare_heads_of_every_tile_for_fewer_tiles(
+    shared: Path, model_path: Path
+) -> None:
+    frames, heads = _crowded()
+    frames.append(np.full((1080, 1920, 3), 114, np.uint8))  # an empty view: no cue, no tile
+    heads.append(np.zeros((0, 4), np.float32))
+    every = Detector(model_path, second_look=False, head_look=False, tile_scale=1.5)
+    cued = Detector(model_path, second_look=False, head_look=False, tile_scale=1.5, tile_cue=0.01)
+    assert every.conf == 0.25  # the edge's labels' thresholds: the cues go below them
+    found = [every.detect([f])[0] for f in frames]  # one at a time, as the edge batches them
+    seen = [cued.detect([f])[0] for f in frames]
+    all_tiles = sum(_bare_found(d, h) for d, h in zip(found, heads, strict=True))
+    some_tiles = sum(_bare_found(d, h) for d, h in zip(seen, heads, strict=True))
+    assert some_tiles >= all_tiles - 3, (all_tiles, some_tiles)  # 73 of 77 both (2026-12-07)
+    assert cued.tiles_run <= every.tiles_run / 2, (every.tiles_run, cued.tiles_run)  # 44 of 168
+    assert len(seen[-1]) == 0
+    assert all((d.scores >= 0.25).all() for d in seen)  # the cues' low scores are not reported
 
 
 def test_the_tile_look_adds_only_heads_the_whole_pass_sees_small(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sitewatch.edge.detect.tiles import tile_regions, tile_scale, tiles_to_frame
+from sitewatch.edge.detect.tiles import cued_regions, tile_regions, tile_scale, tiles_to_frame
 from sitewatch.edge.detections import Detections
 
 
@@ -72,3 +72,16 @@ def test_tile_boxes_come_back_to_the_frame_once() -> None:
         ([500.0, 100.0, 520.0, 124.0], 0.7, "head"),
         ([620.0, 300.0, 642.0, 330.0], 0.8, "helmet"),
     ]
+
+
+def test_cued_tiles_are_those_a_box_scoring_enough_overlaps() -> None:
+    regions = tile_regions((1080, 1920), 1.5)  # 6 across, 4 down, 427 px squares
+    found = _dets(
+        ([30, 30, 60, 70], 0.02, "head"),  # top left corner: in the first tile only
+        ([1700, 700, 1760, 1000], 0.5, "person"),  # bottom right: the last two rows' last tile
+        ([900, 500, 930, 530], 0.005, "helmet"),  # below the cue: no tile for it
+    )
+    kept = cued_regions(regions, found, 0.01)
+    assert kept.tolist() == [regions[0].tolist(), regions[17].tolist(), regions[23].tolist()]
+    assert cued_regions(regions, found, 0.9).shape == (0, 4)  # no box scores that: no tile
+    assert cued_regions(regions, _dets(), 0.01).shape == (0, 4)

@@ -43,6 +43,8 @@ from sitewatch.edge.config.rule_specs import RULE_SPECS, RuleSpec, UnknownRule
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 STREAM_SCHEMES = ("rtsp", "rtsps", "http", "https", "file")
 DEFAULT_LABEL_CONF = 0.25
+TILE_CUE = 0.01
+"""The default ``detector.tile_cue`` (models/README.md, "Cued tiles")."""
 UnitFloat = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
@@ -351,6 +353,14 @@ class DetectorConfig(Strict):
         "A 1080p frame is 24 tiles, each an inference at 640 (its cost: bench/RESULTS.md, "
         '"The tile look on the edge"): turn it on for a few wide cameras at a low detect_fps '
         "(cameras[].tile_look).",
+    )
+    tile_cue: UnitFloat | None = Field(
+        TILE_CUE,
+        gt=0.0,
+        description="Cued tiles: the tile look runs only the tiles where the frame, seen "
+        "whole at input_size and once more at 960, shows a box (any label) scoring at least "
+        "this, so the empty ground of a wide view costs no tiles; far heads show there at "
+        'low scores (models/README.md, "Cued tiles"). null: every tile, at the full cost.',
     )
     stall_s: float = Field(
         60.0,

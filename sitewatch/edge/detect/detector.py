@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from sitewatch.core.geometry import Image, IntArray
+from sitewatch.core.geometry import FloatArray, Image, IntArray
 from sitewatch.edge.detect.decode import (
     MAX_DETECTIONS,
     anchor_grid,
@@ -38,8 +38,10 @@ from sitewatch.edge.detect.letterbox import boxes_to_frame, letterbox_batch, let
 from sitewatch.edge.detect.model import ModelError, open_model
 from sitewatch.edge.detect.second_look import head_regions, merge_cigarettes
 from sitewatch.edge.detect.tiles import (
+    TILE_CUE_INPUT,
     TILE_INPUT,
     TILE_MIN_GAIN,
+    cued_regions,
     tile_regions,
     tile_scale,
     tiles_to_frame,
@@ -136,6 +138,7 @@ class Detector:
         coarse_input: int = COARSE_INPUT,
         fine_scale: float | None = None,
         tile_scale: float | None = None,
+        tile_cue: float | None = None,
         other_state: float = OTHER_STATE_FACTOR,
         max_crops: int = 8,
         crop_conf: float = 0.25,
@@ -173,7 +176,9 @@ class Detector:
         own resolution (capped by ``TILE_MAX_SIDE``), where they show it ``TILE_MIN_GAIN``
         times larger than the whole pass, and adds their heads (``sitewatch.edge.detect.tiles``;
         same conditions as the coarse look; ``sitewatch detect``: 1080p views, large photos,
-        frames from 832 px; the edge: the cameras whose ``tile_look`` is on).
+        frames from 832 px; the edge: the cameras whose ``tile_look`` is on). ``tile_cue``:
+        only the tiles that a box of the frame's (any label) scoring at least this overlaps
+        (``cued_regions``; a box below ``conf`` is no cue); None: every tile.
         ``other_state`` multiplies the score of the weaker state of a head seen
         both ways (0 drops it, 1 keeps both as found).
         ``input_size`` overrides the square input the model was exported at (dynamic models).
@@ -232,6 +237,11 @@ class Detector:
             )
         self.tile_scale = tile_scale if other_scales else None
         self.tile_hw = self.square(TILE_INPUT) if self.tile_scale is not None else None
+        if tile_cue is not None:
+            _check_range("tile_cue", tile_cue, 0.0, 1.0)
+        self.tile_cue = tile_cue
+        self.tiles_run = 0
+        """Tiles the tile look has run so far (the benches read it)."""
         _check_range("other_state", other_state, -1e-9, 1.0)
         self.min_gain, self.max_upscale, self.other_state = min_gain, max_upscale, other_state
         self.max_crops, self.crop_conf, self.min_crop = max_crops, crop_conf, min_crop
@@ -287,18 +297,19 @@ class Detector:
             squares = [self.square(s) for s in sizes]
         else:
             squares = [self._default_square(f) for f in frames]
-        found = self._run(list(frames), squares=squares)
         everyone = [True] * len(frames)
-        look = [self.second_look and x for x in (look or everyone)]
-        states = len(head_state_ids(self.labels)) == 2
-        heads = (
-            [states and x for x in heads] if heads is not None else [self.head_look] * len(frames)
-        )
         may_tile = tiles if tiles is not None else everyone
         tiled = [
             t and self.tiled(f.shape[:2], sq)
             for f, sq, t in zip(frames, squares, may_tile, strict=True)
         ]
+        cue = self.tile_cue if any(tiled) else None  # the cues are found down to it
+        found = self._run(list(frames), squares=squares, floor=cue)
+        look = [self.second_look and x for x in (look or everyone)]
+        states = len(head_state_ids(self.labels)) == 2
+        heads = (
+            [states and x for x in heads] if heads is not None else [self.head_look] * len(frames)
+        )
         heads = [h and not t for h, t in zip(heads, tiled, strict=True)]  # the tiles decide
         if (any(look) or any(heads)) and found:
             found = self._second_look(frames, found, look, heads, squares)
@@ -309,11 +320,25 @@ class Detector:
             pairs = zip(coarse, squares, strict=True)
             smaller = [low if c and min(sq) > min(low) else None for c, sq in pairs]
             found = self._other_scale(frames, found, smaller, COARSE_MIN_PX)
-        if self.fine_scale is not None:
-            found = self._other_scale(frames, found, [self.fine(sq) for sq in squares], 0.0)
+        fine = [
+            self.fine(sq) if self.fine_scale is not None else self._cue_input(sq, cue, t)
+            for sq, t in zip(squares, tiled, strict=True)
+        ]
+        found = self._other_scale(frames, found, fine, 0.0, floor=cue)
         if any(tiled):
             found = self._tile_look(frames, found, squares, tiled)
+        if cue is not None:
+            found = [d[d.scores >= self._thresholds[d.class_ids]] for d in found]
         return [one_state_per_head(d, self.other_state) for d in found]
+
+    def _cue_input(
+        self, square: tuple[int, int], cue: float | None, tiled: bool
+    ) -> tuple[int, int] | None:
+        """The square input at which a tiled frame is seen whole once more to find the tile
+        look's cues (``TILE_CUE_INPUT``), when the detector has no fine look; None: not seen."""
+        if cue is None or not tiled or min(square) >= TILE_CUE_INPUT:
+            return None
+        return (TILE_CUE_INPUT, TILE_CUE_INPUT)
 
     def tiled(self, hw: tuple[int, int], square: tuple[int, int]) -> bool:
         """Whether a frame of ``hw`` analysed at ``square`` gets the tile look: its tiles show
@@ -337,16 +362,18 @@ class Detector:
         found: list[Detections],
         inputs: Sequence[tuple[int, int] | None],
         min_px: float,
+        floor: float | None = None,
     ) -> list[Detections]:
         """Head states of each frame seen at its square input in ``inputs`` too (None: not
-        seen again), in one batched pass that decodes head states only, merged in
-        (``merge_other_scale`` keeps heads of at least ``min_px`` of that input's px)."""
+        seen again), in one batched pass that decodes head states only (down to ``floor``
+        where it is lower than the labels' thresholds), merged in (``merge_other_scale``
+        keeps heads of at least ``min_px`` of that input's px)."""
         idx = [i for i, hw in enumerate(inputs) if hw is not None]
         if not idx:
             return found
         states = np.asarray(head_state_ids(self.labels), dtype=np.int64)
         squares = [hw for hw in inputs if hw is not None]
-        ran = self._run([frames[i] for i in idx], states, squares)
+        ran = self._run([frames[i] for i in idx], states, squares, floor)
         out = list(found)
         for i, hw, dets in zip(idx, squares, ran, strict=True):
             fh, fw = frames[i].shape[:2]
@@ -376,11 +403,14 @@ class Detector:
             hw = frame.shape[:2]
             if tiled[i]:
                 regions = tile_regions(hw, tile_scale(hw, scale), min(tile_hw))
+                if self.tile_cue is not None:
+                    regions = cued_regions(regions, found[i], self.tile_cue)
                 owners.append((i, regions))
                 tiles += [frame[y0:y1, x0:x1] for x0, y0, x1, y1 in regions.tolist()]
         if not tiles:
             return found
         states = np.asarray(head_state_ids(self.labels), dtype=np.int64)
+        self.tiles_run += len(tiles)
         ran = self._run(tiles, states, [tile_hw] * len(tiles))
         out, at = list(found), 0
         for i, regions in owners:
@@ -480,21 +510,28 @@ class Detector:
         frames: list[Image],
         classes: IntArray | None = None,
         squares: list[tuple[int, int]] | None = None,
+        floor: float | None = None,
     ) -> list[Detections]:
         """Model, decode and NMS on ``frames``, grouped by their square input (``squares``, one
         per frame; default: the model's own). ``classes`` limits decoding to those class ids
-        (the second look wants cigarettes only)."""
+        (the second look wants cigarettes only); ``floor`` lowers the labels' thresholds to it
+        (the tile look's cues)."""
+        thresholds = self._thresholds if floor is None else np.minimum(self._thresholds, floor)
         if not squares or len(set(squares)) == 1:
-            return self._run_square(frames, classes, squares[0] if squares else None)
+            return self._run_square(frames, classes, squares[0] if squares else None, thresholds)
         results: dict[int, Detections] = {}
         for square in dict.fromkeys(squares):
             idx = [i for i, s in enumerate(squares) if s == square]
-            found = self._run_square([frames[i] for i in idx], classes, square)
+            found = self._run_square([frames[i] for i in idx], classes, square, thresholds)
             results.update(zip(idx, found, strict=True))
         return [results[i] for i in range(len(frames))]
 
     def _run_square(
-        self, frames: list[Image], classes: IntArray | None, square: tuple[int, int] | None
+        self,
+        frames: list[Image],
+        classes: IntArray | None,
+        square: tuple[int, int] | None,
+        thresholds: FloatArray,
     ) -> list[Detections]:
         """``_run`` for frames of one square input, ``max_batch`` (or the fixed batch) at a time."""
         square = square or self.info.input_hw
@@ -515,7 +552,9 @@ class Detector:
             for output in outputs:
                 self._check_output(output, tensor.shape[0])
             for i, (frame, lb) in enumerate(zip(chunk, boxes, strict=False)):
-                xyxy, scores, class_ids = self._decode([o[i] for o in outputs], classes, input_hw)
+                xyxy, scores, class_ids = self._decode(
+                    [o[i] for o in outputs], classes, input_hw, thresholds
+                )
                 keep = nms_per_class(xyxy, scores, class_ids, self.iou, MAX_DETECTIONS)
                 results.append(
                     Detections(
@@ -528,17 +567,20 @@ class Detector:
         return results
 
     def _decode(
-        self, raw: list[Any], classes: IntArray | None, input_hw: tuple[int, int]
+        self,
+        raw: list[Any],
+        classes: IntArray | None,
+        input_hw: tuple[int, int],
+        thresholds: FloatArray,
     ) -> tuple[Any, Any, IntArray]:
-        """Candidates of one image from its model outputs (full or split head)."""
+        """Candidates of one image from its model outputs (full or split head) scoring at least
+        ``thresholds`` (one per label)."""
         if self.info.strides is None:
-            return decode_yolov8(raw[0], self._thresholds, classes, multi_label=self.multi_label)
+            return decode_yolov8(raw[0], thresholds, classes, multi_label=self.multi_label)
         grid = self._grids.get(input_hw)
         if grid is None:
             grid = self._grids[input_hw] = anchor_grid(input_hw, self.info.strides)
-        return decode_dfl(
-            raw[0], raw[1], grid, self._thresholds, classes, multi_label=self.multi_label
-        )
+        return decode_dfl(raw[0], raw[1], grid, thresholds, classes, multi_label=self.multi_label)
 
     def _check_output(self, output: Any, batch: int) -> None:
         ok = isinstance(output, np.ndarray) and output.ndim == 3 and output.shape[0] == batch

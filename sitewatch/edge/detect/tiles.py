@@ -32,6 +32,10 @@ TILE_MIN_GAIN = 3.0
 pass did: there a tile judges a small head better than the whole pass, and decides its state
 (with ``sitewatch detect``'s defaults: frames at least 832 px long; models/README.md, "The tile
 look")."""
+TILE_CUE_INPUT = 960
+"""With a cue score (``Detector.tile_cue``) a tiled frame is seen whole once more at this square
+input (the fine look of ``sitewatch detect`` at 1080p), its heads merged in like the fine
+look's: far people the whole pass misses show there, at low scores, as the tiles' cues."""
 TILE_OVERLAP = 0.25
 """Neighbouring tiles share at least this share of a tile's side, so that a head cut by one
 tile's inner edge lies whole in the next (a head is far smaller than a quarter tile)."""
@@ -71,6 +75,23 @@ def _starts(length: int, side: int, step: float) -> list[int]:
         return [0]
     count = math.ceil((length - side) / step) + 1
     return [round(i * (length - side) / (count - 1)) for i in range(count)]
+
+
+def cued_regions(regions: IntArray, found: Detections, min_score: float) -> IntArray:
+    """The rows of ``regions`` (``x0, y0, x1, y1`` frame px) that a box of ``found`` scoring at
+    least ``min_score`` overlaps, any label: where the whole pass saw someone, however small
+    or unsure. A head that no such box touches is not looked for; a head cut by a kept
+    tile's inner edge lies whole in a neighbour that its cue box also touches."""
+    boxes = found.xyxy[found.scores >= min_score]
+    if len(regions) == 0 or len(boxes) == 0:
+        return regions[:0]
+    r = regions.astype(np.float32)[:, None, :]
+    b = boxes[None, :, :]
+    overlaps = (
+        (b[..., 0] < r[..., 2]) & (b[..., 2] > r[..., 0])
+        & (b[..., 1] < r[..., 3]) & (b[..., 3] > r[..., 1])
+    )  # fmt: skip
+    return regions[overlaps.any(axis=1)]
 
 
 def tiles_to_frame(
