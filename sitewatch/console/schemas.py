@@ -319,6 +319,11 @@ class SiteOut(Out):
     config_regressed: ConfigRegressed | None = Field(
         None, description="Set while the edge runs an older config than it last applied."
     )
+    warnings: list[str] | None = Field(
+        None,
+        description="The edge's standing warnings about its own settings, each saying what "
+        "to do (e.g. a model that miscounts on its CPU); None when none.",
+    )
 
 
 class CameraSettingsOut(Out):
@@ -370,6 +375,11 @@ class CameraOut(Out):
     reconnects: int
     last_frame_at: datetime | None
     error: str | None
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="The edge's standing warnings about the camera's settings, each saying "
+        "what to do (e.g. a tile look on a sub-stream); empty when none.",
+    )
     status_at: datetime | None
     config_version: str | None
     snapshot_url: str | None

@@ -119,6 +119,11 @@ Unit = Annotated[float, Field(ge=0.0, le=1.0)]
 Count = Annotated[int, Field(ge=0)]
 Rate = Annotated[float, Field(ge=0.0)]
 Version = Annotated[str, Field(min_length=1, max_length=64)]
+Warnings = Annotated[list[Annotated[str, Field(max_length=1000)]], Field(max_length=8)]
+WARNINGS_DOC = (
+    "Empty when none (and from edges before this field), else standing problems that the edge "
+    "cannot fix itself, each saying what to do, with"
+)
 Drops = Annotated[
     dict[Annotated[str, Field(min_length=1, max_length=100)], Count], Field(max_length=64)
 ]
@@ -257,6 +262,11 @@ class CameraStatus(Message):
     error: str | None = Field(
         None, max_length=1000, description="Latest stream error, None when healthy."
     )
+    warnings: Warnings = Field(
+        default_factory=list,
+        description=f"{WARNINGS_DOC} the camera's settings (e.g. a tile look on frames too "
+        "small for tiles).",
+    )
     at: AwareDatetime = Field(description="When this status was written.")
 
 
@@ -280,6 +290,11 @@ class EdgeStatus(Message):
         None,
         description="IANA time zone of the site (e.g. Asia/Shanghai): the console counts days "
         "and shows times in it.",
+    )
+    warnings: Warnings = Field(
+        default_factory=list,
+        description=f"{WARNINGS_DOC} the edge's own settings (e.g. a model that miscounts on "
+        "this CPU).",
     )
 
 

@@ -69,7 +69,8 @@ class Housekeeper:
     come and go the worker assigns new ``readers`` and ``rings``, never changes them in place,
     so the chores' thread iterates what it read; the same for ``recordings`` (camera id to its
     recording, whose index is published). ``max_ring_bytes``: the budget of all ``rings``
-    together (None: each ring's own ``max_bytes`` only).
+    together (None: each ring's own ``max_bytes`` only). ``warnings`` maps camera id to its
+    standing warnings (sent in its status; the worker assigns a new mapping to change them).
     """
 
     def __init__(
@@ -95,6 +96,8 @@ class Housekeeper:
         self.recordings: Mapping[str, CameraRecording] = recordings or {}
         self.max_ring_bytes = max_ring_bytes
         self._published: dict[str, CameraStats] = {}
+        self.warnings: Mapping[str, tuple[str, ...]] = {}
+        self._warned: dict[str, tuple[str, ...]] = {}  # the warnings last published
         # (camera, stream): the index last published and its delivery
         self._indexes: dict[tuple[str, str], tuple[m.RecordingIndex, Delivery]] = {}
         self._last_counts: dict[str, tuple[int, int]] = {}
@@ -180,21 +183,26 @@ class Housekeeper:
         """Each camera's status that changed (every one when ``force``); returns the cameras
         whose status changed (their recording may have stopped or started)."""
         changed = set()
+        warnings = self.warnings
         for cam_id, reader in self.readers.items():
             s = reader.stats()
             news = status_changed(self._published.get(cam_id), s)
-            if not force and not news:
+            warned = warnings.get(cam_id, ()) != self._warned.get(cam_id, ())
+            if not force and not news and not warned:
                 continue
             if news:
                 changed.add(cam_id)
             self._published[cam_id] = s
-            self._publish(cam_id, s)
+            self._warned[cam_id] = shown = warnings.get(cam_id, ())
+            self._publish(cam_id, s, shown)
         return changed
 
     def publish_offline(self, wait_s: float = 2.0) -> None:
         """Every camera's retained status as offline (the worker stops); waits for the acks."""
         deliveries = [
-            self._publish(cam_id, replace(reader.stats(), state="offline"))
+            self._publish(
+                cam_id, replace(reader.stats(), state="offline"), self.warnings.get(cam_id, ())
+            )
             for cam_id, reader in self.readers.items()
         ]
         deadline = time.monotonic() + wait_s
@@ -204,9 +212,10 @@ class Housekeeper:
     def publish_gone(self, cam_id: str, reader: CameraReader, reason: str) -> Delivery:
         """The retained status of a camera the edge no longer runs: offline, and why."""
         self._published.pop(cam_id, None)
+        self._warned.pop(cam_id, None)
         return self._publish(cam_id, replace(reader.stats(), state="offline", last_error=reason))
 
-    def _publish(self, cam_id: str, s: CameraStats) -> Delivery:
+    def _publish(self, cam_id: str, s: CameraStats, warnings: Sequence[str] = ()) -> Delivery:
         msg = m.CameraStatus(
             site_id=self.site_id,
             camera_id=cam_id,
@@ -217,6 +226,7 @@ class Housekeeper:
             reconnects=s.reconnects,
             last_frame_at=utc(s.last_frame_at) if s.last_frame_at else None,
             error=_shown(s)[1],
+            warnings=list(warnings),
             at=utc(time.time()),
         )
         topic = m.camera_status(self.topic_prefix, self.site_id, cam_id)

@@ -395,26 +395,32 @@ class EdgeWorker:
                 self._deliver(cam, t)
 
     def _check_size(self, cam: CameraRuntime, hw: tuple[int, int]) -> None:
-        """Warn when a camera's tile look can never run: its frames are too small for tiles,
-        or the model cannot take them."""
-        if not wants_tile_look(self.config, cam.config):
-            return
+        """Warn, in the log and in the camera's status (the console shows it), when its tile
+        look can never run: its frames are too small for tiles, or the model cannot take them;
+        clear that warning when it no longer holds."""
+        problem = None
         square = self.detector.square(cam.config.input_size)
-        if self.detector.tile_scale is None:
-            log.warning(
-                "camera %s: tile_look is on, but the model %s cannot run it (it needs a model "
-                "with dynamic height/width and both head states, as models/sitewatch.onnx); "
-                "use such a model, or turn tile_look off",
-                cam.config.id, self.detector.info.path,
-            )  # fmt: skip
+        if not wants_tile_look(self.config, cam.config):
+            pass
+        elif self.detector.tile_scale is None:
+            problem = (
+                f"tile_look is on, but the model {self.detector.info.path.name} cannot run it (it "
+                "needs a model with dynamic height/width and both head states, as "
+                "models/sitewatch.onnx); use such a model, or turn tile_look off"
+            )
         elif not self.detector.tiled(hw, square):
-            log.warning(
-                "camera %s: tile_look is on, but its detect stream's %dx%d frames are too small "
-                "for tiles at input size %d (they need frames about twice that size or more: "
-                "a 1080p main stream); point its detect URL at the camera's main stream, or turn "
-                "tile_look off (its frames still run in batches of their own)",
-                cam.config.id, hw[1], hw[0], max(square),
-            )  # fmt: skip
+            problem = (
+                f"tile_look is on, but its detect stream's {hw[1]}x{hw[0]} frames are too small "
+                f"for tiles at input size {max(square)} (they need frames about twice that size "
+                "or more: a 1080p main stream); point its detect URL at the camera's main "
+                "stream, or turn tile_look off (its frames still run in batches of their own)"
+            )
+        if problem is not None:
+            log.warning("camera %s: %s", cam.config.id, problem)
+        warnings = {k: v for k, v in self.housekeeper.warnings.items() if k != cam.config.id}
+        if problem is not None:
+            warnings[cam.config.id] = (problem,)
+        self.housekeeper.warnings = warnings  # a new mapping: its thread reads the old one
 
     def _deliver(self, cam: CameraRuntime, t: AlertTransition) -> None:
         zone = next((z for z in cam.pipeline.zones if z.id == t.zone_id), None)
@@ -561,6 +567,8 @@ class EdgeWorker:
         """Hand the housekeeper and the disk manager the camera set as new containers: they
         read them on their own thread and never see one change under them."""
         self.housekeeper.readers = {k: run.reader for k, run in self.cameras.items()}
+        warned = self.housekeeper.warnings
+        self.housekeeper.warnings = {k: v for k, v in warned.items() if k in self.cameras}
         self.housekeeper.recordings = {k: run.recording for k, run in self.cameras.items()}
         self.housekeeper.rings = list(self._all_rings.values())
         self.disk.rings = list(self._all_rings.values())
@@ -603,6 +611,7 @@ class EdgeWorker:
             cameras=len(self.config.cameras),
             at=utc(time.time()),
             timezone=self.config.site.timezone,
+            warnings=list(self.detector.info.warnings),
         )
 
 

@@ -50,8 +50,11 @@ def test_full_range_model_warns_on_a_cpu_without_vnni(
     old = tmp_path / "full-range.onnx"
     onnx.save(model, str(old))
     with caplog.at_level(logging.WARNING, logger=model_module.__name__):
-        open_model(CHECKOUT_MODEL)
+        assert open_model(CHECKOUT_MODEL)[1].warnings == ()
         assert caplog.records == []
-        open_model(old)
+        said = open_model(old)[1].warnings
     assert len(caplog.records) == 1
     assert "no VNNI" in caplog.text and "python -m training.quantize" in caplog.text
+    # the same words go to the console in the edge's status (EdgeStatus.warnings)
+    assert len(said) == 1 and said[0].startswith("model full-range.onnx: ")
+    assert "no VNNI" in said[0] and "python -m training.quantize" in said[0]

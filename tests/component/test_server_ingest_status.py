@@ -102,6 +102,43 @@ def test_camera_status_config_snapshot_and_stats_update_their_rows(
         assert console.ingest.rejected == 1
 
 
+def test_warnings_of_a_camera_and_an_edge_are_shown_until_a_status_without_them(
+    tmp_path: Path, broker: Mosquitto
+) -> None:
+    """The edge's standing warnings about a camera's settings and its own reach their rows and
+    the live feed; the next status without them clears them (an older edge's carries none)."""
+    said = "tile_look is on, but its detect stream's 640x360 frames are too small for tiles"
+    warned = camera_status("gate", seconds=1).model_copy(update={"warnings": [said]})
+    fixed = camera_status("gate", seconds=2)
+    topic = m.camera_status(PREFIX, "north", "gate")
+    with live_console(tmp_path, broker) as console, edge_of(broker) as edge:
+        feed = console.listen()
+        edge.send(topic, m.encode(warned))
+        event = console.next_event(feed)
+        assert (event.kind, event.data["warnings"]) == ("camera", [said])
+        [gate] = console.rows(Camera)
+        assert gate.warnings == [said]
+        old_edge = json.loads(m.encode(fixed))
+        del old_edge["warnings"]  # as an edge from before the field sends it
+        edge.send(topic, json.dumps(old_edge).encode())
+        event = console.next_event(feed)
+        assert (event.kind, event.data["warnings"]) == ("camera", [])
+        [gate] = console.rows(Camera)
+        assert gate.warnings is None
+
+        model = "model m.onnx: an INT8 model without metadata int8_weight_bits 7 ..."
+        topic = m.edge_status(PREFIX, "north")
+        edge.send(topic, m.encode(EDGE_STATUS.model_copy(update={"warnings": [model]})))
+        event = console.next_event(feed)
+        assert (event.kind, event.data["warnings"]) == ("site", [model])
+        [site] = console.rows(Site)
+        assert site.warnings == [model]
+        later = EDGE_STATUS.model_copy(update={"at": T0 + timedelta(seconds=5)})
+        edge.send(topic, m.encode(later))
+        event = console.next_event(feed)
+        assert (event.kind, event.data["warnings"]) == ("site", None)
+
+
 def test_the_edge_status_gives_the_site_its_time_zone(tmp_path: Path, broker: Mosquitto) -> None:
     """The zone in the edge's status is stored and goes out live; an older edge's status
     without a zone keeps the one the site has."""

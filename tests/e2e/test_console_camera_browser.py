@@ -4,7 +4,8 @@ the real model, mosquitto) and the console in uvicorn.
 An operator's zone change is lost when the edge restarts from its file put back to version 1:
 the cameras page warns on the camera and the site, and its button re-sends the change. Then the
 site is renamed in Chinese, and the camera editor adds a camera (it comes online at the edge),
-changes its fps, and removes it.
+changes its fps and turns its tile look on (its 640x360 stream is too small for tiles: the
+edge's warning shows on the camera), and removes it.
 """
 
 from __future__ import annotations
@@ -120,12 +121,21 @@ def test_the_lost_change_warning_and_the_camera_editor(
     assert page.input_value("#camera-head-look") == ""  # the detector's setting
     page.select_option("#camera-head-look", "on")
     assert page.input_value("#camera-tile-look") == ""
-    page.select_option("#camera-tile-look", "off")
+    page.select_option("#camera-tile-look", "on")
     page.click("#camera-save")
     _answered(page, "edit")
     yard_config = edge.worker.worker.cameras["cam-yard"].config
     got = (yard_config.detect_fps, yard_config.head_look, yard_config.tile_look)
-    assert got == (1, True, False)
+    assert got == (1, True, True)
+    page.goto(f"{served.url}/#/cameras")
+    warning = yard.locator(".camera-warning")
+    warning.wait_for(timeout=30_000)  # the edge's next status after its next frame
+    said = warning.inner_text()
+    assert "tile_look" in said and "640x360" in said and "main stream" in said, said
+    yard.locator("a.camera-edit").click()
+    page.wait_for_function(
+        "() => (document.querySelector('#camera-detect')?.value ?? '').startsWith('rtsp://')"
+    )
 
     page.once("dialog", lambda dialog: dialog.accept())
     page.click("#camera-remove")

@@ -4,7 +4,8 @@ the same mount: ``cam-tiles`` with ``tile_look: true``, ``cam-plain`` without. T
 ``wide1080`` frame with the most labelled bare heads (val photos pasted small into a 1080p
 scene, bench/realistic_set.py), encoded as H.264 like a camera's; the camera with the tile look
 finds far more of its bare heads, in frame pixels of the main stream. A third camera with the
-tile look on a 640x360 sub-stream (too small for tiles) gets a warning saying what to do.
+tile look on a 640x360 sub-stream (too small for tiles) gets a warning saying what to do, in the
+edge's log and in its retained status (which the console shows on the camera).
 """
 
 from __future__ import annotations
@@ -22,7 +23,14 @@ from sitewatch.edge.detect.decode import box_iou
 from sitewatch.edge.detections import Detections
 from sitewatch.tools.dataset import read_labels
 from tests.support.compose import BARE_HEAD, compose_clip
-from tests.support.e2e_support import InProcessWorker, camera, poll, write_config
+from tests.support.e2e_support import (
+    Collector,
+    InProcessWorker,
+    camera,
+    camera_states,
+    poll,
+    write_config,
+)
 from tests.support.mqtt_broker import Mosquitto
 from tests.support.rtsp_server import RtspServer, _check_gstreamer
 
@@ -58,7 +66,7 @@ def _crowded_frame(folder: Path) -> tuple[Path, np.ndarray]:
 
 
 @pytest.fixture(name="worker")
-def worker_fixture(tmp_path: Path) -> Iterator[tuple[InProcessWorker, np.ndarray]]:
+def worker_fixture(tmp_path: Path) -> Iterator[tuple[InProcessWorker, np.ndarray, Collector]]:
     _check_gstreamer()
     clip, heads = _crowded_frame(tmp_path)
     broker = Mosquitto(tmp_path / "mosquitto")
@@ -71,11 +79,13 @@ def worker_fixture(tmp_path: Path) -> Iterator[tuple[InProcessWorker, np.ndarray
             camera("cam-plain", rtsp.url("wide"), [], detect_fps=0.5),
             camera("cam-sub", rtsp.url("sub"), [], detect_fps=0.5, tile_look=True),
         ]
+        collector = Collector(broker.port)
         run = InProcessWorker(write_config(tmp_path, broker.port, cams))
         try:
-            yield run, heads
+            yield run, heads, collector
         finally:
             run.stop()
+            collector.close()
     finally:
         rtsp.close()
         broker.stop()
@@ -87,10 +97,10 @@ def _bare_found(dets: Detections, heads: np.ndarray) -> int:
 
 
 def test_a_camera_with_the_tile_look_finds_more_bare_heads_of_its_main_stream(
-    worker: tuple[InProcessWorker, np.ndarray], caplog: pytest.LogCaptureFixture
+    worker: tuple[InProcessWorker, np.ndarray, Collector], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="sitewatch.edge.worker")
-    run, heads = worker
+    run, heads, collector = worker
     slots = run.worker.batcher._slots
     looks = {c: s.tile_look for c, s in slots.items()}
     assert looks == {"cam-tiles": True, "cam-plain": False, "cam-sub": True}
@@ -115,3 +125,12 @@ def test_a_camera_with_the_tile_look_finds_more_bare_heads_of_its_main_stream(
     warned = warnings()
     assert len(warned) == 1 and warned[0].startswith("camera cam-sub: "), warned
     assert "640x360" in warned[0] and "main stream" in warned[0]
+    collector.wait(
+        "cam-sub's status with the warning",
+        lambda got: any(s.warnings for s in camera_states(got, "cam-sub")),
+        30,
+    )
+    got = collector.snapshot()
+    shown = next(s.warnings for s in camera_states(got, "cam-sub") if s.warnings)
+    assert shown == [warned[0].removeprefix("camera cam-sub: ")]
+    assert not any(s.warnings for c in ("cam-tiles", "cam-plain") for s in camera_states(got, c))

@@ -253,6 +253,7 @@ def camera_out_of(
         snapshot_url=f"/api/cameras/{cam.site_id}/{cam.camera_id}/snapshot"
         if cam.snapshot_path
         else None,
+        warnings=cam.warnings or [],
         last_alert_at=last_alert_at,
         open_alerts=open_alerts,
         zone_names={

@@ -17,7 +17,7 @@ import logging
 import os
 import platform
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +73,9 @@ class ModelInfo:
     """The head's levels when it is split before its post-processing; None: full output."""
     pixels: bool = False
     """The input is ``uint8`` BGR ``[B, H, W, 3]`` rather than float RGB ``[B, 3, H, W]``."""
+    warnings: tuple[str, ...] = ()
+    """What is wrong with running this model here, each saying what to do (logged when it was
+    opened; the edge sends them in its status)."""
 
 
 def default_threads() -> int:
@@ -111,17 +114,19 @@ def open_model(
             f"cannot load model {path}: expected {_EXPECTED}, but ONNX Runtime said: {exc}"
         ) from exc
     meta = session.get_modelmeta().custom_metadata_map
+    info = _check_layout(path, session)
     if int8_saturates(meta, platform.machine(), cpu_flags()):
-        log.warning(
-            "model %s: an INT8 model without metadata int8_weight_bits 7 (its weights may use "
-            "all 8 bits), and this x86 CPU has no VNNI: ONNX Runtime's int8 sums can saturate "
-            "here, and such a model found far fewer heads "
+        said = (
+            f"model {path.name}: an INT8 model without metadata int8_weight_bits 7 (its weights "
+            "may use all 8 bits), and this x86 CPU has no VNNI: ONNX Runtime's int8 sums can "
+            "saturate here, and such a model found far fewer heads "
             '(models/README.md, "INT8 on CPUs without VNNI"). Quantise it again with '
             "`python -m training.quantize --model <its float model>` (7-bit weights), or run "
-            "the float model.",
-            path,
+            "the float model."
         )
-    return session, _check_layout(path, session)
+        log.warning("%s (%s)", said, path)
+        info = replace(info, warnings=(said,))
+    return session, info
 
 
 def cpu_flags() -> frozenset[str] | None:

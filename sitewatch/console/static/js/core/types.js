@@ -26,6 +26,7 @@
  * @property {EdgeStats | null} [stats]
  * @property {string | null} [timezone] IANA zone the edge reported
  * @property {ConfigRegressed | null} [config_regressed] runs an older config than it applied
+ * @property {string[] | null} [warnings] the edge's standing warnings about its own settings
  */
 
 /**
@@ -158,6 +159,7 @@
  * @property {number} reconnects
  * @property {string | null} last_frame_at
  * @property {string | null} error
+ * @property {string[]} [warnings] the edge's standing warnings about its settings, each saying what to do
  * @property {string | null} config_version
  * @property {string | null} snapshot_url
  * @property {string | null} snapshot_at

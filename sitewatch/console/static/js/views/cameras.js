@@ -58,6 +58,7 @@ function card(c, ctx) {
       h("dd", { text: c.config_version || "—" }),
     ),
     c.error && h("p", { class: "error small", text: c.error }),
+    ...(c.warnings || []).map((w) => h("p", { class: "camera-warning small", text: w })),
     cameraRegressBanner(c, ctx),
     ctx.can("video.view") && h("a", { class: "button camera-live", href: `#/live/${encodeURIComponent(c.site_id)}/${encodeURIComponent(c.camera_id)}`, text: t("camera.live") }),
     ctx.can("video.view") && h("a", { class: "button camera-playback", href: `#/live/${encodeURIComponent(c.site_id)}/${encodeURIComponent(c.camera_id)}?at=${Math.floor(Date.now() / 1000 - 600)}`, text: t("camera.playback") }),
@@ -113,6 +114,7 @@ function siteHeader(site, ctx) {
       }),
     ),
     edgeHealth(site),
+    ...(site.warnings || []).map((w) => h("p", { class: "site-warning small", text: w })),
     siteRegressBanner(site),
     ctx.can("config.write") && h("p", { class: "site-tools" }, h("a", { class: "button camera-add", href: `#/camera/${encodeURIComponent(site.id)}`, text: t("camera.add") }), " ", renameButton(site, ctx)),
   );
