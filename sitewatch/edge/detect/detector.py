@@ -178,7 +178,10 @@ class Detector:
         same conditions as the coarse look; ``sitewatch detect``: 1080p views, large photos,
         frames from 832 px; the edge: the cameras whose ``tile_look`` is on). ``tile_cue``:
         only the tiles that a box of the frame's (any label) scoring at least this overlaps
-        (``cued_regions``; a box below ``conf`` is no cue); None: every tile.
+        (``cued_regions``); None: every tile. With a cue, a batch with a tiled frame is decoded
+        down to it, a tiled frame is seen once more at ``TILE_CUE_INPUT`` when there is no
+        fine look, and boxes under the labels' thresholds go again after the tiles (the edge
+        batches tiled frames alone).
         ``other_state`` multiplies the score of the weaker state of a head seen
         both ways (0 drops it, 1 keeps both as found).
         ``input_size`` overrides the square input the model was exported at (dynamic models).
