@@ -46,7 +46,8 @@ exceeded ``--max-other`` % is measured again (``--retries``), and kept, flagged,
   analyse a main stream (1920x1080) with the tile look (``tile_look: true``) at ``--wide-fps``
   (default 0.2), beside its N sub-stream cameras: how many sub-stream cameras such cameras cost.
   Their frames and latency are reported apart (``wide_fps``, ``wide_latency_p95_s``) and do not
-  count towards "sustains"; the baseline has none. Default (K = 0): no wide camera.
+  count towards "sustains"; the baseline has none. Default (K = 0): no wide camera. They run
+  the cued tiles (the default ``detector.tile_cue``), or every tile with ``--every-tile``.
 
 A system *sustains* N cameras when every camera gets >= 90 % of 2 fps and the p95 frame
 latency (from stream time) is <= 1 s (the worker's ``max_frame_age_ms``): analysing old frames
@@ -344,6 +345,7 @@ def sitewatch_config(folder: Path, n: int, rtsp: int, mqtt: int, args: argparse.
             "max_batch": args.max_batch,
             "second_look": True,  # used by cameras with a smoking rule only (--smoking)
             "label_conf": LABEL_CONF,
+            **({"tile_cue": None} if args.every_tile else {}),
         },
         "evidence": {"dir": str(folder / "evidence"), "pre_roll_s": 4, "post_roll_s": 4},
         "outbox": {"path": str(folder / "outbox.sqlite")},
@@ -637,6 +639,10 @@ def main() -> None:
         "reported apart); default 0",
     )  # fmt: skip
     ap.add_argument("--wide-fps", type=float, default=0.2, help="detect_fps of the --wide cameras")
+    ap.add_argument(
+        "--every-tile", action="store_true",
+        help="the --wide cameras run every tile (detector.tile_cue: null), not the cued ones",
+    )  # fmt: skip
     args = ap.parse_args()
     if args.only == "sitewatch+live" and args.watch < 1:
         ap.error("--only sitewatch+live needs --watch K (K >= 1 cameras watched)")
@@ -710,7 +716,11 @@ def main() -> None:
             args.model.relative_to(ROOT) if args.model.is_relative_to(ROOT) else args.model
         ),
         "smoking_rule": args.smoking,
-        **({"wide_cameras": args.wide, "wide_fps": args.wide_fps} if args.wide else {}),
+        **(
+            {"wide_cameras": args.wide, "wide_fps": args.wide_fps, "every_tile": args.every_tile}
+            if args.wide
+            else {}
+        ),
         "scenes": scenes,
         "window_s": args.window,
         "warmup_s": args.warmup,
