@@ -49,7 +49,12 @@ def wide_frames(count: int, scene: str = "wide1080") -> list[np.ndarray]:
     stream) or the factory clip's frames enlarged to that size."""
     paths = open_dataset(build(scene, ROOT / "build" / "realistic")).images[:count]
     images = [cv2.imread(str(p), cv2.IMREAD_COLOR) for p in paths]
-    return [cv2.resize(im, (1920, 1080), interpolation=cv2.INTER_CUBIC) for im in images]
+    return [
+        im
+        if im.shape[:2] == (1080, 1920)
+        else cv2.resize(im, (1920, 1080), interpolation=cv2.INTER_CUBIC)
+        for im in images
+    ]
 
 
 def ms_per_frame(

@@ -118,6 +118,13 @@ def test_warnings_of_a_camera_and_an_edge_are_shown_until_a_status_without_them(
         assert (event.kind, event.data["warnings"]) == ("camera", [said])
         [gate] = console.rows(Camera)
         assert gate.warnings == [said]
+        flood = json.loads(m.encode(fixed)) | {"warnings": ["<script>x</script>" * 100] * 9}
+        edge.send(topic, json.dumps(flood).encode())  # too many, too long: refused, kept
+        console.settle(edge.sent)
+        [gate] = console.rows(Camera)
+        assert gate.warnings == [said] and console.ingest.rejected == 1
+        [reject] = console.rows(IngestReject)
+        assert "warnings" in reject.reason
         old_edge = json.loads(m.encode(fixed))
         del old_edge["warnings"]  # as an edge from before the field sends it
         edge.send(topic, json.dumps(old_edge).encode())

@@ -251,6 +251,21 @@ def test_edge_status_time_zone_is_optional_and_checked() -> None:
         m.EdgeStatus.model_validate(old | {"timezone": "Mars/Olympus"})
 
 
+@pytest.mark.parametrize("model", [m.CameraStatus, m.EdgeStatus])
+def test_warnings_are_optional_strings_and_bounded(model: type[m.Message]) -> None:
+    """An older edge sends no ``warnings`` (parsed as none); a forged or broken one cannot
+    push more than 8, longer than 1000 characters, or anything but strings."""
+    sample = next(s for s in SAMPLES if isinstance(s, model))
+    old = json.loads(m.encode(sample))
+    del old["warnings"]
+    assert m.decode(json.dumps(old).encode(), model) == sample
+    said = ["turn tile_look off"]
+    assert m.decode(json.dumps(old | {"warnings": said}).encode(), model).warnings == said
+    for bad in (["w"] * 9, ["x" * 1001], [7], "one string", [{"html": "<b>"}]):
+        with pytest.raises(m.ContractError, match="warnings"):
+            m.decode(json.dumps(old | {"warnings": bad}).encode(), model)
+
+
 def test_restricted_zone_is_an_added_word_in_version_1() -> None:
     """The third rule and its zone kind widen the word lists of the same schema versions: its
     messages make the round trip as alert/1 and config_command/1; a word no version has is
