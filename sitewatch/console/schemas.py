@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, StrictBool, model_
 from sitewatch.console.settings import Language
 from sitewatch.console.workflow import ActionName as ActionName  # defined by the workflow
 from sitewatch.console.workflow import AlertState as AlertState
+from sitewatch.contract.edge_warnings import Warnings
 from sitewatch.contract.messages import CameraSpec, Ident, RuleName, ZoneSpec
 
 Role = Literal["admin", "manager", "police", "operator"]
@@ -319,10 +320,11 @@ class SiteOut(Out):
     config_regressed: ConfigRegressed | None = Field(
         None, description="Set while the edge runs an older config than it last applied."
     )
-    warnings: list[str] | None = Field(
+    warnings: Warnings | None = Field(
         None,
         description="The edge's standing warnings about its own settings, each saying what "
-        "to do (e.g. a model that miscounts on its CPU); None when none.",
+        "to do (e.g. a model that miscounts on its CPU); None when none. Each has a code the "
+        "page translates (edge_warning.<code>), its params and the English text.",
     )
 
 
@@ -375,10 +377,10 @@ class CameraOut(Out):
     reconnects: int
     last_frame_at: datetime | None
     error: str | None
-    warnings: list[str] = Field(
+    warnings: Warnings = Field(
         default_factory=list,
         description="The edge's standing warnings about the camera's settings, each saying "
-        "what to do (e.g. a tile look on a sub-stream); empty when none.",
+        "what to do (e.g. a tile look on a sub-stream); empty when none. As the site's.",
     )
     status_at: datetime | None
     config_version: str | None

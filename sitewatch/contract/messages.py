@@ -43,6 +43,7 @@ from sitewatch.contract.codec import (
     encode,
     model_for,
 )
+from sitewatch.contract.edge_warnings import EdgeWarning, Warnings, edge_warning
 from sitewatch.contract.topics import (
     ANY,
     DEFAULT_PREFIX,
@@ -84,6 +85,7 @@ __all__ = [
     "ContractError",
     "EdgeStats",
     "EdgeStatus",
+    "EdgeWarning",
     "EvidenceFile",
     "Message",
     "RecordedSpan",
@@ -101,6 +103,7 @@ __all__ = [
     "console_subscriptions",
     "decode",
     "edge_status",
+    "edge_warning",
     "encode",
     "evidence",
     "evidence_filter",
@@ -119,10 +122,10 @@ Unit = Annotated[float, Field(ge=0.0, le=1.0)]
 Count = Annotated[int, Field(ge=0)]
 Rate = Annotated[float, Field(ge=0.0)]
 Version = Annotated[str, Field(min_length=1, max_length=64)]
-Warnings = Annotated[list[Annotated[str, Field(max_length=1000)]], Field(max_length=8)]
 WARNINGS_DOC = (
     "Empty when none (and from edges before this field), else standing problems that the edge "
-    "cannot fix itself, each saying what to do, with"
+    "cannot fix itself, each a code with its params and English text saying what to do (a plain "
+    "string, as edges before codes sent, reads as code 'other'), with"
 )
 Drops = Annotated[
     dict[Annotated[str, Field(min_length=1, max_length=100)], Count], Field(max_length=64)

@@ -96,8 +96,8 @@ class Housekeeper:
         self.recordings: Mapping[str, CameraRecording] = recordings or {}
         self.max_ring_bytes = max_ring_bytes
         self._published: dict[str, CameraStats] = {}
-        self.warnings: Mapping[str, tuple[str, ...]] = {}
-        self._warned: dict[str, tuple[str, ...]] = {}  # the warnings last published
+        self.warnings: Mapping[str, tuple[m.EdgeWarning, ...]] = {}
+        self._warned: dict[str, tuple[m.EdgeWarning, ...]] = {}  # the warnings last published
         # (camera, stream): the index last published and its delivery
         self._indexes: dict[tuple[str, str], tuple[m.RecordingIndex, Delivery]] = {}
         self._last_counts: dict[str, tuple[int, int]] = {}
@@ -215,7 +215,9 @@ class Housekeeper:
         self._warned.pop(cam_id, None)
         return self._publish(cam_id, replace(reader.stats(), state="offline", last_error=reason))
 
-    def _publish(self, cam_id: str, s: CameraStats, warnings: Sequence[str] = ()) -> Delivery:
+    def _publish(
+        self, cam_id: str, s: CameraStats, warnings: Sequence[m.EdgeWarning] = ()
+    ) -> Delivery:
         msg = m.CameraStatus(
             site_id=self.site_id,
             camera_id=cam_id,

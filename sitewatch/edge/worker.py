@@ -403,20 +403,13 @@ class EdgeWorker:
         if not wants_tile_look(self.config, cam.config):
             pass
         elif self.detector.tile_scale is None:
-            problem = (
-                f"tile_look is on, but the model {self.detector.info.path.name} cannot run it (it "
-                "needs a model with dynamic height/width and both head states, as "
-                "models/sitewatch.onnx); use such a model, or turn tile_look off"
-            )
+            problem = m.edge_warning("tile_look.model", model=self.detector.info.path.name)
         elif not self.detector.tiled(hw, square):
-            problem = (
-                f"tile_look is on, but its detect stream's {hw[1]}x{hw[0]} frames are too small "
-                f"for tiles at input size {max(square)} (they need frames about twice that size "
-                "or more: a 1080p main stream); point its detect URL at the camera's main "
-                "stream, or turn tile_look off (its frames still run in batches of their own)"
+            problem = m.edge_warning(
+                "tile_look.small_frames", width=hw[1], height=hw[0], input_size=max(square)
             )
         if problem is not None:
-            log.warning("camera %s: %s", cam.config.id, problem)
+            log.warning("camera %s: %s", cam.config.id, problem.text)
         warnings = {k: v for k, v in self.housekeeper.warnings.items() if k != cam.config.id}
         if problem is not None:
             warnings[cam.config.id] = (problem,)

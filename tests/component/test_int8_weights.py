@@ -56,5 +56,5 @@ def test_full_range_model_warns_on_a_cpu_without_vnni(
     assert len(caplog.records) == 1
     assert "no VNNI" in caplog.text and "python -m training.quantize" in caplog.text
     # the same words go to the console in the edge's status (EdgeStatus.warnings)
-    assert len(said) == 1 and said[0].startswith("model full-range.onnx: ")
-    assert "no VNNI" in said[0] and "python -m training.quantize" in said[0]
+    assert len(said) == 1 and said[0].code == "model.int8_saturates"
+    assert said[0].params == {"model": "full-range.onnx"} and said[0].text in caplog.text

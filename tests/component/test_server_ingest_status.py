@@ -106,8 +106,9 @@ def test_warnings_of_a_camera_and_an_edge_are_shown_until_a_status_without_them(
     tmp_path: Path, broker: Mosquitto
 ) -> None:
     """The edge's standing warnings about a camera's settings and its own reach their rows and
-    the live feed; the next status without them clears them (an older edge's carries none)."""
-    said = "tile_look is on, but its detect stream's 640x360 frames are too small for tiles"
+    the live feed, code, params and English text; the next status without them clears them (an
+    older edge's carries none); a warning that came as plain text is kept as code ``other``."""
+    said = m.edge_warning("tile_look.small_frames", width=640, height=360, input_size=416)
     warned = camera_status("gate", seconds=1).model_copy(update={"warnings": [said]})
     fixed = camera_status("gate", seconds=2)
     topic = m.camera_status(PREFIX, "north", "gate")
@@ -115,14 +116,15 @@ def test_warnings_of_a_camera_and_an_edge_are_shown_until_a_status_without_them(
         feed = console.listen()
         edge.send(topic, m.encode(warned))
         event = console.next_event(feed)
-        assert (event.kind, event.data["warnings"]) == ("camera", [said])
+        assert (event.kind, event.data["warnings"]) == ("camera", [said.model_dump()])
         [gate] = console.rows(Camera)
-        assert gate.warnings == [said]
+        assert gate.warnings == [said.model_dump()]
+        assert said.params == {"width": "640", "height": "360", "input_size": "416"}
         flood = json.loads(m.encode(fixed)) | {"warnings": ["<script>x</script>" * 100] * 9}
         edge.send(topic, json.dumps(flood).encode())  # too many, too long: refused, kept
         console.settle(edge.sent)
         [gate] = console.rows(Camera)
-        assert gate.warnings == [said] and console.ingest.rejected == 1
+        assert gate.warnings == [said.model_dump()] and console.ingest.rejected == 1
         [reject] = console.rows(IngestReject)
         assert "warnings" in reject.reason
         old_edge = json.loads(m.encode(fixed))
@@ -133,10 +135,12 @@ def test_warnings_of_a_camera_and_an_edge_are_shown_until_a_status_without_them(
         [gate] = console.rows(Camera)
         assert gate.warnings is None
 
-        model = "model m.onnx: an INT8 model without metadata int8_weight_bits 7 ..."
+        plain = "model m.onnx: an INT8 model without metadata int8_weight_bits 7 ..."
         topic = m.edge_status(PREFIX, "north")
-        edge.send(topic, m.encode(EDGE_STATUS.model_copy(update={"warnings": [model]})))
+        as_text = json.loads(m.encode(EDGE_STATUS)) | {"warnings": [plain]}  # an edge before codes
+        edge.send(topic, json.dumps(as_text).encode())
         event = console.next_event(feed)
+        model = {"code": "other", "params": {}, "text": plain}
         assert (event.kind, event.data["warnings"]) == ("site", [model])
         [site] = console.rows(Site)
         assert site.warnings == [model]

@@ -5,7 +5,7 @@ An operator's zone change is lost when the edge restarts from its file put back 
 the cameras page warns on the camera and the site, and its button re-sends the change. Then the
 site is renamed in Chinese, and the camera editor adds a camera (it comes online at the edge),
 changes its fps and turns its tile look on (its 640x360 stream is too small for tiles: the
-edge's warning shows on the camera), and removes it.
+edge's warning shows on the camera, in Chinese), and removes it.
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ def test_the_lost_change_warning_and_the_camera_editor(
     warning = yard.locator(".camera-warning")
     warning.wait_for(timeout=30_000)  # the edge's next status after its next frame
     said = warning.inner_text()
-    assert "tile_look" in said and "640x360" in said and "main stream" in said, said
+    assert "640x360 画面太小" in said and "主码流" in said, said  # the page's language
     yard.locator("a.camera-edit").click()
     page.wait_for_function(
         "() => (document.querySelector('#camera-detect')?.value ?? '').startsWith('rtsp://')"

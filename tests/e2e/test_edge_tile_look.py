@@ -132,5 +132,7 @@ def test_a_camera_with_the_tile_look_finds_more_bare_heads_of_its_main_stream(
     )
     got = collector.snapshot()
     shown = next(s.warnings for s in camera_states(got, "cam-sub") if s.warnings)
-    assert shown == [warned[0].removeprefix("camera cam-sub: ")]
+    assert [w.text for w in shown] == [warned[0].removeprefix("camera cam-sub: ")]
+    size = {"width": "640", "height": "360", "input_size": "416"}
+    assert [(w.code, w.params) for w in shown] == [("tile_look.small_frames", size)]
     assert not any(s.warnings for c in ("cam-tiles", "cam-plain") for s in camera_states(got, c))

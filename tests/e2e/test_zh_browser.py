@@ -1,6 +1,7 @@
 """The zh-CN pages with no English server text, in headless Chromium against the real console
 (uvicorn, real mosquitto ingest, an edge stand-in): a zh-CN admin walks the feed, incidents,
-an alert, audit, statistics, cameras, zones, notifications and users, and meets three server
+an alert, audit, statistics, cameras (with the edge's warnings, sent in English with their codes),
+zones, notifications and users, and meets three server
 refusals: a workflow step no longer allowed, a bad form value, a config change the edge refuses
 against a stale version. Every page's visible text and every error shown must hold no English
 sentence.
@@ -86,10 +87,17 @@ def test_zh_cn_pages_and_server_errors_are_chinese(
     zone = m.ZoneSpec(id="floor", name="作业区", kind="helmet_required",
                       points=[(0.0, 0.5), (1.0, 0.5), (1.0, 1.0), (0.0, 1.0)])  # fmt: skip
     try:
-        edge.online(CAMERAS, jpeg(tmp_path), [zone])
+        warnings = [  # the edge's standing warnings, shown translated from their codes
+            m.edge_warning("tile_look.small_frames", width=640, height=360, input_size=416),
+            m.edge_warning("model.int8_saturates", model="sitewatch.onnx"),
+        ]
+        edge.online(CAMERAS, jpeg(tmp_path), [zone], warnings)
         wait_until(
-            "the edge's cameras reach the console",
-            lambda: len(served.get_json(admin, "/api/cameras")) >= len(CAMERAS),
+            "the edge's cameras and their warnings reach the console",
+            lambda: (
+                [bool(c["warnings"]) for c in served.get_json(admin, "/api/cameras")]
+                == [True] * len(CAMERAS)
+            ),
         )
         r = admin.patch(f"/api/sites/{SITE}", json={"name": "一号工地"})
         assert r.status_code == 200, r.text
@@ -122,6 +130,7 @@ def test_zh_cn_pages_and_server_errors_are_chinese(
         check_page(page, f"{url}/#/stats", "main h1")
         cameras = check_page(page, f"{url}/#/cameras", "main h2")
         assert "东大门" in cameras and "一号工地" in cameras
+        assert "640x360 画面太小" in cameras and "不支持 VNNI" in cameras, cameras
         check_page(page, f"{url}/#/notify", "main h1")
         check_page(page, f"{url}/#/users", f'#users tr[data-user="{OTHER}"]')
         audit = check_page(page, f"{url}/#/audit", '#audit tbody tr[data-action="acknowledge"]')

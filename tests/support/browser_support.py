@@ -23,7 +23,7 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -212,7 +212,14 @@ class SiteEdge:
     def send(self, topic: str, payload: bytes, retain: bool = False) -> None:
         assert self.transport.publish(topic, payload, qos=1, retain=retain).wait(10.0), topic
 
-    def online(self, cameras: dict[str, str], snapshot: bytes, zones: list[m.ZoneSpec]) -> None:
+    def online(
+        self,
+        cameras: dict[str, str],
+        snapshot: bytes,
+        zones: list[m.ZoneSpec],
+        warnings: Sequence[m.EdgeWarning] = (),
+    ) -> None:
+        """Retained status of the edge and its cameras, each carrying ``warnings``."""
         now = datetime.now(UTC)
         self.send(
             m.edge_status(PREFIX, self.site),
@@ -220,6 +227,7 @@ class SiteEdge:
                 m.EdgeStatus(
                     site_id=self.site, state="online", software_version="0.4.0",
                     config_version=self.version, started_at=now, cameras=len(cameras), at=now,
+                    warnings=list(warnings),
                 )
             ),
             retain=True,
@@ -233,7 +241,7 @@ class SiteEdge:
                     m.CameraStatus(
                         site_id=self.site, camera_id=camera, state="online", fps_in=10.0,
                         fps_analysed=5.0, frames_dropped=0, reconnects=0, last_frame_at=now,
-                        at=now,
+                        at=now, warnings=list(warnings),
                     )
                 ),
                 retain=True,

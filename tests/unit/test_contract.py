@@ -252,16 +252,33 @@ def test_edge_status_time_zone_is_optional_and_checked() -> None:
 
 
 @pytest.mark.parametrize("model", [m.CameraStatus, m.EdgeStatus])
-def test_warnings_are_optional_strings_and_bounded(model: type[m.Message]) -> None:
-    """An older edge sends no ``warnings`` (parsed as none); a forged or broken one cannot
-    push more than 8, longer than 1000 characters, or anything but strings."""
+def test_warnings_are_optional_coded_and_bounded(model: type[m.Message]) -> None:
+    """An older edge sends no ``warnings`` (parsed as none) or plain strings (code ``other``);
+    a warning makes the round trip with its code and params; a forged or broken one cannot push
+    more than 8, text longer than 1000 characters, an odd code or param, or anything else."""
     sample = next(s for s in SAMPLES if isinstance(s, model))
     old = json.loads(m.encode(sample))
     del old["warnings"]
     assert m.decode(json.dumps(old).encode(), model) == sample
-    said = ["turn tile_look off"]
-    assert m.decode(json.dumps(old | {"warnings": said}).encode(), model).warnings == said
-    for bad in (["w"] * 9, ["x" * 1001], [7], "one string", [{"html": "<b>"}]):
+    plain = m.decode(json.dumps(old | {"warnings": ["turn tile_look off"]}).encode(), model)
+    assert plain.warnings == [m.EdgeWarning(code="other", text="turn tile_look off")]
+    said = [m.edge_warning("tile_look.model", model="m.onnx")]
+    coded = model.model_validate(old | {"warnings": said})
+    assert m.decode(m.encode(coded), model).warnings == said
+    good = said[0].model_dump()
+    for bad in (
+        [good] * 9,
+        ["x" * 1001],
+        [""],
+        [7],
+        "one string",
+        [{"html": "<b>"}],
+        [good | {"code": "<b>x</b>"}],
+        [good | {"params": {"<b>": "x"}}],
+        [good | {"params": {"model": "m" * 201}}],
+        [good | {"params": {f"p{i}": "x" for i in range(9)}}],
+        [good | {"html": "<b>"}],
+    ):
         with pytest.raises(m.ContractError, match="warnings"):
             m.decode(json.dumps(old | {"warnings": bad}).encode(), model)
 

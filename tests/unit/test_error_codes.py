@@ -5,7 +5,6 @@ validation problems and the workflow's refusals get their codes (literal data, n
 from __future__ import annotations
 
 import ast
-import json
 import re
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from sitewatch.console.api.errors import code_of, refuse, validation_code
 from sitewatch.console.domain.errors import Conflict, NotFound
 from sitewatch.console.error_codes import CODES, known
 from sitewatch.console.workflow import InvalidTransition, MissingInput
+from tests.unit.lang_tables import lang_table, missing_keys
 
 REPO = Path(__file__).resolve().parents[2]
 CONSOLE = REPO / "sitewatch" / "console"
@@ -24,16 +24,13 @@ PLACEHOLDER = re.compile(r"\{(\w+)\}")
 LATIN_ALLOWED = {"MQTT", "JSON", "PDF", "xlsx", "SiteWatch", "RTSP"}
 
 
-def _table(language: str) -> dict[str, str]:
-    table: dict[str, str] = json.loads((LANG / f"{language}.json").read_text(encoding="utf-8"))
-    return table
+_table = lang_table
 
 
 @pytest.mark.parametrize("language", ["en", "zh-CN"])
 def test_every_code_has_a_text(language: str) -> None:
-    table = _table(language)
-    missing = [c for c in CODES if f"error.{c}" not in table]
-    assert missing == [], f"add to static/lang/{language}.json: error.{', error.'.join(missing)}"
+    missing = missing_keys(language, [f"error.{c}" for c in CODES])
+    assert missing == [], f"add to static/lang/{language}.json: {', '.join(missing)}"
 
 
 def test_the_english_texts_are_the_registry_s() -> None:

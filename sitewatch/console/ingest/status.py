@@ -56,7 +56,7 @@ def on_camera_status(s: Session, ctx: Context, msg: m.CameraStatus) -> None:
     camera.reconnects = msg.reconnects
     camera.last_frame_at = msg.last_frame_at
     camera.error = msg.error
-    camera.warnings = list(msg.warnings) or None
+    camera.warnings = [w.model_dump() for w in msg.warnings] or None
     camera.status_at = msg.at
     s.flush()
     ctx.events.append(live_camera(s, camera, site))
@@ -81,7 +81,7 @@ def on_edge_status(s: Session, ctx: Context, msg: m.EdgeStatus) -> None:
     site.edge_started_at = msg.started_at
     if msg.timezone is not None:
         site.timezone = msg.timezone
-    site.warnings = list(msg.warnings) or None
+    site.warnings = [w.model_dump() for w in msg.warnings] or None
     site.last_seen_at = ctx.received_at
     check_site(s, site, ctx.received_at)
     s.flush()

@@ -96,8 +96,9 @@ class Site(Base):
     timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # the edge runs an older config version than it last applied (domain/config_regress.py)
     config_regressed: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-    # the edge's standing warnings about its own settings (EdgeStatus.warnings)
-    warnings: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    # the edge's standing warnings about its own settings (EdgeStatus.warnings: contract
+    # EdgeWarning objects; plain strings in rows written before codes)
+    warnings: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class Camera(Base):
@@ -112,8 +113,8 @@ class Camera(Base):
     reconnects: Mapped[int] = mapped_column(Integer, default=0)
     last_frame_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    # the edge's standing warnings about the camera's settings (CameraStatus.warnings)
-    warnings: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    # the edge's standing warnings about the camera's settings (CameraStatus.warnings, as above)
+    warnings: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     status_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # the camera's zones and rules as the edge last reported them (CameraConfig)
     zones: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)

@@ -24,6 +24,8 @@ from typing import Any
 import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
+from sitewatch.contract.edge_warnings import EdgeWarning, edge_warning
+
 OPTIMIZATION_LEVELS: dict[str, Any] = {
     "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
     "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
@@ -73,7 +75,7 @@ class ModelInfo:
     """The head's levels when it is split before its post-processing; None: full output."""
     pixels: bool = False
     """The input is ``uint8`` BGR ``[B, H, W, 3]`` rather than float RGB ``[B, 3, H, W]``."""
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[EdgeWarning, ...] = ()
     """What is wrong with running this model here, each saying what to do (logged when it was
     opened; the edge sends them in its status)."""
 
@@ -116,15 +118,8 @@ def open_model(
     meta = session.get_modelmeta().custom_metadata_map
     info = _check_layout(path, session)
     if int8_saturates(meta, platform.machine(), cpu_flags()):
-        said = (
-            f"model {path.name}: an INT8 model without metadata int8_weight_bits 7 (its weights "
-            "may use all 8 bits), and this x86 CPU has no VNNI: ONNX Runtime's int8 sums can "
-            "saturate here, and such a model found far fewer heads "
-            '(models/README.md, "INT8 on CPUs without VNNI"). Quantise it again with '
-            "`python -m training.quantize --model <its float model>` (7-bit weights), or run "
-            "the float model."
-        )
-        log.warning("%s (%s)", said, path)
+        said = edge_warning("model.int8_saturates", model=path.name)
+        log.warning("%s (%s)", said.text, path)
         info = replace(info, warnings=(said,))
     return session, info
 

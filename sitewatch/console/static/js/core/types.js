@@ -26,7 +26,15 @@
  * @property {EdgeStats | null} [stats]
  * @property {string | null} [timezone] IANA zone the edge reported
  * @property {ConfigRegressed | null} [config_regressed] runs an older config than it applied
- * @property {string[] | null} [warnings] the edge's standing warnings about its own settings
+ * @property {EdgeWarning[] | null} [warnings] the edge's standing warnings about its own settings
+ */
+
+/**
+ * @typedef {object} EdgeWarning A standing problem the edge cannot fix itself
+ *   (sitewatch/contract/edge_warnings.py).
+ * @property {string} code shown as the language file's edge_warning.<code>
+ * @property {Record<string, string>} params values of its {name} placeholders
+ * @property {string} text the edge's English, for codes this page does not know
  */
 
 /**
@@ -159,7 +167,7 @@
  * @property {number} reconnects
  * @property {string | null} last_frame_at
  * @property {string | null} error
- * @property {string[]} [warnings] the edge's standing warnings about its settings, each saying what to do
+ * @property {EdgeWarning[]} [warnings] the edge's standing warnings about its settings, each saying what to do
  * @property {string | null} config_version
  * @property {string | null} snapshot_url
  * @property {string | null} snapshot_at

@@ -4,15 +4,26 @@
 
 import { api, errorText } from "../core/api.js";
 import { debounce, fill, h } from "../core/dom.js";
-import { fmtAgo, fmtNumber, fmtTime, t, tv } from "../core/i18n.js";
+import { fmtAgo, fmtNumber, fmtTime, has, t, tv } from "../core/i18n.js";
 import { ALERT_STATES } from "../generated/enums.js";
 import { cameraRegressBanner, siteRegressBanner } from "../widgets/config_regress.js";
 
 /** @typedef {import("../core/types.js").Camera} Camera */
 /** @typedef {import("../core/types.js").Ctx} Ctx */
+/** @typedef {import("../core/types.js").EdgeWarning} EdgeWarning */
 /** @typedef {import("../core/types.js").Site} Site */
 
 const EVERY_STATE = ALERT_STATES.map((s) => `state=${s}`).join("&");
+
+/**
+ * An edge's warning in the page's language: edge_warning.<code> filled from its params; the
+ * edge's English text for a code this page does not know (a newer edge's, or "other").
+ * @param {EdgeWarning} w
+ */
+function warningText(w) {
+  const key = `edge_warning.${w.code}`;
+  return has(key) ? t(key, w.params) : w.text;
+}
 
 /**
  * The camera's latest snapshot, its time in the address (a new one is fetched, not cached).
@@ -58,7 +69,7 @@ function card(c, ctx) {
       h("dd", { text: c.config_version || "—" }),
     ),
     c.error && h("p", { class: "error small", text: c.error }),
-    ...(c.warnings || []).map((w) => h("p", { class: "camera-warning small", text: w })),
+    ...(c.warnings || []).map((w) => h("p", { class: "camera-warning small", "data-code": w.code, text: warningText(w) })),
     cameraRegressBanner(c, ctx),
     ctx.can("video.view") && h("a", { class: "button camera-live", href: `#/live/${encodeURIComponent(c.site_id)}/${encodeURIComponent(c.camera_id)}`, text: t("camera.live") }),
     ctx.can("video.view") && h("a", { class: "button camera-playback", href: `#/live/${encodeURIComponent(c.site_id)}/${encodeURIComponent(c.camera_id)}?at=${Math.floor(Date.now() / 1000 - 600)}`, text: t("camera.playback") }),
@@ -114,7 +125,7 @@ function siteHeader(site, ctx) {
       }),
     ),
     edgeHealth(site),
-    ...(site.warnings || []).map((w) => h("p", { class: "site-warning small", text: w })),
+    ...(site.warnings || []).map((w) => h("p", { class: "site-warning small", "data-code": w.code, text: warningText(w) })),
     siteRegressBanner(site),
     ctx.can("config.write") && h("p", { class: "site-tools" }, h("a", { class: "button camera-add", href: `#/camera/${encodeURIComponent(site.id)}`, text: t("camera.add") }), " ", renameButton(site, ctx)),
   );
