@@ -47,7 +47,9 @@ exceeded ``--max-other`` % is measured again (``--retries``), and kept, flagged,
   (default 0.2), beside its N sub-stream cameras: how many sub-stream cameras such cameras cost.
   Their frames and latency are reported apart (``wide_fps``, ``wide_latency_p95_s``) and do not
   count towards "sustains"; the baseline has none. Default (K = 0): no wide camera. They run
-  the cued tiles (the default ``detector.tile_cue``), or every tile with ``--every-tile``.
+  the cued tiles (the default ``detector.tile_cue``), or every tile with ``--every-tile``; they
+  see the factory floor's clip as a 1080p main stream, or with ``--wide-scene sparse`` the
+  realistic set's sparse ``wide1080`` views (bench/wide_stream.py).
 
 A system *sustains* N cameras when every camera gets >= 90 % of 2 fps and the p95 frame
 latency (from stream time) is <= 1 s (the worker's ``max_frame_age_ms``): analysing old frames
@@ -84,6 +86,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bench.live_watch import LiveWatch
 from bench.violation_clip import build_clip, camera_streams, choose_scenes
+from bench.wide_stream import sparse_main_stream
 from sitewatch.contract import messages as m
 from sitewatch.edge.detect.batcher import DetectFn
 from sitewatch.edge.detect.detector import Detector
@@ -122,6 +125,7 @@ def start_rtsp(streams: dict[str, Path], cameras: int, port: int) -> subprocess.
     cmd = [SYSTEM_PYTHON, str(ROOT / "samples" / "rtsp_server.py"), "--port", str(port)]
     for i in range(cameras):
         cmd += ["--mount", f"sub{i}={streams['sub']}", "--mount", f"main{i}={streams['main']}"]
+        cmd += ["--mount", f"{WIDE}{i}={streams[WIDE]}"] if WIDE in streams else []
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert proc.stdout is not None
     ready, _, _ = select.select([proc.stdout], [], [], 30.0)
@@ -370,10 +374,11 @@ def sitewatch_config(folder: Path, n: int, rtsp: int, mqtt: int, args: argparse.
             for i in range(n)
         ],
     }
+    wide_mount = WIDE if args.wide_scene == "sparse" else "main"
     config["cameras"] += [  # type: ignore[operator]
         {
             "id": f"{WIDE}{i}",
-            "detect": f"rtsp://127.0.0.1:{rtsp}/main{i}",
+            "detect": f"rtsp://127.0.0.1:{rtsp}/{wide_mount}{i}",
             "detect_fps": args.wide_fps,
             "tile_look": True,
             "zones": [{"id": "all", "kind": "helmet_required", "points": whole}],
@@ -640,6 +645,11 @@ def main() -> None:
     )  # fmt: skip
     ap.add_argument("--wide-fps", type=float, default=0.2, help="detect_fps of the --wide cameras")
     ap.add_argument(
+        "--wide-scene", choices=["floor", "sparse"], default="floor",
+        help="what the --wide cameras see: the factory floor's clip as a 1080p main stream "
+        "(people and machines over most of it), or sparse 1080p views (bench/wide_stream.py)",
+    )  # fmt: skip
+    ap.add_argument(
         "--every-tile", action="store_true",
         help="the --wide cameras run every tile (detector.tile_cue: null), not the cued ones",
     )  # fmt: skip
@@ -656,6 +666,8 @@ def main() -> None:
     args.labels = probe.labels
     bare, calm, scenes = choose_scenes(probe, MIN_SCORE)
     streams = camera_streams(build_clip(bare, calm))
+    if args.wide and args.wide_scene == "sparse":
+        streams[WIDE] = sparse_main_stream()
     with tempfile.TemporaryDirectory(prefix="edge-throughput-") as tmp:
         args.tmp = tmp
         rtsp_port, mqtt_port = _free_port(), _free_port()
@@ -717,7 +729,12 @@ def main() -> None:
         ),
         "smoking_rule": args.smoking,
         **(
-            {"wide_cameras": args.wide, "wide_fps": args.wide_fps, "every_tile": args.every_tile}
+            {
+                "wide_cameras": args.wide,
+                "wide_fps": args.wide_fps,
+                "wide_scene": args.wide_scene,
+                "every_tile": args.every_tile,
+            }
             if args.wide
             else {}
         ),
