@@ -6,7 +6,8 @@ For each variant (a model input side, ``+look`` for the head look with crops enl
 to 1x, ``+look2`` up to 2x, ``/f`` for ``other_state`` f, ``@n`` for n crops per frame,
 ``%s`` for head crops at input s, one scale; ``cli``: ``sitewatch detect``'s defaults,
 ``cli-fine`` the same without the fine look, ``cli-untiled`` without the tile look,
-``cli-tiles1`` with tiles at the frame's own resolution, ``cli-1`` without the coarse, fine
+``cli-tiles<S>`` with tiles at S times the frame's resolution (``cli-tiles1``: its own),
+``cli-1`` without the coarse, fine
 and tile looks;
 ``:cls``,
 ``:clsf``, ``:clsr``: the head-state classifier after it, see ``detector``) and each part
@@ -188,10 +189,12 @@ def detector_args(variant: str, threads: int | None) -> dict[str, Any]:
 
 
 def _tile_scale(variant: str) -> float | None:
-    """The tile look's scale of a ``cli`` variant (None: off)."""
+    """The tile look's scale of a ``cli`` variant (None: off; ``cli-tiles<S>``: S)."""
     if variant.startswith(("cli-1", "cli-untiled")):
         return None
-    return 1.0 if variant.startswith("cli-tiles1") else TILE_SCALE
+    if variant.startswith("cli-tiles"):
+        return float(variant.removeprefix("cli-tiles").partition("/")[0])
+    return TILE_SCALE
 
 
 def row(
