@@ -39,6 +39,7 @@ from sitewatch.edge.config.load import load_config
 from sitewatch.edge.config.schema import CameraSettings, SiteConfig, armed_rules
 from sitewatch.edge.detect.batcher import Batcher
 from sitewatch.edge.detect.detector import Detector
+from sitewatch.edge.detect.looks import Looks
 from sitewatch.edge.detect.model import ModelError, default_threads, open_model
 from sitewatch.edge.detect.tiles import TILE_SCALE
 from sitewatch.edge.detections import AnalysedFrame
@@ -147,7 +148,7 @@ class EdgeWorker:
         """Per detector session: when its running batch began (monotonic), None when idle."""
         self._housekeeping: threading.Thread | None = None
         self.batcher = Batcher(
-            self.detector.detect,
+            self.detector.detect_looks,
             max_batch=c.detector.max_batch,
             deadline_s=c.detector.batch_deadline_ms / 1000,
             max_age_s=c.detector.max_frame_age_ms / 1000,
@@ -240,16 +241,7 @@ class EdgeWorker:
             self.detector.square(cam.input_size)
         except ValueError as exc:
             raise ModelError(f"camera {cam.id}: {exc}; remove its input_size") from exc
-        self.batcher.add(
-            reader,
-            cam.detect_fps,
-            MotionGate(),
-            second_look=needs_second_look(cam),
-            input_size=cam.input_size,
-            head_look=wants_head_look(self.config, cam),
-            coarse_look=wants_coarse_look(self.config, cam),
-            tile_look=wants_tile_look(self.config, cam),
-        )
+        self.batcher.add(reader, cam.detect_fps, MotionGate(), looks_of(self.config, cam))
         return CameraRuntime(cam, reader, recording, pipeline)
 
     def _transport(self, c: SiteConfig) -> MqttTransport:
@@ -363,7 +355,7 @@ class EdgeWorker:
                 if not frames:
                     continue
                 self._busy_since[index] = time.monotonic()
-                results = self.batcher.run(frames, detector.detect)
+                results = self.batcher.run(frames, detector.detect_looks)
                 self._busy_since[index] = None
                 while True:
                     try:
@@ -513,9 +505,7 @@ class EdgeWorker:
                     run.pipeline.reconfigure(cam)
                 if run is not None:  # the looks follow the detector's defaults too
                     run.size_checked = False
-                    look = needs_second_look(cam), wants_head_look(after, cam)
-                    more = wants_coarse_look(after, cam), wants_tile_look(after, cam)
-                    self.batcher.set_looks(cam.id, *look, *more)
+                    self.batcher.set_looks(cam.id, looks_of(after, cam))
             except (OSError, ValueError, ModelError) as exc:  # written: the others run on
                 log.error(
                     "camera %s could not start with config version %d: %s; it stays stopped "
@@ -626,6 +616,17 @@ def _label_conf(c: SiteConfig) -> dict[str, float]:
 def needs_second_look(cam: CameraSettings) -> bool:
     """Only cameras with a rule that can fire on cigarettes pay for the cigarette crops."""
     return any(spec.evidence == "cigarette" for spec in armed_rules(cam))
+
+
+def looks_of(config: SiteConfig, cam: CameraSettings) -> Looks:
+    """The camera's looks: its own settings, else the detector's."""
+    return Looks(
+        second_look=needs_second_look(cam),
+        input_size=cam.input_size,
+        head_look=wants_head_look(config, cam),
+        coarse_look=wants_coarse_look(config, cam),
+        tile_look=wants_tile_look(config, cam),
+    )
 
 
 def wants_head_look(config: SiteConfig, cam: CameraSettings) -> bool:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from sitewatch.edge.detect.batcher import Batcher
+from sitewatch.edge.detect.batcher import LOOKS, Batcher
+from sitewatch.edge.detect.looks import Looks
 from sitewatch.edge.detections import Detections
 from sitewatch.edge.video.capture import Frame
 from sitewatch.edge.video.motion import MotionGate
@@ -45,21 +47,13 @@ class CountingDetector:
         self.coarse: list[list[bool]] = []
         self.tiles: list[list[bool]] = []
 
-    def __call__(
-        self,
-        images: Sequence[np.ndarray],
-        look: Sequence[bool],
-        sizes: Sequence[int | None],
-        heads: Sequence[bool],
-        coarse: Sequence[bool],
-        tiles: Sequence[bool],
-    ) -> list[Detections]:
-        assert len(look) == len(images) == len(sizes) == len(heads) == len(coarse) == len(tiles)
+    def __call__(self, images: Sequence[np.ndarray], looks: Sequence[Looks]) -> list[Detections]:
+        assert len(looks) == len(images)
         self.calls.append(len(images))
-        self.sizes.append(list(sizes))
-        self.heads.append(list(heads))
-        self.coarse.append(list(coarse))
-        self.tiles.append(list(tiles))
+        self.sizes.append([x.input_size for x in looks])
+        self.heads.append([x.head_look for x in looks])
+        self.coarse.append([x.coarse_look for x in looks])
+        self.tiles.append([x.tile_look for x in looks])
         return [Detections.empty() for _ in images]
 
 
@@ -83,10 +77,10 @@ def test_frames_of_all_cameras_go_in_one_call() -> None:
 
 def test_each_frame_goes_with_its_cameras_input_size() -> None:
     det, clock = CountingDetector(), Clock()
-    batcher = Batcher(det, clock=clock, poll_s=0.0, deadline_s=0.0)  # type: ignore[arg-type]
+    batcher = Batcher(det, clock=clock, poll_s=0.0, deadline_s=0.0)
     near, far = Camera("near"), Camera("far")
     batcher.add(near, fps=2.0)
-    batcher.add(far, fps=2.0, input_size=640)
+    batcher.add(far, fps=2.0, looks=Looks(input_size=640))
     near.put(1, clock.now)
     far.put(1, clock.now)
     out = batcher.next_batch(threading.Event())
@@ -97,10 +91,10 @@ def test_each_frame_goes_with_its_cameras_input_size() -> None:
 @pytest.mark.parametrize("look", ["head_look", "coarse_look", "tile_look"])
 def test_each_frame_goes_with_its_cameras_look_and_a_change_applies(look: str) -> None:
     det, clock = CountingDetector(), Clock()
-    batcher = Batcher(det, clock=clock, poll_s=0.0, deadline_s=0.0)  # type: ignore[arg-type]
+    batcher = Batcher(det, clock=clock, poll_s=0.0, deadline_s=0.0)
     on, off = Camera("on"), Camera("off")
-    batcher.add(on, fps=2.0, **{look: True})  # type: ignore[arg-type]
-    batcher.add(off, fps=2.0, **{look: False})  # type: ignore[arg-type]
+    batcher.add(on, fps=2.0, looks=replace(LOOKS, **{look: True}))
+    batcher.add(off, fps=2.0, looks=replace(LOOKS, **{look: False}))
     every = {"head_look": det.heads, "coarse_look": det.coarse, "tile_look": det.tiles}[look]
     for seq in (1, 2):
         on.put(seq, clock.now)
@@ -110,17 +104,19 @@ def test_each_frame_goes_with_its_cameras_look_and_a_change_applies(look: str) -
             out = batcher.next_batch(threading.Event())
             got |= dict(zip((a.camera for a in out), every[-1], strict=True))
         assert got == ({"on": True, "off": False} if seq == 1 else {"on": False, "off": True})
-        batcher.set_looks("on", False, head_look=False, coarse_look=False, tile_look=False)
-        batcher.set_looks("off", False, **{"head_look": False, look: True})  # type: ignore[arg-type]
+        nothing = Looks(second_look=False, head_look=False)
+        batcher.set_looks("on", nothing)
+        batcher.set_looks("off", replace(nothing, **{look: True}))
+        assert batcher.looks("on") == nothing and batcher.looks("gone") is None
         clock.now += 1.0
 
 
 def test_a_frame_of_a_camera_with_the_tile_look_goes_in_a_batch_of_its_own() -> None:
     det, clock = CountingDetector(), Clock()
-    batcher = Batcher(det, clock=clock, poll_s=0.0, deadline_s=0.0)  # type: ignore[arg-type]
+    batcher = Batcher(det, clock=clock, poll_s=0.0, deadline_s=0.0)
     cams = [Camera(name) for name in ("a", "wide", "b", "wide2")]
     for cam in cams:
-        batcher.add(cam, fps=2.0, tile_look=cam.name.startswith("wide"))
+        batcher.add(cam, fps=2.0, looks=Looks(tile_look=cam.name.startswith("wide")))
     for seq in (1, 2):
         for cam in cams:
             cam.put(seq, clock.now)
@@ -128,7 +124,7 @@ def test_a_frame_of_a_camera_with_the_tile_look_goes_in_a_batch_of_its_own() -> 
         assert sorted(got) == [["a", "b"], ["wide"], ["wide2"]], got  # each frame once
         assert det.tiles[-3:] == [[f[0].startswith("w")] * len(f) for f in got]
         clock.now += 1.0
-    batcher.set_looks("wide", False, head_look=False, tile_look=False)  # off: batched again
+    batcher.set_looks("wide", Looks(second_look=False, head_look=False))  # off: batched again
     for cam in cams:
         cam.put(3, clock.now)
     got = [sorted(a.camera for a in batcher.next_batch(threading.Event())) for _ in range(2)]

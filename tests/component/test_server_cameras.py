@@ -171,8 +171,8 @@ def test_cameras_are_added_edited_and_removed_at_a_running_edge(
     looks = [settings[k] for k in ("coarse_look", "tile_look", "head_look")]
     assert looks == [True, True, None]  # None: the detector's
     assert (running.coarse_look, running.tile_look, running.head_look) == (True, True, None)
-    slot = edge.worker.worker.batcher._slots["cam-yard"]  # the running camera's
-    assert (slot.coarse_look, slot.tile_look) == (True, True)
+    slot = edge.worker.worker.batcher.looks("cam-yard")  # the running camera's
+    assert slot is not None and (slot.coarse_look, slot.tile_look) == (True, True)
 
     # remove it: gone from the console, and its edge's last words about it do not bring it back
     url = f"/api/sites/{SITE}/cameras/cam-yard?base_version={edited['version']}"

@@ -255,7 +255,8 @@ def test_zone_where_no_head_is_raises_nothing(site: Site) -> None:
     assert "head" in tracked.label_names(), "the corner camera tracked the bare head"
     heads = tracked.with_label("head")
     assert len(heads) == 1, f"one head, with the coarse look too: {heads.xyxy.tolist()}"
-    looks = {c: site.run.worker.batcher._slots[c].coarse_look for c in ("cam-corner", "cam-head")}
+    batcher = site.run.worker.batcher
+    looks = {c: getattr(batcher.looks(c), "coarse_look", None) for c in ("cam-corner", "cam-head")}
     assert looks == {"cam-corner": True, "cam-head": False}
 
 

@@ -101,8 +101,8 @@ def test_a_camera_with_the_tile_look_finds_more_bare_heads_of_its_main_stream(
 ) -> None:
     caplog.set_level(logging.WARNING, logger="sitewatch.edge.worker")
     run, heads, collector = worker
-    slots = run.worker.batcher._slots
-    looks = {c: s.tile_look for c, s in slots.items()}
+    slots = {c: run.worker.batcher.looks(c) for c in run.worker.cameras}
+    looks = {c: s.tile_look for c, s in slots.items() if s}
     assert looks == {"cam-tiles": True, "cam-plain": False, "cam-sub": True}
     pipelines = {c: run.worker.cameras[c].pipeline for c in ("cam-tiles", "cam-plain")}
     poll(

@@ -26,6 +26,7 @@ from typing import Protocol
 import numpy as np
 
 from sitewatch.core.geometry import Image
+from sitewatch.edge.detect.looks import Looks
 from sitewatch.edge.detections import AnalysedFrame, Detections
 from sitewatch.edge.video.capture import Frame
 from sitewatch.edge.video.motion import MotionGate
@@ -46,11 +47,7 @@ class _Slot:
     source: FrameSource
     period_s: float
     gate: MotionGate | None
-    second_look: bool = True
-    input_size: int | None = None
-    head_look: bool = True
-    coarse_look: bool = False
-    tile_look: bool = False
+    looks: Looks = field(default_factory=Looks)
     next_due: float = 0.0
     last_seq: int = -1
     last_detections: Detections | None = None
@@ -82,20 +79,10 @@ class BatchStats:
         return self.frames / self.batches if self.batches else 0.0
 
 
-DetectFn = Callable[
-    [
-        Sequence[Image],
-        Sequence[bool],
-        Sequence[int | None],
-        Sequence[bool],
-        Sequence[bool],
-        Sequence[bool],
-    ],
-    list[Detections],
-]
-"""Frames and, per frame, whether it needs the second look for cigarettes, its camera's model
-input size (None: the detector's own), whether it gets the head look, the coarse look and the
-tile look."""
+LOOKS = Looks()
+"""The looks of a camera added without any: the ``Looks`` defaults."""
+DetectFn = Callable[[Sequence[Image], Sequence[Looks]], list[Detections]]
+"""Frames and, per frame, its camera's :class:`Looks` (``Detector.detect_looks``)."""
 
 
 class Batcher:
@@ -124,27 +111,13 @@ class Batcher:
         self.stats = BatchStats()
 
     def add(
-        self,
-        source: FrameSource,
-        fps: float,
-        gate: MotionGate | None = None,
-        second_look: bool = True,
-        input_size: int | None = None,
-        head_look: bool = True,
-        coarse_look: bool = False,
-        tile_look: bool = False,
+        self, source: FrameSource, fps: float, gate: MotionGate | None = None, looks: Looks = LOOKS
     ) -> None:
-        """Analyse ``source`` at ``fps``; ``second_look``: its frames need the cigarette crops;
-        ``input_size``: its model input side (None: the detector's own); ``head_look``: its
-        frames get the head-state crops; ``coarse_look``: the coarse pass for large heads;
-        ``tile_look``: the tiles for small heads (large frames only)."""
+        """Analyse ``source`` at ``fps`` with ``looks`` (its camera's second looks and input)."""
         if fps <= 0:
             raise ValueError(f"detect fps of {source.name} must be > 0, got {fps}")
         with self._lock:
-            self._slots[source.name] = _Slot(
-                source, 1.0 / fps, gate, second_look, input_size, head_look, coarse_look,
-                tile_look,
-            )  # fmt: skip
+            self._slots[source.name] = _Slot(source, 1.0 / fps, gate, looks)
 
     def remove(self, camera_id: str) -> None:
         with self._lock:
@@ -194,7 +167,7 @@ class Batcher:
         for slot in slots:
             if len(taken) >= room or now < slot.next_due:
                 continue
-            if slot.tile_look and (taken or room < self.max_batch):
+            if slot.looks.tile_look and (taken or room < self.max_batch):
                 continue  # due still: the next batch takes it
             frame = slot.source.latest(slot.last_seq)
             if frame is None:
@@ -208,7 +181,7 @@ class Batcher:
             # stay on the camera's rhythm, but never try to catch up on missed slots
             slot.next_due = max(slot.next_due + slot.period_s, now + slot.period_s / 2)
             taken.append(frame)
-            if slot.tile_look:
+            if slot.looks.tile_look:
                 return taken, False
         return taken, awaited
 
@@ -232,13 +205,8 @@ class Batcher:
         if fresh:
             began = time.perf_counter()
             slots = [self._slots.get(f.camera) for f in fresh]
-            looks = [s.second_look if s else True for s in slots]
-            sizes = [s.input_size if s else None for s in slots]
-            heads = [s.head_look if s else True for s in slots]
-            coarse = [s.coarse_look if s else False for s in slots]
-            tiles = [s.tile_look if s else False for s in slots]
-            images = [f.image for f in fresh]
-            found = (detect or self._detect)(images, looks, sizes, heads, coarse, tiles)
+            looks = [s.looks if s else LOOKS for s in slots]
+            found = (detect or self._detect)([f.image for f in fresh], looks)
             self.stats.inference_ms.append((time.perf_counter() - began) * 1000)
             with self.stats.lock:
                 self.stats.batches += 1
@@ -254,21 +222,17 @@ class Batcher:
             self.stats.reused += len(frames) - len(fresh)
         return [out[i] for i in range(len(frames))]
 
-    def set_looks(
-        self,
-        camera: str,
-        second_look: bool,
-        head_look: bool,
-        coarse_look: bool = False,
-        tile_look: bool = False,
-    ) -> None:
-        """A camera's second looks after a config change (cigarettes, head states, large
-        heads, small heads in tiles)."""
+    def looks(self, camera: str) -> Looks | None:
+        """The camera's looks now (None: no such camera)."""
+        with self._lock:
+            slot = self._slots.get(camera)
+            return slot.looks if slot else None
+
+    def set_looks(self, camera: str, looks: Looks) -> None:
+        """A camera's looks after a config change (a new ``input_size`` restarts the camera)."""
         with self._lock:
             if camera in self._slots:
-                slot = self._slots[camera]
-                slot.second_look, slot.head_look = second_look, head_look
-                slot.coarse_look, slot.tile_look = coarse_look, tile_look
+                self._slots[camera].looks = looks
 
 
 def analysed(frame: Frame, detections: Detections, reused: bool) -> AnalysedFrame:

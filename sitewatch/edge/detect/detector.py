@@ -35,6 +35,7 @@ from sitewatch.edge.detect.head_look import (
     one_state_per_head,
 )
 from sitewatch.edge.detect.letterbox import boxes_to_frame, letterbox_batch, letterbox_canvas
+from sitewatch.edge.detect.looks import Looks
 from sitewatch.edge.detect.model import ModelError, open_model
 from sitewatch.edge.detect.second_look import head_regions, merge_cigarettes
 from sitewatch.edge.detect.tiles import (
@@ -333,6 +334,19 @@ class Detector:
         if cue is not None:
             found = [d[d.scores >= self._thresholds[d.class_ids]] for d in found]
         return [one_state_per_head(d, self.other_state) for d in found]
+
+    def detect_looks(self, frames: Sequence[Image], looks: Sequence[Looks]) -> list[Detections]:
+        """``detect`` with each frame's :class:`Looks` (the batcher's ``DetectFn``)."""
+        if len(looks) != len(frames):
+            raise ValueError(f"looks needs one value per frame: {len(frames)}, got {len(looks)}")
+        return self.detect(
+            frames,
+            look=[x.second_look for x in looks],
+            sizes=[x.input_size for x in looks],
+            heads=[x.head_look for x in looks],
+            coarse=[x.coarse_look for x in looks],
+            tiles=[x.tile_look for x in looks],
+        )
 
     def _cue_input(
         self, square: tuple[int, int], cue: float | None, tiled: bool
