@@ -391,15 +391,9 @@ class EdgeWorker:
         look can never run: its frames are too small for tiles, or the model cannot take them;
         clear that warning when it no longer holds."""
         problem = None
-        square = self.detector.square(cam.config.input_size)
-        if not wants_tile_look(self.config, cam.config):
-            pass
-        elif self.detector.tile_scale is None:
-            problem = m.edge_warning("tile_look.model", model=self.detector.info.path.name)
-        elif not self.detector.tiled(hw, square):
-            problem = m.edge_warning(
-                "tile_look.small_frames", width=hw[1], height=hw[0], input_size=max(square)
-            )
+        if wants_tile_look(self.config, cam.config):
+            square = self.detector.square(cam.config.input_size)
+            problem = self.detector.tile_problem(hw, square)
         if problem is not None:
             log.warning("camera %s: %s", cam.config.id, problem.text)
         warnings = {k: v for k, v in self.housekeeper.warnings.items() if k != cam.config.id}

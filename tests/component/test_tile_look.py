@@ -10,6 +10,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+import pytest
 
 from sitewatch.edge.detect.decode import box_iou
 from sitewatch.edge.detect.detector import HEAD_SMALL_PX, Detector
@@ -132,3 +133,29 @@ def test_frames_are_tiled_where_tiles_show_them_3x_larger_and_then_get_no_head_l
     crops.clear()
     tiled.detect([frame], look=[True], tiles=[False])  # an edge camera without the tile look
     assert crops == [1]  # not tiled, so the head look is its
+
+
+def test_a_camera_that_asks_for_tiles_hears_why_it_gets_none(
+    model_path: Path, tmp_path: Path
+) -> None:
+    """The edge's warning (``Detector.tile_problem``): frames too small for tiles at the
+    camera's input size, or a model that cannot run tiles (a fixed 416x416 input); none for a
+    1080p frame with a model that can."""
+    onnx = pytest.importorskip("onnx")
+    tiled = Detector(model_path, second_look=False, tile_scale=1.5)
+    assert tiled.tile_problem((1080, 1920), (416, 416)) is None
+    small = tiled.tile_problem((360, 640), (416, 416))
+    assert small is not None and small.code == "tile_look.small_frames"
+    assert small.params == {"width": "640", "height": "360", "input_size": "416"}
+    model = onnx.load(str(model_path))
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    height, width = (1, 2) if dims[3].dim_value == 3 else (2, 3)  # NHWC uint8 or NCHW float
+    for i in (height, width):
+        dims[i].dim_value = 416  # as a model exported without dynamic height and width
+    fixed = tmp_path / "fixed-416.onnx"
+    onnx.save(model, str(fixed))
+    cannot = Detector(fixed, second_look=False, tile_scale=1.5)
+    assert cannot.tile_scale is None
+    said = cannot.tile_problem((1080, 1920), (416, 416))
+    assert said is not None and said.code == "tile_look.model"
+    assert said.params == {"model": "fixed-416.onnx"} and "turn tile_look off" in said.text

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from sitewatch.contract.edge_warnings import EdgeWarning, edge_warning
 from sitewatch.core.geometry import FloatArray, Image, IntArray
 from sitewatch.edge.detect.decode import (
     MAX_DETECTIONS,
@@ -365,6 +366,18 @@ class Detector:
             return False
         whole = min(square[0] / hw[0], square[1] / hw[1])  # model px per frame px
         return tile_scale(hw, self.tile_scale) >= TILE_MIN_GAIN * whole
+
+    def tile_problem(self, hw: tuple[int, int], square: tuple[int, int]) -> EdgeWarning | None:
+        """Why a camera that asks for the tile look gets none on frames of ``hw`` analysed at
+        ``square``, saying what to do (None: it gets it): this detector has no tiles (built
+        with a ``tile_scale``, as the edge's is, its model cannot run them), or the frames are
+        too small (``tiled``)."""
+        if self.tile_scale is None:
+            return edge_warning("tile_look.model", model=self.info.path.name)
+        if not self.tiled(hw, square):
+            size = {"width": hw[1], "height": hw[0], "input_size": max(square)}
+            return edge_warning("tile_look.small_frames", **size)
+        return None
 
     def fine(self, square: tuple[int, int]) -> tuple[int, int] | None:
         """The fine look's square input for a frame analysed at ``square`` (None: none)."""
