@@ -11,14 +11,12 @@ import pytest
 from sitewatch.contract.edge_warnings import WARNING_TEXTS, edge_warning, placeholders
 from tests.unit.lang_tables import lang_table, missing_keys
 
-_table = lang_table
-
 
 @pytest.mark.parametrize("language", ["en", "zh-CN"])
 def test_every_code_has_a_text_with_its_placeholders(language: str) -> None:
     missing = missing_keys(language, [f"edge_warning.{c}" for c in WARNING_TEXTS])
     assert missing == [], f"add to static/lang/{language}.json: {missing}"
-    table = _table(language)
+    table = lang_table(language)
     differ = [
         c
         for c, text in WARNING_TEXTS.items()
@@ -28,16 +26,16 @@ def test_every_code_has_a_text_with_its_placeholders(language: str) -> None:
 
 
 def test_the_english_texts_are_the_contract_s_and_no_code_is_unknown() -> None:
-    en = _table("en")
+    en = lang_table("en")
     differ = [c for c, text in WARNING_TEXTS.items() if en[f"edge_warning.{c}"] != text]
     assert differ == [], f"en.json edge_warning.<code> differs from WARNING_TEXTS: {differ}"
     for language in ("en", "zh-CN"):
-        stale = [k for k in _table(language) if k.startswith("edge_warning.")]
+        stale = [k for k in lang_table(language) if k.startswith("edge_warning.")]
         assert sorted(stale) == sorted(f"edge_warning.{c}" for c in WARNING_TEXTS), language
 
 
 def test_chinese_texts_keep_no_english_sentence() -> None:
-    zh = _table("zh-CN")
+    zh = lang_table("zh-CN")
     for code in WARNING_TEXTS:
         text = re.sub(r"\{\w+\}", "", zh[f"edge_warning.{code}"])
         assert not re.search(r"[A-Za-z]+ [A-Za-z]+ [A-Za-z]+", text), (code, text)

@@ -24,9 +24,6 @@ PLACEHOLDER = re.compile(r"\{(\w+)\}")
 LATIN_ALLOWED = {"MQTT", "JSON", "PDF", "xlsx", "SiteWatch", "RTSP"}
 
 
-_table = lang_table
-
-
 @pytest.mark.parametrize("language", ["en", "zh-CN"])
 def test_every_code_has_a_text(language: str) -> None:
     missing = missing_keys(language, [f"error.{c}" for c in CODES])
@@ -34,7 +31,7 @@ def test_every_code_has_a_text(language: str) -> None:
 
 
 def test_the_english_texts_are_the_registry_s() -> None:
-    en = _table("en")
+    en = lang_table("en")
     differ = [c for c, text in CODES.items() if en[f"error.{c}"] != text]
     assert differ == [], f"en.json error.<code> differs from error_codes.CODES: {differ}"
 
@@ -43,7 +40,7 @@ def test_chinese_texts_fill_only_params_the_code_has_and_keep_no_english() -> No
     """A zh-CN text may leave out a param (one whose value is English prose) but never use
     one the server does not send; outside placeholders it has no Latin words but product
     names (LATIN_ALLOWED)."""
-    zh = _table("zh-CN")
+    zh = lang_table("zh-CN")
     for code, english in CODES.items():
         text = zh[f"error.{code}"]
         extra = set(PLACEHOLDER.findall(text)) - set(PLACEHOLDER.findall(english))
@@ -195,6 +192,6 @@ def _audit_keys() -> set[str]:
 def test_every_audit_detail_key_has_a_text(language: str) -> None:
     keys = _audit_keys()
     assert {"step", "site_rename", "export_zip", "config_request"} <= keys, "the scan finds them"
-    table = _table(language)
+    table = lang_table(language)
     missing = sorted(k for k in keys if f"audit_detail.{k}" not in table)
     assert missing == [], f"add to static/lang/{language}.json: audit_detail.{missing}"

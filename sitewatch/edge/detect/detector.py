@@ -337,9 +337,8 @@ class Detector:
         return [one_state_per_head(d, self.other_state) for d in found]
 
     def detect_looks(self, frames: Sequence[Image], looks: Sequence[Looks]) -> list[Detections]:
-        """``detect`` with each frame's :class:`Looks` (the batcher's ``DetectFn``)."""
-        if len(looks) != len(frames):
-            raise ValueError(f"looks needs one value per frame: {len(frames)}, got {len(looks)}")
+        """``detect`` with each frame's :class:`Looks` (the batcher's ``DetectFn``); ``detect``
+        checks that there is one per frame."""
         return self.detect(
             frames,
             look=[x.second_look for x in looks],
@@ -368,10 +367,9 @@ class Detector:
         return tile_scale(hw, self.tile_scale) >= TILE_MIN_GAIN * whole
 
     def tile_problem(self, hw: tuple[int, int], square: tuple[int, int]) -> EdgeWarning | None:
-        """Why a camera that asks for the tile look gets none on frames of ``hw`` analysed at
-        ``square``, saying what to do (None: it gets it): this detector has no tiles (built
-        with a ``tile_scale``, as the edge's is, its model cannot run them), or the frames are
-        too small (``tiled``)."""
+        """Why a camera asking for the tile look gets none on frames of ``hw`` analysed at
+        ``square`` (None: it gets it). For a detector built with a ``tile_scale`` (the edge's):
+        without one its model cannot run tiles; else the frames are too small (``tiled``)."""
         if self.tile_scale is None:
             return edge_warning("tile_look.model", model=self.info.path.name)
         if not self.tiled(hw, square):
